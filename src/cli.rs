@@ -1,0 +1,152 @@
+//! Command-line surface (clap derive). Parsing only: no command logic lives here.
+//!
+//! Global flags follow kubectl's names and behaviour so muscle memory carries over.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Chaos-engineering and resilience test runner for Kubernetes.
+///
+/// Injects faults (pod deletion, network latency, node drain), checks steady-state
+/// hypotheses against Prometheus SLOs, and writes JUnit, Markdown and JSON reports.
+#[derive(Debug, Parser)]
+#[command(name = "shakedown", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster).
+    #[arg(long, global = true, env = "KUBECONFIG", value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use (default: the current context).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Namespace for targets that do not name one.
+    #[arg(short = 'n', long, global = true, value_name = "NAME")]
+    pub namespace: Option<String>,
+    /// Prometheus base URL, including any path prefix (e.g. https://mimir/prometheus).
+    #[arg(
+        long,
+        global = true,
+        env = "SHAKEDOWN_PROMETHEUS_URL",
+        value_name = "URL"
+    )]
+    pub prometheus_url: Option<String>,
+    /// Where reports are written.
+    #[arg(long, global = true, default_value = "reports", value_name = "DIR")]
+    pub output_dir: PathBuf,
+    /// Seed for every random choice (target picks); printed on every run so it can be replayed.
+    #[arg(long, global = true, value_name = "N")]
+    pub seed: Option<u64>,
+    /// `client`: plan and print, mutate nothing. `server`: send mutations with dryRun=All.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t = DryRun::None,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "client"
+    )]
+    pub dry_run: DryRun,
+    /// Act on a context that is not in the experiment's safety.allowedContexts.
+    #[arg(long, short = 'y', global = true)]
+    pub yes: bool,
+    /// More output (repeat for more detail).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Only errors and the final verdict.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// When to use colour on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DryRun {
+    /// Really run.
+    None,
+    /// Validate and plan locally; make no mutating call.
+    Client,
+    /// Send every mutating call with dryRun=All (exercises RBAC and admission).
+    Server,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check scenario and experiment files; report every problem with file:line:col.
+    Validate {
+        /// Scenario or experiment files.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// Print the timeline an experiment or scenario would follow. Changes nothing.
+    Plan {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Output format.
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Text)]
+        output: OutputFormat,
+    },
+    /// Run experiments or scenarios against the cluster.
+    Run {
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// Revert every fault shakedown left in the cluster (from annotations and/or a journal).
+    Recover {
+        /// A run journal to recover from, in addition to in-cluster annotations.
+        #[arg(long, value_name = "PATH")]
+        journal: Option<PathBuf>,
+    },
+    /// Re-render reports offline from a run journal.
+    Report {
+        #[arg(value_name = "JOURNAL")]
+        journal: PathBuf,
+    },
+    /// Serve a simulated Kubernetes cluster on 127.0.0.1 and write a kubeconfig.
+    Sandbox {
+        /// Topology file (default: the built-in shop topology).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Port to listen on; 0 picks a free one.
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Where to write the kubeconfig.
+        #[arg(long, value_name = "PATH")]
+        kubeconfig_out: Option<PathBuf>,
+    },
+    /// Start a sandbox and Prometheus, run the demo experiment, and write its reports.
+    Demo {
+        /// Keep the sandbox and Prometheus running after the experiment.
+        #[arg(long)]
+        keep_running: bool,
+    },
+    /// Print the JSON Schema of Scenario and Experiment files.
+    Schema,
+    /// Print shell completions.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}

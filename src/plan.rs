@@ -1,0 +1,1 @@
+//! The plan: a pure function from a validated spec to targets and a timeline.

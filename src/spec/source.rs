@@ -1,0 +1,165 @@
+//! Reading a spec file from disk and parsing it into a located YAML tree.
+//!
+//! Hostile or broken input is stopped here, before any decoding: files that are too
+//! large, not UTF-8, empty, several documents, or alias bombs (serde-saphyr's budget
+//! bounds the expanded node count, so memory stays bounded).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use super::diagnostic::{Diagnostic, SourceFile};
+use super::node::{Node, Pos};
+
+/// Spec files are hand-written; anything this large is a mistake or an attack.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+/// Far above any real spec (hundreds of nodes), far below what would hurt memory.
+const MAX_NODES: usize = 100_000;
+
+/// Reads and parses one file. On failure, the single diagnostic that stops us.
+pub fn read(path: &Path) -> Result<(Arc<SourceFile>, Node), Diagnostic> {
+    let at_start = |message: String, hint: Option<String>| Diagnostic {
+        path: path.to_path_buf(),
+        pos: Pos { line: 1, col: 1 },
+        message,
+        hint,
+        line_text: None,
+    };
+    let metadata =
+        std::fs::metadata(path).map_err(|e| at_start(format!("cannot read file: {e}"), None))?;
+    if metadata.is_dir() {
+        return Err(at_start(
+            "is a directory".into(),
+            Some("give a .yaml file".into()),
+        ));
+    }
+    if metadata.len() > MAX_FILE_BYTES {
+        return Err(at_start(
+            format!(
+                "file is {} bytes, over the {} byte limit for spec files",
+                metadata.len(),
+                MAX_FILE_BYTES
+            ),
+            Some("split it into scenario files referenced from an experiment".into()),
+        ));
+    }
+    let bytes =
+        std::fs::read(path).map_err(|e| at_start(format!("cannot read file: {e}"), None))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = valid.iter().filter(|b| **b == b'\n').count() + 1;
+        let col = valid.iter().rev().take_while(|b| **b != b'\n').count() + 1;
+        Diagnostic {
+            pos: pos(line, col),
+            ..at_start(
+                "file is not valid UTF-8".into(),
+                Some("save it as UTF-8; YAML spec files must be text".into()),
+            )
+        }
+    })?;
+    let file = SourceFile::new(path, text);
+    let node = parse(&file)?;
+    Ok((file, node))
+}
+
+/// Parses already-loaded text (used by `read` and by tests).
+pub fn parse(file: &SourceFile) -> Result<Node, Diagnostic> {
+    if file
+        .text
+        .trim_start_matches('\u{feff}')
+        .lines()
+        .all(is_blank_or_comment)
+    {
+        return Err(file.diagnostic(
+            Pos { line: 1, col: 1 },
+            "file is empty",
+            Some("a spec starts with `apiVersion: shakedown.dev/v1alpha1` and `kind: Scenario` or `kind: Experiment`".into()),
+        ));
+    }
+    let options = serde_saphyr::options! {
+        budget: serde_saphyr::budget! {
+            max_nodes: MAX_NODES,
+            max_documents: 1,
+        },
+    };
+    serde_saphyr::from_str_with_options::<Node>(&file.text, options)
+        .map_err(|e| yaml_error(file, &e))
+}
+
+fn is_blank_or_comment(line: &str) -> bool {
+    let t = line.trim();
+    t.is_empty() || t.starts_with('#') || t == "---" || t == "..."
+}
+
+fn yaml_error(file: &SourceFile, error: &serde_saphyr::Error) -> Diagnostic {
+    let location = error.location();
+    let at = location.map_or(Pos { line: 1, col: 1 }, |l| {
+        pos(l.line() as usize, l.column() as usize)
+    });
+    let raw = error.without_snippet().to_string();
+    let message = strip_location_prefix(raw.lines().next().unwrap_or("invalid YAML"));
+    let message = if message.contains("budget breached") {
+        format!(
+            "YAML expands to too many nodes ({message}); anchors and aliases are limited to stop alias bombs"
+        )
+    } else if message.contains("duplicate mapping key") {
+        message
+            .split(", set DuplicateKeyPolicy")
+            .next()
+            .unwrap_or(&message)
+            .to_owned()
+    } else if message.contains("multiple documents")
+        || message.contains("documents") && message.contains("budget")
+    {
+        message
+    } else {
+        format!("invalid YAML: {message}")
+    };
+    let hint = hint_for(file, at, &message);
+    file.diagnostic(at, message, hint)
+}
+
+fn hint_for(file: &SourceFile, at: Pos, message: &str) -> Option<String> {
+    if message.starts_with("duplicate mapping key") {
+        return Some(
+            "each key may appear once per mapping; remove or merge the repeated one".into(),
+        );
+    }
+    let line = file.line(at.line).unwrap_or_default();
+    // `expect: >= 3` is the classic trap: `>` starts a folded block scalar in YAML.
+    if let Some((_, value)) = line.split_once(':')
+        && matches!(
+            value.trim_start().chars().next(),
+            Some('>' | '|' | '@' | '`' | '%')
+        )
+    {
+        return Some(format!(
+            "a value starting with `{}` must be quoted, e.g. expect: \"{}\"",
+            value.trim_start().chars().next().unwrap_or('>'),
+            value.trim()
+        ));
+    }
+    if line.contains('\t') {
+        return Some("YAML indentation must use spaces, not tabs".into());
+    }
+    None
+}
+
+fn strip_location_prefix(message: &str) -> String {
+    let message = message.strip_prefix("error: ").unwrap_or(message);
+    // serde-saphyr prefixes "line N column M: "; we print our own position.
+    if let Some(rest) = message.strip_prefix("line ")
+        && let Some((_, tail)) = rest.split_once(": ")
+        && rest.split_whitespace().nth(1) == Some("column")
+    {
+        return tail.to_owned();
+    }
+    message.to_owned()
+}
+
+fn pos(line: usize, col: usize) -> Pos {
+    Pos {
+        line: u32::try_from(line.max(1)).unwrap_or(u32::MAX),
+        col: u32::try_from(col.max(1)).unwrap_or(u32::MAX),
+    }
+}
