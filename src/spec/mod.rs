@@ -223,7 +223,7 @@ fn resolve_steps(
                             s.metadata.name.clone(),
                             ResolvedAction::Scenario {
                                 path: path.clone(),
-                                scenario: s.clone(),
+                                scenario: Box::new(s.clone()),
                             },
                         ),
                         Document::Experiment(e) => (

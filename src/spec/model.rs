@@ -17,10 +17,12 @@ use super::duration::format_duration;
 pub const API_VERSION: &str = "shakedown.dev/v1alpha1";
 
 /// A file is either one scenario (one fault) or an experiment (steps of scenarios).
+// One value per loaded file, never in a hot path or a large collection.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(tag = "kind")]
 pub enum Document {
-    Scenario(Box<Scenario>),
+    Scenario(Scenario),
     Experiment(Experiment),
 }
 

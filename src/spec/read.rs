@@ -70,11 +70,11 @@ pub fn document(
     let spec = m.required(d, "spec");
     let document = match (kind, spec) {
         (Some("Scenario"), Some(spec)) => scenario_spec(d, spec, ctx).map(|spec| {
-            Document::Scenario(Box::new(Scenario {
+            Document::Scenario(Scenario {
                 api_version: ApiVersion,
                 metadata: metadata.clone().unwrap_or_else(empty_metadata),
                 spec,
-            }))
+            })
         }),
         (Some(_), Some(spec)) => experiment_spec(d, spec, refs).map(|spec| {
             Document::Experiment(Experiment {
