@@ -81,6 +81,24 @@ pub fn load(path: &Path) -> Result<Loaded, Diagnostics> {
     }
 }
 
+/// Removes `.` and `dir/..` lexically, so messages show `a/b.yaml`, not `a/x/../b.yaml`.
+fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 fn canonical(path: &Path) -> PathBuf {
     path.canonicalize().unwrap_or_else(|_| path.to_path_buf())
 }
@@ -144,7 +162,7 @@ impl Loader {
         ctx: &Context,
     ) -> Option<(PathBuf, LoadedFile)> {
         let base = from.path.parent().unwrap_or(Path::new("."));
-        let target = base.join(&reference.path);
+        let target = normalize(&base.join(&reference.path));
         let error =
             |message: String, hint: Option<String>| from.diagnostic(reference.pos, message, hint);
         if !target.is_file() {
