@@ -126,6 +126,7 @@ impl Mode {
 
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(transform = accept_single_namespace)]
 pub struct PodTarget {
     /// Namespaces to select pods from (`namespace:` for a single one).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -144,6 +145,17 @@ pub struct PodTarget {
     pub count: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub percent: Option<Percent>,
+}
+
+/// YAML accepts `namespace: shop` as shorthand for `namespaces: [shop]`; the model keeps
+/// only the list, so the schema learns the shorthand here.
+fn accept_single_namespace(schema: &mut Schema) {
+    if let Some(serde_json::Value::Object(properties)) = schema.get_mut("properties") {
+        properties.insert(
+            "namespace".into(),
+            serde_json::json!({ "type": "string", "description": "A single namespace; shorthand for `namespaces: [name]`." }),
+        );
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
@@ -445,16 +457,18 @@ impl JsonSchema for Expectation {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Recovery {
     /// After the revert, `after` hypotheses must hold again within this long.
+    #[serde(default = "defaults::recovery_within")]
     pub within: Span,
     /// Wait this long after the revert before the first `after` sample.
+    #[serde(default)]
     pub settle: Span,
 }
 
 impl Default for Recovery {
     fn default() -> Self {
         Self {
-            within: Span(Duration::from_secs(300)),
-            settle: Span(Duration::ZERO),
+            within: defaults::recovery_within(),
+            settle: Span::default(),
         }
     }
 }
@@ -626,6 +640,9 @@ pub mod defaults {
     }
     pub fn max_target_percent() -> Percent {
         Percent(100.0)
+    }
+    pub fn recovery_within() -> Span {
+        Span(Duration::from_secs(300))
     }
     pub fn repeat() -> u32 {
         1
