@@ -485,3 +485,107 @@ impl fmt::Display for Plan {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{Exclusions, Percent};
+
+    fn inventory(pods: usize) -> Inventory {
+        let pod = |i: usize, phase: &str| PodInfo {
+            namespace: "shop".into(),
+            name: format!("checkout-{i}"),
+            labels: [("app".to_string(), "checkout".to_string())].into(),
+            phase: phase.into(),
+            node_name: format!("node-{}", i % 3),
+        };
+        let mut all: Vec<PodInfo> = (0..pods).map(|i| pod(i, "Running")).collect();
+        all.push(pod(99, "Pending"));
+        Inventory {
+            pods: all,
+            nodes: Vec::new(),
+            default_namespace: "default".into(),
+        }
+    }
+
+    fn pods(mode: Mode, count: Option<u32>, percent: Option<f64>) -> Target {
+        Target::Pods(PodTarget {
+            namespaces: vec!["shop".into()],
+            selector: Some("app=checkout".into()),
+            field_selector: None,
+            exclude: None,
+            mode,
+            count,
+            percent: percent.map(Percent),
+        })
+    }
+
+    #[test]
+    fn same_seed_same_picks_and_seeds_differ() {
+        let inv = inventory(10);
+        let target = pods(Mode::Count, Some(3), None);
+        let a = select_targets(&target, None, &inv, 7).unwrap();
+        assert_eq!(a, select_targets(&target, None, &inv, 7).unwrap());
+        assert_eq!(a.len(), 3);
+        let distinct: std::collections::BTreeSet<_> = (0..20)
+            .map(|s| select_targets(&target, None, &inv, s).unwrap())
+            .collect();
+        assert!(distinct.len() > 1, "seeds must change the picks");
+    }
+
+    #[test]
+    fn only_running_pods_are_candidates() {
+        let picked = select_targets(&pods(Mode::All, None, None), None, &inventory(3), 1).unwrap();
+        assert_eq!(
+            picked,
+            ["shop/checkout-0", "shop/checkout-1", "shop/checkout-2"]
+        );
+    }
+
+    #[test]
+    fn too_few_or_no_targets_is_an_error() {
+        let err =
+            select_targets(&pods(Mode::Count, Some(5), None), None, &inventory(3), 1).unwrap_err();
+        assert!(err.contains("asked for 5 pods but only 3 match"), "{err}");
+        let err = select_targets(&pods(Mode::One, None, None), None, &inventory(0), 1).unwrap_err();
+        assert!(err.starts_with("no pods match"), "{err}");
+    }
+
+    #[test]
+    fn percent_rounds_up_and_the_cap_holds() {
+        let picked = select_targets(
+            &pods(Mode::Percent, None, Some(30.0)),
+            None,
+            &inventory(10),
+            1,
+        )
+        .unwrap();
+        assert_eq!(picked.len(), 3);
+        let safety = Safety {
+            allowed_namespaces: vec!["shop".into()],
+            max_target_percent: Percent(50.0),
+            allowed_contexts: vec![],
+        };
+        let err = select_targets(
+            &pods(Mode::Count, Some(2), None),
+            Some(&safety),
+            &inventory(3),
+            1,
+        )
+        .unwrap_err();
+        assert!(err.contains("above safety.maxTargetPercent 50%"), "{err}");
+    }
+
+    #[test]
+    fn exclusions_are_never_picked() {
+        let mut target = pods(Mode::All, None, None);
+        if let Target::Pods(p) = &mut target {
+            p.exclude = Some(Exclusions {
+                names: vec!["checkout-1".into()],
+                selector: None,
+            });
+        }
+        let picked = select_targets(&target, None, &inventory(3), 1).unwrap();
+        assert_eq!(picked, ["shop/checkout-0", "shop/checkout-2"]);
+    }
+}
