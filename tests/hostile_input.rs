@@ -19,7 +19,7 @@ fn alias_bomb() -> Vec<u8> {
     );
     for level in 1..=10 {
         let prev = format!("*a{}", level - 1);
-        let refs = vec![prev.as_str(); 9].join(",");
+        let refs = [prev.as_str(); 9].join(",");
         text.push_str(&format!("a{level}: &a{level} [{refs}]\n"));
     }
     let mut i = 0;
