@@ -2,12 +2,13 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::CommandFactory;
 
 use crate::cli::{Cli, Command, GlobalArgs, OutputFormat};
 use crate::exit::Outcome;
-use crate::{plan as planner, spec};
+use crate::{cluster, plan as planner, spec};
 
 pub fn dispatch(cli: Cli) -> Outcome {
     match cli.command {
@@ -69,7 +70,8 @@ fn validate(files: &[PathBuf], quiet: bool) -> Outcome {
     }
 }
 
-/// Prints the timeline; with a reachable cluster (not yet wired) it would add the targets.
+/// Prints the timeline and, when the cluster answers, the targets that would be hit.
+/// Nothing is mutated. Exit 3 when the cluster answers but a fault has no targets.
 fn plan(file: &Path, output: OutputFormat, global: &GlobalArgs) -> Outcome {
     let loaded = match spec::load(file) {
         Ok(loaded) => loaded,
@@ -79,7 +81,8 @@ fn plan(file: &Path, output: OutputFormat, global: &GlobalArgs) -> Outcome {
         }
     };
     let seed = global.seed.unwrap_or_else(planner::fresh_seed);
-    let plan = planner::plan(&loaded, seed, None);
+    let inventory = read_inventory(&loaded, global);
+    let plan = planner::plan(&loaded, seed, inventory.as_ref());
     match output {
         OutputFormat::Json => println!(
             "{}",
@@ -87,7 +90,61 @@ fn plan(file: &Path, output: OutputFormat, global: &GlobalArgs) -> Outcome {
         ),
         OutputFormat::Text => print!("{plan}"),
     }
-    Outcome::Passed
+    let unresolved = plan
+        .entries
+        .iter()
+        .any(|e| matches!(e.targets, Some(Err(_))));
+    if unresolved {
+        Outcome::CouldNotRun
+    } else {
+        Outcome::Passed
+    }
+}
+
+/// Best effort: `plan` is useful offline, so an unreachable cluster is a note, not an error.
+fn read_inventory(loaded: &spec::Loaded, global: &GlobalArgs) -> Option<planner::Inventory> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()?;
+    let (mut namespaces, with_nodes) = planner::inventory_needs(loaded);
+    let result = runtime.block_on(async {
+        let connection =
+            cluster::connect(global.kubeconfig.as_deref(), global.context.as_deref()).await?;
+        let default_namespace = global
+            .namespace
+            .clone()
+            .unwrap_or_else(|| connection.default_namespace.clone());
+        if !namespaces.contains(&default_namespace) {
+            namespaces.push(default_namespace.clone());
+        }
+        if !global.quiet {
+            eprintln!(
+                "shakedown: context `{}`, API server {}",
+                connection.context, connection.server
+            );
+        }
+        let mut inventory = cluster::inventory(
+            &connection,
+            &namespaces,
+            with_nodes,
+            Duration::from_secs(10),
+        )
+        .await?;
+        inventory.default_namespace = default_namespace;
+        Ok::<_, cluster::ClusterError>(inventory)
+    });
+    match result {
+        Ok(inventory) => Some(inventory),
+        Err(e) => {
+            if !global.quiet {
+                eprintln!(
+                    "shakedown: cluster not reachable ({e}); showing the timeline without targets"
+                );
+            }
+            None
+        }
+    }
 }
 
 fn not_implemented(command: &str) -> Outcome {

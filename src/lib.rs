@@ -4,6 +4,7 @@
 //! → `plan` (targets and timeline, pure) → executor → `RunEvent`s → reports.
 
 pub mod cli;
+pub mod cluster;
 pub mod commands;
 pub mod exit;
 pub mod plan;

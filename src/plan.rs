@@ -90,6 +90,35 @@ fn as_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Err
     s.serialize_str(&format_duration(*d))
 }
 
+/// What the plan needs to read from the cluster: pod namespaces, and whether nodes.
+pub fn inventory_needs(loaded: &Loaded) -> (Vec<String>, bool) {
+    fn walk(steps: &[ResolvedStep], namespaces: &mut Vec<String>, nodes: &mut bool) {
+        for step in steps {
+            match &step.action {
+                ResolvedAction::Scenario { scenario, .. } => note(scenario, namespaces, nodes),
+                ResolvedAction::Experiment { steps, .. } | ResolvedAction::Parallel(steps) => {
+                    walk(steps, namespaces, nodes)
+                }
+                ResolvedAction::Pause(_) => {}
+            }
+        }
+    }
+    fn note(scenario: &Scenario, namespaces: &mut Vec<String>, nodes: &mut bool) {
+        match &scenario.spec.target {
+            Target::Pods(p) => namespaces.extend(p.namespaces.iter().cloned()),
+            Target::Nodes(_) => *nodes = true,
+        }
+    }
+    let (mut namespaces, mut nodes) = (Vec::new(), false);
+    match &loaded.document {
+        crate::spec::Document::Scenario(s) => note(s, &mut namespaces, &mut nodes),
+        crate::spec::Document::Experiment(_) => walk(&loaded.steps, &mut namespaces, &mut nodes),
+    }
+    namespaces.sort();
+    namespaces.dedup();
+    (namespaces, nodes)
+}
+
 /// Builds the timeline of `loaded`. With an inventory, also picks the targets.
 pub fn plan(loaded: &Loaded, seed: u64, inventory: Option<&Inventory>) -> Plan {
     let mut builder = Builder {
@@ -304,6 +333,18 @@ pub fn select_targets(
     inventory: &Inventory,
     seed: u64,
 ) -> Result<Vec<String>, String> {
+    if let Target::Pods(p) = target
+        && p.namespaces.is_empty()
+    {
+        // The namespace came from -n or the kubeconfig, so it was not checked at validation.
+        let ns = &inventory.default_namespace;
+        let allowed = safety.is_some_and(|s| s.allowed_namespaces.contains(ns));
+        if ns == "kube-system" || !allowed {
+            return Err(format!(
+                "namespace `{ns}` (from -n or the kubeconfig) is not in safety.allowedNamespaces"
+            ));
+        }
+    }
     let (candidates, mode, count, percent, noun) = match target {
         Target::Pods(p) => (
             pod_candidates(p, inventory)?,
