@@ -1,12 +1,12 @@
 //! One function per subcommand. Each returns the `Outcome` that becomes the exit code.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::CommandFactory;
 
-use crate::cli::{Cli, Command, GlobalArgs, OutputFormat};
+use crate::cli::{Cli, ColorChoice, Command, GlobalArgs, OutputFormat};
 use crate::exit::Outcome;
 use crate::{cluster, plan as planner, spec};
 
@@ -21,7 +21,7 @@ pub fn dispatch(cli: Cli) -> Outcome {
             );
             Outcome::Passed
         }
-        Command::Validate { files } => validate(&files, cli.global.quiet),
+        Command::Validate { files } => validate(&files, &cli.global),
         Command::Plan { file, output } => plan(&file, output, &cli.global),
         Command::Schema => {
             let schema = spec::json_schema();
@@ -40,7 +40,8 @@ pub fn dispatch(cli: Cli) -> Outcome {
 }
 
 /// Validates every file (and what it references) and reports every problem found.
-fn validate(files: &[PathBuf], quiet: bool) -> Outcome {
+fn validate(files: &[PathBuf], global: &GlobalArgs) -> Outcome {
+    let quiet = global.quiet;
     let mut failed = 0;
     for file in files {
         match spec::load(file) {
@@ -55,7 +56,7 @@ fn validate(files: &[PathBuf], quiet: bool) -> Outcome {
             }
             Err(diagnostics) => {
                 failed += 1;
-                eprint!("{diagnostics}");
+                report_diagnostics(&diagnostics, global.color);
             }
         }
     }
@@ -76,7 +77,7 @@ fn plan(file: &Path, output: OutputFormat, global: &GlobalArgs) -> Outcome {
     let loaded = match spec::load(file) {
         Ok(loaded) => loaded,
         Err(diagnostics) => {
-            eprint!("{diagnostics}");
+            report_diagnostics(&diagnostics, global.color);
             return Outcome::InvalidInput;
         }
     };
@@ -143,6 +144,30 @@ fn read_inventory(loaded: &spec::Loaded, global: &GlobalArgs) -> Option<planner:
                 );
             }
             None
+        }
+    }
+}
+
+/// Prints diagnostics to stderr, with `error:` in red when colour is wanted.
+fn report_diagnostics(diagnostics: &spec::Diagnostics, color: ColorChoice) {
+    let text = diagnostics.to_string();
+    let text = if use_color(color) {
+        text.replace("error: ", "\x1b[1;31merror\x1b[0m: ")
+    } else {
+        text
+    };
+    eprint!("{text}");
+}
+
+/// `auto` means: stderr is a terminal, `NO_COLOR` is unset and `TERM` is not `dumb`.
+fn use_color(choice: ColorChoice) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::io::stderr().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none()
+                && std::env::var("TERM").map_or(true, |t| t != "dumb")
         }
     }
 }

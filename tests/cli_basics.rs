@@ -162,3 +162,20 @@ fn completions_are_generated() {
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("shakedown"));
 }
+
+#[test]
+fn color_is_opt_in_off_a_terminal() {
+    let plain = shakedown(&["validate", "tests/fixtures/invalid/unknown-kind.yaml"]);
+    assert!(
+        !String::from_utf8_lossy(&plain.stderr).contains('\u{1b}'),
+        "no escapes when piped"
+    );
+    let colored = shakedown(&[
+        "--color",
+        "always",
+        "validate",
+        "tests/fixtures/invalid/unknown-kind.yaml",
+    ]);
+    assert!(String::from_utf8_lossy(&colored.stderr).contains("\u{1b}[1;31merror\u{1b}[0m: "));
+    assert_eq!(colored.status.code(), Some(2));
+}
