@@ -100,20 +100,17 @@ fn yaml_error(file: &SourceFile, error: &serde_saphyr::Error) -> Diagnostic {
     let message = strip_location_prefix(raw.lines().next().unwrap_or("invalid YAML"));
     let message = if message.contains("Documents {") {
         "file holds more than one YAML document (`---`)".to_owned()
-    } else if message.contains("budget breached") {
+    } else if message.contains("Nodes {") {
+        format!("YAML expands to more than {MAX_NODES} nodes")
+    } else if let Some((_, breach)) = message.split_once("budget breached: ") {
+        let kind = breach.split([' ', '{']).next().unwrap_or("limit");
+        format!("YAML exceeds the parser's {kind} limit")
+    } else if let Some(rest) = message.strip_prefix("duplicate mapping key") {
+        // Drop serde-saphyr's advice to change its options: users cannot.
         format!(
-            "YAML expands to too many nodes ({message}); anchors and aliases are limited to stop alias bombs"
+            "duplicate mapping key{}",
+            rest.split(", set DuplicateKeyPolicy").next().unwrap_or("")
         )
-    } else if message.contains("duplicate mapping key") {
-        message
-            .split(", set DuplicateKeyPolicy")
-            .next()
-            .unwrap_or(&message)
-            .to_owned()
-    } else if message.contains("multiple documents")
-        || message.contains("documents") && message.contains("budget")
-    {
-        message
     } else {
         format!("invalid YAML: {message}")
     };
@@ -126,6 +123,9 @@ fn hint_for(file: &SourceFile, at: Pos, message: &str) -> Option<String> {
         return Some(
             "each key may appear once per mapping; remove or merge the repeated one".into(),
         );
+    }
+    if message.starts_with("YAML expands") || message.starts_with("YAML exceeds") {
+        return Some("anchors and aliases are limited to stop alias bombs (\"billion laughs\"); expand fewer aliases".into());
     }
     if message.starts_with("file holds more than one") {
         return Some("put one Scenario or Experiment in each file".into());
