@@ -3,6 +3,9 @@
 //! in the same run (reading the same files without parsing), so they compare across
 //! machines as ratios.
 
+#[path = "../tests/support/mod.rs"]
+mod support;
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -54,7 +57,7 @@ fn main() {
     );
 
     let bomb = dir.join("bomb.yaml");
-    std::fs::write(&bomb, alias_bomb()).expect("write bomb");
+    std::fs::write(&bomb, support::alias_bomb()).expect("write bomb");
     let refuse = time(5, || {
         std::hint::black_box(shakedown::spec::load(&bomb).expect_err("bomb"));
     });
@@ -68,22 +71,4 @@ fn main() {
 
 fn ratio(a: Duration, b: Duration) -> f64 {
     a.as_secs_f64() / b.as_secs_f64().max(1e-9)
-}
-
-fn alias_bomb() -> String {
-    let mut text = String::from(
-        "a0: &a0 [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
-    );
-    for level in 1..=10 {
-        let refs = vec![format!("*a{}", level - 1); 9].join(",");
-        text.push_str(&format!("a{level}: &a{level} [{refs}]\n"));
-    }
-    let mut i = 0;
-    while text.len() < 1_000_000 {
-        text.push_str(&format!(
-            "pad{i}: [*a9, *a9, *a9, *a9, *a9, *a9, *a9, *a9]\n"
-        ));
-        i += 1;
-    }
-    text
 }

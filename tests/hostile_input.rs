@@ -2,6 +2,8 @@
 //! memory. This file holds one test per process-wide measurement on purpose: the peak
 //! RSS check reads this test process's own high-water mark.
 
+mod support;
+
 use std::path::PathBuf;
 
 fn scratch(name: &str, bytes: &[u8]) -> PathBuf {
@@ -10,26 +12,6 @@ fn scratch(name: &str, bytes: &[u8]) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, bytes).expect("write");
     path
-}
-
-/// A ~1 MB "billion laughs": ten levels of nine aliases each, padded with anchors.
-fn alias_bomb() -> Vec<u8> {
-    let mut text = String::from(
-        "a0: &a0 [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
-    );
-    for level in 1..=10 {
-        let prev = format!("*a{}", level - 1);
-        let refs = [prev.as_str(); 9].join(",");
-        text.push_str(&format!("a{level}: &a{level} [{refs}]\n"));
-    }
-    let mut i = 0;
-    while text.len() < 1_000_000 {
-        text.push_str(&format!(
-            "pad{i}: [*a9, *a9, *a9, *a9, *a9, *a9, *a9, *a9]\n"
-        ));
-        i += 1;
-    }
-    text.into_bytes()
 }
 
 fn peak_rss_kib() -> u64 {
@@ -43,7 +25,7 @@ fn peak_rss_kib() -> u64 {
 
 #[test]
 fn alias_bomb_is_rejected_with_bounded_memory() {
-    let bomb = alias_bomb();
+    let bomb = support::alias_bomb().into_bytes();
     assert!(
         bomb.len() >= 1_000_000 && bomb.len() < 1_048_576,
         "size {}",

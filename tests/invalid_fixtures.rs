@@ -5,6 +5,8 @@
 //! To accept new output after a deliberate change: `UPDATE_EXPECTED=1 cargo test --test invalid_fixtures`,
 //! then review the diff of the `.expected` files like any other code.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -123,15 +125,7 @@ fn one_file_reports_all_of_its_errors() {
 
 #[test]
 fn the_shipped_examples_validate() {
-    let mut files = Vec::new();
-    for dir in ["scenarios", "scenarios/demo", "experiments"] {
-        for entry in std::fs::read_dir(dir).expect("example dir") {
-            let path = entry.expect("entry").path();
-            if path.extension().is_some_and(|e| e == "yaml") {
-                files.push(path);
-            }
-        }
-    }
+    let files = support::example_files();
     assert!(files.len() >= 7, "examples missing: {files:?}");
     let output = Command::new(env!("CARGO_BIN_EXE_shakedown"))
         .arg("validate")

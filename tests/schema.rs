@@ -3,7 +3,9 @@
 //! Validation uses Python's `jsonschema` (an independent implementation);
 //! scripts/test.sh installs it when missing.
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::Path;
 use std::process::Command;
 
 fn python() -> String {
@@ -72,23 +74,9 @@ for name, inst in instances.items():
         .collect()
 }
 
-fn examples() -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for dir in ["scenarios", "scenarios/demo", "experiments"] {
-        for entry in std::fs::read_dir(dir).expect("dir") {
-            let path = entry.expect("entry").path();
-            if path.extension().is_some_and(|e| e == "yaml") {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
-    files
-}
-
 #[test]
 fn every_example_validates_against_the_printed_schema() {
-    let instances: Vec<_> = examples()
+    let instances: Vec<_> = support::example_files()
         .iter()
         .map(|p| (p.display().to_string(), yaml_to_json(p)))
         .collect();

@@ -736,39 +736,35 @@ fn network_latency(d: &mut Decoder, m: &mut MapReader) -> Option<NetworkLatency>
 
 /// Interface names reach `tc` inside the pod, so only the kernel's own alphabet passes.
 fn interface_name(d: &mut Decoder, node: &Node) -> Option<String> {
-    let name = d.string(node, "interface")?;
-    let ok = name.len() <= 15
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@'));
-    if ok {
-        Some(name)
-    } else {
-        d.error(
-            node.pos,
-            format!("interface `{name}` is not a valid interface name"),
-            Some("at most 15 characters of [A-Za-z0-9-_.@], e.g. `eth0`".into()),
-        );
-        None
-    }
+    let valid = |name: &str| {
+        name.len() <= 15
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@'))
+    };
+    d.shaped(
+        node,
+        "interface",
+        "interface name",
+        valid,
+        "at most 15 characters of [A-Za-z0-9-_.@], e.g. `eth0`",
+    )
 }
 
 fn image_reference(d: &mut Decoder, node: &Node) -> Option<String> {
-    let image = d.string(node, "image")?;
-    let ok = image.len() <= 512
-        && image.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'/' | b':' | b'@' | b'-' | b'_')
-        });
-    if ok {
-        Some(image)
-    } else {
-        d.error(
-            node.pos,
-            format!("image `{image}` is not a valid image reference"),
-            Some("e.g. `registry.example.com/tools/netshoot:v0.13`".into()),
-        );
-        None
-    }
+    let valid = |image: &str| {
+        image.len() <= 512
+            && image.bytes().all(|b| {
+                b.is_ascii_alphanumeric() || matches!(b, b'.' | b'/' | b':' | b'@' | b'-' | b'_')
+            })
+    };
+    d.shaped(
+        node,
+        "image",
+        "image reference",
+        valid,
+        "e.g. `registry.example.com/tools/netshoot:v0.13`",
+    )
 }
 
 fn node_drain(d: &mut Decoder, m: &mut MapReader) -> Option<NodeDrain> {
@@ -1294,15 +1290,19 @@ fn prometheus(d: &mut Decoder, node: &Node) -> Option<PrometheusSpec> {
 }
 
 fn env_var_name(d: &mut Decoder, node: &Node) -> Option<String> {
-    let name = d.string(node, "environment variable name")?;
-    let ok = name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-        && !name.as_bytes()[0].is_ascii_digit();
-    if ok {
-        Some(name)
-    } else {
-        d.error(node.pos, format!("`{name}` is not an environment variable name"), Some("name the variable that holds the secret, e.g. `PROMETHEUS_TOKEN`, never the secret itself".into()));
-        None
-    }
+    let valid = |name: &str| {
+        name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            && !name.starts_with(|c: char| c.is_ascii_digit())
+    };
+    let hint =
+        "name the variable that holds the secret, e.g. `PROMETHEUS_TOKEN`, never the secret itself";
+    d.shaped(
+        node,
+        "environment variable",
+        "environment variable name",
+        valid,
+        hint,
+    )
 }
 
 fn basic_auth(d: &mut Decoder, node: &Node) -> Option<BasicAuth> {
