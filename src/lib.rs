@@ -6,7 +6,9 @@
 pub mod cli;
 pub mod cluster;
 pub mod commands;
+pub mod events;
 pub mod exit;
+pub mod journal;
 pub mod plan;
 pub mod selector;
 pub mod spec;
