@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod commands;
 pub mod events;
 pub mod exit;
+pub mod faults;
 pub mod journal;
 pub mod plan;
 pub mod selector;
