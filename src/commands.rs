@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use clap::CommandFactory;
 
-use crate::cli::{Cli, ColorChoice, Command, GlobalArgs, OutputFormat};
+use crate::cli::{Cli, ColorChoice, Command, DryRun, GlobalArgs, OutputFormat};
 use crate::exit::Outcome;
-use crate::{cluster, plan as planner, spec};
+use crate::journal::JournalWriter;
+use crate::{cluster, executor, plan as planner, spec};
 
 pub fn dispatch(cli: Cli) -> Outcome {
     match cli.command {
@@ -31,7 +32,7 @@ pub fn dispatch(cli: Cli) -> Outcome {
             );
             Outcome::Passed
         }
-        Command::Run { .. } => not_implemented("run"),
+        Command::Run { files } => run(&files, &cli.global),
         Command::Recover { .. } => not_implemented("recover"),
         Command::Report { .. } => not_implemented("report"),
         Command::Sandbox { .. } => not_implemented("sandbox"),
@@ -146,6 +147,192 @@ fn read_inventory(loaded: &spec::Loaded, global: &GlobalArgs) -> Option<planner:
             None
         }
     }
+}
+
+/// Validates, plans and preflights every file, then runs them one after another.
+fn run(files: &[PathBuf], global: &GlobalArgs) -> Outcome {
+    let mut loaded = Vec::new();
+    let mut invalid = false;
+    for file in files {
+        match spec::load(file) {
+            Ok(l) => loaded.push(l),
+            Err(diagnostics) => {
+                report_diagnostics(&diagnostics, global.color);
+                invalid = true;
+            }
+        }
+    }
+    if invalid {
+        eprintln!("shakedown: invalid input; nothing was touched");
+        return Outcome::InvalidInput;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("shakedown: cannot start the async runtime: {e}");
+            return Outcome::CouldNotRun;
+        }
+    };
+    runtime.block_on(run_async(&loaded, global))
+}
+
+async fn run_async(loaded: &[spec::Loaded], global: &GlobalArgs) -> Outcome {
+    let conn = match cluster::connect(global.kubeconfig.as_deref(), global.context.as_deref()).await
+    {
+        Ok(conn) => conn,
+        Err(e) => {
+            eprintln!("shakedown: could not connect to the cluster: {e}");
+            return Outcome::CouldNotRun;
+        }
+    };
+    eprintln!(
+        "shakedown: context `{}`, API server {}",
+        conn.context, conn.server
+    );
+    if global.dry_run != DryRun::Client
+        && let Err(why) = context_allowed(loaded, &conn.context, global.yes)
+    {
+        eprintln!("shakedown: {why}");
+        return Outcome::InvalidInput;
+    }
+    let seed = global.seed.unwrap_or_else(planner::fresh_seed);
+    eprintln!("shakedown: seed {seed} (replay with --seed {seed})");
+    let default_namespace = global
+        .namespace
+        .clone()
+        .unwrap_or_else(|| conn.default_namespace.clone());
+    let mut plans = Vec::new();
+    let mut problems = Vec::new();
+    for file in loaded {
+        let (mut namespaces, with_nodes) = planner::inventory_needs(file);
+        namespaces.push(default_namespace.clone());
+        let inventory =
+            match cluster::inventory(&conn, &namespaces, with_nodes, Duration::from_secs(30)).await
+            {
+                Ok(mut inventory) => {
+                    inventory.default_namespace = default_namespace.clone();
+                    inventory
+                }
+                Err(e) => {
+                    eprintln!("shakedown: could not read the cluster: {e}");
+                    return Outcome::CouldNotRun;
+                }
+            };
+        let plan = planner::plan(file, seed, Some(&inventory));
+        problems.extend(executor::preflight(&conn, file, &plan, &default_namespace).await);
+        plans.push(plan);
+    }
+    if !problems.is_empty() {
+        for p in &problems {
+            eprintln!("shakedown: preflight: {p}");
+        }
+        eprintln!("shakedown: preflight failed; nothing was touched");
+        return Outcome::CouldNotRun;
+    }
+    if global.dry_run == DryRun::Client {
+        for plan in &plans {
+            print!("{plan}");
+        }
+        eprintln!("shakedown: --dry-run=client: planned and checked; nothing was touched");
+        return Outcome::Passed;
+    }
+    let mut overall = Outcome::Passed;
+    for (file, plan) in loaded.iter().zip(&plans) {
+        let dir = if loaded.len() == 1 {
+            global.output_dir.clone()
+        } else {
+            global.output_dir.join(file.name())
+        };
+        let journal_path = dir.join("journal.jsonl");
+        let _ = std::fs::remove_file(&journal_path);
+        let journal = match JournalWriter::create(&journal_path) {
+            Ok(j) => j,
+            Err(e) => {
+                eprintln!("shakedown: {e}");
+                return Outcome::CouldNotRun;
+            }
+        };
+        let bus = executor::bus::EventBus::new(
+            Some(journal),
+            executor::bus::Progress::for_terminal(global.quiet, global.verbose > 0),
+            executor::bus::system_clock(),
+        );
+        let options = executor::RunOptions {
+            run_id: new_run_id(),
+            seed,
+            journal: Some(journal_path.clone()),
+            server_dry_run: global.dry_run == DryRun::Server,
+            default_namespace: Some(default_namespace.clone()),
+            prometheus_url: global.prometheus_url.clone(),
+        };
+        let outcome = executor::run(file, plan, conn.clone(), bus.clone(), options).await;
+        if let Some(e) = bus.journal_error() {
+            eprintln!("shakedown: warning: the journal could not be written completely: {e}");
+        }
+        eprintln!(
+            "shakedown: `{}` finished with exit {} (journal {})",
+            file.name(),
+            outcome.code(),
+            journal_path.display()
+        );
+        overall = worse(overall, outcome);
+        if matches!(
+            outcome,
+            Outcome::Interrupted | Outcome::Terminated | Outcome::RevertFailed
+        ) {
+            break;
+        }
+    }
+    overall
+}
+
+/// `--yes` is needed unless CI=true and the context is on every file's allow-list.
+fn context_allowed(loaded: &[spec::Loaded], context: &str, yes: bool) -> Result<(), String> {
+    if yes {
+        return Ok(());
+    }
+    let in_ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+    let listed = loaded.iter().all(|l| {
+        let safety = match &l.document {
+            spec::Document::Experiment(e) => e.spec.safety.as_ref(),
+            spec::Document::Scenario(s) => s.spec.safety.as_ref(),
+        };
+        safety.is_some_and(|s| s.allowed_contexts.iter().any(|c| c == context))
+    });
+    if in_ci && listed {
+        Ok(())
+    } else if listed {
+        Err(format!(
+            "about to inject faults into context `{context}`; pass --yes to confirm (or run with CI=true)"
+        ))
+    } else {
+        Err(format!(
+            "context `{context}` is not in safety.allowedContexts; pass --yes to act on it anyway"
+        ))
+    }
+}
+
+/// Orders outcomes by how much a pipeline must know about them.
+fn worse(a: Outcome, b: Outcome) -> Outcome {
+    let rank = |o: Outcome| match o {
+        Outcome::Passed => 0,
+        Outcome::Deviated => 1,
+        Outcome::InvalidInput => 2,
+        Outcome::CouldNotRun => 3,
+        Outcome::Terminated | Outcome::Interrupted => 4,
+        Outcome::RevertFailed => 5,
+    };
+    if rank(b) > rank(a) { b } else { a }
+}
+
+fn new_run_id() -> String {
+    let now = jiff::Timestamp::now()
+        .strftime("%Y%m%dT%H%M%SZ")
+        .to_string();
+    format!("{now}-{:06x}", rand::random::<u32>() & 0xff_ffff)
 }
 
 /// Prints diagnostics to stderr, with `error:` in red when colour is wanted.

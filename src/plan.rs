@@ -250,7 +250,7 @@ impl Builder<'_> {
 }
 
 /// Each plan entry gets its own stream, so adding a step does not change other picks.
-fn derive_seed(seed: u64, id: &str) -> u64 {
+pub fn derive_seed(seed: u64, id: &str) -> u64 {
     // FNV-1a over the id, mixed with the seed: stable across releases, unlike std's hasher.
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325 ^ seed;
     for byte in id.bytes() {
