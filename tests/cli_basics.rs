@@ -179,3 +179,35 @@ fn color_is_opt_in_off_a_terminal() {
     assert!(String::from_utf8_lossy(&colored.stderr).contains("\u{1b}[1;31merror\u{1b}[0m: "));
     assert_eq!(colored.status.code(), Some(2));
 }
+
+#[test]
+fn run_against_an_unreachable_cluster_is_exit_3() {
+    let dir = scratch_dir("unreachable");
+    let kubeconfig = dir.join("kubeconfig");
+    // Port 9 on loopback: nothing listens, so the connection is refused at once.
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'http://127.0.0.1:9'}}]\n\
+         users: [{name: u, user: {}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n",
+    )
+    .expect("write kubeconfig");
+    let out = shakedown(&[
+        "--kubeconfig",
+        kubeconfig.to_str().expect("utf8"),
+        "--yes",
+        "--output-dir",
+        dir.to_str().expect("utf8"),
+        "run",
+        "scenarios/pod-delete.yaml",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !dir.join("journal.jsonl").exists(),
+        "nothing ran, so no journal"
+    );
+}

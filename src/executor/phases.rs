@@ -201,7 +201,14 @@ pub async fn during(checks: &[Check], bus: &EventBus, hold: Duration, stop: &wat
                         ),
                     )
                 };
-                check.verdict(bus, Phase::During, verdict, message, (samples, passed), None);
+                check.verdict(
+                    bus,
+                    Phase::During,
+                    verdict,
+                    message,
+                    (samples, passed),
+                    None,
+                );
             }
         });
     futures_join_all(loops).await;
@@ -236,7 +243,9 @@ pub async fn after(
                         bus,
                         Phase::After,
                         Verdict::Passed,
-                        message, (samples, 1), Some(recovery),
+                        message,
+                        (samples, 1),
+                        Some(recovery),
                     );
                     return;
                 }
