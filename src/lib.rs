@@ -10,5 +10,6 @@ pub mod events;
 pub mod exit;
 pub mod journal;
 pub mod plan;
+pub mod report;
 pub mod selector;
 pub mod spec;
