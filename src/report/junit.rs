@@ -163,7 +163,7 @@ fn run_suite(view: &RunView) -> TestSuite {
     let status = if view.partial {
         let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
         s.set_type("PartialJournal").set_message(format!(
-            "partial report: the journal ends before the run finished; {} (exit {code})",
+            "partial report: {} (exit {code})",
             view.verdict_sentence()
         ));
         s
@@ -250,6 +250,19 @@ fn not_run_reason(view: &RunView, step: &StepView) -> String {
             "not evaluated: the journal ends before a verdict (partial report)".into()
         }
         StepState::Finished(_) => format!("not evaluated: the step {}", step.status_word()),
+    }
+}
+
+fn not_injected_reason(view: &RunView, step: &StepView) -> String {
+    match &step.state {
+        StepState::Finished(_) => format!(
+            "not injected: the step {} before the fault",
+            step.status_word()
+        ),
+        StepState::Running => {
+            "not injected: the journal ends before any injection (partial report)".into()
+        }
+        _ => format!("not injected: {}", not_run_reason(view, step)),
     }
 }
 
@@ -363,10 +376,7 @@ fn inject_case(view: &RunView, step: &StepView, kind: &str, class: &str) -> Test
             }
             _ => {
                 let mut s = TestCaseStatus::skipped();
-                s.set_message(clean_line(&format!(
-                    "not injected: {}",
-                    not_run_reason(view, step)
-                )));
+                s.set_message(clean_line(&not_injected_reason(view, step)));
                 s
             }
         }

@@ -22,7 +22,7 @@ use crate::events::{NoteLevel, Verdict};
 /// GitHub's `$GITHUB_STEP_SUMMARY` takes at most 1 MiB.
 pub const LIMIT: usize = 1024 * 1024;
 /// Kept free for the notes section and the truncation markers.
-const RESERVE: usize = 16 * 1024;
+const RESERVE: usize = 64 * 1024;
 const MAX_GANTT_TASKS: usize = 150;
 const MAX_EVENT_ROWS: usize = 400;
 const MAX_TARGETS: usize = 50;
@@ -291,6 +291,9 @@ fn observed(view: &RunView, step: Option<&StepView>, c: &CheckView) -> String {
     }
     let reason = match step.map(|s| &s.state) {
         Some(StepState::Skipped(r)) => format!("step skipped: {r}"),
+        Some(StepState::NotReached) if view.partial => {
+            "not reached: the journal ends before this step".into()
+        }
         _ if view.partial => "the journal ends before a verdict".into(),
         _ => "no verdict recorded".into(),
     };
@@ -534,7 +537,15 @@ fn hypotheses(view: &RunView, charts: &[Chart]) -> String {
 fn held(c: &CheckView) -> String {
     match &c.verdict {
         Some(v) => format!("{}/{}", v.passed, v.samples),
-        None => format!("–/{}", c.samples.len()),
+        None if c.samples.is_empty() => "–".into(),
+        None => {
+            let passed = c
+                .samples
+                .iter()
+                .filter(|s| s.outcome == crate::events::SampleOutcome::Pass)
+                .count();
+            format!("{passed}/{} so far", c.samples.len())
+        }
     }
 }
 
@@ -661,6 +672,7 @@ fn event_log(view: &RunView) -> String {
 
 fn notes(view: &RunView) -> String {
     let mut s = String::from("## Notes\n\n");
+    s.push_str("For the facilitator (fill in after the debrief):\n\n- **What we expected:** \n- **What happened:** \n- **What surprised us:** \n- **Follow-ups (owner, due date):** \n\n");
     if !view.notes.is_empty() {
         s.push_str("From the run:\n\n");
         let (shown, more) = text::cap(&view.notes, MAX_NOTES);
@@ -679,9 +691,7 @@ fn notes(view: &RunView) -> String {
         if more > 0 {
             let _ = writeln!(s, "- … {more} more notes (truncated; see the journal)");
         }
-        s.push('\n');
     }
-    s.push_str("For the facilitator (fill in after the debrief):\n\n- **What we expected:** \n- **What happened:** \n- **What surprised us:** \n- **Follow-ups (owner, due date):** \n");
     s
 }
 

@@ -10,6 +10,7 @@ use jiff::Timestamp;
 use super::model::{HypothesisView, RunView, StepView};
 use super::text::{self, xml};
 use crate::events::SampleOutcome;
+use crate::spec::Phase;
 
 const WIDTH: f64 = 720.0;
 const HEIGHT: f64 = 260.0;
@@ -33,7 +34,8 @@ pub fn thresholds(expectation: &str) -> Vec<f64> {
         .collect()
 }
 
-type Series = Vec<(i64, f64, SampleOutcome)>;
+/// (time in ms, value, outcome, phase) in time order.
+type Series = Vec<(i64, f64, SampleOutcome, Phase)>;
 
 /// The chart for one hypothesis, or `None` when it has no finite sample to draw.
 pub fn chart(view: &RunView, step: Option<&StepView>, h: &HypothesisView) -> Option<String> {
@@ -41,7 +43,7 @@ pub fn chart(view: &RunView, step: Option<&StepView>, h: &HypothesisView) -> Opt
     let points: Vec<(i64, f64)> = series
         .values()
         .flatten()
-        .map(|(t, v, _)| (*t, *v))
+        .map(|(t, v, _, _)| (*t, *v))
         .collect();
     if points.is_empty() {
         return None;
@@ -82,7 +84,8 @@ pub fn chart(view: &RunView, step: Option<&StepView>, h: &HypothesisView) -> Opt
             f(HEIGHT - TOP - BOTTOM)
         );
     }
-    axes(&mut svg, (t0, t1), (y0, y1), &sx, &sy);
+    let origin = if step.is_some() { "step" } else { "run" };
+    axes(&mut svg, (t0, t1), (y0, y1), (&sx, &sy), origin);
     for limit in &limits {
         let y = f(sy(*limit));
         let _ = writeln!(
@@ -119,7 +122,7 @@ fn collect_series(h: &HypothesisView) -> BTreeMap<String, Series> {
             series
                 .entry(format!("{{{}}}", key.join(",")))
                 .or_default()
-                .push((t, value, sample.outcome));
+                .push((t, value, sample.outcome, sample.phase));
         }
     }
     for points in series.values_mut() {
@@ -186,12 +189,14 @@ fn value_range(points: &[(i64, f64)], limits: &[f64]) -> (f64, f64) {
     (low, hi + span * 0.1)
 }
 
+type Scale<'a, T> = &'a dyn Fn(T) -> f64;
+
 fn axes(
     svg: &mut String,
     (t0, t1): (i64, i64),
     (y0, y1): (f64, f64),
-    sx: &dyn Fn(i64) -> f64,
-    sy: &dyn Fn(f64) -> f64,
+    (sx, sy): (Scale<'_, i64>, Scale<'_, f64>),
+    origin: &str,
 ) {
     let bottom = HEIGHT - BOTTOM;
     let _ = writeln!(
@@ -217,17 +222,27 @@ fn axes(
     }
     for i in 0..=4 {
         let t = t0 + (t1 - t0) * i / 4;
+        // The outermost labels are anchored inwards so they are not clipped.
+        let anchor = match i {
+            0 => "start",
+            4 => "end",
+            _ => "middle",
+        };
+        let label = match u64::try_from(t - t0).unwrap_or(0) {
+            0 => "0s".to_owned(),
+            ms => text::duration(ms),
+        };
         let _ = writeln!(
             svg,
-            "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">+{}</text>",
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"{anchor}\">+{}</text>",
             f(sx(t)),
             bottom + 16.0,
-            xml(&text::duration(u64::try_from(t - t0).unwrap_or(0)))
+            xml(&label)
         );
     }
     let _ = writeln!(
         svg,
-        "<text x=\"{}\" y=\"{}\" text-anchor=\"end\" fill=\"#555555\">time since start · shaded: fault active · dashed: threshold</text>",
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"end\" fill=\"#555555\">time since the {origin} started · shaded: fault active · dashed: threshold · red dots: failing samples</text>",
         WIDTH - RIGHT,
         HEIGHT - 6.0
     );
@@ -241,17 +256,21 @@ fn plot(
 ) {
     for (i, (labels, points)) in series.iter().take(MAX_SERIES).enumerate() {
         let color = COLORS[i % COLORS.len()];
-        let path: Vec<String> = points
-            .iter()
-            .map(|(t, v, _)| format!("{},{}", f(sx(*t)), f(sy(*v))))
-            .collect();
-        let _ = writeln!(
-            svg,
-            "<polyline class=\"series\" fill=\"none\" stroke=\"{color}\" stroke-width=\"1.5\" points=\"{}\"><title>{}</title></polyline>",
-            path.join(" "),
-            xml(labels)
-        );
-        for (t, v, outcome) in points {
+        // One line per phase: before, during and after are not joined across the gaps
+        // between them.
+        for run in points.chunk_by(|a, b| a.3 == b.3) {
+            let path: Vec<String> = run
+                .iter()
+                .map(|(t, v, _, _)| format!("{},{}", f(sx(*t)), f(sy(*v))))
+                .collect();
+            let _ = writeln!(
+                svg,
+                "<polyline class=\"series\" fill=\"none\" stroke=\"{color}\" stroke-width=\"1.5\" points=\"{}\"><title>{}</title></polyline>",
+                path.join(" "),
+                xml(labels)
+            );
+        }
+        for (t, v, outcome, _) in points {
             let fill = if *outcome == SampleOutcome::Pass {
                 color
             } else {
