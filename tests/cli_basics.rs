@@ -46,7 +46,6 @@ fn unbuilt_subcommands_say_so_and_exit_2() {
     for args in [
         &["run", "experiments/demo.yaml"][..],
         &["recover"],
-        &["report", "journal.jsonl"],
         &["demo"],
     ] {
         let out = shakedown(args);

@@ -703,10 +703,11 @@ mod tests {
     #[test]
     fn a_section_that_does_not_fit_is_cut_on_a_line_and_its_fence_closed() {
         let mut out = "x".repeat(50);
-        let section = "```\nline one\nline two\nline three\n```\n";
-        push_section(&mut out, section, 50 + TRUNCATED.len() + 16 + 15);
+        let section = format!("```\nline one\n{}\n```\n", "y".repeat(500));
+        push_section(&mut out, &section, 50 + TRUNCATED.len() + 16 + 13);
         assert!(out.ends_with(TRUNCATED), "{out}");
         assert!(out.contains("```\nline one\n```\n"), "{out}");
+        assert!(!out.contains("yyy"), "{out}");
     }
 
     #[test]
