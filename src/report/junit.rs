@@ -218,8 +218,7 @@ fn check_case(
         CheckOutcome::NotRun => {
             let reason = match (&check.verdict, step) {
                 (Some(v), _) => format!("{}: {}", verdict_word(v.verdict), v.message),
-                (None, Some(s)) => not_run_reason(view, s),
-                (None, None) => not_run_reason_run(view),
+                (None, step) => view.not_run_reason(step),
             };
             let mut s = TestCaseStatus::skipped();
             s.set_message(clean_line(&reason));
@@ -239,20 +238,6 @@ fn check_case(
     case
 }
 
-fn not_run_reason(view: &RunView, step: &StepView) -> String {
-    match &step.state {
-        StepState::Skipped(reason) => format!("step skipped: {reason}"),
-        StepState::NotReached if view.partial => {
-            "not run: the journal ends before this step (partial report)".into()
-        }
-        StepState::NotReached => "not run: the step never started".into(),
-        StepState::Running => {
-            "not evaluated: the journal ends before a verdict (partial report)".into()
-        }
-        StepState::Finished(_) => format!("not evaluated: the step {}", step.status_word()),
-    }
-}
-
 fn not_injected_reason(view: &RunView, step: &StepView) -> String {
     match &step.state {
         StepState::Finished(_) => format!(
@@ -262,15 +247,7 @@ fn not_injected_reason(view: &RunView, step: &StepView) -> String {
         StepState::Running => {
             "not injected: the journal ends before any injection (partial report)".into()
         }
-        _ => format!("not injected: {}", not_run_reason(view, step)),
-    }
-}
-
-fn not_run_reason_run(view: &RunView) -> String {
-    if view.partial {
-        "not evaluated: the journal ends before a verdict (partial report)".into()
-    } else {
-        "not evaluated".into()
+        _ => format!("not injected: {}", view.not_run_reason(Some(step))),
     }
 }
 

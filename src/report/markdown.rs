@@ -233,6 +233,9 @@ fn verdicts(view: &RunView) -> String {
             let _ = writeln!(s, "*Skipped:* {}\n", cell(reason));
         }
         if !step.is_checked() {
+            if matches!(step.state, StepState::Skipped(_)) {
+                continue;
+            }
             if let (Some(a), Some(b)) = (step.started_at, step.ended_at) {
                 let _ = writeln!(
                     s,
@@ -286,18 +289,10 @@ fn verdicts(view: &RunView) -> String {
 }
 
 fn observed(view: &RunView, step: Option<&StepView>, c: &CheckView) -> String {
-    if let Some(v) = &c.verdict {
-        return cell(&v.message);
+    match &c.verdict {
+        Some(v) => cell(&v.message),
+        None => cell(&view.not_run_reason(step)),
     }
-    let reason = match step.map(|s| &s.state) {
-        Some(StepState::Skipped(r)) => format!("step skipped: {r}"),
-        Some(StepState::NotReached) if view.partial => {
-            "not reached: the journal ends before this step".into()
-        }
-        _ if view.partial => "the journal ends before a verdict".into(),
-        _ => "no verdict recorded".into(),
-    };
-    cell(&reason)
 }
 
 /// The verdict and observed columns for a step's inject and revert rows.
@@ -345,11 +340,15 @@ fn gantt_text(s: &str) -> String {
     let cleaned: String = text::clean_line(s)
         .chars()
         .map(|c| match c {
-            ':' | '#' | ';' | ',' | '%' | '`' | '<' | '>' | '"' | '{' | '}' => ' ',
+            ':' | '#' | ';' | ',' | '`' | '<' | '>' | '"' | '{' | '}' => ' ',
             _ => c,
         })
         .collect();
-    let squeezed = cleaned.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut squeezed = cleaned.split_whitespace().collect::<Vec<_>>().join(" ");
+    // `%%` starts a mermaid comment.
+    while squeezed.contains("%%") {
+        squeezed = squeezed.replace("%%", "%");
+    }
     let short: String = squeezed.chars().take(60).collect();
     if short.is_empty() {
         "item".into()
@@ -385,7 +384,8 @@ fn gantt_tasks(view: &RunView) -> Vec<Task> {
                 end,
             });
         };
-        if let (Some(a), Some(b)) = (step.started_at, step.ended_at.or(run_end)) {
+        let ran = matches!(step.state, StepState::Running | StepState::Finished(_));
+        if let (true, Some(a), Some(b)) = (ran, step.started_at, step.ended_at.or(run_end)) {
             add(format!("step {}", step.status_word()), "done", a, b);
         }
         if let (Some((a, b)), Some(kind)) = (step.fault_window(run_end), step.fault_kind()) {
@@ -713,6 +713,7 @@ mod tests {
     #[test]
     fn gantt_names_lose_what_mermaid_would_parse() {
         assert_eq!(gantt_text("a: b # c; d, e"), "a b c d e");
+        assert_eq!(gantt_text("99%%% up"), "99% up");
     }
 
     #[test]

@@ -547,6 +547,25 @@ impl RunView {
         sentence
     }
 
+    /// Why a check of `step` (or an experiment-wide one) has no verdict.
+    pub fn not_run_reason(&self, step: Option<&StepView>) -> String {
+        let partial = self.partial;
+        match step.map(|s| &s.state) {
+            Some(StepState::Skipped(reason)) => format!("step skipped: {reason}"),
+            Some(StepState::NotReached) if partial => {
+                "not run: the journal ends before this step (partial report)".into()
+            }
+            Some(StepState::NotReached) => "not run: the step never started".into(),
+            Some(StepState::Finished(status)) => {
+                format!("not evaluated: the step {}", status_word(*status))
+            }
+            Some(StepState::Running) | None if partial => {
+                "not evaluated: the journal ends before a verdict (partial report)".into()
+            }
+            Some(StepState::Running) | None => "not evaluated: no verdict recorded".into(),
+        }
+    }
+
     pub fn duration_ms(&self) -> Option<u64> {
         span_ms(self.started_at?, self.ended_at?)
     }
