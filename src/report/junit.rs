@@ -518,6 +518,137 @@ fn chrono_time(at: jiff::Timestamp) -> chrono::DateTime<chrono::FixedOffset> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::events::{
+        HypothesisVerdict, PlannedHypothesis, PlannedStep, ProbeSample, RunEvent, RunStarted,
+        SampleOutcome, SeriesValue, Verdict,
+    };
+    use crate::spec::Phase;
+
+    /// Everything XML 1.0 cannot carry, or a terminal would interpret.
+    const NASTY: &str = "a\u{1b}[31mred\u{1b}[0m ]]> <x/> & \" ' \u{0}\u{1}\u{8}\u{b}\u{c}\u{1f}\u{7f}\u{85}\u{fffe}\u{ffff} \u{1b}]8;;http://x\u{7}link\u{1b}]8;;\u{7} \r end";
+
+    fn record(seq: u64, event: RunEvent) -> Record {
+        Record {
+            seq,
+            at: jiff::Timestamp::from_second(1_800_000_000 + seq as i64).expect("time"),
+            event,
+        }
+    }
+
+    fn nasty_run() -> Vec<Record> {
+        let step = || NASTY.to_owned();
+        vec![
+            record(
+                1,
+                RunEvent::RunStarted(RunStarted {
+                    run_id: step(),
+                    experiment: step(),
+                    source: step(),
+                    seed: 1,
+                    context: Some(step()),
+                    api_server: Some(step()),
+                    prometheus_url: Some(step()),
+                    dry_run: step(),
+                    version: step(),
+                    steps: vec![PlannedStep {
+                        id: step(),
+                        name: step(),
+                        scenario: Some(step()),
+                        fault: Some(step()),
+                        hypotheses: vec![PlannedHypothesis {
+                            name: step(),
+                            probe: step(),
+                            expectation: step(),
+                            phases: vec![Phase::During],
+                            weight: 1.0,
+                        }],
+                    }],
+                }),
+            ),
+            record(2, RunEvent::StepStarted { step: step() }),
+            record(
+                3,
+                RunEvent::FaultInjectFailed {
+                    step: step(),
+                    target: step(),
+                    error: step(),
+                },
+            ),
+            record(
+                4,
+                RunEvent::ProbeSample(ProbeSample {
+                    step: Some(step()),
+                    hypothesis: step(),
+                    phase: Phase::During,
+                    eval_time: jiff::Timestamp::from_second(1_800_000_004).expect("time"),
+                    query: step(),
+                    values: vec![SeriesValue {
+                        labels: [(step(), step())].into_iter().collect(),
+                        value: Some(0.5),
+                    }],
+                    outcome: SampleOutcome::Fail,
+                    detail: Some(step()),
+                }),
+            ),
+            record(
+                5,
+                RunEvent::HypothesisVerdict(HypothesisVerdict {
+                    step: Some(step()),
+                    hypothesis: step(),
+                    phase: Phase::During,
+                    verdict: Verdict::Deviated,
+                    expectation: step(),
+                    message: step(),
+                    samples: 1,
+                    passed: 0,
+                    recovery_ms: None,
+                }),
+            ),
+            record(
+                6,
+                RunEvent::RevertFailed {
+                    step: step(),
+                    target: step(),
+                    error: step(),
+                },
+            ),
+        ]
+    }
+
+    #[test]
+    fn ansi_cdata_terminators_and_control_characters_still_give_well_formed_xml() {
+        let xml = render(&nasty_run(), true);
+        let parsed = Report::deserialize_from_str(&xml)
+            .unwrap_or_else(|e| panic!("not well-formed: {e}\n{xml}"));
+        for forbidden in [
+            '\u{1b}', '\u{0}', '\u{1}', '\u{7}', '\u{b}', '\u{7f}', '\u{fffe}',
+        ] {
+            assert!(!xml.contains(forbidden), "{forbidden:?} in the XML");
+        }
+        assert!(
+            xml.contains("]]&gt;"),
+            "`]]>` is escaped text, not a CDATA end"
+        );
+        let suite = &parsed.test_suites[0];
+        let failure = suite
+            .test_cases
+            .iter()
+            .find_map(|c| match &c.status {
+                TestCaseStatus::NonSuccess {
+                    kind: NonSuccessKind::Failure,
+                    message,
+                    ..
+                } => message.as_ref().map(|m| m.as_str().to_owned()),
+                _ => None,
+            })
+            .expect("the deviation is a failure");
+        assert!(failure.contains("red ]]> <x/> & \" '"), "{failure}");
+        assert!(failure.ends_with("link end"), "{failure}");
+        assert_eq!(
+            parsed.errors, 3,
+            "inject failed, revert failed, partial journal"
+        );
+    }
 
     #[test]
     fn the_root_skipped_count_is_dropped_and_nothing_else() {
