@@ -26,19 +26,45 @@ const MAX_TIMELINE: usize = 2_000;
 pub fn render(records: &[Record], truncated: bool) -> String {
     let view = model::analyze(records, truncated);
     let mut report = Report::new(clean_line(view.experiment()));
-    for step in view.steps.iter().filter(|s| s.is_checked()) {
-        report.add_test_suite(step_suite(&view, step));
-    }
-    if !view.experiment_hypotheses.is_empty() {
-        report.add_test_suite(experiment_suite(&view));
-    }
-    let explained = report.failures + report.errors > 0;
-    if view.partial || (view.exit_code() != 0 && !explained) {
-        report.add_test_suite(run_suite(&view));
-    }
+    report.add_test_suites(suites(&view));
     if let Some(ms) = view.duration_ms() {
         report.set_time(Duration::from_millis(ms));
     }
+    serialize(&report)
+}
+
+/// One JUnit file for several runs (a release gate that runs several experiments): the
+/// suites of each run in order, each still carrying its own run's properties.
+pub fn render_many(runs: &[(&[Record], bool)]) -> String {
+    let mut report = Report::new("shakedown");
+    let mut total_ms = 0;
+    for (records, truncated) in runs {
+        let view = model::analyze(records, *truncated);
+        report.add_test_suites(suites(&view));
+        total_ms += view.duration_ms().unwrap_or(0);
+    }
+    report.set_time(Duration::from_millis(total_ms));
+    serialize(&report)
+}
+
+fn suites(view: &RunView) -> Vec<TestSuite> {
+    let mut suites: Vec<TestSuite> = view
+        .steps
+        .iter()
+        .filter(|s| s.is_checked())
+        .map(|s| step_suite(view, s))
+        .collect();
+    if !view.experiment_hypotheses.is_empty() {
+        suites.push(experiment_suite(view));
+    }
+    let explained = suites.iter().any(|s| s.failures + s.errors > 0);
+    if view.partial || (view.exit_code() != 0 && !explained) {
+        suites.push(run_suite(view));
+    }
+    suites
+}
+
+fn serialize(report: &Report) -> String {
     match report.to_string() {
         Ok(xml) => drop_root_skipped(&xml),
         // Serialization only fails on I/O into a Vec, which cannot happen; still, a CI gate
@@ -613,6 +639,18 @@ mod tests {
                 },
             ),
         ]
+    }
+
+    #[test]
+    fn several_runs_make_one_file_with_every_suite() {
+        let nasty = nasty_run();
+        let one = render(&nasty, true);
+        let both = render_many(&[(&nasty, true), (&nasty, true)]);
+        let one = Report::deserialize_from_str(&one).expect("well-formed");
+        let both = Report::deserialize_from_str(&both).expect("well-formed");
+        assert_eq!(both.test_suites.len(), 2 * one.test_suites.len());
+        assert_eq!(both.tests, 2 * one.tests);
+        assert_eq!(both.errors, 2 * one.errors);
     }
 
     #[test]
