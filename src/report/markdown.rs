@@ -15,7 +15,7 @@ use jiff::Timestamp;
 use super::model::{
     self, CheckOutcome, CheckView, FaultActionKind, RunView, StepState, StepView, phase_word, stats,
 };
-use super::text::{self, md, md_block, md_code};
+use super::text::{self, md, md_block, md_code, md_code_text};
 use super::{CHART_DIR, MARKDOWN_FILE, RenderedFile, svg};
 use crate::events::{NoteLevel, Verdict};
 
@@ -487,7 +487,7 @@ fn hypotheses(view: &RunView, charts: &[Chart]) -> String {
         let _ = writeln!(
             s,
             "Expectation {}, weight {}.\n",
-            md_code(&h.expectation),
+            md_code_text(&h.expectation),
             text::number(h.weight)
         );
         s.push_str("| phase | verdict | samples held | min | p50 | max | time to recover |\n|---|---|---|---|---|---|---|\n");
@@ -571,8 +571,8 @@ fn targets(view: &RunView) -> String {
         let _ = writeln!(
             s,
             "Seed {}. The same seed picks the same targets: {}\n",
-            md_code(&r.seed.to_string()),
-            md_code(&format!("shakedown run {} --seed {}", r.source, r.seed))
+            md_code_text(&r.seed.to_string()),
+            md_code_text(&format!("shakedown run {} --seed {}", r.source, r.seed))
         );
     }
     let mut any = false;
@@ -621,12 +621,12 @@ fn targets(view: &RunView) -> String {
             let _ = writeln!(
                 s,
                 "- {} recovered after {}",
-                md_code(&r.workload),
+                md_code_text(&r.workload),
                 text::duration(r.after_ms)
             );
         }
         if let Some(intent) = &step.intent {
-            let _ = writeln!(s, "- To undo by hand: {}", md_code(&intent.revert));
+            let _ = writeln!(s, "- To undo by hand: {}", md_code_text(&intent.revert));
         }
         s.push('\n');
     }

@@ -108,14 +108,23 @@ pub fn md(input: &str) -> String {
     out
 }
 
-/// Inline code in Markdown: backticks cannot be escaped inside a code span, so the fence
-/// is made longer than any run of backticks in the text.
+/// Inline code for a table cell: like [`md_code_text`], with `|` escaped (GFM splits
+/// cells on it even inside code spans, and removes the backslash when rendering).
 pub fn md_code(input: &str) -> String {
-    let text = clean_line(input).replace('|', "\\|");
+    code_span(&clean_line(input).replace('|', "\\|"))
+}
+
+/// Inline code outside tables: backticks cannot be escaped inside a code span, so the
+/// fence is made longer than any run of backticks in the text.
+pub fn md_code_text(input: &str) -> String {
+    code_span(&clean_line(input))
+}
+
+fn code_span(text: &str) -> String {
     if text.is_empty() {
         return String::new();
     }
-    let fence = "`".repeat(longest_backtick_run(&text) + 1);
+    let fence = "`".repeat(longest_backtick_run(text) + 1);
     let pad = if text.starts_with('`') || text.ends_with('`') {
         " "
     } else {
