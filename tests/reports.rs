@@ -211,7 +211,7 @@ lines = []
 for suite in xml:
     tests += suite.tests; failures += suite.failures; errors += suite.errors; skipped += suite.skipped
     props = {p.name: p.value for p in suite.properties()}
-    lines.append("suite %s partial=%s" % (suite.name, props.get("partial")))
+    lines.append("suite %s partial=%s timestamp=%s time=%s" % (suite.name, props.get("partial"), suite.timestamp, suite.time))
     for case in suite:
         for r in case.result:
             kind = type(r).__name__.lower()
@@ -237,6 +237,13 @@ fn junitparser_reads_the_expected_counts_and_messages() {
     let deviated = view("deviated");
     assert!(
         deviated.starts_with("tests=15 failures=2 errors=0 skipped=0"),
+        "{deviated}"
+    );
+    // Step 1 ran from its StepStarted (08:00:01) to its StepFinished (08:03:11).
+    assert!(
+        deviated.contains(
+            "suite checkout-pod-delete (step 1) partial=false timestamp=2027-01-15T08:00:01.000+00:00 time=190.0"
+        ),
         "{deviated}"
     );
     assert!(deviated.contains(

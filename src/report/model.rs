@@ -913,3 +913,82 @@ fn timeline_text(event: &RunEvent) -> Option<String> {
     };
     Some(super::text::clean_line(&text))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn records(lines: &[&str]) -> Vec<Record> {
+        lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let json = format!(
+                    r#"{{"seq":{},"at":"2027-01-15T08:00:{:02}Z",{l}}}"#,
+                    i + 1,
+                    i
+                );
+                serde_json::from_str(&json).unwrap_or_else(|e| panic!("{json}: {e}"))
+            })
+            .collect()
+    }
+
+    const START: &str = r#""event":"runStarted","runId":"r","experiment":"e","source":"e.yaml","seed":1,"dryRun":"none","version":"0","steps":[{"id":"1","name":"s","scenario":"s","hypotheses":[{"name":"h","probe":"up","expectation":"> 0","phases":["before","during","after"],"weight":3}]}]"#;
+
+    #[test]
+    fn a_journal_cut_short_gets_the_most_cautious_exit_code() {
+        let injected = |fault: &str| {
+            records(&[
+                START,
+                r#""event":"stepStarted","step":"1""#,
+                &format!(
+                    r#""event":"faultIntent","step":"1","fault":"{fault}","targets":["t"],"params":{{}},"revert":"x""#
+                ),
+                r#""event":"faultInjected","step":"1","target":"t","detail":"d""#,
+            ])
+        };
+        assert_eq!(analyze(&injected("node-drain"), false).exit_code(), 4);
+        // A deleted pod needs no revert: nothing is left faulted.
+        assert_eq!(analyze(&injected("pod-delete"), false).exit_code(), 3);
+        let deviated = records(&[
+            START,
+            r#""event":"hypothesisVerdict","step":"1","hypothesis":"h","phase":"before","verdict":"deviated","expectation":"> 0","message":"0 > 0 is false","samples":1,"passed":0"#,
+        ]);
+        assert_eq!(analyze(&deviated, false).exit_code(), 1);
+        assert!(analyze(&deviated, false).partial, "no RunFinished");
+    }
+
+    #[test]
+    fn the_score_weighs_checks_and_counts_unrun_ones_as_not_held() {
+        let run = records(&[
+            START,
+            r#""event":"hypothesisVerdict","step":"1","hypothesis":"h","phase":"before","verdict":"passed","expectation":"> 0","message":"ok","samples":1,"passed":1"#,
+            r#""event":"hypothesisVerdict","step":"1","hypothesis":"h","phase":"during","verdict":"inconclusive","expectation":"> 0","message":"no data","samples":1,"passed":0"#,
+            r#""event":"hypothesisVerdict","hypothesis":"global","phase":"during","verdict":"passed","expectation":"> 0","message":"ok","samples":1,"passed":1"#,
+            r#""event":"runFinished","status":"completed","deviated":false,"exitCode":0"#,
+        ]);
+        let score = analyze(&run, false).score();
+        // h: 3 checks of weight 3 (one held); global: 1 check of weight 1 (held).
+        assert_eq!(score.total_checks, 4);
+        assert_eq!(score.held_checks, 2);
+        assert_eq!(score.total_weight, 10.0);
+        assert_eq!(score.held_weight, 4.0);
+        assert_eq!(score.percent(), "40.0%");
+        let nothing = analyze(&records(&[START]), false);
+        assert_eq!(nothing.score().total_checks, 3);
+        let empty = Score {
+            held_weight: 0.0,
+            total_weight: 0.0,
+            held_checks: 0,
+            total_checks: 0,
+        };
+        assert_eq!(empty.percent(), "n/a", "no checks is never 100%");
+    }
+
+    #[test]
+    fn median_is_the_nearest_rank() {
+        let st = stats(&[3.0, 1.0, f64::NAN, 2.0, 10.0]).expect("values");
+        assert_eq!((st.min, st.p50, st.max, st.count), (1.0, 2.0, 10.0, 4));
+        assert!(stats(&[f64::NAN]).is_none());
+    }
+}
