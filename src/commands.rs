@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use clap::CommandFactory;
 
-use crate::cli::{Cli, ColorChoice, Command, DryRun, GlobalArgs, OutputFormat};
+use crate::cli::{Cli, ColorChoice, Command, DryRun, GlobalArgs, OutputFormat, ReportFormat};
 use crate::exit::Outcome;
 use crate::journal::JournalWriter;
-use crate::{cluster, executor, plan as planner, spec};
+use crate::{cluster, executor, journal, plan as planner, report as reports, spec};
 
 pub fn dispatch(cli: Cli) -> Outcome {
     match cli.command {
@@ -34,7 +34,11 @@ pub fn dispatch(cli: Cli) -> Outcome {
         }
         Command::Run { files } => run(&files, &cli.global),
         Command::Recover { .. } => not_implemented("recover"),
-        Command::Report { .. } => not_implemented("report"),
+        Command::Report {
+            journal,
+            formats,
+            mirror_exit_code,
+        } => report(&journal, &formats, mirror_exit_code, &cli.global),
         Command::Sandbox { .. } => not_implemented("sandbox"),
         Command::Demo { .. } => not_implemented("demo"),
     }
@@ -333,6 +337,67 @@ fn new_run_id() -> String {
         .strftime("%Y%m%dT%H%M%SZ")
         .to_string();
     format!("{now}-{:06x}", rand::random::<u32>() & 0xff_ffff)
+}
+
+/// Renders reports from a journal into the output directory. Exit 0 once written (or the
+/// run's own code with `mirror_exit_code`); 2 for an unreadable, corrupt or empty journal;
+/// 3 when a file cannot be written.
+fn report(
+    path: &Path,
+    formats: &[ReportFormat],
+    mirror_exit_code: bool,
+    global: &GlobalArgs,
+) -> Outcome {
+    let contents = match journal::read(path) {
+        Ok(contents) => contents,
+        Err(e) => {
+            eprintln!("shakedown: {e}");
+            return Outcome::InvalidInput;
+        }
+    };
+    if contents.records.is_empty() {
+        eprintln!(
+            "shakedown: {}: the journal has no complete record; nothing to report",
+            path.display()
+        );
+        return Outcome::InvalidInput;
+    }
+    let formats: Vec<reports::Format> = formats
+        .iter()
+        .map(|f| match f {
+            ReportFormat::Junit => reports::Format::Junit,
+            ReportFormat::Markdown => reports::Format::Markdown,
+            ReportFormat::Json => reports::Format::Json,
+        })
+        .collect();
+    let files = reports::render(&contents.records, contents.truncated, &formats);
+    if let Err(e) = reports::write(&global.output_dir, &files) {
+        eprintln!("shakedown: {e}");
+        return Outcome::CouldNotRun;
+    }
+    let view = reports::model::analyze(&contents.records, contents.truncated);
+    if !global.quiet {
+        for file in &files {
+            println!("{}", global.output_dir.join(&file.path).display());
+        }
+        if view.partial {
+            eprintln!(
+                "shakedown: {}: the journal ends before the run finished; the reports are marked partial",
+                path.display()
+            );
+        }
+        eprintln!(
+            "shakedown: run {}: {} (exit {})",
+            reports::text::clean_line(view.run_id()),
+            view.verdict_label(),
+            view.exit_code()
+        );
+    }
+    if mirror_exit_code {
+        Outcome::from_code(view.exit_code()).unwrap_or(Outcome::CouldNotRun)
+    } else {
+        Outcome::Passed
+    }
 }
 
 /// Prints diagnostics to stderr, with `error:` in red when colour is wanted.

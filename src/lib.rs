@@ -13,5 +13,6 @@ pub mod faults;
 pub mod journal;
 pub mod plan;
 pub mod probes;
+pub mod report;
 pub mod selector;
 pub mod spec;

@@ -43,12 +43,7 @@ fn a_missing_file_is_invalid_input() {
 
 #[test]
 fn unbuilt_subcommands_say_so_and_exit_2() {
-    for args in [
-        &["run", "experiments/demo.yaml"][..],
-        &["recover"],
-        &["report", "journal.jsonl"],
-        &["demo"],
-    ] {
+    for args in [&["recover"][..], &["demo"]] {
         let out = shakedown(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(
