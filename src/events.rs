@@ -22,7 +22,11 @@ pub struct Record {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "camelCase")]
+#[serde(
+    tag = "event",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum RunEvent {
     RunStarted(RunStarted),
     StepStarted {
@@ -99,6 +103,9 @@ pub struct RunStarted {
     pub version: String,
     /// The planned steps, so a report can list the ones that never ran.
     pub steps: Vec<PlannedStep>,
+    /// Experiment-wide hypotheses, checked around all the steps.
+    #[serde(default)]
+    pub hypotheses: Vec<PlannedHypothesis>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -126,6 +133,18 @@ pub struct PlannedHypothesis {
     pub phases: Vec<Phase>,
     #[serde(default = "one")]
     pub weight: f64,
+    /// Share of `during` samples that must hold, in percent.
+    #[serde(default = "hundred")]
+    pub tolerance: f64,
+    #[serde(default)]
+    pub abort: bool,
+    /// Sampling interval in milliseconds.
+    #[serde(default)]
+    pub every_ms: u64,
+}
+
+fn hundred() -> f64 {
+    100.0
 }
 
 fn one() -> f64 {

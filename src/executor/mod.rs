@@ -99,6 +99,33 @@ pub async fn run(
         tally: Arc::new(Mutex::new(Tally::default())),
     };
     bus.emit(RunEvent::RunStarted(run_started(loaded, plan, &runner)));
+    let experiment_checks = match &loaded.document {
+        crate::spec::Document::Experiment(e) => runner.checks(None, &e.spec.hypotheses),
+        crate::spec::Document::Scenario(_) => Vec::new(),
+    };
+    if !phases::before(&experiment_checks, &bus).await {
+        for entry in &plan.entries {
+            let reason = "experiment baseline failed: no fault injected".to_owned();
+            bus.emit(RunEvent::StepSkipped {
+                step: entry.id.clone(),
+                reason,
+            });
+        }
+        runner
+            .tally()
+            .errors
+            .push("experiment baseline failed".into());
+        signals.abort();
+        return runner.finish();
+    }
+    // Experiment-wide hypotheses are sampled for as long as the steps run.
+    let (ended_tx, ended_rx) = watch::channel(false);
+    let watcher = {
+        let (checks, bus, stop) = (experiment_checks.clone(), bus.clone(), stop.clone());
+        tokio::spawn(async move {
+            phases::during(&checks, &bus, phases::Window::Until(ended_rx), &stop).await
+        })
+    };
 
     // The steps run in their own task, so a panic in a fault cannot skip the revert below.
     let steps = tokio::spawn({
@@ -117,6 +144,21 @@ pub async fn run(
             .push(format!("internal error: {join}"));
     }
     runner.revert_everything().await;
+    ended_tx.send_replace(true);
+    let _ = watcher.await;
+    if !runner.stopped() && !experiment_checks.is_empty() {
+        let recovery = crate::spec::Recovery::default();
+        let now = tokio::time::Instant::now();
+        phases::after(
+            &experiment_checks,
+            &bus,
+            recovery.settle.0,
+            recovery.within.0,
+            now,
+        )
+        .await;
+    }
+    runner.tally_verdicts(None);
     signals.abort();
     runner.finish()
 }
@@ -286,7 +328,7 @@ impl Runner {
         let hold = spec.fault.active_for();
         let (owners, inject_error) = {
             let fault = self.hold_fault(&ctx, &spec.fault, &spec.target, safety, &targets, hold);
-            let probes = phases::during(&checks, &self.bus, hold, &self.stop);
+            let probes = phases::during(&checks, &self.bus, phases::Window::For(hold), &self.stop);
             let (fault, ()) = tokio::join!(fault, probes);
             match fault {
                 Ok(owners) => (owners, None),
@@ -294,7 +336,7 @@ impl Runner {
             }
         };
         let reverted_at = tokio::time::Instant::now();
-        self.revert_step(id).await;
+        self.revert_step(id, &spec.fault, &targets).await;
         if let Some(e) = &inject_error {
             self.tally().errors.push(format!("step {id}: {e}"));
         }
@@ -315,7 +357,7 @@ impl Runner {
             )
             .await;
         }
-        self.tally_verdicts(id);
+        self.tally_verdicts(Some(id));
         match (&*self.stop.borrow(), inject_error) {
             (Stop::Aborted(_), _) => StepStatus::Aborted,
             (Stop::Interrupted | Stop::Terminated, _) => StepStatus::Interrupted,
@@ -426,7 +468,18 @@ impl Runner {
         }
     }
 
-    async fn revert_step(&self, id: &str) {
+    async fn revert_step(&self, id: &str, fault: &Fault, targets: &[String]) {
+        if let Fault::PodDelete(_) = fault {
+            // Nothing to undo, but the fault window ends here, and reports need to see that.
+            for target in targets {
+                let detail = "nothing to revert: the owner recreates the pod".to_owned();
+                self.bus.emit(RunEvent::FaultReverted {
+                    step: id.into(),
+                    target: target.clone(),
+                    detail,
+                });
+            }
+        }
         for entry in self.ledger.take_step(id) {
             self.revert_one(id, &entry).await;
         }
@@ -501,13 +554,13 @@ impl Runner {
         }
     }
 
-    fn tally_verdicts(&self, id: &str) {
+    fn tally_verdicts(&self, id: Option<&str>) {
         let verdicts: Vec<Verdict> = self
             .bus
             .records()
             .iter()
             .filter_map(|r| match &r.event {
-                RunEvent::HypothesisVerdict(v) if v.step.as_deref() == Some(id) => Some(v.verdict),
+                RunEvent::HypothesisVerdict(v) if v.step.as_deref() == id => Some(v.verdict),
                 _ => None,
             })
             .collect();
@@ -516,9 +569,13 @@ impl Runner {
             match verdict {
                 Verdict::Deviated | Verdict::Aborted => tally.deviated = true,
                 Verdict::Inconclusive => tally.inconclusive = true,
-                Verdict::Error => tally
-                    .errors
-                    .push(format!("step {id}: a probe could not be evaluated")),
+                Verdict::Error => {
+                    let whose =
+                        id.map_or_else(|| "experiment".to_owned(), |id| format!("step {id}"));
+                    tally
+                        .errors
+                        .push(format!("{whose}: a probe could not be evaluated"));
+                }
                 Verdict::Passed | Verdict::Skipped => {}
             }
         }
@@ -649,6 +706,12 @@ fn run_started(loaded: &Loaded, plan: &Plan, runner: &Runner) -> RunStarted {
                 }
             })
             .collect(),
+        hypotheses: match &loaded.document {
+            crate::spec::Document::Experiment(e) => {
+                e.spec.hypotheses.iter().map(planned_hypothesis).collect()
+            }
+            crate::spec::Document::Scenario(_) => Vec::new(),
+        },
     }
 }
 
@@ -665,6 +728,9 @@ fn planned_hypothesis(h: &Hypothesis) -> PlannedHypothesis {
             .map_or_else(|| "reachable".into(), |e| e.to_string()),
         phases: h.phases.clone(),
         weight: h.weight,
+        tolerance: h.tolerance.0,
+        abort: h.abort,
+        every_ms: h.every.0.as_millis() as u64,
     }
 }
 

@@ -130,13 +130,27 @@ pub async fn before(checks: &[Check], bus: &EventBus) -> bool {
 
 /// Samples every `during` hypothesis on its own interval until `hold` ends or the run
 /// is stopped. A breach of an `abort: true` hypothesis stops the run at once.
-pub async fn during(checks: &[Check], bus: &EventBus, hold: Duration, stop: &watch::Sender<Stop>) {
-    let deadline = tokio::time::Instant::now() + hold;
+/// How long `during` samples: a fault's hold, or until a whole experiment has ended.
+#[derive(Clone)]
+pub enum Window {
+    For(Duration),
+    Until(watch::Receiver<bool>),
+}
+
+pub async fn during(checks: &[Check], bus: &EventBus, window: Window, stop: &watch::Sender<Stop>) {
+    let deadline = match &window {
+        Window::For(hold) => Some(tokio::time::Instant::now() + *hold),
+        Window::Until(_) => None,
+    };
     let loops = checks
         .iter()
         .filter(|c| c.applies(Phase::During))
         .map(|check| {
             let mut stopped = stop.subscribe();
+            let mut ended = match &window {
+                Window::Until(rx) => Some(rx.clone()),
+                Window::For(_) => None,
+            };
             async move {
                 let (mut samples, mut passed, mut errors, mut no_data) = (0u32, 0u32, 0u32, 0u32);
                 let mut worst: Option<f64> = None;
@@ -151,14 +165,22 @@ pub async fn during(checks: &[Check], bus: &EventBus, hold: Duration, stop: &wat
                         SampleOutcome::Fail => {
                             worst = value.or(worst);
                             if check.hypothesis.abort {
-                                let _ = stop.send(Stop::Aborted(check.hypothesis.name.clone()));
+                                // send_replace updates even when nobody is subscribed right now.
+                                stop.send_replace(Stop::Aborted(check.hypothesis.name.clone()));
                                 aborted = true;
                                 break;
                             }
                         }
                     }
                     let next = tokio::time::Instant::now() + check.hypothesis.every.0;
-                    if next >= deadline || wait_or_stop(&mut stopped, next).await {
+                    let done = match (deadline, ended.as_mut()) {
+                        (Some(deadline), _) => {
+                            next >= deadline || wait_or_stop(&mut stopped, next).await
+                        }
+                        (None, Some(ended)) => wait_or_end(&mut stopped, ended, next).await,
+                        (None, None) => true,
+                    };
+                    if done {
                         break;
                     }
                 }
@@ -268,6 +290,21 @@ pub async fn after(
             check.verdict(bus, Phase::After, verdict, message, (samples, 0), None);
         });
     futures_join_all(loops).await;
+}
+
+/// Like `wait_or_stop`, but also returns early (true) when `ended` flips to true.
+async fn wait_or_end(
+    stopped: &mut watch::Receiver<Stop>,
+    ended: &mut watch::Receiver<bool>,
+    until: tokio::time::Instant,
+) -> bool {
+    if *ended.borrow() {
+        return true;
+    }
+    tokio::select! {
+        stop = wait_or_stop(stopped, until) => stop,
+        changed = ended.changed() => changed.is_err() || *ended.borrow(),
+    }
 }
 
 /// Sleeps until `until`; returns true if the run was stopped first.
