@@ -244,6 +244,7 @@ async fn run_async(loaded: &[spec::Loaded], global: &GlobalArgs) -> Outcome {
         return Outcome::Passed;
     }
     let mut overall = Outcome::Passed;
+    let mut runs = Vec::new();
     for (file, plan) in loaded.iter().zip(&plans) {
         let dir = if loaded.len() == 1 {
             global.output_dir.clone()
@@ -273,6 +274,9 @@ async fn run_async(loaded: &[spec::Loaded], global: &GlobalArgs) -> Outcome {
             prometheus_url: global.prometheus_url.clone(),
         };
         let outcome = executor::run(file, plan, conn.clone(), bus.clone(), options).await;
+        let records = bus.records();
+        write_reports(&dir, &records, global.quiet);
+        runs.push(records);
         if let Some(e) = bus.journal_error() {
             eprintln!("shakedown: warning: the journal could not be written completely: {e}");
         }
@@ -290,7 +294,37 @@ async fn run_async(loaded: &[spec::Loaded], global: &GlobalArgs) -> Outcome {
             break;
         }
     }
+    if runs.len() > 1 {
+        // One release gate, one JUnit file: every experiment's suites together.
+        let all: Vec<(&[crate::events::Record], bool)> =
+            runs.iter().map(|r| (r.as_slice(), false)).collect();
+        let combined = reports::RenderedFile {
+            path: reports::JUNIT_FILE.into(),
+            contents: reports::junit::render_many(&all),
+        };
+        if let Err(e) = reports::write(&global.output_dir, &[combined]) {
+            eprintln!("shakedown: {e}");
+        }
+    }
     overall
+}
+
+/// Renders every report format into `dir`. Runs on every exit path of a run, so a
+/// partial run still leaves its evidence.
+fn write_reports(dir: &Path, records: &[crate::events::Record], quiet: bool) {
+    let files = reports::render(records, false, &reports::Format::ALL);
+    match reports::write(dir, &files) {
+        Ok(paths) if !quiet => {
+            for path in paths
+                .iter()
+                .filter(|p| p.extension().is_some_and(|e| e != "svg"))
+            {
+                eprintln!("shakedown: wrote {}", path.display());
+            }
+        }
+        Ok(_) => {}
+        Err(e) => eprintln!("shakedown: {e}"),
+    }
 }
 
 /// `--yes` is needed unless CI=true and the context is on every file's allow-list.
