@@ -7,5 +7,6 @@ pub mod cli;
 pub mod commands;
 pub mod exit;
 pub mod plan;
+pub mod sandbox;
 pub mod selector;
 pub mod spec;
