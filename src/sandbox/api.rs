@@ -15,7 +15,7 @@ use super::ops;
 use super::patch::{self, PatchKind};
 use super::resources::{self, ResourceDef};
 use super::status::{self, ApiError};
-use super::store::{Store, labels_of, name_of, namespace_of};
+use super::store::{Store, Stored, labels_of, name_of, namespace_of};
 use super::table;
 use super::watch;
 use crate::selector::{FieldSelector, LabelSelector};
@@ -32,6 +32,8 @@ pub struct ApiRequest {
 
 pub enum Reply {
     Json(u16, Value),
+    /// Already-encoded JSON.
+    Raw(u16, Bytes),
     Text(u16, &'static str, String),
     /// A watch: newline-delimited JSON events until the stream ends.
     Stream(tokio::sync::mpsc::Receiver<Bytes>),
@@ -288,7 +290,8 @@ impl Filter {
     }
 
     pub fn matches(&self, obj: &Value) -> bool {
-        self.label.matches(&labels_of(obj)) && self.field.matches(|f| field_value(obj, f))
+        (self.label.is_empty() || self.label.matches(&labels_of(obj)))
+            && self.field.matches(|f| field_value(obj, f))
     }
 }
 
@@ -304,7 +307,7 @@ fn decode_continue(token: &str) -> Result<(u64, String, String), ApiError> {
             "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)",
         )
     };
-    if token.len() % 2 != 0 {
+    if !token.len().is_multiple_of(2) {
         return Err(bad());
     }
     let bytes: Result<Vec<u8>, _> = (0..token.len())
@@ -339,44 +342,71 @@ fn list(
     let store = state.store();
     let list_rv = resume.as_ref().map_or(store.resource_version(), |r| r.0);
     let after = resume.map(|(_, ns, name)| (ns, name));
-    let mut items = Vec::new();
+    let mut items: Vec<&Stored> = Vec::new();
     let mut more = false;
-    for obj in store.iter(def.store, namespace, after) {
-        if !filter.matches(obj) {
+    for stored in store.iter_stored(def.store, namespace, after) {
+        if !filter.matches(&stored.object) {
             continue;
         }
         if items.len() == limit {
             more = true;
             break;
         }
-        items.push(obj.clone());
+        items.push(stored);
     }
-    drop(store);
     let continue_token = match items.last() {
-        Some(last) if more => Some(encode_continue(namespace_of(last), name_of(last), list_rv)),
+        Some(last) if more => Some(encode_continue(
+            namespace_of(&last.object),
+            name_of(&last.object),
+            list_rv,
+        )),
         _ => None,
     };
-    let items: Vec<Value> = items.into_iter().map(|o| as_served(def, o)).collect();
     if wants_table(req) {
+        let items: Vec<Value> = items
+            .iter()
+            .map(|s| as_served(def, (*s.object).clone()))
+            .collect();
+        drop(store);
         let rv = json!(list_rv.to_string());
         return Ok(Reply::Json(
             200,
             table::render(def, &items, &req.query, rv, continue_token),
         ));
     }
+    let encoded: Vec<Bytes> = items.iter().map(|s| served_json(def, s)).collect();
+    drop(store);
     let mut metadata = json!({"resourceVersion": list_rv.to_string()});
     if let Some(token) = continue_token {
         metadata["continue"] = json!(token);
     }
-    Ok(Reply::Json(
-        200,
-        json!({
-            "kind": format!("{}List", def.kind),
-            "apiVersion": def.api_version(),
-            "metadata": metadata,
-            "items": items,
-        }),
-    ))
+    // Items are served from their stored encoding: no per-object re-encoding.
+    let mut body = format!(
+        r#"{{"kind":{},"apiVersion":{},"metadata":{},"items":["#,
+        json!(format!("{}List", def.kind)),
+        json!(def.api_version()),
+        metadata
+    )
+    .into_bytes();
+    body.reserve(encoded.iter().map(|b| b.len() + 1).sum());
+    for (i, item) in encoded.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(item);
+    }
+    body.extend_from_slice(b"]}");
+    Ok(Reply::Raw(200, Bytes::from(body)))
+}
+
+/// An object's stored JSON, re-encoded only when served under another version.
+pub fn served_json(def: &ResourceDef, stored: &Stored) -> Bytes {
+    if stored.object["apiVersion"] == def.api_version().as_str() {
+        stored.json.clone()
+    } else {
+        let obj = as_served(def, (*stored.object).clone());
+        Bytes::from(serde_json::to_vec(&obj).unwrap_or_default())
+    }
 }
 
 fn parse_body(req: &ApiRequest) -> Result<Value, ApiError> {
@@ -497,12 +527,18 @@ fn finish_if_released(store: &mut Store, def: &ResourceDef, obj: &Value) {
     }
 }
 
-/// Grace period from the query or a DeleteOptions body; preconditions are checked.
+/// Grace period and dry-run from the query or a DeleteOptions body (clients use
+/// both); preconditions are checked.
+struct DeleteOptions {
+    grace: Option<i64>,
+    dry_run: bool,
+}
+
 fn delete_options(
     req: &ApiRequest,
     current: Option<&Value>,
     def: &ResourceDef,
-) -> Result<Option<i64>, ApiError> {
+) -> Result<DeleteOptions, ApiError> {
     let body: Value = if req.body.is_empty() {
         Value::Null
     } else {
@@ -546,7 +582,19 @@ fn delete_options(
         ),
         None => None,
     };
-    Ok(from_query.or_else(|| body["gracePeriodSeconds"].as_i64()))
+    let body_dry_run = match &body["dryRun"] {
+        Value::Null => false,
+        Value::Array(values) if values.iter().all(|v| v == "All") => !values.is_empty(),
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "Invalid dry run value: {other}: supported values: \"All\""
+            )));
+        }
+    };
+    Ok(DeleteOptions {
+        grace: from_query.or_else(|| body["gracePeriodSeconds"].as_i64()),
+        dry_run: body_dry_run || dry_run(&req.query)?,
+    })
 }
 
 fn delete(
@@ -559,8 +607,15 @@ fn delete(
     let namespace = namespace_or_default(t);
     let mut store = state.store();
     let current = store.get(t.def.store, namespace, name).cloned();
-    let grace = delete_options(req, current.as_ref(), t.def)?;
-    let deleted = ops::delete(&mut store, t.def, namespace, name, grace, dry_run)?;
+    let options = delete_options(req, current.as_ref(), t.def)?;
+    let deleted = ops::delete(
+        &mut store,
+        t.def,
+        namespace,
+        name,
+        options.grace,
+        dry_run || options.dry_run,
+    )?;
     Ok(Reply::Json(200, as_served(t.def, deleted)))
 }
 
@@ -571,7 +626,8 @@ fn delete_collection(
     dry_run: bool,
 ) -> Result<Reply, ApiError> {
     let filter = Filter::parse(t.def, &req.query)?;
-    let grace = delete_options(req, None, t.def)?;
+    let options = delete_options(req, None, t.def)?;
+    let dry_run = dry_run || options.dry_run;
     let mut store = state.store();
     let keys: Vec<(String, String)> = store
         .iter(t.def.store, t.namespace.as_deref(), None)
@@ -580,7 +636,14 @@ fn delete_collection(
         .collect();
     let mut items = Vec::new();
     for (ns, name) in keys {
-        items.push(ops::delete(&mut store, t.def, &ns, &name, grace, dry_run)?);
+        items.push(ops::delete(
+            &mut store,
+            t.def,
+            &ns,
+            &name,
+            options.grace,
+            dry_run,
+        )?);
     }
     Ok(Reply::Json(
         200,
@@ -598,7 +661,11 @@ fn evict(
 ) -> Result<Reply, ApiError> {
     let body = parse_body(req)?;
     let api_version = body["apiVersion"].as_str().unwrap_or("");
-    if !matches!(api_version, "policy/v1" | "policy/v1beta1") || body["kind"] != "Eviction" {
+    let kind = body["kind"].as_str().unwrap_or("");
+    // A body without type information decodes as the endpoint's default (policy/v1).
+    if !matches!(api_version, "" | "policy/v1" | "policy/v1beta1")
+        || !matches!(kind, "" | "Eviction")
+    {
         return Err(ApiError::bad_request(format!(
             "the body must be a policy/v1 or policy/v1beta1 Eviction, got {api_version:?} {:?}",
             body["kind"].as_str().unwrap_or("")

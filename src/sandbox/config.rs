@@ -154,7 +154,7 @@ fn default_tick() -> Duration {
     Duration::from_millis(100)
 }
 fn default_history() -> usize {
-    50_000
+    5_000
 }
 fn default_bookmark() -> Duration {
     Duration::from_secs(10)

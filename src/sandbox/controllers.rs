@@ -35,6 +35,10 @@ pub struct Kubelet {
 pub struct ControlPlane {
     pub timings: Timings,
     pub kubelet: Kubelet,
+    /// The store's resourceVersion after the last full pass.
+    settled_at: u64,
+    /// The earliest moment a pod becomes ready or finishes terminating.
+    next_deadline: Option<Instant>,
 }
 
 impl ControlPlane {
@@ -42,12 +46,21 @@ impl ControlPlane {
         Self {
             timings,
             kubelet: Kubelet::default(),
+            settled_at: 0,
+            next_deadline: None,
         }
     }
 
-    /// One pass of every controller, in dependency order.
+    /// One pass of every controller, in dependency order. Skipped when nothing has
+    /// changed since the last pass and no kubelet deadline (start-up, shutdown) is
+    /// due, so an idle sandbox with thousands of pods costs next to nothing.
     pub fn tick(&mut self, store: &mut Store) {
         let now = Instant::now();
+        let changed = store.resource_version() != self.settled_at;
+        let due = self.next_deadline.is_some_and(|d| d <= now);
+        if !changed && !due {
+            return;
+        }
         finalize_namespaces(store);
         collect_garbage(store);
         reconcile_deployments(store);
@@ -57,22 +70,41 @@ impl ControlPlane {
         self.run_kubelet(store, now);
         update_workload_status(store);
         update_budgets(store);
+        self.settled_at = store.resource_version();
     }
 
     fn run_kubelet(&mut self, store: &mut Store, now: Instant) {
+        self.next_deadline = None;
         let nodes: HashMap<String, Value> = store
             .iter("nodes", None, None)
             .map(|n| (name_of(n).to_owned(), n.clone()))
             .collect();
+        let mut alive = HashSet::new();
+        let mut wake: Option<Instant> = None;
         let pods: Vec<Value> = store
             .iter("pods", None, None)
             .filter(|p| p["spec"]["nodeName"].is_string())
+            .filter(|p| {
+                alive.insert(uid_of(p).to_owned());
+                let ready = match self.kubelet.started.get(uid_of(p)) {
+                    Some(started) => {
+                        let at = *started + startup_delay(p, self.timings.startup_delay);
+                        if at > now {
+                            wake = Some(wake.map_or(at, |w| w.min(at)));
+                        }
+                        at <= now
+                    }
+                    None => false,
+                };
+                !settled(p, ready)
+            })
             .cloned()
             .collect();
-        let mut alive = HashSet::new();
+        if let Some(at) = wake {
+            self.wake_at(at);
+        }
         for pod in pods {
             let uid = uid_of(&pod).to_owned();
-            alive.insert(uid.clone());
             let node = pod["spec"]["nodeName"].as_str().unwrap_or("");
             if is_terminating(&pod) {
                 let since = *self.kubelet.stopping.entry(uid).or_insert(now);
@@ -85,6 +117,8 @@ impl ControlPlane {
                     .min(Duration::from_secs(grace.max(0) as u64));
                 if now.duration_since(since) >= exit_after {
                     store.remove("pods", namespace_of(&pod), name_of(&pod));
+                } else {
+                    self.wake_at(since + exit_after);
                 }
                 continue;
             }
@@ -92,16 +126,20 @@ impl ControlPlane {
                 continue;
             };
             let started = *self.kubelet.started.entry(uid).or_insert(now);
-            let delay = pod["metadata"]["annotations"][STARTUP_DELAY_ANNOTATION]
-                .as_str()
-                .and_then(|d| parse_duration(d).ok())
-                .unwrap_or(self.timings.startup_delay);
+            let delay = startup_delay(&pod, self.timings.startup_delay);
             let ready = now.duration_since(started) >= delay;
+            if !ready {
+                self.wake_at(started + delay);
+            }
             let updated = self.pod_status(pod.clone(), node_obj, ready);
             store.update("pods", updated);
         }
         self.kubelet.started.retain(|uid, _| alive.contains(uid));
         self.kubelet.stopping.retain(|uid, _| alive.contains(uid));
+    }
+
+    fn wake_at(&mut self, when: Instant) {
+        self.next_deadline = Some(self.next_deadline.map_or(when, |d| d.min(when)));
     }
 
     fn pod_status(&mut self, mut pod: Value, node: &Value, ready: bool) -> Value {
@@ -169,6 +207,29 @@ impl ControlPlane {
         set_condition(status, "PodScheduled", "True", "", "");
         pod
     }
+}
+
+fn startup_delay(pod: &Value, default: Duration) -> Duration {
+    pod["metadata"]["annotations"][STARTUP_DELAY_ANNOTATION]
+        .as_str()
+        .and_then(|d| parse_duration(d).ok())
+        .unwrap_or(default)
+}
+
+/// A running pod whose status already says what the kubelet would write: skipping
+/// it keeps a tick cheap with thousands of pods.
+fn settled(pod: &Value, ready: bool) -> bool {
+    let status = &pod["status"];
+    let ephemeral_specs = pod["spec"]["ephemeralContainers"]
+        .as_array()
+        .map_or(0, Vec::len);
+    let ephemeral_statuses = status["ephemeralContainerStatuses"]
+        .as_array()
+        .map_or(0, Vec::len);
+    !is_terminating(pod)
+        && status["phase"] == "Running"
+        && condition_is_true(status, "Ready") == ready
+        && ephemeral_specs == ephemeral_statuses
 }
 
 fn finalize_namespaces(store: &mut Store) {
@@ -240,6 +301,36 @@ fn template_hash(template: &Value) -> String {
         .map(|d| SAFE[(d as usize * 7 + hash as usize) % SAFE.len()] as char)
         .take(10)
         .collect()
+}
+
+/// What controllers need to know about a pod, gathered in one pass per tick so that
+/// no controller scans every pod once per owner.
+struct PodSummary {
+    name: String,
+    node: Option<String>,
+    serving: bool,
+    terminating: bool,
+    created: String,
+}
+
+fn pods_by_owner(store: &Store) -> HashMap<String, Vec<PodSummary>> {
+    let mut index: HashMap<String, Vec<PodSummary>> = HashMap::new();
+    for pod in store.iter("pods", None, None) {
+        let Some(owner) = controller_of(pod).and_then(|r| r["uid"].as_str()) else {
+            continue;
+        };
+        index.entry(owner.to_owned()).or_default().push(PodSummary {
+            name: name_of(pod).to_owned(),
+            node: pod["spec"]["nodeName"].as_str().map(str::to_owned),
+            serving: pod_serving(pod),
+            terminating: is_terminating(pod),
+            created: pod["metadata"]["creationTimestamp"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned(),
+        });
+    }
+    index
 }
 
 fn owned_by<'a>(
@@ -334,20 +425,16 @@ fn new_pod(store: &mut Store, owner: &Value, node: Option<&str>) -> Option<Value
 }
 
 /// Pods to remove first when scaling down: unscheduled, then unready, then newest.
-fn deletion_rank(pod: &Value) -> (u8, u8, std::cmp::Reverse<String>) {
+fn deletion_rank(pod: &PodSummary) -> (bool, bool, std::cmp::Reverse<String>) {
     (
-        u8::from(pod["spec"]["nodeName"].is_string()),
-        u8::from(pod_serving(pod)),
-        std::cmp::Reverse(
-            pod["metadata"]["creationTimestamp"]
-                .as_str()
-                .unwrap_or("")
-                .to_owned(),
-        ),
+        pod.node.is_some(),
+        pod.serving,
+        std::cmp::Reverse(pod.created.clone()),
     )
 }
 
 fn reconcile_replicasets(store: &mut Store) {
+    let index = pods_by_owner(store);
     let sets: Vec<Value> = store
         .iter("replicasets", None, None)
         .filter(|r| !is_terminating(r))
@@ -355,9 +442,11 @@ fn reconcile_replicasets(store: &mut Store) {
         .collect();
     for rs in sets {
         let ns = namespace_of(&rs).to_owned();
-        let mut pods: Vec<Value> = owned_by(store, "pods", &ns, uid_of(&rs))
-            .filter(|p| !is_terminating(p))
-            .cloned()
+        let mut pods: Vec<&PodSummary> = index
+            .get(uid_of(&rs))
+            .into_iter()
+            .flatten()
+            .filter(|p| !p.terminating)
             .collect();
         let want = rs["spec"]["replicas"].as_i64().unwrap_or(1).max(0) as usize;
         if pods.len() < want {
@@ -365,15 +454,19 @@ fn reconcile_replicasets(store: &mut Store) {
                 new_pod(store, &rs, None);
             }
         } else if pods.len() > want {
-            pods.sort_by_key(deletion_rank);
+            pods.sort_by_key(|p| deletion_rank(p));
             for pod in pods.iter().take(pods.len() - want) {
-                let _ = ops::delete(store, def("pods"), &ns, name_of(pod), None, false);
+                let _ = ops::delete(store, def("pods"), &ns, &pod.name, None, false);
             }
         }
     }
 }
 
 fn reconcile_daemonsets(store: &mut Store) {
+    if store.iter("daemonsets", None, None).next().is_none() {
+        return;
+    }
+    let index = pods_by_owner(store);
     let nodes: Vec<Value> = store.iter("nodes", None, None).cloned().collect();
     let sets: Vec<Value> = store
         .iter("daemonsets", None, None)
@@ -382,7 +475,7 @@ fn reconcile_daemonsets(store: &mut Store) {
         .collect();
     for ds in sets {
         let ns = namespace_of(&ds).to_owned();
-        let pods: Vec<Value> = owned_by(store, "pods", &ns, uid_of(&ds)).cloned().collect();
+        let pods: Vec<&PodSummary> = index.get(uid_of(&ds)).into_iter().flatten().collect();
         let eligible: Vec<&Value> = nodes
             .iter()
             .filter(|n| node_selector_matches(&ds["spec"]["template"]["spec"], &labels_of(n)))
@@ -390,15 +483,15 @@ fn reconcile_daemonsets(store: &mut Store) {
         for node in &eligible {
             let has = pods
                 .iter()
-                .any(|p| p["spec"]["nodeName"] == name_of(node) && !is_terminating(p));
+                .any(|p| p.node.as_deref() == Some(name_of(node)) && !p.terminating);
             if !has {
                 new_pod(store, &ds, Some(name_of(node)));
             }
         }
         for pod in &pods {
-            let on = pod["spec"]["nodeName"].as_str().unwrap_or("");
-            if !eligible.iter().any(|n| name_of(n) == on) {
-                let _ = ops::delete(store, def("pods"), &ns, name_of(pod), None, false);
+            let on = pod.node.as_deref().unwrap_or("");
+            if !pod.terminating && !eligible.iter().any(|n| name_of(n) == on) {
+                let _ = ops::delete(store, def("pods"), &ns, &pod.name, None, false);
             }
         }
     }
@@ -415,7 +508,10 @@ fn tolerates_unschedulable(pod: &Value) -> bool {
 }
 
 fn schedule(store: &mut Store) {
-    let nodes: Vec<Value> = store.iter("nodes", None, None).cloned().collect();
+    let nodes: Vec<(Value, BTreeMap<String, String>)> = store
+        .iter("nodes", None, None)
+        .map(|n| (n.clone(), labels_of(n)))
+        .collect();
     let mut load: HashMap<String, usize> = HashMap::new();
     let mut owner_load: HashMap<(String, String), usize> = HashMap::new();
     let mut pending = Vec::new();
@@ -444,13 +540,14 @@ fn schedule(store: &mut Store) {
         let (mut cordoned, mut mismatched) = (0, 0);
         let candidates: Vec<&Value> = nodes
             .iter()
-            .filter(|n| {
+            .filter(|(n, labels)| {
                 let ok_sched = n["spec"]["unschedulable"] != true || tolerates_unschedulable(&pod);
-                let ok_sel = node_selector_matches(&pod["spec"], &labels_of(n));
+                let ok_sel = node_selector_matches(&pod["spec"], labels);
                 cordoned += usize::from(!ok_sched);
                 mismatched += usize::from(ok_sched && !ok_sel);
                 ok_sched && ok_sel && condition_is_true(&n["status"], "Ready")
             })
+            .map(|(n, _)| n)
             .collect();
         let best = candidates.into_iter().min_by_key(|n| {
             let name = name_of(n).to_owned();
@@ -535,20 +632,25 @@ pub fn record_event(
     let _ = store.create("events", "events", event, false);
 }
 
-fn count_pods<'a>(pods: impl Iterator<Item = &'a Value>) -> (i64, i64) {
+fn count_pods(index: &HashMap<String, Vec<PodSummary>>, owner_uid: &str) -> (i64, i64) {
     let (mut total, mut ready) = (0, 0);
-    for p in pods.filter(|p| !is_terminating(p)) {
+    for p in index
+        .get(owner_uid)
+        .into_iter()
+        .flatten()
+        .filter(|p| !p.terminating)
+    {
         total += 1;
-        ready += i64::from(pod_serving(p));
+        ready += i64::from(p.serving);
     }
     (total, ready)
 }
 
 fn update_workload_status(store: &mut Store) {
+    let index = pods_by_owner(store);
     let sets: Vec<Value> = store.iter("replicasets", None, None).cloned().collect();
     for mut rs in sets {
-        let ns = namespace_of(&rs).to_owned();
-        let (total, ready) = count_pods(owned_by(store, "pods", &ns, uid_of(&rs)));
+        let (total, ready) = count_pods(&index, uid_of(&rs));
         rs["status"] = json!({
             "replicas": total, "fullyLabeledReplicas": total, "readyReplicas": ready,
             "availableReplicas": ready, "observedGeneration": rs["metadata"]["generation"],
@@ -617,12 +719,11 @@ fn update_workload_status(store: &mut Store) {
     let nodes: Vec<BTreeMap<String, String>> =
         store.iter("nodes", None, None).map(labels_of).collect();
     for mut ds in sets {
-        let ns = namespace_of(&ds).to_owned();
         let desired = nodes
             .iter()
             .filter(|l| node_selector_matches(&ds["spec"]["template"]["spec"], l))
             .count() as i64;
-        let (total, ready) = count_pods(owned_by(store, "pods", &ns, uid_of(&ds)));
+        let (total, ready) = count_pods(&index, uid_of(&ds));
         ds["status"] = json!({
             "desiredNumberScheduled": desired, "currentNumberScheduled": total, "numberMisscheduled": 0,
             "numberReady": ready, "numberAvailable": ready, "updatedNumberScheduled": total,
@@ -719,14 +820,12 @@ fn update_budgets(store: &mut Store) {
                     .collect()
             })
             .unwrap_or_default();
-        status["disruptedPods"] = Value::Object(disrupted);
-        if status["disruptedPods"]
-            .as_object()
-            .is_some_and(|m| m.is_empty())
-        {
+        if disrupted.is_empty() {
             if let Some(m) = status.as_object_mut() {
                 m.remove("disruptedPods");
             }
+        } else {
+            status["disruptedPods"] = Value::Object(disrupted);
         }
         status["currentHealthy"] = json!(healthy);
         status["desiredHealthy"] = json!(desired);

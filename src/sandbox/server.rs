@@ -101,7 +101,11 @@ pub fn parse_query(query: &str) -> HashMap<String, String> {
 
 fn json_response(code: u16, value: &serde_json::Value) -> Response<Body> {
     let bytes = serde_json::to_vec(value).unwrap_or_default();
-    let mut response = Response::new(Full::new(Bytes::from(bytes)).boxed());
+    raw_json_response(code, Bytes::from(bytes))
+}
+
+fn raw_json_response(code: u16, bytes: Bytes) -> Response<Body> {
+    let mut response = Response::new(Full::new(bytes).boxed());
     *response.status_mut() =
         StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     response.headers_mut().insert(
@@ -186,6 +190,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
                 };
                 match api::route(&state, &request) {
                     Ok(Reply::Json(code, value)) => json_response(code, &value),
+                    Ok(Reply::Raw(code, bytes)) => raw_json_response(code, bytes),
                     Ok(Reply::Text(code, content_type, text)) => {
                         let mut r = Response::new(Full::new(Bytes::from(text)).boxed());
                         *r.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);

@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
+use bytes::Bytes;
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
@@ -27,6 +28,7 @@ pub struct Change {
     pub namespace: String,
     pub kind: EventType,
     pub object: Arc<Value>,
+    pub json: Bytes,
     pub previous: Option<Arc<Value>>,
 }
 
@@ -37,7 +39,25 @@ pub enum Broadcast {
     CloseWatches,
 }
 
-type Bucket = BTreeMap<(String, String), Value>;
+/// A stored object, shared with the watch history, plus its JSON encoding so that
+/// lists and watches serve bytes instead of re-encoding thousands of objects.
+#[derive(Debug)]
+pub struct Stored {
+    pub object: Arc<Value>,
+    pub json: Bytes,
+}
+
+impl Stored {
+    fn new(object: Value) -> Self {
+        let json = Bytes::from(serde_json::to_vec(&object).unwrap_or_default());
+        Self {
+            object: Arc::new(object),
+            json,
+        }
+    }
+}
+
+type Bucket = BTreeMap<(String, String), Stored>;
 
 pub struct Store {
     buckets: HashMap<&'static str, Bucket>,
@@ -84,18 +104,9 @@ pub fn string_map(value: &Value) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-/// The parts of an object a write may not carry over from the client.
-fn without_rv(obj: &Value) -> Value {
-    let mut obj = obj.clone();
-    if let Some(meta) = obj["metadata"].as_object_mut() {
-        meta.remove("resourceVersion");
-    }
-    obj
-}
-
 impl Store {
     pub fn new(history_limit: usize) -> Self {
-        let (tx, _) = broadcast::channel(16_384);
+        let (tx, _) = broadcast::channel(1024);
         let uid_seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
@@ -149,6 +160,7 @@ impl Store {
         self.buckets
             .get(store)?
             .get(&(namespace.to_owned(), name.to_owned()))
+            .map(|s| &*s.object)
     }
 
     pub fn contains(&self, store: &str, namespace: &str, name: &str) -> bool {
@@ -163,6 +175,17 @@ impl Store {
         namespace: Option<&'a str>,
         after: Option<(String, String)>,
     ) -> impl Iterator<Item = &'a Value> + 'a {
+        self.iter_stored(store, namespace, after)
+            .map(|s| &*s.object)
+    }
+
+    /// Like `iter`, with each object's JSON encoding.
+    pub fn iter_stored<'a>(
+        &'a self,
+        store: &str,
+        namespace: Option<&'a str>,
+        after: Option<(String, String)>,
+    ) -> impl Iterator<Item = &'a Stored> + 'a {
         use std::ops::Bound;
         let lower = match (&after, namespace) {
             (Some(key), _) => Bound::Excluded(key.clone()),
@@ -210,37 +233,41 @@ impl Store {
     pub fn update(&mut self, store: &'static str, obj: Value) -> Value {
         let namespace = namespace_of(&obj).to_owned();
         let name = name_of(&obj).to_owned();
-        let previous = self.get(store, &namespace, &name).cloned();
+        let previous = self
+            .buckets
+            .get(store)
+            .and_then(|b| b.get(&(namespace.clone(), name.clone())))
+            .map(|s| s.object.clone());
+        let mut obj = obj;
+        if let Some(prev) = &previous {
+            obj["metadata"]["resourceVersion"] = prev["metadata"]["resourceVersion"].clone();
+        }
         match previous {
-            Some(prev) if without_rv(&prev) == without_rv(&obj) => prev,
-            Some(prev) => self.commit(
-                store,
-                namespace,
-                name,
-                obj,
-                EventType::Modified,
-                Some(Arc::new(prev)),
-            ),
+            Some(prev) if *prev == obj => obj,
+            Some(prev) => self.commit(store, namespace, name, obj, EventType::Modified, Some(prev)),
             None => self.commit(store, namespace, name, obj, EventType::Added, None),
         }
     }
 
     pub fn remove(&mut self, store: &'static str, namespace: &str, name: &str) -> Option<Value> {
-        let mut obj = self
+        let stored = self
             .buckets
             .get_mut(store)?
             .remove(&(namespace.to_owned(), name.to_owned()))?;
+        let mut obj = Arc::unwrap_or_clone(stored.object);
         self.rv += 1;
         obj["metadata"]["resourceVersion"] = json!(self.rv.to_string());
+        let stored = Stored::new(obj);
         self.record(Change {
             rv: self.rv,
             store,
             namespace: namespace.to_owned(),
             kind: EventType::Deleted,
-            object: Arc::new(obj.clone()),
+            object: stored.object.clone(),
+            json: stored.json,
             previous: None,
         });
-        Some(obj)
+        Some(Arc::unwrap_or_clone(stored.object))
     }
 
     fn commit(
@@ -254,18 +281,21 @@ impl Store {
     ) -> Value {
         self.rv += 1;
         obj["metadata"]["resourceVersion"] = json!(self.rv.to_string());
+        let stored = Stored::new(obj.clone());
+        let change = Change {
+            rv: self.rv,
+            store,
+            namespace: namespace.clone(),
+            kind,
+            object: stored.object.clone(),
+            json: stored.json.clone(),
+            previous,
+        };
         self.buckets
             .entry(store)
             .or_default()
-            .insert((namespace.clone(), name), obj.clone());
-        self.record(Change {
-            rv: self.rv,
-            store,
-            namespace,
-            kind,
-            object: Arc::new(obj.clone()),
-            previous,
-        });
+            .insert((namespace, name), stored);
+        self.record(change);
         obj
     }
 

@@ -135,6 +135,15 @@ fn translate(spec: &WatchSpec, change: &Change) -> Option<Bytes> {
         (EventType::Modified, true, false) => "DELETED",
         _ => return None,
     };
+    if change.object["apiVersion"] == spec.def.api_version().as_str() {
+        let mut line = Vec::with_capacity(change.json.len() + 32);
+        line.extend_from_slice(br#"{"type":""#);
+        line.extend_from_slice(kind.as_bytes());
+        line.extend_from_slice(br#"","object":"#);
+        line.extend_from_slice(&change.json);
+        line.extend_from_slice(b"}\n");
+        return Some(Bytes::from(line));
+    }
     Some(event(kind, &served(spec.def, &change.object)))
 }
 
