@@ -7,28 +7,13 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Api, DeleteParams, EvictParams, ListParams, Patch, PatchParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Client, Config};
 use serde_json::json;
 use shakedown::sandbox::{self, SandboxConfig, SandboxHandle};
 
-const DEADLINE: Duration = Duration::from_secs(20);
+mod common;
 
-fn fast_shop() -> SandboxConfig {
-    let mut config = SandboxConfig::shop();
-    config.timings.startup_delay = Duration::from_millis(300);
-    config.timings.shutdown_delay = Duration::from_millis(200);
-    config
-}
-
-async fn client(handle: &SandboxHandle) -> Client {
-    let kubeconfig = Kubeconfig::from_yaml(&handle.kubeconfig_yaml()).expect("kubeconfig parses");
-    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-        .await
-        .expect("kubeconfig loads");
-    Client::try_from(config).expect("client builds")
-}
+use common::{DEADLINE, client, fast_shop, raw};
 
 fn is_ready(pod: &Pod) -> bool {
     pod.metadata.deletion_timestamp.is_none()
@@ -204,35 +189,6 @@ fn nodes_get(handle: &SandboxHandle, name: &str) -> serde_json::Value {
     handle.object("nodes", "", name).expect("node exists")
 }
 
-/// A bare HTTP/1.1 exchange, for asserting on status codes and bodies that kube-rs
-/// would retry or decode away.
-async fn raw(
-    handle: &SandboxHandle,
-    method: &str,
-    path: &str,
-    headers: &str,
-    body: &str,
-) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(handle.addr)
-        .await
-        .expect("connect");
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n{headers}\r\n{body}",
-        handle.addr,
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await.expect("send");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.expect("read");
-    let code = response[9..12].parse().expect("status code");
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (code, body)
-}
-
 #[tokio::test]
 async fn eviction_that_would_break_a_budget_is_429() {
     let handle = sandbox::start(fast_shop(), 0)
@@ -267,7 +223,7 @@ async fn eviction_that_would_break_a_budget_is_429() {
         r#"{{"apiVersion":"policy/v1beta1","kind":"Eviction","metadata":{{"name":"{second}","namespace":"shop"}}}}"#
     );
     let path = format!("/api/v1/namespaces/shop/pods/{second}/eviction");
-    let (code, status) = raw(
+    let response = raw(
         &handle,
         "POST",
         &path,
@@ -275,8 +231,8 @@ async fn eviction_that_would_break_a_budget_is_429() {
         &body,
     )
     .await;
-    assert_eq!(code, 429, "{status}");
-    let status: serde_json::Value = serde_json::from_str(&status).expect("Status body");
+    assert_eq!(response.code, 429, "{}", response.body);
+    let status: serde_json::Value = serde_json::from_str(&response.body).expect("Status body");
     assert_eq!(status["reason"], "TooManyRequests");
     assert_eq!(status["details"]["causes"][0]["reason"], "DisruptionBudget");
     assert!(
@@ -452,8 +408,9 @@ async fn paginated_list_of_ten_thousand_pods_is_fast_and_complete() {
     let mut token = String::new();
     loop {
         let path = format!("/api/v1/namespaces/scale/pods?limit=500&continue={token}");
-        let (code, body) = raw(&handle, "GET", &path, "", "").await;
-        assert_eq!(code, 200);
+        let response = raw(&handle, "GET", &path, "", "").await;
+        assert_eq!(response.code, 200);
+        let body = response.body;
         let next = body
             .split_once(r#""continue":""#)
             .and_then(|(_, rest)| rest.split_once('"'))
