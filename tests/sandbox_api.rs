@@ -550,3 +550,69 @@ async fn workload_errors_rise_when_checkout_loses_pods_and_latency_follows_netem
         "with 400ms of netem no request is under 250ms"
     );
 }
+
+#[tokio::test]
+async fn exec_speaks_the_v4_channel_protocol_and_records_the_command() {
+    let handle = sandbox::start(fast_shop(), 0)
+        .await
+        .expect("sandbox starts");
+    let pod = wait_for_pods(&handle, "shop", "catalog", 1).await.remove(0);
+    let name = pod["metadata"]["name"].as_str().expect("name");
+    let path = format!(
+        "/api/v1/namespaces/shop/pods/{name}/exec?command=tc&command=qdisc&command=del&container=catalog&stdout=true&stderr=true"
+    );
+    let headers = "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: v4.channel.k8s.io\r\n";
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(handle.addr)
+        .await
+        .expect("connect");
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {}\r\n{headers}\r\n",
+        handle.addr
+    );
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut buffer = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while !buffer.windows(2).any(|w| w == [0x88, 2]) {
+        let n = tokio::time::timeout(DEADLINE, stream.read(&mut chunk))
+            .await
+            .expect("in time")
+            .expect("read");
+        assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&buffer));
+        buffer.extend_from_slice(&chunk[..n]);
+    }
+    let text = String::from_utf8_lossy(&buffer);
+    assert!(text.starts_with("HTTP/1.1 101"), "{text}");
+    assert!(text.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), "{text}");
+    assert!(
+        text.to_ascii_lowercase()
+            .contains("sec-websocket-protocol: v4.channel.k8s.io"),
+        "{text}"
+    );
+    let head_end = buffer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("headers")
+        + 4;
+    let frames = &buffer[head_end..];
+    assert_eq!(frames[0], 0x82, "a binary frame");
+    assert_eq!(frames[2], 3, "on the error channel");
+    let status = parse(&String::from_utf8_lossy(
+        &frames[3..2 + usize::from(frames[1])],
+    ));
+    assert_eq!(status["status"], "Success");
+    let log = handle.exec_log();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].command, ["tc", "qdisc", "del"]);
+    assert_eq!(log[0].protocol, "v4.channel.k8s.io");
+
+    let refused = raw(
+        &handle,
+        "POST",
+        &format!("/api/v1/namespaces/shop/pods/{name}/exec?command=ls"),
+        "Upgrade: SPDY/3.1\r\nConnection: Upgrade\r\n",
+        "",
+    )
+    .await;
+    assert_eq!(refused.code, 400);
+}

@@ -464,3 +464,37 @@ async fn kubectl_drain_blocked_by_a_budget_retries_then_times_out() {
         assert!(pod["metadata"]["deletionTimestamp"].is_null(), "{label}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_exec_over_websockets_is_recorded() {
+    for bin in kubectls() {
+        let handle = started().await;
+        let kubectl = Kubectl::new(&bin, &handle);
+        let label = kubectl.label();
+        let pod = handle
+            .objects("pods", Some("shop"))
+            .into_iter()
+            .find(|p| p["metadata"]["labels"]["app"] == "catalog")
+            .and_then(|p| p["metadata"]["name"].as_str().map(str::to_owned))
+            .expect("a catalog pod");
+        let out = kubectl
+            .run(&[
+                "exec", "-n", "shop", &pod, "--", "tc", "qdisc", "show", "dev", "eth0",
+            ])
+            .await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if label.ends_with("1.27") {
+            // kubectl before 1.30 only speaks SPDY for exec, which the sandbox does not.
+            assert!(!out.status.success(), "{label}");
+            assert!(stderr.contains("does not speak SPDY"), "{label}: {stderr}");
+            assert!(handle.exec_log().is_empty(), "{label}");
+            continue;
+        }
+        assert!(out.status.success(), "{label}: {stderr}");
+        let log = handle.exec_log();
+        assert_eq!(log.len(), 1, "{label}: {log:?}");
+        assert_eq!(log[0].pod, pod);
+        assert_eq!(log[0].container, "catalog");
+        assert_eq!(log[0].command, ["tc", "qdisc", "show", "dev", "eth0"]);
+    }
+}

@@ -7,6 +7,7 @@
 mod api;
 pub mod config;
 mod controllers;
+mod exec;
 mod objects;
 mod ops;
 mod patch;
@@ -30,6 +31,7 @@ use tokio::task::JoinHandle;
 
 pub use config::SandboxConfig;
 pub use controllers::STARTUP_DELAY_ANNOTATION;
+pub use exec::ExecRecord;
 pub use workload::FAULT_ANNOTATION;
 
 /// One API request as the sandbox answered it.
@@ -73,6 +75,7 @@ pub struct State {
     /// Deterministic fault spreading: an error whenever this accumulates past 1.
     fault_budget: Mutex<f64>,
     log: Mutex<Vec<RequestRecord>>,
+    exec_log: Mutex<Vec<ExecRecord>>,
     workload: Mutex<workload::Workload>,
 }
 
@@ -156,6 +159,7 @@ pub async fn start(config: SandboxConfig, port: u16) -> Result<SandboxHandle, Sa
         faults: Mutex::new(ApiFaults::default()),
         fault_budget: Mutex::new(0.0),
         log: Mutex::new(Vec::new()),
+        exec_log: Mutex::new(Vec::new()),
     });
     let (tx, rx) = oneshot::channel();
     let tasks = vec![
@@ -206,6 +210,11 @@ impl SandboxHandle {
     /// Every request answered so far, oldest first.
     pub fn request_log(&self) -> Vec<RequestRecord> {
         lock(&self.state.log).clone()
+    }
+
+    /// Every command run through `pods/exec`, oldest first.
+    pub fn exec_log(&self) -> Vec<ExecRecord> {
+        lock(&self.state.exec_log).clone()
     }
 
     pub fn clear_request_log(&self) {

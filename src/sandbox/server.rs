@@ -20,6 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 
 use super::api::{self, ApiRequest, Reply};
+use super::exec;
 use super::status::ApiError;
 use super::{REQUEST_LOG_LIMIT, RequestRecord, State, lock};
 
@@ -43,6 +44,7 @@ pub async fn serve(listener: TcpListener, state: Arc<State>, mut shutdown: onesh
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)
+                        .with_upgrades()
                         .await;
                 });
             }
@@ -125,6 +127,102 @@ fn error_response(err: &ApiError) -> Response<Body> {
     response
 }
 
+/// `pods/exec` with a WebSocket upgrade: check the pod and container, record the
+/// command, answer 101 and let `exec::serve` speak the channel protocol.
+fn exec_upgrade(
+    state: &Arc<State>,
+    mut req: Request<Incoming>,
+    path: &str,
+    query: &str,
+) -> Response<Body> {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let ["api", "v1", "namespaces", namespace, "pods", pod, "exec"] = segments.as_slice() else {
+        return error_response(&ApiError::not_found_path());
+    };
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    let Some(protocol) = exec::negotiate(&header("sec-websocket-protocol")) else {
+        return error_response(&ApiError::bad_request(
+            "unsupported exec protocol: this sandbox speaks v5.channel.k8s.io and v4.channel.k8s.io",
+        ));
+    };
+    let pairs: Vec<(String, String)> = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect();
+    let command: Vec<String> = pairs
+        .iter()
+        .filter(|(k, _)| k == "command")
+        .map(|(_, v)| v.clone())
+        .collect();
+    let wanted = pairs
+        .iter()
+        .find(|(k, _)| k == "container")
+        .map(|(_, v)| v.clone());
+    let container = {
+        let store = state.store();
+        let Some(obj) = store.get("pods", namespace, pod) else {
+            return error_response(&ApiError::not_found("pods", pod));
+        };
+        let names: Vec<String> = ["containers", "ephemeralContainers"]
+            .iter()
+            .flat_map(|k| obj["spec"][*k].as_array().cloned().unwrap_or_default())
+            .filter_map(|c| c["name"].as_str().map(str::to_owned))
+            .collect();
+        match wanted {
+            Some(c) if names.contains(&c) => c,
+            Some(c) => {
+                return error_response(&ApiError::bad_request(format!(
+                    "container {c} is not valid for pod {pod}"
+                )));
+            }
+            None => names.first().cloned().unwrap_or_default(),
+        }
+    };
+    if command.is_empty() {
+        return error_response(&ApiError::bad_request(
+            "you must specify at least one command for the container",
+        ));
+    }
+    lock(&state.exec_log).push(exec::ExecRecord {
+        namespace: (*namespace).to_owned(),
+        pod: (*pod).to_owned(),
+        container,
+        command,
+        protocol: protocol.to_owned(),
+        time: SystemTime::now(),
+    });
+    let accept = exec::accept_key(&header("sec-websocket-key"));
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        if let Ok(upgraded) = on_upgrade.await {
+            exec::serve(upgraded).await;
+        }
+    });
+    let mut response = Response::new(Full::new(Bytes::new()).boxed());
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let headers = response.headers_mut();
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    headers.insert(
+        header::SEC_WEBSOCKET_PROTOCOL,
+        HeaderValue::from_static(protocol),
+    );
+    if let Ok(value) = HeaderValue::from_str(&accept) {
+        headers.insert(header::SEC_WEBSOCKET_ACCEPT, value);
+    }
+    response
+}
+
 /// Whether a configured fault should answer this request instead of the API.
 fn injected_fault(state: &State, path: &str) -> Option<ApiError> {
     if !(path.starts_with("/api") || path == "/version") {
@@ -170,8 +268,17 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
     if is_api && !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
+    let upgrade = header(header::UPGRADE);
     let response = match injected_fault(&state, &path) {
         Some(err) => error_response(&err),
+        None if upgrade.eq_ignore_ascii_case("websocket") && path.ends_with("/exec") => {
+            exec_upgrade(&state, req, &path, &raw_query)
+        }
+        None if upgrade.to_ascii_uppercase().starts_with("SPDY") => {
+            error_response(&ApiError::bad_request(
+                "the shakedown sandbox does not speak SPDY: exec needs a WebSocket client (kubectl 1.30 or newer, kube-rs `ws`)",
+            ))
+        }
         None => match Limited::new(req.into_body(), MAX_BODY).collect().await {
             Err(_) => error_response(&ApiError {
                 code: 413,
