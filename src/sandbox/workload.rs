@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::config::{SandboxConfig, ServiceModel};
+use super::config::{SandboxConfig, ServiceModel, parse_duration};
 use super::objects::{condition_is_true, is_terminating, pod_serving};
 use super::store::{Store, labels_of, name_of, namespace_of, uid_of};
 
@@ -76,11 +76,16 @@ pub fn fault_delay(pod: &Value, now: jiff::Timestamp) -> Duration {
     if expired {
         return Duration::ZERO;
     }
-    let delay_ms = fault["delayMs"]
+    // `delayMs: 300` at the top or under `params`, or `params.delay: "300ms"`.
+    let millis = fault["delayMs"]
         .as_f64()
         .or_else(|| fault["params"]["delayMs"].as_f64())
-        .unwrap_or(0.0);
-    Duration::from_secs_f64(delay_ms.max(0.0) / 1000.0)
+        .map(|ms| Duration::from_secs_f64(ms.max(0.0) / 1000.0));
+    let text = fault["params"]["delay"]
+        .as_str()
+        .or_else(|| fault["delay"].as_str())
+        .and_then(|d| parse_duration(d).ok());
+    millis.or(text).unwrap_or(Duration::ZERO)
 }
 
 impl Workload {
@@ -249,6 +254,8 @@ mod tests {
         let expired = json!({"metadata": {"annotations": {FAULT_ANNOTATION: r#"{"kind":"network-latency","delayMs":300,"expires":"2025-12-31T23:00:00Z"}"#}}});
         assert_eq!(fault_delay(&active, now), Duration::from_millis(300));
         assert_eq!(fault_delay(&expired, now), Duration::ZERO);
+        let typed = json!({"metadata": {"annotations": {FAULT_ANNOTATION: r#"{"runId":"r1","kind":"network-latency","params":{"delay":"250ms","jitter":"50ms"},"expires":"2026-01-01T00:05:00Z"}"#}}});
+        assert_eq!(fault_delay(&typed, now), Duration::from_millis(250));
     }
 
     #[test]
