@@ -166,7 +166,7 @@ fn resource_request(state: &Arc<State>, req: &ApiRequest, t: Target) -> Result<R
             evict(state, req, &t, name, dry_run)
         }
         (Some(name), Some("exec")) if *m == Method::GET || *m == Method::POST => {
-            exec_without_upgrade(state, req, &t, name)
+            exec_without_upgrade(state, &t, name)
         }
         _ => Err(ApiError::method_not_allowed(format!(
             "the server does not allow this method on the requested resource ({} {})",
@@ -694,17 +694,11 @@ fn evict(
 }
 
 /// Exec without a WebSocket/SPDY upgrade: a real API server refuses it the same way.
-fn exec_without_upgrade(
-    state: &Arc<State>,
-    req: &ApiRequest,
-    t: &Target,
-    name: &str,
-) -> Result<Reply, ApiError> {
+fn exec_without_upgrade(state: &Arc<State>, t: &Target, name: &str) -> Result<Reply, ApiError> {
     let store = state.store();
     if !store.contains("pods", namespace_or_default(t), name) {
         return Err(ApiError::not_found("pods", name));
     }
     drop(store);
-    let _ = req;
     Err(ApiError::bad_request("Upgrade request required"))
 }

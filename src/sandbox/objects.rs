@@ -303,12 +303,7 @@ pub fn merge_update(
             merged["spec"]["ephemeralContainers"] = wanted;
             merged
         }
-        Some(other) => {
-            return Err(ApiError::not_found_path()).map_err(|e| ApiError {
-                message: format!("{} (subresource {other})", e.message),
-                ..e
-            });
-        }
+        Some(_) => return Err(ApiError::not_found_path()),
         None => {
             // Server-owned metadata is not the client's to change.
             for key in [
@@ -334,7 +329,7 @@ pub fn merge_update(
             if def.store == "pods" {
                 check_pod_spec_update(&name, &old["spec"], &new["spec"])?;
             }
-            if def.store == "pdb" || def.store == "poddisruptionbudgets" {
+            if def.store == "poddisruptionbudgets" {
                 validate_pdb_spec(&name, &new)?;
             }
             new

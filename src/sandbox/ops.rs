@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use super::objects::{is_terminating, pod_serving, selector_matches};
 use super::resources::ResourceDef;
 use super::status::ApiError;
-use super::store::{Store, labels_of, name_of};
+use super::store::{Store, name_of};
 
 /// Deletes an object. Pods on a node, and objects with finalizers, are only marked
 /// (deletionTimestamp) and removed later by the kubelet or controller, as in Kubernetes.
@@ -112,7 +112,6 @@ fn budget_selects(pdb: &Value, pod: &Value) -> bool {
     if selector.is_null() || selector.as_object().is_some_and(|m| m.is_empty()) {
         return true;
     }
-    let _ = labels_of(pod);
     selector_matches(selector, pod)
 }
 
