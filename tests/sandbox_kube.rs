@@ -4,8 +4,10 @@
 use std::time::Duration;
 
 use futures::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, EvictParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::json;
@@ -451,4 +453,107 @@ async fn paginated_list_of_ten_thousand_pods_is_fast_and_complete() {
         "paginated list of 10,000 pods (500 per page): raw {raw_took:?}, kube-rs typed {typed_took:?}"
     );
     assert!(raw_took < Duration::from_secs(1), "took {raw_took:?}");
+}
+
+#[tokio::test]
+async fn scaling_a_deployment_through_its_scale_subresource_adds_ready_pods() {
+    let handle = sandbox::start(fast_shop(), 0)
+        .await
+        .expect("sandbox starts");
+    let client = client(&handle).await;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "shop");
+    let scale = deployments.get_scale("catalog").await.expect("scale");
+    assert_eq!(scale.spec.and_then(|s| s.replicas), Some(1));
+    let patch = Patch::Merge(json!({"spec": {"replicas": 3}}));
+    deployments
+        .patch_scale("catalog", &PatchParams::default(), &patch)
+        .await
+        .expect("scaled");
+    let pods: Api<Pod> = Api::namespaced(client, "shop");
+    wait_ready(&pods, "app=catalog", 3).await;
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let d = deployments.get("catalog").await.expect("deployment");
+        let status = d.status.unwrap_or_default();
+        if status.available_replicas == Some(3) {
+            assert_eq!(status.observed_generation, d.metadata.generation);
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "deployment status never caught up"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        handle
+            .metrics()
+            .contains("kube_deployment_spec_replicas{namespace=\"shop\",deployment=\"catalog\"} 3")
+    );
+}
+
+#[tokio::test]
+async fn watcher_with_streaming_lists_gets_initial_events_then_changes() {
+    let handle = sandbox::start(fast_shop(), 0)
+        .await
+        .expect("sandbox starts");
+    let nodes: Api<Node> = Api::all(client(&handle).await);
+    let stream =
+        watcher(nodes.clone(), watcher::Config::default().streaming_lists()).default_backoff();
+    let mut stream = std::pin::pin!(stream);
+    let mut initial = Vec::new();
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match tokio::time::timeout(left, stream.next()).await {
+            Ok(Some(Ok(watcher::Event::InitApply(n)))) => {
+                initial.push(n.metadata.name.unwrap_or_default())
+            }
+            Ok(Some(Ok(watcher::Event::InitDone))) => break,
+            Ok(Some(_)) => {}
+            other => panic!(
+                "stream ended before InitDone: {:?}",
+                other.map(|o| o.map(|r| r.is_ok()))
+            ),
+        }
+    }
+    initial.sort();
+    assert_eq!(initial, ["node-a-1", "node-a-2", "node-b-1"]);
+    nodes
+        .patch(
+            "node-a-2",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"seen": "yes"}}})),
+        )
+        .await
+        .expect("label");
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match tokio::time::timeout(left, stream.next()).await {
+            Ok(Some(Ok(watcher::Event::Apply(n))))
+                if n.labels().get("seen").map(String::as_str) == Some("yes") =>
+            {
+                break;
+            }
+            Ok(Some(_)) => {}
+            other => panic!(
+                "never saw the label change: {:?}",
+                other.map(|o| o.map(|r| r.is_ok()))
+            ),
+        }
+    }
+    let watches: Vec<String> = handle
+        .request_log()
+        .iter()
+        .filter(|r| r.query.contains("sendInitialEvents=true"))
+        .map(|r| r.query.clone())
+        .collect();
+    assert!(!watches.is_empty(), "kube-rs used a streaming list");
+    assert!(
+        handle
+            .request_log()
+            .iter()
+            .all(|r| r.path != "/api/v1/nodes" || r.query.contains("watch")),
+        "no plain list was needed"
+    );
 }

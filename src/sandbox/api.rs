@@ -161,6 +161,10 @@ fn resource_request(state: &Arc<State>, req: &ApiRequest, t: Target) -> Result<R
         {
             update(state, req, &t, name, sub, dry_run)
         }
+        (Some(name), Some("scale")) if *m == Method::GET => get_scale(state, &t, name),
+        (Some(name), Some("scale")) if *m == Method::PUT || *m == Method::PATCH => {
+            update_scale(state, req, &t, name, dry_run)
+        }
         (Some(name), None) if *m == Method::DELETE => delete(state, req, &t, name, dry_run),
         (Some(name), Some("eviction")) if *m == Method::POST => {
             evict(state, req, &t, name, dry_run)
@@ -691,6 +695,90 @@ fn evict(
         dry_run,
     )?;
     Ok(Reply::Json(201, status::success(201)))
+}
+
+/// The `autoscaling/v1` Scale view of a Deployment or ReplicaSet.
+fn scale_of(obj: &Value) -> Value {
+    let selector = super::store::string_map(&obj["spec"]["selector"]["matchLabels"])
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let meta = &obj["metadata"];
+    json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            "name": meta["name"], "namespace": meta["namespace"], "uid": meta["uid"],
+            "resourceVersion": meta["resourceVersion"], "creationTimestamp": meta["creationTimestamp"],
+        },
+        "spec": {"replicas": obj["spec"]["replicas"]},
+        "status": {"replicas": obj["status"]["replicas"].as_i64().unwrap_or(0), "selector": selector},
+    })
+}
+
+fn get_scale(state: &Arc<State>, t: &Target, name: &str) -> Result<Reply, ApiError> {
+    let store = state.store();
+    let obj = store
+        .get(t.def.store, namespace_or_default(t), name)
+        .ok_or_else(|| ApiError::not_found(&t.def.qualified(), name))?;
+    Ok(Reply::Json(200, scale_of(obj)))
+}
+
+fn update_scale(
+    state: &Arc<State>,
+    req: &ApiRequest,
+    t: &Target,
+    name: &str,
+    dry_run: bool,
+) -> Result<Reply, ApiError> {
+    let mut store = state.store();
+    let current = store
+        .get(t.def.store, namespace_or_default(t), name)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(&t.def.qualified(), name))?;
+    let mut scale = scale_of(&current);
+    if req.method == http::Method::PATCH {
+        patch::apply(
+            PatchKind::from_content_type(&req.content_type)?,
+            &mut scale,
+            &req.body,
+        )?;
+    } else {
+        scale = parse_body(req)?;
+    }
+    let replicas = scale["spec"]["replicas"]
+        .as_i64()
+        .filter(|r| *r >= 0)
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "Scale",
+                name,
+                "spec.replicas",
+                "Invalid value: must be greater than or equal to 0",
+            )
+        })?;
+    if let Some(rv) = scale["metadata"]["resourceVersion"].as_str()
+        && !rv.is_empty()
+        && current["metadata"]["resourceVersion"] != rv
+    {
+        return Err(ApiError::conflict(
+            &t.def.qualified(),
+            name,
+            "the object has been modified; please apply your changes to the latest version and try again",
+        ));
+    }
+    let mut updated = current.clone();
+    updated["spec"]["replicas"] = json!(replicas);
+    if updated["spec"] != current["spec"] {
+        let generation = current["metadata"]["generation"].as_i64().unwrap_or(1);
+        updated["metadata"]["generation"] = json!(generation + 1);
+    }
+    if dry_run {
+        return Ok(Reply::Json(200, scale_of(&updated)));
+    }
+    let stored = store.update(t.def.store, updated);
+    Ok(Reply::Json(200, scale_of(&stored)))
 }
 
 /// Exec without a WebSocket/SPDY upgrade: a real API server refuses it the same way.

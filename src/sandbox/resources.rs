@@ -52,6 +52,17 @@ const STATUS: Subresource = Subresource {
     verbs: STATUS_VERBS,
 };
 
+const SCALABLE: &[Subresource] = &[
+    STATUS,
+    Subresource {
+        name: "scale",
+        kind: "Scale",
+        group: "autoscaling",
+        version: "v1",
+        verbs: STATUS_VERBS,
+    },
+];
+
 const POD_SUBRESOURCES: &[Subresource] = &[
     STATUS,
     Subresource {
@@ -138,7 +149,7 @@ pub const RESOURCES: &[ResourceDef] = &[
         short_names: &["deploy"],
         store: "deployments",
         verbs: ALL_VERBS,
-        subresources: &[STATUS],
+        subresources: SCALABLE,
     },
     ResourceDef {
         group: "apps",
@@ -150,7 +161,7 @@ pub const RESOURCES: &[ResourceDef] = &[
         short_names: &["rs"],
         store: "replicasets",
         verbs: ALL_VERBS,
-        subresources: &[STATUS],
+        subresources: SCALABLE,
     },
     ResourceDef {
         group: "apps",

@@ -85,6 +85,13 @@ fn columns(def: &ResourceDef) -> Vec<Column> {
             col("Status", "string", 0),
             col("Age", "string", 0),
         ],
+        "events" => vec![
+            col("Last Seen", "string", 0),
+            col("Type", "string", 0),
+            col("Reason", "string", 0),
+            col("Object", "string", 0),
+            col("Message", "string", 0),
+        ],
         _ => vec![col("Name", "string", 0), col("Age", "string", 0)],
     }
 }
@@ -243,6 +250,21 @@ fn cells(def: &ResourceDef, obj: &Value) -> Vec<Value> {
             age,
         ],
         "namespaces" => vec![name, json!(text(&status["phase"])), age],
+        "events" => {
+            let involved = &obj["involvedObject"];
+            let last = obj["lastTimestamp"].as_str().unwrap_or("");
+            vec![
+                json!(human_age(last)),
+                json!(text(&obj["type"])),
+                json!(text(&obj["reason"])),
+                json!(format!(
+                    "{}/{}",
+                    involved["kind"].as_str().unwrap_or("").to_lowercase(),
+                    involved["name"].as_str().unwrap_or("")
+                )),
+                json!(text(&obj["message"])),
+            ]
+        }
         _ => vec![name, age],
     }
 }
