@@ -617,3 +617,30 @@ async fn exec_speaks_the_v4_channel_protocol_and_records_the_command() {
     .await;
     assert_eq!(refused.code, 400);
 }
+
+#[tokio::test]
+async fn table_watches_send_column_definitions_once_like_kubectl_get_w_expects() {
+    let handle = sandbox::start(fast_shop(), 0)
+        .await
+        .expect("sandbox starts");
+    wait_for_pods(&handle, "shop", "checkout", 3).await;
+    let accept = "Accept: application/json;as=Table;v=v1;g=meta.k8s.io,application/json\r\n";
+    let watch = raw(
+        &handle,
+        "GET",
+        "/api/v1/namespaces/shop/pods?watch=1&labelSelector=app%3Dcheckout&timeoutSeconds=1",
+        accept,
+        "",
+    )
+    .await;
+    let events: Vec<Value> = watch.body.lines().map(parse).collect();
+    assert_eq!(events.len(), 3, "{events:?}");
+    assert!(
+        events
+            .iter()
+            .all(|e| e["type"] == "ADDED" && e["object"]["kind"] == "Table")
+    );
+    assert!(events[0]["object"]["columnDefinitions"].is_array());
+    assert!(events[1]["object"].get("columnDefinitions").is_none());
+    assert_eq!(events[2]["object"]["rows"][0]["cells"][2], "Running");
+}

@@ -146,7 +146,14 @@ fn resource_request(state: &Arc<State>, req: &ApiRequest, t: Target) -> Result<R
                 req.query.get("watch").map(String::as_str),
                 Some("1" | "true")
             ) {
-                watch::start(state, t.def, t.namespace.as_deref(), &req.query).map(Reply::Stream)
+                watch::start(
+                    state,
+                    t.def,
+                    t.namespace.as_deref(),
+                    &req.query,
+                    wants_table(req),
+                )
+                .map(Reply::Stream)
             } else {
                 list(state, req, t.def, t.namespace.as_deref())
             }

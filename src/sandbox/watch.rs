@@ -3,6 +3,7 @@
 //! A resourceVersion older than the history is answered like the watch cache does:
 //! HTTP 200 with one ERROR event carrying a 410 `Expired` Status.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,9 +17,14 @@ use super::api::Filter;
 use super::resources::ResourceDef;
 use super::status::ApiError;
 use super::store::{Broadcast, Change, EventType};
+use super::table;
 
 struct WatchSpec {
     def: &'static ResourceDef,
+    /// kubectl `get -w` asks for Tables: the query, for `includeObject`.
+    table: Option<HashMap<String, String>>,
+    /// Tables carry their column definitions on the first event only.
+    columns_sent: Cell<bool>,
     namespace: Option<String>,
     filter: Filter,
     bookmarks: bool,
@@ -30,6 +36,7 @@ pub fn start(
     def: &'static ResourceDef,
     namespace: Option<&str>,
     query: &HashMap<String, String>,
+    as_table: bool,
 ) -> Result<mpsc::Receiver<Bytes>, ApiError> {
     let filter = Filter::parse(def, query)?;
     let timeout = match query.get("timeoutSeconds") {
@@ -45,6 +52,8 @@ pub fn start(
     };
     let spec = WatchSpec {
         def,
+        table: as_table.then(|| query.clone()),
+        columns_sent: Cell::new(false),
         namespace: namespace.map(str::to_owned),
         filter,
         bookmarks: matches!(
@@ -65,7 +74,7 @@ pub fn start(
         // "Start at most recent": the current state as ADDED events, then changes.
         for obj in store.iter(def.store, namespace, None) {
             if spec.filter.matches(obj) {
-                initial.push(event("ADDED", &served(def, obj)));
+                initial.push(spec.encode("ADDED", obj));
             }
         }
         (Vec::new(), store.subscribe_now(), store.resource_version())
@@ -91,6 +100,24 @@ pub fn start(
     let interval = state.config.timings.bookmark_interval;
     tokio::spawn(run(spec, tx, initial, backlog, feed, last_rv, interval));
     Ok(rx)
+}
+
+impl WatchSpec {
+    /// One event line, as a plain object or as a one-row Table.
+    fn encode(&self, kind: &str, obj: &Value) -> Bytes {
+        let obj = served(self.def, obj);
+        let Some(query) = &self.table else {
+            return event(kind, &obj);
+        };
+        let rv = obj["metadata"]["resourceVersion"].clone();
+        let mut table = table::render(self.def, std::slice::from_ref(&obj), query, rv, None);
+        if self.columns_sent.replace(true)
+            && let Some(m) = table.as_object_mut()
+        {
+            m.remove("columnDefinitions");
+        }
+        event(kind, &table)
+    }
 }
 
 fn served(def: &ResourceDef, obj: &Value) -> Value {
@@ -135,6 +162,9 @@ fn translate(spec: &WatchSpec, change: &Change) -> Option<Bytes> {
         (EventType::Modified, true, false) => "DELETED",
         _ => return None,
     };
+    if spec.table.is_some() {
+        return Some(spec.encode(kind, &change.object));
+    }
     if change.object["apiVersion"] == spec.def.api_version().as_str() {
         let mut line = Vec::with_capacity(change.json.len() + 32);
         line.extend_from_slice(br#"{"type":""#);
