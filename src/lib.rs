@@ -14,5 +14,6 @@ pub mod journal;
 pub mod plan;
 pub mod probes;
 pub mod report;
+pub mod sandbox;
 pub mod selector;
 pub mod spec;

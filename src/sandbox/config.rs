@@ -1,0 +1,304 @@
+//! The sandbox topology and timings: nodes, namespaces, workloads, disruption budgets
+//! and the workload model. Loaded from YAML (`shakedown sandbox --config`) or taken
+//! from the built-in shop topology. Pure data: seeding the store happens in `seed`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read sandbox config {path}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid sandbox config {path}: {message}")]
+    Parse { path: String, message: String },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SandboxConfig {
+    #[serde(default)]
+    pub nodes: Vec<NodeConfig>,
+    /// Namespaces besides the ones workloads live in; `default` and `kube-system`
+    /// always exist.
+    #[serde(default)]
+    pub namespaces: Vec<String>,
+    #[serde(default)]
+    pub deployments: Vec<DeploymentConfig>,
+    #[serde(default)]
+    pub daemon_sets: Vec<DaemonSetConfig>,
+    #[serde(default)]
+    pub pod_disruption_budgets: Vec<PdbConfig>,
+    #[serde(default)]
+    pub timings: Timings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NodeConfig {
+    pub name: String,
+    pub zone: String,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub unschedulable: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeploymentConfig {
+    pub namespace: String,
+    pub name: String,
+    #[serde(default = "one")]
+    pub replicas: u32,
+    /// Pod labels; `app: <name>` when empty. Also the selector.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default = "default_image")]
+    pub image: String,
+    /// Overrides `timings.startupDelay` for this workload's pods.
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub startup_delay: Option<Duration>,
+    #[serde(default)]
+    pub node_selector: BTreeMap<String, String>,
+    /// Gives the pods an emptyDir volume, so `kubectl drain` needs
+    /// `--delete-emptydir-data` as it would on a real cluster.
+    #[serde(default)]
+    pub empty_dir: bool,
+    /// The traffic this workload serves in the workload model.
+    #[serde(default)]
+    pub service: Option<ServiceModel>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ServiceModel {
+    pub requests_per_second: f64,
+    pub capacity_per_pod: f64,
+    #[serde(deserialize_with = "duration")]
+    pub base_latency: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DaemonSetConfig {
+    pub namespace: String,
+    pub name: String,
+    #[serde(default = "default_image")]
+    pub image: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PdbConfig {
+    pub namespace: String,
+    pub name: String,
+    pub match_labels: BTreeMap<String, String>,
+    /// An integer or a percentage (`"50%"`), as in the API.
+    #[serde(default)]
+    pub min_available: Option<serde_json::Value>,
+    #[serde(default)]
+    pub max_unavailable: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Timings {
+    /// Time from a pod starting to it passing its readiness probe.
+    #[serde(default = "default_startup", deserialize_with = "duration")]
+    pub startup_delay: Duration,
+    /// Time a terminating pod takes to exit after SIGTERM (capped by its grace period).
+    #[serde(default = "default_shutdown", deserialize_with = "duration")]
+    pub shutdown_delay: Duration,
+    /// How often controllers, scheduler, kubelet and the workload model run.
+    #[serde(default = "default_tick", deserialize_with = "duration")]
+    pub controller_interval: Duration,
+    /// How many changes watches can resume from before they get 410 Gone.
+    #[serde(default = "default_history")]
+    pub watch_history: usize,
+    #[serde(default = "default_bookmark", deserialize_with = "duration")]
+    pub bookmark_interval: Duration,
+}
+
+impl Default for Timings {
+    fn default() -> Self {
+        Self {
+            startup_delay: default_startup(),
+            shutdown_delay: default_shutdown(),
+            controller_interval: default_tick(),
+            watch_history: default_history(),
+            bookmark_interval: default_bookmark(),
+        }
+    }
+}
+
+fn one() -> u32 {
+    1
+}
+fn default_image() -> String {
+    "registry.k8s.io/pause:3.10".to_owned()
+}
+fn default_startup() -> Duration {
+    Duration::from_secs(2)
+}
+fn default_shutdown() -> Duration {
+    Duration::from_secs(1)
+}
+fn default_tick() -> Duration {
+    Duration::from_millis(100)
+}
+fn default_history() -> usize {
+    5_000
+}
+fn default_bookmark() -> Duration {
+    Duration::from_secs(10)
+}
+
+/// Parses `250ms`, `2s`, `1m`, `1h` (or a compound like `1m30s`).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let mut total = Duration::ZERO;
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return Err("empty duration".into());
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .ok_or_else(|| format!("`{text}` has no unit (use ms, s, m or h)"))?;
+        let number: f64 = rest[..digits]
+            .parse()
+            .map_err(|_| format!("`{text}` is not a duration like 500ms, 2s or 1m"))?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "ms" => 0.001,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            unit => return Err(format!("unknown unit `{unit}` in `{text}`")),
+        };
+        total += Duration::from_secs_f64(number * scale);
+        rest = &rest[unit_len..];
+    }
+    Ok(total)
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    parse_duration(&text).map_err(serde::de::Error::custom)
+}
+
+fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    duration(d).map(Some)
+}
+
+impl SandboxConfig {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_yaml(&text).map_err(|message| ConfigError::Parse {
+            path: path.display().to_string(),
+            message,
+        })
+    }
+
+    pub fn from_yaml(text: &str) -> Result<Self, String> {
+        serde_saphyr::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// The built-in topology: 3 nodes in 2 zones, the `shop` services and a DaemonSet.
+    pub fn shop() -> Self {
+        Self::from_yaml(DEFAULT_TOPOLOGY).expect("the built-in topology parses")
+    }
+
+    /// A topology with nothing in it but `default` and `kube-system`.
+    pub fn empty() -> Self {
+        Self::from_yaml("{}").expect("the empty topology parses")
+    }
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self::shop()
+    }
+}
+
+impl DeploymentConfig {
+    pub fn pod_labels(&self) -> BTreeMap<String, String> {
+        if self.labels.is_empty() {
+            BTreeMap::from([("app".to_owned(), self.name.clone())])
+        } else {
+            self.labels.clone()
+        }
+    }
+}
+
+pub const DEFAULT_TOPOLOGY: &str = r#"
+nodes:
+  - { name: node-a-1, zone: zone-a }
+  - { name: node-a-2, zone: zone-a }
+  - { name: node-b-1, zone: zone-b }
+namespaces: [shop, monitoring]
+deployments:
+  - namespace: shop
+    name: frontend
+    replicas: 2
+    service: { requestsPerSecond: 40, capacityPerPod: 40, baseLatency: 20ms }
+  - namespace: shop
+    name: checkout
+    replicas: 3
+    service: { requestsPerSecond: 30, capacityPerPod: 15, baseLatency: 50ms }
+  - namespace: shop
+    name: catalog
+    replicas: 1
+    service: { requestsPerSecond: 20, capacityPerPod: 40, baseLatency: 10ms }
+daemonSets:
+  - { namespace: monitoring, name: node-exporter, image: "quay.io/prometheus/node-exporter:v1.9.1" }
+podDisruptionBudgets:
+  - { namespace: shop, name: checkout, matchLabels: { app: checkout }, minAvailable: 2 }
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_in_the_units_specs_use() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert!(parse_duration("5").is_err());
+        assert!(parse_duration("5d").is_err());
+    }
+
+    #[test]
+    fn the_default_topology_matches_the_issue() {
+        let shop = SandboxConfig::shop();
+        assert_eq!(shop.nodes.len(), 3);
+        let zones: std::collections::BTreeSet<_> = shop.nodes.iter().map(|n| &n.zone).collect();
+        assert_eq!(zones.len(), 2);
+        let checkout = shop
+            .deployments
+            .iter()
+            .find(|d| d.name == "checkout")
+            .unwrap();
+        assert_eq!(checkout.replicas, 3);
+        assert_eq!(shop.pod_disruption_budgets[0].min_available, Some(2.into()));
+        assert_eq!(shop.daemon_sets.len(), 1);
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let err = SandboxConfig::from_yaml("nodez: []").unwrap_err();
+        assert!(err.contains("nodez"), "{err}");
+    }
+}

@@ -1,0 +1,281 @@
+//! `shakedown sandbox`: a simulated Kubernetes cluster that speaks the real REST API on
+//! 127.0.0.1, for tests, demos and game-day rehearsals (DESIGN.md, "The sandbox").
+//!
+//! It must behave like a real API server: anything that works here but would fail on
+//! a real cluster is a bug. It never binds anything but the loopback interface.
+
+mod api;
+pub mod config;
+mod controllers;
+mod exec;
+mod objects;
+mod ops;
+mod patch;
+mod resources;
+mod seed;
+mod server;
+mod status;
+mod store;
+mod table;
+mod watch;
+mod workload;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use serde_json::Value;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use config::SandboxConfig;
+pub use controllers::STARTUP_DELAY_ANNOTATION;
+pub use exec::ExecRecord;
+pub use workload::FAULT_ANNOTATION;
+
+/// One API request as the sandbox answered it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestRecord {
+    pub method: String,
+    pub path: String,
+    /// The raw (still percent-encoded) query string.
+    pub query: String,
+    pub status: u16,
+    pub time: SystemTime,
+}
+
+impl RequestRecord {
+    /// Anything but GET/HEAD/OPTIONS, so tests can assert "nothing was changed".
+    pub fn is_mutating(&self) -> bool {
+        !matches!(self.method.as_str(), "GET" | "HEAD" | "OPTIONS")
+    }
+}
+
+/// Misbehaviour the API can be told to show, for testing a client's resilience.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ApiFaults {
+    /// Share (0.0–1.0) of API requests answered with `error_code` instead.
+    pub error_share: f64,
+    /// 429 (with `Retry-After: 1`) or 500.
+    pub error_code: u16,
+    /// Added before every API response.
+    pub latency: Duration,
+    /// Watch streams end after this long, as when a load balancer drops them.
+    pub drop_watches_after: Option<Duration>,
+}
+
+const REQUEST_LOG_LIMIT: usize = 100_000;
+
+/// Everything the server and the controllers share.
+pub struct State {
+    store: Mutex<store::Store>,
+    config: SandboxConfig,
+    faults: Mutex<ApiFaults>,
+    /// Deterministic fault spreading: an error whenever this accumulates past 1.
+    fault_budget: Mutex<f64>,
+    log: Mutex<Vec<RequestRecord>>,
+    exec_log: Mutex<Vec<ExecRecord>>,
+    workload: Mutex<workload::Workload>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock leaves the data as consistent as any single
+    // write left it; keep serving rather than poisoning every later request.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl State {
+    fn store(&self) -> MutexGuard<'_, store::Store> {
+        lock(&self.store)
+    }
+
+    fn faults(&self) -> ApiFaults {
+        lock(&self.faults).clone()
+    }
+
+    fn metrics_text(&self) -> String {
+        let mut out = String::new();
+        lock(&self.workload).render(&mut out);
+        workload::render_kube_state(&self.store(), &mut out);
+        out
+    }
+}
+
+/// A running sandbox. Dropping it stops the server and the controllers.
+pub struct SandboxHandle {
+    pub addr: SocketAddr,
+    pub url: String,
+    state: Arc<State>,
+    shutdown: Option<oneshot::Sender<()>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("cannot listen on 127.0.0.1:{port}")]
+    Bind {
+        port: u16,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write the kubeconfig to {path}")]
+    Kubeconfig {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+}
+
+/// An error with its whole `source` chain, `a: b: c`.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Starts a sandbox on 127.0.0.1:`port` (0 picks a free port). Must be called inside
+/// a tokio runtime.
+pub async fn start(config: SandboxConfig, port: u16) -> Result<SandboxHandle, SandboxError> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .map_err(|source| SandboxError::Bind { port, source })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| SandboxError::Bind { port, source })?;
+    let mut store = store::Store::new(config.timings.watch_history);
+    seed::seed(&mut store, &config);
+    let state = Arc::new(State {
+        store: Mutex::new(store),
+        workload: Mutex::new(workload::Workload::new(&config)),
+        config,
+        faults: Mutex::new(ApiFaults::default()),
+        fault_budget: Mutex::new(0.0),
+        log: Mutex::new(Vec::new()),
+        exec_log: Mutex::new(Vec::new()),
+    });
+    let (tx, rx) = oneshot::channel();
+    let tasks = vec![
+        tokio::spawn(server::serve(listener, state.clone(), rx)),
+        tokio::spawn(run_control_plane(state.clone())),
+    ];
+    Ok(SandboxHandle {
+        addr,
+        url: format!("http://{addr}"),
+        state,
+        shutdown: Some(tx),
+        tasks,
+    })
+}
+
+async fn run_control_plane(state: Arc<State>) {
+    let mut plane = controllers::ControlPlane::new(state.config.timings.clone());
+    let mut ticker = tokio::time::interval(state.config.timings.controller_interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last = tokio::time::Instant::now();
+    loop {
+        ticker.tick().await;
+        let now = tokio::time::Instant::now();
+        let mut store = state.store();
+        plane.tick(&mut store);
+        lock(&state.workload).advance(&store, now - last);
+        drop(store);
+        last = now;
+    }
+}
+
+impl SandboxHandle {
+    /// A kubeconfig for this sandbox: plain HTTP, no credentials.
+    pub fn kubeconfig_yaml(&self) -> String {
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: shakedown-sandbox\n  cluster:\n    server: {url}\ncontexts:\n- name: shakedown-sandbox\n  context:\n    cluster: shakedown-sandbox\n    user: shakedown-sandbox\n    namespace: default\ncurrent-context: shakedown-sandbox\nusers:\n- name: shakedown-sandbox\n  user: {{}}\n",
+            url = self.url
+        )
+    }
+
+    pub fn write_kubeconfig(&self, path: &Path) -> Result<(), SandboxError> {
+        std::fs::write(path, self.kubeconfig_yaml()).map_err(|source| SandboxError::Kubeconfig {
+            path: path.display().to_string(),
+            source,
+        })
+    }
+
+    /// Every request answered so far, oldest first.
+    pub fn request_log(&self) -> Vec<RequestRecord> {
+        lock(&self.state.log).clone()
+    }
+
+    /// Every command run through `pods/exec`, oldest first.
+    pub fn exec_log(&self) -> Vec<ExecRecord> {
+        lock(&self.state.exec_log).clone()
+    }
+
+    pub fn clear_request_log(&self) {
+        lock(&self.state.log).clear();
+    }
+
+    pub fn set_api_faults(&self, faults: ApiFaults) {
+        *lock(&self.state.faults) = faults;
+    }
+
+    /// Forgets the watch history and hangs up every watch: clients resuming from an
+    /// older resourceVersion get 410 Gone and must re-list.
+    pub fn compact(&self) {
+        self.state.store().compact();
+    }
+
+    /// Hangs up every watch; clients resume from where they were.
+    pub fn close_watches(&self) {
+        self.state.store().close_watches();
+    }
+
+    /// A stored object (`store` is the plural, e.g. `pods`), for test assertions.
+    pub fn object(&self, store: &str, namespace: &str, name: &str) -> Option<Value> {
+        self.state.store().get(store, namespace, name).cloned()
+    }
+
+    /// All stored objects of one plural, optionally in one namespace.
+    pub fn objects(&self, store: &str, namespace: Option<&str>) -> Vec<Value> {
+        self.state
+            .store()
+            .iter(store, namespace, None)
+            .cloned()
+            .collect()
+    }
+
+    /// The `/metrics` text, as Prometheus would scrape it.
+    pub fn metrics(&self) -> String {
+        self.state.metrics_text()
+    }
+
+    /// Stops serving and stops the controllers.
+    pub async fn shutdown(mut self) {
+        self.stop();
+        for task in std::mem::take(&mut self.tasks) {
+            let _ = task.await;
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.state.store().close_watches();
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for SandboxHandle {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,347 @@
+//! HTTP/1.1 on 127.0.0.1 with hyper: reads requests, applies configured API faults,
+//! hands them to `api`, writes JSON or streamed watch responses, and logs each one.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use http_body::Frame;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
+
+use super::api::{self, ApiRequest, Reply};
+use super::exec;
+use super::status::ApiError;
+use super::{REQUEST_LOG_LIMIT, RequestRecord, State, lock};
+
+type Body = BoxBody<Bytes, Infallible>;
+
+/// Largest request body accepted, like the API server's 3 MiB limit.
+const MAX_BODY: usize = 3 * 1024 * 1024;
+
+pub async fn serve(listener: TcpListener, state: Arc<State>, mut shutdown: oneshot::Receiver<()>) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let state = state.clone();
+                connections.spawn(async move {
+                    let service = hyper::service::service_fn(move |req| {
+                        let state = state.clone();
+                        async move { Ok::<_, Infallible>(handle(state, req).await) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .with_upgrades()
+                        .await;
+                });
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    connections.abort_all();
+}
+
+/// A streamed body fed from a channel: one frame per watch event.
+struct ChannelBody(mpsc::Receiver<Bytes>);
+
+impl http_body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        self.0.poll_recv(cx).map(|o| o.map(|b| Ok(Frame::data(b))))
+    }
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match u8::from_str_radix(&text[i + 1..i + 3], 16) {
+                Ok(b) => {
+                    out.push(b);
+                    i += 2;
+                }
+                Err(_) => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+pub fn parse_query(query: &str) -> HashMap<String, String> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn json_response(code: u16, value: &serde_json::Value) -> Response<Body> {
+    let bytes = serde_json::to_vec(value).unwrap_or_default();
+    raw_json_response(code, Bytes::from(bytes))
+}
+
+fn raw_json_response(code: u16, bytes: Bytes) -> Response<Body> {
+    let mut response = Response::new(Full::new(bytes).boxed());
+    *response.status_mut() =
+        StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn error_response(err: &ApiError) -> Response<Body> {
+    let mut response = json_response(err.code, &err.to_status());
+    if err.code == 429 && err.message.starts_with("sandbox fault") {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    response
+}
+
+/// `pods/exec` with a WebSocket upgrade: check the pod and container, record the
+/// command, answer 101 and let `exec::serve` speak the channel protocol.
+fn exec_upgrade(
+    state: &Arc<State>,
+    mut req: Request<Incoming>,
+    path: &str,
+    query: &str,
+) -> Response<Body> {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let ["api", "v1", "namespaces", namespace, "pods", pod, "exec"] = segments.as_slice() else {
+        return error_response(&ApiError::not_found_path());
+    };
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    let Some(protocol) = exec::negotiate(&header("sec-websocket-protocol")) else {
+        return error_response(&ApiError::bad_request(
+            "unsupported exec protocol: this sandbox speaks v5.channel.k8s.io and v4.channel.k8s.io",
+        ));
+    };
+    let pairs: Vec<(String, String)> = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect();
+    let command: Vec<String> = pairs
+        .iter()
+        .filter(|(k, _)| k == "command")
+        .map(|(_, v)| v.clone())
+        .collect();
+    let wanted = pairs
+        .iter()
+        .find(|(k, _)| k == "container")
+        .map(|(_, v)| v.clone());
+    let container = {
+        let store = state.store();
+        let Some(obj) = store.get("pods", namespace, pod) else {
+            return error_response(&ApiError::not_found("pods", pod));
+        };
+        let names: Vec<String> = ["containers", "ephemeralContainers"]
+            .iter()
+            .flat_map(|k| obj["spec"][*k].as_array().cloned().unwrap_or_default())
+            .filter_map(|c| c["name"].as_str().map(str::to_owned))
+            .collect();
+        match wanted {
+            Some(c) if names.contains(&c) => c,
+            Some(c) => {
+                return error_response(&ApiError::bad_request(format!(
+                    "container {c} is not valid for pod {pod}"
+                )));
+            }
+            None => names.first().cloned().unwrap_or_default(),
+        }
+    };
+    if command.is_empty() {
+        return error_response(&ApiError::bad_request(
+            "you must specify at least one command for the container",
+        ));
+    }
+    lock(&state.exec_log).push(exec::ExecRecord {
+        namespace: (*namespace).to_owned(),
+        pod: (*pod).to_owned(),
+        container,
+        command,
+        protocol: protocol.to_owned(),
+        time: SystemTime::now(),
+    });
+    let accept = exec::accept_key(&header("sec-websocket-key"));
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        if let Ok(upgraded) = on_upgrade.await {
+            exec::serve(upgraded).await;
+        }
+    });
+    let mut response = Response::new(Full::new(Bytes::new()).boxed());
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let headers = response.headers_mut();
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    headers.insert(
+        header::SEC_WEBSOCKET_PROTOCOL,
+        HeaderValue::from_static(protocol),
+    );
+    if let Ok(value) = HeaderValue::from_str(&accept) {
+        headers.insert(header::SEC_WEBSOCKET_ACCEPT, value);
+    }
+    response
+}
+
+/// Whether a configured fault should answer this request instead of the API.
+fn injected_fault(state: &State, path: &str) -> Option<ApiError> {
+    if !(path.starts_with("/api") || path == "/version") {
+        return None;
+    }
+    let faults = state.faults();
+    if faults.error_share <= 0.0 {
+        return None;
+    }
+    let mut budget = lock(&state.fault_budget);
+    *budget += faults.error_share.min(1.0);
+    if *budget < 1.0 {
+        return None;
+    }
+    *budget -= 1.0;
+    Some(if faults.error_code == 429 {
+        ApiError::too_many_requests(
+            "sandbox fault: too many requests, please try again later",
+            None,
+        )
+    } else {
+        ApiError::internal(
+            "sandbox fault: an error on the server (\"\") has prevented the request from succeeding",
+        )
+    })
+}
+
+async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let raw_query = req.uri().query().unwrap_or("").to_owned();
+    let header = |name: header::HeaderName| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    let accept = header(header::ACCEPT);
+    let content_type = header(header::CONTENT_TYPE);
+    let is_api = path.starts_with("/api") || path == "/version";
+    let latency = state.faults().latency;
+    if is_api && !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let upgrade = header(header::UPGRADE);
+    let response = match injected_fault(&state, &path) {
+        Some(err) => error_response(&err),
+        None if upgrade.eq_ignore_ascii_case("websocket") && path.ends_with("/exec") => {
+            exec_upgrade(&state, req, &path, &raw_query)
+        }
+        None if upgrade.to_ascii_uppercase().starts_with("SPDY") => {
+            error_response(&ApiError::bad_request(
+                "the shakedown sandbox does not speak SPDY: exec needs a WebSocket client (kubectl 1.30 or newer, kube-rs `ws`)",
+            ))
+        }
+        None => match Limited::new(req.into_body(), MAX_BODY).collect().await {
+            Err(_) => error_response(&ApiError {
+                code: 413,
+                reason: "RequestEntityTooLarge",
+                message: "the request body is too large".into(),
+                details: None,
+            }),
+            Ok(body) => {
+                let request = ApiRequest {
+                    method: method.clone(),
+                    query: parse_query(&raw_query),
+                    path: path.clone(),
+                    accept,
+                    content_type,
+                    body: body.to_bytes(),
+                };
+                match api::route(&state, &request) {
+                    Ok(Reply::Json(code, value)) => json_response(code, &value),
+                    Ok(Reply::Raw(code, bytes)) => raw_json_response(code, bytes),
+                    Ok(Reply::Text(code, content_type, text)) => {
+                        let mut r = Response::new(Full::new(Bytes::from(text)).boxed());
+                        *r.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
+                        r.headers_mut()
+                            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+                        r
+                    }
+                    Ok(Reply::Stream(rx)) => {
+                        let mut r = Response::new(BodyExt::boxed(ChannelBody(rx)));
+                        r.headers_mut().insert(
+                            header::CONTENT_TYPE,
+                            HeaderValue::from_static("application/json"),
+                        );
+                        r
+                    }
+                    Err(err) => error_response(&err),
+                }
+            }
+        },
+    };
+    let mut log = lock(&state.log);
+    if log.len() >= REQUEST_LOG_LIMIT {
+        log.drain(..REQUEST_LOG_LIMIT / 10);
+    }
+    log.push(RequestRecord {
+        method: method.to_string(),
+        path,
+        query: raw_query,
+        status: response.status().as_u16(),
+        time: SystemTime::now(),
+    });
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_are_percent_decoded() {
+        let q =
+            parse_query("fieldSelector=spec.nodeName%3Dnode-1&labelSelector=app+in+(a%2Cb)&watch");
+        assert_eq!(q["fieldSelector"], "spec.nodeName=node-1");
+        assert_eq!(q["labelSelector"], "app in (a,b)");
+        assert_eq!(q["watch"], "");
+    }
+}

@@ -1,0 +1,646 @@
+//! The sandbox's HTTP surface where clients are picky: discovery, content
+//! negotiation, watch semantics, patch flavours, API faults and the request log.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{DEADLINE, fast_shop, raw};
+use serde_json::{Value, json};
+use shakedown::sandbox::{self, ApiFaults, SandboxHandle};
+
+fn parse(body: &str) -> Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
+}
+
+async fn get_json(handle: &SandboxHandle, path: &str) -> Value {
+    let response = raw(handle, "GET", path, "", "").await;
+    assert_eq!(response.code, 200, "{path}: {}", response.body);
+    parse(&response.body)
+}
+
+async fn wait_for_pods(
+    handle: &SandboxHandle,
+    namespace: &str,
+    app: &str,
+    ready: usize,
+) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let pods: Vec<Value> = handle
+            .objects("pods", Some(namespace))
+            .into_iter()
+            .filter(|p| {
+                p["metadata"]["labels"]["app"] == app
+                    && p["metadata"]["deletionTimestamp"].is_null()
+            })
+            .filter(|p| {
+                p["status"]["conditions"].as_array().is_some_and(|cs| {
+                    cs.iter()
+                        .any(|c| c["type"] == "Ready" && c["status"] == "True")
+                })
+            })
+            .collect();
+        if pods.len() == ready {
+            return pods;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{app}: {} ready, wanted {ready}",
+            pods.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn discovery_lists_every_served_group_and_eviction_in_both_policy_versions() {
+    let handle = sandbox::start(fast_shop(), 0)
+        .await
+        .expect("sandbox starts");
+    let version = get_json(&handle, "/version").await;
+    assert_eq!(
+        (version["major"].as_str(), version["minor"].as_str()),
+        (Some("1"), Some("33"))
+    );
+    let groups = get_json(&handle, "/apis").await;
+    let policy = groups["groups"]
+        .as_array()
+        .and_then(|g| g.iter().find(|g| g["name"] == "policy"))
+        .cloned()
+        .expect("policy group");
+    let versions: Vec<&str> = policy["versions"]
+        .as_array()
+        .expect("versions")
+        .iter()
+        .filter_map(|v| v["version"].as_str())
+        .collect();
+    assert_eq!(versions, ["v1", "v1beta1"]);
+    for gv in [
+        "/apis/apps/v1",
+        "/apis/policy/v1",
+        "/apis/policy/v1beta1",
+        "/apis/authorization.k8s.io/v1",
+        "/apis/events.k8s.io/v1",
+        "/api/v1",
+    ] {
+        let list = get_json(&handle, gv).await;
+        assert_eq!(list["kind"], "APIResourceList", "{gv}");
+    }
+    let core = get_json(&handle, "/api/v1").await;
+    let names: Vec<&str> = core["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .filter_map(|r| r["name"].as_str())
+        .collect();
+    for name in [
+        "namespaces",
+        "nodes",
+        "pods",
+        "pods/status",
+        "pods/eviction",
+        "pods/ephemeralcontainers",
+        "pods/exec",
+        "events",
+    ] {
+        assert!(names.contains(&name), "{name} missing from {names:?}");
+    }
+    assert_eq!(raw(&handle, "GET", "/apis/nope/v1", "", "").await.code, 404);
+}
+
+#[tokio::test]
+async fn protobuf_requests_get_json_and_kubectl_tables_get_tables() {
+    let handle = sandbox::start(fast_shop(), 0)
+        .await
+        .expect("sandbox starts");
+    wait_for_pods(&handle, "shop", "checkout", 3).await;
+    let proto = raw(
+        &handle,
+        "GET",
+        "/api/v1/namespaces/shop/pods",
+        "Accept: application/vnd.kubernetes.protobuf, */*\r\n",
+        "",
+    )
+    .await;
+    assert_eq!(proto.code, 200);
+    assert!(
+        proto
+            .headers
+            .to_ascii_lowercase()
+            .contains("content-type: application/json"),
+        "{}",
+        proto.headers
+    );
+    assert_eq!(parse(&proto.body)["kind"], "PodList");
+
+    let accept = "Accept: application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json\r\n";
+    let table = raw(
+        &handle,
+        "GET",
+        "/api/v1/namespaces/shop/pods?labelSelector=app%3Dcheckout",
+        accept,
+        "",
+    )
+    .await;
+    let table = parse(&table.body);
+    assert_eq!(table["kind"], "Table");
+    let columns: Vec<&str> = table["columnDefinitions"]
+        .as_array()
+        .expect("columns")
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(
+        &columns[..5],
+        ["Name", "Ready", "Status", "Restarts", "Age"]
+    );
+    let rows = table["rows"].as_array().expect("rows");
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[0]["cells"][1], "1/1");
+    assert_eq!(rows[0]["object"]["kind"], "PartialObjectMetadata");
+}
+
+#[tokio::test]
+async fn selectors_filter_lists_and_unsupported_fields_are_rejected() {
+    let handle = sandbox::start(fast_shop(), 0)
+        .await
+        .expect("sandbox starts");
+    let checkout = wait_for_pods(&handle, "shop", "checkout", 3).await;
+    let node = checkout[0]["spec"]["nodeName"]
+        .as_str()
+        .expect("scheduled")
+        .to_owned();
+    let on_node = get_json(
+        &handle,
+        &format!("/api/v1/pods?fieldSelector=spec.nodeName%3D{node}"),
+    )
+    .await;
+    let items = on_node["items"].as_array().expect("items");
+    assert!(!items.is_empty());
+    assert!(items.iter().all(|p| p["spec"]["nodeName"] == node.as_str()));
+
+    let set = get_json(
+        &handle,
+        "/api/v1/namespaces/shop/pods?labelSelector=app%20in%20(checkout,catalog),app!%3Dfrontend",
+    )
+    .await;
+    assert_eq!(set["items"].as_array().map(Vec::len), Some(4));
+    let running = get_json(
+        &handle,
+        "/api/v1/pods?fieldSelector=status.phase%3DRunning,metadata.namespace%3Dshop",
+    )
+    .await;
+    assert_eq!(running["items"].as_array().map(Vec::len), Some(6));
+
+    let bad = raw(
+        &handle,
+        "GET",
+        "/api/v1/pods?fieldSelector=spec.bogus%3Dx",
+        "",
+        "",
+    )
+    .await;
+    assert_eq!(bad.code, 400);
+    assert!(
+        parse(&bad.body)["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("field label not supported")
+    );
+    let page = get_json(&handle, "/api/v1/namespaces/shop/pods?limit=4").await;
+    assert_eq!(page["items"].as_array().map(Vec::len), Some(4));
+    let token = page["metadata"]["continue"]
+        .as_str()
+        .expect("a continue token");
+    let rest = get_json(
+        &handle,
+        &format!("/api/v1/namespaces/shop/pods?limit=4&continue={token}"),
+    )
+    .await;
+    assert_eq!(rest["items"].as_array().map(Vec::len), Some(2));
+    assert!(rest["metadata"]["continue"].is_null());
+}
+
+#[tokio::test]
+async fn watches_resume_expire_bookmark_and_time_out() {
+    let mut config = fast_shop();
+    config.timings.bookmark_interval = Duration::from_millis(200);
+    let handle = sandbox::start(config, 0).await.expect("sandbox starts");
+    wait_for_pods(&handle, "shop", "catalog", 1).await;
+    let list = get_json(&handle, "/api/v1/namespaces/default/pods").await;
+    let rv = list["metadata"]["resourceVersion"]
+        .as_str()
+        .expect("rv")
+        .to_owned();
+
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "w"}, "spec": {"containers": [{"name": "c", "image": "busybox:1.36"}]}});
+    let created = raw(
+        &handle,
+        "POST",
+        "/api/v1/namespaces/default/pods",
+        "Content-Type: application/json\r\n",
+        &pod.to_string(),
+    )
+    .await;
+    assert_eq!(created.code, 201, "{}", created.body);
+
+    let watch = raw(&handle, "GET", &format!("/api/v1/namespaces/default/pods?watch=1&resourceVersion={rv}&allowWatchBookmarks=true&timeoutSeconds=1"), "", "").await;
+    assert_eq!(watch.code, 200);
+    let events: Vec<Value> = watch.body.lines().map(parse).collect();
+    assert_eq!(
+        events.first().map(|e| e["type"].clone()),
+        Some(json!("ADDED")),
+        "{events:?}"
+    );
+    assert_eq!(events[0]["object"]["metadata"]["name"], "w");
+    assert!(
+        events.iter().any(|e| e["type"] == "MODIFIED"),
+        "the scheduler and kubelet update it: {events:?}"
+    );
+    assert!(events.iter().any(|e| e["type"] == "BOOKMARK"), "{events:?}");
+
+    handle.compact();
+    let gone = raw(
+        &handle,
+        "GET",
+        &format!("/api/v1/namespaces/default/pods?watch=1&resourceVersion={rv}"),
+        "",
+        "",
+    )
+    .await;
+    assert_eq!(gone.code, 200);
+    let error = parse(gone.body.lines().next().expect("an ERROR event"));
+    assert_eq!(error["type"], "ERROR");
+    assert_eq!(
+        (
+            error["object"]["code"].as_i64(),
+            error["object"]["reason"].as_str()
+        ),
+        (Some(410), Some("Expired"))
+    );
+
+    let started = std::time::Instant::now();
+    let quiet = raw(
+        &handle,
+        "GET",
+        "/api/v1/namespaces/kube-system/pods?watch=1&timeoutSeconds=1",
+        "",
+        "",
+    )
+    .await;
+    assert_eq!(quiet.code, 200);
+    assert!(
+        started.elapsed() >= Duration::from_secs(1) && started.elapsed() < Duration::from_secs(5)
+    );
+}
+
+#[tokio::test]
+async fn patches_follow_pod_update_rules_and_dry_run_persists_nothing() {
+    let handle = sandbox::start(fast_shop(), 0)
+        .await
+        .expect("sandbox starts");
+    let pod = wait_for_pods(&handle, "shop", "catalog", 1).await.remove(0);
+    let name = pod["metadata"]["name"].as_str().expect("name").to_owned();
+    let path = format!("/api/v1/namespaces/shop/pods/{name}");
+
+    let smp = "Content-Type: application/strategic-merge-patch+json\r\n";
+    let annotated = raw(
+        &handle,
+        "PATCH",
+        &path,
+        smp,
+        r#"{"metadata":{"annotations":{"shakedown.dev/fault":"{}"}}}"#,
+    )
+    .await;
+    assert_eq!(annotated.code, 200, "{}", annotated.body);
+    let jsonpatch = "Content-Type: application/json-patch+json\r\n";
+    let removed = raw(
+        &handle,
+        "PATCH",
+        &path,
+        jsonpatch,
+        r#"[{"op":"remove","path":"/metadata/annotations/shakedown.dev~1fault"}]"#,
+    )
+    .await;
+    assert_eq!(removed.code, 200, "{}", removed.body);
+    assert!(
+        parse(&removed.body)["metadata"]["annotations"]
+            .get("shakedown.dev/fault")
+            .is_none()
+    );
+
+    let ephemeral =
+        r#"{"spec":{"ephemeralContainers":[{"name":"netem","image":"tc:1","command":["tc"]}]}}"#;
+    let forbidden = raw(&handle, "PATCH", &path, smp, ephemeral).await;
+    assert_eq!(
+        forbidden.code, 422,
+        "ephemeral containers only through their subresource"
+    );
+    let dry = raw(
+        &handle,
+        "PATCH",
+        &format!("{path}/ephemeralcontainers?dryRun=All"),
+        smp,
+        ephemeral,
+    )
+    .await;
+    assert_eq!(dry.code, 200, "{}", dry.body);
+    assert!(
+        handle.object("pods", "shop", &name).expect("pod")["spec"]["ephemeralContainers"].is_null()
+    );
+    let added = raw(
+        &handle,
+        "PATCH",
+        &format!("{path}/ephemeralcontainers"),
+        smp,
+        ephemeral,
+    )
+    .await;
+    assert_eq!(added.code, 200, "{}", added.body);
+    assert_eq!(
+        parse(&added.body)["spec"]["ephemeralContainers"][0]["name"],
+        "netem"
+    );
+
+    let stale = raw(
+        &handle,
+        "PATCH",
+        &path,
+        "Content-Type: application/merge-patch+json\r\n",
+        r#"{"metadata":{"resourceVersion":"1","labels":{"x":"y"}}}"#,
+    )
+    .await;
+    assert_eq!(stale.code, 409);
+    assert_eq!(parse(&stale.body)["reason"], "Conflict");
+    let yaml = raw(
+        &handle,
+        "PATCH",
+        &path,
+        "Content-Type: application/yaml\r\n",
+        "metadata: {}",
+    )
+    .await;
+    assert_eq!(yaml.code, 415);
+
+    let mutating: Vec<(String, u16)> = handle
+        .request_log()
+        .iter()
+        .filter(|r| r.is_mutating())
+        .map(|r| (r.method.clone(), r.status))
+        .collect();
+    assert_eq!(mutating.len(), 7);
+    assert!(mutating.iter().all(|(m, _)| m == "PATCH"));
+}
+
+#[tokio::test]
+async fn api_faults_answer_a_share_of_requests_and_are_logged() {
+    let handle = sandbox::start(fast_shop(), 0)
+        .await
+        .expect("sandbox starts");
+    handle.set_api_faults(ApiFaults {
+        error_share: 0.5,
+        error_code: 429,
+        ..ApiFaults::default()
+    });
+    let mut codes = Vec::new();
+    for _ in 0..10 {
+        let response = raw(&handle, "GET", "/api/v1/nodes", "", "").await;
+        if response.code == 429 {
+            assert!(
+                response.headers.contains("retry-after: 1")
+                    || response.headers.contains("Retry-After: 1"),
+                "{}",
+                response.headers
+            );
+        }
+        codes.push(response.code);
+    }
+    assert_eq!(codes.iter().filter(|c| **c == 429).count(), 5, "{codes:?}");
+    assert_eq!(codes.iter().filter(|c| **c == 200).count(), 5, "{codes:?}");
+    let metrics = raw(&handle, "GET", "/metrics", "", "").await;
+    assert_eq!(metrics.code, 200, "scrapes are not faulted");
+
+    handle.set_api_faults(ApiFaults {
+        latency: Duration::from_millis(300),
+        drop_watches_after: Some(Duration::from_millis(500)),
+        ..ApiFaults::default()
+    });
+    let started = std::time::Instant::now();
+    let watch = raw(
+        &handle,
+        "GET",
+        "/api/v1/nodes?watch=1&timeoutSeconds=30",
+        "",
+        "",
+    )
+    .await;
+    let took = started.elapsed();
+    assert_eq!(watch.code, 200);
+    assert!(
+        took >= Duration::from_millis(800) && took < Duration::from_secs(5),
+        "dropped after {took:?}"
+    );
+    assert_eq!(
+        watch.body.lines().count(),
+        3,
+        "the initial ADDED events, then the drop"
+    );
+
+    let log = handle.request_log();
+    let logged: Vec<u16> = log
+        .iter()
+        .filter(|r| r.path == "/api/v1/nodes" && r.query.is_empty())
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(logged, codes);
+    assert!(log.iter().all(|r| !r.is_mutating()));
+}
+
+#[tokio::test]
+async fn workload_errors_rise_when_checkout_loses_pods_and_latency_follows_netem() {
+    let mut config = fast_shop();
+    // Long enough that the replacements are still starting while errors are measured.
+    config.timings.startup_delay = Duration::from_secs(2);
+    let handle = sandbox::start(config, 0).await.expect("sandbox starts");
+    let pods = wait_for_pods(&handle, "shop", "checkout", 3).await;
+    let counter = |handle: &SandboxHandle, code: &str| -> f64 {
+        let needle = format!(
+            "http_requests_total{{namespace=\"shop\",service=\"checkout\",code=\"{code}\"}} "
+        );
+        handle
+            .metrics()
+            .lines()
+            .find_map(|l| l.strip_prefix(&needle).and_then(|v| v.parse().ok()))
+            .unwrap_or(0.0)
+    };
+    let window = async |handle: &SandboxHandle| -> (f64, f64) {
+        let (ok0, err0) = (counter(handle, "200"), counter(handle, "503"));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        (counter(handle, "200") - ok0, counter(handle, "503") - err0)
+    };
+    let (ok, errors) = window(&handle).await;
+    assert!(
+        ok > 0.0 && errors == 0.0,
+        "steady state: ok={ok} errors={errors}"
+    );
+
+    for pod in &pods[..2] {
+        let name = pod["metadata"]["name"].as_str().expect("name");
+        let deleted = raw(
+            &handle,
+            "DELETE",
+            &format!("/api/v1/namespaces/shop/pods/{name}"),
+            "",
+            "",
+        )
+        .await;
+        assert_eq!(deleted.code, 200);
+    }
+    let (ok, errors) = window(&handle).await;
+    let ratio = errors / (ok + errors);
+    assert!(
+        ratio > 0.4,
+        "one pod for 30 rps at 15 rps each: error ratio {ratio}"
+    );
+    let metrics = handle.metrics();
+    assert!(
+        metrics.contains(
+            "kube_deployment_spec_replicas{namespace=\"shop\",deployment=\"checkout\"} 3"
+        ),
+        "{metrics}"
+    );
+
+    let pods = wait_for_pods(&handle, "shop", "checkout", 3).await;
+    let (ok, errors) = window(&handle).await;
+    assert!(
+        ok > 0.0 && errors == 0.0,
+        "recovered: ok={ok} errors={errors}"
+    );
+
+    let expires = (jiff::Timestamp::now() + jiff::SignedDuration::from_secs(60)).to_string();
+    let fault = json!({"kind": "network-latency", "delayMs": 400, "expires": expires}).to_string();
+    for pod in &pods {
+        let name = pod["metadata"]["name"].as_str().expect("name");
+        let patch =
+            json!({"metadata": {"annotations": {"shakedown.dev/fault": fault}}}).to_string();
+        let r = raw(
+            &handle,
+            "PATCH",
+            &format!("/api/v1/namespaces/shop/pods/{name}"),
+            "Content-Type: application/merge-patch+json\r\n",
+            &patch,
+        )
+        .await;
+        assert_eq!(r.code, 200, "{}", r.body);
+    }
+    let slow = |handle: &SandboxHandle| -> f64 {
+        let needle = "http_request_duration_seconds_bucket{namespace=\"shop\",service=\"checkout\",le=\"0.25\"} ";
+        handle
+            .metrics()
+            .lines()
+            .find_map(|l| l.strip_prefix(needle).and_then(|v| v.parse().ok()))
+            .unwrap_or(0.0)
+    };
+    let (fast0, total0) = (slow(&handle), counter(&handle, "200"));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (fast1, total1) = (slow(&handle), counter(&handle, "200"));
+    assert!(total1 > total0);
+    assert_eq!(
+        fast1, fast0,
+        "with 400ms of netem no request is under 250ms"
+    );
+}
+
+#[tokio::test]
+async fn exec_speaks_the_v4_channel_protocol_and_records_the_command() {
+    let handle = sandbox::start(fast_shop(), 0)
+        .await
+        .expect("sandbox starts");
+    let pod = wait_for_pods(&handle, "shop", "catalog", 1).await.remove(0);
+    let name = pod["metadata"]["name"].as_str().expect("name");
+    let path = format!(
+        "/api/v1/namespaces/shop/pods/{name}/exec?command=tc&command=qdisc&command=del&container=catalog&stdout=true&stderr=true"
+    );
+    let headers = "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: v4.channel.k8s.io\r\n";
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(handle.addr)
+        .await
+        .expect("connect");
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {}\r\n{headers}\r\n",
+        handle.addr
+    );
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut buffer = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while !buffer.windows(2).any(|w| w == [0x88, 2]) {
+        let n = tokio::time::timeout(DEADLINE, stream.read(&mut chunk))
+            .await
+            .expect("in time")
+            .expect("read");
+        assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&buffer));
+        buffer.extend_from_slice(&chunk[..n]);
+    }
+    let text = String::from_utf8_lossy(&buffer);
+    assert!(text.starts_with("HTTP/1.1 101"), "{text}");
+    assert!(text.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), "{text}");
+    assert!(
+        text.to_ascii_lowercase()
+            .contains("sec-websocket-protocol: v4.channel.k8s.io"),
+        "{text}"
+    );
+    let head_end = buffer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("headers")
+        + 4;
+    let frames = &buffer[head_end..];
+    assert_eq!(frames[0], 0x82, "a binary frame");
+    assert_eq!(frames[2], 3, "on the error channel");
+    let status = parse(&String::from_utf8_lossy(
+        &frames[3..2 + usize::from(frames[1])],
+    ));
+    assert_eq!(status["status"], "Success");
+    let log = handle.exec_log();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].command, ["tc", "qdisc", "del"]);
+    assert_eq!(log[0].protocol, "v4.channel.k8s.io");
+
+    let refused = raw(
+        &handle,
+        "POST",
+        &format!("/api/v1/namespaces/shop/pods/{name}/exec?command=ls"),
+        "Upgrade: SPDY/3.1\r\nConnection: Upgrade\r\n",
+        "",
+    )
+    .await;
+    assert_eq!(refused.code, 400);
+}
+
+#[tokio::test]
+async fn table_watches_send_column_definitions_once_like_kubectl_get_w_expects() {
+    let handle = sandbox::start(fast_shop(), 0)
+        .await
+        .expect("sandbox starts");
+    wait_for_pods(&handle, "shop", "checkout", 3).await;
+    let accept = "Accept: application/json;as=Table;v=v1;g=meta.k8s.io,application/json\r\n";
+    let watch = raw(
+        &handle,
+        "GET",
+        "/api/v1/namespaces/shop/pods?watch=1&labelSelector=app%3Dcheckout&timeoutSeconds=1",
+        accept,
+        "",
+    )
+    .await;
+    let events: Vec<Value> = watch.body.lines().map(parse).collect();
+    assert_eq!(events.len(), 3, "{events:?}");
+    assert!(
+        events
+            .iter()
+            .all(|e| e["type"] == "ADDED" && e["object"]["kind"] == "Table")
+    );
+    assert!(events[0]["object"]["columnDefinitions"].is_array());
+    assert!(events[1]["object"].get("columnDefinitions").is_none());
+    assert_eq!(events[2]["object"]["rows"][0]["cells"][2], "Running");
+}

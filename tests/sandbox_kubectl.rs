@@ -1,0 +1,500 @@
+//! Real `kubectl` against the sandbox: the fidelity target of DESIGN.md. Every test
+//! runs with the newest and the oldest client found (1.33 and 1.27 on the machine
+//! image), or with the plain `kubectl` on PATH (Debian's kubernetes-client). Without
+//! any kubectl the tests fail and say how to get one.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use serde_json::Value;
+use shakedown::sandbox::{self, SandboxConfig, SandboxHandle};
+
+const DEADLINE: Duration = Duration::from_secs(30);
+const VERSIONS: [&str; 2] = ["1.33", "1.27"];
+
+/// The kubectl binaries to test with: versioned ones (`kubectl.1.33`, as the gcloud
+/// dispatcher ships them) if present, else the `kubectl` on PATH.
+fn kubectls() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    dirs.push(PathBuf::from("/usr/lib/google-cloud-sdk/bin"));
+    let find = |name: &str| dirs.iter().map(|d| d.join(name)).find(|p| p.is_file());
+    let versioned: Vec<PathBuf> = VERSIONS
+        .iter()
+        .filter_map(|v| find(&format!("kubectl.{v}")))
+        .collect();
+    if !versioned.is_empty() {
+        return versioned;
+    }
+    match find("kubectl") {
+        Some(plain) => vec![plain],
+        None => panic!(
+            "kubectl is not installed: these tests need a real kubectl on PATH \
+             (run scripts/test.sh, which installs Debian's kubernetes-client)"
+        ),
+    }
+}
+
+struct Kubectl {
+    bin: PathBuf,
+    home: PathBuf,
+    kubeconfig: PathBuf,
+}
+
+impl Kubectl {
+    fn new(bin: &Path, handle: &SandboxHandle) -> Self {
+        let home = std::env::temp_dir().join(format!(
+            "shakedown-kubectl-{}-{}",
+            std::process::id(),
+            handle.addr.port()
+        ));
+        std::fs::create_dir_all(&home).expect("temp home");
+        let kubeconfig = home.join("kubeconfig");
+        handle
+            .write_kubeconfig(&kubeconfig)
+            .expect("kubeconfig written");
+        Self {
+            bin: bin.to_owned(),
+            home,
+            kubeconfig,
+        }
+    }
+
+    fn label(&self) -> String {
+        self.bin
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
+    async fn run(&self, args: &[&str]) -> Output {
+        let mut command = tokio::process::Command::new(&self.bin);
+        command
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .arg("--cache-dir")
+            .arg(self.home.join("cache"))
+            .args(args)
+            .env("HOME", &self.home)
+            .env_remove("KUBECONFIG")
+            .kill_on_drop(true);
+        tokio::time::timeout(Duration::from_secs(90), command.output())
+            .await
+            .unwrap_or_else(|_| panic!("{} {args:?} hung", self.label()))
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.bin.display()))
+    }
+
+    /// Runs and insists on success; returns stdout.
+    async fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args).await;
+        assert!(
+            out.status.success(),
+            "{} {args:?} failed: {}\n{}",
+            self.label(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Kubectl {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.home);
+    }
+}
+
+fn fast_shop() -> SandboxConfig {
+    let mut config = SandboxConfig::shop();
+    config.timings.startup_delay = Duration::from_millis(500);
+    config.timings.shutdown_delay = Duration::from_millis(200);
+    config
+}
+
+fn ready(pod: &Value) -> bool {
+    pod["metadata"]["deletionTimestamp"].is_null()
+        && pod["status"]["conditions"].as_array().is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True")
+        })
+}
+
+/// Polls until the shop has all 6 pods ready and the DaemonSet its 3.
+async fn wait_settled(handle: &SandboxHandle) {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let shop = handle.objects("pods", Some("shop"));
+        let monitoring = handle.objects("pods", Some("monitoring"));
+        let settled = shop.len() == 6
+            && shop.iter().all(ready)
+            && monitoring.len() == 3
+            && monitoring.iter().all(ready);
+        if settled {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the shop never settled"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn started() -> SandboxHandle {
+    let handle = sandbox::start(fast_shop(), 0)
+        .await
+        .expect("sandbox starts");
+    wait_settled(&handle).await;
+    handle.clear_request_log();
+    handle
+}
+
+fn mutations(handle: &SandboxHandle) -> Vec<String> {
+    handle
+        .request_log()
+        .iter()
+        .filter(|r| r.is_mutating())
+        .map(|r| format!("{} {} {}", r.method, r.path, r.status))
+        .collect()
+}
+
+fn node_of(pod: &Value) -> String {
+    pod["spec"]["nodeName"].as_str().unwrap_or("").to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_gets_nodes_and_pods_and_describes_a_pod() {
+    for bin in kubectls() {
+        let handle = started().await;
+        let kubectl = Kubectl::new(&bin, &handle);
+        let label = kubectl.label();
+
+        let nodes = kubectl.ok(&["get", "nodes"]).await;
+        assert!(nodes.starts_with("NAME"), "{label}: {nodes}");
+        for node in ["node-a-1", "node-a-2", "node-b-1"] {
+            assert!(
+                nodes
+                    .lines()
+                    .any(|l| l.starts_with(node) && l.contains(" Ready ")),
+                "{label}: {nodes}"
+            );
+        }
+
+        let wide = kubectl.ok(&["get", "pods", "-A", "-o", "wide"]).await;
+        let mut lines = wide.lines();
+        let header = lines.next().unwrap_or("");
+        for column in ["NAMESPACE", "NAME", "READY", "STATUS", "IP", "NODE"] {
+            assert!(header.contains(column), "{label}: {header}");
+        }
+        let rows: Vec<&str> = lines.collect();
+        assert_eq!(rows.len(), 9, "{label}: {wide}");
+        assert!(
+            rows.iter()
+                .all(|r| r.contains("1/1") && r.contains("Running") && r.contains("node-")),
+            "{label}: {wide}"
+        );
+
+        let checkout = kubectl
+            .ok(&["get", "pods", "-l", "app=checkout", "-n", "shop"])
+            .await;
+        let names: Vec<&str> = checkout
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split_whitespace().next())
+            .collect();
+        assert_eq!(names.len(), 3, "{label}: {checkout}");
+        assert!(
+            names.iter().all(|n| n.starts_with("checkout-")),
+            "{label}: {checkout}"
+        );
+
+        let described = kubectl
+            .ok(&["describe", "pod", "-n", "shop", names[0]])
+            .await;
+        for expected in [
+            format!("Name:             {}", names[0]),
+            "Namespace:        shop".to_owned(),
+            "Controlled By:  ReplicaSet/checkout-".to_owned(),
+            "Status:           Running".to_owned(),
+            "Scheduled".to_owned(),
+        ] {
+            assert!(
+                described.contains(&expected),
+                "{label}: missing {expected:?} in\n{described}"
+            );
+        }
+        assert_eq!(
+            mutations(&handle),
+            Vec::<String>::new(),
+            "{label}: reads must not mutate"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_delete_pod_gets_a_ready_replacement() {
+    for bin in kubectls() {
+        let handle = started().await;
+        let kubectl = Kubectl::new(&bin, &handle);
+        let label = kubectl.label();
+        let victim = handle
+            .objects("pods", Some("shop"))
+            .into_iter()
+            .find(|p| p["metadata"]["labels"]["app"] == "checkout")
+            .and_then(|p| p["metadata"]["name"].as_str().map(str::to_owned))
+            .expect("a checkout pod");
+        let out = kubectl.ok(&["delete", "pod", "-n", "shop", &victim]).await;
+        assert!(
+            out.contains(&format!("pod \"{victim}\" deleted")),
+            "{label}: {out}"
+        );
+        // kubectl waits for the deletion to finish, so the pod is gone by now.
+        assert!(handle.object("pods", "shop", &victim).is_none(), "{label}");
+        assert_eq!(
+            mutations(&handle),
+            vec![format!("DELETE /api/v1/namespaces/shop/pods/{victim} 200")],
+            "{label}"
+        );
+
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            let checkout: Vec<Value> = handle
+                .objects("pods", Some("shop"))
+                .into_iter()
+                .filter(|p| p["metadata"]["labels"]["app"] == "checkout")
+                .collect();
+            if checkout.len() == 3 && checkout.iter().all(ready) {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{label}: no ready replacement"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let listed = kubectl
+            .ok(&["get", "pods", "-n", "shop", "-l", "app=checkout"])
+            .await;
+        assert_eq!(
+            listed
+                .lines()
+                .filter(|l| l.contains("1/1") && l.contains("Running"))
+                .count(),
+            3,
+            "{label}: {listed}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_cordon_and_uncordon_flip_unschedulable() {
+    for bin in kubectls() {
+        let handle = started().await;
+        let kubectl = Kubectl::new(&bin, &handle);
+        let label = kubectl.label();
+        let out = kubectl.ok(&["cordon", "node-b-1"]).await;
+        assert!(out.contains("node/node-b-1 cordoned"), "{label}: {out}");
+        let node = handle.object("nodes", "", "node-b-1").expect("node");
+        assert_eq!(node["spec"]["unschedulable"], true, "{label}");
+        let nodes = kubectl.ok(&["get", "nodes"]).await;
+        assert!(
+            nodes
+                .lines()
+                .any(|l| l.starts_with("node-b-1") && l.contains("Ready,SchedulingDisabled")),
+            "{label}: {nodes}"
+        );
+
+        let out = kubectl.ok(&["uncordon", "node-b-1"]).await;
+        assert!(out.contains("node/node-b-1 uncordoned"), "{label}: {out}");
+        let node = handle.object("nodes", "", "node-b-1").expect("node");
+        assert!(node["spec"]["unschedulable"].is_null(), "{label}: {node}");
+        assert_eq!(
+            mutations(&handle),
+            vec![
+                "PATCH /api/v1/nodes/node-b-1 200".to_owned(),
+                "PATCH /api/v1/nodes/node-b-1 200".to_owned()
+            ],
+            "{label}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_drain_evicts_what_the_budgets_allow() {
+    for bin in kubectls() {
+        let handle = started().await;
+        let kubectl = Kubectl::new(&bin, &handle);
+        let label = kubectl.label();
+        let node = handle
+            .objects("pods", Some("shop"))
+            .iter()
+            .find(|p| p["metadata"]["labels"]["app"] == "checkout")
+            .map(node_of)
+            .expect("a node with a checkout pod");
+        let evictable: Vec<String> = handle
+            .objects("pods", Some("shop"))
+            .iter()
+            .filter(|p| node_of(p) == node)
+            .filter_map(|p| p["metadata"]["name"].as_str().map(str::to_owned))
+            .collect();
+        assert!(!evictable.is_empty());
+        kubectl
+            .ok(&[
+                "drain",
+                &node,
+                "--ignore-daemonsets",
+                "--delete-emptydir-data",
+                "--timeout=60s",
+            ])
+            .await;
+
+        let node_obj = handle.object("nodes", "", &node).expect("node");
+        assert_eq!(node_obj["spec"]["unschedulable"], true, "{label}");
+        let left: Vec<String> = handle
+            .objects("pods", None)
+            .iter()
+            .filter(|p| node_of(p) == node)
+            .filter(|p| p["metadata"]["ownerReferences"][0]["kind"] != "DaemonSet")
+            .filter_map(|p| p["metadata"]["name"].as_str().map(str::to_owned))
+            .collect();
+        assert_eq!(
+            left,
+            Vec::<String>::new(),
+            "{label}: only DaemonSet pods may stay"
+        );
+        let log = mutations(&handle);
+        for pod in &evictable {
+            let eviction = format!("POST /api/v1/namespaces/shop/pods/{pod}/eviction 201");
+            assert!(log.contains(&eviction), "{label}: no {eviction} in {log:?}");
+        }
+        assert!(
+            log.iter().all(|m| !m.starts_with("DELETE")),
+            "{label}: drain must evict, not delete: {log:?}"
+        );
+        assert!(
+            handle
+                .objects("pods", Some("monitoring"))
+                .iter()
+                .any(|p| node_of(p) == node),
+            "{label}: DaemonSet pod kept"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_drain_blocked_by_a_budget_retries_then_times_out() {
+    for bin in kubectls() {
+        let handle = started().await;
+        let kubectl = Kubectl::new(&bin, &handle);
+        let label = kubectl.label();
+        kubectl
+            .ok(&[
+                "patch",
+                "pdb",
+                "checkout",
+                "-n",
+                "shop",
+                "--type=merge",
+                "-p",
+                r#"{"spec":{"minAvailable":3}}"#,
+            ])
+            .await;
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        while handle
+            .object("poddisruptionbudgets", "shop", "checkout")
+            .expect("pdb")["status"]["disruptionsAllowed"]
+            != 0
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{label}: budget never tightened"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let blocked = handle
+            .objects("pods", Some("shop"))
+            .into_iter()
+            .find(|p| p["metadata"]["labels"]["app"] == "checkout")
+            .expect("a checkout pod");
+        let node = node_of(&blocked);
+        let name = blocked["metadata"]["name"]
+            .as_str()
+            .expect("name")
+            .to_owned();
+
+        let started_at = std::time::Instant::now();
+        let out = kubectl
+            .run(&[
+                "drain",
+                &node,
+                "--ignore-daemonsets",
+                "--delete-emptydir-data",
+                "--timeout=7s",
+            ])
+            .await;
+        let took = started_at.elapsed();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success(),
+            "{label}: drain must fail while the budget blocks it"
+        );
+        assert!(stderr.contains("disruption budget"), "{label}: {stderr}");
+        assert!(
+            stderr.contains("global timeout reached"),
+            "{label}: {stderr}"
+        );
+        assert!(
+            took >= Duration::from_secs(7),
+            "{label}: gave up after {took:?}"
+        );
+
+        let refusals = handle
+            .request_log()
+            .iter()
+            .filter(|r| {
+                r.path == format!("/api/v1/namespaces/shop/pods/{name}/eviction") && r.status == 429
+            })
+            .count();
+        assert!(refusals >= 2, "{label}: kubectl retried {refusals} times");
+        let pod = handle
+            .object("pods", "shop", &name)
+            .expect("the blocked pod survives");
+        assert!(pod["metadata"]["deletionTimestamp"].is_null(), "{label}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_exec_over_websockets_is_recorded() {
+    for bin in kubectls() {
+        let handle = started().await;
+        let kubectl = Kubectl::new(&bin, &handle);
+        let label = kubectl.label();
+        let pod = handle
+            .objects("pods", Some("shop"))
+            .into_iter()
+            .find(|p| p["metadata"]["labels"]["app"] == "catalog")
+            .and_then(|p| p["metadata"]["name"].as_str().map(str::to_owned))
+            .expect("a catalog pod");
+        let out = kubectl
+            .run(&[
+                "exec", "-n", "shop", &pod, "--", "tc", "qdisc", "show", "dev", "eth0",
+            ])
+            .await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if label.ends_with("1.27") {
+            // kubectl before 1.30 only speaks SPDY for exec, which the sandbox does not.
+            assert!(!out.status.success(), "{label}");
+            assert!(stderr.contains("does not speak SPDY"), "{label}: {stderr}");
+            assert!(handle.exec_log().is_empty(), "{label}");
+            continue;
+        }
+        assert!(out.status.success(), "{label}: {stderr}");
+        let log = handle.exec_log();
+        assert_eq!(log.len(), 1, "{label}: {log:?}");
+        assert_eq!(log[0].pod, pod);
+        assert_eq!(log[0].container, "catalog");
+        assert_eq!(log[0].command, ["tc", "qdisc", "show", "dev", "eth0"]);
+    }
+}
