@@ -1,13 +1,11 @@
 //! pod-delete: delete the picked pods (grace period or force). Nothing to undo: their
 //! owners recreate them. What matters is how long the owners take to be whole again.
 
-use std::collections::BTreeSet;
-
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::DeleteParams;
 
-use super::recovery::{Owner, owner_of};
+use super::recovery::{Disrupted, owner_of};
 use super::{FaultContext, object_ref, record_event, split_pod, with_retries};
 use crate::events::RunEvent;
 use crate::spec::PodDelete;
@@ -17,13 +15,13 @@ pub async fn delete_pods(
     ctx: &FaultContext,
     fault: &PodDelete,
     targets: &[String],
-) -> Result<BTreeSet<Owner>, String> {
+) -> Result<Disrupted, String> {
     let grace = if fault.force {
         Some(0)
     } else {
         fault.grace_period.map(|g| g.0.as_secs() as u32)
     };
-    let mut owners = BTreeSet::new();
+    let mut disrupted = Disrupted::default();
     for target in targets {
         let (namespace, name) = split_pod(target);
         let api: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
@@ -41,7 +39,7 @@ pub async fn delete_pods(
             }
         };
         if let Some(owner) = owner_of(&ctx.client, &pod).await {
-            owners.insert(owner);
+            disrupted.owners.insert(owner);
         }
         let params = DeleteParams {
             grace_period_seconds: grace,
@@ -50,6 +48,7 @@ pub async fn delete_pods(
         };
         match with_retries(deadline, || api.delete(name, &params)).await {
             Ok(_) => {
+                disrupted.add_pod(&pod);
                 let uid = pod.metadata.uid.clone();
                 let how = match grace {
                     Some(0) => "deleted (force, grace 0s)".to_owned(),
@@ -90,5 +89,5 @@ pub async fn delete_pods(
             }
         }
     }
-    Ok(owners)
+    Ok(disrupted)
 }
