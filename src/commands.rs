@@ -33,7 +33,7 @@ pub fn dispatch(cli: Cli) -> Outcome {
             Outcome::Passed
         }
         Command::Run { files } => run(&files, &cli.global),
-        Command::Recover { .. } => not_implemented("recover"),
+        Command::Recover { journal } => recover(journal.as_deref(), &cli.global),
         Command::Report {
             journal,
             formats,
@@ -329,6 +329,62 @@ fn write_reports(dir: &Path, records: &[crate::events::Record], quiet: bool) {
         Ok(_) => {}
         Err(e) => eprintln!("shakedown: {e}"),
     }
+}
+
+/// Reverts every fault shakedown left in the cluster; exit 4 if something stays faulted.
+fn recover(journal: Option<&Path>, global: &GlobalArgs) -> Outcome {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("shakedown: cannot start the async runtime: {e}");
+            return Outcome::CouldNotRun;
+        }
+    };
+    runtime.block_on(async {
+        let conn =
+            match cluster::connect(global.kubeconfig.as_deref(), global.context.as_deref()).await {
+                Ok(conn) => conn,
+                Err(e) => {
+                    eprintln!("shakedown: could not connect to the cluster: {e}");
+                    return Outcome::CouldNotRun;
+                }
+            };
+        eprintln!(
+            "shakedown: recovering in context `{}`, API server {}",
+            conn.context, conn.server
+        );
+        let bus = executor::bus::EventBus::new(
+            None,
+            executor::bus::Progress::for_terminal(global.quiet, global.verbose > 0),
+            executor::bus::system_clock(),
+        );
+        match executor::recover::recover(&conn, journal, global.dry_run == DryRun::Server, bus)
+            .await
+        {
+            Ok(done) => {
+                for line in &done.unmarked {
+                    eprintln!("shakedown: NOT RECOVERED: {line}");
+                }
+                for line in &done.failed {
+                    eprintln!("shakedown: NOT RECOVERED: {line}");
+                }
+                println!(
+                    "recover: {} reverted, {} failed, {} needing a human",
+                    done.reverted.len(),
+                    done.failed.len(),
+                    done.unmarked.len()
+                );
+                done.outcome()
+            }
+            Err(e) => {
+                eprintln!("shakedown: {e}");
+                Outcome::CouldNotRun
+            }
+        }
+    })
 }
 
 /// `--yes` is needed unless CI=true and the context is on every file's allow-list.

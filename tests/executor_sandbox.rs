@@ -217,9 +217,9 @@ async fn node_drain_cordons_evicts_and_uncordons() {
         "{changes:?}"
     );
     assert_eq!(
-        changes.last().map(String::as_str),
-        Some("PATCH nodes"),
-        "{changes:?}"
+        changes[changes.len() - 2..],
+        ["PATCH nodes", "POST events"],
+        "uncordon, then the ShakedownRevert event: {changes:?}"
     );
     assert!(
         changes.iter().any(|c| c == "POST pods/eviction"),
@@ -298,7 +298,8 @@ async fn network_latency_injects_an_ephemeral_container_and_reverts_over_exec() 
             "PATCH pods",
             "PATCH pods/ephemeralcontainers",
             "POST events",
-            "PATCH pods"
+            "PATCH pods",
+            "POST events"
         ],
         "{changes:?}"
     );
@@ -374,5 +375,124 @@ async fn sigint_mid_drain_reverts_and_exits_130() {
     assert!(
         b.dir.join("out/junit.xml").exists(),
         "reports are written on interrupt too"
+    );
+}
+
+/// Starts a run, waits until `faulted` says the fault is in, then SIGKILLs it: no
+/// revert can run, so only `recover` can clean up.
+async fn kill_mid_fault(b: &Bench, scenario: &Path, faulted: impl Fn(&SandboxHandle) -> bool) {
+    let mut child = b
+        .command(&["run", scenario.to_str().expect("utf8")])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let deadline = tokio::time::Instant::now() + common::DEADLINE;
+    while !faulted(&b.handle) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the fault never landed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    child.kill().await.expect("SIGKILL");
+}
+
+async fn recover(b: &Bench, extra: &[&str]) -> Output {
+    let mut args = vec!["recover"];
+    args.extend_from_slice(extra);
+    b.command(&args).output().await.expect("recover")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_mid_drain_then_recover_uncordons_only_our_node() {
+    let b = bench("kill-drain").await;
+    let client = common::client(&b.handle).await;
+    let nodes: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(client);
+    let cordon = serde_json::json!({"spec": {"unschedulable": true}});
+    nodes
+        .patch(
+            "node-b-1",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&cordon),
+        )
+        .await
+        .expect("admin cordon");
+    let scenario = b.scenario("drain", "  target: {nodes: {names: [node-a-1]}}\n  fault: {type: node-drain, duration: 10m, evictionTimeout: 20s}\n");
+    kill_mid_fault(&b, &scenario, |h| {
+        h.object("nodes", "", "node-a-1")
+            .is_some_and(|n| n["spec"]["unschedulable"] == true)
+    })
+    .await;
+    let left = b.handle.object("nodes", "", "node-a-1").expect("node");
+    assert!(
+        left["metadata"]["annotations"]["shakedown.dev/cordoned-by"].is_string(),
+        "the mark survives the kill: {left}"
+    );
+
+    let journal = b.dir.join("out/journal.jsonl");
+    let out = recover(&b, &["--journal", journal.to_str().expect("utf8")]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("recover: 1 reverted, 0 failed"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let ours = b.handle.object("nodes", "", "node-a-1").expect("node");
+    assert!(
+        ours["spec"]["unschedulable"].is_null() || ours["spec"]["unschedulable"] == false,
+        "{ours}"
+    );
+    assert!(
+        ours["metadata"]["annotations"]["shakedown.dev/cordoned-by"].is_null(),
+        "{ours}"
+    );
+    let admins = b.handle.object("nodes", "", "node-b-1").expect("node");
+    assert_eq!(
+        admins["spec"]["unschedulable"], true,
+        "an admin's cordon is never touched"
+    );
+
+    b.handle.clear_request_log();
+    let again = recover(&b, &[]).await;
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("recover: 0 reverted"),
+        "idempotent"
+    );
+    assert!(
+        b.changes().is_empty(),
+        "a second recover changes nothing: {:?}",
+        summary(&b.changes())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_mid_network_latency_then_recover_removes_netem_and_the_mark() {
+    let b = bench("kill-netem").await;
+    let scenario = b.scenario(
+        "net",
+        "  target: {pods: {namespace: shop, selector: app=checkout, mode: one}}\n  fault: {type: network-latency, delay: 100ms, duration: 10m}\n",
+    );
+    let marked = |h: &SandboxHandle| {
+        h.objects("pods", Some("shop")).iter().any(|p| {
+            p["metadata"]["annotations"]["shakedown.dev/fault"].is_string()
+                && p["spec"]["ephemeralContainers"].is_array()
+        })
+    };
+    kill_mid_fault(&b, &scenario, marked).await;
+    let out = recover(&b, &[]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!marked(&b.handle), "no pod keeps the fault mark");
+    let exec = b.handle.exec_log();
+    assert_eq!(
+        exec.last().map(|e| e.command.clone()),
+        Some(vec![
+            "tc".into(),
+            "qdisc".into(),
+            "del".into(),
+            "dev".into(),
+            "eth0".into(),
+            "root".into()
+        ])
     );
 }

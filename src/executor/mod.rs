@@ -8,6 +8,7 @@
 pub mod bus;
 pub(crate) mod phases;
 mod preflight;
+pub mod recover;
 pub mod signals;
 
 use std::future::Future;
@@ -307,14 +308,7 @@ impl Runner {
                 .push(format!("step {id}: baseline failed"));
             return StepStatus::Failed;
         }
-        let ctx = FaultContext {
-            client: self.conn.client.clone(),
-            run_id: self.options.run_id.clone(),
-            step: id.into(),
-            dry_run: self.options.server_dry_run,
-            bus: self.bus.clone(),
-            ledger: self.ledger.clone(),
-        };
+        let ctx = self.fault_context(id);
         self.bus
             .emit(RunEvent::FaultIntent(crate::events::FaultIntent {
                 step: id.into(),
@@ -536,15 +530,19 @@ impl Runner {
         }
     }
 
+    fn fault_context(&self, step: &str) -> FaultContext {
+        FaultContext {
+            client: self.conn.client.clone(),
+            run_id: self.options.run_id.clone(),
+            step: step.into(),
+            dry_run: self.options.server_dry_run,
+            bus: self.bus.clone(),
+            ledger: self.ledger.clone(),
+        }
+    }
+
     async fn revert_one(&self, step: &str, entry: &faults::Undo) {
-        let result = faults::undo(
-            &self.conn.client,
-            &self.options.run_id,
-            entry,
-            self.options.server_dry_run,
-            REVERT_BUDGET,
-        )
-        .await;
+        let result = faults::undo(&self.fault_context(step), entry, REVERT_BUDGET).await;
         match result {
             Ok(detail) => {
                 self.bus.emit(RunEvent::FaultReverted {
