@@ -124,6 +124,10 @@ pub enum Command {
     Run {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
+        /// How long a revert keeps retrying an unreachable or failing API before the run
+        /// gives up with exit 4 and names what is left faulted.
+        #[arg(long, default_value = "30s", value_parser = parse_duration_flag, value_name = "DURATION")]
+        revert_timeout: std::time::Duration,
     },
     /// Revert every fault shakedown left in the cluster (from annotations and/or a journal).
     Recover {
@@ -182,4 +186,9 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+fn parse_duration_flag(text: &str) -> Result<std::time::Duration, String> {
+    crate::spec::duration::parse_duration(text)
+        .map_err(|e| format!("{e} (a duration such as `30s` or `2m`)"))
 }

@@ -32,7 +32,10 @@ pub fn dispatch(cli: Cli) -> Outcome {
             );
             Outcome::Passed
         }
-        Command::Run { files } => run(&files, &cli.global),
+        Command::Run {
+            files,
+            revert_timeout,
+        } => run(&files, revert_timeout, &cli.global),
         Command::Recover { journal } => recover(journal.as_deref(), &cli.global),
         Command::Report {
             journal,
@@ -158,7 +161,7 @@ fn read_inventory(loaded: &spec::Loaded, global: &GlobalArgs) -> Option<planner:
 }
 
 /// Validates, plans and preflights every file, then runs them one after another.
-fn run(files: &[PathBuf], global: &GlobalArgs) -> Outcome {
+fn run(files: &[PathBuf], revert_timeout: Duration, global: &GlobalArgs) -> Outcome {
     let mut loaded = Vec::new();
     let mut invalid = false;
     for file in files {
@@ -184,10 +187,14 @@ fn run(files: &[PathBuf], global: &GlobalArgs) -> Outcome {
             return Outcome::CouldNotRun;
         }
     };
-    runtime.block_on(run_async(&loaded, global))
+    runtime.block_on(run_async(&loaded, revert_timeout, global))
 }
 
-async fn run_async(loaded: &[spec::Loaded], global: &GlobalArgs) -> Outcome {
+async fn run_async(
+    loaded: &[spec::Loaded],
+    revert_timeout: Duration,
+    global: &GlobalArgs,
+) -> Outcome {
     let conn = match cluster::connect(global.kubeconfig.as_deref(), global.context.as_deref()).await
     {
         Ok(conn) => conn,
@@ -276,11 +283,26 @@ async fn run_async(loaded: &[spec::Loaded], global: &GlobalArgs) -> Outcome {
             server_dry_run: global.dry_run == DryRun::Server,
             default_namespace: Some(default_namespace.clone()),
             prometheus_url: global.prometheus_url.clone(),
+            revert_timeout,
         };
         let outcome = executor::run(file, plan, conn.clone(), bus.clone(), options).await;
         let records = bus.records();
         write_reports(&dir, &records, global.quiet);
         runs.push(records);
+        if global.quiet
+            && let Some(message) =
+                runs.last()
+                    .into_iter()
+                    .flatten()
+                    .rev()
+                    .find_map(|r: &crate::events::Record| match &r.event {
+                        crate::events::RunEvent::RunFinished(f) => f.message.clone(),
+                        _ => None,
+                    })
+        {
+            // Even quiet runs say how they ended: exit 4 must name what is left faulted.
+            eprintln!("shakedown: {message}");
+        }
         if let Some(e) = bus.journal_error() {
             eprintln!("shakedown: warning: the journal could not be written completely: {e}");
         }

@@ -496,3 +496,149 @@ async fn sigkill_mid_network_latency_then_recover_removes_netem_and_the_mark() {
         ])
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flaky_api_still_completes_and_reverts() {
+    for code in [500, 429] {
+        let b = bench(&format!("flaky-{code}")).await;
+        let scenario = b.scenario(
+            "drain",
+            "  target: {nodes: {names: [node-a-1]}}\n  fault: {type: node-drain, duration: 1s, evictionTimeout: 30s}\n  hypotheses:\n    - {name: two stay ready, kube: {deployment: checkout, namespace: shop}, expect: \">= 2\", every: 300ms}\n  recovery: {within: 30s}\n",
+        );
+        b.handle.set_api_faults(sandbox::ApiFaults {
+            error_share: 0.1,
+            error_code: code,
+            ..Default::default()
+        });
+        let out = b.run(&scenario).await;
+        b.handle.set_api_faults(sandbox::ApiFaults::default());
+        assert_eq!(out.status.code(), Some(0), "with {code}s: {}", stderr(&out));
+        let failed = b
+            .handle
+            .request_log()
+            .iter()
+            .filter(|r| r.status == code)
+            .count();
+        assert!(
+            failed > 0,
+            "the sandbox really answered some requests with {code}"
+        );
+        let node = b.handle.object("nodes", "", "node-a-1").expect("node");
+        assert!(
+            node["spec"]["unschedulable"].is_null() || node["spec"]["unschedulable"] == false,
+            "{node}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_api_during_the_revert_is_exit_4_naming_the_node() {
+    let b = bench("unreachable").await;
+    let scenario = b.scenario("drain", "  target: {nodes: {names: [node-a-1]}}\n  fault: {type: node-drain, duration: 10m, evictionTimeout: 20s}\n");
+    let child = b
+        .command(&[
+            "run",
+            "--revert-timeout",
+            "2s",
+            scenario.to_str().expect("utf8"),
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = tokio::time::Instant::now() + common::DEADLINE;
+    while b
+        .handle
+        .object("nodes", "", "node-a-1")
+        .is_none_or(|n| n["spec"]["unschedulable"] != true)
+    {
+        assert!(tokio::time::Instant::now() < deadline, "never cordoned");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    b.handle.set_api_faults(sandbox::ApiFaults {
+        error_share: 1.0,
+        error_code: 500,
+        ..Default::default()
+    });
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().expect("pid").to_string()])
+        .status()
+        .expect("kill");
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("exits")
+        .expect("output");
+    b.handle.set_api_faults(sandbox::ApiFaults::default());
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("node/node-a-1"),
+        "the message names what is left faulted: {}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("shakedown recover"),
+        "and how to fix it: {}",
+        stderr(&out)
+    );
+    let kinds: Vec<String> = b
+        .journal()
+        .iter()
+        .map(|r| r["event"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert!(kinds.iter().any(|k| k == "revertFailed"), "{kinds:?}");
+    // The node is still marked, so recover can finish the job once the API is back.
+    let out = recover(&b, &[]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let node = b.handle.object("nodes", "", "node-a-1").expect("node");
+    assert!(
+        node["spec"]["unschedulable"].is_null() || node["spec"]["unschedulable"] == false,
+        "{node}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_yes_nothing_is_touched() {
+    let b = bench("no-yes").await;
+    let scenario = b.scenario("pd", "  target: {pods: {namespace: shop, selector: app=checkout}}\n  fault: {type: pod-delete}\n");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_shakedown"))
+        .arg("--kubeconfig")
+        .arg(&b.kubeconfig)
+        .args([
+            "--output-dir",
+            b.dir.join("out").to_str().expect("utf8"),
+            "run",
+            scenario.to_str().expect("utf8"),
+        ])
+        .env_remove("CI")
+        .output()
+        .await
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--yes"), "{}", stderr(&out));
+    assert!(b.changes().is_empty(), "{:?}", summary(&b.changes()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pod_security_restricted_refuses_network_latency_before_touching_anything() {
+    let b = bench("psa").await;
+    let client = common::client(&b.handle).await;
+    let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(client);
+    let label = serde_json::json!({"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "restricted"}}});
+    namespaces
+        .patch(
+            "shop",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&label),
+        )
+        .await
+        .expect("label");
+    b.handle.clear_request_log();
+    let scenario = b.scenario("net", "  target: {pods: {namespace: shop, selector: app=checkout}}\n  fault: {type: network-latency, delay: 100ms, duration: 5s}\n");
+    let out = b.run(&scenario).await;
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("enforces Pod Security `restricted`"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(b.changes().is_empty(), "{:?}", summary(&b.changes()));
+}

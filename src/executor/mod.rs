@@ -36,9 +36,6 @@ use crate::spec::{
     Target,
 };
 
-/// How long a revert keeps retrying a flaky API before it reports failure.
-const REVERT_BUDGET: Duration = Duration::from_secs(30);
-
 pub struct RunOptions {
     pub run_id: String,
     pub seed: u64,
@@ -47,6 +44,8 @@ pub struct RunOptions {
     pub server_dry_run: bool,
     pub default_namespace: Option<String>,
     pub prometheus_url: Option<String>,
+    /// How long one revert retries a failing API before it is reported as failed.
+    pub revert_timeout: Duration,
 }
 
 /// What happened, for the exit code.
@@ -542,7 +541,12 @@ impl Runner {
     }
 
     async fn revert_one(&self, step: &str, entry: &faults::Undo) {
-        let result = faults::undo(&self.fault_context(step), entry, REVERT_BUDGET).await;
+        let result = faults::undo(
+            &self.fault_context(step),
+            entry,
+            self.options.revert_timeout,
+        )
+        .await;
         match result {
             Ok(detail) => {
                 self.bus.emit(RunEvent::FaultReverted {
@@ -594,9 +598,13 @@ impl Runner {
                 after_ms,
             });
         }
+        let stopped = self.stopped();
         for owner in disrupted.pending() {
-            let message =
-                format!("step {id}: {owner} did not get its ready replicas back within {budget:?}");
+            let message = if stopped {
+                format!("step {id}: recovery of {owner} not verified: the run was stopped")
+            } else {
+                format!("step {id}: {owner} did not get its ready replicas back within {budget:?}")
+            };
             self.note(NoteLevel::Warning, message);
         }
     }

@@ -154,35 +154,7 @@ pub async fn undo(ctx: &FaultContext, entry: &Undo, budget: Duration) -> Result<
     }
 }
 
-/// Worth retrying: throttling, server errors, and connection trouble.
-pub fn is_transient(error: &kube::Error) -> bool {
-    match error {
-        kube::Error::Api(status) => status.code == 429 || status.code >= 500,
-        kube::Error::HyperError(_) | kube::Error::Service(_) => true,
-        _ => false,
-    }
-}
-
-/// Retries a call on transient failures until `deadline`.
-pub async fn with_retries<T, F, Fut>(
-    deadline: tokio::time::Instant,
-    mut call: F,
-) -> Result<T, kube::Error>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, kube::Error>>,
-{
-    let mut delay = Duration::from_millis(200);
-    loop {
-        match call().await {
-            Err(e) if is_transient(&e) && tokio::time::Instant::now() + delay < deadline => {
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
-            }
-            other => return other,
-        }
-    }
-}
+pub use crate::cluster::{is_transient, with_retries};
 
 /// Writes a Kubernetes Event on a disrupted object, so on-call can tell chaos from an
 /// incident. Best effort: a failure is reported, never fatal.
