@@ -22,7 +22,9 @@ fn config(nodes: usize, replicas: usize) -> SandboxConfig {
     for i in 0..nodes {
         yaml.push_str(&format!("  - {{ name: node-{i}, zone: zone-{} }}\n", i % 2));
     }
-    yaml.push_str(&format!("deployments:\n  - {{ namespace: bench, name: bulk, replicas: {replicas} }}\n"));
+    yaml.push_str(&format!(
+        "deployments:\n  - {{ namespace: bench, name: bulk, replicas: {replicas} }}\n"
+    ));
     let mut config = SandboxConfig::from_yaml(&yaml).expect("bench topology");
     config.timings.startup_delay = Duration::from_millis(20);
     config.timings.shutdown_delay = Duration::ZERO;
@@ -33,28 +35,44 @@ fn running(handle: &SandboxHandle) -> usize {
     handle
         .objects("pods", Some("bench"))
         .iter()
-        .filter(|p| p["status"]["phase"] == "Running" && p["metadata"]["deletionTimestamp"].is_null())
+        .filter(|p| {
+            p["status"]["phase"] == "Running" && p["metadata"]["deletionTimestamp"].is_null()
+        })
         .count()
 }
 
 async fn wait_running(handle: &SandboxHandle, n: usize) {
     let deadline = Instant::now() + Duration::from_secs(300);
     while running(handle) < n {
-        assert!(Instant::now() < deadline, "only {} of {n} pods running", running(handle));
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {n} pods running",
+            running(handle)
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
 async fn client(handle: &SandboxHandle) -> kube::Client {
-    let kubeconfig = kube::config::Kubeconfig::from_yaml(&handle.kubeconfig_yaml()).expect("kubeconfig");
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await.expect("config");
+    let kubeconfig =
+        kube::config::Kubeconfig::from_yaml(&handle.kubeconfig_yaml()).expect("kubeconfig");
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .expect("config");
     kube::Client::try_from(config).expect("client")
 }
 
 /// The API floor: DELETE every pod, 32 in flight.
 async fn plain_deletes(client: &kube::Client) -> Duration {
     let api: Api<Pod> = Api::namespaced(client.clone(), "bench");
-    let names: Vec<String> = api.list(&ListParams::default()).await.expect("list").items.into_iter().filter_map(|p| p.metadata.name).collect();
+    let names: Vec<String> = api
+        .list(&ListParams::default())
+        .await
+        .expect("list")
+        .items
+        .into_iter()
+        .filter_map(|p| p.metadata.name)
+        .collect();
     let started = Instant::now();
     let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(32));
     let mut tasks = tokio::task::JoinSet::new();
@@ -62,7 +80,9 @@ async fn plain_deletes(client: &kube::Client) -> Duration {
         let (api, limit) = (api.clone(), limit.clone());
         tasks.spawn(async move {
             let _permit = limit.acquire_owned().await;
-            api.delete(&name, &DeleteParams::default()).await.expect("delete");
+            api.delete(&name, &DeleteParams::default())
+                .await
+                .expect("delete");
         });
     }
     while tasks.join_next().await.is_some() {}
@@ -77,11 +97,17 @@ async fn shakedown_run(handle: &SandboxHandle, dir: &Path, scenario: &str) -> (D
     std::fs::write(&file, scenario).expect("scenario");
     let started = Instant::now();
     let loaded = shakedown::spec::load(&file).expect("valid scenario");
-    let conn = shakedown::cluster::connect(Some(&kubeconfig), None).await.expect("connect");
+    let conn = shakedown::cluster::connect(Some(&kubeconfig), None)
+        .await
+        .expect("connect");
     let (namespaces, with_nodes) = shakedown::plan::inventory_needs(&loaded);
-    let inventory = shakedown::cluster::inventory(&conn, &namespaces, with_nodes, Duration::from_secs(60)).await.expect("inventory");
+    let inventory =
+        shakedown::cluster::inventory(&conn, &namespaces, with_nodes, Duration::from_secs(60))
+            .await
+            .expect("inventory");
     let plan = shakedown::plan::plan(&loaded, 1, Some(&inventory));
-    let journal = shakedown::journal::JournalWriter::create(&dir.join("journal.jsonl")).expect("journal");
+    let journal =
+        shakedown::journal::JournalWriter::create(&dir.join("journal.jsonl")).expect("journal");
     let bus = bus::EventBus::new(Some(journal), bus::Progress::Quiet, bus::system_clock());
     let options = executor::RunOptions {
         run_id: "bench-0001".into(),
@@ -94,17 +120,33 @@ async fn shakedown_run(handle: &SandboxHandle, dir: &Path, scenario: &str) -> (D
     };
     let outcome = executor::run(&loaded, &plan, conn, bus.clone(), options).await;
     let whole = started.elapsed();
-    assert_eq!(outcome, shakedown::exit::Outcome::Passed, "bench run failed");
+    assert_eq!(
+        outcome,
+        shakedown::exit::Outcome::Passed,
+        "bench run failed"
+    );
     let records = bus.records();
-    let at = |pred: &dyn Fn(&RunEvent) -> bool| records.iter().filter(|r| pred(&r.event)).map(|r| r.at).collect::<Vec<_>>();
+    let at = |pred: &dyn Fn(&RunEvent) -> bool| {
+        records
+            .iter()
+            .filter(|r| pred(&r.event))
+            .map(|r| r.at)
+            .collect::<Vec<_>>()
+    };
     let intent = at(&|e| matches!(e, RunEvent::FaultIntent(_)))[0];
-    let last = *at(&|e| matches!(e, RunEvent::FaultInjected { .. })).last().expect("injected");
+    let last = *at(&|e| matches!(e, RunEvent::FaultInjected { .. }))
+        .last()
+        .expect("injected");
     let fault = Duration::try_from(last.duration_since(intent)).unwrap_or_default();
     (fault, whole)
 }
 
 fn pods_on(handle: &SandboxHandle, node: &str) -> usize {
-    handle.objects("pods", Some("bench")).iter().filter(|p| p["spec"]["nodeName"] == node).count()
+    handle
+        .objects("pods", Some("bench"))
+        .iter()
+        .filter(|p| p["spec"]["nodeName"] == node)
+        .count()
 }
 
 fn ratio(a: Duration, b: Duration) -> f64 {
@@ -124,7 +166,10 @@ async fn main() {
     let scenario = "apiVersion: shakedown.dev/v1alpha1\nkind: Scenario\nmetadata: {name: bulk}\nspec:\n  safety: {allowedNamespaces: [bench]}\n  target: {pods: {namespace: bench, selector: app=bulk, mode: all}}\n  fault: {type: pod-delete}\n  recovery: {within: 5m}\n";
     let (delete, whole) = shakedown_run(&handle, &dir, scenario).await;
     println!("pod-delete, 1000 pods, API floor (plain concurrent DELETEs): {floor:>10.2?}");
-    println!("pod-delete, 1000 pods, shakedown fault phase:               {delete:>10.2?}  ({:.2}x floor)", ratio(delete, floor));
+    println!(
+        "pod-delete, 1000 pods, shakedown fault phase:               {delete:>10.2?}  ({:.2}x floor)",
+        ratio(delete, floor)
+    );
     println!("pod-delete, 1000 pods, shakedown whole run incl. recovery:  {whole:>10.2?}");
 
     // Drains: two identical sandboxes, one for kubectl, one for shakedown.
@@ -134,12 +179,20 @@ async fn main() {
     wait_running(&shakedown_box, 330).await;
     let on_node = pods_on(&kubectl_box, "node-0");
     let kubeconfig = dir.join("kubectl-kubeconfig");
-    kubectl_box.write_kubeconfig(&kubeconfig).expect("kubeconfig");
+    kubectl_box
+        .write_kubeconfig(&kubeconfig)
+        .expect("kubeconfig");
     let started = Instant::now();
     let status = std::process::Command::new("kubectl")
         .arg("--kubeconfig")
         .arg(&kubeconfig)
-        .args(["drain", "node-0", "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=120s"])
+        .args([
+            "drain",
+            "node-0",
+            "--ignore-daemonsets",
+            "--delete-emptydir-data",
+            "--timeout=120s",
+        ])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .status()
@@ -150,6 +203,9 @@ async fn main() {
     let shakedown_pods = pods_on(&shakedown_box, "node-0");
     let (evict, _) = shakedown_run(&shakedown_box, &dir, drain).await;
     println!("node drain, {on_node} pods, kubectl drain:                       {kubectl:>10.2?}");
-    println!("node drain, {shakedown_pods} pods, shakedown cordon+evict:              {evict:>10.2?}  ({:.2}x kubectl)", ratio(evict, kubectl));
+    println!(
+        "node drain, {shakedown_pods} pods, shakedown cordon+evict:              {evict:>10.2?}  ({:.2}x kubectl)",
+        ratio(evict, kubectl)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
