@@ -42,13 +42,6 @@ fn a_missing_file_is_invalid_input() {
 }
 
 #[test]
-fn unbuilt_subcommands_say_so_and_exit_2() {
-    let out = shakedown(&["demo"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not implemented yet"));
-}
-
-#[test]
 fn bad_flags_are_invalid_input() {
     let out = shakedown(&[
         "validate",
