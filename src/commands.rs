@@ -520,8 +520,8 @@ async fn demo_async(
 fn print_demo_summary(out: &Path) {
     if let Ok(contents) = journal::read(&out.join("journal.jsonl")) {
         println!(
-            "\n{:<10} {:<36} {:<7} {}",
-            "verdict", "hypothesis", "phase", "observed"
+            "\n{:<10} {:<36} {:<7} observed",
+            "verdict", "hypothesis", "phase"
         );
         for record in &contents.records {
             if let crate::events::RunEvent::HypothesisVerdict(v) = &record.event {
