@@ -3,7 +3,8 @@
 //! - pod-delete over 1,000 sandbox pods vs a plain loop of concurrent DELETE calls (the
 //!   same concurrency shakedown uses): the ratio is shakedown's overhead (reads before
 //!   delete, fsynced journal records, Kubernetes Events).
-//! - a 110-pod node drain vs `kubectl drain` on an identical sandbox.
+//! - a ~110-pod node drain (327 pods on 3 nodes of 110-pod capacity) vs `kubectl drain`
+//!   on an identical sandbox.
 //!
 //! Each sandbox runs in-process on 127.0.0.1; the figures are ratios measured in the
 //! same run, so they compare across machines.
@@ -172,10 +173,10 @@ async fn main() {
     println!("pod-delete, 1000 pods, shakedown whole run incl. recovery:  {whole:>10.2?}");
 
     // Drains: two identical sandboxes, one for kubectl, one for shakedown.
-    let kubectl_box = sandbox::start(config(3, 330), 0).await.expect("sandbox");
-    let shakedown_box = sandbox::start(config(3, 330), 0).await.expect("sandbox");
-    wait_running(&kubectl_box, 330).await;
-    wait_running(&shakedown_box, 330).await;
+    let kubectl_box = sandbox::start(config(3, 327), 0).await.expect("sandbox");
+    let shakedown_box = sandbox::start(config(3, 327), 0).await.expect("sandbox");
+    wait_running(&kubectl_box, 327).await;
+    wait_running(&shakedown_box, 327).await;
     let on_node = pods_on(&kubectl_box, "node-0");
     let kubeconfig = dir.join("kubectl-kubeconfig");
     kubectl_box
