@@ -21,8 +21,9 @@ pub struct Cli {
 
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster).
-    #[arg(long, global = true, env = "KUBECONFIG", value_name = "PATH")]
+    /// Path to the kubeconfig file (default: $KUBECONFIG as a merged list, then
+    /// ~/.kube/config, then the in-cluster service account).
+    #[arg(long, global = true, value_name = "PATH")]
     pub kubeconfig: Option<PathBuf>,
     /// The kubeconfig context to use (default: the current context).
     #[arg(long, global = true, value_name = "NAME")]
@@ -92,6 +93,17 @@ pub enum OutputFormat {
     Json,
 }
 
+/// A report `shakedown report --format` renders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// junit.xml, for CI test reporters.
+    Junit,
+    /// report.md and its SVG charts, for people.
+    Markdown,
+    /// summary.json, for machines.
+    Json,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check scenario and experiment files; report every problem with file:line:col.
@@ -120,9 +132,30 @@ pub enum Command {
         journal: Option<PathBuf>,
     },
     /// Re-render reports offline from a run journal.
+    ///
+    /// Writes junit.xml, report.md (with its charts in charts/) and summary.json into
+    /// --output-dir. Any journal renders, including one cut short by a crash: those
+    /// reports are marked partial.
+    ///
+    /// Exit code: 0 when the reports were written, whatever the run's verdict (the run's
+    /// own exit code is `exitCode` in summary.json). With --mirror-exit-code, the run's
+    /// exit code instead (for a journal cut short: 4 when a fault may still be active, 1
+    /// when a check deviated, else 3). 2 when the journal cannot be read, is corrupt or is
+    /// empty; 3 when a report cannot be written.
     Report {
         #[arg(value_name = "JOURNAL")]
         journal: PathBuf,
+        /// Reports to render (repeat, or separate with commas; default: all).
+        #[arg(
+            long = "format",
+            value_enum,
+            value_delimiter = ',',
+            value_name = "FORMAT"
+        )]
+        formats: Vec<ReportFormat>,
+        /// Exit with the run's exit code, so a CI gate can re-judge a run from its journal.
+        #[arg(long)]
+        mirror_exit_code: bool,
     },
     /// Serve a simulated Kubernetes cluster on 127.0.0.1 and write a kubeconfig.
     Sandbox {

@@ -1,11 +1,15 @@
 //! One function per subcommand. Each returns the `Outcome` that becomes the exit code.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::CommandFactory;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, ColorChoice, Command, DryRun, GlobalArgs, OutputFormat, ReportFormat};
 use crate::exit::Outcome;
+use crate::journal::JournalWriter;
+use crate::{cluster, executor, journal, plan as planner, report as reports, spec};
 
 pub fn dispatch(cli: Cli) -> Outcome {
     match cli.command {
@@ -18,18 +22,409 @@ pub fn dispatch(cli: Cli) -> Outcome {
             );
             Outcome::Passed
         }
-        Command::Validate { .. } => not_implemented("validate"),
-        Command::Plan { .. } => not_implemented("plan"),
-        Command::Schema => not_implemented("schema"),
-        Command::Run { .. } => not_implemented("run"),
+        Command::Validate { files } => validate(&files, &cli.global),
+        Command::Plan { file, output } => plan(&file, output, &cli.global),
+        Command::Schema => {
+            let schema = spec::json_schema();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&schema).unwrap_or_default()
+            );
+            Outcome::Passed
+        }
+        Command::Run { files } => run(&files, &cli.global),
         Command::Recover { .. } => not_implemented("recover"),
-        Command::Report { .. } => not_implemented("report"),
+        Command::Report {
+            journal,
+            formats,
+            mirror_exit_code,
+        } => report(&journal, &formats, mirror_exit_code, &cli.global),
         Command::Sandbox {
             config,
             port,
             kubeconfig_out,
         } => sandbox(config.as_deref(), port, kubeconfig_out.as_deref()),
         Command::Demo { .. } => not_implemented("demo"),
+    }
+}
+
+/// Validates every file (and what it references) and reports every problem found.
+fn validate(files: &[PathBuf], global: &GlobalArgs) -> Outcome {
+    let quiet = global.quiet;
+    let mut failed = 0;
+    for file in files {
+        match spec::load(file) {
+            Ok(loaded) => {
+                if !quiet {
+                    let kind = match loaded.document {
+                        spec::Document::Scenario(_) => "Scenario",
+                        spec::Document::Experiment(_) => "Experiment",
+                    };
+                    println!("ok: {} ({kind} {})", file.display(), loaded.name());
+                }
+            }
+            Err(diagnostics) => {
+                failed += 1;
+                report_diagnostics(&diagnostics, global.color);
+            }
+        }
+    }
+    if failed > 0 {
+        eprintln!(
+            "shakedown: {failed} of {} file(s) invalid; nothing was run",
+            files.len()
+        );
+        Outcome::InvalidInput
+    } else {
+        Outcome::Passed
+    }
+}
+
+/// Prints the timeline and, when the cluster answers, the targets that would be hit.
+/// Nothing is mutated. Exit 3 when the cluster answers but a fault has no targets.
+fn plan(file: &Path, output: OutputFormat, global: &GlobalArgs) -> Outcome {
+    let loaded = match spec::load(file) {
+        Ok(loaded) => loaded,
+        Err(diagnostics) => {
+            report_diagnostics(&diagnostics, global.color);
+            return Outcome::InvalidInput;
+        }
+    };
+    let seed = global.seed.unwrap_or_else(planner::fresh_seed);
+    let inventory = read_inventory(&loaded, global);
+    let plan = planner::plan(&loaded, seed, inventory.as_ref());
+    match output {
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&plan).unwrap_or_default()
+        ),
+        OutputFormat::Text => print!("{plan}"),
+    }
+    let unresolved = plan
+        .entries
+        .iter()
+        .any(|e| matches!(e.targets, Some(Err(_))));
+    if unresolved {
+        Outcome::CouldNotRun
+    } else {
+        Outcome::Passed
+    }
+}
+
+/// Best effort: `plan` is useful offline, so an unreachable cluster is a note, not an error.
+fn read_inventory(loaded: &spec::Loaded, global: &GlobalArgs) -> Option<planner::Inventory> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()?;
+    let (mut namespaces, with_nodes) = planner::inventory_needs(loaded);
+    let result = runtime.block_on(async {
+        let connection =
+            cluster::connect(global.kubeconfig.as_deref(), global.context.as_deref()).await?;
+        let default_namespace = global
+            .namespace
+            .clone()
+            .unwrap_or_else(|| connection.default_namespace.clone());
+        if !namespaces.contains(&default_namespace) {
+            namespaces.push(default_namespace.clone());
+        }
+        if !global.quiet {
+            eprintln!(
+                "shakedown: context `{}`, API server {}",
+                connection.context, connection.server
+            );
+        }
+        let mut inventory = cluster::inventory(
+            &connection,
+            &namespaces,
+            with_nodes,
+            Duration::from_secs(10),
+        )
+        .await?;
+        inventory.default_namespace = default_namespace;
+        Ok::<_, cluster::ClusterError>(inventory)
+    });
+    match result {
+        Ok(inventory) => Some(inventory),
+        Err(e) => {
+            if !global.quiet {
+                eprintln!(
+                    "shakedown: cluster not reachable ({e}); showing the timeline without targets"
+                );
+            }
+            None
+        }
+    }
+}
+
+/// Validates, plans and preflights every file, then runs them one after another.
+fn run(files: &[PathBuf], global: &GlobalArgs) -> Outcome {
+    let mut loaded = Vec::new();
+    let mut invalid = false;
+    for file in files {
+        match spec::load(file) {
+            Ok(l) => loaded.push(l),
+            Err(diagnostics) => {
+                report_diagnostics(&diagnostics, global.color);
+                invalid = true;
+            }
+        }
+    }
+    if invalid {
+        eprintln!("shakedown: invalid input; nothing was touched");
+        return Outcome::InvalidInput;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("shakedown: cannot start the async runtime: {e}");
+            return Outcome::CouldNotRun;
+        }
+    };
+    runtime.block_on(run_async(&loaded, global))
+}
+
+async fn run_async(loaded: &[spec::Loaded], global: &GlobalArgs) -> Outcome {
+    let conn = match cluster::connect(global.kubeconfig.as_deref(), global.context.as_deref()).await
+    {
+        Ok(conn) => conn,
+        Err(e) => {
+            eprintln!("shakedown: could not connect to the cluster: {e}");
+            return Outcome::CouldNotRun;
+        }
+    };
+    eprintln!(
+        "shakedown: context `{}`, API server {}",
+        conn.context, conn.server
+    );
+    if global.dry_run != DryRun::Client
+        && let Err(why) = context_allowed(loaded, &conn.context, global.yes)
+    {
+        eprintln!("shakedown: {why}");
+        return Outcome::InvalidInput;
+    }
+    let seed = global.seed.unwrap_or_else(planner::fresh_seed);
+    eprintln!("shakedown: seed {seed} (replay with --seed {seed})");
+    let default_namespace = global
+        .namespace
+        .clone()
+        .unwrap_or_else(|| conn.default_namespace.clone());
+    let mut plans = Vec::new();
+    let mut problems = Vec::new();
+    for file in loaded {
+        let (mut namespaces, with_nodes) = planner::inventory_needs(file);
+        namespaces.push(default_namespace.clone());
+        let inventory =
+            match cluster::inventory(&conn, &namespaces, with_nodes, Duration::from_secs(30)).await
+            {
+                Ok(mut inventory) => {
+                    inventory.default_namespace = default_namespace.clone();
+                    inventory
+                }
+                Err(e) => {
+                    eprintln!("shakedown: could not read the cluster: {e}");
+                    return Outcome::CouldNotRun;
+                }
+            };
+        let plan = planner::plan(file, seed, Some(&inventory));
+        problems.extend(executor::preflight(&conn, file, &plan, &default_namespace).await);
+        plans.push(plan);
+    }
+    if !problems.is_empty() {
+        for p in &problems {
+            eprintln!("shakedown: preflight: {p}");
+        }
+        eprintln!("shakedown: preflight failed; nothing was touched");
+        return Outcome::CouldNotRun;
+    }
+    if global.dry_run == DryRun::Client {
+        for plan in &plans {
+            print!("{plan}");
+        }
+        eprintln!("shakedown: --dry-run=client: planned and checked; nothing was touched");
+        return Outcome::Passed;
+    }
+    let mut overall = Outcome::Passed;
+    for (file, plan) in loaded.iter().zip(&plans) {
+        let dir = if loaded.len() == 1 {
+            global.output_dir.clone()
+        } else {
+            global.output_dir.join(file.name())
+        };
+        let journal_path = dir.join("journal.jsonl");
+        let _ = std::fs::remove_file(&journal_path);
+        let journal = match JournalWriter::create(&journal_path) {
+            Ok(j) => j,
+            Err(e) => {
+                eprintln!("shakedown: {e}");
+                return Outcome::CouldNotRun;
+            }
+        };
+        let bus = executor::bus::EventBus::new(
+            Some(journal),
+            executor::bus::Progress::for_terminal(global.quiet, global.verbose > 0),
+            executor::bus::system_clock(),
+        );
+        let options = executor::RunOptions {
+            run_id: new_run_id(),
+            seed,
+            journal: Some(journal_path.clone()),
+            server_dry_run: global.dry_run == DryRun::Server,
+            default_namespace: Some(default_namespace.clone()),
+            prometheus_url: global.prometheus_url.clone(),
+        };
+        let outcome = executor::run(file, plan, conn.clone(), bus.clone(), options).await;
+        if let Some(e) = bus.journal_error() {
+            eprintln!("shakedown: warning: the journal could not be written completely: {e}");
+        }
+        eprintln!(
+            "shakedown: `{}` finished with exit {} (journal {})",
+            file.name(),
+            outcome.code(),
+            journal_path.display()
+        );
+        overall = worse(overall, outcome);
+        if matches!(
+            outcome,
+            Outcome::Interrupted | Outcome::Terminated | Outcome::RevertFailed
+        ) {
+            break;
+        }
+    }
+    overall
+}
+
+/// `--yes` is needed unless CI=true and the context is on every file's allow-list.
+fn context_allowed(loaded: &[spec::Loaded], context: &str, yes: bool) -> Result<(), String> {
+    if yes {
+        return Ok(());
+    }
+    let in_ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+    let listed = loaded.iter().all(|l| {
+        let safety = match &l.document {
+            spec::Document::Experiment(e) => e.spec.safety.as_ref(),
+            spec::Document::Scenario(s) => s.spec.safety.as_ref(),
+        };
+        safety.is_some_and(|s| s.allowed_contexts.iter().any(|c| c == context))
+    });
+    if in_ci && listed {
+        Ok(())
+    } else if listed {
+        Err(format!(
+            "about to inject faults into context `{context}`; pass --yes to confirm (or run with CI=true)"
+        ))
+    } else {
+        Err(format!(
+            "context `{context}` is not in safety.allowedContexts; pass --yes to act on it anyway"
+        ))
+    }
+}
+
+/// Orders outcomes by how much a pipeline must know about them.
+fn worse(a: Outcome, b: Outcome) -> Outcome {
+    let rank = |o: Outcome| match o {
+        Outcome::Passed => 0,
+        Outcome::Deviated => 1,
+        Outcome::InvalidInput => 2,
+        Outcome::CouldNotRun => 3,
+        Outcome::Terminated | Outcome::Interrupted => 4,
+        Outcome::RevertFailed => 5,
+    };
+    if rank(b) > rank(a) { b } else { a }
+}
+
+fn new_run_id() -> String {
+    let now = jiff::Timestamp::now()
+        .strftime("%Y%m%dT%H%M%SZ")
+        .to_string();
+    format!("{now}-{:06x}", rand::random::<u32>() & 0xff_ffff)
+}
+
+/// Renders reports from a journal into the output directory. Exit 0 once written (or the
+/// run's own code with `mirror_exit_code`); 2 for an unreadable, corrupt or empty journal;
+/// 3 when a file cannot be written.
+fn report(
+    path: &Path,
+    formats: &[ReportFormat],
+    mirror_exit_code: bool,
+    global: &GlobalArgs,
+) -> Outcome {
+    let contents = match journal::read(path) {
+        Ok(contents) => contents,
+        Err(e) => {
+            eprintln!("shakedown: {e}");
+            return Outcome::InvalidInput;
+        }
+    };
+    if contents.records.is_empty() {
+        eprintln!(
+            "shakedown: {}: the journal has no complete record; nothing to report",
+            path.display()
+        );
+        return Outcome::InvalidInput;
+    }
+    let formats: Vec<reports::Format> = formats
+        .iter()
+        .map(|f| match f {
+            ReportFormat::Junit => reports::Format::Junit,
+            ReportFormat::Markdown => reports::Format::Markdown,
+            ReportFormat::Json => reports::Format::Json,
+        })
+        .collect();
+    let files = reports::render(&contents.records, contents.truncated, &formats);
+    if let Err(e) = reports::write(&global.output_dir, &files) {
+        eprintln!("shakedown: {e}");
+        return Outcome::CouldNotRun;
+    }
+    let view = reports::model::analyze(&contents.records, contents.truncated);
+    if !global.quiet {
+        for file in &files {
+            println!("{}", global.output_dir.join(&file.path).display());
+        }
+        if view.partial {
+            eprintln!(
+                "shakedown: {}: the journal ends before the run finished; the reports are marked partial",
+                path.display()
+            );
+        }
+        eprintln!(
+            "shakedown: run {}: {} (exit {})",
+            reports::text::clean_line(view.run_id()),
+            view.verdict_label(),
+            view.exit_code()
+        );
+    }
+    if mirror_exit_code {
+        Outcome::from_code(view.exit_code()).unwrap_or(Outcome::CouldNotRun)
+    } else {
+        Outcome::Passed
+    }
+}
+
+/// Prints diagnostics to stderr, with `error:` in red when colour is wanted.
+fn report_diagnostics(diagnostics: &spec::Diagnostics, color: ColorChoice) {
+    let text = diagnostics.to_string();
+    let text = if use_color(color) {
+        text.replace("error: ", "\x1b[1;31merror\x1b[0m: ")
+    } else {
+        text
+    };
+    eprint!("{text}");
+}
+
+/// `auto` means: stderr is a terminal, `NO_COLOR` is unset and `TERM` is not `dumb`.
+fn use_color(choice: ColorChoice) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::io::stderr().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none()
+                && std::env::var("TERM").map_or(true, |t| t != "dumb")
+        }
     }
 }
 

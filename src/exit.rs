@@ -39,6 +39,23 @@ impl Outcome {
     }
 }
 
+impl Outcome {
+    /// The outcome a documented exit code stands for (`shakedown report
+    /// --mirror-exit-code` replays a run's code from its journal).
+    pub const fn from_code(code: u8) -> Option<Outcome> {
+        Some(match code {
+            0 => Outcome::Passed,
+            1 => Outcome::Deviated,
+            2 => Outcome::InvalidInput,
+            3 => Outcome::CouldNotRun,
+            4 => Outcome::RevertFailed,
+            130 => Outcome::Interrupted,
+            143 => Outcome::Terminated,
+            _ => return None,
+        })
+    }
+}
+
 impl From<Outcome> for ExitCode {
     fn from(outcome: Outcome) -> Self {
         ExitCode::from(outcome.code())
@@ -62,6 +79,8 @@ mod tests {
         ];
         for (outcome, code) in table {
             assert_eq!(outcome.code(), code, "{outcome:?}");
+            assert_eq!(Outcome::from_code(code), Some(outcome), "{code}");
         }
+        assert_eq!(Outcome::from_code(5), None);
     }
 }

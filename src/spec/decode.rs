@@ -228,6 +228,27 @@ impl Decoder {
         }
     }
 
+    /// A string of a constrained shape (names that reach a shell or an API).
+    pub fn shaped(
+        &mut self,
+        node: &Node,
+        what: &str,
+        noun: &str,
+        valid: impl Fn(&str) -> bool,
+        hint: &str,
+    ) -> Option<String> {
+        let text = self.string(node, what)?;
+        if valid(&text) {
+            return Some(text);
+        }
+        self.error(
+            node.pos,
+            format!("{what} `{text}` is not a valid {noun}"),
+            Some(hint.to_owned()),
+        );
+        None
+    }
+
     /// One of a fixed set of words, with a "did you mean" for near misses.
     pub fn one_of<'v>(&mut self, node: &Node, what: &str, valid: &[&'v str]) -> Option<&'v str> {
         let Value::Str(s) = &node.value else {

@@ -98,20 +98,19 @@ fn yaml_error(file: &SourceFile, error: &serde_saphyr::Error) -> Diagnostic {
     });
     let raw = error.without_snippet().to_string();
     let message = strip_location_prefix(raw.lines().next().unwrap_or("invalid YAML"));
-    let message = if message.contains("budget breached") {
+    let message = if message.contains("Documents {") {
+        "file holds more than one YAML document (`---`)".to_owned()
+    } else if message.contains("Nodes {") {
+        format!("YAML expands to more than {MAX_NODES} nodes")
+    } else if let Some((_, breach)) = message.split_once("budget breached: ") {
+        let kind = breach.split([' ', '{']).next().unwrap_or("limit");
+        format!("YAML exceeds the parser's {kind} limit")
+    } else if let Some(rest) = message.strip_prefix("duplicate mapping key") {
+        // Drop serde-saphyr's advice to change its options: users cannot.
         format!(
-            "YAML expands to too many nodes ({message}); anchors and aliases are limited to stop alias bombs"
+            "duplicate mapping key{}",
+            rest.split(", set DuplicateKeyPolicy").next().unwrap_or("")
         )
-    } else if message.contains("duplicate mapping key") {
-        message
-            .split(", set DuplicateKeyPolicy")
-            .next()
-            .unwrap_or(&message)
-            .to_owned()
-    } else if message.contains("multiple documents")
-        || message.contains("documents") && message.contains("budget")
-    {
-        message
     } else {
         format!("invalid YAML: {message}")
     };
@@ -124,6 +123,15 @@ fn hint_for(file: &SourceFile, at: Pos, message: &str) -> Option<String> {
         return Some(
             "each key may appear once per mapping; remove or merge the repeated one".into(),
         );
+    }
+    if message.starts_with("YAML expands") || message.starts_with("YAML exceeds") {
+        return Some("anchors and aliases are limited to stop alias bombs (\"billion laughs\"); expand fewer aliases".into());
+    }
+    if message.starts_with("file holds more than one") {
+        return Some("put one Scenario or Experiment in each file".into());
+    }
+    if message.contains("found a tab") {
+        return Some("YAML indentation must use spaces, not tabs".into());
     }
     let line = file.line(at.line).unwrap_or_default();
     // `expect: >= 3` is the classic trap: `>` starts a folded block scalar in YAML.
@@ -139,8 +147,17 @@ fn hint_for(file: &SourceFile, at: Pos, message: &str) -> Option<String> {
             value.trim()
         ));
     }
-    if line.contains('\t') {
-        return Some("YAML indentation must use spaces, not tabs".into());
+    // A flow collection left open on an earlier line surfaces as a confusing error here.
+    let earlier = (at.line.saturating_sub(5).max(1)..at.line).filter_map(|n| file.line(n));
+    for text in earlier {
+        let opens = text.matches(['[', '{']).count();
+        let closes = text.matches([']', '}']).count();
+        if opens > closes {
+            return Some(format!(
+                "check for an unclosed `[` or `{{` in `{}`",
+                text.trim()
+            ));
+        }
     }
     None
 }
@@ -148,13 +165,17 @@ fn hint_for(file: &SourceFile, at: Pos, message: &str) -> Option<String> {
 fn strip_location_prefix(message: &str) -> String {
     let message = message.strip_prefix("error: ").unwrap_or(message);
     // serde-saphyr prefixes "line N column M: "; we print our own position.
+    let mut message = message;
     if let Some(rest) = message.strip_prefix("line ")
         && let Some((_, tail)) = rest.split_once(": ")
         && rest.split_whitespace().nth(1) == Some("column")
     {
-        return tail.to_owned();
+        message = tail;
     }
-    message.to_owned()
+    match message.rfind(" at line ") {
+        Some(cut) if message[cut..].contains("column") => message[..cut].to_owned(),
+        _ => message.to_owned(),
+    }
 }
 
 fn pos(line: usize, col: usize) -> Pos {

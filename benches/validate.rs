@@ -1,0 +1,74 @@
+//! `cargo bench --bench validate`: how long validating 100 scenario files takes, and
+//! how fast an alias bomb is refused. Figures are reported beside a baseline measured
+//! in the same run (reading the same files without parsing), so they compare across
+//! machines as ratios.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+fn time(rounds: usize, mut f: impl FnMut()) -> Duration {
+    median(
+        (0..rounds)
+            .map(|_| {
+                let start = Instant::now();
+                f();
+                start.elapsed()
+            })
+            .collect(),
+    )
+}
+
+fn main() {
+    let dir = std::env::temp_dir().join(format!("shakedown-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp");
+    let template = std::fs::read_to_string("scenarios/pod-delete.yaml").expect("example scenario");
+    let files: Vec<PathBuf> = (0..100)
+        .map(|i| {
+            let path = dir.join(format!("scenario-{i}.yaml"));
+            let text = template.replace("checkout-pod-delete", &format!("checkout-pod-delete-{i}"));
+            std::fs::write(&path, text).expect("write");
+            path
+        })
+        .collect();
+
+    let baseline = time(30, || {
+        for f in &files {
+            std::hint::black_box(std::fs::read_to_string(f).expect("read"));
+        }
+    });
+    let validate = time(30, || {
+        for f in &files {
+            std::hint::black_box(shakedown::spec::load(f).expect("valid"));
+        }
+    });
+    println!("read 100 files (baseline):  {:>9.2?}", baseline);
+    println!(
+        "validate 100 scenario files: {:>9.2?}  ({:.1}x baseline)",
+        validate,
+        ratio(validate, baseline)
+    );
+
+    let bomb = dir.join("bomb.yaml");
+    std::fs::write(&bomb, support::alias_bomb()).expect("write bomb");
+    let refuse = time(5, || {
+        std::hint::black_box(shakedown::spec::load(&bomb).expect_err("bomb"));
+    });
+    println!(
+        "refuse a 1 MB alias bomb:    {:>9.2?}  ({:.1}x baseline)",
+        refuse,
+        ratio(refuse, baseline)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn ratio(a: Duration, b: Duration) -> f64 {
+    a.as_secs_f64() / b.as_secs_f64().max(1e-9)
+}

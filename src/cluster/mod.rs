@@ -1,0 +1,188 @@
+//! Connecting to a cluster and reading what target selection needs.
+//!
+//! Config resolution follows kubectl: `--kubeconfig` (a file), else `$KUBECONFIG` (a
+//! merged list) or `~/.kube/config`, else in-cluster service-account config. The
+//! resolved context and API server are reported before anything else happens.
+
+use std::path::Path;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::ListParams;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client, Config};
+
+use crate::plan::{Inventory, NodeInfo, PodInfo};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("cannot load kubeconfig {path}: {source}")]
+    Kubeconfig {
+        path: String,
+        #[source]
+        source: Box<kube::config::KubeconfigError>,
+    },
+    #[error("failed to infer config: kubeconfig: ({kubeconfig}), in-cluster: ({in_cluster})")]
+    Infer {
+        kubeconfig: String,
+        in_cluster: String,
+    },
+    #[error("cannot build a client for {server}: {source}")]
+    Client {
+        server: String,
+        #[source]
+        source: Box<kube::Error>,
+    },
+    #[error("listing {what} failed: {source}")]
+    List {
+        what: String,
+        #[source]
+        source: Box<kube::Error>,
+    },
+    #[error("the API server did not answer within {0:?}")]
+    Timeout(Duration),
+}
+
+/// A connected client and how we got it, for the "about to touch" banner.
+#[derive(Clone)]
+pub struct Connection {
+    pub client: Client,
+    pub context: String,
+    pub server: String,
+    pub default_namespace: String,
+}
+
+/// Resolves config like kubectl and builds a client. Makes no request.
+pub async fn connect(
+    kubeconfig: Option<&Path>,
+    context: Option<&str>,
+) -> Result<Connection, ClusterError> {
+    let options = KubeConfigOptions {
+        context: context.map(str::to_owned),
+        ..KubeConfigOptions::default()
+    };
+    let file = match kubeconfig {
+        Some(path) => Some(
+            Kubeconfig::read_from(path).map_err(|e| ClusterError::Kubeconfig {
+                path: path.display().to_string(),
+                source: Box::new(e),
+            })?,
+        ),
+        None => Kubeconfig::read().ok(),
+    };
+    let (config, context_name) = match file {
+        Some(file) => {
+            let name = context
+                .map(str::to_owned)
+                .or_else(|| file.current_context.clone())
+                .unwrap_or_default();
+            let config = Config::from_custom_kubeconfig(file, &options)
+                .await
+                .map_err(|e| ClusterError::Kubeconfig {
+                    path: kubeconfig.map_or_else(
+                        || "$KUBECONFIG or ~/.kube/config".into(),
+                        |p| p.display().to_string(),
+                    ),
+                    source: Box::new(e),
+                })?;
+            (config, name)
+        }
+        None => {
+            let config = Config::incluster().map_err(|e| ClusterError::Infer {
+                kubeconfig: "no kubeconfig found ($KUBECONFIG, ~/.kube/config)".into(),
+                in_cluster: e.to_string(),
+            })?;
+            (config, "in-cluster".to_owned())
+        }
+    };
+    let server = config.cluster_url.to_string();
+    let default_namespace = config.default_namespace.clone();
+    let client = Client::try_from(config).map_err(|e| ClusterError::Client {
+        server: server.clone(),
+        source: Box::new(e),
+    })?;
+    Ok(Connection {
+        client,
+        context: context_name,
+        server,
+        default_namespace,
+    })
+}
+
+/// Lists pods in the given namespaces and, when asked, all nodes.
+pub async fn inventory(
+    connection: &Connection,
+    namespaces: &[String],
+    with_nodes: bool,
+    deadline: Duration,
+) -> Result<Inventory, ClusterError> {
+    tokio::time::timeout(deadline, read_inventory(connection, namespaces, with_nodes))
+        .await
+        .map_err(|_| ClusterError::Timeout(deadline))?
+}
+
+async fn read_inventory(
+    connection: &Connection,
+    namespaces: &[String],
+    with_nodes: bool,
+) -> Result<Inventory, ClusterError> {
+    let mut inventory = Inventory {
+        default_namespace: connection.default_namespace.clone(),
+        ..Inventory::default()
+    };
+    for namespace in namespaces {
+        let pods: Api<Pod> = Api::namespaced(connection.client.clone(), namespace);
+        let list = pods
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| ClusterError::List {
+                what: format!("pods in {namespace}"),
+                source: Box::new(e),
+            })?;
+        inventory.pods.extend(list.items.into_iter().map(|pod| {
+            PodInfo {
+                namespace: pod
+                    .metadata
+                    .namespace
+                    .clone()
+                    .unwrap_or_else(|| namespace.clone()),
+                name: pod.metadata.name.clone().unwrap_or_default(),
+                labels: pod.metadata.labels.clone().unwrap_or_default(),
+                phase: pod
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.phase.clone())
+                    .unwrap_or_default(),
+                node_name: pod
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.node_name.clone())
+                    .unwrap_or_default(),
+            }
+        }));
+    }
+    if with_nodes {
+        let nodes: Api<Node> = Api::all(connection.client.clone());
+        let list = nodes
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| ClusterError::List {
+                what: "nodes".into(),
+                source: Box::new(e),
+            })?;
+        inventory.nodes = list
+            .items
+            .into_iter()
+            .map(|node| NodeInfo {
+                name: node.metadata.name.clone().unwrap_or_default(),
+                labels: node.metadata.labels.clone().unwrap_or_default(),
+                unschedulable: node
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.unschedulable)
+                    .unwrap_or(false),
+            })
+            .collect();
+    }
+    Ok(inventory)
+}

@@ -1,0 +1,260 @@
+//! The run's event stream: what the executor emits and every sink consumes.
+//!
+//! These are plain data (serde), no I/O. The journal stores them one per line; reports
+//! are pure functions of a `Vec<Record>`, so `shakedown report` can re-render any run,
+//! including one cut short by a crash. Add fields with `#[serde(default)]` so older
+//! journals still read.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::spec::Phase;
+
+/// One journal line: a sequence number, when it happened, and what happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub seq: u64,
+    pub at: Timestamp,
+    #[serde(flatten)]
+    pub event: RunEvent,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(
+    tag = "event",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+pub enum RunEvent {
+    RunStarted(RunStarted),
+    StepStarted {
+        step: String,
+    },
+    /// The concrete objects a fault will hit (pods as `namespace/name`, nodes by name).
+    TargetsSelected {
+        step: String,
+        targets: Vec<String>,
+    },
+    /// The ledger entry, written (and fsynced) before the first mutating call of a fault.
+    FaultIntent(FaultIntent),
+    FaultInjected {
+        step: String,
+        target: String,
+        detail: String,
+    },
+    FaultInjectFailed {
+        step: String,
+        target: String,
+        error: String,
+    },
+    FaultReverted {
+        step: String,
+        target: String,
+        detail: String,
+    },
+    /// The cluster may still be faulted: `recover` must be told what.
+    RevertFailed {
+        step: String,
+        target: String,
+        error: String,
+    },
+    /// A disrupted workload is back to its desired ready state.
+    Recovered {
+        step: String,
+        workload: String,
+        after_ms: u64,
+    },
+    ProbeSample(ProbeSample),
+    HypothesisVerdict(HypothesisVerdict),
+    StepFinished {
+        step: String,
+        status: StepStatus,
+    },
+    StepSkipped {
+        step: String,
+        reason: String,
+    },
+    Note {
+        level: NoteLevel,
+        message: String,
+    },
+    RunFinished(RunFinished),
+}
+
+/// Everything a report needs to say where and how the run happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunStarted {
+    pub run_id: String,
+    /// Experiment (or scenario) name, used as the JUnit classname prefix.
+    pub experiment: String,
+    pub source: String,
+    pub seed: u64,
+    #[serde(default)]
+    pub context: Option<String>,
+    #[serde(default)]
+    pub api_server: Option<String>,
+    /// Without credentials (they are never logged).
+    #[serde(default)]
+    pub prometheus_url: Option<String>,
+    pub dry_run: String,
+    pub version: String,
+    /// The planned steps, so a report can list the ones that never ran.
+    pub steps: Vec<PlannedStep>,
+    /// Experiment-wide hypotheses, checked around all the steps.
+    #[serde(default)]
+    pub hypotheses: Vec<PlannedHypothesis>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlannedStep {
+    /// Plan entry id (`1`, `3#2`, `4.1`).
+    pub id: String,
+    pub name: String,
+    /// Scenario name, for JUnit `<testsuite>` and `classname`.
+    #[serde(default)]
+    pub scenario: Option<String>,
+    #[serde(default)]
+    pub fault: Option<String>,
+    #[serde(default)]
+    pub hypotheses: Vec<PlannedHypothesis>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlannedHypothesis {
+    pub name: String,
+    /// The PromQL, URL or Kubernetes object probed.
+    pub probe: String,
+    pub expectation: String,
+    pub phases: Vec<Phase>,
+    #[serde(default = "one")]
+    pub weight: f64,
+    /// Share of `during` samples that must hold, in percent.
+    #[serde(default = "hundred")]
+    pub tolerance: f64,
+    #[serde(default)]
+    pub abort: bool,
+    /// Sampling interval in milliseconds.
+    #[serde(default)]
+    pub every_ms: u64,
+}
+
+fn hundred() -> f64 {
+    100.0
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FaultIntent {
+    pub step: String,
+    /// `pod-delete`, `network-latency`, `node-drain`.
+    pub fault: String,
+    pub targets: Vec<String>,
+    /// The fault's parameters as given (never secrets).
+    pub params: serde_json::Value,
+    /// How to undo it by hand if everything else fails.
+    pub revert: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProbeSample {
+    /// `None` for experiment-wide hypotheses.
+    #[serde(default)]
+    pub step: Option<String>,
+    pub hypothesis: String,
+    pub phase: Phase,
+    /// The evaluation time the query was pinned to.
+    pub eval_time: Timestamp,
+    pub query: String,
+    /// One value per series; `None` is NaN or missing.
+    pub values: Vec<SeriesValue>,
+    pub outcome: SampleOutcome,
+    #[serde(default)]
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeriesValue {
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    pub value: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SampleOutcome {
+    Pass,
+    Fail,
+    /// Empty vector, NaN, or a partial (warning) response: never a pass by default.
+    NoData,
+    /// Prometheus unreachable or returned an error.
+    Error,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HypothesisVerdict {
+    #[serde(default)]
+    pub step: Option<String>,
+    pub hypothesis: String,
+    pub phase: Phase,
+    pub verdict: Verdict,
+    pub expectation: String,
+    /// A short observed-vs-expected, e.g. `0.043 > 0.01 in 7/12 samples`.
+    pub message: String,
+    pub samples: u32,
+    pub passed: u32,
+    /// `after` phase: from the revert to the first passing sample.
+    #[serde(default)]
+    pub recovery_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Verdict {
+    Passed,
+    /// The system is not resilient (exit 1).
+    Deviated,
+    Inconclusive,
+    /// Prometheus unreachable or erroring (exit 3, never a pass).
+    Error,
+    Aborted,
+    Skipped,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum StepStatus {
+    Completed,
+    Failed,
+    Aborted,
+    Interrupted,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum NoteLevel {
+    Info,
+    Warning,
+}
+
+/// Chaos Toolkit's vocabulary: `completed`, `failed`, `aborted`, `interrupted`, with a
+/// separate `deviated` flag.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunFinished {
+    pub status: StepStatus,
+    pub deviated: bool,
+    pub exit_code: u8,
+    #[serde(default)]
+    pub message: Option<String>,
+}

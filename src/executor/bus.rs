@@ -1,0 +1,212 @@
+//! The event bus: the executor's only way to say anything. Each event is stamped,
+//! appended to the journal (and fsynced) before `emit` returns, then shown on the
+//! progress sink. Ledger entries therefore hit the disk before the mutation they
+//! announce.
+
+use std::io::{IsTerminal, Write};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use jiff::Timestamp;
+
+use crate::events::{Record, RunEvent};
+use crate::journal::JournalWriter;
+
+/// Where time comes from; tests pin it so journals and reports are stable.
+pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
+
+pub fn system_clock() -> Clock {
+    Arc::new(Timestamp::now)
+}
+
+#[derive(Clone)]
+pub struct EventBus {
+    inner: Arc<Mutex<Sinks>>,
+    clock: Clock,
+}
+
+struct Sinks {
+    journal: Option<JournalWriter>,
+    progress: Progress,
+    records: Vec<Record>,
+    journal_error: Option<String>,
+}
+
+impl EventBus {
+    pub fn new(journal: Option<JournalWriter>, progress: Progress, clock: Clock) -> Self {
+        let sinks = Sinks {
+            journal,
+            progress,
+            records: Vec::new(),
+            journal_error: None,
+        };
+        Self {
+            inner: Arc::new(Mutex::new(sinks)),
+            clock,
+        }
+    }
+
+    pub fn now(&self) -> Timestamp {
+        (self.clock)()
+    }
+
+    /// Records an event durably, then displays it.
+    pub fn emit(&self, event: RunEvent) -> Record {
+        let at = self.now();
+        let mut sinks = self
+            .inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let seq = sinks.records.len() as u64 + 1;
+        let record = match sinks.journal.as_mut().map(|j| j.append(at, event.clone())) {
+            Some(Ok(record)) => record,
+            Some(Err(e)) => {
+                // Keep running (a revert must never wait on a full disk), but say so.
+                sinks.journal_error.get_or_insert_with(|| e.to_string());
+                Record { seq, at, event }
+            }
+            None => Record { seq, at, event },
+        };
+        sinks.progress.show(&record);
+        sinks.records.push(record.clone());
+        record
+    }
+
+    /// Everything emitted so far, in order.
+    pub fn records(&self) -> Vec<Record> {
+        self.inner
+            .lock()
+            .map(|s| s.records.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn journal_error(&self) -> Option<String> {
+        self.inner.lock().ok().and_then(|s| s.journal_error.clone())
+    }
+
+    pub fn finish_progress(&self) {
+        if let Ok(mut sinks) = self.inner.lock() {
+            sinks.progress.finish();
+        }
+    }
+}
+
+/// What people watching the run see on stderr.
+pub enum Progress {
+    /// A spinner with the latest event: interactive terminals only.
+    Bar(ProgressBar),
+    /// One plain line per event: CI logs, pipes, `--color never` does not matter here.
+    Lines {
+        verbose: bool,
+    },
+    Quiet,
+}
+
+impl Progress {
+    /// Bars only on a real terminal outside CI (CI often fakes a TTY).
+    pub fn for_terminal(quiet: bool, verbose: bool) -> Self {
+        if quiet {
+            return Progress::Quiet;
+        }
+        let in_ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
+        if std::io::stderr().is_terminal() && !in_ci {
+            let bar = ProgressBar::new_spinner();
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {elapsed_precise} {wide_msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar.enable_steady_tick(Duration::from_millis(120));
+            Progress::Bar(bar)
+        } else {
+            Progress::Lines { verbose }
+        }
+    }
+
+    fn show(&mut self, record: &Record) {
+        let Some(line) = describe(&record.event, self.is_verbose()) else {
+            return;
+        };
+        match self {
+            Progress::Bar(bar) => bar.println(format!("{} {line}", short_time(record.at))),
+            Progress::Lines { .. } => {
+                let _ = writeln!(std::io::stderr(), "{} {line}", short_time(record.at));
+            }
+            Progress::Quiet => {}
+        }
+    }
+
+    fn is_verbose(&self) -> bool {
+        matches!(self, Progress::Lines { verbose: true } | Progress::Bar(_))
+    }
+
+    fn finish(&mut self) {
+        if let Progress::Bar(bar) = self {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+fn short_time(at: Timestamp) -> String {
+    let text = at.to_string();
+    text.get(11..19).unwrap_or(&text).to_owned()
+}
+
+/// The one-line form of an event for humans; `None` hides chatty events unless verbose.
+fn describe(event: &RunEvent, verbose: bool) -> Option<String> {
+    Some(match event {
+        RunEvent::RunStarted(s) => {
+            format!("run {} of `{}` (seed {})", s.run_id, s.experiment, s.seed)
+        }
+        RunEvent::StepStarted { step } => format!("step {step}: started"),
+        RunEvent::TargetsSelected { step, targets } => {
+            format!("step {step}: targets {}", targets.join(", "))
+        }
+        RunEvent::FaultIntent(i) => format!(
+            "step {}: about to inject {} into {}",
+            i.step,
+            i.fault,
+            i.targets.join(", ")
+        ),
+        RunEvent::FaultInjected {
+            step,
+            target,
+            detail,
+        } => format!("step {step}: injected into {target}: {detail}"),
+        RunEvent::FaultInjectFailed {
+            step,
+            target,
+            error,
+        } => format!("step {step}: INJECT FAILED on {target}: {error}"),
+        RunEvent::FaultReverted {
+            step,
+            target,
+            detail,
+        } => format!("step {step}: reverted {target}: {detail}"),
+        RunEvent::RevertFailed {
+            step,
+            target,
+            error,
+        } => format!("step {step}: REVERT FAILED on {target}: {error}"),
+        RunEvent::Recovered {
+            step,
+            workload,
+            after_ms,
+        } => format!(
+            "step {step}: {workload} recovered after {:.1}s",
+            *after_ms as f64 / 1000.0
+        ),
+        RunEvent::ProbeSample(s) if verbose => {
+            format!("{} [{:?}] {:?}", s.hypothesis, s.phase, s.outcome)
+        }
+        RunEvent::ProbeSample(_) => return None,
+        RunEvent::HypothesisVerdict(v) => format!(
+            "{} [{:?}]: {:?} — {}",
+            v.hypothesis, v.phase, v.verdict, v.message
+        ),
+        RunEvent::StepFinished { step, status } => format!("step {step}: {status:?}"),
+        RunEvent::StepSkipped { step, reason } => format!("step {step}: skipped ({reason})"),
+        RunEvent::Note { message, .. } => message.clone(),
+        RunEvent::RunFinished(f) => format!("run {:?} (exit {})", f.status, f.exit_code),
+    })
+}

@@ -1,0 +1,779 @@
+//! The executor: runs a validated, planned experiment against the cluster.
+//!
+//! It talks only through `RunEvent`s on the `EventBus` (journal + progress). Every
+//! fault is recorded in the `Ledger` before its first mutating call, and the ledger is
+//! emptied — reverted — on every exit path: success, deviation, abort, SIGINT/SIGTERM
+//! and a panicking step task.
+
+pub mod bus;
+mod phases;
+mod preflight;
+pub mod signals;
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use self::bus::EventBus;
+use self::phases::Check;
+use self::signals::Stop;
+use crate::cluster::{self, Connection};
+use crate::events::{
+    NoteLevel, PlannedHypothesis, PlannedStep, RunEvent, RunFinished, RunStarted, StepStatus,
+    Verdict,
+};
+use crate::exit::Outcome;
+use crate::faults::{self, FaultContext, Ledger, recovery};
+use crate::plan::{self, Plan};
+use crate::probes::{Observation, Probe, SampleFuture};
+use crate::spec::{
+    Fault, Hypothesis, Loaded, Probe as ProbeSpec, ResolvedAction, ResolvedStep, Safety, Scenario,
+    Target,
+};
+
+/// How long a revert keeps retrying a flaky API before it reports failure.
+const REVERT_BUDGET: Duration = Duration::from_secs(30);
+
+pub struct RunOptions {
+    pub run_id: String,
+    pub seed: u64,
+    pub journal: Option<PathBuf>,
+    /// Send every mutating call with `dryRun=All`.
+    pub server_dry_run: bool,
+    pub default_namespace: Option<String>,
+    pub prometheus_url: Option<String>,
+}
+
+/// What happened, for the exit code.
+#[derive(Debug, Default, Clone)]
+struct Tally {
+    deviated: bool,
+    inconclusive: bool,
+    errors: Vec<String>,
+    revert_failures: Vec<String>,
+}
+
+#[derive(Clone)]
+struct Runner {
+    conn: Connection,
+    bus: EventBus,
+    ledger: Ledger,
+    stop: watch::Sender<Stop>,
+    options: Arc<RunOptions>,
+    safety: Option<Safety>,
+    default_namespace: String,
+    tally: Arc<Mutex<Tally>>,
+}
+
+/// Runs one experiment (or scenario) file end to end and returns its outcome.
+pub async fn run(
+    loaded: &Loaded,
+    plan: &Plan,
+    conn: Connection,
+    bus: EventBus,
+    options: RunOptions,
+) -> Outcome {
+    let (stop, _) = watch::channel(Stop::Running);
+    let signals = signals::install(stop.clone());
+    let safety = match &loaded.document {
+        crate::spec::Document::Experiment(e) => e.spec.safety.clone(),
+        crate::spec::Document::Scenario(s) => s.spec.safety.clone(),
+    };
+    let default_namespace = options
+        .default_namespace
+        .clone()
+        .unwrap_or_else(|| conn.default_namespace.clone());
+    let runner = Runner {
+        conn,
+        bus: bus.clone(),
+        ledger: Ledger::default(),
+        stop: stop.clone(),
+        options: Arc::new(options),
+        safety,
+        default_namespace,
+        tally: Arc::new(Mutex::new(Tally::default())),
+    };
+    bus.emit(RunEvent::RunStarted(run_started(loaded, plan, &runner)));
+    let experiment_checks = match &loaded.document {
+        crate::spec::Document::Experiment(e) => runner.checks(None, &e.spec.hypotheses),
+        crate::spec::Document::Scenario(_) => Vec::new(),
+    };
+    if !phases::before(&experiment_checks, &bus).await {
+        for entry in &plan.entries {
+            let reason = "experiment baseline failed: no fault injected".to_owned();
+            bus.emit(RunEvent::StepSkipped {
+                step: entry.id.clone(),
+                reason,
+            });
+        }
+        runner
+            .tally()
+            .errors
+            .push("experiment baseline failed".into());
+        signals.abort();
+        return runner.finish();
+    }
+    // Experiment-wide hypotheses are sampled for as long as the steps run.
+    let (ended_tx, ended_rx) = watch::channel(false);
+    let watcher = {
+        let (checks, bus, stop) = (experiment_checks.clone(), bus.clone(), stop.clone());
+        tokio::spawn(async move {
+            phases::during(&checks, &bus, phases::Window::Until(ended_rx), &stop).await
+        })
+    };
+
+    // The steps run in their own task, so a panic in a fault cannot skip the revert below.
+    let steps = tokio::spawn({
+        let runner = runner.clone();
+        let loaded = loaded.clone();
+        async move { runner.run_document(&loaded).await }
+    });
+    if let Err(join) = steps.await {
+        runner.note(
+            NoteLevel::Warning,
+            format!("a step task failed ({join}); reverting everything"),
+        );
+        runner
+            .tally()
+            .errors
+            .push(format!("internal error: {join}"));
+    }
+    runner.revert_everything().await;
+    ended_tx.send_replace(true);
+    let _ = watcher.await;
+    if !runner.stopped() && !experiment_checks.is_empty() {
+        let recovery = crate::spec::Recovery::default();
+        let now = tokio::time::Instant::now();
+        phases::after(
+            &experiment_checks,
+            &bus,
+            recovery.settle.0,
+            recovery.within.0,
+            now,
+        )
+        .await;
+    }
+    runner.tally_verdicts(None);
+    signals.abort();
+    runner.finish()
+}
+
+impl Runner {
+    fn tally(&self) -> std::sync::MutexGuard<'_, Tally> {
+        self.tally.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn note(&self, level: NoteLevel, message: String) {
+        self.bus.emit(RunEvent::Note { level, message });
+    }
+
+    fn stopped(&self) -> bool {
+        !matches!(*self.stop.borrow(), Stop::Running)
+    }
+
+    async fn run_document(&self, loaded: &Loaded) {
+        match &loaded.document {
+            crate::spec::Document::Scenario(s) => {
+                self.scenario_step("1", &s.metadata.name, s).await
+            }
+            crate::spec::Document::Experiment(_) => {
+                self.sequence(String::new(), loaded.steps.clone()).await
+            }
+        }
+    }
+
+    /// Mirrors `plan::Builder`'s ids exactly, so picks and reports line up with the plan.
+    fn sequence(
+        &self,
+        prefix: String,
+        steps: Vec<ResolvedStep>,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(async move {
+            for (i, step) in steps.iter().enumerate() {
+                self.step(format!("{prefix}{}", i + 1), step).await;
+            }
+        })
+    }
+
+    fn step<'a>(
+        &'a self,
+        id: String,
+        step: &'a ResolvedStep,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
+        Box::pin(async move {
+            let mut stopped = self.stop.subscribe();
+            if !step.after.is_zero()
+                && phases::wait_or_stop(&mut stopped, tokio::time::Instant::now() + step.after)
+                    .await
+            {
+                self.bus.emit(RunEvent::StepSkipped {
+                    step: id,
+                    reason: "the run was stopped".into(),
+                });
+                return;
+            }
+            for round in 1..=step.repeat {
+                let id = if step.repeat > 1 {
+                    format!("{id}#{round}")
+                } else {
+                    id.clone()
+                };
+                match &step.action {
+                    ResolvedAction::Scenario { scenario, .. } => {
+                        self.scenario_step(&id, &step.name, scenario).await
+                    }
+                    ResolvedAction::Experiment { steps, .. } => {
+                        self.sequence(format!("{id}."), steps.clone()).await
+                    }
+                    ResolvedAction::Pause(length) => {
+                        if phases::wait_or_stop(&mut stopped, tokio::time::Instant::now() + *length)
+                            .await
+                        {
+                            self.bus.emit(RunEvent::StepSkipped {
+                                step: id,
+                                reason: "the run was stopped".into(),
+                            });
+                            return;
+                        }
+                    }
+                    ResolvedAction::Parallel(children) => {
+                        let mut group = tokio::task::JoinSet::new();
+                        for (i, child) in children.iter().enumerate() {
+                            let runner = self.clone();
+                            let child = child.clone();
+                            let child_id = format!("{id}.{}", i + 1);
+                            group.spawn(async move { runner.step(child_id, &child).await });
+                        }
+                        while let Some(done) = group.join_next().await {
+                            if let Err(join) = done {
+                                self.note(
+                                    NoteLevel::Warning,
+                                    format!(
+                                        "a parallel step failed ({join}); its faults are reverted"
+                                    ),
+                                );
+                                self.tally().errors.push(format!("internal error: {join}"));
+                            }
+                        }
+                    }
+                }
+            }
+        })
+    }
+
+    async fn scenario_step(&self, id: &str, name: &str, scenario: &Scenario) {
+        if self.stopped() {
+            self.bus.emit(RunEvent::StepSkipped {
+                step: id.into(),
+                reason: "the run was stopped before this step".into(),
+            });
+            return;
+        }
+        self.bus.emit(RunEvent::StepStarted { step: id.into() });
+        let status = self.scenario_body(id, name, scenario).await;
+        self.bus.emit(RunEvent::StepFinished {
+            step: id.into(),
+            status,
+        });
+    }
+
+    async fn scenario_body(&self, id: &str, _name: &str, scenario: &Scenario) -> StepStatus {
+        let spec = &scenario.spec;
+        let safety = self.safety.as_ref().or(spec.safety.as_ref());
+        let targets = match self.select(id, &spec.target, safety).await {
+            Ok(targets) => targets,
+            Err(e) => {
+                self.note(NoteLevel::Warning, format!("step {id}: {e}"));
+                self.tally().errors.push(format!("step {id}: {e}"));
+                return StepStatus::Failed;
+            }
+        };
+        self.bus.emit(RunEvent::TargetsSelected {
+            step: id.into(),
+            targets: targets.clone(),
+        });
+        let checks = self.checks(Some(id), &spec.hypotheses);
+        if !phases::before(&checks, &self.bus).await {
+            self.bus.emit(RunEvent::StepSkipped {
+                step: id.into(),
+                reason: "baseline failed: no fault injected".into(),
+            });
+            self.tally()
+                .errors
+                .push(format!("step {id}: baseline failed"));
+            return StepStatus::Failed;
+        }
+        let ctx = FaultContext {
+            client: self.conn.client.clone(),
+            run_id: self.options.run_id.clone(),
+            step: id.into(),
+            dry_run: self.options.server_dry_run,
+            bus: self.bus.clone(),
+            ledger: self.ledger.clone(),
+        };
+        self.bus
+            .emit(RunEvent::FaultIntent(crate::events::FaultIntent {
+                step: id.into(),
+                fault: spec.fault.type_name().into(),
+                targets: targets.clone(),
+                params: serde_json::to_value(&spec.fault).unwrap_or_default(),
+                revert: revert_hint(&spec.fault, &self.options.run_id),
+            }));
+        let injected_at = tokio::time::Instant::now();
+        let hold = spec.fault.active_for();
+        let (owners, inject_error) = {
+            let fault = self.hold_fault(&ctx, &spec.fault, &spec.target, safety, &targets, hold);
+            let probes = phases::during(&checks, &self.bus, phases::Window::For(hold), &self.stop);
+            let (fault, ()) = tokio::join!(fault, probes);
+            match fault {
+                Ok(owners) => (owners, None),
+                Err(e) => (BTreeSet::new(), Some(e)),
+            }
+        };
+        let reverted_at = tokio::time::Instant::now();
+        self.revert_step(id, &spec.fault, &targets).await;
+        if let Some(e) = &inject_error {
+            self.tally().errors.push(format!("step {id}: {e}"));
+        }
+        self.verify_recovery(
+            id,
+            &owners,
+            injected_at,
+            spec.recovery.settle.0 + spec.recovery.within.0,
+        )
+        .await;
+        if !self.stopped() {
+            phases::after(
+                &checks,
+                &self.bus,
+                spec.recovery.settle.0,
+                spec.recovery.within.0,
+                reverted_at,
+            )
+            .await;
+        }
+        self.tally_verdicts(Some(id));
+        match (&*self.stop.borrow(), inject_error) {
+            (Stop::Aborted(_), _) => StepStatus::Aborted,
+            (Stop::Interrupted | Stop::Terminated, _) => StepStatus::Interrupted,
+            (_, Some(_)) => StepStatus::Failed,
+            _ => StepStatus::Completed,
+        }
+    }
+
+    /// Injects, then holds for the fault's duration (pod-delete repeats every interval).
+    async fn hold_fault(
+        &self,
+        ctx: &FaultContext,
+        fault: &Fault,
+        target: &Target,
+        safety: Option<&Safety>,
+        targets: &[String],
+        hold: Duration,
+    ) -> Result<BTreeSet<recovery::Owner>, String> {
+        let mut stopped = self.stop.subscribe();
+        let deadline = tokio::time::Instant::now() + hold;
+        match fault {
+            Fault::PodDelete(f) => {
+                let mut owners = faults::pod_delete::delete_pods(ctx, f, targets).await?;
+                let Some(interval) = f.interval else {
+                    return Ok(owners);
+                };
+                let mut round = 1;
+                loop {
+                    let next = tokio::time::Instant::now() + interval.0;
+                    if next >= deadline || phases::wait_or_stop(&mut stopped, next).await {
+                        return Ok(owners);
+                    }
+                    round += 1;
+                    // Fresh picks each round: the pods deleted last round are gone.
+                    let picks = self
+                        .select(&format!("{}@{round}", ctx.step), target, safety)
+                        .await?;
+                    self.bus.emit(RunEvent::TargetsSelected {
+                        step: ctx.step.clone(),
+                        targets: picks.clone(),
+                    });
+                    owners.extend(faults::pod_delete::delete_pods(ctx, f, &picks).await?);
+                }
+            }
+            Fault::NodeDrain(f) => {
+                let owners = faults::node_drain::drain(ctx, f, targets).await?;
+                phases::wait_or_stop(&mut stopped, deadline).await;
+                Ok(owners)
+            }
+            Fault::NetworkLatency(f) => {
+                faults::network::inject(ctx, f, targets).await?;
+                phases::wait_or_stop(&mut stopped, deadline).await;
+                Ok(BTreeSet::new())
+            }
+        }
+    }
+
+    async fn select(
+        &self,
+        id: &str,
+        target: &Target,
+        safety: Option<&Safety>,
+    ) -> Result<Vec<String>, String> {
+        let namespaces = match target {
+            Target::Pods(p) if p.namespaces.is_empty() => vec![self.default_namespace.clone()],
+            Target::Pods(p) => p.namespaces.clone(),
+            Target::Nodes(_) => Vec::new(),
+        };
+        let with_nodes = matches!(target, Target::Nodes(_));
+        let mut inventory =
+            cluster::inventory(&self.conn, &namespaces, with_nodes, Duration::from_secs(30))
+                .await
+                .map_err(|e| e.to_string())?;
+        inventory.default_namespace = self.default_namespace.clone();
+        plan::select_targets(
+            target,
+            safety,
+            &inventory,
+            plan::derive_seed(self.options.seed, id),
+        )
+    }
+
+    fn checks(&self, step: Option<&str>, hypotheses: &[Hypothesis]) -> Vec<Check> {
+        hypotheses
+            .iter()
+            .map(|h| Check {
+                hypothesis: h.clone(),
+                probe: self.probe_for(h),
+                step: step.map(str::to_owned),
+            })
+            .collect()
+    }
+
+    fn probe_for(&self, hypothesis: &Hypothesis) -> Arc<dyn Probe> {
+        match &hypothesis.probe {
+            ProbeSpec::Kube(k) => Arc::new(crate::probes::kube::KubeReadiness::new(
+                self.conn.client.clone(),
+                k.clone(),
+            )),
+            ProbeSpec::Promql(q) => Arc::new(Unavailable {
+                what: q.clone(),
+                why: "PromQL probes are not implemented yet",
+            }),
+            ProbeSpec::Http(h) => Arc::new(Unavailable {
+                what: h.url.clone(),
+                why: "HTTP probes are not implemented yet",
+            }),
+        }
+    }
+
+    async fn revert_step(&self, id: &str, fault: &Fault, targets: &[String]) {
+        if let Fault::PodDelete(_) = fault {
+            // Nothing to undo, but the fault window ends here, and reports need to see that.
+            for target in targets {
+                let detail = "nothing to revert: the owner recreates the pod".to_owned();
+                self.bus.emit(RunEvent::FaultReverted {
+                    step: id.into(),
+                    target: target.clone(),
+                    detail,
+                });
+            }
+        }
+        for entry in self.ledger.take_step(id) {
+            self.revert_one(id, &entry).await;
+        }
+    }
+
+    async fn revert_one(&self, step: &str, entry: &faults::Undo) {
+        let result = faults::undo(
+            &self.conn.client,
+            &self.options.run_id,
+            entry,
+            self.options.server_dry_run,
+            REVERT_BUDGET,
+        )
+        .await;
+        match result {
+            Ok(detail) => {
+                self.bus.emit(RunEvent::FaultReverted {
+                    step: step.into(),
+                    target: entry.target(),
+                    detail,
+                });
+            }
+            Err(error) => {
+                self.bus.emit(RunEvent::RevertFailed {
+                    step: step.into(),
+                    target: entry.target(),
+                    error: error.clone(),
+                });
+                self.tally()
+                    .revert_failures
+                    .push(format!("{}: {error}", entry.target()));
+            }
+        }
+    }
+
+    /// The safety net: whatever is still in the ledger gets reverted now.
+    async fn revert_everything(&self) {
+        for (step, entry) in self.ledger.take_all() {
+            self.revert_one(&step, &entry).await;
+        }
+    }
+
+    async fn verify_recovery(
+        &self,
+        id: &str,
+        owners: &BTreeSet<recovery::Owner>,
+        since: tokio::time::Instant,
+        budget: Duration,
+    ) {
+        if owners.is_empty() || self.options.server_dry_run {
+            return;
+        }
+        let pending = recovery::wait_until_ready(
+            &self.conn.client,
+            owners,
+            tokio::time::Instant::now() + budget,
+        )
+        .await;
+        let after_ms = since.elapsed().as_millis() as u64;
+        for owner in owners.difference(&pending) {
+            self.bus.emit(RunEvent::Recovered {
+                step: id.into(),
+                workload: owner.to_string(),
+                after_ms,
+            });
+        }
+        for owner in &pending {
+            self.note(
+                NoteLevel::Warning,
+                format!("step {id}: {owner} did not get its ready replicas back within {budget:?}"),
+            );
+        }
+    }
+
+    fn tally_verdicts(&self, id: Option<&str>) {
+        let verdicts: Vec<Verdict> = self
+            .bus
+            .records()
+            .iter()
+            .filter_map(|r| match &r.event {
+                RunEvent::HypothesisVerdict(v) if v.step.as_deref() == id => Some(v.verdict),
+                _ => None,
+            })
+            .collect();
+        let mut tally = self.tally();
+        for verdict in verdicts {
+            match verdict {
+                Verdict::Deviated | Verdict::Aborted => tally.deviated = true,
+                Verdict::Inconclusive => tally.inconclusive = true,
+                Verdict::Error => {
+                    let whose =
+                        id.map_or_else(|| "experiment".to_owned(), |id| format!("step {id}"));
+                    tally
+                        .errors
+                        .push(format!("{whose}: a probe could not be evaluated"));
+                }
+                Verdict::Passed | Verdict::Skipped => {}
+            }
+        }
+    }
+
+    /// Emits RunFinished and maps the run to the exit-code contract.
+    fn finish(&self) -> Outcome {
+        let tally = self.tally().clone();
+        let stop = self.stop.borrow().clone();
+        let (outcome, status, message) = if !tally.revert_failures.is_empty() {
+            let what = tally.revert_failures.join("; ");
+            (
+                Outcome::RevertFailed,
+                StepStatus::Failed,
+                format!(
+                    "REVERT FAILED, the cluster may still be faulted: {what}. Run `shakedown recover`."
+                ),
+            )
+        } else if stop == Stop::Interrupted {
+            (
+                Outcome::Interrupted,
+                StepStatus::Interrupted,
+                "interrupted by SIGINT; every fault was reverted".into(),
+            )
+        } else if stop == Stop::Terminated {
+            (
+                Outcome::Terminated,
+                StepStatus::Interrupted,
+                "terminated by SIGTERM; every fault was reverted".into(),
+            )
+        } else if !tally.errors.is_empty() {
+            (
+                Outcome::CouldNotRun,
+                StepStatus::Failed,
+                tally.errors.join("; "),
+            )
+        } else if let Stop::Aborted(h) = &stop {
+            (
+                Outcome::Deviated,
+                StepStatus::Aborted,
+                format!("aborted: `{h}` breached; every fault was reverted"),
+            )
+        } else if tally.deviated || tally.inconclusive {
+            (
+                Outcome::Deviated,
+                StepStatus::Completed,
+                "steady state deviated or could not be confirmed".into(),
+            )
+        } else {
+            (
+                Outcome::Passed,
+                StepStatus::Completed,
+                "every hypothesis held; every fault was injected and reverted".into(),
+            )
+        };
+        self.bus.emit(RunEvent::RunFinished(RunFinished {
+            status,
+            deviated: tally.deviated,
+            exit_code: outcome.code(),
+            message: Some(message),
+        }));
+        self.bus.finish_progress();
+        outcome
+    }
+}
+
+/// A probe kind that is not built yet: always an error, never a pass.
+struct Unavailable {
+    what: String,
+    why: &'static str,
+}
+
+impl Probe for Unavailable {
+    fn describe(&self) -> String {
+        self.what.clone()
+    }
+    fn sample(&self, _at: jiff::Timestamp) -> SampleFuture<'_> {
+        Box::pin(async move { Observation::Error(self.why.into()) })
+    }
+}
+
+fn revert_hint(fault: &Fault, run_id: &str) -> String {
+    match fault {
+        Fault::PodDelete(_) => "nothing to revert: the owners recreate deleted pods".into(),
+        Fault::NodeDrain(_) => format!(
+            "kubectl uncordon the nodes annotated {}={run_id}, or `shakedown recover`",
+            faults::CORDONED_BY
+        ),
+        Fault::NetworkLatency(f) => format!(
+            "exec `tc qdisc del dev {} root` in the shakedown-netem container, or wait for its TTL; `shakedown recover` removes the annotations",
+            f.interface
+        ),
+    }
+}
+
+fn run_started(loaded: &Loaded, plan: &Plan, runner: &Runner) -> RunStarted {
+    let scenarios = scenarios_by_id(loaded);
+    RunStarted {
+        run_id: runner.options.run_id.clone(),
+        experiment: loaded.name().to_owned(),
+        source: loaded.path.display().to_string(),
+        seed: runner.options.seed,
+        context: Some(runner.conn.context.clone()),
+        api_server: Some(runner.conn.server.clone()),
+        prometheus_url: runner.options.prometheus_url.clone(),
+        dry_run: if runner.options.server_dry_run {
+            "server".into()
+        } else {
+            "none".into()
+        },
+        version: env!("CARGO_PKG_VERSION").into(),
+        steps: plan
+            .entries
+            .iter()
+            .map(|e| {
+                let scenario = scenarios
+                    .iter()
+                    .find(|(id, _)| id == &e.id)
+                    .map(|(_, s)| *s);
+                PlannedStep {
+                    id: e.id.clone(),
+                    name: e.name.clone(),
+                    scenario: scenario.map(|s| s.metadata.name.clone()),
+                    fault: e.fault.clone(),
+                    hypotheses: scenario
+                        .map(|s| s.spec.hypotheses.iter().map(planned_hypothesis).collect())
+                        .unwrap_or_default(),
+                }
+            })
+            .collect(),
+        hypotheses: match &loaded.document {
+            crate::spec::Document::Experiment(e) => {
+                e.spec.hypotheses.iter().map(planned_hypothesis).collect()
+            }
+            crate::spec::Document::Scenario(_) => Vec::new(),
+        },
+    }
+}
+
+fn planned_hypothesis(h: &Hypothesis) -> PlannedHypothesis {
+    PlannedHypothesis {
+        name: h.name.clone(),
+        probe: match &h.probe {
+            ProbeSpec::Promql(q) => q.clone(),
+            ProbeSpec::Http(http) => format!("{} {}", http.method, http.url),
+            ProbeSpec::Kube(k) => format!("{:?}", k),
+        },
+        expectation: h
+            .expect
+            .map_or_else(|| "reachable".into(), |e| e.to_string()),
+        phases: h.phases.clone(),
+        weight: h.weight,
+        tolerance: h.tolerance.0,
+        abort: h.abort,
+        every_ms: h.every.0.as_millis() as u64,
+    }
+}
+
+/// Plan ids of scenario steps, walked the same way as the plan.
+fn scenarios_by_id(loaded: &Loaded) -> Vec<(String, &Scenario)> {
+    fn walk<'a>(prefix: &str, steps: &'a [ResolvedStep], out: &mut Vec<(String, &'a Scenario)>) {
+        for (i, step) in steps.iter().enumerate() {
+            let id = format!("{prefix}{}", i + 1);
+            for round in 1..=step.repeat {
+                let id = if step.repeat > 1 {
+                    format!("{id}#{round}")
+                } else {
+                    id.clone()
+                };
+                match &step.action {
+                    ResolvedAction::Scenario { scenario, .. } => out.push((id, scenario)),
+                    ResolvedAction::Experiment { steps, .. } => walk(&format!("{id}."), steps, out),
+                    ResolvedAction::Parallel(children) => {
+                        for (j, child) in children.iter().enumerate() {
+                            walk_one(&format!("{id}.{}", j + 1), child, out);
+                        }
+                    }
+                    ResolvedAction::Pause(_) => {}
+                }
+            }
+        }
+    }
+    fn walk_one<'a>(id: &str, step: &'a ResolvedStep, out: &mut Vec<(String, &'a Scenario)>) {
+        let single = std::slice::from_ref(step);
+        let mut inner = Vec::new();
+        walk("", single, &mut inner);
+        out.extend(
+            inner
+                .into_iter()
+                .map(|(sub, s)| (format!("{id}{}", &sub[1..]), s)),
+        );
+    }
+    let mut out = Vec::new();
+    match &loaded.document {
+        crate::spec::Document::Scenario(s) => out.push(("1".to_owned(), s)),
+        crate::spec::Document::Experiment(_) => walk("", &loaded.steps, &mut out),
+    }
+    out
+}
+
+pub use preflight::preflight;

@@ -1,0 +1,146 @@
+//! Checks made before anything is touched: targets exist, RBAC allows every verb the
+//! plan needs, and network faults can run where they are aimed. Any failure means
+//! exit 3 with zero mutating calls.
+
+use std::collections::BTreeSet;
+
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+};
+use kube::Api;
+use kube::api::PostParams;
+
+use crate::cluster::Connection;
+use crate::faults::network::pod_security_blocker;
+use crate::plan::Plan;
+use crate::spec::{Fault, Loaded, ResolvedAction, ResolvedStep, Scenario, Target};
+
+/// One permission: verb, resource, subresource, namespace (None = cluster-scoped).
+type Permission = (
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    Option<String>,
+);
+
+/// Returns every problem found; an empty list means "go".
+pub async fn preflight(
+    conn: &Connection,
+    loaded: &Loaded,
+    plan: &Plan,
+    default_namespace: &str,
+) -> Vec<String> {
+    let mut problems: Vec<String> = plan
+        .entries
+        .iter()
+        .filter_map(|e| match &e.targets {
+            Some(Err(why)) => Some(format!("step {} ({}): {why}", e.id, e.name)),
+            _ => None,
+        })
+        .collect();
+    let scenarios = scenarios(loaded);
+    let mut needed = BTreeSet::new();
+    let mut netem_namespaces = BTreeSet::new();
+    for scenario in &scenarios {
+        let namespaces: Vec<String> = match &scenario.spec.target {
+            Target::Pods(p) if p.namespaces.is_empty() => vec![default_namespace.to_owned()],
+            Target::Pods(p) => p.namespaces.clone(),
+            Target::Nodes(_) => Vec::new(),
+        };
+        for ns in &namespaces {
+            needed.insert(("list", "pods", None, Some(ns.clone())));
+            needed.insert(("create", "events", None, Some(ns.clone())));
+        }
+        match &scenario.spec.fault {
+            Fault::PodDelete(_) => {
+                for ns in &namespaces {
+                    needed.insert(("delete", "pods", None, Some(ns.clone())));
+                }
+            }
+            Fault::NetworkLatency(_) => {
+                for ns in &namespaces {
+                    needed.insert(("patch", "pods", None, Some(ns.clone())));
+                    needed.insert((
+                        "patch",
+                        "pods",
+                        Some("ephemeralcontainers"),
+                        Some(ns.clone()),
+                    ));
+                    needed.insert(("create", "pods", Some("exec"), Some(ns.clone())));
+                    netem_namespaces.insert(ns.clone());
+                }
+            }
+            Fault::NodeDrain(_) => {
+                needed.insert(("patch", "nodes", None, None));
+                needed.insert(("list", "pods", None, None));
+                needed.insert(("create", "pods", Some("eviction"), None));
+            }
+        }
+    }
+    problems.extend(denied(conn, &needed).await);
+    for ns in netem_namespaces {
+        match pod_security_blocker(&conn.client, &ns).await {
+            Ok(Some(why)) => problems.push(why),
+            Ok(None) => {}
+            Err(e) => problems.push(format!("cannot read namespace {ns}: {e}")),
+        }
+    }
+    problems
+}
+
+async fn denied(conn: &Connection, needed: &BTreeSet<Permission>) -> Vec<String> {
+    let api: Api<SelfSubjectAccessReview> = Api::all(conn.client.clone());
+    let mut problems = Vec::new();
+    for (verb, resource, subresource, namespace) in needed {
+        let review = SelfSubjectAccessReview {
+            spec: SelfSubjectAccessReviewSpec {
+                resource_attributes: Some(ResourceAttributes {
+                    verb: Some((*verb).into()),
+                    resource: Some((*resource).into()),
+                    subresource: subresource.map(str::to_owned),
+                    namespace: namespace.clone(),
+                    ..ResourceAttributes::default()
+                }),
+                ..SelfSubjectAccessReviewSpec::default()
+            },
+            ..SelfSubjectAccessReview::default()
+        };
+        let what = format!(
+            "{verb} {resource}{}{}",
+            subresource.map(|s| format!("/{s}")).unwrap_or_default(),
+            namespace
+                .as_ref()
+                .map(|n| format!(" in {n}"))
+                .unwrap_or_else(|| " (cluster-wide)".into())
+        );
+        match api.create(&PostParams::default(), &review).await {
+            Ok(answer) if answer.status.as_ref().is_some_and(|s| s.allowed) => {}
+            Ok(answer) => {
+                let reason = answer.status.and_then(|s| s.reason).unwrap_or_default();
+                problems.push(format!("RBAC denies {what} {reason}").trim_end().to_owned());
+            }
+            Err(e) => problems.push(format!("cannot check RBAC for {what}: {e}")),
+        }
+    }
+    problems
+}
+
+fn scenarios(loaded: &Loaded) -> Vec<&Scenario> {
+    fn walk<'a>(steps: &'a [ResolvedStep], out: &mut Vec<&'a Scenario>) {
+        for step in steps {
+            match &step.action {
+                ResolvedAction::Scenario { scenario, .. } => out.push(scenario),
+                ResolvedAction::Experiment { steps, .. } | ResolvedAction::Parallel(steps) => {
+                    walk(steps, out)
+                }
+                ResolvedAction::Pause(_) => {}
+            }
+        }
+    }
+    let mut out = Vec::new();
+    match &loaded.document {
+        crate::spec::Document::Scenario(s) => out.push(s),
+        crate::spec::Document::Experiment(_) => walk(&loaded.steps, &mut out),
+    }
+    out
+}

@@ -1,0 +1,224 @@
+//! Faults: how each one is injected into the cluster and undone.
+//!
+//! Every fault follows `plan → inject → hold → revert → verify`. Before its first
+//! mutating call a fault records what it is about to do twice: in the in-memory
+//! `Ledger` (which the executor reverts from on every exit path, even if the task that
+//! injected has panicked) and in the cluster itself (annotations), so that
+//! `shakedown recover` can undo it even when the journal is lost.
+
+pub mod network;
+pub mod node_drain;
+pub mod pod_delete;
+pub mod recovery;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Event, ObjectReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Time};
+use kube::api::PostParams;
+use kube::{Api, Client};
+
+use crate::executor::bus::EventBus;
+
+/// On a node we cordoned: the run id. `recover` uncordons only nodes carrying it, so a
+/// node an admin cordoned is never touched.
+pub const CORDONED_BY: &str = "shakedown.dev/cordoned-by";
+
+/// On a pod with an active network fault: JSON `{runId, kind, container, interface, params, expires}`.
+pub const FAULT_ANNOTATION: &str = "shakedown.dev/fault";
+
+/// Everything a fault needs to act and to report.
+#[derive(Clone)]
+pub struct FaultContext {
+    pub client: Client,
+    pub run_id: String,
+    pub step: String,
+    /// Server-side dry run: every mutating call carries `dryRun=All`.
+    pub dry_run: bool,
+    pub bus: EventBus,
+    pub ledger: Ledger,
+}
+
+/// Something that must be undone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Undo {
+    Uncordon {
+        node: String,
+    },
+    RemoveNetem {
+        namespace: String,
+        pod: String,
+        container: String,
+        interface: String,
+    },
+}
+
+impl Undo {
+    pub fn target(&self) -> String {
+        match self {
+            Undo::Uncordon { node } => format!("node/{node}"),
+            Undo::RemoveNetem { namespace, pod, .. } => format!("{namespace}/{pod}"),
+        }
+    }
+}
+
+/// Faults that are in the cluster right now, by step.
+#[derive(Clone, Default)]
+pub struct Ledger(Arc<Mutex<Vec<(String, Undo)>>>);
+
+impl Ledger {
+    pub fn record(&self, step: &str, undo: Undo) {
+        self.lock().push((step.to_owned(), undo));
+    }
+
+    /// Removes and returns the entries of one step.
+    pub fn take_step(&self, step: &str) -> Vec<Undo> {
+        let mut entries = self.lock();
+        let (mine, rest): (Vec<_>, Vec<_>) = entries.drain(..).partition(|(s, _)| s == step);
+        *entries = rest;
+        mine.into_iter().map(|(_, u)| u).collect()
+    }
+
+    /// Removes and returns everything still faulted.
+    pub fn take_all(&self) -> Vec<(String, Undo)> {
+        self.lock().drain(..).collect()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(String, Undo)>> {
+        // A panicking fault task must not make the ledger unreadable: that is exactly
+        // when we need it.
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Undoes one entry, retrying transient API failures for up to `budget`.
+pub async fn undo(
+    client: &Client,
+    run_id: &str,
+    entry: &Undo,
+    dry_run: bool,
+    budget: Duration,
+) -> Result<String, String> {
+    let deadline = tokio::time::Instant::now() + budget;
+    let mut delay = Duration::from_millis(200);
+    loop {
+        let attempt = match entry {
+            Undo::Uncordon { node } => node_drain::uncordon(client, node, run_id, dry_run).await,
+            Undo::RemoveNetem {
+                namespace,
+                pod,
+                container,
+                interface,
+            } => network::remove(client, namespace, pod, container, interface, dry_run).await,
+        };
+        match attempt {
+            Ok(detail) => return Ok(detail),
+            Err(e) if is_transient(&e) && tokio::time::Instant::now() + delay < deadline => {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
+/// Worth retrying: throttling, server errors, and connection trouble.
+pub fn is_transient(error: &kube::Error) -> bool {
+    match error {
+        kube::Error::Api(status) => status.code == 429 || status.code >= 500,
+        kube::Error::HyperError(_) | kube::Error::Service(_) => true,
+        _ => false,
+    }
+}
+
+/// Retries a call on transient failures until `deadline`.
+pub async fn with_retries<T, F, Fut>(
+    deadline: tokio::time::Instant,
+    mut call: F,
+) -> Result<T, kube::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, kube::Error>>,
+{
+    let mut delay = Duration::from_millis(200);
+    loop {
+        match call().await {
+            Err(e) if is_transient(&e) && tokio::time::Instant::now() + delay < deadline => {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Writes a Kubernetes Event on a disrupted object, so on-call can tell chaos from an
+/// incident. Best effort: a failure is reported, never fatal.
+pub async fn record_event(
+    ctx: &FaultContext,
+    object: ObjectReference,
+    reason: &str,
+    message: &str,
+) {
+    let namespace = object.namespace.clone().unwrap_or_else(|| "default".into());
+    let now = jiff::Timestamp::now();
+    let event = Event {
+        metadata: ObjectMeta {
+            generate_name: Some("shakedown-".into()),
+            namespace: Some(namespace.clone()),
+            ..ObjectMeta::default()
+        },
+        involved_object: object,
+        reason: Some(reason.into()),
+        message: Some(format!("{message} (shakedown run {})", ctx.run_id)),
+        type_: Some("Warning".into()),
+        first_timestamp: Some(Time(now)),
+        last_timestamp: Some(Time(now)),
+        event_time: Some(MicroTime(now)),
+        reporting_component: Some("shakedown".into()),
+        reporting_instance: Some(ctx.run_id.clone()),
+        action: Some(reason.into()),
+        count: Some(1),
+        ..Event::default()
+    };
+    let api: Api<Event> = Api::namespaced(ctx.client.clone(), &namespace);
+    let params = PostParams {
+        dry_run: ctx.dry_run,
+        ..PostParams::default()
+    };
+    if let Err(e) = api.create(&params, &event).await {
+        ctx.bus.emit(crate::events::RunEvent::Note {
+            level: crate::events::NoteLevel::Warning,
+            message: format!("could not record a {reason} event: {e}"),
+        });
+    }
+}
+
+pub fn object_ref(
+    kind: &str,
+    api_version: &str,
+    namespace: Option<&str>,
+    name: &str,
+    uid: Option<String>,
+) -> ObjectReference {
+    ObjectReference {
+        kind: Some(kind.into()),
+        api_version: Some(api_version.into()),
+        namespace: namespace.map(str::to_owned),
+        name: Some(name.into()),
+        uid,
+        ..ObjectReference::default()
+    }
+}
+
+/// `namespace/name` into its parts.
+pub fn split_pod(target: &str) -> (&str, &str) {
+    target.split_once('/').unwrap_or(("default", target))
+}

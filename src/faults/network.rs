@@ -1,0 +1,386 @@
+//! network-latency: an ephemeral container with NET_ADMIN runs `tc … netem` in the
+//! target pod's network namespace.
+//!
+//! The injector is built to clean up after itself: it traps TERM to delete the qdisc,
+//! and deletes it on its own when its TTL (fault duration + margin) runs out, so a
+//! shakedown that dies mid-fault leaves nothing behind for long. Every value in the
+//! script is produced here from validated, typed parameters (numbers we format, an
+//! interface name restricted to the kernel's alphabet), so nothing user-supplied
+//! reaches a shell unescaped.
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use kube::api::{AttachParams, Patch, PatchParams};
+use kube::{Api, Client};
+use serde_json::json;
+
+use super::{
+    FAULT_ANNOTATION, FaultContext, Undo, object_ref, record_event, split_pod, with_retries,
+};
+use crate::events::RunEvent;
+use crate::spec::NetworkLatency;
+
+/// How long the injector outlives the planned fault before removing netem by itself.
+pub const TTL_MARGIN: Duration = Duration::from_secs(30);
+
+/// The arguments after `tc qdisc replace dev IF root`.
+pub fn netem_args(fault: &NetworkLatency) -> String {
+    let mut args = format!("netem delay {}ms", fault.delay.0.as_millis());
+    if !fault.jitter.0.is_zero() {
+        args.push_str(&format!(" {}ms", fault.jitter.0.as_millis()));
+        if fault.correlation.0 > 0.0 {
+            args.push_str(&format!(" {}%", fault.correlation.0));
+        }
+    }
+    if let Some(loss) = fault.loss {
+        args.push_str(&format!(" loss {}%", loss.0));
+    }
+    args
+}
+
+/// The injector's shell script. `ttl` is how long netem stays before self-removal.
+pub fn injector_script(fault: &NetworkLatency, ttl: Duration) -> String {
+    let interface = shell_word(&fault.interface);
+    format!(
+        r#"set -eu
+IF={interface}
+SLEEPER=
+cleanup() {{ tc qdisc del dev "$IF" root 2>/dev/null || true; }}
+trap 'cleanup; [ -n "$SLEEPER" ] && kill "$SLEEPER" 2>/dev/null; exit 0' TERM INT
+tc qdisc replace dev "$IF" root {args}
+echo "shakedown: netem applied on $IF for at most {ttl}s"
+sleep {ttl} &
+SLEEPER=$!
+wait "$SLEEPER"
+cleanup
+echo "shakedown: netem removed on $IF at its TTL"
+"#,
+        args = netem_args(fault),
+        ttl = ttl.as_secs().max(1),
+    )
+}
+
+/// The command that reverts the fault from outside (over exec).
+pub fn revert_command(interface: &str) -> Vec<String> {
+    vec![
+        "tc".into(),
+        "qdisc".into(),
+        "del".into(),
+        "dev".into(),
+        interface.into(),
+        "root".into(),
+    ]
+}
+
+/// A DNS-label container name, unique per run and step (ephemeral containers cannot be
+/// removed, so a repeated step needs a fresh name).
+pub fn container_name(run_id: &str, step: &str) -> String {
+    let step: String = step
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let run: String = run_id
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(8)
+        .collect();
+    let mut name = format!("shakedown-netem-{run}-{step}").to_ascii_lowercase();
+    name.truncate(63);
+    name.trim_end_matches('-').to_owned()
+}
+
+/// Why this namespace cannot host a NET_ADMIN container, if it cannot.
+pub async fn pod_security_blocker(
+    client: &Client,
+    namespace: &str,
+) -> Result<Option<String>, kube::Error> {
+    let ns = Api::<Namespace>::all(client.clone()).get(namespace).await?;
+    let level = ns
+        .metadata
+        .labels
+        .and_then(|l| l.get("pod-security.kubernetes.io/enforce").cloned());
+    Ok(match level.as_deref() {
+        Some(level @ ("baseline" | "restricted")) => Some(format!(
+            "namespace {namespace} enforces Pod Security `{level}`, which forbids the NET_ADMIN capability the netem injector needs"
+        )),
+        _ => None,
+    })
+}
+
+/// Injects netem into each pod: ledger and annotation first, then the ephemeral container.
+pub async fn inject(
+    ctx: &FaultContext,
+    fault: &NetworkLatency,
+    targets: &[String],
+) -> Result<(), String> {
+    let ttl = fault.duration.0 + TTL_MARGIN;
+    let container = container_name(&ctx.run_id, &ctx.step);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    for target in targets {
+        let (namespace, pod) = split_pod(target);
+        let api: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
+        ctx.ledger.record(
+            &ctx.step,
+            Undo::RemoveNetem {
+                namespace: namespace.into(),
+                pod: pod.into(),
+                container: container.clone(),
+                interface: fault.interface.clone(),
+            },
+        );
+        let expires =
+            jiff::Timestamp::now() + jiff::SignedDuration::try_from(ttl).unwrap_or_default();
+        let marker = json!({
+            "runId": ctx.run_id,
+            "kind": "network-latency",
+            "container": container,
+            "interface": fault.interface,
+            "delayMs": fault.delay.0.as_millis() as u64,
+            "jitterMs": fault.jitter.0.as_millis() as u64,
+            "lossPercent": fault.loss.map(|l| l.0),
+            "expires": expires.to_string(),
+        });
+        let annotate = Patch::Merge(
+            json!({"metadata": {"annotations": {FAULT_ANNOTATION: marker.to_string()}}}),
+        );
+        let params = PatchParams {
+            dry_run: ctx.dry_run,
+            ..PatchParams::default()
+        };
+        let fail = |error: String| {
+            ctx.bus.emit(RunEvent::FaultInjectFailed {
+                step: ctx.step.clone(),
+                target: target.clone(),
+                error: error.clone(),
+            });
+            error
+        };
+        with_retries(deadline, || api.patch(pod, &params, &annotate))
+            .await
+            .map_err(|e| fail(format!("cannot annotate pod: {e}")))?;
+        let ephemeral = Patch::Strategic(json!({"spec": {"ephemeralContainers": [{
+            "name": container,
+            "image": fault.image,
+            "command": ["/bin/sh", "-c", injector_script(fault, ttl)],
+            "securityContext": {"capabilities": {"add": ["NET_ADMIN"]}},
+            "stdin": false,
+            "tty": false,
+        }]}}));
+        let patched = with_retries(deadline, || {
+            api.patch_ephemeral_containers(pod, &params, &ephemeral)
+        })
+        .await
+        .map_err(|e| fail(format!("cannot add the injector container: {e}")))?;
+        let detail = format!(
+            "netem {} on {} via ephemeral container {container} (TTL {}s)",
+            netem_args(fault),
+            fault.interface,
+            ttl.as_secs()
+        );
+        ctx.bus.emit(RunEvent::FaultInjected {
+            step: ctx.step.clone(),
+            target: target.clone(),
+            detail,
+        });
+        let object = object_ref(
+            "Pod",
+            "v1",
+            Some(namespace),
+            pod,
+            patched.metadata.uid.clone(),
+        );
+        record_event(
+            ctx,
+            object,
+            "ShakedownFault",
+            &format!("network latency injected: {}", netem_args(fault)),
+        )
+        .await;
+    }
+    Ok(())
+}
+
+/// Removes netem over exec (stopping the injector), then the annotation. If the pod is
+/// gone, so is its network namespace: nothing is left to undo.
+pub async fn remove(
+    client: &Client,
+    namespace: &str,
+    pod: &str,
+    container: &str,
+    interface: &str,
+    dry_run: bool,
+) -> Result<String, kube::Error> {
+    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    match api.get(pod).await {
+        Err(kube::Error::Api(s)) if s.code == 404 => {
+            return Ok("pod is gone, and its netem with it".into());
+        }
+        Err(e) => return Err(e),
+        Ok(_) => {}
+    }
+    let mut detail = String::new();
+    if !dry_run {
+        let exec = AttachParams::default()
+            .container(container)
+            .stdout(false)
+            .stderr(false);
+        match api.exec(pod, revert_command(interface), &exec).await {
+            Ok(process) => {
+                // The exec's own exit status is best effort: a qdisc already gone is fine.
+                let _ = tokio::time::timeout(Duration::from_secs(10), process.join()).await;
+                detail.push_str("netem deleted over exec; ");
+            }
+            // The injector removes netem at its TTL even if we cannot reach it.
+            Err(e) => detail.push_str(&format!("exec failed ({e}); netem expires at its TTL; ")),
+        }
+    }
+    let unannotate = json!({"metadata": {"annotations": {FAULT_ANNOTATION: null}}});
+    let params = PatchParams {
+        dry_run,
+        ..PatchParams::default()
+    };
+    api.patch(pod, &params, &Patch::Merge(&unannotate)).await?;
+    detail.push_str("annotation removed");
+    Ok(detail)
+}
+
+/// Single-quotes a word for POSIX sh. Interface names are validated to a safe alphabet
+/// already; quoting is the second fence, not the first.
+fn shell_word(word: &str) -> String {
+    format!("'{}'", word.replace('\'', r"'\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{Percent, Span};
+    use std::path::Path;
+    use std::process::{Command, Stdio};
+
+    fn fault() -> NetworkLatency {
+        NetworkLatency {
+            delay: Span(Duration::from_millis(200)),
+            jitter: Span(Duration::from_millis(50)),
+            correlation: Percent(25.0),
+            loss: Some(Percent(1.5)),
+            interface: "eth0".into(),
+            duration: Span(Duration::from_secs(60)),
+            image: "netshoot".into(),
+        }
+    }
+
+    #[test]
+    fn container_names_are_dns_labels() {
+        let name = container_name("3f9a2c1e-77aa-4bd2", "4.1#2");
+        assert_eq!(name, "shakedown-netem-3f9a2c1e-4-1-2");
+        assert!(name.len() <= 63);
+    }
+
+    #[test]
+    fn netem_arguments_are_formatted_from_typed_values() {
+        assert_eq!(netem_args(&fault()), "netem delay 200ms 50ms 25% loss 1.5%");
+        let plain = NetworkLatency {
+            jitter: Span(Duration::ZERO),
+            loss: None,
+            ..fault()
+        };
+        assert_eq!(netem_args(&plain), "netem delay 200ms");
+    }
+
+    /// A `tc` that records its arguments, so the script runs for real without netem.
+    fn shim_dir(tag: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("shakedown-tc-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let tc = dir.join("tc");
+        std::fs::write(
+            &tc,
+            format!(
+                "#!/bin/sh\necho \"$*\" >> '{}'\n",
+                dir.join("calls").display()
+            ),
+        )
+        .unwrap();
+        Command::new("chmod").arg("+x").arg(&tc).status().unwrap();
+        dir
+    }
+
+    fn calls(dir: &Path) -> Vec<String> {
+        std::fs::read_to_string(dir.join("calls"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn run_script(dir: &Path, ttl: Duration) -> std::process::Child {
+        let path = format!(
+            "{}:{}",
+            dir.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        Command::new("sh")
+            .arg("-c")
+            .arg(injector_script(&fault(), ttl))
+            .env("PATH", path)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+
+    fn wait_for_calls(dir: &Path, n: usize) -> Vec<String> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while calls(dir).len() < n && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        calls(dir)
+    }
+
+    #[test]
+    fn injector_applies_netem_and_removes_it_at_its_ttl() {
+        let dir = shim_dir("ttl");
+        let status = run_script(&dir, Duration::from_secs(1)).wait().unwrap();
+        assert!(status.success());
+        assert_eq!(
+            calls(&dir),
+            [
+                "qdisc replace dev eth0 root netem delay 200ms 50ms 25% loss 1.5%",
+                "qdisc del dev eth0 root"
+            ]
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn injector_removes_netem_on_term() {
+        let dir = shim_dir("term");
+        let mut child = run_script(&dir, Duration::from_secs(600));
+        assert_eq!(
+            wait_for_calls(&dir, 1).len(),
+            1,
+            "netem must be applied first"
+        );
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status()
+            .unwrap();
+        let status = child.wait().unwrap();
+        assert!(status.success(), "TERM is a clean exit: {status:?}");
+        assert_eq!(
+            calls(&dir).last().map(String::as_str),
+            Some("qdisc del dev eth0 root")
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_hostile_interface_name_stays_one_quoted_word() {
+        let hostile = NetworkLatency {
+            interface: "eth0'; rm -rf / #".into(),
+            ..fault()
+        };
+        let script = injector_script(&hostile, Duration::from_secs(1));
+        assert!(script.contains(r"IF='eth0'\''; rm -rf / #'"), "{script}");
+    }
+}

@@ -1,0 +1,298 @@
+//! node-drain: cordon with our annotation, evict through the Eviction API (PDBs are
+//! honoured: a 429 is retried with backoff until the eviction timeout), hold, then
+//! uncordon only the nodes that carry our annotation.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::{DeleteParams, EvictParams, ListParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client};
+use serde_json::json;
+
+use super::recovery::{Owner, owner_of};
+use super::{CORDONED_BY, FaultContext, Undo, object_ref, record_event, with_retries};
+use crate::events::{NoteLevel, RunEvent};
+use crate::spec::NodeDrain;
+
+fn patch_params(dry_run: bool) -> PatchParams {
+    PatchParams {
+        dry_run,
+        ..PatchParams::default()
+    }
+}
+
+/// Cordons the nodes (recording each in the ledger first) and evicts their pods.
+/// Returns the owners of the evicted pods.
+pub async fn drain(
+    ctx: &FaultContext,
+    fault: &NodeDrain,
+    nodes: &[String],
+) -> Result<BTreeSet<Owner>, String> {
+    let api: Api<Node> = Api::all(ctx.client.clone());
+    let deadline = tokio::time::Instant::now() + fault.eviction_timeout.0;
+    for name in nodes {
+        let node = with_retries(deadline, || api.get(name))
+            .await
+            .map_err(|e| fail(ctx, name, format!("cannot read node: {e}")))?;
+        let ours = node
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(CORDONED_BY))
+            .is_some_and(|v| v == &ctx.run_id);
+        let already = node
+            .spec
+            .as_ref()
+            .and_then(|s| s.unschedulable)
+            .unwrap_or(false);
+        if already && !ours {
+            ctx.bus.emit(RunEvent::Note {
+                level: NoteLevel::Warning,
+                message: format!("node {name} was already cordoned by someone else; it will be drained but left cordoned"),
+            });
+        } else {
+            ctx.ledger
+                .record(&ctx.step, Undo::Uncordon { node: name.clone() });
+            let patch = Patch::Merge(
+                json!({"metadata": {"annotations": {CORDONED_BY: ctx.run_id}}, "spec": {"unschedulable": true}}),
+            );
+            let params = patch_params(ctx.dry_run);
+            with_retries(deadline, || api.patch(name, &params, &patch))
+                .await
+                .map_err(|e| fail(ctx, name, format!("cordon failed: {e}")))?;
+            ctx.bus.emit(RunEvent::FaultInjected {
+                step: ctx.step.clone(),
+                target: format!("node/{name}"),
+                detail: "cordoned".into(),
+            });
+            let uid = node.metadata.uid.clone();
+            record_event(
+                ctx,
+                object_ref("Node", "v1", None, name, uid),
+                "ShakedownFault",
+                "node cordoned and drained by a chaos experiment",
+            )
+            .await;
+        }
+    }
+    let mut owners = BTreeSet::new();
+    for name in nodes {
+        owners.extend(evict_node(ctx, fault, name, deadline).await?);
+    }
+    Ok(owners)
+}
+
+fn fail(ctx: &FaultContext, node: &str, error: String) -> String {
+    ctx.bus.emit(RunEvent::FaultInjectFailed {
+        step: ctx.step.clone(),
+        target: format!("node/{node}"),
+        error: error.clone(),
+    });
+    error
+}
+
+/// Evicts every evictable pod on one node, concurrently, like `kubectl drain`.
+async fn evict_node(
+    ctx: &FaultContext,
+    fault: &NodeDrain,
+    node: &str,
+    deadline: tokio::time::Instant,
+) -> Result<BTreeSet<Owner>, String> {
+    let pods: Api<Pod> = Api::all(ctx.client.clone());
+    let on_node = ListParams::default().fields(&format!("spec.nodeName={node}"));
+    let list = with_retries(deadline, || pods.list(&on_node))
+        .await
+        .map_err(|e| fail(ctx, node, format!("cannot list pods: {e}")))?;
+    let mut victims = Vec::new();
+    for pod in list.items {
+        match classify(&pod, fault) {
+            Disposition::Evict => victims.push(pod),
+            Disposition::Skip => {}
+            Disposition::Refuse(why) => return Err(fail(ctx, node, why)),
+        }
+    }
+    let mut owners = BTreeSet::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    for pod in victims {
+        if let Some(owner) = owner_of(&ctx.client, &pod).await {
+            owners.insert(owner);
+        }
+        let ctx = ctx.clone();
+        tasks.spawn(async move { evict_with_backoff(&ctx, &pod, deadline).await });
+    }
+    let mut first_error = None;
+    while let Some(result) = tasks.join_next().await {
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                first_error.get_or_insert(e);
+            }
+            Err(join) => {
+                first_error.get_or_insert(format!("eviction task failed: {join}"));
+            }
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(owners),
+    }
+}
+
+enum Disposition {
+    Evict,
+    Skip,
+    Refuse(String),
+}
+
+fn classify(pod: &Pod, fault: &NodeDrain) -> Disposition {
+    let name = format!(
+        "{}/{}",
+        pod.metadata.namespace.as_deref().unwrap_or(""),
+        pod.metadata.name.as_deref().unwrap_or("")
+    );
+    if pod.metadata.deletion_timestamp.is_some() {
+        return Disposition::Skip;
+    }
+    let annotations = pod.metadata.annotations.clone().unwrap_or_default();
+    if annotations.contains_key("kubernetes.io/config.mirror") {
+        return Disposition::Skip;
+    }
+    let phase = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.phase.as_deref())
+        .unwrap_or("");
+    if phase == "Succeeded" || phase == "Failed" {
+        return Disposition::Skip;
+    }
+    let controller = pod
+        .metadata
+        .owner_references
+        .as_ref()
+        .and_then(|os| os.iter().find(|o| o.controller == Some(true)));
+    match controller {
+        Some(c) if c.kind == "DaemonSet" => {
+            return if fault.ignore_daemon_sets {
+                Disposition::Skip
+            } else {
+                Disposition::Refuse(format!(
+                    "{name} is managed by a DaemonSet; set ignoreDaemonSets: true"
+                ))
+            };
+        }
+        Some(_) => {}
+        None => {
+            return Disposition::Refuse(format!(
+                "{name} has no controller and would be lost; shakedown does not drain unmanaged pods"
+            ));
+        }
+    }
+    let uses_empty_dir = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.volumes.as_ref())
+        .is_some_and(|vs| vs.iter().any(|v| v.empty_dir.is_some()));
+    if uses_empty_dir && !fault.delete_empty_dir_data {
+        return Disposition::Refuse(format!(
+            "{name} uses emptyDir data that eviction would delete; set deleteEmptyDirData: true"
+        ));
+    }
+    Disposition::Evict
+}
+
+/// One eviction. A 429 means a PodDisruptionBudget said "not now": wait and retry until
+/// the deadline, as `kubectl drain` does.
+async fn evict_with_backoff(
+    ctx: &FaultContext,
+    pod: &Pod,
+    deadline: tokio::time::Instant,
+) -> Result<(), String> {
+    let namespace = pod.metadata.namespace.clone().unwrap_or_default();
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    let target = format!("{namespace}/{name}");
+    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
+    let params = EvictParams {
+        delete_options: Some(DeleteParams {
+            dry_run: ctx.dry_run,
+            ..DeleteParams::default()
+        }),
+        post_options: PostParams {
+            dry_run: ctx.dry_run,
+            ..PostParams::default()
+        },
+    };
+    let mut delay = Duration::from_millis(500);
+    let mut blocked = false;
+    loop {
+        match api.evict(&name, &params).await {
+            Ok(_) => {
+                let detail = if blocked {
+                    "evicted after a PodDisruptionBudget allowed it"
+                } else {
+                    "evicted"
+                };
+                ctx.bus.emit(RunEvent::FaultInjected {
+                    step: ctx.step.clone(),
+                    target,
+                    detail: detail.into(),
+                });
+                return Ok(());
+            }
+            Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
+            Err(e) if super::is_transient(&e) && tokio::time::Instant::now() + delay < deadline => {
+                if matches!(&e, kube::Error::Api(s) if s.code == 429) && !blocked {
+                    blocked = true;
+                    ctx.bus.emit(RunEvent::Note {
+                        level: NoteLevel::Info,
+                        message: format!(
+                            "eviction of {target} blocked by a PodDisruptionBudget; retrying"
+                        ),
+                    });
+                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => {
+                let error = format!("eviction not possible before the timeout: {e}");
+                ctx.bus.emit(RunEvent::FaultInjectFailed {
+                    step: ctx.step.clone(),
+                    target,
+                    error: error.clone(),
+                });
+                return Err(error);
+            }
+        }
+    }
+}
+
+/// Uncordons `node` if, and only if, it carries our run's annotation.
+pub async fn uncordon(
+    client: &Client,
+    node: &str,
+    run_id: &str,
+    dry_run: bool,
+) -> Result<String, kube::Error> {
+    let api: Api<Node> = Api::all(client.clone());
+    let current = match api.get(node).await {
+        Ok(n) => n,
+        Err(kube::Error::Api(s)) if s.code == 404 => return Ok("node no longer exists".into()),
+        Err(e) => return Err(e),
+    };
+    let marker = current
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(CORDONED_BY))
+        .cloned();
+    match marker {
+        Some(by) if by == run_id || run_id.is_empty() => {
+            let patch = json!({"metadata": {"annotations": {CORDONED_BY: null}}, "spec": {"unschedulable": null}});
+            api.patch(node, &patch_params(dry_run), &Patch::Merge(&patch))
+                .await?;
+            Ok(format!("uncordoned (was cordoned by run {by})"))
+        }
+        Some(by) => Ok(format!("left alone: cordoned by another run ({by})")),
+        None => Ok("left alone: not cordoned by shakedown".into()),
+    }
+}

@@ -1,0 +1,151 @@
+//! Steady-state probes: something that can be sampled at a point in time, and the
+//! judgement of a sample against a hypothesis's expectation.
+//!
+//! The executor only sees the `Probe` trait. `kube` probes (ready replicas, Ready
+//! nodes) live in `kube.rs`; PromQL and HTTP probes plug in here the same way.
+
+pub mod kube;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use jiff::Timestamp;
+
+use crate::events::{SampleOutcome, SeriesValue};
+use crate::spec::{Hypothesis, NoDataPolicy, SeriesMatch};
+
+/// What one sample saw.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Observation {
+    Values(Vec<SeriesValue>),
+    /// The probe could not get an answer (server unreachable, error status, …).
+    Error(String),
+}
+
+pub type SampleFuture<'a> = Pin<Box<dyn Future<Output = Observation> + Send + 'a>>;
+
+pub trait Probe: Send + Sync {
+    /// The query, URL or object, as shown in reports.
+    fn describe(&self) -> String;
+    /// Samples at `at` (probes that can pin time, like PromQL, evaluate exactly then).
+    fn sample(&self, at: Timestamp) -> SampleFuture<'_>;
+}
+
+/// Judges one observation: no data is never a pass unless the hypothesis says so.
+pub fn judge(
+    hypothesis: &Hypothesis,
+    observation: &Observation,
+) -> (SampleOutcome, Option<String>) {
+    let values = match observation {
+        Observation::Error(e) => return (SampleOutcome::Error, Some(e.clone())),
+        Observation::Values(values) => values,
+    };
+    let present: Vec<f64> = values
+        .iter()
+        .filter_map(|v| v.value)
+        .filter(|v| !v.is_nan())
+        .collect();
+    if present.is_empty() || present.len() < values.len() && hypothesis.series == SeriesMatch::All {
+        let outcome = match hypothesis.no_data {
+            NoDataPolicy::Pass => SampleOutcome::Pass,
+            NoDataPolicy::Fail => SampleOutcome::Fail,
+            NoDataPolicy::Inconclusive => SampleOutcome::NoData,
+        };
+        return (outcome, Some("no data (empty result or NaN)".into()));
+    }
+    let Some(expectation) = hypothesis.expect else {
+        return (SampleOutcome::Pass, None);
+    };
+    let holds = |v: &f64| expectation.holds(*v);
+    let ok = match hypothesis.series {
+        SeriesMatch::All => present.iter().all(holds),
+        SeriesMatch::Any => present.iter().any(holds),
+    };
+    (
+        if ok {
+            SampleOutcome::Pass
+        } else {
+            SampleOutcome::Fail
+        },
+        None,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::read::parse_expectation;
+    use crate::spec::{Percent, Phase, Probe as ProbeSpec, Span};
+    use std::time::Duration;
+
+    fn hypothesis(expect: &str, series: SeriesMatch, no_data: NoDataPolicy) -> Hypothesis {
+        Hypothesis {
+            name: "h".into(),
+            probe: ProbeSpec::Promql("up".into()),
+            expect: Some(parse_expectation(expect).unwrap()),
+            phases: vec![Phase::Before],
+            every: Span(Duration::from_secs(1)),
+            tolerance: Percent(100.0),
+            abort: false,
+            series,
+            no_data,
+            weight: 1.0,
+        }
+    }
+
+    fn values(vs: &[Option<f64>]) -> Observation {
+        Observation::Values(
+            vs.iter()
+                .map(|v| SeriesValue {
+                    labels: Default::default(),
+                    value: *v,
+                })
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn no_data_is_never_a_pass_by_default() {
+        let h = hypothesis("< 1", SeriesMatch::All, NoDataPolicy::Inconclusive);
+        assert_eq!(judge(&h, &values(&[])).0, SampleOutcome::NoData);
+        assert_eq!(
+            judge(&h, &values(&[Some(f64::NAN)])).0,
+            SampleOutcome::NoData
+        );
+        assert_eq!(judge(&h, &values(&[None])).0, SampleOutcome::NoData);
+        let fail = hypothesis("< 1", SeriesMatch::All, NoDataPolicy::Fail);
+        assert_eq!(judge(&fail, &values(&[])).0, SampleOutcome::Fail);
+        let pass = hypothesis("< 1", SeriesMatch::All, NoDataPolicy::Pass);
+        assert_eq!(judge(&pass, &values(&[])).0, SampleOutcome::Pass);
+    }
+
+    #[test]
+    fn all_and_any_series() {
+        let all = hypothesis(
+            "between 1 and 2",
+            SeriesMatch::All,
+            NoDataPolicy::Inconclusive,
+        );
+        let any = hypothesis(
+            "between 1 and 2",
+            SeriesMatch::Any,
+            NoDataPolicy::Inconclusive,
+        );
+        let mixed = values(&[Some(1.5), Some(3.0)]);
+        assert_eq!(judge(&all, &mixed).0, SampleOutcome::Fail);
+        assert_eq!(judge(&any, &mixed).0, SampleOutcome::Pass);
+        assert_eq!(
+            judge(&all, &values(&[Some(1.0), Some(2.0)])).0,
+            SampleOutcome::Pass
+        );
+    }
+
+    #[test]
+    fn errors_are_errors() {
+        let h = hypothesis("< 1", SeriesMatch::All, NoDataPolicy::Pass);
+        assert_eq!(
+            judge(&h, &Observation::Error("connection refused".into())).0,
+            SampleOutcome::Error
+        );
+    }
+}

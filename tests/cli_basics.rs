@@ -1,0 +1,208 @@
+//! The CLI contract that does not need a cluster: exit codes, stubs, flags.
+
+use std::process::{Command, Output};
+
+fn shakedown(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_shakedown"))
+        .args(args)
+        .output()
+        .expect("run shakedown")
+}
+
+fn scratch_dir(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("shakedown-cli-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    dir
+}
+
+#[test]
+fn a_file_over_the_size_limit_is_refused_without_parsing() {
+    let path = scratch_dir("big").join("huge.yaml");
+    let mut text = String::from("apiVersion: shakedown.dev/v1alpha1\n");
+    while text.len() <= 1_100_000 {
+        text.push_str("# padding padding padding padding padding padding padding padding\n");
+    }
+    std::fs::write(&path, text).expect("write");
+    let out = shakedown(&["validate", path.to_str().expect("utf8 path")]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("huge.yaml:1:1: file is") && stderr.contains("byte limit"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_missing_file_is_invalid_input() {
+    let out = shakedown(&["validate", "no/such/file.yaml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no/such/file.yaml:1:1: cannot read file")
+    );
+}
+
+#[test]
+fn unbuilt_subcommands_say_so_and_exit_2() {
+    for args in [&["recover"][..], &["demo"]] {
+        let out = shakedown(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("not implemented yet"),
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
+fn bad_flags_are_invalid_input() {
+    let out = shakedown(&[
+        "validate",
+        "--dry-run=sometimes",
+        "scenarios/pod-delete.yaml",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = shakedown(&["--color", "purple", "schema"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn global_flags_parse_like_kubectl() {
+    let out = shakedown(&[
+        "--kubeconfig",
+        "/dev/null",
+        "--context",
+        "kind-shop",
+        "-n",
+        "shop",
+        "--dry-run=server",
+        "--seed",
+        "7",
+        "--output-dir",
+        "out",
+        "--yes",
+        "-v",
+        "--color",
+        "never",
+        "--prometheus-url",
+        "http://127.0.0.1:9090/prometheus",
+        "validate",
+        "scenarios/pod-delete.yaml",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = shakedown(&["validate", "--dry-run", "scenarios/pod-delete.yaml"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "bare --dry-run means client, like kubectl"
+    );
+}
+
+#[test]
+fn plan_is_reproducible_from_its_seed_and_prints_it() {
+    let a = shakedown(&[
+        "plan",
+        "experiments/gameday.yaml",
+        "--seed",
+        "42",
+        "-o",
+        "json",
+    ]);
+    let b = shakedown(&[
+        "plan",
+        "experiments/gameday.yaml",
+        "--seed",
+        "42",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(
+        a.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&a.stderr)
+    );
+    assert_eq!(a.stdout, b.stdout);
+    let plan: serde_json::Value = serde_json::from_slice(&a.stdout).expect("json plan");
+    assert_eq!(plan["seed"], 42);
+    assert_eq!(plan["kind"], "Experiment");
+    let ids: Vec<&str> = plan["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| e["id"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(ids, ["1", "2", "3#1", "3#2", "4.1", "4.2"]);
+    // The parallel group starts after the 1m `after:`; its second member 30s later still.
+    assert_eq!(plan["entries"][4]["start"], "12m10s");
+    assert_eq!(plan["entries"][5]["start"], "12m40s");
+    let text = shakedown(&["plan", "experiments/gameday.yaml"]);
+    assert!(String::from_utf8_lossy(&text.stdout).contains("replay with --seed "));
+}
+
+#[test]
+fn plan_of_an_invalid_file_is_exit_2() {
+    let out = shakedown(&["plan", "tests/fixtures/invalid/unknown-fault-type.yaml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn completions_are_generated() {
+    let out = shakedown(&["completions", "bash"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("shakedown"));
+}
+
+#[test]
+fn color_is_opt_in_off_a_terminal() {
+    let plain = shakedown(&["validate", "tests/fixtures/invalid/unknown-kind.yaml"]);
+    assert!(
+        !String::from_utf8_lossy(&plain.stderr).contains('\u{1b}'),
+        "no escapes when piped"
+    );
+    let colored = shakedown(&[
+        "--color",
+        "always",
+        "validate",
+        "tests/fixtures/invalid/unknown-kind.yaml",
+    ]);
+    assert!(String::from_utf8_lossy(&colored.stderr).contains("\u{1b}[1;31merror\u{1b}[0m: "));
+    assert_eq!(colored.status.code(), Some(2));
+}
+
+#[test]
+fn run_against_an_unreachable_cluster_is_exit_3() {
+    let dir = scratch_dir("unreachable");
+    let kubeconfig = dir.join("kubeconfig");
+    // Port 9 on loopback: nothing listens, so the connection is refused at once.
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'http://127.0.0.1:9'}}]\n\
+         users: [{name: u, user: {}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n",
+    )
+    .expect("write kubeconfig");
+    let out = shakedown(&[
+        "--kubeconfig",
+        kubeconfig.to_str().expect("utf8"),
+        "--yes",
+        "--output-dir",
+        dir.to_str().expect("utf8"),
+        "run",
+        "scenarios/pod-delete.yaml",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !dir.join("journal.jsonl").exists(),
+        "nothing ran, so no journal"
+    );
+}

@@ -1,0 +1,155 @@
+//! Every file in tests/fixtures/invalid must be rejected with exit code 2, and its
+//! stderr must match the checked-in `.expected` file exactly (headline with
+//! file:line:col, hint, and the quoted source line).
+//!
+//! To accept new output after a deliberate change: `UPDATE_EXPECTED=1 cargo test --test invalid_fixtures`,
+//! then review the diff of the `.expected` files like any other code.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn fixtures() -> Vec<PathBuf> {
+    let dir = Path::new("tests/fixtures/invalid");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("fixture dir")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn every_invalid_fixture_is_rejected_with_its_expected_message() {
+    let files = fixtures();
+    assert!(
+        files.len() >= 40,
+        "only {} invalid fixtures; the contract is at least 40",
+        files.len()
+    );
+    let update = std::env::var_os("UPDATE_EXPECTED").is_some();
+    let mut failures = Vec::new();
+    for file in &files {
+        let output = Command::new(env!("CARGO_BIN_EXE_shakedown"))
+            .arg("validate")
+            .arg(file)
+            .output()
+            .expect("run shakedown");
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        if output.status.code() != Some(2) {
+            failures.push(format!(
+                "{}: exit {:?}, want 2\n{stderr}",
+                file.display(),
+                output.status.code()
+            ));
+            continue;
+        }
+        if !output.stdout.is_empty() {
+            failures.push(format!("{}: printed to stdout on failure", file.display()));
+        }
+        let headlines: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.starts_with("error: "))
+            .collect();
+        if headlines.is_empty() {
+            failures.push(format!("{}: no `error:` line\n{stderr}", file.display()));
+        }
+        for line in &headlines {
+            if !names_a_location(line) {
+                failures.push(format!(
+                    "{}: headline lacks file:line:col: {line}",
+                    file.display()
+                ));
+            }
+        }
+        let expected_path = file.with_extension("expected");
+        if update {
+            std::fs::write(&expected_path, &stderr).expect("write expected");
+            continue;
+        }
+        match std::fs::read_to_string(&expected_path) {
+            Ok(expected) if expected == stderr => {}
+            Ok(expected) => failures.push(format!(
+                "{}: stderr differs from {}\n--- expected\n{expected}--- actual\n{stderr}",
+                file.display(),
+                expected_path.display()
+            )),
+            Err(_) => failures.push(format!(
+                "{}: missing {}",
+                file.display(),
+                expected_path.display()
+            )),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} fixture(s) failed:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+}
+
+/// `error: some/path.yaml:12:7: ...`
+fn names_a_location(headline: &str) -> bool {
+    let rest = headline.trim_start_matches("error: ");
+    let Some((path, tail)) = rest.split_once(".yaml:") else {
+        return false;
+    };
+    let mut parts = tail.splitn(3, ':');
+    let line = parts.next().and_then(|l| l.parse::<u32>().ok());
+    let col = parts.next().and_then(|c| c.parse::<u32>().ok());
+    !path.is_empty()
+        && line.is_some_and(|l| l > 0)
+        && col.is_some_and(|c| c > 0)
+        && parts.next().is_some()
+}
+
+#[test]
+fn one_file_reports_all_of_its_errors() {
+    let output = Command::new(env!("CARGO_BIN_EXE_shakedown"))
+        .args([
+            "validate",
+            "tests/fixtures/invalid/several-errors-one-file.yaml",
+        ])
+        .output()
+        .expect("run shakedown");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let count = stderr.lines().filter(|l| l.starts_with("error: ")).count();
+    assert!(
+        count >= 4,
+        "expected every error in the file, got {count}:\n{stderr}"
+    );
+}
+
+#[test]
+fn the_shipped_examples_validate() {
+    let files = support::example_files();
+    assert!(files.len() >= 7, "examples missing: {files:?}");
+    let output = Command::new(env!("CARGO_BIN_EXE_shakedown"))
+        .arg("validate")
+        .args(&files)
+        .output()
+        .expect("run shakedown");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for required in [
+        "scenarios/pod-delete.yaml",
+        "scenarios/network-latency.yaml",
+        "scenarios/node-drain.yaml",
+        "experiments/release-gate.yaml",
+        "experiments/gameday.yaml",
+        "experiments/dr-drill.yaml",
+        "experiments/demo.yaml",
+    ] {
+        assert!(
+            files.iter().any(|f| f.ends_with(required)),
+            "{required} is missing"
+        );
+    }
+}
