@@ -557,3 +557,43 @@ async fn watcher_with_streaming_lists_gets_initial_events_then_changes() {
         "no plain list was needed"
     );
 }
+
+#[tokio::test]
+async fn kube_rs_exec_completes_and_is_recorded() {
+    use kube::api::AttachParams;
+    let handle = sandbox::start(fast_shop(), 0)
+        .await
+        .expect("sandbox starts");
+    let pods: Api<Pod> = Api::namespaced(client(&handle).await, "shop");
+    let pod = wait_ready(&pods, "app=catalog", 1).await.remove(0);
+    let name = pod.metadata.name.expect("name");
+    let params = AttachParams::default()
+        .container("catalog")
+        .stdout(true)
+        .stderr(true);
+    let mut process = pods
+        .exec(
+            &name,
+            ["tc", "qdisc", "del", "dev", "eth0", "root"],
+            &params,
+        )
+        .await
+        .expect("exec starts");
+    let status = process.take_status().expect("a status channel");
+    let status = tokio::time::timeout(DEADLINE, status)
+        .await
+        .expect("in time")
+        .expect("a status");
+    assert_eq!(status.status.as_deref(), Some("Success"));
+    tokio::time::timeout(DEADLINE, process.join())
+        .await
+        .expect("in time")
+        .expect("joins");
+    let log = handle.exec_log();
+    assert_eq!(log.len(), 1);
+    assert_eq!(
+        log[0].command,
+        ["tc", "qdisc", "del", "dev", "eth0", "root"]
+    );
+    assert_eq!(log[0].container, "catalog");
+}
