@@ -597,3 +597,82 @@ async fn kube_rs_exec_completes_and_is_recorded() {
     );
     assert_eq!(log[0].container, "catalog");
 }
+
+#[tokio::test]
+async fn rolling_update_never_drops_below_the_available_floor() {
+    let handle = sandbox::start(fast_shop(), 0)
+        .await
+        .expect("sandbox starts");
+    let client = client(&handle).await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "shop");
+    let before = wait_ready(&pods, "app=checkout", 3).await;
+    let deployments: Api<Deployment> = Api::namespaced(client, "shop");
+    let restart = json!({"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": "2026-01-01T00:00:00Z"}}}}});
+    deployments
+        .patch(
+            "checkout",
+            &PatchParams::default(),
+            &Patch::Strategic(restart),
+        )
+        .await
+        .expect("restart");
+    // 3 replicas, 25% maxUnavailable rounds down to 0: three pods stay ready throughout.
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    let mut most = 0;
+    loop {
+        let current: Vec<serde_json::Value> = handle
+            .objects("pods", Some("shop"))
+            .into_iter()
+            .filter(|p| p["metadata"]["labels"]["app"] == "checkout")
+            .collect();
+        let ready = current
+            .iter()
+            .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+            .filter(|p| {
+                p["status"]["conditions"].as_array().is_some_and(|c| {
+                    c.iter()
+                        .any(|c| c["type"] == "Ready" && c["status"] == "True")
+                })
+            })
+            .count();
+        assert!(ready >= 3, "only {ready} ready pods during the rollout");
+        most = most.max(current.len());
+        let old_left = current.iter().any(|p| {
+            before
+                .iter()
+                .any(|b| b.metadata.name.as_deref() == p["metadata"]["name"].as_str())
+        });
+        if !old_left && ready == 3 && current.len() == 3 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the rollout never finished"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        most <= 4 + 1,
+        "maxSurge 1 (plus one terminating): saw {most} pods"
+    );
+    let sets = handle.objects("replicasets", Some("shop"));
+    let checkout: Vec<_> = sets
+        .iter()
+        .filter(|rs| {
+            rs["metadata"]["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("checkout-"))
+        })
+        .collect();
+    assert_eq!(checkout.len(), 2);
+    let revisions: std::collections::BTreeSet<_> = checkout
+        .iter()
+        .map(|rs| {
+            rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(revisions, ["1".to_owned(), "2".to_owned()].into());
+}
