@@ -644,3 +644,41 @@ async fn table_watches_send_column_definitions_once_like_kubectl_get_w_expects()
     assert!(events[1]["object"].get("columnDefinitions").is_none());
     assert_eq!(events[2]["object"]["rows"][0]["cells"][2], "Running");
 }
+
+#[tokio::test]
+async fn bodies_in_yaml_are_accepted_and_protobuf_is_415() {
+    let handle = sandbox::start(fast_shop(), 0)
+        .await
+        .expect("sandbox starts");
+    let yaml = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: from-yaml\n";
+    let created = raw(
+        &handle,
+        "POST",
+        "/api/v1/namespaces",
+        "Content-Type: application/yaml\r\n",
+        yaml,
+    )
+    .await;
+    assert_eq!(created.code, 201, "{}", created.body);
+    assert_eq!(parse(&created.body)["status"]["phase"], "Active");
+    let proto = raw(
+        &handle,
+        "POST",
+        "/api/v1/namespaces",
+        "Content-Type: application/vnd.kubernetes.protobuf\r\n",
+        "k8s\0",
+    )
+    .await;
+    assert_eq!(proto.code, 415);
+    assert_eq!(parse(&proto.body)["reason"], "UnsupportedMediaType");
+    let missing = raw(
+        &handle,
+        "POST",
+        "/api/v1/namespaces/nope/pods",
+        "Content-Type: application/json\r\n",
+        r#"{"metadata":{"name":"p"},"spec":{"containers":[{"name":"c","image":"i"}]}}"#,
+    )
+    .await;
+    assert_eq!(missing.code, 404, "creating in a missing namespace");
+    assert_eq!(parse(&missing.body)["details"]["kind"], "namespaces");
+}

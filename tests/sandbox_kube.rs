@@ -676,3 +676,32 @@ async fn rolling_update_never_drops_below_the_available_floor() {
         .collect();
     assert_eq!(revisions, ["1".to_owned(), "2".to_owned()].into());
 }
+
+#[tokio::test]
+async fn the_seeded_shop_starts_settled() {
+    let handle = sandbox::start(SandboxConfig::shop(), 0)
+        .await
+        .expect("sandbox starts");
+    // Warm start: no pod of the seeded topology waits out the start-up delay.
+    assert!(
+        handle.wait_settled(Duration::from_secs(1)).await,
+        "the shop was not settled within 1s"
+    );
+    let pods = handle.objects("pods", Some("shop"));
+    assert_eq!(pods.len(), 6);
+    let zones: std::collections::BTreeSet<String> = handle
+        .objects("nodes", None)
+        .iter()
+        .filter_map(|n| {
+            n["metadata"]["labels"]["topology.kubernetes.io/zone"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    assert_eq!(zones.len(), 2);
+    assert_eq!(
+        handle.objects("pods", Some("monitoring")).len(),
+        3,
+        "one node-exporter per node"
+    );
+}

@@ -420,12 +420,25 @@ pub fn served_json(def: &ResourceDef, stored: &Stored) -> Bytes {
     }
 }
 
+/// A request body in JSON or YAML. Protobuf and CBOR are refused with 415, which
+/// client-go answers by retrying in JSON.
 fn parse_body(req: &ApiRequest) -> Result<Value, ApiError> {
-    let value: Value = serde_json::from_slice(&req.body).map_err(|e| {
-        ApiError::bad_request(format!(
-            "the body of the request could not be decoded as JSON: {e}"
-        ))
-    })?;
+    let media = req.content_type.split(';').next().unwrap_or("").trim();
+    let value: Value = match media {
+        "" | "application/json" | "*/*" => serde_json::from_slice(&req.body).map_err(|e| {
+            ApiError::bad_request(format!(
+                "the body of the request could not be decoded as JSON: {e}"
+            ))
+        })?,
+        "application/yaml" => serde_saphyr::from_slice(&req.body).map_err(|e| {
+            ApiError::bad_request(format!(
+                "the body of the request could not be decoded as YAML: {e}"
+            ))
+        })?,
+        other => {
+            return Err(ApiError::unsupported_body(other));
+        }
+    };
     if !value.is_object() {
         return Err(ApiError::bad_request(
             "the request body must be a JSON object",

@@ -250,6 +250,38 @@ impl SandboxHandle {
             .collect()
     }
 
+    /// Whether every Deployment has all its replicas available and every DaemonSet all
+    /// its pods ready: the steady state an experiment's baseline expects.
+    pub fn is_settled(&self) -> bool {
+        let store = self.state.store();
+        let deployments_ready = store.iter("deployments", None, None).all(|d| {
+            let want = d["spec"]["replicas"].as_i64().unwrap_or(1);
+            d["status"]["availableReplicas"].as_i64().unwrap_or(0) == want
+                && d["status"]["replicas"].as_i64().unwrap_or(0) == want
+        });
+        let daemons_ready = store.iter("daemonsets", None, None).all(|ds| {
+            let want = ds["status"]["desiredNumberScheduled"]
+                .as_i64()
+                .unwrap_or(-1);
+            ds["status"]["numberReady"].as_i64() == Some(want)
+        });
+        deployments_ready && daemons_ready
+    }
+
+    /// Waits until `is_settled`, polling; false if `timeout` passes first.
+    pub async fn wait_settled(&self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if self.is_settled() {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// The `/metrics` text, as Prometheus would scrape it.
     pub fn metrics(&self) -> String {
         self.state.metrics_text()

@@ -292,6 +292,13 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
         if !def.short_names.is_empty() {
             entry["shortNames"] = json!(def.short_names);
         }
+        // `kubectl get all` expands the "all" category from discovery.
+        if matches!(
+            def.store,
+            "pods" | "deployments" | "replicasets" | "daemonsets"
+        ) {
+            entry["categories"] = json!(["all"]);
+        }
         resources.push(entry);
         for sub in def.subresources {
             let mut entry = json!({

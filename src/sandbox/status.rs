@@ -97,6 +97,17 @@ impl ApiError {
         )
     }
 
+    /// A body in a media type the sandbox does not decode (protobuf, CBOR).
+    pub fn unsupported_body(media: &str) -> Self {
+        Self::new(
+            415,
+            "UnsupportedMediaType",
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {media:?})"
+            ),
+        )
+    }
+
     pub fn too_many_requests(message: impl Into<String>, details: Option<Value>) -> Self {
         let err = Self::new(429, "TooManyRequests", message);
         match details {
