@@ -682,3 +682,52 @@ async fn bodies_in_yaml_are_accepted_and_protobuf_is_415() {
     assert_eq!(missing.code, 404, "creating in a missing namespace");
     assert_eq!(parse(&missing.body)["details"]["kind"], "namespaces");
 }
+
+#[tokio::test]
+async fn api_faults_can_target_one_kind_of_request() {
+    let handle = sandbox::start(fast_shop(), 0)
+        .await
+        .expect("sandbox starts");
+    let pod = wait_for_pods(&handle, "shop", "catalog", 1).await.remove(0);
+    let name = pod["metadata"]["name"].as_str().expect("name");
+    handle.set_api_faults(ApiFaults {
+        error_share: 1.0,
+        error_code: 500,
+        matching: Some("/eviction".into()),
+        ..ApiFaults::default()
+    });
+    let eviction =
+        format!(r#"{{"apiVersion":"policy/v1","kind":"Eviction","metadata":{{"name":"{name}"}}}}"#);
+    let path = format!("/api/v1/namespaces/shop/pods/{name}/eviction");
+    let failed = raw(
+        &handle,
+        "POST",
+        &path,
+        "Content-Type: application/json\r\n",
+        &eviction,
+    )
+    .await;
+    assert_eq!(failed.code, 500);
+    assert_eq!(parse(&failed.body)["reason"], "InternalError");
+    assert_eq!(
+        raw(&handle, "GET", "/api/v1/nodes", "", "").await.code,
+        200,
+        "other requests are untouched"
+    );
+    assert!(
+        handle
+            .object("pods", "shop", name)
+            .is_some_and(|p| p["metadata"]["deletionTimestamp"].is_null()),
+        "a faulted eviction evicts nothing"
+    );
+    handle.set_api_faults(ApiFaults::default());
+    let evicted = raw(
+        &handle,
+        "POST",
+        &path,
+        "Content-Type: application/json\r\n",
+        &eviction,
+    )
+    .await;
+    assert_eq!(evicted.code, 201, "{}", evicted.body);
+}

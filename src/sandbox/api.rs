@@ -146,12 +146,17 @@ fn resource_request(state: &Arc<State>, req: &ApiRequest, t: Target) -> Result<R
                 req.query.get("watch").map(String::as_str),
                 Some("1" | "true")
             ) {
+                let faults = state.faults();
+                let drop_after = faults
+                    .drop_watches_after
+                    .filter(|_| faults.applies_to("GET", &req.path));
                 watch::start(
                     state,
                     t.def,
                     t.namespace.as_deref(),
                     &req.query,
                     wants_table(req),
+                    drop_after,
                 )
                 .map(Reply::Stream)
             } else {

@@ -37,6 +37,40 @@ pub struct SandboxConfig {
     pub pod_disruption_budgets: Vec<PdbConfig>,
     #[serde(default)]
     pub timings: Timings,
+    /// API misbehaviour from the start; tests can change it at run time.
+    #[serde(default)]
+    pub api_faults: ApiFaults,
+}
+
+/// Misbehaviour the API can be told to show, for testing a client's resilience.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ApiFaults {
+    /// Share (0.0–1.0) of matching API requests answered with `error_code` instead,
+    /// spread evenly (every second request at 0.5), so tests are deterministic.
+    #[serde(default)]
+    pub error_share: f64,
+    /// 429 (with `Retry-After: 1`); anything else means 500.
+    #[serde(default)]
+    pub error_code: u16,
+    /// Added before every matching API response.
+    #[serde(default, deserialize_with = "duration_or_zero")]
+    pub latency: Duration,
+    /// Matching watch streams end after this long, as when a load balancer drops them.
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub drop_watches_after: Option<Duration>,
+    /// Only requests whose `METHOD /path` contains this text are affected
+    /// (`/eviction`, `PATCH /api/v1/nodes`); all API requests when unset.
+    #[serde(default)]
+    pub matching: Option<String>,
+}
+
+impl ApiFaults {
+    pub fn applies_to(&self, method: &str, path: &str) -> bool {
+        self.matching
+            .as_ref()
+            .is_none_or(|m| format!("{method} {path}").contains(m.as_str()))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -196,6 +230,10 @@ fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     parse_duration(&text).map_err(serde::de::Error::custom)
 }
 
+fn duration_or_zero<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    duration(d)
+}
+
 fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
     duration(d).map(Some)
 }
@@ -294,6 +332,19 @@ mod tests {
         assert_eq!(checkout.replicas, 3);
         assert_eq!(shop.pod_disruption_budgets[0].min_available, Some(2.into()));
         assert_eq!(shop.daemon_sets.len(), 1);
+    }
+
+    #[test]
+    fn api_faults_load_from_yaml_and_scope_by_request() {
+        let config = SandboxConfig::from_yaml(
+            "apiFaults: { errorShare: 0.25, errorCode: 429, latency: 50ms, matching: /eviction }",
+        )
+        .unwrap();
+        let faults = config.api_faults;
+        assert_eq!((faults.error_share, faults.error_code), (0.25, 429));
+        assert_eq!(faults.latency, Duration::from_millis(50));
+        assert!(faults.applies_to("POST", "/api/v1/namespaces/shop/pods/p/eviction"));
+        assert!(!faults.applies_to("GET", "/api/v1/nodes"));
     }
 
     #[test]

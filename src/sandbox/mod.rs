@@ -29,7 +29,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use config::SandboxConfig;
+pub use config::{ApiFaults, SandboxConfig};
 pub use controllers::STARTUP_DELAY_ANNOTATION;
 pub use exec::ExecRecord;
 pub use workload::FAULT_ANNOTATION;
@@ -50,19 +50,6 @@ impl RequestRecord {
     pub fn is_mutating(&self) -> bool {
         !matches!(self.method.as_str(), "GET" | "HEAD" | "OPTIONS")
     }
-}
-
-/// Misbehaviour the API can be told to show, for testing a client's resilience.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ApiFaults {
-    /// Share (0.0–1.0) of API requests answered with `error_code` instead.
-    pub error_share: f64,
-    /// 429 (with `Retry-After: 1`) or 500.
-    pub error_code: u16,
-    /// Added before every API response.
-    pub latency: Duration,
-    /// Watch streams end after this long, as when a load balancer drops them.
-    pub drop_watches_after: Option<Duration>,
 }
 
 const REQUEST_LOG_LIMIT: usize = 100_000;
@@ -152,11 +139,12 @@ pub async fn start(config: SandboxConfig, port: u16) -> Result<SandboxHandle, Sa
         .map_err(|source| SandboxError::Bind { port, source })?;
     let mut store = store::Store::new(config.timings.watch_history);
     seed::seed(&mut store, &config);
+    let faults = config.api_faults.clone();
     let state = Arc::new(State {
         store: Mutex::new(store),
         workload: Mutex::new(workload::Workload::new(&config)),
         config,
-        faults: Mutex::new(ApiFaults::default()),
+        faults: Mutex::new(faults),
         fault_budget: Mutex::new(0.0),
         log: Mutex::new(Vec::new()),
         exec_log: Mutex::new(Vec::new()),
