@@ -65,6 +65,10 @@ pub fn route(state: &Arc<State>, req: &ApiRequest) -> Result<Reply, ApiError> {
         )),
         ["api"] if get => Ok(Reply::Json(200, resources::core_versions())),
         ["apis"] if get => Ok(Reply::Json(200, resources::group_list())),
+        ["openapi", "v3"] if get => Ok(Reply::Json(200, resources::openapi_root())),
+        ["openapi", "v3", rest @ ..] if get => {
+            json_or_404(resources::openapi_group_version(&rest.join("/")))
+        }
         ["api", "v1"] if get => json_or_404(resources::resource_list("", "v1")),
         ["apis", group] if get => json_or_404(resources::group(group)),
         ["apis", group, version] if get => json_or_404(resources::resource_list(group, version)),

@@ -385,3 +385,72 @@ mod tests {
         }
     }
 }
+
+/// The group/version paths OpenAPI v3 is served for (`api/v1`, `apis/apps/v1`, …).
+fn openapi_group_versions() -> Vec<(&'static str, &'static str, String)> {
+    let mut out = vec![("", "v1", "api/v1".to_owned())];
+    for (group, versions) in GROUPS {
+        for version in *versions {
+            out.push((group, version, format!("apis/{group}/{version}")));
+        }
+    }
+    out
+}
+
+/// `/openapi/v3`: the index of per-group-version documents.
+pub fn openapi_root() -> Value {
+    let paths: serde_json::Map<String, Value> = openapi_group_versions()
+        .into_iter()
+        .map(|(_, _, path)| {
+            let url = format!("/openapi/v3/{path}?hash=shakedown-sandbox");
+            (path, json!({"serverRelativeURL": url}))
+        })
+        .collect();
+    json!({"paths": paths})
+}
+
+/// `/openapi/v3/{gv}`: paths and operations only, no schemas. It is enough for
+/// kubectl to see that PATCH takes `fieldValidation` (validation happens on the
+/// server), so `kubectl apply` needs no client-side schema.
+pub fn openapi_group_version(path: &str) -> Option<Value> {
+    let (group, version, gv_path) = openapi_group_versions()
+        .into_iter()
+        .find(|(_, _, p)| p == path)?;
+    let mut paths = serde_json::Map::new();
+    for def in RESOURCES
+        .iter()
+        .filter(|r| r.group == group && r.version == version)
+    {
+        let gvk = json!({"group": def.group, "version": def.version, "kind": def.kind});
+        let params = json!([
+            {"name": "dryRun", "in": "query", "schema": {"type": "string"}},
+            {"name": "fieldManager", "in": "query", "schema": {"type": "string"}},
+            {"name": "fieldValidation", "in": "query", "schema": {"type": "string"}},
+        ]);
+        let operation = |id: &str| {
+            json!({
+                "operationId": id,
+                "parameters": params,
+                "responses": {"200": {"description": "OK"}},
+                "x-kubernetes-group-version-kind": gvk,
+                "x-kubernetes-action": id,
+            })
+        };
+        let prefix = if def.namespaced {
+            format!("/{gv_path}/namespaces/{{namespace}}/{}", def.plural)
+        } else {
+            format!("/{gv_path}/{}", def.plural)
+        };
+        paths.insert(prefix.clone(), json!({"post": operation("post")}));
+        paths.insert(
+            format!("{prefix}/{{name}}"),
+            json!({"patch": operation("patch"), "put": operation("put")}),
+        );
+    }
+    Some(json!({
+        "openapi": "3.0.0",
+        "info": {"title": "Kubernetes (shakedown sandbox)", "version": "v1.33.0"},
+        "paths": paths,
+        "components": {"schemas": {}},
+    }))
+}
