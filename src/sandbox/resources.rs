@@ -360,32 +360,6 @@ pub fn core_versions() -> Value {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn core_v1_lists_eviction_in_the_policy_group_as_kubectl_drain_requires() {
-        let list = resource_list("", "v1").expect("core v1 is served");
-        let eviction = list["resources"]
-            .as_array()
-            .and_then(|r| r.iter().find(|e| e["name"] == "pods/eviction"))
-            .expect("pods/eviction is listed");
-        assert_eq!(eviction["group"], "policy");
-        assert_eq!(eviction["version"], "v1");
-        assert_eq!(eviction["kind"], "Eviction");
-    }
-
-    #[test]
-    fn every_group_in_the_group_list_has_a_resource_list() {
-        for (group, versions) in GROUPS {
-            for version in *versions {
-                assert!(resource_list(group, version).is_some(), "{group}/{version}");
-            }
-        }
-    }
-}
-
 /// The group/version paths OpenAPI v3 is served for (`api/v1`, `apis/apps/v1`, …).
 fn openapi_group_versions() -> Vec<(&'static str, &'static str, String)> {
     let mut out = vec![("", "v1", "api/v1".to_owned())];
@@ -453,4 +427,30 @@ pub fn openapi_group_version(path: &str) -> Option<Value> {
         "paths": paths,
         "components": {"schemas": {}},
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn core_v1_lists_eviction_in_the_policy_group_as_kubectl_drain_requires() {
+        let list = resource_list("", "v1").expect("core v1 is served");
+        let eviction = list["resources"]
+            .as_array()
+            .and_then(|r| r.iter().find(|e| e["name"] == "pods/eviction"))
+            .expect("pods/eviction is listed");
+        assert_eq!(eviction["group"], "policy");
+        assert_eq!(eviction["version"], "v1");
+        assert_eq!(eviction["kind"], "Eviction");
+    }
+
+    #[test]
+    fn every_group_in_the_group_list_has_a_resource_list() {
+        for (group, versions) in GROUPS {
+            for version in *versions {
+                assert!(resource_list(group, version).is_some(), "{group}/{version}");
+            }
+        }
+    }
 }
