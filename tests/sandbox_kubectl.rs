@@ -225,6 +225,20 @@ async fn kubectl_gets_nodes_and_pods_and_describes_a_pod() {
                 "{label}: missing {expected:?} in\n{described}"
             );
         }
+        let deployment = kubectl
+            .ok(&["describe", "deployment", "checkout", "-n", "shop"])
+            .await;
+        assert!(
+            deployment.contains("ScalingReplicaSet")
+                && deployment.contains("NewReplicaSet:   checkout-"),
+            "{label}: {deployment}"
+        );
+        let logs = kubectl.run(&["logs", "-n", "shop", names[0]]).await;
+        assert!(
+            logs.status.success(),
+            "{label}: {}",
+            String::from_utf8_lossy(&logs.stderr)
+        );
         assert_eq!(
             mutations(&handle),
             Vec::<String>::new(),

@@ -178,6 +178,7 @@ fn resource_request(state: &Arc<State>, req: &ApiRequest, t: Target) -> Result<R
             update(state, req, &t, name, sub, dry_run)
         }
         (Some(name), Some("scale")) if *m == Method::GET => get_scale(state, &t, name),
+        (Some(name), Some("log")) if *m == Method::GET => pod_log(state, req, &t, name),
         (Some(name), Some("scale")) if *m == Method::PUT || *m == Method::PATCH => {
             update_scale(state, req, &t, name, dry_run)
         }
@@ -808,6 +809,34 @@ fn update_scale(
     }
     let stored = store.update(t.def.store, updated);
     Ok(Reply::Json(200, scale_of(&stored)))
+}
+
+/// `pods/log`: simulated containers write nothing, so the log is empty; a missing
+/// pod or container is reported as a real API server would.
+fn pod_log(
+    state: &Arc<State>,
+    req: &ApiRequest,
+    t: &Target,
+    name: &str,
+) -> Result<Reply, ApiError> {
+    let store = state.store();
+    let pod = store
+        .get("pods", namespace_or_default(t), name)
+        .ok_or_else(|| ApiError::not_found("pods", name))?;
+    let containers: Vec<&str> = ["containers", "ephemeralContainers"]
+        .iter()
+        .flat_map(|k| pod["spec"][*k].as_array().into_iter().flatten())
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    match req.query.get("container") {
+        Some(c) if !containers.contains(&c.as_str()) => Err(ApiError::bad_request(format!(
+            "container {c} is not valid for pod {name}"
+        ))),
+        None if containers.len() > 1 => Err(ApiError::bad_request(format!(
+            "a container name must be specified for pod {name}, choose one of: {containers:?}"
+        ))),
+        _ => Ok(Reply::Text(200, "text/plain", String::new())),
+    }
 }
 
 /// Exec without a WebSocket/SPDY upgrade: a real API server refuses it the same way.

@@ -116,7 +116,22 @@ impl ControlPlane {
             let uid = uid_of(&pod).to_owned();
             let node = pod["spec"]["nodeName"].as_str().unwrap_or("");
             if is_terminating(&pod) {
-                let since = *self.kubelet.stopping.entry(uid).or_insert(now);
+                let since = match self.kubelet.stopping.entry(uid) {
+                    std::collections::hash_map::Entry::Occupied(e) => *e.get(),
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        for c in containers_of(&pod) {
+                            record_event(
+                                store,
+                                &pod,
+                                "Normal",
+                                "Killing",
+                                &format!("Stopping container {c}"),
+                                "kubelet",
+                            );
+                        }
+                        *e.insert(now)
+                    }
+                };
                 let grace = pod["metadata"]["deletionGracePeriodSeconds"]
                     .as_i64()
                     .unwrap_or(0);
@@ -147,7 +162,20 @@ impl ControlPlane {
             if !ready {
                 self.wake_at(started + delay);
             }
+            let starting = pod["status"]["phase"] != "Running";
             let updated = self.pod_status(pod.clone(), node_obj, ready);
+            if starting {
+                for c in containers_of(&pod) {
+                    record_event(
+                        store,
+                        &pod,
+                        "Normal",
+                        "Started",
+                        &format!("Started container {c}"),
+                        "kubelet",
+                    );
+                }
+            }
             store.update("pods", updated);
         }
         self.kubelet.started.retain(|uid, _| alive.contains(uid));
@@ -225,6 +253,15 @@ impl ControlPlane {
     }
 }
 
+fn containers_of(pod: &Value) -> Vec<String> {
+    pod["spec"]["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["name"].as_str().map(str::to_owned))
+        .collect()
+}
+
 fn startup_delay(pod: &Value, default: Duration) -> Duration {
     pod["metadata"]["annotations"][STARTUP_DELAY_ANNOTATION]
         .as_str()
@@ -275,8 +312,25 @@ fn finalize_namespaces(store: &mut Store) {
     }
 }
 
+/// Events live an hour, as with the API server's default `--event-ttl`.
+const EVENT_TTL_SECONDS: i64 = 3600;
+
 /// Background cascading deletion: an object whose controller owner is gone goes too.
 fn collect_garbage(store: &mut Store) {
+    let cutoff = jiff::Timestamp::now().as_second() - EVENT_TTL_SECONDS;
+    let expired: Vec<(String, String)> = store
+        .iter("events", None, None)
+        .filter(|e| {
+            e["lastTimestamp"]
+                .as_str()
+                .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+                .is_some_and(|t| t.as_second() < cutoff)
+        })
+        .map(|e| (namespace_of(e).to_owned(), name_of(e).to_owned()))
+        .collect();
+    for (ns, name) in expired {
+        store.remove("events", &ns, &name);
+    }
     let mut uids = HashSet::new();
     for kind in ["deployments", "replicasets", "daemonsets", "nodes"] {
         uids.extend(store.iter(kind, None, None).map(|o| uid_of(o).to_owned()));
@@ -378,6 +432,7 @@ fn reconcile_deployments(store: &mut Store) {
         let plan = rollout(&d, current.first(), &old);
         for (mut rs, want) in old.into_iter().zip(plan.old) {
             if rs["spec"]["replicas"] != want {
+                scaling_event(store, &d, &rs, want);
                 rs["spec"]["replicas"] = json!(want);
                 store.update("replicasets", rs);
             }
@@ -385,6 +440,7 @@ fn reconcile_deployments(store: &mut Store) {
         match current.into_iter().next() {
             Some(mut rs) => {
                 if rs["spec"]["replicas"] != plan.new {
+                    scaling_event(store, &d, &rs, plan.new);
                     rs["spec"]["replicas"] = json!(plan.new);
                     rs["metadata"]["annotations"]["deployment.kubernetes.io/desired-replicas"] =
                         json!(d["spec"]["replicas"].as_i64().unwrap_or(1).to_string());
@@ -394,6 +450,23 @@ fn reconcile_deployments(store: &mut Store) {
             None => create_replicaset(store, &d, &hash, &rs_name, plan.new, plan.revision),
         }
     }
+}
+
+fn scaling_event(store: &mut Store, d: &Value, rs: &Value, to: i64) {
+    let from = rs["spec"]["replicas"].as_i64().unwrap_or(0);
+    let direction = if to > from { "up" } else { "down" };
+    let message = format!(
+        "Scaled {direction} replica set {} from {from} to {to}",
+        name_of(rs)
+    );
+    record_event(
+        store,
+        d,
+        "Normal",
+        "ScalingReplicaSet",
+        &message,
+        "deployment-controller",
+    );
 }
 
 /// Replica counts for one deployment's ReplicaSets this tick.
@@ -509,8 +582,20 @@ fn create_replicaset(
         },
         "spec": {"replicas": replicas, "selector": selector, "template": template},
     });
-    if prepare_create(def("replicasets"), &mut rs).is_ok() {
-        let _ = store.create("replicasets", "replicasets.apps", rs, false);
+    if prepare_create(def("replicasets"), &mut rs).is_ok()
+        && store
+            .create("replicasets", "replicasets.apps", rs, false)
+            .is_ok()
+    {
+        let message = format!("Scaled up replica set {name} from 0 to {replicas}");
+        record_event(
+            store,
+            d,
+            "Normal",
+            "ScalingReplicaSet",
+            &message,
+            "deployment-controller",
+        );
     }
 }
 
@@ -547,7 +632,21 @@ fn new_pod(store: &mut Store, owner: &Value, node: Option<&str>) -> Option<Value
         pod["spec"]["tolerations"] = json!(tolerations);
     }
     prepare_create(def("pods"), &mut pod).ok()?;
-    store.create("pods", "pods", pod, false).ok()
+    let created = store.create("pods", "pods", pod, false).ok()?;
+    let component = if owner["kind"] == "DaemonSet" {
+        "daemonset-controller"
+    } else {
+        "replicaset-controller"
+    };
+    record_event(
+        store,
+        owner,
+        "Normal",
+        "SuccessfulCreate",
+        &format!("Created pod: {}", name_of(&created)),
+        component,
+    );
+    Some(created)
 }
 
 /// Pods to remove first when scaling down: unscheduled, then unready, then newest.
@@ -582,7 +681,17 @@ fn reconcile_replicasets(store: &mut Store) {
         } else if pods.len() > want {
             pods.sort_by_key(|p| deletion_rank(p));
             for pod in pods.iter().take(pods.len() - want) {
-                let _ = ops::delete(store, def("pods"), &ns, &pod.name, None, false);
+                if ops::delete(store, def("pods"), &ns, &pod.name, None, false).is_ok() {
+                    let message = format!("Deleted pod: {}", pod.name);
+                    record_event(
+                        store,
+                        &rs,
+                        "Normal",
+                        "SuccessfulDelete",
+                        &message,
+                        "replicaset-controller",
+                    );
+                }
             }
         }
     }

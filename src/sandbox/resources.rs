@@ -80,6 +80,13 @@ const POD_SUBRESOURCES: &[Subresource] = &[
         verbs: STATUS_VERBS,
     },
     Subresource {
+        name: "log",
+        kind: "Pod",
+        group: "",
+        version: "",
+        verbs: &["get"],
+    },
+    Subresource {
         name: "exec",
         kind: "PodExecOptions",
         group: "",
