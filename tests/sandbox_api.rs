@@ -731,3 +731,57 @@ async fn api_faults_can_target_one_kind_of_request() {
     .await;
     assert_eq!(evicted.code, 201, "{}", evicted.body);
 }
+
+#[tokio::test]
+async fn deleting_a_namespace_or_a_node_cleans_up_what_was_on_it() {
+    let handle = sandbox::start(fast_shop(), 0)
+        .await
+        .expect("sandbox starts");
+    wait_for_pods(&handle, "shop", "checkout", 3).await;
+    let deleted = raw(&handle, "DELETE", "/api/v1/namespaces/shop", "", "").await;
+    assert_eq!(deleted.code, 200);
+    assert_eq!(parse(&deleted.body)["status"]["phase"], "Terminating");
+    let created = raw(
+        &handle,
+        "POST",
+        "/api/v1/namespaces/shop/pods",
+        "Content-Type: application/json\r\n",
+        r#"{"metadata":{"name":"late"},"spec":{"containers":[{"name":"c","image":"i"}]}}"#,
+    )
+    .await;
+    assert_eq!(
+        created.code, 403,
+        "no new content in a terminating namespace: {}",
+        created.body
+    );
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while handle.object("namespaces", "", "shop").is_some() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the namespace never went away"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(handle.objects("pods", Some("shop")).is_empty());
+    assert!(handle.objects("deployments", Some("shop")).is_empty());
+
+    let node = raw(&handle, "DELETE", "/api/v1/nodes/node-b-1", "", "").await;
+    assert_eq!(node.code, 200);
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while handle
+        .objects("pods", None)
+        .iter()
+        .any(|p| p["spec"]["nodeName"] == "node-b-1")
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "pods stayed on a deleted node"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        handle.objects("pods", Some("monitoring")).len(),
+        2,
+        "node-exporter on the two nodes left"
+    );
+}

@@ -496,8 +496,18 @@ fn create(
         m.remove("namespace");
     }
     let mut store = state.store();
-    if t.def.namespaced && !store.contains("namespaces", "", &namespace) {
-        return Err(ApiError::not_found("namespaces", &namespace));
+    if t.def.namespaced {
+        match store.get("namespaces", "", &namespace) {
+            None => return Err(ApiError::not_found("namespaces", &namespace)),
+            Some(ns) if objects::is_terminating(ns) => {
+                return Err(ApiError::forbidden(format!(
+                    "{} \"{}\" is forbidden: unable to create new content in namespace {namespace} because it is being terminated",
+                    t.def.qualified(),
+                    name_of(&obj)
+                )));
+            }
+            Some(_) => {}
+        }
     }
     if name_of(&obj).is_empty()
         && let Some(prefix) = obj["metadata"]["generateName"].as_str().map(str::to_owned)

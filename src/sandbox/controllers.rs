@@ -331,6 +331,23 @@ fn collect_garbage(store: &mut Store) {
     for (ns, name) in expired {
         store.remove("events", &ns, &name);
     }
+    // The pod garbage collector: pods bound to a node that no longer exists go.
+    let nodes: HashSet<String> = store
+        .iter("nodes", None, None)
+        .map(|n| name_of(n).to_owned())
+        .collect();
+    let stranded: Vec<(String, String)> = store
+        .iter("pods", None, None)
+        .filter(|p| {
+            p["spec"]["nodeName"]
+                .as_str()
+                .is_some_and(|n| !nodes.contains(n))
+        })
+        .map(|p| (namespace_of(p).to_owned(), name_of(p).to_owned()))
+        .collect();
+    for (ns, name) in stranded {
+        store.remove("pods", &ns, &name);
+    }
     let mut uids = HashSet::new();
     for kind in ["deployments", "replicasets", "daemonsets", "nodes"] {
         uids.extend(store.iter(kind, None, None).map(|o| uid_of(o).to_owned()));

@@ -83,6 +83,10 @@ impl ApiError {
         Self::new(400, "BadRequest", message)
     }
 
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(403, "Forbidden", message)
+    }
+
     pub fn method_not_allowed(message: impl Into<String>) -> Self {
         Self::new(405, "MethodNotAllowed", message)
     }
