@@ -1,6 +1,40 @@
 //! The sandbox topology and timings: nodes, namespaces, workloads, disruption budgets
 //! and the workload model. Loaded from YAML (`shakedown sandbox --config`) or taken
 //! from the built-in shop topology. Pure data: seeding the store happens in `seed`.
+//!
+//! Every key is optional; unknown keys are errors. Durations read `250ms`, `2s`, `1m`.
+//!
+//! ```yaml
+//! nodes:
+//!   - { name: node-a-1, zone: zone-a, labels: { disk: ssd }, unschedulable: false }
+//! namespaces: [shop]                  # default and kube-system always exist
+//! deployments:
+//!   - namespace: shop
+//!     name: checkout
+//!     replicas: 3
+//!     labels: { app: checkout }       # pod labels and selector; default app=<name>
+//!     image: registry.k8s.io/pause:3.10
+//!     startupDelay: 2s                # overrides timings.startupDelay
+//!     nodeSelector: { disk: ssd }
+//!     emptyDir: true                  # so `kubectl drain` needs --delete-emptydir-data
+//!     service: { requestsPerSecond: 30, capacityPerPod: 15, baseLatency: 50ms }
+//! daemonSets:
+//!   - { namespace: monitoring, name: node-exporter, image: quay.io/prometheus/node-exporter:v1.9.1 }
+//! podDisruptionBudgets:
+//!   - { namespace: shop, name: checkout, matchLabels: { app: checkout }, minAvailable: 2 }
+//! timings:
+//!   startupDelay: 2s                  # scheduled → Ready
+//!   shutdownDelay: 1s                 # SIGTERM → gone (capped by the grace period)
+//!   controllerInterval: 100ms
+//!   watchHistory: 5000                # changes a watch can resume from before 410 Gone
+//!   bookmarkInterval: 10s
+//! apiFaults:
+//!   errorShare: 0.1                   # every 10th matching request…
+//!   errorCode: 429                    # …is answered 429 (with Retry-After) or 500
+//!   latency: 200ms
+//!   dropWatchesAfter: 30s
+//!   matching: /eviction               # only requests whose `METHOD /path` contains this
+//! ```
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -345,6 +379,29 @@ mod tests {
         assert_eq!(faults.latency, Duration::from_millis(50));
         assert!(faults.applies_to("POST", "/api/v1/namespaces/shop/pods/p/eviction"));
         assert!(!faults.applies_to("GET", "/api/v1/nodes"));
+    }
+
+    #[test]
+    fn the_documented_example_parses() {
+        let source = include_str!("config.rs");
+        let example: String = source
+            .lines()
+            .skip_while(|l| !l.starts_with("//! ```yaml"))
+            .skip(1)
+            .take_while(|l| !l.starts_with("//! ```"))
+            .map(|l| {
+                format!(
+                    "{}\n",
+                    l.trim_start_matches("//!").strip_prefix(' ').unwrap_or("")
+                )
+            })
+            .collect();
+        let config = SandboxConfig::from_yaml(&example).expect("the module docs' example");
+        assert_eq!(
+            config.deployments[0].startup_delay,
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(config.api_faults.matching.as_deref(), Some("/eviction"));
     }
 
     #[test]
