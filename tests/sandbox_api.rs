@@ -785,3 +785,63 @@ async fn deleting_a_namespace_or_a_node_cleans_up_what_was_on_it() {
         "node-exporter on the two nodes left"
     );
 }
+
+#[tokio::test]
+async fn the_service_proxy_answers_like_the_workload_model() {
+    let mut config = fast_shop();
+    config.timings.startup_delay = Duration::from_secs(3);
+    let handle = sandbox::start(config, 0).await.expect("sandbox starts");
+    let pods = wait_for_pods(&handle, "shop", "checkout", 3).await;
+    let proxy = "/api/v1/namespaces/shop/services/checkout:http/proxy/healthz";
+    let started = std::time::Instant::now();
+    let ok = raw(&handle, "GET", proxy, "", "").await;
+    assert_eq!(ok.code, 200);
+    assert!(
+        started.elapsed() >= Duration::from_millis(50),
+        "base latency is 50ms"
+    );
+    assert_eq!(
+        raw(
+            &handle,
+            "GET",
+            "/api/v1/namespaces/shop/services/nope/proxy/",
+            "",
+            ""
+        )
+        .await
+        .code,
+        404
+    );
+
+    for pod in &pods[..2] {
+        let name = pod["metadata"]["name"].as_str().expect("name");
+        assert_eq!(
+            raw(
+                &handle,
+                "DELETE",
+                &format!("/api/v1/namespaces/shop/pods/{name}"),
+                "",
+                ""
+            )
+            .await
+            .code,
+            200
+        );
+    }
+    let mut codes = Vec::new();
+    for _ in 0..6 {
+        codes.push(raw(&handle, "GET", proxy, "", "").await.code);
+    }
+    assert_eq!(
+        codes.iter().filter(|c| **c == 503).count(),
+        3,
+        "one pod of three serves half: {codes:?}"
+    );
+    assert!(
+        handle
+            .request_log()
+            .iter()
+            .filter(|r| r.path == proxy)
+            .all(|r| r.status == 200 || r.status == 503)
+    );
+}

@@ -35,6 +35,8 @@ pub enum Reply {
     /// Already-encoded JSON.
     Raw(u16, Bytes),
     Text(u16, &'static str, String),
+    /// A plain-text answer after a simulated service latency.
+    Delayed(std::time::Duration, u16, String),
     /// A watch: newline-delimited JSON events until the stream ends.
     Stream(tokio::sync::mpsc::Receiver<Bytes>),
 }
@@ -72,6 +74,16 @@ pub fn route(state: &Arc<State>, req: &ApiRequest) -> Result<Reply, ApiError> {
         ["api", "v1"] if get => json_or_404(resources::resource_list("", "v1")),
         ["apis", group] if get => json_or_404(resources::group(group)),
         ["apis", group, version] if get => json_or_404(resources::resource_list(group, version)),
+        [
+            "api",
+            "v1",
+            "namespaces",
+            namespace,
+            "services",
+            service,
+            "proxy",
+            ..,
+        ] => service_proxy(state, namespace, service),
         ["api", "v1", rest @ ..] => {
             let target = parse_target("", "v1", rest)?;
             resource_request(state, req, target)
@@ -819,6 +831,29 @@ fn update_scale(
     }
     let stored = store.update(t.def.store, updated);
     Ok(Reply::Json(200, scale_of(&stored)))
+}
+
+/// The API server's service proxy, for services in the workload model: each call is
+/// one request to the simulated service. A delay is returned, not slept, so the
+/// server can wait it out without holding any lock.
+fn service_proxy(state: &Arc<State>, namespace: &str, service: &str) -> Result<Reply, ApiError> {
+    // `name`, `name:port` and `scheme:name:port` all address the service.
+    let parts: Vec<&str> = service.split(':').collect();
+    let name = match parts.as_slice() {
+        [scheme, name, _] if matches!(*scheme, "http" | "https") => *name,
+        [name, ..] => *name,
+        [] => service,
+    };
+    let store = state.store();
+    let outcome = super::lock(&state.workload).probe(&store, namespace, name);
+    drop(store);
+    let (code, delay) = outcome.ok_or_else(|| ApiError::not_found("services", name))?;
+    let body = if code == 200 {
+        "ok\n"
+    } else {
+        "service unavailable: over capacity\n"
+    };
+    Ok(Reply::Delayed(delay, code, body.to_owned()))
 }
 
 /// `pods/log`: simulated containers write nothing, so the log is empty; a missing

@@ -309,6 +309,14 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
                             .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
                         r
                     }
+                    Ok(Reply::Delayed(delay, code, text)) => {
+                        tokio::time::sleep(delay).await;
+                        let mut r = Response::new(Full::new(Bytes::from(text)).boxed());
+                        *r.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
+                        r.headers_mut()
+                            .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+                        r
+                    }
                     Ok(Reply::Stream(rx)) => {
                         let mut r = Response::new(BodyExt::boxed(ChannelBody(rx)));
                         r.headers_mut().insert(
