@@ -137,6 +137,27 @@ pub const RESOURCES: &[ResourceDef] = &[
     ResourceDef {
         group: "",
         version: "v1",
+        plural: "services",
+        singular: "service",
+        kind: "Service",
+        namespaced: true,
+        short_names: &["svc"],
+        store: "services",
+        verbs: ALL_VERBS,
+        subresources: &[
+            STATUS,
+            Subresource {
+                name: "proxy",
+                kind: "ServiceProxyOptions",
+                group: "",
+                version: "",
+                verbs: &["create", "delete", "get", "patch", "update"],
+            },
+        ],
+    },
+    ResourceDef {
+        group: "",
+        version: "v1",
         plural: "events",
         singular: "event",
         kind: "Event",
