@@ -845,3 +845,32 @@ async fn the_service_proxy_answers_like_the_workload_model() {
             .all(|r| r.status == 200 || r.status == 503)
     );
 }
+
+#[tokio::test]
+async fn a_continue_token_from_before_a_compaction_is_410() {
+    let handle = sandbox::start(fast_shop(), 0)
+        .await
+        .expect("sandbox starts");
+    let page = get_json(&handle, "/api/v1/pods?limit=2").await;
+    let token = page["metadata"]["continue"]
+        .as_str()
+        .expect("more pages")
+        .to_owned();
+    handle.compact();
+    let stale = raw(
+        &handle,
+        "GET",
+        &format!("/api/v1/pods?limit=2&continue={token}"),
+        "",
+        "",
+    )
+    .await;
+    assert_eq!(stale.code, 410);
+    assert_eq!(parse(&stale.body)["reason"], "Expired");
+    let fresh = get_json(&handle, "/api/v1/pods?limit=2").await;
+    assert_eq!(
+        fresh["items"].as_array().map(Vec::len),
+        Some(2),
+        "a new list works"
+    );
+}

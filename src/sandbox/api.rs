@@ -373,6 +373,13 @@ fn list(
         None => None,
     };
     let store = state.store();
+    if let Some((rv, _, _)) = &resume
+        && *rv < store.compacted_version()
+    {
+        return Err(ApiError::expired(
+            "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
+        ));
+    }
     let list_rv = resume.as_ref().map_or(store.resource_version(), |r| r.0);
     let after = resume.map(|(_, ns, name)| (ns, name));
     let mut items: Vec<&Stored> = Vec::new();
