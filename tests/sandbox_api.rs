@@ -851,6 +851,7 @@ async fn a_continue_token_from_before_a_compaction_is_410() {
     let handle = sandbox::start(fast_shop(), 0)
         .await
         .expect("sandbox starts");
+    wait_for_pods(&handle, "shop", "checkout", 3).await;
     let page = get_json(&handle, "/api/v1/pods?limit=2").await;
     let token = page["metadata"]["continue"]
         .as_str()
