@@ -19,7 +19,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
     /// Path to the kubeconfig file (default: $KUBECONFIG as a merged list, then
     /// ~/.kube/config, then the in-cluster service account).
@@ -124,6 +124,10 @@ pub enum Command {
     Run {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
+        /// How long a revert keeps retrying an unreachable or failing API before the run
+        /// gives up with exit 4 and names what is left faulted.
+        #[arg(long, default_value = "30s", value_parser = parse_duration_flag, value_name = "DURATION")]
+        revert_timeout: std::time::Duration,
     },
     /// Revert every fault shakedown left in the cluster (from annotations and/or a journal).
     Recover {
@@ -170,6 +174,9 @@ pub enum Command {
         kubeconfig_out: Option<PathBuf>,
     },
     /// Start a sandbox and Prometheus, run the demo experiment, and write its reports.
+    ///
+    /// Exits 0 when the demo ran (one hypothesis breaks on purpose), 3 when Prometheus
+    /// is missing or a server cannot start, 130 on Ctrl-C (after reverting).
     Demo {
         /// Keep the sandbox and Prometheus running after the experiment.
         #[arg(long)]
@@ -182,4 +189,9 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+fn parse_duration_flag(text: &str) -> Result<std::time::Duration, String> {
+    crate::spec::duration::parse_duration(text)
+        .map_err(|e| format!("{e} (a duration such as `30s` or `2m`)"))
 }

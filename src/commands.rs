@@ -32,8 +32,11 @@ pub fn dispatch(cli: Cli) -> Outcome {
             );
             Outcome::Passed
         }
-        Command::Run { files } => run(&files, &cli.global),
-        Command::Recover { .. } => not_implemented("recover"),
+        Command::Run {
+            files,
+            revert_timeout,
+        } => run(&files, revert_timeout, &cli.global),
+        Command::Recover { journal } => recover(journal.as_deref(), &cli.global),
         Command::Report {
             journal,
             formats,
@@ -44,7 +47,7 @@ pub fn dispatch(cli: Cli) -> Outcome {
             port,
             kubeconfig_out,
         } => sandbox(config.as_deref(), port, kubeconfig_out.as_deref()),
-        Command::Demo { .. } => not_implemented("demo"),
+        Command::Demo { keep_running } => demo(keep_running, &cli.global),
     }
 }
 
@@ -158,7 +161,7 @@ fn read_inventory(loaded: &spec::Loaded, global: &GlobalArgs) -> Option<planner:
 }
 
 /// Validates, plans and preflights every file, then runs them one after another.
-fn run(files: &[PathBuf], global: &GlobalArgs) -> Outcome {
+fn run(files: &[PathBuf], revert_timeout: Duration, global: &GlobalArgs) -> Outcome {
     let mut loaded = Vec::new();
     let mut invalid = false;
     for file in files {
@@ -184,10 +187,14 @@ fn run(files: &[PathBuf], global: &GlobalArgs) -> Outcome {
             return Outcome::CouldNotRun;
         }
     };
-    runtime.block_on(run_async(&loaded, global))
+    runtime.block_on(run_async(&loaded, revert_timeout, global))
 }
 
-async fn run_async(loaded: &[spec::Loaded], global: &GlobalArgs) -> Outcome {
+async fn run_async(
+    loaded: &[spec::Loaded],
+    revert_timeout: Duration,
+    global: &GlobalArgs,
+) -> Outcome {
     let conn = match cluster::connect(global.kubeconfig.as_deref(), global.context.as_deref()).await
     {
         Ok(conn) => conn,
@@ -248,6 +255,7 @@ async fn run_async(loaded: &[spec::Loaded], global: &GlobalArgs) -> Outcome {
         return Outcome::Passed;
     }
     let mut overall = Outcome::Passed;
+    let mut runs = Vec::new();
     for (file, plan) in loaded.iter().zip(&plans) {
         let dir = if loaded.len() == 1 {
             global.output_dir.clone()
@@ -275,8 +283,26 @@ async fn run_async(loaded: &[spec::Loaded], global: &GlobalArgs) -> Outcome {
             server_dry_run: global.dry_run == DryRun::Server,
             default_namespace: Some(default_namespace.clone()),
             prometheus_url: global.prometheus_url.clone(),
+            revert_timeout,
         };
         let outcome = executor::run(file, plan, conn.clone(), bus.clone(), options).await;
+        let records = bus.records();
+        write_reports(&dir, &records, global.quiet);
+        runs.push(records);
+        if global.quiet
+            && let Some(message) =
+                runs.last()
+                    .into_iter()
+                    .flatten()
+                    .rev()
+                    .find_map(|r: &crate::events::Record| match &r.event {
+                        crate::events::RunEvent::RunFinished(f) => f.message.clone(),
+                        _ => None,
+                    })
+        {
+            // Even quiet runs say how they ended: exit 4 must name what is left faulted.
+            eprintln!("shakedown: {message}");
+        }
         if let Some(e) = bus.journal_error() {
             eprintln!("shakedown: warning: the journal could not be written completely: {e}");
         }
@@ -294,7 +320,229 @@ async fn run_async(loaded: &[spec::Loaded], global: &GlobalArgs) -> Outcome {
             break;
         }
     }
+    if runs.len() > 1 {
+        // One release gate, one JUnit file: every experiment's suites together.
+        let all: Vec<(&[crate::events::Record], bool)> =
+            runs.iter().map(|r| (r.as_slice(), false)).collect();
+        let combined = reports::RenderedFile {
+            path: reports::JUNIT_FILE.into(),
+            contents: reports::junit::render_many(&all),
+        };
+        if let Err(e) = reports::write(&global.output_dir, &[combined]) {
+            eprintln!("shakedown: {e}");
+        }
+    }
     overall
+}
+
+/// Renders every report format into `dir`. Runs on every exit path of a run, so a
+/// partial run still leaves its evidence.
+fn write_reports(dir: &Path, records: &[crate::events::Record], quiet: bool) {
+    let files = reports::render(records, false, &reports::Format::ALL);
+    match reports::write(dir, &files) {
+        Ok(paths) if !quiet => {
+            for path in paths
+                .iter()
+                .filter(|p| p.extension().is_some_and(|e| e != "svg"))
+            {
+                eprintln!("shakedown: wrote {}", path.display());
+            }
+        }
+        Ok(_) => {}
+        Err(e) => eprintln!("shakedown: {e}"),
+    }
+}
+
+/// Reverts every fault shakedown left in the cluster; exit 4 if something stays faulted.
+fn recover(journal: Option<&Path>, global: &GlobalArgs) -> Outcome {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("shakedown: cannot start the async runtime: {e}");
+            return Outcome::CouldNotRun;
+        }
+    };
+    runtime.block_on(async {
+        let conn =
+            match cluster::connect(global.kubeconfig.as_deref(), global.context.as_deref()).await {
+                Ok(conn) => conn,
+                Err(e) => {
+                    eprintln!("shakedown: could not connect to the cluster: {e}");
+                    return Outcome::CouldNotRun;
+                }
+            };
+        eprintln!(
+            "shakedown: recovering in context `{}`, API server {}",
+            conn.context, conn.server
+        );
+        let bus = executor::bus::EventBus::new(
+            None,
+            executor::bus::Progress::for_terminal(global.quiet, global.verbose > 0),
+            executor::bus::system_clock(),
+        );
+        match executor::recover::recover(&conn, journal, global.dry_run == DryRun::Server, bus)
+            .await
+        {
+            Ok(done) => {
+                for line in &done.unmarked {
+                    eprintln!("shakedown: NOT RECOVERED: {line}");
+                }
+                for line in &done.failed {
+                    eprintln!("shakedown: NOT RECOVERED: {line}");
+                }
+                println!(
+                    "recover: {} reverted, {} failed, {} needing a human",
+                    done.reverted.len(),
+                    done.failed.len(),
+                    done.unmarked.len()
+                );
+                done.outcome()
+            }
+            Err(e) => {
+                eprintln!("shakedown: {e}");
+                Outcome::CouldNotRun
+            }
+        }
+    })
+}
+
+/// The newcomer's first command: sandbox + Prometheus + the demo experiment + reports.
+/// A deviation is the demo working as designed (one hypothesis breaks on purpose), so
+/// it exits 0 then; infrastructure failures and interrupts keep their codes.
+fn demo(keep_running: bool, global: &GlobalArgs) -> Outcome {
+    let Some(prometheus) = crate::demo::find_prometheus() else {
+        eprintln!("shakedown: {}", crate::demo::DemoError::PrometheusMissing);
+        return Outcome::CouldNotRun;
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("shakedown: cannot start the async runtime: {e}");
+            return Outcome::CouldNotRun;
+        }
+    };
+    match runtime.block_on(demo_async(&prometheus, keep_running, global)) {
+        Ok(Outcome::Deviated) => Outcome::Passed,
+        Ok(outcome) => outcome,
+        Err(e) => {
+            eprintln!("shakedown: {e}");
+            Outcome::CouldNotRun
+        }
+    }
+}
+
+async fn demo_async(
+    prometheus: &Path,
+    keep_running: bool,
+    global: &GlobalArgs,
+) -> Result<Outcome, crate::demo::DemoError> {
+    use crate::demo::{LocalPrometheus, start_sandbox, write_demo_specs};
+    let stamp = jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S").to_string();
+    let out = global.output_dir.join(format!("demo-{stamp}"));
+    let experiment = write_demo_specs(&out.join("spec"))?;
+    let sandbox = start_sandbox().await?;
+    let kubeconfig = out.join("kubeconfig");
+    sandbox
+        .write_kubeconfig(&kubeconfig)
+        .map_err(|e| crate::demo::DemoError::Sandbox(e.to_string()))?;
+    eprintln!("shakedown: sandbox cluster at {}", sandbox.url);
+    let mut prom = LocalPrometheus::start(
+        prometheus,
+        &out.join("prometheus"),
+        &sandbox.addr.to_string(),
+    )
+    .await?;
+    eprintln!(
+        "shakedown: prometheus at {}, waiting for the first scrapes",
+        prom.url
+    );
+    let warmed = tokio::select! {
+        ready = prom.wait_for("kube_deployment_status_replicas_available", Duration::from_secs(60)) => Some(ready),
+        _ = tokio::signal::ctrl_c() => None,
+    };
+    let Some(warmed) = warmed else {
+        prom.stop().await;
+        sandbox.shutdown().await;
+        return Ok(Outcome::Interrupted);
+    };
+    if let Err(e) = warmed {
+        prom.stop().await;
+        sandbox.shutdown().await;
+        return Err(e);
+    }
+    // Rates over [15s] windows need a few scrapes before the baseline means anything.
+    tokio::time::sleep(Duration::from_secs(16)).await;
+    let loaded = match spec::load(&experiment) {
+        Ok(loaded) => loaded,
+        Err(diagnostics) => {
+            prom.stop().await;
+            sandbox.shutdown().await;
+            eprint!("{diagnostics}");
+            return Ok(Outcome::InvalidInput);
+        }
+    };
+    let mut demo_global = global.clone();
+    demo_global.kubeconfig = Some(kubeconfig.clone());
+    demo_global.context = None;
+    demo_global.namespace = None;
+    demo_global.yes = true;
+    demo_global.dry_run = DryRun::None;
+    demo_global.output_dir = out.clone();
+    demo_global.prometheus_url = Some(prom.url.clone());
+    let outcome = run_async(
+        std::slice::from_ref(&loaded),
+        Duration::from_secs(30),
+        &demo_global,
+    )
+    .await;
+    print_demo_summary(&out);
+    if keep_running && !matches!(outcome, Outcome::Interrupted | Outcome::Terminated) {
+        println!("\nStill running (Ctrl-C to stop):");
+        println!(
+            "  kubectl --kubeconfig {} get pods -A",
+            kubeconfig.display()
+        );
+        println!("  Prometheus: {}", prom.url);
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    prom.stop().await;
+    sandbox.shutdown().await;
+    Ok(outcome)
+}
+
+/// The verdicts, then where the reports are.
+fn print_demo_summary(out: &Path) {
+    if let Ok(contents) = journal::read(&out.join("journal.jsonl")) {
+        println!(
+            "\n{:<10} {:<36} {:<7} observed",
+            "verdict", "hypothesis", "phase"
+        );
+        for record in &contents.records {
+            if let crate::events::RunEvent::HypothesisVerdict(v) = &record.event {
+                let phase = format!("{:?}", v.phase).to_lowercase();
+                let verdict = format!("{:?}", v.verdict).to_lowercase();
+                println!(
+                    "{verdict:<10} {:<36} {phase:<7} {}",
+                    v.hypothesis, v.message
+                );
+            }
+        }
+    }
+    println!("\nreports:");
+    for file in [
+        reports::MARKDOWN_FILE,
+        reports::JUNIT_FILE,
+        reports::JSON_FILE,
+        "journal.jsonl",
+    ] {
+        println!("  {}", out.join(file).display());
+    }
 }
 
 /// `--yes` is needed unless CI=true and the context is on every file's allow-list.
@@ -426,14 +674,6 @@ fn use_color(choice: ColorChoice) -> bool {
                 && std::env::var("TERM").map_or(true, |t| t != "dumb")
         }
     }
-}
-
-fn not_implemented(command: &str) -> Outcome {
-    let _ = writeln!(
-        std::io::stderr(),
-        "shakedown: `{command}` is not implemented yet"
-    );
-    Outcome::InvalidInput
 }
 
 /// `shakedown sandbox`: serve until SIGINT/SIGTERM.

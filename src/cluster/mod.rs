@@ -109,36 +109,43 @@ pub async fn connect(
     })
 }
 
-/// Lists pods in the given namespaces and, when asked, all nodes.
+/// Lists pods in the given namespaces and, when asked, all nodes, retrying transient
+/// API failures until `deadline` has passed.
 pub async fn inventory(
     connection: &Connection,
     namespaces: &[String],
     with_nodes: bool,
     deadline: Duration,
 ) -> Result<Inventory, ClusterError> {
-    tokio::time::timeout(deadline, read_inventory(connection, namespaces, with_nodes))
-        .await
-        .map_err(|_| ClusterError::Timeout(deadline))?
+    let until = tokio::time::Instant::now() + deadline;
+    tokio::time::timeout(
+        deadline,
+        read_inventory(connection, namespaces, with_nodes, until),
+    )
+    .await
+    .map_err(|_| ClusterError::Timeout(deadline))?
 }
 
 async fn read_inventory(
     connection: &Connection,
     namespaces: &[String],
     with_nodes: bool,
+    until: tokio::time::Instant,
 ) -> Result<Inventory, ClusterError> {
     let mut inventory = Inventory {
         default_namespace: connection.default_namespace.clone(),
         ..Inventory::default()
     };
+    let all = ListParams::default();
     for namespace in namespaces {
         let pods: Api<Pod> = Api::namespaced(connection.client.clone(), namespace);
-        let list = pods
-            .list(&ListParams::default())
-            .await
-            .map_err(|e| ClusterError::List {
-                what: format!("pods in {namespace}"),
-                source: Box::new(e),
-            })?;
+        let list =
+            with_retries(until, || pods.list(&all))
+                .await
+                .map_err(|e| ClusterError::List {
+                    what: format!("pods in {namespace}"),
+                    source: Box::new(e),
+                })?;
         inventory.pods.extend(list.items.into_iter().map(|pod| {
             PodInfo {
                 namespace: pod
@@ -163,8 +170,7 @@ async fn read_inventory(
     }
     if with_nodes {
         let nodes: Api<Node> = Api::all(connection.client.clone());
-        let list = nodes
-            .list(&ListParams::default())
+        let list = with_retries(until, || nodes.list(&all))
             .await
             .map_err(|e| ClusterError::List {
                 what: "nodes".into(),
@@ -185,4 +191,34 @@ async fn read_inventory(
             .collect();
     }
     Ok(inventory)
+}
+
+/// Worth retrying: throttling, server errors, and connection trouble.
+pub fn is_transient(error: &kube::Error) -> bool {
+    match error {
+        kube::Error::Api(status) => status.code == 429 || status.code >= 500,
+        kube::Error::HyperError(_) | kube::Error::Service(_) => true,
+        _ => false,
+    }
+}
+
+/// Retries a call on transient failures, with backoff, until `deadline`.
+pub async fn with_retries<T, F, Fut>(
+    deadline: tokio::time::Instant,
+    mut call: F,
+) -> Result<T, kube::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, kube::Error>>,
+{
+    let mut delay = Duration::from_millis(200);
+    loop {
+        match call().await {
+            Err(e) if is_transient(&e) && tokio::time::Instant::now() + delay < deadline => {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            other => return other,
+        }
+    }
 }

@@ -207,6 +207,9 @@ fn describe(event: &RunEvent, verbose: bool) -> Option<String> {
         RunEvent::StepFinished { step, status } => format!("step {step}: {status:?}"),
         RunEvent::StepSkipped { step, reason } => format!("step {step}: skipped ({reason})"),
         RunEvent::Note { message, .. } => message.clone(),
-        RunEvent::RunFinished(f) => format!("run {:?} (exit {})", f.status, f.exit_code),
+        RunEvent::RunFinished(f) => match &f.message {
+            Some(message) => format!("run {:?} (exit {}): {message}", f.status, f.exit_code),
+            None => format!("run {:?} (exit {})", f.status, f.exit_code),
+        },
     })
 }

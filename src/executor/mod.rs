@@ -6,11 +6,11 @@
 //! and a panicking step task.
 
 pub mod bus;
-mod phases;
+pub(crate) mod phases;
 mod preflight;
+pub mod recover;
 pub mod signals;
 
-use std::collections::BTreeSet;
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -36,9 +36,6 @@ use crate::spec::{
     Target,
 };
 
-/// How long a revert keeps retrying a flaky API before it reports failure.
-const REVERT_BUDGET: Duration = Duration::from_secs(30);
-
 pub struct RunOptions {
     pub run_id: String,
     pub seed: u64,
@@ -47,6 +44,8 @@ pub struct RunOptions {
     pub server_dry_run: bool,
     pub default_namespace: Option<String>,
     pub prometheus_url: Option<String>,
+    /// How long one revert retries a failing API before it is reported as failed.
+    pub revert_timeout: Duration,
 }
 
 /// What happened, for the exit code.
@@ -308,14 +307,7 @@ impl Runner {
                 .push(format!("step {id}: baseline failed"));
             return StepStatus::Failed;
         }
-        let ctx = FaultContext {
-            client: self.conn.client.clone(),
-            run_id: self.options.run_id.clone(),
-            step: id.into(),
-            dry_run: self.options.server_dry_run,
-            bus: self.bus.clone(),
-            ledger: self.ledger.clone(),
-        };
+        let ctx = self.fault_context(id);
         self.bus
             .emit(RunEvent::FaultIntent(crate::events::FaultIntent {
                 step: id.into(),
@@ -325,16 +317,26 @@ impl Runner {
                 revert: revert_hint(&spec.fault, &self.options.run_id),
             }));
         let injected_at = tokio::time::Instant::now();
-        let hold = spec.fault.active_for();
-        let (owners, inject_error) = {
-            let fault = self.hold_fault(&ctx, &spec.fault, &spec.target, safety, &targets, hold);
-            let probes = phases::during(&checks, &self.bus, phases::Window::For(hold), &self.stop);
-            let (fault, ()) = tokio::join!(fault, probes);
-            match fault {
-                Ok(owners) => (owners, None),
-                Err(e) => (BTreeSet::new(), Some(e)),
+        let injected = self.inject(&ctx, &spec.fault, &targets).await;
+        let mut inject_error = injected.as_ref().err().cloned();
+        let mut disrupted = injected.unwrap_or_default();
+        if inject_error.is_none() {
+            match self
+                .hold(
+                    &ctx,
+                    &spec.fault,
+                    &spec.target,
+                    safety,
+                    &checks,
+                    &mut disrupted,
+                    spec.recovery.within.0,
+                )
+                .await
+            {
+                Ok(()) => {}
+                Err(e) => inject_error = Some(e),
             }
-        };
+        }
         let reverted_at = tokio::time::Instant::now();
         self.revert_step(id, &spec.fault, &targets).await;
         if let Some(e) = &inject_error {
@@ -342,7 +344,7 @@ impl Runner {
         }
         self.verify_recovery(
             id,
-            &owners,
+            &disrupted,
             injected_at,
             spec.recovery.settle.0 + spec.recovery.within.0,
         )
@@ -366,51 +368,93 @@ impl Runner {
         }
     }
 
-    /// Injects, then holds for the fault's duration (pod-delete repeats every interval).
-    async fn hold_fault(
+    /// The first injection. Everything it disrupted is returned for recovery checks.
+    async fn inject(
+        &self,
+        ctx: &FaultContext,
+        fault: &Fault,
+        targets: &[String],
+    ) -> Result<recovery::Disrupted, String> {
+        match fault {
+            Fault::PodDelete(f) => faults::pod_delete::delete_pods(ctx, f, targets).await,
+            Fault::NodeDrain(f) => faults::node_drain::drain(ctx, f, targets).await,
+            Fault::NetworkLatency(f) => faults::network::inject(ctx, f, targets)
+                .await
+                .map(|()| recovery::Disrupted::default()),
+        }
+    }
+
+    /// Holds the fault while `during` hypotheses are sampled. A one-shot pod-delete is
+    /// "active" until its owners are whole again (at most `recovery_budget`); a repeated
+    /// pod-delete deletes fresh picks every interval.
+    #[allow(clippy::too_many_arguments)]
+    async fn hold(
         &self,
         ctx: &FaultContext,
         fault: &Fault,
         target: &Target,
         safety: Option<&Safety>,
-        targets: &[String],
-        hold: Duration,
-    ) -> Result<BTreeSet<recovery::Owner>, String> {
+        checks: &[Check],
+        disrupted: &mut recovery::Disrupted,
+        recovery_budget: Duration,
+    ) -> Result<(), String> {
         let mut stopped = self.stop.subscribe();
+        let hold = fault.active_for();
         let deadline = tokio::time::Instant::now() + hold;
         match fault {
-            Fault::PodDelete(f) => {
-                let mut owners = faults::pod_delete::delete_pods(ctx, f, targets).await?;
-                let Some(interval) = f.interval else {
-                    return Ok(owners);
+            Fault::PodDelete(f) if f.interval.is_none() => {
+                let (done_tx, done_rx) = watch::channel(false);
+                let waiting = async {
+                    let until = tokio::time::Instant::now() + recovery_budget;
+                    recovery::wait_until_recovered(&ctx.client, disrupted, until, &mut stopped)
+                        .await;
+                    done_tx.send_replace(true);
                 };
-                let mut round = 1;
-                loop {
-                    let next = tokio::time::Instant::now() + interval.0;
-                    if next >= deadline || phases::wait_or_stop(&mut stopped, next).await {
-                        return Ok(owners);
+                tokio::join!(
+                    waiting,
+                    phases::during(
+                        checks,
+                        &self.bus,
+                        phases::Window::Until(done_rx),
+                        &self.stop
+                    )
+                );
+                Ok(())
+            }
+            Fault::PodDelete(f) => {
+                let interval = f.interval.map_or(hold, |i| i.0);
+                let repeat = async {
+                    let mut round = 1;
+                    loop {
+                        let next = tokio::time::Instant::now() + interval;
+                        if next >= deadline || phases::wait_or_stop(&mut stopped, next).await {
+                            return Ok(());
+                        }
+                        round += 1;
+                        // Fresh picks each round: the pods deleted last round are gone.
+                        let picks = self
+                            .select(&format!("{}@{round}", ctx.step), target, safety)
+                            .await?;
+                        self.bus.emit(RunEvent::TargetsSelected {
+                            step: ctx.step.clone(),
+                            targets: picks.clone(),
+                        });
+                        disrupted.extend(faults::pod_delete::delete_pods(ctx, f, &picks).await?);
                     }
-                    round += 1;
-                    // Fresh picks each round: the pods deleted last round are gone.
-                    let picks = self
-                        .select(&format!("{}@{round}", ctx.step), target, safety)
-                        .await?;
-                    self.bus.emit(RunEvent::TargetsSelected {
-                        step: ctx.step.clone(),
-                        targets: picks.clone(),
-                    });
-                    owners.extend(faults::pod_delete::delete_pods(ctx, f, &picks).await?);
-                }
+                };
+                let (result, ()) = tokio::join!(
+                    repeat,
+                    phases::during(checks, &self.bus, phases::Window::For(hold), &self.stop)
+                );
+                result
             }
-            Fault::NodeDrain(f) => {
-                let owners = faults::node_drain::drain(ctx, f, targets).await?;
-                phases::wait_or_stop(&mut stopped, deadline).await;
-                Ok(owners)
-            }
-            Fault::NetworkLatency(f) => {
-                faults::network::inject(ctx, f, targets).await?;
-                phases::wait_or_stop(&mut stopped, deadline).await;
-                Ok(BTreeSet::new())
+            Fault::NodeDrain(_) | Fault::NetworkLatency(_) => {
+                let holding = phases::wait_or_stop(&mut stopped, deadline);
+                tokio::join!(
+                    holding,
+                    phases::during(checks, &self.bus, phases::Window::For(hold), &self.stop)
+                );
+                Ok(())
             }
         }
     }
@@ -485,13 +529,22 @@ impl Runner {
         }
     }
 
+    fn fault_context(&self, step: &str) -> FaultContext {
+        FaultContext {
+            client: self.conn.client.clone(),
+            run_id: self.options.run_id.clone(),
+            step: step.into(),
+            dry_run: self.options.server_dry_run,
+            bus: self.bus.clone(),
+            ledger: self.ledger.clone(),
+        }
+    }
+
     async fn revert_one(&self, step: &str, entry: &faults::Undo) {
         let result = faults::undo(
-            &self.conn.client,
-            &self.options.run_id,
+            &self.fault_context(step),
             entry,
-            self.options.server_dry_run,
-            REVERT_BUDGET,
+            self.options.revert_timeout,
         )
         .await;
         match result {
@@ -525,32 +578,34 @@ impl Runner {
     async fn verify_recovery(
         &self,
         id: &str,
-        owners: &BTreeSet<recovery::Owner>,
+        disrupted: &recovery::Disrupted,
         since: tokio::time::Instant,
         budget: Duration,
     ) {
-        if owners.is_empty() || self.options.server_dry_run {
+        if disrupted.owners.is_empty() || self.options.server_dry_run {
             return;
         }
-        let pending = recovery::wait_until_ready(
-            &self.conn.client,
-            owners,
-            tokio::time::Instant::now() + budget,
-        )
-        .await;
-        let after_ms = since.elapsed().as_millis() as u64;
-        for owner in owners.difference(&pending) {
+        let mut disrupted = disrupted.clone();
+        let mut stopped = self.stop.subscribe();
+        let deadline = tokio::time::Instant::now() + budget;
+        recovery::wait_until_recovered(&self.conn.client, &mut disrupted, deadline, &mut stopped)
+            .await;
+        for (owner, at) in &disrupted.recovered {
+            let after_ms = at.saturating_duration_since(since).as_millis() as u64;
             self.bus.emit(RunEvent::Recovered {
                 step: id.into(),
                 workload: owner.to_string(),
                 after_ms,
             });
         }
-        for owner in &pending {
-            self.note(
-                NoteLevel::Warning,
-                format!("step {id}: {owner} did not get its ready replicas back within {budget:?}"),
-            );
+        let stopped = self.stopped();
+        for owner in disrupted.pending() {
+            let message = if stopped {
+                format!("step {id}: recovery of {owner} not verified: the run was stopped")
+            } else {
+                format!("step {id}: {owner} did not get its ready replicas back within {budget:?}")
+            };
+            self.note(NoteLevel::Warning, message);
         }
     }
 

@@ -113,7 +113,9 @@ async fn denied(conn: &Connection, needed: &BTreeSet<Permission>) -> Vec<String>
                 .map(|n| format!(" in {n}"))
                 .unwrap_or_else(|| " (cluster-wide)".into())
         );
-        match api.create(&PostParams::default(), &review).await {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+        let params = PostParams::default();
+        match crate::cluster::with_retries(deadline, || api.create(&params, &review)).await {
             Ok(answer) if answer.status.as_ref().is_some_and(|s| s.allowed) => {}
             Ok(answer) => {
                 let reason = answer.status.and_then(|s| s.reason).unwrap_or_default();

@@ -98,28 +98,53 @@ impl Ledger {
     }
 }
 
-/// Undoes one entry, retrying transient API failures for up to `budget`.
-pub async fn undo(
-    client: &Client,
-    run_id: &str,
-    entry: &Undo,
-    dry_run: bool,
-    budget: Duration,
-) -> Result<String, String> {
+/// Undoes one entry, retrying transient API failures for up to `budget`, and leaves a
+/// `ShakedownRevert` event on the object. An empty `ctx.run_id` (used by `recover`)
+/// matches any shakedown run's marks, never anyone else's.
+pub async fn undo(ctx: &FaultContext, entry: &Undo, budget: Duration) -> Result<String, String> {
     let deadline = tokio::time::Instant::now() + budget;
     let mut delay = Duration::from_millis(200);
     loop {
         let attempt = match entry {
-            Undo::Uncordon { node } => node_drain::uncordon(client, node, run_id, dry_run).await,
+            Undo::Uncordon { node } => {
+                node_drain::uncordon(&ctx.client, node, &ctx.run_id, ctx.dry_run).await
+            }
             Undo::RemoveNetem {
                 namespace,
                 pod,
                 container,
                 interface,
-            } => network::remove(client, namespace, pod, container, interface, dry_run).await,
+            } => {
+                network::remove(
+                    &ctx.client,
+                    namespace,
+                    pod,
+                    container,
+                    interface,
+                    ctx.dry_run,
+                )
+                .await
+            }
         };
         match attempt {
-            Ok(detail) => return Ok(detail),
+            Ok(detail) => {
+                let object = match entry {
+                    Undo::Uncordon { node } => object_ref("Node", "v1", None, node, None),
+                    Undo::RemoveNetem { namespace, pod, .. } => {
+                        object_ref("Pod", "v1", Some(namespace), pod, None)
+                    }
+                };
+                if !detail.starts_with("left alone") && !detail.contains("gone") {
+                    record_event(
+                        ctx,
+                        object,
+                        "ShakedownRevert",
+                        &format!("chaos fault reverted: {detail}"),
+                    )
+                    .await;
+                }
+                return Ok(detail);
+            }
             Err(e) if is_transient(&e) && tokio::time::Instant::now() + delay < deadline => {
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(5));
@@ -129,35 +154,7 @@ pub async fn undo(
     }
 }
 
-/// Worth retrying: throttling, server errors, and connection trouble.
-pub fn is_transient(error: &kube::Error) -> bool {
-    match error {
-        kube::Error::Api(status) => status.code == 429 || status.code >= 500,
-        kube::Error::HyperError(_) | kube::Error::Service(_) => true,
-        _ => false,
-    }
-}
-
-/// Retries a call on transient failures until `deadline`.
-pub async fn with_retries<T, F, Fut>(
-    deadline: tokio::time::Instant,
-    mut call: F,
-) -> Result<T, kube::Error>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, kube::Error>>,
-{
-    let mut delay = Duration::from_millis(200);
-    loop {
-        match call().await {
-            Err(e) if is_transient(&e) && tokio::time::Instant::now() + delay < deadline => {
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
-            }
-            other => return other,
-        }
-    }
-}
+pub use crate::cluster::{is_transient, with_retries};
 
 /// Writes a Kubernetes Event on a disrupted object, so on-call can tell chaos from an
 /// incident. Best effort: a failure is reported, never fatal.

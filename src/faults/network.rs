@@ -80,11 +80,9 @@ pub fn container_name(run_id: &str, step: &str) -> String {
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
         .collect();
-    let run: String = run_id
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
-        .take(8)
-        .collect();
+    // Run ids end in random hex; that tail keeps names apart between runs.
+    let alnum: Vec<char> = run_id.chars().filter(char::is_ascii_alphanumeric).collect();
+    let run: String = alnum[alnum.len().saturating_sub(8)..].iter().collect();
     let mut name = format!("shakedown-netem-{run}-{step}").to_ascii_lowercase();
     name.truncate(63);
     name.trim_end_matches('-').to_owned()
@@ -173,7 +171,7 @@ pub async fn inject(
         .await
         .map_err(|e| fail(format!("cannot add the injector container: {e}")))?;
         let detail = format!(
-            "netem {} on {} via ephemeral container {container} (TTL {}s)",
+            "{} on {} via ephemeral container {container} (TTL {}s)",
             netem_args(fault),
             fault.interface,
             ttl.as_secs()
@@ -223,8 +221,8 @@ pub async fn remove(
     if !dry_run {
         let exec = AttachParams::default()
             .container(container)
-            .stdout(false)
-            .stderr(false);
+            .stdout(true)
+            .stderr(true);
         match api.exec(pod, revert_command(interface), &exec).await {
             Ok(process) => {
                 // The exec's own exit status is best effort: a qdisc already gone is fine.
@@ -272,8 +270,8 @@ mod tests {
 
     #[test]
     fn container_names_are_dns_labels() {
-        let name = container_name("3f9a2c1e-77aa-4bd2", "4.1#2");
-        assert_eq!(name, "shakedown-netem-3f9a2c1e-4-1-2");
+        let name = container_name("20261121T130618Z-b3721c", "4.1#2");
+        assert_eq!(name, "shakedown-netem-8zb3721c-4-1-2");
         assert!(name.len() <= 63);
     }
 

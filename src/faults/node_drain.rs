@@ -2,7 +2,6 @@
 //! honoured: a 429 is retried with backoff until the eviction timeout), hold, then
 //! uncordon only the nodes that carry our annotation.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -10,7 +9,7 @@ use kube::api::{DeleteParams, EvictParams, ListParams, Patch, PatchParams, PostP
 use kube::{Api, Client};
 use serde_json::json;
 
-use super::recovery::{Owner, owner_of};
+use super::recovery::{Disrupted, owners_of};
 use super::{CORDONED_BY, FaultContext, Undo, object_ref, record_event, with_retries};
 use crate::events::{NoteLevel, RunEvent};
 use crate::spec::NodeDrain;
@@ -28,7 +27,7 @@ pub async fn drain(
     ctx: &FaultContext,
     fault: &NodeDrain,
     nodes: &[String],
-) -> Result<BTreeSet<Owner>, String> {
+) -> Result<Disrupted, String> {
     let api: Api<Node> = Api::all(ctx.client.clone());
     let deadline = tokio::time::Instant::now() + fault.eviction_timeout.0;
     for name in nodes {
@@ -76,11 +75,11 @@ pub async fn drain(
             .await;
         }
     }
-    let mut owners = BTreeSet::new();
+    let mut disrupted = Disrupted::default();
     for name in nodes {
-        owners.extend(evict_node(ctx, fault, name, deadline).await?);
+        disrupted.extend(evict_node(ctx, fault, name, deadline).await?);
     }
-    Ok(owners)
+    Ok(disrupted)
 }
 
 fn fail(ctx: &FaultContext, node: &str, error: String) -> String {
@@ -98,7 +97,7 @@ async fn evict_node(
     fault: &NodeDrain,
     node: &str,
     deadline: tokio::time::Instant,
-) -> Result<BTreeSet<Owner>, String> {
+) -> Result<Disrupted, String> {
     let pods: Api<Pod> = Api::all(ctx.client.clone());
     let on_node = ListParams::default().fields(&format!("spec.nodeName={node}"));
     let list = with_retries(deadline, || pods.list(&on_node))
@@ -112,12 +111,13 @@ async fn evict_node(
             Disposition::Refuse(why) => return Err(fail(ctx, node, why)),
         }
     }
-    let mut owners = BTreeSet::new();
+    let mut disrupted = Disrupted {
+        owners: owners_of(&ctx.client, &victims).await,
+        ..Disrupted::default()
+    };
     let mut tasks = tokio::task::JoinSet::new();
     for pod in victims {
-        if let Some(owner) = owner_of(&ctx.client, &pod).await {
-            owners.insert(owner);
-        }
+        disrupted.add_pod(&pod);
         let ctx = ctx.clone();
         tasks.spawn(async move { evict_with_backoff(&ctx, &pod, deadline).await });
     }
@@ -135,7 +135,7 @@ async fn evict_node(
     }
     match first_error {
         Some(e) => Err(e),
-        None => Ok(owners),
+        None => Ok(disrupted),
     }
 }
 

@@ -2,7 +2,7 @@
 //! This finds the owners (Pod → ReplicaSet → Deployment, or StatefulSet/DaemonSet) and
 //! measures how long they take to get back.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
@@ -62,6 +62,33 @@ pub async fn owner_of(client: &Client, pod: &Pod) -> Option<Owner> {
     })
 }
 
+/// The owners of many pods, looking up each controller once (a ReplicaSet of 1,000
+/// pods costs one request, not 1,000).
+pub async fn owners_of(client: &Client, pods: &[Pod]) -> BTreeSet<Owner> {
+    let mut seen = BTreeSet::new();
+    let mut owners = BTreeSet::new();
+    for pod in pods {
+        let controller = pod
+            .metadata
+            .owner_references
+            .as_ref()
+            .and_then(|os| os.iter().find(|o| o.controller == Some(true)))
+            .map(|o| {
+                (
+                    pod.metadata.namespace.clone(),
+                    o.kind.clone(),
+                    o.name.clone(),
+                )
+            });
+        if controller.is_some_and(|c| seen.insert(c))
+            && let Some(owner) = owner_of(client, pod).await
+        {
+            owners.insert(owner);
+        }
+    }
+    owners
+}
+
 /// Whether the owner has all its desired replicas ready now.
 pub async fn is_ready(client: &Client, owner: &Owner) -> Result<bool, kube::Error> {
     let ns = owner.namespace.as_str();
@@ -99,25 +126,82 @@ pub async fn is_ready(client: &Client, owner: &Owner) -> Result<bool, kube::Erro
     })
 }
 
-/// Polls until every owner is ready or the deadline passes; returns the owners still not
-/// ready. Transient API errors count as "not ready yet".
-pub async fn wait_until_ready(
+/// What a fault disrupted, and when each owner was seen whole again.
+#[derive(Debug, Clone, Default)]
+pub struct Disrupted {
+    pub owners: BTreeSet<Owner>,
+    /// `(namespace, name, uid)` of every pod deleted or evicted.
+    pub pods: Vec<(String, String, String)>,
+    pub recovered: BTreeMap<Owner, tokio::time::Instant>,
+}
+
+impl Disrupted {
+    pub fn extend(&mut self, other: Disrupted) {
+        self.owners.extend(other.owners);
+        self.pods.extend(other.pods);
+    }
+
+    pub fn add_pod(&mut self, pod: &Pod) {
+        let meta = &pod.metadata;
+        self.pods.push((
+            meta.namespace.clone().unwrap_or_default(),
+            meta.name.clone().unwrap_or_default(),
+            meta.uid.clone().unwrap_or_default(),
+        ));
+    }
+
+    pub fn pending(&self) -> impl Iterator<Item = &Owner> {
+        self.owners
+            .iter()
+            .filter(|o| !self.recovered.contains_key(*o))
+    }
+}
+
+/// Polls until every owner is whole again or the deadline passes (or the run stops).
+///
+/// "Whole" means the disrupted pods are really gone (a terminating pod may still count
+/// as ready for a moment, which would fake an instant recovery) and the owner has its
+/// desired ready replicas. Transient API errors count as "not yet".
+pub async fn wait_until_recovered(
     client: &Client,
-    owners: &BTreeSet<Owner>,
+    disrupted: &mut Disrupted,
     deadline: tokio::time::Instant,
-) -> BTreeSet<Owner> {
-    let mut pending = owners.clone();
+    stopped: &mut tokio::sync::watch::Receiver<crate::executor::signals::Stop>,
+) {
     loop {
-        let mut still = BTreeSet::new();
-        for owner in &pending {
-            if !is_ready(client, owner).await.unwrap_or(false) {
-                still.insert(owner.clone());
+        let gone = all_gone(client, &disrupted.pods).await;
+        let pending: Vec<Owner> = disrupted.pending().cloned().collect();
+        for owner in pending {
+            let own_pods_gone = gone
+                .iter()
+                .all(|(ns, still_there)| ns != &owner.namespace || !still_there);
+            if own_pods_gone && is_ready(client, &owner).await.unwrap_or(false) {
+                disrupted
+                    .recovered
+                    .insert(owner, tokio::time::Instant::now());
             }
         }
-        pending = still;
-        if pending.is_empty() || tokio::time::Instant::now() >= deadline {
-            return pending;
+        let next = tokio::time::Instant::now() + Duration::from_millis(250);
+        if disrupted.pending().next().is_none()
+            || next >= deadline
+            || crate::executor::phases::wait_or_stop(stopped, next).await
+        {
+            return;
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// For each disrupted pod: its namespace, and whether that very pod (same uid) still exists.
+async fn all_gone(client: &Client, pods: &[(String, String, String)]) -> Vec<(String, bool)> {
+    let mut out = Vec::with_capacity(pods.len());
+    for (namespace, name, uid) in pods {
+        let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+        let still_there = match api.get_opt(name).await {
+            Ok(Some(pod)) => pod.metadata.uid.as_deref() == Some(uid.as_str()),
+            Ok(None) => false,
+            Err(_) => true,
+        };
+        out.push((namespace.clone(), still_there));
+    }
+    out
 }

@@ -80,7 +80,9 @@ impl Probe for KubeReadiness {
 
     fn sample(&self, _at: Timestamp) -> SampleFuture<'_> {
         Box::pin(async move {
-            match self.observe().await {
+            // A throttled or flaky API is not an observation about the workload.
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+            match crate::cluster::with_retries(deadline, || self.observe()).await {
                 Ok(v) => Observation::Values(vec![SeriesValue {
                     labels: Default::default(),
                     value: Some(v),

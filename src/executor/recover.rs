@@ -1,0 +1,162 @@
+//! `shakedown recover`: undo whatever shakedown left in the cluster, from the marks it
+//! leaves there (node annotation `shakedown.dev/cordoned-by`, pod annotation
+//! `shakedown.dev/fault`), so it works from anywhere, even with the journal lost. A
+//! journal, when given, adds the run's own list of targets, so anything it names that
+//! is still faulted without a mark is reported too.
+//!
+//! Idempotent, and it never touches a node cordoned by anyone but shakedown.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::ListParams;
+use kube::{Api, ResourceExt};
+
+use super::bus::EventBus;
+use crate::cluster::Connection;
+use crate::events::RunEvent;
+use crate::exit::Outcome;
+use crate::faults::{self, CORDONED_BY, FAULT_ANNOTATION, FaultContext, Ledger, Undo};
+
+const BUDGET: Duration = Duration::from_secs(30);
+
+/// What recover found and did, for the summary and the exit code.
+#[derive(Debug, Default)]
+pub struct Recovery {
+    pub reverted: Vec<String>,
+    pub failed: Vec<String>,
+    /// Journal targets that still look faulted but carry no mark we can act on.
+    pub unmarked: Vec<String>,
+}
+
+impl Recovery {
+    pub fn outcome(&self) -> Outcome {
+        if self.failed.is_empty() && self.unmarked.is_empty() {
+            Outcome::Passed
+        } else {
+            Outcome::RevertFailed
+        }
+    }
+}
+
+pub async fn recover(
+    conn: &Connection,
+    journal: Option<&Path>,
+    dry_run: bool,
+    bus: EventBus,
+) -> Result<Recovery, String> {
+    let ctx = FaultContext {
+        client: conn.client.clone(),
+        // Empty: match any shakedown run's marks.
+        run_id: String::new(),
+        step: "recover".into(),
+        dry_run,
+        bus,
+        ledger: Ledger::default(),
+    };
+    let mut work = marked_faults(conn).await?;
+    let mut recovery = Recovery::default();
+    if let Some(path) = journal {
+        let contents = crate::journal::read(path).map_err(|e| e.to_string())?;
+        recovery.unmarked = still_faulted_without_mark(conn, &contents.records, &work).await;
+    }
+    work.sort_by_key(Undo::target);
+    work.dedup();
+    for entry in &work {
+        match faults::undo(&ctx, entry, BUDGET).await {
+            Ok(detail) => {
+                ctx.bus.emit(RunEvent::FaultReverted {
+                    step: "recover".into(),
+                    target: entry.target(),
+                    detail: detail.clone(),
+                });
+                recovery
+                    .reverted
+                    .push(format!("{}: {detail}", entry.target()));
+            }
+            Err(error) => {
+                ctx.bus.emit(RunEvent::RevertFailed {
+                    step: "recover".into(),
+                    target: entry.target(),
+                    error: error.clone(),
+                });
+                recovery.failed.push(format!("{}: {error}", entry.target()));
+            }
+        }
+    }
+    Ok(recovery)
+}
+
+/// Every node and pod carrying a shakedown mark.
+async fn marked_faults(conn: &Connection) -> Result<Vec<Undo>, String> {
+    let mut work = Vec::new();
+    let nodes = Api::<Node>::all(conn.client.clone())
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| format!("cannot list nodes: {e}"))?;
+    for node in nodes.items {
+        if node.annotations().contains_key(CORDONED_BY) {
+            work.push(Undo::Uncordon {
+                node: node.name_any(),
+            });
+        }
+    }
+    let pods = Api::<Pod>::all(conn.client.clone())
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| format!("cannot list pods: {e}"))?;
+    for pod in pods.items {
+        let Some(mark) = pod.annotations().get(FAULT_ANNOTATION) else {
+            continue;
+        };
+        let mark: serde_json::Value = serde_json::from_str(mark).unwrap_or_default();
+        work.push(Undo::RemoveNetem {
+            namespace: pod.namespace().unwrap_or_default(),
+            pod: pod.name_any(),
+            container: mark["container"].as_str().unwrap_or_default().to_owned(),
+            interface: mark["interface"].as_str().unwrap_or("eth0").to_owned(),
+        });
+    }
+    Ok(work)
+}
+
+/// Nodes the journal says were cordoned and never reverted, that are still cordoned but
+/// lost our mark: we must not guess, so they are reported, not touched.
+async fn still_faulted_without_mark(
+    conn: &Connection,
+    records: &[crate::events::Record],
+    marked: &[Undo],
+) -> Vec<String> {
+    let mut open: BTreeSet<String> = BTreeSet::new();
+    for record in records {
+        match &record.event {
+            RunEvent::FaultInjected { target, detail, .. } if detail == "cordoned" => {
+                open.insert(target.clone());
+            }
+            RunEvent::FaultReverted { target, .. } => {
+                open.remove(target);
+            }
+            _ => {}
+        }
+    }
+    let marked: BTreeSet<String> = marked.iter().map(Undo::target).collect();
+    let api = Api::<Node>::all(conn.client.clone());
+    let mut unmarked = Vec::new();
+    for target in open.difference(&marked) {
+        let Some(name) = target.strip_prefix("node/") else {
+            continue;
+        };
+        if let Ok(node) = api.get(name).await
+            && node
+                .spec
+                .as_ref()
+                .and_then(|s| s.unschedulable)
+                .unwrap_or(false)
+        {
+            unmarked.push(format!("{target} is still cordoned but has no {CORDONED_BY} mark; uncordon it by hand if shakedown cordoned it"));
+        }
+    }
+    unmarked
+}

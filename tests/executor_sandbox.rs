@@ -1,0 +1,778 @@
+//! The three faults end to end, through the CLI, against an in-process sandbox. Every
+//! test asserts on the sandbox's request log: what shakedown changed, and nothing else.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use serde_json::Value;
+use shakedown::sandbox::{self, RequestRecord, SandboxHandle};
+
+mod common;
+
+struct Bench {
+    handle: SandboxHandle,
+    dir: PathBuf,
+    kubeconfig: PathBuf,
+}
+
+async fn bench(tag: &str) -> Bench {
+    let handle = sandbox::start(common::fast_shop(), 0)
+        .await
+        .expect("sandbox starts");
+    let dir = std::env::temp_dir().join(format!("shakedown-exec-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("tmp");
+    let kubeconfig = dir.join("kubeconfig");
+    handle.write_kubeconfig(&kubeconfig).expect("kubeconfig");
+    wait_for_ready_checkouts(&handle, 3).await;
+    handle.clear_request_log();
+    Bench {
+        handle,
+        dir,
+        kubeconfig,
+    }
+}
+
+fn ready_checkouts(handle: &SandboxHandle) -> usize {
+    handle
+        .objects("pods", Some("shop"))
+        .iter()
+        .filter(|p| {
+            p["metadata"]["labels"]["app"] == "checkout"
+                && p["metadata"]["deletionTimestamp"].is_null()
+        })
+        .filter(|p| {
+            p["status"]["conditions"].as_array().is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "True")
+            })
+        })
+        .count()
+}
+
+async fn wait_for_ready_checkouts(handle: &SandboxHandle, n: usize) {
+    let deadline = tokio::time::Instant::now() + common::DEADLINE;
+    while ready_checkouts(handle) != n {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "checkout never had {n} ready pods"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+impl Bench {
+    fn scenario(&self, name: &str, body: &str) -> PathBuf {
+        let path = self.dir.join(format!("{name}.yaml"));
+        let text = format!(
+            "apiVersion: shakedown.dev/v1alpha1\nkind: Scenario\nmetadata: {{name: {name}}}\nspec:\n  safety: {{allowedNamespaces: [shop]}}\n{body}"
+        );
+        std::fs::write(&path, text).expect("write scenario");
+        path
+    }
+
+    fn command(&self, args: &[&str]) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_shakedown"));
+        command
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .args(["--yes", "--seed", "7", "--output-dir"])
+            .arg(self.dir.join("out"))
+            .args(args)
+            .env_remove("CI")
+            .kill_on_drop(true);
+        command
+    }
+
+    async fn run(&self, scenario: &Path) -> Output {
+        self.command(&["run", scenario.to_str().expect("utf8")])
+            .output()
+            .await
+            .expect("run shakedown")
+    }
+
+    /// Mutating calls, minus access reviews (a POST that changes nothing).
+    fn changes(&self) -> Vec<RequestRecord> {
+        self.handle
+            .request_log()
+            .into_iter()
+            .filter(|r| r.is_mutating() && !r.path.contains("selfsubjectaccessreviews"))
+            .collect()
+    }
+
+    fn journal(&self) -> Vec<Value> {
+        let text = std::fs::read_to_string(self.dir.join("out/journal.jsonl")).expect("journal");
+        text.lines()
+            .map(|l| serde_json::from_str(l).expect("record"))
+            .collect()
+    }
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn summary(changes: &[RequestRecord]) -> Vec<String> {
+    changes
+        .iter()
+        .map(|r| {
+            let path = r
+                .path
+                .split('/')
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>();
+            // e.g. "DELETE pods", "POST pods/eviction", "PATCH nodes", "POST events"
+            let resource = match path.as_slice() {
+                [.., "namespaces", _, resource, _, sub] => format!("{resource}/{sub}"),
+                [.., "namespaces", _, resource, _] | [.., "namespaces", _, resource] => {
+                    (*resource).to_string()
+                }
+                [.., resource, _name] if *resource == "nodes" => "nodes".into(),
+                other => other.join("/"),
+            };
+            format!("{} {resource}", r.method)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pod_delete_deletes_one_pod_records_an_event_and_recovers() {
+    let b = bench("pod-delete").await;
+    let scenario = b.scenario(
+        "pd",
+        "  target: {pods: {namespace: shop, selector: app=checkout, mode: one}}\n  fault: {type: pod-delete}\n  hypotheses:\n    - {name: two stay ready, kube: {deployment: checkout, namespace: shop}, expect: \">= 2\", every: 200ms}\n  recovery: {within: 20s}\n",
+    );
+    let out = b.run(&scenario).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(summary(&b.changes()), ["DELETE pods", "POST events"]);
+    let journal = b.journal();
+    let kinds: Vec<&str> = journal
+        .iter()
+        .map(|r| r["event"].as_str().unwrap_or(""))
+        .collect();
+    let intent = kinds
+        .iter()
+        .position(|k| *k == "faultIntent")
+        .expect("intent");
+    let injected = kinds
+        .iter()
+        .position(|k| *k == "faultInjected")
+        .expect("injected");
+    assert!(intent < injected, "the ledger entry precedes the mutation");
+    assert!(kinds.contains(&"recovered"), "{kinds:?}");
+    assert_eq!(kinds.last(), Some(&"runFinished"));
+    wait_for_ready_checkouts(&b.handle, 3).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_seed_picks_the_same_targets() {
+    let b = bench("seed").await;
+    let scenario = b.scenario("pick", "  target: {pods: {namespace: shop, selector: app=checkout, mode: count, count: 2}}\n  fault: {type: pod-delete}\n");
+    let plan = |seed: &'static str| {
+        let mut c = b.command(&["plan", "-o", "json", scenario.to_str().expect("utf8")]);
+        c.args(["--seed", seed]);
+        c.output()
+    };
+    let first: Value =
+        serde_json::from_slice(&plan("11").await.expect("plan").stdout).expect("json");
+    let again: Value =
+        serde_json::from_slice(&plan("11").await.expect("plan").stdout).expect("json");
+    let picks = &first["entries"][0]["targets"]["Ok"];
+    assert_eq!(picks.as_array().map(Vec::len), Some(2), "{first}");
+    assert_eq!(picks, &again["entries"][0]["targets"]["Ok"]);
+    assert!(
+        b.changes().is_empty(),
+        "plan changes nothing: {:?}",
+        summary(&b.changes())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_selector_that_matches_nothing_is_exit_3_with_zero_changes() {
+    let b = bench("nothing").await;
+    let scenario = b.scenario(
+        "none",
+        "  target: {pods: {namespace: shop, selector: app=nope}}\n  fault: {type: pod-delete}\n",
+    );
+    let out = b.run(&scenario).await;
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no pods match"), "{}", stderr(&out));
+    assert!(b.changes().is_empty(), "{:?}", summary(&b.changes()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn node_drain_cordons_evicts_and_uncordons() {
+    let b = bench("drain").await;
+    let scenario = b.scenario(
+        "drain",
+        "  target: {nodes: {names: [node-a-1]}}\n  fault: {type: node-drain, duration: 1s, evictionTimeout: 20s}\n  recovery: {within: 20s}\n",
+    );
+    let out = b.run(&scenario).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let changes = summary(&b.changes());
+    assert_eq!(
+        changes.first().map(String::as_str),
+        Some("PATCH nodes"),
+        "{changes:?}"
+    );
+    assert_eq!(
+        changes[changes.len() - 2..],
+        ["PATCH nodes", "POST events"],
+        "uncordon, then the ShakedownRevert event: {changes:?}"
+    );
+    assert!(
+        changes.iter().any(|c| c == "POST pods/eviction"),
+        "{changes:?}"
+    );
+    assert!(
+        changes
+            .iter()
+            .all(|c| ["PATCH nodes", "POST pods/eviction", "POST events"].contains(&c.as_str())),
+        "{changes:?}"
+    );
+    let node = b.handle.object("nodes", "", "node-a-1").expect("node");
+    assert!(
+        node["spec"]["unschedulable"].is_null() || node["spec"]["unschedulable"] == false,
+        "{node}"
+    );
+    assert!(
+        node["metadata"]["annotations"]["shakedown.dev/cordoned-by"].is_null(),
+        "{node}"
+    );
+    // DaemonSet pods stay where they are.
+    let ds_evictions = b
+        .handle
+        .request_log()
+        .iter()
+        .filter(|r| r.path.contains("node-exporter") && r.path.ends_with("/eviction"))
+        .count();
+    assert_eq!(ds_evictions, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_an_admin_cordoned_stays_cordoned() {
+    let b = bench("admin").await;
+    let client = common::client(&b.handle).await;
+    let nodes: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(client);
+    let cordon = serde_json::json!({"spec": {"unschedulable": true}});
+    nodes
+        .patch(
+            "node-a-1",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&cordon),
+        )
+        .await
+        .expect("admin cordon");
+    let scenario = b.scenario(
+        "drain",
+        "  target: {nodes: {names: [node-a-1]}}\n  fault: {type: node-drain, duration: 1s, evictionTimeout: 20s}\n  recovery: {within: 20s}\n",
+    );
+    b.handle.clear_request_log();
+    let out = b.run(&scenario).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let node = b.handle.object("nodes", "", "node-a-1").expect("node");
+    assert_eq!(
+        node["spec"]["unschedulable"], true,
+        "the admin's cordon must survive: {node}"
+    );
+    assert!(
+        !summary(&b.changes()).iter().any(|c| c == "PATCH nodes"),
+        "we never patch a node we did not cordon"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn network_latency_injects_an_ephemeral_container_and_reverts_over_exec() {
+    let b = bench("netem").await;
+    let scenario = b.scenario(
+        "net",
+        "  target: {pods: {namespace: shop, selector: app=checkout, mode: one}}\n  fault: {type: network-latency, delay: 250ms, jitter: 10ms, duration: 1s}\n",
+    );
+    let out = b.run(&scenario).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let changes = summary(&b.changes());
+    assert_eq!(
+        changes,
+        [
+            "PATCH pods",
+            "PATCH pods/ephemeralcontainers",
+            "POST events",
+            "PATCH pods",
+            "POST events"
+        ],
+        "{changes:?}"
+    );
+    let exec = b.handle.exec_log();
+    assert_eq!(exec.len(), 1, "{exec:?}");
+    assert_eq!(
+        exec[0].command,
+        ["tc", "qdisc", "del", "dev", "eth0", "root"]
+    );
+    assert!(exec[0].container.starts_with("shakedown-netem-"));
+    let pod = b.handle.object("pods", "shop", &exec[0].pod).expect("pod");
+    assert!(
+        pod["metadata"]["annotations"]["shakedown.dev/fault"].is_null(),
+        "annotation removed: {pod}"
+    );
+    let script = pod["spec"]["ephemeralContainers"][0]["command"][2]
+        .as_str()
+        .expect("script");
+    assert!(
+        script.contains("tc qdisc replace dev \"$IF\" root netem delay 250ms 10ms"),
+        "{script}"
+    );
+    assert_eq!(
+        pod["spec"]["ephemeralContainers"][0]["securityContext"]["capabilities"]["add"][0],
+        "NET_ADMIN"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigint_mid_drain_reverts_and_exits_130() {
+    let b = bench("sigint").await;
+    let scenario = b.scenario(
+        "drain",
+        "  target: {nodes: {names: [node-a-1]}}\n  fault: {type: node-drain, duration: 10m, evictionTimeout: 20s}\n",
+    );
+    let child = b
+        .command(&["run", scenario.to_str().expect("utf8")])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = tokio::time::Instant::now() + common::DEADLINE;
+    loop {
+        let node = b.handle.object("nodes", "", "node-a-1").expect("node");
+        if node["spec"]["unschedulable"] == true {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never cordoned");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let pid = child.id().expect("pid").to_string();
+    std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill");
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("exits promptly")
+        .expect("output");
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    let node = b.handle.object("nodes", "", "node-a-1").expect("node");
+    assert!(
+        node["spec"]["unschedulable"].is_null() || node["spec"]["unschedulable"] == false,
+        "{node}"
+    );
+    let journal = b.journal();
+    let kinds: Vec<&str> = journal
+        .iter()
+        .map(|r| r["event"].as_str().unwrap_or(""))
+        .collect();
+    assert!(kinds.contains(&"faultReverted"), "{kinds:?}");
+    assert_eq!(kinds.last(), Some(&"runFinished"));
+    assert_eq!(journal.last().expect("last")["exitCode"], 130);
+    assert!(
+        b.dir.join("out/junit.xml").exists(),
+        "reports are written on interrupt too"
+    );
+}
+
+/// Starts a run, waits until `faulted` says the fault is in, then SIGKILLs it: no
+/// revert can run, so only `recover` can clean up.
+async fn kill_mid_fault(b: &Bench, scenario: &Path, faulted: impl Fn(&SandboxHandle) -> bool) {
+    let mut child = b
+        .command(&["run", scenario.to_str().expect("utf8")])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let deadline = tokio::time::Instant::now() + common::DEADLINE;
+    while !faulted(&b.handle) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the fault never landed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    child.kill().await.expect("SIGKILL");
+}
+
+async fn recover(b: &Bench, extra: &[&str]) -> Output {
+    let mut args = vec!["recover"];
+    args.extend_from_slice(extra);
+    b.command(&args).output().await.expect("recover")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_mid_drain_then_recover_uncordons_only_our_node() {
+    let b = bench("kill-drain").await;
+    let client = common::client(&b.handle).await;
+    let nodes: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(client);
+    let cordon = serde_json::json!({"spec": {"unschedulable": true}});
+    nodes
+        .patch(
+            "node-b-1",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&cordon),
+        )
+        .await
+        .expect("admin cordon");
+    let scenario = b.scenario("drain", "  target: {nodes: {names: [node-a-1]}}\n  fault: {type: node-drain, duration: 10m, evictionTimeout: 20s}\n");
+    kill_mid_fault(&b, &scenario, |h| {
+        h.object("nodes", "", "node-a-1")
+            .is_some_and(|n| n["spec"]["unschedulable"] == true)
+    })
+    .await;
+    let left = b.handle.object("nodes", "", "node-a-1").expect("node");
+    assert!(
+        left["metadata"]["annotations"]["shakedown.dev/cordoned-by"].is_string(),
+        "the mark survives the kill: {left}"
+    );
+
+    let journal = b.dir.join("out/journal.jsonl");
+    let out = recover(&b, &["--journal", journal.to_str().expect("utf8")]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("recover: 1 reverted, 0 failed"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let ours = b.handle.object("nodes", "", "node-a-1").expect("node");
+    assert!(
+        ours["spec"]["unschedulable"].is_null() || ours["spec"]["unschedulable"] == false,
+        "{ours}"
+    );
+    assert!(
+        ours["metadata"]["annotations"]["shakedown.dev/cordoned-by"].is_null(),
+        "{ours}"
+    );
+    let admins = b.handle.object("nodes", "", "node-b-1").expect("node");
+    assert_eq!(
+        admins["spec"]["unschedulable"], true,
+        "an admin's cordon is never touched"
+    );
+
+    b.handle.clear_request_log();
+    let again = recover(&b, &[]).await;
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("recover: 0 reverted"),
+        "idempotent"
+    );
+    assert!(
+        b.changes().is_empty(),
+        "a second recover changes nothing: {:?}",
+        summary(&b.changes())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_mid_network_latency_then_recover_removes_netem_and_the_mark() {
+    let b = bench("kill-netem").await;
+    let scenario = b.scenario(
+        "net",
+        "  target: {pods: {namespace: shop, selector: app=checkout, mode: one}}\n  fault: {type: network-latency, delay: 100ms, duration: 10m}\n",
+    );
+    let marked = |h: &SandboxHandle| {
+        h.objects("pods", Some("shop")).iter().any(|p| {
+            p["metadata"]["annotations"]["shakedown.dev/fault"].is_string()
+                && p["spec"]["ephemeralContainers"].is_array()
+        })
+    };
+    kill_mid_fault(&b, &scenario, marked).await;
+    let out = recover(&b, &[]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!marked(&b.handle), "no pod keeps the fault mark");
+    let exec = b.handle.exec_log();
+    assert_eq!(
+        exec.last().map(|e| e.command.clone()),
+        Some(vec![
+            "tc".into(),
+            "qdisc".into(),
+            "del".into(),
+            "dev".into(),
+            "eth0".into(),
+            "root".into()
+        ])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flaky_api_still_completes_and_reverts() {
+    for code in [500, 429] {
+        let b = bench(&format!("flaky-{code}")).await;
+        let scenario = b.scenario(
+            "drain",
+            "  target: {nodes: {names: [node-a-1]}}\n  fault: {type: node-drain, duration: 1s, evictionTimeout: 30s}\n  hypotheses:\n    - {name: two stay ready, kube: {deployment: checkout, namespace: shop}, expect: \">= 2\", every: 300ms}\n  recovery: {within: 30s}\n",
+        );
+        b.handle.set_api_faults(sandbox::ApiFaults {
+            error_share: 0.1,
+            error_code: code,
+            ..Default::default()
+        });
+        let out = b.run(&scenario).await;
+        b.handle.set_api_faults(sandbox::ApiFaults::default());
+        assert_eq!(out.status.code(), Some(0), "with {code}s: {}", stderr(&out));
+        let failed = b
+            .handle
+            .request_log()
+            .iter()
+            .filter(|r| r.status == code)
+            .count();
+        assert!(
+            failed > 0,
+            "the sandbox really answered some requests with {code}"
+        );
+        let node = b.handle.object("nodes", "", "node-a-1").expect("node");
+        assert!(
+            node["spec"]["unschedulable"].is_null() || node["spec"]["unschedulable"] == false,
+            "{node}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_api_during_the_revert_is_exit_4_naming_the_node() {
+    let b = bench("unreachable").await;
+    let scenario = b.scenario("drain", "  target: {nodes: {names: [node-a-1]}}\n  fault: {type: node-drain, duration: 10m, evictionTimeout: 20s}\n");
+    let child = b
+        .command(&[
+            "run",
+            "--revert-timeout",
+            "2s",
+            scenario.to_str().expect("utf8"),
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = tokio::time::Instant::now() + common::DEADLINE;
+    while b
+        .handle
+        .object("nodes", "", "node-a-1")
+        .is_none_or(|n| n["spec"]["unschedulable"] != true)
+    {
+        assert!(tokio::time::Instant::now() < deadline, "never cordoned");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    b.handle.set_api_faults(sandbox::ApiFaults {
+        error_share: 1.0,
+        error_code: 500,
+        ..Default::default()
+    });
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().expect("pid").to_string()])
+        .status()
+        .expect("kill");
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("exits")
+        .expect("output");
+    b.handle.set_api_faults(sandbox::ApiFaults::default());
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("node/node-a-1"),
+        "the message names what is left faulted: {}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("shakedown recover"),
+        "and how to fix it: {}",
+        stderr(&out)
+    );
+    let kinds: Vec<String> = b
+        .journal()
+        .iter()
+        .map(|r| r["event"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert!(kinds.iter().any(|k| k == "revertFailed"), "{kinds:?}");
+    // The node is still marked, so recover can finish the job once the API is back.
+    let out = recover(&b, &[]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let node = b.handle.object("nodes", "", "node-a-1").expect("node");
+    assert!(
+        node["spec"]["unschedulable"].is_null() || node["spec"]["unschedulable"] == false,
+        "{node}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_yes_nothing_is_touched() {
+    let b = bench("no-yes").await;
+    let scenario = b.scenario("pd", "  target: {pods: {namespace: shop, selector: app=checkout}}\n  fault: {type: pod-delete}\n");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_shakedown"))
+        .arg("--kubeconfig")
+        .arg(&b.kubeconfig)
+        .args([
+            "--output-dir",
+            b.dir.join("out").to_str().expect("utf8"),
+            "run",
+            scenario.to_str().expect("utf8"),
+        ])
+        .env_remove("CI")
+        .output()
+        .await
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--yes"), "{}", stderr(&out));
+    assert!(b.changes().is_empty(), "{:?}", summary(&b.changes()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pod_security_restricted_refuses_network_latency_before_touching_anything() {
+    let b = bench("psa").await;
+    let client = common::client(&b.handle).await;
+    let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(client);
+    let label = serde_json::json!({"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "restricted"}}});
+    namespaces
+        .patch(
+            "shop",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&label),
+        )
+        .await
+        .expect("label");
+    b.handle.clear_request_log();
+    let scenario = b.scenario("net", "  target: {pods: {namespace: shop, selector: app=checkout}}\n  fault: {type: network-latency, delay: 100ms, duration: 5s}\n");
+    let out = b.run(&scenario).await;
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("enforces Pod Security `restricted`"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(b.changes().is_empty(), "{:?}", summary(&b.changes()));
+}
+
+/// One RBAC rule from deploy/rbac.yaml.
+struct Rule {
+    groups: Vec<String>,
+    resources: Vec<String>,
+    verbs: Vec<String>,
+}
+
+fn rbac_rules() -> Vec<Rule> {
+    let text = std::fs::read_to_string("deploy/rbac.yaml").expect("deploy/rbac.yaml");
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&text).expect("rbac parses");
+    let strings = |v: &Value| {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.as_str().map(str::to_owned))
+            .collect()
+    };
+    docs.iter()
+        .filter(|d| d["kind"] == "ClusterRole" || d["kind"] == "Role")
+        .flat_map(|d| d["rules"].as_array().cloned().unwrap_or_default())
+        .map(|r| Rule {
+            groups: strings(&r["apiGroups"]),
+            resources: strings(&r["resources"]),
+            verbs: strings(&r["verbs"]),
+        })
+        .collect()
+}
+
+/// What the API server would authorize a request as: (verb, group, resource[/sub]).
+fn authorization_of(r: &RequestRecord) -> Option<(String, String, String)> {
+    let parts: Vec<&str> = r.path.trim_matches('/').split('/').collect();
+    let (group, rest) = match parts.as_slice() {
+        ["api", _version, rest @ ..] => (String::new(), rest),
+        ["apis", group, _version, rest @ ..] => ((*group).to_owned(), rest),
+        _ => return None, // discovery and /version: non-resource URLs every user may read
+    };
+    if rest.is_empty() {
+        return None;
+    }
+    let rest = match rest {
+        ["namespaces", _ns, tail @ ..] if !tail.is_empty() => tail,
+        other => other,
+    };
+    let (resource, named) = match rest {
+        [resource] => ((*resource).to_owned(), false),
+        [resource, _name] => ((*resource).to_owned(), true),
+        [resource, _name, sub] => (format!("{resource}/{sub}"), true),
+        _ => return None,
+    };
+    let verb = match (r.method.as_str(), named) {
+        ("GET", false) if r.query.contains("watch=true") || r.query.contains("watch=1") => "watch",
+        ("GET", false) => "list",
+        ("GET", true) if resource.ends_with("/exec") => "create",
+        ("GET", true) => "get",
+        ("POST", _) => "create",
+        ("DELETE", _) => "delete",
+        ("PATCH", _) => "patch",
+        ("PUT", _) => "update",
+        _ => return None,
+    };
+    Some((verb.to_owned(), group, resource))
+}
+
+/// Every request shakedown made is allowed by deploy/rbac.yaml.
+fn assert_rbac_covers(b: &Bench) {
+    let rules = rbac_rules();
+    let mut missing: Vec<String> = b
+        .handle
+        .request_log()
+        .iter()
+        .filter_map(authorization_of)
+        .filter(|(verb, group, resource)| {
+            !rules.iter().any(|rule| {
+                rule.groups.contains(group)
+                    && rule.resources.contains(resource)
+                    && rule.verbs.contains(verb)
+            })
+        })
+        .map(|(verb, group, resource)| format!("{verb} {group}/{resource}"))
+        .collect();
+    missing.sort();
+    missing.dedup();
+    assert!(
+        missing.is_empty(),
+        "deploy/rbac.yaml does not allow: {missing:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deploy_rbac_covers_every_call_of_every_fault_and_of_recover() {
+    let b = bench("rbac").await;
+    let faults = [
+        (
+            "pd",
+            "  target: {pods: {namespace: shop, selector: app=checkout}}\n  fault: {type: pod-delete}\n  hypotheses:\n    - {name: ready, kube: {deployment: checkout, namespace: shop}, expect: \">= 2\", every: 200ms}\n  recovery: {within: 20s}\n",
+        ),
+        (
+            "net",
+            "  target: {pods: {namespace: shop, selector: app=checkout}}\n  fault: {type: network-latency, delay: 100ms, duration: 1s}\n",
+        ),
+        (
+            "drain",
+            "  target: {nodes: {names: [node-a-1]}}\n  fault: {type: node-drain, duration: 1s, evictionTimeout: 20s}\n  hypotheses:\n    - {name: nodes, kube: {nodes: \"\"}, expect: \">= 2\", every: 200ms}\n  recovery: {within: 20s}\n",
+        ),
+    ];
+    for (name, body) in faults {
+        let out = b.run(&b.scenario(name, body)).await;
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", stderr(&out));
+    }
+    let out = recover(&b, &[]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let kinds: std::collections::BTreeSet<String> = b
+        .handle
+        .request_log()
+        .iter()
+        .filter_map(authorization_of)
+        .map(|(v, _, r)| format!("{v} {r}"))
+        .collect();
+    for expected in [
+        "delete pods",
+        "create pods/eviction",
+        "patch pods/ephemeralcontainers",
+        "create pods/exec",
+        "patch nodes",
+        "create events",
+    ] {
+        assert!(
+            kinds.contains(expected),
+            "the runs did not exercise `{expected}`: {kinds:?}"
+        );
+    }
+    assert_rbac_covers(&b);
+}
