@@ -875,3 +875,52 @@ async fn a_continue_token_from_before_a_compaction_is_410() {
         "a new list works"
     );
 }
+
+#[tokio::test]
+async fn orphan_propagation_keeps_the_pods_of_a_deleted_replicaset() {
+    let handle = sandbox::start(fast_shop(), 0)
+        .await
+        .expect("sandbox starts");
+    let pods = wait_for_pods(&handle, "shop", "frontend", 2).await;
+    let rs = pods[0]["metadata"]["ownerReferences"][0]["name"]
+        .as_str()
+        .expect("owner")
+        .to_owned();
+    // The deployment would recreate its ReplicaSet; take it out of the picture first.
+    let body = r#"{"kind":"DeleteOptions","apiVersion":"v1","propagationPolicy":"Orphan"}"#;
+    let deleted = raw(
+        &handle,
+        "DELETE",
+        "/apis/apps/v1/namespaces/shop/deployments/frontend",
+        "Content-Type: application/json\r\n",
+        body,
+    )
+    .await;
+    assert_eq!(deleted.code, 200, "{}", deleted.body);
+    let deleted = raw(
+        &handle,
+        "DELETE",
+        &format!("/apis/apps/v1/namespaces/shop/replicasets/{rs}?propagationPolicy=Orphan"),
+        "",
+        "",
+    )
+    .await;
+    assert_eq!(deleted.code, 200, "{}", deleted.body);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let left = handle.objects("pods", Some("shop"));
+    for pod in &pods {
+        let name = pod["metadata"]["name"].as_str().expect("name");
+        let kept = left
+            .iter()
+            .find(|p| p["metadata"]["name"] == name)
+            .expect("orphaned pod kept");
+        assert!(kept["metadata"]["deletionTimestamp"].is_null());
+        assert_eq!(
+            kept["metadata"]["ownerReferences"]
+                .as_array()
+                .map(Vec::len)
+                .unwrap_or(0),
+            0
+        );
+    }
+}

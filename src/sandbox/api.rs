@@ -595,6 +595,8 @@ fn finish_if_released(store: &mut Store, def: &ResourceDef, obj: &Value) {
 struct DeleteOptions {
     grace: Option<i64>,
     dry_run: bool,
+    /// `propagationPolicy: Orphan` (or the older `orphanDependents: true`).
+    orphan: bool,
 }
 
 fn delete_options(
@@ -654,9 +656,15 @@ fn delete_options(
             )));
         }
     };
+    let policy = req
+        .query
+        .get("propagationPolicy")
+        .map(String::as_str)
+        .or_else(|| body["propagationPolicy"].as_str());
     Ok(DeleteOptions {
         grace: from_query.or_else(|| body["gracePeriodSeconds"].as_i64()),
         dry_run: body_dry_run || dry_run(&req.query)?,
+        orphan: policy == Some("Orphan") || body["orphanDependents"] == true,
     })
 }
 
@@ -671,6 +679,12 @@ fn delete(
     let mut store = state.store();
     let current = store.get(t.def.store, namespace, name).cloned();
     let options = delete_options(req, current.as_ref(), t.def)?;
+    if options.orphan
+        && !(dry_run || options.dry_run)
+        && let Some(owner) = &current
+    {
+        orphan_dependents(&mut store, owner);
+    }
     let deleted = ops::delete(
         &mut store,
         t.def,
@@ -680,6 +694,29 @@ fn delete(
         dry_run || options.dry_run,
     )?;
     Ok(Reply::Json(200, as_served(t.def, deleted)))
+}
+
+/// Orphan propagation: dependents lose their owner reference instead of following
+/// the owner into deletion.
+fn orphan_dependents(store: &mut Store, owner: &Value) {
+    let uid = owner["metadata"]["uid"].clone();
+    for kind in ["replicasets", "pods"] {
+        let dependents: Vec<Value> = store
+            .iter(kind, Some(namespace_of(owner)), None)
+            .filter(|o| {
+                o["metadata"]["ownerReferences"]
+                    .as_array()
+                    .is_some_and(|refs| refs.iter().any(|r| r["uid"] == uid))
+            })
+            .cloned()
+            .collect();
+        for mut dependent in dependents {
+            if let Some(refs) = dependent["metadata"]["ownerReferences"].as_array_mut() {
+                refs.retain(|r| r["uid"] != uid);
+            }
+            store.update(kind, dependent);
+        }
+    }
 }
 
 fn delete_collection(
