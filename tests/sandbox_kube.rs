@@ -690,13 +690,13 @@ async fn rolling_update_never_drops_below_the_available_floor() {
 
 #[tokio::test]
 async fn the_seeded_shop_starts_settled() {
-    let handle = sandbox::start(SandboxConfig::shop(), 0)
-        .await
-        .expect("sandbox starts");
-    // Warm start: no pod of the seeded topology waits out the start-up delay.
+    let mut config = SandboxConfig::shop();
+    config.timings.startup_delay = Duration::from_secs(60);
+    let handle = sandbox::start(config, 0).await.expect("sandbox starts");
+    // Warm start: no pod of the seeded topology waits out the (here 60 s) start-up delay.
     assert!(
-        handle.wait_settled(Duration::from_secs(1)).await,
-        "the shop was not settled within 1s"
+        handle.wait_settled(Duration::from_secs(15)).await,
+        "the shop was not settled within 15s"
     );
     let pods = handle.objects("pods", Some("shop"));
     assert_eq!(pods.len(), 6);
