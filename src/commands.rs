@@ -283,6 +283,8 @@ async fn run_async(
             server_dry_run: global.dry_run == DryRun::Server,
             default_namespace: Some(default_namespace.clone()),
             prometheus_url: global.prometheus_url.clone(),
+            prometheus_token: global.prometheus_token.clone(),
+            prometheus_token_file: global.prometheus_token_file.clone(),
             revert_timeout,
         };
         let outcome = executor::run(file, plan, conn.clone(), bus.clone(), options).await;

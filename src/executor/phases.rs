@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use super::bus::EventBus;
 use super::signals::Stop;
 use crate::events::{HypothesisVerdict, ProbeSample, RunEvent, SampleOutcome, Verdict};
-use crate::probes::{Observation, Probe, judge};
+use crate::probes::{Probe, judge};
 use crate::spec::{Hypothesis, Phase};
 
 /// A hypothesis with the probe that measures it.
@@ -31,10 +31,7 @@ impl Check {
         let at = bus.now();
         let observation = self.probe.sample(at).await;
         let (outcome, detail) = judge(&self.hypothesis, &observation);
-        let values = match observation {
-            Observation::Values(v) => v,
-            Observation::Error(_) => Vec::new(),
-        };
+        let values = observation.into_values();
         let worst = values
             .iter()
             .filter_map(|v| v.value)

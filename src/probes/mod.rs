@@ -2,9 +2,11 @@
 //! judgement of a sample against a hypothesis's expectation.
 //!
 //! The executor only sees the `Probe` trait. `kube` probes (ready replicas, Ready
-//! nodes) live in `kube.rs`; PromQL and HTTP probes plug in here the same way.
+//! nodes) live in `kube.rs`, PromQL probes in `prometheus.rs`, HTTP probes in `http.rs`.
 
+pub mod http;
 pub mod kube;
+pub mod prometheus;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -18,8 +20,32 @@ use crate::spec::{Hypothesis, NoDataPolicy, SeriesMatch};
 #[derive(Debug, Clone, PartialEq)]
 pub enum Observation {
     Values(Vec<SeriesValue>),
+    /// An answer that cannot be trusted either way (Prometheus warnings, e.g. a partial
+    /// response from Thanos): inconclusive whatever the `noData` policy says.
+    Partial {
+        values: Vec<SeriesValue>,
+        reason: String,
+    },
+    /// An answer that breaks the hypothesis by itself, whatever the values (an HTTP
+    /// probe got the wrong status or body, or no answer from the service).
+    Violated {
+        values: Vec<SeriesValue>,
+        reason: String,
+    },
     /// The probe could not get an answer (server unreachable, error status, …).
     Error(String),
+}
+
+impl Observation {
+    /// The values observed, for the record (none for an error).
+    pub fn into_values(self) -> Vec<SeriesValue> {
+        match self {
+            Self::Values(values) | Self::Partial { values, .. } | Self::Violated { values, .. } => {
+                values
+            }
+            Self::Error(_) => Vec::new(),
+        }
+    }
 }
 
 pub type SampleFuture<'a> = Pin<Box<dyn Future<Output = Observation> + Send + 'a>>;
@@ -38,6 +64,10 @@ pub fn judge(
 ) -> (SampleOutcome, Option<String>) {
     let values = match observation {
         Observation::Error(e) => return (SampleOutcome::Error, Some(e.clone())),
+        Observation::Partial { reason, .. } => {
+            return (SampleOutcome::NoData, Some(reason.clone()));
+        }
+        Observation::Violated { reason, .. } => return (SampleOutcome::Fail, Some(reason.clone())),
         Observation::Values(values) => values,
     };
     let present: Vec<f64> = values
@@ -138,6 +168,24 @@ mod tests {
             judge(&all, &values(&[Some(1.0), Some(2.0)])).0,
             SampleOutcome::Pass
         );
+    }
+
+    #[test]
+    fn a_partial_answer_is_inconclusive_even_when_no_data_passes() {
+        let h = hypothesis("< 1", SeriesMatch::All, NoDataPolicy::Pass);
+        let partial = Observation::Partial {
+            values: vec![SeriesValue {
+                labels: Default::default(),
+                value: Some(0.5),
+            }],
+            reason: "partial response".into(),
+        };
+        assert_eq!(judge(&h, &partial).0, SampleOutcome::NoData);
+        let violated = Observation::Violated {
+            values: Vec::new(),
+            reason: "HTTP 503".into(),
+        };
+        assert_eq!(judge(&h, &violated).0, SampleOutcome::Fail);
     }
 
     #[test]
