@@ -220,14 +220,26 @@ impl PrometheusEndpoint {
         &self.display_url
     }
 
-    /// One instant query at `at`, retried with backoff on transient failures.
+    /// One instant query at `at`, retried with backoff on transient failures. All
+    /// attempts together stay within the timeout, so a hung Prometheus cannot stall
+    /// the sampling loop (and an `abort`) for longer than that.
     pub async fn instant(&self, query: &str, at: Timestamp) -> Result<Answer, String> {
+        let deadline = tokio::time::Instant::now() + self.timeout;
         let mut backoff = FIRST_BACKOFF;
         let mut attempt = 1;
         loop {
-            match self.instant_once(query, at).await {
+            let result = tokio::time::timeout_at(deadline, self.instant_once(query, at))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(Failure::permanent(format!(
+                        "Prometheus at {} did not answer within {:?}",
+                        self.display_url, self.timeout
+                    )))
+                });
+            let time_left = tokio::time::Instant::now() + backoff < deadline;
+            match result {
                 Ok(answer) => return Ok(answer),
-                Err(failure) if failure.transient && attempt < ATTEMPTS => {
+                Err(failure) if failure.transient && attempt < ATTEMPTS && time_left => {
                     tokio::time::sleep(backoff).await;
                     backoff *= 2;
                     attempt += 1;
@@ -301,23 +313,26 @@ impl PrometheusEndpoint {
     }
 
     fn transport_error(&self, error: &prometheus_http_query::Error) -> String {
-        let timed_out = match error {
-            prometheus_http_query::Error::Client(c) => std::error::Error::source(c)
-                .and_then(|s| s.downcast_ref::<reqwest::Error>())
-                .is_some_and(reqwest::Error::is_timeout),
-            _ => false,
+        let transport = match error {
+            prometheus_http_query::Error::Client(c) => {
+                std::error::Error::source(c).and_then(|s| s.downcast_ref::<reqwest::Error>())
+            }
+            _ => None,
         };
-        if timed_out {
-            format!(
-                "Prometheus at {} did not answer within {:?}",
-                self.display_url, self.timeout
-            )
-        } else {
-            format!(
-                "Prometheus at {} is unreachable: {}",
-                self.display_url,
-                chain(error)
-            )
+        let url = &self.display_url;
+        match transport {
+            Some(e) if e.is_timeout() => {
+                format!(
+                    "Prometheus at {url} did not answer within {:?}",
+                    self.timeout
+                )
+            }
+            // The causes, without reqwest's own line: it repeats the whole query URL.
+            Some(e) => match std::error::Error::source(e) {
+                Some(cause) => format!("Prometheus at {url} is unreachable: {}", chain(cause)),
+                None => format!("Prometheus at {url} is unreachable: {e}"),
+            },
+            None => format!("Prometheus at {url} is unreachable: {}", chain(error)),
         }
     }
 }
@@ -707,6 +722,149 @@ mod tests {
                 assert!(e.contains("after 3 attempts"), "{e}");
             }
             other => panic!("expected an error, got {other:?}"),
+        }
+    }
+
+    /// A loopback server that answers each connection with the next canned response
+    /// (and then the last one again), and records the requests it saw.
+    async fn canned(
+        responses: Vec<(u16, &'static str)>,
+    ) -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        tokio::spawn(async move {
+            let mut n = 0;
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let (status, body) = responses[n.min(responses.len() - 1)];
+                n += 1;
+                let mut buf = vec![0u8; 8192];
+                let len = stream.read(&mut buf).await.unwrap_or(0);
+                log.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&buf[..len]).into_owned());
+                let response = format!(
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(response.as_bytes()).await;
+            }
+        });
+        (format!("http://{addr}"), seen)
+    }
+
+    fn spec_with(timeout: Duration) -> PrometheusSpec {
+        let mut spec = empty_spec();
+        spec.timeout = Some(crate::spec::Span(timeout));
+        spec.headers
+            .insert("X-Scope-OrgID".into(), "tenant-1".into());
+        spec
+    }
+
+    #[tokio::test]
+    async fn a_transient_503_is_retried_with_auth_headers_prefix_and_pinned_time() {
+        let ok = r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"0.5"]}]}}"#;
+        let (base, seen) = canned(vec![(503, "overloaded"), (200, ok)]).await;
+        let settings = PrometheusSettings {
+            url: Some(format!("{base}/prometheus/")),
+            token: Some(Secret::new("tok-abcdef")),
+            spec: Some(spec_with(Duration::from_secs(5))),
+            ..Default::default()
+        };
+        let endpoint = PrometheusEndpoint::new(&settings).unwrap();
+        let at: Timestamp = "2026-01-01T00:00:00.5Z".parse().unwrap();
+        let answer = endpoint.instant("up", at).await.unwrap();
+        assert_eq!(answer.values[0].value, Some(0.5));
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 2, "retried once: {seen:?}");
+        let request = seen[1].to_ascii_lowercase();
+        assert!(
+            request.starts_with("get /prometheus/api/v1/query?"),
+            "{request}"
+        );
+        assert!(request.contains("time=1767225600.500"), "{request}");
+        assert!(
+            request.contains("authorization: bearer tok-abcdef"),
+            "{request}"
+        );
+        assert!(request.contains("x-scope-orgid: tenant-1"), "{request}");
+    }
+
+    #[tokio::test]
+    async fn basic_auth_is_sent_and_a_401_is_not_retried() {
+        let (base, seen) = canned(vec![(401, "Unauthorized")]).await;
+        let path = std::env::temp_dir().join(format!("shakedown-pw-{}", std::process::id()));
+        std::fs::write(&path, "s3cret\n").unwrap();
+        let mut spec = spec_with(Duration::from_secs(5));
+        spec.basic_auth = Some(crate::spec::BasicAuth {
+            username: "admin".into(),
+            password_env: None,
+            password_file: Some(path.display().to_string()),
+        });
+        let settings = PrometheusSettings {
+            url: Some(base),
+            spec: Some(spec),
+            ..Default::default()
+        };
+        let endpoint = PrometheusEndpoint::new(&settings).unwrap();
+        let error = endpoint.instant("up", Timestamp::now()).await.unwrap_err();
+        assert!(error.contains("401"), "{error}");
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 1, "a 401 is permanent");
+        assert!(
+            seen[0].contains("Basic YWRtaW46czNjcmV0"),
+            "admin:s3cret: {}",
+            seen[0]
+        );
+        let _ = std::fs::remove_file(path);
+    }
+
+    #[tokio::test]
+    async fn a_hung_prometheus_times_out_within_the_timeout() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                held.push(stream);
+            }
+        });
+        let settings = PrometheusSettings {
+            url: Some(format!("http://{addr}")),
+            spec: Some(spec_with(Duration::from_millis(400))),
+            ..Default::default()
+        };
+        let endpoint = PrometheusEndpoint::new(&settings).unwrap();
+        let started = std::time::Instant::now();
+        let error = endpoint.instant("up", Timestamp::now()).await.unwrap_err();
+        assert!(error.contains("did not answer within"), "{error}");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_partial_answer_becomes_a_partial_observation() {
+        let partial = r#"{"status":"success","warnings":["store unavailable"],"data":{"resultType":"vector","result":[{"metric":{},"value":[1,"0"]}]}}"#;
+        let (base, _) = canned(vec![(200, partial)]).await;
+        let settings = PrometheusSettings {
+            url: Some(base),
+            ..Default::default()
+        };
+        let probe = PromqlProbe::new(
+            Arc::new(PrometheusEndpoint::new(&settings).unwrap()),
+            "up".into(),
+        );
+        match probe.sample(Timestamp::now()).await {
+            Observation::Partial { reason, values } => {
+                assert!(reason.contains("store unavailable"), "{reason}");
+                assert_eq!(values.len(), 1);
+            }
+            other => panic!("expected a partial observation, got {other:?}"),
         }
     }
 }
