@@ -185,6 +185,15 @@ async fn bench(tag: &str, capacity_per_pod: Option<f64>) -> Bench {
     }
 }
 
+impl Drop for Bench {
+    /// A failed test keeps its files (journal, reports, Prometheus config) to look at.
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
 fn ready_checkouts(handle: &SandboxHandle) -> usize {
     handle
         .objects("pods", Some("shop"))
@@ -322,10 +331,33 @@ async fn baseline_holds_and_losing_one_of_three_checkout_pods_keeps_the_error_ra
     let b = bench("one-of-three", None).await;
     // Mimir-style: a path prefix, a tenant header and a bearer token (ignored here).
     let prometheus = b.prometheus("/prometheus", None).await;
+
+    // First a baseline that cannot hold: the run stops before touching anything.
+    let impossible = b.scenario(
+        "impossible",
+        &format!(
+            "  target: {{pods: {{namespace: shop, selector: app=checkout, mode: one}}}}\n  fault: {{type: pod-delete}}\n  hypotheses:\n{}",
+            ratio_hypothesis("0", "before, during, after", "")
+        ),
+    );
+    b.handle.clear_request_log();
+    let out = b.run(&impossible, &prometheus.url()).await;
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(
+        verdicts(&b.journal(), "error ratio"),
+        [("before".to_owned(), "deviated".to_owned())]
+    );
+    assert!(b.changes().is_empty(), "{:?}", b.changes());
+
+    // An HTTP probe sits beside PromQL: Prometheus' own health endpoint, on loopback.
+    let health = format!(
+        "    - name: prometheus healthy\n      http: {{url: '{}/-/healthy', bodyContains: Healthy, timeout: 2s}}\n      expect: \"< 1\"\n      every: 500ms\n",
+        prometheus.url()
+    );
     let scenario = b.scenario(
         "one",
         &format!(
-            "  target: {{pods: {{namespace: shop, selector: app=checkout, mode: one}}}}\n  fault: {{type: pod-delete}}\n  prometheus: {{headers: {{X-Scope-OrgID: shop}}}}\n  hypotheses:\n{}  recovery: {{within: 30s}}\n",
+            "  target: {{pods: {{namespace: shop, selector: app=checkout, mode: one}}}}\n  fault: {{type: pod-delete}}\n  prometheus: {{headers: {{X-Scope-OrgID: shop}}}}\n  hypotheses:\n{}{health}  recovery: {{within: 30s}}\n",
             ratio_hypothesis("0.01", "before, during, after", "")
         ),
     );
@@ -346,7 +378,18 @@ async fn baseline_holds_and_losing_one_of_three_checkout_pods_keeps_the_error_ra
             ("after".to_owned(), "passed".to_owned())
         ]
     );
-    let samples = events(&journal, "probeSample");
+    assert_eq!(
+        verdicts(&journal, "prometheus healthy"),
+        [
+            ("before".to_owned(), "passed".to_owned()),
+            ("during".to_owned(), "passed".to_owned()),
+            ("after".to_owned(), "passed".to_owned())
+        ]
+    );
+    let samples: Vec<&Value> = events(&journal, "probeSample")
+        .into_iter()
+        .filter(|s| s["hypothesis"] == "error ratio")
+        .collect();
     assert!(samples.len() >= 3, "{samples:?}");
     for sample in &samples {
         assert_eq!(sample["query"], ERROR_RATIO);

@@ -220,15 +220,51 @@ impl PrometheusEndpoint {
         &self.display_url
     }
 
-    /// One instant query at `at`, retried with backoff on transient failures. All
-    /// attempts together stay within the timeout, so a hung Prometheus cannot stall
-    /// the sampling loop (and an `abort`) for longer than that.
+    /// One instant query at `at`, retried with backoff on transient failures.
     pub async fn instant(&self, query: &str, at: Timestamp) -> Result<Answer, String> {
+        self.with_retries(|| async {
+            let (data, warnings) = self.send(Request::Instant { query, at }).await?;
+            let values = instant_values(&data).map_err(|f| self.located(f, &[]))?;
+            Ok(Answer { values, warnings })
+        })
+        .await
+    }
+
+    /// A range query over `[start, end]` every `step`: the series' values per step.
+    pub async fn range(
+        &self,
+        query: &str,
+        start: Timestamp,
+        end: Timestamp,
+        step: Duration,
+    ) -> Result<RangeAnswer, String> {
+        self.with_retries(|| async {
+            let request = Request::Range {
+                query,
+                start,
+                end,
+                step,
+            };
+            let (data, warnings) = self.send(request).await?;
+            let points = matrix_points(&data).map_err(|f| self.located(f, &[]))?;
+            Ok(RangeAnswer { points, warnings })
+        })
+        .await
+    }
+
+    /// Runs `attempt` until it succeeds, fails for good, or the attempts or the time
+    /// run out. All attempts together stay within the timeout, so a hung Prometheus
+    /// cannot stall the sampling loop (and an `abort`) for longer than that.
+    async fn with_retries<T, F, Fut>(&self, attempt_fn: F) -> Result<T, String>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, Failure>>,
+    {
         let deadline = tokio::time::Instant::now() + self.timeout;
         let mut backoff = FIRST_BACKOFF;
         let mut attempt = 1;
         loop {
-            let result = tokio::time::timeout_at(deadline, self.instant_once(query, at))
+            let result = tokio::time::timeout_at(deadline, attempt_fn())
                 .await
                 .unwrap_or_else(|_| {
                     Err(Failure::permanent(format!(
@@ -256,38 +292,70 @@ impl PrometheusEndpoint {
         }
     }
 
-    async fn instant_once(&self, query: &str, at: Timestamp) -> Result<Answer, Failure> {
+    /// One request: the `data` of a successful answer and its warnings.
+    async fn send(&self, request: Request<'_>) -> Result<(Value, Vec<String>), Failure> {
         let secrets = self.secrets().map_err(Failure::permanent)?;
-        let mut request = self
-            .client
-            .query(query)
-            // Millisecond precision: `at()` of the library takes whole seconds only.
-            .query("time", eval_time(at))
-            .query("timeout", format!("{}ms", self.timeout.as_millis()));
-        for (name, value) in &self.headers {
-            request = request.header(name.clone(), value.clone());
+        let authorization = self.authorization(&secrets);
+        let timeout = format!("{}ms", self.timeout.as_millis());
+        // The two builders share no trait; the same decoration applies to both.
+        macro_rules! decorate {
+            ($builder:expr) => {{
+                let mut builder = $builder.query("timeout", &timeout);
+                for (name, value) in &self.headers {
+                    builder = builder.header(name.clone(), value.clone());
+                }
+                if let Some(value) = authorization.clone() {
+                    builder = builder.header(AUTHORIZATION, value);
+                }
+                builder.get_raw().await
+            }};
         }
-        if let Some(value) = self.authorization(&secrets) {
-            request = request.header(AUTHORIZATION, value);
-        }
-        let scrub = |text: String| scrub(text, &secrets);
-        let response = request.get_raw().await.map_err(|e| Failure {
+        let sent = match request {
+            // Millisecond precision: the library's `at()` takes whole seconds only.
+            Request::Instant { query, at } => {
+                decorate!(self.client.query(query).query("time", eval_time(at)))
+            }
+            Request::Range {
+                query,
+                start,
+                end,
+                step,
+            } => decorate!(self.client.query_range(
+                query,
+                start.as_second(),
+                // Whole seconds, rounded outwards so the window is covered.
+                end.as_second() + i64::from(end.subsec_nanosecond() > 0),
+                step.as_secs_f64().max(0.001),
+            )),
+        };
+        let response = sent.map_err(|e| Failure {
             transient: true,
-            message: scrub(self.transport_error(&e)),
+            message: scrub(self.transport_error(&e), &secrets),
         })?;
         let status = response.status();
         let body = response.text().await.map_err(|e| Failure {
             transient: true,
-            message: scrub(format!(
-                "reading the response from {} failed: {}",
-                self.display_url,
-                chain(&e)
-            )),
+            message: scrub(
+                format!(
+                    "reading the response from {} failed: {}",
+                    self.display_url,
+                    chain(&e)
+                ),
+                &secrets,
+            ),
         })?;
-        parse_response(status, &body).map_err(|f| Failure {
-            transient: f.transient,
-            message: scrub(format!("Prometheus at {}: {}", self.display_url, f.message)),
-        })
+        parse_response(status, &body).map_err(|f| self.located(f, &secrets))
+    }
+
+    /// Names the server in a failure, and scrubs any secret it echoed.
+    fn located(&self, failure: Failure, secrets: &[Secret]) -> Failure {
+        Failure {
+            transient: failure.transient,
+            message: scrub(
+                format!("Prometheus at {}: {}", self.display_url, failure.message),
+                secrets,
+            ),
+        }
     }
 
     fn secrets(&self) -> Result<Vec<Secret>, String> {
@@ -385,6 +453,26 @@ pub struct Answer {
     pub warnings: Vec<String>,
 }
 
+/// A range query's answer: per step, the value of each series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RangeAnswer {
+    pub points: Vec<(Timestamp, Vec<SeriesValue>)>,
+    pub warnings: Vec<String>,
+}
+
+enum Request<'a> {
+    Instant {
+        query: &'a str,
+        at: Timestamp,
+    },
+    Range {
+        query: &'a str,
+        start: Timestamp,
+        end: Timestamp,
+        step: Duration,
+    },
+}
+
 #[derive(Debug)]
 struct Failure {
     transient: bool,
@@ -405,11 +493,12 @@ fn eval_time(at: Timestamp) -> String {
     format!("{}.{:03}", ms.div_euclid(1000), ms.rem_euclid(1000))
 }
 
-/// Reads the Prometheus HTTP API's envelope. Warnings are kept, not dropped: a partial
-/// answer from Thanos must not be judged as if it were complete.
-fn parse_response(status: StatusCode, body: &str) -> Result<Answer, Failure> {
+/// Reads the Prometheus HTTP API's envelope: its `data` and warnings. Warnings are
+/// kept, not dropped: a partial answer from Thanos must not be judged as if it were
+/// complete.
+fn parse_response(status: StatusCode, body: &str) -> Result<(Value, Vec<String>), Failure> {
     let transient_status = status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS;
-    let Ok(envelope) = serde_json::from_str::<Value>(body) else {
+    let Ok(mut envelope) = serde_json::from_str::<Value>(body) else {
         let snippet: String = body.trim().chars().take(200).collect();
         return Err(Failure {
             transient: transient_status,
@@ -424,23 +513,6 @@ fn parse_response(status: StatusCode, body: &str) -> Result<Answer, Failure> {
             message: format!("HTTP {status}: {kind}: {message}"),
         });
     }
-    let data = &envelope["data"];
-    let values = match data["resultType"].as_str() {
-        Some("vector") => data["result"]
-            .as_array()
-            .map(|series| series.iter().map(series_value).collect())
-            .unwrap_or_default(),
-        Some("scalar") => vec![SeriesValue {
-            labels: Default::default(),
-            value: sample_value(&data["result"]),
-        }],
-        Some(other) => {
-            return Err(Failure::permanent(format!(
-                "the query returns a {other}, not an instant vector or scalar (wrap a range selector in a function such as rate())"
-            )));
-        }
-        None => return Err(Failure::permanent("the answer has no resultType".into())),
-    };
     let warnings = envelope["warnings"]
         .as_array()
         .map(|w| {
@@ -449,7 +521,56 @@ fn parse_response(status: StatusCode, body: &str) -> Result<Answer, Failure> {
                 .collect()
         })
         .unwrap_or_default();
-    Ok(Answer { values, warnings })
+    Ok((envelope["data"].take(), warnings))
+}
+
+/// The series of an instant query's answer: a vector, or a scalar as one series.
+fn instant_values(data: &Value) -> Result<Vec<SeriesValue>, Failure> {
+    match data["resultType"].as_str() {
+        Some("vector") => Ok(data["result"]
+            .as_array()
+            .map(|series| series.iter().map(series_value).collect())
+            .unwrap_or_default()),
+        Some("scalar") => Ok(vec![SeriesValue {
+            labels: Default::default(),
+            value: sample_value(&data["result"]),
+        }]),
+        Some(other) => Err(Failure::permanent(format!(
+            "the query returns a {other}, not an instant vector or scalar (wrap a range selector in a function such as rate())"
+        ))),
+        None => Err(Failure::permanent("the answer has no resultType".into())),
+    }
+}
+
+/// A range query's matrix, regrouped by step: at each time, the value of every series
+/// that has one.
+fn matrix_points(data: &Value) -> Result<Vec<(Timestamp, Vec<SeriesValue>)>, Failure> {
+    if data["resultType"] != "matrix" {
+        return Err(Failure::permanent(format!(
+            "a range query returned {}, not a matrix",
+            data["resultType"]
+        )));
+    }
+    let mut by_time: std::collections::BTreeMap<i64, Vec<SeriesValue>> = Default::default();
+    for series in data["result"].as_array().into_iter().flatten() {
+        let labels = series_value(series).labels;
+        for sample in series["values"].as_array().into_iter().flatten() {
+            let Some(seconds) = sample.get(0).and_then(Value::as_f64) else {
+                continue;
+            };
+            by_time
+                .entry((seconds * 1000.0).round() as i64)
+                .or_default()
+                .push(SeriesValue {
+                    labels: labels.clone(),
+                    value: sample_value(sample),
+                });
+        }
+    }
+    Ok(by_time
+        .into_iter()
+        .filter_map(|(ms, values)| Timestamp::from_millisecond(ms).ok().map(|t| (t, values)))
+        .collect())
 }
 
 fn series_value(series: &Value) -> SeriesValue {
@@ -619,26 +740,25 @@ mod tests {
             {"metric":{"service":"a"},"value":[1.5,"0.25"]},
             {"metric":{"service":"b"},"value":[1.5,"NaN"]},
             {"metric":{"service":"c"},"value":[1.5,"+Inf"]}]}}"#;
-        let answer = parse_response(StatusCode::OK, body).unwrap();
-        assert_eq!(answer.values.len(), 3);
-        assert_eq!(answer.values[0].value, Some(0.25));
-        assert_eq!(answer.values[0].labels["service"], "a");
-        assert_eq!(answer.values[1].value, None);
-        assert_eq!(answer.values[2].value, Some(f64::INFINITY));
-        assert!(answer.warnings.is_empty());
+        let (data, warnings) = parse_response(StatusCode::OK, body).unwrap();
+        let values = instant_values(&data).unwrap();
+        assert_eq!(values.len(), 3);
+        assert_eq!(values[0].value, Some(0.25));
+        assert_eq!(values[0].labels["service"], "a");
+        assert_eq!(values[1].value, None);
+        assert_eq!(values[2].value, Some(f64::INFINITY));
+        assert!(warnings.is_empty());
         let scalar = r#"{"status":"success","data":{"resultType":"scalar","result":[1.5,"3"]}}"#;
-        assert_eq!(
-            parse_response(StatusCode::OK, scalar).unwrap().values[0].value,
-            Some(3.0)
-        );
+        let (data, _) = parse_response(StatusCode::OK, scalar).unwrap();
+        assert_eq!(instant_values(&data).unwrap()[0].value, Some(3.0));
     }
 
     #[test]
     fn warnings_are_kept() {
         let body = r#"{"status":"success","warnings":["partial response: store-1 down"],
             "data":{"resultType":"vector","result":[]}}"#;
-        let answer = parse_response(StatusCode::OK, body).unwrap();
-        assert_eq!(answer.warnings, vec!["partial response: store-1 down"]);
+        let (_, warnings) = parse_response(StatusCode::OK, body).unwrap();
+        assert_eq!(warnings, vec!["partial response: store-1 down"]);
     }
 
     #[test]
@@ -656,7 +776,24 @@ mod tests {
         let unauthorized = parse_response(StatusCode::UNAUTHORIZED, "Unauthorized").unwrap_err();
         assert!(!unauthorized.transient);
         let matrix = r#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#;
-        assert!(parse_response(StatusCode::OK, matrix).is_err());
+        let (data, _) = parse_response(StatusCode::OK, matrix).unwrap();
+        assert!(instant_values(&data).is_err());
+        assert!(matrix_points(&data).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_matrix_is_regrouped_by_step() {
+        let body = r#"{"status":"success","data":{"resultType":"matrix","result":[
+            {"metric":{"s":"a"},"values":[[10,"1"],[11,"2"]]},
+            {"metric":{"s":"b"},"values":[[11,"NaN"]]}]}}"#;
+        let (data, _) = parse_response(StatusCode::OK, body).unwrap();
+        let points = matrix_points(&data).unwrap();
+        assert_eq!(points.len(), 2);
+        assert_eq!(points[0].0.as_second(), 10);
+        assert_eq!(points[0].1.len(), 1);
+        assert_eq!(points[1].1.len(), 2);
+        assert_eq!(points[1].1[0].value, Some(2.0));
+        assert_eq!(points[1].1[1].value, None);
     }
 
     #[test]
