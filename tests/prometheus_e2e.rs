@@ -623,3 +623,28 @@ async fn basic_auth_works_end_to_end_the_password_never_shows_and_no_data_is_inc
     assert!(b.changes().is_empty(), "{:?}", b.changes());
     assert!(!b.everything_written().contains("wrong-password"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_breach_between_two_samples_is_caught_by_a_range_query_over_the_window() {
+    let b = bench("range", Some(12.0)).await;
+    let prometheus = b.prometheus("", None).await;
+    // One instant sample at the injection (before Prometheus sees any error), and the
+    // next one would only come after the pods are back.
+    let scenario = b.scenario(
+        "range",
+        &format!(
+            "  target: {{pods: {{namespace: shop, selector: app=checkout, mode: count, count: 2}}}}\n  fault: {{type: pod-delete}}\n  hypotheses:\n    - name: error ratio\n      promql: '{ERROR_RATIO}'\n      expect: \"< 0.05\"\n      phases: [during]\n      every: 30s\n  recovery: {{within: 30s}}\n"
+        ),
+    );
+    let out = b.run(&scenario, &prometheus.url()).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let journal = b.journal();
+    let during = events(&journal, "hypothesisVerdict")
+        .into_iter()
+        .find(|v| v["phase"] == "during")
+        .expect("a during verdict");
+    assert_eq!(during["verdict"], "deviated", "{during}");
+    assert_eq!(during["samples"], 1, "{during}");
+    let message = during["message"].as_str().unwrap_or("");
+    assert!(message.contains("range query"), "{message}");
+}

@@ -10,6 +10,7 @@ pub mod prometheus;
 
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Duration;
 
 use jiff::Timestamp;
 
@@ -49,12 +50,85 @@ impl Observation {
 }
 
 pub type SampleFuture<'a> = Pin<Box<dyn Future<Output = Observation> + Send + 'a>>;
+/// Observations at each step of a window, or why the look back failed.
+pub type RangeFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Vec<(Timestamp, Observation)>, String>> + Send + 'a>>;
 
 pub trait Probe: Send + Sync {
     /// The query, URL or object, as shown in reports.
     fn describe(&self) -> String;
     /// Samples at `at` (probes that can pin time, like PromQL, evaluate exactly then).
     fn sample(&self, at: Timestamp) -> SampleFuture<'_>;
+    /// Looks back over `[start, end]` every `step`, for probes whose backend keeps
+    /// history (PromQL). `None`: this kind of probe cannot look back.
+    fn sample_range(
+        &self,
+        _start: Timestamp,
+        _end: Timestamp,
+        _step: Duration,
+    ) -> Option<RangeFuture<'_>> {
+        None
+    }
+}
+
+/// A fault window judged point by point from a range query: it sees breaches that
+/// fall between two `every` samples.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowCheck {
+    /// Points with data.
+    pub points: u32,
+    pub held: u32,
+    /// The worst value among the points that did not hold.
+    pub worst: Option<f64>,
+}
+
+impl WindowCheck {
+    pub fn share(&self) -> f64 {
+        f64::from(self.held) * 100.0 / f64::from(self.points.max(1))
+    }
+}
+
+/// Judges `[start, end]` with a range query at a step finer than `every` (at most one
+/// point a second, at most 500 points). `None` when the probe cannot look back.
+pub async fn check_window(
+    hypothesis: &Hypothesis,
+    probe: &dyn Probe,
+    start: Timestamp,
+    end: Timestamp,
+) -> Option<Result<WindowCheck, String>> {
+    let window = end.duration_since(start).unsigned_abs();
+    let step = (window / 500)
+        .max(Duration::from_secs(1))
+        .min(hypothesis.every.0.max(Duration::from_secs(1)));
+    let points = match probe.sample_range(start, end, step)?.await {
+        Ok(points) => points,
+        Err(e) => return Some(Err(e)),
+    };
+    let mut check = WindowCheck {
+        points: 0,
+        held: 0,
+        worst: None,
+    };
+    for (_, observation) in &points {
+        match judge(hypothesis, observation).0 {
+            SampleOutcome::Pass => {
+                check.points += 1;
+                check.held += 1;
+            }
+            SampleOutcome::Fail => {
+                check.points += 1;
+                check.worst = observation
+                    .clone()
+                    .into_values()
+                    .into_iter()
+                    .filter_map(|v| v.value)
+                    .fold(check.worst, |acc, v| Some(acc.map_or(v, |a| a.max(v))));
+            }
+            // No data at a step says nothing about the steady state either way.
+            SampleOutcome::NoData | SampleOutcome::Error => {}
+        }
+    }
+    Some(Ok(check))
 }
 
 /// Judges one observation: no data is never a pass unless the hypothesis says so.

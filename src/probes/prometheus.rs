@@ -17,7 +17,7 @@ use prometheus_http_query::reqwest::{self, StatusCode, Url};
 use reqwest::header::{AUTHORIZATION, HeaderName, HeaderValue};
 use serde_json::Value;
 
-use super::{Observation, Probe, SampleFuture};
+use super::{Observation, Probe, RangeFuture, SampleFuture};
 use crate::events::SeriesValue;
 use crate::spec::PrometheusSpec;
 
@@ -320,13 +320,13 @@ impl PrometheusEndpoint {
                 start,
                 end,
                 step,
-            } => decorate!(self.client.query_range(
-                query,
-                start.as_second(),
-                // Whole seconds, rounded outwards so the window is covered.
-                end.as_second() + i64::from(end.subsec_nanosecond() > 0),
-                step.as_secs_f64().max(0.001),
-            )),
+            } => {
+                // Whole seconds, rounded inwards: no point before the fault is judged.
+                let first = start.as_second() + i64::from(start.subsec_nanosecond() > 0);
+                let last = end.as_second().max(first);
+                let step = step.as_secs_f64().max(0.001);
+                decorate!(self.client.query_range(query, first, last, step))
+            }
         };
         let response = sent.map_err(|e| Failure {
             transient: true,
@@ -677,6 +677,37 @@ impl Probe for PromqlProbe {
                 Err(e) => Observation::Error(e),
             }
         })
+    }
+
+    fn sample_range(
+        &self,
+        start: Timestamp,
+        end: Timestamp,
+        step: Duration,
+    ) -> Option<RangeFuture<'_>> {
+        Some(Box::pin(async move {
+            let answer = self.endpoint.range(&self.query, start, end, step).await?;
+            let partial = (!answer.warnings.is_empty()).then(|| {
+                format!(
+                    "Prometheus returned a partial answer: {}",
+                    answer.warnings.join("; ")
+                )
+            });
+            Ok(answer
+                .points
+                .into_iter()
+                .map(|(at, values)| {
+                    let observation = match &partial {
+                        None => Observation::Values(values),
+                        Some(reason) => Observation::Partial {
+                            values,
+                            reason: reason.clone(),
+                        },
+                    };
+                    (at, observation)
+                })
+                .collect())
+        }))
     }
 }
 
