@@ -262,6 +262,64 @@ mod tests {
         assert_eq!(judge(&h, &violated).0, SampleOutcome::Fail);
     }
 
+    /// Looks back with canned points: 0.0, 0.5, no data, 0.2.
+    struct History;
+
+    impl Probe for History {
+        fn describe(&self) -> String {
+            "history".into()
+        }
+        fn sample(&self, _at: Timestamp) -> SampleFuture<'_> {
+            Box::pin(async { values(&[Some(0.0)]) })
+        }
+        fn sample_range(
+            &self,
+            start: Timestamp,
+            _end: Timestamp,
+            _step: Duration,
+        ) -> Option<RangeFuture<'_>> {
+            Some(Box::pin(async move {
+                Ok([Some(0.0), Some(0.5), None, Some(0.2)]
+                    .iter()
+                    .map(|v| (start, values(&[*v])))
+                    .collect())
+            }))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_window_is_judged_point_by_point_and_no_data_points_do_not_count() {
+        let h = hypothesis("< 0.1", SeriesMatch::All, NoDataPolicy::Inconclusive);
+        let now = Timestamp::now();
+        let check = check_window(&h, &History, now, now).await.unwrap().unwrap();
+        assert_eq!(
+            check,
+            WindowCheck {
+                points: 3,
+                held: 1,
+                worst: Some(0.5)
+            }
+        );
+        let none = check_window(&h, &kube_like(), now, now).await;
+        assert!(
+            none.is_none(),
+            "a probe without history is not looked back on"
+        );
+    }
+
+    fn kube_like() -> impl Probe {
+        struct Now;
+        impl Probe for Now {
+            fn describe(&self) -> String {
+                "now".into()
+            }
+            fn sample(&self, _at: Timestamp) -> SampleFuture<'_> {
+                Box::pin(async { values(&[Some(1.0)]) })
+            }
+        }
+        Now
+    }
+
     #[test]
     fn errors_are_errors() {
         let h = hypothesis("< 1", SeriesMatch::All, NoDataPolicy::Pass);

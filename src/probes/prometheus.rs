@@ -295,7 +295,7 @@ impl PrometheusEndpoint {
     /// One request: the `data` of a successful answer and its warnings.
     async fn send(&self, request: Request<'_>) -> Result<(Value, Vec<String>), Failure> {
         let secrets = self.secrets().map_err(Failure::permanent)?;
-        let authorization = self.authorization(&secrets);
+        let authorization = self.authorization(&secrets).map_err(Failure::permanent)?;
         let timeout = format!("{}ms", self.timeout.as_millis());
         // The two builders share no trait; the same decoration applies to both.
         macro_rules! decorate {
@@ -366,18 +366,24 @@ impl PrometheusEndpoint {
         }
     }
 
-    fn authorization(&self, secrets: &[Secret]) -> Option<HeaderValue> {
+    /// The `Authorization` header, marked sensitive so no log of the client shows it.
+    fn authorization(&self, secrets: &[Secret]) -> Result<Option<HeaderValue>, String> {
         let text = match (&self.auth, secrets.first()) {
+            (Auth::Bearer(_), Some(token)) if token.expose().is_empty() => {
+                return Err("the Prometheus bearer token is empty".into());
+            }
             (Auth::Bearer(_), Some(token)) => format!("Bearer {}", token.expose()),
             (Auth::Basic { username, .. }, Some(password)) => format!(
                 "Basic {}",
                 base64(format!("{username}:{}", password.expose()).as_bytes())
             ),
-            _ => return None,
+            _ => return Ok(None),
         };
-        let mut value = HeaderValue::from_str(&text).ok()?;
+        let mut value = HeaderValue::from_str(&text).map_err(|_| {
+            "the Prometheus credentials contain characters an HTTP header cannot carry".to_owned()
+        })?;
         value.set_sensitive(true);
-        Some(value)
+        Ok(Some(value))
     }
 
     fn transport_error(&self, error: &prometheus_http_query::Error) -> String {
