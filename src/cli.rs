@@ -19,7 +19,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
     /// Path to the kubeconfig file (default: $KUBECONFIG as a merged list, then
     /// ~/.kube/config, then the in-cluster service account).
@@ -189,6 +189,9 @@ pub enum Command {
         kubeconfig_out: Option<PathBuf>,
     },
     /// Start a sandbox and Prometheus, run the demo experiment, and write its reports.
+    ///
+    /// Exits 0 when the demo ran (one hypothesis breaks on purpose), 3 when Prometheus
+    /// is missing or a server cannot start, 130 on Ctrl-C (after reverting).
     Demo {
         /// Keep the sandbox and Prometheus running after the experiment.
         #[arg(long)]

@@ -47,7 +47,7 @@ pub fn dispatch(cli: Cli) -> Outcome {
             port,
             kubeconfig_out,
         } => sandbox(config.as_deref(), port, kubeconfig_out.as_deref()),
-        Command::Demo { .. } => not_implemented("demo"),
+        Command::Demo { keep_running } => demo(keep_running, &cli.global),
     }
 }
 
@@ -411,6 +411,142 @@ fn recover(journal: Option<&Path>, global: &GlobalArgs) -> Outcome {
     })
 }
 
+/// The newcomer's first command: sandbox + Prometheus + the demo experiment + reports.
+/// A deviation is the demo working as designed (one hypothesis breaks on purpose), so
+/// it exits 0 then; infrastructure failures and interrupts keep their codes.
+fn demo(keep_running: bool, global: &GlobalArgs) -> Outcome {
+    let Some(prometheus) = crate::demo::find_prometheus() else {
+        eprintln!("shakedown: {}", crate::demo::DemoError::PrometheusMissing);
+        return Outcome::CouldNotRun;
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("shakedown: cannot start the async runtime: {e}");
+            return Outcome::CouldNotRun;
+        }
+    };
+    match runtime.block_on(demo_async(&prometheus, keep_running, global)) {
+        Ok(Outcome::Deviated) => Outcome::Passed,
+        Ok(outcome) => outcome,
+        Err(e) => {
+            eprintln!("shakedown: {e}");
+            Outcome::CouldNotRun
+        }
+    }
+}
+
+async fn demo_async(
+    prometheus: &Path,
+    keep_running: bool,
+    global: &GlobalArgs,
+) -> Result<Outcome, crate::demo::DemoError> {
+    use crate::demo::{LocalPrometheus, start_sandbox, write_demo_specs};
+    let stamp = jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S").to_string();
+    let out = global.output_dir.join(format!("demo-{stamp}"));
+    let experiment = write_demo_specs(&out.join("spec"))?;
+    let sandbox = start_sandbox().await?;
+    let kubeconfig = out.join("kubeconfig");
+    sandbox
+        .write_kubeconfig(&kubeconfig)
+        .map_err(|e| crate::demo::DemoError::Sandbox(e.to_string()))?;
+    eprintln!("shakedown: sandbox cluster at {}", sandbox.url);
+    let mut prom = LocalPrometheus::start(
+        prometheus,
+        &out.join("prometheus"),
+        &sandbox.addr.to_string(),
+    )
+    .await?;
+    eprintln!(
+        "shakedown: prometheus at {}, waiting for the first scrapes",
+        prom.url
+    );
+    let warmed = tokio::select! {
+        ready = prom.wait_for("kube_deployment_status_replicas_available", Duration::from_secs(60)) => Some(ready),
+        _ = tokio::signal::ctrl_c() => None,
+    };
+    let Some(warmed) = warmed else {
+        prom.stop().await;
+        sandbox.shutdown().await;
+        return Ok(Outcome::Interrupted);
+    };
+    if let Err(e) = warmed {
+        prom.stop().await;
+        sandbox.shutdown().await;
+        return Err(e);
+    }
+    // Rates over [15s] windows need a few scrapes before the baseline means anything.
+    tokio::time::sleep(Duration::from_secs(16)).await;
+    let loaded = match spec::load(&experiment) {
+        Ok(loaded) => loaded,
+        Err(diagnostics) => {
+            prom.stop().await;
+            sandbox.shutdown().await;
+            eprint!("{diagnostics}");
+            return Ok(Outcome::InvalidInput);
+        }
+    };
+    let mut demo_global = global.clone();
+    demo_global.kubeconfig = Some(kubeconfig.clone());
+    demo_global.context = None;
+    demo_global.namespace = None;
+    demo_global.yes = true;
+    demo_global.dry_run = DryRun::None;
+    demo_global.output_dir = out.clone();
+    demo_global.prometheus_url = Some(prom.url.clone());
+    let outcome = run_async(
+        std::slice::from_ref(&loaded),
+        Duration::from_secs(30),
+        &demo_global,
+    )
+    .await;
+    print_demo_summary(&out);
+    if keep_running && !matches!(outcome, Outcome::Interrupted | Outcome::Terminated) {
+        println!("\nStill running (Ctrl-C to stop):");
+        println!(
+            "  kubectl --kubeconfig {} get pods -A",
+            kubeconfig.display()
+        );
+        println!("  Prometheus: {}", prom.url);
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    prom.stop().await;
+    sandbox.shutdown().await;
+    Ok(outcome)
+}
+
+/// The verdicts, then where the reports are.
+fn print_demo_summary(out: &Path) {
+    if let Ok(contents) = journal::read(&out.join("journal.jsonl")) {
+        println!(
+            "\n{:<10} {:<36} {:<7} observed",
+            "verdict", "hypothesis", "phase"
+        );
+        for record in &contents.records {
+            if let crate::events::RunEvent::HypothesisVerdict(v) = &record.event {
+                let phase = format!("{:?}", v.phase).to_lowercase();
+                let verdict = format!("{:?}", v.verdict).to_lowercase();
+                println!(
+                    "{verdict:<10} {:<36} {phase:<7} {}",
+                    v.hypothesis, v.message
+                );
+            }
+        }
+    }
+    println!("\nreports:");
+    for file in [
+        reports::MARKDOWN_FILE,
+        reports::JUNIT_FILE,
+        reports::JSON_FILE,
+        "journal.jsonl",
+    ] {
+        println!("  {}", out.join(file).display());
+    }
+}
+
 /// `--yes` is needed unless CI=true and the context is on every file's allow-list.
 fn context_allowed(loaded: &[spec::Loaded], context: &str, yes: bool) -> Result<(), String> {
     if yes {
@@ -540,14 +676,6 @@ fn use_color(choice: ColorChoice) -> bool {
                 && std::env::var("TERM").map_or(true, |t| t != "dumb")
         }
     }
-}
-
-fn not_implemented(command: &str) -> Outcome {
-    let _ = writeln!(
-        std::io::stderr(),
-        "shakedown: `{command}` is not implemented yet"
-    );
-    Outcome::InvalidInput
 }
 
 /// `shakedown sandbox`: serve until SIGINT/SIGTERM.

@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod cluster;
 pub mod commands;
+pub mod demo;
 pub mod events;
 pub mod executor;
 pub mod exit;

@@ -42,13 +42,6 @@ fn a_missing_file_is_invalid_input() {
 }
 
 #[test]
-fn unbuilt_subcommands_say_so_and_exit_2() {
-    let out = shakedown(&["demo"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not implemented yet"));
-}
-
-#[test]
 fn bad_flags_are_invalid_input() {
     let out = shakedown(&[
         "validate",
@@ -199,5 +192,38 @@ fn run_against_an_unreachable_cluster_is_exit_3() {
     assert!(
         !dir.join("journal.jsonl").exists(),
         "nothing ran, so no journal"
+    );
+}
+
+#[test]
+fn works_as_a_kubectl_plugin() {
+    let dir = scratch_dir("plugin");
+    let plugin = dir.join("kubectl-shakedown");
+    std::fs::copy(env!("CARGO_BIN_EXE_shakedown"), &plugin).expect("install plugin");
+    let path = format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new("kubectl")
+        .args(["shakedown", "validate", "scenarios/pod-delete.yaml"])
+        .env("PATH", path)
+        .output()
+        .expect("kubectl is on PATH (scripts/test.sh installs it)");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok: scenarios/pod-delete.yaml"));
+    let bad = Command::new(&plugin)
+        .args(["validate", "tests/fixtures/invalid/unknown-kind.yaml"])
+        .output()
+        .expect("plugin runs");
+    assert_eq!(
+        bad.status.code(),
+        Some(2),
+        "the exit-code contract holds under kubectl too"
     );
 }

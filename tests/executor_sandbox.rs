@@ -642,3 +642,137 @@ async fn pod_security_restricted_refuses_network_latency_before_touching_anythin
     );
     assert!(b.changes().is_empty(), "{:?}", summary(&b.changes()));
 }
+
+/// One RBAC rule from deploy/rbac.yaml.
+struct Rule {
+    groups: Vec<String>,
+    resources: Vec<String>,
+    verbs: Vec<String>,
+}
+
+fn rbac_rules() -> Vec<Rule> {
+    let text = std::fs::read_to_string("deploy/rbac.yaml").expect("deploy/rbac.yaml");
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&text).expect("rbac parses");
+    let strings = |v: &Value| {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.as_str().map(str::to_owned))
+            .collect()
+    };
+    docs.iter()
+        .filter(|d| d["kind"] == "ClusterRole" || d["kind"] == "Role")
+        .flat_map(|d| d["rules"].as_array().cloned().unwrap_or_default())
+        .map(|r| Rule {
+            groups: strings(&r["apiGroups"]),
+            resources: strings(&r["resources"]),
+            verbs: strings(&r["verbs"]),
+        })
+        .collect()
+}
+
+/// What the API server would authorize a request as: (verb, group, resource[/sub]).
+fn authorization_of(r: &RequestRecord) -> Option<(String, String, String)> {
+    let parts: Vec<&str> = r.path.trim_matches('/').split('/').collect();
+    let (group, rest) = match parts.as_slice() {
+        ["api", _version, rest @ ..] => (String::new(), rest),
+        ["apis", group, _version, rest @ ..] => ((*group).to_owned(), rest),
+        _ => return None, // discovery and /version: non-resource URLs every user may read
+    };
+    if rest.is_empty() {
+        return None;
+    }
+    let rest = match rest {
+        ["namespaces", _ns, tail @ ..] if !tail.is_empty() => tail,
+        other => other,
+    };
+    let (resource, named) = match rest {
+        [resource] => ((*resource).to_owned(), false),
+        [resource, _name] => ((*resource).to_owned(), true),
+        [resource, _name, sub] => (format!("{resource}/{sub}"), true),
+        _ => return None,
+    };
+    let verb = match (r.method.as_str(), named) {
+        ("GET", false) if r.query.contains("watch=true") || r.query.contains("watch=1") => "watch",
+        ("GET", false) => "list",
+        ("GET", true) if resource.ends_with("/exec") => "create",
+        ("GET", true) => "get",
+        ("POST", _) => "create",
+        ("DELETE", _) => "delete",
+        ("PATCH", _) => "patch",
+        ("PUT", _) => "update",
+        _ => return None,
+    };
+    Some((verb.to_owned(), group, resource))
+}
+
+/// Every request shakedown made is allowed by deploy/rbac.yaml.
+fn assert_rbac_covers(b: &Bench) {
+    let rules = rbac_rules();
+    let mut missing: Vec<String> = b
+        .handle
+        .request_log()
+        .iter()
+        .filter_map(authorization_of)
+        .filter(|(verb, group, resource)| {
+            !rules.iter().any(|rule| {
+                rule.groups.contains(group)
+                    && rule.resources.contains(resource)
+                    && rule.verbs.contains(verb)
+            })
+        })
+        .map(|(verb, group, resource)| format!("{verb} {group}/{resource}"))
+        .collect();
+    missing.sort();
+    missing.dedup();
+    assert!(
+        missing.is_empty(),
+        "deploy/rbac.yaml does not allow: {missing:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deploy_rbac_covers_every_call_of_every_fault_and_of_recover() {
+    let b = bench("rbac").await;
+    let faults = [
+        (
+            "pd",
+            "  target: {pods: {namespace: shop, selector: app=checkout}}\n  fault: {type: pod-delete}\n  hypotheses:\n    - {name: ready, kube: {deployment: checkout, namespace: shop}, expect: \">= 2\", every: 200ms}\n  recovery: {within: 20s}\n",
+        ),
+        (
+            "net",
+            "  target: {pods: {namespace: shop, selector: app=checkout}}\n  fault: {type: network-latency, delay: 100ms, duration: 1s}\n",
+        ),
+        (
+            "drain",
+            "  target: {nodes: {names: [node-a-1]}}\n  fault: {type: node-drain, duration: 1s, evictionTimeout: 20s}\n  hypotheses:\n    - {name: nodes, kube: {nodes: \"\"}, expect: \">= 2\", every: 200ms}\n  recovery: {within: 20s}\n",
+        ),
+    ];
+    for (name, body) in faults {
+        let out = b.run(&b.scenario(name, body)).await;
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", stderr(&out));
+    }
+    let out = recover(&b, &[]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let kinds: std::collections::BTreeSet<String> = b
+        .handle
+        .request_log()
+        .iter()
+        .filter_map(authorization_of)
+        .map(|(v, _, r)| format!("{v} {r}"))
+        .collect();
+    for expected in [
+        "delete pods",
+        "create pods/eviction",
+        "patch pods/ephemeralcontainers",
+        "create pods/exec",
+        "patch nodes",
+        "create events",
+    ] {
+        assert!(
+            kinds.contains(expected),
+            "the runs did not exercise `{expected}`: {kinds:?}"
+        );
+    }
+    assert_rbac_covers(&b);
+}

@@ -9,7 +9,7 @@ use kube::api::{DeleteParams, EvictParams, ListParams, Patch, PatchParams, PostP
 use kube::{Api, Client};
 use serde_json::json;
 
-use super::recovery::{Disrupted, owner_of};
+use super::recovery::{Disrupted, owners_of};
 use super::{CORDONED_BY, FaultContext, Undo, object_ref, record_event, with_retries};
 use crate::events::{NoteLevel, RunEvent};
 use crate::spec::NodeDrain;
@@ -111,12 +111,12 @@ async fn evict_node(
             Disposition::Refuse(why) => return Err(fail(ctx, node, why)),
         }
     }
-    let mut disrupted = Disrupted::default();
+    let mut disrupted = Disrupted {
+        owners: owners_of(&ctx.client, &victims).await,
+        ..Disrupted::default()
+    };
     let mut tasks = tokio::task::JoinSet::new();
     for pod in victims {
-        if let Some(owner) = owner_of(&ctx.client, &pod).await {
-            disrupted.owners.insert(owner);
-        }
         disrupted.add_pod(&pod);
         let ctx = ctx.clone();
         tasks.spawn(async move { evict_with_backoff(&ctx, &pod, deadline).await });

@@ -5,12 +5,21 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::DeleteParams;
 
-use super::recovery::{Disrupted, owner_of};
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use super::recovery::{Disrupted, owners_of};
 use super::{FaultContext, object_ref, record_event, split_pod, with_retries};
 use crate::events::RunEvent;
 use crate::spec::PodDelete;
 
-/// Deletes each target; returns the owners of what was deleted.
+/// How many deletions are in flight at once: enough to keep up with a large pick,
+/// few enough not to trip API priority and fairness on a real server.
+const PARALLEL_DELETES: usize = 32;
+
+/// Deletes each target (concurrently); returns what was disrupted.
 pub async fn delete_pods(
     ctx: &FaultContext,
     fault: &PodDelete,
@@ -21,73 +30,91 @@ pub async fn delete_pods(
     } else {
         fault.grace_period.map(|g| g.0.as_secs() as u32)
     };
-    let mut disrupted = Disrupted::default();
+    let limit = Arc::new(Semaphore::new(PARALLEL_DELETES));
+    let mut tasks = JoinSet::new();
     for target in targets {
-        let (namespace, name) = split_pod(target);
-        let api: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
-        let pod = match with_retries(deadline, || api.get(name)).await {
-            Ok(pod) => pod,
-            Err(e) => {
-                let error = format!("cannot read pod before deleting it: {e}");
-                ctx.bus.emit(RunEvent::FaultInjectFailed {
-                    step: ctx.step.clone(),
-                    target: target.clone(),
-                    error: error.clone(),
-                });
-                return Err(error);
+        let (ctx, target, limit) = (ctx.clone(), target.clone(), limit.clone());
+        tasks.spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            delete_one(&ctx, &target, grace).await
+        });
+    }
+    let mut deleted = Vec::new();
+    let mut first_error = None;
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(Ok(Some(pod))) => deleted.push(pod),
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => {
+                first_error.get_or_insert(e);
             }
-        };
-        if let Some(owner) = owner_of(&ctx.client, &pod).await {
-            disrupted.owners.insert(owner);
-        }
-        let params = DeleteParams {
-            grace_period_seconds: grace,
-            dry_run: ctx.dry_run,
-            ..DeleteParams::default()
-        };
-        match with_retries(deadline, || api.delete(name, &params)).await {
-            Ok(_) => {
-                disrupted.add_pod(&pod);
-                let uid = pod.metadata.uid.clone();
-                let how = match grace {
-                    Some(0) => "deleted (force, grace 0s)".to_owned(),
-                    Some(g) => format!("deleted (grace {g}s)"),
-                    None => "deleted (pod's own grace period)".to_owned(),
-                };
-                let detail = format!("{how}, uid {}", uid.clone().unwrap_or_default());
-                ctx.bus.emit(RunEvent::FaultInjected {
-                    step: ctx.step.clone(),
-                    target: target.clone(),
-                    detail,
-                });
-                let object = object_ref("Pod", "v1", Some(namespace), name, uid);
-                record_event(
-                    ctx,
-                    object,
-                    "ShakedownFault",
-                    "pod deleted by a chaos experiment",
-                )
-                .await;
-            }
-            // Already gone is what we wanted.
-            Err(kube::Error::Api(s)) if s.code == 404 => {
-                ctx.bus.emit(RunEvent::FaultInjected {
-                    step: ctx.step.clone(),
-                    target: target.clone(),
-                    detail: "already gone".into(),
-                });
-            }
-            Err(e) => {
-                let error = format!("delete failed: {e}");
-                ctx.bus.emit(RunEvent::FaultInjectFailed {
-                    step: ctx.step.clone(),
-                    target: target.clone(),
-                    error: error.clone(),
-                });
-                return Err(error);
+            Err(join) => {
+                first_error.get_or_insert(format!("deletion task failed: {join}"));
             }
         }
     }
-    Ok(disrupted)
+    let mut disrupted = Disrupted {
+        owners: owners_of(&ctx.client, &deleted).await,
+        ..Disrupted::default()
+    };
+    for pod in &deleted {
+        disrupted.add_pod(pod);
+    }
+    first_error.map_or(Ok(disrupted), Err)
+}
+
+/// Deletes one pod; `None` when it was already gone.
+async fn delete_one(
+    ctx: &FaultContext,
+    target: &str,
+    grace: Option<u32>,
+) -> Result<Option<Pod>, String> {
+    let (namespace, name) = split_pod(target);
+    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    let fail = |error: String| {
+        ctx.bus.emit(RunEvent::FaultInjectFailed {
+            step: ctx.step.clone(),
+            target: target.to_owned(),
+            error: error.clone(),
+        });
+        error
+    };
+    let pod = match with_retries(deadline, || api.get(name)).await {
+        Ok(pod) => pod,
+        Err(kube::Error::Api(s)) if s.code == 404 => return Ok(None),
+        Err(e) => return Err(fail(format!("cannot read pod before deleting it: {e}"))),
+    };
+    let params = DeleteParams {
+        grace_period_seconds: grace,
+        dry_run: ctx.dry_run,
+        ..DeleteParams::default()
+    };
+    match with_retries(deadline, || api.delete(name, &params)).await {
+        Ok(_) => {}
+        // Already gone is what we wanted.
+        Err(kube::Error::Api(s)) if s.code == 404 => return Ok(None),
+        Err(e) => return Err(fail(format!("delete failed: {e}"))),
+    }
+    let uid = pod.metadata.uid.clone();
+    let how = match grace {
+        Some(0) => "deleted (force, grace 0s)".to_owned(),
+        Some(g) => format!("deleted (grace {g}s)"),
+        None => "deleted (pod's own grace period)".to_owned(),
+    };
+    let detail = format!("{how}, uid {}", uid.clone().unwrap_or_default());
+    ctx.bus.emit(RunEvent::FaultInjected {
+        step: ctx.step.clone(),
+        target: target.to_owned(),
+        detail,
+    });
+    let object = object_ref("Pod", "v1", Some(namespace), name, uid);
+    record_event(
+        ctx,
+        object,
+        "ShakedownFault",
+        "pod deleted by a chaos experiment",
+    )
+    .await;
+    Ok(Some(pod))
 }

@@ -62,6 +62,33 @@ pub async fn owner_of(client: &Client, pod: &Pod) -> Option<Owner> {
     })
 }
 
+/// The owners of many pods, looking up each controller once (a ReplicaSet of 1,000
+/// pods costs one request, not 1,000).
+pub async fn owners_of(client: &Client, pods: &[Pod]) -> BTreeSet<Owner> {
+    let mut seen = BTreeSet::new();
+    let mut owners = BTreeSet::new();
+    for pod in pods {
+        let controller = pod
+            .metadata
+            .owner_references
+            .as_ref()
+            .and_then(|os| os.iter().find(|o| o.controller == Some(true)))
+            .map(|o| {
+                (
+                    pod.metadata.namespace.clone(),
+                    o.kind.clone(),
+                    o.name.clone(),
+                )
+            });
+        if controller.is_some_and(|c| seen.insert(c))
+            && let Some(owner) = owner_of(client, pod).await
+        {
+            owners.insert(owner);
+        }
+    }
+    owners
+}
+
 /// Whether the owner has all its desired replicas ready now.
 pub async fn is_ready(client: &Client, owner: &Owner) -> Result<bool, kube::Error> {
     let ns = owner.namespace.as_str();

@@ -1,0 +1,211 @@
+//! `cargo bench --bench faults`: what shakedown's faults cost against the API floor.
+//!
+//! - pod-delete over 1,000 sandbox pods vs a plain loop of concurrent DELETE calls (the
+//!   same concurrency shakedown uses): the ratio is shakedown's overhead (reads before
+//!   delete, fsynced journal records, Kubernetes Events).
+//! - a 110-pod node drain vs `kubectl drain` on an identical sandbox.
+//!
+//! Each sandbox runs in-process on 127.0.0.1; the figures are ratios measured in the
+//! same run, so they compare across machines.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, DeleteParams, ListParams};
+use shakedown::events::RunEvent;
+use shakedown::executor::{self, bus};
+use shakedown::sandbox::{self, SandboxConfig, SandboxHandle};
+
+fn config(nodes: usize, replicas: usize) -> SandboxConfig {
+    let mut yaml = String::from("nodes:\n");
+    for i in 0..nodes {
+        yaml.push_str(&format!("  - {{ name: node-{i}, zone: zone-{} }}\n", i % 2));
+    }
+    yaml.push_str(&format!(
+        "deployments:\n  - {{ namespace: bench, name: bulk, replicas: {replicas} }}\n"
+    ));
+    let mut config = SandboxConfig::from_yaml(&yaml).expect("bench topology");
+    config.timings.startup_delay = Duration::from_millis(20);
+    config.timings.shutdown_delay = Duration::ZERO;
+    config
+}
+
+fn running(handle: &SandboxHandle) -> usize {
+    handle
+        .objects("pods", Some("bench"))
+        .iter()
+        .filter(|p| {
+            p["status"]["phase"] == "Running" && p["metadata"]["deletionTimestamp"].is_null()
+        })
+        .count()
+}
+
+async fn wait_running(handle: &SandboxHandle, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while running(handle) < n {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {n} pods running",
+            running(handle)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn client(handle: &SandboxHandle) -> kube::Client {
+    let kubeconfig =
+        kube::config::Kubeconfig::from_yaml(&handle.kubeconfig_yaml()).expect("kubeconfig");
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .expect("config");
+    kube::Client::try_from(config).expect("client")
+}
+
+/// The API floor: DELETE every pod, 32 in flight.
+async fn plain_deletes(client: &kube::Client) -> Duration {
+    let api: Api<Pod> = Api::namespaced(client.clone(), "bench");
+    let names: Vec<String> = api
+        .list(&ListParams::default())
+        .await
+        .expect("list")
+        .items
+        .into_iter()
+        .filter_map(|p| p.metadata.name)
+        .collect();
+    let started = Instant::now();
+    let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(32));
+    let mut tasks = tokio::task::JoinSet::new();
+    for name in names {
+        let (api, limit) = (api.clone(), limit.clone());
+        tasks.spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            api.delete(&name, &DeleteParams::default())
+                .await
+                .expect("delete");
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+    started.elapsed()
+}
+
+/// Runs one scenario through the executor; returns (fault phase, whole run).
+async fn shakedown_run(handle: &SandboxHandle, dir: &Path, scenario: &str) -> (Duration, Duration) {
+    let kubeconfig = dir.join("kubeconfig");
+    handle.write_kubeconfig(&kubeconfig).expect("kubeconfig");
+    let file = dir.join("scenario.yaml");
+    std::fs::write(&file, scenario).expect("scenario");
+    let started = Instant::now();
+    let loaded = shakedown::spec::load(&file).expect("valid scenario");
+    let conn = shakedown::cluster::connect(Some(&kubeconfig), None)
+        .await
+        .expect("connect");
+    let (namespaces, with_nodes) = shakedown::plan::inventory_needs(&loaded);
+    let inventory =
+        shakedown::cluster::inventory(&conn, &namespaces, with_nodes, Duration::from_secs(60))
+            .await
+            .expect("inventory");
+    let plan = shakedown::plan::plan(&loaded, 1, Some(&inventory));
+    let journal =
+        shakedown::journal::JournalWriter::create(&dir.join("journal.jsonl")).expect("journal");
+    let bus = bus::EventBus::new(Some(journal), bus::Progress::Quiet, bus::system_clock());
+    let options = executor::RunOptions {
+        run_id: "bench-0001".into(),
+        seed: 1,
+        journal: None,
+        server_dry_run: false,
+        default_namespace: None,
+        prometheus_url: None,
+        revert_timeout: Duration::from_secs(30),
+    };
+    let outcome = executor::run(&loaded, &plan, conn, bus.clone(), options).await;
+    let whole = started.elapsed();
+    assert_eq!(
+        outcome,
+        shakedown::exit::Outcome::Passed,
+        "bench run failed"
+    );
+    let records = bus.records();
+    let at = |pred: &dyn Fn(&RunEvent) -> bool| {
+        records
+            .iter()
+            .filter(|r| pred(&r.event))
+            .map(|r| r.at)
+            .collect::<Vec<_>>()
+    };
+    let intent = at(&|e| matches!(e, RunEvent::FaultIntent(_)))[0];
+    let last = *at(&|e| matches!(e, RunEvent::FaultInjected { .. }))
+        .last()
+        .expect("injected");
+    let fault = Duration::try_from(last.duration_since(intent)).unwrap_or_default();
+    (fault, whole)
+}
+
+fn pods_on(handle: &SandboxHandle, node: &str) -> usize {
+    handle
+        .objects("pods", Some("bench"))
+        .iter()
+        .filter(|p| p["spec"]["nodeName"] == node)
+        .count()
+}
+
+fn ratio(a: Duration, b: Duration) -> f64 {
+    a.as_secs_f64() / b.as_secs_f64().max(1e-9)
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let dir = std::env::temp_dir().join(format!("shakedown-bench-faults-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp");
+
+    let handle = sandbox::start(config(10, 1000), 0).await.expect("sandbox");
+    wait_running(&handle, 1000).await;
+    let client = client(&handle).await;
+    let floor = plain_deletes(&client).await;
+    wait_running(&handle, 1000).await;
+    let scenario = "apiVersion: shakedown.dev/v1alpha1\nkind: Scenario\nmetadata: {name: bulk}\nspec:\n  safety: {allowedNamespaces: [bench]}\n  target: {pods: {namespace: bench, selector: app=bulk, mode: all}}\n  fault: {type: pod-delete}\n  recovery: {within: 5m}\n";
+    let (delete, whole) = shakedown_run(&handle, &dir, scenario).await;
+    println!("pod-delete, 1000 pods, API floor (plain concurrent DELETEs): {floor:>10.2?}");
+    println!(
+        "pod-delete, 1000 pods, shakedown fault phase:               {delete:>10.2?}  ({:.2}x floor)",
+        ratio(delete, floor)
+    );
+    println!("pod-delete, 1000 pods, shakedown whole run incl. recovery:  {whole:>10.2?}");
+
+    // Drains: two identical sandboxes, one for kubectl, one for shakedown.
+    let kubectl_box = sandbox::start(config(3, 330), 0).await.expect("sandbox");
+    let shakedown_box = sandbox::start(config(3, 330), 0).await.expect("sandbox");
+    wait_running(&kubectl_box, 330).await;
+    wait_running(&shakedown_box, 330).await;
+    let on_node = pods_on(&kubectl_box, "node-0");
+    let kubeconfig = dir.join("kubectl-kubeconfig");
+    kubectl_box
+        .write_kubeconfig(&kubeconfig)
+        .expect("kubeconfig");
+    let started = Instant::now();
+    let status = std::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args([
+            "drain",
+            "node-0",
+            "--ignore-daemonsets",
+            "--delete-emptydir-data",
+            "--timeout=120s",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("kubectl on PATH");
+    let kubectl = started.elapsed();
+    assert!(status.success(), "kubectl drain failed");
+    let drain = "apiVersion: shakedown.dev/v1alpha1\nkind: Scenario\nmetadata: {name: drain}\nspec:\n  safety: {allowedNamespaces: [bench]}\n  target: {nodes: {names: [node-0]}}\n  fault: {type: node-drain, duration: 1s, evictionTimeout: 2m}\n  recovery: {within: 5m}\n";
+    let shakedown_pods = pods_on(&shakedown_box, "node-0");
+    let (evict, _) = shakedown_run(&shakedown_box, &dir, drain).await;
+    println!("node drain, {on_node} pods, kubectl drain:                       {kubectl:>10.2?}");
+    println!(
+        "node drain, {shakedown_pods} pods, shakedown cordon+evict:              {evict:>10.2?}  ({:.2}x kubectl)",
+        ratio(evict, kubectl)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,183 @@
+//! `shakedown demo`: a whole game day on this machine, in one command. It starts the
+//! sandbox cluster, a real Prometheus (from PATH) scraping it every second, runs the
+//! demo experiment, and writes the reports. Every exit path stops both servers.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::sandbox::{self, SandboxConfig, SandboxHandle};
+
+/// The demo's specs ship inside the binary, so `shakedown demo` works from any folder.
+const DEMO_FILES: [(&str, &str); 4] = [
+    (
+        "experiments/demo.yaml",
+        include_str!("../experiments/demo.yaml"),
+    ),
+    (
+        "scenarios/demo/checkout-pod-delete.yaml",
+        include_str!("../scenarios/demo/checkout-pod-delete.yaml"),
+    ),
+    (
+        "scenarios/demo/checkout-latency.yaml",
+        include_str!("../scenarios/demo/checkout-latency.yaml"),
+    ),
+    (
+        "scenarios/demo/node-drain.yaml",
+        include_str!("../scenarios/demo/node-drain.yaml"),
+    ),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error(
+        "`prometheus` is not on PATH. Install it with `sudo apt-get install -y --no-install-recommends prometheus` \
+         (Debian/Ubuntu), `brew install prometheus` (macOS), or put the binary from https://prometheus.io/download on PATH"
+    )]
+    PrometheusMissing,
+    #[error("cannot prepare {path}: {source}")]
+    Files {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot start prometheus: {0}")]
+    PrometheusStart(std::io::Error),
+    #[error("prometheus exited early ({0}); its log is {1}")]
+    PrometheusExited(String, PathBuf),
+    #[error("prometheus had no samples of the sandbox after {0:?}; its log is {1}")]
+    NoSamples(Duration, PathBuf),
+    #[error("cannot start the sandbox: {0}")]
+    Sandbox(String),
+}
+
+/// Where `prometheus` is, if anywhere on PATH.
+pub fn find_prometheus() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("prometheus"))
+        .find(|p| p.is_file())
+}
+
+/// A Prometheus server on a free loopback port, scraping one target every second.
+/// Dropping it kills the process.
+pub struct LocalPrometheus {
+    child: tokio::process::Child,
+    pub url: String,
+    pub log: PathBuf,
+}
+
+impl LocalPrometheus {
+    /// Starts `binary` with its data and log under `dir`, scraping `target` (host:port).
+    pub async fn start(binary: &Path, dir: &Path, target: &str) -> Result<Self, DemoError> {
+        let files = |source| DemoError::Files {
+            path: dir.to_path_buf(),
+            source,
+        };
+        std::fs::create_dir_all(dir.join("data")).map_err(files)?;
+        let config = format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: sandbox\n    static_configs:\n      - targets: ['{target}']\n"
+        );
+        std::fs::write(dir.join("prometheus.yml"), config).map_err(files)?;
+        let port = free_port().map_err(files)?;
+        let log = dir.join("prometheus.log");
+        let log_file = std::fs::File::create(&log).map_err(files)?;
+        let child = tokio::process::Command::new(binary)
+            .arg(format!(
+                "--config.file={}",
+                dir.join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--log.level=warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(DemoError::PrometheusStart)?;
+        Ok(Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            log,
+        })
+    }
+
+    /// Waits until `query` returns at least one series (the first scrapes are in).
+    pub async fn wait_for(&mut self, query: &str, patience: Duration) -> Result<(), DemoError> {
+        let deadline = tokio::time::Instant::now() + patience;
+        let client: Option<prometheus_http_query::Client> = self.url.parse().ok();
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(DemoError::PrometheusExited(
+                    status.to_string(),
+                    self.log.clone(),
+                ));
+            }
+            if let Some(client) = &client
+                && let Ok(result) = client.query(query).get().await
+                && result.data().as_vector().is_some_and(|v| !v.is_empty())
+            {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(DemoError::NoSamples(patience, self.log.clone()));
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// Stops the server and waits for it, so no process is left behind.
+    pub async fn stop(mut self) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+    }
+}
+
+/// Asks the kernel for a free loopback port. (It could be taken again before Prometheus
+/// binds it; then Prometheus exits and `wait_for` says so.)
+fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Writes the embedded demo specs under `dir` and returns the experiment's path.
+pub fn write_demo_specs(dir: &Path) -> Result<PathBuf, DemoError> {
+    for (relative, text) in DEMO_FILES {
+        let path = dir.join(relative);
+        let files = |source| DemoError::Files {
+            path: path.clone(),
+            source,
+        };
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(files)?;
+        }
+        std::fs::write(&path, text).map_err(files)?;
+    }
+    Ok(dir.join(DEMO_FILES[0].0))
+}
+
+/// The demo's cluster: the default shop topology.
+pub async fn start_sandbox() -> Result<SandboxHandle, DemoError> {
+    sandbox::start(SandboxConfig::shop(), 0)
+        .await
+        .map_err(|e| DemoError::Sandbox(sandbox::error_chain(&e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_demo_specs_validate() {
+        let dir = std::env::temp_dir().join(format!("shakedown-demo-specs-{}", std::process::id()));
+        let experiment = write_demo_specs(&dir).unwrap();
+        let loaded = crate::spec::load(&experiment).unwrap_or_else(|d| panic!("{d}"));
+        assert_eq!(loaded.name(), "demo");
+        assert_eq!(loaded.steps.len(), 3);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
