@@ -497,6 +497,9 @@ async fn demo_async(
     demo_global.dry_run = DryRun::None;
     demo_global.output_dir = out.clone();
     demo_global.prometheus_url = Some(prom.url.clone());
+    // The demo's own Prometheus needs no credentials: never send it the user's.
+    demo_global.prometheus_token = None;
+    demo_global.prometheus_token_file = None;
     let outcome = run_async(
         std::slice::from_ref(&loaded),
         Duration::from_secs(30),
