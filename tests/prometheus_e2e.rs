@@ -657,3 +657,15 @@ async fn a_breach_between_two_samples_is_caught_by_a_range_query_over_the_window
     let message = during["message"].as_str().unwrap_or("");
     assert!(message.contains("range query"), "{message}");
 }
+
+#[test]
+fn help_never_shows_the_token_from_the_environment() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shakedown"))
+        .args(["run", "--help"])
+        .env("SHAKEDOWN_PROMETHEUS_TOKEN", "tok-in-env-7c2d")
+        .output()
+        .expect("help");
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("--prometheus-token"), "{help}");
+    assert!(!help.contains("tok-in-env-7c2d"), "{help}");
+}

@@ -94,10 +94,17 @@ pub async fn run(
         url: options.prometheus_url.clone(),
         token: options.prometheus_token.clone(),
         token_file: options.prometheus_token_file.clone(),
+        // The experiment's own, else the first of its scenarios that names one: a run
+        // talks to one Prometheus.
         spec: match &loaded.document {
             crate::spec::Document::Experiment(e) => e.spec.prometheus.clone(),
             crate::spec::Document::Scenario(s) => s.spec.prometheus.clone(),
-        },
+        }
+        .or_else(|| {
+            scenarios_by_id(loaded)
+                .into_iter()
+                .find_map(|(_, s)| s.spec.prometheus.clone())
+        }),
     });
     let default_namespace = options
         .default_namespace
