@@ -39,21 +39,33 @@ fn free_port() -> u16 {
     listener.local_addr().expect("address").port()
 }
 
+/// How the test Prometheus is served.
+#[derive(Clone, Copy, Default)]
+struct Served {
+    /// `--web.route-prefix`, e.g. `/prometheus` as behind Mimir's gateway.
+    prefix: &'static str,
+    /// Basic auth through `--web.config.file` (user, password).
+    basic_auth: Option<(&'static str, &'static str)>,
+    /// HTTPS with tests/fixtures/tls/server.pem, issued by tests/fixtures/tls/ca.pem.
+    tls: bool,
+}
+
+const TLS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls");
+
 /// A real Prometheus scraping one target every second; killed when dropped.
 struct PrometheusServer {
     child: std::process::Child,
     port: u16,
-    prefix: &'static str,
-    basic_auth: Option<(&'static str, &'static str)>,
+    served: Served,
 }
 
 impl PrometheusServer {
-    async fn start(
-        dir: &Path,
-        target: SocketAddr,
-        prefix: &'static str,
-        basic_auth: Option<(&'static str, &'static str)>,
-    ) -> Self {
+    async fn start(dir: &Path, target: SocketAddr, served: Served) -> Self {
+        let Served {
+            prefix,
+            basic_auth,
+            tls,
+        } = served;
         let binary = prometheus_binary();
         let config = dir.join("prometheus.yml");
         std::fs::write(
@@ -80,36 +92,47 @@ impl PrometheusServer {
                 "--web.external-url=http://127.0.0.1:{port}{prefix}"
             ));
         }
+        let mut web = String::new();
         if let Some((user, _)) = basic_auth {
-            let web = dir.join("web.yml");
-            std::fs::write(
-                &web,
-                format!("basic_auth_users:\n  {user}: '{PASSWORD_HASH}'\n"),
-            )
-            .expect("web config");
-            command.arg(format!("--web.config.file={}", web.display()));
+            web.push_str(&format!("basic_auth_users:\n  {user}: '{PASSWORD_HASH}'\n"));
+        }
+        if tls {
+            web.push_str(&format!(
+                "tls_server_config:\n  cert_file: {TLS_DIR}/server.pem\n  key_file: {TLS_DIR}/server.key\n"
+            ));
+        }
+        if !web.is_empty() {
+            let path = dir.join("web.yml");
+            std::fs::write(&path, web).expect("web config");
+            command.arg(format!("--web.config.file={}", path.display()));
         }
         let child = command.spawn().expect("prometheus starts");
         let server = Self {
             child,
             port,
-            prefix,
-            basic_auth,
+            served,
         };
         server.wait_for_data().await;
         server
     }
 
     fn url(&self) -> String {
-        format!("http://127.0.0.1:{}{}", self.port, self.prefix)
+        let scheme = if self.served.tls { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}{}", self.port, self.served.prefix)
     }
 
     async fn query(&self, query: &str) -> Option<f64> {
-        let client = reqwest::Client::new();
+        let mut client = reqwest::Client::builder();
+        if self.served.tls {
+            let ca = std::fs::read(format!("{TLS_DIR}/ca.pem")).expect("test CA");
+            client = client.add_root_certificate(reqwest::Certificate::from_pem(&ca).ok()?);
+        }
         let mut request = client
+            .build()
+            .ok()?
             .get(format!("{}/api/v1/query", self.url()))
             .query(&[("query", query)]);
-        if let Some((user, password)) = self.basic_auth {
+        if let Some((user, password)) = self.served.basic_auth {
             request = request.basic_auth(user, Some(password));
         }
         let body: Value = request.send().await.ok()?.json().await.ok()?;
@@ -210,14 +233,10 @@ fn ready_checkouts(handle: &SandboxHandle) -> usize {
 }
 
 impl Bench {
-    async fn prometheus(
-        &self,
-        prefix: &'static str,
-        auth: Option<(&'static str, &'static str)>,
-    ) -> PrometheusServer {
+    async fn prometheus(&self, served: Served) -> PrometheusServer {
         let dir = self.dir.join("prometheus");
         std::fs::create_dir_all(&dir).expect("prometheus dir");
-        PrometheusServer::start(&dir, self.handle.addr, prefix, auth).await
+        PrometheusServer::start(&dir, self.handle.addr, served).await
     }
 
     fn scenario(&self, name: &str, body: &str) -> PathBuf {
@@ -330,7 +349,12 @@ fn ratio_hypothesis(limit: &str, phases: &str, extra: &str) -> String {
 async fn baseline_holds_and_losing_one_of_three_checkout_pods_keeps_the_error_ratio() {
     let b = bench("one-of-three", None).await;
     // Mimir-style: a path prefix, a tenant header and a bearer token (ignored here).
-    let prometheus = b.prometheus("/prometheus", None).await;
+    let prometheus = b
+        .prometheus(Served {
+            prefix: "/prometheus",
+            ..Served::default()
+        })
+        .await;
 
     // First a baseline that cannot hold: the run stops before touching anything.
     let impossible = b.scenario(
@@ -404,7 +428,7 @@ async fn baseline_holds_and_losing_one_of_three_checkout_pods_keeps_the_error_ra
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn losing_two_of_three_pods_without_headroom_deviates_and_recovery_is_timed() {
     let b = bench("two-of-three", Some(12.0)).await;
-    let prometheus = b.prometheus("", None).await;
+    let prometheus = b.prometheus(Served::default()).await;
     let scenario = b.scenario(
         "two",
         &format!(
@@ -460,7 +484,7 @@ async fn losing_two_of_three_pods_without_headroom_deviates_and_recovery_is_time
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn abort_stops_a_60s_fault_within_about_one_probe_interval() {
     let b = bench("abort", Some(12.0)).await;
-    let prometheus = b.prometheus("", None).await;
+    let prometheus = b.prometheus(Served::default()).await;
     let scenario = b.scenario(
         "abort",
         &format!(
@@ -544,7 +568,7 @@ async fn unreachable_prometheus_is_an_error_exit_3_and_nothing_is_touched() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_killed_mid_run_is_an_error_exit_3_and_the_fault_is_reverted() {
     let b = bench("killed", None).await;
-    let mut prometheus = b.prometheus("", None).await;
+    let mut prometheus = b.prometheus(Served::default()).await;
     let scenario = b.scenario(
         "killed",
         &format!(
@@ -588,7 +612,12 @@ async fn prometheus_killed_mid_run_is_an_error_exit_3_and_the_fault_is_reverted(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn basic_auth_works_end_to_end_the_password_never_shows_and_no_data_is_inconclusive() {
     let b = bench("basic", None).await;
-    let prometheus = b.prometheus("", Some(("chaos", PASSWORD))).await;
+    let prometheus = b
+        .prometheus(Served {
+            basic_auth: Some(("chaos", PASSWORD)),
+            ..Served::default()
+        })
+        .await;
     let password_file = b.dir.join("password");
     std::fs::write(&password_file, format!("{PASSWORD}\n")).expect("password file");
     let empty = r#"sum(rate(http_requests_total{namespace="shop",service="nope"}[4s]))"#;
@@ -636,7 +665,7 @@ async fn basic_auth_works_end_to_end_the_password_never_shows_and_no_data_is_inc
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_breach_between_two_samples_is_caught_by_a_range_query_over_the_window() {
     let b = bench("range", Some(12.0)).await;
-    let prometheus = b.prometheus("", None).await;
+    let prometheus = b.prometheus(Served::default()).await;
     // One instant sample at the injection (before Prometheus sees any error), and the
     // next one would only come after the pods are back.
     let scenario = b.scenario(
@@ -668,4 +697,56 @@ fn help_never_shows_the_token_from_the_environment() {
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(help.contains("--prometheus-token"), "{help}");
     assert!(!help.contains("tok-in-env-7c2d"), "{help}");
+}
+
+/// A baseline-only run whose `spec.prometheus` is `prometheus_spec`.
+async fn run_tls(
+    b: &Bench,
+    prometheus: &PrometheusServer,
+    name: &str,
+    prometheus_spec: &str,
+) -> Output {
+    let scenario = b.scenario(
+        name,
+        &format!(
+            "  target: {{pods: {{namespace: shop, selector: app=checkout, mode: one}}}}\n  fault: {{type: network-latency, delay: 10ms, duration: 1s}}\n  prometheus: {prometheus_spec}\n  hypotheses:\n{}",
+            ratio_hypothesis("0.01", "before", "")
+        ),
+    );
+    b.run(&scenario, &prometheus.url()).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_needs_the_ca_bundle_or_an_explicit_insecure_skip_verify() {
+    let b = bench("tls", None).await;
+    let prometheus = b
+        .prometheus(Served {
+            tls: true,
+            ..Served::default()
+        })
+        .await;
+    let trusted = run_tls(
+        &b,
+        &prometheus,
+        "trusted",
+        &format!("{{caFile: '{TLS_DIR}/ca.pem'}}"),
+    )
+    .await;
+    assert_eq!(trusted.status.code(), Some(0), "{}", stderr(&trusted));
+
+    b.handle.clear_request_log();
+    let unknown = run_tls(&b, &prometheus, "unknown", "{timeout: 5s}").await;
+    assert_eq!(unknown.status.code(), Some(3), "{}", stderr(&unknown));
+    let sample = events(&b.journal(), "probeSample")[0].clone();
+    assert_eq!(sample["outcome"], "error", "{sample}");
+    assert!(
+        sample["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("certificate")),
+        "{sample}"
+    );
+    assert!(b.changes().is_empty(), "{:?}", b.changes());
+
+    let insecure = run_tls(&b, &prometheus, "insecure", "{insecureSkipVerify: true}").await;
+    assert_eq!(insecure.status.code(), Some(0), "{}", stderr(&insecure));
 }
