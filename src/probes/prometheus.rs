@@ -854,6 +854,19 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn without_a_url_every_promql_sample_is_an_error() {
+        let endpoint = endpoint(&PrometheusSettings::default());
+        let why = endpoint.as_ref().unwrap_err();
+        assert!(why.contains("--prometheus-url"), "{why}");
+        let probe = probe(&endpoint, "up");
+        assert_eq!(probe.describe(), "up");
+        assert!(matches!(
+            probe.sample(Timestamp::now()).await,
+            Observation::Error(_)
+        ));
+    }
+
     #[test]
     fn credentials_in_the_url_are_refused() {
         let settings = PrometheusSettings {
