@@ -279,7 +279,6 @@ async fn run_async(
         let options = executor::RunOptions {
             run_id: new_run_id(),
             seed,
-            journal: Some(journal_path.clone()),
             server_dry_run: global.dry_run == DryRun::Server,
             default_namespace: Some(default_namespace.clone()),
             prometheus_url: global.prometheus_url.clone(),

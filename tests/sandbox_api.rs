@@ -644,3 +644,283 @@ async fn table_watches_send_column_definitions_once_like_kubectl_get_w_expects()
     assert!(events[1]["object"].get("columnDefinitions").is_none());
     assert_eq!(events[2]["object"]["rows"][0]["cells"][2], "Running");
 }
+
+#[tokio::test]
+async fn bodies_in_yaml_are_accepted_and_protobuf_is_415() {
+    let handle = sandbox::start(fast_shop(), 0)
+        .await
+        .expect("sandbox starts");
+    let yaml = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: from-yaml\n";
+    let created = raw(
+        &handle,
+        "POST",
+        "/api/v1/namespaces",
+        "Content-Type: application/yaml\r\n",
+        yaml,
+    )
+    .await;
+    assert_eq!(created.code, 201, "{}", created.body);
+    assert_eq!(parse(&created.body)["status"]["phase"], "Active");
+    let proto = raw(
+        &handle,
+        "POST",
+        "/api/v1/namespaces",
+        "Content-Type: application/vnd.kubernetes.protobuf\r\n",
+        "k8s\0",
+    )
+    .await;
+    assert_eq!(proto.code, 415);
+    assert_eq!(parse(&proto.body)["reason"], "UnsupportedMediaType");
+    let missing = raw(
+        &handle,
+        "POST",
+        "/api/v1/namespaces/nope/pods",
+        "Content-Type: application/json\r\n",
+        r#"{"metadata":{"name":"p"},"spec":{"containers":[{"name":"c","image":"i"}]}}"#,
+    )
+    .await;
+    assert_eq!(missing.code, 404, "creating in a missing namespace");
+    assert_eq!(parse(&missing.body)["details"]["kind"], "namespaces");
+}
+
+#[tokio::test]
+async fn api_faults_can_target_one_kind_of_request() {
+    let handle = sandbox::start(fast_shop(), 0)
+        .await
+        .expect("sandbox starts");
+    let pod = wait_for_pods(&handle, "shop", "catalog", 1).await.remove(0);
+    let name = pod["metadata"]["name"].as_str().expect("name");
+    handle.set_api_faults(ApiFaults {
+        error_share: 1.0,
+        error_code: 500,
+        matching: Some("/eviction".into()),
+        ..ApiFaults::default()
+    });
+    let eviction =
+        format!(r#"{{"apiVersion":"policy/v1","kind":"Eviction","metadata":{{"name":"{name}"}}}}"#);
+    let path = format!("/api/v1/namespaces/shop/pods/{name}/eviction");
+    let failed = raw(
+        &handle,
+        "POST",
+        &path,
+        "Content-Type: application/json\r\n",
+        &eviction,
+    )
+    .await;
+    assert_eq!(failed.code, 500);
+    assert_eq!(parse(&failed.body)["reason"], "InternalError");
+    assert_eq!(
+        raw(&handle, "GET", "/api/v1/nodes", "", "").await.code,
+        200,
+        "other requests are untouched"
+    );
+    assert!(
+        handle
+            .object("pods", "shop", name)
+            .is_some_and(|p| p["metadata"]["deletionTimestamp"].is_null()),
+        "a faulted eviction evicts nothing"
+    );
+    handle.set_api_faults(ApiFaults::default());
+    let evicted = raw(
+        &handle,
+        "POST",
+        &path,
+        "Content-Type: application/json\r\n",
+        &eviction,
+    )
+    .await;
+    assert_eq!(evicted.code, 201, "{}", evicted.body);
+}
+
+#[tokio::test]
+async fn deleting_a_namespace_or_a_node_cleans_up_what_was_on_it() {
+    let handle = sandbox::start(fast_shop(), 0)
+        .await
+        .expect("sandbox starts");
+    wait_for_pods(&handle, "shop", "checkout", 3).await;
+    let deleted = raw(&handle, "DELETE", "/api/v1/namespaces/shop", "", "").await;
+    assert_eq!(deleted.code, 200);
+    assert_eq!(parse(&deleted.body)["status"]["phase"], "Terminating");
+    let created = raw(
+        &handle,
+        "POST",
+        "/api/v1/namespaces/shop/pods",
+        "Content-Type: application/json\r\n",
+        r#"{"metadata":{"name":"late"},"spec":{"containers":[{"name":"c","image":"i"}]}}"#,
+    )
+    .await;
+    assert_eq!(
+        created.code, 403,
+        "no new content in a terminating namespace: {}",
+        created.body
+    );
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while handle.object("namespaces", "", "shop").is_some() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the namespace never went away"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(handle.objects("pods", Some("shop")).is_empty());
+    assert!(handle.objects("deployments", Some("shop")).is_empty());
+
+    let node = raw(&handle, "DELETE", "/api/v1/nodes/node-b-1", "", "").await;
+    assert_eq!(node.code, 200);
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while handle
+        .objects("pods", None)
+        .iter()
+        .any(|p| p["spec"]["nodeName"] == "node-b-1")
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "pods stayed on a deleted node"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        handle.objects("pods", Some("monitoring")).len(),
+        2,
+        "node-exporter on the two nodes left"
+    );
+}
+
+#[tokio::test]
+async fn the_service_proxy_answers_like_the_workload_model() {
+    let mut config = fast_shop();
+    config.timings.startup_delay = Duration::from_secs(3);
+    let handle = sandbox::start(config, 0).await.expect("sandbox starts");
+    let pods = wait_for_pods(&handle, "shop", "checkout", 3).await;
+    let proxy = "/api/v1/namespaces/shop/services/checkout:http/proxy/healthz";
+    let started = std::time::Instant::now();
+    let ok = raw(&handle, "GET", proxy, "", "").await;
+    assert_eq!(ok.code, 200);
+    assert!(
+        started.elapsed() >= Duration::from_millis(50),
+        "base latency is 50ms"
+    );
+    assert_eq!(
+        raw(
+            &handle,
+            "GET",
+            "/api/v1/namespaces/shop/services/nope/proxy/",
+            "",
+            ""
+        )
+        .await
+        .code,
+        404
+    );
+
+    for pod in &pods[..2] {
+        let name = pod["metadata"]["name"].as_str().expect("name");
+        assert_eq!(
+            raw(
+                &handle,
+                "DELETE",
+                &format!("/api/v1/namespaces/shop/pods/{name}"),
+                "",
+                ""
+            )
+            .await
+            .code,
+            200
+        );
+    }
+    let mut codes = Vec::new();
+    for _ in 0..6 {
+        codes.push(raw(&handle, "GET", proxy, "", "").await.code);
+    }
+    assert_eq!(
+        codes.iter().filter(|c| **c == 503).count(),
+        3,
+        "one pod of three serves half: {codes:?}"
+    );
+    assert!(
+        handle
+            .request_log()
+            .iter()
+            .filter(|r| r.path == proxy)
+            .all(|r| r.status == 200 || r.status == 503)
+    );
+}
+
+#[tokio::test]
+async fn a_continue_token_from_before_a_compaction_is_410() {
+    let handle = sandbox::start(fast_shop(), 0)
+        .await
+        .expect("sandbox starts");
+    wait_for_pods(&handle, "shop", "checkout", 3).await;
+    let page = get_json(&handle, "/api/v1/pods?limit=2").await;
+    let token = page["metadata"]["continue"]
+        .as_str()
+        .expect("more pages")
+        .to_owned();
+    handle.compact();
+    let stale = raw(
+        &handle,
+        "GET",
+        &format!("/api/v1/pods?limit=2&continue={token}"),
+        "",
+        "",
+    )
+    .await;
+    assert_eq!(stale.code, 410);
+    assert_eq!(parse(&stale.body)["reason"], "Expired");
+    let fresh = get_json(&handle, "/api/v1/pods?limit=2").await;
+    assert_eq!(
+        fresh["items"].as_array().map(Vec::len),
+        Some(2),
+        "a new list works"
+    );
+}
+
+#[tokio::test]
+async fn orphan_propagation_keeps_the_pods_of_a_deleted_replicaset() {
+    let handle = sandbox::start(fast_shop(), 0)
+        .await
+        .expect("sandbox starts");
+    let pods = wait_for_pods(&handle, "shop", "frontend", 2).await;
+    let rs = pods[0]["metadata"]["ownerReferences"][0]["name"]
+        .as_str()
+        .expect("owner")
+        .to_owned();
+    // The deployment would recreate its ReplicaSet; take it out of the picture first.
+    let body = r#"{"kind":"DeleteOptions","apiVersion":"v1","propagationPolicy":"Orphan"}"#;
+    let deleted = raw(
+        &handle,
+        "DELETE",
+        "/apis/apps/v1/namespaces/shop/deployments/frontend",
+        "Content-Type: application/json\r\n",
+        body,
+    )
+    .await;
+    assert_eq!(deleted.code, 200, "{}", deleted.body);
+    let deleted = raw(
+        &handle,
+        "DELETE",
+        &format!("/apis/apps/v1/namespaces/shop/replicasets/{rs}?propagationPolicy=Orphan"),
+        "",
+        "",
+    )
+    .await;
+    assert_eq!(deleted.code, 200, "{}", deleted.body);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let left = handle.objects("pods", Some("shop"));
+    for pod in &pods {
+        let name = pod["metadata"]["name"].as_str().expect("name");
+        let kept = left
+            .iter()
+            .find(|p| p["metadata"]["name"] == name)
+            .expect("orphaned pod kept");
+        assert!(kept["metadata"]["deletionTimestamp"].is_null());
+        assert_eq!(
+            kept["metadata"]["ownerReferences"]
+                .as_array()
+                .map(Vec::len)
+                .unwrap_or(0),
+            0
+        );
+    }
+}

@@ -12,7 +12,6 @@ pub mod recover;
 pub mod signals;
 
 use std::future::Future;
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -40,7 +39,6 @@ use crate::spec::{
 pub struct RunOptions {
     pub run_id: String,
     pub seed: u64,
-    pub journal: Option<PathBuf>,
     /// Send every mutating call with `dryRun=All`.
     pub server_dry_run: bool,
     pub default_namespace: Option<String>,
@@ -201,9 +199,7 @@ impl Runner {
 
     async fn run_document(&self, loaded: &Loaded) {
         match &loaded.document {
-            crate::spec::Document::Scenario(s) => {
-                self.scenario_step("1", &s.metadata.name, s).await
-            }
+            crate::spec::Document::Scenario(s) => self.scenario_step("1", s).await,
             crate::spec::Document::Experiment(_) => {
                 self.sequence(String::new(), loaded.steps.clone()).await
             }
@@ -248,7 +244,7 @@ impl Runner {
                 };
                 match &step.action {
                     ResolvedAction::Scenario { scenario, .. } => {
-                        self.scenario_step(&id, &step.name, scenario).await
+                        self.scenario_step(&id, scenario).await
                     }
                     ResolvedAction::Experiment { steps, .. } => {
                         self.sequence(format!("{id}."), steps.clone()).await
@@ -289,7 +285,7 @@ impl Runner {
         })
     }
 
-    async fn scenario_step(&self, id: &str, name: &str, scenario: &Scenario) {
+    async fn scenario_step(&self, id: &str, scenario: &Scenario) {
         if self.stopped() {
             self.bus.emit(RunEvent::StepSkipped {
                 step: id.into(),
@@ -298,14 +294,14 @@ impl Runner {
             return;
         }
         self.bus.emit(RunEvent::StepStarted { step: id.into() });
-        let status = self.scenario_body(id, name, scenario).await;
+        let status = self.scenario_body(id, scenario).await;
         self.bus.emit(RunEvent::StepFinished {
             step: id.into(),
             status,
         });
     }
 
-    async fn scenario_body(&self, id: &str, _name: &str, scenario: &Scenario) -> StepStatus {
+    async fn scenario_body(&self, id: &str, scenario: &Scenario) -> StepStatus {
         let spec = &scenario.spec;
         let safety = self.safety.as_ref().or(spec.safety.as_ref());
         let targets = match self.select(id, &spec.target, safety).await {

@@ -35,6 +35,8 @@ pub enum Reply {
     /// Already-encoded JSON.
     Raw(u16, Bytes),
     Text(u16, &'static str, String),
+    /// A plain-text answer after a simulated service latency.
+    Delayed(std::time::Duration, u16, String),
     /// A watch: newline-delimited JSON events until the stream ends.
     Stream(tokio::sync::mpsc::Receiver<Bytes>),
 }
@@ -65,9 +67,23 @@ pub fn route(state: &Arc<State>, req: &ApiRequest) -> Result<Reply, ApiError> {
         )),
         ["api"] if get => Ok(Reply::Json(200, resources::core_versions())),
         ["apis"] if get => Ok(Reply::Json(200, resources::group_list())),
+        ["openapi", "v3"] if get => Ok(Reply::Json(200, resources::openapi_root())),
+        ["openapi", "v3", rest @ ..] if get => {
+            json_or_404(resources::openapi_group_version(&rest.join("/")))
+        }
         ["api", "v1"] if get => json_or_404(resources::resource_list("", "v1")),
         ["apis", group] if get => json_or_404(resources::group(group)),
         ["apis", group, version] if get => json_or_404(resources::resource_list(group, version)),
+        [
+            "api",
+            "v1",
+            "namespaces",
+            namespace,
+            "services",
+            service,
+            "proxy",
+            ..,
+        ] => service_proxy(state, namespace, service),
         ["api", "v1", rest @ ..] => {
             let target = parse_target("", "v1", rest)?;
             resource_request(state, req, target)
@@ -146,12 +162,17 @@ fn resource_request(state: &Arc<State>, req: &ApiRequest, t: Target) -> Result<R
                 req.query.get("watch").map(String::as_str),
                 Some("1" | "true")
             ) {
+                let faults = state.faults();
+                let drop_after = faults
+                    .drop_watches_after
+                    .filter(|_| faults.applies_to("GET", &req.path));
                 watch::start(
                     state,
                     t.def,
                     t.namespace.as_deref(),
                     &req.query,
                     wants_table(req),
+                    drop_after,
                 )
                 .map(Reply::Stream)
             } else {
@@ -169,6 +190,7 @@ fn resource_request(state: &Arc<State>, req: &ApiRequest, t: Target) -> Result<R
             update(state, req, &t, name, sub, dry_run)
         }
         (Some(name), Some("scale")) if *m == Method::GET => get_scale(state, &t, name),
+        (Some(name), Some("log")) if *m == Method::GET => pod_log(state, req, &t, name),
         (Some(name), Some("scale")) if *m == Method::PUT || *m == Method::PATCH => {
             update_scale(state, req, &t, name, dry_run)
         }
@@ -351,6 +373,13 @@ fn list(
         None => None,
     };
     let store = state.store();
+    if let Some((rv, _, _)) = &resume
+        && *rv < store.compacted_version()
+    {
+        return Err(ApiError::expired(
+            "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
+        ));
+    }
     let list_rv = resume.as_ref().map_or(store.resource_version(), |r| r.0);
     let after = resume.map(|(_, ns, name)| (ns, name));
     let mut items: Vec<&Stored> = Vec::new();
@@ -420,12 +449,25 @@ pub fn served_json(def: &ResourceDef, stored: &Stored) -> Bytes {
     }
 }
 
+/// A request body in JSON or YAML. Protobuf and CBOR are refused with 415, which
+/// client-go answers by retrying in JSON.
 fn parse_body(req: &ApiRequest) -> Result<Value, ApiError> {
-    let value: Value = serde_json::from_slice(&req.body).map_err(|e| {
-        ApiError::bad_request(format!(
-            "the body of the request could not be decoded as JSON: {e}"
-        ))
-    })?;
+    let media = req.content_type.split(';').next().unwrap_or("").trim();
+    let value: Value = match media {
+        "" | "application/json" | "*/*" => serde_json::from_slice(&req.body).map_err(|e| {
+            ApiError::bad_request(format!(
+                "the body of the request could not be decoded as JSON: {e}"
+            ))
+        })?,
+        "application/yaml" => serde_saphyr::from_slice(&req.body).map_err(|e| {
+            ApiError::bad_request(format!(
+                "the body of the request could not be decoded as YAML: {e}"
+            ))
+        })?,
+        other => {
+            return Err(ApiError::unsupported_body(other));
+        }
+    };
     if !value.is_object() {
         return Err(ApiError::bad_request(
             "the request body must be a JSON object",
@@ -473,8 +515,18 @@ fn create(
         m.remove("namespace");
     }
     let mut store = state.store();
-    if t.def.namespaced && !store.contains("namespaces", "", &namespace) {
-        return Err(ApiError::not_found("namespaces", &namespace));
+    if t.def.namespaced {
+        match store.get("namespaces", "", &namespace) {
+            None => return Err(ApiError::not_found("namespaces", &namespace)),
+            Some(ns) if objects::is_terminating(ns) => {
+                return Err(ApiError::forbidden(format!(
+                    "{} \"{}\" is forbidden: unable to create new content in namespace {namespace} because it is being terminated",
+                    t.def.qualified(),
+                    name_of(&obj)
+                )));
+            }
+            Some(_) => {}
+        }
     }
     if name_of(&obj).is_empty()
         && let Some(prefix) = obj["metadata"]["generateName"].as_str().map(str::to_owned)
@@ -543,6 +595,8 @@ fn finish_if_released(store: &mut Store, def: &ResourceDef, obj: &Value) {
 struct DeleteOptions {
     grace: Option<i64>,
     dry_run: bool,
+    /// `propagationPolicy: Orphan` (or the older `orphanDependents: true`).
+    orphan: bool,
 }
 
 fn delete_options(
@@ -602,9 +656,15 @@ fn delete_options(
             )));
         }
     };
+    let policy = req
+        .query
+        .get("propagationPolicy")
+        .map(String::as_str)
+        .or_else(|| body["propagationPolicy"].as_str());
     Ok(DeleteOptions {
         grace: from_query.or_else(|| body["gracePeriodSeconds"].as_i64()),
         dry_run: body_dry_run || dry_run(&req.query)?,
+        orphan: policy == Some("Orphan") || body["orphanDependents"] == true,
     })
 }
 
@@ -619,6 +679,12 @@ fn delete(
     let mut store = state.store();
     let current = store.get(t.def.store, namespace, name).cloned();
     let options = delete_options(req, current.as_ref(), t.def)?;
+    if options.orphan
+        && !(dry_run || options.dry_run)
+        && let Some(owner) = &current
+    {
+        orphan_dependents(&mut store, owner);
+    }
     let deleted = ops::delete(
         &mut store,
         t.def,
@@ -628,6 +694,29 @@ fn delete(
         dry_run || options.dry_run,
     )?;
     Ok(Reply::Json(200, as_served(t.def, deleted)))
+}
+
+/// Orphan propagation: dependents lose their owner reference instead of following
+/// the owner into deletion.
+fn orphan_dependents(store: &mut Store, owner: &Value) {
+    let uid = owner["metadata"]["uid"].clone();
+    for kind in ["replicasets", "pods"] {
+        let dependents: Vec<Value> = store
+            .iter(kind, Some(namespace_of(owner)), None)
+            .filter(|o| {
+                o["metadata"]["ownerReferences"]
+                    .as_array()
+                    .is_some_and(|refs| refs.iter().any(|r| r["uid"] == uid))
+            })
+            .cloned()
+            .collect();
+        for mut dependent in dependents {
+            if let Some(refs) = dependent["metadata"]["ownerReferences"].as_array_mut() {
+                refs.retain(|r| r["uid"] != uid);
+            }
+            store.update(kind, dependent);
+        }
+    }
 }
 
 fn delete_collection(
@@ -786,6 +875,57 @@ fn update_scale(
     }
     let stored = store.update(t.def.store, updated);
     Ok(Reply::Json(200, scale_of(&stored)))
+}
+
+/// The API server's service proxy, for services in the workload model: each call is
+/// one request to the simulated service. A delay is returned, not slept, so the
+/// server can wait it out without holding any lock.
+fn service_proxy(state: &Arc<State>, namespace: &str, service: &str) -> Result<Reply, ApiError> {
+    // `name`, `name:port` and `scheme:name:port` all address the service.
+    let parts: Vec<&str> = service.split(':').collect();
+    let name = match parts.as_slice() {
+        [scheme, name, _] if matches!(*scheme, "http" | "https") => *name,
+        [name, ..] => *name,
+        [] => service,
+    };
+    let store = state.store();
+    let outcome = super::lock(&state.workload).probe(&store, namespace, name);
+    drop(store);
+    let (code, delay) = outcome.ok_or_else(|| ApiError::not_found("services", name))?;
+    let body = if code == 200 {
+        "ok\n"
+    } else {
+        "service unavailable: over capacity\n"
+    };
+    Ok(Reply::Delayed(delay, code, body.to_owned()))
+}
+
+/// `pods/log`: simulated containers write nothing, so the log is empty; a missing
+/// pod or container is reported as a real API server would.
+fn pod_log(
+    state: &Arc<State>,
+    req: &ApiRequest,
+    t: &Target,
+    name: &str,
+) -> Result<Reply, ApiError> {
+    let store = state.store();
+    let pod = store
+        .get("pods", namespace_or_default(t), name)
+        .ok_or_else(|| ApiError::not_found("pods", name))?;
+    let containers: Vec<&str> = ["containers", "ephemeralContainers"]
+        .iter()
+        .flat_map(|k| pod["spec"][*k].as_array().into_iter().flatten())
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    match req.query.get("container") {
+        Some(c) if !containers.contains(&c.as_str()) => Err(ApiError::bad_request(format!(
+            "container {c} is not valid for pod {name}"
+        ))),
+        None if containers.len() > 1 => Err(ApiError::bad_request(format!(
+            "a container name must be specified for pod {name}, choose one of: {containers:?}"
+        ))),
+        _ => Ok(Reply::Text(200, "text/plain", String::new())),
+    }
 }
 
 /// Exec without a WebSocket/SPDY upgrade: a real API server refuses it the same way.

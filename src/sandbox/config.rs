@@ -1,6 +1,40 @@
 //! The sandbox topology and timings: nodes, namespaces, workloads, disruption budgets
 //! and the workload model. Loaded from YAML (`shakedown sandbox --config`) or taken
 //! from the built-in shop topology. Pure data: seeding the store happens in `seed`.
+//!
+//! Every key is optional; unknown keys are errors. Durations read `250ms`, `2s`, `1m`.
+//!
+//! ```yaml
+//! nodes:
+//!   - { name: node-a-1, zone: zone-a, labels: { disk: ssd }, unschedulable: false }
+//! namespaces: [shop]                  # default and kube-system always exist
+//! deployments:
+//!   - namespace: shop
+//!     name: checkout
+//!     replicas: 3
+//!     labels: { app: checkout }       # pod labels and selector; default app=<name>
+//!     image: registry.k8s.io/pause:3.10
+//!     startupDelay: 2s                # overrides timings.startupDelay
+//!     nodeSelector: { disk: ssd }
+//!     emptyDir: true                  # so `kubectl drain` needs --delete-emptydir-data
+//!     service: { requestsPerSecond: 30, capacityPerPod: 15, baseLatency: 50ms }
+//! daemonSets:
+//!   - { namespace: monitoring, name: node-exporter, image: quay.io/prometheus/node-exporter:v1.9.1 }
+//! podDisruptionBudgets:
+//!   - { namespace: shop, name: checkout, matchLabels: { app: checkout }, minAvailable: 2 }
+//! timings:
+//!   startupDelay: 2s                  # scheduled → Ready
+//!   shutdownDelay: 1s                 # SIGTERM → gone (capped by the grace period)
+//!   controllerInterval: 100ms
+//!   watchHistory: 5000                # changes a watch can resume from before 410 Gone
+//!   bookmarkInterval: 10s
+//! apiFaults:
+//!   errorShare: 0.1                   # every 10th matching request…
+//!   errorCode: 429                    # …is answered 429 (with Retry-After) or 500
+//!   latency: 200ms
+//!   dropWatchesAfter: 30s
+//!   matching: /eviction               # only requests whose `METHOD /path` contains this
+//! ```
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -37,6 +71,40 @@ pub struct SandboxConfig {
     pub pod_disruption_budgets: Vec<PdbConfig>,
     #[serde(default)]
     pub timings: Timings,
+    /// API misbehaviour from the start; tests can change it at run time.
+    #[serde(default)]
+    pub api_faults: ApiFaults,
+}
+
+/// Misbehaviour the API can be told to show, for testing a client's resilience.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ApiFaults {
+    /// Share (0.0–1.0) of matching API requests answered with `error_code` instead,
+    /// spread evenly (every second request at 0.5), so tests are deterministic.
+    #[serde(default)]
+    pub error_share: f64,
+    /// 429 (with `Retry-After: 1`); anything else means 500.
+    #[serde(default)]
+    pub error_code: u16,
+    /// Added before every matching API response.
+    #[serde(default, deserialize_with = "duration_or_zero")]
+    pub latency: Duration,
+    /// Matching watch streams end after this long, as when a load balancer drops them.
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub drop_watches_after: Option<Duration>,
+    /// Only requests whose `METHOD /path` contains this text are affected
+    /// (`/eviction`, `PATCH /api/v1/nodes`); all API requests when unset.
+    #[serde(default)]
+    pub matching: Option<String>,
+}
+
+impl ApiFaults {
+    pub fn applies_to(&self, method: &str, path: &str) -> bool {
+        self.matching
+            .as_ref()
+            .is_none_or(|m| format!("{method} {path}").contains(m.as_str()))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -196,6 +264,10 @@ fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     parse_duration(&text).map_err(serde::de::Error::custom)
 }
 
+fn duration_or_zero<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    duration(d)
+}
+
 fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
     duration(d).map(Some)
 }
@@ -294,6 +366,42 @@ mod tests {
         assert_eq!(checkout.replicas, 3);
         assert_eq!(shop.pod_disruption_budgets[0].min_available, Some(2.into()));
         assert_eq!(shop.daemon_sets.len(), 1);
+    }
+
+    #[test]
+    fn api_faults_load_from_yaml_and_scope_by_request() {
+        let config = SandboxConfig::from_yaml(
+            "apiFaults: { errorShare: 0.25, errorCode: 429, latency: 50ms, matching: /eviction }",
+        )
+        .unwrap();
+        let faults = config.api_faults;
+        assert_eq!((faults.error_share, faults.error_code), (0.25, 429));
+        assert_eq!(faults.latency, Duration::from_millis(50));
+        assert!(faults.applies_to("POST", "/api/v1/namespaces/shop/pods/p/eviction"));
+        assert!(!faults.applies_to("GET", "/api/v1/nodes"));
+    }
+
+    #[test]
+    fn the_documented_example_parses() {
+        let source = include_str!("config.rs");
+        let example: String = source
+            .lines()
+            .skip_while(|l| !l.starts_with("//! ```yaml"))
+            .skip(1)
+            .take_while(|l| !l.starts_with("//! ```"))
+            .map(|l| {
+                format!(
+                    "{}\n",
+                    l.trim_start_matches("//!").strip_prefix(' ').unwrap_or("")
+                )
+            })
+            .collect();
+        let config = SandboxConfig::from_yaml(&example).expect("the module docs' example");
+        assert_eq!(
+            config.deployments[0].startup_delay,
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(config.api_faults.matching.as_deref(), Some("/eviction"));
     }
 
     #[test]

@@ -39,6 +39,8 @@ pub struct ControlPlane {
     settled_at: u64,
     /// The earliest moment a pod becomes ready or finishes terminating.
     next_deadline: Option<Instant>,
+    /// True during the first pass only: the seeded pods start already running.
+    warm_start: bool,
 }
 
 impl ControlPlane {
@@ -48,6 +50,7 @@ impl ControlPlane {
             kubelet: Kubelet::default(),
             settled_at: 0,
             next_deadline: None,
+            warm_start: true,
         }
     }
 
@@ -61,6 +64,7 @@ impl ControlPlane {
         if !changed && !due {
             return;
         }
+        let before = store.resource_version();
         finalize_namespaces(store);
         collect_garbage(store);
         reconcile_deployments(store);
@@ -70,7 +74,12 @@ impl ControlPlane {
         self.run_kubelet(store, now);
         update_workload_status(store);
         update_budgets(store);
-        self.settled_at = store.resource_version();
+        self.warm_start = false;
+        // Settled only once a pass changes nothing: a later controller's write (a
+        // status) may be what an earlier one (a rollout) waits for.
+        if store.resource_version() == before {
+            self.settled_at = before;
+        }
     }
 
     fn run_kubelet(&mut self, store: &mut Store, now: Instant) {
@@ -107,7 +116,22 @@ impl ControlPlane {
             let uid = uid_of(&pod).to_owned();
             let node = pod["spec"]["nodeName"].as_str().unwrap_or("");
             if is_terminating(&pod) {
-                let since = *self.kubelet.stopping.entry(uid).or_insert(now);
+                let since = match self.kubelet.stopping.entry(uid) {
+                    std::collections::hash_map::Entry::Occupied(e) => *e.get(),
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        for c in containers_of(&pod) {
+                            record_event(
+                                store,
+                                &pod,
+                                "Normal",
+                                "Killing",
+                                &format!("Stopping container {c}"),
+                                "kubelet",
+                            );
+                        }
+                        *e.insert(now)
+                    }
+                };
                 let grace = pod["metadata"]["deletionGracePeriodSeconds"]
                     .as_i64()
                     .unwrap_or(0);
@@ -128,7 +152,7 @@ impl ControlPlane {
             let delay = startup_delay(&pod, self.timings.startup_delay);
             // The seeded topology starts warm: a cluster one points shakedown at is
             // already in its steady state, not booting.
-            let born = if self.settled_at == 0 {
+            let born = if self.warm_start {
                 now.checked_sub(delay).unwrap_or(now)
             } else {
                 now
@@ -138,7 +162,20 @@ impl ControlPlane {
             if !ready {
                 self.wake_at(started + delay);
             }
+            let starting = pod["status"]["phase"] != "Running";
             let updated = self.pod_status(pod.clone(), node_obj, ready);
+            if starting {
+                for c in containers_of(&pod) {
+                    record_event(
+                        store,
+                        &pod,
+                        "Normal",
+                        "Started",
+                        &format!("Started container {c}"),
+                        "kubelet",
+                    );
+                }
+            }
             store.update("pods", updated);
         }
         self.kubelet.started.retain(|uid, _| alive.contains(uid));
@@ -216,6 +253,15 @@ impl ControlPlane {
     }
 }
 
+fn containers_of(pod: &Value) -> Vec<String> {
+    pod["spec"]["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["name"].as_str().map(str::to_owned))
+        .collect()
+}
+
 fn startup_delay(pod: &Value, default: Duration) -> Duration {
     pod["metadata"]["annotations"][STARTUP_DELAY_ANNOTATION]
         .as_str()
@@ -266,8 +312,42 @@ fn finalize_namespaces(store: &mut Store) {
     }
 }
 
+/// Events live an hour, as with the API server's default `--event-ttl`.
+const EVENT_TTL_SECONDS: i64 = 3600;
+
 /// Background cascading deletion: an object whose controller owner is gone goes too.
 fn collect_garbage(store: &mut Store) {
+    let cutoff = jiff::Timestamp::now().as_second() - EVENT_TTL_SECONDS;
+    let expired: Vec<(String, String)> = store
+        .iter("events", None, None)
+        .filter(|e| {
+            e["lastTimestamp"]
+                .as_str()
+                .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+                .is_some_and(|t| t.as_second() < cutoff)
+        })
+        .map(|e| (namespace_of(e).to_owned(), name_of(e).to_owned()))
+        .collect();
+    for (ns, name) in expired {
+        store.remove("events", &ns, &name);
+    }
+    // The pod garbage collector: pods bound to a node that no longer exists go.
+    let nodes: HashSet<String> = store
+        .iter("nodes", None, None)
+        .map(|n| name_of(n).to_owned())
+        .collect();
+    let stranded: Vec<(String, String)> = store
+        .iter("pods", None, None)
+        .filter(|p| {
+            p["spec"]["nodeName"]
+                .as_str()
+                .is_some_and(|n| !nodes.contains(n))
+        })
+        .map(|p| (namespace_of(p).to_owned(), name_of(p).to_owned()))
+        .collect();
+    for (ns, name) in stranded {
+        store.remove("pods", &ns, &name);
+    }
     let mut uids = HashSet::new();
     for kind in ["deployments", "replicasets", "daemonsets", "nodes"] {
         uids.extend(store.iter(kind, None, None).map(|o| uid_of(o).to_owned()));
@@ -361,37 +441,178 @@ fn reconcile_deployments(store: &mut Store) {
         let ns = namespace_of(&d).to_owned();
         let hash = template_hash(&d["spec"]["template"]);
         let rs_name = format!("{}-{hash}", name_of(&d));
-        let replicas = d["spec"]["replicas"].as_i64().unwrap_or(1);
         let owned: Vec<Value> = owned_by(store, "replicasets", &ns, uid_of(&d))
             .cloned()
             .collect();
-        for mut rs in owned {
-            let want = if name_of(&rs) == rs_name { replicas } else { 0 };
+        let (current, old): (Vec<Value>, Vec<Value>) =
+            owned.into_iter().partition(|rs| name_of(rs) == rs_name);
+        let plan = rollout(&d, current.first(), &old);
+        for (mut rs, want) in old.into_iter().zip(plan.old) {
             if rs["spec"]["replicas"] != want {
+                scaling_event(store, &d, &rs, want);
                 rs["spec"]["replicas"] = json!(want);
                 store.update("replicasets", rs);
             }
         }
-        if store.contains("replicasets", &ns, &rs_name) {
-            continue;
+        match current.into_iter().next() {
+            Some(mut rs) => {
+                if rs["spec"]["replicas"] != plan.new {
+                    scaling_event(store, &d, &rs, plan.new);
+                    rs["spec"]["replicas"] = json!(plan.new);
+                    rs["metadata"]["annotations"]["deployment.kubernetes.io/desired-replicas"] =
+                        json!(d["spec"]["replicas"].as_i64().unwrap_or(1).to_string());
+                    store.update("replicasets", rs);
+                }
+            }
+            None => create_replicaset(store, &d, &hash, &rs_name, plan.new, plan.revision),
         }
-        let mut template = d["spec"]["template"].clone();
-        template["metadata"]["labels"]["pod-template-hash"] = json!(hash);
-        let mut selector = d["spec"]["selector"].clone();
-        selector["matchLabels"]["pod-template-hash"] = json!(hash);
-        let mut rs = json!({
-            "apiVersion": "apps/v1", "kind": "ReplicaSet",
-            "metadata": {
-                "name": rs_name, "namespace": ns,
-                "labels": template["metadata"]["labels"],
-                "annotations": {"deployment.kubernetes.io/desired-replicas": replicas.to_string(), "deployment.kubernetes.io/revision": "1"},
-                "ownerReferences": [owner_ref(&d)],
+    }
+}
+
+fn scaling_event(store: &mut Store, d: &Value, rs: &Value, to: i64) {
+    let from = rs["spec"]["replicas"].as_i64().unwrap_or(0);
+    let direction = if to > from { "up" } else { "down" };
+    let message = format!(
+        "Scaled {direction} replica set {} from {from} to {to}",
+        name_of(rs)
+    );
+    record_event(
+        store,
+        d,
+        "Normal",
+        "ScalingReplicaSet",
+        &message,
+        "deployment-controller",
+    );
+}
+
+/// Replica counts for one deployment's ReplicaSets this tick.
+struct Rollout {
+    new: i64,
+    /// For each old ReplicaSet, in the order given.
+    old: Vec<i64>,
+    revision: i64,
+}
+
+fn replicas_of(rs: &Value, field: &str) -> i64 {
+    match field {
+        "spec" => rs["spec"]["replicas"].as_i64().unwrap_or(0),
+        other => rs["status"][other].as_i64().unwrap_or(0),
+    }
+}
+
+/// The Deployment controller's rollout step: `Recreate` empties the old ReplicaSets
+/// before the new one scales up; `RollingUpdate` (the default) never exceeds
+/// `replicas + maxSurge` pods and never drops below `replicas - maxUnavailable` ready
+/// ones, as in `kubernetes/pkg/controller/deployment/rolling.go`.
+fn rollout(d: &Value, new: Option<&Value>, old: &[Value]) -> Rollout {
+    let replicas = d["spec"]["replicas"].as_i64().unwrap_or(1);
+    let revision = old
+        .iter()
+        .filter_map(|rs| {
+            rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+                .as_str()
+                .and_then(|r| r.parse::<i64>().ok())
+        })
+        .max()
+        .unwrap_or(0)
+        + 1;
+    let new_spec = new.map_or(0, |rs| replicas_of(rs, "spec"));
+    let old_specs: Vec<i64> = old.iter().map(|rs| replicas_of(rs, "spec")).collect();
+    let old_pods: i64 = old.iter().map(|rs| replicas_of(rs, "replicas")).sum();
+    if old_specs.iter().all(|r| *r == 0)
+        && (old_pods == 0 || d["spec"]["strategy"]["type"] != "Recreate")
+    {
+        return Rollout {
+            new: replicas,
+            old: old_specs,
+            revision,
+        };
+    }
+    if d["spec"]["strategy"]["type"] == "Recreate" {
+        let new = if old_pods == 0 { replicas } else { 0 };
+        return Rollout {
+            new,
+            old: vec![0; old.len()],
+            revision,
+        };
+    }
+    let rolling = &d["spec"]["strategy"]["rollingUpdate"];
+    let surge = scaled(&rolling["maxSurge"], replicas, true)
+        .unwrap_or(1)
+        .max(0);
+    let mut unavailable = scaled(&rolling["maxUnavailable"], replicas, false)
+        .unwrap_or(0)
+        .max(0);
+    if surge == 0 && unavailable == 0 {
+        unavailable = 1;
+    }
+    let total_spec = new_spec + old_specs.iter().sum::<i64>();
+    let new_target = replicas.min(new_spec + (replicas + surge - total_spec).max(0));
+    if new_target > new_spec {
+        // Like the real controller, a sync that scales up does nothing else.
+        return Rollout {
+            new: new_target,
+            old: old_specs,
+            revision,
+        };
+    }
+    let all_pods = old_pods + new.map_or(0, |rs| replicas_of(rs, "replicas"));
+    let new_unavailable = new_spec - new.map_or(0, |rs| replicas_of(rs, "availableReplicas"));
+    let mut budget = (all_pods - (replicas - unavailable) - new_unavailable.max(0)).max(0);
+    let mut old_targets = old_specs.clone();
+    for target in &mut old_targets {
+        let cut = (*target).min(budget);
+        *target -= cut;
+        budget -= cut;
+    }
+    Rollout {
+        new: new_target,
+        old: old_targets,
+        revision,
+    }
+}
+
+fn create_replicaset(
+    store: &mut Store,
+    d: &Value,
+    hash: &str,
+    name: &str,
+    replicas: i64,
+    revision: i64,
+) {
+    let mut template = d["spec"]["template"].clone();
+    template["metadata"]["labels"]["pod-template-hash"] = json!(hash);
+    let mut selector = d["spec"]["selector"].clone();
+    selector["matchLabels"]["pod-template-hash"] = json!(hash);
+    let desired = d["spec"]["replicas"].as_i64().unwrap_or(1);
+    let mut rs = json!({
+        "apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "metadata": {
+            "name": name, "namespace": namespace_of(d),
+            "labels": template["metadata"]["labels"],
+            "annotations": {
+                "deployment.kubernetes.io/desired-replicas": desired.to_string(),
+                "deployment.kubernetes.io/revision": revision.to_string(),
             },
-            "spec": {"replicas": replicas, "selector": selector, "template": template},
-        });
-        if prepare_create(def("replicasets"), &mut rs).is_ok() {
-            let _ = store.create("replicasets", "replicasets.apps", rs, false);
-        }
+            "ownerReferences": [owner_ref(d)],
+        },
+        "spec": {"replicas": replicas, "selector": selector, "template": template},
+    });
+    if prepare_create(def("replicasets"), &mut rs).is_ok()
+        && store
+            .create("replicasets", "replicasets.apps", rs, false)
+            .is_ok()
+    {
+        let message = format!("Scaled up replica set {name} from 0 to {replicas}");
+        record_event(
+            store,
+            d,
+            "Normal",
+            "ScalingReplicaSet",
+            &message,
+            "deployment-controller",
+        );
     }
 }
 
@@ -428,7 +649,21 @@ fn new_pod(store: &mut Store, owner: &Value, node: Option<&str>) -> Option<Value
         pod["spec"]["tolerations"] = json!(tolerations);
     }
     prepare_create(def("pods"), &mut pod).ok()?;
-    store.create("pods", "pods", pod, false).ok()
+    let created = store.create("pods", "pods", pod, false).ok()?;
+    let component = if owner["kind"] == "DaemonSet" {
+        "daemonset-controller"
+    } else {
+        "replicaset-controller"
+    };
+    record_event(
+        store,
+        owner,
+        "Normal",
+        "SuccessfulCreate",
+        &format!("Created pod: {}", name_of(&created)),
+        component,
+    );
+    Some(created)
 }
 
 /// Pods to remove first when scaling down: unscheduled, then unready, then newest.
@@ -463,7 +698,17 @@ fn reconcile_replicasets(store: &mut Store) {
         } else if pods.len() > want {
             pods.sort_by_key(|p| deletion_rank(p));
             for pod in pods.iter().take(pods.len() - want) {
-                let _ = ops::delete(store, def("pods"), &ns, &pod.name, None, false);
+                if ops::delete(store, def("pods"), &ns, &pod.name, None, false).is_ok() {
+                    let message = format!("Deleted pod: {}", pod.name);
+                    record_event(
+                        store,
+                        &rs,
+                        "Normal",
+                        "SuccessfulDelete",
+                        &message,
+                        "replicaset-controller",
+                    );
+                }
             }
         }
     }
@@ -859,6 +1104,36 @@ mod tests {
         assert_eq!(scaled(&json!("50%"), 3, true), Some(2));
         assert_eq!(scaled(&json!("25%"), 3, false), Some(0));
         assert_eq!(scaled(&json!(2), 3, true), Some(2));
+    }
+
+    fn rs(spec: i64, pods: i64, available: i64) -> Value {
+        json!({"spec": {"replicas": spec}, "status": {"replicas": pods, "availableReplicas": available}})
+    }
+
+    #[test]
+    fn a_rolling_update_surges_first_and_keeps_availability() {
+        let d = json!({"spec": {"replicas": 4, "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}}});
+        // Start: the old ReplicaSet has 4 ready pods; the sync that surges does nothing else.
+        let step = rollout(&d, None, &[rs(4, 4, 4)]);
+        assert_eq!((step.new, step.old.clone()), (1, vec![4]));
+        // The new pod is not ready yet: only the one allowed unavailable pod may go.
+        let step = rollout(&d, Some(&rs(1, 1, 0)), &[rs(4, 4, 4)]);
+        assert_eq!((step.new, step.old.clone()), (1, vec![3]));
+        // That left room to surge again.
+        let step = rollout(&d, Some(&rs(1, 1, 0)), &[rs(3, 3, 3)]);
+        assert_eq!((step.new, step.old.clone()), (2, vec![3]));
+        // Once new pods are ready, old ones are scaled away.
+        let step = rollout(&d, Some(&rs(4, 4, 4)), &[rs(1, 1, 1)]);
+        assert_eq!((step.new, step.old), (4, vec![0]));
+    }
+
+    #[test]
+    fn recreate_empties_the_old_replicaset_before_scaling_up() {
+        let d = json!({"spec": {"replicas": 2, "strategy": {"type": "Recreate"}}});
+        let step = rollout(&d, None, &[rs(2, 2, 2)]);
+        assert_eq!((step.new, step.old.clone()), (0, vec![0]));
+        let step = rollout(&d, Some(&rs(0, 0, 0)), &[rs(0, 0, 0)]);
+        assert_eq!(step.new, 2);
     }
 
     #[test]

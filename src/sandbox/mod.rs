@@ -29,7 +29,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use config::SandboxConfig;
+pub use config::{ApiFaults, SandboxConfig};
 pub use controllers::STARTUP_DELAY_ANNOTATION;
 pub use exec::ExecRecord;
 pub use workload::FAULT_ANNOTATION;
@@ -50,19 +50,6 @@ impl RequestRecord {
     pub fn is_mutating(&self) -> bool {
         !matches!(self.method.as_str(), "GET" | "HEAD" | "OPTIONS")
     }
-}
-
-/// Misbehaviour the API can be told to show, for testing a client's resilience.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ApiFaults {
-    /// Share (0.0–1.0) of API requests answered with `error_code` instead.
-    pub error_share: f64,
-    /// 429 (with `Retry-After: 1`) or 500.
-    pub error_code: u16,
-    /// Added before every API response.
-    pub latency: Duration,
-    /// Watch streams end after this long, as when a load balancer drops them.
-    pub drop_watches_after: Option<Duration>,
 }
 
 const REQUEST_LOG_LIMIT: usize = 100_000;
@@ -152,11 +139,12 @@ pub async fn start(config: SandboxConfig, port: u16) -> Result<SandboxHandle, Sa
         .map_err(|source| SandboxError::Bind { port, source })?;
     let mut store = store::Store::new(config.timings.watch_history);
     seed::seed(&mut store, &config);
+    let faults = config.api_faults.clone();
     let state = Arc::new(State {
         store: Mutex::new(store),
         workload: Mutex::new(workload::Workload::new(&config)),
         config,
-        faults: Mutex::new(ApiFaults::default()),
+        faults: Mutex::new(faults),
         fault_budget: Mutex::new(0.0),
         log: Mutex::new(Vec::new()),
         exec_log: Mutex::new(Vec::new()),
@@ -248,6 +236,38 @@ impl SandboxHandle {
             .iter(store, namespace, None)
             .cloned()
             .collect()
+    }
+
+    /// Whether every Deployment has all its replicas available and every DaemonSet all
+    /// its pods ready: the steady state an experiment's baseline expects.
+    pub fn is_settled(&self) -> bool {
+        let store = self.state.store();
+        let deployments_ready = store.iter("deployments", None, None).all(|d| {
+            let want = d["spec"]["replicas"].as_i64().unwrap_or(1);
+            d["status"]["availableReplicas"].as_i64().unwrap_or(0) == want
+                && d["status"]["replicas"].as_i64().unwrap_or(0) == want
+        });
+        let daemons_ready = store.iter("daemonsets", None, None).all(|ds| {
+            let want = ds["status"]["desiredNumberScheduled"]
+                .as_i64()
+                .unwrap_or(-1);
+            ds["status"]["numberReady"].as_i64() == Some(want)
+        });
+        deployments_ready && daemons_ready
+    }
+
+    /// Waits until `is_settled`, polling; false if `timeout` passes first.
+    pub async fn wait_settled(&self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if self.is_settled() {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// The `/metrics` text, as Prometheus would scrape it.

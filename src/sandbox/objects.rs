@@ -542,10 +542,22 @@ pub fn controller_of(obj: &Value) -> Option<&Value> {
         .find(|r| r["controller"] == true)
 }
 
+/// `nodeSelector` and required node affinity (terms ORed, expressions ANDed) against a
+/// node's labels. `matchFields` and the `Gt`/`Lt` operators are not simulated.
 pub fn node_selector_matches(pod_spec: &Value, node_labels: &BTreeMap<String, String>) -> bool {
-    string_map(&pod_spec["nodeSelector"])
+    let selector_ok = string_map(&pod_spec["nodeSelector"])
         .iter()
-        .all(|(k, v)| node_labels.get(k) == Some(v))
+        .all(|(k, v)| node_labels.get(k) == Some(v));
+    let terms = &pod_spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+        ["nodeSelectorTerms"];
+    let affinity_ok = match terms.as_array() {
+        None => true,
+        Some(terms) => terms.iter().any(|term| {
+            let as_selector = json!({"matchExpressions": term["matchExpressions"]});
+            label_selector(&as_selector).is_ok_and(|s| s.matches(node_labels))
+        }),
+    };
+    selector_ok && affinity_ok
 }
 
 #[cfg(test)]
@@ -584,6 +596,27 @@ mod tests {
         let new = json!({"metadata": {"name": "n", "resourceVersion": "4"}});
         let err = merge_update(def, None, &old, new).unwrap_err();
         assert_eq!((err.code, err.reason), (409, "Conflict"));
+    }
+
+    #[test]
+    fn required_node_affinity_terms_are_ored() {
+        let spec = json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+            {"matchExpressions": [{"key": "topology.kubernetes.io/zone", "operator": "In", "values": ["zone-b"]}]},
+            {"matchExpressions": [{"key": "disk", "operator": "Exists"}]},
+        ]}}}});
+        let zone_a = BTreeMap::from([(
+            "topology.kubernetes.io/zone".to_owned(),
+            "zone-a".to_owned(),
+        )]);
+        let mut zone_a_ssd = zone_a.clone();
+        zone_a_ssd.insert("disk".into(), "ssd".into());
+        let zone_b = BTreeMap::from([(
+            "topology.kubernetes.io/zone".to_owned(),
+            "zone-b".to_owned(),
+        )]);
+        assert!(!node_selector_matches(&spec, &zone_a));
+        assert!(node_selector_matches(&spec, &zone_a_ssd));
+        assert!(node_selector_matches(&spec, &zone_b));
     }
 
     #[test]

@@ -80,6 +80,13 @@ const POD_SUBRESOURCES: &[Subresource] = &[
         verbs: STATUS_VERBS,
     },
     Subresource {
+        name: "log",
+        kind: "Pod",
+        group: "",
+        version: "",
+        verbs: &["get"],
+    },
+    Subresource {
         name: "exec",
         kind: "PodExecOptions",
         group: "",
@@ -126,6 +133,27 @@ pub const RESOURCES: &[ResourceDef] = &[
         store: "pods",
         verbs: ALL_VERBS,
         subresources: POD_SUBRESOURCES,
+    },
+    ResourceDef {
+        group: "",
+        version: "v1",
+        plural: "services",
+        singular: "service",
+        kind: "Service",
+        namespaced: true,
+        short_names: &["svc"],
+        store: "services",
+        verbs: ALL_VERBS,
+        subresources: &[
+            STATUS,
+            Subresource {
+                name: "proxy",
+                kind: "ServiceProxyOptions",
+                group: "",
+                version: "",
+                verbs: &["create", "delete", "get", "patch", "update"],
+            },
+        ],
     },
     ResourceDef {
         group: "",
@@ -292,6 +320,13 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
         if !def.short_names.is_empty() {
             entry["shortNames"] = json!(def.short_names);
         }
+        // `kubectl get all` expands the "all" category from discovery.
+        if matches!(
+            def.store,
+            "pods" | "deployments" | "replicasets" | "daemonsets"
+        ) {
+            entry["categories"] = json!(["all"]);
+        }
         resources.push(entry);
         for sub in def.subresources {
             let mut entry = json!({
@@ -351,6 +386,75 @@ pub fn core_versions() -> Value {
         "versions": ["v1"],
         "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}],
     })
+}
+
+/// The group/version paths OpenAPI v3 is served for (`api/v1`, `apis/apps/v1`, …).
+fn openapi_group_versions() -> Vec<(&'static str, &'static str, String)> {
+    let mut out = vec![("", "v1", "api/v1".to_owned())];
+    for (group, versions) in GROUPS {
+        for version in *versions {
+            out.push((group, version, format!("apis/{group}/{version}")));
+        }
+    }
+    out
+}
+
+/// `/openapi/v3`: the index of per-group-version documents.
+pub fn openapi_root() -> Value {
+    let paths: serde_json::Map<String, Value> = openapi_group_versions()
+        .into_iter()
+        .map(|(_, _, path)| {
+            let url = format!("/openapi/v3/{path}?hash=shakedown-sandbox");
+            (path, json!({"serverRelativeURL": url}))
+        })
+        .collect();
+    json!({"paths": paths})
+}
+
+/// `/openapi/v3/{gv}`: paths and operations only, no schemas. It is enough for
+/// kubectl to see that PATCH takes `fieldValidation` (validation happens on the
+/// server), so `kubectl apply` needs no client-side schema.
+pub fn openapi_group_version(path: &str) -> Option<Value> {
+    let (group, version, gv_path) = openapi_group_versions()
+        .into_iter()
+        .find(|(_, _, p)| p == path)?;
+    let mut paths = serde_json::Map::new();
+    for def in RESOURCES
+        .iter()
+        .filter(|r| r.group == group && r.version == version)
+    {
+        let gvk = json!({"group": def.group, "version": def.version, "kind": def.kind});
+        let params = json!([
+            {"name": "dryRun", "in": "query", "schema": {"type": "string"}},
+            {"name": "fieldManager", "in": "query", "schema": {"type": "string"}},
+            {"name": "fieldValidation", "in": "query", "schema": {"type": "string"}},
+        ]);
+        let operation = |id: &str| {
+            json!({
+                "operationId": id,
+                "parameters": params,
+                "responses": {"200": {"description": "OK"}},
+                "x-kubernetes-group-version-kind": gvk,
+                "x-kubernetes-action": id,
+            })
+        };
+        let prefix = if def.namespaced {
+            format!("/{gv_path}/namespaces/{{namespace}}/{}", def.plural)
+        } else {
+            format!("/{gv_path}/{}", def.plural)
+        };
+        paths.insert(prefix.clone(), json!({"post": operation("post")}));
+        paths.insert(
+            format!("{prefix}/{{name}}"),
+            json!({"patch": operation("patch"), "put": operation("put")}),
+        );
+    }
+    Some(json!({
+        "openapi": "3.0.0",
+        "info": {"title": "Kubernetes (shakedown sandbox)", "version": "v1.33.0"},
+        "paths": paths,
+        "components": {"schemas": {}},
+    }))
 }
 
 #[cfg(test)]

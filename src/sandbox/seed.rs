@@ -42,8 +42,11 @@ pub fn seed(store: &mut Store, config: &SandboxConfig) {
     for (i, node) in config.nodes.iter().enumerate() {
         put(store, "nodes", node_object(i, node));
     }
-    for d in &config.deployments {
+    for (i, d) in config.deployments.iter().enumerate() {
         put(store, "deployments", deployment_object(d));
+        if d.service.is_some() {
+            put(store, "services", service_object(i, d));
+        }
     }
     for ds in &config.daemon_sets {
         let labels = json!({"app": ds.name});
@@ -140,5 +143,24 @@ fn deployment_object(d: &DeploymentConfig) -> Value {
     json!({
         "metadata": {"name": d.name, "namespace": d.namespace, "labels": labels},
         "spec": {"replicas": d.replicas, "selector": {"matchLabels": labels}, "template": template},
+    })
+}
+
+/// A ClusterIP Service in front of a workload that serves traffic in the model.
+fn service_object(index: usize, d: &DeploymentConfig) -> Value {
+    let ip = format!("10.96.{}.{}", index / 250, index % 250 + 10);
+    json!({
+        "metadata": {"name": d.name, "namespace": d.namespace, "labels": d.pod_labels()},
+        "spec": {
+            "type": "ClusterIP",
+            "selector": d.pod_labels(),
+            "clusterIP": ip,
+            "clusterIPs": [ip],
+            "ports": [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}],
+            "sessionAffinity": "None",
+            "ipFamilies": ["IPv4"],
+            "ipFamilyPolicy": "SingleStack",
+        },
+        "status": {"loadBalancer": {}},
     })
 }

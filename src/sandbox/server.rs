@@ -224,12 +224,12 @@ fn exec_upgrade(
 }
 
 /// Whether a configured fault should answer this request instead of the API.
-fn injected_fault(state: &State, path: &str) -> Option<ApiError> {
-    if !(path.starts_with("/api") || path == "/version") {
+fn injected_fault(state: &State, method: &str, path: &str) -> Option<ApiError> {
+    if !is_api(path) {
         return None;
     }
     let faults = state.faults();
-    if faults.error_share <= 0.0 {
+    if faults.error_share <= 0.0 || !faults.applies_to(method, path) {
         return None;
     }
     let mut budget = lock(&state.fault_budget);
@@ -250,6 +250,11 @@ fn injected_fault(state: &State, path: &str) -> Option<ApiError> {
     })
 }
 
+/// API paths, as opposed to `/metrics` and health checks, which faults leave alone.
+fn is_api(path: &str) -> bool {
+    path.starts_with("/api") || path == "/version"
+}
+
 async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
@@ -263,13 +268,12 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
     };
     let accept = header(header::ACCEPT);
     let content_type = header(header::CONTENT_TYPE);
-    let is_api = path.starts_with("/api") || path == "/version";
-    let latency = state.faults().latency;
-    if is_api && !latency.is_zero() {
-        tokio::time::sleep(latency).await;
+    let faults = state.faults();
+    if is_api(&path) && !faults.latency.is_zero() && faults.applies_to(method.as_str(), &path) {
+        tokio::time::sleep(faults.latency).await;
     }
     let upgrade = header(header::UPGRADE);
-    let response = match injected_fault(&state, &path) {
+    let response = match injected_fault(&state, method.as_str(), &path) {
         Some(err) => error_response(&err),
         None if upgrade.eq_ignore_ascii_case("websocket") && path.ends_with("/exec") => {
             exec_upgrade(&state, req, &path, &raw_query)
@@ -303,6 +307,14 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
                         *r.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
                         r.headers_mut()
                             .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+                        r
+                    }
+                    Ok(Reply::Delayed(delay, code, text)) => {
+                        tokio::time::sleep(delay).await;
+                        let mut r = Response::new(Full::new(Bytes::from(text)).boxed());
+                        *r.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
+                        r.headers_mut()
+                            .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
                         r
                     }
                     Ok(Reply::Stream(rx)) => {

@@ -127,6 +127,11 @@ impl Store {
         self.rv
     }
 
+    /// The oldest resourceVersion still consistent to continue from or watch after.
+    pub fn compacted_version(&self) -> u64 {
+        self.compacted_rv
+    }
+
     pub fn new_uid(&mut self) -> String {
         self.uid_counter += 1;
         let a = self.uid_seed ^ self.uid_counter.wrapping_mul(0x9e37_79b9_7f4a_7c15);

@@ -80,6 +80,15 @@ fn columns(def: &ResourceDef) -> Vec<Column> {
             col("Allowed Disruptions", "integer", 0),
             col("Age", "string", 0),
         ],
+        "services" => vec![
+            col("Name", "string", 0),
+            col("Type", "string", 0),
+            col("Cluster-IP", "string", 0),
+            col("External-IP", "string", 0),
+            col("Port(s)", "string", 0),
+            col("Age", "string", 0),
+            col("Selector", "string", 1),
+        ],
         "namespaces" => vec![
             col("Name", "string", 0),
             col("Status", "string", 0),
@@ -250,6 +259,35 @@ fn cells(def: &ResourceDef, obj: &Value) -> Vec<Value> {
             age,
         ],
         "namespaces" => vec![name, json!(text(&status["phase"])), age],
+        "services" => {
+            let ports = spec["ports"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|p| {
+                    format!(
+                        "{}/{}",
+                        text(&p["port"]),
+                        p["protocol"].as_str().unwrap_or("TCP")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(",");
+            let selector = super::store::string_map(&spec["selector"])
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(",");
+            vec![
+                name,
+                json!(text(&spec["type"])),
+                json!(text(&spec["clusterIP"])),
+                json!("<none>"),
+                json!(ports),
+                age,
+                json!(selector),
+            ]
+        }
         "events" => {
             let involved = &obj["involvedObject"];
             let last = obj["lastTimestamp"].as_str().unwrap_or("");

@@ -37,6 +37,7 @@ pub fn start(
     namespace: Option<&str>,
     query: &HashMap<String, String>,
     as_table: bool,
+    drop_after: Option<Duration>,
 ) -> Result<mpsc::Receiver<Bytes>, ApiError> {
     let filter = Filter::parse(def, query)?;
     let timeout = match query.get("timeoutSeconds") {
@@ -46,7 +47,7 @@ pub fn start(
         ),
         None => Duration::from_secs(1800),
     };
-    let timeout = match state.faults().drop_watches_after {
+    let timeout = match drop_after {
         Some(d) => timeout.min(d),
         None => timeout,
     };

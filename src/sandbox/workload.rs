@@ -55,6 +55,20 @@ pub struct Workload {
     services: Vec<Service>,
     requests: BTreeMap<(String, String, u16), f64>,
     latency: BTreeMap<(String, String), Histogram>,
+    /// Per service: the accumulated refusal share, and whose turn it is.
+    probe_turns: BTreeMap<(String, String), (f64, usize)>,
+}
+
+impl ServiceModel {
+    /// Base latency in seconds, rising with utilisation as queues build up.
+    fn latency_at(&self, served: f64, capacity: f64) -> f64 {
+        let utilisation = if capacity > 0.0 {
+            served / capacity
+        } else {
+            1.0
+        };
+        self.base_latency.as_secs_f64() * (1.0 + 0.5 * utilisation)
+    }
 }
 
 /// The extra delay an active network-latency fault adds to a pod, if any.
@@ -106,7 +120,21 @@ impl Workload {
             services,
             requests: BTreeMap::new(),
             latency: BTreeMap::new(),
+            probe_turns: BTreeMap::new(),
         }
+    }
+
+    /// The serving pods' extra delays for one service, as the pods are now.
+    fn serving_delays(svc: &Service, store: &Store, now: jiff::Timestamp) -> Vec<Duration> {
+        store
+            .iter("pods", Some(&svc.namespace), None)
+            .filter(|p| pod_serving(p))
+            .filter(|p| {
+                let labels = labels_of(p);
+                svc.selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+            })
+            .map(|p| fault_delay(p, now))
+            .collect()
     }
 
     /// Accounts `elapsed` worth of traffic against the pods as they are now.
@@ -114,15 +142,7 @@ impl Workload {
         let dt = elapsed.as_secs_f64();
         let now = jiff::Timestamp::now();
         for svc in &self.services {
-            let delays: Vec<Duration> = store
-                .iter("pods", Some(&svc.namespace), None)
-                .filter(|p| pod_serving(p))
-                .filter(|p| {
-                    let labels = labels_of(p);
-                    svc.selector.iter().all(|(k, v)| labels.get(k) == Some(v))
-                })
-                .map(|p| fault_delay(p, now))
-                .collect();
+            let delays = Self::serving_delays(svc, store, now);
             let offered = svc.model.requests_per_second * dt;
             let capacity = svc.model.capacity_per_pod * delays.len() as f64 * dt;
             let served = offered.min(capacity);
@@ -137,12 +157,7 @@ impl Workload {
                 .entry((key.0.clone(), key.1.clone(), 503))
                 .or_default() += failed;
             let histogram = self.latency.entry(key).or_default();
-            let utilisation = if capacity > 0.0 {
-                served / capacity
-            } else {
-                1.0
-            };
-            let base = svc.model.base_latency.as_secs_f64() * (1.0 + 0.5 * utilisation);
+            let base = svc.model.latency_at(served, capacity);
             if !delays.is_empty() {
                 let share = served / delays.len() as f64;
                 for delay in &delays {
@@ -152,6 +167,43 @@ impl Workload {
             // Rejected requests fail fast.
             histogram.observe(0.001, failed);
         }
+    }
+
+    /// One synthetic request to a service, as an HTTP probe would make it: which
+    /// status it gets and how long it takes. Pods take turns; the share of requests
+    /// over capacity is refused with 503, spread evenly so results are repeatable.
+    pub fn probe(
+        &mut self,
+        store: &Store,
+        namespace: &str,
+        service: &str,
+    ) -> Option<(u16, Duration)> {
+        let now = jiff::Timestamp::now();
+        let svc = self
+            .services
+            .iter()
+            .find(|s| s.namespace == namespace && s.name == service)?;
+        let delays = Self::serving_delays(svc, store, now);
+        let offered = svc.model.requests_per_second;
+        let capacity = svc.model.capacity_per_pod * delays.len() as f64;
+        let refused_share = if offered > 0.0 {
+            ((offered - capacity) / offered).max(0.0)
+        } else {
+            0.0
+        };
+        let turn = self
+            .probe_turns
+            .entry((namespace.to_owned(), service.to_owned()))
+            .or_default();
+        turn.0 += refused_share;
+        if delays.is_empty() || turn.0 >= 1.0 {
+            turn.0 = (turn.0 - 1.0).max(0.0);
+            return Some((503, Duration::from_millis(1)));
+        }
+        turn.1 = turn.1.wrapping_add(1);
+        let delay = delays[turn.1 % delays.len()];
+        let base = svc.model.latency_at(offered.min(capacity), capacity);
+        Some((200, Duration::from_secs_f64(base) + delay))
     }
 
     /// The application series: request counters and latency histograms.
