@@ -46,7 +46,7 @@ pub struct RunOptions {
     /// `--prometheus-token`: overrides the spec's bearer token or basic auth.
     pub prometheus_token: Option<crate::probes::prometheus::Secret>,
     /// `--prometheus-token-file`: re-read on every query.
-    pub prometheus_token_file: Option<PathBuf>,
+    pub prometheus_token_file: Option<std::path::PathBuf>,
     /// How long one revert retries a failing API before it is reported as failed.
     pub revert_timeout: Duration,
 }
