@@ -116,6 +116,8 @@ async fn shakedown_run(handle: &SandboxHandle, dir: &Path, scenario: &str) -> (D
         server_dry_run: false,
         default_namespace: None,
         prometheus_url: None,
+        prometheus_token: None,
+        prometheus_token_file: None,
         revert_timeout: Duration::from_secs(30),
     };
     let outcome = executor::run(&loaded, &plan, conn, bus.clone(), options).await;

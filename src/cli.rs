@@ -39,6 +39,21 @@ pub struct GlobalArgs {
         value_name = "URL"
     )]
     pub prometheus_url: Option<String>,
+    /// Bearer token for Prometheus. Prefer the environment variable or
+    /// --prometheus-token-file: a flag is visible in the process list.
+    #[arg(
+        long,
+        global = true,
+        env = "SHAKEDOWN_PROMETHEUS_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN",
+        value_parser = |s: &str| Ok::<_, String>(crate::probes::prometheus::Secret::new(s))
+    )]
+    pub prometheus_token: Option<crate::probes::prometheus::Secret>,
+    /// File holding the bearer token for Prometheus, re-read on every query (rotated
+    /// tokens are picked up mid-run). Wins over --prometheus-token.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub prometheus_token_file: Option<PathBuf>,
     /// Where reports are written.
     #[arg(long, global = true, default_value = "reports", value_name = "DIR")]
     pub output_dir: PathBuf,

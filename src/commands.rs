@@ -282,6 +282,8 @@ async fn run_async(
             server_dry_run: global.dry_run == DryRun::Server,
             default_namespace: Some(default_namespace.clone()),
             prometheus_url: global.prometheus_url.clone(),
+            prometheus_token: global.prometheus_token.clone(),
+            prometheus_token_file: global.prometheus_token_file.clone(),
             revert_timeout,
         };
         let outcome = executor::run(file, plan, conn.clone(), bus.clone(), options).await;
@@ -494,6 +496,9 @@ async fn demo_async(
     demo_global.dry_run = DryRun::None;
     demo_global.output_dir = out.clone();
     demo_global.prometheus_url = Some(prom.url.clone());
+    // The demo's own Prometheus needs no credentials: never send it the user's.
+    demo_global.prometheus_token = None;
+    demo_global.prometheus_token_file = None;
     let outcome = run_async(
         std::slice::from_ref(&loaded),
         Duration::from_secs(30),

@@ -29,7 +29,8 @@ use crate::events::{
 use crate::exit::Outcome;
 use crate::faults::{self, FaultContext, Ledger, recovery};
 use crate::plan::{self, Plan};
-use crate::probes::{Observation, Probe, SampleFuture};
+use crate::probes::Probe;
+use crate::probes::prometheus::{self, PrometheusEndpoint, PrometheusSettings, display_url};
 use crate::spec::{
     Fault, Hypothesis, Loaded, Probe as ProbeSpec, ResolvedAction, ResolvedStep, Safety, Scenario,
     Target,
@@ -42,6 +43,10 @@ pub struct RunOptions {
     pub server_dry_run: bool,
     pub default_namespace: Option<String>,
     pub prometheus_url: Option<String>,
+    /// `--prometheus-token`: overrides the spec's bearer token or basic auth.
+    pub prometheus_token: Option<crate::probes::prometheus::Secret>,
+    /// `--prometheus-token-file`: re-read on every query.
+    pub prometheus_token_file: Option<std::path::PathBuf>,
     /// How long one revert retries a failing API before it is reported as failed.
     pub revert_timeout: Duration,
 }
@@ -65,6 +70,8 @@ struct Runner {
     safety: Option<Safety>,
     default_namespace: String,
     tally: Arc<Mutex<Tally>>,
+    /// The run's Prometheus, or why it cannot be used (then every PromQL sample errors).
+    prometheus: Arc<Result<Arc<PrometheusEndpoint>, String>>,
 }
 
 /// Runs one experiment (or scenario) file end to end and returns its outcome.
@@ -81,6 +88,22 @@ pub async fn run(
         crate::spec::Document::Experiment(e) => e.spec.safety.clone(),
         crate::spec::Document::Scenario(s) => s.spec.safety.clone(),
     };
+    let prometheus = prometheus::endpoint(&PrometheusSettings {
+        url: options.prometheus_url.clone(),
+        token: options.prometheus_token.clone(),
+        token_file: options.prometheus_token_file.clone(),
+        // The experiment's own, else the first of its scenarios that names one: a run
+        // talks to one Prometheus.
+        spec: match &loaded.document {
+            crate::spec::Document::Experiment(e) => e.spec.prometheus.clone(),
+            crate::spec::Document::Scenario(s) => s.spec.prometheus.clone(),
+        }
+        .or_else(|| {
+            scenarios_by_id(loaded)
+                .into_iter()
+                .find_map(|(_, s)| s.spec.prometheus.clone())
+        }),
+    });
     let default_namespace = options
         .default_namespace
         .clone()
@@ -94,6 +117,7 @@ pub async fn run(
         safety,
         default_namespace,
         tally: Arc::new(Mutex::new(Tally::default())),
+        prometheus: Arc::new(prometheus),
     };
     bus.emit(RunEvent::RunStarted(run_started(loaded, plan, &runner)));
     let experiment_checks = match &loaded.document {
@@ -497,14 +521,8 @@ impl Runner {
                 self.conn.client.clone(),
                 k.clone(),
             )),
-            ProbeSpec::Promql(q) => Arc::new(Unavailable {
-                what: q.clone(),
-                why: "PromQL probes are not implemented yet",
-            }),
-            ProbeSpec::Http(h) => Arc::new(Unavailable {
-                what: h.url.clone(),
-                why: "HTTP probes are not implemented yet",
-            }),
+            ProbeSpec::Promql(q) => prometheus::probe(&self.prometheus, q),
+            ProbeSpec::Http(h) => Arc::new(crate::probes::http::HttpProbe::new(h.clone())),
         }
     }
 
@@ -693,21 +711,6 @@ impl Runner {
     }
 }
 
-/// A probe kind that is not built yet: always an error, never a pass.
-struct Unavailable {
-    what: String,
-    why: &'static str,
-}
-
-impl Probe for Unavailable {
-    fn describe(&self) -> String {
-        self.what.clone()
-    }
-    fn sample(&self, _at: jiff::Timestamp) -> SampleFuture<'_> {
-        Box::pin(async move { Observation::Error(self.why.into()) })
-    }
-}
-
 fn revert_hint(fault: &Fault, run_id: &str) -> String {
     match fault {
         Fault::PodDelete(_) => "nothing to revert: the owners recreate deleted pods".into(),
@@ -731,7 +734,11 @@ fn run_started(loaded: &Loaded, plan: &Plan, runner: &Runner) -> RunStarted {
         seed: runner.options.seed,
         context: Some(runner.conn.context.clone()),
         api_server: Some(runner.conn.server.clone()),
-        prometheus_url: runner.options.prometheus_url.clone(),
+        // The endpoint's own URL: never credentials, and the spec's when no flag was given.
+        prometheus_url: match runner.prometheus.as_ref() {
+            Ok(endpoint) => Some(endpoint.display_url().to_owned()),
+            Err(_) => runner.options.prometheus_url.as_deref().map(display_url),
+        },
         dry_run: if runner.options.server_dry_run {
             "server".into()
         } else {

@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use super::bus::EventBus;
 use super::signals::Stop;
 use crate::events::{HypothesisVerdict, ProbeSample, RunEvent, SampleOutcome, Verdict};
-use crate::probes::{Observation, Probe, judge};
+use crate::probes::{Probe, check_window, judge};
 use crate::spec::{Hypothesis, Phase};
 
 /// A hypothesis with the probe that measures it.
@@ -31,10 +31,7 @@ impl Check {
         let at = bus.now();
         let observation = self.probe.sample(at).await;
         let (outcome, detail) = judge(&self.hypothesis, &observation);
-        let values = match observation {
-            Observation::Values(v) => v,
-            Observation::Error(_) => Vec::new(),
-        };
+        let values = observation.into_values();
         let worst = values
             .iter()
             .filter_map(|v| v.value)
@@ -75,6 +72,47 @@ impl Check {
             recovery_ms,
         }));
         verdict
+    }
+
+    /// Re-judges the fault window with a range query, where the probe can look back:
+    /// a breach between two samples turns a pass into a deviation.
+    async fn look_back(
+        &self,
+        start: jiff::Timestamp,
+        end: jiff::Timestamp,
+        verdict: Verdict,
+        message: String,
+    ) -> (Verdict, String) {
+        let window = check_window(&self.hypothesis, self.probe.as_ref(), start, end).await;
+        match window {
+            None => (verdict, message),
+            Some(Err(e)) => (
+                verdict,
+                format!("{message}; the range query over the window failed: {e}"),
+            ),
+            Some(Ok(w)) if w.points == 0 => (verdict, message),
+            Some(Ok(w))
+                if verdict == Verdict::Passed && w.share() + 1e-9 < self.hypothesis.tolerance.0 =>
+            {
+                (
+                    Verdict::Deviated,
+                    format!(
+                        "{message}, but over the fault window {} vs {} held in only {}/{} points of a range query",
+                        observed(w.worst),
+                        self.expectation(),
+                        w.held,
+                        w.points
+                    ),
+                )
+            }
+            Some(Ok(w)) => (
+                verdict,
+                format!(
+                    "{message}; range query over the window: {}/{} points held",
+                    w.held, w.points
+                ),
+            ),
+        }
     }
 
     fn expectation(&self) -> String {
@@ -152,6 +190,7 @@ pub async fn during(checks: &[Check], bus: &EventBus, window: Window, stop: &wat
                 Window::For(_) => None,
             };
             async move {
+                let window_start = bus.now();
                 let (mut samples, mut passed, mut errors, mut no_data) = (0u32, 0u32, 0u32, 0u32);
                 let mut worst: Option<f64> = None;
                 let mut aborted = false;
@@ -222,6 +261,13 @@ pub async fn during(checks: &[Check], bus: &EventBus, window: Window, stop: &wat
                             check.hypothesis.tolerance.0
                         ),
                     )
+                };
+                let (verdict, message) = if aborted {
+                    (verdict, message)
+                } else {
+                    check
+                        .look_back(window_start, bus.now(), verdict, message)
+                        .await
                 };
                 check.verdict(
                     bus,

@@ -997,6 +997,19 @@ fn http_url(d: &mut Decoder, node: &Node, what: &str) -> Option<String> {
     let rest = url
         .strip_prefix("http://")
         .or_else(|| url.strip_prefix("https://"));
+    let authority = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or(""));
+    if authority.is_some_and(|a| a.contains('@')) {
+        // A URL is shown in plans, journals and reports: credentials in it would leak.
+        d.error(
+            node.pos,
+            format!("{what} must not carry credentials (`user:password@`)"),
+            Some(
+                "for Prometheus use basicAuth, bearerTokenEnv or bearerTokenFile, which are kept out of reports"
+                    .into(),
+            ),
+        );
+        return None;
+    }
     if rest
         .is_some_and(|r| !r.is_empty() && !r.starts_with('/') && !r.contains(char::is_whitespace))
     {
