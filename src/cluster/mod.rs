@@ -95,6 +95,10 @@ pub async fn connect(
             (config, "in-cluster".to_owned())
         }
     };
+    // shakedown retries on its own, with deadlines it chooses and events it can report
+    // (a PodDisruptionBudget's 429 is news, not noise), so kube's silent retry is off.
+    let mut config = config;
+    config.default_retry = false;
     let server = config.cluster_url.to_string();
     let default_namespace = config.default_namespace.clone();
     let client = Client::try_from(config).map_err(|e| ClusterError::Client {

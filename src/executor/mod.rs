@@ -358,7 +358,7 @@ impl Runner {
             }
         }
         let reverted_at = tokio::time::Instant::now();
-        self.revert_step(id, &spec.fault, &targets).await;
+        self.revert_step(id, &spec.fault, &disrupted).await;
         if let Some(e) = &inject_error {
             self.tally().errors.push(format!("step {id}: {e}"));
         }
@@ -526,15 +526,22 @@ impl Runner {
         }
     }
 
-    async fn revert_step(&self, id: &str, fault: &Fault, targets: &[String]) {
-        if let Fault::PodDelete(_) = fault {
-            // Nothing to undo, but the fault window ends here, and reports need to see that.
-            for target in targets {
-                let detail = "nothing to revert: the owner recreates the pod".to_owned();
+    /// Reverts the step's ledger entries. Deleted and evicted pods have nothing to undo
+    /// (their owners replace them), but the fault window ends here for them too, and the
+    /// reports need to see that every target was dealt with.
+    async fn revert_step(&self, id: &str, fault: &Fault, disrupted: &recovery::Disrupted) {
+        let detail = match fault {
+            Fault::PodDelete(_) => Some("nothing to revert: the owner recreates the pod"),
+            Fault::NodeDrain(_) => Some("nothing to revert: the owner reschedules the evicted pod"),
+            Fault::NetworkLatency(_) => None,
+        };
+        if let Some(detail) = detail {
+            for (namespace, name, _) in &disrupted.pods {
+                let target = format!("{namespace}/{name}");
                 self.bus.emit(RunEvent::FaultReverted {
                     step: id.into(),
-                    target: target.clone(),
-                    detail,
+                    target,
+                    detail: detail.into(),
                 });
             }
         }
