@@ -143,6 +143,9 @@ pub enum Command {
         /// gives up with exit 4 and names what is left faulted.
         #[arg(long, default_value = "30s", value_parser = parse_duration_flag, value_name = "DURATION")]
         revert_timeout: std::time::Duration,
+        /// Also write the (combined) JUnit report here, for CI systems that look in one place.
+        #[arg(long, value_name = "PATH")]
+        junit: Option<PathBuf>,
     },
     /// Revert every fault shakedown left in the cluster (from annotations and/or a journal).
     Recover {

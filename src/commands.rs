@@ -35,7 +35,8 @@ pub fn dispatch(cli: Cli) -> Outcome {
         Command::Run {
             files,
             revert_timeout,
-        } => run(&files, revert_timeout, &cli.global),
+            junit,
+        } => run(&files, revert_timeout, junit.as_deref(), &cli.global),
         Command::Recover { journal } => recover(journal.as_deref(), &cli.global),
         Command::Report {
             journal,
@@ -161,7 +162,12 @@ fn read_inventory(loaded: &spec::Loaded, global: &GlobalArgs) -> Option<planner:
 }
 
 /// Validates, plans and preflights every file, then runs them one after another.
-fn run(files: &[PathBuf], revert_timeout: Duration, global: &GlobalArgs) -> Outcome {
+fn run(
+    files: &[PathBuf],
+    revert_timeout: Duration,
+    junit: Option<&Path>,
+    global: &GlobalArgs,
+) -> Outcome {
     let mut loaded = Vec::new();
     let mut invalid = false;
     for file in files {
@@ -187,12 +193,13 @@ fn run(files: &[PathBuf], revert_timeout: Duration, global: &GlobalArgs) -> Outc
             return Outcome::CouldNotRun;
         }
     };
-    runtime.block_on(run_async(&loaded, revert_timeout, global))
+    runtime.block_on(run_async(&loaded, revert_timeout, junit, global))
 }
 
 async fn run_async(
     loaded: &[spec::Loaded],
     revert_timeout: Duration,
+    junit: Option<&Path>,
     global: &GlobalArgs,
 ) -> Outcome {
     let conn = match cluster::connect(global.kubeconfig.as_deref(), global.context.as_deref()).await
@@ -321,16 +328,22 @@ async fn run_async(
             break;
         }
     }
+    let all: Vec<(&[crate::events::Record], bool)> =
+        runs.iter().map(|r| (r.as_slice(), false)).collect();
+    let combined = reports::junit::render_many(&all);
     if runs.len() > 1 {
         // One release gate, one JUnit file: every experiment's suites together.
-        let all: Vec<(&[crate::events::Record], bool)> =
-            runs.iter().map(|r| (r.as_slice(), false)).collect();
-        let combined = reports::RenderedFile {
+        let file = reports::RenderedFile {
             path: reports::JUNIT_FILE.into(),
-            contents: reports::junit::render_many(&all),
+            contents: combined.clone(),
         };
-        if let Err(e) = reports::write(&global.output_dir, &[combined]) {
+        if let Err(e) = reports::write(&global.output_dir, &[file]) {
             eprintln!("shakedown: {e}");
+        }
+    }
+    if let Some(path) = junit.filter(|_| !runs.is_empty()) {
+        if let Err(e) = std::fs::write(path, &combined) {
+            eprintln!("shakedown: cannot write {}: {e}", path.display());
         }
     }
     overall
@@ -502,10 +515,12 @@ async fn demo_async(
     let outcome = run_async(
         std::slice::from_ref(&loaded),
         Duration::from_secs(30),
+        None,
         &demo_global,
     )
     .await;
     print_demo_summary(&out);
+    report_leftovers(&sandbox);
     if keep_running && !matches!(outcome, Outcome::Interrupted | Outcome::Terminated) {
         println!("\nStill running (Ctrl-C to stop):");
         println!(
@@ -518,6 +533,35 @@ async fn demo_async(
     prom.stop().await;
     sandbox.shutdown().await;
     Ok(outcome)
+}
+
+/// Reads the sandbox itself: after every run, interrupted or not, nothing may be left
+/// cordoned or marked as faulted.
+fn report_leftovers(sandbox: &crate::sandbox::SandboxHandle) {
+    let mut left = Vec::new();
+    for node in sandbox.objects("nodes", None) {
+        if node["spec"]["unschedulable"] == true
+            || node["metadata"]["annotations"][crate::faults::CORDONED_BY].is_string()
+        {
+            left.push(format!(
+                "node {} is cordoned",
+                node["metadata"]["name"].as_str().unwrap_or("?")
+            ));
+        }
+    }
+    for pod in sandbox.objects("pods", None) {
+        if pod["metadata"]["annotations"][crate::faults::FAULT_ANNOTATION].is_string() {
+            left.push(format!(
+                "pod {} still carries a fault",
+                pod["metadata"]["name"].as_str().unwrap_or("?")
+            ));
+        }
+    }
+    if left.is_empty() {
+        println!("\nsandbox: clean (no node cordoned, no fault left on any pod)");
+    } else {
+        println!("\nsandbox: LEFT FAULTED: {}", left.join("; "));
+    }
 }
 
 /// The verdicts, then where the reports are.

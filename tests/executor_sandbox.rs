@@ -776,3 +776,153 @@ async fn deploy_rbac_covers_every_call_of_every_fault_and_of_recover() {
     }
     assert_rbac_covers(&b);
 }
+
+/// SIGINT once `faulted` holds; the run must revert, exit 130 and end its journal with
+/// the run's end after the revert.
+async fn interrupt_mid_fault(
+    b: &Bench,
+    scenario: &Path,
+    faulted: impl Fn(&SandboxHandle) -> bool,
+) -> Vec<Value> {
+    let child = b
+        .command(&["run", scenario.to_str().expect("utf8")])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = tokio::time::Instant::now() + common::DEADLINE;
+    while !faulted(&b.handle) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the fault never landed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().expect("pid").to_string()])
+        .status()
+        .expect("kill");
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("exits promptly")
+        .expect("output");
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    let journal = b.journal();
+    let kinds: Vec<&str> = journal
+        .iter()
+        .map(|r| r["event"].as_str().unwrap_or(""))
+        .collect();
+    let reverted = kinds
+        .iter()
+        .rposition(|k| *k == "faultReverted")
+        .expect("a revert was journaled");
+    assert!(
+        reverted < kinds.len() - 1 && kinds.last() == Some(&"runFinished"),
+        "{kinds:?}"
+    );
+    journal
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigint_mid_network_latency_removes_netem_and_exits_130() {
+    let b = bench("sigint-netem").await;
+    let scenario = b.scenario("net", "  target: {pods: {namespace: shop, selector: app=checkout, mode: one}}\n  fault: {type: network-latency, delay: 100ms, duration: 10m}\n");
+    let marked = |h: &SandboxHandle| {
+        h.objects("pods", Some("shop"))
+            .iter()
+            .any(|p| p["metadata"]["annotations"]["shakedown.dev/fault"].is_string())
+    };
+    interrupt_mid_fault(&b, &scenario, marked).await;
+    assert!(!marked(&b.handle), "the fault mark is gone");
+    assert_eq!(b.handle.exec_log().len(), 1, "netem was deleted over exec");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigint_mid_repeated_pod_delete_stops_deleting_and_exits_130() {
+    let b = bench("sigint-pd").await;
+    let scenario = b.scenario("pd", "  target: {pods: {namespace: shop, selector: app=checkout, mode: one}}\n  fault: {type: pod-delete, interval: 1s, duration: 10m}\n");
+    let deleted = |h: &SandboxHandle| h.request_log().iter().any(|r| r.method == "DELETE");
+    interrupt_mid_fault(&b, &scenario, deleted).await;
+    let deletes = b
+        .handle
+        .request_log()
+        .iter()
+        .filter(|r| r.method == "DELETE")
+        .count();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let later = b
+        .handle
+        .request_log()
+        .iter()
+        .filter(|r| r.method == "DELETE")
+        .count();
+    assert_eq!(deletes, later, "no deletion after the interrupt");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dry_runs_change_nothing() {
+    let b = bench("dry").await;
+    let scenario = b.scenario("drain", "  target: {nodes: {names: [node-a-1]}}\n  fault: {type: node-drain, duration: 1s, evictionTimeout: 20s}\n");
+    let client_side = b
+        .command(&["--dry-run=client", "run", scenario.to_str().expect("utf8")])
+        .output()
+        .await
+        .expect("run");
+    assert_eq!(
+        client_side.status.code(),
+        Some(0),
+        "{}",
+        stderr(&client_side)
+    );
+    assert!(
+        String::from_utf8_lossy(&client_side.stdout).contains("picks:  node-a-1"),
+        "the plan is printed"
+    );
+    assert!(
+        b.changes().is_empty(),
+        "--dry-run=client makes no mutating call: {:?}",
+        summary(&b.changes())
+    );
+
+    let gate = b.dir.join("gate-junit.xml");
+    let server_side = b
+        .command(&[
+            "--dry-run=server",
+            "run",
+            "--junit",
+            gate.to_str().expect("utf8"),
+            scenario.to_str().expect("utf8"),
+        ])
+        .output()
+        .await
+        .expect("run");
+    assert_eq!(
+        server_side.status.code(),
+        Some(0),
+        "{}",
+        stderr(&server_side)
+    );
+    let junit = std::fs::read_to_string(&gate).expect("--junit writes the file");
+    assert!(
+        junit.contains("<testsuites") && junit.contains("drain"),
+        "{junit}"
+    );
+    let changes = b.changes();
+    assert!(
+        !changes.is_empty(),
+        "--dry-run=server still sends the calls"
+    );
+    for call in &changes {
+        assert!(
+            call.query.contains("dryRun=All"),
+            "{} {} {} lacks dryRun=All",
+            call.method,
+            call.path,
+            call.query
+        );
+    }
+    let node = b.handle.object("nodes", "", "node-a-1").expect("node");
+    assert!(
+        node["spec"]["unschedulable"].is_null() || node["spec"]["unschedulable"] == false,
+        "nothing persisted: {node}"
+    );
+}

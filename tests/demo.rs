@@ -1,0 +1,146 @@
+//! `shakedown demo` end to end: a real Prometheus from PATH, the sandbox, the embedded
+//! demo experiment. Slow (about a minute each), so there are only two.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn scratch(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("shakedown-demo-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("tmp");
+    dir
+}
+
+fn require_prometheus() {
+    assert!(
+        Command::new("prometheus")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success()),
+        "prometheus is not on PATH; scripts/test.sh installs it"
+    );
+}
+
+/// No prometheus or sandbox process started for `dir` outlives the demo.
+fn assert_nothing_left_running(dir: &Path) {
+    let listing = Command::new("ps")
+        .args(["-eo", "args"])
+        .output()
+        .expect("ps");
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    let leftovers: Vec<&str> = listing
+        .lines()
+        .filter(|l| l.contains(&*dir.to_string_lossy()))
+        .collect();
+    assert!(leftovers.is_empty(), "left running: {leftovers:?}");
+}
+
+fn demo_dir(out: &Path) -> std::path::PathBuf {
+    std::fs::read_dir(out)
+        .expect("output dir")
+        .map(|e| e.expect("entry").path())
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("demo-"))
+        })
+        .expect("a demo-<timestamp> folder")
+}
+
+#[test]
+fn the_demo_passes_one_hypothesis_breaks_one_and_writes_every_report() {
+    require_prometheus();
+    let out = scratch("full");
+    let started = Instant::now();
+    let run = Command::new(env!("CARGO_BIN_EXE_shakedown"))
+        .args(["--output-dir", out.to_str().expect("utf8"), "demo"])
+        .env_remove("CI")
+        .output()
+        .expect("run demo");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(180),
+        "the demo took {:?}",
+        started.elapsed()
+    );
+    assert!(stdout.contains("sandbox: clean"), "{stdout}");
+    let dir = demo_dir(&out);
+    let junit = std::fs::read_to_string(dir.join("junit.xml")).expect("junit.xml");
+    assert!(
+        junit.contains("<failure"),
+        "a failing testcase (the latency SLO)"
+    );
+    assert!(
+        junit.matches("<testcase").count()
+            > junit.matches("<failure").count() + junit.matches("<error").count(),
+        "and passing ones"
+    );
+    let report = std::fs::read_to_string(dir.join("report.md")).expect("report.md");
+    assert!(
+        report.contains("```mermaid") && report.contains("gantt"),
+        "a mermaid timeline"
+    );
+    assert!(report.contains(".svg"), "linked charts");
+    let charts = std::fs::read_dir(dir.join("charts"))
+        .expect("charts")
+        .count();
+    assert!(charts > 0);
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).expect("summary"))
+            .expect("json");
+    assert_eq!(
+        summary["exitCode"], 1,
+        "the run itself deviated (on purpose)"
+    );
+    let journal = std::fs::read_to_string(dir.join("journal.jsonl")).expect("journal");
+    assert!(
+        journal.contains("blocked by a PodDisruptionBudget"),
+        "the drain meets checkout's PDB"
+    );
+    assert_nothing_left_running(&out);
+}
+
+#[test]
+fn ctrl_c_during_the_drain_leaves_no_cordoned_node_and_no_process() {
+    require_prometheus();
+    let out = scratch("interrupt");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shakedown"))
+        .args(["--output-dir", out.to_str().expect("utf8"), "demo"])
+        .env_remove("CI")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn demo");
+    let stderr = child.stderr.take().expect("stderr");
+    let pid = child.id().to_string();
+    let watcher = std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("injected into node/") {
+                // Let the evictions start, then interrupt mid-drain.
+                std::thread::sleep(Duration::from_millis(500));
+                let _ = Command::new("kill").args(["-INT", &pid]).status();
+                return true;
+            }
+        }
+        false
+    });
+    let interrupted = watcher.join().expect("watcher");
+    let run = child.wait_with_output().expect("demo exits");
+    assert!(interrupted, "the drain never started");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(run.status.code(), Some(130), "{stdout}");
+    assert!(
+        stdout.contains("sandbox: clean"),
+        "read from the sandbox after the revert: {stdout}"
+    );
+    let journal = std::fs::read_to_string(demo_dir(&out).join("journal.jsonl")).expect("journal");
+    assert!(journal.contains("uncordoned"), "the drain was reverted");
+    assert_nothing_left_running(&out);
+}
