@@ -341,10 +341,10 @@ async fn run_async(
             eprintln!("shakedown: {e}");
         }
     }
-    if let Some(path) = junit.filter(|_| !runs.is_empty()) {
-        if let Err(e) = std::fs::write(path, &combined) {
-            eprintln!("shakedown: cannot write {}: {e}", path.display());
-        }
+    if let Some(path) = junit.filter(|_| !runs.is_empty())
+        && let Err(e) = std::fs::write(path, &combined)
+    {
+        eprintln!("shakedown: cannot write {}: {e}", path.display());
     }
     overall
 }
