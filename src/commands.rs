@@ -74,7 +74,7 @@ fn validate(files: &[PathBuf], global: &GlobalArgs) -> Outcome {
         }
     }
     if failed > 0 {
-        eprintln!(
+        crate::say!(
             "shakedown: {failed} of {} file(s) invalid; nothing was run",
             files.len()
         );
@@ -133,9 +133,10 @@ fn read_inventory(loaded: &spec::Loaded, global: &GlobalArgs) -> Option<planner:
             namespaces.push(default_namespace.clone());
         }
         if !global.quiet {
-            eprintln!(
+            crate::say!(
                 "shakedown: context `{}`, API server {}",
-                connection.context, connection.server
+                connection.context,
+                connection.server
             );
         }
         let mut inventory = cluster::inventory(
@@ -152,7 +153,7 @@ fn read_inventory(loaded: &spec::Loaded, global: &GlobalArgs) -> Option<planner:
         Ok(inventory) => Some(inventory),
         Err(e) => {
             if !global.quiet {
-                eprintln!(
+                crate::say!(
                     "shakedown: cluster not reachable ({e}); showing the timeline without targets"
                 );
             }
@@ -180,7 +181,7 @@ fn run(
         }
     }
     if invalid {
-        eprintln!("shakedown: invalid input; nothing was touched");
+        crate::say!("shakedown: invalid input; nothing was touched");
         return Outcome::InvalidInput;
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -189,7 +190,7 @@ fn run(
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("shakedown: cannot start the async runtime: {e}");
+            crate::say!("shakedown: cannot start the async runtime: {e}");
             return Outcome::CouldNotRun;
         }
     };
@@ -206,22 +207,23 @@ async fn run_async(
     {
         Ok(conn) => conn,
         Err(e) => {
-            eprintln!("shakedown: could not connect to the cluster: {e}");
+            crate::say!("shakedown: could not connect to the cluster: {e}");
             return Outcome::CouldNotRun;
         }
     };
-    eprintln!(
+    crate::say!(
         "shakedown: context `{}`, API server {}",
-        conn.context, conn.server
+        conn.context,
+        conn.server
     );
     if global.dry_run != DryRun::Client
         && let Err(why) = context_allowed(loaded, &conn.context, global.yes)
     {
-        eprintln!("shakedown: {why}");
+        crate::say!("shakedown: {why}");
         return Outcome::InvalidInput;
     }
     let seed = global.seed.unwrap_or_else(planner::fresh_seed);
-    eprintln!("shakedown: seed {seed} (replay with --seed {seed})");
+    crate::say!("shakedown: seed {seed} (replay with --seed {seed})");
     let default_namespace = global
         .namespace
         .clone()
@@ -239,7 +241,7 @@ async fn run_async(
                     inventory
                 }
                 Err(e) => {
-                    eprintln!("shakedown: could not read the cluster: {e}");
+                    crate::say!("shakedown: could not read the cluster: {e}");
                     return Outcome::CouldNotRun;
                 }
             };
@@ -249,16 +251,16 @@ async fn run_async(
     }
     if !problems.is_empty() {
         for p in &problems {
-            eprintln!("shakedown: preflight: {p}");
+            crate::say!("shakedown: preflight: {p}");
         }
-        eprintln!("shakedown: preflight failed; nothing was touched");
+        crate::say!("shakedown: preflight failed; nothing was touched");
         return Outcome::CouldNotRun;
     }
     if global.dry_run == DryRun::Client {
         for plan in &plans {
             print!("{plan}");
         }
-        eprintln!("shakedown: --dry-run=client: planned and checked; nothing was touched");
+        crate::say!("shakedown: --dry-run=client: planned and checked; nothing was touched");
         return Outcome::Passed;
     }
     let mut overall = Outcome::Passed;
@@ -274,7 +276,7 @@ async fn run_async(
         let journal = match JournalWriter::create(&journal_path) {
             Ok(j) => j,
             Err(e) => {
-                eprintln!("shakedown: {e}");
+                crate::say!("shakedown: {e}");
                 return Outcome::CouldNotRun;
             }
         };
@@ -309,12 +311,12 @@ async fn run_async(
                     })
         {
             // Even quiet runs say how they ended: exit 4 must name what is left faulted.
-            eprintln!("shakedown: {message}");
+            crate::say!("shakedown: {message}");
         }
         if let Some(e) = bus.journal_error() {
-            eprintln!("shakedown: warning: the journal could not be written completely: {e}");
+            crate::say!("shakedown: warning: the journal could not be written completely: {e}");
         }
-        eprintln!(
+        crate::say!(
             "shakedown: `{}` finished with exit {} (journal {})",
             file.name(),
             outcome.code(),
@@ -338,13 +340,13 @@ async fn run_async(
             contents: combined.clone(),
         };
         if let Err(e) = reports::write(&global.output_dir, &[file]) {
-            eprintln!("shakedown: {e}");
+            crate::say!("shakedown: {e}");
         }
     }
     if let Some(path) = junit.filter(|_| !runs.is_empty())
         && let Err(e) = std::fs::write(path, &combined)
     {
-        eprintln!("shakedown: cannot write {}: {e}", path.display());
+        crate::say!("shakedown: cannot write {}: {e}", path.display());
     }
     overall
 }
@@ -359,11 +361,11 @@ fn write_reports(dir: &Path, records: &[crate::events::Record], quiet: bool) {
                 .iter()
                 .filter(|p| p.extension().is_some_and(|e| e != "svg"))
             {
-                eprintln!("shakedown: wrote {}", path.display());
+                crate::say!("shakedown: wrote {}", path.display());
             }
         }
         Ok(_) => {}
-        Err(e) => eprintln!("shakedown: {e}"),
+        Err(e) => crate::say!("shakedown: {e}"),
     }
 }
 
@@ -375,7 +377,7 @@ fn recover(journal: Option<&Path>, global: &GlobalArgs) -> Outcome {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("shakedown: cannot start the async runtime: {e}");
+            crate::say!("shakedown: cannot start the async runtime: {e}");
             return Outcome::CouldNotRun;
         }
     };
@@ -384,13 +386,14 @@ fn recover(journal: Option<&Path>, global: &GlobalArgs) -> Outcome {
             match cluster::connect(global.kubeconfig.as_deref(), global.context.as_deref()).await {
                 Ok(conn) => conn,
                 Err(e) => {
-                    eprintln!("shakedown: could not connect to the cluster: {e}");
+                    crate::say!("shakedown: could not connect to the cluster: {e}");
                     return Outcome::CouldNotRun;
                 }
             };
-        eprintln!(
+        crate::say!(
             "shakedown: recovering in context `{}`, API server {}",
-            conn.context, conn.server
+            conn.context,
+            conn.server
         );
         let bus = executor::bus::EventBus::new(
             None,
@@ -402,10 +405,10 @@ fn recover(journal: Option<&Path>, global: &GlobalArgs) -> Outcome {
         {
             Ok(done) => {
                 for line in &done.unmarked {
-                    eprintln!("shakedown: NOT RECOVERED: {line}");
+                    crate::say!("shakedown: NOT RECOVERED: {line}");
                 }
                 for line in &done.failed {
-                    eprintln!("shakedown: NOT RECOVERED: {line}");
+                    crate::say!("shakedown: NOT RECOVERED: {line}");
                 }
                 println!(
                     "recover: {} reverted, {} failed, {} needing a human",
@@ -416,7 +419,7 @@ fn recover(journal: Option<&Path>, global: &GlobalArgs) -> Outcome {
                 done.outcome()
             }
             Err(e) => {
-                eprintln!("shakedown: {e}");
+                crate::say!("shakedown: {e}");
                 Outcome::CouldNotRun
             }
         }
@@ -428,7 +431,7 @@ fn recover(journal: Option<&Path>, global: &GlobalArgs) -> Outcome {
 /// it exits 0 then; infrastructure failures and interrupts keep their codes.
 fn demo(keep_running: bool, global: &GlobalArgs) -> Outcome {
     let Some(prometheus) = crate::demo::find_prometheus() else {
-        eprintln!("shakedown: {}", crate::demo::DemoError::PrometheusMissing);
+        crate::say!("shakedown: {}", crate::demo::DemoError::PrometheusMissing);
         return Outcome::CouldNotRun;
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -437,7 +440,7 @@ fn demo(keep_running: bool, global: &GlobalArgs) -> Outcome {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("shakedown: cannot start the async runtime: {e}");
+            crate::say!("shakedown: cannot start the async runtime: {e}");
             return Outcome::CouldNotRun;
         }
     };
@@ -445,7 +448,7 @@ fn demo(keep_running: bool, global: &GlobalArgs) -> Outcome {
         Ok(Outcome::Deviated) => Outcome::Passed,
         Ok(outcome) => outcome,
         Err(e) => {
-            eprintln!("shakedown: {e}");
+            crate::say!("shakedown: {e}");
             Outcome::CouldNotRun
         }
     }
@@ -465,14 +468,14 @@ async fn demo_async(
     sandbox
         .write_kubeconfig(&kubeconfig)
         .map_err(|e| crate::demo::DemoError::Sandbox(e.to_string()))?;
-    eprintln!("shakedown: sandbox cluster at {}", sandbox.url);
+    crate::say!("shakedown: sandbox cluster at {}", sandbox.url);
     let mut prom = LocalPrometheus::start(
         prometheus,
         &out.join("prometheus"),
         &sandbox.addr.to_string(),
     )
     .await?;
-    eprintln!(
+    crate::say!(
         "shakedown: prometheus at {}, waiting for the first scrapes",
         prom.url
     );
@@ -497,7 +500,7 @@ async fn demo_async(
         Err(diagnostics) => {
             prom.stop().await;
             sandbox.shutdown().await;
-            eprint!("{diagnostics}");
+            crate::say_raw!("{diagnostics}");
             return Ok(Outcome::InvalidInput);
         }
     };
@@ -651,12 +654,12 @@ fn report(
     let contents = match journal::read(path) {
         Ok(contents) => contents,
         Err(e) => {
-            eprintln!("shakedown: {e}");
+            crate::say!("shakedown: {e}");
             return Outcome::InvalidInput;
         }
     };
     if contents.records.is_empty() {
-        eprintln!(
+        crate::say!(
             "shakedown: {}: the journal has no complete record; nothing to report",
             path.display()
         );
@@ -672,7 +675,7 @@ fn report(
         .collect();
     let files = reports::render(&contents.records, contents.truncated, &formats);
     if let Err(e) = reports::write(&global.output_dir, &files) {
-        eprintln!("shakedown: {e}");
+        crate::say!("shakedown: {e}");
         return Outcome::CouldNotRun;
     }
     let view = reports::model::analyze(&contents.records, contents.truncated);
@@ -681,12 +684,12 @@ fn report(
             println!("{}", global.output_dir.join(&file.path).display());
         }
         if view.partial {
-            eprintln!(
+            crate::say!(
                 "shakedown: {}: the journal ends before the run finished; the reports are marked partial",
                 path.display()
             );
         }
-        eprintln!(
+        crate::say!(
             "shakedown: run {}: {} (exit {})",
             reports::text::clean_line(view.run_id()),
             view.verdict_label(),
@@ -708,7 +711,7 @@ fn report_diagnostics(diagnostics: &spec::Diagnostics, color: ColorChoice) {
     } else {
         text
     };
-    eprint!("{text}");
+    crate::say_raw!("{text}");
 }
 
 /// `auto` means: stderr is a terminal, `NO_COLOR` is unset and `TERM` is not `dumb`.

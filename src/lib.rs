@@ -3,6 +3,25 @@
 //! The flow runs one way (see DESIGN.md): `spec` (typed YAML, with source locations)
 //! → `plan` (targets and timeline, pure) → executor → `RunEvent`s → reports.
 
+/// `eprintln!` that never panics: with stderr closed (a pipe to `head`, a test that
+/// stopped reading) a run must still revert and write its reports.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// `eprint!` counterpart of [`say!`].
+#[macro_export]
+macro_rules! say_raw {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 pub mod cli;
 pub mod cluster;
 pub mod commands;

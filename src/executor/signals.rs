@@ -36,7 +36,7 @@ pub fn install(stop: watch::Sender<Stop>) -> tokio::task::JoinHandle<()> {
                     false
                 }
             });
-            eprintln!("shakedown: {reason:?}; reverting every injected fault before exiting");
+            crate::say!("shakedown: {reason:?}; reverting every injected fault before exiting");
         }
     })
 }
