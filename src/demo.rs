@@ -65,12 +65,24 @@ pub fn find_prometheus() -> Option<PathBuf> {
 pub struct LocalPrometheus {
     child: tokio::process::Child,
     pub url: String,
+    pub port: u16,
     pub log: PathBuf,
 }
 
 impl LocalPrometheus {
     /// Starts `binary` with its data and log under `dir`, scraping `target` (host:port).
     pub async fn start(binary: &Path, dir: &Path, target: &str) -> Result<Self, DemoError> {
+        Self::start_with(binary, dir, target, |_| Vec::new()).await
+    }
+
+    /// Like `start`, with extra flags that may depend on the chosen port (a route
+    /// prefix, a web config for TLS or basic auth).
+    pub async fn start_with(
+        binary: &Path,
+        dir: &Path,
+        target: &str,
+        extra_args: impl FnOnce(u16) -> Vec<String>,
+    ) -> Result<Self, DemoError> {
         let files = |source| DemoError::Files {
             path: dir.to_path_buf(),
             source,
@@ -94,6 +106,7 @@ impl LocalPrometheus {
             ))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .arg("--log.level=warn")
+            .args(extra_args(port))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log_file)
@@ -103,6 +116,7 @@ impl LocalPrometheus {
         Ok(Self {
             child,
             url: format!("http://127.0.0.1:{port}"),
+            port,
             log,
         })
     }
@@ -129,6 +143,11 @@ impl LocalPrometheus {
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
+    }
+
+    /// Kills the server without waiting (tests that take Prometheus away mid-run).
+    pub fn kill(&mut self) {
+        let _ = self.child.start_kill();
     }
 
     /// Stops the server and waits for it, so no process is left behind.

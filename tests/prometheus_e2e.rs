@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use prometheus_http_query::reqwest;
 use serde_json::Value;
+use shakedown::demo::{LocalPrometheus, find_prometheus};
 use shakedown::sandbox::{self, SandboxConfig, SandboxHandle};
 
 const ERROR_RATIO: &str = r#"sum(rate(http_requests_total{namespace="shop",service="checkout",code=~"5.."}[4s])) / sum(rate(http_requests_total{namespace="shop",service="checkout"}[4s]))"#;
@@ -22,15 +23,8 @@ const PASSWORD: &str = "sh4ked0wn-pw";
 const PASSWORD_HASH: &str = "$2b$04$Lfg3p/3uyOsS3PEnn/aV.eDuY6BpHAIxyVVWU2pB9sYJpq1nRNQSq";
 
 fn prometheus_binary() -> PathBuf {
-    let on_path = std::env::var_os("PATH").and_then(|p| {
-        std::env::split_paths(&p)
-            .map(|d| d.join("prometheus"))
-            .find(|p| p.is_file())
-    });
-    on_path.unwrap_or_else(|| {
-        panic!(
-            "prometheus is not installed: run scripts/test.sh, which installs Debian's `prometheus` package"
-        )
+    find_prometheus().unwrap_or_else(|| {
+        panic!("prometheus is not installed: run scripts/test.sh, which installs Debian's `prometheus` package")
     })
 }
 
@@ -52,10 +46,10 @@ struct Served {
 
 const TLS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls");
 
-/// A real Prometheus scraping one target every second; killed when dropped.
+/// A real Prometheus scraping one target every second (the launcher `shakedown demo`
+/// uses), served as the test asks; killed when dropped.
 struct PrometheusServer {
-    child: std::process::Child,
-    port: u16,
+    server: LocalPrometheus,
     served: Served,
 }
 
@@ -67,31 +61,6 @@ impl PrometheusServer {
             tls,
         } = served;
         let binary = prometheus_binary();
-        let config = dir.join("prometheus.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: sandbox\n    static_configs:\n      - targets: ['{target}']\n"
-            ),
-        )
-        .expect("prometheus config");
-        let port = free_port();
-        let mut command = std::process::Command::new(binary);
-        command
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("tsdb").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        if !prefix.is_empty() {
-            command.arg(format!("--web.route-prefix={prefix}"));
-            command.arg(format!(
-                "--web.external-url=http://127.0.0.1:{port}{prefix}"
-            ));
-        }
         let mut web = String::new();
         if let Some((user, _)) = basic_auth {
             web.push_str(&format!("basic_auth_users:\n  {user}: '{PASSWORD_HASH}'\n"));
@@ -101,24 +70,38 @@ impl PrometheusServer {
                 "tls_server_config:\n  cert_file: {TLS_DIR}/server.pem\n  key_file: {TLS_DIR}/server.key\n"
             ));
         }
-        if !web.is_empty() {
+        let web_config = (!web.is_empty()).then(|| {
             let path = dir.join("web.yml");
             std::fs::write(&path, web).expect("web config");
-            command.arg(format!("--web.config.file={}", path.display()));
-        }
-        let child = command.spawn().expect("prometheus starts");
-        let server = Self {
-            child,
-            port,
-            served,
+            path
+        });
+        let extra = |port: u16| {
+            let mut args = Vec::new();
+            if !prefix.is_empty() {
+                args.push(format!("--web.route-prefix={prefix}"));
+                args.push(format!(
+                    "--web.external-url=http://127.0.0.1:{port}{prefix}"
+                ));
+            }
+            if let Some(path) = &web_config {
+                args.push(format!("--web.config.file={}", path.display()));
+            }
+            args
         };
+        let server = LocalPrometheus::start_with(&binary, dir, &target.to_string(), extra)
+            .await
+            .expect("prometheus starts");
+        let server = Self { server, served };
         server.wait_for_data().await;
         server
     }
 
     fn url(&self) -> String {
         let scheme = if self.served.tls { "https" } else { "http" };
-        format!("{scheme}://127.0.0.1:{}{}", self.port, self.served.prefix)
+        format!(
+            "{scheme}://127.0.0.1:{}{}",
+            self.server.port, self.served.prefix
+        )
     }
 
     async fn query(&self, query: &str) -> Option<f64> {
@@ -146,15 +129,14 @@ impl PrometheusServer {
             assert!(
                 tokio::time::Instant::now() < deadline,
                 "Prometheus on port {} never had the checkout error ratio",
-                self.port
+                self.server.port
             );
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }
 
     fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.server.kill();
     }
 }
 

@@ -4,18 +4,13 @@
 
 mod common;
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use prometheus_http_query::Client as Prometheus;
+use shakedown::demo::{LocalPrometheus, find_prometheus};
 use shakedown::sandbox::{self, SandboxConfig};
 
 const ERROR_RATIO: &str = r#"sum(rate(http_requests_total{namespace="shop",service="checkout",code=~"5.."}[4s])) / sum(rate(http_requests_total{namespace="shop",service="checkout"}[4s]))"#;
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-    listener.local_addr().expect("address").port()
-}
 
 async fn error_ratio(prometheus: &Prometheus) -> Option<f64> {
     let result = prometheus.query(ERROR_RATIO).get().await.ok()?;
@@ -44,7 +39,7 @@ async fn wait_ratio(prometheus: &Prometheus, what: &str, accept: impl Fn(f64) ->
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_sees_checkout_errors_rise_and_recover() {
-    let binary = which("prometheus").unwrap_or_else(|| {
+    let binary = find_prometheus().unwrap_or_else(|| {
         panic!(
             "prometheus is not installed: run scripts/test.sh, which installs Debian's `prometheus`"
         )
@@ -60,29 +55,11 @@ async fn prometheus_sees_checkout_errors_rise_and_recover() {
         handle.addr.port()
     ));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let config_file = dir.join("prometheus.yml");
-    std::fs::write(
-        &config_file,
-        format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: sandbox\n    static_configs:\n      - targets: ['{}']\n",
-            handle.addr
-        ),
-    )
-    .expect("prometheus config");
-    let port = free_port();
-    let mut child = tokio::process::Command::new(binary)
-        .arg(format!("--config.file={}", config_file.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.join("data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
+    // The same launcher `shakedown demo` uses.
+    let server = LocalPrometheus::start(&binary, &dir, &handle.addr.to_string())
+        .await
         .expect("prometheus starts");
-    let prometheus = Prometheus::try_from(format!("http://127.0.0.1:{port}")).expect("client");
+    let prometheus = Prometheus::try_from(server.url.clone()).expect("client");
 
     // Steady state: all three pods serve 30 rps at 15 rps each; no errors.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
@@ -132,14 +109,6 @@ async fn prometheus_sees_checkout_errors_rise_and_recover() {
     })
     .await;
 
-    let _ = child.kill().await;
+    server.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-fn which(name: &str) -> Option<std::path::PathBuf> {
-    std::env::var_os("PATH").and_then(|p| {
-        std::env::split_paths(&p)
-            .map(|d| d.join(name))
-            .find(|p| p.is_file())
-    })
 }
