@@ -92,27 +92,12 @@ fn as_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Err
 
 /// What the plan needs to read from the cluster: pod namespaces, and whether nodes.
 pub fn inventory_needs(loaded: &Loaded) -> (Vec<String>, bool) {
-    fn walk(steps: &[ResolvedStep], namespaces: &mut Vec<String>, nodes: &mut bool) {
-        for step in steps {
-            match &step.action {
-                ResolvedAction::Scenario { scenario, .. } => note(scenario, namespaces, nodes),
-                ResolvedAction::Experiment { steps, .. } | ResolvedAction::Parallel(steps) => {
-                    walk(steps, namespaces, nodes)
-                }
-                ResolvedAction::Pause(_) => {}
-            }
-        }
-    }
-    fn note(scenario: &Scenario, namespaces: &mut Vec<String>, nodes: &mut bool) {
+    let (mut namespaces, mut nodes) = (Vec::new(), false);
+    for (_, scenario) in loaded.scenarios() {
         match &scenario.spec.target {
             Target::Pods(p) => namespaces.extend(p.namespaces.iter().cloned()),
-            Target::Nodes(_) => *nodes = true,
+            Target::Nodes(_) => nodes = true,
         }
-    }
-    let (mut namespaces, mut nodes) = (Vec::new(), false);
-    match &loaded.document {
-        crate::spec::Document::Scenario(s) => note(s, &mut namespaces, &mut nodes),
-        crate::spec::Document::Experiment(_) => walk(&loaded.steps, &mut namespaces, &mut nodes),
     }
     namespaces.sort();
     namespaces.dedup();
@@ -559,6 +544,21 @@ mod tests {
             count,
             percent: percent.map(Percent),
         })
+    }
+
+    #[test]
+    fn scenario_ids_match_the_plan_entries() {
+        let loaded = crate::spec::load(std::path::Path::new("experiments/gameday.yaml")).unwrap();
+        let plan = plan(&loaded, 1, None);
+        let planned: Vec<&str> = plan
+            .entries
+            .iter()
+            .filter(|e| e.fault.is_some())
+            .map(|e| e.id.as_str())
+            .collect();
+        let walked: Vec<String> = loaded.scenarios().into_iter().map(|(id, _)| id).collect();
+        assert_eq!(walked, planned);
+        assert_eq!(planned, ["1", "3#1", "3#2", "4.1", "4.2"]);
     }
 
     #[test]

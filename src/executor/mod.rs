@@ -99,7 +99,8 @@ pub async fn run(
             crate::spec::Document::Scenario(s) => s.spec.prometheus.clone(),
         }
         .or_else(|| {
-            scenarios_by_id(loaded)
+            loaded
+                .scenarios()
                 .into_iter()
                 .find_map(|(_, s)| s.spec.prometheus.clone())
         }),
@@ -733,7 +734,7 @@ fn revert_hint(fault: &Fault, run_id: &str) -> String {
 }
 
 fn run_started(loaded: &Loaded, plan: &Plan, runner: &Runner) -> RunStarted {
-    let scenarios = scenarios_by_id(loaded);
+    let scenarios = loaded.scenarios();
     RunStarted {
         run_id: runner.options.run_id.clone(),
         experiment: loaded.name().to_owned(),
@@ -797,48 +798,6 @@ fn planned_hypothesis(h: &Hypothesis) -> PlannedHypothesis {
         abort: h.abort,
         every_ms: h.every.0.as_millis() as u64,
     }
-}
-
-/// Plan ids of scenario steps, walked the same way as the plan.
-fn scenarios_by_id(loaded: &Loaded) -> Vec<(String, &Scenario)> {
-    fn walk<'a>(prefix: &str, steps: &'a [ResolvedStep], out: &mut Vec<(String, &'a Scenario)>) {
-        for (i, step) in steps.iter().enumerate() {
-            let id = format!("{prefix}{}", i + 1);
-            for round in 1..=step.repeat {
-                let id = if step.repeat > 1 {
-                    format!("{id}#{round}")
-                } else {
-                    id.clone()
-                };
-                match &step.action {
-                    ResolvedAction::Scenario { scenario, .. } => out.push((id, scenario)),
-                    ResolvedAction::Experiment { steps, .. } => walk(&format!("{id}."), steps, out),
-                    ResolvedAction::Parallel(children) => {
-                        for (j, child) in children.iter().enumerate() {
-                            walk_one(&format!("{id}.{}", j + 1), child, out);
-                        }
-                    }
-                    ResolvedAction::Pause(_) => {}
-                }
-            }
-        }
-    }
-    fn walk_one<'a>(id: &str, step: &'a ResolvedStep, out: &mut Vec<(String, &'a Scenario)>) {
-        let single = std::slice::from_ref(step);
-        let mut inner = Vec::new();
-        walk("", single, &mut inner);
-        out.extend(
-            inner
-                .into_iter()
-                .map(|(sub, s)| (format!("{id}{}", &sub[1..]), s)),
-        );
-    }
-    let mut out = Vec::new();
-    match &loaded.document {
-        crate::spec::Document::Scenario(s) => out.push(("1".to_owned(), s)),
-        crate::spec::Document::Experiment(_) => walk("", &loaded.steps, &mut out),
-    }
-    out
 }
 
 pub use preflight::preflight;

@@ -13,7 +13,7 @@ use kube::api::PostParams;
 use crate::cluster::Connection;
 use crate::faults::network::pod_security_blocker;
 use crate::plan::Plan;
-use crate::spec::{Fault, Loaded, ResolvedAction, ResolvedStep, Scenario, Target};
+use crate::spec::{Fault, Loaded, Target};
 
 /// One permission: verb, resource, subresource, namespace (None = cluster-scoped).
 type Permission = (
@@ -38,10 +38,9 @@ pub async fn preflight(
             _ => None,
         })
         .collect();
-    let scenarios = scenarios(loaded);
     let mut needed = BTreeSet::new();
     let mut netem_namespaces = BTreeSet::new();
-    for scenario in &scenarios {
+    for (_, scenario) in loaded.scenarios() {
         let namespaces: Vec<String> = match &scenario.spec.target {
             Target::Pods(p) if p.namespaces.is_empty() => vec![default_namespace.to_owned()],
             Target::Pods(p) => p.namespaces.clone(),
@@ -125,24 +124,4 @@ async fn denied(conn: &Connection, needed: &BTreeSet<Permission>) -> Vec<String>
         }
     }
     problems
-}
-
-fn scenarios(loaded: &Loaded) -> Vec<&Scenario> {
-    fn walk<'a>(steps: &'a [ResolvedStep], out: &mut Vec<&'a Scenario>) {
-        for step in steps {
-            match &step.action {
-                ResolvedAction::Scenario { scenario, .. } => out.push(scenario),
-                ResolvedAction::Experiment { steps, .. } | ResolvedAction::Parallel(steps) => {
-                    walk(steps, out)
-                }
-                ResolvedAction::Pause(_) => {}
-            }
-        }
-    }
-    let mut out = Vec::new();
-    match &loaded.document {
-        crate::spec::Document::Scenario(s) => out.push(s),
-        crate::spec::Document::Experiment(_) => walk(&loaded.steps, &mut out),
-    }
-    out
 }
