@@ -101,6 +101,29 @@ impl Bench {
             .collect()
     }
 
+    /// Cordons a node the way an admin would: no shakedown mark.
+    async fn admin_cordon(&self, node: &str) {
+        let nodes: kube::Api<k8s_openapi::api::core::v1::Node> =
+            kube::Api::all(common::client(&self.handle).await);
+        let cordon = serde_json::json!({"spec": {"unschedulable": true}});
+        let params = kube::api::PatchParams::default();
+        nodes
+            .patch(node, &params, &kube::api::Patch::Merge(&cordon))
+            .await
+            .expect("admin cordon");
+    }
+
+    /// Asserts that `node` is schedulable again and carries no shakedown mark.
+    fn assert_uncordoned(&self, node: &str) {
+        let node = self.handle.object("nodes", "", node).expect("node");
+        let unschedulable = &node["spec"]["unschedulable"];
+        assert!(unschedulable.is_null() || unschedulable == false, "{node}");
+        assert!(
+            node["metadata"]["annotations"]["shakedown.dev/cordoned-by"].is_null(),
+            "{node}"
+        );
+    }
+
     fn journal(&self) -> Vec<Value> {
         let text = std::fs::read_to_string(self.dir.join("out/journal.jsonl")).expect("journal");
         text.lines()
@@ -231,15 +254,7 @@ async fn node_drain_cordons_evicts_and_uncordons() {
             .all(|c| ["PATCH nodes", "POST pods/eviction", "POST events"].contains(&c.as_str())),
         "{changes:?}"
     );
-    let node = b.handle.object("nodes", "", "node-a-1").expect("node");
-    assert!(
-        node["spec"]["unschedulable"].is_null() || node["spec"]["unschedulable"] == false,
-        "{node}"
-    );
-    assert!(
-        node["metadata"]["annotations"]["shakedown.dev/cordoned-by"].is_null(),
-        "{node}"
-    );
+    b.assert_uncordoned("node-a-1");
     // DaemonSet pods stay where they are.
     let ds_evictions = b
         .handle
@@ -253,17 +268,7 @@ async fn node_drain_cordons_evicts_and_uncordons() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_node_an_admin_cordoned_stays_cordoned() {
     let b = bench("admin").await;
-    let client = common::client(&b.handle).await;
-    let nodes: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(client);
-    let cordon = serde_json::json!({"spec": {"unschedulable": true}});
-    nodes
-        .patch(
-            "node-a-1",
-            &kube::api::PatchParams::default(),
-            &kube::api::Patch::Merge(&cordon),
-        )
-        .await
-        .expect("admin cordon");
+    b.admin_cordon("node-a-1").await;
     let scenario = b.scenario(
         "drain",
         "  target: {nodes: {names: [node-a-1]}}\n  fault: {type: node-drain, duration: 1s, evictionTimeout: 20s}\n  recovery: {within: 20s}\n",
@@ -359,11 +364,7 @@ async fn sigint_mid_drain_reverts_and_exits_130() {
         .expect("exits promptly")
         .expect("output");
     assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
-    let node = b.handle.object("nodes", "", "node-a-1").expect("node");
-    assert!(
-        node["spec"]["unschedulable"].is_null() || node["spec"]["unschedulable"] == false,
-        "{node}"
-    );
+    b.assert_uncordoned("node-a-1");
     let journal = b.journal();
     let kinds: Vec<&str> = journal
         .iter()
@@ -406,17 +407,7 @@ async fn recover(b: &Bench, extra: &[&str]) -> Output {
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_mid_drain_then_recover_uncordons_only_our_node() {
     let b = bench("kill-drain").await;
-    let client = common::client(&b.handle).await;
-    let nodes: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(client);
-    let cordon = serde_json::json!({"spec": {"unschedulable": true}});
-    nodes
-        .patch(
-            "node-b-1",
-            &kube::api::PatchParams::default(),
-            &kube::api::Patch::Merge(&cordon),
-        )
-        .await
-        .expect("admin cordon");
+    b.admin_cordon("node-b-1").await;
     let scenario = b.scenario("drain", "  target: {nodes: {names: [node-a-1]}}\n  fault: {type: node-drain, duration: 10m, evictionTimeout: 20s}\n");
     kill_mid_fault(&b, &scenario, |h| {
         h.object("nodes", "", "node-a-1")
@@ -437,15 +428,7 @@ async fn sigkill_mid_drain_then_recover_uncordons_only_our_node() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
-    let ours = b.handle.object("nodes", "", "node-a-1").expect("node");
-    assert!(
-        ours["spec"]["unschedulable"].is_null() || ours["spec"]["unschedulable"] == false,
-        "{ours}"
-    );
-    assert!(
-        ours["metadata"]["annotations"]["shakedown.dev/cordoned-by"].is_null(),
-        "{ours}"
-    );
+    b.assert_uncordoned("node-a-1");
     let admins = b.handle.object("nodes", "", "node-b-1").expect("node");
     assert_eq!(
         admins["spec"]["unschedulable"], true,
@@ -523,11 +506,7 @@ async fn a_flaky_api_still_completes_and_reverts() {
             failed > 0,
             "the sandbox really answered some requests with {code}"
         );
-        let node = b.handle.object("nodes", "", "node-a-1").expect("node");
-        assert!(
-            node["spec"]["unschedulable"].is_null() || node["spec"]["unschedulable"] == false,
-            "{node}"
-        );
+        b.assert_uncordoned("node-a-1");
     }
 }
 
@@ -588,11 +567,7 @@ async fn an_unreachable_api_during_the_revert_is_exit_4_naming_the_node() {
     // The node is still marked, so recover can finish the job once the API is back.
     let out = recover(&b, &[]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let node = b.handle.object("nodes", "", "node-a-1").expect("node");
-    assert!(
-        node["spec"]["unschedulable"].is_null() || node["spec"]["unschedulable"] == false,
-        "{node}"
-    );
+    b.assert_uncordoned("node-a-1");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -920,9 +895,5 @@ async fn dry_runs_change_nothing() {
             call.query
         );
     }
-    let node = b.handle.object("nodes", "", "node-a-1").expect("node");
-    assert!(
-        node["spec"]["unschedulable"].is_null() || node["spec"]["unschedulable"] == false,
-        "nothing persisted: {node}"
-    );
+    b.assert_uncordoned("node-a-1");
 }
