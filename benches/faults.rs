@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, ListParams};
 use shakedown::events::RunEvent;
-use shakedown::executor::{self, bus};
-use shakedown::sandbox::{self, SandboxConfig, SandboxHandle};
+use shakedown::executor;
+use shakedown::run::bus;
+use shakedown_sandbox::{self as sandbox, SandboxConfig, SandboxHandle};
 
 fn config(nodes: usize, replicas: usize) -> SandboxConfig {
     let mut yaml = String::from("nodes:\n");

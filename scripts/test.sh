@@ -30,6 +30,7 @@ if ! python3 -c 'import junitparser, xmlschema' >/dev/null 2>&1; then
   python3 -m pip install --quiet junitparser xmlschema
 fi
 
-cargo fmt --check
-cargo clippy --all-targets -- -D warnings
-cargo test "$@"
+bash scripts/check-layers.sh
+cargo fmt --all --check
+cargo clippy --workspace --all-targets -- -D warnings
+cargo test --workspace "$@"

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::sandbox::{self, SandboxConfig, SandboxHandle};
+use shakedown_sandbox::{self as sandbox, SandboxConfig, SandboxHandle};
+
+use crate::{journal, report as reports};
 
 /// The demo's specs ship inside the binary, so `shakedown demo` works from any folder.
 const DEMO_FILES: [(&str, &str); 4] = [
@@ -184,6 +186,64 @@ pub async fn start_sandbox() -> Result<SandboxHandle, DemoError> {
     sandbox::start(SandboxConfig::shop(), 0)
         .await
         .map_err(|e| DemoError::Sandbox(sandbox::error_chain(&e)))
+}
+
+/// Reads the sandbox itself: after every run, interrupted or not, nothing may be left
+/// cordoned or marked as faulted.
+pub fn report_leftovers(sandbox: &SandboxHandle) {
+    let mut left = Vec::new();
+    for node in sandbox.objects("nodes", None) {
+        if node["spec"]["unschedulable"] == true
+            || node["metadata"]["annotations"][crate::faults::CORDONED_BY].is_string()
+        {
+            left.push(format!(
+                "node {} is cordoned",
+                node["metadata"]["name"].as_str().unwrap_or("?")
+            ));
+        }
+    }
+    for pod in sandbox.objects("pods", None) {
+        if pod["metadata"]["annotations"][crate::faults::FAULT_ANNOTATION].is_string() {
+            left.push(format!(
+                "pod {} still carries a fault",
+                pod["metadata"]["name"].as_str().unwrap_or("?")
+            ));
+        }
+    }
+    if left.is_empty() {
+        println!("\nsandbox: clean (no node cordoned, no fault left on any pod)");
+    } else {
+        println!("\nsandbox: LEFT FAULTED: {}", left.join("; "));
+    }
+}
+
+/// The verdicts, then where the reports are.
+pub fn print_summary(out: &Path) {
+    if let Ok(contents) = journal::read(&out.join("journal.jsonl")) {
+        println!(
+            "\n{:<10} {:<36} {:<7} observed",
+            "verdict", "hypothesis", "phase"
+        );
+        for record in &contents.records {
+            if let crate::events::RunEvent::HypothesisVerdict(v) = &record.event {
+                let phase = format!("{:?}", v.phase).to_lowercase();
+                let verdict = format!("{:?}", v.verdict).to_lowercase();
+                println!(
+                    "{verdict:<10} {:<36} {phase:<7} {}",
+                    v.hypothesis, v.message
+                );
+            }
+        }
+    }
+    println!("\nreports:");
+    for file in [
+        reports::MARKDOWN_FILE,
+        reports::JUNIT_FILE,
+        reports::JSON_FILE,
+        "journal.jsonl",
+    ] {
+        println!("  {}", out.join(file).display());
+    }
 }
 
 #[cfg(test)]

@@ -26,14 +26,13 @@ pub mod cli;
 pub mod cluster;
 pub mod commands;
 pub mod demo;
-pub mod events;
 pub mod executor;
-pub mod exit;
 pub mod faults;
 pub mod journal;
-pub mod plan;
 pub mod probes;
-pub mod report;
-pub mod sandbox;
-pub mod selector;
-pub mod spec;
+pub mod run;
+
+// The pure layers live in their own crate so that a compile error, not a convention,
+// keeps the cluster client out of them; re-exported so paths read `shakedown::spec`.
+pub use shakedown_core::{events, exit, plan, report, spec};
+pub use shakedown_vocab::{annotations, selector};

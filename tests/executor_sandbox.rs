@@ -6,8 +6,9 @@ use std::process::Output;
 use std::time::Duration;
 
 use serde_json::Value;
-use shakedown::sandbox::{self, RequestRecord, SandboxHandle};
+use shakedown_sandbox::{self as sandbox, RequestRecord, SandboxHandle};
 
+#[path = "../crates/sandbox/tests/common/mod.rs"]
 mod common;
 
 struct Bench {

@@ -3,6 +3,7 @@
 //! loopback port (killed on drop) and runs the CLI against the sandbox.
 //! Without `prometheus` installed these tests fail and say how to get it.
 
+#[path = "../crates/sandbox/tests/common/mod.rs"]
 mod common;
 
 use std::net::SocketAddr;
@@ -13,7 +14,7 @@ use std::time::Duration;
 use prometheus_http_query::reqwest;
 use serde_json::Value;
 use shakedown::demo::{LocalPrometheus, find_prometheus};
-use shakedown::sandbox::{self, SandboxConfig, SandboxHandle};
+use shakedown_sandbox::{self as sandbox, SandboxConfig, SandboxHandle};
 
 const ERROR_RATIO: &str = r#"sum(rate(http_requests_total{namespace="shop",service="checkout",code=~"5.."}[4s])) / sum(rate(http_requests_total{namespace="shop",service="checkout"}[4s]))"#;
 /// Start-up delay of replacement pods: long enough for a 1 s scrape to see the gap.

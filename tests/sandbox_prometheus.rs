@@ -2,13 +2,14 @@
 //! when 2 of its 3 pods are deleted and fall back once the replacements are Ready.
 //! Without `prometheus` on PATH the test fails and says how to get it.
 
+#[path = "../crates/sandbox/tests/common/mod.rs"]
 mod common;
 
 use std::time::Duration;
 
 use prometheus_http_query::Client as Prometheus;
 use shakedown::demo::{LocalPrometheus, find_prometheus};
-use shakedown::sandbox::{self, SandboxConfig};
+use shakedown_sandbox::{self as sandbox, SandboxConfig};
 
 const ERROR_RATIO: &str = r#"sum(rate(http_requests_total{namespace="shop",service="checkout",code=~"5.."}[4s])) / sum(rate(http_requests_total{namespace="shop",service="checkout"}[4s]))"#;
 

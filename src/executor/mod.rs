@@ -5,10 +5,10 @@
 //! emptied — reverted — on every exit path: success, deviation, abort, SIGINT/SIGTERM
 //! and a panicking step task.
 
-pub mod bus;
 pub(crate) mod phases;
 mod preflight;
 pub mod recover;
+pub mod session;
 pub mod signals;
 
 use std::future::Future;
@@ -18,9 +18,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use self::bus::EventBus;
 use self::phases::Check;
-use self::signals::Stop;
 use crate::cluster::{self, Connection};
 use crate::events::{
     NoteLevel, PlannedHypothesis, PlannedStep, RunEvent, RunFinished, RunStarted, StepStatus,
@@ -31,6 +29,8 @@ use crate::faults::{self, FaultContext, Ledger, recovery};
 use crate::plan::{self, Plan};
 use crate::probes::Probe;
 use crate::probes::prometheus::{self, PrometheusEndpoint, PrometheusSettings, display_url};
+use crate::run::bus::EventBus;
+use crate::run::stop::{Stop, wait_or_stop};
 use crate::spec::{
     Fault, Hypothesis, Loaded, Probe as ProbeSpec, ResolvedAction, ResolvedStep, Safety, Scenario,
     Target,
@@ -228,8 +228,7 @@ impl Runner {
         Box::pin(async move {
             let mut stopped = self.stop.subscribe();
             if !step.after.is_zero()
-                && phases::wait_or_stop(&mut stopped, tokio::time::Instant::now() + step.after)
-                    .await
+                && wait_or_stop(&mut stopped, tokio::time::Instant::now() + step.after).await
             {
                 self.bus.emit(RunEvent::StepSkipped {
                     step: id,
@@ -251,9 +250,7 @@ impl Runner {
                         self.sequence(format!("{id}."), steps.clone()).await
                     }
                     ResolvedAction::Pause(length) => {
-                        if phases::wait_or_stop(&mut stopped, tokio::time::Instant::now() + *length)
-                            .await
-                        {
+                        if wait_or_stop(&mut stopped, tokio::time::Instant::now() + *length).await {
                             self.bus.emit(RunEvent::StepSkipped {
                                 step: id,
                                 reason: "the run was stopped".into(),
@@ -448,7 +445,7 @@ impl Runner {
                     let mut round = 1;
                     loop {
                         let next = tokio::time::Instant::now() + interval;
-                        if next >= deadline || phases::wait_or_stop(&mut stopped, next).await {
+                        if next >= deadline || wait_or_stop(&mut stopped, next).await {
                             return Ok(());
                         }
                         round += 1;
@@ -470,7 +467,7 @@ impl Runner {
                 result
             }
             Fault::NodeDrain(_) | Fault::NetworkLatency(_) => {
-                let holding = phases::wait_or_stop(&mut stopped, deadline);
+                let holding = wait_or_stop(&mut stopped, deadline);
                 tokio::join!(
                     holding,
                     phases::during(checks, &self.bus, phases::Window::For(hold), &self.stop)

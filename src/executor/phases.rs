@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::bus::EventBus;
-use super::signals::Stop;
 use crate::events::{HypothesisVerdict, ProbeSample, RunEvent, SampleOutcome, Verdict};
 use crate::probes::{Probe, check_window, judge};
+use crate::run::bus::EventBus;
+use crate::run::stop::{Stop, wait_or_stop};
 use crate::spec::{Hypothesis, Phase};
 
 /// A hypothesis with the probe that measures it.
@@ -350,20 +350,6 @@ async fn wait_or_end(
     tokio::select! {
         stop = wait_or_stop(stopped, until) => stop,
         changed = ended.changed() => changed.is_err() || *ended.borrow(),
-    }
-}
-
-/// Sleeps until `until`; returns true if the run was stopped first.
-pub async fn wait_or_stop(
-    stopped: &mut watch::Receiver<Stop>,
-    until: tokio::time::Instant,
-) -> bool {
-    if !matches!(*stopped.borrow(), Stop::Running) {
-        return true;
-    }
-    tokio::select! {
-        _ = tokio::time::sleep_until(until) => false,
-        changed = stopped.changed() => changed.is_err() || !matches!(*stopped.borrow(), Stop::Running),
     }
 }
 

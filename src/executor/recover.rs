@@ -14,11 +14,11 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::ListParams;
 use kube::{Api, ResourceExt};
 
-use super::bus::EventBus;
 use crate::cluster::Connection;
 use crate::events::RunEvent;
 use crate::exit::Outcome;
 use crate::faults::{self, CORDONED_BY, FAULT_ANNOTATION, FaultContext, Ledger, Undo};
+use crate::run::bus::EventBus;
 
 const BUDGET: Duration = Duration::from_secs(30);
 

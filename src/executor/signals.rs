@@ -1,16 +1,9 @@
-//! Why a run stops early. SIGINT/SIGTERM and `abort: true` breaches all land here; every
-//! wait in the executor watches it, and the revert runs no matter which one fired.
+//! Signals into the run's stop channel (`crate::run::stop`): the revert runs no matter
+//! which one fired.
 
 use tokio::sync::watch;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Stop {
-    Running,
-    Interrupted,
-    Terminated,
-    /// An `abort: true` hypothesis breached (its name).
-    Aborted(String),
-}
+pub use crate::run::stop::Stop;
 
 /// Forwards SIGINT and SIGTERM into the stop channel until the run ends.
 pub fn install(stop: watch::Sender<Stop>) -> tokio::task::JoinHandle<()> {

@@ -19,14 +19,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Time
 use kube::api::PostParams;
 use kube::{Api, Client};
 
-use crate::executor::bus::EventBus;
+use crate::run::bus::EventBus;
 
-/// On a node we cordoned: the run id. `recover` uncordons only nodes carrying it, so a
-/// node an admin cordoned is never touched.
-pub const CORDONED_BY: &str = "shakedown.dev/cordoned-by";
-
-/// On a pod with an active network fault: JSON `{runId, kind, container, interface, params, expires}`.
-pub const FAULT_ANNOTATION: &str = "shakedown.dev/fault";
+pub use shakedown_vocab::annotations::{CORDONED_BY, FAULT_ANNOTATION};
 
 /// Everything a fault needs to act and to report.
 #[derive(Clone)]

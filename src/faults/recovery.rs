@@ -166,7 +166,7 @@ pub async fn wait_until_recovered(
     client: &Client,
     disrupted: &mut Disrupted,
     deadline: tokio::time::Instant,
-    stopped: &mut tokio::sync::watch::Receiver<crate::executor::signals::Stop>,
+    stopped: &mut tokio::sync::watch::Receiver<crate::run::stop::Stop>,
 ) {
     loop {
         let gone = all_gone(client, &disrupted.pods).await;
@@ -184,7 +184,7 @@ pub async fn wait_until_recovered(
         let next = tokio::time::Instant::now() + Duration::from_millis(250);
         if disrupted.pending().next().is_none()
             || next >= deadline
-            || crate::executor::phases::wait_or_stop(stopped, next).await
+            || crate::run::stop::wait_or_stop(stopped, next).await
         {
             return;
         }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::{DEADLINE, fast_shop, raw};
 use serde_json::{Value, json};
-use shakedown::sandbox::{self, ApiFaults, SandboxHandle};
+use shakedown_sandbox::{self as sandbox, ApiFaults, SandboxHandle};
 
 fn parse(body: &str) -> Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
-use shakedown::sandbox::{SandboxConfig, SandboxHandle};
+use shakedown_sandbox::{SandboxConfig, SandboxHandle};
 
 pub const DEADLINE: Duration = Duration::from_secs(20);
 

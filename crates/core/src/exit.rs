@@ -56,6 +56,29 @@ impl Outcome {
     }
 }
 
+impl Outcome {
+    /// The one a pipeline must hear about first, when a session ends several ways: a
+    /// cluster that may still be faulted outranks an interrupt, which outranks a run
+    /// that could not run, and so on down to a pass.
+    pub const fn worse(self, other: Outcome) -> Outcome {
+        const fn rank(o: Outcome) -> u8 {
+            match o {
+                Outcome::Passed => 0,
+                Outcome::Deviated => 1,
+                Outcome::InvalidInput => 2,
+                Outcome::CouldNotRun => 3,
+                Outcome::Terminated | Outcome::Interrupted => 4,
+                Outcome::RevertFailed => 5,
+            }
+        }
+        if rank(other) > rank(self) {
+            other
+        } else {
+            self
+        }
+    }
+}
+
 impl From<Outcome> for ExitCode {
     fn from(outcome: Outcome) -> Self {
         ExitCode::from(outcome.code())

@@ -6,7 +6,7 @@
 
 pub mod decode;
 pub mod diagnostic;
-pub mod duration;
+pub use shakedown_vocab::duration;
 pub mod model;
 pub mod node;
 pub mod read;

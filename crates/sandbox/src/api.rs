@@ -18,7 +18,7 @@ use super::status::{self, ApiError};
 use super::store::{Store, Stored, labels_of, name_of, namespace_of};
 use super::table;
 use super::watch;
-use crate::selector::{FieldSelector, LabelSelector};
+use shakedown_vocab::selector::{FieldSelector, LabelSelector};
 
 /// A request as the API layer sees it.
 pub struct ApiRequest {

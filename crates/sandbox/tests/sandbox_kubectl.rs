@@ -8,7 +8,7 @@ use std::process::Output;
 use std::time::Duration;
 
 use serde_json::Value;
-use shakedown::sandbox::{self, SandboxConfig, SandboxHandle};
+use shakedown_sandbox::{self as sandbox, SandboxConfig, SandboxHandle};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 const VERSIONS: [&str; 2] = ["1.33", "1.27"];

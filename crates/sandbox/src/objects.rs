@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::resources::ResourceDef;
 use super::status::ApiError;
 use super::store::{labels_of, now_rfc3339, string_map};
-use crate::selector::LabelSelector;
+use shakedown_vocab::selector::LabelSelector;
 
 /// Kinds whose `metadata.generation` tracks spec changes.
 fn has_generation(store: &str) -> bool {
@@ -563,7 +563,7 @@ pub fn node_selector_matches(pod_spec: &Value, node_labels: &BTreeMap<String, St
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::resources::find;
+    use crate::resources::find;
 
     #[test]
     fn deployments_whose_selector_misses_the_template_are_invalid() {

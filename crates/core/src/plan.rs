@@ -18,6 +18,18 @@ use crate::spec::{
     Target,
 };
 
+/// `--dry-run`: how far a run may go. Settled once, before anything is planned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum DryRun {
+    /// Inject for real.
+    None,
+    /// Plan and preflight only: no mutating call at all.
+    Client,
+    /// Every mutating call carries `dryRun=All`: RBAC and admission run, nothing changes.
+    Server,
+}
+
 /// A seed nobody chose: printed with the plan so the run can be reproduced.
 pub fn fresh_seed() -> u64 {
     rand::random::<u64>() >> 11 // keep it exactly representable in JSON numbers
@@ -548,7 +560,11 @@ mod tests {
 
     #[test]
     fn scenario_ids_match_the_plan_entries() {
-        let loaded = crate::spec::load(std::path::Path::new("experiments/gameday.yaml")).unwrap();
+        let loaded = crate::spec::load(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../experiments/gameday.yaml"),
+        )
+        .unwrap();
         let plan = plan(&loaded, 1, None);
         let planned: Vec<&str> = plan
             .entries

@@ -15,7 +15,7 @@ use super::objects::{condition_is_true, is_terminating, pod_serving};
 use super::store::{Store, labels_of, name_of, namespace_of, uid_of};
 
 /// The annotation network faults put on a pod (see DESIGN.md, "Faults").
-pub const FAULT_ANNOTATION: &str = "shakedown.dev/fault";
+pub use shakedown_vocab::annotations::FAULT_ANNOTATION;
 
 /// Prometheus' default histogram buckets, in seconds.
 const BUCKETS: [f64; 11] = [

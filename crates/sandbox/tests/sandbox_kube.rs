@@ -11,7 +11,7 @@ use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, EvictParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::json;
-use shakedown::sandbox::{self, SandboxConfig, SandboxHandle};
+use shakedown_sandbox::{self as sandbox, SandboxConfig, SandboxHandle};
 
 mod common;
 

@@ -1,0 +1,112 @@
+//! `shakedown demo`: the newcomer's first command (see `crate::demo` for the parts).
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::cli::GlobalArgs;
+use crate::executor::session::{self, SessionOptions};
+use crate::exit::Outcome;
+use crate::plan::DryRun;
+use crate::spec;
+
+/// The newcomer's first command: sandbox + Prometheus + the demo experiment + reports.
+/// A deviation is the demo working as designed (one hypothesis breaks on purpose), so
+/// it exits 0 then; infrastructure failures and interrupts keep their codes.
+pub async fn demo(keep_running: bool, global: &GlobalArgs) -> Outcome {
+    let Some(prometheus) = crate::demo::find_prometheus() else {
+        crate::say!("shakedown: {}", crate::demo::DemoError::PrometheusMissing);
+        return Outcome::CouldNotRun;
+    };
+    match demo_async(&prometheus, keep_running, global).await {
+        Ok(Outcome::Deviated) => Outcome::Passed,
+        Ok(outcome) => outcome,
+        Err(e) => {
+            crate::say!("shakedown: {e}");
+            Outcome::CouldNotRun
+        }
+    }
+}
+
+async fn demo_async(
+    prometheus: &Path,
+    keep_running: bool,
+    global: &GlobalArgs,
+) -> Result<Outcome, crate::demo::DemoError> {
+    use crate::demo::{LocalPrometheus, start_sandbox, write_demo_specs};
+    let stamp = jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S").to_string();
+    let out = global.output_dir.join(format!("demo-{stamp}"));
+    let experiment = write_demo_specs(&out.join("spec"))?;
+    let sandbox = start_sandbox().await?;
+    let kubeconfig = out.join("kubeconfig");
+    sandbox
+        .write_kubeconfig(&kubeconfig)
+        .map_err(|e| crate::demo::DemoError::Sandbox(e.to_string()))?;
+    crate::say!("shakedown: sandbox cluster at {}", sandbox.url);
+    let mut prom = LocalPrometheus::start(
+        prometheus,
+        &out.join("prometheus"),
+        &sandbox.addr.to_string(),
+    )
+    .await?;
+    crate::say!(
+        "shakedown: prometheus at {}, waiting for the first scrapes",
+        prom.url
+    );
+    let warmed = tokio::select! {
+        ready = prom.wait_for("kube_deployment_status_replicas_available", Duration::from_secs(60)) => Some(ready),
+        _ = tokio::signal::ctrl_c() => None,
+    };
+    let Some(warmed) = warmed else {
+        prom.stop().await;
+        sandbox.shutdown().await;
+        return Ok(Outcome::Interrupted);
+    };
+    if let Err(e) = warmed {
+        prom.stop().await;
+        sandbox.shutdown().await;
+        return Err(e);
+    }
+    // Rates over [15s] windows need a few scrapes before the baseline means anything.
+    tokio::time::sleep(Duration::from_secs(16)).await;
+    let loaded = match spec::load(&experiment) {
+        Ok(loaded) => loaded,
+        Err(diagnostics) => {
+            prom.stop().await;
+            sandbox.shutdown().await;
+            crate::say_raw!("{diagnostics}");
+            return Ok(Outcome::InvalidInput);
+        }
+    };
+    let options = SessionOptions {
+        kubeconfig: Some(kubeconfig.clone()),
+        context: None,
+        namespace: None,
+        // The demo's own Prometheus needs no credentials: never send it the user's.
+        prometheus_url: Some(prom.url.clone()),
+        prometheus_token: None,
+        prometheus_token_file: None,
+        output_dir: out.clone(),
+        seed: global.seed,
+        dry_run: DryRun::None,
+        yes: true,
+        quiet: global.quiet,
+        verbose: global.verbose > 0,
+        revert_timeout: Duration::from_secs(30),
+        junit: None,
+    };
+    let outcome = session::run_files(std::slice::from_ref(&loaded), &options).await;
+    crate::demo::print_summary(&out);
+    crate::demo::report_leftovers(&sandbox);
+    if keep_running && !matches!(outcome, Outcome::Interrupted | Outcome::Terminated) {
+        println!("\nStill running (Ctrl-C to stop):");
+        println!(
+            "  kubectl --kubeconfig {} get pods -A",
+            kubeconfig.display()
+        );
+        println!("  Prometheus: {}", prom.url);
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    prom.stop().await;
+    sandbox.shutdown().await;
+    Ok(outcome)
+}

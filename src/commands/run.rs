@@ -1,0 +1,69 @@
+//! `shakedown run`: parse the files, then hand them to the executor's session.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::report_diagnostics;
+use crate::cli::{self, GlobalArgs};
+use crate::executor::session::{self, SessionOptions};
+use crate::exit::Outcome;
+use crate::plan::DryRun;
+use crate::spec;
+
+/// Validates every file first: one invalid file means nothing is touched.
+pub async fn run(
+    files: &[PathBuf],
+    revert_timeout: Duration,
+    junit: Option<&Path>,
+    global: &GlobalArgs,
+) -> Outcome {
+    let mut loaded = Vec::new();
+    let mut invalid = false;
+    for file in files {
+        match spec::load(file) {
+            Ok(l) => loaded.push(l),
+            Err(diagnostics) => {
+                report_diagnostics(&diagnostics, global.color);
+                invalid = true;
+            }
+        }
+    }
+    if invalid {
+        crate::say!("shakedown: invalid input; nothing was touched");
+        return Outcome::InvalidInput;
+    }
+    let options = session_options(global, revert_timeout, junit);
+    session::run_files(&loaded, &options).await
+}
+
+/// The flags, settled once into what the session runs with.
+pub(super) fn session_options(
+    global: &GlobalArgs,
+    revert_timeout: Duration,
+    junit: Option<&Path>,
+) -> SessionOptions {
+    SessionOptions {
+        kubeconfig: global.kubeconfig.clone(),
+        context: global.context.clone(),
+        namespace: global.namespace.clone(),
+        prometheus_url: global.prometheus_url.clone(),
+        prometheus_token: global.prometheus_token.clone(),
+        prometheus_token_file: global.prometheus_token_file.clone(),
+        output_dir: global.output_dir.clone(),
+        seed: global.seed,
+        dry_run: dry_run(global.dry_run),
+        yes: global.yes,
+        quiet: global.quiet,
+        verbose: global.verbose > 0,
+        revert_timeout,
+        junit: junit.map(Path::to_path_buf),
+    }
+}
+
+pub(super) fn dry_run(flag: cli::DryRun) -> DryRun {
+    match flag {
+        cli::DryRun::None => DryRun::None,
+        cli::DryRun::Client => DryRun::Client,
+        cli::DryRun::Server => DryRun::Server,
+    }
+}

@@ -1,0 +1,236 @@
+//! A `shakedown run` session, callable without the CLI: connect once, plan and preflight
+//! every file before anything is touched, run them one after another, and write every
+//! report on every exit path.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::exit::Outcome;
+use crate::journal::JournalWriter;
+use crate::plan::DryRun;
+use crate::probes::prometheus::Secret;
+use crate::{cluster, executor, plan as planner, report as reports, spec};
+
+/// Every choice a session needs, settled once from the flags (or by the demo).
+#[derive(Debug, Clone)]
+pub struct SessionOptions {
+    pub kubeconfig: Option<PathBuf>,
+    pub context: Option<String>,
+    /// `-n`: the namespace for pod targets that name none.
+    pub namespace: Option<String>,
+    pub prometheus_url: Option<String>,
+    pub prometheus_token: Option<Secret>,
+    pub prometheus_token_file: Option<PathBuf>,
+    pub output_dir: PathBuf,
+    pub seed: Option<u64>,
+    pub dry_run: DryRun,
+    /// `--yes`: act on a context without asking.
+    pub yes: bool,
+    pub quiet: bool,
+    pub verbose: bool,
+    pub revert_timeout: Duration,
+    /// `--junit PATH`: also write the combined JUnit file there.
+    pub junit: Option<PathBuf>,
+}
+
+pub async fn run_files(loaded: &[spec::Loaded], global: &SessionOptions) -> Outcome {
+    let revert_timeout = global.revert_timeout;
+    let junit = global.junit.as_deref();
+    let conn = match cluster::connect(global.kubeconfig.as_deref(), global.context.as_deref()).await
+    {
+        Ok(conn) => conn,
+        Err(e) => {
+            crate::say!("shakedown: could not connect to the cluster: {e}");
+            return Outcome::CouldNotRun;
+        }
+    };
+    crate::say!(
+        "shakedown: context `{}`, API server {}",
+        conn.context,
+        conn.server
+    );
+    if global.dry_run != DryRun::Client
+        && let Err(why) = context_allowed(loaded, &conn.context, global.yes)
+    {
+        crate::say!("shakedown: {why}");
+        return Outcome::InvalidInput;
+    }
+    let seed = global.seed.unwrap_or_else(planner::fresh_seed);
+    crate::say!("shakedown: seed {seed} (replay with --seed {seed})");
+    let default_namespace = global
+        .namespace
+        .clone()
+        .unwrap_or_else(|| conn.default_namespace.clone());
+    let mut plans = Vec::new();
+    let mut problems = Vec::new();
+    for file in loaded {
+        let (mut namespaces, with_nodes) = planner::inventory_needs(file);
+        namespaces.push(default_namespace.clone());
+        let inventory =
+            match cluster::inventory(&conn, &namespaces, with_nodes, Duration::from_secs(30)).await
+            {
+                Ok(mut inventory) => {
+                    inventory.default_namespace = default_namespace.clone();
+                    inventory
+                }
+                Err(e) => {
+                    crate::say!("shakedown: could not read the cluster: {e}");
+                    return Outcome::CouldNotRun;
+                }
+            };
+        let plan = planner::plan(file, seed, Some(&inventory));
+        problems.extend(executor::preflight(&conn, file, &plan, &default_namespace).await);
+        plans.push(plan);
+    }
+    if !problems.is_empty() {
+        for p in &problems {
+            crate::say!("shakedown: preflight: {p}");
+        }
+        crate::say!("shakedown: preflight failed; nothing was touched");
+        return Outcome::CouldNotRun;
+    }
+    if global.dry_run == DryRun::Client {
+        for plan in &plans {
+            print!("{plan}");
+        }
+        crate::say!("shakedown: --dry-run=client: planned and checked; nothing was touched");
+        return Outcome::Passed;
+    }
+    let mut overall = Outcome::Passed;
+    let mut runs = Vec::new();
+    for (file, plan) in loaded.iter().zip(&plans) {
+        let dir = if loaded.len() == 1 {
+            global.output_dir.clone()
+        } else {
+            global.output_dir.join(file.name())
+        };
+        let journal_path = dir.join("journal.jsonl");
+        let _ = std::fs::remove_file(&journal_path);
+        let journal = match JournalWriter::create(&journal_path) {
+            Ok(j) => j,
+            Err(e) => {
+                crate::say!("shakedown: {e}");
+                return Outcome::CouldNotRun;
+            }
+        };
+        let bus = crate::run::bus::EventBus::new(
+            Some(journal),
+            crate::run::bus::Progress::for_terminal(global.quiet, global.verbose),
+            crate::run::bus::system_clock(),
+        );
+        let options = executor::RunOptions {
+            run_id: new_run_id(),
+            seed,
+            server_dry_run: global.dry_run == DryRun::Server,
+            default_namespace: Some(default_namespace.clone()),
+            prometheus_url: global.prometheus_url.clone(),
+            prometheus_token: global.prometheus_token.clone(),
+            prometheus_token_file: global.prometheus_token_file.clone(),
+            revert_timeout,
+        };
+        let outcome = executor::run(file, plan, conn.clone(), bus.clone(), options).await;
+        let records = bus.records();
+        write_reports(&dir, &records, global.quiet);
+        runs.push(records);
+        if global.quiet
+            && let Some(message) =
+                runs.last()
+                    .into_iter()
+                    .flatten()
+                    .rev()
+                    .find_map(|r: &crate::events::Record| match &r.event {
+                        crate::events::RunEvent::RunFinished(f) => f.message.clone(),
+                        _ => None,
+                    })
+        {
+            // Even quiet runs say how they ended: exit 4 must name what is left faulted.
+            crate::say!("shakedown: {message}");
+        }
+        if let Some(e) = bus.journal_error() {
+            crate::say!("shakedown: warning: the journal could not be written completely: {e}");
+        }
+        crate::say!(
+            "shakedown: `{}` finished with exit {} (journal {})",
+            file.name(),
+            outcome.code(),
+            journal_path.display()
+        );
+        overall = overall.worse(outcome);
+        if matches!(
+            outcome,
+            Outcome::Interrupted | Outcome::Terminated | Outcome::RevertFailed
+        ) {
+            break;
+        }
+    }
+    let all: Vec<(&[crate::events::Record], bool)> =
+        runs.iter().map(|r| (r.as_slice(), false)).collect();
+    let combined = reports::junit::render_many(&all);
+    if runs.len() > 1 {
+        // One release gate, one JUnit file: every experiment's suites together.
+        let file = reports::RenderedFile {
+            path: reports::JUNIT_FILE.into(),
+            contents: combined.clone(),
+        };
+        if let Err(e) = reports::write(&global.output_dir, &[file]) {
+            crate::say!("shakedown: {e}");
+        }
+    }
+    if let Some(path) = junit.filter(|_| !runs.is_empty())
+        && let Err(e) = std::fs::write(path, &combined)
+    {
+        crate::say!("shakedown: cannot write {}: {e}", path.display());
+    }
+    overall
+}
+
+/// Renders every report format into `dir`. Runs on every exit path of a run, so a
+/// partial run still leaves its evidence.
+fn write_reports(dir: &Path, records: &[crate::events::Record], quiet: bool) {
+    let files = reports::render(records, false, &reports::Format::ALL);
+    match reports::write(dir, &files) {
+        Ok(paths) if !quiet => {
+            for path in paths
+                .iter()
+                .filter(|p| p.extension().is_some_and(|e| e != "svg"))
+            {
+                crate::say!("shakedown: wrote {}", path.display());
+            }
+        }
+        Ok(_) => {}
+        Err(e) => crate::say!("shakedown: {e}"),
+    }
+}
+
+/// `--yes` is needed unless CI=true and the context is on every file's allow-list.
+fn context_allowed(loaded: &[spec::Loaded], context: &str, yes: bool) -> Result<(), String> {
+    if yes {
+        return Ok(());
+    }
+    let in_ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+    let listed = loaded.iter().all(|l| {
+        let safety = match &l.document {
+            spec::Document::Experiment(e) => e.spec.safety.as_ref(),
+            spec::Document::Scenario(s) => s.spec.safety.as_ref(),
+        };
+        safety.is_some_and(|s| s.allowed_contexts.iter().any(|c| c == context))
+    });
+    if in_ci && listed {
+        Ok(())
+    } else if listed {
+        Err(format!(
+            "about to inject faults into context `{context}`; pass --yes to confirm (or run with CI=true)"
+        ))
+    } else {
+        Err(format!(
+            "context `{context}` is not in safety.allowedContexts; pass --yes to act on it anyway"
+        ))
+    }
+}
+
+fn new_run_id() -> String {
+    let now = jiff::Timestamp::now()
+        .strftime("%Y%m%dT%H%M%SZ")
+        .to_string();
+    format!("{now}-{:06x}", rand::random::<u32>() & 0xff_ffff)
+}

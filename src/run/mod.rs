@@ -1,0 +1,8 @@
+//! What the executor, faults and probes share, below all of them: the event bus every
+//! layer reports through, and the stop signal with its cancellable waits.
+//!
+//! It imports nothing above it (`executor`, `faults`, `probes`); `scripts/check-layers.sh`
+//! fails the build if it ever does.
+
+pub mod bus;
+pub mod stop;
