@@ -102,26 +102,29 @@ async fn shakedown_run(handle: &SandboxHandle, dir: &Path, scenario: &str) -> (D
     let conn = shakedown::cluster::connect(Some(&kubeconfig), None)
         .await
         .expect("connect");
-    let (namespaces, with_nodes) = shakedown::plan::inventory_needs(&loaded);
+    let settings = shakedown::plan::PlanSettings {
+        seed: 1,
+        default_namespace: Some(conn.default_namespace.clone()),
+    };
+    let mut plan = shakedown::plan::plan(&loaded, &settings);
+    let (namespaces, with_nodes) = plan.inventory_needs();
     let inventory =
         shakedown::cluster::inventory(&conn, &namespaces, with_nodes, Duration::from_secs(60))
             .await
             .expect("inventory");
-    let plan = shakedown::plan::plan(&loaded, 1, Some(&inventory));
+    plan.pick_targets(&inventory);
     let journal =
         shakedown::journal::JournalWriter::create(&dir.join("journal.jsonl")).expect("journal");
     let bus = bus::EventBus::new(Some(journal), bus::Progress::Quiet, bus::system_clock());
     let options = executor::RunOptions {
         run_id: "bench-0001".into(),
-        seed: 1,
         server_dry_run: false,
-        default_namespace: None,
         prometheus_url: None,
         prometheus_token: None,
         prometheus_token_file: None,
         revert_timeout: Duration::from_secs(30),
     };
-    let outcome = executor::run(&loaded, &plan, conn, bus.clone(), options).await;
+    let outcome = executor::run(&plan, conn, bus.clone(), options).await;
     let whole = started.elapsed();
     assert_eq!(
         outcome,

@@ -136,10 +136,7 @@ async fn read_inventory(
     with_nodes: bool,
     until: tokio::time::Instant,
 ) -> Result<Inventory, ClusterError> {
-    let mut inventory = Inventory {
-        default_namespace: connection.default_namespace.clone(),
-        ..Inventory::default()
-    };
+    let mut inventory = Inventory::default();
     let all = ListParams::default();
     for namespace in namespaces {
         let pods: Api<Pod> = Api::namespaced(connection.client.clone(), namespace);

@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::report_diagnostics;
 use crate::cli::{GlobalArgs, OutputFormat};
 use crate::exit::Outcome;
+use crate::plan::{Plan, PlanSettings};
 use crate::{cluster, plan as planner, spec};
 
 /// Prints the timeline and, when the cluster answers, the targets that would be hit.
@@ -19,8 +20,16 @@ pub async fn plan(file: &Path, output: OutputFormat, global: &GlobalArgs) -> Out
         }
     };
     let seed = global.seed.unwrap_or_else(planner::fresh_seed);
-    let inventory = read_inventory(&loaded, global).await;
-    let plan = planner::plan(&loaded, seed, inventory.as_ref());
+    let plan = match connect(global).await {
+        Some(connection) => plan_against(&loaded, seed, &connection, global).await,
+        None => planner::plan(
+            &loaded,
+            &PlanSettings {
+                seed,
+                default_namespace: global.namespace.clone(),
+            },
+        ),
+    };
     match output {
         OutputFormat::Json => println!(
             "{}",
@@ -28,50 +37,17 @@ pub async fn plan(file: &Path, output: OutputFormat, global: &GlobalArgs) -> Out
         ),
         OutputFormat::Text => print!("{plan}"),
     }
-    let unresolved = plan
-        .entries
-        .iter()
-        .any(|e| matches!(e.targets, Some(Err(_))));
-    if unresolved {
-        Outcome::CouldNotRun
-    } else {
+    if plan.unresolved().is_empty() {
         Outcome::Passed
+    } else {
+        Outcome::CouldNotRun
     }
 }
 
 /// Best effort: `plan` is useful offline, so an unreachable cluster is a note, not an error.
-async fn read_inventory(loaded: &spec::Loaded, global: &GlobalArgs) -> Option<planner::Inventory> {
-    let (mut namespaces, with_nodes) = planner::inventory_needs(loaded);
-    let result = async {
-        let connection =
-            cluster::connect(global.kubeconfig.as_deref(), global.context.as_deref()).await?;
-        let default_namespace = global
-            .namespace
-            .clone()
-            .unwrap_or_else(|| connection.default_namespace.clone());
-        if !namespaces.contains(&default_namespace) {
-            namespaces.push(default_namespace.clone());
-        }
-        if !global.quiet {
-            crate::say!(
-                "shakedown: context `{}`, API server {}",
-                connection.context,
-                connection.server
-            );
-        }
-        let mut inventory = cluster::inventory(
-            &connection,
-            &namespaces,
-            with_nodes,
-            Duration::from_secs(10),
-        )
-        .await?;
-        inventory.default_namespace = default_namespace;
-        Ok::<_, cluster::ClusterError>(inventory)
-    }
-    .await;
-    match result {
-        Ok(inventory) => Some(inventory),
+async fn connect(global: &GlobalArgs) -> Option<cluster::Connection> {
+    match cluster::connect(global.kubeconfig.as_deref(), global.context.as_deref()).await {
+        Ok(connection) => Some(connection),
         Err(e) => {
             if !global.quiet {
                 crate::say!(
@@ -81,4 +57,41 @@ async fn read_inventory(loaded: &spec::Loaded, global: &GlobalArgs) -> Option<pl
             None
         }
     }
+}
+
+/// The plan with the cluster's default namespace and, when the cluster answers, picks.
+async fn plan_against(
+    loaded: &spec::Loaded,
+    seed: u64,
+    connection: &cluster::Connection,
+    global: &GlobalArgs,
+) -> Plan {
+    let default_namespace = global
+        .namespace
+        .clone()
+        .unwrap_or_else(|| connection.default_namespace.clone());
+    let settings = PlanSettings {
+        seed,
+        default_namespace: Some(default_namespace),
+    };
+    let mut plan = planner::plan(loaded, &settings);
+    if !global.quiet {
+        crate::say!(
+            "shakedown: context `{}`, API server {}",
+            connection.context,
+            connection.server
+        );
+    }
+    let (namespaces, with_nodes) = plan.inventory_needs();
+    match cluster::inventory(connection, &namespaces, with_nodes, Duration::from_secs(10)).await {
+        Ok(inventory) => plan.pick_targets(&inventory),
+        Err(e) => {
+            if !global.quiet {
+                crate::say!(
+                    "shakedown: cluster not reachable ({e}); showing the timeline without targets"
+                );
+            }
+        }
+    }
+    plan
 }

@@ -13,7 +13,7 @@ use kube::api::PostParams;
 use crate::cluster::Connection;
 use crate::faults::network::pod_security_blocker;
 use crate::plan::Plan;
-use crate::spec::{Fault, Loaded, Target};
+use crate::spec::Fault;
 
 /// One permission: verb, resource, subresource, namespace (None = cluster-scoped).
 type Permission = (
@@ -23,41 +23,30 @@ type Permission = (
     Option<String>,
 );
 
-/// Returns every problem found; an empty list means "go".
-pub async fn preflight(
-    conn: &Connection,
-    loaded: &Loaded,
-    plan: &Plan,
-    default_namespace: &str,
-) -> Vec<String> {
+/// Returns every problem found; an empty list means "go". Reads only the plan: its
+/// picks (from `Plan::pick_targets`) and each fault's resolved namespaces.
+pub async fn preflight(conn: &Connection, plan: &Plan) -> Vec<String> {
     let mut problems: Vec<String> = plan
-        .entries
-        .iter()
-        .filter_map(|e| match &e.targets {
-            Some(Err(why)) => Some(format!("step {} ({}): {why}", e.id, e.name)),
-            _ => None,
-        })
+        .unresolved()
+        .into_iter()
+        .map(|(step, why)| format!("step {} ({}): {why}", step.id, step.name))
         .collect();
     let mut needed = BTreeSet::new();
     let mut netem_namespaces = BTreeSet::new();
-    for (_, scenario) in loaded.scenarios() {
-        let namespaces: Vec<String> = match &scenario.spec.target {
-            Target::Pods(p) if p.namespaces.is_empty() => vec![default_namespace.to_owned()],
-            Target::Pods(p) => p.namespaces.clone(),
-            Target::Nodes(_) => Vec::new(),
-        };
-        for ns in &namespaces {
+    for (_, step) in plan.fault_steps() {
+        let namespaces = step.selection.pod_namespaces();
+        for ns in namespaces {
             needed.insert(("list", "pods", None, Some(ns.clone())));
             needed.insert(("create", "events", None, Some(ns.clone())));
         }
-        match &scenario.spec.fault {
+        match &step.fault {
             Fault::PodDelete(_) => {
-                for ns in &namespaces {
+                for ns in namespaces {
                     needed.insert(("delete", "pods", None, Some(ns.clone())));
                 }
             }
             Fault::NetworkLatency(_) => {
-                for ns in &namespaces {
+                for ns in namespaces {
                     needed.insert(("patch", "pods", None, Some(ns.clone())));
                     needed.insert((
                         "patch",

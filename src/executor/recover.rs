@@ -66,7 +66,8 @@ pub async fn recover(
     work.dedup();
     for entry in &work {
         match faults::undo(&ctx, entry, BUDGET).await {
-            Ok(detail) => {
+            Ok(reverted) => {
+                let detail = reverted.detail();
                 ctx.bus.emit(RunEvent::FaultReverted {
                     step: "recover".into(),
                     target: entry.target(),
@@ -77,6 +78,7 @@ pub async fn recover(
                     .push(format!("{}: {detail}", entry.target()));
             }
             Err(error) => {
+                let error = error.to_string();
                 ctx.bus.emit(RunEvent::RevertFailed {
                     step: "recover".into(),
                     target: entry.target(),

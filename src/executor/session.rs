@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::exit::Outcome;
 use crate::journal::JournalWriter;
-use crate::plan::DryRun;
+use crate::plan::{DryRun, Plan, PlanSettings};
 use crate::probes::prometheus::Secret;
 use crate::{cluster, executor, plan as planner, report as reports, spec};
 
@@ -49,38 +49,42 @@ pub async fn run_files(loaded: &[spec::Loaded], global: &SessionOptions) -> Outc
         conn.context,
         conn.server
     );
+    // Every environment choice is settled here, once, into the plans.
+    let settings = PlanSettings {
+        seed: global.seed.unwrap_or_else(planner::fresh_seed),
+        default_namespace: Some(
+            global
+                .namespace
+                .clone()
+                .unwrap_or_else(|| conn.default_namespace.clone()),
+        ),
+    };
+    let mut plans: Vec<Plan> = loaded
+        .iter()
+        .map(|file| planner::plan(file, &settings))
+        .collect();
     if global.dry_run != DryRun::Client
-        && let Err(why) = context_allowed(loaded, &conn.context, global.yes)
+        && let Err(why) = context_allowed(&plans, &conn.context, global.yes)
     {
         crate::say!("shakedown: {why}");
         return Outcome::InvalidInput;
     }
-    let seed = global.seed.unwrap_or_else(planner::fresh_seed);
+    let seed = settings.seed;
     crate::say!("shakedown: seed {seed} (replay with --seed {seed})");
-    let default_namespace = global
-        .namespace
-        .clone()
-        .unwrap_or_else(|| conn.default_namespace.clone());
-    let mut plans = Vec::new();
     let mut problems = Vec::new();
-    for file in loaded {
-        let (mut namespaces, with_nodes) = planner::inventory_needs(file);
-        namespaces.push(default_namespace.clone());
+    for plan in &mut plans {
+        let (namespaces, with_nodes) = plan.inventory_needs();
         let inventory =
             match cluster::inventory(&conn, &namespaces, with_nodes, Duration::from_secs(30)).await
             {
-                Ok(mut inventory) => {
-                    inventory.default_namespace = default_namespace.clone();
-                    inventory
-                }
+                Ok(inventory) => inventory,
                 Err(e) => {
                     crate::say!("shakedown: could not read the cluster: {e}");
                     return Outcome::CouldNotRun;
                 }
             };
-        let plan = planner::plan(file, seed, Some(&inventory));
-        problems.extend(executor::preflight(&conn, file, &plan, &default_namespace).await);
-        plans.push(plan);
+        plan.pick_targets(&inventory);
+        problems.extend(executor::preflight(&conn, plan).await);
     }
     if !problems.is_empty() {
         for p in &problems {
@@ -120,15 +124,13 @@ pub async fn run_files(loaded: &[spec::Loaded], global: &SessionOptions) -> Outc
         );
         let options = executor::RunOptions {
             run_id: new_run_id(),
-            seed,
             server_dry_run: global.dry_run == DryRun::Server,
-            default_namespace: Some(default_namespace.clone()),
             prometheus_url: global.prometheus_url.clone(),
             prometheus_token: global.prometheus_token.clone(),
             prometheus_token_file: global.prometheus_token_file.clone(),
             revert_timeout,
         };
-        let outcome = executor::run(file, plan, conn.clone(), bus.clone(), options).await;
+        let outcome = executor::run(plan, conn.clone(), bus.clone(), options).await;
         let records = bus.records();
         write_reports(&dir, &records, global.quiet);
         runs.push(records);
@@ -203,17 +205,15 @@ fn write_reports(dir: &Path, records: &[crate::events::Record], quiet: bool) {
 }
 
 /// `--yes` is needed unless CI=true and the context is on every file's allow-list.
-fn context_allowed(loaded: &[spec::Loaded], context: &str, yes: bool) -> Result<(), String> {
+fn context_allowed(plans: &[Plan], context: &str, yes: bool) -> Result<(), String> {
     if yes {
         return Ok(());
     }
     let in_ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-    let listed = loaded.iter().all(|l| {
-        let safety = match &l.document {
-            spec::Document::Experiment(e) => e.spec.safety.as_ref(),
-            spec::Document::Scenario(s) => s.spec.safety.as_ref(),
-        };
-        safety.is_some_and(|s| s.allowed_contexts.iter().any(|c| c == context))
+    let listed = plans.iter().all(|plan| {
+        plan.safety
+            .as_ref()
+            .is_some_and(|s| s.allowed_contexts.iter().any(|c| c == context))
     });
     if in_ci && listed {
         Ok(())

@@ -1,9 +1,14 @@
 //! Faults: how each one is injected into the cluster and undone.
 //!
-//! Every fault follows `plan → inject → hold → revert → verify`. Before its first
-//! mutating call a fault records what it is about to do twice: in the in-memory
-//! `Ledger` (which the executor reverts from on every exit path, even if the task that
-//! injected has panicked) and in the cluster itself (annotations), so that
+//! Every fault follows `plan → inject → hold → revert → verify`, through one interface,
+//! [`Injector`]: the plan says what to hit, `inject` makes the mutating calls, `hold`
+//! says how the fault stays active, `revert` undoes the [`Ledger`]'s entries ([`undo`])
+//! and `verify` waits for the disrupted owners to be whole ([`recovery`]). The executor
+//! drives every fault the same way and never matches on its kind.
+//!
+//! Before its first mutating call a fault records what it is about to do twice: in the
+//! in-memory `Ledger` (which the executor reverts from on every exit path, even if the
+//! task that injected has panicked) and in the cluster itself (annotations), so that
 //! `shakedown recover` can undo it even when the journal is lost.
 
 pub mod network;
@@ -11,6 +16,7 @@ pub mod node_drain;
 pub mod pod_delete;
 pub mod recovery;
 
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,6 +25,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Time
 use kube::api::PostParams;
 use kube::{Api, Client};
 
+use self::recovery::Disrupted;
+use crate::cluster::ClusterError;
+use crate::events::RunEvent;
+use crate::plan::TargetError;
 use crate::run::bus::EventBus;
 
 pub use shakedown_vocab::annotations::{CORDONED_BY, FAULT_ANNOTATION};
@@ -33,6 +43,109 @@ pub struct FaultContext {
     pub dry_run: bool,
     pub bus: EventBus,
     pub ledger: Ledger,
+}
+
+impl FaultContext {
+    /// Reports a failed injection into `target` and hands the error back.
+    pub fn failed(&self, target: &str, error: FaultError) -> FaultError {
+        self.bus.emit(RunEvent::FaultInjectFailed {
+            step: self.step.clone(),
+            target: target.to_owned(),
+            error: error.to_string(),
+        });
+        error
+    }
+}
+
+/// One kind of fault, as the executor drives it. Implemented by the spec's fault types
+/// (`PodDelete`, `NodeDrain`, `NetworkLatency`), each in its own module.
+pub trait Injector: Sync {
+    /// How to undo it by hand if everything else fails; goes into the intent record.
+    fn revert_hint(&self, run_id: &str) -> String;
+
+    /// How the fault stays active once injected. `recovery_budget` is the scenario's
+    /// `recovery.within`.
+    fn hold(&self, recovery_budget: Duration) -> Hold;
+
+    /// For faults that remove pods (their owners replace them): what "reverted" means
+    /// for such a pod. `None` when everything to undo is in the ledger.
+    fn removed_pod_revert(&self) -> Option<&'static str>;
+
+    /// Makes the mutating calls against `targets`, ledger entry first. Returns what it
+    /// disrupted, for the recovery check.
+    fn inject(
+        &self,
+        ctx: &FaultContext,
+        targets: &[String],
+    ) -> impl Future<Output = Result<Disrupted, FaultError>> + Send;
+}
+
+/// How a fault stays active after the first injection; also how long `during`
+/// hypotheses are sampled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hold {
+    /// Until the owners of what it removed are whole again, at most this long.
+    UntilRecovered(Duration),
+    /// Inject again into fresh picks every `interval` until `total` has passed.
+    Repeat { interval: Duration, total: Duration },
+    /// In place for this long, then reverted.
+    For(Duration),
+}
+
+/// Why a fault step could not do what the plan said. Reported once as a
+/// `FaultInjectFailed` event (with its target) and the run exits 3.
+#[derive(Debug, thiserror::Error)]
+pub enum FaultError {
+    /// An API call the fault needed failed for good, after its retries.
+    #[error("{action}: {source}")]
+    Api {
+        action: &'static str,
+        #[source]
+        source: Box<kube::Error>,
+    },
+    /// Acting would hurt more than the experiment asked for (an unmanaged pod, a
+    /// DaemonSet, emptyDir data), so the fault stops here.
+    #[error("{0}")]
+    Refused(String),
+    #[error("{what} task failed: {source}")]
+    Task {
+        what: &'static str,
+        #[source]
+        source: tokio::task::JoinError,
+    },
+    #[error(transparent)]
+    Targets(#[from] TargetError),
+    #[error(transparent)]
+    Inventory(#[from] ClusterError),
+}
+
+impl FaultError {
+    pub fn api(action: &'static str, source: kube::Error) -> Self {
+        FaultError::Api {
+            action,
+            source: Box::new(source),
+        }
+    }
+}
+
+/// What a revert did. Only `Undone` changed the cluster (and leaves a revert Event).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reverted {
+    Undone(String),
+    /// The object is gone, and the fault with it.
+    Gone(String),
+    /// Not ours to undo: cordoned by an admin or by another run.
+    LeftAlone(String),
+}
+
+impl Reverted {
+    /// The words for the journal and the report.
+    pub fn detail(&self) -> String {
+        match self {
+            Reverted::Undone(d) | Reverted::Gone(d) => d.clone(),
+            Reverted::LeftAlone(why) => format!("left alone: {why}"),
+        }
+    }
 }
 
 /// Something that must be undone.
@@ -94,9 +207,13 @@ impl Ledger {
 }
 
 /// Undoes one entry, retrying transient API failures for up to `budget`, and leaves a
-/// `ShakedownRevert` event on the object. An empty `ctx.run_id` (used by `recover`)
-/// matches any shakedown run's marks, never anyone else's.
-pub async fn undo(ctx: &FaultContext, entry: &Undo, budget: Duration) -> Result<String, String> {
+/// `ShakedownRevert` event on the object when it changed it. An empty `ctx.run_id`
+/// (used by `recover`) matches any shakedown run's marks, never anyone else's.
+pub async fn undo(
+    ctx: &FaultContext,
+    entry: &Undo,
+    budget: Duration,
+) -> Result<Reverted, kube::Error> {
     let deadline = tokio::time::Instant::now() + budget;
     let mut delay = Duration::from_millis(200);
     loop {
@@ -122,14 +239,14 @@ pub async fn undo(ctx: &FaultContext, entry: &Undo, budget: Duration) -> Result<
             }
         };
         match attempt {
-            Ok(detail) => {
-                let object = match entry {
-                    Undo::Uncordon { node } => object_ref("Node", "v1", None, node, None),
-                    Undo::RemoveNetem { namespace, pod, .. } => {
-                        object_ref("Pod", "v1", Some(namespace), pod, None)
-                    }
-                };
-                if !detail.starts_with("left alone") && !detail.contains("gone") {
+            Ok(reverted) => {
+                if let Reverted::Undone(detail) = &reverted {
+                    let object = match entry {
+                        Undo::Uncordon { node } => object_ref("Node", "v1", None, node, None),
+                        Undo::RemoveNetem { namespace, pod, .. } => {
+                            object_ref("Pod", "v1", Some(namespace), pod, None)
+                        }
+                    };
                     record_event(
                         ctx,
                         object,
@@ -138,13 +255,13 @@ pub async fn undo(ctx: &FaultContext, entry: &Undo, budget: Duration) -> Result<
                     )
                     .await;
                 }
-                return Ok(detail);
+                return Ok(reverted);
             }
             Err(e) if is_transient(&e) && tokio::time::Instant::now() + delay < deadline => {
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(5));
             }
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(e),
         }
     }
 }

@@ -15,8 +15,10 @@ use kube::api::{AttachParams, Patch, PatchParams};
 use kube::{Api, Client};
 use serde_json::json;
 
+use super::recovery::Disrupted;
 use super::{
-    FAULT_ANNOTATION, FaultContext, Undo, object_ref, record_event, split_pod, with_retries,
+    FAULT_ANNOTATION, FaultContext, FaultError, Hold, Injector, Reverted, Undo, object_ref,
+    record_event, split_pod, with_retries,
 };
 use crate::events::RunEvent;
 use crate::spec::NetworkLatency;
@@ -106,12 +108,38 @@ pub async fn pod_security_blocker(
     })
 }
 
+impl Injector for NetworkLatency {
+    fn revert_hint(&self, _run_id: &str) -> String {
+        format!(
+            "exec `tc qdisc del dev {} root` in the shakedown-netem container, or wait for its TTL; `shakedown recover` removes the annotations",
+            self.interface
+        )
+    }
+
+    fn hold(&self, _recovery_budget: Duration) -> Hold {
+        Hold::For(self.duration.0)
+    }
+
+    fn removed_pod_revert(&self) -> Option<&'static str> {
+        None
+    }
+
+    async fn inject(
+        &self,
+        ctx: &FaultContext,
+        targets: &[String],
+    ) -> Result<Disrupted, FaultError> {
+        inject(ctx, self, targets).await?;
+        Ok(Disrupted::default())
+    }
+}
+
 /// Injects netem into each pod: ledger and annotation first, then the ephemeral container.
-pub async fn inject(
+async fn inject(
     ctx: &FaultContext,
     fault: &NetworkLatency,
     targets: &[String],
-) -> Result<(), String> {
+) -> Result<(), FaultError> {
     let ttl = fault.duration.0 + TTL_MARGIN;
     let container = container_name(&ctx.run_id, &ctx.step);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
@@ -146,17 +174,10 @@ pub async fn inject(
             dry_run: ctx.dry_run,
             ..PatchParams::default()
         };
-        let fail = |error: String| {
-            ctx.bus.emit(RunEvent::FaultInjectFailed {
-                step: ctx.step.clone(),
-                target: target.clone(),
-                error: error.clone(),
-            });
-            error
-        };
+        let fail = |action, e| ctx.failed(target, FaultError::api(action, e));
         with_retries(deadline, || api.patch(pod, &params, &annotate))
             .await
-            .map_err(|e| fail(format!("cannot annotate pod: {e}")))?;
+            .map_err(|e| fail("cannot annotate pod", e))?;
         let ephemeral = Patch::Strategic(json!({"spec": {"ephemeralContainers": [{
             "name": container,
             "image": fault.image,
@@ -169,7 +190,7 @@ pub async fn inject(
             api.patch_ephemeral_containers(pod, &params, &ephemeral)
         })
         .await
-        .map_err(|e| fail(format!("cannot add the injector container: {e}")))?;
+        .map_err(|e| fail("cannot add the injector container", e))?;
         let detail = format!(
             "{} on {} via ephemeral container {container} (TTL {}s)",
             netem_args(fault),
@@ -208,11 +229,11 @@ pub async fn remove(
     container: &str,
     interface: &str,
     dry_run: bool,
-) -> Result<String, kube::Error> {
+) -> Result<Reverted, kube::Error> {
     let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
     match api.get(pod).await {
         Err(kube::Error::Api(s)) if s.code == 404 => {
-            return Ok("pod is gone, and its netem with it".into());
+            return Ok(Reverted::Gone("pod is gone, and its netem with it".into()));
         }
         Err(e) => return Err(e),
         Ok(_) => {}
@@ -240,7 +261,7 @@ pub async fn remove(
     };
     api.patch(pod, &params, &Patch::Merge(&unannotate)).await?;
     detail.push_str("annotation removed");
-    Ok(detail)
+    Ok(Reverted::Undone(detail))
 }
 
 /// Single-quotes a word for POSIX sh. Interface names are validated to a safe alphabet

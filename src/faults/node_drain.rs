@@ -10,7 +10,10 @@ use kube::{Api, Client};
 use serde_json::json;
 
 use super::recovery::{Disrupted, owners_of};
-use super::{CORDONED_BY, FaultContext, Undo, object_ref, record_event, with_retries};
+use super::{
+    CORDONED_BY, FaultContext, FaultError, Hold, Injector, Reverted, Undo, object_ref,
+    record_event, with_retries,
+};
 use crate::events::{NoteLevel, RunEvent};
 use crate::spec::NodeDrain;
 
@@ -21,19 +24,39 @@ fn patch_params(dry_run: bool) -> PatchParams {
     }
 }
 
+impl Injector for NodeDrain {
+    fn revert_hint(&self, run_id: &str) -> String {
+        format!(
+            "kubectl uncordon the nodes annotated {CORDONED_BY}={run_id}, or `shakedown recover`"
+        )
+    }
+
+    fn hold(&self, _recovery_budget: Duration) -> Hold {
+        Hold::For(self.duration.0)
+    }
+
+    fn removed_pod_revert(&self) -> Option<&'static str> {
+        Some("nothing to revert: the owner reschedules the evicted pod")
+    }
+
+    async fn inject(&self, ctx: &FaultContext, nodes: &[String]) -> Result<Disrupted, FaultError> {
+        drain(ctx, self, nodes).await
+    }
+}
+
 /// Cordons the nodes (recording each in the ledger first) and evicts their pods.
 /// Returns the owners of the evicted pods.
-pub async fn drain(
+async fn drain(
     ctx: &FaultContext,
     fault: &NodeDrain,
     nodes: &[String],
-) -> Result<Disrupted, String> {
+) -> Result<Disrupted, FaultError> {
     let api: Api<Node> = Api::all(ctx.client.clone());
     let deadline = tokio::time::Instant::now() + fault.eviction_timeout.0;
     for name in nodes {
         let node = with_retries(deadline, || api.get(name))
             .await
-            .map_err(|e| fail(ctx, name, format!("cannot read node: {e}")))?;
+            .map_err(|e| fail(ctx, name, FaultError::api("cannot read node", e)))?;
         let ours = node
             .metadata
             .annotations
@@ -59,7 +82,7 @@ pub async fn drain(
             let params = patch_params(ctx.dry_run);
             with_retries(deadline, || api.patch(name, &params, &patch))
                 .await
-                .map_err(|e| fail(ctx, name, format!("cordon failed: {e}")))?;
+                .map_err(|e| fail(ctx, name, FaultError::api("cordon failed", e)))?;
             ctx.bus.emit(RunEvent::FaultInjected {
                 step: ctx.step.clone(),
                 target: format!("node/{name}"),
@@ -82,13 +105,8 @@ pub async fn drain(
     Ok(disrupted)
 }
 
-fn fail(ctx: &FaultContext, node: &str, error: String) -> String {
-    ctx.bus.emit(RunEvent::FaultInjectFailed {
-        step: ctx.step.clone(),
-        target: format!("node/{node}"),
-        error: error.clone(),
-    });
-    error
+fn fail(ctx: &FaultContext, node: &str, error: FaultError) -> FaultError {
+    ctx.failed(&format!("node/{node}"), error)
 }
 
 /// Evicts every evictable pod on one node, concurrently, like `kubectl drain`.
@@ -97,18 +115,18 @@ async fn evict_node(
     fault: &NodeDrain,
     node: &str,
     deadline: tokio::time::Instant,
-) -> Result<Disrupted, String> {
+) -> Result<Disrupted, FaultError> {
     let pods: Api<Pod> = Api::all(ctx.client.clone());
     let on_node = ListParams::default().fields(&format!("spec.nodeName={node}"));
     let list = with_retries(deadline, || pods.list(&on_node))
         .await
-        .map_err(|e| fail(ctx, node, format!("cannot list pods: {e}")))?;
+        .map_err(|e| fail(ctx, node, FaultError::api("cannot list pods", e)))?;
     let mut victims = Vec::new();
     for pod in list.items {
         match classify(&pod, fault) {
             Disposition::Evict => victims.push(pod),
             Disposition::Skip => {}
-            Disposition::Refuse(why) => return Err(fail(ctx, node, why)),
+            Disposition::Refuse(why) => return Err(fail(ctx, node, FaultError::Refused(why))),
         }
     }
     let mut disrupted = Disrupted {
@@ -129,7 +147,10 @@ async fn evict_node(
                 first_error.get_or_insert(e);
             }
             Err(join) => {
-                first_error.get_or_insert(format!("eviction task failed: {join}"));
+                first_error.get_or_insert(FaultError::Task {
+                    what: "eviction",
+                    source: join,
+                });
             }
         }
     }
@@ -207,7 +228,7 @@ async fn evict_with_backoff(
     ctx: &FaultContext,
     pod: &Pod,
     deadline: tokio::time::Instant,
-) -> Result<(), String> {
+) -> Result<(), FaultError> {
     let namespace = pod.metadata.namespace.clone().unwrap_or_default();
     let name = pod.metadata.name.clone().unwrap_or_default();
     let target = format!("{namespace}/{name}");
@@ -254,13 +275,10 @@ async fn evict_with_backoff(
                 delay = (delay * 2).min(Duration::from_secs(5));
             }
             Err(e) => {
-                let error = format!("eviction not possible before the timeout: {e}");
-                ctx.bus.emit(RunEvent::FaultInjectFailed {
-                    step: ctx.step.clone(),
-                    target,
-                    error: error.clone(),
-                });
-                return Err(error);
+                return Err(ctx.failed(
+                    &target,
+                    FaultError::api("eviction not possible before the timeout", e),
+                ));
             }
         }
     }
@@ -272,11 +290,13 @@ pub async fn uncordon(
     node: &str,
     run_id: &str,
     dry_run: bool,
-) -> Result<String, kube::Error> {
+) -> Result<Reverted, kube::Error> {
     let api: Api<Node> = Api::all(client.clone());
     let current = match api.get(node).await {
         Ok(n) => n,
-        Err(kube::Error::Api(s)) if s.code == 404 => return Ok("node no longer exists".into()),
+        Err(kube::Error::Api(s)) if s.code == 404 => {
+            return Ok(Reverted::Gone("node no longer exists".into()));
+        }
         Err(e) => return Err(e),
     };
     let marker = current
@@ -290,9 +310,13 @@ pub async fn uncordon(
             let patch = json!({"metadata": {"annotations": {CORDONED_BY: null}}, "spec": {"unschedulable": null}});
             api.patch(node, &patch_params(dry_run), &Patch::Merge(&patch))
                 .await?;
-            Ok(format!("uncordoned (was cordoned by run {by})"))
+            Ok(Reverted::Undone(format!(
+                "uncordoned (was cordoned by run {by})"
+            )))
         }
-        Some(by) => Ok(format!("left alone: cordoned by another run ({by})")),
-        None => Ok("left alone: not cordoned by shakedown".into()),
+        Some(by) => Ok(Reverted::LeftAlone(format!(
+            "cordoned by another run ({by})"
+        ))),
+        None => Ok(Reverted::LeftAlone("not cordoned by shakedown".into())),
     }
 }

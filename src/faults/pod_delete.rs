@@ -6,12 +6,15 @@ use kube::Api;
 use kube::api::DeleteParams;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::recovery::{Disrupted, owners_of};
-use super::{FaultContext, object_ref, record_event, split_pod, with_retries};
+use super::{
+    FaultContext, FaultError, Hold, Injector, object_ref, record_event, split_pod, with_retries,
+};
 use crate::events::RunEvent;
 use crate::spec::PodDelete;
 
@@ -19,12 +22,42 @@ use crate::spec::PodDelete;
 /// few enough not to trip API priority and fairness on a real server.
 const PARALLEL_DELETES: usize = 32;
 
+impl Injector for PodDelete {
+    fn revert_hint(&self, _run_id: &str) -> String {
+        "nothing to revert: the owners recreate deleted pods".into()
+    }
+
+    /// A one-shot delete is "active" until its owners are whole again; a repeated one
+    /// deletes fresh picks every interval.
+    fn hold(&self, recovery_budget: Duration) -> Hold {
+        match (self.interval, self.duration) {
+            (Some(interval), Some(total)) => Hold::Repeat {
+                interval: interval.0,
+                total: total.0,
+            },
+            _ => Hold::UntilRecovered(recovery_budget),
+        }
+    }
+
+    fn removed_pod_revert(&self) -> Option<&'static str> {
+        Some("nothing to revert: the owner recreates the pod")
+    }
+
+    async fn inject(
+        &self,
+        ctx: &FaultContext,
+        targets: &[String],
+    ) -> Result<Disrupted, FaultError> {
+        delete_pods(ctx, self, targets).await
+    }
+}
+
 /// Deletes each target (concurrently); returns what was disrupted.
-pub async fn delete_pods(
+async fn delete_pods(
     ctx: &FaultContext,
     fault: &PodDelete,
     targets: &[String],
-) -> Result<Disrupted, String> {
+) -> Result<Disrupted, FaultError> {
     let grace = if fault.force {
         Some(0)
     } else {
@@ -49,7 +82,10 @@ pub async fn delete_pods(
                 first_error.get_or_insert(e);
             }
             Err(join) => {
-                first_error.get_or_insert(format!("deletion task failed: {join}"));
+                first_error.get_or_insert(FaultError::Task {
+                    what: "deletion",
+                    source: join,
+                });
             }
         }
     }
@@ -68,22 +104,15 @@ async fn delete_one(
     ctx: &FaultContext,
     target: &str,
     grace: Option<u32>,
-) -> Result<Option<Pod>, String> {
+) -> Result<Option<Pod>, FaultError> {
     let (namespace, name) = split_pod(target);
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
-    let fail = |error: String| {
-        ctx.bus.emit(RunEvent::FaultInjectFailed {
-            step: ctx.step.clone(),
-            target: target.to_owned(),
-            error: error.clone(),
-        });
-        error
-    };
+    let fail = |action, e| ctx.failed(target, FaultError::api(action, e));
     let pod = match with_retries(deadline, || api.get(name)).await {
         Ok(pod) => pod,
         Err(kube::Error::Api(s)) if s.code == 404 => return Ok(None),
-        Err(e) => return Err(fail(format!("cannot read pod before deleting it: {e}"))),
+        Err(e) => return Err(fail("cannot read pod before deleting it", e)),
     };
     let params = DeleteParams {
         grace_period_seconds: grace,
@@ -94,7 +123,7 @@ async fn delete_one(
         Ok(_) => {}
         // Already gone is what we wanted.
         Err(kube::Error::Api(s)) if s.code == 404 => return Ok(None),
-        Err(e) => return Err(fail(format!("delete failed: {e}"))),
+        Err(e) => return Err(fail("delete failed", e)),
     }
     let uid = pod.metadata.uid.clone();
     let how = match grace {

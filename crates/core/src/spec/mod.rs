@@ -35,17 +35,6 @@ pub struct Loaded {
 }
 
 impl Loaded {
-    /// Every scenario run the file makes, with its plan id (`1`, `3#2`, `4.1`): the same
-    /// ids `plan` gives its entries, so picks, preflight and reports line up.
-    pub fn scenarios(&self) -> Vec<(String, &Scenario)> {
-        let mut out = Vec::new();
-        match &self.document {
-            Document::Scenario(s) => out.push(("1".to_owned(), s)),
-            Document::Experiment(_) => collect_steps("", &self.steps, &mut out),
-        }
-        out
-    }
-
     pub fn name(&self) -> &str {
         match &self.document {
             Document::Scenario(s) => &s.metadata.name,
@@ -72,41 +61,11 @@ pub enum ResolvedAction {
     Experiment {
         path: PathBuf,
         steps: Vec<ResolvedStep>,
+        /// The included experiment's own safety; the plan narrows it into its steps.
+        safety: Option<Safety>,
     },
     Pause(Duration),
     Parallel(Vec<ResolvedStep>),
-}
-
-fn collect_steps<'a>(
-    prefix: &str,
-    steps: &'a [ResolvedStep],
-    out: &mut Vec<(String, &'a Scenario)>,
-) {
-    for (i, step) in steps.iter().enumerate() {
-        collect_step(&format!("{prefix}{}", i + 1), step, out);
-    }
-}
-
-fn collect_step<'a>(id: &str, step: &'a ResolvedStep, out: &mut Vec<(String, &'a Scenario)>) {
-    for round in 1..=step.repeat {
-        let id = if step.repeat > 1 {
-            format!("{id}#{round}")
-        } else {
-            id.to_owned()
-        };
-        match &step.action {
-            ResolvedAction::Scenario { scenario, .. } => out.push((id, scenario)),
-            ResolvedAction::Experiment { steps, .. } => {
-                collect_steps(&format!("{id}."), steps, out)
-            }
-            ResolvedAction::Parallel(children) => {
-                for (j, child) in children.iter().enumerate() {
-                    collect_step(&format!("{id}.{}", j + 1), child, out);
-                }
-            }
-            ResolvedAction::Pause(_) => {}
-        }
-    }
 }
 
 /// Loads and validates `path` and everything it references.
@@ -173,11 +132,12 @@ impl Loader {
             return Some((document, Vec::new()));
         };
         let child_ctx = Context {
-            inherited_safety: experiment
-                .spec
-                .safety
-                .clone()
-                .or_else(|| ctx.inherited_safety.clone()),
+            guards: ctx
+                .guards
+                .iter()
+                .chain(&experiment.spec.safety)
+                .cloned()
+                .collect(),
         };
         let mut resolved = HashMap::new();
         for reference in &refs {
@@ -292,6 +252,7 @@ fn resolve_steps(
                             ResolvedAction::Experiment {
                                 path: path.clone(),
                                 steps: steps.clone(),
+                                safety: e.spec.safety.clone(),
                             },
                         ),
                     }

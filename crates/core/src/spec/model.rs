@@ -489,6 +489,42 @@ pub struct Safety {
     pub allowed_contexts: Vec<String>,
 }
 
+impl Safety {
+    /// The effective safety of something `inner` guards inside a document guarded by
+    /// `outer`: the stricter of the two on every limit, so an enclosing experiment can
+    /// only narrow what it includes, never widen it. The one place effective safety is
+    /// computed: validation and the plan both call it.
+    ///
+    /// An empty list states no allow-list, so the other side's stands; two lists give
+    /// the names on both; the cap is the lower one.
+    pub fn narrow(outer: Option<&Safety>, inner: Option<&Safety>) -> Option<Safety> {
+        let (outer, inner) = match (outer, inner) {
+            (None, None) => return None,
+            (Some(only), None) | (None, Some(only)) => return Some(only.clone()),
+            (Some(outer), Some(inner)) => (outer, inner),
+        };
+        fn both(a: &[String], b: &[String]) -> Vec<String> {
+            match (a.is_empty(), b.is_empty()) {
+                (true, _) => b.to_vec(),
+                (_, true) => a.to_vec(),
+                _ => b.iter().filter(|x| a.contains(x)).cloned().collect(),
+            }
+        }
+        Some(Safety {
+            allowed_namespaces: both(&outer.allowed_namespaces, &inner.allowed_namespaces),
+            max_target_percent: Percent(outer.max_target_percent.0.min(inner.max_target_percent.0)),
+            allowed_contexts: both(&outer.allowed_contexts, &inner.allowed_contexts),
+        })
+    }
+
+    /// The effective safety of a chain of guards, outermost first.
+    pub fn effective<'a>(chain: impl IntoIterator<Item = &'a Safety>) -> Option<Safety> {
+        chain.into_iter().fold(None, |outer, inner| {
+            Safety::narrow(outer.as_ref(), Some(inner))
+        })
+    }
+}
+
 /// How to reach Prometheus. Secrets are referenced (env var, file), never inlined.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

@@ -1,0 +1,277 @@
+//! The plan's unit tests: ids, timeline, effective safety, default namespace, picks.
+
+use std::path::{Path, PathBuf};
+
+use super::*;
+use crate::spec::{Exclusions, Percent, PodTarget};
+
+fn inventory(pods: usize) -> Inventory {
+    let pod = |i: usize, phase: &str| PodInfo {
+        namespace: "shop".into(),
+        name: format!("checkout-{i}"),
+        labels: [("app".to_string(), "checkout".to_string())].into(),
+        phase: phase.into(),
+        node_name: format!("node-{}", i % 3),
+    };
+    let mut all: Vec<PodInfo> = (0..pods).map(|i| pod(i, "Running")).collect();
+    all.push(pod(99, "Pending"));
+    Inventory {
+        pods: all,
+        nodes: Vec::new(),
+    }
+}
+
+fn pods(mode: Mode, count: Option<u32>, percent: Option<f64>) -> TargetSelection {
+    let target = Target::Pods(PodTarget {
+        namespaces: vec!["shop".into()],
+        selector: Some("app=checkout".into()),
+        field_selector: None,
+        exclude: None,
+        mode,
+        count,
+        percent: percent.map(Percent),
+    });
+    TargetSelection::resolve(&target, None)
+}
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(path)
+}
+
+fn settings(seed: u64, default_namespace: Option<&str>) -> PlanSettings {
+    PlanSettings {
+        seed,
+        default_namespace: default_namespace.map(str::to_owned),
+    }
+}
+
+#[test]
+fn one_id_scheme_for_sequences_repeats_and_parallel_groups() {
+    let loaded = crate::spec::load(&repo("experiments/gameday.yaml")).unwrap();
+    let plan = plan(&loaded, &settings(1, None));
+    let faults: Vec<&str> = plan
+        .fault_steps()
+        .into_iter()
+        .map(|(step, _)| step.id.as_str())
+        .collect();
+    assert_eq!(faults, ["1", "3#1", "3#2", "4.1", "4.2"]);
+    let rows: Vec<String> = plan.entries().into_iter().map(|e| e.id).collect();
+    assert_eq!(rows, ["1", "2", "3#1", "3#2", "4.1", "4.2"]);
+    // The repeated step is one sequence of its rounds, which carries the step's id.
+    assert!(matches!(&plan.steps[2].action, Action::Sequence(r) if r.len() == 2));
+    assert_eq!(plan.steps[2].id, "3");
+    // `after: 1m` belongs to the group; `after: 30s` to its second member only.
+    assert_eq!(plan.steps[3].delay, Duration::from_secs(60));
+    let Action::Parallel(group) = &plan.steps[3].action else {
+        panic!("step 4 is a parallel group");
+    };
+    assert_eq!(group[0].delay, Duration::ZERO);
+    assert_eq!(group[1].delay, Duration::from_secs(30));
+    assert_eq!(
+        group[1].start,
+        plan.steps[3].start + Duration::from_secs(30)
+    );
+}
+
+#[test]
+fn a_repeated_step_inside_a_parallel_group_runs_its_rounds_in_order() {
+    let dir = scratch("repeat-in-parallel");
+    std::fs::write(
+        dir.join("s.yaml"),
+        std::fs::read_to_string(repo("scenarios/pod-delete.yaml")).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("e.yaml"),
+        "apiVersion: shakedown.dev/v1alpha1\nkind: Experiment\nmetadata: {name: e}\nspec:\n  safety: {allowedNamespaces: [shop]}\n  steps:\n    - parallel:\n        - scenario: s.yaml\n          repeat: 2\n        - pause: 1s\n",
+    )
+    .unwrap();
+    let loaded = crate::spec::load(&dir.join("e.yaml")).unwrap();
+    let plan = plan(&loaded, &settings(1, None));
+    let Action::Parallel(group) = &plan.steps[0].action else {
+        panic!("a parallel group");
+    };
+    let Action::Sequence(rounds) = &group[0].action else {
+        panic!("the repeated member is a sequence of rounds");
+    };
+    let ids: Vec<&str> = rounds.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["1.1#1", "1.1#2"]);
+    assert_eq!(
+        rounds[1].start, rounds[0].end,
+        "round 2 starts when round 1 ends"
+    );
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("shakedown-plan-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn the_default_namespace_is_resolved_into_the_plan_once() {
+    let target = Target::Pods(PodTarget {
+        namespaces: vec![],
+        selector: Some("app=checkout".into()),
+        field_selector: None,
+        exclude: None,
+        mode: Mode::One,
+        count: None,
+        percent: None,
+    });
+    let resolved = TargetSelection::resolve(&target, Some("shop"));
+    assert_eq!(resolved.pod_namespaces(), ["shop"]);
+    let offline = TargetSelection::resolve(&target, None);
+    assert!(offline.pod_namespaces().is_empty());
+    // A defaulted namespace was never validated: it must be on the allow-list.
+    let safety = Safety {
+        allowed_namespaces: vec!["payments".into()],
+        max_target_percent: Percent(100.0),
+        allowed_contexts: vec![],
+    };
+    let err = select_targets(&resolved, Some(&safety), &inventory(3), 1).unwrap_err();
+    assert_eq!(err, TargetError::DefaultNamespaceNotAllowed("shop".into()));
+    let kube_system = TargetSelection::resolve(&target, Some("kube-system"));
+    let everything = Safety {
+        allowed_namespaces: vec!["kube-system".into()],
+        ..safety
+    };
+    assert!(select_targets(&kube_system, Some(&everything), &inventory(3), 1).is_err());
+}
+
+#[test]
+fn effective_safety_only_narrows() {
+    let limits = |namespaces: &[&str], cap: f64| Safety {
+        allowed_namespaces: namespaces.iter().map(|n| n.to_string()).collect(),
+        max_target_percent: Percent(cap),
+        allowed_contexts: vec![],
+    };
+    let outer = limits(&["shop", "payments"], 100.0);
+    let inner = limits(&["shop"], 34.0);
+    let both = Safety::narrow(Some(&outer), Some(&inner)).unwrap();
+    assert_eq!(both.allowed_namespaces, ["shop"]);
+    assert_eq!(both.max_target_percent.0, 34.0);
+    // Either order: the stricter value wins, never the outer one by position.
+    let reversed = Safety::narrow(Some(&inner), Some(&outer)).unwrap();
+    assert_eq!(reversed.max_target_percent.0, 34.0);
+    assert_eq!(reversed.allowed_namespaces, ["shop"]);
+    // An empty allow-list states none, so the other one stands.
+    let open = limits(&[], 50.0);
+    let narrowed = Safety::narrow(Some(&open), Some(&inner)).unwrap();
+    assert_eq!(narrowed.allowed_namespaces, ["shop"]);
+    assert_eq!(Safety::narrow(None, Some(&inner)), Some(inner.clone()));
+    assert_eq!(Safety::narrow(None, None), None);
+}
+
+#[test]
+fn an_outer_experiment_without_safety_keeps_an_inner_cap() {
+    // The reliability issue's case: the outer experiment has no safety block, the
+    // included one caps at 34%. The run must use 34%, as validation does.
+    let dir = scratch("nested-cap");
+    std::fs::write(
+        dir.join("s.yaml"),
+        "apiVersion: shakedown.dev/v1alpha1\nkind: Scenario\nmetadata: {name: s}\nspec:\n  target: {pods: {namespace: shop, selector: app=checkout, mode: one}}\n  fault: {type: pod-delete}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("inner.yaml"),
+        "apiVersion: shakedown.dev/v1alpha1\nkind: Experiment\nmetadata: {name: inner}\nspec:\n  safety: {allowedNamespaces: [shop], maxTargetPercent: 34%}\n  steps:\n    - scenario: s.yaml\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("outer.yaml"),
+        "apiVersion: shakedown.dev/v1alpha1\nkind: Experiment\nmetadata: {name: outer}\nspec:\n  steps:\n    - experiment: inner.yaml\n",
+    )
+    .unwrap();
+    let loaded = crate::spec::load(&dir.join("outer.yaml")).unwrap_or_else(|d| panic!("{d}"));
+    let plan = plan(&loaded, &settings(1, None));
+    let (_, fault) = plan.fault_steps()[0];
+    let safety = fault.safety.as_ref().expect("the inner safety applies");
+    assert_eq!(safety.max_target_percent.0, 34.0);
+    let mut all = fault.selection.clone();
+    all.pick = Pick::All;
+    let err = select_targets(&all, fault.safety.as_ref(), &inventory(3), 1).unwrap_err();
+    assert!(
+        matches!(err, TargetError::AboveCap { cap, .. } if cap == 34.0),
+        "{err}"
+    );
+}
+
+#[test]
+fn same_seed_same_picks_and_seeds_differ() {
+    let inv = inventory(10);
+    let target = pods(Mode::Count, Some(3), None);
+    let a = select_targets(&target, None, &inv, 7).unwrap();
+    assert_eq!(a, select_targets(&target, None, &inv, 7).unwrap());
+    assert_eq!(a.len(), 3);
+    let distinct: std::collections::BTreeSet<_> = (0..20)
+        .map(|s| select_targets(&target, None, &inv, s).unwrap())
+        .collect();
+    assert!(distinct.len() > 1, "seeds must change the picks");
+}
+
+#[test]
+fn only_running_pods_are_candidates() {
+    let picked = select_targets(&pods(Mode::All, None, None), None, &inventory(3), 1).unwrap();
+    assert_eq!(
+        picked,
+        ["shop/checkout-0", "shop/checkout-1", "shop/checkout-2"]
+    );
+}
+
+#[test]
+fn too_few_or_no_targets_is_an_error() {
+    let err =
+        select_targets(&pods(Mode::Count, Some(5), None), None, &inventory(3), 1).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("asked for 5 pods but only 3 match"),
+        "{err}"
+    );
+    let err = select_targets(&pods(Mode::One, None, None), None, &inventory(0), 1).unwrap_err();
+    assert!(err.to_string().starts_with("no pods match"), "{err}");
+}
+
+#[test]
+fn percent_rounds_up_and_the_cap_holds() {
+    let picked = select_targets(
+        &pods(Mode::Percent, None, Some(30.0)),
+        None,
+        &inventory(10),
+        1,
+    )
+    .unwrap();
+    assert_eq!(picked.len(), 3);
+    let safety = Safety {
+        allowed_namespaces: vec!["shop".into()],
+        max_target_percent: Percent(50.0),
+        allowed_contexts: vec![],
+    };
+    let err = select_targets(
+        &pods(Mode::Count, Some(2), None),
+        Some(&safety),
+        &inventory(3),
+        1,
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("above safety.maxTargetPercent 50%"),
+        "{err}"
+    );
+}
+
+#[test]
+fn exclusions_are_never_picked() {
+    let mut target = pods(Mode::All, None, None);
+    if let Objects::Pods { exclude, .. } = &mut target.objects {
+        *exclude = Some(Exclusions {
+            names: vec!["checkout-1".into()],
+            selector: None,
+        });
+    }
+    let picked = select_targets(&target, None, &inventory(3), 1).unwrap();
+    assert_eq!(picked, ["shop/checkout-0", "shop/checkout-2"]);
+}

@@ -1,0 +1,418 @@
+//! Hypotheses: probes (PromQL, HTTP, Kubernetes), expectations, phases and recovery.
+
+use super::*;
+
+pub(super) fn hypotheses(d: &mut Decoder, node: &Node) -> Option<Vec<Hypothesis>> {
+    let items = d.seq(node, "hypotheses")?;
+    let decoded: Vec<_> = items.iter().map(|n| hypothesis(d, n)).collect();
+    let mut names = BTreeMap::new();
+    for (item, h) in items.iter().zip(&decoded) {
+        if let Some(h) = h
+            && let Some(first) = names.insert(h.name.clone(), item.pos)
+        {
+            d.error(
+                item.pos,
+                format!("hypothesis name `{}` is used twice", h.name),
+                Some(format!(
+                    "first used at line {}; names identify results in reports",
+                    first.line
+                )),
+            );
+        }
+    }
+    decoded.into_iter().collect()
+}
+
+pub(super) fn hypothesis(d: &mut Decoder, node: &Node) -> Option<Hypothesis> {
+    let mut m = d.map(node, "a hypothesis")?;
+    let name = m.required(d, "name").and_then(|n| d.string(n, "name"));
+    let promql = m.opt("promql");
+    let http = m.opt("http");
+    let kube = m.opt("kube");
+    let probe = match (promql, http, kube) {
+        (Some(n), None, None) => promql_query(d, n).map(Probe::Promql),
+        (None, Some(n), None) => http_probe(d, n).map(Probe::Http),
+        (None, None, Some(n)) => kube_probe(d, n).map(Probe::Kube),
+        (None, None, None) => {
+            d.error(
+                node.pos,
+                "hypothesis has no probe",
+                Some("add one of `promql`, `http` or `kube`".into()),
+            );
+            None
+        }
+        _ => {
+            d.error(
+                node.pos,
+                "hypothesis has more than one probe",
+                Some(
+                    "use exactly one of `promql`, `http` or `kube`; split it into two hypotheses"
+                        .into(),
+                ),
+            );
+            None
+        }
+    };
+    let expect_node = if promql.is_some() || kube.is_some() {
+        m.required(d, "expect")
+    } else {
+        m.opt("expect")
+    };
+    let expect = expect_node.map(|n| expectation(d, n));
+    let phases_node = m.opt("phases");
+    let phases = phases_node.map(|n| phases(d, n));
+    let every = m.opt("every").map(|n| d.duration(n, "every", false));
+    let tolerance = m.opt("tolerance").map(|n| d.percent(n, "tolerance"));
+    let abort_node = m.opt("abort");
+    let abort = abort_node.map(|n| d.bool(n, "abort"));
+    let series = m
+        .opt("series")
+        .map(|n| d.one_of(n, "series", &["all", "any"]));
+    let no_data = m
+        .opt("noData")
+        .map(|n| d.one_of(n, "noData policy", &["inconclusive", "fail", "pass"]));
+    let weight = m.opt("weight").map(|n| positive_number(d, n, "weight"));
+    m.finish(d);
+    let phases = phases.unwrap_or_else(|| Some(defaults::phases()))?;
+    let abort = abort.unwrap_or(Some(false))?;
+    if abort && !phases.contains(&Phase::During) {
+        d.error(
+            abort_node.map_or(node.pos, |n| n.pos),
+            "`abort: true` needs the `during` phase",
+            Some("add `during` to phases, or drop abort".into()),
+        );
+        return None;
+    }
+    if (promql.is_some() || kube.is_some()) && expect_node.is_none() {
+        return None;
+    }
+    Some(Hypothesis {
+        name: name?,
+        probe: probe?,
+        expect: optional(expect)?,
+        phases,
+        every: Span(every.unwrap_or(Some(defaults::every().0))?),
+        tolerance: Percent(tolerance.unwrap_or(Some(defaults::tolerance().0))?),
+        abort,
+        series: match series.unwrap_or(Some("all"))? {
+            "any" => SeriesMatch::Any,
+            _ => SeriesMatch::All,
+        },
+        no_data: match no_data.unwrap_or(Some("inconclusive"))? {
+            "fail" => NoDataPolicy::Fail,
+            "pass" => NoDataPolicy::Pass,
+            _ => NoDataPolicy::Inconclusive,
+        },
+        weight: weight.unwrap_or(Some(defaults::weight()))?,
+    })
+}
+
+pub(super) fn positive_number(d: &mut Decoder, node: &Node, what: &str) -> Option<f64> {
+    match node.value {
+        Value::Int(n) if n > 0 => Some(n as f64),
+        Value::Float(f) if f > 0.0 && f.is_finite() => Some(f),
+        _ => {
+            d.error(
+                node.pos,
+                format!("{what} must be a number greater than 0"),
+                Some("e.g. `weight: 2`".into()),
+            );
+            None
+        }
+    }
+}
+
+/// Catches the typos PromQL users make most (unbalanced brackets and quotes) here, with a
+/// position, instead of as a 400 from Prometheus in the middle of a game day.
+pub(super) fn promql_query(d: &mut Decoder, node: &Node) -> Option<String> {
+    let query = d.string(node, "promql")?;
+    let mut stack: Vec<char> = Vec::new();
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for c in query.chars() {
+        if let Some(q) = quote {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                _ if c == q => quote = None,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' | '\'' | '`' => quote = Some(c),
+            '(' | '[' | '{' => stack.push(c),
+            ')' | ']' | '}' => {
+                let open = match c {
+                    ')' => '(',
+                    ']' => '[',
+                    _ => '{',
+                };
+                if stack.pop() != Some(open) {
+                    d.error(
+                        node.pos,
+                        format!("PromQL has an unmatched `{c}`"),
+                        Some("check the brackets in the query".into()),
+                    );
+                    return None;
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some(q) = quote {
+        d.error(
+            node.pos,
+            format!("PromQL has an unterminated {q}string{q}"),
+            Some("close the quote".into()),
+        );
+        return None;
+    }
+    if let Some(open) = stack.pop() {
+        d.error(
+            node.pos,
+            format!("PromQL has an unclosed `{open}`"),
+            Some("check the brackets in the query".into()),
+        );
+        return None;
+    }
+    Some(query.trim().to_owned())
+}
+
+pub(super) fn http_probe(d: &mut Decoder, node: &Node) -> Option<HttpProbe> {
+    let mut m = d.map(node, "http probe")?;
+    let url = m.required(d, "url").and_then(|n| http_url(d, n, "url"));
+    let method = m.opt("method").map(|n| {
+        d.one_of(
+            n,
+            "HTTP method",
+            &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        )
+        .map(str::to_owned)
+    });
+    let status = m.opt("status").map(|n| status_codes(d, n));
+    let timeout = m.opt("timeout").map(|n| d.duration(n, "timeout", false));
+    let body_contains = m
+        .opt("bodyContains")
+        .and_then(|n| d.string(n, "bodyContains"));
+    m.finish(d);
+    Some(HttpProbe {
+        url: url?,
+        method: method.unwrap_or_else(|| Some(defaults::http_method()))?,
+        status: status.unwrap_or_else(|| Some(defaults::http_status()))?,
+        timeout: timeout.map_or(Some(defaults::http_timeout()), |t| t.map(Span))?,
+        body_contains,
+    })
+}
+
+pub(super) fn http_url(d: &mut Decoder, node: &Node, what: &str) -> Option<String> {
+    let url = d.string(node, what)?;
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    let authority = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or(""));
+    if authority.is_some_and(|a| a.contains('@')) {
+        // A URL is shown in plans, journals and reports: credentials in it would leak.
+        d.error(
+            node.pos,
+            format!("{what} must not carry credentials (`user:password@`)"),
+            Some(
+                "for Prometheus use basicAuth, bearerTokenEnv or bearerTokenFile, which are kept out of reports"
+                    .into(),
+            ),
+        );
+        return None;
+    }
+    if rest
+        .is_some_and(|r| !r.is_empty() && !r.starts_with('/') && !r.contains(char::is_whitespace))
+    {
+        Some(url)
+    } else {
+        d.error(
+            node.pos,
+            format!("{what} `{url}` is not an http(s) URL"),
+            Some("e.g. `http://checkout.shop.svc:8080/healthz`".into()),
+        );
+        None
+    }
+}
+
+pub(super) fn status_codes(d: &mut Decoder, node: &Node) -> Option<Vec<u16>> {
+    let nodes: Vec<&Node> = match &node.value {
+        Value::Seq(items) => items.iter().collect(),
+        _ => vec![node],
+    };
+    let codes: Option<Vec<u16>> = nodes
+        .into_iter()
+        .map(|n| d.int(n, "status", 100, 599).map(|c| c as u16))
+        .collect();
+    codes.filter(|c| !c.is_empty())
+}
+
+pub(super) fn kube_probe(d: &mut Decoder, node: &Node) -> Option<KubeProbe> {
+    let mut m = d.map(node, "kube probe")?;
+    let deployment = m.opt("deployment").map(|n| d.string(n, "deployment"));
+    let statefulset = m.opt("statefulset").map(|n| d.string(n, "statefulset"));
+    let namespace_node = m.opt("namespace");
+    let namespace = namespace_node.map(|n| d.string(n, "namespace"));
+    let nodes_node = m.get("nodes");
+    let nodes = nodes_node.map(|n| match &n.value {
+        Value::Null => Some(String::new()),
+        Value::Str(s) if s.is_empty() => Some(String::new()),
+        _ => label_selector(d, n, "nodes"),
+    });
+    m.finish(d);
+    let chosen = [deployment.is_some(), statefulset.is_some(), nodes.is_some()]
+        .iter()
+        .filter(|b| **b)
+        .count();
+    if chosen != 1 {
+        d.error(
+            node.pos,
+            "a kube probe needs exactly one of `deployment`, `statefulset` or `nodes`",
+            Some(
+                "e.g. `kube: {deployment: checkout, namespace: shop}` or `kube: {nodes: \"\"}`"
+                    .into(),
+            ),
+        );
+        return None;
+    }
+    if nodes.is_none() && namespace.is_none() {
+        d.error(
+            node.pos,
+            "a kube probe of a workload needs `namespace`",
+            Some("e.g. `namespace: shop`".into()),
+        );
+        return None;
+    }
+    if let (Some(_), Some(n)) = (&nodes, namespace_node) {
+        d.error(
+            n.pos,
+            "nodes are not namespaced",
+            Some("remove `namespace` from this probe".into()),
+        );
+        return None;
+    }
+    Some(KubeProbe {
+        deployment: optional(deployment)?,
+        statefulset: optional(statefulset)?,
+        namespace: optional(namespace)?,
+        nodes: optional(nodes)?,
+    })
+}
+
+pub(super) fn expectation(d: &mut Decoder, node: &Node) -> Option<Expectation> {
+    let valid = "`< 0.01`, `<= 0.3`, `> 0`, `>= 3`, `== 1`, `!= 0` or `between 0.1 and 0.5`; quote values starting with `>`";
+    let text = match &node.value {
+        Value::Str(s) => s.clone(),
+        Value::Int(_) | Value::Float(_) => {
+            d.error(
+                node.pos,
+                "expect needs a comparison, not a bare number",
+                Some(valid.into()),
+            );
+            return None;
+        }
+        other => {
+            d.error(
+                node.pos,
+                format!("expect must be a string, found {}", other.kind()),
+                Some(valid.into()),
+            );
+            return None;
+        }
+    };
+    match parse_expectation(&text) {
+        Ok(e) => Some(e),
+        Err(problem) => {
+            d.error(
+                node.pos,
+                format!("invalid expectation `{text}`: {problem}"),
+                Some(valid.into()),
+            );
+            None
+        }
+    }
+}
+
+pub fn parse_expectation(text: &str) -> Result<Expectation, String> {
+    let t = text.trim();
+    if let Some(rest) = t.strip_prefix("between") {
+        let (low, high) = rest
+            .split_once(" and ")
+            .ok_or("expected `between A and B`")?;
+        let low = number(low)?;
+        let high = number(high)?;
+        if low > high {
+            return Err(format!(
+                "the lower bound {low} is above the upper bound {high}"
+            ));
+        }
+        return Ok(Expectation::Between(low, high));
+    }
+    let ops = [
+        ("<=", CompareOp::Le),
+        (">=", CompareOp::Ge),
+        ("==", CompareOp::Eq),
+        ("!=", CompareOp::Ne),
+        ("<", CompareOp::Lt),
+        (">", CompareOp::Gt),
+    ];
+    for (symbol, op) in ops {
+        if let Some(rest) = t.strip_prefix(symbol) {
+            return Ok(Expectation::Compare(op, number(rest)?));
+        }
+    }
+    Err("it does not start with a comparison".into())
+}
+
+pub(super) fn number(text: &str) -> Result<f64, String> {
+    let t = text.trim();
+    match t.parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        _ => Err(format!("`{t}` is not a number")),
+    }
+}
+
+pub(super) fn phases(d: &mut Decoder, node: &Node) -> Option<Vec<Phase>> {
+    let items = d.seq(node, "phases")?;
+    if items.is_empty() {
+        d.error(
+            node.pos,
+            "phases is empty",
+            Some("any of before, during, after".into()),
+        );
+        return None;
+    }
+    let mut out = Vec::new();
+    for item in items {
+        let phase = match d.one_of(item, "phase", &Phase::NAMES)? {
+            "before" => Phase::Before,
+            "during" => Phase::During,
+            _ => Phase::After,
+        };
+        if out.contains(&phase) {
+            d.error(item.pos, "phase listed twice", None);
+            return None;
+        }
+        out.push(phase);
+    }
+    out.sort();
+    Some(out)
+}
+
+pub(super) fn recovery(d: &mut Decoder, node: &Node) -> Option<Recovery> {
+    let mut m = d.map(node, "recovery")?;
+    let within = m
+        .opt("within")
+        .map(|n| d.duration(n, "recovery.within", false));
+    let settle = m
+        .opt("settle")
+        .map(|n| d.duration(n, "recovery.settle", true));
+    m.finish(d);
+    let default = Recovery::default();
+    Some(Recovery {
+        within: within.map_or(Some(default.within), |w| w.map(Span))?,
+        settle: settle.map_or(Some(default.settle), |s| s.map(Span))?,
+    })
+}

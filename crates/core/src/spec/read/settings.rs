@@ -1,0 +1,140 @@
+//! The `safety` and `prometheus` blocks.
+
+use super::*;
+
+pub(super) fn safety(d: &mut Decoder, node: &Node) -> Option<Safety> {
+    let mut m = d.map(node, "safety")?;
+    let namespaces = m
+        .opt("allowedNamespaces")
+        .map(|n| d.string_list(n, "allowedNamespaces"));
+    let max = m
+        .opt("maxTargetPercent")
+        .map(|n| d.percent(n, "maxTargetPercent"));
+    let max_node = m.opt("maxTargetPercent");
+    let contexts = m
+        .opt("allowedContexts")
+        .map(|n| d.string_list(n, "allowedContexts"));
+    m.finish(d);
+    let namespaces = namespaces.unwrap_or(Some(Vec::new()))?;
+    let mut ok = true;
+    for (pos, ns) in &namespaces {
+        if ns == PROTECTED_NAMESPACE {
+            d.error(
+                *pos,
+                "`kube-system` cannot be allowed",
+                Some("shakedown never disrupts kube-system".into()),
+            );
+            ok = false;
+        } else {
+            ok &= dns_label(d, *pos, ns, "namespace").is_some();
+        }
+    }
+    let max = max.unwrap_or(Some(defaults::max_target_percent().0))?;
+    if max == 0.0 {
+        d.error(
+            max_node.map_or(node.pos, |n| n.pos),
+            "maxTargetPercent 0 allows no target at all",
+            Some("a percentage above 0".into()),
+        );
+        return None;
+    }
+    ok.then_some(())?;
+    Some(Safety {
+        allowed_namespaces: namespaces.into_iter().map(|(_, n)| n).collect(),
+        max_target_percent: Percent(max),
+        allowed_contexts: contexts
+            .unwrap_or(Some(Vec::new()))?
+            .into_iter()
+            .map(|(_, c)| c)
+            .collect(),
+    })
+}
+
+pub(super) fn prometheus(d: &mut Decoder, node: &Node) -> Option<PrometheusSpec> {
+    let mut m = d.map(node, "prometheus")?;
+    let url = m.opt("url").map(|n| http_url(d, n, "prometheus.url"));
+    let timeout = m
+        .opt("timeout")
+        .map(|n| d.duration(n, "prometheus.timeout", false));
+    let token_env = m.opt("bearerTokenEnv").map(|n| env_var_name(d, n));
+    let token_file_node = m.opt("bearerTokenFile");
+    let token_file = token_file_node.map(|n| d.string(n, "bearerTokenFile"));
+    let basic_auth = m.opt("basicAuth").map(|n| basic_auth(d, n));
+    let ca_file = m.opt("caFile").map(|n| d.string(n, "caFile"));
+    let insecure = m
+        .opt("insecureSkipVerify")
+        .map(|n| d.bool(n, "insecureSkipVerify"));
+    let headers_node = m.opt("headers");
+    let headers = headers_node.map(|n| string_map(d, n, "prometheus.headers"));
+    m.finish(d);
+    if let (Some(_), Some(n)) = (&token_env, token_file_node) {
+        d.error(
+            n.pos,
+            "both `bearerTokenEnv` and `bearerTokenFile` are set",
+            Some("use one source for the token".into()),
+        );
+        return None;
+    }
+    if let (Some(Some(h)), Some(n)) = (&headers, headers_node)
+        && h.keys().any(|k| k.eq_ignore_ascii_case("authorization"))
+    {
+        d.error(
+            n.pos,
+            "credentials must not be written into headers",
+            Some(
+                "use bearerTokenEnv, bearerTokenFile or basicAuth, which are kept out of reports"
+                    .into(),
+            ),
+        );
+        return None;
+    }
+    Some(PrometheusSpec {
+        url: optional(url)?,
+        timeout: optional(timeout)?.map(Span),
+        bearer_token_env: optional(token_env)?,
+        bearer_token_file: optional(token_file)?,
+        basic_auth: optional(basic_auth)?,
+        ca_file: optional(ca_file)?,
+        insecure_skip_verify: insecure.unwrap_or(Some(false))?,
+        headers: headers.unwrap_or(Some(BTreeMap::new()))?,
+    })
+}
+
+pub(super) fn env_var_name(d: &mut Decoder, node: &Node) -> Option<String> {
+    let valid = |name: &str| {
+        name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            && !name.starts_with(|c: char| c.is_ascii_digit())
+    };
+    let hint =
+        "name the variable that holds the secret, e.g. `PROMETHEUS_TOKEN`, never the secret itself";
+    d.shaped(
+        node,
+        "environment variable",
+        "environment variable name",
+        valid,
+        hint,
+    )
+}
+
+pub(super) fn basic_auth(d: &mut Decoder, node: &Node) -> Option<BasicAuth> {
+    let mut m = d.map(node, "basicAuth")?;
+    let username = m
+        .required(d, "username")
+        .and_then(|n| d.string(n, "username"));
+    let password_env = m.opt("passwordEnv").map(|n| env_var_name(d, n));
+    let password_file = m.opt("passwordFile").map(|n| d.string(n, "passwordFile"));
+    m.finish(d);
+    if password_env.is_some() == password_file.is_some() {
+        d.error(
+            node.pos,
+            "basicAuth needs exactly one of `passwordEnv` or `passwordFile`",
+            Some("passwords are never written inline".into()),
+        );
+        return None;
+    }
+    Some(BasicAuth {
+        username: username?,
+        password_env: optional(password_env)?,
+        password_file: optional(password_file)?,
+    })
+}

@@ -1,0 +1,268 @@
+//! One fault step, the same way for every kind of fault: select the targets, check the
+//! baseline, record the intent, inject, hold (sampling `during`), revert, verify the
+//! owners recovered, then judge `after`. The fault's own behaviour comes only through
+//! [`Injector`]; this file never asks which fault it is running.
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::Runner;
+use super::phases::{self, Check};
+use crate::cluster;
+use crate::events::{FaultIntent, NoteLevel, RunEvent, StepStatus};
+use crate::faults::recovery::{self, Disrupted};
+use crate::faults::{FaultContext, FaultError, Hold, Injector};
+use crate::plan::{self, FaultStep, TargetSelection};
+use crate::run::stop::{Stop, wait_or_stop};
+use crate::spec::{Fault, Safety};
+
+impl Runner {
+    pub(super) async fn fault_step(&self, id: &str, step: &FaultStep) {
+        if self.stopped() {
+            self.bus.emit(RunEvent::StepSkipped {
+                step: id.into(),
+                reason: "the run was stopped before this step".into(),
+            });
+            return;
+        }
+        self.bus.emit(RunEvent::StepStarted { step: id.into() });
+        // The one place a fault's kind is looked at: to pick its implementation.
+        let status = match &step.fault {
+            Fault::PodDelete(f) => self.fault_body(id, step, f).await,
+            Fault::NodeDrain(f) => self.fault_body(id, step, f).await,
+            Fault::NetworkLatency(f) => self.fault_body(id, step, f).await,
+        };
+        self.bus.emit(RunEvent::StepFinished {
+            step: id.into(),
+            status,
+        });
+    }
+
+    async fn fault_body<F: Injector>(&self, id: &str, step: &FaultStep, fault: &F) -> StepStatus {
+        let safety = step.safety.as_ref();
+        let targets = match self.select(id, &step.selection, safety).await {
+            Ok(targets) => targets,
+            Err(e) => {
+                self.note(NoteLevel::Warning, format!("step {id}: {e}"));
+                self.tally().errors.push(format!("step {id}: {e}"));
+                return StepStatus::Failed;
+            }
+        };
+        self.bus.emit(RunEvent::TargetsSelected {
+            step: id.into(),
+            targets: targets.clone(),
+        });
+        let checks = self.checks(Some(id), &step.hypotheses);
+        if !phases::before(&checks, &self.bus).await {
+            self.bus.emit(RunEvent::StepSkipped {
+                step: id.into(),
+                reason: "baseline failed: no fault injected".into(),
+            });
+            self.tally()
+                .errors
+                .push(format!("step {id}: baseline failed"));
+            return StepStatus::Failed;
+        }
+        let ctx = self.fault_context(id);
+        self.bus.emit(RunEvent::FaultIntent(FaultIntent {
+            step: id.into(),
+            fault: step.fault.type_name().into(),
+            targets: targets.clone(),
+            params: serde_json::to_value(&step.fault).unwrap_or_default(),
+            revert: fault.revert_hint(&self.options.run_id),
+        }));
+        let injected_at = tokio::time::Instant::now();
+        let recovery_budget = step.recovery.within.0;
+        let (mut disrupted, mut inject_error) = match fault.inject(&ctx, &targets).await {
+            Ok(disrupted) => (disrupted, None),
+            Err(e) => (Disrupted::default(), Some(e)),
+        };
+        if inject_error.is_none() {
+            let hold = fault.hold(recovery_budget);
+            if let Err(e) = self
+                .hold(&ctx, step, fault, hold, &checks, &mut disrupted)
+                .await
+            {
+                inject_error = Some(e);
+            }
+        }
+        let reverted_at = tokio::time::Instant::now();
+        self.revert_step(id, fault, &disrupted).await;
+        if let Some(e) = &inject_error {
+            self.tally().errors.push(format!("step {id}: {e}"));
+        }
+        self.verify_recovery(
+            id,
+            &disrupted,
+            injected_at,
+            step.recovery.settle.0 + recovery_budget,
+        )
+        .await;
+        if !self.stopped() {
+            phases::after(
+                &checks,
+                &self.bus,
+                step.recovery.settle.0,
+                recovery_budget,
+                reverted_at,
+            )
+            .await;
+        }
+        self.tally_verdicts(Some(id));
+        match (&*self.stop.borrow(), inject_error) {
+            (Stop::Aborted(_), _) => StepStatus::Aborted,
+            (Stop::Interrupted | Stop::Terminated, _) => StepStatus::Interrupted,
+            (_, Some(_)) => StepStatus::Failed,
+            _ => StepStatus::Completed,
+        }
+    }
+
+    /// Keeps the fault active as the fault says, while `during` hypotheses are sampled.
+    async fn hold<F: Injector>(
+        &self,
+        ctx: &FaultContext,
+        step: &FaultStep,
+        fault: &F,
+        hold: Hold,
+        checks: &[Check],
+        disrupted: &mut Disrupted,
+    ) -> Result<(), FaultError> {
+        let mut stopped = self.stop.subscribe();
+        match hold {
+            Hold::UntilRecovered(budget) => {
+                let (done_tx, done_rx) = watch::channel(false);
+                let waiting = async {
+                    let until = tokio::time::Instant::now() + budget;
+                    recovery::wait_until_recovered(&ctx.client, disrupted, until, &mut stopped)
+                        .await;
+                    done_tx.send_replace(true);
+                };
+                tokio::join!(
+                    waiting,
+                    phases::during(
+                        checks,
+                        &self.bus,
+                        phases::Window::Until(done_rx),
+                        &self.stop
+                    )
+                );
+                Ok(())
+            }
+            Hold::Repeat { interval, total } => {
+                let deadline = tokio::time::Instant::now() + total;
+                let repeat = async {
+                    let mut round = 1;
+                    loop {
+                        let next = tokio::time::Instant::now() + interval;
+                        if next >= deadline || wait_or_stop(&mut stopped, next).await {
+                            return Ok(());
+                        }
+                        round += 1;
+                        // Fresh picks each round: the pods deleted last round are gone.
+                        let picks = self
+                            .select(
+                                &format!("{}@{round}", ctx.step),
+                                &step.selection,
+                                step.safety.as_ref(),
+                            )
+                            .await?;
+                        self.bus.emit(RunEvent::TargetsSelected {
+                            step: ctx.step.clone(),
+                            targets: picks.clone(),
+                        });
+                        disrupted.extend(fault.inject(ctx, &picks).await?);
+                    }
+                };
+                let (result, ()) = tokio::join!(
+                    repeat,
+                    phases::during(checks, &self.bus, phases::Window::For(total), &self.stop)
+                );
+                result
+            }
+            Hold::For(length) => {
+                let holding = wait_or_stop(&mut stopped, tokio::time::Instant::now() + length);
+                tokio::join!(
+                    holding,
+                    phases::during(checks, &self.bus, phases::Window::For(length), &self.stop)
+                );
+                Ok(())
+            }
+        }
+    }
+
+    /// Reads the cluster now and picks the step's targets, seeded by the plan's seed and
+    /// `id`, with the step's effective safety.
+    async fn select(
+        &self,
+        id: &str,
+        selection: &TargetSelection,
+        safety: Option<&Safety>,
+    ) -> Result<Vec<String>, FaultError> {
+        let inventory = cluster::inventory(
+            &self.conn,
+            selection.pod_namespaces(),
+            selection.is_nodes(),
+            Duration::from_secs(30),
+        )
+        .await?;
+        Ok(plan::select_targets(
+            selection,
+            safety,
+            &inventory,
+            plan::derive_seed(self.seed, id),
+        )?)
+    }
+
+    /// Reverts the step's ledger entries. Pods the fault removed have nothing to undo
+    /// (their owners replace them), but the fault window ends here for them too, and the
+    /// reports need to see that every target was dealt with.
+    async fn revert_step<F: Injector>(&self, id: &str, fault: &F, disrupted: &Disrupted) {
+        if let Some(detail) = fault.removed_pod_revert() {
+            for (namespace, name, _) in &disrupted.pods {
+                self.bus.emit(RunEvent::FaultReverted {
+                    step: id.into(),
+                    target: format!("{namespace}/{name}"),
+                    detail: detail.into(),
+                });
+            }
+        }
+        for entry in self.ledger.take_step(id) {
+            self.revert_one(id, &entry).await;
+        }
+    }
+
+    async fn verify_recovery(
+        &self,
+        id: &str,
+        disrupted: &Disrupted,
+        since: tokio::time::Instant,
+        budget: Duration,
+    ) {
+        if disrupted.owners.is_empty() || self.options.server_dry_run {
+            return;
+        }
+        let mut disrupted = disrupted.clone();
+        let mut stopped = self.stop.subscribe();
+        let deadline = tokio::time::Instant::now() + budget;
+        recovery::wait_until_recovered(&self.conn.client, &mut disrupted, deadline, &mut stopped)
+            .await;
+        for (owner, at) in &disrupted.recovered {
+            let after_ms = at.saturating_duration_since(since).as_millis() as u64;
+            self.bus.emit(RunEvent::Recovered {
+                step: id.into(),
+                workload: owner.to_string(),
+                after_ms,
+            });
+        }
+        let stopped = self.stopped();
+        for owner in disrupted.pending() {
+            let message = if stopped {
+                format!("step {id}: recovery of {owner} not verified: the run was stopped")
+            } else {
+                format!("step {id}: {owner} did not get its ready replicas back within {budget:?}")
+            };
+            self.note(NoteLevel::Warning, message);
+        }
+    }
+}
