@@ -225,6 +225,42 @@ async fn a_selector_that_matches_nothing_is_exit_3_with_zero_changes() {
     assert!(b.changes().is_empty(), "{:?}", summary(&b.changes()));
 }
 
+/// Regression: an outer experiment without `safety` that includes an experiment capped
+/// at 34% deleted 3 of 3 pods, because the run used the outer document's (absent) limits
+/// while validation used the inner ones. The plan's effective safety is the stricter.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_inner_experiment_cap_holds_when_the_outer_experiment_has_no_safety() {
+    let b = bench("nested-cap").await;
+    let scenario = b.scenario(
+        "three",
+        "  target: {pods: {namespace: shop, selector: app=checkout, mode: count, count: 3}}\n  fault: {type: pod-delete}\n",
+    );
+    let inner = b.dir.join("inner.yaml");
+    std::fs::write(
+        &inner,
+        format!(
+            "apiVersion: shakedown.dev/v1alpha1\nkind: Experiment\nmetadata: {{name: inner}}\nspec:\n  safety: {{allowedNamespaces: [shop], maxTargetPercent: 34%}}\n  steps:\n    - scenario: {}\n",
+            scenario.display()
+        ),
+    )
+    .expect("inner");
+    let outer = b.dir.join("outer.yaml");
+    std::fs::write(
+        &outer,
+        "apiVersion: shakedown.dev/v1alpha1\nkind: Experiment\nmetadata: {name: outer}\nspec:\n  steps:\n    - experiment: inner.yaml\n",
+    )
+    .expect("outer");
+    let out = b.run(&outer).await;
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is above safety.maxTargetPercent 34%"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(b.changes().is_empty(), "{:?}", summary(&b.changes()));
+    assert_eq!(ready_checkouts(&b.handle), 3);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn node_drain_cordons_evicts_and_uncordons() {
     let b = bench("drain").await;
