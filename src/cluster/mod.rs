@@ -52,6 +52,15 @@ pub struct Connection {
     pub default_namespace: String,
 }
 
+impl Connection {
+    /// kubectl's rule for the namespace of targets that name none: `-n`, else the
+    /// kubeconfig context's (or the service account's, in-cluster). The plan takes it
+    /// from here, once.
+    pub fn namespace_for(&self, flag: Option<&str>) -> String {
+        flag.map_or_else(|| self.default_namespace.clone(), str::to_owned)
+    }
+}
+
 /// Resolves config like kubectl and builds a client. Makes no request.
 pub async fn connect(
     kubeconfig: Option<&Path>,

@@ -66,13 +66,9 @@ async fn plan_against(
     connection: &cluster::Connection,
     global: &GlobalArgs,
 ) -> Plan {
-    let default_namespace = global
-        .namespace
-        .clone()
-        .unwrap_or_else(|| connection.default_namespace.clone());
     let settings = PlanSettings {
         seed,
-        default_namespace: Some(default_namespace),
+        default_namespace: Some(connection.namespace_for(global.namespace.as_deref())),
     };
     let mut plan = planner::plan(loaded, &settings);
     if !global.quiet {

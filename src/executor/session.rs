@@ -52,12 +52,7 @@ pub async fn run_files(loaded: &[spec::Loaded], global: &SessionOptions) -> Outc
     // Every environment choice is settled here, once, into the plans.
     let settings = PlanSettings {
         seed: global.seed.unwrap_or_else(planner::fresh_seed),
-        default_namespace: Some(
-            global
-                .namespace
-                .clone()
-                .unwrap_or_else(|| conn.default_namespace.clone()),
-        ),
+        default_namespace: Some(conn.namespace_for(global.namespace.as_deref())),
     };
     let mut plans: Vec<Plan> = loaded
         .iter()
