@@ -98,9 +98,8 @@ impl Ledger {
 /// matches any shakedown run's marks, never anyone else's.
 pub async fn undo(ctx: &FaultContext, entry: &Undo, budget: Duration) -> Result<String, String> {
     let deadline = tokio::time::Instant::now() + budget;
-    let mut delay = Duration::from_millis(200);
-    loop {
-        let attempt = match entry {
+    let attempt = || async {
+        match entry {
             Undo::Uncordon { node } => {
                 node_drain::uncordon(&ctx.client, node, &ctx.run_id, ctx.dry_run).await
             }
@@ -120,33 +119,27 @@ pub async fn undo(ctx: &FaultContext, entry: &Undo, budget: Duration) -> Result<
                 )
                 .await
             }
-        };
-        match attempt {
-            Ok(detail) => {
-                let object = match entry {
-                    Undo::Uncordon { node } => object_ref("Node", "v1", None, node, None),
-                    Undo::RemoveNetem { namespace, pod, .. } => {
-                        object_ref("Pod", "v1", Some(namespace), pod, None)
-                    }
-                };
-                if !detail.starts_with("left alone") && !detail.contains("gone") {
-                    record_event(
-                        ctx,
-                        object,
-                        "ShakedownRevert",
-                        &format!("chaos fault reverted: {detail}"),
-                    )
-                    .await;
-                }
-                return Ok(detail);
-            }
-            Err(e) if is_transient(&e) && tokio::time::Instant::now() + delay < deadline => {
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
-            }
-            Err(e) => return Err(e.to_string()),
         }
+    };
+    let detail = with_retries(deadline, attempt)
+        .await
+        .map_err(|e| e.to_string())?;
+    let object = match entry {
+        Undo::Uncordon { node } => object_ref("Node", "v1", None, node, None),
+        Undo::RemoveNetem { namespace, pod, .. } => {
+            object_ref("Pod", "v1", Some(namespace), pod, None)
+        }
+    };
+    if !detail.starts_with("left alone") && !detail.contains("gone") {
+        record_event(
+            ctx,
+            object,
+            "ShakedownRevert",
+            &format!("chaos fault reverted: {detail}"),
+        )
+        .await;
     }
+    Ok(detail)
 }
 
 pub use crate::cluster::{is_transient, with_retries};
