@@ -13,6 +13,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
 
 use crate::plan::{Inventory, NodeInfo, PodInfo};
+use crate::run::retry::{Backoff, retry};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
@@ -212,23 +213,17 @@ pub fn is_transient(error: &kube::Error) -> bool {
     }
 }
 
-/// Retries a call on transient failures, with backoff, until `deadline`.
+/// Waits between API retries: 200 ms doubling to 5 s (with jitter, see [`Backoff`]).
+pub const API_BACKOFF: Backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
+
+/// Retries a call on transient failures ([`is_transient`]), with backoff, until `deadline`.
 pub async fn with_retries<T, F, Fut>(
     deadline: tokio::time::Instant,
-    mut call: F,
+    call: F,
 ) -> Result<T, kube::Error>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, kube::Error>>,
 {
-    let mut delay = Duration::from_millis(200);
-    loop {
-        match call().await {
-            Err(e) if is_transient(&e) && tokio::time::Instant::now() + delay < deadline => {
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
-            }
-            other => return other,
-        }
-    }
+    retry(API_BACKOFF, deadline, is_transient, call).await
 }

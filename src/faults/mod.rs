@@ -215,9 +215,8 @@ pub async fn undo(
     budget: Duration,
 ) -> Result<Reverted, kube::Error> {
     let deadline = tokio::time::Instant::now() + budget;
-    let mut delay = Duration::from_millis(200);
-    loop {
-        let attempt = match entry {
+    let attempt = || async {
+        match entry {
             Undo::Uncordon { node } => {
                 node_drain::uncordon(&ctx.client, node, &ctx.run_id, ctx.dry_run).await
             }
@@ -237,33 +236,25 @@ pub async fn undo(
                 )
                 .await
             }
-        };
-        match attempt {
-            Ok(reverted) => {
-                if let Reverted::Undone(detail) = &reverted {
-                    let object = match entry {
-                        Undo::Uncordon { node } => object_ref("Node", "v1", None, node, None),
-                        Undo::RemoveNetem { namespace, pod, .. } => {
-                            object_ref("Pod", "v1", Some(namespace), pod, None)
-                        }
-                    };
-                    record_event(
-                        ctx,
-                        object,
-                        "ShakedownRevert",
-                        &format!("chaos fault reverted: {detail}"),
-                    )
-                    .await;
-                }
-                return Ok(reverted);
-            }
-            Err(e) if is_transient(&e) && tokio::time::Instant::now() + delay < deadline => {
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
-            }
-            Err(e) => return Err(e),
         }
+    };
+    let reverted = with_retries(deadline, attempt).await?;
+    if let Reverted::Undone(detail) = &reverted {
+        let object = match entry {
+            Undo::Uncordon { node } => object_ref("Node", "v1", None, node, None),
+            Undo::RemoveNetem { namespace, pod, .. } => {
+                object_ref("Pod", "v1", Some(namespace), pod, None)
+            }
+        };
+        record_event(
+            ctx,
+            object,
+            "ShakedownRevert",
+            &format!("chaos fault reverted: {detail}"),
+        )
+        .await;
     }
+    Ok(reverted)
 }
 
 pub use crate::cluster::{is_transient, with_retries};

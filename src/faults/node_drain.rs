@@ -15,6 +15,7 @@ use super::{
     record_event, with_retries,
 };
 use crate::events::{NoteLevel, RunEvent};
+use crate::run::retry::{Backoff, retry_notify};
 use crate::spec::NodeDrain;
 
 fn patch_params(dry_run: bool) -> PatchParams {
@@ -243,44 +244,38 @@ async fn evict_with_backoff(
             ..PostParams::default()
         },
     };
-    let mut delay = Duration::from_millis(500);
     let mut blocked = false;
-    loop {
-        match api.evict(&name, &params).await {
-            Ok(_) => {
-                let detail = if blocked {
-                    "evicted after a PodDisruptionBudget allowed it"
-                } else {
-                    "evicted"
-                };
-                ctx.bus.emit(RunEvent::FaultInjected {
-                    step: ctx.step.clone(),
-                    target,
-                    detail: detail.into(),
-                });
-                return Ok(());
-            }
-            Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
-            Err(e) if super::is_transient(&e) && tokio::time::Instant::now() + delay < deadline => {
-                if matches!(&e, kube::Error::Api(s) if s.code == 429) && !blocked {
-                    blocked = true;
-                    ctx.bus.emit(RunEvent::Note {
-                        level: NoteLevel::Info,
-                        message: format!(
-                            "eviction of {target} blocked by a PodDisruptionBudget; retrying"
-                        ),
-                    });
-                }
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
-            }
-            Err(e) => {
-                return Err(ctx.failed(
-                    &target,
-                    FaultError::api("eviction not possible before the timeout", e),
-                ));
-            }
+    let note_pdb = |e: &kube::Error, _| {
+        if matches!(e, kube::Error::Api(s) if s.code == 429) && !blocked {
+            blocked = true;
+            ctx.bus.emit(RunEvent::Note {
+                level: NoteLevel::Info,
+                message: format!("eviction of {target} blocked by a PodDisruptionBudget; retrying"),
+            });
         }
+    };
+    let backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(5));
+    let evict = || api.evict(&name, &params);
+    let evicted = retry_notify(backoff, deadline, super::is_transient, note_pdb, evict).await;
+    match evicted {
+        Ok(_) => {
+            let detail = if blocked {
+                "evicted after a PodDisruptionBudget allowed it"
+            } else {
+                "evicted"
+            };
+            ctx.bus.emit(RunEvent::FaultInjected {
+                step: ctx.step.clone(),
+                target,
+                detail: detail.into(),
+            });
+            Ok(())
+        }
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(ctx.failed(
+            &target,
+            FaultError::api("eviction not possible before the timeout", e),
+        )),
     }
 }
 

@@ -19,12 +19,13 @@ use serde_json::Value;
 
 use super::{Observation, Probe, RangeFuture, SampleFuture};
 use crate::events::SeriesValue;
+use crate::run::retry::{Backoff, retry};
 use crate::spec::PrometheusSpec;
 
 /// How long one query may take when `prometheus.timeout` is not set.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Attempts per sample, counting the first; only transient failures are retried.
-const ATTEMPTS: u32 = 3;
+const ATTEMPTS: usize = 3;
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 
 /// A secret value. Its `Debug` never shows it, so it cannot leak through `{:?}`.
@@ -261,35 +262,27 @@ impl PrometheusEndpoint {
         Fut: std::future::Future<Output = Result<T, Failure>>,
     {
         let deadline = tokio::time::Instant::now() + self.timeout;
-        let mut backoff = FIRST_BACKOFF;
-        let mut attempt = 1;
-        loop {
-            let result = tokio::time::timeout_at(deadline, attempt_fn())
-                .await
-                .unwrap_or_else(|_| {
+        // Counted for the message; atomic only because the probe's future must be `Send`.
+        let attempts = std::sync::atomic::AtomicUsize::new(0);
+        let attempt = || {
+            attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let answer = tokio::time::timeout_at(deadline, attempt_fn());
+            async move {
+                answer.await.unwrap_or_else(|_| {
                     Err(Failure::permanent(format!(
                         "Prometheus at {} did not answer within {:?}",
                         self.display_url, self.timeout
                     )))
-                });
-            let time_left = tokio::time::Instant::now() + backoff < deadline;
-            match result {
-                Ok(answer) => return Ok(answer),
-                Err(failure) if failure.transient && attempt < ATTEMPTS && time_left => {
-                    tokio::time::sleep(backoff).await;
-                    backoff *= 2;
-                    attempt += 1;
-                }
-                Err(failure) => {
-                    let tries = if attempt > 1 {
-                        format!(" (after {attempt} attempts)")
-                    } else {
-                        String::new()
-                    };
-                    return Err(format!("{}{tries}", failure.message));
-                }
+                })
             }
-        }
+        };
+        let backoff = Backoff::new(FIRST_BACKOFF, self.timeout).with_attempts(ATTEMPTS);
+        retry(backoff, deadline, |f: &Failure| f.transient, attempt)
+            .await
+            .map_err(|failure| match attempts.into_inner() {
+                1 => failure.message,
+                n => format!("{} (after {n} attempts)", failure.message),
+            })
     }
 
     /// One request: the `data` of a successful answer and its warnings.

@@ -1,7 +1,8 @@
 //! The event bus: the executor's only way to say anything. Each event is stamped,
 //! appended to the journal (and fsynced) before `emit` returns, then shown on the
 //! progress sink. Ledger entries therefore hit the disk before the mutation they
-//! announce.
+//! announce. The progress sink words each event as the report's event log does
+//! (`report::words`), so the live view and the write-up never disagree.
 
 use std::io::{IsTerminal, Write};
 use std::sync::{Arc, Mutex};
@@ -12,6 +13,7 @@ use jiff::Timestamp;
 
 use crate::events::{Record, RunEvent};
 use crate::journal::JournalWriter;
+use crate::report::words;
 
 /// Where time comes from; tests pin it so journals and reports are stable.
 pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
@@ -152,64 +154,46 @@ fn short_time(at: Timestamp) -> String {
     text.get(11..19).unwrap_or(&text).to_owned()
 }
 
-/// The one-line form of an event for humans; `None` hides chatty events unless verbose.
+/// The event's line in the report's words ([`words::line`]); `None` hides probe samples
+/// (one per hypothesis per interval) unless verbose.
 fn describe(event: &RunEvent, verbose: bool) -> Option<String> {
-    Some(match event {
-        RunEvent::RunStarted(s) => {
-            format!("run {} of `{}` (seed {})", s.run_id, s.experiment, s.seed)
-        }
-        RunEvent::StepStarted { step } => format!("step {step}: started"),
-        RunEvent::TargetsSelected { step, targets } => {
-            format!("step {step}: targets {}", targets.join(", "))
-        }
-        RunEvent::FaultIntent(i) => format!(
-            "step {}: about to inject {} into {}",
-            i.step,
-            i.fault,
-            i.targets.join(", ")
-        ),
-        RunEvent::FaultInjected {
-            step,
-            target,
-            detail,
-        } => format!("step {step}: injected into {target}: {detail}"),
-        RunEvent::FaultInjectFailed {
-            step,
-            target,
-            error,
-        } => format!("step {step}: INJECT FAILED on {target}: {error}"),
-        RunEvent::FaultReverted {
-            step,
-            target,
-            detail,
-        } => format!("step {step}: reverted {target}: {detail}"),
-        RunEvent::RevertFailed {
-            step,
-            target,
-            error,
-        } => format!("step {step}: REVERT FAILED on {target}: {error}"),
-        RunEvent::Recovered {
-            step,
-            workload,
-            after_ms,
-        } => format!(
-            "step {step}: {workload} recovered after {:.1}s",
-            *after_ms as f64 / 1000.0
-        ),
-        RunEvent::ProbeSample(s) if verbose => {
-            format!("{} [{:?}] {:?}", s.hypothesis, s.phase, s.outcome)
-        }
-        RunEvent::ProbeSample(_) => return None,
-        RunEvent::HypothesisVerdict(v) => format!(
-            "{} [{:?}]: {:?} — {}",
-            v.hypothesis, v.phase, v.verdict, v.message
-        ),
-        RunEvent::StepFinished { step, status } => format!("step {step}: {status:?}"),
-        RunEvent::StepSkipped { step, reason } => format!("step {step}: skipped ({reason})"),
-        RunEvent::Note { message, .. } => message.clone(),
-        RunEvent::RunFinished(f) => match &f.message {
-            Some(message) => format!("run {:?} (exit {}): {message}", f.status, f.exit_code),
-            None => format!("run {:?} (exit {})", f.status, f.exit_code),
-        },
-    })
+    match event {
+        RunEvent::ProbeSample(_) if !verbose => None,
+        _ => Some(words::line(event)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::{ProbeSample, SampleOutcome};
+    use crate::spec::Phase;
+
+    #[test]
+    fn the_live_line_is_the_report_line_and_samples_show_only_when_verbose() {
+        let failed = RunEvent::RevertFailed {
+            step: "2".into(),
+            target: "node/a".into(),
+            error: "timed out".into(),
+        };
+        assert_eq!(
+            describe(&failed, false).as_deref(),
+            Some("step 2: revert of node/a FAILED: timed out")
+        );
+        let sample = RunEvent::ProbeSample(ProbeSample {
+            step: Some("1".into()),
+            hypothesis: "up".into(),
+            phase: Phase::During,
+            eval_time: Timestamp::UNIX_EPOCH,
+            query: "up".into(),
+            values: Vec::new(),
+            outcome: SampleOutcome::Error,
+            detail: None,
+        });
+        assert_eq!(describe(&sample, false), None);
+        assert_eq!(
+            describe(&sample, true).as_deref(),
+            Some("step 1: up (during): sample error: (empty)")
+        );
+    }
 }

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::model::{
     self, CheckOutcome, FaultActionKind, HypothesisView, RunView, StepState, StepView, phase_word,
-    stats, verdict_word,
+    stats, verdict_key,
 };
 use super::text;
 use crate::events::Record;
@@ -206,7 +206,7 @@ fn hypothesis(h: &HypothesisView) -> HypothesisJson {
                 verdict: c
                     .verdict
                     .as_ref()
-                    .map_or("notRun", |v| verdict_word(v.verdict)),
+                    .map_or("notRun", |v| verdict_key(v.verdict)),
                 held: c.outcome() == CheckOutcome::Held,
                 message: c.verdict.as_ref().map(|v| text::clean_line(&v.message)),
                 samples: c

@@ -13,9 +13,10 @@ use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, Te
 
 use super::model::{
     self, CheckOutcome, CheckView, FaultActionKind, HypothesisView, RunView, StepState, StepView,
-    phase_word, span_ms, verdict_word,
+    phase_word, span_ms,
 };
 use super::text::{self, clean, clean_line};
+use super::words::{self, verdict_word};
 use crate::events::Record;
 
 /// Samples listed in a failure body; the journal has all of them.
@@ -301,28 +302,8 @@ fn check_body(view: &RunView, h: &HypothesisView, check: &CheckView) -> String {
     let (shown, more) = text::cap(&check.samples, MAX_SAMPLES);
     let _ = writeln!(body, "samples ({}):", check.samples.len());
     for s in shown {
-        let values = if s.values.is_empty() {
-            "(empty)".to_owned()
-        } else {
-            s.values
-                .iter()
-                .map(|v| {
-                    let value = v.value.map_or("NaN".into(), text::number);
-                    if v.labels.is_empty() {
-                        value
-                    } else {
-                        let labels: Vec<String> = v
-                            .labels
-                            .iter()
-                            .map(|(k, v)| format!("{k}=\"{v}\""))
-                            .collect();
-                        format!("{{{}}} {value}", labels.join(","))
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
-        let outcome = format!("{:?}", s.outcome).to_lowercase();
+        let values = words::values(&s.values);
+        let outcome = words::sample_word(s.outcome);
         let _ = write!(
             body,
             "    {} {:>7}  {outcome:<6}  {}",

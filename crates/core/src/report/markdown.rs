@@ -698,7 +698,7 @@ fn notes(view: &RunView) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::model::verdict_word;
+    use crate::report::words::verdict_word;
 
     #[test]
     fn a_section_that_does_not_fit_is_cut_on_a_line_and_its_fence_closed() {

@@ -13,6 +13,7 @@ pub mod markdown;
 pub mod model;
 pub mod svg;
 pub mod text;
+pub mod words;
 
 use std::path::{Path, PathBuf};
 

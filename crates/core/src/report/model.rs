@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 
+use super::words;
+pub use super::words::{phase_word, status_word};
 use crate::events::{
     FaultIntent, HypothesisVerdict, NoteLevel, PlannedHypothesis, ProbeSample, Record, RunEvent,
     RunFinished, RunStarted, StepStatus, Verdict,
@@ -363,24 +365,9 @@ impl StepView {
     }
 }
 
-pub fn status_word(status: StepStatus) -> &'static str {
-    match status {
-        StepStatus::Completed => "completed",
-        StepStatus::Failed => "failed",
-        StepStatus::Aborted => "aborted",
-        StepStatus::Interrupted => "interrupted",
-    }
-}
-
-pub fn phase_word(phase: Phase) -> &'static str {
-    match phase {
-        Phase::Before => "before",
-        Phase::During => "during",
-        Phase::After => "after",
-    }
-}
-
-pub fn verdict_word(verdict: Verdict) -> &'static str {
+/// The JSON summary's machine key for a verdict (`passed`, not the human `held`): a
+/// stable contract for scripts. Human text uses [`words::verdict_word`].
+pub fn verdict_key(verdict: Verdict) -> &'static str {
     match verdict {
         Verdict::Passed => "passed",
         Verdict::Deviated => "deviated",
@@ -830,88 +817,13 @@ fn event_step(event: &RunEvent) -> Option<&str> {
     }
 }
 
-/// One human line per record; probe samples are left out (they are in the charts).
+/// The event log's line for a record (the live view's line too); probe samples are left
+/// out (they are in the charts).
 fn timeline_text(event: &RunEvent) -> Option<String> {
-    let text = match event {
-        RunEvent::RunStarted(s) => format!(
-            "run {} of {} started (seed {}, dry run {})",
-            s.run_id, s.experiment, s.seed, s.dry_run
-        ),
-        RunEvent::StepStarted { step } => format!("step {step} started"),
-        RunEvent::TargetsSelected { step, targets } => format!(
-            "step {step}: {} target(s) selected: {}",
-            targets.len(),
-            targets.join(", ")
-        ),
-        RunEvent::FaultIntent(i) => format!(
-            "step {}: {} intent recorded for {} target(s)",
-            i.step,
-            i.fault,
-            i.targets.len()
-        ),
-        RunEvent::FaultInjected {
-            step,
-            target,
-            detail,
-        } => {
-            format!("step {step}: injected into {target}: {detail}")
-        }
-        RunEvent::FaultInjectFailed {
-            step,
-            target,
-            error,
-        } => {
-            format!("step {step}: injection into {target} FAILED: {error}")
-        }
-        RunEvent::FaultReverted {
-            step,
-            target,
-            detail,
-        } => {
-            format!("step {step}: reverted {target}: {detail}")
-        }
-        RunEvent::RevertFailed {
-            step,
-            target,
-            error,
-        } => {
-            format!("step {step}: revert of {target} FAILED: {error}")
-        }
-        RunEvent::Recovered {
-            step,
-            workload,
-            after_ms,
-        } => format!(
-            "step {step}: {workload} recovered after {}",
-            super::text::duration(*after_ms)
-        ),
-        RunEvent::ProbeSample(_) => return None,
-        RunEvent::HypothesisVerdict(v) => format!(
-            "{}{} ({}): {}: {}",
-            v.step
-                .as_deref()
-                .map_or(String::new(), |s| format!("step {s}: ")),
-            v.hypothesis,
-            phase_word(v.phase),
-            verdict_word(v.verdict),
-            v.message
-        ),
-        RunEvent::StepFinished { step, status } => {
-            format!("step {step} finished: {}", status_word(*status))
-        }
-        RunEvent::StepSkipped { step, reason } => format!("step {step} skipped: {reason}"),
-        RunEvent::Note { level, message } => match level {
-            NoteLevel::Info => format!("note: {message}"),
-            NoteLevel::Warning => format!("warning: {message}"),
-        },
-        RunEvent::RunFinished(f) => format!(
-            "run finished: {}{} (exit {})",
-            status_word(f.status),
-            if f.deviated { ", deviated" } else { "" },
-            f.exit_code
-        ),
-    };
-    Some(super::text::clean_line(&text))
+    match event {
+        RunEvent::ProbeSample(_) => None,
+        _ => Some(words::line(event)),
+    }
 }
 
 #[cfg(test)]

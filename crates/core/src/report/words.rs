@@ -1,0 +1,262 @@
+//! The one vocabulary for what happened in a run: a [`RunEvent`] becomes the same human
+//! line on a live terminal as in the report's event log and JUnit `system-out`, and a
+//! phase, verdict, step status or probe sample is called the same thing everywhere.
+//!
+//! The live progress is just one more reporter (as in nextest): it calls [`line`] like the
+//! report timeline does, so someone watching a game day reads the words the write-up will
+//! use. Pure: no clock, no I/O, no `Debug` of an enum (variant names are not words).
+
+use super::text::{self, clean_line};
+use crate::events::{
+    NoteLevel, RunEvent, RunFinished, SampleOutcome, SeriesValue, StepStatus, Verdict,
+};
+use crate::spec::Phase;
+
+/// One line for an event, on one line and free of terminal escapes (errors and details
+/// come from the cluster and Prometheus). Probe samples get a line too; the report leaves
+/// them out of its timeline (they are in the charts) and the live view shows them only
+/// when verbose.
+pub fn line(event: &RunEvent) -> String {
+    let text = match event {
+        RunEvent::RunStarted(s) => format!(
+            "run {} of {} started (seed {}, dry run {})",
+            s.run_id, s.experiment, s.seed, s.dry_run
+        ),
+        RunEvent::StepStarted { step } => format!("step {step} started"),
+        RunEvent::TargetsSelected { step, targets } => format!(
+            "step {step}: {} target(s) selected: {}",
+            targets.len(),
+            targets.join(", ")
+        ),
+        RunEvent::FaultIntent(i) => format!(
+            "step {}: {} intent recorded for {} target(s)",
+            i.step,
+            i.fault,
+            i.targets.len()
+        ),
+        RunEvent::FaultInjected {
+            step,
+            target,
+            detail,
+        } => format!("step {step}: injected into {target}: {detail}"),
+        RunEvent::FaultInjectFailed {
+            step,
+            target,
+            error,
+        } => format!("step {step}: injection into {target} FAILED: {error}"),
+        RunEvent::FaultReverted {
+            step,
+            target,
+            detail,
+        } => format!("step {step}: reverted {target}: {detail}"),
+        RunEvent::RevertFailed {
+            step,
+            target,
+            error,
+        } => format!("step {step}: revert of {target} FAILED: {error}"),
+        RunEvent::Recovered {
+            step,
+            workload,
+            after_ms,
+        } => format!(
+            "step {step}: {workload} recovered after {}",
+            text::duration(*after_ms)
+        ),
+        RunEvent::ProbeSample(s) => {
+            let mut line = format!(
+                "{}{} ({}): sample {}: {}",
+                step_prefix(s.step.as_deref()),
+                s.hypothesis,
+                phase_word(s.phase),
+                sample_word(s.outcome),
+                values(&s.values)
+            );
+            if let Some(detail) = &s.detail {
+                line.push_str(&format!(" ({detail})"));
+            }
+            line
+        }
+        RunEvent::HypothesisVerdict(v) => format!(
+            "{}{} ({}): {}: {}",
+            step_prefix(v.step.as_deref()),
+            v.hypothesis,
+            phase_word(v.phase),
+            verdict_word(v.verdict),
+            v.message
+        ),
+        RunEvent::StepFinished { step, status } => {
+            format!("step {step} finished: {}", status_word(*status))
+        }
+        RunEvent::StepSkipped { step, reason } => format!("step {step} skipped: {reason}"),
+        RunEvent::Note { level, message } => match level {
+            NoteLevel::Info => format!("note: {message}"),
+            NoteLevel::Warning => format!("warning: {message}"),
+        },
+        RunEvent::RunFinished(f) => run_finished(f),
+    };
+    clean_line(&text)
+}
+
+fn step_prefix(step: Option<&str>) -> String {
+    step.map_or(String::new(), |s| format!("step {s}: "))
+}
+
+fn run_finished(f: &RunFinished) -> String {
+    let mut line = format!(
+        "run finished: {}{} (exit {})",
+        status_word(f.status),
+        if f.deviated { ", deviated" } else { "" },
+        f.exit_code
+    );
+    if let Some(message) = &f.message {
+        line.push_str(&format!(": {message}"));
+    }
+    line
+}
+
+/// What one sample saw: a bare number, or `{label="value"} number` per series; `(empty)`
+/// for an empty vector and `NaN` for a missing value.
+pub fn values(values: &[SeriesValue]) -> String {
+    if values.is_empty() {
+        return "(empty)".into();
+    }
+    let shown: Vec<String> = values
+        .iter()
+        .map(|v| {
+            let value = v.value.map_or("NaN".into(), text::number);
+            if v.labels.is_empty() {
+                value
+            } else {
+                let labels: Vec<String> = v
+                    .labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}=\"{v}\""))
+                    .collect();
+                format!("{{{}}} {value}", labels.join(","))
+            }
+        })
+        .collect();
+    clean_line(&shown.join(" "))
+}
+
+/// A check's verdict as people say it: a hypothesis *held* or *deviated*. (The JSON
+/// summary keeps its machine keys; see `model::verdict_key`.)
+pub fn verdict_word(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Passed => "held",
+        Verdict::Deviated => "deviated",
+        Verdict::Inconclusive => "inconclusive",
+        Verdict::Error => "error",
+        Verdict::Aborted => "aborted",
+        Verdict::Skipped => "skipped",
+    }
+}
+
+/// One sample against the expectation, in the words of the `noData` policy
+/// (`pass`, `fail`, `inconclusive`): a sample passes or fails, a check holds or deviates.
+pub fn sample_word(outcome: SampleOutcome) -> &'static str {
+    match outcome {
+        SampleOutcome::Pass => "pass",
+        SampleOutcome::Fail => "fail",
+        SampleOutcome::NoData => "no data",
+        SampleOutcome::Error => "error",
+    }
+}
+
+/// Chaos Toolkit's statuses, lower case.
+pub fn status_word(status: StepStatus) -> &'static str {
+    match status {
+        StepStatus::Completed => "completed",
+        StepStatus::Failed => "failed",
+        StepStatus::Aborted => "aborted",
+        StepStatus::Interrupted => "interrupted",
+    }
+}
+
+pub fn phase_word(phase: Phase) -> &'static str {
+    match phase {
+        Phase::Before => "before",
+        Phase::During => "during",
+        Phase::After => "after",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::{HypothesisVerdict, ProbeSample};
+
+    fn verdict(verdict: Verdict) -> RunEvent {
+        RunEvent::HypothesisVerdict(HypothesisVerdict {
+            step: Some("1".into()),
+            hypothesis: "errors below 1%".into(),
+            phase: Phase::During,
+            verdict,
+            expectation: "< 0.01".into(),
+            message: "0.043 > 0.01 in 7/12 samples".into(),
+            samples: 12,
+            passed: 5,
+            recovery_ms: None,
+        })
+    }
+
+    #[test]
+    fn lines_use_the_report_words_not_variant_names() {
+        assert_eq!(
+            line(&verdict(Verdict::Deviated)),
+            "step 1: errors below 1% (during): deviated: 0.043 > 0.01 in 7/12 samples"
+        );
+        assert!(line(&verdict(Verdict::Passed)).contains("(during): held:"));
+        let finished = RunEvent::StepFinished {
+            step: "2".into(),
+            status: StepStatus::Completed,
+        };
+        assert_eq!(line(&finished), "step 2 finished: completed");
+        let failed = RunEvent::FaultInjectFailed {
+            step: "1".into(),
+            target: "node/a".into(),
+            error: "forbidden".into(),
+        };
+        assert_eq!(
+            line(&failed),
+            "step 1: injection into node/a FAILED: forbidden"
+        );
+        let run = RunEvent::RunFinished(RunFinished {
+            status: StepStatus::Interrupted,
+            deviated: false,
+            exit_code: 130,
+            message: Some("interrupted by SIGINT".into()),
+        });
+        assert_eq!(
+            line(&run),
+            "run finished: interrupted (exit 130): interrupted by SIGINT"
+        );
+    }
+
+    #[test]
+    fn a_sample_line_says_what_was_seen_and_why() {
+        let sample = RunEvent::ProbeSample(ProbeSample {
+            step: None,
+            hypothesis: "up".into(),
+            phase: Phase::Before,
+            eval_time: jiff::Timestamp::UNIX_EPOCH,
+            query: "up".into(),
+            values: Vec::new(),
+            outcome: SampleOutcome::NoData,
+            detail: Some("empty vector".into()),
+        });
+        assert_eq!(
+            line(&sample),
+            "up (before): sample no data: (empty) (empty vector)"
+        );
+    }
+
+    #[test]
+    fn lines_from_the_cluster_cannot_reach_the_terminal_raw() {
+        let note = RunEvent::Note {
+            level: NoteLevel::Warning,
+            message: "\u{1b}[31mred\u{1b}[0m\nsecond line".into(),
+        };
+        assert_eq!(line(&note), "warning: red second line");
+    }
+}
