@@ -16,6 +16,7 @@ use prometheus_http_query::Client;
 use prometheus_http_query::reqwest::{self, StatusCode, Url};
 use reqwest::header::{AUTHORIZATION, HeaderName, HeaderValue};
 use serde_json::Value;
+use shakedown_vocab::error_chain as chain;
 
 use super::{Observation, Probe, RangeFuture, SampleFuture};
 use crate::events::SeriesValue;
@@ -603,21 +604,6 @@ fn sample_value(sample: &Value) -> Option<f64> {
         other => other.parse::<f64>().ok()?,
     };
     (!value.is_nan()).then_some(value)
-}
-
-/// The error and its causes on one line: `a: b: c`.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 /// Defence in depth: whatever a server or library echoes, a secret never leaves here.
