@@ -146,21 +146,51 @@ fn completions_are_generated() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("shakedown"));
 }
 
+/// Bold red `error`, as anstyle writes it (one escape per attribute).
+const RED_ERROR: &str = "\u{1b}[1m\u{1b}[31merror\u{1b}[0m: ";
+
+/// `validate` of an invalid file off a terminal, with only the given colour variables set.
+fn validate_with_color_env(flags: &[&str], env: &[(&str, &str)]) -> String {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_shakedown"));
+    command
+        .args(flags)
+        .args(["validate", "tests/fixtures/invalid/unknown-kind.yaml"]);
+    for name in ["NO_COLOR", "CLICOLOR", "CLICOLOR_FORCE"] {
+        command.env_remove(name);
+    }
+    command.envs(env.iter().copied());
+    let out = command.output().expect("run shakedown");
+    assert_eq!(out.status.code(), Some(2));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 #[test]
 fn color_is_opt_in_off_a_terminal() {
-    let plain = shakedown(&["validate", "tests/fixtures/invalid/unknown-kind.yaml"]);
+    let plain = validate_with_color_env(&[], &[]);
+    assert!(!plain.contains('\u{1b}'), "no escapes when piped");
+    let colored = validate_with_color_env(&["--color", "always"], &[]);
+    assert!(colored.contains(RED_ERROR), "{colored:?}");
+}
+
+#[test]
+fn color_auto_follows_no_color_and_clicolor_force() {
+    let forced = validate_with_color_env(&[], &[("CLICOLOR_FORCE", "1")]);
     assert!(
-        !String::from_utf8_lossy(&plain.stderr).contains('\u{1b}'),
-        "no escapes when piped"
+        forced.contains(RED_ERROR),
+        "CLICOLOR_FORCE colours a pipe: {forced:?}"
     );
-    let colored = shakedown(&[
-        "--color",
-        "always",
-        "validate",
-        "tests/fixtures/invalid/unknown-kind.yaml",
-    ]);
-    assert!(String::from_utf8_lossy(&colored.stderr).contains("\u{1b}[1;31merror\u{1b}[0m: "));
-    assert_eq!(colored.status.code(), Some(2));
+    let vetoed = validate_with_color_env(&[], &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]);
+    assert!(!vetoed.contains('\u{1b}'), "NO_COLOR wins: {vetoed:?}");
+    // no-color.org: a NO_COLOR that is set but empty does not turn colour off.
+    let empty = validate_with_color_env(&[], &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "")]);
+    assert!(empty.contains(RED_ERROR), "empty NO_COLOR: {empty:?}");
+    let never = validate_with_color_env(&["--color", "never"], &[("CLICOLOR_FORCE", "1")]);
+    assert!(!never.contains('\u{1b}'), "--color never wins: {never:?}");
+    let always = validate_with_color_env(&["--color", "always"], &[("NO_COLOR", "1")]);
+    assert!(
+        always.contains(RED_ERROR),
+        "--color always wins: {always:?}"
+    );
 }
 
 #[test]

@@ -11,7 +11,9 @@ mod sandbox;
 mod schema;
 mod validate;
 
-use std::io::IsTerminal;
+use std::fmt::Write as _;
+
+use anstyle::{AnsiColor, Color, Style};
 
 use crate::cli::{Cli, ColorChoice, Command};
 use crate::exit::Outcome;
@@ -56,26 +58,40 @@ pub fn dispatch(cli: Cli) -> Outcome {
     })
 }
 
-/// Prints diagnostics to stderr, with `error:` in red when colour is wanted.
+/// How an `error:` headline looks when colour is on.
+const ERROR_STYLE: Style = Style::new()
+    .bold()
+    .fg_color(Some(Color::Ansi(AnsiColor::Red)));
+
+/// Prints diagnostics to stderr, with each `error:` headline in bold red when colour
+/// is wanted. Only line starts are styled: a quoted source line is the user's text.
 fn report_diagnostics(diagnostics: &spec::Diagnostics, color: ColorChoice) {
     let text = diagnostics.to_string();
-    let text = if use_color(color) {
-        text.replace("error: ", "\x1b[1;31merror\x1b[0m: ")
-    } else {
-        text
-    };
-    crate::say_raw!("{text}");
+    if !use_color(color) {
+        crate::say_raw!("{text}");
+        return;
+    }
+    let mut styled = String::with_capacity(text.len() + 32);
+    for line in text.split_inclusive('\n') {
+        match line.strip_prefix("error: ") {
+            Some(rest) => {
+                let _ = write!(styled, "{ERROR_STYLE}error{ERROR_STYLE:#}: {rest}");
+            }
+            None => styled.push_str(line),
+        }
+    }
+    crate::say_raw!("{styled}");
 }
 
-/// `auto` means: stderr is a terminal, `NO_COLOR` is unset and `TERM` is not `dumb`.
+/// `--color auto` decides as anstream does for stderr: colour on a terminal, unless
+/// `NO_COLOR` is set and non-empty (no-color.org), `CLICOLOR=0` or `TERM=dumb`; and
+/// colour even off a terminal when `CLICOLOR_FORCE` is set and non-empty.
 fn use_color(choice: ColorChoice) -> bool {
     match choice {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
         ColorChoice::Auto => {
-            std::io::stderr().is_terminal()
-                && std::env::var_os("NO_COLOR").is_none()
-                && std::env::var("TERM").map_or(true, |t| t != "dumb")
+            anstream::AutoStream::choice(&std::io::stderr()) != anstream::ColorChoice::Never
         }
     }
 }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use prometheus_http_query::reqwest;
+use shakedown_vocab::error_chain as chain;
 
 use super::{Observation, Probe, SampleFuture};
 use crate::events::SeriesValue;
@@ -115,17 +116,6 @@ async fn read_body(mut response: reqwest::Response) -> Result<String, reqwest::E
         }
     }
     Ok(String::from_utf8_lossy(&body).into_owned())
-}
-
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 impl Probe for HttpProbe {

@@ -11,11 +11,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64::Engine as _;
+use base64::prelude::BASE64_STANDARD;
 use jiff::Timestamp;
 use prometheus_http_query::Client;
 use prometheus_http_query::reqwest::{self, StatusCode, Url};
 use reqwest::header::{AUTHORIZATION, HeaderName, HeaderValue};
 use serde_json::Value;
+use shakedown_vocab::error_chain as chain;
 
 use super::{Observation, Probe, RangeFuture, SampleFuture};
 use crate::events::SeriesValue;
@@ -598,21 +601,6 @@ fn sample_value(sample: &Value) -> Option<f64> {
     (!value.is_nan()).then_some(value)
 }
 
-/// The error and its causes on one line: `a: b: c`.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
-
 /// Defence in depth: whatever a server or library echoes, a secret never leaves here.
 fn scrub(mut text: String, secrets: &[Secret]) -> String {
     for secret in secrets {
@@ -623,25 +611,9 @@ fn scrub(mut text: String, secrets: &[Secret]) -> String {
     text
 }
 
+/// Basic auth's encoding (RFC 7617): the standard alphabet, padded.
 fn base64(input: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
-    for chunk in input.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    BASE64_STANDARD.encode(input)
 }
 
 /// A PromQL hypothesis's probe: one instant query per sample, at the sample's time.

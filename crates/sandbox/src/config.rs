@@ -2,7 +2,8 @@
 //! and the workload model. Loaded from YAML (`shakedown sandbox --config`) or taken
 //! from the built-in shop topology. Pure data: seeding the store happens in `seed`.
 //!
-//! Every key is optional; unknown keys are errors. Durations read `250ms`, `2s`, `1m`.
+//! Every key is optional; unknown keys are errors. Durations are written as in specs
+//! and PromQL (`250ms`, `2s`, `1m30s`, `1d`): one grammar, `shakedown_vocab::duration`.
 //!
 //! ```yaml
 //! nodes:
@@ -41,6 +42,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
+use shakedown_vocab::duration::parse_duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -228,37 +230,6 @@ fn default_bookmark() -> Duration {
     Duration::from_secs(10)
 }
 
-/// Parses `250ms`, `2s`, `1m`, `1h` (or a compound like `1m30s`).
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let mut total = Duration::ZERO;
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return Err("empty duration".into());
-    }
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit() && c != '.')
-            .ok_or_else(|| format!("`{text}` has no unit (use ms, s, m or h)"))?;
-        let number: f64 = rest[..digits]
-            .parse()
-            .map_err(|_| format!("`{text}` is not a duration like 500ms, 2s or 1m"))?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "ms" => 0.001,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            unit => return Err(format!("unknown unit `{unit}` in `{text}`")),
-        };
-        total += Duration::from_secs_f64(number * scale);
-        rest = &rest[unit_len..];
-    }
-    Ok(total)
-}
-
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let text = String::deserialize(d)?;
     parse_duration(&text).map_err(serde::de::Error::custom)
@@ -348,8 +319,9 @@ mod tests {
     fn durations_parse_in_the_units_specs_use() {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("5d"), Ok(Duration::from_secs(5 * 86_400)));
         assert!(parse_duration("5").is_err());
-        assert!(parse_duration("5d").is_err());
+        assert!(parse_duration("1.5s").is_err());
     }
 
     #[test]

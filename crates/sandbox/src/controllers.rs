@@ -7,8 +7,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use shakedown_vocab::duration::parse_duration;
 
-use super::config::{Timings, parse_duration};
+use super::config::Timings;
 use super::objects::{
     condition_is_true, controller_of, is_terminating, label_selector, node_selector_matches,
     pod_serving, prepare_create, selector_matches, set_condition,

@@ -32,6 +32,8 @@ use tokio::task::JoinHandle;
 pub use config::{ApiFaults, SandboxConfig};
 pub use controllers::STARTUP_DELAY_ANNOTATION;
 pub use exec::ExecRecord;
+/// Re-exported so the sandbox's callers print its errors in the one shared format.
+pub use shakedown_vocab::error_chain;
 pub use workload::FAULT_ANNOTATION;
 
 /// One API request as the sandbox answered it.
@@ -114,18 +116,6 @@ pub enum SandboxError {
     },
     #[error(transparent)]
     Config(#[from] config::ConfigError),
-}
-
-/// An error with its whole `source` chain, `a: b: c`.
-pub fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// Starts a sandbox on 127.0.0.1:`port` (0 picks a free port). Must be called inside

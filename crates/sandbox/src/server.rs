@@ -69,35 +69,11 @@ impl http_body::Body for ChannelBody {
     }
 }
 
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => match u8::from_str_radix(&text[i + 1..i + 3], 16) {
-                Ok(b) => {
-                    out.push(b);
-                    i += 2;
-                }
-                Err(_) => out.push(b'%'),
-            },
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
+/// Query parameters, decoded as Go's `url.ParseQuery` (which kube-apiserver uses)
+/// decodes them: `%XX` escapes and `+` as a space. A repeated key keeps its last value.
 pub fn parse_query(query: &str) -> HashMap<String, String> {
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(k), percent_decode(v))
-        })
+    form_urlencoded::parse(query.as_bytes())
+        .into_owned()
         .collect()
 }
 
@@ -151,13 +127,8 @@ fn exec_upgrade(
             "unsupported exec protocol: this sandbox speaks v5.channel.k8s.io and v4.channel.k8s.io",
         ));
     };
-    let pairs: Vec<(String, String)> = query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(k), percent_decode(v))
-        })
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+        .into_owned()
         .collect();
     let command: Vec<String> = pairs
         .iter()
@@ -355,5 +326,15 @@ mod tests {
         assert_eq!(q["fieldSelector"], "spec.nodeName=node-1");
         assert_eq!(q["labelSelector"], "app in (a,b)");
         assert_eq!(q["watch"], "");
+    }
+
+    #[test]
+    fn broken_escapes_in_queries_are_kept_as_text() {
+        let q = parse_query("a=100%&b=%zz&c=%e9%&d=%C3%A9&e=%1é");
+        assert_eq!(q["a"], "100%");
+        assert_eq!(q["b"], "%zz");
+        assert_eq!(q["c"], "\u{fffd}%");
+        assert_eq!(q["d"], "é");
+        assert_eq!(q["e"], "%1é");
     }
 }

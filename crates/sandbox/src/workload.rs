@@ -9,8 +9,9 @@ use std::fmt::Write;
 use std::time::Duration;
 
 use serde_json::Value;
+use shakedown_vocab::duration::parse_duration;
 
-use super::config::{SandboxConfig, ServiceModel, parse_duration};
+use super::config::{SandboxConfig, ServiceModel};
 use super::objects::{condition_is_true, is_terminating, pod_serving};
 use super::store::{Store, labels_of, name_of, namespace_of, uid_of};
 
