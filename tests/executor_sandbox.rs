@@ -261,6 +261,89 @@ async fn an_inner_experiment_cap_holds_when_the_outer_experiment_has_no_safety()
     assert_eq!(ready_checkouts(&b.handle), 3);
 }
 
+/// Regression: `nodes: {selector: "", mode: all}` under `allowedNamespaces: [shop]`
+/// validated, cordoned every node and evicted pods of other namespaces. Now the node cap
+/// (never every schedulable node) refuses it before anything is touched.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_drain_of_every_node_is_refused_before_anything_is_touched() {
+    let b = bench("drain-all").await;
+    let scenario = b.scenario(
+        "all",
+        "  target: {nodes: {selector: \"\", mode: all}}\n  fault: {type: node-drain, duration: 3s, evictionTimeout: 20s}\n",
+    );
+    let out = b.run(&scenario).await;
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("draining 3 nodes is above the node cap of 2"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(b.changes().is_empty(), "{:?}", summary(&b.changes()));
+}
+
+/// A drain evicts every pod on its node: a pod of a namespace that is not allowed stops
+/// the run before the cordon, named, unless the scenario accepts it as collateral.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_drain_that_would_evict_a_pod_outside_the_allow_list_is_refused() {
+    let b = bench("drain-collateral").await;
+    // Another team's workload, pinned to node-a-1.
+    let deployments: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+        kube::Api::namespaced(common::client(&b.handle).await, "default");
+    let team = serde_json::from_value(serde_json::json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "team-debug"},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": "team-debug"}},
+            "template": {
+                "metadata": {"labels": {"app": "team-debug"}},
+                "spec": {
+                    "nodeSelector": {"kubernetes.io/hostname": "node-a-1"},
+                    "containers": [{"name": "c", "image": "busybox"}],
+                },
+            },
+        },
+    }))
+    .expect("deployment");
+    deployments
+        .create(&kube::api::PostParams::default(), &team)
+        .await
+        .expect("another team's deployment");
+    let deadline = tokio::time::Instant::now() + common::DEADLINE;
+    let running = |h: &SandboxHandle| {
+        h.objects("pods", Some("default"))
+            .iter()
+            .any(|p| p["spec"]["nodeName"] == "node-a-1" && p["status"]["phase"] == "Running")
+    };
+    while !running(&b.handle) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "team-debug never ran"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    b.handle.clear_request_log();
+    let drain = "  target: {nodes: {names: [node-a-1]ACCEPT}}\n  fault: {type: node-drain, duration: 1s, evictionTimeout: 20s}\n  recovery: {within: 20s}\n";
+    let refused = b.scenario("collateral", &drain.replace("ACCEPT", ""));
+    let out = b.run(&refused).await;
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out)
+            .contains("would evict pods outside safety.allowedNamespaces: default/team-debug-"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(b.changes().is_empty(), "{:?}", summary(&b.changes()));
+    let accepted = b.scenario(
+        "accepted",
+        &drain.replace("ACCEPT", ", acceptCollateral: [default]"),
+    );
+    let out = b.run(&accepted).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    b.assert_uncordoned("node-a-1");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn node_drain_cordons_evicts_and_uncordons() {
     let b = bench("drain").await;

@@ -123,8 +123,9 @@ pub async fn connect(
     })
 }
 
-/// Lists pods in the given namespaces and, when asked, all nodes, retrying transient
-/// API failures until `deadline` has passed.
+/// Lists pods in the given namespaces and, when asked, all nodes and every pod (what a
+/// drain of them would evict), retrying transient API failures until `deadline` has
+/// passed.
 pub async fn inventory(
     connection: &Connection,
     namespaces: &[String],
@@ -148,36 +149,26 @@ async fn read_inventory(
 ) -> Result<Inventory, ClusterError> {
     let mut inventory = Inventory::default();
     let all = ListParams::default();
-    for namespace in namespaces {
-        let pods: Api<Pod> = Api::namespaced(connection.client.clone(), namespace);
+    // A drain's blast radius is every pod on its nodes, whatever their namespace.
+    let scopes: Vec<Option<&String>> = if with_nodes {
+        vec![None]
+    } else {
+        namespaces.iter().map(Some).collect()
+    };
+    for scope in scopes {
+        let pods: Api<Pod> = match scope {
+            Some(namespace) => Api::namespaced(connection.client.clone(), namespace),
+            None => Api::all(connection.client.clone()),
+        };
+        let what = scope.map_or_else(|| "pods".to_owned(), |ns| format!("pods in {ns}"));
         let list =
             with_retries(until, || pods.list(&all))
                 .await
                 .map_err(|e| ClusterError::List {
-                    what: format!("pods in {namespace}"),
+                    what,
                     source: Box::new(e),
                 })?;
-        inventory.pods.extend(list.items.into_iter().map(|pod| {
-            PodInfo {
-                namespace: pod
-                    .metadata
-                    .namespace
-                    .clone()
-                    .unwrap_or_else(|| namespace.clone()),
-                name: pod.metadata.name.clone().unwrap_or_default(),
-                labels: pod.metadata.labels.clone().unwrap_or_default(),
-                phase: pod
-                    .status
-                    .as_ref()
-                    .and_then(|s| s.phase.clone())
-                    .unwrap_or_default(),
-                node_name: pod
-                    .spec
-                    .as_ref()
-                    .and_then(|s| s.node_name.clone())
-                    .unwrap_or_default(),
-            }
-        }));
+        inventory.pods.extend(list.items.iter().map(pod_info));
     }
     if with_nodes {
         let nodes: Api<Node> = Api::all(connection.client.clone());
@@ -187,21 +178,56 @@ async fn read_inventory(
                 what: "nodes".into(),
                 source: Box::new(e),
             })?;
-        inventory.nodes = list
-            .items
-            .into_iter()
-            .map(|node| NodeInfo {
-                name: node.metadata.name.clone().unwrap_or_default(),
-                labels: node.metadata.labels.clone().unwrap_or_default(),
-                unschedulable: node
-                    .spec
-                    .as_ref()
-                    .and_then(|s| s.unschedulable)
-                    .unwrap_or(false),
-            })
-            .collect();
+        inventory.nodes = list.items.iter().map(node_info).collect();
     }
     Ok(inventory)
+}
+
+fn pod_info(pod: &Pod) -> PodInfo {
+    let meta = &pod.metadata;
+    PodInfo {
+        namespace: meta.namespace.clone().unwrap_or_default(),
+        name: meta.name.clone().unwrap_or_default(),
+        labels: meta.labels.clone().unwrap_or_default(),
+        phase: pod
+            .status
+            .as_ref()
+            .and_then(|s| s.phase.clone())
+            .unwrap_or_default(),
+        node_name: pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_name.clone())
+            .unwrap_or_default(),
+        controller_kind: meta
+            .owner_references
+            .iter()
+            .flatten()
+            .find(|o| o.controller == Some(true))
+            .map(|o| o.kind.clone()),
+        mirror: meta
+            .annotations
+            .as_ref()
+            .is_some_and(|a| a.contains_key("kubernetes.io/config.mirror")),
+        terminating: meta.deletion_timestamp.is_some(),
+    }
+}
+
+fn node_info(node: &Node) -> NodeInfo {
+    NodeInfo {
+        name: node.metadata.name.clone().unwrap_or_default(),
+        labels: node.metadata.labels.clone().unwrap_or_default(),
+        unschedulable: node
+            .spec
+            .as_ref()
+            .and_then(|s| s.unschedulable)
+            .unwrap_or(false),
+        ready: node
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True")),
+    }
 }
 
 /// Worth retrying: throttling, server errors, and connection trouble.

@@ -33,6 +33,9 @@ pub struct PlanEntry {
     /// Resolved targets; only present when planned against an inventory.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub targets: Option<Result<Vec<String>, String>>,
+    /// For a drain: the pods it would evict from those targets.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub collateral: Vec<String>,
 }
 
 fn as_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -58,6 +61,7 @@ impl Plan {
                             .picks
                             .as_ref()
                             .map(|p| p.clone().map_err(|e| e.to_string())),
+                        collateral: f.collateral.clone(),
                     }),
                     Action::Pause(_) => out.push(PlanEntry {
                         id: step.id.clone(),
@@ -69,6 +73,7 @@ impl Plan {
                         target: None,
                         hypotheses: Vec::new(),
                         targets: None,
+                        collateral: Vec::new(),
                     }),
                     Action::Parallel(children) | Action::Sequence(children) => walk(children, out),
                 }
@@ -191,6 +196,9 @@ impl fmt::Display for Plan {
                 Some(Ok(picked)) => writeln!(f, "{:36}picks:  {}", "", picked.join(", "))?,
                 Some(Err(problem)) => writeln!(f, "{:36}picks:  ERROR {problem}", "")?,
                 None => {}
+            }
+            if !e.collateral.is_empty() {
+                writeln!(f, "{:36}evicts: {}", "", e.collateral.join(", "))?;
             }
             if !e.hypotheses.is_empty() {
                 writeln!(f, "{:36}checks: {}", "", e.hypotheses.join("; "))?;

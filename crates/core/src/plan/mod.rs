@@ -10,6 +10,7 @@
 //! No I/O here. Target picks are seeded: the same seed and inventory give the same picks,
 //! and every plan carries its seed so a run can be replayed with `--seed`.
 
+mod blast_radius;
 mod display;
 mod select;
 
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+pub use blast_radius::evicted_by_drain;
 pub use display::{PlanEntry, describe_fault, describe_target};
 pub use select::{Inventory, NodeInfo, PodInfo, TargetError, derive_seed, select_targets};
 
@@ -110,6 +112,8 @@ pub struct FaultStep {
     pub fault_end: Duration,
     /// The targets it would hit now; only present when planned against an inventory.
     pub picks: Option<Result<Vec<String>, TargetError>>,
+    /// For a drain: the pods it would evict from those picks (`namespace/name`).
+    pub collateral: Vec<String>,
 }
 
 /// What a fault may hit and how many of them.
@@ -135,6 +139,8 @@ pub enum Objects {
         names: Vec<String>,
         selector: Option<String>,
         exclude: Option<Exclusions>,
+        /// Namespaces whose pods a drain may evict beyond the allow-list.
+        accept_collateral: Vec<String>,
     },
 }
 
@@ -181,6 +187,7 @@ impl TargetSelection {
                     names: n.names.clone(),
                     selector: n.selector.clone(),
                     exclude: n.exclude.clone(),
+                    accept_collateral: n.accept_collateral.clone(),
                 },
                 pick: pick(n.mode, n.count, n.percent.map(|x| x.0)),
             },
@@ -236,12 +243,18 @@ impl Plan {
             for step in steps {
                 match &mut step.action {
                     Action::Fault(fault) => {
-                        fault.picks = Some(select_targets(
+                        let picks = select_targets(
                             &fault.selection,
                             fault.safety.as_ref(),
                             inventory,
                             derive_seed(seed, &step.id),
-                        ));
+                        );
+                        if let (Ok(nodes), true) = (&picks, fault.selection.is_nodes()) {
+                            fault.collateral = evicted_by_drain(nodes, inventory)
+                                .map(|p| format!("{}/{}", p.namespace, p.name))
+                                .collect();
+                        }
+                        fault.picks = Some(picks);
                     }
                     Action::Parallel(children) | Action::Sequence(children) => {
                         walk(children, seed, inventory)
@@ -437,6 +450,7 @@ impl Builder<'_> {
                 recovery: spec.recovery.clone(),
                 fault_end,
                 picks: None,
+                collateral: Vec::new(),
             })),
         }
     }

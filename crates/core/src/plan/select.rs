@@ -1,7 +1,8 @@
 //! Target selection: which objects of an inventory a fault hits. Pure and seeded.
 //!
 //! Fewer matches than asked for, none at all, or a pick above the blast-radius cap is an
-//! error: a chaos test that injected nothing did not pass.
+//! error: a chaos test that injected nothing did not pass. Node picks are also checked
+//! for what a drain of them would touch (`blast_radius`).
 
 use rand::SeedableRng;
 use rand::rngs::ChaCha8Rng;
@@ -17,20 +18,28 @@ pub struct Inventory {
     pub nodes: Vec<NodeInfo>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct PodInfo {
     pub namespace: String,
     pub name: String,
     pub labels: std::collections::BTreeMap<String, String>,
     pub phase: String,
     pub node_name: String,
+    /// The kind of its controlling owner (`ReplicaSet`, `DaemonSet`, …), if any.
+    pub controller_kind: Option<String>,
+    /// A static pod's mirror (`kubernetes.io/config.mirror`): never evicted.
+    pub mirror: bool,
+    /// Already being deleted.
+    pub terminating: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct NodeInfo {
     pub name: String,
     pub labels: std::collections::BTreeMap<String, String>,
     pub unschedulable: bool,
+    /// Its `Ready` condition is `True`.
+    pub ready: bool,
 }
 
 /// Each planned step gets its own stream, so adding a step does not change other picks.
@@ -70,6 +79,24 @@ pub enum TargetError {
     },
     #[error("node `{0}` does not exist")]
     NoSuchNode(String),
+    #[error("draining {asked} nodes is above the node cap of {cap} ({why})")]
+    AboveNodeCap {
+        asked: usize,
+        cap: usize,
+        why: String,
+    },
+    #[error(
+        "draining {nodes} would leave zone `{zone}` without a Ready node; a zone-outage drill sets safety.allowEmptyZone: true"
+    )]
+    EmptiesZone { nodes: String, zone: String },
+    #[error(
+        "draining {nodes} would evict kube-system pods, which shakedown never disrupts: {pods}"
+    )]
+    EvictsKubeSystem { nodes: String, pods: String },
+    #[error(
+        "draining {nodes} would evict pods outside safety.allowedNamespaces: {pods}; list their namespaces in target.nodes.acceptCollateral to accept that"
+    )]
+    Collateral { nodes: String, pods: String },
     /// Validation parses every selector first, so this means a spec bypassed it.
     #[error("{0}")]
     BadSelector(String),
@@ -139,6 +166,12 @@ pub fn select_targets(
         .map(|i| candidates[i].clone())
         .collect();
     picked.sort();
+    if let Objects::Nodes {
+        accept_collateral, ..
+    } = &selection.objects
+    {
+        super::blast_radius::check_drain(&picked, accept_collateral, safety, inventory)?;
+    }
     Ok(picked)
 }
 
@@ -216,6 +249,7 @@ fn node_candidates(
         names,
         selector,
         exclude,
+        ..
     } = &selection.objects
     else {
         return Ok(Vec::new());

@@ -12,6 +12,7 @@ fn inventory(pods: usize) -> Inventory {
         labels: [("app".to_string(), "checkout".to_string())].into(),
         phase: phase.into(),
         node_name: format!("node-{}", i % 3),
+        ..PodInfo::default()
     };
     let mut all: Vec<PodInfo> = (0..pods).map(|i| pod(i, "Running")).collect();
     all.push(pod(99, "Pending"));
@@ -130,6 +131,8 @@ fn the_default_namespace_is_resolved_into_the_plan_once() {
         allowed_namespaces: vec!["payments".into()],
         max_target_percent: Percent(100.0),
         allowed_contexts: vec![],
+        max_nodes: None,
+        allow_empty_zone: false,
     };
     let err = select_targets(&resolved, Some(&safety), &inventory(3), 1).unwrap_err();
     assert_eq!(err, TargetError::DefaultNamespaceNotAllowed("shop".into()));
@@ -147,6 +150,8 @@ fn effective_safety_only_narrows() {
         allowed_namespaces: namespaces.iter().map(|n| n.to_string()).collect(),
         max_target_percent: Percent(cap),
         allowed_contexts: vec![],
+        max_nodes: None,
+        allow_empty_zone: false,
     };
     let outer = limits(&["shop", "payments"], 100.0);
     let inner = limits(&["shop"], 34.0);
@@ -248,6 +253,8 @@ fn percent_rounds_up_and_the_cap_holds() {
         allowed_namespaces: vec!["shop".into()],
         max_target_percent: Percent(50.0),
         allowed_contexts: vec![],
+        max_nodes: None,
+        allow_empty_zone: false,
     };
     let err = select_targets(
         &pods(Mode::Count, Some(2), None),
@@ -274,4 +281,157 @@ fn exclusions_are_never_picked() {
     }
     let picked = select_targets(&target, None, &inventory(3), 1).unwrap();
     assert_eq!(picked, ["shop/checkout-0", "shop/checkout-2"]);
+}
+
+/// Three nodes in two zones; checkout pods on every node, a node-exporter DaemonSet
+/// pod on every node, and a `default` pod on node-b-1.
+fn cluster() -> Inventory {
+    let node = |name: &str, zone: &str| NodeInfo {
+        name: name.into(),
+        labels: [("topology.kubernetes.io/zone".to_string(), zone.to_string())].into(),
+        unschedulable: false,
+        ready: true,
+    };
+    let pod = |ns: &str, name: &str, node: &str, kind: &str| PodInfo {
+        namespace: ns.into(),
+        name: name.into(),
+        phase: "Running".into(),
+        node_name: node.into(),
+        controller_kind: Some(kind.into()),
+        ..PodInfo::default()
+    };
+    let mut pods = Vec::new();
+    for n in ["node-a-1", "node-a-2", "node-b-1"] {
+        pods.push(pod("shop", &format!("checkout-{n}"), n, "ReplicaSet"));
+        pods.push(pod("monitoring", &format!("exporter-{n}"), n, "DaemonSet"));
+    }
+    pods.push(pod("default", "debug", "node-b-1", "ReplicaSet"));
+    Inventory {
+        pods,
+        nodes: vec![
+            node("node-a-1", "zone-a"),
+            node("node-a-2", "zone-a"),
+            node("node-b-1", "zone-b"),
+        ],
+    }
+}
+
+fn nodes(names: &[&str], accept: &[&str]) -> TargetSelection {
+    TargetSelection {
+        objects: Objects::Nodes {
+            names: names.iter().map(|n| n.to_string()).collect(),
+            selector: None,
+            exclude: None,
+            accept_collateral: accept.iter().map(|n| n.to_string()).collect(),
+        },
+        pick: Pick::All,
+    }
+}
+
+fn shop_only() -> Safety {
+    Safety {
+        allowed_namespaces: vec!["shop".into()],
+        max_target_percent: Percent(100.0),
+        allowed_contexts: vec![],
+        max_nodes: None,
+        allow_empty_zone: false,
+    }
+}
+
+#[test]
+fn a_drain_never_takes_every_schedulable_node_by_default() {
+    let all = TargetSelection {
+        objects: Objects::Nodes {
+            names: vec![],
+            selector: Some(String::new()),
+            exclude: None,
+            accept_collateral: vec![],
+        },
+        pick: Pick::All,
+    };
+    let err = select_targets(&all, Some(&shop_only()), &cluster(), 1).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TargetError::AboveNodeCap {
+                asked: 3,
+                cap: 2,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let capped = Safety {
+        max_nodes: Some(1),
+        ..shop_only()
+    };
+    let two = nodes(&["node-a-1", "node-a-2"], &[]);
+    let err = select_targets(&two, Some(&capped), &cluster(), 1).unwrap_err();
+    assert!(err.to_string().contains("safety.maxNodes"), "{err}");
+}
+
+#[test]
+fn a_zone_keeps_a_ready_node_unless_the_drill_allows_an_outage() {
+    let zone_a = nodes(&["node-a-1", "node-a-2"], &[]);
+    let err = select_targets(&zone_a, Some(&shop_only()), &cluster(), 1).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "draining node-a-1, node-a-2 would leave zone `zone-a` without a Ready node; a zone-outage drill sets safety.allowEmptyZone: true"
+    );
+    let drill = Safety {
+        allow_empty_zone: true,
+        ..shop_only()
+    };
+    assert!(select_targets(&zone_a, Some(&drill), &cluster(), 1).is_ok());
+    // One node of two in zone-a leaves the other.
+    let one = nodes(&["node-a-1"], &[]);
+    assert!(select_targets(&one, Some(&shop_only()), &cluster(), 1).is_ok());
+}
+
+#[test]
+fn pods_a_drain_would_evict_are_its_blast_radius() {
+    // node-b-1 also runs default/debug; its DaemonSet pod is never evicted.
+    let b = nodes(&["node-b-1"], &[]);
+    let drill = Safety {
+        allow_empty_zone: true,
+        ..shop_only()
+    };
+    let err = select_targets(&b, Some(&drill), &cluster(), 1).unwrap_err();
+    assert_eq!(
+        err,
+        TargetError::Collateral {
+            nodes: "node-b-1".into(),
+            pods: "default/debug".into()
+        }
+    );
+    let accepted = nodes(&["node-b-1"], &["default"]);
+    assert!(select_targets(&accepted, Some(&drill), &cluster(), 1).is_ok());
+    let mut inventory = cluster();
+    inventory.pods.push(PodInfo {
+        namespace: "kube-system".into(),
+        name: "coredns-1".into(),
+        phase: "Running".into(),
+        node_name: "node-a-1".into(),
+        controller_kind: Some("ReplicaSet".into()),
+        ..PodInfo::default()
+    });
+    let a = nodes(&["node-a-1"], &["kube-system"]);
+    let err = select_targets(&a, Some(&drill), &inventory, 1).unwrap_err();
+    assert!(matches!(err, TargetError::EvictsKubeSystem { .. }), "{err}");
+}
+
+#[test]
+fn the_plan_lists_the_pods_a_drain_would_evict() {
+    let loaded = crate::spec::load(&repo("scenarios/node-drain.yaml")).unwrap();
+    let mut plan = plan(&loaded, &settings(3, Some("shop")));
+    plan.pick_targets(&cluster());
+    let (_, fault) = plan.fault_steps()[0];
+    let picked = fault.picks.clone().unwrap().unwrap();
+    assert_eq!(picked.len(), 1);
+    assert_eq!(fault.collateral, [format!("shop/checkout-{}", picked[0])]);
+    let text = plan.to_string();
+    assert!(
+        text.contains(&format!("evicts: shop/checkout-{}", picked[0])),
+        "{text}"
+    );
 }

@@ -175,6 +175,12 @@ pub struct NodeTarget {
     pub count: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub percent: Option<Percent>,
+    /// Namespaces, beyond `safety.allowedNamespaces`, whose pods a drain of these nodes
+    /// may evict. Everything a drain evicts is its blast radius: without this, a pod of
+    /// any other namespace on a picked node stops the run before anything is touched.
+    /// `kube-system` can never be listed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accept_collateral: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
@@ -487,6 +493,14 @@ pub struct Safety {
     /// kubeconfig contexts this may run against without `--yes`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowed_contexts: Vec<String>,
+    /// The most nodes one fault may drain. Unset: all schedulable nodes but one, so a
+    /// drain never takes the whole cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_nodes: Option<u32>,
+    /// Whether a drain may take the last Ready node of a zone (`topology.kubernetes.io/zone`).
+    /// A zone-outage drill says so here; by default a zone always keeps one node.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_empty_zone: bool,
 }
 
 impl Safety {
@@ -496,7 +510,8 @@ impl Safety {
     /// computed: validation and the plan both call it.
     ///
     /// An empty list states no allow-list, so the other side's stands; two lists give
-    /// the names on both; the cap is the lower one.
+    /// the names on both; the caps are the lower ones; an opt-out (`allowEmptyZone`)
+    /// holds only when both say it.
     pub fn narrow(outer: Option<&Safety>, inner: Option<&Safety>) -> Option<Safety> {
         let (outer, inner) = match (outer, inner) {
             (None, None) => return None,
@@ -514,6 +529,12 @@ impl Safety {
             allowed_namespaces: both(&outer.allowed_namespaces, &inner.allowed_namespaces),
             max_target_percent: Percent(outer.max_target_percent.0.min(inner.max_target_percent.0)),
             allowed_contexts: both(&outer.allowed_contexts, &inner.allowed_contexts),
+            max_nodes: match (outer.max_nodes, inner.max_nodes) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
+            // An opt-out of a protection: every guard must say it.
+            allow_empty_zone: outer.allow_empty_zone && inner.allow_empty_zone,
         })
     }
 

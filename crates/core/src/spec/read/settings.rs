@@ -14,6 +14,10 @@ pub(super) fn safety(d: &mut Decoder, node: &Node) -> Option<Safety> {
     let contexts = m
         .opt("allowedContexts")
         .map(|n| d.string_list(n, "allowedContexts"));
+    let max_nodes = m
+        .opt("maxNodes")
+        .map(|n| d.int(n, "maxNodes", 1, i64::from(u32::MAX)));
+    let allow_empty_zone = m.opt("allowEmptyZone").map(|n| d.bool(n, "allowEmptyZone"));
     m.finish(d);
     let namespaces = namespaces.unwrap_or(Some(Vec::new()))?;
     let mut ok = true;
@@ -47,6 +51,8 @@ pub(super) fn safety(d: &mut Decoder, node: &Node) -> Option<Safety> {
             .into_iter()
             .map(|(_, c)| c)
             .collect(),
+        max_nodes: optional(max_nodes)?.map(|n| n as u32),
+        allow_empty_zone: allow_empty_zone.unwrap_or(Some(false))?,
     })
 }
 

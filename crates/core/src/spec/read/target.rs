@@ -17,7 +17,7 @@ pub(super) fn target(
     m.finish(d);
     match (pods, nodes) {
         (Some(p), None) => pod_target(d, p, safety, guards).map(Target::Pods),
-        (None, Some(n)) => node_target(d, n, safety).map(Target::Nodes),
+        (None, Some(n)) => node_target(d, n, safety, guards).map(Target::Nodes),
         (Some(_), Some(n)) => {
             d.error(
                 n.pos,
@@ -236,8 +236,12 @@ pub(super) fn node_target(
     d: &mut Decoder,
     node: &Node,
     safety: Option<&Safety>,
+    guards: &[&Safety],
 ) -> Option<NodeTarget> {
     let mut m = d.map(node, "target.nodes")?;
+    let collateral = m
+        .opt("acceptCollateral")
+        .map(|n| collateral_namespaces(d, n));
     let names_node = m.opt("names");
     let names = names_node.and_then(|n| d.string_list(n, "names"));
     let selector_node = m.opt("selector");
@@ -272,6 +276,15 @@ pub(super) fn node_target(
     if names_node.is_some() && names.is_none() || selector_node.is_some() && selector.is_none() {
         return None;
     }
+    if guards.iter().all(|g| g.allowed_namespaces.is_empty()) {
+        d.error(
+            node.pos,
+            "a node target needs `safety.allowedNamespaces`",
+            Some("a drain evicts every pod on the node; list the namespaces those pods may be in, e.g. `safety: {allowedNamespaces: [shop]}`".into()),
+        );
+        return None;
+    }
+    let accept_collateral = optional(collateral)?;
     let (mode, count, percent) = selection?;
     check_blast_radius(d, node.pos, mode, percent, safety)?;
     Some(NodeTarget {
@@ -285,7 +298,27 @@ pub(super) fn node_target(
         mode,
         count,
         percent,
+        accept_collateral: accept_collateral.unwrap_or_default(),
     })
+}
+
+/// `acceptCollateral`: namespaces whose pods a drain may evict beyond the allow-list.
+fn collateral_namespaces(d: &mut Decoder, node: &Node) -> Option<Vec<String>> {
+    let names = d.string_list(node, "acceptCollateral")?;
+    let mut ok = true;
+    for (pos, ns) in &names {
+        if ns == PROTECTED_NAMESPACE {
+            d.error(
+                *pos,
+                "`kube-system` cannot be accepted as collateral",
+                Some("pick nodes whose kube-system pods are all DaemonSet pods, which a drain never evicts".into()),
+            );
+            ok = false;
+        } else {
+            ok &= dns_label(d, *pos, ns, "namespace").is_some();
+        }
+    }
+    ok.then(|| names.into_iter().map(|(_, n)| n).collect())
 }
 
 pub(super) fn exclusions(d: &mut Decoder, node: &Node) -> Option<Exclusions> {
