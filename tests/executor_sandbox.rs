@@ -630,6 +630,64 @@ async fn a_flaky_api_still_completes_and_reverts() {
     }
 }
 
+/// Regression: when the exec that removes netem failed, the revert was recorded as done
+/// ("netem expires at its TTL"), the annotation was deleted (so `recover` could no
+/// longer find the fault) and the run exited 0. Now the revert retries, then fails with
+/// exit 4 naming the pod, the mark stays, and `recover` finishes once exec works.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_netem_revert_whose_exec_fails_is_exit_4_and_keeps_the_mark() {
+    let b = bench("netem-exec-fails").await;
+    let scenario = b.scenario(
+        "net",
+        "  target: {pods: {namespace: shop, selector: app=checkout, mode: one}}\n  fault: {type: network-latency, delay: 250ms, duration: 1s}\n",
+    );
+    b.handle.set_api_faults(sandbox::ApiFaults {
+        error_share: 1.0,
+        error_code: 500,
+        matching: Some("/exec".into()),
+        ..Default::default()
+    });
+    let out = b
+        .command(&[
+            "run",
+            "--revert-timeout",
+            "2s",
+            scenario.to_str().expect("utf8"),
+        ])
+        .output()
+        .await
+        .expect("run");
+    b.handle.set_api_faults(sandbox::ApiFaults::default());
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let marked: Vec<Value> = b
+        .handle
+        .objects("pods", Some("shop"))
+        .into_iter()
+        .filter(|p| p["metadata"]["annotations"]["shakedown.dev/fault"].is_string())
+        .collect();
+    assert_eq!(marked.len(), 1, "the fault keeps its mark for recover");
+    let pod = marked[0]["metadata"]["name"]
+        .as_str()
+        .expect("name")
+        .to_owned();
+    assert!(
+        stderr(&out).contains(&format!("shop/{pod}")),
+        "the message names the pod: {}",
+        stderr(&out)
+    );
+    let kinds: Vec<String> = b
+        .journal()
+        .iter()
+        .map(|r| r["event"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert!(kinds.iter().any(|k| k == "revertFailed"), "{kinds:?}");
+    assert!(!kinds.iter().any(|k| k == "faultReverted"), "{kinds:?}");
+    let out = recover(&b, &[]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let pod = b.handle.object("pods", "shop", &pod).expect("pod");
+    assert!(pod["metadata"]["annotations"]["shakedown.dev/fault"].is_null());
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unreachable_api_during_the_revert_is_exit_4_naming_the_node() {
     let b = bench("unreachable").await;

@@ -113,10 +113,37 @@ pub enum FaultError {
         #[source]
         source: tokio::task::JoinError,
     },
+    /// The mutating calls went through, but the fault did not take effect.
+    #[error("{0}")]
+    NotApplied(String),
     #[error(transparent)]
     Targets(#[from] TargetError),
     #[error(transparent)]
     Inventory(#[from] ClusterError),
+}
+
+/// Why a revert did not complete. Either way the in-cluster mark stays, so `recover`
+/// can find the fault, and the run exits 4.
+#[derive(Debug, thiserror::Error)]
+pub enum RevertError {
+    #[error(transparent)]
+    Api(#[from] kube::Error),
+    /// The revert ran but could not confirm the fault is gone.
+    #[error("{0}")]
+    Unverified(String),
+}
+
+impl RevertError {
+    /// Worth another attempt within the revert budget: a flaky API, or an exec that did
+    /// not confirm (the next one may).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            // An exec refused at the upgrade (a 5xx instead of 101) may work next time.
+            RevertError::Api(kube::Error::UpgradeConnection(_)) => true,
+            RevertError::Api(e) => is_transient(e),
+            RevertError::Unverified(_) => true,
+        }
+    }
 }
 
 impl FaultError {
@@ -213,12 +240,14 @@ pub async fn undo(
     ctx: &FaultContext,
     entry: &Undo,
     budget: Duration,
-) -> Result<Reverted, kube::Error> {
+) -> Result<Reverted, RevertError> {
     let deadline = tokio::time::Instant::now() + budget;
     let attempt = || async {
         match entry {
             Undo::Uncordon { node } => {
-                node_drain::uncordon(&ctx.client, node, &ctx.run_id, ctx.dry_run).await
+                node_drain::uncordon(&ctx.client, node, &ctx.run_id, ctx.dry_run)
+                    .await
+                    .map_err(RevertError::from)
             }
             Undo::RemoveNetem {
                 namespace,
@@ -238,7 +267,13 @@ pub async fn undo(
             }
         }
     };
-    let reverted = with_retries(deadline, attempt).await?;
+    let reverted = crate::run::retry::retry(
+        crate::cluster::API_BACKOFF,
+        deadline,
+        RevertError::is_transient,
+        attempt,
+    )
+    .await?;
     if let Reverted::Undone(detail) = &reverted {
         let object = match entry {
             Undo::Uncordon { node } => object_ref("Node", "v1", None, node, None),

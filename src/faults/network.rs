@@ -17,8 +17,8 @@ use serde_json::json;
 
 use super::recovery::Disrupted;
 use super::{
-    FAULT_ANNOTATION, FaultContext, FaultError, Hold, Injector, Reverted, Undo, object_ref,
-    record_event, split_pod, with_retries,
+    FAULT_ANNOTATION, FaultContext, FaultError, Hold, Injector, RevertError, Reverted, Undo,
+    object_ref, record_event, split_pod, with_retries,
 };
 use crate::events::RunEvent;
 use crate::spec::NetworkLatency;
@@ -191,6 +191,12 @@ async fn inject(
         })
         .await
         .map_err(|e| fail("cannot add the injector container", e))?;
+        if !ctx.dry_run {
+            // Patched is not applied: only a running injector has put netem in place.
+            wait_until_running(&api, pod, &container, deadline)
+                .await
+                .map_err(|e| ctx.failed(target, e))?;
+        }
         let detail = format!(
             "{} on {} via ephemeral container {container} (TTL {}s)",
             netem_args(fault),
@@ -220,8 +226,9 @@ async fn inject(
     Ok(())
 }
 
-/// Removes netem over exec (stopping the injector), then the annotation. If the pod is
-/// gone, so is its network namespace: nothing is left to undo.
+/// Removes netem over exec, checks that it is gone, then removes the annotation. If the
+/// pod is gone, so is its network namespace: nothing is left to undo. Anything short of
+/// a confirmed removal is an error, and the annotation stays so `recover` can find it.
 pub async fn remove(
     client: &Client,
     namespace: &str,
@@ -229,40 +236,183 @@ pub async fn remove(
     container: &str,
     interface: &str,
     dry_run: bool,
-) -> Result<Reverted, kube::Error> {
+) -> Result<Reverted, RevertError> {
     let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    match api.get(pod).await {
+    let current = match api.get(pod).await {
         Err(kube::Error::Api(s)) if s.code == 404 => {
             return Ok(Reverted::Gone("pod is gone, and its netem with it".into()));
         }
-        Err(e) => return Err(e),
-        Ok(_) => {}
-    }
-    let mut detail = String::new();
-    if !dry_run {
-        let exec = AttachParams::default()
-            .container(container)
-            .stdout(true)
-            .stderr(true);
-        match api.exec(pod, revert_command(interface), &exec).await {
-            Ok(process) => {
-                // The exec's own exit status is best effort: a qdisc already gone is fine.
-                let _ = tokio::time::timeout(Duration::from_secs(10), process.join()).await;
-                detail.push_str("netem deleted over exec; ");
+        other => other?,
+    };
+    let detail = if dry_run {
+        "netem would be deleted over exec; ".to_owned()
+    } else {
+        match injector_state(&current, container) {
+            InjectorState::Running => delete_netem(&api, pod, container, interface).await?,
+            // The script deletes netem before it exits 0 (TTL reached, or TERM).
+            InjectorState::Exited(0, _) => "the injector had already removed netem; ".into(),
+            InjectorState::Exited(code, reason) => {
+                return Err(RevertError::Unverified(format!(
+                    "the injector exited with code {code} ({reason}); netem may still be on {interface}"
+                )));
             }
-            // The injector removes netem at its TTL even if we cannot reach it.
-            Err(e) => detail.push_str(&format!("exec failed ({e}); netem expires at its TTL; ")),
+            InjectorState::Waiting(why) => {
+                return Err(RevertError::Unverified(format!(
+                    "the injector has not started ({why}); it may still apply netem when it does"
+                )));
+            }
+            // Never added (the injection failed before the container patch).
+            InjectorState::Absent => "no injector container was added; ".into(),
         }
-    }
+    };
     let unannotate = json!({"metadata": {"annotations": {FAULT_ANNOTATION: null}}});
     let params = PatchParams {
         dry_run,
         ..PatchParams::default()
     };
     api.patch(pod, &params, &Patch::Merge(&unannotate)).await?;
-    detail.push_str("annotation removed");
-    Ok(Reverted::Undone(detail))
+    Ok(Reverted::Undone(format!("{detail}annotation removed")))
 }
+
+/// Runs `tc qdisc del` in the injector and reads the exec's own status: a failed exec
+/// (or one that reports failure inside the 101 upgrade) is not a revert.
+async fn delete_netem(
+    api: &Api<Pod>,
+    pod: &str,
+    container: &str,
+    interface: &str,
+) -> Result<String, RevertError> {
+    let exec = AttachParams::default()
+        .container(container)
+        .stdout(true)
+        .stderr(true);
+    let mut process = api.exec(pod, revert_command(interface), &exec).await?;
+    let status = process.take_status();
+    let mut stderr = String::new();
+    if let Some(mut err) = process.stderr() {
+        use tokio::io::AsyncReadExt as _;
+        let mut buf = Vec::new();
+        let _ =
+            tokio::time::timeout(EXEC_TIMEOUT, (&mut err).take(4096).read_to_end(&mut buf)).await;
+        stderr = String::from_utf8_lossy(&buf).trim().to_owned();
+    }
+    let status = match status {
+        Some(status) => tokio::time::timeout(EXEC_TIMEOUT, status)
+            .await
+            .ok()
+            .flatten(),
+        None => None,
+    };
+    let _ = tokio::time::timeout(EXEC_TIMEOUT, process.join()).await;
+    match status {
+        Some(s) if s.status.as_deref() == Some("Success") => Ok("netem deleted over exec; ".into()),
+        // A qdisc that is already gone (its TTL passed, or an earlier attempt of this
+        // revert got through) is what we wanted.
+        Some(_) if qdisc_already_gone(&stderr) => Ok("netem was already gone; ".into()),
+        Some(s) => Err(RevertError::Unverified(format!(
+            "`tc qdisc del` failed in {container}: {}{}",
+            s.message.unwrap_or_default(),
+            if stderr.is_empty() {
+                String::new()
+            } else {
+                format!(" ({stderr})")
+            }
+        ))),
+        None => Err(RevertError::Unverified(format!(
+            "the exec into {container} reported no status"
+        ))),
+    }
+}
+
+/// What `tc` prints when there is no root qdisc to delete.
+fn qdisc_already_gone(stderr: &str) -> bool {
+    stderr.contains("Cannot delete qdisc with handle of zero")
+        || stderr.contains("No such file or directory")
+}
+
+/// How long one exec may take before the revert counts it as failed (and retries).
+const EXEC_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the pod's status says about the injector container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum InjectorState {
+    Running,
+    Exited(i32, String),
+    Waiting(String),
+    Absent,
+}
+
+fn injector_state(pod: &Pod, container: &str) -> InjectorState {
+    let Some(status) = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.ephemeral_container_statuses.as_ref())
+        .and_then(|all| all.iter().find(|c| c.name == container))
+    else {
+        let declared = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.ephemeral_containers.as_ref())
+            .is_some_and(|all| all.iter().any(|c| c.name == container));
+        return if declared {
+            InjectorState::Waiting("no status yet".into())
+        } else {
+            InjectorState::Absent
+        };
+    };
+    let state = status.state.clone().unwrap_or_default();
+    if state.running.is_some() {
+        InjectorState::Running
+    } else if let Some(t) = state.terminated {
+        InjectorState::Exited(t.exit_code, t.reason.unwrap_or_default())
+    } else {
+        let why = state
+            .waiting
+            .and_then(|w| w.reason)
+            .unwrap_or_else(|| "no state yet".into());
+        InjectorState::Waiting(why)
+    }
+}
+
+/// Waits until the injector runs (so `tc` has been reached), or says why it will not.
+async fn wait_until_running(
+    api: &Api<Pod>,
+    pod: &str,
+    container: &str,
+    deadline: tokio::time::Instant,
+) -> Result<(), FaultError> {
+    loop {
+        let current = with_retries(deadline, || api.get(pod))
+            .await
+            .map_err(|e| FaultError::api("cannot read the pod to see the injector start", e))?;
+        let state = injector_state(&current, container);
+        match state {
+            InjectorState::Running => return Ok(()),
+            InjectorState::Exited(code, reason) => {
+                return Err(FaultError::NotApplied(format!(
+                    "the injector exited with code {code} ({reason}) instead of applying netem"
+                )));
+            }
+            InjectorState::Waiting(_) | InjectorState::Absent
+                if tokio::time::Instant::now() + INJECTOR_POLL < deadline =>
+            {
+                tokio::time::sleep(INJECTOR_POLL).await;
+            }
+            InjectorState::Waiting(why) => {
+                return Err(FaultError::NotApplied(format!(
+                    "the injector did not start in time ({why})"
+                )));
+            }
+            InjectorState::Absent => {
+                return Err(FaultError::NotApplied(
+                    "the injector container never appeared in the pod".into(),
+                ));
+            }
+        }
+    }
+}
+
+const INJECTOR_POLL: Duration = Duration::from_millis(200);
 
 /// Single-quotes a word for POSIX sh. Interface names are validated to a safe alphabet
 /// already; quoting is the second fence, not the first.
@@ -276,6 +426,51 @@ mod tests {
     use crate::spec::{Percent, Span};
     use std::path::Path;
     use std::process::{Command, Stdio};
+
+    fn pod_with(statuses: serde_json::Value) -> Pod {
+        serde_json::from_value(json!({
+            "metadata": {"name": "p"},
+            "spec": {"containers": [], "ephemeralContainers": [{"name": "inj"}]},
+            "status": {"ephemeralContainerStatuses": statuses},
+        }))
+        .expect("pod")
+    }
+
+    #[test]
+    fn only_a_running_injector_counts_as_applied() {
+        let state = |s| injector_state(&pod_with(s), "inj");
+        assert_eq!(
+            state(
+                json!([{"name": "inj", "image": "i", "imageID": "", "ready": false, "restartCount": 0, "state": {"running": {}}}])
+            ),
+            InjectorState::Running
+        );
+        assert_eq!(
+            state(
+                json!([{"name": "inj", "image": "i", "imageID": "", "ready": false, "restartCount": 0, "state": {"terminated": {"exitCode": 2, "reason": "Error"}}}])
+            ),
+            InjectorState::Exited(2, "Error".into())
+        );
+        assert_eq!(
+            state(
+                json!([{"name": "inj", "image": "i", "imageID": "", "ready": false, "restartCount": 0, "state": {"waiting": {"reason": "ImagePullBackOff"}}}])
+            ),
+            InjectorState::Waiting("ImagePullBackOff".into())
+        );
+        // Declared but not reported yet: it may still start, so not "absent".
+        assert_eq!(
+            state(json!([])),
+            InjectorState::Waiting("no status yet".into())
+        );
+        assert_eq!(
+            injector_state(&pod_with(json!([])), "other"),
+            InjectorState::Absent
+        );
+        assert!(qdisc_already_gone(
+            "Error: Cannot delete qdisc with handle of zero."
+        ));
+        assert!(!qdisc_already_gone("Operation not permitted"));
+    }
 
     fn fault() -> NetworkLatency {
         NetworkLatency {
