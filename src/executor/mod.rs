@@ -670,13 +670,13 @@ impl Runner {
             )
         } else if stop == Stop::Interrupted {
             (
-                Outcome::Interrupted,
+                Outcome::Interrupted(crate::exit::Signal::Int),
                 StepStatus::Interrupted,
                 "interrupted by SIGINT; every fault was reverted".into(),
             )
         } else if stop == Stop::Terminated {
             (
-                Outcome::Terminated,
+                Outcome::Interrupted(crate::exit::Signal::Term),
                 StepStatus::Interrupted,
                 "terminated by SIGTERM; every fault was reverted".into(),
             )
@@ -709,6 +709,7 @@ impl Runner {
             status,
             deviated: tally.deviated,
             exit_code: outcome.code(),
+            outcome: Some(outcome),
             message: Some(message),
         }));
         self.bus.finish_progress();
