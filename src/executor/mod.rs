@@ -71,7 +71,7 @@ struct Runner {
     default_namespace: String,
     tally: Arc<Mutex<Tally>>,
     /// The run's Prometheus, or why it cannot be used (then every PromQL sample errors).
-    prometheus: Arc<Result<Arc<PrometheusEndpoint>, String>>,
+    prometheus: Arc<Result<Arc<PrometheusEndpoint>, prometheus::SetupError>>,
 }
 
 /// Runs one experiment (or scenario) file end to end and returns its outcome.

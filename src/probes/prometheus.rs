@@ -17,7 +17,7 @@ use prometheus_http_query::reqwest::{self, StatusCode, Url};
 use reqwest::header::{AUTHORIZATION, HeaderName, HeaderValue};
 use serde_json::Value;
 
-use super::{Observation, Probe, RangeFuture, SampleFuture};
+use super::{Observation, Probe, QueryError, RangeFuture, SampleFuture};
 use crate::events::SeriesValue;
 use crate::spec::PrometheusSpec;
 
@@ -56,17 +56,37 @@ pub enum SecretSource {
 }
 
 impl SecretSource {
-    fn resolve(&self) -> Result<Secret, String> {
+    fn resolve(&self) -> Result<Secret, CredentialError> {
         match self {
             Self::Value(s) => Ok(s.clone()),
             Self::Env(name) => std::env::var(name)
                 .map(|v| Secret(v.trim().to_owned()))
-                .map_err(|_| format!("environment variable {name} is not set")),
+                .map_err(|_| CredentialError::EnvUnset { name: name.clone() }),
             Self::File(path) => std::fs::read_to_string(path)
                 .map(|v| Secret(v.trim().to_owned()))
-                .map_err(|e| format!("cannot read secret file {}: {e}", path.display())),
+                .map_err(|source| CredentialError::File {
+                    path: path.clone(),
+                    source,
+                }),
         }
     }
+}
+
+/// Why the credentials for a request cannot be sent. Never holds a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialError {
+    #[error("environment variable {name} is not set")]
+    EnvUnset { name: String },
+    #[error("cannot read secret file {}", .path.display())]
+    File {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the Prometheus bearer token is empty")]
+    EmptyToken,
+    #[error("the Prometheus credentials contain characters an HTTP header cannot carry")]
+    NotAHeader,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -221,7 +241,7 @@ impl PrometheusEndpoint {
     }
 
     /// One instant query at `at`, retried with backoff on transient failures.
-    pub async fn instant(&self, query: &str, at: Timestamp) -> Result<Answer, String> {
+    pub async fn instant(&self, query: &str, at: Timestamp) -> Result<Answer, QueryError> {
         self.with_retries(|| async {
             let (data, warnings) = self.send(Request::Instant { query, at }).await?;
             let values = instant_values(&data).map_err(|f| self.located(f, &[]))?;
@@ -237,7 +257,7 @@ impl PrometheusEndpoint {
         start: Timestamp,
         end: Timestamp,
         step: Duration,
-    ) -> Result<RangeAnswer, String> {
+    ) -> Result<RangeAnswer, QueryError> {
         self.with_retries(|| async {
             let request = Request::Range {
                 query,
@@ -255,7 +275,7 @@ impl PrometheusEndpoint {
     /// Runs `attempt` until it succeeds, fails for good, or the attempts or the time
     /// run out. All attempts together stay within the timeout, so a hung Prometheus
     /// cannot stall the sampling loop (and an `abort`) for longer than that.
-    async fn with_retries<T, F, Fut>(&self, attempt_fn: F) -> Result<T, String>
+    async fn with_retries<T, F, Fut>(&self, attempt_fn: F) -> Result<T, QueryError>
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<T, Failure>>,
@@ -286,7 +306,7 @@ impl PrometheusEndpoint {
                     } else {
                         String::new()
                     };
-                    return Err(format!("{}{tries}", failure.message));
+                    return Err(QueryError(format!("{}{tries}", failure.message)));
                 }
             }
         }
@@ -294,8 +314,8 @@ impl PrometheusEndpoint {
 
     /// One request: the `data` of a successful answer and its warnings.
     async fn send(&self, request: Request<'_>) -> Result<(Value, Vec<String>), Failure> {
-        let secrets = self.secrets().map_err(Failure::permanent)?;
-        let authorization = self.authorization(&secrets).map_err(Failure::permanent)?;
+        let secrets = self.secrets().map_err(Failure::credentials)?;
+        let authorization = self.authorization(&secrets).map_err(Failure::credentials)?;
         let timeout = format!("{}ms", self.timeout.as_millis());
         // The two builders share no trait; the same decoration applies to both.
         macro_rules! decorate {
@@ -358,7 +378,7 @@ impl PrometheusEndpoint {
         }
     }
 
-    fn secrets(&self) -> Result<Vec<Secret>, String> {
+    fn secrets(&self) -> Result<Vec<Secret>, CredentialError> {
         match &self.auth {
             Auth::None => Ok(Vec::new()),
             Auth::Bearer(source) => Ok(vec![source.resolve()?]),
@@ -367,10 +387,10 @@ impl PrometheusEndpoint {
     }
 
     /// The `Authorization` header, marked sensitive so no log of the client shows it.
-    fn authorization(&self, secrets: &[Secret]) -> Result<Option<HeaderValue>, String> {
+    fn authorization(&self, secrets: &[Secret]) -> Result<Option<HeaderValue>, CredentialError> {
         let text = match (&self.auth, secrets.first()) {
             (Auth::Bearer(_), Some(token)) if token.expose().is_empty() => {
-                return Err("the Prometheus bearer token is empty".into());
+                return Err(CredentialError::EmptyToken);
             }
             (Auth::Bearer(_), Some(token)) => format!("Bearer {}", token.expose()),
             (Auth::Basic { username, .. }, Some(password)) => format!(
@@ -379,9 +399,7 @@ impl PrometheusEndpoint {
             ),
             _ => return Ok(None),
         };
-        let mut value = HeaderValue::from_str(&text).map_err(|_| {
-            "the Prometheus credentials contain characters an HTTP header cannot carry".to_owned()
-        })?;
+        let mut value = HeaderValue::from_str(&text).map_err(|_| CredentialError::NotAHeader)?;
         value.set_sensitive(true);
         Ok(Some(value))
     }
@@ -491,6 +509,10 @@ impl Failure {
             transient: false,
             message,
         }
+    }
+
+    fn credentials(error: CredentialError) -> Self {
+        Self::permanent(chain(&error))
     }
 }
 
@@ -680,7 +702,7 @@ impl Probe for PromqlProbe {
                         answer.warnings.join("; ")
                     ),
                 },
-                Err(e) => Observation::Error(e),
+                Err(e) => Observation::Error(e.to_string()),
             }
         })
     }
@@ -734,21 +756,22 @@ impl Probe for Unconfigured {
 }
 
 /// The probe for one PromQL hypothesis, given how the run's endpoint came out.
-pub fn probe(endpoint: &Result<Arc<PrometheusEndpoint>, String>, query: &str) -> Arc<dyn Probe> {
+pub fn probe(
+    endpoint: &Result<Arc<PrometheusEndpoint>, SetupError>,
+    query: &str,
+) -> Arc<dyn Probe> {
     match endpoint {
         Ok(endpoint) => Arc::new(PromqlProbe::new(endpoint.clone(), query.to_owned())),
         Err(why) => Arc::new(Unconfigured {
             query: query.to_owned(),
-            why: why.clone(),
+            why: chain(why),
         }),
     }
 }
 
-/// Builds the run's endpoint; the error is a one-line message with its causes.
-pub fn endpoint(settings: &PrometheusSettings) -> Result<Arc<PrometheusEndpoint>, String> {
-    PrometheusEndpoint::new(settings)
-        .map(Arc::new)
-        .map_err(|e| chain(&e))
+/// Builds the run's endpoint, shared by all its PromQL probes.
+pub fn endpoint(settings: &PrometheusSettings) -> Result<Arc<PrometheusEndpoint>, SetupError> {
+    PrometheusEndpoint::new(settings).map(Arc::new)
 }
 
 #[cfg(test)]
@@ -857,7 +880,7 @@ mod tests {
     #[tokio::test]
     async fn without_a_url_every_promql_sample_is_an_error() {
         let endpoint = endpoint(&PrometheusSettings::default());
-        let why = endpoint.as_ref().unwrap_err();
+        let why = endpoint.as_ref().unwrap_err().to_string();
         assert!(why.contains("--prometheus-url"), "{why}");
         let probe = probe(&endpoint, "up");
         assert_eq!(probe.describe(), "up");
@@ -996,7 +1019,11 @@ mod tests {
             ..Default::default()
         };
         let endpoint = PrometheusEndpoint::new(&settings).unwrap();
-        let error = endpoint.instant("up", Timestamp::now()).await.unwrap_err();
+        let error = endpoint
+            .instant("up", Timestamp::now())
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("401"), "{error}");
         let seen = seen.lock().unwrap().clone();
         assert_eq!(seen.len(), 1, "a 401 is permanent");
@@ -1025,7 +1052,11 @@ mod tests {
         };
         let endpoint = PrometheusEndpoint::new(&settings).unwrap();
         let started = std::time::Instant::now();
-        let error = endpoint.instant("up", Timestamp::now()).await.unwrap_err();
+        let error = endpoint
+            .instant("up", Timestamp::now())
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("did not answer within"), "{error}");
         assert!(
             started.elapsed() < Duration::from_secs(2),
