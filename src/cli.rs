@@ -47,7 +47,7 @@ pub struct GlobalArgs {
         env = "SHAKEDOWN_PROMETHEUS_TOKEN",
         hide_env_values = true,
         value_name = "TOKEN",
-        value_parser = |s: &str| Ok::<_, String>(crate::probes::prometheus::Secret::new(s))
+        value_parser = |s: &str| Ok::<_, std::convert::Infallible>(crate::probes::prometheus::Secret::new(s))
     )]
     pub prometheus_token: Option<crate::probes::prometheus::Secret>,
     /// File holding the bearer token for Prometheus, re-read on every query (rotated
@@ -209,7 +209,13 @@ pub enum Command {
     },
 }
 
-fn parse_duration_flag(text: &str) -> Result<std::time::Duration, String> {
-    crate::spec::duration::parse_duration(text)
-        .map_err(|e| format!("{e} (a duration such as `30s` or `2m`)"))
+/// A duration flag that does not parse. clap prints only its `Display`, so that says it all.
+#[derive(Debug, thiserror::Error)]
+#[error("{reason} (a duration such as `30s` or `2m`)")]
+pub struct DurationFlagError {
+    reason: String,
+}
+
+fn parse_duration_flag(text: &str) -> Result<std::time::Duration, DurationFlagError> {
+    crate::spec::duration::parse_duration(text).map_err(|reason| DurationFlagError { reason })
 }

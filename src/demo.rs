@@ -45,13 +45,20 @@ pub enum DemoError {
         source: std::io::Error,
     },
     #[error("cannot start prometheus: {0}")]
-    PrometheusStart(std::io::Error),
+    PrometheusStart(#[source] std::io::Error),
     #[error("prometheus exited early ({0}); its log is {1}")]
-    PrometheusExited(String, PathBuf),
+    PrometheusExited(std::process::ExitStatus, PathBuf),
     #[error("prometheus had no samples of the sandbox after {0:?}; its log is {1}")]
     NoSamples(Duration, PathBuf),
     #[error("cannot start the sandbox: {0}")]
-    Sandbox(String),
+    Sandbox(#[source] sandbox::SandboxError),
+}
+
+/// Everything that stops the demo before it reaches a verdict is a could-not-run.
+impl From<DemoError> for crate::exit::Failure {
+    fn from(error: DemoError) -> Self {
+        crate::exit::CouldNotRun::Demo(Box::new(error)).into()
+    }
 }
 
 /// Where `prometheus` is, if anywhere on PATH.
@@ -129,10 +136,7 @@ impl LocalPrometheus {
         let client: Option<prometheus_http_query::Client> = self.url.parse().ok();
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(DemoError::PrometheusExited(
-                    status.to_string(),
-                    self.log.clone(),
-                ));
+                return Err(DemoError::PrometheusExited(status, self.log.clone()));
             }
             if let Some(client) = &client
                 && let Ok(result) = client.query(query).get().await
@@ -185,7 +189,7 @@ pub fn write_demo_specs(dir: &Path) -> Result<PathBuf, DemoError> {
 pub async fn start_sandbox() -> Result<SandboxHandle, DemoError> {
     sandbox::start(SandboxConfig::shop(), 0)
         .await
-        .map_err(|e| DemoError::Sandbox(sandbox::error_chain(&e)))
+        .map_err(DemoError::Sandbox)
 }
 
 /// Reads the sandbox itself: after every run, interrupted or not, nothing may be left

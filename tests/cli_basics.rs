@@ -225,6 +225,43 @@ fn run_against_an_unreachable_cluster_is_exit_3() {
     );
 }
 
+/// Failures are printed at one site: once, after `shakedown: `, with their causes.
+#[test]
+fn a_failure_is_printed_once_with_its_cause_chain() {
+    let dir = scratch_dir("once");
+    let missing = dir.join("no-such-kubeconfig");
+    let out = shakedown(&[
+        "--kubeconfig",
+        missing.to_str().expect("utf8"),
+        "--yes",
+        "--output-dir",
+        dir.to_str().expect("utf8"),
+        "run",
+        "scenarios/pod-delete.yaml",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let failure: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("could not connect to the cluster"))
+        .collect();
+    assert_eq!(failure.len(), 1, "{stderr}");
+    assert!(
+        failure[0]
+            .starts_with("shakedown: could not connect to the cluster: cannot load kubeconfig")
+            && failure[0].contains("No such file or directory"),
+        "the root cause is named: {stderr}"
+    );
+    let report = shakedown(&["report", missing.to_str().expect("utf8")]);
+    assert_eq!(report.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&report.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("shakedown: cannot read journal"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn works_as_a_kubectl_plugin() {
     let dir = scratch_dir("plugin");

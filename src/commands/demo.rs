@@ -4,26 +4,20 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::cli::GlobalArgs;
+use crate::demo::DemoError;
 use crate::executor::session::{self, SessionOptions};
-use crate::exit::Outcome;
+use crate::exit::{Failure, InvalidInput, Outcome, Signal};
 use crate::plan::DryRun;
 use crate::spec;
 
 /// The newcomer's first command: sandbox + Prometheus + the demo experiment + reports.
 /// A deviation is the demo working as designed (one hypothesis breaks on purpose), so
 /// it exits 0 then; infrastructure failures and interrupts keep their codes.
-pub async fn demo(keep_running: bool, global: &GlobalArgs) -> Outcome {
-    let Some(prometheus) = crate::demo::find_prometheus() else {
-        crate::say!("shakedown: {}", crate::demo::DemoError::PrometheusMissing);
-        return Outcome::CouldNotRun;
-    };
-    match demo_async(&prometheus, keep_running, global).await {
-        Ok(Outcome::Deviated) => Outcome::Passed,
-        Ok(outcome) => outcome,
-        Err(e) => {
-            crate::say!("shakedown: {e}");
-            Outcome::CouldNotRun
-        }
+pub async fn demo(keep_running: bool, global: &GlobalArgs) -> Result<Outcome, Failure> {
+    let prometheus = crate::demo::find_prometheus().ok_or(DemoError::PrometheusMissing)?;
+    match demo_async(&prometheus, keep_running, global).await? {
+        Outcome::Deviated => Ok(Outcome::Passed),
+        outcome => Ok(outcome),
     }
 }
 
@@ -31,7 +25,7 @@ async fn demo_async(
     prometheus: &Path,
     keep_running: bool,
     global: &GlobalArgs,
-) -> Result<Outcome, crate::demo::DemoError> {
+) -> Result<Outcome, Failure> {
     use crate::demo::{LocalPrometheus, start_sandbox, write_demo_specs};
     let stamp = jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S").to_string();
     let out = global.output_dir.join(format!("demo-{stamp}"));
@@ -40,7 +34,7 @@ async fn demo_async(
     let kubeconfig = out.join("kubeconfig");
     sandbox
         .write_kubeconfig(&kubeconfig)
-        .map_err(|e| crate::demo::DemoError::Sandbox(e.to_string()))?;
+        .map_err(DemoError::Sandbox)?;
     crate::say!("shakedown: sandbox cluster at {}", sandbox.url);
     let mut prom = LocalPrometheus::start(
         prometheus,
@@ -59,12 +53,12 @@ async fn demo_async(
     let Some(warmed) = warmed else {
         prom.stop().await;
         sandbox.shutdown().await;
-        return Ok(Outcome::Interrupted);
+        return Ok(Outcome::Interrupted(Signal::Int));
     };
     if let Err(e) = warmed {
         prom.stop().await;
         sandbox.shutdown().await;
-        return Err(e);
+        return Err(e.into());
     }
     // Rates over [15s] windows need a few scrapes before the baseline means anything.
     tokio::time::sleep(Duration::from_secs(16)).await;
@@ -73,8 +67,7 @@ async fn demo_async(
         Err(diagnostics) => {
             prom.stop().await;
             sandbox.shutdown().await;
-            crate::say_raw!("{diagnostics}");
-            return Ok(Outcome::InvalidInput);
+            return Err(InvalidInput::Specs(vec![diagnostics]).into());
         }
     };
     let options = SessionOptions {
@@ -97,7 +90,7 @@ async fn demo_async(
     let outcome = session::run_files(std::slice::from_ref(&loaded), &options).await;
     crate::demo::print_summary(&out);
     crate::demo::report_leftovers(&sandbox);
-    if keep_running && !matches!(outcome, Outcome::Interrupted | Outcome::Terminated) {
+    if keep_running && !matches!(outcome, Ok(Outcome::Interrupted(_))) {
         println!("\nStill running (Ctrl-C to stop):");
         println!(
             "  kubectl --kubeconfig {} get pods -A",
@@ -108,5 +101,5 @@ async fn demo_async(
     }
     prom.stop().await;
     sandbox.shutdown().await;
-    Ok(outcome)
+    outcome
 }

@@ -1,5 +1,7 @@
-//! One file per subcommand. Each is thin: parse, call the library, map the outcome to
-//! the `Outcome` that becomes the exit code. The process builds one tokio runtime, here.
+//! One file per subcommand. Each is thin: parse, call the library, and return either the
+//! verdict it reached and reported (`Ok(Outcome)`) or what went wrong (`Err(Failure)`).
+//! [`dispatch`] is the one place a failure is printed, with its whole cause chain, and
+//! turned into the exit code. The process builds one tokio runtime, here.
 
 mod completions;
 mod demo;
@@ -16,27 +18,33 @@ use std::fmt::Write as _;
 use anstyle::{AnsiColor, Color, Style};
 
 use crate::cli::{Cli, ColorChoice, Command};
-use crate::exit::Outcome;
+use crate::exit::{CouldNotRun, Failure, Outcome, cause_chain};
 use crate::spec;
 
+/// Runs the command and maps how it ended to the exit-code contract.
 pub fn dispatch(cli: Cli) -> Outcome {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    let color = cli.global.color;
+    match run_command(cli) {
+        Ok(outcome) => outcome,
+        Err(failure) => {
+            print_failure(&failure, color);
+            failure.outcome()
+        }
+    }
+}
+
+fn run_command(cli: Cli) -> Result<Outcome, Failure> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            crate::say!("shakedown: cannot start the async runtime: {e}");
-            return Outcome::CouldNotRun;
-        }
-    };
+        .map_err(CouldNotRun::Runtime)?;
     let global = &cli.global;
     runtime.block_on(async {
         match cli.command {
-            Command::Completions { shell } => completions::completions(shell),
+            Command::Completions { shell } => Ok(completions::completions(shell)),
             Command::Validate { files } => validate::validate(&files, global),
             Command::Plan { file, output } => plan::plan(&file, output, global).await,
-            Command::Schema => schema::schema(),
+            Command::Schema => Ok(schema::schema()),
             Command::Run {
                 files,
                 revert_timeout,
@@ -56,6 +64,18 @@ pub fn dispatch(cli: Cli) -> Outcome {
             Command::Demo { keep_running } => demo::demo(keep_running, global).await,
         }
     })
+}
+
+/// The one print site: spec diagnostics first (they carry their own `file:line:col`),
+/// then the failure's details, then the failure with its whole cause chain.
+fn print_failure(failure: &Failure, color: ColorChoice) {
+    for diagnostics in failure.diagnostics() {
+        report_diagnostics(diagnostics, color);
+    }
+    for line in failure.details() {
+        crate::say!("shakedown: {line}");
+    }
+    crate::say!("shakedown: {}", cause_chain(failure));
 }
 
 /// How an `error:` headline looks when colour is on.

@@ -3,22 +3,20 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::report_diagnostics;
 use crate::cli::{GlobalArgs, OutputFormat};
-use crate::exit::Outcome;
+use crate::exit::{Failure, InvalidInput, Outcome};
 use crate::plan::{Plan, PlanSettings};
 use crate::{cluster, plan as planner, spec};
 
 /// Prints the timeline and, when the cluster answers, the targets that would be hit.
-/// Nothing is mutated. Exit 3 when the cluster answers but a fault has no targets.
-pub async fn plan(file: &Path, output: OutputFormat, global: &GlobalArgs) -> Outcome {
-    let loaded = match spec::load(file) {
-        Ok(loaded) => loaded,
-        Err(diagnostics) => {
-            report_diagnostics(&diagnostics, global.color);
-            return Outcome::InvalidInput;
-        }
-    };
+/// Nothing is mutated. Exit 3 when the cluster answers but a fault has no targets: the
+/// printed plan says which and why, so that verdict needs no message of its own.
+pub async fn plan(
+    file: &Path,
+    output: OutputFormat,
+    global: &GlobalArgs,
+) -> Result<Outcome, Failure> {
+    let loaded = spec::load(file).map_err(|diagnostics| InvalidInput::Specs(vec![diagnostics]))?;
     let seed = global.seed.unwrap_or_else(planner::fresh_seed);
     let plan = match connect(global).await {
         Some(connection) => plan_against(&loaded, seed, &connection, global).await,
@@ -37,11 +35,11 @@ pub async fn plan(file: &Path, output: OutputFormat, global: &GlobalArgs) -> Out
         ),
         OutputFormat::Text => print!("{plan}"),
     }
-    if plan.unresolved().is_empty() {
+    Ok(if plan.unresolved().is_empty() {
         Outcome::Passed
     } else {
         Outcome::CouldNotRun
-    }
+    })
 }
 
 /// Best effort: `plan` is useful offline, so an unreachable cluster is a note, not an error.

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use crate::cli::{GlobalArgs, ReportFormat};
-use crate::exit::Outcome;
+use crate::exit::{CouldNotRun, Failure, InvalidInput, Outcome};
 use crate::{journal, report as reports};
 
 /// Renders reports from a journal into the output directory. Exit 0 once written (or the
@@ -14,20 +14,13 @@ pub fn report(
     formats: &[ReportFormat],
     mirror_exit_code: bool,
     global: &GlobalArgs,
-) -> Outcome {
-    let contents = match journal::read(path) {
-        Ok(contents) => contents,
-        Err(e) => {
-            crate::say!("shakedown: {e}");
-            return Outcome::InvalidInput;
-        }
-    };
+) -> Result<Outcome, Failure> {
+    let contents = journal::read(path).map_err(|e| InvalidInput::Journal(Box::new(e)))?;
     if contents.records.is_empty() {
-        crate::say!(
-            "shakedown: {}: the journal has no complete record; nothing to report",
-            path.display()
-        );
-        return Outcome::InvalidInput;
+        return Err(InvalidInput::EmptyJournal {
+            path: path.to_path_buf(),
+        }
+        .into());
     }
     let formats: Vec<reports::Format> = formats
         .iter()
@@ -38,10 +31,8 @@ pub fn report(
         })
         .collect();
     let files = reports::render(&contents.records, contents.truncated, &formats);
-    if let Err(e) = reports::write(&global.output_dir, &files) {
-        crate::say!("shakedown: {e}");
-        return Outcome::CouldNotRun;
-    }
+    reports::write(&global.output_dir, &files)
+        .map_err(|e| CouldNotRun::WriteReport(Box::new(e)))?;
     let view = reports::model::analyze(&contents.records, contents.truncated);
     if !global.quiet {
         for file in &files {
@@ -60,9 +51,10 @@ pub fn report(
             view.exit_code()
         );
     }
-    if mirror_exit_code {
-        Outcome::from_code(view.exit_code()).unwrap_or(Outcome::CouldNotRun)
+    Ok(if mirror_exit_code {
+        // A code no outcome has (a hand-edited journal) still fails the gate.
+        view.outcome().unwrap_or(Outcome::CouldNotRun)
     } else {
         Outcome::Passed
-    }
+    })
 }

@@ -3,10 +3,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::report_diagnostics;
 use crate::cli::{self, GlobalArgs};
 use crate::executor::session::{self, SessionOptions};
-use crate::exit::Outcome;
+use crate::exit::{Failure, InvalidInput, Outcome};
 use crate::plan::DryRun;
 use crate::spec;
 
@@ -16,21 +15,17 @@ pub async fn run(
     revert_timeout: Duration,
     junit: Option<&Path>,
     global: &GlobalArgs,
-) -> Outcome {
+) -> Result<Outcome, Failure> {
     let mut loaded = Vec::new();
-    let mut invalid = false;
+    let mut invalid = Vec::new();
     for file in files {
         match spec::load(file) {
             Ok(l) => loaded.push(l),
-            Err(diagnostics) => {
-                report_diagnostics(&diagnostics, global.color);
-                invalid = true;
-            }
+            Err(diagnostics) => invalid.push(diagnostics),
         }
     }
-    if invalid {
-        crate::say!("shakedown: invalid input; nothing was touched");
-        return Outcome::InvalidInput;
+    if !invalid.is_empty() {
+        return Err(InvalidInput::Specs(invalid).into());
     }
     let options = session_options(global, revert_timeout, junit);
     session::run_files(&loaded, &options).await

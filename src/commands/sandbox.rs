@@ -1,79 +1,58 @@
 //! `shakedown sandbox`: serve the simulated cluster until SIGINT/SIGTERM.
 
 use std::io::Write;
+use std::path::Path;
 
-use crate::exit::Outcome;
+use crate::exit::{CouldNotRun, Failure, InvalidInput, Outcome, Signal};
 
 /// `shakedown sandbox`: serve until SIGINT/SIGTERM.
 pub async fn sandbox(
-    config: Option<&std::path::Path>,
+    config: Option<&Path>,
     port: u16,
-    kubeconfig_out: Option<&std::path::Path>,
-) -> Outcome {
+    kubeconfig_out: Option<&Path>,
+) -> Result<Outcome, Failure> {
     use shakedown_sandbox::{self as sandbox, SandboxConfig};
-    let config = match config.map(SandboxConfig::load).transpose() {
-        Ok(config) => config.unwrap_or_default(),
-        Err(err) => {
-            let _ = writeln!(
-                std::io::stderr(),
-                "shakedown: {}",
-                shakedown_sandbox::error_chain(&err)
-            );
-            return Outcome::InvalidInput;
-        }
-    };
-    {
-        let handle = match sandbox::start(config, port).await {
-            Ok(handle) => handle,
-            Err(err) => {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "shakedown: {}",
-                    sandbox::error_chain(&err)
-                );
-                return Outcome::CouldNotRun;
-            }
-        };
-        let kubeconfig = kubeconfig_out
-            .map(std::path::Path::to_path_buf)
-            .unwrap_or_else(|| {
-                std::env::temp_dir().join(format!(
-                    "shakedown-sandbox-{}.kubeconfig",
-                    handle.addr.port()
-                ))
-            });
-        if let Err(err) = handle.write_kubeconfig(&kubeconfig) {
-            let _ = writeln!(
-                std::io::stderr(),
-                "shakedown: {}",
-                sandbox::error_chain(&err)
-            );
-            return Outcome::CouldNotRun;
-        }
-        let _ = writeln!(
-            std::io::stdout(),
-            "sandbox serving at {}\nkubeconfig written to {}\n  export KUBECONFIG={}",
-            handle.url,
-            kubeconfig.display(),
-            kubeconfig.display()
-        );
-        let outcome = wait_for_signal().await;
-        handle.shutdown().await;
-        outcome
-    }
+    let config = config
+        .map(SandboxConfig::load)
+        .transpose()
+        .map_err(|e| InvalidInput::SandboxConfig(Box::new(e)))?
+        .unwrap_or_default();
+    let handle = sandbox::start(config, port)
+        .await
+        .map_err(|e| CouldNotRun::Sandbox(Box::new(e)))?;
+    let kubeconfig = kubeconfig_out.map(Path::to_path_buf).unwrap_or_else(|| {
+        std::env::temp_dir().join(format!(
+            "shakedown-sandbox-{}.kubeconfig",
+            handle.addr.port()
+        ))
+    });
+    // On an error the handle is dropped, which stops the server.
+    handle
+        .write_kubeconfig(&kubeconfig)
+        .map_err(|e| CouldNotRun::Sandbox(Box::new(e)))?;
+    let _ = writeln!(
+        std::io::stdout(),
+        "sandbox serving at {}\nkubeconfig written to {}\n  export KUBECONFIG={}",
+        handle.url,
+        kubeconfig.display(),
+        kubeconfig.display()
+    );
+    let signal = wait_for_signal().await;
+    handle.shutdown().await;
+    Ok(Outcome::Interrupted(signal))
 }
 
-async fn wait_for_signal() -> Outcome {
+async fn wait_for_signal() -> Signal {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut int), Ok(mut term)) = (
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
     ) else {
         let _ = tokio::signal::ctrl_c().await;
-        return Outcome::Interrupted;
+        return Signal::Int;
     };
     tokio::select! {
-        _ = int.recv() => Outcome::Interrupted,
-        _ = term.recv() => Outcome::Terminated,
+        _ = int.recv() => Signal::Int,
+        _ = term.recv() => Signal::Term,
     }
 }

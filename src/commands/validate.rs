@@ -2,19 +2,17 @@
 
 use std::path::PathBuf;
 
-use super::report_diagnostics;
 use crate::cli::GlobalArgs;
-use crate::exit::Outcome;
+use crate::exit::{Failure, InvalidInput, Outcome};
 use crate::spec;
 
 /// Validates every file (and what it references) and reports every problem found.
-pub fn validate(files: &[PathBuf], global: &GlobalArgs) -> Outcome {
-    let quiet = global.quiet;
-    let mut failed = 0;
+pub fn validate(files: &[PathBuf], global: &GlobalArgs) -> Result<Outcome, Failure> {
+    let mut invalid = Vec::new();
     for file in files {
         match spec::load(file) {
             Ok(loaded) => {
-                if !quiet {
+                if !global.quiet {
                     let kind = match loaded.document {
                         spec::Document::Scenario(_) => "Scenario",
                         spec::Document::Experiment(_) => "Experiment",
@@ -22,19 +20,16 @@ pub fn validate(files: &[PathBuf], global: &GlobalArgs) -> Outcome {
                     println!("ok: {} ({kind} {})", file.display(), loaded.name());
                 }
             }
-            Err(diagnostics) => {
-                failed += 1;
-                report_diagnostics(&diagnostics, global.color);
-            }
+            Err(diagnostics) => invalid.push(diagnostics),
         }
     }
-    if failed > 0 {
-        crate::say!(
-            "shakedown: {failed} of {} file(s) invalid; nothing was run",
-            files.len()
-        );
-        Outcome::InvalidInput
+    if invalid.is_empty() {
+        Ok(Outcome::Passed)
     } else {
-        Outcome::Passed
+        Err(InvalidInput::Validation {
+            diagnostics: invalid,
+            checked: files.len(),
+        }
+        .into())
     }
 }

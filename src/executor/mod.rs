@@ -70,7 +70,7 @@ struct Runner {
     seed: u64,
     tally: Arc<Mutex<Tally>>,
     /// The run's Prometheus, or why it cannot be used (then every PromQL sample errors).
-    prometheus: Arc<Result<Arc<PrometheusEndpoint>, String>>,
+    prometheus: Arc<Result<Arc<PrometheusEndpoint>, prometheus::SetupError>>,
 }
 
 /// Runs a plan end to end and returns its outcome.
@@ -331,13 +331,13 @@ impl Runner {
             )
         } else if stop == Stop::Interrupted {
             (
-                Outcome::Interrupted,
+                Outcome::Interrupted(crate::exit::Signal::Int),
                 StepStatus::Interrupted,
                 "interrupted by SIGINT; every fault was reverted".into(),
             )
         } else if stop == Stop::Terminated {
             (
-                Outcome::Terminated,
+                Outcome::Interrupted(crate::exit::Signal::Term),
                 StepStatus::Interrupted,
                 "terminated by SIGTERM; every fault was reverted".into(),
             )
@@ -370,6 +370,7 @@ impl Runner {
             status,
             deviated: tally.deviated,
             exit_code: outcome.code(),
+            outcome: Some(outcome),
             message: Some(message),
         }));
         self.bus.finish_progress();

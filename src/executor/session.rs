@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::exit::Outcome;
+use crate::exit::{CouldNotRun, Failure, InvalidInput, Outcome};
 use crate::journal::JournalWriter;
 use crate::plan::{DryRun, Plan, PlanSettings};
 use crate::probes::prometheus::Secret;
@@ -33,17 +33,17 @@ pub struct SessionOptions {
     pub junit: Option<PathBuf>,
 }
 
-pub async fn run_files(loaded: &[spec::Loaded], global: &SessionOptions) -> Outcome {
+/// Runs every file and returns the worst outcome (the runs report their own verdicts);
+/// `Err` when the session could not start them, which the caller prints.
+pub async fn run_files(
+    loaded: &[spec::Loaded],
+    global: &SessionOptions,
+) -> Result<Outcome, Failure> {
     let revert_timeout = global.revert_timeout;
     let junit = global.junit.as_deref();
-    let conn = match cluster::connect(global.kubeconfig.as_deref(), global.context.as_deref()).await
-    {
-        Ok(conn) => conn,
-        Err(e) => {
-            crate::say!("shakedown: could not connect to the cluster: {e}");
-            return Outcome::CouldNotRun;
-        }
-    };
+    let conn = cluster::connect(global.kubeconfig.as_deref(), global.context.as_deref())
+        .await
+        .map_err(|e| CouldNotRun::Connect(Box::new(e)))?;
     crate::say!(
         "shakedown: context `{}`, API server {}",
         conn.context,
@@ -58,42 +58,30 @@ pub async fn run_files(loaded: &[spec::Loaded], global: &SessionOptions) -> Outc
         .iter()
         .map(|file| planner::plan(file, &settings))
         .collect();
-    if global.dry_run != DryRun::Client
-        && let Err(why) = context_allowed(&plans, &conn.context, global.yes)
-    {
-        crate::say!("shakedown: {why}");
-        return Outcome::InvalidInput;
+    if global.dry_run != DryRun::Client {
+        context_allowed(&plans, &conn.context, global.yes)
+            .map_err(|why| InvalidInput::Flag(Box::new(why)))?;
     }
     let seed = settings.seed;
     crate::say!("shakedown: seed {seed} (replay with --seed {seed})");
     let mut problems = Vec::new();
     for plan in &mut plans {
         let (namespaces, with_nodes) = plan.inventory_needs();
-        let inventory =
-            match cluster::inventory(&conn, &namespaces, with_nodes, Duration::from_secs(30)).await
-            {
-                Ok(inventory) => inventory,
-                Err(e) => {
-                    crate::say!("shakedown: could not read the cluster: {e}");
-                    return Outcome::CouldNotRun;
-                }
-            };
+        let inventory = cluster::inventory(&conn, &namespaces, with_nodes, Duration::from_secs(30))
+            .await
+            .map_err(|e| CouldNotRun::ReadCluster(Box::new(e)))?;
         plan.pick_targets(&inventory);
         problems.extend(executor::preflight(&conn, plan).await);
     }
     if !problems.is_empty() {
-        for p in &problems {
-            crate::say!("shakedown: preflight: {p}");
-        }
-        crate::say!("shakedown: preflight failed; nothing was touched");
-        return Outcome::CouldNotRun;
+        return Err(CouldNotRun::Preflight { problems }.into());
     }
     if global.dry_run == DryRun::Client {
         for plan in &plans {
             print!("{plan}");
         }
         crate::say!("shakedown: --dry-run=client: planned and checked; nothing was touched");
-        return Outcome::Passed;
+        return Ok(Outcome::Passed);
     }
     let mut overall = Outcome::Passed;
     let mut runs = Vec::new();
@@ -105,13 +93,8 @@ pub async fn run_files(loaded: &[spec::Loaded], global: &SessionOptions) -> Outc
         };
         let journal_path = dir.join("journal.jsonl");
         let _ = std::fs::remove_file(&journal_path);
-        let journal = match JournalWriter::create(&journal_path) {
-            Ok(j) => j,
-            Err(e) => {
-                crate::say!("shakedown: {e}");
-                return Outcome::CouldNotRun;
-            }
-        };
+        let journal =
+            JournalWriter::create(&journal_path).map_err(|e| CouldNotRun::Journal(Box::new(e)))?;
         let bus = crate::run::bus::EventBus::new(
             Some(journal),
             crate::run::bus::Progress::for_terminal(global.quiet, global.verbose),
@@ -153,10 +136,7 @@ pub async fn run_files(loaded: &[spec::Loaded], global: &SessionOptions) -> Outc
             journal_path.display()
         );
         overall = overall.worse(outcome);
-        if matches!(
-            outcome,
-            Outcome::Interrupted | Outcome::Terminated | Outcome::RevertFailed
-        ) {
+        if matches!(outcome, Outcome::Interrupted(_) | Outcome::RevertFailed) {
             break;
         }
     }
@@ -178,7 +158,7 @@ pub async fn run_files(loaded: &[spec::Loaded], global: &SessionOptions) -> Outc
     {
         crate::say!("shakedown: cannot write {}: {e}", path.display());
     }
-    overall
+    Ok(overall)
 }
 
 /// Renders every report format into `dir`. Runs on every exit path of a run, so a
@@ -199,8 +179,19 @@ fn write_reports(dir: &Path, records: &[crate::events::Record], quiet: bool) {
     }
 }
 
+/// Why a session will not act on the current context without `--yes`.
+#[derive(Debug, thiserror::Error)]
+pub enum ContextRefused {
+    #[error(
+        "about to inject faults into context `{context}`; pass --yes to confirm (or run with CI=true)"
+    )]
+    Unconfirmed { context: String },
+    #[error("context `{context}` is not in safety.allowedContexts; pass --yes to act on it anyway")]
+    NotAllowed { context: String },
+}
+
 /// `--yes` is needed unless CI=true and the context is on every file's allow-list.
-fn context_allowed(plans: &[Plan], context: &str, yes: bool) -> Result<(), String> {
+fn context_allowed(plans: &[Plan], context: &str, yes: bool) -> Result<(), ContextRefused> {
     if yes {
         return Ok(());
     }
@@ -213,13 +204,13 @@ fn context_allowed(plans: &[Plan], context: &str, yes: bool) -> Result<(), Strin
     if in_ci && listed {
         Ok(())
     } else if listed {
-        Err(format!(
-            "about to inject faults into context `{context}`; pass --yes to confirm (or run with CI=true)"
-        ))
+        Err(ContextRefused::Unconfirmed {
+            context: context.to_owned(),
+        })
     } else {
-        Err(format!(
-            "context `{context}` is not in safety.allowedContexts; pass --yes to act on it anyway"
-        ))
+        Err(ContextRefused::NotAllowed {
+            context: context.to_owned(),
+        })
     }
 }
 

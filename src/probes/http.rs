@@ -19,10 +19,19 @@ use crate::spec::HttpProbe as HttpProbeSpec;
 /// At most this much of a body is read to look for `bodyContains`.
 const BODY_LIMIT: usize = 1 << 20;
 
+/// Why an HTTP probe cannot even be built: every sample of it is an error.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpProbeError {
+    #[error("cannot build an HTTP client")]
+    Client(#[source] reqwest::Error),
+    #[error("invalid HTTP method `{0}`")]
+    Method(String),
+}
+
 pub struct HttpProbe {
     spec: HttpProbeSpec,
-    client: Result<reqwest::Client, String>,
-    method: Result<reqwest::Method, String>,
+    client: Result<reqwest::Client, HttpProbeError>,
+    method: Result<reqwest::Method, HttpProbeError>,
 }
 
 impl HttpProbe {
@@ -31,9 +40,9 @@ impl HttpProbe {
             .timeout(spec.timeout.0)
             .connect_timeout(spec.timeout.0)
             .build()
-            .map_err(|e| format!("cannot build an HTTP client: {e}"));
+            .map_err(HttpProbeError::Client);
         let method = reqwest::Method::from_bytes(spec.method.to_ascii_uppercase().as_bytes())
-            .map_err(|_| format!("invalid HTTP method `{}`", spec.method));
+            .map_err(|_| HttpProbeError::Method(spec.method.clone()));
         Self {
             spec,
             client,
@@ -44,7 +53,7 @@ impl HttpProbe {
     async fn observe(&self) -> Observation {
         let (client, method) = match (&self.client, &self.method) {
             (Ok(c), Ok(m)) => (c, m.clone()),
-            (Err(e), _) | (_, Err(e)) => return Observation::Error(e.clone()),
+            (Err(e), _) | (_, Err(e)) => return Observation::Error(chain(e)),
         };
         let started = Instant::now();
         let response = match client.request(method, &self.spec.url).send().await {

@@ -87,7 +87,8 @@ impl Probe for KubeReadiness {
                     labels: Default::default(),
                     value: Some(v),
                 }]),
-                Err(e) => Observation::Error(e.to_string()),
+                // The causes too: "error trying to connect" alone does not say why.
+                Err(e) => Observation::Error(crate::exit::cause_chain(&e)),
             }
         })
     }

@@ -52,7 +52,14 @@ impl Observation {
 pub type SampleFuture<'a> = Pin<Box<dyn Future<Output = Observation> + Send + 'a>>;
 /// Observations at each step of a window, or why the look back failed.
 pub type RangeFuture<'a> =
-    Pin<Box<dyn Future<Output = Result<Vec<(Timestamp, Observation)>, String>> + Send + 'a>>;
+    Pin<Box<dyn Future<Output = Result<Vec<(Timestamp, Observation)>, QueryError>> + Send + 'a>>;
+
+/// A query that failed for good, after any retries: what went wrong and where. It keeps
+/// text rather than the transport error on purpose: the text has been scrubbed of
+/// secrets, and a transport error's causes (a URL, an echoed header) may hold one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct QueryError(pub String);
 
 pub trait Probe: Send + Sync {
     /// The query, URL or object, as shown in reports.
@@ -95,7 +102,7 @@ pub async fn check_window(
     probe: &dyn Probe,
     start: Timestamp,
     end: Timestamp,
-) -> Option<Result<WindowCheck, String>> {
+) -> Option<Result<WindowCheck, QueryError>> {
     let window = end.duration_since(start).unsigned_abs();
     let step = (window / 500)
         .max(Duration::from_secs(1))

@@ -20,7 +20,7 @@ use reqwest::header::{AUTHORIZATION, HeaderName, HeaderValue};
 use serde_json::Value;
 use shakedown_vocab::error_chain as chain;
 
-use super::{Observation, Probe, RangeFuture, SampleFuture};
+use super::{Observation, Probe, QueryError, RangeFuture, SampleFuture};
 use crate::events::SeriesValue;
 use crate::run::retry::{Backoff, retry};
 use crate::spec::PrometheusSpec;
@@ -60,17 +60,37 @@ pub enum SecretSource {
 }
 
 impl SecretSource {
-    fn resolve(&self) -> Result<Secret, String> {
+    fn resolve(&self) -> Result<Secret, CredentialError> {
         match self {
             Self::Value(s) => Ok(s.clone()),
             Self::Env(name) => std::env::var(name)
                 .map(|v| Secret(v.trim().to_owned()))
-                .map_err(|_| format!("environment variable {name} is not set")),
+                .map_err(|_| CredentialError::EnvUnset { name: name.clone() }),
             Self::File(path) => std::fs::read_to_string(path)
                 .map(|v| Secret(v.trim().to_owned()))
-                .map_err(|e| format!("cannot read secret file {}: {e}", path.display())),
+                .map_err(|source| CredentialError::File {
+                    path: path.clone(),
+                    source,
+                }),
         }
     }
+}
+
+/// Why the credentials for a request cannot be sent. Never holds a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialError {
+    #[error("environment variable {name} is not set")]
+    EnvUnset { name: String },
+    #[error("cannot read secret file {}", .path.display())]
+    File {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the Prometheus bearer token is empty")]
+    EmptyToken,
+    #[error("the Prometheus credentials contain characters an HTTP header cannot carry")]
+    NotAHeader,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -225,7 +245,7 @@ impl PrometheusEndpoint {
     }
 
     /// One instant query at `at`, retried with backoff on transient failures.
-    pub async fn instant(&self, query: &str, at: Timestamp) -> Result<Answer, String> {
+    pub async fn instant(&self, query: &str, at: Timestamp) -> Result<Answer, QueryError> {
         self.with_retries(|| async {
             let (data, warnings) = self.send(Request::Instant { query, at }).await?;
             let values = instant_values(&data).map_err(|f| self.located(f, &[]))?;
@@ -241,7 +261,7 @@ impl PrometheusEndpoint {
         start: Timestamp,
         end: Timestamp,
         step: Duration,
-    ) -> Result<RangeAnswer, String> {
+    ) -> Result<RangeAnswer, QueryError> {
         self.with_retries(|| async {
             let request = Request::Range {
                 query,
@@ -259,7 +279,7 @@ impl PrometheusEndpoint {
     /// Runs `attempt` until it succeeds, fails for good, or the attempts or the time
     /// run out. All attempts together stay within the timeout, so a hung Prometheus
     /// cannot stall the sampling loop (and an `abort`) for longer than that.
-    async fn with_retries<T, F, Fut>(&self, attempt_fn: F) -> Result<T, String>
+    async fn with_retries<T, F, Fut>(&self, attempt_fn: F) -> Result<T, QueryError>
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<T, Failure>>,
@@ -283,15 +303,15 @@ impl PrometheusEndpoint {
         retry(backoff, deadline, |f: &Failure| f.transient, attempt)
             .await
             .map_err(|failure| match attempts.into_inner() {
-                1 => failure.message,
-                n => format!("{} (after {n} attempts)", failure.message),
+                1 => QueryError(failure.message),
+                n => QueryError(format!("{} (after {n} attempts)", failure.message)),
             })
     }
 
     /// One request: the `data` of a successful answer and its warnings.
     async fn send(&self, request: Request<'_>) -> Result<(Value, Vec<String>), Failure> {
-        let secrets = self.secrets().map_err(Failure::permanent)?;
-        let authorization = self.authorization(&secrets).map_err(Failure::permanent)?;
+        let secrets = self.secrets().map_err(Failure::credentials)?;
+        let authorization = self.authorization(&secrets).map_err(Failure::credentials)?;
         let timeout = format!("{}ms", self.timeout.as_millis());
         // The two builders share no trait; the same decoration applies to both.
         macro_rules! decorate {
@@ -354,7 +374,7 @@ impl PrometheusEndpoint {
         }
     }
 
-    fn secrets(&self) -> Result<Vec<Secret>, String> {
+    fn secrets(&self) -> Result<Vec<Secret>, CredentialError> {
         match &self.auth {
             Auth::None => Ok(Vec::new()),
             Auth::Bearer(source) => Ok(vec![source.resolve()?]),
@@ -363,10 +383,10 @@ impl PrometheusEndpoint {
     }
 
     /// The `Authorization` header, marked sensitive so no log of the client shows it.
-    fn authorization(&self, secrets: &[Secret]) -> Result<Option<HeaderValue>, String> {
+    fn authorization(&self, secrets: &[Secret]) -> Result<Option<HeaderValue>, CredentialError> {
         let text = match (&self.auth, secrets.first()) {
             (Auth::Bearer(_), Some(token)) if token.expose().is_empty() => {
-                return Err("the Prometheus bearer token is empty".into());
+                return Err(CredentialError::EmptyToken);
             }
             (Auth::Bearer(_), Some(token)) => format!("Bearer {}", token.expose()),
             (Auth::Basic { username, .. }, Some(password)) => format!(
@@ -375,9 +395,7 @@ impl PrometheusEndpoint {
             ),
             _ => return Ok(None),
         };
-        let mut value = HeaderValue::from_str(&text).map_err(|_| {
-            "the Prometheus credentials contain characters an HTTP header cannot carry".to_owned()
-        })?;
+        let mut value = HeaderValue::from_str(&text).map_err(|_| CredentialError::NotAHeader)?;
         value.set_sensitive(true);
         Ok(Some(value))
     }
@@ -487,6 +505,10 @@ impl Failure {
             transient: false,
             message,
         }
+    }
+
+    fn credentials(error: CredentialError) -> Self {
+        Self::permanent(chain(&error))
     }
 }
 
@@ -645,7 +667,7 @@ impl Probe for PromqlProbe {
                         answer.warnings.join("; ")
                     ),
                 },
-                Err(e) => Observation::Error(e),
+                Err(e) => Observation::Error(e.to_string()),
             }
         })
     }
@@ -699,21 +721,22 @@ impl Probe for Unconfigured {
 }
 
 /// The probe for one PromQL hypothesis, given how the run's endpoint came out.
-pub fn probe(endpoint: &Result<Arc<PrometheusEndpoint>, String>, query: &str) -> Arc<dyn Probe> {
+pub fn probe(
+    endpoint: &Result<Arc<PrometheusEndpoint>, SetupError>,
+    query: &str,
+) -> Arc<dyn Probe> {
     match endpoint {
         Ok(endpoint) => Arc::new(PromqlProbe::new(endpoint.clone(), query.to_owned())),
         Err(why) => Arc::new(Unconfigured {
             query: query.to_owned(),
-            why: why.clone(),
+            why: chain(why),
         }),
     }
 }
 
-/// Builds the run's endpoint; the error is a one-line message with its causes.
-pub fn endpoint(settings: &PrometheusSettings) -> Result<Arc<PrometheusEndpoint>, String> {
-    PrometheusEndpoint::new(settings)
-        .map(Arc::new)
-        .map_err(|e| chain(&e))
+/// Builds the run's endpoint, shared by all its PromQL probes.
+pub fn endpoint(settings: &PrometheusSettings) -> Result<Arc<PrometheusEndpoint>, SetupError> {
+    PrometheusEndpoint::new(settings).map(Arc::new)
 }
 
 #[cfg(test)]
@@ -822,7 +845,7 @@ mod tests {
     #[tokio::test]
     async fn without_a_url_every_promql_sample_is_an_error() {
         let endpoint = endpoint(&PrometheusSettings::default());
-        let why = endpoint.as_ref().unwrap_err();
+        let why = endpoint.as_ref().unwrap_err().to_string();
         assert!(why.contains("--prometheus-url"), "{why}");
         let probe = probe(&endpoint, "up");
         assert_eq!(probe.describe(), "up");
@@ -961,7 +984,11 @@ mod tests {
             ..Default::default()
         };
         let endpoint = PrometheusEndpoint::new(&settings).unwrap();
-        let error = endpoint.instant("up", Timestamp::now()).await.unwrap_err();
+        let error = endpoint
+            .instant("up", Timestamp::now())
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("401"), "{error}");
         let seen = seen.lock().unwrap().clone();
         assert_eq!(seen.len(), 1, "a 401 is permanent");
@@ -990,7 +1017,11 @@ mod tests {
         };
         let endpoint = PrometheusEndpoint::new(&settings).unwrap();
         let started = std::time::Instant::now();
-        let error = endpoint.instant("up", Timestamp::now()).await.unwrap_err();
+        let error = endpoint
+            .instant("up", Timestamp::now())
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("did not answer within"), "{error}");
         assert!(
             started.elapsed() < Duration::from_secs(2),

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::exit::Outcome;
 use crate::spec::Phase;
 
 /// One journal line: a sequence number, when it happened, and what happened.
@@ -254,7 +255,25 @@ pub enum NoteLevel {
 pub struct RunFinished {
     pub status: StepStatus,
     pub deviated: bool,
+    /// `outcome.code()`, kept so readers of older journals (and `jq`) still find it.
     pub exit_code: u8,
+    /// How the run ended. Journals written before this field have only `exit_code`; read
+    /// [`RunFinished::resolved_outcome`] rather than either field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Outcome>,
     #[serde(default)]
     pub message: Option<String>,
+}
+
+impl RunFinished {
+    /// The outcome this record stands for: its own, or (an older journal) the one its
+    /// exit code names; `None` for a code no outcome has (a hand-edited journal).
+    pub fn resolved_outcome(&self) -> Option<Outcome> {
+        self.outcome.or_else(|| Outcome::from_code(self.exit_code))
+    }
+
+    /// The exit code this record stands for: its outcome's, else the recorded number.
+    pub fn code(&self) -> u8 {
+        self.outcome.map_or(self.exit_code, Outcome::code)
+    }
 }

@@ -9,6 +9,7 @@ use super::model::{
 };
 use super::text;
 use crate::events::Record;
+use crate::exit::Outcome;
 
 /// Bumped when a field changes meaning or disappears (adding one does not).
 pub const SCHEMA: &str = "shakedown.dev/summary/v1";
@@ -139,10 +140,10 @@ fn summary(view: &RunView) -> Summary<'_> {
             .finished
             .as_ref()
             .map_or("unfinished", |f| model::status_word(f.status)),
-        deviated: view
-            .finished
-            .as_ref()
-            .map_or_else(|| view.derived_exit_code() == 1, |f| f.deviated),
+        deviated: view.finished.as_ref().map_or_else(
+            || view.derived_outcome() == Outcome::Deviated,
+            |f| f.deviated,
+        ),
         partial: view.partial,
         exit_code: view.exit_code(),
         verdict: view.verdict_label(),

@@ -18,6 +18,7 @@ use super::model::{
 use super::text::{self, clean, clean_line};
 use super::words::{self, verdict_word};
 use crate::events::Record;
+use crate::exit::Outcome;
 
 /// Samples listed in a failure body; the journal has all of them.
 const MAX_SAMPLES: usize = 60;
@@ -59,7 +60,7 @@ fn suites(view: &RunView) -> Vec<TestSuite> {
         suites.push(experiment_suite(view));
     }
     let explained = suites.iter().any(|s| s.failures + s.errors > 0);
-    if view.partial || (view.exit_code() != 0 && !explained) {
+    if view.partial || (view.outcome() != Some(Outcome::Passed) && !explained) {
         suites.push(run_suite(view));
     }
     suites
@@ -194,10 +195,10 @@ fn run_suite(view: &RunView) -> TestSuite {
             view.verdict_sentence()
         ));
         s
-    } else if code == 0 {
+    } else if view.outcome() == Some(Outcome::Passed) {
         TestCaseStatus::success()
     } else {
-        let kind = if code == 1 {
+        let kind = if view.outcome() == Some(Outcome::Deviated) {
             NonSuccessKind::Failure
         } else {
             NonSuccessKind::Error

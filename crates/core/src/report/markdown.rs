@@ -18,6 +18,7 @@ use super::model::{
 use super::text::{self, md, md_block, md_code, md_code_text};
 use super::{CHART_DIR, MARKDOWN_FILE, RenderedFile, svg};
 use crate::events::{NoteLevel, Verdict};
+use crate::exit::Outcome;
 
 /// GitHub's `$GITHUB_STEP_SUMMARY` takes at most 1 MiB.
 pub const LIMIT: usize = 1024 * 1024;
@@ -137,11 +138,11 @@ fn cell(s: &str) -> String {
     }
 }
 
-fn verdict_badge(label: &str) -> &'static str {
-    match label {
-        "PASSED" => "✅",
-        "DEVIATED" | "ABORTED" => "❌",
-        "INTERRUPTED" | "TERMINATED" => "⏹️",
+fn verdict_badge(outcome: Option<Outcome>) -> &'static str {
+    match outcome {
+        Some(Outcome::Passed) => "✅",
+        Some(Outcome::Deviated) => "❌",
+        Some(Outcome::Interrupted(_)) => "⏹️",
         _ => "🛑",
     }
 }
@@ -165,7 +166,7 @@ fn header(view: &RunView) -> String {
     let _ = writeln!(
         s,
         "{} **{label}** (exit {}): {}. Resilience score **{}** ({} of {} checks held).\n",
-        verdict_badge(label),
+        verdict_badge(view.outcome()),
         view.exit_code(),
         md(&view.verdict_sentence()),
         score.percent(),

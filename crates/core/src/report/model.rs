@@ -14,6 +14,7 @@ use crate::events::{
     FaultIntent, HypothesisVerdict, NoteLevel, PlannedHypothesis, ProbeSample, Record, RunEvent,
     RunFinished, RunStarted, StepStatus, Verdict,
 };
+use crate::exit::{self, Outcome};
 use crate::spec::Phase;
 
 /// What the reports know about a run.
@@ -458,18 +459,29 @@ impl RunView {
         score
     }
 
-    /// The run's exit code: recorded by `RunFinished`, else derived from what the journal
-    /// shows (see [`derived_exit_code`](Self::derived_exit_code)).
-    pub fn exit_code(&self) -> u8 {
-        self.finished
-            .as_ref()
-            .map_or_else(|| self.derived_exit_code(), |f| f.exit_code)
+    /// How the run ended: recorded by `RunFinished` (an older journal: through its exit
+    /// code), else derived from what the journal shows (see
+    /// [`derived_outcome`](Self::derived_outcome)). `None`: the recorded exit code is not
+    /// one shakedown documents.
+    pub fn outcome(&self) -> Option<Outcome> {
+        match &self.finished {
+            Some(finished) => finished.resolved_outcome(),
+            None => Some(self.derived_outcome()),
+        }
     }
 
-    /// For a journal without `RunFinished`: 4 when a revert failed or an injected fault
-    /// was never reverted (the cluster may still be faulted), else 1 when a check
-    /// deviated, else 3 (the run could not complete).
-    pub fn derived_exit_code(&self) -> u8 {
+    /// The run's exit code: its outcome's, or the number recorded when no outcome has it.
+    pub fn exit_code(&self) -> u8 {
+        match &self.finished {
+            Some(finished) => finished.code(),
+            None => self.derived_outcome().code(),
+        }
+    }
+
+    /// For a journal without `RunFinished`: a revert failed when one failed or an
+    /// injected fault was never reverted (the cluster may still be faulted), else
+    /// deviated when a check deviated, else could not run (the run did not complete).
+    pub fn derived_outcome(&self) -> Outcome {
         let faulted = self.steps.iter().any(|s| {
             s.count(FaultActionKind::RevertFailed) > 0 || !s.unreverted_targets().is_empty()
         });
@@ -479,52 +491,31 @@ impl RunView {
                 .any(|c| c.outcome() == CheckOutcome::Deviated)
         });
         if faulted {
-            4
+            Outcome::RevertFailed
         } else if deviated {
-            1
+            Outcome::Deviated
         } else {
-            3
+            Outcome::CouldNotRun
         }
     }
 
-    /// A word for the exit code, in the vocabulary of DESIGN.md (an aborted run that
-    /// deviated says `ABORTED`).
+    /// The verdict word for the outcome (the table is [`Outcome::label`]; an aborted run
+    /// that deviated says `ABORTED`).
     pub fn verdict_label(&self) -> &'static str {
         let aborted = self
             .finished
             .as_ref()
             .is_some_and(|f| f.status == StepStatus::Aborted);
-        match self.exit_code() {
-            1 if aborted => "ABORTED",
-            0 => "PASSED",
-            1 => "DEVIATED",
-            2 => "INVALID INPUT",
-            3 => "COULD NOT RUN",
-            4 => "REVERT FAILED",
-            130 => "INTERRUPTED",
-            143 => "TERMINATED",
-            _ => "FAILED",
-        }
+        self.outcome()
+            .map_or(exit::UNKNOWN_LABEL, |o| o.label(aborted))
     }
 
     /// One sentence saying what the exit code means for this run.
     pub fn verdict_sentence(&self) -> String {
-        let code = self.exit_code();
-        let base = match code {
-            0 => "every hypothesis held, and every fault was injected and reverted",
-            1 => "steady state deviated: the system did not stay resilient",
-            2 => "invalid input: nothing was touched",
-            3 => {
-                "the run could not complete (cluster or Prometheus unreachable, or the baseline failed)"
-            }
-            4 => {
-                "a revert failed or never happened: the cluster may still be faulted; run `shakedown recover`"
-            }
-            130 => "interrupted by SIGINT after reverting",
-            143 => "terminated by SIGTERM after reverting",
-            _ => "the run failed",
-        };
-        let mut sentence = base.to_owned();
+        let mut sentence = self.outcome().map_or_else(
+            || exit::UNKNOWN_MEANING.to_owned(),
+            |o| o.meaning().into_owned(),
+        );
         if let Some(message) = self.finished.as_ref().and_then(|f| f.message.as_deref()) {
             sentence = format!("{sentence} ({})", super::text::clean_line(message));
         }
@@ -868,6 +859,43 @@ mod tests {
         ]);
         assert_eq!(analyze(&deviated, false).exit_code(), 1);
         assert!(analyze(&deviated, false).partial, "no RunFinished");
+    }
+
+    #[test]
+    fn the_recorded_outcome_wins_and_older_journals_read_through_their_exit_code() {
+        let finished = |fields: &str| {
+            analyze(
+                &records(&[
+                    START,
+                    &format!(
+                        r#""event":"runFinished","status":"interrupted","deviated":false,{fields}"#
+                    ),
+                ]),
+                false,
+            )
+        };
+        let current = finished(r#""exitCode":143,"outcome":{"interrupted":"SIGTERM"}"#);
+        assert_eq!(
+            current.outcome(),
+            Some(Outcome::Interrupted(exit::Signal::Term))
+        );
+        assert_eq!(
+            (current.exit_code(), current.verdict_label()),
+            (143, "TERMINATED")
+        );
+        let older = finished(r#""exitCode":130"#);
+        assert_eq!(
+            older.outcome(),
+            Some(Outcome::Interrupted(exit::Signal::Int))
+        );
+        assert_eq!(older.verdict_label(), "INTERRUPTED");
+        let unknown = finished(r#""exitCode":77"#);
+        assert_eq!(unknown.outcome(), None);
+        assert_eq!(
+            (unknown.exit_code(), unknown.verdict_label()),
+            (77, "FAILED")
+        );
+        assert!(unknown.verdict_sentence().starts_with("the run failed"));
     }
 
     #[test]

@@ -106,7 +106,7 @@ fn run_finished(f: &RunFinished) -> String {
         "run finished: {}{} (exit {})",
         status_word(f.status),
         if f.deviated { ", deviated" } else { "" },
-        f.exit_code
+        f.code()
     );
     if let Some(message) = &f.message {
         line.push_str(&format!(": {message}"));
@@ -225,6 +225,7 @@ mod tests {
             status: StepStatus::Interrupted,
             deviated: false,
             exit_code: 130,
+            outcome: None,
             message: Some("interrupted by SIGINT".into()),
         });
         assert_eq!(
