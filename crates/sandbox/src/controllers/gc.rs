@@ -1,0 +1,97 @@
+//! Cleanup controllers: the namespace controller (empties a terminating namespace,
+//! then lets it go), event expiry (`--event-ttl`), the pod garbage collector (pods
+//! bound to a vanished node) and background cascading deletion of orphans.
+//!
+//! Outside a terminating namespace it must not delete anything that still has a live
+//! controller owner, and it deletes through `ops::delete` (graceful, finalizer-aware)
+//! wherever the API server would.
+
+use std::collections::HashSet;
+
+use super::def;
+use crate::objects::{controller_of, is_terminating};
+use crate::ops;
+use crate::resources;
+use crate::store::{Store, name_of, namespace_of, uid_of};
+
+pub(super) fn finalize_namespaces(store: &mut Store) {
+    let doomed: Vec<String> = store
+        .iter("namespaces", None, None)
+        .filter(|ns| is_terminating(ns))
+        .map(|ns| name_of(ns).to_owned())
+        .collect();
+    for ns in doomed {
+        let mut left = 0;
+        for r in resources::RESOURCES
+            .iter()
+            .filter(|r| r.namespaced && r.version == "v1")
+        {
+            let names: Vec<String> = store
+                .iter(r.store, Some(&ns), None)
+                .map(|o| name_of(o).to_owned())
+                .collect();
+            left += names.len();
+            for name in names {
+                let _ = ops::delete(store, r, &ns, &name, None, false);
+            }
+        }
+        if left == 0 {
+            store.remove("namespaces", "", &ns);
+        }
+    }
+}
+
+/// Events live an hour, as with the API server's default `--event-ttl`.
+const EVENT_TTL_SECONDS: i64 = 3600;
+
+/// Background cascading deletion: an object whose controller owner is gone goes too.
+pub(super) fn collect_garbage(store: &mut Store) {
+    let cutoff = jiff::Timestamp::now().as_second() - EVENT_TTL_SECONDS;
+    let expired: Vec<(String, String)> = store
+        .iter("events", None, None)
+        .filter(|e| {
+            e["lastTimestamp"]
+                .as_str()
+                .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+                .is_some_and(|t| t.as_second() < cutoff)
+        })
+        .map(|e| (namespace_of(e).to_owned(), name_of(e).to_owned()))
+        .collect();
+    for (ns, name) in expired {
+        store.remove("events", &ns, &name);
+    }
+    // The pod garbage collector: pods bound to a node that no longer exists go.
+    let nodes: HashSet<String> = store
+        .iter("nodes", None, None)
+        .map(|n| name_of(n).to_owned())
+        .collect();
+    let stranded: Vec<(String, String)> = store
+        .iter("pods", None, None)
+        .filter(|p| {
+            p["spec"]["nodeName"]
+                .as_str()
+                .is_some_and(|n| !nodes.contains(n))
+        })
+        .map(|p| (namespace_of(p).to_owned(), name_of(p).to_owned()))
+        .collect();
+    for (ns, name) in stranded {
+        store.remove("pods", &ns, &name);
+    }
+    let mut uids = HashSet::new();
+    for kind in ["deployments", "replicasets", "daemonsets", "nodes"] {
+        uids.extend(store.iter(kind, None, None).map(|o| uid_of(o).to_owned()));
+    }
+    for kind in ["replicasets", "pods"] {
+        let orphans: Vec<(String, String)> = store
+            .iter(kind, None, None)
+            .filter(|o| {
+                controller_of(o).is_some_and(|r| !uids.contains(r["uid"].as_str().unwrap_or("")))
+            })
+            .filter(|o| !is_terminating(o))
+            .map(|o| (namespace_of(o).to_owned(), name_of(o).to_owned()))
+            .collect();
+        for (ns, name) in orphans {
+            let _ = ops::delete(store, def(kind), &ns, &name, None, false);
+        }
+    }
+}

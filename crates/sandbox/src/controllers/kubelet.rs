@@ -1,0 +1,233 @@
+//! The kubelet: gives scheduled pods an IP, starts their containers after the
+//! start-up delay (a per-pod annotation may override it), marks them Ready, and runs
+//! graceful termination. It remembers start and stop times between ticks, as a real
+//! kubelet keeps them in memory.
+//!
+//! It must not schedule, create or delete pods on anyone's behalf: it only reports
+//! the status of pods already bound to a node, and removes a terminating pod once its
+//! grace period (capped by the shutdown delay) is over.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use shakedown_vocab::duration::parse_duration;
+
+use super::{ControlPlane, record_event};
+use crate::objects::{condition_is_true, is_terminating, set_condition};
+use crate::store::{Store, name_of, namespace_of, now_rfc3339, uid_of};
+
+/// Pod annotation overriding the start-up delay of one pod.
+pub const STARTUP_DELAY_ANNOTATION: &str = "sandbox.shakedown.dev/startup-delay";
+
+/// What the kubelet remembers between ticks (a real kubelet keeps this in memory too).
+#[derive(Default)]
+pub struct Kubelet {
+    started: HashMap<String, Instant>,
+    stopping: HashMap<String, Instant>,
+    next_ip: HashMap<String, u32>,
+}
+
+impl ControlPlane {
+    pub(super) fn run_kubelet(&mut self, store: &mut Store, now: Instant) {
+        self.next_deadline = None;
+        let nodes: HashMap<String, Value> = store
+            .iter("nodes", None, None)
+            .map(|n| (name_of(n).to_owned(), n.clone()))
+            .collect();
+        let mut alive = HashSet::new();
+        let mut wake: Option<Instant> = None;
+        let pods: Vec<Value> = store
+            .iter("pods", None, None)
+            .filter(|p| p["spec"]["nodeName"].is_string())
+            .filter(|p| {
+                alive.insert(uid_of(p).to_owned());
+                let ready = match self.kubelet.started.get(uid_of(p)) {
+                    Some(started) => {
+                        let at = *started + startup_delay(p, self.timings.startup_delay);
+                        if at > now {
+                            wake = Some(wake.map_or(at, |w| w.min(at)));
+                        }
+                        at <= now
+                    }
+                    None => false,
+                };
+                !settled(p, ready)
+            })
+            .cloned()
+            .collect();
+        if let Some(at) = wake {
+            self.wake_at(at);
+        }
+        for pod in pods {
+            let uid = uid_of(&pod).to_owned();
+            let node = pod["spec"]["nodeName"].as_str().unwrap_or("");
+            if is_terminating(&pod) {
+                let since = match self.kubelet.stopping.entry(uid) {
+                    std::collections::hash_map::Entry::Occupied(e) => *e.get(),
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        for c in containers_of(&pod) {
+                            record_event(
+                                store,
+                                &pod,
+                                "Normal",
+                                "Killing",
+                                &format!("Stopping container {c}"),
+                                "kubelet",
+                            );
+                        }
+                        *e.insert(now)
+                    }
+                };
+                let grace = pod["metadata"]["deletionGracePeriodSeconds"]
+                    .as_i64()
+                    .unwrap_or(0);
+                let exit_after = self
+                    .timings
+                    .shutdown_delay
+                    .min(Duration::from_secs(grace.max(0) as u64));
+                if now.duration_since(since) >= exit_after {
+                    store.remove("pods", namespace_of(&pod), name_of(&pod));
+                } else {
+                    self.wake_at(since + exit_after);
+                }
+                continue;
+            }
+            let Some(node_obj) = nodes.get(node) else {
+                continue;
+            };
+            let delay = startup_delay(&pod, self.timings.startup_delay);
+            // The seeded topology starts warm: a cluster one points shakedown at is
+            // already in its steady state, not booting.
+            let born = if self.warm_start {
+                now.checked_sub(delay).unwrap_or(now)
+            } else {
+                now
+            };
+            let started = *self.kubelet.started.entry(uid).or_insert(born);
+            let ready = now.duration_since(started) >= delay;
+            if !ready {
+                self.wake_at(started + delay);
+            }
+            let starting = pod["status"]["phase"] != "Running";
+            let updated = self.pod_status(pod.clone(), node_obj, ready);
+            if starting {
+                for c in containers_of(&pod) {
+                    record_event(
+                        store,
+                        &pod,
+                        "Normal",
+                        "Started",
+                        &format!("Started container {c}"),
+                        "kubelet",
+                    );
+                }
+            }
+            store.update("pods", updated);
+        }
+        self.kubelet.started.retain(|uid, _| alive.contains(uid));
+        self.kubelet.stopping.retain(|uid, _| alive.contains(uid));
+    }
+
+    fn wake_at(&mut self, when: Instant) {
+        self.next_deadline = Some(self.next_deadline.map_or(when, |d| d.min(when)));
+    }
+
+    fn pod_status(&mut self, mut pod: Value, node: &Value, ready: bool) -> Value {
+        let node_name = name_of(node).to_owned();
+        let host_ip = node["status"]["addresses"]
+            .as_array()
+            .and_then(|a| a.iter().find(|x| x["type"] == "InternalIP"))
+            .and_then(|a| a["address"].as_str())
+            .unwrap_or("10.0.0.1")
+            .to_owned();
+        let status = &mut pod["status"];
+        if status["phase"] == "Pending" || status["podIP"].is_null() {
+            let cidr = node["spec"]["podCIDR"].as_str().unwrap_or("10.244.0.0/24");
+            let prefix = cidr.rsplit_once('.').map_or("10.244.0", |(p, _)| p);
+            let n = self.kubelet.next_ip.entry(node_name).or_insert(1);
+            *n = *n % 250 + 1;
+            status["podIP"] = json!(format!("{prefix}.{n}"));
+            status["podIPs"] = json!([{"ip": format!("{prefix}.{n}")}]);
+            status["hostIP"] = json!(host_ip);
+            status["hostIPs"] = json!([{"ip": host_ip}]);
+            status["startTime"] = json!(now_rfc3339());
+            status["phase"] = json!("Running");
+        }
+        let container_statuses: Vec<Value> = pod["spec"]["containers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| {
+                let started_at = pod["status"]["startTime"].clone();
+                json!({
+                    "name": c["name"], "image": c["image"], "imageID": "",
+                    "containerID": format!("containerd://{}", uid_of(&pod).replace('-', "")),
+                    "ready": ready, "started": true, "restartCount": 0,
+                    "state": {"running": {"startedAt": started_at}},
+                })
+            })
+            .collect();
+        let ephemeral: Vec<Value> = pod["spec"]["ephemeralContainers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| {
+                let existing = pod["status"]["ephemeralContainerStatuses"]
+                    .as_array()
+                    .and_then(|s| s.iter().find(|s| s["name"] == c["name"]).cloned());
+                existing.unwrap_or_else(|| {
+                    json!({
+                        "name": c["name"], "image": c["image"], "imageID": "", "ready": false,
+                        "restartCount": 0, "state": {"running": {"startedAt": now_rfc3339()}},
+                    })
+                })
+            })
+            .collect();
+        let status = &mut pod["status"];
+        status["containerStatuses"] = json!(container_statuses);
+        if !ephemeral.is_empty() {
+            status["ephemeralContainerStatuses"] = json!(ephemeral);
+        }
+        let flag = if ready { "True" } else { "False" };
+        let reason = if ready { "" } else { "ContainersNotReady" };
+        set_condition(status, "PodReadyToStartContainers", "True", "", "");
+        set_condition(status, "Initialized", "True", "", "");
+        set_condition(status, "Ready", flag, reason, "");
+        set_condition(status, "ContainersReady", flag, reason, "");
+        set_condition(status, "PodScheduled", "True", "", "");
+        pod
+    }
+}
+
+fn containers_of(pod: &Value) -> Vec<String> {
+    pod["spec"]["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["name"].as_str().map(str::to_owned))
+        .collect()
+}
+
+fn startup_delay(pod: &Value, default: Duration) -> Duration {
+    pod["metadata"]["annotations"][STARTUP_DELAY_ANNOTATION]
+        .as_str()
+        .and_then(|d| parse_duration(d).ok())
+        .unwrap_or(default)
+}
+
+/// A running pod whose status already says what the kubelet would write: skipping
+/// it keeps a tick cheap with thousands of pods.
+fn settled(pod: &Value, ready: bool) -> bool {
+    let status = &pod["status"];
+    let ephemeral_specs = pod["spec"]["ephemeralContainers"]
+        .as_array()
+        .map_or(0, Vec::len);
+    let ephemeral_statuses = status["ephemeralContainerStatuses"]
+        .as_array()
+        .map_or(0, Vec::len);
+    !is_terminating(pod)
+        && status["phase"] == "Running"
+        && condition_is_true(status, "Ready") == ready
+        && ephemeral_specs == ephemeral_statuses
+}

@@ -1,0 +1,236 @@
+//! The control plane: one pass of every controller, run on one interval under the
+//! store lock, in dependency order (cleanup, Deployment → ReplicaSet → Pod,
+//! DaemonSets, the scheduler, the kubelet, then status and disruption budgets), plus
+//! the pieces those controllers share (pod templates, owner references, events,
+//! int-or-percent scaling). Each controller lives in its own module.
+//! Everything here writes through the store, so watches see every step.
+//!
+//! A controller must not reach into another's state: they communicate only through
+//! the objects in the store, as real controllers do through the API server.
+
+mod budgets;
+mod daemonsets;
+mod deployments;
+mod gc;
+mod kubelet;
+mod replicasets;
+mod scheduler;
+mod workload_status;
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use serde_json::{Value, json};
+
+use super::config::Timings;
+use super::objects::{controller_of, is_terminating, pod_serving, prepare_create};
+use super::resources::{self, ResourceDef};
+use super::store::{Store, name_of, namespace_of, now_rfc3339};
+
+use kubelet::Kubelet;
+pub use kubelet::STARTUP_DELAY_ANNOTATION;
+
+fn def(store: &str) -> &'static ResourceDef {
+    resources::by_store(store).expect("every controller resource is in the table")
+}
+
+pub struct ControlPlane {
+    pub timings: Timings,
+    pub kubelet: Kubelet,
+    /// The store's resourceVersion after the last full pass.
+    settled_at: u64,
+    /// The earliest moment a pod becomes ready or finishes terminating.
+    next_deadline: Option<Instant>,
+    /// True during the first pass only: the seeded pods start already running.
+    warm_start: bool,
+}
+
+impl ControlPlane {
+    pub fn new(timings: Timings) -> Self {
+        Self {
+            timings,
+            kubelet: Kubelet::default(),
+            settled_at: 0,
+            next_deadline: None,
+            warm_start: true,
+        }
+    }
+
+    /// One pass of every controller, in dependency order. Skipped when nothing has
+    /// changed since the last pass and no kubelet deadline (start-up, shutdown) is
+    /// due, so an idle sandbox with thousands of pods costs next to nothing.
+    pub fn tick(&mut self, store: &mut Store) {
+        let now = Instant::now();
+        let changed = store.resource_version() != self.settled_at;
+        let due = self.next_deadline.is_some_and(|d| d <= now);
+        if !changed && !due {
+            return;
+        }
+        let before = store.resource_version();
+        gc::finalize_namespaces(store);
+        gc::collect_garbage(store);
+        deployments::reconcile_deployments(store);
+        replicasets::reconcile_replicasets(store);
+        daemonsets::reconcile_daemonsets(store);
+        scheduler::schedule(store);
+        self.run_kubelet(store, now);
+        workload_status::update_workload_status(store);
+        budgets::update_budgets(store);
+        self.warm_start = false;
+        // Settled only once a pass changes nothing: a later controller's write (a
+        // status) may be what an earlier one (a rollout) waits for.
+        if store.resource_version() == before {
+            self.settled_at = before;
+        }
+    }
+}
+
+fn owner_ref(owner: &Value) -> Value {
+    json!({
+        "apiVersion": owner["apiVersion"], "kind": owner["kind"], "name": owner["metadata"]["name"],
+        "uid": owner["metadata"]["uid"], "controller": true, "blockOwnerDeletion": true,
+    })
+}
+
+/// What controllers need to know about a pod, gathered in one pass per tick so that
+/// no controller scans every pod once per owner.
+struct PodSummary {
+    name: String,
+    node: Option<String>,
+    serving: bool,
+    terminating: bool,
+    created: String,
+}
+
+fn pods_by_owner(store: &Store) -> HashMap<String, Vec<PodSummary>> {
+    let mut index: HashMap<String, Vec<PodSummary>> = HashMap::new();
+    for pod in store.iter("pods", None, None) {
+        let Some(owner) = controller_of(pod).and_then(|r| r["uid"].as_str()) else {
+            continue;
+        };
+        index.entry(owner.to_owned()).or_default().push(PodSummary {
+            name: name_of(pod).to_owned(),
+            node: pod["spec"]["nodeName"].as_str().map(str::to_owned),
+            serving: pod_serving(pod),
+            terminating: is_terminating(pod),
+            created: pod["metadata"]["creationTimestamp"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned(),
+        });
+    }
+    index
+}
+
+fn owned_by<'a>(
+    store: &'a Store,
+    kind: &str,
+    namespace: &'a str,
+    owner_uid: &'a str,
+) -> impl Iterator<Item = &'a Value> + 'a {
+    store
+        .iter(kind, Some(namespace), None)
+        .filter(move |o| controller_of(o).is_some_and(|r| r["uid"] == owner_uid))
+}
+
+fn new_pod(store: &mut Store, owner: &Value, node: Option<&str>) -> Option<Value> {
+    let template = &owner["spec"]["template"];
+    let ns = namespace_of(owner);
+    let name = format!("{}-{}", name_of(owner), store.random_suffix());
+    let mut pod = json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {
+            "name": name, "namespace": ns, "generateName": format!("{}-", name_of(owner)),
+            "labels": template["metadata"]["labels"],
+            "ownerReferences": [owner_ref(owner)],
+        },
+        "spec": template["spec"],
+    });
+    if let Some(annotations) = template["metadata"]["annotations"].as_object() {
+        pod["metadata"]["annotations"] = json!(annotations);
+    }
+    if let Some(node) = node {
+        pod["spec"]["nodeName"] = json!(node);
+        let tolerations = pod["spec"]["tolerations"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let mut tolerations = tolerations;
+        for key in [
+            "node.kubernetes.io/unschedulable",
+            "node.kubernetes.io/disk-pressure",
+            "node.kubernetes.io/memory-pressure",
+        ] {
+            tolerations.push(json!({"key": key, "operator": "Exists", "effect": "NoSchedule"}));
+        }
+        pod["spec"]["tolerations"] = json!(tolerations);
+    }
+    prepare_create(def("pods"), &mut pod).ok()?;
+    let created = store.create("pods", "pods", pod, false).ok()?;
+    let component = if owner["kind"] == "DaemonSet" {
+        "daemonset-controller"
+    } else {
+        "replicaset-controller"
+    };
+    record_event(
+        store,
+        owner,
+        "Normal",
+        "SuccessfulCreate",
+        &format!("Created pod: {}", name_of(&created)),
+        component,
+    );
+    Some(created)
+}
+
+/// A core/v1 Event about an object, as `kubectl describe` shows them.
+pub fn record_event(
+    store: &mut Store,
+    about: &Value,
+    kind: &str,
+    reason: &str,
+    message: &str,
+    component: &str,
+) {
+    let ns = namespace_of(about).to_owned();
+    let name = format!("{}.{}", name_of(about), store.random_suffix());
+    let now = now_rfc3339();
+    let mut event = json!({
+        "apiVersion": "v1", "kind": "Event",
+        "metadata": {"name": name, "namespace": ns},
+        "involvedObject": {
+            "apiVersion": about["apiVersion"], "kind": about["kind"], "name": about["metadata"]["name"],
+            "namespace": ns, "uid": about["metadata"]["uid"], "resourceVersion": about["metadata"]["resourceVersion"],
+        },
+        "reason": reason, "message": message, "type": kind,
+        "source": {"component": component}, "reportingComponent": component,
+        "firstTimestamp": now, "lastTimestamp": now, "count": 1,
+    });
+    event["metadata"]["creationTimestamp"] = json!(now);
+    let _ = store.create("events", "events", event, false);
+}
+
+/// An int-or-percent against a total (`intstr.GetScaledValueFromIntOrPercent`).
+fn scaled(value: &Value, total: i64, round_up: bool) -> Option<i64> {
+    match value {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => {
+            let pct: f64 = s.strip_suffix('%')?.parse().ok()?;
+            let raw = pct * total as f64 / 100.0;
+            Some(if round_up { raw.ceil() } else { raw.floor() } as i64)
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentages_scale_like_intstr() {
+        assert_eq!(scaled(&json!("50%"), 3, true), Some(2));
+        assert_eq!(scaled(&json!("25%"), 3, false), Some(0));
+        assert_eq!(scaled(&json!(2), 3, true), Some(2));
+    }
+}

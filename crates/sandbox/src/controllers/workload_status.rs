@@ -1,0 +1,122 @@
+//! Workload status: the `status` of ReplicaSets, Deployments (replica counts and the
+//! Available/Progressing conditions) and DaemonSets, counted from the pods each owns,
+//! in the shape the real controllers write it.
+//!
+//! It must not change any spec or create or delete anything: it only reports.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde_json::{Value, json};
+
+use super::deployments::template_hash;
+use super::{PodSummary, owned_by, pods_by_owner, scaled};
+use crate::objects::{node_selector_matches, set_condition};
+use crate::store::{Store, labels_of, namespace_of, uid_of};
+
+fn count_pods(index: &HashMap<String, Vec<PodSummary>>, owner_uid: &str) -> (i64, i64) {
+    let (mut total, mut ready) = (0, 0);
+    for p in index
+        .get(owner_uid)
+        .into_iter()
+        .flatten()
+        .filter(|p| !p.terminating)
+    {
+        total += 1;
+        ready += i64::from(p.serving);
+    }
+    (total, ready)
+}
+
+pub(super) fn update_workload_status(store: &mut Store) {
+    let index = pods_by_owner(store);
+    let sets: Vec<Value> = store.iter("replicasets", None, None).cloned().collect();
+    for mut rs in sets {
+        let (total, ready) = count_pods(&index, uid_of(&rs));
+        rs["status"] = json!({
+            "replicas": total, "fullyLabeledReplicas": total, "readyReplicas": ready,
+            "availableReplicas": ready, "observedGeneration": rs["metadata"]["generation"],
+        });
+        strip_zeroes(&mut rs["status"]);
+        store.update("replicasets", rs);
+    }
+    let deployments: Vec<Value> = store.iter("deployments", None, None).cloned().collect();
+    for mut d in deployments {
+        let ns = namespace_of(&d).to_owned();
+        let hash = template_hash(&d["spec"]["template"]);
+        let (mut total, mut ready, mut updated) = (0, 0, 0);
+        for rs in owned_by(store, "replicasets", &ns, uid_of(&d)) {
+            total += rs["status"]["replicas"].as_i64().unwrap_or(0);
+            ready += rs["status"]["readyReplicas"].as_i64().unwrap_or(0);
+            if rs["metadata"]["labels"]["pod-template-hash"] == hash.as_str() {
+                updated += rs["status"]["replicas"].as_i64().unwrap_or(0);
+            }
+        }
+        let want = d["spec"]["replicas"].as_i64().unwrap_or(1);
+        let max_unavailable = scaled(
+            &d["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"],
+            want,
+            false,
+        )
+        .unwrap_or(0);
+        let mut status = d["status"].clone();
+        for (k, v) in [
+            ("replicas", total),
+            ("readyReplicas", ready),
+            ("availableReplicas", ready),
+            ("updatedReplicas", updated),
+            ("unavailableReplicas", (want - ready).max(0)),
+        ] {
+            status[k] = json!(v);
+        }
+        status["observedGeneration"] = d["metadata"]["generation"].clone();
+        let available = ready >= want - max_unavailable;
+        set_condition(
+            &mut status,
+            "Available",
+            if available { "True" } else { "False" },
+            if available {
+                "MinimumReplicasAvailable"
+            } else {
+                "MinimumReplicasUnavailable"
+            },
+            if available {
+                "Deployment has minimum availability."
+            } else {
+                "Deployment does not have minimum availability."
+            },
+        );
+        set_condition(
+            &mut status,
+            "Progressing",
+            "True",
+            "NewReplicaSetAvailable",
+            "ReplicaSet has successfully progressed.",
+        );
+        strip_zeroes(&mut status);
+        d["status"] = status;
+        store.update("deployments", d);
+    }
+    let sets: Vec<Value> = store.iter("daemonsets", None, None).cloned().collect();
+    let nodes: Vec<BTreeMap<String, String>> =
+        store.iter("nodes", None, None).map(labels_of).collect();
+    for mut ds in sets {
+        let desired = nodes
+            .iter()
+            .filter(|l| node_selector_matches(&ds["spec"]["template"]["spec"], l))
+            .count() as i64;
+        let (total, ready) = count_pods(&index, uid_of(&ds));
+        ds["status"] = json!({
+            "desiredNumberScheduled": desired, "currentNumberScheduled": total, "numberMisscheduled": 0,
+            "numberReady": ready, "numberAvailable": ready, "updatedNumberScheduled": total,
+            "numberUnavailable": (desired - ready).max(0), "observedGeneration": ds["metadata"]["generation"],
+        });
+        store.update("daemonsets", ds);
+    }
+}
+
+/// Kubernetes omits zero-valued integer fields of workload status (`omitempty`).
+fn strip_zeroes(status: &mut Value) {
+    if let Some(m) = status.as_object_mut() {
+        m.retain(|_, v| v.as_i64() != Some(0));
+    }
+}
