@@ -937,6 +937,18 @@ async fn interrupt_mid_fault(
     scenario: &Path,
     faulted: impl Fn(&SandboxHandle) -> bool,
 ) -> Vec<Value> {
+    signal_mid_fault(b, scenario, faulted, "INT", 130).await
+}
+
+/// Starts a run, waits until `faulted` says the fault is in, sends `signal`, and checks
+/// the run reverted, journaled it and exited `code`.
+async fn signal_mid_fault(
+    b: &Bench,
+    scenario: &Path,
+    faulted: impl Fn(&SandboxHandle) -> bool,
+    signal: &str,
+    code: i32,
+) -> Vec<Value> {
     let child = b
         .command(&["run", scenario.to_str().expect("utf8")])
         .stderr(std::process::Stdio::piped())
@@ -951,14 +963,25 @@ async fn interrupt_mid_fault(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     std::process::Command::new("kill")
-        .args(["-INT", &child.id().expect("pid").to_string()])
+        .args([&format!("-{signal}"), &child.id().expect("pid").to_string()])
         .status()
         .expect("kill");
     let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
         .await
         .expect("exits promptly")
         .expect("output");
-    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "SIG{signal}: {}",
+        stderr(&out)
+    );
+    for report in ["junit.xml", "report.md", "summary.json"] {
+        assert!(
+            b.dir.join("out").join(report).exists(),
+            "SIG{signal}: {report} is written"
+        );
+    }
     let journal = b.journal();
     let kinds: Vec<&str> = journal
         .iter()
@@ -973,6 +996,120 @@ async fn interrupt_mid_fault(
         "{kinds:?}"
     );
     journal
+}
+
+/// The signals a closed terminal (HUP), a supervisor (TERM, QUIT) or a mistyped `kill`
+/// (USR1, USR2, ALRM) send, with their exit codes.
+const TERMINATING: [(&str, i32); 7] = [
+    ("HUP", 129),
+    ("INT", 130),
+    ("QUIT", 131),
+    ("USR1", 138),
+    ("USR2", 140),
+    ("ALRM", 142),
+    ("TERM", 143),
+];
+
+/// Regression: SIGHUP (a dropped SSH session), SIGUSR1 and SIGALRM killed the run at
+/// once, leaving the node cordoned and no reports. Every one of them now reverts.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_terminating_signal_mid_drain_reverts_and_exits_128_plus_n() {
+    let runs = TERMINATING.map(|(signal, code)| async move {
+        let b = bench(&format!("signal-drain-{signal}")).await;
+        let scenario = b.scenario(
+            "drain",
+            "  target: {nodes: {names: [node-a-1]}}\n  fault: {type: node-drain, duration: 10m, evictionTimeout: 20s}\n",
+        );
+        let cordoned = |h: &SandboxHandle| {
+            h.object("nodes", "", "node-a-1")
+                .is_some_and(|n| n["spec"]["unschedulable"] == true)
+        };
+        signal_mid_fault(&b, &scenario, cordoned, signal, code).await;
+        b.assert_uncordoned("node-a-1");
+    });
+    futures::future::join_all(runs).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_terminating_signal_mid_network_latency_reverts_and_exits_128_plus_n() {
+    let runs = TERMINATING.map(|(signal, code)| async move {
+        let b = bench(&format!("signal-netem-{signal}")).await;
+        let scenario = b.scenario("net", "  target: {pods: {namespace: shop, selector: app=checkout, mode: one}}\n  fault: {type: network-latency, delay: 100ms, duration: 10m}\n");
+        let marked = |h: &SandboxHandle| {
+            h.objects("pods", Some("shop"))
+                .iter()
+                .any(|p| p["metadata"]["annotations"]["shakedown.dev/fault"].is_string())
+        };
+        signal_mid_fault(&b, &scenario, marked, signal, code).await;
+        assert!(!marked(&b.handle), "SIG{signal}: the fault mark is gone");
+    });
+    futures::future::join_all(runs).await;
+}
+
+/// Regression: SIGTERM during the `after` phase was ignored until the recovery window
+/// ended (55 s later in one run). The after-phase now ends at once, skipped.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signal_during_the_after_phase_ends_the_run_promptly() {
+    let b = bench("signal-after").await;
+    let scenario = b.scenario(
+        "after",
+        "  target: {pods: {namespace: shop, selector: app=checkout, mode: one}}\n  fault: {type: pod-delete}\n  hypotheses:\n    - {name: never, kube: {deployment: checkout, namespace: shop}, expect: \">= 99\", phases: [after], every: 200ms}\n  recovery: {within: 60s}\n",
+    );
+    let child = b
+        .command(&["run", scenario.to_str().expect("utf8")])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let journal = b.dir.join("out/journal.jsonl");
+    let deadline = tokio::time::Instant::now() + common::DEADLINE;
+    while !std::fs::read_to_string(&journal).is_ok_and(|j| j.contains("\"recovered\"")) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never reached the after phase"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let signalled = std::time::Instant::now();
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().expect("pid").to_string()])
+        .status()
+        .expect("kill");
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("exits")
+        .expect("output");
+    assert_eq!(out.status.code(), Some(143), "{}", stderr(&out));
+    assert!(
+        signalled.elapsed() < Duration::from_secs(10),
+        "it ended {:?} after the signal, inside a 60 s window",
+        signalled.elapsed()
+    );
+    let skipped = b.journal().into_iter().any(|r| {
+        r["event"] == "hypothesisVerdict" && r["phase"] == "after" && r["verdict"] == "skipped"
+    });
+    assert!(skipped, "the after verdict says it was cut short");
+}
+
+/// After an `abort: true` breach the fault is reverted early, and recovery is still
+/// measured (it used to be cut with "recovery not verified: the run was stopped").
+#[tokio::test(flavor = "multi_thread")]
+async fn recovery_is_still_measured_after_an_abort() {
+    let b = bench("abort-recovery").await;
+    let scenario = b.scenario(
+        "abort",
+        "  target: {pods: {namespace: shop, selector: app=checkout, mode: one}}\n  fault: {type: pod-delete, interval: 1s, duration: 60s}\n  hypotheses:\n    - {name: all three ready, kube: {deployment: checkout, namespace: shop}, expect: \">= 3\", phases: [during], every: 200ms, abort: true}\n  recovery: {within: 20s}\n",
+    );
+    let out = b.run(&scenario).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let journal = b.journal();
+    assert!(
+        journal.iter().any(|r| r["event"] == "recovered"
+            && r["workload"]
+                .as_str()
+                .is_some_and(|w| w.contains("checkout"))),
+        "recovery was measured after the abort: {journal:?}"
+    );
+    assert!(!stderr(&out).contains("not verified"), "{}", stderr(&out));
 }
 
 #[tokio::test(flavor = "multi_thread")]

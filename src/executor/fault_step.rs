@@ -99,20 +99,21 @@ impl Runner {
             step.recovery.settle.0 + recovery_budget,
         )
         .await;
-        if !self.stopped() {
+        if !self.signalled() {
             phases::after(
                 &checks,
                 &self.bus,
                 step.recovery.settle.0,
                 recovery_budget,
                 reverted_at,
+                &self.stop,
             )
             .await;
         }
         self.tally_verdicts(Some(id));
         match (&*self.stop.borrow(), inject_error) {
             (Stop::Aborted(_), _) => StepStatus::Aborted,
-            (Stop::Interrupted | Stop::Terminated, _) => StepStatus::Interrupted,
+            (Stop::Signalled(_), _) => StepStatus::Interrupted,
             (_, Some(_)) => StepStatus::Failed,
             _ => StepStatus::Completed,
         }
@@ -134,8 +135,14 @@ impl Runner {
                 let (done_tx, done_rx) = watch::channel(false);
                 let waiting = async {
                     let until = tokio::time::Instant::now() + budget;
-                    recovery::wait_until_recovered(&ctx.client, disrupted, until, &mut stopped)
-                        .await;
+                    recovery::wait_until_recovered(
+                        &ctx.client,
+                        disrupted,
+                        until,
+                        &mut stopped,
+                        false,
+                    )
+                    .await;
                     done_tx.send_replace(true);
                 };
                 tokio::join!(
@@ -245,8 +252,15 @@ impl Runner {
         let mut disrupted = disrupted.clone();
         let mut stopped = self.stop.subscribe();
         let deadline = tokio::time::Instant::now() + budget;
-        recovery::wait_until_recovered(&self.conn.client, &mut disrupted, deadline, &mut stopped)
-            .await;
+        // An abort ends the fault early; recovery is still measured. Only a signal cuts it.
+        recovery::wait_until_recovered(
+            &self.conn.client,
+            &mut disrupted,
+            deadline,
+            &mut stopped,
+            true,
+        )
+        .await;
         for (owner, at) in &disrupted.recovered {
             let after_ms = at.saturating_duration_since(since).as_millis() as u64;
             self.bus.emit(RunEvent::Recovered {
@@ -255,7 +269,7 @@ impl Runner {
                 after_ms,
             });
         }
-        let stopped = self.stopped();
+        let stopped = self.signalled();
         for owner in disrupted.pending() {
             let message = if stopped {
                 format!("step {id}: recovery of {owner} not verified: the run was stopped")

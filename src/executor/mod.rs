@@ -25,7 +25,7 @@ use crate::cluster::Connection;
 use crate::events::{
     NoteLevel, PlannedHypothesis, RunEvent, RunFinished, RunStarted, StepStatus, Verdict,
 };
-use crate::exit::Outcome;
+use crate::exit::{CouldNotRun, Deviation, Failure, Outcome};
 use crate::faults::{self, FaultContext, Ledger};
 use crate::plan::{Action, Plan, PlannedStep, describe_fault};
 use crate::probes::Probe;
@@ -138,7 +138,7 @@ pub async fn run(plan: &Plan, conn: Connection, bus: EventBus, options: RunOptio
     runner.revert_everything().await;
     ended_tx.send_replace(true);
     let _ = watcher.await;
-    if !runner.stopped() && !experiment_checks.is_empty() {
+    if !runner.signalled() && !experiment_checks.is_empty() {
         let recovery = crate::spec::Recovery::default();
         let now = tokio::time::Instant::now();
         phases::after(
@@ -147,6 +147,7 @@ pub async fn run(plan: &Plan, conn: Connection, bus: EventBus, options: RunOptio
             recovery.settle.0,
             recovery.within.0,
             now,
+            &stop,
         )
         .await;
     }
@@ -166,6 +167,11 @@ impl Runner {
 
     fn stopped(&self) -> bool {
         !matches!(*self.stop.borrow(), Stop::Running)
+    }
+
+    /// A terminating signal arrived: wind down now, without the after-phases.
+    fn signalled(&self) -> bool {
+        self.stop.borrow().is_signal()
     }
 
     fn sequence<'a>(
@@ -316,55 +322,51 @@ impl Runner {
         }
     }
 
+    /// What the tally and the stop reason amount to, in the one failure vocabulary
+    /// (`crate::exit`), worst first: a cluster that may still be faulted, then a signal,
+    /// then a run that could not complete, then a deviation.
+    fn verdict(tally: &Tally, stop: &Stop) -> Result<(), Failure> {
+        if !tally.revert_failures.is_empty() {
+            return Err(Failure::revert_failed(tally.revert_failures.clone()));
+        }
+        if let Stop::Signalled(signal) = stop {
+            return Err(Failure::interrupted(*signal));
+        }
+        if !tally.errors.is_empty() {
+            return Err(CouldNotRun::Incomplete {
+                problems: tally.errors.clone(),
+            }
+            .into());
+        }
+        if let Stop::Aborted(hypothesis) = stop {
+            return Err(Deviation::Aborted {
+                hypothesis: hypothesis.clone(),
+            }
+            .into());
+        }
+        if tally.deviated || tally.inconclusive {
+            return Err(Deviation::NotConfirmed.into());
+        }
+        Ok(())
+    }
+
     /// Emits RunFinished and maps the run to the exit-code contract.
     fn finish(&self) -> Outcome {
         let tally = self.tally().clone();
         let stop = self.stop.borrow().clone();
-        let (outcome, status, message) = if !tally.revert_failures.is_empty() {
-            let what = tally.revert_failures.join("; ");
-            (
-                Outcome::RevertFailed,
-                StepStatus::Failed,
-                format!(
-                    "REVERT FAILED, the cluster may still be faulted: {what}. Run `shakedown recover`."
-                ),
-            )
-        } else if stop == Stop::Interrupted {
-            (
-                Outcome::Interrupted(crate::exit::Signal::Int),
-                StepStatus::Interrupted,
-                "interrupted by SIGINT; every fault was reverted".into(),
-            )
-        } else if stop == Stop::Terminated {
-            (
-                Outcome::Interrupted(crate::exit::Signal::Term),
-                StepStatus::Interrupted,
-                "terminated by SIGTERM; every fault was reverted".into(),
-            )
-        } else if !tally.errors.is_empty() {
-            (
-                Outcome::CouldNotRun,
-                StepStatus::Failed,
-                tally.errors.join("; "),
-            )
-        } else if let Stop::Aborted(h) = &stop {
-            (
-                Outcome::Deviated,
-                StepStatus::Aborted,
-                format!("aborted: `{h}` breached; every fault was reverted"),
-            )
-        } else if tally.deviated || tally.inconclusive {
-            (
-                Outcome::Deviated,
-                StepStatus::Completed,
-                "steady state deviated or could not be confirmed".into(),
-            )
-        } else {
-            (
+        let verdict = Self::verdict(&tally, &stop);
+        let (outcome, message) = match &verdict {
+            Ok(()) => (
                 Outcome::Passed,
-                StepStatus::Completed,
-                "every hypothesis held; every fault was injected and reverted".into(),
-            )
+                "every hypothesis held; every fault was injected and reverted".to_owned(),
+            ),
+            Err(failure) => (failure.outcome(), failure.to_string()),
+        };
+        let status = match &verdict {
+            Err(Failure::RevertFailed { .. } | Failure::CouldNotRun(_)) => StepStatus::Failed,
+            Err(Failure::Interrupted(_)) => StepStatus::Interrupted,
+            Err(Failure::Deviated(Deviation::Aborted { .. })) => StepStatus::Aborted,
+            _ => StepStatus::Completed,
         };
         self.bus.emit(RunEvent::RunFinished(RunFinished {
             status,

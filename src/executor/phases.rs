@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use crate::events::{HypothesisVerdict, ProbeSample, RunEvent, SampleOutcome, Verdict};
 use crate::probes::{Probe, check_window, judge};
 use crate::run::bus::EventBus;
-use crate::run::stop::{Stop, wait_or_stop};
+use crate::run::stop::{Stop, wait_or_signal, wait_or_stop};
 use crate::spec::{Hypothesis, Phase};
 
 /// A hypothesis with the probe that measures it.
@@ -284,19 +284,26 @@ pub async fn during(checks: &[Check], bus: &EventBus, window: Window, stop: &wat
 
 /// After the revert: waits `settle`, then samples until the hypothesis holds or
 /// `within` runs out. The time to recover runs from `reverted_at` to the first pass.
+/// A terminating signal cuts it short (the hypothesis is then skipped, not judged); an
+/// abort does not: recovery after an early revert is still measured.
 pub async fn after(
     checks: &[Check],
     bus: &EventBus,
     settle: Duration,
     within: Duration,
     reverted_at: tokio::time::Instant,
+    stop: &watch::Sender<Stop>,
 ) {
-    tokio::time::sleep(settle).await;
+    let mut stopped = stop.subscribe();
+    if wait_or_signal(&mut stopped, tokio::time::Instant::now() + settle).await {
+        return skip_after(checks, bus);
+    }
     let deadline = reverted_at + settle + within;
     let loops = checks
         .iter()
         .filter(|c| c.applies(Phase::After))
         .map(|check| async move {
+            let mut stopped = stop.subscribe();
             let mut samples = 0u32;
             let last = loop {
                 let outcome = check.sample(bus, Phase::After).await;
@@ -321,7 +328,18 @@ pub async fn after(
                 if next > deadline {
                     break outcome;
                 }
-                tokio::time::sleep_until(next).await;
+                if wait_or_signal(&mut stopped, next).await {
+                    let message = "the run was stopped by a signal before recovery was confirmed";
+                    check.verdict(
+                        bus,
+                        Phase::After,
+                        Verdict::Skipped,
+                        message.into(),
+                        (samples, 0),
+                        None,
+                    );
+                    return;
+                }
             };
             let verdict = match verdict_for(last.0) {
                 Verdict::Passed => Verdict::Deviated,
@@ -365,4 +383,19 @@ async fn futures_join_all<F: std::future::Future<Output = ()>>(futures: impl Ite
         }
     })
     .await;
+}
+
+/// Every `after` hypothesis, skipped: a signal arrived before the first sample.
+fn skip_after(checks: &[Check], bus: &EventBus) {
+    for check in checks.iter().filter(|c| c.applies(Phase::After)) {
+        let message = "the run was stopped by a signal before recovery was checked";
+        check.verdict(
+            bus,
+            Phase::After,
+            Verdict::Skipped,
+            message.into(),
+            (0, 0),
+            None,
+        );
+    }
 }

@@ -1,35 +1,51 @@
 //! Signals into the run's stop channel (`crate::run::stop`): the revert runs no matter
 //! which one fired.
 
+use tokio::signal::unix::{self, SignalKind};
 use tokio::sync::watch;
 
+use crate::exit::Signal;
 pub use crate::run::stop::Stop;
 
-/// Forwards SIGINT and SIGTERM into the stop channel until the run ends.
+/// Forwards every terminating signal shakedown handles ([`Signal::ALL`]: HUP, INT, QUIT,
+/// USR1, USR2, ALRM, TERM) into the stop channel until the run ends. Without this a
+/// dropped SSH session (HUP) would kill the run mid-fault with nothing reverted.
 pub fn install(stop: watch::Sender<Stop>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut int), Ok(mut term)) = (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) else {
-            return;
-        };
-        loop {
-            let reason = tokio::select! {
-                _ = int.recv() => Stop::Interrupted,
-                _ = term.recv() => Stop::Terminated,
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        for signal in Signal::ALL {
+            let Ok(mut stream) = unix::signal(SignalKind::from_raw(i32::from(signal.number())))
+            else {
+                crate::say!(
+                    "shakedown: cannot watch {}; it would not revert",
+                    signal.name()
+                );
+                continue;
             };
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                while stream.recv().await.is_some() {
+                    if tx.send(signal).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        while let Some(signal) = rx.recv().await {
             // The first signal wins; a second Ctrl-C must not skip the revert.
             stop.send_if_modified(|current| {
                 if matches!(current, Stop::Running | Stop::Aborted(_)) {
-                    *current = reason.clone();
+                    *current = Stop::Signalled(signal);
                     true
                 } else {
                     false
                 }
             });
-            crate::say!("shakedown: {reason:?}; reverting every injected fault before exiting");
+            crate::say!(
+                "shakedown: {}; reverting every injected fault before exiting",
+                signal.name()
+            );
         }
     })
 }

@@ -157,7 +157,9 @@ impl Disrupted {
     }
 }
 
-/// Polls until every owner is whole again or the deadline passes (or the run stops).
+/// Polls until every owner is whole again or the deadline passes, or the run stops
+/// (`until_signal`: only a terminating signal stops it, not an abort, so recovery is
+/// still measured after an early revert).
 ///
 /// "Whole" means the disrupted pods are really gone (a terminating pod may still count
 /// as ready for a moment, which would fake an instant recovery) and the owner has its
@@ -167,6 +169,7 @@ pub async fn wait_until_recovered(
     disrupted: &mut Disrupted,
     deadline: tokio::time::Instant,
     stopped: &mut tokio::sync::watch::Receiver<crate::run::stop::Stop>,
+    until_signal: bool,
 ) {
     loop {
         let gone = all_gone(client, &disrupted.pods).await;
@@ -182,10 +185,15 @@ pub async fn wait_until_recovered(
             }
         }
         let next = tokio::time::Instant::now() + Duration::from_millis(250);
-        if disrupted.pending().next().is_none()
-            || next >= deadline
-            || crate::run::stop::wait_or_stop(stopped, next).await
-        {
+        if disrupted.pending().next().is_none() || next >= deadline {
+            return;
+        }
+        let stopped = if until_signal {
+            crate::run::stop::wait_or_signal(stopped, next).await
+        } else {
+            crate::run::stop::wait_or_stop(stopped, next).await
+        };
+        if stopped {
             return;
         }
     }

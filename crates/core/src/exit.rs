@@ -20,27 +20,57 @@ use crate::spec::Diagnostics;
 /// labels and [`Outcome::from_code`] follow from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Signal {
+    #[serde(rename = "SIGHUP")]
+    Hup,
     #[serde(rename = "SIGINT")]
     Int,
+    #[serde(rename = "SIGQUIT")]
+    Quit,
+    #[serde(rename = "SIGUSR1")]
+    Usr1,
+    #[serde(rename = "SIGUSR2")]
+    Usr2,
+    #[serde(rename = "SIGALRM")]
+    Alrm,
     #[serde(rename = "SIGTERM")]
     Term,
 }
 
 impl Signal {
-    /// Every signal shakedown handles; [`Outcome::from_code`] looks codes up here.
-    pub const ALL: [Signal; 2] = [Signal::Int, Signal::Term];
+    /// Every signal shakedown reverts for: the ones that end a process by default and
+    /// that a closed terminal, a CI runner, a supervisor or a mistyped `kill` send.
+    /// [`Outcome::from_code`] looks codes up here.
+    pub const ALL: [Signal; 7] = [
+        Signal::Hup,
+        Signal::Int,
+        Signal::Quit,
+        Signal::Usr1,
+        Signal::Usr2,
+        Signal::Alrm,
+        Signal::Term,
+    ];
 
-    /// The POSIX signal number.
+    /// The POSIX signal number (Linux numbering).
     pub const fn number(self) -> u8 {
         match self {
+            Signal::Hup => 1,
             Signal::Int => 2,
+            Signal::Quit => 3,
+            Signal::Usr1 => 10,
+            Signal::Usr2 => 12,
+            Signal::Alrm => 14,
             Signal::Term => 15,
         }
     }
 
     pub const fn name(self) -> &'static str {
         match self {
+            Signal::Hup => "SIGHUP",
             Signal::Int => "SIGINT",
+            Signal::Quit => "SIGQUIT",
+            Signal::Usr1 => "SIGUSR1",
+            Signal::Usr2 => "SIGUSR2",
+            Signal::Alrm => "SIGALRM",
             Signal::Term => "SIGTERM",
         }
     }
@@ -61,6 +91,8 @@ impl Signal {
         match self {
             Signal::Int => "interrupted",
             Signal::Term => "terminated",
+            Signal::Hup => "hung up",
+            Signal::Quit | Signal::Usr1 | Signal::Usr2 | Signal::Alrm => "stopped",
         }
     }
 }
@@ -133,6 +165,8 @@ impl Outcome {
             Outcome::RevertFailed => "REVERT FAILED",
             Outcome::Interrupted(Signal::Int) => "INTERRUPTED",
             Outcome::Interrupted(Signal::Term) => "TERMINATED",
+            Outcome::Interrupted(Signal::Hup) => "HUNG UP",
+            Outcome::Interrupted(_) => "STOPPED BY SIGNAL",
         }
     }
 
@@ -365,14 +399,20 @@ mod tests {
             (Outcome::InvalidInput, 2),
             (Outcome::CouldNotRun, 3),
             (Outcome::RevertFailed, 4),
+            (Outcome::Interrupted(Signal::Hup), 129),
             (Outcome::Interrupted(Signal::Int), 130),
+            (Outcome::Interrupted(Signal::Quit), 131),
+            (Outcome::Interrupted(Signal::Usr1), 138),
+            (Outcome::Interrupted(Signal::Usr2), 140),
+            (Outcome::Interrupted(Signal::Alrm), 142),
             (Outcome::Interrupted(Signal::Term), 143),
         ];
         for (outcome, code) in table {
             assert_eq!(outcome.code(), code, "{outcome:?}");
             assert_eq!(Outcome::from_code(code), Some(outcome), "{code}");
         }
-        for unknown in [5, 127, 128, 131, 255] {
+        // 137 (SIGKILL) cannot be caught, so no run ever ends with it after a revert.
+        for unknown in [5, 127, 128, 137, 139, 255] {
             assert_eq!(Outcome::from_code(unknown), None, "{unknown}");
         }
     }
