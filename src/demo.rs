@@ -258,7 +258,11 @@ mod tests {
     fn the_embedded_demo_specs_validate() {
         let dir = std::env::temp_dir().join(format!("shakedown-demo-specs-{}", std::process::id()));
         let experiment = write_demo_specs(&dir).unwrap();
-        let loaded = crate::spec::load(&experiment).unwrap_or_else(|d| panic!("{d}"));
+        let options = crate::spec::LoadOptions {
+            allow_paths: vec![dir.clone()],
+        };
+        let loaded =
+            crate::spec::load_with(&experiment, &options).unwrap_or_else(|d| panic!("{d}"));
         assert_eq!(loaded.name(), "demo");
         assert_eq!(loaded.steps.len(), 3);
         let _ = std::fs::remove_dir_all(&dir);

@@ -29,7 +29,8 @@ async fn demo_async(
     use crate::demo::{LocalPrometheus, start_sandbox, write_demo_specs};
     let stamp = jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S").to_string();
     let out = global.output_dir.join(format!("demo-{stamp}"));
-    let experiment = write_demo_specs(&out.join("spec"))?;
+    let spec_dir = out.join("spec");
+    let experiment = write_demo_specs(&spec_dir)?;
     let sandbox = start_sandbox().await?;
     let kubeconfig = out.join("kubeconfig");
     sandbox
@@ -62,7 +63,11 @@ async fn demo_async(
     }
     // Rates over [15s] windows need a few scrapes before the baseline means anything.
     tokio::time::sleep(Duration::from_secs(16)).await;
-    let loaded = match spec::load(&experiment) {
+    // The demo wrote this whole tree itself; `--output-dir` may put it outside the cwd.
+    let options = spec::LoadOptions {
+        allow_paths: vec![spec_dir],
+    };
+    let loaded = match spec::load_with(&experiment, &options) {
         Ok(loaded) => loaded,
         Err(diagnostics) => {
             prom.stop().await;

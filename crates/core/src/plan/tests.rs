@@ -50,7 +50,11 @@ fn settings(seed: u64, default_namespace: Option<&str>) -> PlanSettings {
 
 #[test]
 fn one_id_scheme_for_sequences_repeats_and_parallel_groups() {
-    let loaded = crate::spec::load(&repo("experiments/gameday.yaml")).unwrap();
+    // The test's working directory is crates/core; the example references ../scenarios.
+    let options = crate::spec::LoadOptions {
+        allow_paths: vec![repo("")],
+    };
+    let loaded = crate::spec::load_with(&repo("experiments/gameday.yaml"), &options).unwrap();
     let plan = plan(&loaded, &settings(1, None));
     let faults: Vec<&str> = plan
         .fault_steps()

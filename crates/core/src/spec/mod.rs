@@ -23,6 +23,7 @@ pub use model::*;
 use decode::Decoder;
 use diagnostic::SourceFile;
 use duration::format_duration;
+use node::Node;
 use read::{Context, ExpectedKind, Reference};
 
 /// A validated file with every referenced file loaded and resolved.
@@ -68,11 +69,42 @@ pub enum ResolvedAction {
     Parallel(Vec<ResolvedStep>),
 }
 
-/// Loads and validates `path` and everything it references.
+/// Where referenced files may live. The top-level file's own directory is always allowed;
+/// `allow_paths` widens that (the CLI's `--allow-path`). `Default` allows nothing more.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    pub allow_paths: Vec<PathBuf>,
+}
+
+impl LoadOptions {
+    /// What `load` uses: the working directory as well, so the documented layout
+    /// (`experiments/x.yaml` referencing `../scenarios/y.yaml`, run from the project)
+    /// keeps working. A working directory of `/` is left out: it would allow everything.
+    pub fn with_working_dir() -> Self {
+        let allow_paths = std::env::current_dir()
+            .ok()
+            .filter(|dir| dir.parent().is_some())
+            .into_iter()
+            .collect();
+        Self { allow_paths }
+    }
+}
+
+/// Loads and validates `path` and everything it references, allowing references under
+/// the file's directory and the working directory (`LoadOptions::with_working_dir`).
 pub fn load(path: &Path) -> Result<Loaded, Diagnostics> {
-    let mut loader = Loader::default();
-    loader.stack.push(canonical(path));
-    let loaded = loader.load_file(path, &Context::default());
+    load_with(path, &LoadOptions::with_working_dir())
+}
+
+/// Loads and validates `path` and everything it references; a referenced file must
+/// resolve, after symlinks, inside `path`'s directory or one of `options.allow_paths`.
+pub fn load_with(path: &Path, options: &LoadOptions) -> Result<Loaded, Diagnostics> {
+    let mut loader = Loader {
+        stack: vec![canonical(path)],
+        roots: AllowedRoots::new(path, options),
+        diagnostics: Diagnostics::default(),
+    };
+    let loaded = loader.load_file(source::read(path), &Context::default());
     match loaded {
         Some((document, steps)) if loader.diagnostics.is_empty() => Ok(Loaded {
             path: path.to_path_buf(),
@@ -105,18 +137,86 @@ fn canonical(path: &Path) -> PathBuf {
     path.canonicalize().unwrap_or_else(|_| path.to_path_buf())
 }
 
-#[derive(Default)]
+/// The directories referenced files must resolve into. A spec is often someone else's
+/// file; confining its references stops `experiment: /proc/self/environ` or
+/// `../../etc/passwd` from being read and quoted back in a diagnostic.
+struct AllowedRoots {
+    /// Each root resolved through symlinks, compared with a reference's resolved path.
+    canonical: Vec<PathBuf>,
+}
+
+impl AllowedRoots {
+    fn new(top_level: &Path, options: &LoadOptions) -> Self {
+        let own_dir = match top_level.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        let dirs = std::iter::once(own_dir).chain(options.allow_paths.iter().map(PathBuf::as_path));
+        let mut canonical: Vec<PathBuf> = Vec::new();
+        for dir in dirs {
+            let root = dir.canonicalize().unwrap_or_else(|_| absolute(dir));
+            if !canonical.contains(&root) {
+                canonical.push(root);
+            }
+        }
+        // A root inside another adds nothing and would only lengthen the message.
+        let all = canonical.clone();
+        canonical.retain(|root| {
+            !all.iter()
+                .any(|other| other != root && root.starts_with(other))
+        });
+        Self { canonical }
+    }
+
+    fn hold(&self, resolved: &Path) -> bool {
+        self.canonical.iter().any(|root| resolved.starts_with(root))
+    }
+
+    /// For a path that does not resolve: whether its deepest existing ancestor does.
+    /// Otherwise "not found" versus "outside" would tell a spec which files exist
+    /// anywhere on the machine, directly or through a symlinked directory.
+    fn hold_missing(&self, path: &Path) -> bool {
+        absolute(path)
+            .ancestors()
+            .find_map(|ancestor| ancestor.canonicalize().ok())
+            .is_some_and(|existing| self.hold(&existing))
+    }
+
+    /// The roots as shown to the user: `dir`, `dir and other`, `a, b and c`.
+    fn describe(&self) -> String {
+        let shown: Vec<String> = self
+            .canonical
+            .iter()
+            .map(|root| root.display().to_string())
+            .collect();
+        match shown.split_last() {
+            Some((last, [])) => last.clone(),
+            Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+            None => String::new(),
+        }
+    }
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    normalize(&std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()))
+}
+
 struct Loader {
     /// Files being loaded, outermost first, for cycle detection.
     stack: Vec<PathBuf>,
+    roots: AllowedRoots,
     diagnostics: Diagnostics,
 }
 
 type LoadedFile = (Document, Vec<ResolvedStep>);
 
 impl Loader {
-    fn load_file(&mut self, path: &Path, ctx: &Context) -> Option<LoadedFile> {
-        let (file, root) = match source::read(path) {
+    fn load_file(
+        &mut self,
+        parsed: Result<(Arc<SourceFile>, Node), Diagnostic>,
+        ctx: &Context,
+    ) -> Option<LoadedFile> {
+        let (file, root) = match parsed {
             Ok(parsed) => parsed,
             Err(diagnostic) => {
                 self.diagnostics.0.push(diagnostic);
@@ -168,17 +268,15 @@ impl Loader {
         let target = normalize(&base.join(&reference.path));
         let error =
             |message: String, hint: Option<String>| from.diagnostic(reference.pos, message, hint);
-        if !target.is_file() {
-            self.diagnostics.0.push(error(
-                format!("referenced file `{}` not found", reference.path),
-                Some(format!(
-                    "paths are relative to this file; looked for {}",
-                    target.display()
-                )),
-            ));
-            return None;
-        }
-        let key = canonical(&target);
+        let resolved = match self.resolve(&target) {
+            Ok(resolved) => resolved,
+            Err(refused) => {
+                let (message, hint) = refused.explain(&reference.path, &target, &self.roots);
+                self.diagnostics.0.push(error(message, hint));
+                return None;
+            }
+        };
+        let key = resolved.clone();
         if let Some(start) = self.stack.iter().position(|p| *p == key) {
             let chain: Vec<String> = self.stack[start..]
                 .iter()
@@ -197,7 +295,7 @@ impl Loader {
             return None;
         }
         self.stack.push(key);
-        let loaded = self.load_file(&target, ctx);
+        let loaded = self.load_file(source::read_resolved(&target, &resolved), ctx);
         self.stack.pop();
         let (document, steps) = loaded?;
         let found = match &document {
@@ -226,6 +324,79 @@ impl Loader {
             return None;
         }
         Some((target, (document, steps)))
+    }
+
+    /// Where `target` really is, if it may be read: inside the roots after following
+    /// symlinks, and a regular file. The type is checked without opening the file,
+    /// because opening a FIFO blocks and a device never ends.
+    fn resolve(&self, target: &Path) -> Result<PathBuf, Refused> {
+        let resolved = match target.canonicalize() {
+            Ok(resolved) => resolved,
+            Err(_) if !self.roots.hold_missing(target) => return Err(Refused::Outside),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Refused::NotFound),
+            Err(e) => return Err(Refused::Unreadable(e)),
+        };
+        if !self.roots.hold(&resolved) {
+            return Err(Refused::Outside);
+        }
+        let file_type = std::fs::metadata(&resolved)
+            .map_err(Refused::Unreadable)?
+            .file_type();
+        match source::not_a_regular_file(&file_type) {
+            None => Ok(resolved),
+            Some(kind) => Err(Refused::NotRegular(kind)),
+        }
+    }
+}
+
+/// Why a referenced path is not read.
+enum Refused {
+    Outside,
+    NotFound,
+    NotRegular(&'static str),
+    Unreadable(std::io::Error),
+}
+
+impl Refused {
+    /// The message and hint, naming the reference as written, never what it points to.
+    fn explain(
+        &self,
+        written: &str,
+        target: &Path,
+        roots: &AllowedRoots,
+    ) -> (String, Option<String>) {
+        match self {
+            Refused::Outside => (
+                format!(
+                    "referenced file `{written}` is outside {}",
+                    roots.describe()
+                ),
+                Some(
+                    "references must resolve, after symlinks, inside the top-level file's \
+                     directory or an allowed one; to allow another, pass `--allow-path DIR`"
+                        .into(),
+                ),
+            ),
+            Refused::NotFound => (
+                format!("referenced file `{written}` not found"),
+                Some(format!(
+                    "paths are relative to this file; looked for {}",
+                    target.display()
+                )),
+            ),
+            Refused::NotRegular(source::DIRECTORY) => (
+                format!("referenced path `{written}` is a directory"),
+                Some("reference a .yaml file".into()),
+            ),
+            Refused::NotRegular(kind) => (
+                format!("referenced file `{written}` is {kind}, not a regular file"),
+                Some("spec files must be regular files".into()),
+            ),
+            Refused::Unreadable(e) => (
+                format!("cannot read referenced file `{written}`: {e}"),
+                None,
+            ),
+        }
     }
 }
 

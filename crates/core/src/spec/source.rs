@@ -1,9 +1,12 @@
 //! Reading a spec file from disk and parsing it into a located YAML tree.
 //!
-//! Hostile or broken input is stopped here, before any decoding: files that are too
-//! large, not UTF-8, empty, several documents, or alias bombs (serde-saphyr's budget
-//! bounds the expanded node count, so memory stays bounded).
+//! Hostile or broken input is stopped here, before any decoding: things that are not
+//! regular files, files that are too large (counted while reading), not UTF-8, empty,
+//! several documents, or alias bombs (serde-saphyr's budget bounds the expanded node
+//! count, so memory stays bounded).
 
+use std::fs::{File, FileType};
+use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -16,50 +19,135 @@ pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 /// Far above any real spec (hundreds of nodes), far below what would hurt memory.
 const MAX_NODES: usize = 100_000;
 
-/// Reads and parses one file. On failure, the single diagnostic that stops us.
+/// How `not_a_regular_file` names a directory, which callers word differently.
+pub const DIRECTORY: &str = "a directory";
+
+/// Reads and parses the file named on the command line. On failure, the single
+/// diagnostic that stops us.
+///
+/// A FIFO is read here (bounded like any file), so `shakedown validate <(generate)`
+/// works; devices, sockets and directories are refused by type, without opening them.
 pub fn read(path: &Path) -> Result<(Arc<SourceFile>, Node), Diagnostic> {
-    let at_start = |message: String, hint: Option<String>| Diagnostic {
-        path: path.to_path_buf(),
-        pos: Pos { line: 1, col: 1 },
-        message,
-        hint,
-        line_text: None,
-    };
-    let metadata =
-        std::fs::metadata(path).map_err(|e| at_start(format!("cannot read file: {e}"), None))?;
-    if metadata.is_dir() {
-        return Err(at_start(
+    let metadata = std::fs::metadata(path)
+        .map_err(|e| at_start(path, format!("cannot read file: {e}"), None))?;
+    let file_type = metadata.file_type();
+    match not_a_regular_file(&file_type) {
+        Some(DIRECTORY) => Err(at_start(
+            path,
             "is a directory".into(),
             Some("give a .yaml file".into()),
-        ));
-    }
-    if metadata.len() > MAX_FILE_BYTES {
-        return Err(at_start(
-            format!(
-                "file is {} bytes, over the {} byte limit for spec files",
-                metadata.len(),
-                MAX_FILE_BYTES
-            ),
-            Some("split it into scenario files referenced from an experiment".into()),
-        ));
-    }
-    let bytes =
-        std::fs::read(path).map_err(|e| at_start(format!("cannot read file: {e}"), None))?;
+        )),
+        Some(kind) if !is_fifo(&file_type) => Err(at_start(
+            path,
+            format!("is {kind}, not a regular file"),
+            Some("give a .yaml file".into()),
+        )),
+        _ => Ok(()),
+    }?;
+    read_resolved(path, path)
+}
+
+/// Reads and parses `real`, already checked to be a regular file, naming it `shown` in
+/// diagnostics (the path as the user wrote it, not where its symlinks lead).
+pub fn read_resolved(shown: &Path, real: &Path) -> Result<(Arc<SourceFile>, Node), Diagnostic> {
+    let bytes = read_bounded(shown, real)?;
     let text = String::from_utf8(bytes).map_err(|e| {
         let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
         let line = valid.iter().filter(|b| **b == b'\n').count() + 1;
         let col = valid.iter().rev().take_while(|b| **b != b'\n').count() + 1;
+        // No quoted line: bytes that are not text are not ours to echo.
         Diagnostic {
             pos: pos(line, col),
             ..at_start(
+                shown,
                 "file is not valid UTF-8".into(),
                 Some("save it as UTF-8; YAML spec files must be text".into()),
             )
         }
     })?;
-    let file = SourceFile::new(path, text);
+    let file = SourceFile::new(shown, text);
     let node = parse(&file)?;
     Ok((file, node))
+}
+
+/// At most `MAX_FILE_BYTES`, counted while reading: `stat` says 0 bytes for `/proc`
+/// files, pipes and devices, so it bounds nothing.
+fn read_bounded(shown: &Path, real: &Path) -> Result<Vec<u8>, Diagnostic> {
+    let cannot_read = |e: std::io::Error| at_start(shown, format!("cannot read file: {e}"), None);
+    let file = File::open(real).map_err(cannot_read)?;
+    let stated = file.metadata().map_err(cannot_read)?.len();
+    if stated > MAX_FILE_BYTES {
+        return Err(too_large(shown, Some(stated)));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot_read)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_large(shown, None));
+    }
+    Ok(bytes)
+}
+
+/// `stated` is the size from stat, when it knew; otherwise reading found the excess.
+fn too_large(path: &Path, stated: Option<u64>) -> Diagnostic {
+    let size = stated.map_or_else(String::new, |bytes| format!(" {bytes} bytes,"));
+    at_start(
+        path,
+        format!("file is{size} over the {MAX_FILE_BYTES} byte limit for spec files"),
+        Some("split it into scenario files referenced from an experiment".into()),
+    )
+}
+
+/// A diagnostic about the whole file, pointing at its start, quoting nothing.
+fn at_start(path: &Path, message: String, hint: Option<String>) -> Diagnostic {
+    Diagnostic {
+        path: path.to_path_buf(),
+        pos: Pos { line: 1, col: 1 },
+        message,
+        hint,
+        line_text: None,
+    }
+}
+
+/// What a path is when it is not a regular file (`"a directory"`, `"a FIFO"`, …).
+pub fn not_a_regular_file(file_type: &FileType) -> Option<&'static str> {
+    if file_type.is_file() {
+        return None;
+    }
+    if file_type.is_dir() {
+        return Some(DIRECTORY);
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if file_type.is_fifo() {
+            return Some("a FIFO (named pipe)");
+        }
+        if file_type.is_socket() {
+            return Some("a socket");
+        }
+        if file_type.is_char_device() {
+            return Some("a character device");
+        }
+        if file_type.is_block_device() {
+            return Some("a block device");
+        }
+    }
+    Some("a special file")
+}
+
+fn is_fifo(file_type: &FileType) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        file_type.is_fifo()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = file_type;
+        false
+    }
 }
 
 /// Parses already-loaded text (used by `read` and by tests).
