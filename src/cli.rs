@@ -57,6 +57,11 @@ pub struct GlobalArgs {
     /// Where reports are written.
     #[arg(long, global = true, default_value = "reports", value_name = "DIR")]
     pub output_dir: PathBuf,
+    /// Also let `scenario:`/`experiment:` references resolve under DIR (repeatable).
+    /// By default they must stay inside the top-level file's folder or the working
+    /// directory, so a spec cannot make shakedown read (and echo) files elsewhere.
+    #[arg(long = "allow-path", global = true, value_name = "DIR")]
+    pub allow_paths: Vec<PathBuf>,
     /// Seed for every random choice (target picks); printed on every run so it can be replayed.
     #[arg(long, global = true, value_name = "N")]
     pub seed: Option<u64>,

@@ -329,6 +329,24 @@ fn allow_paths_widen_where_references_may_resolve() {
 }
 
 #[test]
+fn the_allow_path_flag_widens_where_references_may_resolve() {
+    let dir = scratch_dir("allow-flag");
+    std::fs::write(
+        dir.join("s.yaml"),
+        std::fs::read("scenarios/pod-delete.yaml").expect("example scenario"),
+    )
+    .expect("write scenario");
+    std::fs::create_dir_all(dir.join("experiments")).expect("subdir");
+    let file = experiment(&dir.join("experiments"), "scenario", "../s.yaml");
+    // The working directory (the repository) does not hold the scratch dir.
+    assert_refused(&validate(&file, |_| {}), "is outside");
+    let allowed = validate(&file, |c| {
+        c.arg("--allow-path").arg(&dir);
+    });
+    assert_eq!(allowed.code, Some(0), "{}", allowed.stderr);
+}
+
+#[test]
 fn a_referenced_file_that_is_not_utf8_is_named_without_echoing_its_bytes() {
     let dir = scratch_dir("not-utf8");
     std::fs::write(dir.join("bin.yaml"), b"kind: \xff\xfe bytes-marker-0c7e\n").expect("write");

@@ -115,3 +115,15 @@ fn use_color(choice: ColorChoice) -> bool {
         }
     }
 }
+
+/// Loads a spec file with the reference roots the flags allow (`--allow-path`).
+fn load_spec(
+    file: &std::path::Path,
+    global: &crate::cli::GlobalArgs,
+) -> Result<spec::Loaded, spec::Diagnostics> {
+    let mut options = spec::LoadOptions::with_working_dir();
+    options
+        .allow_paths
+        .extend(global.allow_paths.iter().cloned());
+    spec::load_with(file, &options)
+}

@@ -16,7 +16,8 @@ pub async fn plan(
     output: OutputFormat,
     global: &GlobalArgs,
 ) -> Result<Outcome, Failure> {
-    let loaded = spec::load(file).map_err(|diagnostics| InvalidInput::Specs(vec![diagnostics]))?;
+    let loaded = super::load_spec(file, global)
+        .map_err(|diagnostics| InvalidInput::Specs(vec![diagnostics]))?;
     let seed = global.seed.unwrap_or_else(planner::fresh_seed);
     let plan = match connect(global).await {
         Some(connection) => plan_against(&loaded, seed, &connection, global).await,

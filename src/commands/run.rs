@@ -7,7 +7,6 @@ use crate::cli::{self, GlobalArgs};
 use crate::executor::session::{self, SessionOptions};
 use crate::exit::{Failure, InvalidInput, Outcome};
 use crate::plan::DryRun;
-use crate::spec;
 
 /// Validates every file first: one invalid file means nothing is touched.
 pub async fn run(
@@ -19,7 +18,7 @@ pub async fn run(
     let mut loaded = Vec::new();
     let mut invalid = Vec::new();
     for file in files {
-        match spec::load(file) {
+        match super::load_spec(file, global) {
             Ok(l) => loaded.push(l),
             Err(diagnostics) => invalid.push(diagnostics),
         }

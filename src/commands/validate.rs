@@ -10,7 +10,7 @@ use crate::spec;
 pub fn validate(files: &[PathBuf], global: &GlobalArgs) -> Result<Outcome, Failure> {
     let mut invalid = Vec::new();
     for file in files {
-        match spec::load(file) {
+        match super::load_spec(file, global) {
             Ok(loaded) => {
                 if !global.quiet {
                     let kind = match loaded.document {
