@@ -1,5 +1,9 @@
 //! Hypotheses: probes (PromQL, HTTP, Kubernetes), expectations, phases and recovery.
+//! A PromQL query is parsed in full by its own module, `promql`.
 
+mod promql;
+
+use self::promql::promql_query;
 use super::*;
 
 pub(super) fn hypotheses(d: &mut Decoder, node: &Node) -> Option<Vec<Hypothesis>> {
@@ -120,63 +124,6 @@ pub(super) fn positive_number(d: &mut Decoder, node: &Node, what: &str) -> Optio
             None
         }
     }
-}
-
-/// Catches the typos PromQL users make most (unbalanced brackets and quotes) here, with a
-/// position, instead of as a 400 from Prometheus in the middle of a game day.
-pub(super) fn promql_query(d: &mut Decoder, node: &Node) -> Option<String> {
-    let query = d.string(node, "promql")?;
-    let mut stack: Vec<char> = Vec::new();
-    let mut quote: Option<char> = None;
-    let mut escaped = false;
-    for c in query.chars() {
-        if let Some(q) = quote {
-            match c {
-                _ if escaped => escaped = false,
-                '\\' => escaped = true,
-                _ if c == q => quote = None,
-                _ => {}
-            }
-            continue;
-        }
-        match c {
-            '"' | '\'' | '`' => quote = Some(c),
-            '(' | '[' | '{' => stack.push(c),
-            ')' | ']' | '}' => {
-                let open = match c {
-                    ')' => '(',
-                    ']' => '[',
-                    _ => '{',
-                };
-                if stack.pop() != Some(open) {
-                    d.error(
-                        node.pos,
-                        format!("PromQL has an unmatched `{c}`"),
-                        Some("check the brackets in the query".into()),
-                    );
-                    return None;
-                }
-            }
-            _ => {}
-        }
-    }
-    if let Some(q) = quote {
-        d.error(
-            node.pos,
-            format!("PromQL has an unterminated {q}string{q}"),
-            Some("close the quote".into()),
-        );
-        return None;
-    }
-    if let Some(open) = stack.pop() {
-        d.error(
-            node.pos,
-            format!("PromQL has an unclosed `{open}`"),
-            Some("check the brackets in the query".into()),
-        );
-        return None;
-    }
-    Some(query.trim().to_owned())
 }
 
 pub(super) fn http_probe(d: &mut Decoder, node: &Node) -> Option<HttpProbe> {
