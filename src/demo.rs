@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use shakedown_sandbox::{self as sandbox, SandboxConfig, SandboxHandle};
 
+use crate::report::text::clean_line;
+use crate::report::words;
 use crate::{journal, report as reports};
 
 /// The demo's specs ship inside the binary, so `shakedown demo` works from any folder.
@@ -215,38 +217,43 @@ pub fn report_leftovers(sandbox: &SandboxHandle) {
         }
     }
     if left.is_empty() {
-        println!("\nsandbox: clean (no node cordoned, no fault left on any pod)");
+        crate::out!("\nsandbox: clean (no node cordoned, no fault left on any pod)");
     } else {
-        println!("\nsandbox: LEFT FAULTED: {}", left.join("; "));
+        crate::out!("\nsandbox: LEFT FAULTED: {}", left.join("; "));
     }
 }
 
 /// The verdicts, then where the reports are.
 pub fn print_summary(out: &Path) {
     if let Ok(contents) = journal::read(&out.join("journal.jsonl")) {
-        println!(
+        crate::out!(
             "\n{:<10} {:<36} {:<7} observed",
-            "verdict", "hypothesis", "phase"
+            "verdict",
+            "hypothesis",
+            "phase"
         );
         for record in &contents.records {
             if let crate::events::RunEvent::HypothesisVerdict(v) = &record.event {
-                let phase = format!("{:?}", v.phase).to_lowercase();
-                let verdict = format!("{:?}", v.verdict).to_lowercase();
-                println!(
-                    "{verdict:<10} {:<36} {phase:<7} {}",
-                    v.hypothesis, v.message
+                // The report's words, cleaned: names and messages come from the spec
+                // and from Prometheus, and must not drive the terminal.
+                crate::out!(
+                    "{:<10} {:<36} {:<7} {}",
+                    words::verdict_word(v.verdict),
+                    clean_line(&v.hypothesis),
+                    words::phase_word(v.phase),
+                    clean_line(&v.message)
                 );
             }
         }
     }
-    println!("\nreports:");
+    crate::out!("\nreports:");
     for file in [
         reports::MARKDOWN_FILE,
         reports::JUNIT_FILE,
         reports::JSON_FILE,
         "journal.jsonl",
     ] {
-        println!("  {}", out.join(file).display());
+        crate::out!("  {}", out.join(file).display());
     }
 }
 

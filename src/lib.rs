@@ -13,6 +13,25 @@ macro_rules! say {
     }};
 }
 
+/// `println!` that never panics: `shakedown plan -o json | head -1` closes stdout early,
+/// and a broken pipe must not turn a verdict into exit 101 (or skip a revert).
+#[macro_export]
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `print!` counterpart of [`out!`].
+#[macro_export]
+macro_rules! out_raw {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// `eprint!` counterpart of [`say!`].
 #[macro_export]
 macro_rules! say_raw {

@@ -294,3 +294,46 @@ fn works_as_a_kubectl_plugin() {
         "the exit-code contract holds under kubectl too"
     );
 }
+
+/// Regression: a closed stdout (`validate x | head -0`, `plan -o json | head -1`)
+/// panicked with exit 101. The reader is gone before shakedown writes a byte, so every
+/// write fails with a broken pipe; the exit code must still be the command's own.
+#[test]
+fn a_closed_stdout_never_turns_a_verdict_into_a_panic() {
+    let cases: [(&[&str], i32); 5] = [
+        (&["validate", "scenarios/pod-delete.yaml"], 0),
+        (
+            &[
+                "validate",
+                "tests/fixtures/invalid/count-without-mode-count.yaml",
+            ],
+            2,
+        ),
+        (
+            &[
+                "plan",
+                "-o",
+                "json",
+                "--kubeconfig",
+                "/nonexistent",
+                "experiments/gameday.yaml",
+            ],
+            0,
+        ),
+        (&["schema"], 0),
+        (&["completions", "bash"], 0),
+    ];
+    for (args, code) in cases {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_shakedown"))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("wait");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}

@@ -5,13 +5,11 @@ use clap::CommandFactory;
 use crate::cli::Cli;
 use crate::exit::Outcome;
 
-/// Writes the completion script for `shell` to stdout.
+/// Writes the completion script for `shell` to stdout. Rendered into memory first:
+/// clap_complete panics on a write error, and a closed pipe is not a crash.
 pub fn completions(shell: clap_complete::Shell) -> Outcome {
-    clap_complete::generate(
-        shell,
-        &mut Cli::command(),
-        "shakedown",
-        &mut std::io::stdout(),
-    );
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "shakedown", &mut script);
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), &script);
     Outcome::Passed
 }

@@ -96,12 +96,12 @@ async fn demo_async(
     crate::demo::print_summary(&out);
     crate::demo::report_leftovers(&sandbox);
     if keep_running && !matches!(outcome, Ok(Outcome::Interrupted(_))) {
-        println!("\nStill running (Ctrl-C to stop):");
-        println!(
+        crate::out!("\nStill running (Ctrl-C to stop):");
+        crate::out!(
             "  kubectl --kubeconfig {} get pods -A",
             kubeconfig.display()
         );
-        println!("  Prometheus: {}", prom.url);
+        crate::out!("  Prometheus: {}", prom.url);
         let _ = tokio::signal::ctrl_c().await;
     }
     prom.stop().await;

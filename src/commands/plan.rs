@@ -30,11 +30,11 @@ pub async fn plan(
         ),
     };
     match output {
-        OutputFormat::Json => println!(
+        OutputFormat::Json => crate::out!(
             "{}",
             serde_json::to_string_pretty(&plan).unwrap_or_default()
         ),
-        OutputFormat::Text => print!("{plan}"),
+        OutputFormat::Text => crate::out_raw!("{plan}"),
     }
     Ok(if plan.unresolved().is_empty() {
         Outcome::Passed

@@ -28,7 +28,7 @@ pub async fn recover(journal: Option<&Path>, global: &GlobalArgs) -> Result<Outc
     for line in done.unmarked.iter().chain(&done.failed) {
         crate::say!("shakedown: NOT RECOVERED: {line}");
     }
-    println!(
+    crate::out!(
         "recover: {} reverted, {} failed, {} needing a human",
         done.reverted.len(),
         done.failed.len(),

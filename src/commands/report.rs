@@ -36,7 +36,7 @@ pub fn report(
     let view = reports::model::analyze(&contents.records, contents.truncated);
     if !global.quiet {
         for file in &files {
-            println!("{}", global.output_dir.join(&file.path).display());
+            crate::out!("{}", global.output_dir.join(&file.path).display());
         }
         if view.partial {
             crate::say!(

@@ -6,7 +6,7 @@ use crate::spec;
 /// Prints the schema editors use to flag mistakes as you type.
 pub fn schema() -> Outcome {
     let schema = spec::json_schema();
-    println!(
+    crate::out!(
         "{}",
         serde_json::to_string_pretty(&schema).unwrap_or_default()
     );

@@ -17,7 +17,7 @@ pub fn validate(files: &[PathBuf], global: &GlobalArgs) -> Result<Outcome, Failu
                         spec::Document::Scenario(_) => "Scenario",
                         spec::Document::Experiment(_) => "Experiment",
                     };
-                    println!("ok: {} ({kind} {})", file.display(), loaded.name());
+                    crate::out!("ok: {} ({kind} {})", file.display(), loaded.name());
                 }
             }
             Err(diagnostics) => invalid.push(diagnostics),

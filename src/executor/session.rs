@@ -78,7 +78,7 @@ pub async fn run_files(
     }
     if global.dry_run == DryRun::Client {
         for plan in &plans {
-            print!("{plan}");
+            crate::out_raw!("{plan}");
         }
         crate::say!("shakedown: --dry-run=client: planned and checked; nothing was touched");
         return Ok(Outcome::Passed);
