@@ -18,9 +18,11 @@ struct Bench {
 }
 
 async fn bench(tag: &str) -> Bench {
-    let handle = sandbox::start(common::fast_shop(), 0)
-        .await
-        .expect("sandbox starts");
+    bench_with(tag, common::fast_shop()).await
+}
+
+async fn bench_with(tag: &str, config: sandbox::SandboxConfig) -> Bench {
+    let handle = sandbox::start(config, 0).await.expect("sandbox starts");
     let dir = std::env::temp_dir().join(format!("shakedown-exec-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("tmp");
@@ -342,6 +344,42 @@ async fn a_drain_that_would_evict_a_pod_outside_the_allow_list_is_refused() {
     let out = b.run(&accepted).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     b.assert_uncordoned("node-a-1");
+}
+
+/// Regression: a drain of a node an admin had already cordoned and that ran nothing
+/// evictable injected nothing, yet the run exited 0 "every fault was injected". A step
+/// that injected nothing is now exit 3, and the admin's cordon is left alone.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_drain_that_injected_nothing_is_not_a_pass() {
+    let mut config = common::fast_shop();
+    config.nodes.push(sandbox::config::NodeConfig {
+        name: "node-b-2".into(),
+        zone: "zone-b".into(),
+        labels: Default::default(),
+        unschedulable: true,
+    });
+    let b = bench_with("drain-nothing", config).await;
+    let scenario = b.scenario(
+        "empty",
+        "  target: {nodes: {names: [node-b-2]}}\n  fault: {type: node-drain, duration: 1s, evictionTimeout: 20s}\n",
+    );
+    let out = b.run(&scenario).await;
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("nothing was injected"),
+        "{}",
+        stderr(&out)
+    );
+    let node = b.handle.object("nodes", "", "node-b-2").expect("node");
+    assert_eq!(
+        node["spec"]["unschedulable"], true,
+        "the admin's cordon stays"
+    );
+    let summary: Value = serde_json::from_str(
+        &std::fs::read_to_string(b.dir.join("out/summary.json")).expect("summary"),
+    )
+    .expect("json");
+    assert_eq!(summary["exitCode"], 3, "{summary}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -87,6 +87,15 @@ impl Runner {
                 inject_error = Some(e);
             }
         }
+        if inject_error.is_none() && !self.injected_anything(id) {
+            // A chaos test that injected nothing did not pass: every target was skipped,
+            // already faulted by someone else, or had nothing to evict.
+            let e = FaultError::NotApplied(
+                "nothing was injected: every target was skipped, already faulted, or had nothing to evict".into(),
+            );
+            self.note(NoteLevel::Warning, format!("step {id}: {e}"));
+            inject_error = Some(e);
+        }
         let reverted_at = tokio::time::Instant::now();
         self.revert_step(id, fault, &disrupted).await;
         if let Some(e) = &inject_error {
@@ -117,6 +126,14 @@ impl Runner {
             (_, Some(_)) => StepStatus::Failed,
             _ => StepStatus::Completed,
         }
+    }
+
+    /// Whether any injection into a target of this step was journaled.
+    fn injected_anything(&self, id: &str) -> bool {
+        self.bus
+            .records()
+            .iter()
+            .any(|r| matches!(&r.event, RunEvent::FaultInjected { step, .. } if step == id))
     }
 
     /// Keeps the fault active as the fault says, while `during` hypotheses are sampled.
