@@ -559,7 +559,15 @@ async fn kill_mid_fault(b: &Bench, scenario: &Path, faulted: impl Fn(&SandboxHan
 async fn recover(b: &Bench, extra: &[&str]) -> Output {
     let mut args = vec!["recover"];
     args.extend_from_slice(extra);
-    b.command(&args).output().await.expect("recover")
+    let out = b.command(&args).output().await.expect("recover");
+    // Regression: recover's revert Event had an empty reportingInstance, which a real
+    // API server (and now the sandbox) refuses with 422.
+    assert!(
+        !stderr(&out).contains("could not record"),
+        "recover records its revert Events: {}",
+        stderr(&out)
+    );
+    out
 }
 
 #[tokio::test(flavor = "multi_thread")]

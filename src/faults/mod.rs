@@ -318,7 +318,13 @@ pub async fn record_event(
         last_timestamp: Some(Time(now)),
         event_time: Some(MicroTime(now)),
         reporting_component: Some("shakedown".into()),
-        reporting_instance: Some(ctx.run_id.clone()),
+        // An Event with eventTime needs a reporting instance (the API server answers
+        // 422 without one); `recover` has no run id of its own.
+        reporting_instance: Some(if ctx.run_id.is_empty() {
+            "shakedown-recover".into()
+        } else {
+            ctx.run_id.clone()
+        }),
         action: Some(reason.into()),
         count: Some(1),
         ..Event::default()

@@ -70,6 +70,7 @@ pub fn prepare_create(def: &ResourceDef, obj: &mut Value) -> Result<(), ApiError
         "pods" => default_pod(obj)?,
         "deployments" | "replicasets" | "daemonsets" => default_workload(def, obj)?,
         "poddisruptionbudgets" => validate_pdb(obj)?,
+        "events" => validate_event(obj, &name)?,
         "namespaces" => {
             obj["spec"] = json!({"finalizers": ["kubernetes"]});
             obj["status"] = json!({"phase": "Active"});
@@ -80,6 +81,27 @@ pub fn prepare_create(def: &ResourceDef, obj: &mut Value) -> Result<(), ApiError
             labels["kubernetes.io/metadata.name"] = json!(name);
         }
         _ => {}
+    }
+    Ok(())
+}
+
+/// A core/v1 Event that sets `eventTime` is a "new" event: like kube-apiserver's
+/// `legacyValidateEvent`, it needs `reportingComponent` and `reportingInstance`.
+fn validate_event(event: &Value, name: &str) -> Result<(), ApiError> {
+    let set = |field: &str| event[field].as_str().is_some_and(|v| !v.is_empty());
+    if !set("eventTime") {
+        return Ok(());
+    }
+    for field in ["reportingComponent", "reportingInstance"] {
+        if !set(field) {
+            let field = if field == "reportingComponent" {
+                // The Go field is ReportingController; the API names it that way.
+                "reportingController"
+            } else {
+                field
+            };
+            return Err(ApiError::required("Event", name, field));
+        }
     }
     Ok(())
 }

@@ -79,6 +79,20 @@ impl ApiError {
         }))
     }
 
+    /// 422 for a field the API server requires, as `field.Required` words it.
+    pub fn required(kind: &str, name: &str, field: &str) -> Self {
+        Self::new(
+            422,
+            "Invalid",
+            format!("{kind} \"{name}\" is invalid: {field}: Required value"),
+        )
+        .with_details(json!({
+            "name": name,
+            "kind": kind,
+            "causes": [{"reason": "FieldValueRequired", "message": "Required value", "field": field}],
+        }))
+    }
+
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(400, "BadRequest", message)
     }

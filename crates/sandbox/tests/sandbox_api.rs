@@ -924,3 +924,42 @@ async fn orphan_propagation_keeps_the_pods_of_a_deleted_replicaset() {
         );
     }
 }
+
+/// kube-apiserver's `legacyValidateEvent`: a core/v1 Event with `eventTime` needs a
+/// reporting controller and instance (422 otherwise, as a real 1.32 server answers).
+#[tokio::test]
+async fn an_event_with_event_time_needs_a_reporting_instance() {
+    let handle = sandbox::start(sandbox::SandboxConfig::empty(), 0)
+        .await
+        .expect("sandbox");
+    let event = |instance: &str| {
+        json!({
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"generateName": "fid-", "namespace": "default"},
+            "involvedObject": {"kind": "Pod", "apiVersion": "v1", "namespace": "default", "name": "x"},
+            "reason": "ShakedownRevert", "message": "m", "type": "Warning",
+            "eventTime": "2026-12-02T05:30:50.809461Z",
+            "reportingComponent": "shakedown", "reportingInstance": instance, "action": "ShakedownRevert",
+        })
+        .to_string()
+    };
+    let path = "/api/v1/namespaces/default/events";
+    let json = "Content-Type: application/json\r\n";
+    let refused = raw(&handle, "POST", path, json, &event("")).await;
+    assert_eq!(refused.code, 422, "{}", refused.body);
+    let status: Value = serde_json::from_str(&refused.body).expect("status");
+    assert_eq!(status["details"]["causes"][0]["field"], "reportingInstance");
+    assert_eq!(
+        status["details"]["causes"][0]["reason"],
+        "FieldValueRequired"
+    );
+    assert!(
+        status["message"]
+            .as_str()
+            .is_some_and(|m| m.ends_with("is invalid: reportingInstance: Required value")),
+        "{status}"
+    );
+    let accepted = raw(&handle, "POST", path, json, &event("run-1")).await;
+    assert_eq!(accepted.code, 201, "{}", accepted.body);
+    handle.shutdown().await;
+}
