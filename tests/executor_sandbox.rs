@@ -676,6 +676,40 @@ async fn a_flaky_api_still_completes_and_reverts() {
     }
 }
 
+/// Regression: preflight's reads were not retried, so at 50 % transient errors every run
+/// stopped at preflight (exit 3) although the run itself would have retried. Half of
+/// every read of the shop namespace (its Pod Security labels, pods, exec) now fails once.
+#[tokio::test(flavor = "multi_thread")]
+async fn half_the_reads_failing_still_gets_through_preflight_and_reverts() {
+    let b = bench("flaky-preflight").await;
+    let scenario = b.scenario(
+        "net",
+        "  target: {pods: {namespace: shop, selector: app=checkout, mode: one}}\n  fault: {type: network-latency, delay: 100ms, duration: 1s}\n",
+    );
+    b.handle.set_api_faults(sandbox::ApiFaults {
+        error_share: 0.5,
+        error_code: 500,
+        matching: Some("GET /api/v1/namespaces/shop".into()),
+        ..Default::default()
+    });
+    let out = b.run(&scenario).await;
+    b.handle.set_api_faults(sandbox::ApiFaults::default());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let failed = b
+        .handle
+        .request_log()
+        .iter()
+        .filter(|r| r.status == 500)
+        .count();
+    assert!(failed > 0, "the sandbox really failed some reads");
+    let marked = b
+        .handle
+        .objects("pods", Some("shop"))
+        .iter()
+        .any(|p| p["metadata"]["annotations"]["shakedown.dev/fault"].is_string());
+    assert!(!marked, "nothing is left faulted");
+}
+
 /// Regression: when the exec that removes netem failed, the revert was recorded as done
 /// ("netem expires at its TTL"), the annotation was deleted (so `recover` could no
 /// longer find the fault) and the run exited 0. Now the revert retries, then fails with

@@ -255,15 +255,13 @@ pub async fn undo(
                 container,
                 interface,
             } => {
-                network::remove(
-                    &ctx.client,
+                let target = network::NetemTarget {
                     namespace,
                     pod,
                     container,
                     interface,
-                    ctx.dry_run,
-                )
-                .await
+                };
+                network::remove(&ctx.client, &target, ctx.dry_run, deadline).await
             }
         }
     };

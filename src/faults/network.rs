@@ -95,7 +95,11 @@ pub async fn pod_security_blocker(
     client: &Client,
     namespace: &str,
 ) -> Result<Option<String>, kube::Error> {
-    let ns = Api::<Namespace>::all(client.clone()).get(namespace).await?;
+    // A preflight read retries transient errors like every other call: a flaky API must
+    // not stop a run that would have retried its way through.
+    let api = Api::<Namespace>::all(client.clone());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let ns = with_retries(deadline, || api.get(namespace)).await?;
     let level = ns
         .metadata
         .labels
@@ -229,14 +233,27 @@ async fn inject(
 /// Removes netem over exec, checks that it is gone, then removes the annotation. If the
 /// pod is gone, so is its network namespace: nothing is left to undo. Anything short of
 /// a confirmed removal is an error, and the annotation stays so `recover` can find it.
+/// Where a netem fault lives: the pod, its injector container and the interface.
+pub struct NetemTarget<'a> {
+    pub namespace: &'a str,
+    pub pod: &'a str,
+    pub container: &'a str,
+    pub interface: &'a str,
+}
+
+/// `deadline` is the revert's own (from `--revert-timeout`); no exec retry outlives it.
 pub async fn remove(
     client: &Client,
-    namespace: &str,
-    pod: &str,
-    container: &str,
-    interface: &str,
+    target: &NetemTarget<'_>,
     dry_run: bool,
+    deadline: tokio::time::Instant,
 ) -> Result<Reverted, RevertError> {
+    let NetemTarget {
+        namespace,
+        pod,
+        container,
+        interface,
+    } = *target;
     let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let current = match api.get(pod).await {
         Err(kube::Error::Api(s)) if s.code == 404 => {
@@ -248,7 +265,9 @@ pub async fn remove(
         "netem would be deleted over exec; ".to_owned()
     } else {
         match injector_state(&current, container) {
-            InjectorState::Running => delete_netem(&api, pod, container, interface).await?,
+            InjectorState::Running => {
+                delete_netem(&api, pod, container, interface, deadline).await?
+            }
             // The script deletes netem before it exits 0 (TTL reached, or TERM).
             InjectorState::Exited(0, _) => "the injector had already removed netem; ".into(),
             InjectorState::Exited(code, reason) => {
@@ -281,12 +300,22 @@ async fn delete_netem(
     pod: &str,
     container: &str,
     interface: &str,
+    deadline: tokio::time::Instant,
 ) -> Result<String, RevertError> {
     let exec = AttachParams::default()
         .container(container)
         .stdout(true)
         .stderr(true);
-    let mut process = api.exec(pod, revert_command(interface), &exec).await?;
+    // The exec itself is retried on its own, so a flaky API cannot fail every attempt
+    // of the whole revert at the same step.
+    let deadline = deadline.min(tokio::time::Instant::now() + EXEC_TIMEOUT);
+    let transient =
+        |e: &kube::Error| super::is_transient(e) || matches!(e, kube::Error::UpgradeConnection(_));
+    let mut process =
+        crate::run::retry::retry(crate::cluster::API_BACKOFF, deadline, transient, || {
+            api.exec(pod, revert_command(interface), &exec)
+        })
+        .await?;
     let status = process.take_status();
     let mut stderr = String::new();
     if let Some(mut err) = process.stderr() {
