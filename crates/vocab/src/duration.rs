@@ -1,5 +1,11 @@
 //! Prometheus-style durations (`30s`, `2m`, `1h30m`, `500ms`, `1d`), the unit every
-//! SRE already writes in PromQL range selectors.
+//! SRE already writes in PromQL range selectors. One grammar for specs, flags and the
+//! sandbox's config.
+//!
+//! Written by hand on purpose: `humantime` accepts `1min`, spaces and fractions that
+//! Prometheus refuses, and a spec must mean the same thing in a query and a timeout.
+//! The grammar (integer, unit, units largest first, each once) is Prometheus'
+//! `model.ParseDuration`, small enough that a dependency would cost more than it saves.
 
 use std::time::Duration;
 

@@ -4,6 +4,10 @@
 //! the planner, and the sandbox API server (which must filter exactly like a real one).
 //! The grammar follows k8s.io/apimachinery `labels.Parse`: `k=v`, `k==v`, `k!=v`,
 //! `k in (a,b)`, `k notin (a,b)`, `k` (exists) and `!k` (does not exist).
+//!
+//! Written by hand on purpose: no maintained crate parses Kubernetes selectors with
+//! apimachinery's exact rules and error positions, and the sandbox must reject exactly
+//! what a real API server rejects. kube-rs only builds selectors, it does not parse them.
 
 use std::collections::BTreeMap;
 use std::fmt;
