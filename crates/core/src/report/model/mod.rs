@@ -3,19 +3,26 @@
 //! JSON never disagree about what happened.
 //!
 //! Pure: no clock, no environment, no I/O. Everything comes from the records.
+//!
+//! The view's parts live beside this file: a step and its faults (`steps.rs`), a
+//! hypothesis and its checks (`hypotheses.rs`), and what the run amounts to, its outcome,
+//! exit code and score (`outcome.rs`). This file holds the run itself and folds the
+//! journal into it.
+
+mod hypotheses;
+mod outcome;
+mod steps;
 
 use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 
+pub use self::hypotheses::{CheckOutcome, CheckView, HypothesisView, Stats, stats};
+pub use self::outcome::{Score, verdict_key};
+pub use self::steps::{FaultAction, FaultActionKind, Recovery, StepState, StepView};
 use super::words;
 pub use super::words::{phase_word, status_word};
-use crate::events::{
-    FaultIntent, HypothesisVerdict, NoteLevel, PlannedHypothesis, ProbeSample, Record, RunEvent,
-    RunFinished, RunStarted, StepStatus, Verdict,
-};
-use crate::exit::{self, Outcome};
-use crate::spec::Phase;
+use crate::events::{NoteLevel, Record, RunEvent, RunFinished, RunStarted};
 
 /// What the reports know about a run.
 #[derive(Debug, Clone)]
@@ -37,75 +44,6 @@ pub struct RunView {
 }
 
 #[derive(Debug, Clone)]
-pub struct StepView {
-    pub id: String,
-    pub name: String,
-    pub scenario: Option<String>,
-    pub fault: Option<String>,
-    pub state: StepState,
-    pub started_at: Option<Timestamp>,
-    pub ended_at: Option<Timestamp>,
-    pub targets: Vec<String>,
-    pub intent: Option<FaultIntent>,
-    pub faults: Vec<FaultAction>,
-    pub recoveries: Vec<Recovery>,
-    pub hypotheses: Vec<HypothesisView>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum StepState {
-    /// Planned, but the journal says nothing about it.
-    NotReached,
-    Skipped(String),
-    /// Started and never finished (partial journal).
-    Running,
-    Finished(StepStatus),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FaultActionKind {
-    Injected,
-    InjectFailed,
-    Reverted,
-    RevertFailed,
-}
-
-#[derive(Debug, Clone)]
-pub struct FaultAction {
-    pub at: Timestamp,
-    pub target: String,
-    pub kind: FaultActionKind,
-    /// The detail (success) or the error (failure).
-    pub text: String,
-}
-
-#[derive(Debug, Clone)]
-pub struct Recovery {
-    pub at: Timestamp,
-    pub workload: String,
-    pub after_ms: u64,
-}
-
-#[derive(Debug, Clone)]
-pub struct HypothesisView {
-    pub name: String,
-    pub probe: String,
-    pub expectation: String,
-    pub weight: f64,
-    /// Before, during, after (only the phases planned or observed).
-    pub checks: Vec<CheckView>,
-}
-
-/// One hypothesis in one phase: the unit JUnit calls a test case.
-#[derive(Debug, Clone)]
-pub struct CheckView {
-    pub phase: Phase,
-    pub verdict: Option<HypothesisVerdict>,
-    pub verdict_at: Option<Timestamp>,
-    pub samples: Vec<ProbeSample>,
-}
-
-#[derive(Debug, Clone)]
 pub struct NoteView {
     pub at: Timestamp,
     pub level: NoteLevel,
@@ -117,306 +55,6 @@ pub struct TimelineEntry {
     pub at: Timestamp,
     pub step: Option<String>,
     pub text: String,
-}
-
-/// How a check ended, as the reports classify it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CheckOutcome {
-    Held,
-    Deviated,
-    /// No data: never a pass.
-    Inconclusive,
-    /// The probe itself failed (Prometheus unreachable or erroring).
-    Error,
-    /// Not evaluated: aborted, skipped, or the journal ends first.
-    NotRun,
-}
-
-impl CheckView {
-    pub fn outcome(&self) -> CheckOutcome {
-        match self.verdict.as_ref().map(|v| v.verdict) {
-            Some(Verdict::Passed) => CheckOutcome::Held,
-            Some(Verdict::Deviated) => CheckOutcome::Deviated,
-            Some(Verdict::Inconclusive) => CheckOutcome::Inconclusive,
-            Some(Verdict::Error) => CheckOutcome::Error,
-            Some(Verdict::Aborted | Verdict::Skipped) | None => CheckOutcome::NotRun,
-        }
-    }
-
-    /// When the phase was first probed, else when its verdict was given.
-    pub fn first_at(&self) -> Option<Timestamp> {
-        self.samples
-            .first()
-            .map(|s| s.eval_time)
-            .or(self.verdict_at)
-    }
-
-    pub fn last_at(&self) -> Option<Timestamp> {
-        self.verdict_at
-            .or_else(|| self.samples.last().map(|s| s.eval_time))
-    }
-}
-
-impl HypothesisView {
-    fn planned(p: &PlannedHypothesis) -> Self {
-        let mut phases = p.phases.clone();
-        phases.sort();
-        phases.dedup();
-        HypothesisView {
-            name: p.name.clone(),
-            probe: p.probe.clone(),
-            expectation: p.expectation.clone(),
-            weight: if p.weight.is_finite() && p.weight >= 0.0 {
-                p.weight
-            } else {
-                1.0
-            },
-            checks: phases.into_iter().map(CheckView::empty).collect(),
-        }
-    }
-
-    fn observed(name: &str) -> Self {
-        HypothesisView {
-            name: name.to_owned(),
-            probe: String::new(),
-            expectation: String::new(),
-            weight: 1.0,
-            checks: Vec::new(),
-        }
-    }
-
-    fn check_mut(&mut self, phase: Phase) -> &mut CheckView {
-        let index = match self.checks.iter().position(|c| c.phase == phase) {
-            Some(i) => i,
-            None => {
-                self.checks.push(CheckView::empty(phase));
-                self.checks.sort_by_key(|c| c.phase);
-                self.checks
-                    .iter()
-                    .position(|c| c.phase == phase)
-                    .unwrap_or(0)
-            }
-        };
-        &mut self.checks[index]
-    }
-
-    /// Every finite value observed, across phases and series.
-    pub fn values(&self) -> Vec<f64> {
-        self.checks
-            .iter()
-            .flat_map(|c| &c.samples)
-            .flat_map(|s| &s.values)
-            .filter_map(|v| v.value.filter(|x| x.is_finite()))
-            .collect()
-    }
-
-    /// The longest time to recover any `after` check reported.
-    pub fn recovery_ms(&self) -> Option<u64> {
-        self.checks
-            .iter()
-            .filter_map(|c| c.verdict.as_ref()?.recovery_ms)
-            .max()
-    }
-}
-
-impl CheckView {
-    fn empty(phase: Phase) -> Self {
-        CheckView {
-            phase,
-            verdict: None,
-            verdict_at: None,
-            samples: Vec::new(),
-        }
-    }
-}
-
-/// Min, median (nearest rank) and max of a set of values.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Stats {
-    pub min: f64,
-    pub p50: f64,
-    pub max: f64,
-    pub count: usize,
-}
-
-pub fn stats(values: &[f64]) -> Option<Stats> {
-    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
-    if sorted.is_empty() {
-        return None;
-    }
-    sorted.sort_by(f64::total_cmp);
-    let rank = sorted.len().div_ceil(2) - 1;
-    Some(Stats {
-        min: sorted[0],
-        p50: sorted[rank],
-        max: sorted[sorted.len() - 1],
-        count: sorted.len(),
-    })
-}
-
-impl StepView {
-    fn planned(id: &str, name: &str) -> Self {
-        StepView {
-            id: id.to_owned(),
-            name: name.to_owned(),
-            scenario: None,
-            fault: None,
-            state: StepState::NotReached,
-            started_at: None,
-            ended_at: None,
-            targets: Vec::new(),
-            intent: None,
-            faults: Vec::new(),
-            recoveries: Vec::new(),
-            hypotheses: Vec::new(),
-        }
-    }
-
-    /// A step worth a JUnit suite and a verdict table: it probes or faults something.
-    /// Pauses are only timeline entries.
-    pub fn is_checked(&self) -> bool {
-        self.scenario.is_some() || self.fault.is_some() || !self.hypotheses.is_empty()
-    }
-
-    pub fn fault_kind(&self) -> Option<&str> {
-        self.fault
-            .as_deref()
-            .or(self.intent.as_ref().map(|i| i.fault.as_str()))
-    }
-
-    /// From the first injection to the last revert (else the end of the `during` phase,
-    /// the step's end, or `run_end`).
-    pub fn fault_window(&self, run_end: Option<Timestamp>) -> Option<(Timestamp, Timestamp)> {
-        let start = self
-            .faults
-            .iter()
-            .find(|f| f.kind == FaultActionKind::Injected)?
-            .at;
-        let reverted = self
-            .faults
-            .iter()
-            .filter(|f| {
-                matches!(
-                    f.kind,
-                    FaultActionKind::Reverted | FaultActionKind::RevertFailed
-                )
-            })
-            .map(|f| f.at)
-            .max();
-        // Without a revert (pod-delete has nothing to undo), the fault lasts as long as the
-        // `during` phase that watched it.
-        let during = self
-            .hypotheses
-            .iter()
-            .flat_map(|h| &h.checks)
-            .filter(|c| c.phase == Phase::During)
-            .filter_map(CheckView::last_at)
-            .max();
-        let end = reverted
-            .or(during)
-            .or(self.ended_at)
-            .or(run_end)
-            .unwrap_or(start);
-        Some((start, end.max(start)))
-    }
-
-    pub fn count(&self, kind: FaultActionKind) -> usize {
-        self.faults.iter().filter(|f| f.kind == kind).count()
-    }
-
-    /// Targets injected and neither reverted nor known to need no revert. A pod-delete has
-    /// nothing to undo (the owners recreate the pods), so it never leaves anything behind.
-    pub fn unreverted_targets(&self) -> Vec<&str> {
-        if self.fault_kind() == Some("pod-delete") {
-            return Vec::new();
-        }
-        let mut open: Vec<&str> = Vec::new();
-        for f in &self.faults {
-            match f.kind {
-                FaultActionKind::Injected => {
-                    if !open.contains(&f.target.as_str()) {
-                        open.push(&f.target);
-                    }
-                }
-                FaultActionKind::Reverted => open.retain(|t| *t != f.target),
-                FaultActionKind::InjectFailed | FaultActionKind::RevertFailed => {}
-            }
-        }
-        open
-    }
-
-    /// Every target the fault actually hit, in first-hit order.
-    pub fn hit_targets(&self) -> Vec<&str> {
-        let mut hit: Vec<&str> = Vec::new();
-        for f in &self.faults {
-            if f.kind == FaultActionKind::Injected && !hit.contains(&f.target.as_str()) {
-                hit.push(&f.target);
-            }
-        }
-        hit
-    }
-
-    pub fn status_word(&self) -> String {
-        match &self.state {
-            StepState::NotReached => "not reached".into(),
-            StepState::Skipped(_) => "skipped".into(),
-            StepState::Running => "unfinished".into(),
-            StepState::Finished(s) => status_word(*s).into(),
-        }
-    }
-}
-
-/// The JSON summary's machine key for a verdict (`passed`, not the human `held`): a
-/// stable contract for scripts. Human text uses [`words::verdict_word`].
-pub fn verdict_key(verdict: Verdict) -> &'static str {
-    match verdict {
-        Verdict::Passed => "passed",
-        Verdict::Deviated => "deviated",
-        Verdict::Inconclusive => "inconclusive",
-        Verdict::Error => "error",
-        Verdict::Aborted => "aborted",
-        Verdict::Skipped => "skipped",
-    }
-}
-
-/// The resilience score: the weighted share of hypothesis checks that held.
-///
-/// A *check* is one hypothesis in one phase (`before`, `during`, `after`) of one step, or
-/// of the whole experiment for experiment-wide hypotheses. Every check the plan contains
-/// counts, with its hypothesis's `weight` (default 1):
-///
-/// ```text
-/// score = Σ weight of checks whose verdict is `passed`
-///         ─────────────────────────────────────────────  × 100 %
-///         Σ weight of every planned or observed check
-/// ```
-///
-/// A check that deviated, was inconclusive (no data), errored (Prometheus unreachable),
-/// was aborted or skipped, or never ran because the journal ends first, did not hold: it
-/// adds its weight below the line and nothing above it. So an aborted or crashed run
-/// cannot score better than the checks it actually proved. Pauses have no checks. With no
-/// checks at all the score is undefined (`n/a`), never 100 %.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Score {
-    pub held_weight: f64,
-    pub total_weight: f64,
-    pub held_checks: usize,
-    pub total_checks: usize,
-}
-
-impl Score {
-    /// Between 0 and 1; `None` when there was nothing to check.
-    pub fn ratio(&self) -> Option<f64> {
-        (self.total_weight > 0.0).then(|| self.held_weight / self.total_weight)
-    }
-
-    /// `78.6%`, or `n/a`.
-    pub fn percent(&self) -> String {
-        match self.ratio() {
-            Some(r) => format!("{:.1}%", r * 100.0),
-            None => "n/a".into(),
-        }
-    }
 }
 
 impl RunView {
@@ -437,111 +75,6 @@ impl RunView {
             .iter()
             .flat_map(|s| s.hypotheses.iter().map(move |h| (Some(s), h)))
             .chain(self.experiment_hypotheses.iter().map(|h| (None, h)))
-    }
-
-    pub fn score(&self) -> Score {
-        let mut score = Score {
-            held_weight: 0.0,
-            total_weight: 0.0,
-            held_checks: 0,
-            total_checks: 0,
-        };
-        for (_, h) in self.all_hypotheses() {
-            for c in &h.checks {
-                score.total_checks += 1;
-                score.total_weight += h.weight;
-                if c.outcome() == CheckOutcome::Held {
-                    score.held_checks += 1;
-                    score.held_weight += h.weight;
-                }
-            }
-        }
-        score
-    }
-
-    /// How the run ended: recorded by `RunFinished` (an older journal: through its exit
-    /// code), else derived from what the journal shows (see
-    /// [`derived_outcome`](Self::derived_outcome)). `None`: the recorded exit code is not
-    /// one shakedown documents.
-    pub fn outcome(&self) -> Option<Outcome> {
-        match &self.finished {
-            Some(finished) => finished.resolved_outcome(),
-            None => Some(self.derived_outcome()),
-        }
-    }
-
-    /// The run's exit code: its outcome's, or the number recorded when no outcome has it.
-    pub fn exit_code(&self) -> u8 {
-        match &self.finished {
-            Some(finished) => finished.code(),
-            None => self.derived_outcome().code(),
-        }
-    }
-
-    /// For a journal without `RunFinished`: a revert failed when one failed or an
-    /// injected fault was never reverted (the cluster may still be faulted), else
-    /// deviated when a check deviated, else could not run (the run did not complete).
-    pub fn derived_outcome(&self) -> Outcome {
-        let faulted = self.steps.iter().any(|s| {
-            s.count(FaultActionKind::RevertFailed) > 0 || !s.unreverted_targets().is_empty()
-        });
-        let deviated = self.all_hypotheses().any(|(_, h)| {
-            h.checks
-                .iter()
-                .any(|c| c.outcome() == CheckOutcome::Deviated)
-        });
-        if faulted {
-            Outcome::RevertFailed
-        } else if deviated {
-            Outcome::Deviated
-        } else {
-            Outcome::CouldNotRun
-        }
-    }
-
-    /// The verdict word for the outcome (the table is [`Outcome::label`]; an aborted run
-    /// that deviated says `ABORTED`).
-    pub fn verdict_label(&self) -> &'static str {
-        let aborted = self
-            .finished
-            .as_ref()
-            .is_some_and(|f| f.status == StepStatus::Aborted);
-        self.outcome()
-            .map_or(exit::UNKNOWN_LABEL, |o| o.label(aborted))
-    }
-
-    /// One sentence saying what the exit code means for this run.
-    pub fn verdict_sentence(&self) -> String {
-        let mut sentence = self.outcome().map_or_else(
-            || exit::UNKNOWN_MEANING.to_owned(),
-            |o| o.meaning().into_owned(),
-        );
-        if let Some(message) = self.finished.as_ref().and_then(|f| f.message.as_deref()) {
-            sentence = format!("{sentence} ({})", super::text::clean_line(message));
-        }
-        if self.finished.is_none() {
-            sentence = format!("the journal ends before the run finished; {sentence}");
-        }
-        sentence
-    }
-
-    /// Why a check of `step` (or an experiment-wide one) has no verdict.
-    pub fn not_run_reason(&self, step: Option<&StepView>) -> String {
-        let partial = self.partial;
-        match step.map(|s| &s.state) {
-            Some(StepState::Skipped(reason)) => format!("step skipped: {reason}"),
-            Some(StepState::NotReached) if partial => {
-                "not run: the journal ends before this step (partial report)".into()
-            }
-            Some(StepState::NotReached) => "not run: the step never started".into(),
-            Some(StepState::Finished(status)) => {
-                format!("not evaluated: the step {}", status_word(*status))
-            }
-            Some(StepState::Running) | None if partial => {
-                "not evaluated: the journal ends before a verdict (partial report)".into()
-            }
-            Some(StepState::Running) | None => "not evaluated: no verdict recorded".into(),
-        }
     }
 
     pub fn duration_ms(&self) -> Option<u64> {
@@ -820,6 +353,7 @@ fn timeline_text(event: &RunEvent) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exit::{self, Outcome};
 
     fn records(lines: &[&str]) -> Vec<Record> {
         lines
