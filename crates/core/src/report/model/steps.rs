@@ -1,0 +1,171 @@
+//! A step of the run as the journal tells it: its state, the faults injected into and
+//! reverted from its targets, the workloads that recovered, and the hypotheses checked
+//! around it.
+
+use jiff::Timestamp;
+
+use super::{CheckView, HypothesisView, status_word};
+use crate::events::{FaultIntent, StepStatus};
+use crate::spec::Phase;
+
+#[derive(Debug, Clone)]
+pub struct StepView {
+    pub id: String,
+    pub name: String,
+    pub scenario: Option<String>,
+    pub fault: Option<String>,
+    pub state: StepState,
+    pub started_at: Option<Timestamp>,
+    pub ended_at: Option<Timestamp>,
+    pub targets: Vec<String>,
+    pub intent: Option<FaultIntent>,
+    pub faults: Vec<FaultAction>,
+    pub recoveries: Vec<Recovery>,
+    pub hypotheses: Vec<HypothesisView>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepState {
+    /// Planned, but the journal says nothing about it.
+    NotReached,
+    Skipped(String),
+    /// Started and never finished (partial journal).
+    Running,
+    Finished(StepStatus),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultActionKind {
+    Injected,
+    InjectFailed,
+    Reverted,
+    RevertFailed,
+}
+
+#[derive(Debug, Clone)]
+pub struct FaultAction {
+    pub at: Timestamp,
+    pub target: String,
+    pub kind: FaultActionKind,
+    /// The detail (success) or the error (failure).
+    pub text: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Recovery {
+    pub at: Timestamp,
+    pub workload: String,
+    pub after_ms: u64,
+}
+
+impl StepView {
+    pub(super) fn planned(id: &str, name: &str) -> Self {
+        StepView {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            scenario: None,
+            fault: None,
+            state: StepState::NotReached,
+            started_at: None,
+            ended_at: None,
+            targets: Vec::new(),
+            intent: None,
+            faults: Vec::new(),
+            recoveries: Vec::new(),
+            hypotheses: Vec::new(),
+        }
+    }
+
+    /// A step worth a JUnit suite and a verdict table: it probes or faults something.
+    /// Pauses are only timeline entries.
+    pub fn is_checked(&self) -> bool {
+        self.scenario.is_some() || self.fault.is_some() || !self.hypotheses.is_empty()
+    }
+
+    pub fn fault_kind(&self) -> Option<&str> {
+        self.fault
+            .as_deref()
+            .or(self.intent.as_ref().map(|i| i.fault.as_str()))
+    }
+
+    /// From the first injection to the last revert (else the end of the `during` phase,
+    /// the step's end, or `run_end`).
+    pub fn fault_window(&self, run_end: Option<Timestamp>) -> Option<(Timestamp, Timestamp)> {
+        let start = self
+            .faults
+            .iter()
+            .find(|f| f.kind == FaultActionKind::Injected)?
+            .at;
+        let reverted = self
+            .faults
+            .iter()
+            .filter(|f| {
+                matches!(
+                    f.kind,
+                    FaultActionKind::Reverted | FaultActionKind::RevertFailed
+                )
+            })
+            .map(|f| f.at)
+            .max();
+        // Without a revert (pod-delete has nothing to undo), the fault lasts as long as the
+        // `during` phase that watched it.
+        let during = self
+            .hypotheses
+            .iter()
+            .flat_map(|h| &h.checks)
+            .filter(|c| c.phase == Phase::During)
+            .filter_map(CheckView::last_at)
+            .max();
+        let end = reverted
+            .or(during)
+            .or(self.ended_at)
+            .or(run_end)
+            .unwrap_or(start);
+        Some((start, end.max(start)))
+    }
+
+    pub fn count(&self, kind: FaultActionKind) -> usize {
+        self.faults.iter().filter(|f| f.kind == kind).count()
+    }
+
+    /// Targets injected and neither reverted nor known to need no revert. A pod-delete has
+    /// nothing to undo (the owners recreate the pods), so it never leaves anything behind.
+    pub fn unreverted_targets(&self) -> Vec<&str> {
+        if self.fault_kind() == Some("pod-delete") {
+            return Vec::new();
+        }
+        let mut open: Vec<&str> = Vec::new();
+        for f in &self.faults {
+            match f.kind {
+                FaultActionKind::Injected => {
+                    if !open.contains(&f.target.as_str()) {
+                        open.push(&f.target);
+                    }
+                }
+                FaultActionKind::Reverted => open.retain(|t| *t != f.target),
+                FaultActionKind::InjectFailed | FaultActionKind::RevertFailed => {}
+            }
+        }
+        open
+    }
+
+    /// Every target the fault actually hit, in first-hit order.
+    pub fn hit_targets(&self) -> Vec<&str> {
+        let mut hit: Vec<&str> = Vec::new();
+        for f in &self.faults {
+            if f.kind == FaultActionKind::Injected && !hit.contains(&f.target.as_str()) {
+                hit.push(&f.target);
+            }
+        }
+        hit
+    }
+
+    pub fn status_word(&self) -> String {
+        match &self.state {
+            StepState::NotReached => "not reached".into(),
+            StepState::Skipped(_) => "skipped".into(),
+            StepState::Running => "unfinished".into(),
+            StepState::Finished(s) => status_word(*s).into(),
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! Hypotheses: probes (PromQL, HTTP, Kubernetes), expectations, phases, how several
+//! series and missing data are judged, and the recovery deadline after a fault.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::{Serialize, Serializer};
+
+use super::{Percent, Span, defaults};
+
+/// A steady-state hypothesis: a probe, an expectation, and where it applies.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Hypothesis {
+    pub name: String,
+    #[serde(flatten)]
+    pub probe: Probe,
+    /// `< 0.01`, `>= 3`, `between 0.1 and 0.5`. Optional only for `http` probes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<Expectation>,
+    #[serde(default = "defaults::phases")]
+    pub phases: Vec<Phase>,
+    /// Sampling interval during the fault.
+    #[serde(default = "defaults::every")]
+    pub every: Span,
+    /// Share of `during` samples that must hold.
+    #[serde(default = "defaults::tolerance")]
+    pub tolerance: Percent,
+    /// A breach during the fault stops the experiment and reverts at once.
+    #[serde(default)]
+    pub abort: bool,
+    /// With several series: must `all` of them hold, or `any`?
+    #[serde(default)]
+    pub series: SeriesMatch,
+    /// What an empty result or NaN means. Never a pass unless you say so.
+    #[serde(default)]
+    pub no_data: NoDataPolicy,
+    /// Weight in the resilience score.
+    #[serde(default = "defaults::weight")]
+    pub weight: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum Probe {
+    /// A PromQL instant query.
+    Promql(String),
+    Http(HttpProbe),
+    Kube(KubeProbe),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HttpProbe {
+    pub url: String,
+    #[serde(default = "defaults::http_method")]
+    pub method: String,
+    /// Acceptable status codes.
+    #[serde(default = "defaults::http_status")]
+    pub status: Vec<u16>,
+    #[serde(default = "defaults::http_timeout")]
+    pub timeout: Span,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_contains: Option<String>,
+}
+
+/// Ready replicas of a workload, or the number of Ready nodes.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KubeProbe {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statefulset: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Label selector over nodes; `""` counts every node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<String>,
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    Before,
+    During,
+    After,
+}
+
+impl Phase {
+    pub const NAMES: [&'static str; 3] = ["before", "during", "after"];
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum SeriesMatch {
+    #[default]
+    All,
+    Any,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum NoDataPolicy {
+    #[default]
+    Inconclusive,
+    Fail,
+    Pass,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+pub enum CompareOp {
+    #[serde(rename = "<")]
+    Lt,
+    #[serde(rename = "<=")]
+    Le,
+    #[serde(rename = ">")]
+    Gt,
+    #[serde(rename = ">=")]
+    Ge,
+    #[serde(rename = "==")]
+    Eq,
+    #[serde(rename = "!=")]
+    Ne,
+}
+
+/// What an observed value must satisfy.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Expectation {
+    Compare(CompareOp, f64),
+    /// Inclusive on both ends.
+    Between(f64, f64),
+}
+
+impl Expectation {
+    pub fn holds(&self, value: f64) -> bool {
+        if value.is_nan() {
+            return false;
+        }
+        match *self {
+            Expectation::Compare(op, bound) => match op {
+                CompareOp::Lt => value < bound,
+                CompareOp::Le => value <= bound,
+                CompareOp::Gt => value > bound,
+                CompareOp::Ge => value >= bound,
+                CompareOp::Eq => value == bound,
+                CompareOp::Ne => value != bound,
+            },
+            Expectation::Between(low, high) => (low..=high).contains(&value),
+        }
+    }
+}
+
+impl fmt::Display for Expectation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Expectation::Compare(op, v) => {
+                let op = match op {
+                    CompareOp::Lt => "<",
+                    CompareOp::Le => "<=",
+                    CompareOp::Gt => ">",
+                    CompareOp::Ge => ">=",
+                    CompareOp::Eq => "==",
+                    CompareOp::Ne => "!=",
+                };
+                write!(f, "{op} {v}")
+            }
+            Expectation::Between(a, b) => write!(f, "between {a} and {b}"),
+        }
+    }
+}
+
+impl Serialize for Expectation {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl JsonSchema for Expectation {
+    fn schema_name() -> Cow<'static, str> {
+        "Expectation".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "description": "`< 0.01`, `<= x`, `> x`, `>= x`, `== x`, `!= x` or `between A and B`",
+            "pattern": r"^\s*((<=|>=|==|!=|<|>)\s*\S+|between\s+\S+\s+and\s+\S+)\s*$"
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Recovery {
+    /// After the revert, `after` hypotheses must hold again within this long.
+    #[serde(default = "defaults::recovery_within")]
+    pub within: Span,
+    /// Wait this long after the revert before the first `after` sample.
+    #[serde(default)]
+    pub settle: Span,
+}
+
+impl Default for Recovery {
+    fn default() -> Self {
+        Self {
+            within: defaults::recovery_within(),
+            settle: Span::default(),
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! The typed model of Scenario and Experiment files.
+//!
+//! Field names and nesting mirror the YAML exactly (camelCase keys), because the JSON
+//! Schema printed by `shakedown schema` is derived from these types. Decoding from YAML
+//! lives in `read/`; these types carry no parsing logic.
+//!
+//! This file holds the documents, their specs and steps, and the value types (`Span`,
+//! `Percent`) every block uses. Targets, faults, hypotheses and the safety and
+//! Prometheus blocks each have their own file, as in `read/`; `defaults.rs` holds the
+//! defaults of omitted keys.
+
+pub mod defaults;
+mod fault;
+mod hypothesis;
+mod settings;
+mod target;
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::{Serialize, Serializer};
+
+pub use self::fault::*;
+pub use self::hypothesis::*;
+pub use self::settings::*;
+pub use self::target::*;
+use super::duration::format_duration;
+
+pub const API_VERSION: &str = "shakedown.dev/v1alpha1";
+
+/// A file is either one scenario (one fault) or an experiment (steps of scenarios).
+// One value per loaded file, never in a hot path or a large collection.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(tag = "kind")]
+pub enum Document {
+    Scenario(Scenario),
+    Experiment(Experiment),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Scenario {
+    /// Always `shakedown.dev/v1alpha1`.
+    pub api_version: ApiVersion,
+    pub metadata: Metadata,
+    pub spec: ScenarioSpec,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Experiment {
+    /// Always `shakedown.dev/v1alpha1`.
+    pub api_version: ApiVersion,
+    pub metadata: Metadata,
+    pub spec: ExperimentSpec,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ApiVersion;
+
+impl JsonSchema for ApiVersion {
+    fn schema_name() -> Cow<'static, str> {
+        "ApiVersion".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "const": API_VERSION })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Metadata {
+    /// Lowercase letters, digits and `-`, at most 63 characters. Used in report names.
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScenarioSpec {
+    /// What the fault hits: pods or nodes.
+    pub target: Target,
+    pub fault: Fault,
+    /// Steady-state hypotheses checked before, during and after the fault.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hypotheses: Vec<Hypothesis>,
+    #[serde(default)]
+    pub recovery: Recovery,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub safety: Option<Safety>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prometheus: Option<PrometheusSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExperimentSpec {
+    /// Applies to every step; overrides the scenarios' own allow-lists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub safety: Option<Safety>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prometheus: Option<PrometheusSpec>,
+    /// Hypotheses checked around the whole experiment.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hypotheses: Vec<Hypothesis>,
+    pub steps: Vec<Step>,
+}
+
+/// One step of an experiment.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Step {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Wait this long before starting: after the previous step, or after the start of
+    /// the enclosing `parallel` group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<Span>,
+    /// Run the step this many times in a row.
+    #[serde(default = "defaults::repeat")]
+    pub repeat: u32,
+    #[serde(flatten)]
+    pub action: StepAction,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum StepAction {
+    /// Path to a Scenario file, relative to this file.
+    Scenario(String),
+    /// Path to another Experiment file whose steps run here.
+    Experiment(String),
+    /// Do nothing for this long (let the system settle).
+    Pause(Span),
+    /// Steps that start together; each may have its own `after`.
+    Parallel(Vec<Step>),
+}
+
+/// A duration written like `30s`, `2m`, `1h30m`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Span(pub Duration);
+
+impl Serialize for Span {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format_duration(self.0))
+    }
+}
+
+impl JsonSchema for Span {
+    fn schema_name() -> Cow<'static, str> {
+        "Duration".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "description": "A duration such as `30s`, `2m`, `1h30m` or `500ms`",
+            "pattern": "^([0-9]+(ms|s|m|h|d|w|y))+$"
+        })
+    }
+}
+
+/// A percentage, 0 to 100, written `30` or `30%`.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Default)]
+pub struct Percent(pub f64);
+
+impl Serialize for Percent {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&format_args!("{}%", self.0))
+    }
+}
+
+impl JsonSchema for Percent {
+    fn schema_name() -> Cow<'static, str> {
+        "Percent".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A percentage between 0 and 100, written `30` or `30%`",
+            "anyOf": [
+                { "type": "number", "minimum": 0, "maximum": 100 },
+                { "type": "string", "pattern": r"^\s*[0-9]+(\.[0-9]+)?\s*%$" }
+            ]
+        })
+    }
+}

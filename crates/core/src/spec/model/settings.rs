@@ -1,0 +1,107 @@
+//! The `safety` block (allow-lists and blast-radius caps, and how nested guards narrow
+//! them) and the `prometheus` block (where to query, and referenced credentials).
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use super::{Percent, Span, defaults};
+
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Safety {
+    /// Namespaces faults may touch. `kube-system` is always refused.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_namespaces: Vec<String>,
+    /// The largest share of matching targets one fault may hit.
+    #[serde(default = "defaults::max_target_percent")]
+    pub max_target_percent: Percent,
+    /// kubeconfig contexts this may run against without `--yes`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_contexts: Vec<String>,
+    /// The most nodes one fault may drain. Unset: all schedulable nodes but one, so a
+    /// drain never takes the whole cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_nodes: Option<u32>,
+    /// Whether a drain may take the last Ready node of a zone (`topology.kubernetes.io/zone`).
+    /// A zone-outage drill says so here; by default a zone always keeps one node.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_empty_zone: bool,
+}
+
+impl Safety {
+    /// The effective safety of something `inner` guards inside a document guarded by
+    /// `outer`: the stricter of the two on every limit, so an enclosing experiment can
+    /// only narrow what it includes, never widen it. The one place effective safety is
+    /// computed: validation and the plan both call it.
+    ///
+    /// An empty list states no allow-list, so the other side's stands; two lists give
+    /// the names on both; the caps are the lower ones; an opt-out (`allowEmptyZone`)
+    /// holds only when both say it.
+    pub fn narrow(outer: Option<&Safety>, inner: Option<&Safety>) -> Option<Safety> {
+        let (outer, inner) = match (outer, inner) {
+            (None, None) => return None,
+            (Some(only), None) | (None, Some(only)) => return Some(only.clone()),
+            (Some(outer), Some(inner)) => (outer, inner),
+        };
+        fn both(a: &[String], b: &[String]) -> Vec<String> {
+            match (a.is_empty(), b.is_empty()) {
+                (true, _) => b.to_vec(),
+                (_, true) => a.to_vec(),
+                _ => b.iter().filter(|x| a.contains(x)).cloned().collect(),
+            }
+        }
+        Some(Safety {
+            allowed_namespaces: both(&outer.allowed_namespaces, &inner.allowed_namespaces),
+            max_target_percent: Percent(outer.max_target_percent.0.min(inner.max_target_percent.0)),
+            allowed_contexts: both(&outer.allowed_contexts, &inner.allowed_contexts),
+            max_nodes: match (outer.max_nodes, inner.max_nodes) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
+            // An opt-out of a protection: every guard must say it.
+            allow_empty_zone: outer.allow_empty_zone && inner.allow_empty_zone,
+        })
+    }
+
+    /// The effective safety of a chain of guards, outermost first.
+    pub fn effective<'a>(chain: impl IntoIterator<Item = &'a Safety>) -> Option<Safety> {
+        chain.into_iter().fold(None, |outer, inner| {
+            Safety::narrow(outer.as_ref(), Some(inner))
+        })
+    }
+}
+
+/// How to reach Prometheus. Secrets are referenced (env var, file), never inlined.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PrometheusSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Span>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_token_env: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_token_file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basic_auth: Option<BasicAuth>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
+    /// Extra request headers, e.g. `X-Scope-OrgID` for Mimir.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BasicAuth {
+    pub username: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_env: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<String>,
+}
