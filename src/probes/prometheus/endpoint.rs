@@ -1,0 +1,174 @@
+//! Where Prometheus is and how to reach it: the settings from flags and spec (flags win),
+//! the base URL with any path prefix, the CA bundle, `insecureSkipVerify`, extra headers
+//! and the timeout, built once into the `PrometheusEndpoint` a run's probes share.
+//!
+//! It must never accept or show a URL that carries credentials: `display_url` is the
+//! only form of the URL that reaches people.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use prometheus_http_query::Client;
+use prometheus_http_query::reqwest::{self, Url};
+use reqwest::header::{HeaderName, HeaderValue};
+
+use super::auth::{Auth, Secret, auth};
+use crate::spec::PrometheusSpec;
+
+/// How long one query may take when `prometheus.timeout` is not set.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Everything the user gave about reaching Prometheus: flags win over the spec.
+#[derive(Debug, Clone, Default)]
+pub struct PrometheusSettings {
+    /// `--prometheus-url`.
+    pub url: Option<String>,
+    /// `--prometheus-token` (or its env var).
+    pub token: Option<Secret>,
+    /// `--prometheus-token-file`.
+    pub token_file: Option<PathBuf>,
+    /// `spec.prometheus` of the experiment or scenario.
+    pub spec: Option<PrometheusSpec>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("no Prometheus URL: pass --prometheus-url or set spec.prometheus.url")]
+    NoUrl,
+    #[error("invalid Prometheus URL `{url}`: {reason}")]
+    InvalidUrl { url: String, reason: String },
+    #[error(
+        "the Prometheus URL must not carry credentials: use basicAuth with passwordEnv or passwordFile"
+    )]
+    CredentialsInUrl,
+    #[error("cannot read the CA bundle {path}")]
+    CaFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the CA bundle {path} holds no usable PEM certificate")]
+    CaPem {
+        path: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("invalid header `{name}` in spec.prometheus.headers")]
+    Header { name: String },
+    #[error("cannot build the HTTP client for Prometheus")]
+    Client(#[source] reqwest::Error),
+}
+
+/// A configured Prometheus: one HTTP client shared by every PromQL probe of a run.
+pub struct PrometheusEndpoint {
+    pub(super) client: Client,
+    /// The base URL as shown to people (never carries credentials).
+    pub(super) display_url: String,
+    pub(super) auth: Auth,
+    pub(super) headers: Vec<(HeaderName, HeaderValue)>,
+    pub(super) timeout: Duration,
+}
+
+impl std::fmt::Debug for PrometheusEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PrometheusEndpoint")
+            .field("url", &self.display_url)
+            .field("auth", &self.auth)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The URL for people: no user info, no trailing slash.
+pub fn display_url(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut parsed) => {
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            parsed.as_str().trim_end_matches('/').to_owned()
+        }
+        Err(_) => "<invalid URL>".to_owned(),
+    }
+}
+
+impl PrometheusEndpoint {
+    pub fn new(settings: &PrometheusSettings) -> Result<Self, SetupError> {
+        let spec = settings.spec.clone().unwrap_or_else(empty_spec);
+        let raw_url = settings
+            .url
+            .clone()
+            .or_else(|| spec.url.clone())
+            .ok_or(SetupError::NoUrl)?;
+        let parsed = Url::parse(raw_url.trim()).map_err(|e| SetupError::InvalidUrl {
+            url: display_url(&raw_url),
+            reason: e.to_string(),
+        })?;
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            return Err(SetupError::CredentialsInUrl);
+        }
+        // `…/prometheus/` would otherwise become `…/prometheus//api/v1/query`.
+        let base = parsed.as_str().trim_end_matches('/').to_owned();
+        let timeout = spec.timeout.map_or(DEFAULT_TIMEOUT, |t| t.0);
+        let mut builder = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(5)));
+        if let Some(path) = &spec.ca_file {
+            let pem = std::fs::read(path).map_err(|source| SetupError::CaFile {
+                path: path.clone(),
+                source,
+            })?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|source| {
+                SetupError::CaPem {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        if spec.insecure_skip_verify {
+            builder = builder.danger_accept_invalid_certs(true);
+        }
+        let http = builder.build().map_err(SetupError::Client)?;
+        let client = Client::from(http, &base).map_err(|e| SetupError::InvalidUrl {
+            url: display_url(&base),
+            reason: e.to_string(),
+        })?;
+        let headers = spec
+            .headers
+            .iter()
+            .map(|(name, value)| {
+                let header = HeaderName::from_bytes(name.as_bytes()).ok();
+                let value = HeaderValue::from_str(value).ok();
+                header
+                    .zip(value)
+                    .ok_or_else(|| SetupError::Header { name: name.clone() })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            client,
+            display_url: display_url(&base),
+            auth: auth(settings, &spec),
+            headers,
+            timeout,
+        })
+    }
+
+    pub fn display_url(&self) -> &str {
+        &self.display_url
+    }
+}
+
+pub(super) fn empty_spec() -> PrometheusSpec {
+    PrometheusSpec {
+        url: None,
+        timeout: None,
+        bearer_token_env: None,
+        bearer_token_file: None,
+        basic_auth: None,
+        ca_file: None,
+        insecure_skip_verify: false,
+        headers: Default::default(),
+    }
+}

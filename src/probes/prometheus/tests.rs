@@ -1,0 +1,319 @@
+//! Tests of the PromQL probe: secrets, URLs, decoding, retries and timeouts, against
+//! canned loopback servers (the real Prometheus is in tests/prometheus_e2e.rs).
+
+use prometheus_http_query::reqwest::StatusCode;
+
+use super::auth::{base64, scrub};
+use super::client::{eval_time, parse_response};
+use super::decode::{instant_values, matrix_points};
+use super::endpoint::empty_spec;
+use super::*;
+use crate::spec::PrometheusSpec;
+
+#[test]
+fn base64_matches_rfc_4648() {
+    assert_eq!(base64(b""), "");
+    assert_eq!(base64(b"f"), "Zg==");
+    assert_eq!(base64(b"fo"), "Zm8=");
+    assert_eq!(base64(b"foo"), "Zm9v");
+    assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+    assert_eq!(base64(b"admin:s3cret"), "YWRtaW46czNjcmV0");
+}
+
+#[test]
+fn eval_time_keeps_milliseconds() {
+    let at: Timestamp = "2026-01-01T00:00:00.042Z".parse().unwrap();
+    assert_eq!(eval_time(at), "1767225600.042");
+}
+
+#[test]
+fn vectors_scalars_nan_and_inf() {
+    let body = r#"{"status":"success","data":{"resultType":"vector","result":[
+        {"metric":{"service":"a"},"value":[1.5,"0.25"]},
+        {"metric":{"service":"b"},"value":[1.5,"NaN"]},
+        {"metric":{"service":"c"},"value":[1.5,"+Inf"]}]}}"#;
+    let (data, warnings) = parse_response(StatusCode::OK, body).unwrap();
+    let values = instant_values(&data).unwrap();
+    assert_eq!(values.len(), 3);
+    assert_eq!(values[0].value, Some(0.25));
+    assert_eq!(values[0].labels["service"], "a");
+    assert_eq!(values[1].value, None);
+    assert_eq!(values[2].value, Some(f64::INFINITY));
+    assert!(warnings.is_empty());
+    let scalar = r#"{"status":"success","data":{"resultType":"scalar","result":[1.5,"3"]}}"#;
+    let (data, _) = parse_response(StatusCode::OK, scalar).unwrap();
+    assert_eq!(instant_values(&data).unwrap()[0].value, Some(3.0));
+}
+
+#[test]
+fn warnings_are_kept() {
+    let body = r#"{"status":"success","warnings":["partial response: store-1 down"],
+        "data":{"resultType":"vector","result":[]}}"#;
+    let (_, warnings) = parse_response(StatusCode::OK, body).unwrap();
+    assert_eq!(warnings, vec!["partial response: store-1 down"]);
+}
+
+#[test]
+fn bad_queries_are_permanent_and_overload_is_transient() {
+    let bad = r#"{"status":"error","errorType":"bad_data","error":"parse error"}"#;
+    let failure = parse_response(StatusCode::BAD_REQUEST, bad).unwrap_err();
+    assert!(!failure.transient);
+    assert!(
+        failure.message.contains("parse error"),
+        "{}",
+        failure.message
+    );
+    let busy = parse_response(StatusCode::SERVICE_UNAVAILABLE, "upstream busy").unwrap_err();
+    assert!(busy.transient);
+    let unauthorized = parse_response(StatusCode::UNAUTHORIZED, "Unauthorized").unwrap_err();
+    assert!(!unauthorized.transient);
+    let matrix = r#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#;
+    let (data, _) = parse_response(StatusCode::OK, matrix).unwrap();
+    assert!(instant_values(&data).is_err());
+    assert!(matrix_points(&data).unwrap().is_empty());
+}
+
+#[test]
+fn a_matrix_is_regrouped_by_step() {
+    let body = r#"{"status":"success","data":{"resultType":"matrix","result":[
+        {"metric":{"s":"a"},"values":[[10,"1"],[11,"2"]]},
+        {"metric":{"s":"b"},"values":[[11,"NaN"]]}]}}"#;
+    let (data, _) = parse_response(StatusCode::OK, body).unwrap();
+    let points = matrix_points(&data).unwrap();
+    assert_eq!(points.len(), 2);
+    assert_eq!(points[0].0.as_second(), 10);
+    assert_eq!(points[0].1.len(), 1);
+    assert_eq!(points[1].1.len(), 2);
+    assert_eq!(points[1].1[0].value, Some(2.0));
+    assert_eq!(points[1].1[1].value, None);
+}
+
+#[test]
+fn secrets_never_print() {
+    let secret = Secret::new("tok-123456");
+    assert!(!format!("{secret:?}").contains("tok-123456"));
+    let settings = PrometheusSettings {
+        url: Some("http://127.0.0.1:9/prometheus/".into()),
+        token: Some(secret),
+        ..Default::default()
+    };
+    let endpoint = PrometheusEndpoint::new(&settings).unwrap();
+    assert_eq!(endpoint.display_url(), "http://127.0.0.1:9/prometheus");
+    assert!(!format!("{endpoint:?}").contains("tok-123456"));
+    assert_eq!(
+        scrub(
+            "Bearer tok-123456 rejected".into(),
+            &[Secret::new("tok-123456")]
+        ),
+        "Bearer *** rejected"
+    );
+}
+
+#[tokio::test]
+async fn without_a_url_every_promql_sample_is_an_error() {
+    let endpoint = endpoint(&PrometheusSettings::default());
+    let why = endpoint.as_ref().unwrap_err().to_string();
+    assert!(why.contains("--prometheus-url"), "{why}");
+    let probe = probe(&endpoint, "up");
+    assert_eq!(probe.describe(), "up");
+    assert!(matches!(
+        probe.sample(Timestamp::now()).await,
+        Observation::Error(_)
+    ));
+}
+
+#[test]
+fn credentials_in_the_url_are_refused() {
+    let settings = PrometheusSettings {
+        url: Some("http://admin:hunter22@127.0.0.1:9".into()),
+        ..Default::default()
+    };
+    let err = PrometheusEndpoint::new(&settings).unwrap_err().to_string();
+    assert!(!err.contains("hunter22"), "{err}");
+    assert_eq!(display_url("http://admin:hunter22@h:9/p"), "http://h:9/p");
+}
+
+#[test]
+fn a_token_file_is_read_on_every_request() {
+    let path = std::env::temp_dir().join(format!("shakedown-token-{}", std::process::id()));
+    std::fs::write(&path, "first\n").unwrap();
+    let source = SecretSource::File(path.clone());
+    assert_eq!(source.resolve().unwrap().expose(), "first");
+    std::fs::write(&path, "second").unwrap();
+    assert_eq!(source.resolve().unwrap().expose(), "second");
+    let _ = std::fs::remove_file(path);
+}
+
+#[tokio::test]
+async fn unreachable_prometheus_is_an_error_after_retries() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let settings = PrometheusSettings {
+        url: Some(format!("http://127.0.0.1:{port}")),
+        ..Default::default()
+    };
+    let probe = PromqlProbe::new(
+        Arc::new(PrometheusEndpoint::new(&settings).unwrap()),
+        "up".into(),
+    );
+    match probe.sample(Timestamp::now()).await {
+        Observation::Error(e) => {
+            assert!(e.contains("unreachable"), "{e}");
+            assert!(e.contains("after 3 attempts"), "{e}");
+        }
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+/// A loopback server that answers each connection with the next canned response
+/// (and then the last one again), and records the requests it saw.
+async fn canned(
+    responses: Vec<(u16, &'static str)>,
+) -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        let mut n = 0;
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let (status, body) = responses[n.min(responses.len() - 1)];
+            n += 1;
+            let mut buf = vec![0u8; 8192];
+            let len = stream.read(&mut buf).await.unwrap_or(0);
+            log.lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(&buf[..len]).into_owned());
+            let response = format!(
+                "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(response.as_bytes()).await;
+        }
+    });
+    (format!("http://{addr}"), seen)
+}
+
+fn spec_with(timeout: Duration) -> PrometheusSpec {
+    let mut spec = empty_spec();
+    spec.timeout = Some(crate::spec::Span(timeout));
+    spec.headers
+        .insert("X-Scope-OrgID".into(), "tenant-1".into());
+    spec
+}
+
+#[tokio::test]
+async fn a_transient_503_is_retried_with_auth_headers_prefix_and_pinned_time() {
+    let ok = r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"0.5"]}]}}"#;
+    let (base, seen) = canned(vec![(503, "overloaded"), (200, ok)]).await;
+    let settings = PrometheusSettings {
+        url: Some(format!("{base}/prometheus/")),
+        token: Some(Secret::new("tok-abcdef")),
+        spec: Some(spec_with(Duration::from_secs(5))),
+        ..Default::default()
+    };
+    let endpoint = PrometheusEndpoint::new(&settings).unwrap();
+    let at: Timestamp = "2026-01-01T00:00:00.5Z".parse().unwrap();
+    let answer = endpoint.instant("up", at).await.unwrap();
+    assert_eq!(answer.values[0].value, Some(0.5));
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "retried once: {seen:?}");
+    let request = seen[1].to_ascii_lowercase();
+    assert!(
+        request.starts_with("get /prometheus/api/v1/query?"),
+        "{request}"
+    );
+    assert!(request.contains("time=1767225600.500"), "{request}");
+    assert!(
+        request.contains("authorization: bearer tok-abcdef"),
+        "{request}"
+    );
+    assert!(request.contains("x-scope-orgid: tenant-1"), "{request}");
+}
+
+#[tokio::test]
+async fn basic_auth_is_sent_and_a_401_is_not_retried() {
+    let (base, seen) = canned(vec![(401, "Unauthorized")]).await;
+    let path = std::env::temp_dir().join(format!("shakedown-pw-{}", std::process::id()));
+    std::fs::write(&path, "s3cret\n").unwrap();
+    let mut spec = spec_with(Duration::from_secs(5));
+    spec.basic_auth = Some(crate::spec::BasicAuth {
+        username: "admin".into(),
+        password_env: None,
+        password_file: Some(path.display().to_string()),
+    });
+    let settings = PrometheusSettings {
+        url: Some(base),
+        spec: Some(spec),
+        ..Default::default()
+    };
+    let endpoint = PrometheusEndpoint::new(&settings).unwrap();
+    let error = endpoint
+        .instant("up", Timestamp::now())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("401"), "{error}");
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "a 401 is permanent");
+    assert!(
+        seen[0].contains("Basic YWRtaW46czNjcmV0"),
+        "admin:s3cret: {}",
+        seen[0]
+    );
+    let _ = std::fs::remove_file(path);
+}
+
+#[tokio::test]
+async fn a_hung_prometheus_times_out_within_the_timeout() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    let settings = PrometheusSettings {
+        url: Some(format!("http://{addr}")),
+        spec: Some(spec_with(Duration::from_millis(400))),
+        ..Default::default()
+    };
+    let endpoint = PrometheusEndpoint::new(&settings).unwrap();
+    let started = std::time::Instant::now();
+    let error = endpoint
+        .instant("up", Timestamp::now())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("did not answer within"), "{error}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_partial_answer_becomes_a_partial_observation() {
+    let partial = r#"{"status":"success","warnings":["store unavailable"],"data":{"resultType":"vector","result":[{"metric":{},"value":[1,"0"]}]}}"#;
+    let (base, _) = canned(vec![(200, partial)]).await;
+    let settings = PrometheusSettings {
+        url: Some(base),
+        ..Default::default()
+    };
+    let probe = PromqlProbe::new(
+        Arc::new(PrometheusEndpoint::new(&settings).unwrap()),
+        "up".into(),
+    );
+    match probe.sample(Timestamp::now()).await {
+        Observation::Partial { reason, values } => {
+            assert!(reason.contains("store unavailable"), "{reason}");
+            assert_eq!(values.len(), 1);
+        }
+        other => panic!("expected a partial observation, got {other:?}"),
+    }
+}
