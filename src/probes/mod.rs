@@ -2,7 +2,7 @@
 //! judgement of a sample against a hypothesis's expectation.
 //!
 //! The executor only sees the `Probe` trait. `kube` probes (ready replicas, Ready
-//! nodes) live in `kube.rs`, PromQL probes in `prometheus.rs`, HTTP probes in `http.rs`.
+//! nodes) live in `kube.rs`, PromQL probes in `prometheus/`, HTTP probes in `http.rs`.
 
 pub mod http;
 pub mod kube;
