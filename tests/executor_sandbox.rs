@@ -382,6 +382,36 @@ async fn a_drain_that_injected_nothing_is_not_a_pass() {
     assert_eq!(summary["exitCode"], 3, "{summary}");
 }
 
+/// Regression (issue 12): a run stopped by preflight (exit 3) wrote no JUnit, so CI
+/// showed "no tests" instead of the cause. Now the journal, JUnit, summary and report
+/// are written, each step skipped with the reason the terminal printed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_stopped_by_preflight_still_writes_its_reports() {
+    let b = bench("not-run-reports").await;
+    let scenario = b.scenario(
+        "none",
+        "  target: {pods: {namespace: shop, selector: app=nope}}\n  fault: {type: pod-delete}\n",
+    );
+    let out = b.run(&scenario).await;
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(b.changes().is_empty(), "{:?}", summary(&b.changes()));
+    let junit = std::fs::read_to_string(b.dir.join("out/junit.xml")).expect("junit.xml");
+    assert!(junit.contains("no pods match"), "{junit}");
+    let summary: Value = serde_json::from_str(
+        &std::fs::read_to_string(b.dir.join("out/summary.json")).expect("summary"),
+    )
+    .expect("json");
+    assert_eq!(summary["exitCode"], 3, "{summary}");
+    let report = std::fs::read_to_string(b.dir.join("out/report.md")).expect("report.md");
+    assert!(report.contains("no pods match"), "{report}");
+    let kinds: Vec<String> = b
+        .journal()
+        .iter()
+        .map(|r| r["event"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(kinds, ["runStarted", "stepSkipped", "runFinished"]);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn node_drain_cordons_evicts_and_uncordons() {
     let b = bench("drain").await;

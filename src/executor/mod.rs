@@ -380,21 +380,82 @@ impl Runner {
     }
 }
 
+/// Journals a run that never started (the cluster could not be read, preflight
+/// refused): its header, every step skipped with the reason, and its verdict. The
+/// reports are then rendered from these records like any run's.
+pub fn record_not_run(
+    plan: &Plan,
+    conn: &Connection,
+    options: &RunOptions,
+    bus: &EventBus,
+    failure: &Failure,
+) {
+    let prometheus_url = options
+        .prometheus_url
+        .as_deref()
+        .map(display_url)
+        .or_else(|| {
+            plan.prometheus
+                .as_ref()
+                .and_then(|p| p.url.as_deref())
+                .map(display_url)
+        });
+    bus.emit(RunEvent::RunStarted(header(
+        plan,
+        conn,
+        options,
+        prometheus_url,
+    )));
+    for entry in plan.entries() {
+        // A preflight problem names its step (`preflight: step 2 (name): why`); else the
+        // run's own cause.
+        let prefix = format!("preflight: step {} (", entry.id);
+        let reason = failure
+            .details()
+            .iter()
+            .find(|p| p.starts_with(&prefix))
+            .cloned()
+            .unwrap_or_else(|| format!("not run: {}", crate::exit::cause_chain(failure)));
+        bus.emit(RunEvent::StepSkipped {
+            step: entry.id,
+            reason,
+        });
+    }
+    let outcome = failure.outcome();
+    bus.emit(RunEvent::RunFinished(RunFinished {
+        status: StepStatus::Failed,
+        deviated: false,
+        exit_code: outcome.code(),
+        outcome: Some(outcome),
+        message: Some(crate::exit::cause_chain(failure)),
+    }));
+}
+
 /// The run's header: where, with what, and every step the plan will take.
 fn run_started(plan: &Plan, runner: &Runner) -> RunStarted {
+    // The endpoint's own URL: never credentials, and the spec's when no flag was given.
+    let prometheus_url = match runner.prometheus.as_ref() {
+        Ok(endpoint) => Some(endpoint.display_url().to_owned()),
+        Err(_) => runner.options.prometheus_url.as_deref().map(display_url),
+    };
+    header(plan, &runner.conn, &runner.options, prometheus_url)
+}
+
+fn header(
+    plan: &Plan,
+    conn: &Connection,
+    options: &RunOptions,
+    prometheus_url: Option<String>,
+) -> RunStarted {
     RunStarted {
-        run_id: runner.options.run_id.clone(),
+        run_id: options.run_id.clone(),
         experiment: plan.name.clone(),
         source: plan.source.clone(),
         seed: plan.seed,
-        context: Some(runner.conn.context.clone()),
-        api_server: Some(runner.conn.server.clone()),
-        // The endpoint's own URL: never credentials, and the spec's when no flag was given.
-        prometheus_url: match runner.prometheus.as_ref() {
-            Ok(endpoint) => Some(endpoint.display_url().to_owned()),
-            Err(_) => runner.options.prometheus_url.as_deref().map(display_url),
-        },
-        dry_run: if runner.options.server_dry_run {
+        context: Some(conn.context.clone()),
+        api_server: Some(conn.server.clone()),
+        prometheus_url,
+        dry_run: if options.server_dry_run {
             "server".into()
         } else {
             "none".into()

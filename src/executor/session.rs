@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::events::Record;
 use crate::exit::{CouldNotRun, Failure, InvalidInput, Outcome};
 use crate::journal::JournalWriter;
 use crate::plan::{DryRun, Plan, PlanSettings};
@@ -39,8 +40,6 @@ pub async fn run_files(
     loaded: &[spec::Loaded],
     global: &SessionOptions,
 ) -> Result<Outcome, Failure> {
-    let revert_timeout = global.revert_timeout;
-    let junit = global.junit.as_deref();
     let conn = cluster::connect(global.kubeconfig.as_deref(), global.context.as_deref())
         .await
         .map_err(|e| CouldNotRun::Connect(Box::new(e)))?;
@@ -65,16 +64,39 @@ pub async fn run_files(
     let seed = settings.seed;
     crate::say!("shakedown: seed {seed} (replay with --seed {seed})");
     let mut problems = Vec::new();
+    let mut unreadable = None;
     for plan in &mut plans {
         let (namespaces, with_nodes) = plan.inventory_needs();
-        let inventory = cluster::inventory(&conn, &namespaces, with_nodes, Duration::from_secs(30))
-            .await
-            .map_err(|e| CouldNotRun::ReadCluster(Box::new(e)))?;
-        plan.pick_targets(&inventory);
-        problems.extend(executor::preflight(&conn, plan).await);
+        match cluster::inventory(&conn, &namespaces, with_nodes, Duration::from_secs(30)).await {
+            Ok(inventory) => {
+                plan.pick_targets(&inventory);
+                problems.extend(executor::preflight(&conn, plan).await);
+            }
+            Err(e) => {
+                unreadable = Some(e);
+                break;
+            }
+        }
     }
-    if !problems.is_empty() {
-        return Err(CouldNotRun::Preflight { problems }.into());
+    let stopped: Option<Failure> = match unreadable {
+        Some(e) => Some(CouldNotRun::ReadCluster(Box::new(e)).into()),
+        None if !problems.is_empty() => Some(CouldNotRun::Preflight { problems }.into()),
+        None => None,
+    };
+    if let Some(failure) = stopped {
+        // A client dry run writes nothing; every other run leaves its evidence, so a CI
+        // reporter shows the cause instead of "no tests".
+        if global.dry_run != DryRun::Client {
+            let runs: Vec<Vec<Record>> = loaded
+                .iter()
+                .zip(&plans)
+                .map(|(file, plan)| {
+                    report_not_run(loaded.len(), file, plan, &conn, global, &failure)
+                })
+                .collect();
+            write_combined_junit(global, &runs);
+        }
+        return Err(failure);
     }
     if global.dry_run == DryRun::Client {
         for plan in &plans {
@@ -86,11 +108,7 @@ pub async fn run_files(
     let mut overall = Outcome::Passed;
     let mut runs = Vec::new();
     for (file, plan) in loaded.iter().zip(&plans) {
-        let dir = if loaded.len() == 1 {
-            global.output_dir.clone()
-        } else {
-            global.output_dir.join(file.name())
-        };
+        let dir = run_dir(global, loaded.len(), file);
         let journal_path = dir.join("journal.jsonl");
         let _ = std::fs::remove_file(&journal_path);
         let journal =
@@ -100,28 +118,20 @@ pub async fn run_files(
             crate::run::bus::Progress::for_terminal(global.quiet, global.verbose),
             crate::run::bus::system_clock(),
         );
-        let options = executor::RunOptions {
-            run_id: new_run_id(),
-            server_dry_run: global.dry_run == DryRun::Server,
-            prometheus_url: global.prometheus_url.clone(),
-            prometheus_token: global.prometheus_token.clone(),
-            prometheus_token_file: global.prometheus_token_file.clone(),
-            revert_timeout,
-        };
-        let outcome = executor::run(plan, conn.clone(), bus.clone(), options).await;
+        let outcome = executor::run(plan, conn.clone(), bus.clone(), run_options(global)).await;
         let records = bus.records();
         write_reports(&dir, &records, global.quiet);
         runs.push(records);
         if global.quiet
-            && let Some(message) =
-                runs.last()
-                    .into_iter()
-                    .flatten()
-                    .rev()
-                    .find_map(|r: &crate::events::Record| match &r.event {
-                        crate::events::RunEvent::RunFinished(f) => f.message.clone(),
-                        _ => None,
-                    })
+            && let Some(message) = runs
+                .last()
+                .into_iter()
+                .flatten()
+                .rev()
+                .find_map(|r: &Record| match &r.event {
+                    crate::events::RunEvent::RunFinished(f) => f.message.clone(),
+                    _ => None,
+                })
         {
             // Even quiet runs say how they ended: exit 4 must name what is left faulted.
             crate::say!("shakedown: {message}");
@@ -140,11 +150,16 @@ pub async fn run_files(
             break;
         }
     }
-    let all: Vec<(&[crate::events::Record], bool)> =
-        runs.iter().map(|r| (r.as_slice(), false)).collect();
+    write_combined_junit(global, &runs);
+    Ok(overall)
+}
+
+/// One release gate, one JUnit file: every experiment's suites together, in the output
+/// directory when there are several, and at `--junit PATH` when asked.
+fn write_combined_junit(global: &SessionOptions, runs: &[Vec<Record>]) {
+    let all: Vec<(&[Record], bool)> = runs.iter().map(|r| (r.as_slice(), false)).collect();
     let combined = reports::junit::render_many(&all);
     if runs.len() > 1 {
-        // One release gate, one JUnit file: every experiment's suites together.
         let file = reports::RenderedFile {
             path: reports::JUNIT_FILE.into(),
             contents: combined.clone(),
@@ -153,12 +168,59 @@ pub async fn run_files(
             crate::say!("shakedown: {e}");
         }
     }
-    if let Some(path) = junit.filter(|_| !runs.is_empty())
+    if let Some(path) = global.junit.as_deref().filter(|_| !runs.is_empty())
         && let Err(e) = std::fs::write(path, &combined)
     {
         crate::say!("shakedown: cannot write {}: {e}", path.display());
     }
-    Ok(overall)
+}
+
+/// Where one file's journal and reports go: the output directory itself for a single
+/// file, a folder per experiment for several.
+fn run_dir(global: &SessionOptions, files: usize, file: &spec::Loaded) -> PathBuf {
+    if files == 1 {
+        global.output_dir.clone()
+    } else {
+        global.output_dir.join(file.name())
+    }
+}
+
+/// The journal and reports of a run that never started: every step skipped with the
+/// reason that stopped it, and the run's verdict. Best effort: the failure is what the
+/// caller reports; a report that cannot be written is said, not fatal.
+fn report_not_run(
+    files: usize,
+    file: &spec::Loaded,
+    plan: &Plan,
+    conn: &cluster::Connection,
+    global: &SessionOptions,
+    failure: &Failure,
+) -> Vec<Record> {
+    let dir = run_dir(global, files, file);
+    let journal_path = dir.join("journal.jsonl");
+    let _ = std::fs::remove_file(&journal_path);
+    let journal = JournalWriter::create(&journal_path).ok();
+    let bus = crate::run::bus::EventBus::new(
+        journal,
+        crate::run::bus::Progress::Quiet,
+        crate::run::bus::system_clock(),
+    );
+    let options = run_options(global);
+    executor::record_not_run(plan, conn, &options, &bus, failure);
+    let records = bus.records();
+    write_reports(&dir, &records, global.quiet);
+    records
+}
+
+fn run_options(global: &SessionOptions) -> executor::RunOptions {
+    executor::RunOptions {
+        run_id: new_run_id(),
+        server_dry_run: global.dry_run == DryRun::Server,
+        prometheus_url: global.prometheus_url.clone(),
+        prometheus_token: global.prometheus_token.clone(),
+        prometheus_token_file: global.prometheus_token_file.clone(),
+        revert_timeout: global.revert_timeout,
+    }
 }
 
 /// Renders every report format into `dir`. Runs on every exit path of a run, so a
