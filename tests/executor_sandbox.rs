@@ -412,6 +412,57 @@ async fn a_run_stopped_by_preflight_still_writes_its_reports() {
     assert_eq!(kinds, ["runStarted", "stepSkipped", "runFinished"]);
 }
 
+/// Regression (issue 10, finding 6): with a full disk the run cordoned and evicted with a
+/// 0-byte journal and exited 0. The intent record must be on disk before the mutation:
+/// with a journal on /dev/full (every write fails with ENOSPC) nothing is touched and the
+/// run cannot pass.
+#[tokio::test(flavor = "multi_thread")]
+async fn no_mutation_happens_when_the_journal_cannot_be_written() {
+    let b = bench("full-disk").await;
+    let scenario = b.scenario(
+        "drain",
+        "  target: {nodes: {names: [node-a-1]}}\n  fault: {type: node-drain, duration: 1s, evictionTimeout: 20s}\n",
+    );
+    let loaded = shakedown::spec::load(&scenario).expect("valid");
+    let conn = shakedown::cluster::connect(Some(&b.kubeconfig), None)
+        .await
+        .expect("connect");
+    let settings = shakedown::plan::PlanSettings {
+        seed: 7,
+        default_namespace: Some(conn.default_namespace.clone()),
+    };
+    let mut plan = shakedown::plan::plan(&loaded, &settings);
+    let (namespaces, nodes) = plan.inventory_needs();
+    let inventory = shakedown::cluster::inventory(&conn, &namespaces, nodes, common::DEADLINE)
+        .await
+        .expect("inventory");
+    plan.pick_targets(&inventory);
+    let journal = shakedown::journal::JournalWriter::create(Path::new("/dev/full"))
+        .expect("/dev/full opens for writing");
+    let bus = shakedown::run::bus::EventBus::new(
+        Some(journal),
+        shakedown::run::bus::Progress::Quiet,
+        shakedown::run::bus::system_clock(),
+    );
+    let options = shakedown::executor::RunOptions {
+        run_id: "full-disk".into(),
+        server_dry_run: false,
+        prometheus_url: None,
+        prometheus_token: None,
+        prometheus_token_file: None,
+        revert_timeout: Duration::from_secs(5),
+    };
+    b.handle.clear_request_log();
+    let outcome = shakedown::executor::run(&plan, conn, bus.clone(), options).await;
+    assert_eq!(outcome, shakedown::exit::Outcome::CouldNotRun);
+    assert!(b.changes().is_empty(), "{:?}", summary(&b.changes()));
+    b.assert_uncordoned("node-a-1");
+    assert!(
+        bus.journal_error()
+            .is_some_and(|e| e.contains("No space left"))
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn node_drain_cordons_evicts_and_uncordons() {
     let b = bench("drain").await;

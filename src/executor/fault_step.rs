@@ -65,13 +65,22 @@ impl Runner {
             return StepStatus::Failed;
         }
         let ctx = self.fault_context(id);
-        self.bus.emit(RunEvent::FaultIntent(FaultIntent {
+        let intent = RunEvent::FaultIntent(FaultIntent {
             step: id.into(),
             fault: step.fault.type_name().into(),
             targets: targets.clone(),
             params: serde_json::to_value(&step.fault).unwrap_or_default(),
             revert: fault.revert_hint(&self.options.run_id),
-        }));
+        });
+        if let Err(e) = self.bus.emit_durably(intent) {
+            // No mutation without its intent record on disk: it is what tells a later
+            // `recover --journal` (and the auditor) what was done.
+            let why =
+                format!("step {id}: the journal cannot be written ({e}); nothing was injected");
+            self.note(NoteLevel::Warning, why.clone());
+            self.tally().errors.push(why);
+            return StepStatus::Failed;
+        }
         let injected_at = tokio::time::Instant::now();
         let recovery_budget = step.recovery.within.0;
         let (mut disrupted, mut inject_error) = match fault.inject(&ctx, &targets).await {

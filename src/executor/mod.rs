@@ -352,6 +352,14 @@ impl Runner {
 
     /// Emits RunFinished and maps the run to the exit-code contract.
     fn finish(&self) -> Outcome {
+        if let Some(e) = self.bus.journal_error() {
+            // The evidence is incomplete: the run cannot pass, whatever its checks said.
+            let why = format!("the journal could not be written completely: {e}");
+            let mut tally = self.tally();
+            if !tally.errors.contains(&why) {
+                tally.errors.push(why);
+            }
+        }
         let tally = self.tally().clone();
         let stop = self.stop.borrow().clone();
         let verdict = Self::verdict(&tally, &stop);

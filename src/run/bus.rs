@@ -75,6 +75,17 @@ impl EventBus {
         record
     }
 
+    /// [`emit`](Self::emit) for a record a mutation depends on (a fault's intent): `Err`
+    /// when it did not reach the disk, or when the journal already failed earlier, so
+    /// the caller does not act without the record that lets `recover` find it.
+    pub fn emit_durably(&self, event: RunEvent) -> Result<Record, String> {
+        let record = self.emit(event);
+        match self.journal_error() {
+            Some(e) => Err(e),
+            None => Ok(record),
+        }
+    }
+
     /// Everything emitted so far, in order.
     pub fn records(&self) -> Vec<Record> {
         self.inner
