@@ -463,6 +463,34 @@ async fn no_mutation_happens_when_the_journal_cannot_be_written() {
     );
 }
 
+/// Regression (issue 11): with repeated deletes the owner's recovery time was the fault
+/// window (measured from the first injection, checked only after the window). It now
+/// counts from the owner's own last disruption: rounds at 0, 2 and 4 s of a 6 s window,
+/// with pods that start in 0.3 s, recover in well under the window.
+#[tokio::test(flavor = "multi_thread")]
+async fn recovery_time_counts_from_the_owners_last_disruption() {
+    let b = bench("recovery-time").await;
+    let scenario = b.scenario(
+        "repeat",
+        "  target: {pods: {namespace: shop, selector: app=checkout, mode: one}}\n  fault: {type: pod-delete, interval: 2s, duration: 6s}\n  recovery: {within: 20s}\n",
+    );
+    let out = b.run(&scenario).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let journal = b.journal();
+    let recovered: Vec<u64> = journal
+        .iter()
+        .filter(|r| r["event"] == "recovered")
+        .filter_map(|r| r["afterMs"].as_u64())
+        .collect();
+    assert!(!recovered.is_empty(), "{journal:?}");
+    for after in recovered {
+        assert!(
+            after < 3_000,
+            "recovered {after} ms after its last disruption, not after the 6 s window"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn node_drain_cordons_evicts_and_uncordons() {
     let b = bench("drain").await;

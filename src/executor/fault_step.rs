@@ -188,7 +188,11 @@ impl Runner {
                     let mut round = 1;
                     loop {
                         let next = tokio::time::Instant::now() + interval;
-                        if next >= deadline || wait_or_stop(&mut stopped, next).await {
+                        if next >= deadline
+                            || self
+                                .watch_recovery(ctx, disrupted, next, &mut stopped)
+                                .await
+                        {
                             return Ok(());
                         }
                         round += 1;
@@ -214,7 +218,10 @@ impl Runner {
                 result
             }
             Hold::For(length) => {
-                let holding = wait_or_stop(&mut stopped, tokio::time::Instant::now() + length);
+                let until = tokio::time::Instant::now() + length;
+                // Owners can be whole again while the fault holds (a drained node's
+                // pods rescheduled elsewhere): that is when they recovered.
+                let holding = self.watch_recovery(ctx, disrupted, until, &mut stopped);
                 tokio::join!(
                     holding,
                     phases::during(checks, &self.bus, phases::Window::For(length), &self.stop)
@@ -222,6 +229,20 @@ impl Runner {
                 Ok(())
             }
         }
+    }
+
+    /// Notes owners that are whole again until `until`; true when the run was stopped.
+    async fn watch_recovery(
+        &self,
+        ctx: &FaultContext,
+        disrupted: &mut Disrupted,
+        until: tokio::time::Instant,
+        stopped: &mut watch::Receiver<Stop>,
+    ) -> bool {
+        if !self.options.server_dry_run && disrupted.pending().next().is_some() {
+            recovery::wait_until_recovered(&ctx.client, disrupted, until, stopped, false).await;
+        }
+        wait_or_stop(stopped, until).await
     }
 
     /// Reads the cluster now and picks the step's targets, seeded by the plan's seed and
@@ -287,8 +308,11 @@ impl Runner {
             true,
         )
         .await;
-        for (owner, at) in &disrupted.recovered {
-            let after_ms = at.saturating_duration_since(since).as_millis() as u64;
+        for owner in disrupted.recovered.keys() {
+            // From the owner's own last disruption, not from the first injection.
+            let after_ms = disrupted
+                .recovery_time(owner, since)
+                .map_or(0, |d| d.as_millis() as u64);
             self.bus.emit(RunEvent::Recovered {
                 step: id.into(),
                 workload: owner.to_string(),

@@ -157,7 +157,7 @@ async fn evict_node(
     }
     match first_error {
         Some(e) => Err(e),
-        None => Ok(disrupted),
+        None => Ok(disrupted.disrupted_now()),
     }
 }
 

@@ -96,6 +96,7 @@ async fn delete_pods(
     for pod in &deleted {
         disrupted.add_pod(pod);
     }
+    let disrupted = disrupted.disrupted_now();
     first_error.map_or(Ok(disrupted), Err)
 }
 

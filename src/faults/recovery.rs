@@ -126,19 +126,46 @@ pub async fn is_ready(client: &Client, owner: &Owner) -> Result<bool, kube::Erro
     })
 }
 
-/// What a fault disrupted, and when each owner was seen whole again.
+/// What a fault disrupted, when each owner was last disrupted, and when each owner was
+/// seen whole again after that.
 #[derive(Debug, Clone, Default)]
 pub struct Disrupted {
     pub owners: BTreeSet<Owner>,
     /// `(namespace, name, uid)` of every pod deleted or evicted.
     pub pods: Vec<(String, String, String)>,
+    /// When each owner lost its latest pod: its recovery time counts from here, not
+    /// from the first injection of a repeated fault.
+    pub last_disrupted: BTreeMap<Owner, tokio::time::Instant>,
     pub recovered: BTreeMap<Owner, tokio::time::Instant>,
 }
 
 impl Disrupted {
+    /// Stamps every owner as disrupted now (the fault's calls have just returned).
+    pub fn disrupted_now(mut self) -> Self {
+        let now = tokio::time::Instant::now();
+        for owner in &self.owners {
+            self.last_disrupted.insert(owner.clone(), now);
+        }
+        self
+    }
+
+    /// Adds a later disruption: an owner hit again is not recovered any more, and its
+    /// recovery clock restarts.
     pub fn extend(&mut self, other: Disrupted) {
+        for (owner, at) in other.last_disrupted {
+            self.recovered.remove(&owner);
+            let last = self.last_disrupted.entry(owner).or_insert(at);
+            *last = (*last).max(at);
+        }
         self.owners.extend(other.owners);
         self.pods.extend(other.pods);
+    }
+
+    /// How long `owner` took to be whole again after its own last disruption.
+    pub fn recovery_time(&self, owner: &Owner, fallback: tokio::time::Instant) -> Option<Duration> {
+        let recovered = self.recovered.get(owner)?;
+        let since = self.last_disrupted.get(owner).copied().unwrap_or(fallback);
+        Some(recovered.saturating_duration_since(since))
     }
 
     pub fn add_pod(&mut self, pod: &Pod) {
