@@ -491,6 +491,37 @@ async fn recovery_time_counts_from_the_owners_last_disruption() {
     }
 }
 
+/// Regression (issue 11): with Prometheus unreachable, an `abort: true` hypothesis kept
+/// the fault on for its whole duration, blind. A stop condition now fails closed: a few
+/// samples in a row without an answer abort and revert, and the run is an error (exit 3).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_blind_stop_condition_aborts_the_fault() {
+    let b = bench("blind-abort").await;
+    let scenario = b.scenario(
+        "blind",
+        "  target: {nodes: {names: [node-a-1]}}\n  fault: {type: node-drain, duration: 60s, evictionTimeout: 20s}\n  hypotheses:\n    - {name: slo, promql: up, expect: \"> 0\", phases: [during], every: 200ms, abort: true}\n  recovery: {within: 20s}\n",
+    );
+    let started = std::time::Instant::now();
+    let out = b
+        .command(&[
+            "--prometheus-url",
+            "http://127.0.0.1:9/",
+            "run",
+            scenario.to_str().expect("utf8"),
+        ])
+        .output()
+        .await
+        .expect("run");
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the 60 s drain was cut short: {:?}",
+        started.elapsed()
+    );
+    assert!(stderr(&out).contains("fails closed"), "{}", stderr(&out));
+    b.assert_uncordoned("node-a-1");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn node_drain_cordons_evicts_and_uncordons() {
     let b = bench("drain").await;

@@ -194,9 +194,32 @@ pub async fn during(checks: &[Check], bus: &EventBus, window: Window, stop: &wat
                 let (mut samples, mut passed, mut errors, mut no_data) = (0u32, 0u32, 0u32, 0u32);
                 let mut worst: Option<f64> = None;
                 let mut aborted = false;
+                // Consecutive samples that could not say whether the system is fine.
+                let mut blind = 0u32;
+                let mut blinded = false;
                 loop {
-                    let (outcome, value) = check.sample(bus, Phase::During).await;
+                    // A slow probe never keeps the fault past its window plus one interval:
+                    // a sample still running then counts as an error.
+                    let sampled = check.sample(bus, Phase::During);
+                    let (outcome, value) = match deadline {
+                        Some(deadline) => {
+                            let latest = deadline + check.hypothesis.every.0;
+                            tokio::time::timeout_at(latest, sampled)
+                                .await
+                                .unwrap_or((SampleOutcome::Error, None))
+                        }
+                        None => sampled.await,
+                    };
                     samples += 1;
+                    blind = match outcome {
+                        SampleOutcome::Error | SampleOutcome::NoData => blind + 1,
+                        _ => 0,
+                    };
+                    if check.hypothesis.abort && blind >= BLIND_SAMPLES_ABORT {
+                        // A stop condition fails closed: blind is not safe.
+                        stop.send_replace(Stop::Aborted(check.hypothesis.name.clone()));
+                        blinded = true;
+                    }
                     match outcome {
                         SampleOutcome::Pass => passed += 1,
                         SampleOutcome::Error => errors += 1,
@@ -211,6 +234,9 @@ pub async fn during(checks: &[Check], bus: &EventBus, window: Window, stop: &wat
                             }
                         }
                     }
+                    if blinded {
+                        break;
+                    }
                     let next = tokio::time::Instant::now() + check.hypothesis.every.0;
                     let done = match (deadline, ended.as_mut()) {
                         (Some(deadline), _) => {
@@ -224,7 +250,18 @@ pub async fn during(checks: &[Check], bus: &EventBus, window: Window, stop: &wat
                     }
                 }
                 let share = f64::from(passed) * 100.0 / f64::from(samples.max(1));
-                let (verdict, message) = if aborted {
+                let (verdict, message) = if blinded {
+                    (
+                        if errors > 0 {
+                            Verdict::Error
+                        } else {
+                            Verdict::Inconclusive
+                        },
+                        format!(
+                            "{blind} consecutive samples without data or with errors; an abort condition fails closed: aborted and reverted"
+                        ),
+                    )
+                } else if aborted {
                     (
                         Verdict::Aborted,
                         format!(
@@ -262,7 +299,7 @@ pub async fn during(checks: &[Check], bus: &EventBus, window: Window, stop: &wat
                         ),
                     )
                 };
-                let (verdict, message) = if aborted {
+                let (verdict, message) = if aborted || blinded {
                     (verdict, message)
                 } else {
                     check
@@ -355,6 +392,11 @@ pub async fn after(
         });
     futures_join_all(loops).await;
 }
+
+/// How many samples in a row an `abort: true` hypothesis may be blind (no data, or an
+/// error) before it aborts the fault: a stop condition that cannot see must not let the
+/// fault run on.
+const BLIND_SAMPLES_ABORT: u32 = 3;
 
 /// Like `wait_or_stop`, but also returns early (true) when `ended` flips to true.
 async fn wait_or_end(
