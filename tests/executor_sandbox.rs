@@ -361,10 +361,16 @@ async fn a_drain_that_injected_nothing_is_not_a_pass() {
     let b = bench_with("drain-nothing", config).await;
     let scenario = b.scenario(
         "empty",
-        "  target: {nodes: {names: [node-b-2]}}\n  fault: {type: node-drain, duration: 1s, evictionTimeout: 20s}\n",
+        "  target: {nodes: {names: [node-b-2]}}\n  fault: {type: node-drain, duration: 60s, evictionTimeout: 20s}\n",
     );
+    let started = std::time::Instant::now();
     let out = b.run(&scenario).await;
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "nothing is held for the 60 s of a fault that injected nothing: {:?}",
+        started.elapsed()
+    );
     assert!(
         stderr(&out).contains("nothing was injected"),
         "{}",

@@ -87,6 +87,16 @@ impl Runner {
             Ok(disrupted) => (disrupted, None),
             Err(e) => (Disrupted::default(), Some(e)),
         };
+        if inject_error.is_none() && !self.injected_anything(id) {
+            // A chaos test that injected nothing did not pass: every target was skipped,
+            // already faulted by someone else, or had nothing to evict. Checked before
+            // the hold, so nothing is "held" for the fault's whole duration.
+            let e = FaultError::NotApplied(
+                "nothing was injected: every target was skipped, already faulted, or had nothing to evict".into(),
+            );
+            self.note(NoteLevel::Warning, format!("step {id}: {e}"));
+            inject_error = Some(e);
+        }
         if inject_error.is_none() {
             let hold = fault.hold(recovery_budget);
             if let Err(e) = self
@@ -95,15 +105,6 @@ impl Runner {
             {
                 inject_error = Some(e);
             }
-        }
-        if inject_error.is_none() && !self.injected_anything(id) {
-            // A chaos test that injected nothing did not pass: every target was skipped,
-            // already faulted by someone else, or had nothing to evict.
-            let e = FaultError::NotApplied(
-                "nothing was injected: every target was skipped, already faulted, or had nothing to evict".into(),
-            );
-            self.note(NoteLevel::Warning, format!("step {id}: {e}"));
-            inject_error = Some(e);
         }
         let reverted_at = tokio::time::Instant::now();
         self.revert_step(id, fault, &disrupted).await;
