@@ -219,10 +219,19 @@ fn run_against_an_unreachable_cluster_is_exit_3() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // Nothing was touched, and the evidence says why (issue 12: JUnit on every exit path
+    // past argument parsing, so CI shows the cause instead of "no tests").
+    let journal = std::fs::read_to_string(dir.join("journal.jsonl")).expect("a journal");
+    let last: serde_json::Value =
+        serde_json::from_str(journal.lines().last().expect("records")).expect("json");
+    assert_eq!(last["event"], "runFinished", "{journal}");
+    assert_eq!(last["exitCode"], 3, "{journal}");
     assert!(
-        !dir.join("journal.jsonl").exists(),
-        "nothing ran, so no journal"
+        !journal.contains("faultIntent"),
+        "nothing was attempted: {journal}"
     );
+    let junit = std::fs::read_to_string(dir.join("junit.xml")).expect("junit.xml");
+    assert!(junit.contains("could not read the cluster"), "{junit}");
 }
 
 /// Failures are printed at one site: once, after `shakedown: `, with their causes.
