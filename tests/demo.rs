@@ -56,6 +56,11 @@ fn the_demo_passes_one_hypothesis_breaks_one_and_writes_every_report() {
     let run = Command::new(env!("CARGO_BIN_EXE_shakedown"))
         .args(["--output-dir", out.to_str().expect("utf8"), "demo"])
         .env_remove("CI")
+        .env_remove("JENKINS_URL")
+        .env_remove("GITLAB_CI")
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("BUILDKITE")
+        .env_remove("TF_BUILD")
         .output()
         .expect("run demo");
     let stdout = String::from_utf8_lossy(&run.stdout);
@@ -114,6 +119,11 @@ fn ctrl_c_during_the_drain_leaves_no_cordoned_node_and_no_process() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_shakedown"))
         .args(["--output-dir", out.to_str().expect("utf8"), "demo"])
         .env_remove("CI")
+        .env_remove("JENKINS_URL")
+        .env_remove("GITLAB_CI")
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("BUILDKITE")
+        .env_remove("TF_BUILD")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

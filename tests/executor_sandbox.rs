@@ -84,6 +84,11 @@ impl Bench {
             .arg(self.dir.join("out"))
             .args(args)
             .env_remove("CI")
+            .env_remove("JENKINS_URL")
+            .env_remove("GITLAB_CI")
+            .env_remove("GITHUB_ACTIONS")
+            .env_remove("BUILDKITE")
+            .env_remove("TF_BUILD")
             .kill_on_drop(true);
         command
     }
@@ -988,12 +993,51 @@ async fn without_yes_nothing_is_touched() {
             scenario.to_str().expect("utf8"),
         ])
         .env_remove("CI")
+        .env_remove("JENKINS_URL")
+        .env_remove("GITLAB_CI")
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("BUILDKITE")
+        .env_remove("TF_BUILD")
         .output()
         .await
         .expect("run");
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("--yes"), "{}", stderr(&out));
     assert!(b.changes().is_empty(), "{:?}", summary(&b.changes()));
+}
+
+/// Regression (issue 12): Jenkins sets JENKINS_URL, not CI, so the README's Jenkins
+/// recipe exited 2 asking for --yes. Every CI system's marker now counts.
+#[tokio::test(flavor = "multi_thread")]
+async fn under_jenkins_an_allowed_context_needs_no_yes() {
+    let b = bench("jenkins").await;
+    let scenario = b.dir.join("gate.yaml");
+    std::fs::write(
+        &scenario,
+        "apiVersion: shakedown.dev/v1alpha1\nkind: Scenario\nmetadata: {name: gate}\nspec:\n  safety: {allowedNamespaces: [shop], allowedContexts: [shakedown-sandbox]}\n  target: {pods: {namespace: shop, selector: app=checkout}}\n  fault: {type: pod-delete}\n  recovery: {within: 20s}\n",
+    )
+    .expect("scenario");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_shakedown"))
+        .arg("--kubeconfig")
+        .arg(&b.kubeconfig)
+        .args([
+            "--output-dir",
+            b.dir.join("out").to_str().expect("utf8"),
+            "run",
+            scenario.to_str().expect("utf8"),
+        ])
+        .env_remove("CI")
+        .env_remove("GITLAB_CI")
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("BUILDKITE")
+        .env_remove("TF_BUILD")
+        .env("JENKINS_URL", "https://jenkins.example.com/")
+        .output()
+        .await
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(summary(&b.changes()), ["DELETE pods", "POST events"]);
+    wait_for_ready_checkouts(&b.handle, 3).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

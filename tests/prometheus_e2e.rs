@@ -242,6 +242,11 @@ impl Bench {
             .arg("run")
             .arg(scenario)
             .env_remove("CI")
+            .env_remove("JENKINS_URL")
+            .env_remove("GITLAB_CI")
+            .env_remove("GITHUB_ACTIONS")
+            .env_remove("BUILDKITE")
+            .env_remove("TF_BUILD")
             .env_remove("SHAKEDOWN_PROMETHEUS_URL")
             .env_remove("SHAKEDOWN_PROMETHEUS_TOKEN")
             .kill_on_drop(true);

@@ -252,12 +252,12 @@ pub enum ContextRefused {
     NotAllowed { context: String },
 }
 
-/// `--yes` is needed unless CI=true and the context is on every file's allow-list.
+/// `--yes` is needed unless under CI (`run::ci`) and the context is on every file's allow-list.
 fn context_allowed(plans: &[Plan], context: &str, yes: bool) -> Result<(), ContextRefused> {
     if yes {
         return Ok(());
     }
-    let in_ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+    let in_ci = crate::run::ci::detected();
     let listed = plans.iter().all(|plan| {
         plan.safety
             .as_ref()

@@ -122,7 +122,7 @@ impl Progress {
         if quiet {
             return Progress::Quiet;
         }
-        let in_ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
+        let in_ci = super::ci::detected();
         if std::io::stderr().is_terminal() && !in_ci {
             let bar = ProgressBar::new_spinner();
             bar.set_style(

@@ -6,5 +6,6 @@
 //! fails the build if it ever does.
 
 pub mod bus;
+pub mod ci;
 pub mod retry;
 pub mod stop;
