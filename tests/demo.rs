@@ -48,21 +48,22 @@ fn demo_dir(out: &Path) -> std::path::PathBuf {
         .expect("a demo-<timestamp> folder")
 }
 
+/// `shakedown --output-dir OUT demo`, outside any CI (every CI system's marker removed).
+fn demo(out: &std::path::Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_shakedown"));
+    command.args(["--output-dir", out.to_str().expect("utf8"), "demo"]);
+    for marker in shakedown::run::ci::MARKERS {
+        command.env_remove(marker);
+    }
+    command
+}
+
 #[test]
 fn the_demo_passes_one_hypothesis_breaks_one_and_writes_every_report() {
     require_prometheus();
     let out = scratch("full");
     let started = Instant::now();
-    let run = Command::new(env!("CARGO_BIN_EXE_shakedown"))
-        .args(["--output-dir", out.to_str().expect("utf8"), "demo"])
-        .env_remove("CI")
-        .env_remove("JENKINS_URL")
-        .env_remove("GITLAB_CI")
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("BUILDKITE")
-        .env_remove("TF_BUILD")
-        .output()
-        .expect("run demo");
+    let run = demo(&out).output().expect("run demo");
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert_eq!(
         run.status.code(),
@@ -116,14 +117,7 @@ fn the_demo_passes_one_hypothesis_breaks_one_and_writes_every_report() {
 fn ctrl_c_during_the_drain_leaves_no_cordoned_node_and_no_process() {
     require_prometheus();
     let out = scratch("interrupt");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_shakedown"))
-        .args(["--output-dir", out.to_str().expect("utf8"), "demo"])
-        .env_remove("CI")
-        .env_remove("JENKINS_URL")
-        .env_remove("GITLAB_CI")
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("BUILDKITE")
-        .env_remove("TF_BUILD")
+    let mut child = demo(&out)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -75,21 +75,28 @@ impl Bench {
         path
     }
 
+    /// `shakedown --yes --seed 7 ARGS` against this sandbox, outside any CI.
     fn command(&self, args: &[&str]) -> tokio::process::Command {
+        let mut command = self.unconfirmed(&["--yes", "--seed", "7"]);
+        command.args(args);
+        command
+    }
+
+    /// `shakedown ARGS` against this sandbox without `--yes`, outside any CI: every CI
+    /// system's marker is removed, so the `--yes` rule does not depend on where the
+    /// tests run.
+    fn unconfirmed(&self, args: &[&str]) -> tokio::process::Command {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_shakedown"));
         command
             .arg("--kubeconfig")
             .arg(&self.kubeconfig)
-            .args(["--yes", "--seed", "7", "--output-dir"])
+            .arg("--output-dir")
             .arg(self.dir.join("out"))
             .args(args)
-            .env_remove("CI")
-            .env_remove("JENKINS_URL")
-            .env_remove("GITLAB_CI")
-            .env_remove("GITHUB_ACTIONS")
-            .env_remove("BUILDKITE")
-            .env_remove("TF_BUILD")
             .kill_on_drop(true);
+        for marker in shakedown::run::ci::MARKERS {
+            command.env_remove(marker);
+        }
         command
     }
 
@@ -132,12 +139,29 @@ impl Bench {
         );
     }
 
+    /// The journal's event names, in order.
+    fn event_kinds(&self) -> Vec<String> {
+        self.journal()
+            .iter()
+            .map(|r| r["event"].as_str().unwrap_or("").to_owned())
+            .collect()
+    }
+
     fn journal(&self) -> Vec<Value> {
         let text = std::fs::read_to_string(self.dir.join("out/journal.jsonl")).expect("journal");
         text.lines()
             .map(|l| serde_json::from_str(l).expect("record"))
             .collect()
     }
+}
+
+/// Pods that carry a network fault's mark (`shakedown.dev/fault`).
+fn netem_marked(handle: &SandboxHandle) -> Vec<Value> {
+    handle
+        .objects("pods", Some("shop"))
+        .into_iter()
+        .filter(|p| p["metadata"]["annotations"]["shakedown.dev/fault"].is_string())
+        .collect()
 }
 
 fn stderr(out: &Output) -> String {
@@ -415,11 +439,7 @@ async fn a_run_stopped_by_preflight_still_writes_its_reports() {
     assert_eq!(summary["exitCode"], 3, "{summary}");
     let report = std::fs::read_to_string(b.dir.join("out/report.md")).expect("report.md");
     assert!(report.contains("no pods match"), "{report}");
-    let kinds: Vec<String> = b
-        .journal()
-        .iter()
-        .map(|r| r["event"].as_str().unwrap_or("").to_owned())
-        .collect();
+    let kinds = b.event_kinds();
     assert_eq!(kinds, ["runStarted", "stepSkipped", "runFinished"]);
 }
 
@@ -853,12 +873,10 @@ async fn half_the_reads_failing_still_gets_through_preflight_and_reverts() {
         .filter(|r| r.status == 500)
         .count();
     assert!(failed > 0, "the sandbox really failed some reads");
-    let marked = b
-        .handle
-        .objects("pods", Some("shop"))
-        .iter()
-        .any(|p| p["metadata"]["annotations"]["shakedown.dev/fault"].is_string());
-    assert!(!marked, "nothing is left faulted");
+    assert!(
+        netem_marked(&b.handle).is_empty(),
+        "nothing is left faulted"
+    );
 }
 
 /// Regression: when the exec that removes netem failed, the revert was recorded as done
@@ -890,12 +908,7 @@ async fn a_netem_revert_whose_exec_fails_is_exit_4_and_keeps_the_mark() {
         .expect("run");
     b.handle.set_api_faults(sandbox::ApiFaults::default());
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
-    let marked: Vec<Value> = b
-        .handle
-        .objects("pods", Some("shop"))
-        .into_iter()
-        .filter(|p| p["metadata"]["annotations"]["shakedown.dev/fault"].is_string())
-        .collect();
+    let marked = netem_marked(&b.handle);
     assert_eq!(marked.len(), 1, "the fault keeps its mark for recover");
     let pod = marked[0]["metadata"]["name"]
         .as_str()
@@ -906,11 +919,7 @@ async fn a_netem_revert_whose_exec_fails_is_exit_4_and_keeps_the_mark() {
         "the message names the pod: {}",
         stderr(&out)
     );
-    let kinds: Vec<String> = b
-        .journal()
-        .iter()
-        .map(|r| r["event"].as_str().unwrap_or("").to_owned())
-        .collect();
+    let kinds = b.event_kinds();
     assert!(kinds.iter().any(|k| k == "revertFailed"), "{kinds:?}");
     assert!(!kinds.iter().any(|k| k == "faultReverted"), "{kinds:?}");
     let out = recover(&b, &[]).await;
@@ -967,11 +976,7 @@ async fn an_unreachable_api_during_the_revert_is_exit_4_naming_the_node() {
         "and how to fix it: {}",
         stderr(&out)
     );
-    let kinds: Vec<String> = b
-        .journal()
-        .iter()
-        .map(|r| r["event"].as_str().unwrap_or("").to_owned())
-        .collect();
+    let kinds = b.event_kinds();
     assert!(kinds.iter().any(|k| k == "revertFailed"), "{kinds:?}");
     // The node is still marked, so recover can finish the job once the API is back.
     let out = recover(&b, &[]).await;
@@ -983,21 +988,8 @@ async fn an_unreachable_api_during_the_revert_is_exit_4_naming_the_node() {
 async fn without_yes_nothing_is_touched() {
     let b = bench("no-yes").await;
     let scenario = b.scenario("pd", "  target: {pods: {namespace: shop, selector: app=checkout}}\n  fault: {type: pod-delete}\n");
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_shakedown"))
-        .arg("--kubeconfig")
-        .arg(&b.kubeconfig)
-        .args([
-            "--output-dir",
-            b.dir.join("out").to_str().expect("utf8"),
-            "run",
-            scenario.to_str().expect("utf8"),
-        ])
-        .env_remove("CI")
-        .env_remove("JENKINS_URL")
-        .env_remove("GITLAB_CI")
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("BUILDKITE")
-        .env_remove("TF_BUILD")
+    let out = b
+        .unconfirmed(&["run", scenario.to_str().expect("utf8")])
         .output()
         .await
         .expect("run");
@@ -1017,20 +1009,8 @@ async fn under_jenkins_an_allowed_context_needs_no_yes() {
         "apiVersion: shakedown.dev/v1alpha1\nkind: Scenario\nmetadata: {name: gate}\nspec:\n  safety: {allowedNamespaces: [shop], allowedContexts: [shakedown-sandbox]}\n  target: {pods: {namespace: shop, selector: app=checkout}}\n  fault: {type: pod-delete}\n  recovery: {within: 20s}\n",
     )
     .expect("scenario");
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_shakedown"))
-        .arg("--kubeconfig")
-        .arg(&b.kubeconfig)
-        .args([
-            "--output-dir",
-            b.dir.join("out").to_str().expect("utf8"),
-            "run",
-            scenario.to_str().expect("utf8"),
-        ])
-        .env_remove("CI")
-        .env_remove("GITLAB_CI")
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("BUILDKITE")
-        .env_remove("TF_BUILD")
+    let out = b
+        .unconfirmed(&["run", scenario.to_str().expect("utf8")])
         .env("JENKINS_URL", "https://jenkins.example.com/")
         .output()
         .await
@@ -1305,11 +1285,7 @@ async fn every_terminating_signal_mid_network_latency_reverts_and_exits_128_plus
     let runs = TERMINATING.map(|(signal, code)| async move {
         let b = bench(&format!("signal-netem-{signal}")).await;
         let scenario = b.scenario("net", "  target: {pods: {namespace: shop, selector: app=checkout, mode: one}}\n  fault: {type: network-latency, delay: 100ms, duration: 10m}\n");
-        let marked = |h: &SandboxHandle| {
-            h.objects("pods", Some("shop"))
-                .iter()
-                .any(|p| p["metadata"]["annotations"]["shakedown.dev/fault"].is_string())
-        };
+        let marked = |h: &SandboxHandle| !netem_marked(h).is_empty();
         signal_mid_fault(&b, &scenario, marked, signal, code).await;
         assert!(!marked(&b.handle), "SIG{signal}: the fault mark is gone");
     });
@@ -1386,11 +1362,7 @@ async fn recovery_is_still_measured_after_an_abort() {
 async fn sigint_mid_network_latency_removes_netem_and_exits_130() {
     let b = bench("sigint-netem").await;
     let scenario = b.scenario("net", "  target: {pods: {namespace: shop, selector: app=checkout, mode: one}}\n  fault: {type: network-latency, delay: 100ms, duration: 10m}\n");
-    let marked = |h: &SandboxHandle| {
-        h.objects("pods", Some("shop"))
-            .iter()
-            .any(|p| p["metadata"]["annotations"]["shakedown.dev/fault"].is_string())
-    };
+    let marked = |h: &SandboxHandle| !netem_marked(h).is_empty();
     interrupt_mid_fault(&b, &scenario, marked).await;
     assert!(!marked(&b.handle), "the fault mark is gone");
     assert_eq!(b.handle.exec_log().len(), 1, "netem was deleted over exec");

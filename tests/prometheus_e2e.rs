@@ -241,15 +241,12 @@ impl Bench {
             .arg(self.out())
             .arg("run")
             .arg(scenario)
-            .env_remove("CI")
-            .env_remove("JENKINS_URL")
-            .env_remove("GITLAB_CI")
-            .env_remove("GITHUB_ACTIONS")
-            .env_remove("BUILDKITE")
-            .env_remove("TF_BUILD")
             .env_remove("SHAKEDOWN_PROMETHEUS_URL")
             .env_remove("SHAKEDOWN_PROMETHEUS_TOKEN")
             .kill_on_drop(true);
+        for marker in shakedown::run::ci::MARKERS {
+            command.env_remove(marker);
+        }
         command
     }
 

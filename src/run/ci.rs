@@ -4,8 +4,8 @@
 //! `CI` is the common convention, but Jenkins does not set it and Azure Pipelines sets
 //! `TF_BUILD` instead, so each system's own marker counts too.
 
-/// The variables CI systems set, with what marks them as set.
-const MARKERS: [&str; 6] = [
+/// The variables CI systems set (tests clear them all to run "outside CI").
+pub const MARKERS: [&str; 6] = [
     "CI",
     "JENKINS_URL",
     "GITLAB_CI",
