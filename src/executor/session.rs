@@ -109,10 +109,8 @@ pub async fn run_files(
     let mut runs = Vec::new();
     for (file, plan) in loaded.iter().zip(&plans) {
         let dir = run_dir(global, loaded.len(), file);
-        let journal_path = dir.join("journal.jsonl");
-        let _ = std::fs::remove_file(&journal_path);
-        let journal =
-            JournalWriter::create(&journal_path).map_err(|e| CouldNotRun::Journal(Box::new(e)))?;
+        let journal = fresh_journal(&dir).map_err(|e| CouldNotRun::Journal(Box::new(e)))?;
+        let journal_path = journal.path().to_path_buf();
         let bus = crate::run::bus::EventBus::new(
             Some(journal),
             crate::run::bus::Progress::for_terminal(global.quiet, global.verbose),
@@ -197,9 +195,7 @@ fn report_not_run(
     failure: &Failure,
 ) -> Vec<Record> {
     let dir = run_dir(global, files, file);
-    let journal_path = dir.join("journal.jsonl");
-    let _ = std::fs::remove_file(&journal_path);
-    let journal = JournalWriter::create(&journal_path).ok();
+    let journal = fresh_journal(&dir).ok();
     let bus = crate::run::bus::EventBus::new(
         journal,
         crate::run::bus::Progress::Quiet,
@@ -210,6 +206,13 @@ fn report_not_run(
     let records = bus.records();
     write_reports(&dir, &records, global.quiet);
     records
+}
+
+/// A new, empty journal in `dir`: a run never appends to the previous run's records.
+fn fresh_journal(dir: &Path) -> Result<JournalWriter, crate::journal::JournalError> {
+    let path = dir.join("journal.jsonl");
+    let _ = std::fs::remove_file(&path);
+    JournalWriter::create(&path)
 }
 
 fn run_options(global: &SessionOptions) -> executor::RunOptions {

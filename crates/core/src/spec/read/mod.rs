@@ -148,6 +148,27 @@ fn metadata(d: &mut Decoder, node: &Node) -> Option<Metadata> {
 }
 
 /// A DNS-1123 label: what Kubernetes accepts as a namespace name.
+/// Checks a list of namespaces that may widen what a fault touches: each must be a DNS
+/// label, and `kube-system` is refused with `refusal` (and `hint`). Reports every bad
+/// entry; true when all are fine.
+fn namespace_names_without_kube_system(
+    d: &mut Decoder,
+    names: &[(Pos, String)],
+    refusal: &str,
+    hint: &str,
+) -> bool {
+    let mut ok = true;
+    for (pos, ns) in names {
+        if ns == PROTECTED_NAMESPACE {
+            d.error(*pos, refusal, Some(hint.to_owned()));
+            ok = false;
+        } else {
+            ok &= dns_label(d, *pos, ns, "namespace").is_some();
+        }
+    }
+    ok
+}
+
 fn dns_label(d: &mut Decoder, pos: Pos, name: &str, what: &str) -> Option<String> {
     let ok = name.len() <= 63
         && name

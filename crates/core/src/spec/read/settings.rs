@@ -20,19 +20,12 @@ pub(super) fn safety(d: &mut Decoder, node: &Node) -> Option<Safety> {
     let allow_empty_zone = m.opt("allowEmptyZone").map(|n| d.bool(n, "allowEmptyZone"));
     m.finish(d);
     let namespaces = namespaces.unwrap_or(Some(Vec::new()))?;
-    let mut ok = true;
-    for (pos, ns) in &namespaces {
-        if ns == PROTECTED_NAMESPACE {
-            d.error(
-                *pos,
-                "`kube-system` cannot be allowed",
-                Some("shakedown never disrupts kube-system".into()),
-            );
-            ok = false;
-        } else {
-            ok &= dns_label(d, *pos, ns, "namespace").is_some();
-        }
-    }
+    let ok = namespace_names_without_kube_system(
+        d,
+        &namespaces,
+        "`kube-system` cannot be allowed",
+        "shakedown never disrupts kube-system",
+    );
     let max = max.unwrap_or(Some(defaults::max_target_percent().0))?;
     if max == 0.0 {
         d.error(

@@ -305,19 +305,12 @@ pub(super) fn node_target(
 /// `acceptCollateral`: namespaces whose pods a drain may evict beyond the allow-list.
 fn collateral_namespaces(d: &mut Decoder, node: &Node) -> Option<Vec<String>> {
     let names = d.string_list(node, "acceptCollateral")?;
-    let mut ok = true;
-    for (pos, ns) in &names {
-        if ns == PROTECTED_NAMESPACE {
-            d.error(
-                *pos,
-                "`kube-system` cannot be accepted as collateral",
-                Some("pick nodes whose kube-system pods are all DaemonSet pods, which a drain never evicts".into()),
-            );
-            ok = false;
-        } else {
-            ok &= dns_label(d, *pos, ns, "namespace").is_some();
-        }
-    }
+    let ok = namespace_names_without_kube_system(
+        d,
+        &names,
+        "`kube-system` cannot be accepted as collateral",
+        "pick nodes whose kube-system pods are all DaemonSet pods, which a drain never evicts",
+    );
     ok.then(|| names.into_iter().map(|(_, n)| n).collect())
 }
 
