@@ -99,7 +99,7 @@ impl Signal {
 
 /// How a shakedown invocation ended, as seen by a CI gate. In a journal (`RunFinished`)
 /// it reads `"passed"`, `"deviated"`, `"invalidInput"`, `"couldNotRun"`,
-/// `"revertFailed"` or `{"interrupted": "SIGINT"}`.
+/// `"revertFailed"`, `"dryRun"`, `"halted"` or `{"interrupted": "SIGINT"}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Outcome {
@@ -115,6 +115,11 @@ pub enum Outcome {
     RevertFailed,
     /// Stopped by a signal, after the revert completed (SIGINT 130, SIGTERM 143).
     Interrupted(Signal),
+    /// `--dry-run=server`: every call was accepted by the API server with `dryRun=All`,
+    /// nothing was faulted and no hypothesis was judged. Exit 0, but never `PASSED`.
+    DryRun,
+    /// Stopped by the kill switch (`shakedown halt`), after the revert completed.
+    Halted,
 }
 
 /// The label of an exit code no [`Outcome`] stands for (a hand-edited journal).
@@ -132,6 +137,8 @@ impl Outcome {
             Outcome::CouldNotRun => 3,
             Outcome::RevertFailed => 4,
             Outcome::Interrupted(signal) => 128 + signal.number(),
+            Outcome::DryRun => 0,
+            Outcome::Halted => 5,
         }
     }
 
@@ -144,6 +151,7 @@ impl Outcome {
             2 => Outcome::InvalidInput,
             3 => Outcome::CouldNotRun,
             4 => Outcome::RevertFailed,
+            5 => Outcome::Halted,
             129..=255 => match Signal::from_number(code - 128) {
                 Some(signal) => Outcome::Interrupted(signal),
                 None => return None,
@@ -167,6 +175,8 @@ impl Outcome {
             Outcome::Interrupted(Signal::Term) => "TERMINATED",
             Outcome::Interrupted(Signal::Hup) => "HUNG UP",
             Outcome::Interrupted(_) => "STOPPED BY SIGNAL",
+            Outcome::DryRun => "DRY RUN",
+            Outcome::Halted => "HALTED",
         }
     }
 
@@ -182,6 +192,10 @@ impl Outcome {
             Outcome::RevertFailed => {
                 "a revert failed or never happened: the cluster may still be faulted; run `shakedown recover`"
             }
+            Outcome::DryRun => {
+                "dry run: every call was accepted by the API server; nothing was faulted and no hypothesis was judged"
+            }
+            Outcome::Halted => "halted by the kill switch (`shakedown halt`) after reverting",
             Outcome::Interrupted(signal) => {
                 return Cow::Owned(format!(
                     "{} by {} after reverting",
@@ -198,12 +212,13 @@ impl Outcome {
     pub const fn worse(self, other: Outcome) -> Outcome {
         const fn rank(o: Outcome) -> u8 {
             match o {
-                Outcome::Passed => 0,
+                Outcome::Passed | Outcome::DryRun => 0,
                 Outcome::Deviated => 1,
                 Outcome::InvalidInput => 2,
                 Outcome::CouldNotRun => 3,
-                Outcome::Interrupted(_) => 4,
-                Outcome::RevertFailed => 5,
+                Outcome::Halted => 4,
+                Outcome::Interrupted(_) => 5,
+                Outcome::RevertFailed => 6,
             }
         }
         if rank(other) > rank(self) {
@@ -381,7 +396,7 @@ pub use shakedown_vocab::error_chain as cause_chain;
 mod tests {
     use super::*;
 
-    const EVERY_OUTCOME: [Outcome; 7] = [
+    const EVERY_OUTCOME: [Outcome; 9] = [
         Outcome::Passed,
         Outcome::Deviated,
         Outcome::InvalidInput,
@@ -389,6 +404,8 @@ mod tests {
         Outcome::RevertFailed,
         Outcome::Interrupted(Signal::Int),
         Outcome::Interrupted(Signal::Term),
+        Outcome::DryRun,
+        Outcome::Halted,
     ];
 
     #[test]
@@ -399,6 +416,7 @@ mod tests {
             (Outcome::InvalidInput, 2),
             (Outcome::CouldNotRun, 3),
             (Outcome::RevertFailed, 4),
+            (Outcome::Halted, 5),
             (Outcome::Interrupted(Signal::Hup), 129),
             (Outcome::Interrupted(Signal::Int), 130),
             (Outcome::Interrupted(Signal::Quit), 131),
@@ -412,7 +430,7 @@ mod tests {
             assert_eq!(Outcome::from_code(code), Some(outcome), "{code}");
         }
         // 137 (SIGKILL) cannot be caught, so no run ever ends with it after a revert.
-        for unknown in [5, 127, 128, 137, 139, 255] {
+        for unknown in [6, 127, 128, 137, 139, 255] {
             assert_eq!(Outcome::from_code(unknown), None, "{unknown}");
         }
     }
@@ -438,7 +456,9 @@ mod tests {
                 "COULD NOT RUN",
                 "REVERT FAILED",
                 "INTERRUPTED",
-                "TERMINATED"
+                "TERMINATED",
+                "DRY RUN",
+                "HALTED"
             ]
         );
         assert_eq!(Outcome::Deviated.label(true), "ABORTED");

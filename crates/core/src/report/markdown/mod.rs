@@ -147,7 +147,8 @@ fn verdict_badge(outcome: Option<Outcome>) -> &'static str {
     match outcome {
         Some(Outcome::Passed) => "✅",
         Some(Outcome::Deviated) => "❌",
-        Some(Outcome::Interrupted(_)) => "⏹️",
+        Some(Outcome::Interrupted(_) | Outcome::Halted) => "⏹️",
+        Some(Outcome::DryRun) => "🧪",
         _ => "🛑",
     }
 }
