@@ -1,6 +1,11 @@
 //! The run journal: one JSON record per line, fsynced as it is written, so a crash
 //! leaves a readable record up to the moment it happened (Chaos Toolkit writes its
 //! journal only at the end; a killed run there leaves nothing).
+//!
+//! Every record carries a sequence number, and a record that could not be written still
+//! uses up its number, so a reader sees where records are missing. Readers survive
+//! damage anywhere: a line that is not a record (torn by a full disk, overwritten) is
+//! skipped and counted, and everything readable around it is used.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
@@ -24,13 +29,6 @@ pub enum JournalError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path}:{line}: not a journal record: {source}")]
-    Corrupt {
-        path: PathBuf,
-        line: usize,
-        #[source]
-        source: serde_json::Error,
-    },
 }
 
 /// Appends records durably. Times come from the caller so tests can pin them.
@@ -38,6 +36,12 @@ pub struct JournalWriter {
     path: PathBuf,
     file: File,
     next_seq: u64,
+    /// The file's length after the last complete record: a failed write is cut back to
+    /// it, so a torn fragment never glues itself to the next record.
+    clean_len: u64,
+    /// A failed write left bytes that could not be cut off: start the next record on a
+    /// line of its own.
+    needs_newline: bool,
 }
 
 impl JournalWriter {
@@ -54,10 +58,13 @@ impl JournalWriter {
             .append(true)
             .open(path)
             .map_err(wrap)?;
+        let clean_len = file.metadata().map_err(wrap)?.len();
         Ok(Self {
             path: path.to_path_buf(),
             file,
             next_seq: 1,
+            clean_len,
+            needs_newline: false,
         })
     }
 
@@ -65,35 +72,113 @@ impl JournalWriter {
         &self.path
     }
 
-    /// Writes one record and waits until it is on disk.
+    /// Writes one record and waits until it is on disk. The record's sequence number is
+    /// used up even when the write fails, so the gap shows where records were lost.
     pub fn append(&mut self, at: Timestamp, event: RunEvent) -> Result<Record, JournalError> {
         let record = Record {
             seq: self.next_seq,
             at,
             event,
         };
-        let mut line = serde_json::to_vec(&record).unwrap_or_default();
-        line.push(b'\n');
-        let wrap = |source| JournalError::Write {
-            path: self.path.clone(),
-            source,
-        };
-        self.file.write_all(&line).map_err(wrap)?;
-        self.file.sync_data().map_err(wrap)?;
         self.next_seq += 1;
-        Ok(record)
+        let mut line = Vec::new();
+        if self.needs_newline {
+            line.push(b'\n');
+        }
+        line.extend(serde_json::to_vec(&record).unwrap_or_default());
+        line.push(b'\n');
+        let written = self
+            .file
+            .write_all(&line)
+            .and_then(|()| self.file.sync_data());
+        match written {
+            Ok(()) => {
+                self.clean_len += line.len() as u64;
+                self.needs_newline = false;
+                Ok(record)
+            }
+            Err(source) => {
+                // Drop whatever part of the line reached the file; if even that fails,
+                // the next record starts on a fresh line instead of completing this one.
+                let cut = self
+                    .file
+                    .set_len(self.clean_len)
+                    .and_then(|()| self.file.sync_data());
+                self.needs_newline = cut.is_err();
+                Err(JournalError::Write {
+                    path: self.path.clone(),
+                    source,
+                })
+            }
+        }
     }
 }
 
-/// A journal read back, and whether its last line was cut off (the writer died mid-write).
+/// A journal read back: every readable record, whether it ends before the run finished,
+/// and what could not be read.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JournalContents {
+    pub path: PathBuf,
     pub records: Vec<Record>,
+    /// The run's end is missing: a torn last line, or no `RunFinished`.
     pub truncated: bool,
+    /// 1-based numbers of the lines that are not records (a torn last line aside), which
+    /// were skipped.
+    pub damaged_lines: Vec<usize>,
+    /// Sequence numbers missing between the records read, as inclusive ranges: records
+    /// lost to a failed write or a damaged line.
+    pub missing: Vec<(u64, u64)>,
 }
 
-/// Reads a journal. A torn final line is tolerated (and reported as `truncated`); a bad
-/// line in the middle is corruption.
+impl JournalContents {
+    /// Whether some of the run's records could not be read (beyond a cut-short end).
+    pub fn is_damaged(&self) -> bool {
+        !self.damaged_lines.is_empty() || !self.missing.is_empty()
+    }
+
+    /// One warning naming the damaged lines and the missing records, or `None` when every
+    /// record is there: `journal.jsonl: 2 damaged line(s) skipped (lines 4, 9); records
+    /// 4–6 missing`.
+    pub fn damage(&self) -> Option<String> {
+        if !self.is_damaged() {
+            return None;
+        }
+        let mut parts = Vec::new();
+        if !self.damaged_lines.is_empty() {
+            let lines: Vec<String> = self.damaged_lines.iter().map(usize::to_string).collect();
+            parts.push(format!(
+                "{} damaged line(s) skipped (line{} {})",
+                lines.len(),
+                if lines.len() == 1 { "" } else { "s" },
+                lines.join(", ")
+            ));
+        }
+        if !self.missing.is_empty() {
+            let ranges: Vec<String> = self
+                .missing
+                .iter()
+                .map(|&(a, b)| {
+                    if a == b {
+                        format!("record {a}")
+                    } else {
+                        format!("records {a}–{b}")
+                    }
+                })
+                .collect();
+            parts.push(format!("{} missing", ranges.join(", ")));
+        }
+        Some(format!(
+            "{}: {}; the rest of the journal is used",
+            self.path.display(),
+            parts.join("; ")
+        ))
+    }
+}
+
+/// Reads a journal, using every readable record. A line that is not a record is skipped
+/// and listed in `damaged_lines` (a torn final line only marks the journal `truncated`);
+/// sequence numbers that never appear are listed in `missing`. Only a file that cannot
+/// be read at all is an error.
 pub fn read(path: &Path) -> Result<JournalContents, JournalError> {
     let file = File::open(path).map_err(|source| JournalError::Read {
         path: path.to_path_buf(),
@@ -108,6 +193,7 @@ pub fn read(path: &Path) -> Result<JournalContents, JournalError> {
         })?;
     let mut records = Vec::with_capacity(lines.len());
     let mut truncated = false;
+    let mut damaged_lines = Vec::new();
     let last = lines.iter().rposition(|l| !l.trim().is_empty());
     for (i, line) in lines.iter().enumerate() {
         if line.trim().is_empty() {
@@ -116,22 +202,33 @@ pub fn read(path: &Path) -> Result<JournalContents, JournalError> {
         match serde_json::from_str::<Record>(line) {
             Ok(record) => records.push(record),
             Err(_) if Some(i) == last => truncated = true,
-            Err(source) => {
-                return Err(JournalError::Corrupt {
-                    path: path.to_path_buf(),
-                    line: i + 1,
-                    source,
-                });
-            }
+            Err(_) => damaged_lines.push(i + 1),
         }
     }
     let finished = records
         .iter()
         .any(|r| matches!(r.event, RunEvent::RunFinished(_)));
     Ok(JournalContents {
+        path: path.to_path_buf(),
+        missing: missing_seqs(&records),
         records,
         truncated: truncated || !finished,
+        damaged_lines,
     })
+}
+
+/// The sequence numbers skipped between the records, in file order, counting from 1
+/// (a journal whose first records were lost starts with a gap).
+fn missing_seqs(records: &[Record]) -> Vec<(u64, u64)> {
+    let mut missing = Vec::new();
+    let mut expected = 1u64;
+    for record in records {
+        if record.seq > expected {
+            missing.push((expected, record.seq - 1));
+        }
+        expected = expected.max(record.seq.saturating_add(1));
+    }
+    missing
 }
 
 #[cfg(test)]

@@ -7,7 +7,6 @@ use crate::cli::GlobalArgs;
 use crate::demo::DemoError;
 use crate::executor::session::{self, SessionOptions};
 use crate::exit::{Failure, InvalidInput, Outcome, Signal};
-use crate::plan::DryRun;
 use crate::spec;
 
 /// The newcomer's first command: sandbox + Prometheus + the demo experiment + reports.
@@ -85,7 +84,8 @@ async fn demo_async(
         prometheus_token_file: None,
         output_dir: out.clone(),
         seed: global.seed,
-        dry_run: DryRun::None,
+        // `--dry-run` means the same here as for `run`, even on the demo's own sandbox.
+        dry_run: super::run::dry_run(global.dry_run),
         yes: true,
         quiet: global.quiet,
         verbose: global.verbose > 0,

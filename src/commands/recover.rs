@@ -2,37 +2,67 @@
 
 use std::path::Path;
 
-use crate::cli::{DryRun, GlobalArgs};
+use crate::cli::GlobalArgs;
 use crate::exit::{CouldNotRun, Failure, Outcome};
+use crate::plan::DryRun;
 use crate::{cluster, executor};
 
 /// Reverts every fault shakedown left in the cluster; exit 4 if something stays faulted
-/// (each such fault is named on stderr before).
+/// (each such fault is named on stderr before). `--dry-run=client` lists what it would
+/// revert and touches nothing; `--dry-run=server` sends the reverts with `dryRun=All`.
+/// Either dry run exits 0 (`DRY RUN`), or 3 when the API server refused a call.
 pub async fn recover(journal: Option<&Path>, global: &GlobalArgs) -> Result<Outcome, Failure> {
+    let dry_run = super::run::dry_run(global.dry_run);
     let conn = cluster::connect(global.kubeconfig.as_deref(), global.context.as_deref())
         .await
         .map_err(|e| CouldNotRun::Connect(Box::new(e)))?;
     crate::say!(
-        "shakedown: recovering in context `{}`, API server {}",
+        "shakedown: recovering in context `{}`, API server {}{}",
         conn.context,
-        conn.server
+        conn.server,
+        match dry_run {
+            DryRun::None => "",
+            DryRun::Client => " (dry run: client, nothing is sent)",
+            DryRun::Server => " (dry run: server, every revert is sent with dryRun=All)",
+        }
     );
     let bus = crate::run::bus::EventBus::new(
         None,
         crate::run::bus::Progress::for_terminal(global.quiet, global.verbose > 0),
         crate::run::bus::system_clock(),
     );
-    let done = executor::recover::recover(&conn, journal, global.dry_run == DryRun::Server, bus)
+    let done = executor::recover::recover(&conn, journal, dry_run, bus)
         .await
         .map_err(|e| CouldNotRun::Recover(e.into()))?;
+    if let Some(damage) = &done.journal_damage {
+        crate::say!("shakedown: warning: {damage}");
+    }
     for line in done.unmarked.iter().chain(&done.failed) {
         crate::say!("shakedown: NOT RECOVERED: {line}");
     }
-    crate::out!(
-        "recover: {} reverted, {} failed, {} needing a human",
-        done.reverted.len(),
-        done.failed.len(),
-        done.unmarked.len()
-    );
+    match dry_run {
+        DryRun::Client => {
+            for line in &done.would_revert {
+                crate::out!("would revert {line}");
+            }
+            crate::out!(
+                "recover (dry run): {} to revert, {} needing a human; nothing was touched",
+                done.would_revert.len(),
+                done.unmarked.len()
+            );
+        }
+        DryRun::Server => crate::out!(
+            "recover (dry run): {} accepted by the API server, {} refused, {} needing a human; nothing was changed",
+            done.reverted.len(),
+            done.failed.len(),
+            done.unmarked.len()
+        ),
+        DryRun::None => crate::out!(
+            "recover: {} reverted, {} failed, {} needing a human",
+            done.reverted.len(),
+            done.failed.len(),
+            done.unmarked.len()
+        ),
+    }
     Ok(done.outcome())
 }

@@ -7,8 +7,10 @@ use crate::exit::{CouldNotRun, Failure, InvalidInput, Outcome};
 use crate::{journal, report as reports};
 
 /// Renders reports from a journal into the output directory. Exit 0 once written (or the
-/// run's own code with `mirror_exit_code`); 2 for an unreadable, corrupt or empty journal;
-/// 3 when a file cannot be written.
+/// run's own code with `mirror_exit_code`); 2 for an unreadable journal or one without a
+/// single readable record; 3 when a file cannot be written. Damaged lines anywhere are
+/// skipped with one warning naming them (and the missing records), and the reports are
+/// marked partial: they are built from what could be read.
 pub fn report(
     path: &Path,
     formats: &[ReportFormat],
@@ -30,17 +32,29 @@ pub fn report(
             ReportFormat::Json => reports::Format::Json,
         })
         .collect();
-    let files = reports::render(&contents.records, contents.truncated, &formats);
+    let damage = contents.damage();
+    if let Some(damage) = &damage {
+        // Said even with --quiet: the reports lack records, and whoever reads them must
+        // be able to find out which.
+        crate::say!("shakedown: warning: {damage}");
+    }
+    let partial = contents.truncated || damage.is_some();
+    let files = reports::render(&contents.records, partial, &formats);
     reports::write(&global.output_dir, &files)
         .map_err(|e| CouldNotRun::WriteReport(Box::new(e)))?;
-    let view = reports::model::analyze(&contents.records, contents.truncated);
+    let view = reports::model::analyze(&contents.records, partial);
     if !global.quiet {
         for file in &files {
             crate::out!("{}", global.output_dir.join(&file.path).display());
         }
-        if view.partial {
+        if contents.truncated {
             crate::say!(
                 "shakedown: {}: the journal ends before the run finished; the reports are marked partial",
+                path.display()
+            );
+        } else if damage.is_some() {
+            crate::say!(
+                "shakedown: {}: records are missing; the reports are marked partial",
                 path.display()
             );
         }

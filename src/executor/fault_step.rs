@@ -54,7 +54,13 @@ impl Runner {
             targets: targets.clone(),
         });
         let checks = self.checks(Some(id), &step.hypotheses);
-        if !phases::before(&checks, &self.bus).await {
+        // A server dry run sends every call of the fault and its revert with dryRun=All,
+        // but nothing is faulted: it samples no probe, holds nothing and waits for no
+        // recovery.
+        let dry_run = self.options.server_dry_run;
+        if dry_run {
+            phases::skip_dry_run(&checks, &self.bus);
+        } else if !phases::before(&checks, &self.bus).await {
             self.bus.emit(RunEvent::StepSkipped {
                 step: id.into(),
                 reason: "baseline failed: no fault injected".into(),
@@ -97,7 +103,7 @@ impl Runner {
             self.note(NoteLevel::Warning, format!("step {id}: {e}"));
             inject_error = Some(e);
         }
-        if inject_error.is_none() {
+        if inject_error.is_none() && !dry_run {
             let hold = fault.hold(recovery_budget);
             if let Err(e) = self
                 .hold(&ctx, step, fault, hold, &checks, &mut disrupted)
@@ -110,6 +116,14 @@ impl Runner {
         self.revert_step(id, fault, &disrupted).await;
         if let Some(e) = &inject_error {
             self.tally().errors.push(format!("step {id}: {e}"));
+        }
+        if dry_run {
+            self.tally_verdicts(Some(id));
+            return match (&*self.stop.borrow(), inject_error) {
+                (Stop::Signalled(_), _) => StepStatus::Interrupted,
+                (_, Some(_)) => StepStatus::Failed,
+                _ => StepStatus::Completed,
+            };
         }
         self.verify_recovery(
             id,
@@ -274,11 +288,13 @@ impl Runner {
     /// reports need to see that every target was dealt with.
     async fn revert_step<F: Injector>(&self, id: &str, fault: &F, disrupted: &Disrupted) {
         if let Some(detail) = fault.removed_pod_revert() {
+            let dry_run = self.options.server_dry_run;
             for (namespace, name, _) in &disrupted.pods {
                 self.bus.emit(RunEvent::FaultReverted {
                     step: id.into(),
                     target: format!("{namespace}/{name}"),
                     detail: detail.into(),
+                    dry_run,
                 });
             }
         }

@@ -95,7 +95,10 @@ pub async fn run(plan: &Plan, conn: Connection, bus: EventBus, options: RunOptio
     };
     bus.emit(RunEvent::RunStarted(run_started(plan, &runner)));
     let experiment_checks = runner.checks(None, &plan.hypotheses);
-    if !phases::before(&experiment_checks, &bus).await {
+    let dry_run = runner.options.server_dry_run;
+    if dry_run {
+        phases::skip_dry_run(&experiment_checks, &bus);
+    } else if !phases::before(&experiment_checks, &bus).await {
         for entry in plan.entries() {
             let reason = "experiment baseline failed: no fault injected".to_owned();
             bus.emit(RunEvent::StepSkipped {
@@ -110,10 +113,16 @@ pub async fn run(plan: &Plan, conn: Connection, bus: EventBus, options: RunOptio
         signals.abort();
         return runner.finish();
     }
-    // Experiment-wide hypotheses are sampled for as long as the steps run.
+    // Experiment-wide hypotheses are sampled for as long as the steps run (a dry run
+    // judges none: they were skipped above).
     let (ended_tx, ended_rx) = watch::channel(false);
     let watcher = {
-        let (checks, bus, stop) = (experiment_checks.clone(), bus.clone(), stop.clone());
+        let checks = if dry_run {
+            Vec::new()
+        } else {
+            experiment_checks.clone()
+        };
+        let (bus, stop) = (bus.clone(), stop.clone());
         tokio::spawn(async move {
             phases::during(&checks, &bus, phases::Window::Until(ended_rx), &stop).await
         })
@@ -138,7 +147,7 @@ pub async fn run(plan: &Plan, conn: Connection, bus: EventBus, options: RunOptio
     runner.revert_everything().await;
     ended_tx.send_replace(true);
     let _ = watcher.await;
-    if !runner.signalled() && !experiment_checks.is_empty() {
+    if !runner.signalled() && !dry_run && !experiment_checks.is_empty() {
         let recovery = crate::spec::Recovery::default();
         let now = tokio::time::Instant::now();
         phases::after(
@@ -192,7 +201,10 @@ impl Runner {
                 step: step.id.clone(),
                 reason: "the run was stopped".into(),
             };
+            // A dry run faults nothing, so there is nothing to wait for between steps.
+            let dry_run = self.options.server_dry_run;
             if !step.delay.is_zero()
+                && !dry_run
                 && wait_or_stop(&mut stopped, tokio::time::Instant::now() + step.delay).await
             {
                 self.bus.emit(skipped());
@@ -201,6 +213,7 @@ impl Runner {
             match &step.action {
                 Action::Fault(fault) => self.fault_step(&step.id, fault).await,
                 Action::Sequence(steps) => self.sequence(steps).await,
+                Action::Pause(_) if dry_run => {}
                 Action::Pause(length) => {
                     if wait_or_stop(&mut stopped, tokio::time::Instant::now() + *length).await {
                         self.bus.emit(skipped());
@@ -272,6 +285,7 @@ impl Runner {
                     step: step.into(),
                     target: entry.target(),
                     detail: reverted.detail(),
+                    dry_run: self.options.server_dry_run,
                 });
             }
             Err(error) => {
@@ -281,9 +295,17 @@ impl Runner {
                     target: entry.target(),
                     error: error.clone(),
                 });
-                self.tally()
-                    .revert_failures
-                    .push(format!("{}: {error}", entry.target()));
+                let failure = format!("{}: {error}", entry.target());
+                let mut tally = self.tally();
+                if self.options.server_dry_run {
+                    // Nothing was faulted, so nothing is left faulted: the API server
+                    // refused the revert's dry-run call, which the run could not do.
+                    tally.errors.push(format!(
+                        "dry run: the API server refused the revert of {failure}"
+                    ));
+                } else {
+                    tally.revert_failures.push(failure);
+                }
             }
         }
     }
@@ -350,6 +372,19 @@ impl Runner {
         Ok(())
     }
 
+    /// What a dry run that was accepted throughout did, counted from its records.
+    fn dry_run_summary(&self) -> String {
+        let (mut injections, mut reverts) = (0, 0);
+        for record in self.bus.records() {
+            match record.event {
+                RunEvent::FaultInjected { dry_run: true, .. } => injections += 1,
+                RunEvent::FaultReverted { dry_run: true, .. } => reverts += 1,
+                _ => {}
+            }
+        }
+        format!("{injections} injection(s) and {reverts} revert(s) sent with dryRun=All")
+    }
+
     /// Emits RunFinished and maps the run to the exit-code contract.
     fn finish(&self) -> Outcome {
         if let Some(e) = self.bus.journal_error() {
@@ -364,6 +399,9 @@ impl Runner {
         let stop = self.stop.borrow().clone();
         let verdict = Self::verdict(&tally, &stop);
         let (outcome, message) = match &verdict {
+            // Every call was accepted with dryRun=All and nothing was judged: its own
+            // verdict, never PASSED.
+            Ok(()) if self.options.server_dry_run => (Outcome::DryRun, self.dry_run_summary()),
             Ok(()) => (
                 Outcome::Passed,
                 "every hypothesis held; every fault was injected and reverted".to_owned(),

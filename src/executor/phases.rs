@@ -429,15 +429,27 @@ async fn futures_join_all<F: std::future::Future<Output = ()>>(futures: impl Ite
 
 /// Every `after` hypothesis, skipped: a signal arrived before the first sample.
 fn skip_after(checks: &[Check], bus: &EventBus) {
-    for check in checks.iter().filter(|c| c.applies(Phase::After)) {
-        let message = "the run was stopped by a signal before recovery was checked";
-        check.verdict(
-            bus,
-            Phase::After,
-            Verdict::Skipped,
-            message.into(),
-            (0, 0),
-            None,
-        );
+    let message = "the run was stopped by a signal before recovery was checked";
+    skip(checks, bus, &[Phase::After], message);
+}
+
+/// Why a server dry run judges no hypothesis: nothing was faulted, so a held check would
+/// prove nothing about resilience.
+pub const NOT_JUDGED_IN_A_DRY_RUN: &str =
+    "dry run: nothing was faulted, so no hypothesis is judged";
+
+/// Every hypothesis in every phase it applies to, skipped without a sample: a server dry
+/// run faults nothing, so there is nothing to judge.
+pub fn skip_dry_run(checks: &[Check], bus: &EventBus) {
+    let phases = [Phase::Before, Phase::During, Phase::After];
+    skip(checks, bus, &phases, NOT_JUDGED_IN_A_DRY_RUN);
+}
+
+fn skip(checks: &[Check], bus: &EventBus, phases: &[Phase], message: &str) {
+    for check in checks {
+        for &phase in phases.iter().filter(|&&p| check.applies(p)) {
+            let message = message.to_owned();
+            check.verdict(bus, phase, Verdict::Skipped, message, (0, 0), None);
+        }
     }
 }

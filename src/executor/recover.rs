@@ -4,7 +4,9 @@
 //! journal, when given, adds the run's own list of targets, so anything it names that
 //! is still faulted without a mark is reported too.
 //!
-//! Idempotent, and it never touches a node cordoned by anyone but shakedown.
+//! Idempotent, and it never touches a node cordoned by anyone but shakedown. With
+//! `--dry-run=client` it only lists what it would revert; with `--dry-run=server` every
+//! revert call carries `dryRun=All` (an exec, which cannot be dry-run, is not made).
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -18,6 +20,7 @@ use crate::cluster::Connection;
 use crate::events::RunEvent;
 use crate::exit::Outcome;
 use crate::faults::{self, CORDONED_BY, FAULT_ANNOTATION, FaultContext, Ledger, Undo};
+use crate::plan::DryRun;
 use crate::run::bus::EventBus;
 
 const BUDGET: Duration = Duration::from_secs(30);
@@ -25,26 +28,37 @@ const BUDGET: Duration = Duration::from_secs(30);
 /// What recover found and did, for the summary and the exit code.
 #[derive(Debug, Default)]
 pub struct Recovery {
+    /// How far it went: a dry run changes nothing.
+    pub dry_run: Option<DryRun>,
     pub reverted: Vec<String>,
     pub failed: Vec<String>,
     /// Journal targets that still look faulted but carry no mark we can act on.
     pub unmarked: Vec<String>,
+    /// `--dry-run=client`: what a real recover would revert; nothing was sent.
+    pub would_revert: Vec<String>,
+    /// Why journal records were skipped (damaged lines, missing records), if any.
+    pub journal_damage: Option<String>,
 }
 
 impl Recovery {
     pub fn outcome(&self) -> Outcome {
-        if self.failed.is_empty() && self.unmarked.is_empty() {
-            Outcome::Passed
-        } else {
-            Outcome::RevertFailed
+        match self.dry_run {
+            // Nothing was touched, so nothing is left faulted by this invocation; a
+            // refused dry-run call is a revert the real recover could not make.
+            Some(DryRun::Client | DryRun::Server) if self.failed.is_empty() => Outcome::DryRun,
+            Some(DryRun::Client | DryRun::Server) => Outcome::CouldNotRun,
+            _ if self.failed.is_empty() && self.unmarked.is_empty() => Outcome::Passed,
+            _ => Outcome::RevertFailed,
         }
     }
 }
 
+/// Finds every shakedown mark (and, with a journal, what it says is still faulted) and
+/// reverts it, as far as `dry_run` allows.
 pub async fn recover(
     conn: &Connection,
     journal: Option<&Path>,
-    dry_run: bool,
+    dry_run: DryRun,
     bus: EventBus,
 ) -> Result<Recovery, String> {
     let ctx = FaultContext {
@@ -52,18 +66,27 @@ pub async fn recover(
         // Empty: match any shakedown run's marks.
         run_id: String::new(),
         step: "recover".into(),
-        dry_run,
+        dry_run: dry_run == DryRun::Server,
         bus,
         ledger: Ledger::default(),
     };
     let mut work = marked_faults(conn).await?;
-    let mut recovery = Recovery::default();
+    let mut recovery = Recovery {
+        dry_run: (dry_run != DryRun::None).then_some(dry_run),
+        ..Recovery::default()
+    };
     if let Some(path) = journal {
+        // Every readable record counts: a damaged line must not hide what is faulted.
         let contents = crate::journal::read(path).map_err(|e| e.to_string())?;
+        recovery.journal_damage = contents.damage();
         recovery.unmarked = still_faulted_without_mark(conn, &contents.records, &work).await;
     }
     work.sort_by_key(Undo::target);
     work.dedup();
+    if dry_run == DryRun::Client {
+        recovery.would_revert = work.iter().map(would_revert).collect();
+        return Ok(recovery);
+    }
     for entry in &work {
         match faults::undo(&ctx, entry, BUDGET).await {
             Ok(reverted) => {
@@ -72,6 +95,7 @@ pub async fn recover(
                     step: "recover".into(),
                     target: entry.target(),
                     detail: detail.clone(),
+                    dry_run: ctx.dry_run,
                 });
                 recovery
                     .reverted
@@ -89,6 +113,23 @@ pub async fn recover(
         }
     }
     Ok(recovery)
+}
+
+/// What a real recover would do with one mark, in words.
+fn would_revert(entry: &Undo) -> String {
+    match entry {
+        Undo::Uncordon { node } => {
+            format!("node/{node}: would uncordon it and remove {CORDONED_BY}")
+        }
+        Undo::RemoveNetem {
+            namespace,
+            pod,
+            container,
+            interface,
+        } => format!(
+            "{namespace}/{pod}: would delete netem on {interface} over exec in {container} and remove {FAULT_ANNOTATION}"
+        ),
+    }
 }
 
 /// Every node and pod carrying a shakedown mark.
@@ -134,10 +175,20 @@ async fn still_faulted_without_mark(
     let mut open: BTreeSet<String> = BTreeSet::new();
     for record in records {
         match &record.event {
-            RunEvent::FaultInjected { target, detail, .. } if detail == "cordoned" => {
+            // A dry run's "would cordon" cordoned nothing.
+            RunEvent::FaultInjected {
+                target,
+                detail,
+                dry_run: false,
+                ..
+            } if detail == "cordoned" => {
                 open.insert(target.clone());
             }
-            RunEvent::FaultReverted { target, .. } => {
+            RunEvent::FaultReverted {
+                target,
+                dry_run: false,
+                ..
+            } => {
                 open.remove(target);
             }
             _ => {}

@@ -35,11 +35,17 @@ pub struct SessionOptions {
 }
 
 /// Runs every file and returns the worst outcome (the runs report their own verdicts);
-/// `Err` when the session could not start them, which the caller prints.
+/// `Err` when the session could not start them, which the caller prints. A report that
+/// could not be written (the output directory, `--junit PATH`) makes the session exit 3,
+/// whatever the run's verdict: a gate without its evidence did not pass.
 pub async fn run_files(
     loaded: &[spec::Loaded],
     global: &SessionOptions,
 ) -> Result<Outcome, Failure> {
+    if global.dry_run != DryRun::Client {
+        // Found out before anything is touched, not after the fault.
+        reports_writable(global).map_err(|e| CouldNotRun::WriteReport(Box::new(e)))?;
+    }
     let conn = cluster::connect(global.kubeconfig.as_deref(), global.context.as_deref())
         .await
         .map_err(|e| CouldNotRun::Connect(Box::new(e)))?;
@@ -87,14 +93,19 @@ pub async fn run_files(
         // A client dry run writes nothing; every other run leaves its evidence, so a CI
         // reporter shows the cause instead of "no tests".
         if global.dry_run != DryRun::Client {
+            let mut unwritten = Vec::new();
             let runs: Vec<Vec<Record>> = loaded
                 .iter()
                 .zip(&plans)
                 .map(|(file, plan)| {
-                    report_not_run(loaded.len(), file, plan, &conn, global, &failure)
+                    let (records, failed) =
+                        report_not_run(loaded.len(), file, plan, &conn, global, &failure);
+                    unwritten.extend(failed);
+                    records
                 })
                 .collect();
-            write_combined_junit(global, &runs);
+            unwritten.extend(write_combined_junit(global, &runs));
+            say_unwritten(&unwritten);
         }
         return Err(failure);
     }
@@ -103,10 +114,11 @@ pub async fn run_files(
             crate::out_raw!("{plan}");
         }
         crate::say!("shakedown: --dry-run=client: planned and checked; nothing was touched");
-        return Ok(Outcome::Passed);
+        return Ok(Outcome::DryRun);
     }
     let mut overall = Outcome::Passed;
     let mut runs = Vec::new();
+    let mut unwritten = Vec::new();
     for (file, plan) in loaded.iter().zip(&plans) {
         let dir = run_dir(global, loaded.len(), file);
         let journal = fresh_journal(&dir).map_err(|e| CouldNotRun::Journal(Box::new(e)))?;
@@ -118,7 +130,7 @@ pub async fn run_files(
         );
         let outcome = executor::run(plan, conn.clone(), bus.clone(), run_options(global)).await;
         let records = bus.records();
-        write_reports(&dir, &records, global.quiet);
+        unwritten.extend(write_reports(&dir, &records, global.quiet));
         runs.push(records);
         if global.quiet
             && let Some(message) = runs
@@ -138,23 +150,72 @@ pub async fn run_files(
             crate::say!("shakedown: warning: the journal could not be written completely: {e}");
         }
         crate::say!(
-            "shakedown: `{}` finished with exit {} (journal {})",
+            "shakedown: `{}` finished: {} (exit {}, journal {})",
             file.name(),
+            outcome.label(false),
             outcome.code(),
             journal_path.display()
         );
         overall = overall.worse(outcome);
-        if matches!(outcome, Outcome::Interrupted(_) | Outcome::Halted | Outcome::RevertFailed) {
+        if matches!(
+            outcome,
+            Outcome::Interrupted(_) | Outcome::Halted | Outcome::RevertFailed
+        ) {
             break;
         }
     }
-    write_combined_junit(global, &runs);
+    unwritten.extend(write_combined_junit(global, &runs));
+    if !unwritten.is_empty() {
+        say_unwritten(&unwritten);
+        overall = overall.worse(Outcome::CouldNotRun);
+    }
     Ok(overall)
 }
 
+/// Says which reports are missing, once, after the run's own lines.
+fn say_unwritten(unwritten: &[String]) {
+    if unwritten.is_empty() {
+        return;
+    }
+    crate::say!(
+        "shakedown: {} report(s) could not be written, so the run cannot pass (exit 3): {}",
+        unwritten.len(),
+        unwritten.join("; ")
+    );
+}
+
+/// Whether the output directory and `--junit PATH` can be written, tried by writing (a
+/// permission bit or a read-only mount only shows then). A file that did not exist is
+/// removed again; an existing `--junit` file is opened for append, so it is not changed.
+fn reports_writable(global: &SessionOptions) -> Result<(), reports::WriteError> {
+    let dir = &global.output_dir;
+    let wrap = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| reports::WriteError { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(wrap(dir))?;
+    let probe = dir.join(format!(".shakedown-write-check-{}", std::process::id()));
+    std::fs::write(&probe, b"").map_err(wrap(dir))?;
+    let _ = std::fs::remove_file(&probe);
+    if let Some(junit) = global.junit.as_deref() {
+        let existed = junit.exists();
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(junit)
+            .map_err(wrap(junit))?;
+        if !existed {
+            let _ = std::fs::remove_file(junit);
+        }
+    }
+    Ok(())
+}
+
 /// One release gate, one JUnit file: every experiment's suites together, in the output
-/// directory when there are several, and at `--junit PATH` when asked.
-fn write_combined_junit(global: &SessionOptions, runs: &[Vec<Record>]) {
+/// directory when there are several, and at `--junit PATH` when asked. Returns what
+/// could not be written.
+fn write_combined_junit(global: &SessionOptions, runs: &[Vec<Record>]) -> Vec<String> {
+    let mut unwritten = Vec::new();
     let all: Vec<(&[Record], bool)> = runs.iter().map(|r| (r.as_slice(), false)).collect();
     let combined = reports::junit::render_many(&all);
     if runs.len() > 1 {
@@ -163,14 +224,15 @@ fn write_combined_junit(global: &SessionOptions, runs: &[Vec<Record>]) {
             contents: combined.clone(),
         };
         if let Err(e) = reports::write(&global.output_dir, &[file]) {
-            crate::say!("shakedown: {e}");
+            unwritten.push(e.to_string());
         }
     }
     if let Some(path) = global.junit.as_deref().filter(|_| !runs.is_empty())
         && let Err(e) = std::fs::write(path, &combined)
     {
-        crate::say!("shakedown: cannot write {}: {e}", path.display());
+        unwritten.push(format!("--junit {}: {e}", path.display()));
     }
+    unwritten
 }
 
 /// Where one file's journal and reports go: the output directory itself for a single
@@ -193,7 +255,7 @@ fn report_not_run(
     conn: &cluster::Connection,
     global: &SessionOptions,
     failure: &Failure,
-) -> Vec<Record> {
+) -> (Vec<Record>, Vec<String>) {
     let dir = run_dir(global, files, file);
     let journal = fresh_journal(&dir).ok();
     let bus = crate::run::bus::EventBus::new(
@@ -204,8 +266,8 @@ fn report_not_run(
     let options = run_options(global);
     executor::record_not_run(plan, conn, &options, &bus, failure);
     let records = bus.records();
-    write_reports(&dir, &records, global.quiet);
-    records
+    let unwritten = write_reports(&dir, &records, global.quiet);
+    (records, unwritten)
 }
 
 /// A new, empty journal in `dir`: a run never appends to the previous run's records.
@@ -227,8 +289,8 @@ fn run_options(global: &SessionOptions) -> executor::RunOptions {
 }
 
 /// Renders every report format into `dir`. Runs on every exit path of a run, so a
-/// partial run still leaves its evidence.
-fn write_reports(dir: &Path, records: &[crate::events::Record], quiet: bool) {
+/// partial run still leaves its evidence. Returns what could not be written.
+fn write_reports(dir: &Path, records: &[crate::events::Record], quiet: bool) -> Vec<String> {
     let files = reports::render(records, false, &reports::Format::ALL);
     match reports::write(dir, &files) {
         Ok(paths) if !quiet => {
@@ -238,9 +300,13 @@ fn write_reports(dir: &Path, records: &[crate::events::Record], quiet: bool) {
             {
                 crate::say!("shakedown: wrote {}", path.display());
             }
+            Vec::new()
         }
-        Ok(_) => {}
-        Err(e) => crate::say!("shakedown: {e}"),
+        Ok(_) => Vec::new(),
+        Err(e) => {
+            crate::say!("shakedown: {e}");
+            vec![e.to_string()]
+        }
     }
 }
 

@@ -46,6 +46,18 @@ pub struct FaultContext {
 }
 
 impl FaultContext {
+    /// Reports a mutating call into `target` that went through. In a server dry run the
+    /// API server accepted it with `dryRun=All` and changed nothing, so `detail` must say
+    /// what it would do (`would cordon`), and the event says it was a dry run.
+    pub fn injected(&self, target: &str, detail: String) {
+        self.bus.emit(RunEvent::FaultInjected {
+            step: self.step.clone(),
+            target: target.to_owned(),
+            detail,
+            dry_run: self.dry_run,
+        });
+    }
+
     /// Reports a failed injection into `target` and hands the error back.
     pub fn failed(&self, target: &str, error: FaultError) -> FaultError {
         self.bus.emit(RunEvent::FaultInjectFailed {

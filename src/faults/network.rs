@@ -20,7 +20,6 @@ use super::{
     FAULT_ANNOTATION, FaultContext, FaultError, Hold, Injector, RevertError, Reverted, Undo,
     object_ref, record_event, split_pod, with_retries,
 };
-use crate::events::RunEvent;
 use crate::spec::NetworkLatency;
 
 /// How long the injector outlives the planned fault before removing netem by itself.
@@ -202,16 +201,13 @@ async fn inject(
                 .map_err(|e| ctx.failed(target, e))?;
         }
         let detail = format!(
-            "{} on {} via ephemeral container {container} (TTL {}s)",
+            "{}{} on {} via ephemeral container {container} (TTL {}s)",
+            if ctx.dry_run { "would add " } else { "" },
             netem_args(fault),
             fault.interface,
             ttl.as_secs()
         );
-        ctx.bus.emit(RunEvent::FaultInjected {
-            step: ctx.step.clone(),
-            target: target.clone(),
-            detail,
-        });
+        ctx.injected(target, detail);
         let object = object_ref(
             "Pod",
             "v1",
@@ -262,7 +258,9 @@ pub async fn remove(
         other => other?,
     };
     let detail = if dry_run {
-        "netem would be deleted over exec; ".to_owned()
+        // An exec has no dry-run mode (the command would really run), so a dry run does
+        // not exec at all.
+        "would delete netem over exec (not tried: an exec cannot be dry-run); ".to_owned()
     } else {
         match injector_state(&current, container) {
             InjectorState::Running => {
@@ -290,7 +288,12 @@ pub async fn remove(
         ..PatchParams::default()
     };
     api.patch(pod, &params, &Patch::Merge(&unannotate)).await?;
-    Ok(Reverted::Undone(format!("{detail}annotation removed")))
+    let removed = if dry_run {
+        "would remove the annotation"
+    } else {
+        "annotation removed"
+    };
+    Ok(Reverted::Undone(format!("{detail}{removed}")))
 }
 
 /// Runs `tc qdisc del` in the injector and reads the exec's own status: a failed exec

@@ -84,11 +84,12 @@ async fn drain(
             with_retries(deadline, || api.patch(name, &params, &patch))
                 .await
                 .map_err(|e| fail(ctx, name, FaultError::api("cordon failed", e)))?;
-            ctx.bus.emit(RunEvent::FaultInjected {
-                step: ctx.step.clone(),
-                target: format!("node/{name}"),
-                detail: "cordoned".into(),
-            });
+            let detail = if ctx.dry_run {
+                "would cordon"
+            } else {
+                "cordoned"
+            };
+            ctx.injected(&format!("node/{name}"), detail.into());
             let uid = node.metadata.uid.clone();
             record_event(
                 ctx,
@@ -259,16 +260,12 @@ async fn evict_with_backoff(
     let evicted = retry_notify(backoff, deadline, super::is_transient, note_pdb, evict).await;
     match evicted {
         Ok(_) => {
-            let detail = if blocked {
-                "evicted after a PodDisruptionBudget allowed it"
-            } else {
-                "evicted"
+            let detail = match (ctx.dry_run, blocked) {
+                (true, _) => "would evict",
+                (false, true) => "evicted after a PodDisruptionBudget allowed it",
+                (false, false) => "evicted",
             };
-            ctx.bus.emit(RunEvent::FaultInjected {
-                step: ctx.step.clone(),
-                target,
-                detail: detail.into(),
-            });
+            ctx.injected(&target, detail.into());
             Ok(())
         }
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
@@ -300,14 +297,25 @@ pub async fn uncordon(
         .as_ref()
         .and_then(|a| a.get(CORDONED_BY))
         .cloned();
+    let patch =
+        json!({"metadata": {"annotations": {CORDONED_BY: null}}, "spec": {"unschedulable": null}});
     match marker {
         Some(by) if by == run_id || run_id.is_empty() => {
-            let patch = json!({"metadata": {"annotations": {CORDONED_BY: null}}, "spec": {"unschedulable": null}});
             api.patch(node, &patch_params(dry_run), &Patch::Merge(&patch))
                 .await?;
-            Ok(Reverted::Undone(format!(
-                "uncordoned (was cordoned by run {by})"
-            )))
+            Ok(Reverted::Undone(if dry_run {
+                format!("would uncordon (cordoned by run {by})")
+            } else {
+                format!("uncordoned (was cordoned by run {by})")
+            }))
+        }
+        // A run's server dry run never really cordoned the node, so it carries no mark;
+        // the uncordon is still sent (with dryRun=All) so RBAC and admission see the
+        // revert as well as the fault.
+        None if dry_run && !run_id.is_empty() => {
+            api.patch(node, &patch_params(dry_run), &Patch::Merge(&patch))
+                .await?;
+            Ok(Reverted::Undone("would uncordon".into()))
         }
         Some(by) => Ok(Reverted::LeftAlone(format!(
             "cordoned by another run ({by})"

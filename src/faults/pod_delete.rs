@@ -15,7 +15,6 @@ use super::recovery::{Disrupted, owners_of};
 use super::{
     FaultContext, FaultError, Hold, Injector, object_ref, record_event, split_pod, with_retries,
 };
-use crate::events::RunEvent;
 use crate::spec::PodDelete;
 
 /// How many deletions are in flight at once: enough to keep up with a large pick,
@@ -128,16 +127,17 @@ async fn delete_one(
     }
     let uid = pod.metadata.uid.clone();
     let how = match grace {
-        Some(0) => "deleted (force, grace 0s)".to_owned(),
-        Some(g) => format!("deleted (grace {g}s)"),
-        None => "deleted (pod's own grace period)".to_owned(),
+        Some(0) => "(force, grace 0s)".to_owned(),
+        Some(g) => format!("(grace {g}s)"),
+        None => "(pod's own grace period)".to_owned(),
     };
-    let detail = format!("{how}, uid {}", uid.clone().unwrap_or_default());
-    ctx.bus.emit(RunEvent::FaultInjected {
-        step: ctx.step.clone(),
-        target: target.to_owned(),
-        detail,
-    });
+    let verb = if ctx.dry_run {
+        "would delete"
+    } else {
+        "deleted"
+    };
+    let detail = format!("{verb} {how}, uid {}", uid.clone().unwrap_or_default());
+    ctx.injected(target, detail);
     let object = object_ref("Pod", "v1", Some(namespace), name, uid);
     record_event(
         ctx,

@@ -40,20 +40,29 @@ pub enum RunEvent {
     },
     /// The ledger entry, written (and fsynced) before the first mutating call of a fault.
     FaultIntent(FaultIntent),
+    /// One mutating call went through. With `dry_run` the API server accepted it with
+    /// `dryRun=All` and changed nothing: `detail` then says what it *would* do.
     FaultInjected {
         step: String,
         target: String,
         detail: String,
+        #[serde(default, skip_serializing_if = "is_false")]
+        dry_run: bool,
     },
     FaultInjectFailed {
         step: String,
         target: String,
         error: String,
     },
+    /// A target's fault is undone (or needed no undoing). With `dry_run` nothing had been
+    /// faulted: the revert's calls were sent with `dryRun=All` and `detail` says what it
+    /// would do.
     FaultReverted {
         step: String,
         target: String,
         detail: String,
+        #[serde(default, skip_serializing_if = "is_false")]
+        dry_run: bool,
     },
     /// The cluster may still be faulted: `recover` must be told what.
     RevertFailed {
@@ -142,6 +151,10 @@ pub struct PlannedHypothesis {
     /// Sampling interval in milliseconds.
     #[serde(default)]
     pub every_ms: u64,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 fn hundred() -> f64 {

@@ -388,7 +388,11 @@ fn revert_case(view: &RunView, step: &StepView, kind: &str, class: &str) -> Test
         .collect();
     let open = step.unreverted_targets();
     let injected = step.count(FaultActionKind::Injected);
-    let recover = "the cluster may still be faulted: run `shakedown recover`";
+    let recover = if view.is_dry_run() {
+        "a dry run faulted nothing, so nothing is left faulted"
+    } else {
+        "the cluster may still be faulted: run `shakedown recover`"
+    };
     let status = if let Some(first) = failed.first() {
         let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
         s.set_type("RevertFailed")

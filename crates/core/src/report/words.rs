@@ -38,7 +38,15 @@ pub fn line(event: &RunEvent) -> String {
             step,
             target,
             detail,
+            dry_run: false,
         } => format!("step {step}: injected into {target}: {detail}"),
+        // A dry run says what it would have done, never "injected".
+        RunEvent::FaultInjected {
+            step,
+            target,
+            detail,
+            dry_run: true,
+        } => format!("step {step}: {target}: {detail} ({DRY_RUN_ACCEPTED})"),
         RunEvent::FaultInjectFailed {
             step,
             target,
@@ -48,7 +56,14 @@ pub fn line(event: &RunEvent) -> String {
             step,
             target,
             detail,
+            dry_run: false,
         } => format!("step {step}: reverted {target}: {detail}"),
+        RunEvent::FaultReverted {
+            step,
+            target,
+            detail,
+            dry_run: true,
+        } => format!("step {step}: revert of {target}: {detail} (dry run: nothing changed)"),
         RunEvent::RevertFailed {
             step,
             target,
@@ -96,6 +111,10 @@ pub fn line(event: &RunEvent) -> String {
     };
     clean_line(&text)
 }
+
+/// What a dry-run call's line adds: the API server ran admission and RBAC on it, and
+/// changed nothing.
+pub const DRY_RUN_ACCEPTED: &str = "dry run: accepted by the API server, nothing changed";
 
 fn step_prefix(step: Option<&str>) -> String {
     step.map_or(String::new(), |s| format!("step {s}: "))

@@ -157,18 +157,39 @@ fn header(view: &RunView) -> String {
     let mut s = String::new();
     let label = view.verdict_label();
     let score = view.score();
-    let _ = writeln!(s, "# shakedown report: {}\n", md(view.experiment()));
-    let _ = writeln!(
-        s,
-        "{} **{label}** (exit {}): {}. Resilience score **{}** ({} of {} checks held).\n",
-        verdict_badge(view.outcome()),
-        view.exit_code(),
-        md(&view.verdict_sentence()),
-        score.percent(),
-        score.held_checks,
-        score.total_checks
-    );
-    if view.partial {
+    if view.is_dry_run() {
+        // The first line says it: a dry run proves the calls are allowed, not resilience.
+        let _ = writeln!(
+            s,
+            "# shakedown report: {} (DRY RUN: nothing was faulted)\n",
+            md(view.experiment())
+        );
+        let _ = writeln!(
+            s,
+            "{} **{label}** (exit {}): {}. Resilience score **n/a**: a dry run judges no hypothesis.\n",
+            verdict_badge(view.outcome()),
+            view.exit_code(),
+            md(&view.verdict_sentence()),
+        );
+    } else {
+        let _ = writeln!(s, "# shakedown report: {}\n", md(view.experiment()));
+        let _ = writeln!(
+            s,
+            "{} **{label}** (exit {}): {}. Resilience score **{}** ({} of {} checks held).\n",
+            verdict_badge(view.outcome()),
+            view.exit_code(),
+            md(&view.verdict_sentence()),
+            score.percent(),
+            score.held_checks,
+            score.total_checks
+        );
+    }
+    if view.partial && view.finished.is_some() {
+        let _ = writeln!(
+            s,
+            "> ⚠️ **Partial report.** Some of the journal's records could not be read (damaged lines were skipped, or records are missing); what they said is not in this report.\n"
+        );
+    } else if view.partial {
         let _ = writeln!(
             s,
             "> ⚠️ **Partial report.** The journal ends before the run finished (it was cut short by a crash, or the run is still going). Checks after that point are marked *not run*.\n"

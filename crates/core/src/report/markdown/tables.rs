@@ -67,7 +67,11 @@ pub(super) fn verdicts(view: &RunView) -> String {
             }
         }
         if let Some(kind) = step.fault_kind() {
-            let (inject, revert) = fault_cells(step);
+            let (inject, revert) = if view.is_dry_run() {
+                dry_run_fault_cells(step)
+            } else {
+                fault_cells(step)
+            };
             let _ = writeln!(s, "| fault {} | inject | {} |", cell(kind), inject);
             let _ = writeln!(s, "| fault {} | revert | {} |", cell(kind), revert);
         }
@@ -99,6 +103,34 @@ fn observed(view: &RunView, step: Option<&StepView>, c: &CheckView) -> String {
         Some(v) => cell(&v.message),
         None => cell(&view.not_run_reason(step)),
     }
+}
+
+/// A dry run's inject and revert rows: calls the API server accepted (or refused) with
+/// `dryRun=All`; nothing was injected, so they never read "done".
+fn dry_run_fault_cells(step: &StepView) -> (String, String) {
+    let row = |accepted: usize, refused: usize, what: &str| {
+        if refused > 0 {
+            format!(
+                "🛑 error | the API server refused {refused} dry-run {what}(s), accepted {accepted}"
+            )
+        } else if accepted == 0 {
+            format!("⏭️ not run | no {what} was tried")
+        } else {
+            format!("🧪 dry run | {accepted} {what}(s) accepted with dryRun=All; nothing changed")
+        }
+    };
+    (
+        row(
+            step.count(FaultActionKind::Injected),
+            step.count(FaultActionKind::InjectFailed),
+            "injection",
+        ),
+        row(
+            step.count(FaultActionKind::Reverted),
+            step.count(FaultActionKind::RevertFailed),
+            "revert",
+        ),
+    )
 }
 
 /// The verdict and observed columns for a step's inject and revert rows.

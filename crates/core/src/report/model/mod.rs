@@ -77,6 +77,12 @@ impl RunView {
             .chain(self.experiment_hypotheses.iter().map(|h| (None, h)))
     }
 
+    /// A `--dry-run=server` run: every call carried `dryRun=All`, nothing was faulted and
+    /// no hypothesis was judged, whatever the outcome.
+    pub fn is_dry_run(&self) -> bool {
+        self.started.as_ref().is_some_and(|s| s.dry_run == "server")
+    }
+
     pub fn duration_ms(&self) -> Option<u64> {
         span_ms(self.started_at?, self.ended_at?)
     }
@@ -169,6 +175,7 @@ fn fold(view: &mut RunView, index: &mut BTreeMap<String, usize>, record: &Record
             step,
             target,
             detail,
+            ..
         } => {
             push_fault(
                 view,
@@ -199,6 +206,7 @@ fn fold(view: &mut RunView, index: &mut BTreeMap<String, usize>, record: &Record
             step,
             target,
             detail,
+            ..
         } => {
             push_fault(
                 view,

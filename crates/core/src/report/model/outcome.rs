@@ -36,7 +36,8 @@ pub fn verdict_key(verdict: Verdict) -> &'static str {
 /// was aborted or skipped, or never ran because the journal ends first, did not hold: it
 /// adds its weight below the line and nothing above it. So an aborted or crashed run
 /// cannot score better than the checks it actually proved. Pauses have no checks. With no
-/// checks at all the score is undefined (`n/a`), never 100 %.
+/// checks at all the score is undefined (`n/a`), never 100 %; so is a dry run's, which
+/// judges nothing.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Score {
     pub held_weight: f64,
@@ -68,6 +69,10 @@ impl RunView {
             held_checks: 0,
             total_checks: 0,
         };
+        if self.is_dry_run() {
+            // Nothing was faulted: a score would measure nothing.
+            return score;
+        }
         for (_, h) in self.all_hypotheses() {
             for c in &h.checks {
                 score.total_checks += 1;
