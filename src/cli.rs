@@ -149,26 +149,34 @@ pub enum Command {
         #[arg(long, default_value = "30s", value_parser = parse_duration_flag, value_name = "DURATION")]
         revert_timeout: std::time::Duration,
         /// Also write the (combined) JUnit report here, for CI systems that look in one place.
+        /// It is tried before anything is touched; a report that cannot be written (here or
+        /// in --output-dir) makes the run exit 3, whatever its verdict.
         #[arg(long, value_name = "PATH")]
         junit: Option<PathBuf>,
     },
     /// Revert every fault shakedown left in the cluster (from annotations and/or a journal).
+    ///
+    /// With --dry-run=client it only lists what it would revert; with --dry-run=server it
+    /// sends every revert with dryRun=All (an exec, which cannot be dry-run, is skipped).
+    /// Nothing changes either way: exit 0, or 3 when the API server refused a call.
     Recover {
-        /// A run journal to recover from, in addition to in-cluster annotations.
+        /// A run journal to recover from, in addition to in-cluster annotations. Every
+        /// readable record is used; damaged lines are skipped with a warning.
         #[arg(long, value_name = "PATH")]
         journal: Option<PathBuf>,
     },
     /// Re-render reports offline from a run journal.
     ///
     /// Writes junit.xml, report.md (with its charts in charts/) and summary.json into
-    /// --output-dir. Any journal renders, including one cut short by a crash: those
+    /// --output-dir. Any journal renders, including one cut short by a crash or with
+    /// damaged lines (skipped, with a warning naming them and the missing records): those
     /// reports are marked partial.
     ///
     /// Exit code: 0 when the reports were written, whatever the run's verdict (the run's
     /// own exit code is `exitCode` in summary.json). With --mirror-exit-code, the run's
     /// exit code instead (for a journal cut short: 4 when a fault may still be active, 1
-    /// when a check deviated, else 3). 2 when the journal cannot be read, is corrupt or is
-    /// empty; 3 when a report cannot be written.
+    /// when a check deviated, else 3). 2 when the journal cannot be read or has not one
+    /// readable record; 3 when a report cannot be written.
     Report {
         #[arg(value_name = "JOURNAL")]
         journal: PathBuf,

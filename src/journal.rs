@@ -276,17 +276,114 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
-    #[test]
-    fn corruption_in_the_middle_is_an_error() {
+    fn scratch(tag: &str) -> PathBuf {
         let dir =
-            std::env::temp_dir().join(format!("shakedown-journal-bad-{}", std::process::id()));
+            std::env::temp_dir().join(format!("shakedown-journal-{tag}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn line(seq: u64) -> String {
+        let record = Record {
+            seq,
+            at: at(seq as i64),
+            event: RunEvent::StepStarted {
+                step: seq.to_string(),
+            },
+        };
+        serde_json::to_string(&record).unwrap()
+    }
+
+    /// Regression: a torn line followed by good records (the disk filled, then freed)
+    /// made `report` exit 2 and `recover --journal` exit 3 without reading anything.
+    #[test]
+    fn a_damaged_line_in_the_middle_is_skipped_counted_and_the_rest_is_read() {
+        let dir = scratch("middle");
         let path = dir.join("run.jsonl");
-        std::fs::write(&path, "garbage\n{\"seq\":1}\n").unwrap();
-        assert!(matches!(
-            read(&path),
-            Err(JournalError::Corrupt { line: 1, .. })
-        ));
+        let text = [
+            line(1),
+            line(2),
+            r#"{"seq":3,"at":"2027-01-15T08:00:02Z","event":"stepSta"#.to_owned(),
+            line(4),
+            "\u{0}\u{0}garbage".to_owned(),
+            line(5),
+        ]
+        .join("\n");
+        std::fs::write(&path, text + "\n").unwrap();
+        let contents = read(&path).unwrap();
+        let seqs: Vec<u64> = contents.records.iter().map(|r| r.seq).collect();
+        assert_eq!(seqs, [1, 2, 4, 5], "every readable record is used");
+        assert_eq!(contents.damaged_lines, [3, 5]);
+        assert_eq!(contents.missing, [(3, 3)]);
+        let damage = contents.damage().unwrap();
+        assert!(
+            damage.contains("2 damaged line(s) skipped (lines 3, 5)"),
+            "{damage}"
+        );
+        assert!(damage.contains("record 3 missing"), "{damage}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Regression: a journal whose first records were lost started at `seq: 1` with no
+    /// visible gap.
+    #[test]
+    fn missing_records_are_reported_as_ranges_including_at_the_start() {
+        let dir = scratch("gaps");
+        let path = dir.join("run.jsonl");
+        let text = [line(3), line(4), line(8), line(9)].join("\n");
+        std::fs::write(&path, text + "\n").unwrap();
+        let contents = read(&path).unwrap();
+        assert_eq!(contents.missing, [(1, 2), (5, 7)]);
+        assert!(contents.damaged_lines.is_empty());
+        let damage = contents.damage().unwrap();
+        assert!(
+            damage.contains("records 1–2, records 5–7 missing"),
+            "{damage}"
+        );
+        let whole = dir.join("whole.jsonl");
+        std::fs::write(&whole, [line(1), line(2)].join("\n") + "\n").unwrap();
+        assert_eq!(read(&whole).unwrap().damage(), None);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A record that could not be written still uses up its number, so readers see the
+    /// gap where it was lost (`/dev/full` fails every write with ENOSPC).
+    #[test]
+    fn a_failed_write_uses_up_its_sequence_number() {
+        let path = Path::new("/dev/full");
+        if !path.exists() {
+            eprintln!("skipped: no /dev/full on this system");
+            return;
+        }
+        let mut writer = JournalWriter::create(path).unwrap();
+        let step = |s: &str| RunEvent::StepStarted { step: s.into() };
+        assert!(writer.append(at(0), step("1")).is_err());
+        assert!(writer.append(at(1), step("2")).is_err());
+        assert_eq!(writer.next_seq, 3, "both numbers are spent");
+    }
+
+    /// A write that failed halfway leaves no fragment for the next record to glue onto.
+    #[test]
+    fn after_a_failed_write_the_next_record_is_still_readable() {
+        let dir = scratch("torn-then-good");
+        let path = dir.join("run.jsonl");
+        let mut writer = JournalWriter::create(&path).unwrap();
+        writer
+            .append(at(0), RunEvent::StepStarted { step: "1".into() })
+            .unwrap();
+        // What a partial write leaves behind, as the writer would have seen it fail.
+        let mut raw = File::options().append(true).open(&path).unwrap();
+        raw.write_all(br#"{"seq":2,"at":"2027-01"#).unwrap();
+        writer.needs_newline = true;
+        writer.next_seq = 3;
+        writer
+            .append(at(2), RunEvent::StepStarted { step: "3".into() })
+            .unwrap();
+        let contents = read(&path).unwrap();
+        let seqs: Vec<u64> = contents.records.iter().map(|r| r.seq).collect();
+        assert_eq!(seqs, [1, 3]);
+        assert_eq!(contents.damaged_lines, [2]);
+        assert_eq!(contents.missing, [(2, 2)]);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
