@@ -45,6 +45,9 @@ pub struct RequestRecord {
     pub query: String,
     pub status: u16,
     pub time: SystemTime,
+    /// The request asked for a dry run: `dryRun=All` in its query, or `"dryRun": ["All"]`
+    /// in its DeleteOptions body (where clients put a delete's).
+    pub dry_run: bool,
 }
 
 impl RequestRecord {

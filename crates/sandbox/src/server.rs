@@ -244,6 +244,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
         tokio::time::sleep(faults.latency).await;
     }
     let upgrade = header(header::UPGRADE);
+    let mut dry_run = raw_query.split('&').any(|kv| kv == "dryRun=All");
     let response = match injected_fault(&state, method.as_str(), &path) {
         Some(err) => error_response(&err),
         None if upgrade.eq_ignore_ascii_case("websocket") && path.ends_with("/exec") => {
@@ -262,13 +263,15 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
                 details: None,
             }),
             Ok(body) => {
+                let body = body.to_bytes();
+                dry_run |= body_asks_dry_run(&body);
                 let request = ApiRequest {
                     method: method.clone(),
                     query: parse_query(&raw_query),
                     path: path.clone(),
                     accept,
                     content_type,
-                    body: body.to_bytes(),
+                    body,
                 };
                 match api::route(&state, &request) {
                     Ok(Reply::Json(code, value)) => json_response(code, &value),
@@ -311,8 +314,22 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
         query: raw_query,
         status: response.status().as_u16(),
         time: SystemTime::now(),
+        dry_run,
     });
     response
+}
+
+/// A DeleteOptions body (a DELETE, or an eviction's `deleteOptions`) that asks for
+/// `dryRun: ["All"]`: clients send a delete's dry run there, not in the query.
+fn body_asks_dry_run(body: &[u8]) -> bool {
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return false;
+    };
+    let all = |v: &serde_json::Value| {
+        v.as_array()
+            .is_some_and(|a| !a.is_empty() && a.iter().all(|x| x == "All"))
+    };
+    all(&value["dryRun"]) || all(&value["deleteOptions"]["dryRun"])
 }
 
 #[cfg(test)]

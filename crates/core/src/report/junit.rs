@@ -197,6 +197,14 @@ fn run_suite(view: &RunView) -> TestSuite {
         s
     } else if view.outcome() == Some(Outcome::Passed) {
         TestCaseStatus::success()
+    } else if view.outcome() == Some(Outcome::DryRun) {
+        // Not a failure (exit 0), and not a pass either: nothing was proven.
+        let mut s = TestCaseStatus::skipped();
+        s.set_message(format!(
+            "DRY RUN: {} (exit {code})",
+            view.verdict_sentence()
+        ));
+        s
     } else {
         let kind = if view.outcome() == Some(Outcome::Deviated) {
             NonSuccessKind::Failure
