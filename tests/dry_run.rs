@@ -4,119 +4,19 @@
 //! --dry-run=client` lists and touches nothing. Every test reads the sandbox's request
 //! log and its objects: what was sent, and that the cluster is as it was.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
 use serde_json::Value;
-use shakedown_sandbox::{self as sandbox, RequestRecord, SandboxHandle};
+use shakedown_sandbox::RequestRecord;
 
 #[path = "../crates/sandbox/tests/common/mod.rs"]
 mod common;
+#[path = "support/sandbox_bench.rs"]
+mod sandbox_bench;
 
-struct Bench {
-    handle: SandboxHandle,
-    dir: PathBuf,
-    kubeconfig: PathBuf,
-}
-
-async fn bench(tag: &str, config: sandbox::SandboxConfig) -> Bench {
-    let handle = sandbox::start(config, 0).await.expect("sandbox starts");
-    let dir = std::env::temp_dir().join(format!("shakedown-dry-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("tmp");
-    let kubeconfig = dir.join("kubeconfig");
-    handle.write_kubeconfig(&kubeconfig).expect("kubeconfig");
-    let deadline = tokio::time::Instant::now() + common::DEADLINE;
-    while !handle.is_settled() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "sandbox never settled"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    handle.clear_request_log();
-    Bench {
-        handle,
-        dir,
-        kubeconfig,
-    }
-}
-
-impl Bench {
-    fn scenario(&self, name: &str, body: &str) -> PathBuf {
-        let path = self.dir.join(format!("{name}.yaml"));
-        let text = format!(
-            "apiVersion: shakedown.dev/v1alpha1\nkind: Scenario\nmetadata: {{name: {name}}}\nspec:\n  safety: {{allowedNamespaces: [shop]}}\n{body}"
-        );
-        std::fs::write(&path, text).expect("write scenario");
-        path
-    }
-
-    fn out(&self) -> PathBuf {
-        self.dir.join("out")
-    }
-
-    /// `shakedown --yes --seed 7 ARGS` against this sandbox, outside any CI.
-    async fn shakedown(&self, args: &[&str]) -> Output {
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_shakedown"));
-        command
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .arg("--output-dir")
-            .arg(self.out())
-            .args(["--yes", "--seed", "7"])
-            .args(args)
-            .kill_on_drop(true);
-        for marker in shakedown::run::ci::MARKERS {
-            command.env_remove(marker);
-        }
-        command.output().await.expect("run shakedown")
-    }
-
-    /// Every request that would change something, access reviews aside (a POST that
-    /// changes nothing).
-    fn mutations(&self) -> Vec<RequestRecord> {
-        self.handle
-            .request_log()
-            .into_iter()
-            .filter(|r| r.is_mutating() && !r.path.contains("selfsubjectaccessreviews"))
-            .collect()
-    }
-
-    /// What a test compares before and after: every pod (by uid, with its annotations
-    /// and ephemeral containers) and every node's schedulability and annotations.
-    fn cluster_state(&self) -> Vec<String> {
-        let mut state: Vec<String> = self
-            .handle
-            .objects("pods", None)
-            .iter()
-            .map(|p| {
-                format!(
-                    "pod {}/{} uid={} deleting={} annotations={} ephemeral={}",
-                    p["metadata"]["namespace"],
-                    p["metadata"]["name"],
-                    p["metadata"]["uid"],
-                    !p["metadata"]["deletionTimestamp"].is_null(),
-                    p["metadata"]["annotations"],
-                    p["spec"]["ephemeralContainers"]
-                )
-            })
-            .collect();
-        state.extend(self.handle.objects("nodes", None).iter().map(|n| {
-            format!(
-                "node {} unschedulable={} annotations={}",
-                n["metadata"]["name"], n["spec"]["unschedulable"], n["metadata"]["annotations"]
-            )
-        }));
-        state.sort();
-        state
-    }
-
-    fn read(&self, file: &str) -> String {
-        std::fs::read_to_string(self.out().join(file)).unwrap_or_else(|e| panic!("{file}: {e}"))
-    }
-}
+use sandbox_bench::{Bench, bench};
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
