@@ -253,6 +253,43 @@ mod tests {
         );
     }
 
+    /// Regression: a server dry run printed "injected into … cordoned".
+    #[test]
+    fn a_dry_run_says_what_it_would_do_never_injected() {
+        let injected = RunEvent::FaultInjected {
+            step: "1".into(),
+            target: "node/a".into(),
+            detail: "would cordon".into(),
+            dry_run: true,
+        };
+        assert_eq!(
+            line(&injected),
+            "step 1: node/a: would cordon (dry run: accepted by the API server, nothing changed)"
+        );
+        let reverted = RunEvent::FaultReverted {
+            step: "1".into(),
+            target: "node/a".into(),
+            detail: "would uncordon".into(),
+            dry_run: true,
+        };
+        assert_eq!(
+            line(&reverted),
+            "step 1: revert of node/a: would uncordon (dry run: nothing changed)"
+        );
+        let real = RunEvent::FaultInjected {
+            step: "1".into(),
+            target: "node/a".into(),
+            detail: "cordoned".into(),
+            dry_run: false,
+        };
+        assert_eq!(line(&real), "step 1: injected into node/a: cordoned");
+        let json = serde_json::to_string(&real).unwrap_or_default();
+        assert!(
+            !json.contains("dryRun"),
+            "a real run's journal is unchanged: {json}"
+        );
+    }
+
     #[test]
     fn a_sample_line_says_what_was_seen_and_why() {
         let sample = RunEvent::ProbeSample(ProbeSample {

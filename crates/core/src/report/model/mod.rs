@@ -380,6 +380,33 @@ mod tests {
 
     const START: &str = r#""event":"runStarted","runId":"r","experiment":"e","source":"e.yaml","seed":1,"dryRun":"none","version":"0","steps":[{"id":"1","name":"s","scenario":"s","hypotheses":[{"name":"h","probe":"up","expectation":"> 0","phases":["before","during","after"],"weight":3}]}]"#;
 
+    /// Regression: a server dry run scored 100 % and read PASSED while nothing was
+    /// faulted. Its score is undefined, its verdict `DRY RUN`, and a dry run's "would
+    /// cordon" never counts as a fault left behind.
+    #[test]
+    fn a_dry_run_has_no_score_and_its_own_verdict() {
+        let start = START.replace(r#""dryRun":"none""#, r#""dryRun":"server""#);
+        let view = analyze(
+            &records(&[
+                &start,
+                r#""event":"stepStarted","step":"1""#,
+                r#""event":"faultIntent","step":"1","fault":"node-drain","targets":["n"],"params":{},"revert":"x""#,
+                r#""event":"faultInjected","step":"1","target":"node/n","detail":"would cordon","dryRun":true"#,
+                r#""event":"faultReverted","step":"1","target":"node/n","detail":"would uncordon","dryRun":true"#,
+                r#""event":"hypothesisVerdict","step":"1","hypothesis":"h","phase":"before","verdict":"skipped","expectation":"> 0","message":"dry run","samples":0,"passed":0"#,
+                r#""event":"stepFinished","step":"1","status":"completed""#,
+                r#""event":"runFinished","status":"completed","deviated":false,"exitCode":0,"outcome":"dryRun""#,
+            ]),
+            false,
+        );
+        assert!(view.is_dry_run());
+        assert_eq!(view.verdict_label(), "DRY RUN");
+        assert_eq!(view.exit_code(), 0);
+        assert_eq!(view.score().ratio(), None);
+        assert_eq!(view.score().percent(), "n/a");
+        assert!(view.steps[0].unreverted_targets().is_empty());
+    }
+
     #[test]
     fn a_journal_cut_short_gets_the_most_cautious_exit_code() {
         let injected = |fault: &str| {
