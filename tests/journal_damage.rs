@@ -185,3 +185,52 @@ async fn an_unwritable_junit_path_or_output_dir_is_exit_3_before_anything_is_tou
     assert!(err.contains("a-file/reports"), "names the path: {err}");
     assert!(b.mutations().is_empty(), "nothing was touched");
 }
+
+/// A report that cannot be written at the end of a run (the output directory was
+/// replaced by a file mid-run, as a cleanup job or a full volume might) fails a run
+/// that would otherwise pass: exit 3, naming the path, after the revert.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_report_that_cannot_be_written_after_the_run_is_exit_3() {
+    let b = bench("unwritable-late", common::fast_shop()).await;
+    let scenario = b.scenario(
+        "drain",
+        "  target: {nodes: {names: [node-a-1]}}\n  fault: {type: node-drain, duration: 2s, ignoreDaemonSets: true, deleteEmptyDirData: true}\n  recovery: {within: 20s}\n",
+    );
+    let scenario = scenario.to_str().expect("utf8").to_owned();
+    let run = tokio::spawn({
+        let (kubeconfig, out) = (b.kubeconfig.clone(), b.out());
+        async move {
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_shakedown"))
+                .arg("--kubeconfig")
+                .arg(kubeconfig)
+                .arg("--output-dir")
+                .arg(out)
+                .args(["--yes", "run", &scenario])
+                .kill_on_drop(true)
+                .output()
+                .await
+                .expect("run shakedown")
+        }
+    });
+    let journal = b.out().join("journal.jsonl");
+    let deadline = tokio::time::Instant::now() + common::DEADLINE;
+    while !std::fs::read_to_string(&journal).is_ok_and(|j| j.contains("\"cordoned\"")) {
+        assert!(tokio::time::Instant::now() < deadline, "never cordoned");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    std::fs::rename(b.out(), b.dir.join("moved")).expect("move the output dir away");
+    std::fs::write(b.out(), "").expect("a file where the reports go");
+    let out = run.await.expect("joined");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("report(s) could not be written, so the run cannot pass (exit 3)"),
+        "{err}"
+    );
+    assert!(err.contains("out/junit.xml"), "names the path: {err}");
+    let node = b.handle.object("nodes", "", "node-a-1").expect("node");
+    assert!(
+        node["metadata"]["annotations"]["shakedown.dev/cordoned-by"].is_null(),
+        "reverted all the same: {node}"
+    );
+}

@@ -116,7 +116,12 @@ pub async fn run_files(
         crate::say!("shakedown: --dry-run=client: planned and checked; nothing was touched");
         return Ok(Outcome::DryRun);
     }
-    let mut overall = Outcome::Passed;
+    // `worse` ranks DRY RUN with PASSED, so a dry run's session starts from its own.
+    let mut overall = if global.dry_run == DryRun::Server {
+        Outcome::DryRun
+    } else {
+        Outcome::Passed
+    };
     let mut runs = Vec::new();
     let mut unwritten = Vec::new();
     for (file, plan) in loaded.iter().zip(&plans) {
