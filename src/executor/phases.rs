@@ -7,8 +7,12 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::events::{HypothesisVerdict, ProbeSample, RunEvent, SampleOutcome, Verdict};
-use crate::probes::{Probe, check_window, judge};
+use crate::events::{
+    HypothesisVerdict, ProbeSample, RunEvent, SampleOutcome, SeriesValue, Verdict,
+};
+use crate::probes::{
+    Observation, Probe, QueryError, breaching, check_window, judge, show_series, worse,
+};
 use crate::run::bus::EventBus;
 use crate::run::stop::{Stop, wait_or_signal, wait_or_stop};
 use crate::spec::{Hypothesis, Phase};
@@ -27,17 +31,31 @@ impl Check {
         self.hypothesis.phases.contains(&phase)
     }
 
-    async fn sample(&self, bus: &EventBus, phase: Phase) -> (SampleOutcome, Option<f64>) {
+    /// One sample, with a hard deadline shorter than the interval (a hung backend is an
+    /// error in time for the next sample), recorded with at most `MAX_RECORDED_SERIES`
+    /// series. Returns the outcome and the series to name: the worst breaching one on a
+    /// failure, else the highest.
+    async fn sample(&self, bus: &EventBus, phase: Phase) -> (SampleOutcome, Option<SeriesValue>) {
         let at = bus.now();
-        let observation = self.probe.sample(at).await;
+        let budget = sample_budget(self.hypothesis.every.0);
+        let observation = tokio::time::timeout(budget, self.probe.sample(at))
+            .await
+            .unwrap_or_else(|_| {
+                Observation::Error(format!(
+                    "no answer within {budget:?} (a sample must end before the next one, every {:?})",
+                    self.hypothesis.every.0
+                ))
+            });
         let (outcome, detail) = judge(&self.hypothesis, &observation);
         let values = observation.into_values();
-        let worst = values
-            .iter()
-            .filter_map(|v| v.value)
-            .fold(None, |acc: Option<f64>, v| {
-                Some(acc.map_or(v, |a| a.max(v)))
-            });
+        let named = breaching(&self.hypothesis, &values).cloned().or_else(|| {
+            values
+                .iter()
+                .filter(|v| v.value.is_some())
+                .max_by(|a, b| a.value.unwrap_or(0.0).total_cmp(&b.value.unwrap_or(0.0)))
+                .cloned()
+        });
+        let (values, detail) = recorded(values, named.as_ref(), detail);
         bus.emit(RunEvent::ProbeSample(ProbeSample {
             step: self.step.clone(),
             hypothesis: self.hypothesis.name.clone(),
@@ -48,7 +66,7 @@ impl Check {
             outcome,
             detail,
         }));
-        (outcome, worst)
+        (outcome, named)
     }
 
     fn verdict(
@@ -74,23 +92,35 @@ impl Check {
         verdict
     }
 
-    /// Re-judges the fault window with a range query, where the probe can look back:
-    /// a breach between two samples turns a pass into a deviation.
+    /// Re-judges the fault window with a range query, where the probe can look back,
+    /// within `budget`: a breach between two samples turns a pass into a deviation, and a
+    /// re-check that fails or finds no data leaves nothing to call a pass.
     async fn look_back(
         &self,
         start: jiff::Timestamp,
         end: jiff::Timestamp,
+        budget: tokio::time::Instant,
         verdict: Verdict,
         message: String,
     ) -> (Verdict, String) {
-        let window = check_window(&self.hypothesis, self.probe.as_ref(), start, end).await;
+        let checked = check_window(&self.hypothesis, self.probe.as_ref(), start, end);
+        let window = match tokio::time::timeout_at(budget, checked).await {
+            Ok(window) => window,
+            Err(_) => Some(Err(QueryError(
+                "no answer in time (the fault is never held longer for a re-check)".into(),
+            ))),
+        };
+        let overturned = |to: Verdict| if verdict == Verdict::Passed { to } else { verdict };
         match window {
             None => (verdict, message),
             Some(Err(e)) => (
-                verdict,
-                format!("{message}; the range query over the window failed: {e}"),
+                overturned(Verdict::Error),
+                format!("{message}; the range query re-checking the window failed: {e}"),
             ),
-            Some(Ok(w)) if w.points == 0 => (verdict, message),
+            Some(Ok(w)) if w.points == 0 => (
+                overturned(Verdict::Inconclusive),
+                format!("{message}; the range query re-checking the window found no data"),
+            ),
             Some(Ok(w))
                 if verdict == Verdict::Passed && w.share() + 1e-9 < self.hypothesis.tolerance.0 =>
             {
@@ -98,7 +128,7 @@ impl Check {
                     Verdict::Deviated,
                     format!(
                         "{message}, but over the fault window {} vs {} held in only {}/{} points of a range query",
-                        observed(w.worst),
+                        shown(w.worst.as_ref()),
                         self.expectation(),
                         w.held,
                         w.points
@@ -131,16 +161,41 @@ fn verdict_for(outcome: SampleOutcome) -> Verdict {
     }
 }
 
-fn observed(value: Option<f64>) -> String {
-    value.map_or_else(
-        || "no value".to_owned(),
-        |v| {
-            format!("{v:.4}")
-                .trim_end_matches('0')
-                .trim_end_matches('.')
-                .to_owned()
-        },
-    )
+fn shown(series: Option<&SeriesValue>) -> String {
+    series.map_or_else(|| "no value".to_owned(), show_series)
+}
+
+/// How long one sample may take: shorter than the interval, so a hung backend is an
+/// error before the next sample is due.
+fn sample_budget(every: Duration) -> Duration {
+    (every * 9 / 10).max(Duration::from_millis(100))
+}
+
+/// At most this many series of one sample go into the journal: a query that returns
+/// thousands of series must not bloat it (the verdict names the breaching one anyway).
+const MAX_RECORDED_SERIES: usize = 20;
+
+/// The values to record: the named series first, then others up to the cap, and a
+/// note of how many were left out.
+fn recorded(
+    mut values: Vec<SeriesValue>,
+    named: Option<&SeriesValue>,
+    detail: Option<String>,
+) -> (Vec<SeriesValue>, Option<String>) {
+    let total = values.len();
+    if total <= MAX_RECORDED_SERIES {
+        return (values, detail);
+    }
+    if let Some(first) = named.and_then(|n| values.iter().position(|v| v == n)) {
+        values.swap(0, first);
+    }
+    values.truncate(MAX_RECORDED_SERIES);
+    let note = format!("{total} series; the first {MAX_RECORDED_SERIES} recorded");
+    let detail = Some(match detail {
+        Some(detail) => format!("{detail} ({note})"),
+        None => note,
+    });
+    (values, detail)
 }
 
 /// The baseline: one sample per `before` hypothesis. Returns whether all passed.
@@ -150,7 +205,7 @@ pub async fn before(checks: &[Check], bus: &EventBus) -> bool {
         let (outcome, value) = check.sample(bus, Phase::Before).await;
         let message = format!(
             "baseline {} (expected {})",
-            observed(value),
+            shown(value.as_ref()),
             check.expectation()
         );
         let passed = u32::from(outcome == SampleOutcome::Pass);
@@ -191,53 +246,44 @@ pub async fn during(checks: &[Check], bus: &EventBus, window: Window, stop: &wat
             };
             async move {
                 let window_start = bus.now();
-                let (mut samples, mut passed, mut errors, mut no_data) = (0u32, 0u32, 0u32, 0u32);
-                let mut worst: Option<f64> = None;
-                let mut aborted = false;
-                // Consecutive samples that could not say whether the system is fine.
-                let mut blind = 0u32;
-                let mut blinded = false;
+                let h = &check.hypothesis;
+                let mut tally = Tally::default();
+                let mut worst: Option<SeriesValue> = None;
+                // Consecutive breaches, and consecutive samples that could not say
+                // whether the system is fine: the two stop conditions of `abort`.
+                let (mut breaches, mut blind) = (0u32, 0u32);
+                let mut ended_by: Option<Abort> = None;
                 loop {
                     // A slow probe never keeps the fault past its window plus one interval:
                     // a sample still running then counts as an error.
                     let sampled = check.sample(bus, Phase::During);
-                    let (outcome, value) = match deadline {
-                        Some(deadline) => {
-                            let latest = deadline + check.hypothesis.every.0;
-                            tokio::time::timeout_at(latest, sampled)
-                                .await
-                                .unwrap_or((SampleOutcome::Error, None))
-                        }
+                    let (outcome, named) = match deadline {
+                        Some(deadline) => tokio::time::timeout_at(deadline + h.every.0, sampled)
+                            .await
+                            .unwrap_or((SampleOutcome::Error, None)),
                         None => sampled.await,
                     };
-                    samples += 1;
-                    blind = match outcome {
-                        SampleOutcome::Error | SampleOutcome::NoData => blind + 1,
-                        _ => 0,
+                    tally.count(outcome);
+                    (breaches, blind) = match outcome {
+                        SampleOutcome::Fail => (breaches + 1, 0),
+                        SampleOutcome::Error | SampleOutcome::NoData => (0, blind + 1),
+                        SampleOutcome::Pass => (0, 0),
                     };
-                    if check.hypothesis.abort && blind >= BLIND_SAMPLES_ABORT {
+                    if outcome == SampleOutcome::Fail {
+                        worst = worse(h, worst, named);
+                    }
+                    if h.abort && breaches >= h.failure_threshold {
+                        ended_by = Some(Abort::Breached(breaches));
+                    } else if h.abort && blind >= h.error_threshold {
                         // A stop condition fails closed: blind is not safe.
-                        stop.send_replace(Stop::Aborted(check.hypothesis.name.clone()));
-                        blinded = true;
+                        ended_by = Some(Abort::Blind(blind));
                     }
-                    match outcome {
-                        SampleOutcome::Pass => passed += 1,
-                        SampleOutcome::Error => errors += 1,
-                        SampleOutcome::NoData => no_data += 1,
-                        SampleOutcome::Fail => {
-                            worst = value.or(worst);
-                            if check.hypothesis.abort {
-                                // send_replace updates even when nobody is subscribed right now.
-                                stop.send_replace(Stop::Aborted(check.hypothesis.name.clone()));
-                                aborted = true;
-                                break;
-                            }
-                        }
-                    }
-                    if blinded {
+                    if ended_by.is_some() {
+                        // send_replace updates even when nobody is subscribed right now.
+                        stop.send_replace(Stop::Aborted(h.name.clone()));
                         break;
                     }
-                    let next = tokio::time::Instant::now() + check.hypothesis.every.0;
+                    let next = tokio::time::Instant::now() + h.every.0;
                     let done = match (deadline, ended.as_mut()) {
                         (Some(deadline), _) => {
                             next >= deadline || wait_or_stop(&mut stopped, next).await
@@ -249,61 +295,21 @@ pub async fn during(checks: &[Check], bus: &EventBus, window: Window, stop: &wat
                         break;
                     }
                 }
-                let share = f64::from(passed) * 100.0 / f64::from(samples.max(1));
-                let (verdict, message) = if blinded {
-                    (
-                        if errors > 0 {
-                            Verdict::Error
-                        } else {
-                            Verdict::Inconclusive
-                        },
-                        format!(
-                            "{blind} consecutive samples without data or with errors; an abort condition fails closed: aborted and reverted"
-                        ),
-                    )
-                } else if aborted {
-                    (
-                        Verdict::Aborted,
-                        format!(
-                            "{} {} breached during the fault; aborted and reverted",
-                            observed(worst),
-                            check.expectation()
-                        ),
-                    )
-                } else if errors > 0 && passed < samples {
-                    (
-                        Verdict::Error,
-                        format!("{errors}/{samples} samples failed to query"),
-                    )
-                } else if share + 1e-9 >= check.hypothesis.tolerance.0 {
-                    (
-                        Verdict::Passed,
-                        format!(
-                            "held in {passed}/{samples} samples (tolerance {}%)",
-                            check.hypothesis.tolerance.0
-                        ),
-                    )
-                } else if no_data > 0 && passed + no_data >= samples {
-                    (
-                        Verdict::Inconclusive,
-                        format!("no data in {no_data}/{samples} samples"),
-                    )
-                } else {
-                    (
-                        Verdict::Deviated,
-                        format!(
-                            "{} vs {} held in only {passed}/{samples} samples (tolerance {}%)",
-                            observed(worst),
-                            check.expectation(),
-                            check.hypothesis.tolerance.0
-                        ),
-                    )
+                let (verdict, message) = match ended_by {
+                    Some(abort) => abort.verdict(&tally, shown(worst.as_ref()), check),
+                    None => tally.verdict(h, shown(worst.as_ref()), check),
                 };
-                let (verdict, message) = if aborted || blinded {
+                let (verdict, message) = if ended_by.is_some() {
                     (verdict, message)
                 } else {
+                    // The re-check never holds the fault longer: at most one interval,
+                    // and never past the window plus one interval.
+                    let mut budget = tokio::time::Instant::now() + h.every.0;
+                    if let Some(deadline) = deadline {
+                        budget = budget.min(deadline + h.every.0);
+                    }
                     check
-                        .look_back(window_start, bus.now(), verdict, message)
+                        .look_back(window_start, bus.now(), budget, verdict, message)
                         .await
                 };
                 check.verdict(
@@ -311,7 +317,7 @@ pub async fn during(checks: &[Check], bus: &EventBus, window: Window, stop: &wat
                     Phase::During,
                     verdict,
                     message,
-                    (samples, passed),
+                    (tally.samples, tally.passed),
                     None,
                 );
             }
@@ -385,7 +391,7 @@ pub async fn after(
             let message = format!(
                 "did not recover within {:?}: last {} vs {}",
                 within,
-                observed(last.1),
+                shown(last.1.as_ref()),
                 check.expectation()
             );
             check.verdict(bus, Phase::After, verdict, message, (samples, 0), None);
@@ -393,10 +399,103 @@ pub async fn after(
     futures_join_all(loops).await;
 }
 
-/// How many samples in a row an `abort: true` hypothesis may be blind (no data, or an
-/// error) before it aborts the fault: a stop condition that cannot see must not let the
-/// fault run on.
-const BLIND_SAMPLES_ABORT: u32 = 3;
+/// The `during` samples of one hypothesis, by outcome.
+#[derive(Debug, Default, Clone, Copy)]
+struct Tally {
+    samples: u32,
+    passed: u32,
+    failed: u32,
+    errors: u32,
+    no_data: u32,
+}
+
+impl Tally {
+    fn count(&mut self, outcome: SampleOutcome) {
+        self.samples += 1;
+        match outcome {
+            SampleOutcome::Pass => self.passed += 1,
+            SampleOutcome::Fail => self.failed += 1,
+            SampleOutcome::Error => self.errors += 1,
+            SampleOutcome::NoData => self.no_data += 1,
+        }
+    }
+
+    /// The verdict of a window that ran to its end. No data never holds, whatever the
+    /// tolerance: `tolerance: 0%` with nothing seen is inconclusive, not held.
+    fn verdict(&self, h: &Hypothesis, worst: String, check: &Check) -> (Verdict, String) {
+        let Tally {
+            samples,
+            passed,
+            failed,
+            errors,
+            no_data,
+        } = *self;
+        let share = f64::from(passed) * 100.0 / f64::from(samples.max(1));
+        let tolerance = h.tolerance.0;
+        if errors > 0 && passed < samples {
+            (
+                Verdict::Error,
+                format!("{errors}/{samples} samples failed to query"),
+            )
+        } else if passed + failed == 0 {
+            (
+                Verdict::Inconclusive,
+                format!("no data in {no_data}/{samples} samples"),
+            )
+        } else if share + 1e-9 >= tolerance {
+            (
+                Verdict::Passed,
+                format!("held in {passed}/{samples} samples (tolerance {tolerance}%)"),
+            )
+        } else if no_data > 0 && passed + no_data >= samples {
+            (
+                Verdict::Inconclusive,
+                format!("no data in {no_data}/{samples} samples"),
+            )
+        } else {
+            (
+                Verdict::Deviated,
+                format!(
+                    "{worst} vs {} held in only {passed}/{samples} samples (tolerance {tolerance}%)",
+                    check.expectation()
+                ),
+            )
+        }
+    }
+}
+
+/// Why an `abort: true` hypothesis stopped the fault.
+#[derive(Debug, Clone, Copy)]
+enum Abort {
+    /// `failureThreshold` breaches in a row.
+    Breached(u32),
+    /// `errorThreshold` samples in a row without data or with an error.
+    Blind(u32),
+}
+
+impl Abort {
+    fn verdict(self, tally: &Tally, worst: String, check: &Check) -> (Verdict, String) {
+        match self {
+            Abort::Breached(n) => (
+                Verdict::Aborted,
+                format!(
+                    "{worst} vs {} breached in {n} sample(s) in a row during the fault; aborted and reverted",
+                    check.expectation()
+                ),
+            ),
+            Abort::Blind(n) => (
+                if tally.errors > 0 {
+                    Verdict::Error
+                } else {
+                    Verdict::Inconclusive
+                },
+                format!(
+                    "{n} consecutive samples without data or with errors; an abort condition fails closed: aborted and reverted"
+                ),
+            ),
+        }
+    }
+}
 
 /// Like `wait_or_stop`, but also returns early (true) when `ended` flips to true.
 async fn wait_or_end(

@@ -192,6 +192,8 @@ mod tests {
             every: Span(Duration::from_secs(1)),
             tolerance: Percent(100.0),
             abort: false,
+            failure_threshold: 1,
+            error_threshold: 2,
             series: SeriesMatch::All,
             no_data: NoDataPolicy::Inconclusive,
             weight: 1.0,

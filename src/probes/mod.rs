@@ -85,8 +85,8 @@ pub struct WindowCheck {
     /// Points with data.
     pub points: u32,
     pub held: u32,
-    /// The worst value among the points that did not hold.
-    pub worst: Option<f64>,
+    /// The worst breaching series among the points that did not hold.
+    pub worst: Option<SeriesValue>,
 }
 
 impl WindowCheck {
@@ -124,12 +124,9 @@ pub async fn check_window(
             }
             SampleOutcome::Fail => {
                 check.points += 1;
-                check.worst = observation
-                    .clone()
-                    .into_values()
-                    .into_iter()
-                    .filter_map(|v| v.value)
-                    .fold(check.worst, |acc, v| Some(acc.map_or(v, |a| a.max(v))));
+                let values = observation.clone().into_values();
+                let breach = breaching(hypothesis, &values).cloned();
+                check.worst = worse(hypothesis, check.worst.take(), breach);
             }
             // No data at a step says nothing about the steady state either way.
             SampleOutcome::NoData | SampleOutcome::Error => {}
@@ -138,7 +135,8 @@ pub async fn check_window(
     Some(Ok(check))
 }
 
-/// Judges one observation: no data is never a pass unless the hypothesis says so.
+/// Judges one observation: no data is never a pass. A failure says which series
+/// breached and with what value.
 pub fn judge(
     hypothesis: &Hypothesis,
     observation: &Observation,
@@ -151,14 +149,12 @@ pub fn judge(
         Observation::Violated { reason, .. } => return (SampleOutcome::Fail, Some(reason.clone())),
         Observation::Values(values) => values,
     };
-    let present: Vec<f64> = values
+    let present = values
         .iter()
-        .filter_map(|v| v.value)
-        .filter(|v| !v.is_nan())
-        .collect();
-    if present.is_empty() || present.len() < values.len() && hypothesis.series == SeriesMatch::All {
+        .filter(|v| v.value.is_some_and(|v| !v.is_nan()))
+        .count();
+    if present == 0 || present < values.len() && hypothesis.series == SeriesMatch::All {
         let outcome = match hypothesis.no_data {
-            NoDataPolicy::Pass => SampleOutcome::Pass,
             NoDataPolicy::Fail => SampleOutcome::Fail,
             NoDataPolicy::Inconclusive => SampleOutcome::NoData,
         };
@@ -167,19 +163,86 @@ pub fn judge(
     let Some(expectation) = hypothesis.expect else {
         return (SampleOutcome::Pass, None);
     };
-    let holds = |v: &f64| expectation.holds(*v);
+    let holds = |v: &SeriesValue| v.value.is_some_and(|v| expectation.holds(v));
+    let with_data = || values.iter().filter(|v| v.value.is_some_and(|v| !v.is_nan()));
     let ok = match hypothesis.series {
-        SeriesMatch::All => present.iter().all(holds),
-        SeriesMatch::Any => present.iter().any(holds),
+        SeriesMatch::All => with_data().all(holds),
+        SeriesMatch::Any => with_data().any(holds),
     };
-    (
-        if ok {
-            SampleOutcome::Pass
-        } else {
-            SampleOutcome::Fail
+    if ok {
+        return (SampleOutcome::Pass, None);
+    }
+    let detail = breaching(hypothesis, values).map(|series| {
+        let breached = values.iter().filter(|v| !holds(v)).count();
+        let of = match (hypothesis.series, values.len()) {
+            (_, 1) => String::new(),
+            (SeriesMatch::All, n) => format!(" ({breached} of {n} series breach)"),
+            (SeriesMatch::Any, n) => format!(" (none of {n} series holds)"),
+        };
+        format!("{} vs {expectation}{of}", show_series(series))
+    });
+    (SampleOutcome::Fail, detail)
+}
+
+/// The series that breaches the expectation the most: the one to name in a failure.
+pub fn breaching<'v>(hypothesis: &Hypothesis, values: &'v [SeriesValue]) -> Option<&'v SeriesValue> {
+    let expectation = hypothesis.expect?;
+    values
+        .iter()
+        .filter(|v| v.value.is_some_and(|x| !x.is_nan() && !expectation.holds(x)))
+        .max_by(|a, b| {
+            let distance = |v: &SeriesValue| distance(hypothesis, v.value.unwrap_or(0.0));
+            distance(a).total_cmp(&distance(b))
+        })
+}
+
+/// Of two breaching series, the one further from what was expected.
+pub fn worse(
+    hypothesis: &Hypothesis,
+    a: Option<SeriesValue>,
+    b: Option<SeriesValue>,
+) -> Option<SeriesValue> {
+    match (a, b) {
+        (Some(a), Some(b)) => {
+            let d = |v: &SeriesValue| distance(hypothesis, v.value.unwrap_or(0.0));
+            Some(if d(&b) > d(&a) { b } else { a })
+        }
+        (a, b) => a.or(b),
+    }
+}
+
+/// How far a value lies from the expectation's bound (0 when it holds).
+fn distance(hypothesis: &Hypothesis, value: f64) -> f64 {
+    use crate::spec::{CompareOp, Expectation};
+    match hypothesis.expect {
+        Some(Expectation::Compare(CompareOp::Lt | CompareOp::Le, bound)) => value - bound,
+        Some(Expectation::Compare(CompareOp::Gt | CompareOp::Ge, bound)) => bound - value,
+        Some(Expectation::Compare(_, bound)) => (value - bound).abs(),
+        Some(Expectation::Between(low, high)) => (low - value).max(value - high),
+        None => 0.0,
+    }
+}
+
+/// A value with its series' labels, as shown in a verdict: `0.412 {service="checkout"}`.
+pub fn show_series(series: &SeriesValue) -> String {
+    let value = series.value.map_or_else(
+        || "no value".to_owned(),
+        |v| {
+            format!("{v:.4}")
+                .trim_end_matches('0')
+                .trim_end_matches('.')
+                .to_owned()
         },
-        None,
-    )
+    );
+    if series.labels.is_empty() {
+        return value;
+    }
+    let labels: Vec<String> = series
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{v}\""))
+        .collect();
+    format!("{value} {{{}}}", labels.join(", "))
 }
 
 #[cfg(test)]
@@ -198,6 +261,8 @@ mod tests {
             every: Span(Duration::from_secs(1)),
             tolerance: Percent(100.0),
             abort: false,
+            failure_threshold: 1,
+            error_threshold: 2,
             series,
             no_data,
             weight: 1.0,
@@ -226,8 +291,6 @@ mod tests {
         assert_eq!(judge(&h, &values(&[None])).0, SampleOutcome::NoData);
         let fail = hypothesis("< 1", SeriesMatch::All, NoDataPolicy::Fail);
         assert_eq!(judge(&fail, &values(&[])).0, SampleOutcome::Fail);
-        let pass = hypothesis("< 1", SeriesMatch::All, NoDataPolicy::Pass);
-        assert_eq!(judge(&pass, &values(&[])).0, SampleOutcome::Pass);
     }
 
     #[test]
@@ -252,8 +315,8 @@ mod tests {
     }
 
     #[test]
-    fn a_partial_answer_is_inconclusive_even_when_no_data_passes() {
-        let h = hypothesis("< 1", SeriesMatch::All, NoDataPolicy::Pass);
+    fn a_partial_answer_is_inconclusive_even_when_no_data_fails() {
+        let h = hypothesis("< 1", SeriesMatch::All, NoDataPolicy::Fail);
         let partial = Observation::Partial {
             values: vec![SeriesValue {
                 labels: Default::default(),
@@ -304,7 +367,10 @@ mod tests {
             WindowCheck {
                 points: 3,
                 held: 1,
-                worst: Some(0.5)
+                worst: Some(SeriesValue {
+                    labels: Default::default(),
+                    value: Some(0.5)
+                })
             }
         );
         let none = check_window(&h, &kube_like(), now, now).await;
@@ -329,7 +395,7 @@ mod tests {
 
     #[test]
     fn errors_are_errors() {
-        let h = hypothesis("< 1", SeriesMatch::All, NoDataPolicy::Pass);
+        let h = hypothesis("< 1", SeriesMatch::All, NoDataPolicy::Fail);
         assert_eq!(
             judge(&h, &Observation::Error("connection refused".into())).0,
             SampleOutcome::Error

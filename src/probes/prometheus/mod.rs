@@ -53,6 +53,11 @@ impl Probe for PromqlProbe {
     fn sample(&self, at: Timestamp) -> SampleFuture<'_> {
         Box::pin(async move {
             match self.endpoint.instant(&self.query, at).await {
+                Ok(Answer {
+                    values,
+                    stale: Some(reason),
+                    ..
+                }) => Observation::Partial { values, reason },
                 Ok(answer) if answer.warnings.is_empty() => Observation::Values(answer.values),
                 Ok(answer) => Observation::Partial {
                     values: answer.values,

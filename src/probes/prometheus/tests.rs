@@ -10,6 +10,11 @@ use super::endpoint::empty_spec;
 use super::*;
 use crate::spec::PrometheusSpec;
 
+/// A timestamp `seconds` after the epoch.
+fn at(seconds: f64) -> Timestamp {
+    Timestamp::from_millisecond((seconds * 1000.0) as i64).unwrap()
+}
+
 #[test]
 fn base64_matches_rfc_4648() {
     assert_eq!(base64(b""), "");
@@ -33,7 +38,8 @@ fn vectors_scalars_nan_and_inf() {
         {"metric":{"service":"b"},"value":[1.5,"NaN"]},
         {"metric":{"service":"c"},"value":[1.5,"+Inf"]}]}}"#;
     let (data, warnings) = parse_response(StatusCode::OK, body).unwrap();
-    let values = instant_values(&data).unwrap();
+    let (values, stale) = instant_values(&data, at(1.5)).unwrap();
+    assert_eq!(stale, None);
     assert_eq!(values.len(), 3);
     assert_eq!(values[0].value, Some(0.25));
     assert_eq!(values[0].labels["service"], "a");
@@ -42,7 +48,7 @@ fn vectors_scalars_nan_and_inf() {
     assert!(warnings.is_empty());
     let scalar = r#"{"status":"success","data":{"resultType":"scalar","result":[1.5,"3"]}}"#;
     let (data, _) = parse_response(StatusCode::OK, scalar).unwrap();
-    assert_eq!(instant_values(&data).unwrap()[0].value, Some(3.0));
+    assert_eq!(instant_values(&data, at(1.5)).unwrap().0[0].value, Some(3.0));
 }
 
 #[test]
@@ -69,8 +75,8 @@ fn bad_queries_are_permanent_and_overload_is_transient() {
     assert!(!unauthorized.transient);
     let matrix = r#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#;
     let (data, _) = parse_response(StatusCode::OK, matrix).unwrap();
-    assert!(instant_values(&data).is_err());
-    assert!(matrix_points(&data).unwrap().is_empty());
+    assert!(instant_values(&data, at(1.0)).is_err());
+    assert!(matrix_points(&data, at(0.0), at(1.0)).unwrap().0.is_empty());
 }
 
 #[test]
@@ -79,7 +85,8 @@ fn a_matrix_is_regrouped_by_step() {
         {"metric":{"s":"a"},"values":[[10,"1"],[11,"2"]]},
         {"metric":{"s":"b"},"values":[[11,"NaN"]]}]}}"#;
     let (data, _) = parse_response(StatusCode::OK, body).unwrap();
-    let points = matrix_points(&data).unwrap();
+    let (points, outside) = matrix_points(&data, at(10.0), at(11.0)).unwrap();
+    assert_eq!(outside, 0);
     assert_eq!(points.len(), 2);
     assert_eq!(points[0].0.as_second(), 10);
     assert_eq!(points[0].1.len(), 1);
@@ -207,7 +214,7 @@ fn spec_with(timeout: Duration) -> PrometheusSpec {
 
 #[tokio::test]
 async fn a_transient_503_is_retried_with_auth_headers_prefix_and_pinned_time() {
-    let ok = r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"0.5"]}]}}"#;
+    let ok = r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1767225600.5,"0.5"]}]}}"#;
     let (base, seen) = canned(vec![(503, "overloaded"), (200, ok)]).await;
     let settings = PrometheusSettings {
         url: Some(format!("{base}/prometheus/")),
@@ -299,7 +306,7 @@ async fn a_hung_prometheus_times_out_within_the_timeout() {
 
 #[tokio::test]
 async fn a_partial_answer_becomes_a_partial_observation() {
-    let partial = r#"{"status":"success","warnings":["store unavailable"],"data":{"resultType":"vector","result":[{"metric":{},"value":[1,"0"]}]}}"#;
+    let partial = r#"{"status":"success","warnings":["store unavailable"],"data":{"resultType":"vector","result":[{"metric":{},"value":[1767225600,"0"]}]}}"#;
     let (base, _) = canned(vec![(200, partial)]).await;
     let settings = PrometheusSettings {
         url: Some(base),
@@ -309,7 +316,7 @@ async fn a_partial_answer_becomes_a_partial_observation() {
         Arc::new(PrometheusEndpoint::new(&settings).unwrap()),
         "up".into(),
     );
-    match probe.sample(Timestamp::now()).await {
+    match probe.sample(at(1767225600.0)).await {
         Observation::Partial { reason, values } => {
             assert!(reason.contains("store unavailable"), "{reason}");
             assert_eq!(values.len(), 1);
