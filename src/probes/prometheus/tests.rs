@@ -324,3 +324,247 @@ async fn a_partial_answer_becomes_a_partial_observation() {
         other => panic!("expected a partial observation, got {other:?}"),
     }
 }
+
+/// A loopback server that answers every request with `status` and `body`, whatever was
+/// asked: a broken server, not a Prometheus.
+async fn always(status: u16, body: String) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let body = body.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let _ = stream.read(&mut buf).await;
+                let response = format!(
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+fn endpoint_at(url: String) -> PrometheusEndpoint {
+    let settings = PrometheusSettings {
+        url: Some(url),
+        spec: Some(spec_with(Duration::from_secs(2))),
+        ..Default::default()
+    };
+    PrometheusEndpoint::new(&settings).unwrap()
+}
+
+/// Regression (issue 11): an HTTP 500 or 404 whose body said `"status":"success"` was
+/// judged as data (held, exit 0). A non-2xx status is an error whatever the body says.
+#[tokio::test]
+async fn a_500_or_404_whose_body_claims_success_is_an_error() {
+    let now = Timestamp::now();
+    let success = format!(
+        r#"{{"status":"success","data":{{"resultType":"vector","result":[{{"metric":{{}},"value":[{},"0"]}}]}}}}"#,
+        eval_time(now)
+    );
+    for status in [500, 404] {
+        let endpoint = endpoint_at(always(status, success.clone()).await);
+        let error = endpoint.instant("up", now).await.unwrap_err().to_string();
+        assert!(error.contains(&format!("answered {status}")), "{error}");
+        assert!(error.contains("claims success is not data"), "{error}");
+    }
+    let not_found = endpoint_at(always(404, success.clone()).await)
+        .instant("up", now)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(not_found.contains("path prefix"), "{not_found}");
+    // The same body with a 200 is data.
+    let ok = endpoint_at(always(200, success).await);
+    assert_eq!(ok.instant("up", now).await.unwrap().values[0].value, Some(0.0));
+}
+
+/// Regression (issue 11): old samples were judged as data. A sample older than the
+/// staleness bound, or in the future of the evaluation time, is no data, and says so.
+#[tokio::test]
+async fn stale_and_future_samples_are_no_data() {
+    let now = Timestamp::now();
+    let hour_ago = now.as_millisecond() as f64 / 1000.0 - 3600.0;
+    let minute_ahead = now.as_millisecond() as f64 / 1000.0 + 60.0;
+    for (time, words) in [(hour_ago, "older"), (minute_ahead, "future")] {
+        let body = format!(
+            r#"{{"status":"success","data":{{"resultType":"vector","result":[{{"metric":{{"job":"x"}},"value":[{time},"0"]}}]}}}}"#
+        );
+        let probe = PromqlProbe::new(Arc::new(endpoint_at(always(200, body).await)), "up".into());
+        match probe.sample(now).await {
+            Observation::Partial { values, reason } => {
+                assert!(reason.contains(words), "{reason}");
+                assert_eq!(values[0].value, None, "a stale value is not recorded as one");
+            }
+            other => panic!("a stale sample must be no data, got {other:?}"),
+        }
+    }
+    // Within the bound (4 m old, 2 s ahead for clock skew) is data.
+    for lag in [240.0, -2.0] {
+        let (values, stale) = instant_values(
+            &serde_json::json!({"resultType":"vector","result":[{"metric":{},"value":[1000.0 - lag,"1"]}]}),
+            at(1000.0),
+        )
+        .unwrap();
+        assert_eq!((values[0].value, stale), (Some(1.0), None));
+    }
+}
+
+/// Regression (issue 11): samples 1–2 h old were counted as "3601/3601 points held" for
+/// a 4 s window. Points outside the asked window are dropped; none is left to hold.
+#[tokio::test]
+async fn range_points_outside_the_window_are_not_points_that_held() {
+    let now = Timestamp::now();
+    let first = now.as_second() - 7200;
+    let values: Vec<String> = (0..3601)
+        .map(|i| format!("[{},\"0\"]", first + i))
+        .collect();
+    let body = format!(
+        r#"{{"status":"success","data":{{"resultType":"matrix","result":[{{"metric":{{}},"values":[{}]}}]}}}}"#,
+        values.join(",")
+    );
+    let probe = PromqlProbe::new(Arc::new(endpoint_at(always(200, body).await)), "up".into());
+    let hypothesis = crate::spec::Hypothesis {
+        name: "h".into(),
+        probe: crate::spec::Probe::Promql("up".into()),
+        expect: Some(crate::spec::read::parse_expectation("< 1").unwrap()),
+        phases: vec![crate::spec::Phase::During],
+        every: crate::spec::Span(Duration::from_secs(1)),
+        tolerance: crate::spec::Percent(100.0),
+        abort: false,
+        failure_threshold: 1,
+        error_threshold: 2,
+        series: crate::spec::SeriesMatch::All,
+        no_data: crate::spec::NoDataPolicy::Inconclusive,
+        weight: 1.0,
+    };
+    let start = now.checked_sub(jiff::SignedDuration::from_secs(4)).unwrap();
+    let check = crate::probes::check_window(&hypothesis, &probe, start, now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((check.points, check.held), (0, 0));
+}
+
+/// A server that streams an endless JSON body, without a Content-Length, and counts
+/// the bytes the client accepted before it hung up.
+async fn endless() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let sent = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = sent.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let _ = stream.read(&mut buf).await;
+                let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":[";
+                if stream.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let series = r#"{"metric":{"pod":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"},"value":[1,"1"]},"#.repeat(256);
+                // 256 MiB at most: far beyond any cap, and finite if the client never stops.
+                for _ in 0..(256 << 20) / series.len() {
+                    match stream.write_all(series.as_bytes()).await {
+                        Ok(()) => counter.fetch_add(series.len(), std::sync::atomic::Ordering::Relaxed),
+                        Err(_) => return,
+                    };
+                }
+            });
+        }
+    });
+    (format!("http://{addr}"), sent)
+}
+
+/// Regression (issue 11): a 56 MB answer cost 2 GB of memory. An answer over the cap is
+/// an error, and reading stops at the cap (plus at most one chunk).
+#[tokio::test]
+async fn a_huge_answer_is_an_error_and_is_read_only_up_to_the_cap() {
+    let (url, sent) = endless().await;
+    let mut spec = spec_with(Duration::from_secs(20));
+    spec.max_response_mib = Some(1);
+    let endpoint = PrometheusEndpoint::new(&PrometheusSettings {
+        url: Some(url),
+        spec: Some(spec),
+        ..Default::default()
+    })
+    .unwrap();
+    let error = endpoint
+        .instant("up", Timestamp::now())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("larger than 1 MiB"), "{error}");
+    assert!(!error.contains("attempts"), "not retried: {error}");
+    let read: usize = error
+        .split("stopped reading after ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("how much was read: {error}"));
+    assert!(
+        ((1 << 20)..(1 << 20) + (512 << 10)).contains(&read),
+        "read {read} bytes for a 1 MiB cap"
+    );
+    // What the server got rid of includes the kernel's socket buffers, but the client
+    // stopped long before the 256 MiB it would have sent.
+    let sent = sent.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(sent < 64 << 20, "the server sent {sent} bytes");
+
+    // A declared Content-Length over the cap is refused before reading any of it.
+    let big = format!(
+        r#"{{"status":"success","data":{{"resultType":"vector","result":[]}},"pad":"{}"}}"#,
+        "x".repeat(2 << 20)
+    );
+    let mut spec = spec_with(Duration::from_secs(5));
+    spec.max_response_mib = Some(1);
+    let endpoint = PrometheusEndpoint::new(&PrometheusSettings {
+        url: Some(always(200, big).await),
+        spec: Some(spec),
+        ..Default::default()
+    })
+    .unwrap();
+    let error = endpoint
+        .instant("up", Timestamp::now())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("stopped reading after 0 bytes"), "{error}");
+}
+
+/// Preflight's question: a 401 names the credentials to check, a wrong path prefix (a
+/// 404) says so, and neither shows a secret.
+#[tokio::test]
+async fn the_preflight_check_says_what_to_fix() {
+    let settings = |url: String| PrometheusSettings {
+        url: Some(url),
+        token: Some(Secret::new("tok-9f8e7d6c")),
+        spec: Some(spec_with(Duration::from_secs(2))),
+        ..Default::default()
+    };
+    let unauthorized = PrometheusEndpoint::new(&settings(always(401, "Unauthorized".into()).await))
+        .unwrap()
+        .check()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        unauthorized.contains("answered 401 Unauthorized")
+            && unauthorized.contains("check --prometheus-token"),
+        "{unauthorized}"
+    );
+    assert!(!unauthorized.contains("tok-9f8e7d6c"));
+    let html = PrometheusEndpoint::new(&settings(always(200, "<html>Grafana</html>".into()).await))
+        .unwrap()
+        .check()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(html.contains("not a Prometheus API answer"), "{html}");
+}
