@@ -540,3 +540,224 @@ fn skip_after(checks: &[Check], bus: &EventBus) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use jiff::Timestamp;
+
+    use super::*;
+    use crate::probes::{RangeFuture, SampleFuture};
+    use crate::run::bus::{Progress, system_clock};
+    use crate::spec::read::parse_expectation;
+    use crate::spec::{NoDataPolicy, Percent, Probe as ProbeSpec, SeriesMatch, Span};
+
+    /// Answers each sample with the next of `script` (then the last again, or hangs
+    /// for `None`), and its range re-check with `range`.
+    struct Scripted {
+        script: Mutex<Vec<Option<Observation>>>,
+        range: Option<Result<Vec<Option<f64>>, String>>,
+    }
+
+    fn value(v: f64) -> Option<Observation> {
+        Some(Observation::Values(vec![SeriesValue {
+            labels: Default::default(),
+            value: Some(v),
+        }]))
+    }
+
+    fn empty() -> Option<Observation> {
+        Some(Observation::Values(Vec::new()))
+    }
+
+    impl Probe for Scripted {
+        fn describe(&self) -> String {
+            "scripted".into()
+        }
+        fn sample(&self, _at: Timestamp) -> SampleFuture<'_> {
+            let next = {
+                let mut script = self.script.lock().unwrap();
+                if script.len() > 1 {
+                    script.remove(0)
+                } else {
+                    script[0].clone()
+                }
+            };
+            Box::pin(async move {
+                match next {
+                    Some(observation) => observation,
+                    None => std::future::pending().await,
+                }
+            })
+        }
+        fn sample_range(
+            &self,
+            start: Timestamp,
+            _end: Timestamp,
+            _step: Duration,
+        ) -> Option<RangeFuture<'_>> {
+            let range = self.range.clone()?;
+            Some(Box::pin(async move {
+                range.map_err(QueryError).map(|points| {
+                    points
+                        .into_iter()
+                        .map(|v| {
+                            let observation = match v {
+                                Some(v) => value(v).unwrap(),
+                                None => empty().unwrap(),
+                            };
+                            (start, observation)
+                        })
+                        .collect()
+                })
+            }))
+        }
+    }
+
+    fn check(
+        script: Vec<Option<Observation>>,
+        range: Option<Result<Vec<Option<f64>>, String>>,
+        edit: impl FnOnce(&mut Hypothesis),
+    ) -> Vec<Check> {
+        let mut hypothesis = Hypothesis {
+            name: "h".into(),
+            probe: ProbeSpec::Promql("scripted".into()),
+            expect: Some(parse_expectation("< 1").unwrap()),
+            phases: vec![Phase::During],
+            every: Span(Duration::from_millis(100)),
+            tolerance: Percent(100.0),
+            abort: false,
+            failure_threshold: 1,
+            error_threshold: 2,
+            series: SeriesMatch::All,
+            no_data: NoDataPolicy::Inconclusive,
+            weight: 1.0,
+        };
+        edit(&mut hypothesis);
+        vec![Check {
+            hypothesis,
+            probe: Arc::new(Scripted {
+                script: Mutex::new(script),
+                range,
+            }),
+            step: None,
+        }]
+    }
+
+    /// Runs `during` for `window` and returns the verdict, its message, and whether
+    /// the run was told to abort.
+    async fn during_verdict(checks: &[Check], window: Duration) -> (Verdict, String, bool) {
+        let bus = EventBus::new(None, Progress::Quiet, system_clock());
+        let (stop, _) = watch::channel(Stop::Running);
+        during(checks, &bus, Window::For(window), &stop).await;
+        let aborted = matches!(*stop.borrow(), Stop::Aborted(_));
+        bus.records()
+            .into_iter()
+            .find_map(|r| match r.event {
+                RunEvent::HypothesisVerdict(v) => Some((v.verdict, v.message, aborted)),
+                _ => None,
+            })
+            .expect("a verdict")
+    }
+
+    /// Regression (issue 11): `tolerance: 0%` with no data at all was "held".
+    #[tokio::test]
+    async fn tolerance_zero_never_turns_no_data_into_held() {
+        let checks = check(vec![empty()], None, |h| h.tolerance = Percent(0.0));
+        let (verdict, message, _) = during_verdict(&checks, Duration::from_millis(350)).await;
+        assert_eq!(verdict, Verdict::Inconclusive, "{message}");
+    }
+
+    /// Regression (issue 11): a failed range re-check did not overturn a passed during.
+    #[tokio::test]
+    async fn a_failed_or_empty_range_recheck_overturns_a_passed_during() {
+        let failed = check(vec![value(0.0)], Some(Err("HTTP 500".into())), |_| {});
+        let (verdict, message, _) = during_verdict(&failed, Duration::from_millis(250)).await;
+        assert_eq!(verdict, Verdict::Error, "{message}");
+        assert!(message.contains("HTTP 500"), "{message}");
+        let empty = check(vec![value(0.0)], Some(Ok(vec![None, None])), |_| {});
+        let (verdict, message, _) = during_verdict(&empty, Duration::from_millis(250)).await;
+        assert_eq!(verdict, Verdict::Inconclusive, "{message}");
+        let held = check(vec![value(0.0)], Some(Ok(vec![Some(0.0), None])), |_| {});
+        let (verdict, message, _) = during_verdict(&held, Duration::from_millis(250)).await;
+        assert_eq!(verdict, Verdict::Passed, "{message}");
+        assert!(message.contains("1/1 points held"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn abort_waits_for_failure_threshold_breaches_in_a_row() {
+        let abort = |threshold| {
+            move |h: &mut Hypothesis| {
+                h.abort = true;
+                h.failure_threshold = threshold;
+                h.tolerance = Percent(0.0);
+            }
+        };
+        let script = || vec![value(5.0), value(0.0), value(5.0), value(5.0), value(0.0)];
+        let (verdict, message, aborted) =
+            during_verdict(&check(script(), None, abort(1)), Duration::from_secs(2)).await;
+        assert_eq!((verdict, aborted), (Verdict::Aborted, true), "{message}");
+        assert!(message.contains("breached in 1 sample"), "{message}");
+        let (verdict, message, aborted) =
+            during_verdict(&check(script(), None, abort(2)), Duration::from_secs(2)).await;
+        assert_eq!((verdict, aborted), (Verdict::Aborted, true), "{message}");
+        assert!(message.contains("breached in 2 sample"), "{message}");
+        let (verdict, message, aborted) =
+            during_verdict(&check(script(), None, abort(3)), Duration::from_millis(800)).await;
+        assert_eq!((verdict, aborted), (Verdict::Passed, false), "{message}");
+    }
+
+    #[tokio::test]
+    async fn a_blind_stop_condition_aborts_after_error_threshold_samples() {
+        let blind = |threshold| {
+            move |h: &mut Hypothesis| {
+                h.abort = true;
+                h.error_threshold = threshold;
+            }
+        };
+        let error = || Some(Observation::Error("unreachable".into()));
+        let script = || vec![value(0.0), empty(), value(0.0), error(), empty(), value(0.0)];
+        let (verdict, message, aborted) =
+            during_verdict(&check(script(), None, blind(2)), Duration::from_secs(2)).await;
+        assert_eq!((verdict, aborted), (Verdict::Error, true), "{message}");
+        assert!(message.contains("2 consecutive"), "{message}");
+        let (_, message, aborted) =
+            during_verdict(&check(script(), None, blind(3)), Duration::from_millis(700)).await;
+        assert!(!aborted, "{message}");
+    }
+
+    /// A hung probe never holds a fault: each sample ends within its budget, shorter
+    /// than the interval, and the window ends on time.
+    #[tokio::test]
+    async fn a_hung_probe_is_an_error_within_the_interval_and_never_extends_the_window() {
+        let checks = check(vec![None], Some(Ok(vec![Some(0.0)])), |h| {
+            h.every = Span(Duration::from_millis(200));
+            h.abort = true;
+            h.error_threshold = 100;
+        });
+        let started = tokio::time::Instant::now();
+        let (verdict, message, _) = during_verdict(&checks, Duration::from_secs(1)).await;
+        assert_eq!(verdict, Verdict::Error, "{message}");
+        let took = started.elapsed();
+        assert!(took < Duration::from_millis(1200), "{took:?}");
+    }
+
+    #[test]
+    fn a_huge_sample_is_recorded_with_the_named_series_first_and_a_note() {
+        let values: Vec<SeriesValue> = (0..1000)
+            .map(|i| SeriesValue {
+                labels: [("pod".to_owned(), format!("p{i}"))].into(),
+                value: Some(f64::from(i)),
+            })
+            .collect();
+        let named = values[999].clone();
+        let (kept, detail) = recorded(values, Some(&named), None);
+        assert_eq!(kept.len(), MAX_RECORDED_SERIES);
+        assert_eq!(kept[0], named);
+        assert_eq!(
+            detail.as_deref(),
+            Some("1000 series; the first 20 recorded")
+        );
+    }
+}

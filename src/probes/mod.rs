@@ -393,6 +393,30 @@ mod tests {
         Now
     }
 
+    /// Regression (issue 11): a `series: all` failure printed a passing series' value
+    /// (the largest) instead of the failing one.
+    #[test]
+    fn a_series_all_failure_names_the_failing_series_and_its_value() {
+        let h = hypothesis("> 3", SeriesMatch::All, NoDataPolicy::Inconclusive);
+        let series = |pod: &str, v: f64| SeriesValue {
+            labels: [("pod".to_owned(), pod.to_owned())].into(),
+            value: Some(v),
+        };
+        let observation = Observation::Values(vec![
+            series("a", 9.0),
+            series("b", 1.0),
+            series("c", 2.5),
+        ]);
+        let (outcome, detail) = judge(&h, &observation);
+        assert_eq!(outcome, SampleOutcome::Fail);
+        assert_eq!(
+            detail.as_deref(),
+            Some("1 {pod=\"b\"} vs > 3 (2 of 3 series breach)")
+        );
+        let values = observation.into_values();
+        assert_eq!(breaching(&h, &values), Some(&series("b", 1.0)));
+    }
+
     #[test]
     fn errors_are_errors() {
         let h = hypothesis("< 1", SeriesMatch::All, NoDataPolicy::Fail);
