@@ -10,9 +10,7 @@ use tokio::sync::watch;
 use crate::events::{
     HypothesisVerdict, ProbeSample, RunEvent, SampleOutcome, SeriesValue, Verdict,
 };
-use crate::probes::{
-    Observation, Probe, QueryError, breaching, check_window, judge, show_series, worse,
-};
+use crate::probes::{Probe, QueryError, breaching, check_window, judge, show_series, worse};
 use crate::run::bus::EventBus;
 use crate::run::stop::{Stop, wait_or_signal, wait_or_stop};
 use crate::spec::{Hypothesis, Phase};
@@ -40,12 +38,7 @@ impl Check {
         let budget = sample_budget(self.hypothesis.every.0);
         let observation = tokio::time::timeout(budget, self.probe.sample(at))
             .await
-            .unwrap_or_else(|_| {
-                Observation::Error(format!(
-                    "no answer within {budget:?} (a sample must end before the next one, every {:?})",
-                    self.hypothesis.every.0
-                ))
-            });
+            .unwrap_or_else(|_| self.probe.timed_out(budget));
         let (outcome, detail) = judge(&self.hypothesis, &observation);
         let values = observation.into_values();
         let named = breaching(&self.hypothesis, &values).cloned().or_else(|| {
@@ -548,7 +541,7 @@ mod tests {
     use jiff::Timestamp;
 
     use super::*;
-    use crate::probes::{RangeFuture, SampleFuture};
+    use crate::probes::{Observation, RangeFuture, SampleFuture};
     use crate::run::bus::{Progress, system_clock};
     use crate::spec::read::parse_expectation;
     use crate::spec::{NoDataPolicy, Percent, Probe as ProbeSpec, SeriesMatch, Span};

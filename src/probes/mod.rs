@@ -66,6 +66,13 @@ pub trait Probe: Send + Sync {
     fn describe(&self) -> String;
     /// Samples at `at` (probes that can pin time, like PromQL, evaluate exactly then).
     fn sample(&self, at: Timestamp) -> SampleFuture<'_>;
+    /// What a sample that did not end within `budget` (shorter than the interval)
+    /// observed: by default the probe could not answer, an error.
+    fn timed_out(&self, budget: Duration) -> Observation {
+        Observation::Error(format!(
+            "no answer within {budget:?} (a sample must end before the next one is due)"
+        ))
+    }
     /// Looks back over `[start, end]` every `step`, for probes whose backend keeps
     /// history (PromQL). `None`: this kind of probe cannot look back.
     fn sample_range(
