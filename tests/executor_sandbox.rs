@@ -602,6 +602,50 @@ async fn a_blind_stop_condition_aborts_the_fault() {
     b.assert_uncordoned("node-a-1");
 }
 
+/// Regression (issue 11): a hung Prometheus held a `5s` drain for 53.5 s. Each sample
+/// is cut before the next is due and the range re-check gets at most one interval, so
+/// the fault is reverted no later than its duration plus one interval.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hung_prometheus_never_holds_a_fault_past_its_duration_plus_one_interval() {
+    let b = bench("hung-hold").await;
+    let prometheus = prometheus_that_hangs_after_preflight().await;
+    let scenario = b.scenario(
+        "hung",
+        "  target: {nodes: {names: [node-a-1]}}\n  fault: {type: node-drain, duration: 3s, evictionTimeout: 20s}\n  hypotheses:\n    - {name: slo, promql: up, expect: \"> 0\", phases: [during], every: 1s}\n  recovery: {within: 20s}\n",
+    );
+    let out = b
+        .command(&[
+            "--prometheus-url",
+            &prometheus,
+            "run",
+            scenario.to_str().expect("utf8"),
+        ])
+        .output()
+        .await
+        .expect("run");
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let journal = b.journal();
+    let at = |kind: &str| {
+        journal
+            .iter()
+            .find(|r| r["event"] == kind)
+            .and_then(|r| r["at"].as_str())
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+            .unwrap_or_else(|| panic!("a {kind} record: {journal:?}"))
+    };
+    let held = at("faultReverted").duration_since(at("faultInjected"));
+    assert!(
+        held <= jiff::SignedDuration::from_millis(3000 + 1000 + 300),
+        "a 3 s drain sampled every 1 s was held {held:?}"
+    );
+    let during = journal
+        .iter()
+        .find(|r| r["event"] == "hypothesisVerdict")
+        .expect("a verdict");
+    assert_eq!(during["verdict"], "error", "{during}");
+    b.assert_uncordoned("node-a-1");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn node_drain_cordons_evicts_and_uncordons() {
     let b = bench("drain").await;
