@@ -33,6 +33,13 @@ pub enum Observation {
         values: Vec<SeriesValue>,
         reason: String,
     },
+    /// An answer in which some series are no data although present (a stale or future
+    /// sample: its value is `None`): judged like `Values`, under the `noData` policy,
+    /// with `reason` saying why instead of "empty result".
+    Stale {
+        values: Vec<SeriesValue>,
+        reason: String,
+    },
     /// The probe could not get an answer (server unreachable, error status, …).
     Error(String),
 }
@@ -41,9 +48,10 @@ impl Observation {
     /// The values observed, for the record (none for an error).
     pub fn into_values(self) -> Vec<SeriesValue> {
         match self {
-            Self::Values(values) | Self::Partial { values, .. } | Self::Violated { values, .. } => {
-                values
-            }
+            Self::Values(values)
+            | Self::Partial { values, .. }
+            | Self::Violated { values, .. }
+            | Self::Stale { values, .. } => values,
             Self::Error(_) => Vec::new(),
         }
     }
@@ -142,6 +150,8 @@ pub async fn check_window(
     Some(Ok(check))
 }
 
+const NO_DATA: &str = "no data (empty result or NaN)";
+
 /// Judges one observation: no data is never a pass. A failure says which series
 /// breached and with what value.
 pub fn judge(
@@ -155,6 +165,11 @@ pub fn judge(
         }
         Observation::Violated { reason, .. } => return (SampleOutcome::Fail, Some(reason.clone())),
         Observation::Values(values) => values,
+        Observation::Stale { values, reason } => {
+            let (outcome, detail) = judge(hypothesis, &Observation::Values(values.clone()));
+            let no_data = detail.as_deref() == Some(NO_DATA);
+            return (outcome, if no_data { Some(reason.clone()) } else { detail });
+        }
     };
     let present = values
         .iter()
@@ -165,7 +180,7 @@ pub fn judge(
             NoDataPolicy::Fail => SampleOutcome::Fail,
             NoDataPolicy::Inconclusive => SampleOutcome::NoData,
         };
-        return (outcome, Some("no data (empty result or NaN)".into()));
+        return (outcome, Some(NO_DATA.into()));
     }
     let Some(expectation) = hypothesis.expect else {
         return (SampleOutcome::Pass, None);

@@ -53,11 +53,12 @@ impl Probe for PromqlProbe {
     fn sample(&self, at: Timestamp) -> SampleFuture<'_> {
         Box::pin(async move {
             match self.endpoint.instant(&self.query, at).await {
+                // Warnings win: a partial answer is inconclusive whatever else it says.
                 Ok(Answer {
                     values,
+                    warnings,
                     stale: Some(reason),
-                    ..
-                }) => Observation::Partial { values, reason },
+                }) if warnings.is_empty() => Observation::Stale { values, reason },
                 Ok(answer) if answer.warnings.is_empty() => Observation::Values(answer.values),
                 Ok(answer) => Observation::Partial {
                     values: answer.values,

@@ -395,12 +395,24 @@ async fn stale_and_future_samples_are_no_data() {
             r#"{{"status":"success","data":{{"resultType":"vector","result":[{{"metric":{{"job":"x"}},"value":[{time},"0"]}}]}}}}"#
         );
         let probe = PromqlProbe::new(Arc::new(endpoint_at(always(200, body).await)), "up".into());
-        match probe.sample(now).await {
-            Observation::Partial { values, reason } => {
+        let observation = probe.sample(now).await;
+        match &observation {
+            Observation::Stale { values, reason } => {
                 assert!(reason.contains(words), "{reason}");
                 assert_eq!(values[0].value, None, "a stale value is not recorded as one");
             }
             other => panic!("a stale sample must be no data, got {other:?}"),
+        }
+        // No data, under the hypothesis's `noData` policy, and the verdict says why.
+        for (policy, outcome) in [
+            (crate::spec::NoDataPolicy::Inconclusive, crate::events::SampleOutcome::NoData),
+            (crate::spec::NoDataPolicy::Fail, crate::events::SampleOutcome::Fail),
+        ] {
+            let mut h = hypothesis();
+            h.no_data = policy;
+            let (judged, detail) = crate::probes::judge(&h, &observation);
+            assert_eq!(judged, outcome);
+            assert!(detail.is_some_and(|d| d.contains(words)));
         }
     }
     // Within the bound (4 m old, 2 s ahead for clock skew) is data.
@@ -428,7 +440,17 @@ async fn range_points_outside_the_window_are_not_points_that_held() {
         values.join(",")
     );
     let probe = PromqlProbe::new(Arc::new(endpoint_at(always(200, body).await)), "up".into());
-    let hypothesis = crate::spec::Hypothesis {
+    let start = now.checked_sub(jiff::SignedDuration::from_secs(4)).unwrap();
+    let check = crate::probes::check_window(&hypothesis(), &probe, start, now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((check.points, check.held), (0, 0));
+}
+
+/// `up < 1`, sampled every second during the fault.
+fn hypothesis() -> crate::spec::Hypothesis {
+    crate::spec::Hypothesis {
         name: "h".into(),
         probe: crate::spec::Probe::Promql("up".into()),
         expect: Some(crate::spec::read::parse_expectation("< 1").unwrap()),
@@ -441,13 +463,7 @@ async fn range_points_outside_the_window_are_not_points_that_held() {
         series: crate::spec::SeriesMatch::All,
         no_data: crate::spec::NoDataPolicy::Inconclusive,
         weight: 1.0,
-    };
-    let start = now.checked_sub(jiff::SignedDuration::from_secs(4)).unwrap();
-    let check = crate::probes::check_window(&hypothesis, &probe, start, now)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!((check.points, check.held), (0, 0));
+    }
 }
 
 /// A server that streams an endless JSON body, without a Content-Length, and counts
