@@ -208,6 +208,9 @@ fn run_against_an_unreachable_cluster_is_exit_3() {
         "--kubeconfig",
         kubeconfig.to_str().expect("utf8"),
         "--yes",
+        // The scenario queries Prometheus: without one it would be invalid input.
+        "--prometheus-url",
+        "http://127.0.0.1:9",
         "--output-dir",
         dir.to_str().expect("utf8"),
         "run",
@@ -243,6 +246,9 @@ fn a_failure_is_printed_once_with_its_cause_chain() {
         "--kubeconfig",
         missing.to_str().expect("utf8"),
         "--yes",
+        // The scenario queries Prometheus: without one it would be invalid input.
+        "--prometheus-url",
+        "http://127.0.0.1:9",
         "--output-dir",
         dir.to_str().expect("utf8"),
         "run",

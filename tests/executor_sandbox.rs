@@ -522,12 +522,52 @@ async fn recovery_time_counts_from_the_owners_last_disruption() {
     }
 }
 
-/// Regression (issue 11): with Prometheus unreachable, an `abort: true` hypothesis kept
-/// the fault on for its whole duration, blind. A stop condition now fails closed: a few
-/// samples in a row without an answer abort and revert, and the run is an error (exit 3).
+/// A Prometheus that passes preflight (it answers `vector(1)`) and then hangs on every
+/// other query: a broken server, the case a blind stop condition must catch.
+async fn prometheus_that_hangs_after_preflight() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let len = stream.read(&mut buf).await.unwrap_or(0);
+                let request = String::from_utf8_lossy(&buf[..len]).into_owned();
+                if !request.contains("vector%281%29") {
+                    // Hold the connection open and never answer.
+                    std::future::pending::<()>().await;
+                }
+                let time = request
+                    .split("time=")
+                    .nth(1)
+                    .and_then(|t| t.split(['&', ' ']).next())
+                    .unwrap_or("0");
+                let body = format!(
+                    r#"{{"status":"success","data":{{"resultType":"vector","result":[{{"metric":{{}},"value":[{time},"1"]}}]}}}}"#
+                );
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// Regression (issue 11): with Prometheus unreachable or hung, an `abort: true`
+/// hypothesis kept the fault on for its whole duration, blind (a hung Prometheus held a
+/// 5 s drain for 53.5 s). A stop condition now fails closed: `errorThreshold` (2)
+/// samples in a row without an answer, each cut at less than the interval, abort and
+/// revert, and the run is an error (exit 3).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_blind_stop_condition_aborts_the_fault() {
     let b = bench("blind-abort").await;
+    let prometheus = prometheus_that_hangs_after_preflight().await;
     let scenario = b.scenario(
         "blind",
         "  target: {nodes: {names: [node-a-1]}}\n  fault: {type: node-drain, duration: 60s, evictionTimeout: 20s}\n  hypotheses:\n    - {name: slo, promql: up, expect: \"> 0\", phases: [during], every: 200ms, abort: true}\n  recovery: {within: 20s}\n",
@@ -536,7 +576,7 @@ async fn a_blind_stop_condition_aborts_the_fault() {
     let out = b
         .command(&[
             "--prometheus-url",
-            "http://127.0.0.1:9/",
+            &prometheus,
             "run",
             scenario.to_str().expect("utf8"),
         ])
@@ -550,6 +590,59 @@ async fn a_blind_stop_condition_aborts_the_fault() {
         started.elapsed()
     );
     assert!(stderr(&out).contains("fails closed"), "{}", stderr(&out));
+    let journal = b.journal();
+    let samples: Vec<_> = journal
+        .iter()
+        .filter(|r| r["event"] == "probeSample")
+        .collect();
+    assert_eq!(samples.len(), 2, "errorThreshold defaults to 2: {samples:?}");
+    for sample in samples {
+        assert_eq!(sample["outcome"], "error", "{sample}");
+    }
+    b.assert_uncordoned("node-a-1");
+}
+
+/// Regression (issue 11): a hung Prometheus held a `5s` drain for 53.5 s. Each sample
+/// is cut before the next is due and the range re-check gets at most one interval, so
+/// the fault is reverted no later than its duration plus one interval.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hung_prometheus_never_holds_a_fault_past_its_duration_plus_one_interval() {
+    let b = bench("hung-hold").await;
+    let prometheus = prometheus_that_hangs_after_preflight().await;
+    let scenario = b.scenario(
+        "hung",
+        "  target: {nodes: {names: [node-a-1]}}\n  fault: {type: node-drain, duration: 3s, evictionTimeout: 20s}\n  hypotheses:\n    - {name: slo, promql: up, expect: \"> 0\", phases: [during], every: 1s}\n  recovery: {within: 20s}\n",
+    );
+    let out = b
+        .command(&[
+            "--prometheus-url",
+            &prometheus,
+            "run",
+            scenario.to_str().expect("utf8"),
+        ])
+        .output()
+        .await
+        .expect("run");
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let journal = b.journal();
+    let at = |kind: &str| {
+        journal
+            .iter()
+            .find(|r| r["event"] == kind)
+            .and_then(|r| r["at"].as_str())
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+            .unwrap_or_else(|| panic!("a {kind} record: {journal:?}"))
+    };
+    let held = at("faultReverted").duration_since(at("faultInjected"));
+    assert!(
+        held <= jiff::SignedDuration::from_millis(3000 + 1000 + 300),
+        "a 3 s drain sampled every 1 s was held {held:?}"
+    );
+    let during = journal
+        .iter()
+        .find(|r| r["event"] == "hypothesisVerdict")
+        .expect("a verdict");
+    assert_eq!(during["verdict"], "error", "{during}");
     b.assert_uncordoned("node-a-1");
 }
 

@@ -534,19 +534,16 @@ async fn unreachable_prometheus_is_an_error_exit_3_and_nothing_is_touched() {
         .run(&scenario, &format!("http://127.0.0.1:{}", free_port()))
         .await;
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    let journal = b.journal();
-    assert_eq!(
-        verdicts(&journal, "error ratio"),
-        [("before".to_owned(), "error".to_owned())]
-    );
-    let sample = events(&journal, "probeSample")[0];
-    assert_eq!(sample["outcome"], "error");
+    // Preflight asked once and stopped the run: no baseline, no fault.
     assert!(
-        sample["detail"]
-            .as_str()
-            .is_some_and(|d| d.contains("unreachable")),
-        "{sample}"
+        stderr(&out).contains("preflight: Prometheus at http://127.0.0.1:")
+            && stderr(&out).contains("is unreachable"),
+        "{}",
+        stderr(&out)
     );
+    let journal = b.journal();
+    assert!(events(&journal, "probeSample").is_empty(), "{journal:?}");
+    assert!(events(&journal, "faultIntent").is_empty(), "{journal:?}");
     assert!(b.changes().is_empty(), "{:?}", b.changes());
 }
 
@@ -632,19 +629,26 @@ async fn basic_auth_works_end_to_end_the_password_never_shows_and_no_data_is_inc
     let everything = b.everything_written() + &stderr(&out);
     assert!(!everything.contains(PASSWORD), "the password leaked");
 
-    // A wrong password is refused by Prometheus: an error before anything is touched.
+    // A wrong password is refused by Prometheus: preflight says so, in words, before
+    // anything is touched.
     std::fs::write(&password_file, "wrong-password").expect("password file");
     b.handle.clear_request_log();
     let out = b.run(&scenario, &prometheus.url()).await;
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    let journal = b.journal();
-    let sample = events(&journal, "probeSample")[0];
-    assert!(
-        sample["detail"].as_str().is_some_and(|d| d.contains("401")),
-        "{sample}"
+    let expected = format!(
+        "preflight: Prometheus at {} answered 401 Unauthorized",
+        prometheus.url()
     );
+    assert!(stderr(&out).contains(&expected), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("check basicAuth (user `chaos`"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(events(&b.journal(), "probeSample").is_empty());
     assert!(b.changes().is_empty(), "{:?}", b.changes());
     assert!(!b.everything_written().contains("wrong-password"));
+    assert!(!stderr(&out).contains("wrong-password"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -722,16 +726,105 @@ async fn https_needs_the_ca_bundle_or_an_explicit_insecure_skip_verify() {
     b.handle.clear_request_log();
     let unknown = run_tls(&b, &prometheus, "unknown", "{timeout: 5s}").await;
     assert_eq!(unknown.status.code(), Some(3), "{}", stderr(&unknown));
-    let sample = events(&b.journal(), "probeSample")[0].clone();
-    assert_eq!(sample["outcome"], "error", "{sample}");
+    // Preflight names the TLS failure and what to check; no sample was taken.
+    let why = stderr(&unknown);
     assert!(
-        sample["detail"]
-            .as_str()
-            .is_some_and(|d| d.contains("certificate")),
-        "{sample}"
+        why.contains(&format!(
+            "preflight: Prometheus at {} failed the TLS handshake",
+            prometheus.url()
+        )) && why.contains("certificate")
+            && why.contains("check prometheus.caFile"),
+        "{why}"
     );
+    assert!(events(&b.journal(), "probeSample").is_empty());
     assert!(b.changes().is_empty(), "{:?}", b.changes());
 
     let insecure = run_tls(&b, &prometheus, "insecure", "{insecureSkipVerify: true}").await;
     assert_eq!(insecure.status.code(), Some(0), "{}", stderr(&insecure));
+}
+
+/// Regression (issue 11): a Prometheus behind the wrong path prefix showed only as
+/// "baseline no value". Preflight asks once: a 404 is exit 3 with the URL and the cause.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_path_prefix_is_exit_3_at_preflight_and_nothing_is_touched() {
+    let b = bench("prefix", None).await;
+    let prometheus = b
+        .prometheus(Served {
+            prefix: "/prometheus",
+            ..Served::default()
+        })
+        .await;
+    let scenario = b.scenario(
+        "prefix",
+        &format!(
+            "  target: {{pods: {{namespace: shop, selector: app=checkout, mode: one}}}}\n  fault: {{type: pod-delete}}\n  hypotheses:\n{}",
+            ratio_hypothesis("0.01", "before, during", "")
+        ),
+    );
+    let wrong = format!("http://127.0.0.1:{}", prometheus.server.port);
+    b.handle.clear_request_log();
+    let out = b.run(&scenario, &wrong).await;
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let why = stderr(&out);
+    assert!(
+        why.contains(&format!("preflight: Prometheus at {wrong} answered 404 Not Found"))
+            && why.contains("path prefix"),
+        "{why}"
+    );
+    assert!(b.changes().is_empty(), "{:?}", b.changes());
+}
+
+/// A PromQL hypothesis with no Prometheus anywhere is invalid input, refused before the
+/// cluster is contacted (it showed only as "baseline no value").
+#[test]
+fn a_promql_hypothesis_without_any_prometheus_is_invalid_input() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shakedown"))
+        .args(["--kubeconfig", "/nonexistent/kubeconfig", "--yes"])
+        .args(["run", "scenarios/pod-delete.yaml"])
+        .env_remove("SHAKEDOWN_PROMETHEUS_URL")
+        .output()
+        .expect("run");
+    let why = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{why}");
+    assert!(
+        why.contains("hypothesis `checkout error ratio below 1%` queries Prometheus, but no Prometheus is configured"),
+        "{why}"
+    );
+    assert!(!why.contains("connect"), "refused before connecting: {why}");
+}
+
+/// Regression (issue 11): samples 1–2 h old were counted as "3601/3601 points held" for
+/// a 4 s window. Against a real Prometheus the range re-check of a short window counts
+/// only the points inside it (one a second), and every point is fresh data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_range_recheck_of_a_short_window_counts_only_points_inside_it() {
+    let b = bench("window", None).await;
+    let prometheus = b.prometheus(Served::default()).await;
+    let scenario = b.scenario(
+        "window",
+        &format!(
+            "  target: {{pods: {{namespace: shop, selector: app=checkout, mode: one}}}}\n  fault: {{type: network-latency, delay: 10ms, duration: 4s}}\n  hypotheses:\n{}",
+            ratio_hypothesis("0.5", "during", "")
+        ),
+    );
+    let out = b.run(&scenario, &prometheus.url()).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let journal = b.journal();
+    let during = events(&journal, "hypothesisVerdict")
+        .into_iter()
+        .find(|v| v["phase"] == "during")
+        .expect("a during verdict");
+    assert_eq!(during["verdict"], "passed", "{during}");
+    let message = during["message"].as_str().unwrap_or("");
+    let points: u32 = message
+        .split("range query over the window: ")
+        .nth(1)
+        .and_then(|rest| rest.split('/').nth(1))
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("a range re-check: {message}"));
+    assert!((1..=6).contains(&points), "{points} points for a 4 s window: {message}");
+    for sample in events(&journal, "probeSample") {
+        assert_eq!(sample["outcome"], "pass", "{sample}");
+    }
 }

@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::events::{HypothesisVerdict, ProbeSample, RunEvent, SampleOutcome, Verdict};
-use crate::probes::{Probe, check_window, judge};
+use crate::events::{
+    HypothesisVerdict, ProbeSample, RunEvent, SampleOutcome, SeriesValue, Verdict,
+};
+use crate::probes::{Probe, QueryError, breaching, check_window, judge, show_series, worse};
 use crate::run::bus::EventBus;
 use crate::run::stop::{Stop, wait_or_signal, wait_or_stop};
 use crate::spec::{Hypothesis, Phase};
@@ -27,17 +29,26 @@ impl Check {
         self.hypothesis.phases.contains(&phase)
     }
 
-    async fn sample(&self, bus: &EventBus, phase: Phase) -> (SampleOutcome, Option<f64>) {
+    /// One sample, with a hard deadline shorter than the interval (a hung backend is an
+    /// error in time for the next sample), recorded with at most `MAX_RECORDED_SERIES`
+    /// series. Returns the outcome and the series to name: the worst breaching one on a
+    /// failure, else the highest.
+    async fn sample(&self, bus: &EventBus, phase: Phase) -> (SampleOutcome, Option<SeriesValue>) {
         let at = bus.now();
-        let observation = self.probe.sample(at).await;
+        let budget = sample_budget(self.hypothesis.every.0);
+        let observation = tokio::time::timeout(budget, self.probe.sample(at))
+            .await
+            .unwrap_or_else(|_| self.probe.timed_out(budget));
         let (outcome, detail) = judge(&self.hypothesis, &observation);
         let values = observation.into_values();
-        let worst = values
-            .iter()
-            .filter_map(|v| v.value)
-            .fold(None, |acc: Option<f64>, v| {
-                Some(acc.map_or(v, |a| a.max(v)))
-            });
+        let named = breaching(&self.hypothesis, &values).cloned().or_else(|| {
+            values
+                .iter()
+                .filter(|v| v.value.is_some())
+                .max_by(|a, b| a.value.unwrap_or(0.0).total_cmp(&b.value.unwrap_or(0.0)))
+                .cloned()
+        });
+        let (values, detail) = recorded(values, named.as_ref(), detail);
         bus.emit(RunEvent::ProbeSample(ProbeSample {
             step: self.step.clone(),
             hypothesis: self.hypothesis.name.clone(),
@@ -48,7 +59,7 @@ impl Check {
             outcome,
             detail,
         }));
-        (outcome, worst)
+        (outcome, named)
     }
 
     fn verdict(
@@ -74,23 +85,35 @@ impl Check {
         verdict
     }
 
-    /// Re-judges the fault window with a range query, where the probe can look back:
-    /// a breach between two samples turns a pass into a deviation.
+    /// Re-judges the fault window with a range query, where the probe can look back,
+    /// within `budget`: a breach between two samples turns a pass into a deviation, and a
+    /// re-check that fails or finds no data leaves nothing to call a pass.
     async fn look_back(
         &self,
         start: jiff::Timestamp,
         end: jiff::Timestamp,
+        budget: tokio::time::Instant,
         verdict: Verdict,
         message: String,
     ) -> (Verdict, String) {
-        let window = check_window(&self.hypothesis, self.probe.as_ref(), start, end).await;
+        let checked = check_window(&self.hypothesis, self.probe.as_ref(), start, end);
+        let window = match tokio::time::timeout_at(budget, checked).await {
+            Ok(window) => window,
+            Err(_) => Some(Err(QueryError(
+                "no answer in time (the fault is never held longer for a re-check)".into(),
+            ))),
+        };
+        let overturned = |to: Verdict| if verdict == Verdict::Passed { to } else { verdict };
         match window {
             None => (verdict, message),
             Some(Err(e)) => (
-                verdict,
-                format!("{message}; the range query over the window failed: {e}"),
+                overturned(Verdict::Error),
+                format!("{message}; the range query re-checking the window failed: {e}"),
             ),
-            Some(Ok(w)) if w.points == 0 => (verdict, message),
+            Some(Ok(w)) if w.points == 0 => (
+                overturned(Verdict::Inconclusive),
+                format!("{message}; the range query re-checking the window found no data"),
+            ),
             Some(Ok(w))
                 if verdict == Verdict::Passed && w.share() + 1e-9 < self.hypothesis.tolerance.0 =>
             {
@@ -98,7 +121,7 @@ impl Check {
                     Verdict::Deviated,
                     format!(
                         "{message}, but over the fault window {} vs {} held in only {}/{} points of a range query",
-                        observed(w.worst),
+                        shown(w.worst.as_ref()),
                         self.expectation(),
                         w.held,
                         w.points
@@ -131,16 +154,41 @@ fn verdict_for(outcome: SampleOutcome) -> Verdict {
     }
 }
 
-fn observed(value: Option<f64>) -> String {
-    value.map_or_else(
-        || "no value".to_owned(),
-        |v| {
-            format!("{v:.4}")
-                .trim_end_matches('0')
-                .trim_end_matches('.')
-                .to_owned()
-        },
-    )
+fn shown(series: Option<&SeriesValue>) -> String {
+    series.map_or_else(|| "no value".to_owned(), show_series)
+}
+
+/// How long one sample may take: shorter than the interval, so a hung backend is an
+/// error before the next sample is due.
+fn sample_budget(every: Duration) -> Duration {
+    (every * 9 / 10).max(Duration::from_millis(100))
+}
+
+/// At most this many series of one sample go into the journal: a query that returns
+/// thousands of series must not bloat it (the verdict names the breaching one anyway).
+const MAX_RECORDED_SERIES: usize = 20;
+
+/// The values to record: the named series first, then others up to the cap, and a
+/// note of how many were left out.
+fn recorded(
+    mut values: Vec<SeriesValue>,
+    named: Option<&SeriesValue>,
+    detail: Option<String>,
+) -> (Vec<SeriesValue>, Option<String>) {
+    let total = values.len();
+    if total <= MAX_RECORDED_SERIES {
+        return (values, detail);
+    }
+    if let Some(first) = named.and_then(|n| values.iter().position(|v| v == n)) {
+        values.swap(0, first);
+    }
+    values.truncate(MAX_RECORDED_SERIES);
+    let note = format!("{total} series; the first {MAX_RECORDED_SERIES} recorded");
+    let detail = Some(match detail {
+        Some(detail) => format!("{detail} ({note})"),
+        None => note,
+    });
+    (values, detail)
 }
 
 /// The baseline: one sample per `before` hypothesis. Returns whether all passed.
@@ -150,7 +198,7 @@ pub async fn before(checks: &[Check], bus: &EventBus) -> bool {
         let (outcome, value) = check.sample(bus, Phase::Before).await;
         let message = format!(
             "baseline {} (expected {})",
-            observed(value),
+            shown(value.as_ref()),
             check.expectation()
         );
         let passed = u32::from(outcome == SampleOutcome::Pass);
@@ -191,53 +239,44 @@ pub async fn during(checks: &[Check], bus: &EventBus, window: Window, stop: &wat
             };
             async move {
                 let window_start = bus.now();
-                let (mut samples, mut passed, mut errors, mut no_data) = (0u32, 0u32, 0u32, 0u32);
-                let mut worst: Option<f64> = None;
-                let mut aborted = false;
-                // Consecutive samples that could not say whether the system is fine.
-                let mut blind = 0u32;
-                let mut blinded = false;
+                let h = &check.hypothesis;
+                let mut tally = Tally::default();
+                let mut worst: Option<SeriesValue> = None;
+                // Consecutive breaches, and consecutive samples that could not say
+                // whether the system is fine: the two stop conditions of `abort`.
+                let (mut breaches, mut blind) = (0u32, 0u32);
+                let mut ended_by: Option<Abort> = None;
                 loop {
                     // A slow probe never keeps the fault past its window plus one interval:
                     // a sample still running then counts as an error.
                     let sampled = check.sample(bus, Phase::During);
-                    let (outcome, value) = match deadline {
-                        Some(deadline) => {
-                            let latest = deadline + check.hypothesis.every.0;
-                            tokio::time::timeout_at(latest, sampled)
-                                .await
-                                .unwrap_or((SampleOutcome::Error, None))
-                        }
+                    let (outcome, named) = match deadline {
+                        Some(deadline) => tokio::time::timeout_at(deadline + h.every.0, sampled)
+                            .await
+                            .unwrap_or((SampleOutcome::Error, None)),
                         None => sampled.await,
                     };
-                    samples += 1;
-                    blind = match outcome {
-                        SampleOutcome::Error | SampleOutcome::NoData => blind + 1,
-                        _ => 0,
+                    tally.count(outcome);
+                    (breaches, blind) = match outcome {
+                        SampleOutcome::Fail => (breaches + 1, 0),
+                        SampleOutcome::Error | SampleOutcome::NoData => (0, blind + 1),
+                        SampleOutcome::Pass => (0, 0),
                     };
-                    if check.hypothesis.abort && blind >= BLIND_SAMPLES_ABORT {
+                    if outcome == SampleOutcome::Fail {
+                        worst = worse(h, worst, named);
+                    }
+                    if h.abort && breaches >= h.failure_threshold {
+                        ended_by = Some(Abort::Breached(breaches));
+                    } else if h.abort && blind >= h.error_threshold {
                         // A stop condition fails closed: blind is not safe.
-                        stop.send_replace(Stop::Aborted(check.hypothesis.name.clone()));
-                        blinded = true;
+                        ended_by = Some(Abort::Blind(blind));
                     }
-                    match outcome {
-                        SampleOutcome::Pass => passed += 1,
-                        SampleOutcome::Error => errors += 1,
-                        SampleOutcome::NoData => no_data += 1,
-                        SampleOutcome::Fail => {
-                            worst = value.or(worst);
-                            if check.hypothesis.abort {
-                                // send_replace updates even when nobody is subscribed right now.
-                                stop.send_replace(Stop::Aborted(check.hypothesis.name.clone()));
-                                aborted = true;
-                                break;
-                            }
-                        }
-                    }
-                    if blinded {
+                    if ended_by.is_some() {
+                        // send_replace updates even when nobody is subscribed right now.
+                        stop.send_replace(Stop::Aborted(h.name.clone()));
                         break;
                     }
-                    let next = tokio::time::Instant::now() + check.hypothesis.every.0;
+                    let next = tokio::time::Instant::now() + h.every.0;
                     let done = match (deadline, ended.as_mut()) {
                         (Some(deadline), _) => {
                             next >= deadline || wait_or_stop(&mut stopped, next).await
@@ -249,61 +288,21 @@ pub async fn during(checks: &[Check], bus: &EventBus, window: Window, stop: &wat
                         break;
                     }
                 }
-                let share = f64::from(passed) * 100.0 / f64::from(samples.max(1));
-                let (verdict, message) = if blinded {
-                    (
-                        if errors > 0 {
-                            Verdict::Error
-                        } else {
-                            Verdict::Inconclusive
-                        },
-                        format!(
-                            "{blind} consecutive samples without data or with errors; an abort condition fails closed: aborted and reverted"
-                        ),
-                    )
-                } else if aborted {
-                    (
-                        Verdict::Aborted,
-                        format!(
-                            "{} {} breached during the fault; aborted and reverted",
-                            observed(worst),
-                            check.expectation()
-                        ),
-                    )
-                } else if errors > 0 && passed < samples {
-                    (
-                        Verdict::Error,
-                        format!("{errors}/{samples} samples failed to query"),
-                    )
-                } else if share + 1e-9 >= check.hypothesis.tolerance.0 {
-                    (
-                        Verdict::Passed,
-                        format!(
-                            "held in {passed}/{samples} samples (tolerance {}%)",
-                            check.hypothesis.tolerance.0
-                        ),
-                    )
-                } else if no_data > 0 && passed + no_data >= samples {
-                    (
-                        Verdict::Inconclusive,
-                        format!("no data in {no_data}/{samples} samples"),
-                    )
-                } else {
-                    (
-                        Verdict::Deviated,
-                        format!(
-                            "{} vs {} held in only {passed}/{samples} samples (tolerance {}%)",
-                            observed(worst),
-                            check.expectation(),
-                            check.hypothesis.tolerance.0
-                        ),
-                    )
+                let (verdict, message) = match ended_by {
+                    Some(abort) => abort.verdict(&tally, shown(worst.as_ref()), check),
+                    None => tally.verdict(h, shown(worst.as_ref()), check),
                 };
-                let (verdict, message) = if aborted || blinded {
+                let (verdict, message) = if ended_by.is_some() {
                     (verdict, message)
                 } else {
+                    // The re-check never holds the fault longer: at most one interval,
+                    // and never past the window plus one interval.
+                    let mut budget = tokio::time::Instant::now() + h.every.0;
+                    if let Some(deadline) = deadline {
+                        budget = budget.min(deadline + h.every.0);
+                    }
                     check
-                        .look_back(window_start, bus.now(), verdict, message)
+                        .look_back(window_start, bus.now(), budget, verdict, message)
                         .await
                 };
                 check.verdict(
@@ -311,7 +310,7 @@ pub async fn during(checks: &[Check], bus: &EventBus, window: Window, stop: &wat
                     Phase::During,
                     verdict,
                     message,
-                    (samples, passed),
+                    (tally.samples, tally.passed),
                     None,
                 );
             }
@@ -385,7 +384,7 @@ pub async fn after(
             let message = format!(
                 "did not recover within {:?}: last {} vs {}",
                 within,
-                observed(last.1),
+                shown(last.1.as_ref()),
                 check.expectation()
             );
             check.verdict(bus, Phase::After, verdict, message, (samples, 0), None);
@@ -393,10 +392,103 @@ pub async fn after(
     futures_join_all(loops).await;
 }
 
-/// How many samples in a row an `abort: true` hypothesis may be blind (no data, or an
-/// error) before it aborts the fault: a stop condition that cannot see must not let the
-/// fault run on.
-const BLIND_SAMPLES_ABORT: u32 = 3;
+/// The `during` samples of one hypothesis, by outcome.
+#[derive(Debug, Default, Clone, Copy)]
+struct Tally {
+    samples: u32,
+    passed: u32,
+    failed: u32,
+    errors: u32,
+    no_data: u32,
+}
+
+impl Tally {
+    fn count(&mut self, outcome: SampleOutcome) {
+        self.samples += 1;
+        match outcome {
+            SampleOutcome::Pass => self.passed += 1,
+            SampleOutcome::Fail => self.failed += 1,
+            SampleOutcome::Error => self.errors += 1,
+            SampleOutcome::NoData => self.no_data += 1,
+        }
+    }
+
+    /// The verdict of a window that ran to its end. No data never holds, whatever the
+    /// tolerance: `tolerance: 0%` with nothing seen is inconclusive, not held.
+    fn verdict(&self, h: &Hypothesis, worst: String, check: &Check) -> (Verdict, String) {
+        let Tally {
+            samples,
+            passed,
+            failed,
+            errors,
+            no_data,
+        } = *self;
+        let share = f64::from(passed) * 100.0 / f64::from(samples.max(1));
+        let tolerance = h.tolerance.0;
+        if errors > 0 && passed < samples {
+            (
+                Verdict::Error,
+                format!("{errors}/{samples} samples failed to query"),
+            )
+        } else if passed + failed == 0 {
+            (
+                Verdict::Inconclusive,
+                format!("no data in {no_data}/{samples} samples"),
+            )
+        } else if share + 1e-9 >= tolerance {
+            (
+                Verdict::Passed,
+                format!("held in {passed}/{samples} samples (tolerance {tolerance}%)"),
+            )
+        } else if no_data > 0 && passed + no_data >= samples {
+            (
+                Verdict::Inconclusive,
+                format!("no data in {no_data}/{samples} samples"),
+            )
+        } else {
+            (
+                Verdict::Deviated,
+                format!(
+                    "{worst} vs {} held in only {passed}/{samples} samples (tolerance {tolerance}%)",
+                    check.expectation()
+                ),
+            )
+        }
+    }
+}
+
+/// Why an `abort: true` hypothesis stopped the fault.
+#[derive(Debug, Clone, Copy)]
+enum Abort {
+    /// `failureThreshold` breaches in a row.
+    Breached(u32),
+    /// `errorThreshold` samples in a row without data or with an error.
+    Blind(u32),
+}
+
+impl Abort {
+    fn verdict(self, tally: &Tally, worst: String, check: &Check) -> (Verdict, String) {
+        match self {
+            Abort::Breached(n) => (
+                Verdict::Aborted,
+                format!(
+                    "{worst} vs {} breached in {n} sample(s) in a row during the fault; aborted and reverted",
+                    check.expectation()
+                ),
+            ),
+            Abort::Blind(n) => (
+                if tally.errors > 0 {
+                    Verdict::Error
+                } else {
+                    Verdict::Inconclusive
+                },
+                format!(
+                    "{n} consecutive samples without data or with errors; an abort condition fails closed: aborted and reverted"
+                ),
+            ),
+        }
+    }
+}
 
 /// Like `wait_or_stop`, but also returns early (true) when `ended` flips to true.
 async fn wait_or_end(
@@ -451,5 +543,226 @@ fn skip(checks: &[Check], bus: &EventBus, phases: &[Phase], message: &str) {
             let message = message.to_owned();
             check.verdict(bus, phase, Verdict::Skipped, message, (0, 0), None);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use jiff::Timestamp;
+
+    use super::*;
+    use crate::probes::{Observation, RangeFuture, SampleFuture};
+    use crate::run::bus::{Progress, system_clock};
+    use crate::spec::read::parse_expectation;
+    use crate::spec::{NoDataPolicy, Percent, Probe as ProbeSpec, SeriesMatch, Span};
+
+    /// Answers each sample with the next of `script` (then the last again, or hangs
+    /// for `None`), and its range re-check with `range`.
+    struct Scripted {
+        script: Mutex<Vec<Option<Observation>>>,
+        range: Option<Result<Vec<Option<f64>>, String>>,
+    }
+
+    fn value(v: f64) -> Option<Observation> {
+        Some(Observation::Values(vec![SeriesValue {
+            labels: Default::default(),
+            value: Some(v),
+        }]))
+    }
+
+    fn empty() -> Option<Observation> {
+        Some(Observation::Values(Vec::new()))
+    }
+
+    impl Probe for Scripted {
+        fn describe(&self) -> String {
+            "scripted".into()
+        }
+        fn sample(&self, _at: Timestamp) -> SampleFuture<'_> {
+            let next = {
+                let mut script = self.script.lock().unwrap();
+                if script.len() > 1 {
+                    script.remove(0)
+                } else {
+                    script[0].clone()
+                }
+            };
+            Box::pin(async move {
+                match next {
+                    Some(observation) => observation,
+                    None => std::future::pending().await,
+                }
+            })
+        }
+        fn sample_range(
+            &self,
+            start: Timestamp,
+            _end: Timestamp,
+            _step: Duration,
+        ) -> Option<RangeFuture<'_>> {
+            let range = self.range.clone()?;
+            Some(Box::pin(async move {
+                range.map_err(QueryError).map(|points| {
+                    points
+                        .into_iter()
+                        .map(|v| {
+                            let observation = match v {
+                                Some(v) => value(v).unwrap(),
+                                None => empty().unwrap(),
+                            };
+                            (start, observation)
+                        })
+                        .collect()
+                })
+            }))
+        }
+    }
+
+    fn check(
+        script: Vec<Option<Observation>>,
+        range: Option<Result<Vec<Option<f64>>, String>>,
+        edit: impl FnOnce(&mut Hypothesis),
+    ) -> Vec<Check> {
+        let mut hypothesis = Hypothesis {
+            name: "h".into(),
+            probe: ProbeSpec::Promql("scripted".into()),
+            expect: Some(parse_expectation("< 1").unwrap()),
+            phases: vec![Phase::During],
+            every: Span(Duration::from_millis(100)),
+            tolerance: Percent(100.0),
+            abort: false,
+            failure_threshold: 1,
+            error_threshold: 2,
+            series: SeriesMatch::All,
+            no_data: NoDataPolicy::Inconclusive,
+            weight: 1.0,
+        };
+        edit(&mut hypothesis);
+        vec![Check {
+            hypothesis,
+            probe: Arc::new(Scripted {
+                script: Mutex::new(script),
+                range,
+            }),
+            step: None,
+        }]
+    }
+
+    /// Runs `during` for `window` and returns the verdict, its message, and whether
+    /// the run was told to abort.
+    async fn during_verdict(checks: &[Check], window: Duration) -> (Verdict, String, bool) {
+        let bus = EventBus::new(None, Progress::Quiet, system_clock());
+        let (stop, _) = watch::channel(Stop::Running);
+        during(checks, &bus, Window::For(window), &stop).await;
+        let aborted = matches!(*stop.borrow(), Stop::Aborted(_));
+        bus.records()
+            .into_iter()
+            .find_map(|r| match r.event {
+                RunEvent::HypothesisVerdict(v) => Some((v.verdict, v.message, aborted)),
+                _ => None,
+            })
+            .expect("a verdict")
+    }
+
+    /// Regression (issue 11): `tolerance: 0%` with no data at all was "held".
+    #[tokio::test]
+    async fn tolerance_zero_never_turns_no_data_into_held() {
+        let checks = check(vec![empty()], None, |h| h.tolerance = Percent(0.0));
+        let (verdict, message, _) = during_verdict(&checks, Duration::from_millis(350)).await;
+        assert_eq!(verdict, Verdict::Inconclusive, "{message}");
+    }
+
+    /// Regression (issue 11): a failed range re-check did not overturn a passed during.
+    #[tokio::test]
+    async fn a_failed_or_empty_range_recheck_overturns_a_passed_during() {
+        let failed = check(vec![value(0.0)], Some(Err("HTTP 500".into())), |_| {});
+        let (verdict, message, _) = during_verdict(&failed, Duration::from_millis(250)).await;
+        assert_eq!(verdict, Verdict::Error, "{message}");
+        assert!(message.contains("HTTP 500"), "{message}");
+        let empty = check(vec![value(0.0)], Some(Ok(vec![None, None])), |_| {});
+        let (verdict, message, _) = during_verdict(&empty, Duration::from_millis(250)).await;
+        assert_eq!(verdict, Verdict::Inconclusive, "{message}");
+        let held = check(vec![value(0.0)], Some(Ok(vec![Some(0.0), None])), |_| {});
+        let (verdict, message, _) = during_verdict(&held, Duration::from_millis(250)).await;
+        assert_eq!(verdict, Verdict::Passed, "{message}");
+        assert!(message.contains("1/1 points held"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn abort_waits_for_failure_threshold_breaches_in_a_row() {
+        let abort = |threshold| {
+            move |h: &mut Hypothesis| {
+                h.abort = true;
+                h.failure_threshold = threshold;
+                h.tolerance = Percent(0.0);
+            }
+        };
+        let script = || vec![value(5.0), value(0.0), value(5.0), value(5.0), value(0.0)];
+        let (verdict, message, aborted) =
+            during_verdict(&check(script(), None, abort(1)), Duration::from_secs(2)).await;
+        assert_eq!((verdict, aborted), (Verdict::Aborted, true), "{message}");
+        assert!(message.contains("breached in 1 sample"), "{message}");
+        let (verdict, message, aborted) =
+            during_verdict(&check(script(), None, abort(2)), Duration::from_secs(2)).await;
+        assert_eq!((verdict, aborted), (Verdict::Aborted, true), "{message}");
+        assert!(message.contains("breached in 2 sample"), "{message}");
+        let (verdict, message, aborted) =
+            during_verdict(&check(script(), None, abort(3)), Duration::from_millis(800)).await;
+        assert_eq!((verdict, aborted), (Verdict::Passed, false), "{message}");
+    }
+
+    #[tokio::test]
+    async fn a_blind_stop_condition_aborts_after_error_threshold_samples() {
+        let blind = |threshold| {
+            move |h: &mut Hypothesis| {
+                h.abort = true;
+                h.error_threshold = threshold;
+            }
+        };
+        let error = || Some(Observation::Error("unreachable".into()));
+        let script = || vec![value(0.0), empty(), value(0.0), error(), empty(), value(0.0)];
+        let (verdict, message, aborted) =
+            during_verdict(&check(script(), None, blind(2)), Duration::from_secs(2)).await;
+        assert_eq!((verdict, aborted), (Verdict::Error, true), "{message}");
+        assert!(message.contains("2 consecutive"), "{message}");
+        let (_, message, aborted) =
+            during_verdict(&check(script(), None, blind(3)), Duration::from_millis(700)).await;
+        assert!(!aborted, "{message}");
+    }
+
+    /// A hung probe never holds a fault: each sample ends within its budget, shorter
+    /// than the interval, and the window ends on time.
+    #[tokio::test]
+    async fn a_hung_probe_is_an_error_within_the_interval_and_never_extends_the_window() {
+        let checks = check(vec![None], Some(Ok(vec![Some(0.0)])), |h| {
+            h.every = Span(Duration::from_millis(200));
+            h.abort = true;
+            h.error_threshold = 100;
+        });
+        let started = tokio::time::Instant::now();
+        let (verdict, message, _) = during_verdict(&checks, Duration::from_secs(1)).await;
+        assert_eq!(verdict, Verdict::Error, "{message}");
+        let took = started.elapsed();
+        assert!(took < Duration::from_millis(1200), "{took:?}");
+    }
+
+    #[test]
+    fn a_huge_sample_is_recorded_with_the_named_series_first_and_a_note() {
+        let values: Vec<SeriesValue> = (0..1000)
+            .map(|i| SeriesValue {
+                labels: [("pod".to_owned(), format!("p{i}"))].into(),
+                value: Some(f64::from(i)),
+            })
+            .collect();
+        let named = values[999].clone();
+        let (kept, detail) = recorded(values, Some(&named), None);
+        assert_eq!(kept.len(), MAX_RECORDED_SERIES);
+        assert_eq!(kept[0], named);
+        assert_eq!(
+            detail.as_deref(),
+            Some("1000 series; the first 20 recorded")
+        );
     }
 }

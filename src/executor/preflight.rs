@@ -1,6 +1,7 @@
 //! Checks made before anything is touched: targets exist, RBAC allows every verb the
-//! plan needs, and network faults can run where they are aimed. Any failure means
-//! exit 3 with zero mutating calls.
+//! plan needs, network faults can run where they are aimed, and the Prometheus the
+//! plan's PromQL hypotheses need answers. Any failure means exit 3 with zero mutating
+//! calls.
 
 use std::collections::BTreeSet;
 
@@ -13,7 +14,8 @@ use kube::api::PostParams;
 use crate::cluster::Connection;
 use crate::faults::network::pod_security_blocker;
 use crate::plan::Plan;
-use crate::spec::Fault;
+use crate::probes::prometheus::{self, PrometheusSettings};
+use crate::spec::{Fault, Hypothesis, Probe};
 
 /// One permission: verb, resource, subresource, namespace (None = cluster-scoped).
 type Permission = (
@@ -113,4 +115,37 @@ async fn denied(conn: &Connection, needed: &BTreeSet<Permission>) -> Vec<String>
         }
     }
     problems
+}
+
+/// The PromQL hypotheses of a plan: experiment-wide and every fault step's.
+pub fn promql_hypotheses(plan: &Plan) -> Vec<&Hypothesis> {
+    plan.hypotheses
+        .iter()
+        .chain(plan.fault_steps().into_iter().flat_map(|(_, s)| &s.hypotheses))
+        .filter(|h| matches!(h.probe, Probe::Promql(_)))
+        .collect()
+}
+
+/// Queries the Prometheus a plan needs once, the way its samples will: a problem for
+/// each way it cannot be used (unreachable, TLS, 401/403/404, not a Prometheus API).
+/// A plan without PromQL hypotheses needs none and is not asked about. `settings.spec`
+/// is filled from the plan; the flags in `settings` win, as in the run.
+pub async fn prometheus_preflight(plan: &Plan, settings: &PrometheusSettings) -> Vec<String> {
+    if promql_hypotheses(plan).is_empty() {
+        return Vec::new();
+    }
+    let settings = PrometheusSettings {
+        spec: plan.prometheus.clone(),
+        ..settings.clone()
+    };
+    match prometheus::endpoint(&settings) {
+        Err(e) => vec![format!(
+            "Prometheus cannot be used: {}",
+            shakedown_vocab::error_chain(&e)
+        )],
+        Ok(endpoint) => match endpoint.check().await {
+            Ok(()) => Vec::new(),
+            Err(e) => vec![e.to_string()],
+        },
+    }
 }

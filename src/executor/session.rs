@@ -9,7 +9,7 @@ use crate::events::Record;
 use crate::exit::{CouldNotRun, Failure, InvalidInput, Outcome};
 use crate::journal::JournalWriter;
 use crate::plan::{DryRun, Plan, PlanSettings};
-use crate::probes::prometheus::Secret;
+use crate::probes::prometheus::{PrometheusSettings, Secret};
 use crate::{cluster, executor, plan as planner, report as reports, spec};
 
 /// Every choice a session needs, settled once from the flags (or by the demo).
@@ -42,6 +42,7 @@ pub async fn run_files(
     loaded: &[spec::Loaded],
     global: &SessionOptions,
 ) -> Result<Outcome, Failure> {
+    prometheus_configured(loaded, global)?;
     if global.dry_run != DryRun::Client {
         // Found out before anything is touched, not after the fault.
         reports_writable(global).map_err(|e| CouldNotRun::WriteReport(Box::new(e)))?;
@@ -77,6 +78,8 @@ pub async fn run_files(
             Ok(inventory) => {
                 plan.pick_targets(&inventory);
                 problems.extend(executor::preflight(&conn, plan).await);
+                problems
+                    .extend(executor::prometheus_preflight(plan, &prometheus_settings(global)).await);
             }
             Err(e) => {
                 unreadable = Some(e);
@@ -211,6 +214,44 @@ fn reports_writable(global: &SessionOptions) -> Result<(), reports::WriteError> 
             .map_err(wrap(junit))?;
         if !existed {
             let _ = std::fs::remove_file(junit);
+        }
+    }
+    Ok(())
+}
+
+/// The Prometheus flags, as every plan's endpoint starts from them.
+fn prometheus_settings(global: &SessionOptions) -> PrometheusSettings {
+    PrometheusSettings {
+        url: global.prometheus_url.clone(),
+        token: global.prometheus_token.clone(),
+        token_file: global.prometheus_token_file.clone(),
+        spec: None,
+    }
+}
+
+/// A PromQL hypothesis with no Prometheus anywhere (no `spec.prometheus.url` in the
+/// file or what it includes, no `--prometheus-url`) is invalid input: refused before
+/// the cluster is even contacted, instead of every sample erroring at run time.
+fn prometheus_configured(loaded: &[spec::Loaded], global: &SessionOptions) -> Result<(), Failure> {
+    if global.prometheus_url.is_some() {
+        return Ok(());
+    }
+    let offline = PlanSettings {
+        seed: 0,
+        default_namespace: None,
+    };
+    for file in loaded {
+        let plan = planner::plan(file, &offline);
+        let has_url = plan.prometheus.as_ref().is_some_and(|p| p.url.is_some());
+        if let Some(h) = executor::promql_hypotheses(&plan).first()
+            && !has_url
+        {
+            let why = format!(
+                "{}: hypothesis `{}` queries Prometheus, but no Prometheus is configured: set spec.prometheus.url, or pass --prometheus-url (or SHAKEDOWN_PROMETHEUS_URL)",
+                file.path.display(),
+                h.name
+            );
+            return Err(InvalidInput::Flag(why.into()).into());
         }
     }
     Ok(())

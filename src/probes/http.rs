@@ -139,6 +139,14 @@ impl Probe for HttpProbe {
     fn sample(&self, _at: Timestamp) -> SampleFuture<'_> {
         Box::pin(self.observe())
     }
+
+    /// The service did not answer in time: a breach, as with the probe's own timeout.
+    fn timed_out(&self, budget: Duration) -> Observation {
+        Observation::Violated {
+            values: vec![self.value(budget, None)],
+            reason: format!("no answer within {budget:?} (before the next sample was due)"),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -192,6 +200,8 @@ mod tests {
             every: Span(Duration::from_secs(1)),
             tolerance: Percent(100.0),
             abort: false,
+            failure_threshold: 1,
+            error_threshold: 2,
             series: SeriesMatch::All,
             no_data: NoDataPolicy::Inconclusive,
             weight: 1.0,
@@ -217,6 +227,17 @@ mod tests {
         assert_eq!(outcome(spec(slow, None), Some(">= 0.1")).await, Pass);
         let hung = serve(200, "ok", Duration::from_secs(5)).await;
         assert_eq!(outcome(spec(hung, None), None).await, Fail);
+    }
+
+    /// A sample cut at its budget (shorter than the interval) is, for a service, what
+    /// its own timeout is: a breach, not a probe error.
+    #[test]
+    fn a_sample_cut_at_its_budget_is_a_breach() {
+        let probe = HttpProbe::new(spec("http://127.0.0.1:9/".into(), None));
+        let observation = probe.timed_out(Duration::from_millis(450));
+        let (outcome, detail) = judge(&hypothesis(None), &observation);
+        assert_eq!(outcome, crate::events::SampleOutcome::Fail);
+        assert!(detail.is_some_and(|d| d.contains("450ms")));
     }
 
     #[tokio::test]

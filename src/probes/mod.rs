@@ -33,6 +33,13 @@ pub enum Observation {
         values: Vec<SeriesValue>,
         reason: String,
     },
+    /// An answer in which some series are no data although present (a stale or future
+    /// sample: its value is `None`): judged like `Values`, under the `noData` policy,
+    /// with `reason` saying why instead of "empty result".
+    Stale {
+        values: Vec<SeriesValue>,
+        reason: String,
+    },
     /// The probe could not get an answer (server unreachable, error status, …).
     Error(String),
 }
@@ -41,9 +48,10 @@ impl Observation {
     /// The values observed, for the record (none for an error).
     pub fn into_values(self) -> Vec<SeriesValue> {
         match self {
-            Self::Values(values) | Self::Partial { values, .. } | Self::Violated { values, .. } => {
-                values
-            }
+            Self::Values(values)
+            | Self::Partial { values, .. }
+            | Self::Violated { values, .. }
+            | Self::Stale { values, .. } => values,
             Self::Error(_) => Vec::new(),
         }
     }
@@ -66,6 +74,13 @@ pub trait Probe: Send + Sync {
     fn describe(&self) -> String;
     /// Samples at `at` (probes that can pin time, like PromQL, evaluate exactly then).
     fn sample(&self, at: Timestamp) -> SampleFuture<'_>;
+    /// What a sample that did not end within `budget` (shorter than the interval)
+    /// observed: by default the probe could not answer, an error.
+    fn timed_out(&self, budget: Duration) -> Observation {
+        Observation::Error(format!(
+            "no answer within {budget:?} (a sample must end before the next one is due)"
+        ))
+    }
     /// Looks back over `[start, end]` every `step`, for probes whose backend keeps
     /// history (PromQL). `None`: this kind of probe cannot look back.
     fn sample_range(
@@ -85,8 +100,8 @@ pub struct WindowCheck {
     /// Points with data.
     pub points: u32,
     pub held: u32,
-    /// The worst value among the points that did not hold.
-    pub worst: Option<f64>,
+    /// The worst breaching series among the points that did not hold.
+    pub worst: Option<SeriesValue>,
 }
 
 impl WindowCheck {
@@ -124,12 +139,9 @@ pub async fn check_window(
             }
             SampleOutcome::Fail => {
                 check.points += 1;
-                check.worst = observation
-                    .clone()
-                    .into_values()
-                    .into_iter()
-                    .filter_map(|v| v.value)
-                    .fold(check.worst, |acc, v| Some(acc.map_or(v, |a| a.max(v))));
+                let values = observation.clone().into_values();
+                let breach = breaching(hypothesis, &values).cloned();
+                check.worst = worse(hypothesis, check.worst.take(), breach);
             }
             // No data at a step says nothing about the steady state either way.
             SampleOutcome::NoData | SampleOutcome::Error => {}
@@ -138,7 +150,10 @@ pub async fn check_window(
     Some(Ok(check))
 }
 
-/// Judges one observation: no data is never a pass unless the hypothesis says so.
+const NO_DATA: &str = "no data (empty result or NaN)";
+
+/// Judges one observation: no data is never a pass. A failure says which series
+/// breached and with what value.
 pub fn judge(
     hypothesis: &Hypothesis,
     observation: &Observation,
@@ -150,36 +165,106 @@ pub fn judge(
         }
         Observation::Violated { reason, .. } => return (SampleOutcome::Fail, Some(reason.clone())),
         Observation::Values(values) => values,
+        Observation::Stale { values, reason } => {
+            let (outcome, detail) = judge(hypothesis, &Observation::Values(values.clone()));
+            let no_data = detail.as_deref() == Some(NO_DATA);
+            return (outcome, if no_data { Some(reason.clone()) } else { detail });
+        }
     };
-    let present: Vec<f64> = values
+    let present = values
         .iter()
-        .filter_map(|v| v.value)
-        .filter(|v| !v.is_nan())
-        .collect();
-    if present.is_empty() || present.len() < values.len() && hypothesis.series == SeriesMatch::All {
+        .filter(|v| v.value.is_some_and(|v| !v.is_nan()))
+        .count();
+    if present == 0 || present < values.len() && hypothesis.series == SeriesMatch::All {
         let outcome = match hypothesis.no_data {
-            NoDataPolicy::Pass => SampleOutcome::Pass,
             NoDataPolicy::Fail => SampleOutcome::Fail,
             NoDataPolicy::Inconclusive => SampleOutcome::NoData,
         };
-        return (outcome, Some("no data (empty result or NaN)".into()));
+        return (outcome, Some(NO_DATA.into()));
     }
     let Some(expectation) = hypothesis.expect else {
         return (SampleOutcome::Pass, None);
     };
-    let holds = |v: &f64| expectation.holds(*v);
+    let holds = |v: &SeriesValue| v.value.is_some_and(|v| expectation.holds(v));
+    let with_data = || values.iter().filter(|v| v.value.is_some_and(|v| !v.is_nan()));
     let ok = match hypothesis.series {
-        SeriesMatch::All => present.iter().all(holds),
-        SeriesMatch::Any => present.iter().any(holds),
+        SeriesMatch::All => with_data().all(holds),
+        SeriesMatch::Any => with_data().any(holds),
     };
-    (
-        if ok {
-            SampleOutcome::Pass
-        } else {
-            SampleOutcome::Fail
+    if ok {
+        return (SampleOutcome::Pass, None);
+    }
+    let detail = breaching(hypothesis, values).map(|series| {
+        let breached = values.iter().filter(|v| !holds(v)).count();
+        let of = match (hypothesis.series, values.len()) {
+            (_, 1) => String::new(),
+            (SeriesMatch::All, n) => format!(" ({breached} of {n} series breach)"),
+            (SeriesMatch::Any, n) => format!(" (none of {n} series holds)"),
+        };
+        format!("{} vs {expectation}{of}", show_series(series))
+    });
+    (SampleOutcome::Fail, detail)
+}
+
+/// The series that breaches the expectation the most: the one to name in a failure.
+pub fn breaching<'v>(hypothesis: &Hypothesis, values: &'v [SeriesValue]) -> Option<&'v SeriesValue> {
+    let expectation = hypothesis.expect?;
+    values
+        .iter()
+        .filter(|v| v.value.is_some_and(|x| !x.is_nan() && !expectation.holds(x)))
+        .max_by(|a, b| {
+            let distance = |v: &SeriesValue| distance(hypothesis, v.value.unwrap_or(0.0));
+            distance(a).total_cmp(&distance(b))
+        })
+}
+
+/// Of two breaching series, the one further from what was expected.
+pub fn worse(
+    hypothesis: &Hypothesis,
+    a: Option<SeriesValue>,
+    b: Option<SeriesValue>,
+) -> Option<SeriesValue> {
+    match (a, b) {
+        (Some(a), Some(b)) => {
+            let d = |v: &SeriesValue| distance(hypothesis, v.value.unwrap_or(0.0));
+            Some(if d(&b) > d(&a) { b } else { a })
+        }
+        (a, b) => a.or(b),
+    }
+}
+
+/// How far a value lies from the expectation's bound (0 when it holds).
+fn distance(hypothesis: &Hypothesis, value: f64) -> f64 {
+    use crate::spec::{CompareOp, Expectation};
+    match hypothesis.expect {
+        Some(Expectation::Compare(CompareOp::Lt | CompareOp::Le, bound)) => value - bound,
+        Some(Expectation::Compare(CompareOp::Gt | CompareOp::Ge, bound)) => bound - value,
+        Some(Expectation::Compare(_, bound)) => (value - bound).abs(),
+        Some(Expectation::Between(low, high)) => (low - value).max(value - high),
+        None => 0.0,
+    }
+}
+
+/// A value with its series' labels, as shown in a verdict: `0.412 {service="checkout"}`.
+pub fn show_series(series: &SeriesValue) -> String {
+    let value = series.value.map_or_else(
+        || "no value".to_owned(),
+        |v| {
+            format!("{v:.4}")
+                .trim_end_matches('0')
+                .trim_end_matches('.')
+                .to_owned()
         },
-        None,
-    )
+    );
+    if series.labels.is_empty() {
+        return value;
+    }
+    let labels: Vec<String> = series
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{v}\""))
+        .collect();
+    format!("{value} {{{}}}", labels.join(", "))
 }
 
 #[cfg(test)]
@@ -198,6 +283,8 @@ mod tests {
             every: Span(Duration::from_secs(1)),
             tolerance: Percent(100.0),
             abort: false,
+            failure_threshold: 1,
+            error_threshold: 2,
             series,
             no_data,
             weight: 1.0,
@@ -226,8 +313,6 @@ mod tests {
         assert_eq!(judge(&h, &values(&[None])).0, SampleOutcome::NoData);
         let fail = hypothesis("< 1", SeriesMatch::All, NoDataPolicy::Fail);
         assert_eq!(judge(&fail, &values(&[])).0, SampleOutcome::Fail);
-        let pass = hypothesis("< 1", SeriesMatch::All, NoDataPolicy::Pass);
-        assert_eq!(judge(&pass, &values(&[])).0, SampleOutcome::Pass);
     }
 
     #[test]
@@ -252,8 +337,8 @@ mod tests {
     }
 
     #[test]
-    fn a_partial_answer_is_inconclusive_even_when_no_data_passes() {
-        let h = hypothesis("< 1", SeriesMatch::All, NoDataPolicy::Pass);
+    fn a_partial_answer_is_inconclusive_even_when_no_data_fails() {
+        let h = hypothesis("< 1", SeriesMatch::All, NoDataPolicy::Fail);
         let partial = Observation::Partial {
             values: vec![SeriesValue {
                 labels: Default::default(),
@@ -304,7 +389,10 @@ mod tests {
             WindowCheck {
                 points: 3,
                 held: 1,
-                worst: Some(0.5)
+                worst: Some(SeriesValue {
+                    labels: Default::default(),
+                    value: Some(0.5)
+                })
             }
         );
         let none = check_window(&h, &kube_like(), now, now).await;
@@ -327,9 +415,33 @@ mod tests {
         Now
     }
 
+    /// Regression (issue 11): a `series: all` failure printed a passing series' value
+    /// (the largest) instead of the failing one.
+    #[test]
+    fn a_series_all_failure_names_the_failing_series_and_its_value() {
+        let h = hypothesis("> 3", SeriesMatch::All, NoDataPolicy::Inconclusive);
+        let series = |pod: &str, v: f64| SeriesValue {
+            labels: [("pod".to_owned(), pod.to_owned())].into(),
+            value: Some(v),
+        };
+        let observation = Observation::Values(vec![
+            series("a", 9.0),
+            series("b", 1.0),
+            series("c", 2.5),
+        ]);
+        let (outcome, detail) = judge(&h, &observation);
+        assert_eq!(outcome, SampleOutcome::Fail);
+        assert_eq!(
+            detail.as_deref(),
+            Some("1 {pod=\"b\"} vs > 3 (2 of 3 series breach)")
+        );
+        let values = observation.into_values();
+        assert_eq!(breaching(&h, &values), Some(&series("b", 1.0)));
+    }
+
     #[test]
     fn errors_are_errors() {
-        let h = hypothesis("< 1", SeriesMatch::All, NoDataPolicy::Pass);
+        let h = hypothesis("< 1", SeriesMatch::All, NoDataPolicy::Fail);
         assert_eq!(
             judge(&h, &Observation::Error("connection refused".into())).0,
             SampleOutcome::Error

@@ -15,7 +15,7 @@ use serde_json::Value;
 use shakedown_vocab::error_chain as chain;
 
 use super::PrometheusEndpoint;
-use super::auth::{CredentialError, Secret, scrub};
+use super::auth::{Auth, CredentialError, Secret, SecretSource, scrub};
 use super::decode::{instant_values, matrix_points};
 use crate::events::SeriesValue;
 use crate::probes::QueryError;
@@ -30,8 +30,12 @@ impl PrometheusEndpoint {
     pub async fn instant(&self, query: &str, at: Timestamp) -> Result<Answer, QueryError> {
         self.with_retries(|| async {
             let (data, warnings) = self.send(Request::Instant { query, at }).await?;
-            let values = instant_values(&data).map_err(|f| self.located(f, &[]))?;
-            Ok(Answer { values, warnings })
+            let (values, stale) = instant_values(&data, at).map_err(|f| self.located(f, &[]))?;
+            Ok(Answer {
+                values,
+                warnings,
+                stale,
+            })
         })
         .await
     }
@@ -52,8 +56,13 @@ impl PrometheusEndpoint {
                 step,
             };
             let (data, warnings) = self.send(request).await?;
-            let points = matrix_points(&data).map_err(|f| self.located(f, &[]))?;
-            Ok(RangeAnswer { points, warnings })
+            let (points, outside) =
+                matrix_points(&data, start, end).map_err(|f| self.located(f, &[]))?;
+            Ok(RangeAnswer {
+                points,
+                warnings,
+                outside,
+            })
         })
         .await
     }
@@ -131,31 +140,70 @@ impl PrometheusEndpoint {
         };
         let response = sent.map_err(|e| Failure {
             transient: true,
+            status: None,
             message: scrub(self.transport_error(&e), &secrets),
         })?;
         let status = response.status();
-        let body = response.text().await.map_err(|e| Failure {
-            transient: true,
-            message: scrub(
-                format!(
-                    "reading the response from {} failed: {}",
-                    self.display_url,
-                    chain(&e)
-                ),
-                &secrets,
-            ),
-        })?;
+        let body = read_capped(response, self.max_response)
+            .await
+            .map_err(|e| {
+                // A too-large answer stays too large: retrying only reads it again.
+                let (transient, message) = match e {
+                    BodyError::TooLarge { read } => (false, format!(
+                        "the answer is larger than {} MiB (prometheus.maxResponseMiB); stopped reading after {read} bytes",
+                        self.max_response >> 20
+                    )),
+                    BodyError::Transport(e) => {
+                        (true, format!("reading the answer failed: {}", chain(&e)))
+                    }
+                };
+                self.located(
+                    Failure {
+                        transient,
+                        status: Some(status),
+                        message,
+                    },
+                    &secrets,
+                )
+            })?;
+        let body = String::from_utf8_lossy(&body);
         parse_response(status, &body).map_err(|f| self.located(f, &secrets))
     }
 
-    /// Names the server in a failure, and scrubs any secret it echoed.
+    /// Names the server in a failure, says what to check for a refusal, and scrubs any
+    /// secret it echoed.
     fn located(&self, failure: Failure, secrets: &[Secret]) -> Failure {
+        let hint = failure
+            .status
+            .and_then(|status| self.hint(status))
+            .map(|hint| format!(": {hint}"))
+            .unwrap_or_default();
         Failure {
             transient: failure.transient,
+            status: failure.status,
             message: scrub(
-                format!("Prometheus at {}: {}", self.display_url, failure.message),
+                format!(
+                    "Prometheus at {}{}{}{hint}",
+                    self.display_url,
+                    // "… answered 401 Unauthorized", "…: the answer has no resultType"
+                    if failure.message.starts_with("answered ") { " " } else { ": " },
+                    failure.message
+                ),
                 secrets,
             ),
+        }
+    }
+
+    /// What to check when Prometheus refuses: the credentials that were sent, or the
+    /// path prefix of the URL.
+    fn hint(&self, status: StatusCode) -> Option<String> {
+        match status {
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Some(credential_hint(&self.auth)),
+            StatusCode::NOT_FOUND => Some(
+                "check the URL's path prefix (e.g. https://host/prometheus for Mimir or a route prefix)"
+                    .into(),
+            ),
+            _ => None,
         }
     }
 
@@ -175,12 +223,50 @@ impl PrometheusEndpoint {
                 )
             }
             // The causes, without reqwest's own line: it repeats the whole query URL.
-            Some(e) => match std::error::Error::source(e) {
-                Some(cause) => format!("Prometheus at {url} is unreachable: {}", chain(cause)),
-                None => format!("Prometheus at {url} is unreachable: {e}"),
-            },
-            None => format!("Prometheus at {url} is unreachable: {}", chain(error)),
+            Some(e) => {
+                let cause = match std::error::Error::source(e) {
+                    Some(cause) => chain(cause),
+                    None => e.to_string(),
+                };
+                unreachable(url, &cause)
+            }
+            None => unreachable(url, &chain(error)),
         }
+    }
+}
+
+/// Which credentials to check after a 401 or 403: the ones that were sent, by where
+/// they come from (never their value).
+fn credential_hint(auth: &Auth) -> String {
+    match auth {
+        Auth::None => "no credentials were sent: set bearerTokenEnv, bearerTokenFile or basicAuth (or --prometheus-token)".into(),
+        Auth::Bearer(SecretSource::Env(name)) => {
+            format!("check bearerTokenEnv (the token in ${name})")
+        }
+        Auth::Bearer(SecretSource::File(path)) => format!(
+            "check the bearer token in {} (bearerTokenFile or --prometheus-token-file)",
+            path.display()
+        ),
+        Auth::Bearer(SecretSource::Value(_)) => {
+            "check --prometheus-token (or SHAKEDOWN_PROMETHEUS_TOKEN)".into()
+        }
+        Auth::Basic { username, .. } => {
+            format!("check basicAuth (user `{username}` and its password)")
+        }
+    }
+}
+
+/// Why Prometheus cannot be reached, in words: a TLS failure says what to check.
+fn unreachable(url: &str, cause: &str) -> String {
+    let tls = ["certificate", "tls", "ssl", "handshake"]
+        .iter()
+        .any(|word| cause.to_ascii_lowercase().contains(word));
+    if tls {
+        format!(
+            "Prometheus at {url} failed the TLS handshake: {cause}: check prometheus.caFile (or the server's certificate)"
+        )
+    } else {
+        format!("Prometheus at {url} is unreachable: {cause}")
     }
 }
 
@@ -189,6 +275,9 @@ impl PrometheusEndpoint {
 pub struct Answer {
     pub values: Vec<SeriesValue>,
     pub warnings: Vec<String>,
+    /// Why some series are no data although Prometheus returned them: their sample is
+    /// older than the staleness bound or in the future (their value is then `None`).
+    pub stale: Option<String>,
 }
 
 /// A range query's answer: per step, the value of each series.
@@ -196,6 +285,33 @@ pub struct Answer {
 pub struct RangeAnswer {
     pub points: Vec<(Timestamp, Vec<SeriesValue>)>,
     pub warnings: Vec<String>,
+    /// Samples dropped because they lie outside the asked window (a server that answers
+    /// with old or future data): they are no data, never points that held.
+    pub outside: usize,
+}
+
+/// Why an answer's body was not read in full.
+enum BodyError {
+    TooLarge { read: usize },
+    Transport(reqwest::Error),
+}
+
+/// Reads a body chunk by chunk and stops at `cap`: an oversized answer costs at most
+/// the cap plus one chunk of memory, whatever the server sends or claims.
+async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Vec<u8>, BodyError> {
+    if let Some(length) = response.content_length()
+        && length > cap as u64
+    {
+        return Err(BodyError::TooLarge { read: 0 });
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(BodyError::Transport)? {
+        body.extend_from_slice(&chunk);
+        if body.len() > cap {
+            return Err(BodyError::TooLarge { read: body.len() });
+        }
+    }
+    Ok(body)
 }
 
 enum Request<'a> {
@@ -214,6 +330,8 @@ enum Request<'a> {
 #[derive(Debug)]
 pub(super) struct Failure {
     pub(super) transient: bool,
+    /// The HTTP status, when the server answered at all.
+    pub(super) status: Option<StatusCode>,
     pub(super) message: String,
 }
 
@@ -221,6 +339,7 @@ impl Failure {
     pub(super) fn permanent(message: String) -> Self {
         Self {
             transient: false,
+            status: None,
             message,
         }
     }
@@ -237,26 +356,38 @@ pub(super) fn eval_time(at: Timestamp) -> String {
 
 /// Reads the Prometheus HTTP API's envelope: its `data` and warnings. Warnings are
 /// kept, not dropped: a partial answer from Thanos must not be judged as if it were
-/// complete.
+/// complete. Only a 2xx answer is data: a 500 or 404 whose body claims
+/// `"status":"success"` (a proxy's cached page, a broken gateway) is an error.
 pub(super) fn parse_response(
     status: StatusCode,
     body: &str,
 ) -> Result<(Value, Vec<String>), Failure> {
-    let transient_status = status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS;
-    let Ok(mut envelope) = serde_json::from_str::<Value>(body) else {
+    let transient = status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS;
+    let envelope = serde_json::from_str::<Value>(body).ok();
+    let error = |kind: Option<&str>, detail: String| Failure {
+        transient: transient || matches!(kind, Some("timeout" | "unavailable")),
+        status: Some(status),
+        message: format!("answered {status}: {detail}"),
+    };
+    let Some(mut envelope) = envelope else {
         let snippet: String = body.trim().chars().take(200).collect();
-        return Err(Failure {
-            transient: transient_status,
-            message: format!("HTTP {status}: {snippet}"),
+        return Err(if status.is_success() {
+            error(None, format!("not a Prometheus API answer: {snippet}"))
+        } else {
+            error(None, snippet)
         });
     };
-    if envelope["status"] != "success" {
-        let kind = envelope["errorType"].as_str().unwrap_or("unknown");
+    if !status.is_success() || envelope["status"] != "success" {
+        let kind = envelope["errorType"].as_str();
         let message = envelope["error"].as_str().unwrap_or("no error message");
-        return Err(Failure {
-            transient: transient_status || matches!(kind, "timeout" | "unavailable"),
-            message: format!("HTTP {status}: {kind}: {message}"),
-        });
+        let detail = match (kind, envelope["status"].as_str()) {
+            (Some(kind), _) => format!("{kind}: {message}"),
+            (None, Some("success")) => {
+                "an error status with a body that claims success is not data".to_owned()
+            }
+            (None, _) => message.to_owned(),
+        };
+        return Err(error(kind, detail));
     }
     let warnings = envelope["warnings"]
         .as_array()

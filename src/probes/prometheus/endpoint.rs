@@ -17,6 +17,8 @@ use crate::spec::PrometheusSpec;
 
 /// How long one query may take when `prometheus.timeout` is not set.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest answer read when `prometheus.maxResponseMiB` is not set.
+pub const DEFAULT_MAX_RESPONSE_MIB: u32 = 8;
 
 /// Everything the user gave about reaching Prometheus: flags win over the spec.
 #[derive(Debug, Clone, Default)]
@@ -67,6 +69,8 @@ pub struct PrometheusEndpoint {
     pub(super) auth: Auth,
     pub(super) headers: Vec<(HeaderName, HeaderValue)>,
     pub(super) timeout: Duration,
+    /// Bytes of one answer read at most; a bigger answer is an error.
+    pub(super) max_response: usize,
 }
 
 impl std::fmt::Debug for PrometheusEndpoint {
@@ -152,6 +156,8 @@ impl PrometheusEndpoint {
             auth: auth(settings, &spec),
             headers,
             timeout,
+            max_response: spec.max_response_mib.unwrap_or(DEFAULT_MAX_RESPONSE_MIB) as usize
+                * (1 << 20),
         })
     }
 
@@ -164,6 +170,7 @@ pub(super) fn empty_spec() -> PrometheusSpec {
     PrometheusSpec {
         url: None,
         timeout: None,
+        max_response_mib: None,
         bearer_token_env: None,
         bearer_token_file: None,
         basic_auth: None,

@@ -30,7 +30,7 @@ pub use endpoint::{
     DEFAULT_TIMEOUT, PrometheusEndpoint, PrometheusSettings, SetupError, display_url,
 };
 
-use super::{Observation, Probe, RangeFuture, SampleFuture};
+use super::{Observation, Probe, QueryError, RangeFuture, SampleFuture};
 
 /// A PromQL hypothesis's probe: one instant query per sample, at the sample's time.
 pub struct PromqlProbe {
@@ -53,6 +53,12 @@ impl Probe for PromqlProbe {
     fn sample(&self, at: Timestamp) -> SampleFuture<'_> {
         Box::pin(async move {
             match self.endpoint.instant(&self.query, at).await {
+                // Warnings win: a partial answer is inconclusive whatever else it says.
+                Ok(Answer {
+                    values,
+                    warnings,
+                    stale: Some(reason),
+                }) if warnings.is_empty() => Observation::Stale { values, reason },
                 Ok(answer) if answer.warnings.is_empty() => Observation::Values(answer.values),
                 Ok(answer) => Observation::Partial {
                     values: answer.values,
@@ -125,6 +131,23 @@ pub fn probe(
             query: query.to_owned(),
             why: chain(why),
         }),
+    }
+}
+
+impl PrometheusEndpoint {
+    /// One trivial query (`vector(1)`, now), as preflight asks before anything is
+    /// touched: it goes the way every sample goes (path prefix, credentials, headers,
+    /// TLS), so a refusal here is the refusal a sample would meet. `Err` says what went
+    /// wrong in words, with the URL and never a secret.
+    pub async fn check(&self) -> Result<(), QueryError> {
+        let answer = self.instant("vector(1)", Timestamp::now()).await?;
+        match answer.values.first().and_then(|v| v.value) {
+            Some(v) if v == 1.0 => Ok(()),
+            _ => Err(QueryError(format!(
+                "Prometheus at {} answered `vector(1)` without the value 1: is this a Prometheus query API? (check the URL and its path prefix)",
+                self.display_url
+            ))),
+        }
     }
 }
 

@@ -10,6 +10,11 @@ use super::endpoint::empty_spec;
 use super::*;
 use crate::spec::PrometheusSpec;
 
+/// A timestamp `seconds` after the epoch.
+fn at(seconds: f64) -> Timestamp {
+    Timestamp::from_millisecond((seconds * 1000.0) as i64).unwrap()
+}
+
 #[test]
 fn base64_matches_rfc_4648() {
     assert_eq!(base64(b""), "");
@@ -33,7 +38,8 @@ fn vectors_scalars_nan_and_inf() {
         {"metric":{"service":"b"},"value":[1.5,"NaN"]},
         {"metric":{"service":"c"},"value":[1.5,"+Inf"]}]}}"#;
     let (data, warnings) = parse_response(StatusCode::OK, body).unwrap();
-    let values = instant_values(&data).unwrap();
+    let (values, stale) = instant_values(&data, at(1.5)).unwrap();
+    assert_eq!(stale, None);
     assert_eq!(values.len(), 3);
     assert_eq!(values[0].value, Some(0.25));
     assert_eq!(values[0].labels["service"], "a");
@@ -42,7 +48,7 @@ fn vectors_scalars_nan_and_inf() {
     assert!(warnings.is_empty());
     let scalar = r#"{"status":"success","data":{"resultType":"scalar","result":[1.5,"3"]}}"#;
     let (data, _) = parse_response(StatusCode::OK, scalar).unwrap();
-    assert_eq!(instant_values(&data).unwrap()[0].value, Some(3.0));
+    assert_eq!(instant_values(&data, at(1.5)).unwrap().0[0].value, Some(3.0));
 }
 
 #[test]
@@ -69,8 +75,8 @@ fn bad_queries_are_permanent_and_overload_is_transient() {
     assert!(!unauthorized.transient);
     let matrix = r#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#;
     let (data, _) = parse_response(StatusCode::OK, matrix).unwrap();
-    assert!(instant_values(&data).is_err());
-    assert!(matrix_points(&data).unwrap().is_empty());
+    assert!(instant_values(&data, at(1.0)).is_err());
+    assert!(matrix_points(&data, at(0.0), at(1.0)).unwrap().0.is_empty());
 }
 
 #[test]
@@ -79,7 +85,8 @@ fn a_matrix_is_regrouped_by_step() {
         {"metric":{"s":"a"},"values":[[10,"1"],[11,"2"]]},
         {"metric":{"s":"b"},"values":[[11,"NaN"]]}]}}"#;
     let (data, _) = parse_response(StatusCode::OK, body).unwrap();
-    let points = matrix_points(&data).unwrap();
+    let (points, outside) = matrix_points(&data, at(10.0), at(11.0)).unwrap();
+    assert_eq!(outside, 0);
     assert_eq!(points.len(), 2);
     assert_eq!(points[0].0.as_second(), 10);
     assert_eq!(points[0].1.len(), 1);
@@ -207,7 +214,7 @@ fn spec_with(timeout: Duration) -> PrometheusSpec {
 
 #[tokio::test]
 async fn a_transient_503_is_retried_with_auth_headers_prefix_and_pinned_time() {
-    let ok = r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"0.5"]}]}}"#;
+    let ok = r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1767225600.5,"0.5"]}]}}"#;
     let (base, seen) = canned(vec![(503, "overloaded"), (200, ok)]).await;
     let settings = PrometheusSettings {
         url: Some(format!("{base}/prometheus/")),
@@ -299,7 +306,7 @@ async fn a_hung_prometheus_times_out_within_the_timeout() {
 
 #[tokio::test]
 async fn a_partial_answer_becomes_a_partial_observation() {
-    let partial = r#"{"status":"success","warnings":["store unavailable"],"data":{"resultType":"vector","result":[{"metric":{},"value":[1,"0"]}]}}"#;
+    let partial = r#"{"status":"success","warnings":["store unavailable"],"data":{"resultType":"vector","result":[{"metric":{},"value":[1767225600,"0"]}]}}"#;
     let (base, _) = canned(vec![(200, partial)]).await;
     let settings = PrometheusSettings {
         url: Some(base),
@@ -309,11 +316,271 @@ async fn a_partial_answer_becomes_a_partial_observation() {
         Arc::new(PrometheusEndpoint::new(&settings).unwrap()),
         "up".into(),
     );
-    match probe.sample(Timestamp::now()).await {
+    match probe.sample(at(1767225600.0)).await {
         Observation::Partial { reason, values } => {
             assert!(reason.contains("store unavailable"), "{reason}");
             assert_eq!(values.len(), 1);
         }
         other => panic!("expected a partial observation, got {other:?}"),
     }
+}
+
+/// A loopback server that answers every request with `status` and `body`, whatever was
+/// asked: a broken server, not a Prometheus.
+async fn always(status: u16, body: String) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let body = body.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let _ = stream.read(&mut buf).await;
+                let response = format!(
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+fn endpoint_at(url: String) -> PrometheusEndpoint {
+    let settings = PrometheusSettings {
+        url: Some(url),
+        spec: Some(spec_with(Duration::from_secs(2))),
+        ..Default::default()
+    };
+    PrometheusEndpoint::new(&settings).unwrap()
+}
+
+/// Regression (issue 11): an HTTP 500 or 404 whose body said `"status":"success"` was
+/// judged as data (held, exit 0). A non-2xx status is an error whatever the body says.
+#[tokio::test]
+async fn a_500_or_404_whose_body_claims_success_is_an_error() {
+    let now = Timestamp::now();
+    let success = format!(
+        r#"{{"status":"success","data":{{"resultType":"vector","result":[{{"metric":{{}},"value":[{},"0"]}}]}}}}"#,
+        eval_time(now)
+    );
+    for status in [500, 404] {
+        let endpoint = endpoint_at(always(status, success.clone()).await);
+        let error = endpoint.instant("up", now).await.unwrap_err().to_string();
+        assert!(error.contains(&format!("answered {status}")), "{error}");
+        assert!(error.contains("claims success is not data"), "{error}");
+    }
+    let not_found = endpoint_at(always(404, success.clone()).await)
+        .instant("up", now)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(not_found.contains("path prefix"), "{not_found}");
+    // The same body with a 200 is data.
+    let ok = endpoint_at(always(200, success).await);
+    assert_eq!(ok.instant("up", now).await.unwrap().values[0].value, Some(0.0));
+}
+
+/// Regression (issue 11): old samples were judged as data. A sample older than the
+/// staleness bound, or in the future of the evaluation time, is no data, and says so.
+#[tokio::test]
+async fn stale_and_future_samples_are_no_data() {
+    let now = Timestamp::now();
+    let hour_ago = now.as_millisecond() as f64 / 1000.0 - 3600.0;
+    let minute_ahead = now.as_millisecond() as f64 / 1000.0 + 60.0;
+    for (time, words) in [(hour_ago, "older"), (minute_ahead, "future")] {
+        let body = format!(
+            r#"{{"status":"success","data":{{"resultType":"vector","result":[{{"metric":{{"job":"x"}},"value":[{time},"0"]}}]}}}}"#
+        );
+        let probe = PromqlProbe::new(Arc::new(endpoint_at(always(200, body).await)), "up".into());
+        let observation = probe.sample(now).await;
+        match &observation {
+            Observation::Stale { values, reason } => {
+                assert!(reason.contains(words), "{reason}");
+                assert_eq!(values[0].value, None, "a stale value is not recorded as one");
+            }
+            other => panic!("a stale sample must be no data, got {other:?}"),
+        }
+        // No data, under the hypothesis's `noData` policy, and the verdict says why.
+        for (policy, outcome) in [
+            (crate::spec::NoDataPolicy::Inconclusive, crate::events::SampleOutcome::NoData),
+            (crate::spec::NoDataPolicy::Fail, crate::events::SampleOutcome::Fail),
+        ] {
+            let mut h = hypothesis();
+            h.no_data = policy;
+            let (judged, detail) = crate::probes::judge(&h, &observation);
+            assert_eq!(judged, outcome);
+            assert!(detail.is_some_and(|d| d.contains(words)));
+        }
+    }
+    // Within the bound (4 m old, 2 s ahead for clock skew) is data.
+    for lag in [240.0, -2.0] {
+        let (values, stale) = instant_values(
+            &serde_json::json!({"resultType":"vector","result":[{"metric":{},"value":[1000.0 - lag,"1"]}]}),
+            at(1000.0),
+        )
+        .unwrap();
+        assert_eq!((values[0].value, stale), (Some(1.0), None));
+    }
+}
+
+/// Regression (issue 11): samples 1–2 h old were counted as "3601/3601 points held" for
+/// a 4 s window. Points outside the asked window are dropped; none is left to hold.
+#[tokio::test]
+async fn range_points_outside_the_window_are_not_points_that_held() {
+    let now = Timestamp::now();
+    let first = now.as_second() - 7200;
+    let values: Vec<String> = (0..3601)
+        .map(|i| format!("[{},\"0\"]", first + i))
+        .collect();
+    let body = format!(
+        r#"{{"status":"success","data":{{"resultType":"matrix","result":[{{"metric":{{}},"values":[{}]}}]}}}}"#,
+        values.join(",")
+    );
+    let probe = PromqlProbe::new(Arc::new(endpoint_at(always(200, body).await)), "up".into());
+    let start = now.checked_sub(jiff::SignedDuration::from_secs(4)).unwrap();
+    let check = crate::probes::check_window(&hypothesis(), &probe, start, now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((check.points, check.held), (0, 0));
+}
+
+/// `up < 1`, sampled every second during the fault.
+fn hypothesis() -> crate::spec::Hypothesis {
+    crate::spec::Hypothesis {
+        name: "h".into(),
+        probe: crate::spec::Probe::Promql("up".into()),
+        expect: Some(crate::spec::read::parse_expectation("< 1").unwrap()),
+        phases: vec![crate::spec::Phase::During],
+        every: crate::spec::Span(Duration::from_secs(1)),
+        tolerance: crate::spec::Percent(100.0),
+        abort: false,
+        failure_threshold: 1,
+        error_threshold: 2,
+        series: crate::spec::SeriesMatch::All,
+        no_data: crate::spec::NoDataPolicy::Inconclusive,
+        weight: 1.0,
+    }
+}
+
+/// A server that streams an endless JSON body, without a Content-Length, and counts
+/// the bytes the client accepted before it hung up.
+async fn endless() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let sent = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = sent.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let _ = stream.read(&mut buf).await;
+                let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":[";
+                if stream.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let series = r#"{"metric":{"pod":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"},"value":[1,"1"]},"#.repeat(256);
+                // 256 MiB at most: far beyond any cap, and finite if the client never stops.
+                for _ in 0..(256 << 20) / series.len() {
+                    match stream.write_all(series.as_bytes()).await {
+                        Ok(()) => counter.fetch_add(series.len(), std::sync::atomic::Ordering::Relaxed),
+                        Err(_) => return,
+                    };
+                }
+            });
+        }
+    });
+    (format!("http://{addr}"), sent)
+}
+
+/// Regression (issue 11): a 56 MB answer cost 2 GB of memory. An answer over the cap is
+/// an error, and reading stops at the cap (plus at most one chunk).
+#[tokio::test]
+async fn a_huge_answer_is_an_error_and_is_read_only_up_to_the_cap() {
+    let (url, sent) = endless().await;
+    let mut spec = spec_with(Duration::from_secs(20));
+    spec.max_response_mib = Some(1);
+    let endpoint = PrometheusEndpoint::new(&PrometheusSettings {
+        url: Some(url),
+        spec: Some(spec),
+        ..Default::default()
+    })
+    .unwrap();
+    let error = endpoint
+        .instant("up", Timestamp::now())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("larger than 1 MiB"), "{error}");
+    assert!(!error.contains("attempts"), "not retried: {error}");
+    let read: usize = error
+        .split("stopped reading after ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("how much was read: {error}"));
+    assert!(
+        ((1 << 20)..(1 << 20) + (512 << 10)).contains(&read),
+        "read {read} bytes for a 1 MiB cap"
+    );
+    // What the server got rid of includes the kernel's socket buffers, but the client
+    // stopped long before the 256 MiB it would have sent.
+    let sent = sent.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(sent < 64 << 20, "the server sent {sent} bytes");
+
+    // A declared Content-Length over the cap is refused before reading any of it.
+    let big = format!(
+        r#"{{"status":"success","data":{{"resultType":"vector","result":[]}},"pad":"{}"}}"#,
+        "x".repeat(2 << 20)
+    );
+    let mut spec = spec_with(Duration::from_secs(5));
+    spec.max_response_mib = Some(1);
+    let endpoint = PrometheusEndpoint::new(&PrometheusSettings {
+        url: Some(always(200, big).await),
+        spec: Some(spec),
+        ..Default::default()
+    })
+    .unwrap();
+    let error = endpoint
+        .instant("up", Timestamp::now())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("stopped reading after 0 bytes"), "{error}");
+}
+
+/// Preflight's question: a 401 names the credentials to check, a wrong path prefix (a
+/// 404) says so, and neither shows a secret.
+#[tokio::test]
+async fn the_preflight_check_says_what_to_fix() {
+    let settings = |url: String| PrometheusSettings {
+        url: Some(url),
+        token: Some(Secret::new("tok-9f8e7d6c")),
+        spec: Some(spec_with(Duration::from_secs(2))),
+        ..Default::default()
+    };
+    let unauthorized = PrometheusEndpoint::new(&settings(always(401, "Unauthorized".into()).await))
+        .unwrap()
+        .check()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        unauthorized.contains("answered 401 Unauthorized")
+            && unauthorized.contains("check --prometheus-token"),
+        "{unauthorized}"
+    );
+    assert!(!unauthorized.contains("tok-9f8e7d6c"));
+    let html = PrometheusEndpoint::new(&settings(always(200, "<html>Grafana</html>".into()).await))
+        .unwrap()
+        .check()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(html.contains("not a Prometheus API answer"), "{html}");
 }

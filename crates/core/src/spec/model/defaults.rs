@@ -26,6 +26,12 @@ pub fn every() -> Span {
 pub fn tolerance() -> Percent {
     Percent(100.0)
 }
+pub fn failure_threshold() -> u32 {
+    1
+}
+pub fn error_threshold() -> u32 {
+    2
+}
 pub fn weight() -> f64 {
     1.0
 }

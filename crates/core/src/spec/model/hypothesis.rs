@@ -30,10 +30,19 @@ pub struct Hypothesis {
     /// A breach during the fault stops the experiment and reverts at once.
     #[serde(default)]
     pub abort: bool,
+    /// With `abort`: how many breaching samples in a row abort the fault.
+    #[serde(default = "defaults::failure_threshold")]
+    #[schemars(range(min = 1, max = 100))]
+    pub failure_threshold: u32,
+    /// With `abort`: how many samples in a row without data or with a probe error abort
+    /// the fault (a stop condition that cannot see fails closed).
+    #[serde(default = "defaults::error_threshold")]
+    #[schemars(range(min = 1, max = 100))]
+    pub error_threshold: u32,
     /// With several series: must `all` of them hold, or `any`?
     #[serde(default)]
     pub series: SeriesMatch,
-    /// What an empty result or NaN means. Never a pass unless you say so.
+    /// What an empty result, NaN or a stale sample means. Never a pass.
     #[serde(default)]
     pub no_data: NoDataPolicy,
     /// Weight in the resilience score.
@@ -108,7 +117,10 @@ pub enum NoDataPolicy {
     #[default]
     Inconclusive,
     Fail,
-    Pass,
+}
+
+impl NoDataPolicy {
+    pub const NAMES: [&'static str; 2] = ["inconclusive", "fail"];
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]

@@ -81,6 +81,15 @@ pub struct PrometheusSpec {
     pub url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Span>,
+    /// The largest answer read from Prometheus, in MiB (default 8): a bigger one is an
+    /// error, and reading stops there.
+    #[serde(
+        default,
+        rename = "maxResponseMiB",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(range(min = 1, max = 1024))]
+    pub max_response_mib: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bearer_token_env: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

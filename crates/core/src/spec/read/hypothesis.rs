@@ -72,9 +72,11 @@ pub(super) fn hypothesis(d: &mut Decoder, node: &Node) -> Option<Hypothesis> {
     let series = m
         .opt("series")
         .map(|n| d.one_of(n, "series", &["all", "any"]));
-    let no_data = m
-        .opt("noData")
-        .map(|n| d.one_of(n, "noData policy", &["inconclusive", "fail", "pass"]));
+    let failure_threshold_node = m.opt("failureThreshold");
+    let failure_threshold = failure_threshold_node.map(|n| d.int(n, "failureThreshold", 1, 100));
+    let error_threshold_node = m.opt("errorThreshold");
+    let error_threshold = error_threshold_node.map(|n| d.int(n, "errorThreshold", 1, 100));
+    let no_data = m.opt("noData").map(|n| no_data_policy(d, n));
     let weight = m.opt("weight").map(|n| positive_number(d, n, "weight"));
     m.finish(d);
     let phases = phases.unwrap_or_else(|| Some(defaults::phases()))?;
@@ -84,6 +86,16 @@ pub(super) fn hypothesis(d: &mut Decoder, node: &Node) -> Option<Hypothesis> {
             abort_node.map_or(node.pos, |n| n.pos),
             "`abort: true` needs the `during` phase",
             Some("add `during` to phases, or drop abort".into()),
+        );
+        return None;
+    }
+    if !abort
+        && let Some(n) = failure_threshold_node.or(error_threshold_node)
+    {
+        d.error(
+            n.pos,
+            "`failureThreshold` and `errorThreshold` only apply to `abort: true`",
+            Some("add `abort: true`, or drop them".into()),
         );
         return None;
     }
@@ -102,13 +114,34 @@ pub(super) fn hypothesis(d: &mut Decoder, node: &Node) -> Option<Hypothesis> {
             "any" => SeriesMatch::Any,
             _ => SeriesMatch::All,
         },
-        no_data: match no_data.unwrap_or(Some("inconclusive"))? {
-            "fail" => NoDataPolicy::Fail,
-            "pass" => NoDataPolicy::Pass,
-            _ => NoDataPolicy::Inconclusive,
-        },
+        failure_threshold: failure_threshold.map_or(Some(defaults::failure_threshold()), |n| {
+            n.map(|n| n as u32)
+        })?,
+        error_threshold: error_threshold
+            .map_or(Some(defaults::error_threshold()), |n| n.map(|n| n as u32))?,
+        no_data: no_data.unwrap_or(Some(NoDataPolicy::Inconclusive))?,
         weight: weight.unwrap_or(Some(defaults::weight()))?,
     })
+}
+
+/// `noData`: what a sample without data means. `pass` is refused by name: a probe that
+/// sees nothing has not seen the system hold.
+pub(super) fn no_data_policy(d: &mut Decoder, node: &Node) -> Option<NoDataPolicy> {
+    if matches!(&node.value, Value::Str(s) if s == "pass") {
+        d.error(
+            node.pos,
+            "`noData: pass` is not allowed: no data is never a pass",
+            Some(
+                "did you mean `inconclusive` (the default: the run cannot tell) or `fail` (missing data is a breach)?"
+                    .into(),
+            ),
+        );
+        return None;
+    }
+    match d.one_of(node, "noData policy", &NoDataPolicy::NAMES)? {
+        "fail" => Some(NoDataPolicy::Fail),
+        _ => Some(NoDataPolicy::Inconclusive),
+    }
 }
 
 pub(super) fn positive_number(d: &mut Decoder, node: &Node, what: &str) -> Option<f64> {

@@ -55,6 +55,9 @@ pub(super) fn prometheus(d: &mut Decoder, node: &Node) -> Option<PrometheusSpec>
     let timeout = m
         .opt("timeout")
         .map(|n| d.duration(n, "prometheus.timeout", false));
+    let max_response = m
+        .opt("maxResponseMiB")
+        .map(|n| d.int(n, "prometheus.maxResponseMiB", 1, 1024));
     let token_env = m.opt("bearerTokenEnv").map(|n| env_var_name(d, n));
     let token_file_node = m.opt("bearerTokenFile");
     let token_file = token_file_node.map(|n| d.string(n, "bearerTokenFile"));
@@ -90,6 +93,7 @@ pub(super) fn prometheus(d: &mut Decoder, node: &Node) -> Option<PrometheusSpec>
     Some(PrometheusSpec {
         url: optional(url)?,
         timeout: optional(timeout)?.map(Span),
+        max_response_mib: optional(max_response)?.map(|n| n as u32),
         bearer_token_env: optional(token_env)?,
         bearer_token_file: optional(token_file)?,
         basic_auth: optional(basic_auth)?,
