@@ -214,6 +214,11 @@ impl SandboxHandle {
         self.state.store().close_watches();
     }
 
+    /// The store's current resourceVersion (what a list made now would report).
+    pub fn resource_version(&self) -> u64 {
+        self.state.store().resource_version()
+    }
+
     /// A stored object (`store` is the plural, e.g. `pods`), for test assertions.
     pub fn object(&self, store: &str, namespace: &str, name: &str) -> Option<Value> {
         self.state.store().get(store, namespace, name).cloned()
