@@ -129,6 +129,7 @@ pub async fn start(config: SandboxConfig, port: u16) -> Result<SandboxHandle, Sa
         .map_err(|source| SandboxError::Bind { port, source })?;
     let mut store = store::Store::new(config.timings.watch_history);
     seed::seed(&mut store, &config);
+    store.forget_history_before_now();
     let faults = config.api_faults.clone();
     let state = Arc::new(State {
         store: Mutex::new(store),

@@ -98,7 +98,8 @@ fn node_object(index: usize, node: &NodeConfig) -> Value {
     }
     let now = super::store::now_rfc3339();
     json!({
-        "metadata": {"name": node.name, "labels": labels},
+        // The TTL controller annotates every node.
+        "metadata": {"name": node.name, "labels": labels, "annotations": {"node.alpha.kubernetes.io/ttl": "0"}},
         "spec": spec,
         "status": {
             "capacity": {"cpu": "4", "memory": "16Gi", "pods": "110", "ephemeral-storage": "100Gi"},

@@ -9,6 +9,7 @@
 
 mod read;
 mod subresources;
+mod versions;
 mod write;
 
 use std::collections::HashMap;
@@ -23,6 +24,7 @@ use super::status::ApiError;
 use super::watch;
 
 pub use read::Filter;
+pub use versions::{parse_resource_version, validate_watch};
 use read::{get, list};
 use subresources::{evict, exec_without_upgrade, get_scale, pod_log, service_proxy, update_scale};
 use write::{create, delete, delete_collection, update};
@@ -35,6 +37,55 @@ pub struct ApiRequest {
     pub accept: String,
     pub content_type: String,
     pub body: Bytes,
+    /// `Warning: 299` texts for the response (unknown fields under the default
+    /// `fieldValidation=Warn`), collected while the request is handled.
+    pub warnings: std::sync::Mutex<Vec<String>>,
+}
+
+/// How a request wants unknown fields treated (`fieldValidation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldValidation {
+    Ignore,
+    Warn,
+    Strict,
+}
+
+impl ApiRequest {
+    pub fn field_validation(&self) -> FieldValidation {
+        match self.query.get("fieldValidation").map(String::as_str) {
+            Some("Ignore") => FieldValidation::Ignore,
+            Some("Strict") => FieldValidation::Strict,
+            _ => FieldValidation::Warn,
+        }
+    }
+
+    pub fn warn(&self, text: String) {
+        crate::lock(&self.warnings).push(text);
+    }
+
+    /// Unknown fields (`unknown field "x"` texts) under this request's validation:
+    /// an error under Strict (worded by `strict`), warnings under Warn.
+    pub fn unknown_fields(
+        &self,
+        unknown: &[String],
+        strict: impl FnOnce(String) -> ApiError,
+    ) -> Result<(), ApiError> {
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        let texts: Vec<String> = unknown
+            .iter()
+            .map(|f| format!("unknown field {}", crate::status::quote(f)))
+            .collect();
+        match self.field_validation() {
+            FieldValidation::Strict => Err(strict(texts.join(", "))),
+            FieldValidation::Warn => {
+                texts.into_iter().for_each(|t| self.warn(t));
+                Ok(())
+            }
+            FieldValidation::Ignore => Ok(()),
+        }
+    }
 }
 
 pub enum Reply {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use super::subresources::{check_preconditions, validate_dry_run};
 use super::{
     ApiRequest, Filter, Reply, Target, as_served, check_kind, dry_run, namespace_or_default,
     parse_body,
@@ -18,7 +19,7 @@ use crate::objects::{self, prepare_create};
 use crate::ops;
 use crate::patch::{self, PatchKind};
 use crate::resources::ResourceDef;
-use crate::status::ApiError;
+use crate::status::{ApiError, Cause, quote};
 use crate::store::{Store, name_of, namespace_of};
 
 pub(super) fn create(
@@ -145,34 +146,13 @@ fn delete_options(
             .map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))?
     };
     if let Some(current) = current {
-        let pre = &body["preconditions"];
-        let name = name_of(current);
-        if let Some(uid) = pre["uid"].as_str()
-            && uid != current["metadata"]["uid"]
-        {
-            return Err(ApiError::conflict(
-                &def.qualified(),
-                name,
-                &format!(
-                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                    current["metadata"]["uid"].as_str().unwrap_or("")
-                ),
-            ));
-        }
-        if let Some(rv) = pre["resourceVersion"].as_str()
-            && rv != current["metadata"]["resourceVersion"]
-        {
-            return Err(ApiError::conflict(
-                &def.qualified(),
-                name,
-                &format!(
-                    "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
-                    current["metadata"]["resourceVersion"]
-                        .as_str()
-                        .unwrap_or("")
-                ),
-            ));
-        }
+        let mut typed = current.clone();
+        typed["kind"] = json!(def.kind);
+        check_preconditions(&typed, &body["preconditions"]).map_err(|e| ApiError {
+            // Deletes name the resource (`pods`), as the storage layer does.
+            message: e.message.replacen(def.kind, &def.qualified(), 1),
+            ..ApiError::conflict(&def.qualified(), name_of(current), "")
+        })?;
     }
     let from_query = match req.query.get("gracePeriodSeconds") {
         Some(g) => Some(
@@ -181,22 +161,30 @@ fn delete_options(
         ),
         None => None,
     };
-    let body_dry_run = match &body["dryRun"] {
-        Value::Null => false,
-        Value::Array(values) if values.iter().all(|v| v == "All") => !values.is_empty(),
-        other => {
-            return Err(ApiError::bad_request(format!(
-                "Invalid dry run value: {other}: supported values: \"All\""
-            )));
-        }
-    };
+    let body_dry_run = validate_dry_run(&body["dryRun"])?;
     let policy = req
         .query
         .get("propagationPolicy")
         .map(String::as_str)
         .or_else(|| body["propagationPolicy"].as_str());
+    if let Some(policy) = policy.filter(|p| !matches!(*p, "Foreground" | "Background" | "Orphan")) {
+        return Err(ApiError::invalid_causes(
+            "meta.k8s.io",
+            "DeleteOptions",
+            "",
+            vec![Cause::not_supported(
+                "propagationPolicy",
+                &quote(policy),
+                &["Foreground", "Background", "Orphan", "nil"],
+            )],
+        ));
+    }
+    // A negative grace period means one second on the delete path.
+    let grace = from_query
+        .or_else(|| body["gracePeriodSeconds"].as_i64())
+        .map(|g| if g < 0 { 1 } else { g });
     Ok(DeleteOptions {
-        grace: from_query.or_else(|| body["gracePeriodSeconds"].as_i64()),
+        grace,
         dry_run: body_dry_run || dry_run(&req.query)?,
         orphan: policy == Some("Orphan") || body["orphanDependents"] == true,
     })
