@@ -7,6 +7,7 @@
 mod api;
 pub mod config;
 mod controllers;
+mod events;
 mod exec;
 mod objects;
 mod ops;
@@ -18,6 +19,7 @@ mod status;
 mod store;
 mod table;
 mod watch;
+mod validation;
 mod workload;
 
 use std::net::SocketAddr;

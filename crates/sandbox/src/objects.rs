@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use super::resources::ResourceDef;
-use super::status::ApiError;
+use super::events;
+use super::status::{ApiError, Cause, group_of_kind, quote};
+use super::validation;
 use super::store::{labels_of, now_rfc3339, string_map};
 use shakedown_vocab::selector::LabelSelector;
 
@@ -61,8 +63,14 @@ pub fn validate_name(kind: &str, name: &str) -> Result<(), ApiError> {
 pub fn prepare_create(def: &ResourceDef, obj: &mut Value) -> Result<(), ApiError> {
     let name = obj["metadata"]["name"].as_str().unwrap_or("").to_owned();
     validate_name(def.kind, &name)?;
+    validate_metadata(def, &name, obj)?;
     obj["kind"] = json!(def.kind);
-    obj["apiVersion"] = json!(def.api_version());
+    // Events are stored in the core/v1 shape, whichever view wrote them.
+    obj["apiVersion"] = json!(if def.store == "events" {
+        "v1".to_owned()
+    } else {
+        def.api_version()
+    });
     if has_generation(def.store) {
         obj["metadata"]["generation"] = json!(1);
     }
@@ -70,7 +78,7 @@ pub fn prepare_create(def: &ResourceDef, obj: &mut Value) -> Result<(), ApiError
         "pods" => default_pod(obj)?,
         "deployments" | "replicasets" | "daemonsets" => default_workload(def, obj)?,
         "poddisruptionbudgets" => validate_pdb(obj)?,
-        "events" => validate_event(obj, &name)?,
+        "events" => events::validate(obj, def.group == "events.k8s.io")?,
         "namespaces" => {
             obj["spec"] = json!({"finalizers": ["kubernetes"]});
             obj["status"] = json!({"phase": "Active"});
@@ -81,27 +89,6 @@ pub fn prepare_create(def: &ResourceDef, obj: &mut Value) -> Result<(), ApiError
             labels["kubernetes.io/metadata.name"] = json!(name);
         }
         _ => {}
-    }
-    Ok(())
-}
-
-/// A core/v1 Event that sets `eventTime` is a "new" event: like kube-apiserver's
-/// `legacyValidateEvent`, it needs `reportingComponent` and `reportingInstance`.
-fn validate_event(event: &Value, name: &str) -> Result<(), ApiError> {
-    let set = |field: &str| event[field].as_str().is_some_and(|v| !v.is_empty());
-    if !set("eventTime") {
-        return Ok(());
-    }
-    for field in ["reportingComponent", "reportingInstance"] {
-        if !set(field) {
-            let field = if field == "reportingComponent" {
-                // The Go field is ReportingController; the API names it that way.
-                "reportingController"
-            } else {
-                field
-            };
-            return Err(ApiError::required("Event", name, field));
-        }
     }
     Ok(())
 }
@@ -283,6 +270,21 @@ fn validate_pdb(pdb: &mut Value) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Label and annotation syntax; empty maps are dropped, as Go's `omitempty` does.
+fn validate_metadata(def: &ResourceDef, name: &str, obj: &mut Value) -> Result<(), ApiError> {
+    let causes = validation::metadata_maps(obj);
+    if !causes.is_empty() {
+        return Err(ApiError::invalid_causes(
+            group_of_kind(def.kind),
+            def.kind,
+            name,
+            causes,
+        ));
+    }
+    validation::omit_empty_maps(obj);
+    Ok(())
+}
+
 /// Merges an update into the stored object the way the endpoint allows:
 /// `None` is the main endpoint, `Some("status")` and `Some("ephemeralcontainers")`
 /// the subresources.
@@ -358,6 +360,10 @@ pub fn merge_update(
         }
     };
     let mut merged = merged;
+    validate_metadata(def, &name, &mut merged)?;
+    if def.store == "events" {
+        events::validate(&merged, def.group == "events.k8s.io")?;
+    }
     if has_generation(def.store) && merged["spec"] != old["spec"] {
         let generation = old["metadata"]["generation"].as_i64().unwrap_or(1);
         merged["metadata"]["generation"] = json!(generation + 1);
@@ -409,72 +415,91 @@ fn check_pod_spec_update(name: &str, old: &Value, new: &Value) -> Result<(), Api
     }
 }
 
+/// The ephemeralcontainers subresource's rules: each new container is valid (as
+/// `validateEphemeralContainers` checks it), and existing ones are neither removed
+/// nor changed. Every problem is reported, as field validation does.
 fn check_ephemeral(name: &str, old_spec: &Value, wanted: &Value) -> Result<(), ApiError> {
     let empty = Vec::new();
     let old = old_spec["ephemeralContainers"].as_array().unwrap_or(&empty);
-    let Some(wanted) = wanted.as_array() else {
-        return Err(ApiError::invalid(
-            "Pod",
-            name,
-            "spec.ephemeralContainers",
-            "Required value",
-        ));
-    };
-    for existing in old {
-        let still = wanted.iter().find(|w| w["name"] == existing["name"]);
-        if still != Some(existing) {
-            return Err(ApiError::invalid(
-                "Pod",
-                name,
-                "spec.ephemeralContainers",
-                "Forbidden: existing ephemeral containers may not be changed",
-            ));
-        }
-    }
-    let mut names: Vec<&str> = old_spec["containers"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    let wanted = wanted.as_array().unwrap_or(&empty);
+    let regular: Vec<&str> = ["containers", "initContainers"]
+        .iter()
+        .flat_map(|k| old_spec[*k].as_array().into_iter().flatten())
         .filter_map(|c| c["name"].as_str())
         .collect();
+    let mut causes = Vec::new();
+    let mut seen: Vec<&str> = regular.clone();
     for (i, c) in wanted.iter().enumerate() {
         let field = format!("spec.ephemeralContainers[{i}]");
         let cname = c["name"].as_str().unwrap_or("");
-        if cname.is_empty() || c["image"].as_str().unwrap_or("").is_empty() {
-            return Err(ApiError::invalid(
-                "Pod",
-                name,
-                &field,
-                "Required value: name and image are required",
-            ));
+        if cname.is_empty() {
+            causes.push(Cause::required(format!("{field}.name"), ""));
+        } else if let Some(why) = dns1123_label_problem(cname) {
+            causes.push(Cause::invalid(format!("{field}.name"), &quote(cname), &why));
+        } else if seen.contains(&cname) {
+            causes.push(Cause::duplicate(format!("{field}.name"), cname));
         }
-        if names.contains(&cname) {
-            return Err(ApiError::invalid(
-                "Pod",
-                name,
-                &format!("{field}.name"),
-                &format!("Duplicate value: \"{cname}\""),
-            ));
+        seen.push(cname);
+        if c["image"].as_str().unwrap_or("").is_empty() {
+            causes.push(Cause::required(format!("{field}.image"), ""));
         }
-        names.push(cname);
         for forbidden in [
             "ports",
             "livenessProbe",
             "readinessProbe",
             "startupProbe",
             "lifecycle",
+            "resources",
+            "resizePolicy",
         ] {
             if !c[forbidden].is_null() {
-                return Err(ApiError::invalid(
-                    "Pod",
-                    name,
-                    &format!("{field}.{forbidden}"),
-                    "Forbidden: cannot be set for an Ephemeral Container",
+                causes.push(Cause::forbidden(
+                    format!("{field}.{forbidden}"),
+                    "cannot be set for an Ephemeral Container",
                 ));
             }
         }
+        if let Some(target) = c["targetContainerName"].as_str().filter(|t| !t.is_empty())
+            && !regular.contains(&target)
+        {
+            causes.push(Cause::not_found(format!("{field}.targetContainerName"), target));
+        }
     }
-    Ok(())
+    for existing in old {
+        let ename = existing["name"].as_str().unwrap_or("");
+        let verb = match wanted.iter().find(|w| w["name"] == existing["name"]) {
+            None => "removed",
+            Some(now) if now != existing => "changed",
+            Some(_) => continue,
+        };
+        causes.push(Cause::forbidden(
+            "spec.ephemeralContainers",
+            &format!("existing ephemeral containers {} may not be {verb}\n", quote(ename)),
+        ));
+    }
+    if causes.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_causes("", "Pod", name, causes))
+    }
+}
+
+/// Why `value` is not a lowercase RFC 1123 label, worded as apimachinery words it.
+pub fn dns1123_label_problem(value: &str) -> Option<String> {
+    let bytes = value.as_bytes();
+    let alnum = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    let ok = !bytes.is_empty()
+        && bytes.iter().all(|b| alnum(b) || *b == b'-')
+        && bytes.first().is_some_and(alnum)
+        && bytes.last().is_some_and(alnum);
+    let mut problems = Vec::new();
+    if value.len() > 63 {
+        problems.push("must be no more than 63 characters".to_owned());
+    }
+    if !ok {
+        problems.push("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')".to_owned());
+    }
+    (!problems.is_empty()).then(|| problems.join(", "))
 }
 
 /// Sets (or refreshes) a condition, keeping its transition time when the status holds.

@@ -110,11 +110,6 @@ impl ApiError {
         Self::invalid_causes(group_of_kind(kind), kind, name, vec![cause])
     }
 
-    /// 422 for a field the API server requires, as `field.Required` words it.
-    pub fn required(kind: &str, name: &str, field: &str) -> Self {
-        Self::invalid(kind, name, field, "Required value")
-    }
-
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(400, "BadRequest", message)
     }
@@ -123,8 +118,13 @@ impl ApiError {
         Self::new(403, "Forbidden", message)
     }
 
-    pub fn method_not_allowed(message: impl Into<String>) -> Self {
-        Self::new(405, "MethodNotAllowed", message)
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            405,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource",
+        )
+        .with_details(json!({}))
     }
 
     pub fn unsupported_media_type(content_type: &str) -> Self {

@@ -121,9 +121,7 @@ impl WatchSpec {
 }
 
 fn served(def: &ResourceDef, obj: &Value) -> Value {
-    let mut obj = obj.clone();
-    obj["apiVersion"] = json!(def.api_version());
-    obj
+    crate::api::as_served(def, obj.clone())
 }
 
 fn event(kind: &str, object: &Value) -> Bytes {

@@ -8,6 +8,7 @@
 //! It must not touch the store itself: routing decides who answers, not what.
 
 mod read;
+mod reviews;
 mod subresources;
 mod versions;
 mod write;
@@ -214,6 +215,10 @@ fn resource_request(state: &Arc<State>, req: &ApiRequest, t: Target) -> Result<R
         return Err(ApiError::not_found_path());
     }
     let m = &req.method;
+    // Create-only kinds (the reviews) cannot be read, listed or watched.
+    if sub.is_none() && !t.def.verbs.contains(&"get") && *m != Method::POST {
+        return Err(ApiError::method_not_allowed());
+    }
     match (t.name.as_deref(), sub) {
         (None, _) if *m == Method::GET => {
             if matches!(
@@ -259,10 +264,7 @@ fn resource_request(state: &Arc<State>, req: &ApiRequest, t: Target) -> Result<R
         (Some(name), Some("exec")) if *m == Method::GET || *m == Method::POST => {
             exec_without_upgrade(state, &t, name)
         }
-        _ => Err(ApiError::method_not_allowed(format!(
-            "the server does not allow this method on the requested resource ({} {})",
-            req.method, req.path
-        ))),
+        _ => Err(ApiError::method_not_allowed()),
     }
 }
 
@@ -284,10 +286,23 @@ fn wants_table(req: &ApiRequest) -> bool {
     req.accept.contains("as=Table")
 }
 
-/// Sets the apiVersion a multi-version resource is served at.
-fn as_served(def: &ResourceDef, mut obj: Value) -> Value {
+/// An object as `def`'s group/version serves it: the apiVersion of a multi-version
+/// resource, or the events.k8s.io/v1 view of a stored Event.
+pub fn as_served(def: &ResourceDef, mut obj: Value) -> Value {
+    if def.group == "events.k8s.io" {
+        return crate::events::to_v1(&obj);
+    }
     obj["apiVersion"] = json!(def.api_version());
     obj
+}
+
+/// A written object in the shape it is stored in (the core/v1 shape for Events).
+fn as_stored(def: &ResourceDef, obj: Value) -> Value {
+    match (def.store, def.group) {
+        ("events", "events.k8s.io") => crate::events::from_v1(&obj),
+        ("events", _) => crate::events::normalize_core(obj),
+        _ => obj,
+    }
 }
 
 /// A request body in JSON or YAML. Protobuf and CBOR are refused with 415, which

@@ -127,8 +127,20 @@ impl Filter {
         let label = LabelSelector::parse(text).map_err(|e| {
             ApiError::bad_request(format!("unable to parse requirement: {}", go_wording(text, &e)))
         })?;
-        let field = FieldSelector::parse(query.get("fieldSelector").map_or("", String::as_str))
+        let mut field = FieldSelector::parse(query.get("fieldSelector").map_or("", String::as_str))
             .map_err(|e| ApiError::bad_request(format!("invalid field selector: {e}")))?;
+        if def.group == "events.k8s.io" {
+            // Events are stored in the core/v1 shape.
+            for r in &mut field.requirements {
+                r.field = match r.field.as_str() {
+                    "reportingController" => "reportingComponent".to_owned(),
+                    other => match other.strip_prefix("regarding.") {
+                        Some(rest) => format!("involvedObject.{rest}"),
+                        None => other.to_owned(),
+                    },
+                };
+            }
+        }
         for r in &field.requirements {
             if !field_supported(def, &r.field) {
                 return Err(ApiError::bad_request(format!(

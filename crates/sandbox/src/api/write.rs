@@ -9,9 +9,10 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use super::reviews;
 use super::subresources::{check_preconditions, validate_dry_run};
 use super::{
-    ApiRequest, Filter, Reply, Target, as_served, check_kind, dry_run, namespace_or_default,
+    ApiRequest, Filter, Reply, Target, as_served, as_stored, check_kind, dry_run, namespace_or_default,
     parse_body,
 };
 use crate::State;
@@ -28,14 +29,29 @@ pub(super) fn create(
     t: &Target,
     dry_run: bool,
 ) -> Result<Reply, ApiError> {
-    let mut obj = parse_body(req)?;
+    if req.body.is_empty() {
+        let media = req.content_type.split(';').next().unwrap_or("").trim();
+        let why = if media.contains("protobuf") {
+            "empty data"
+        } else {
+            "couldn't get version/kind; json parse error: unexpected end of JSON input"
+        };
+        return Err(ApiError::bad_request(format!(
+            "the object provided is unrecognized (must be of type {}): {why} (<empty>)",
+            t.def.kind
+        )));
+    }
+    let obj = parse_body(req)?;
     check_kind(t.def, &obj)?;
-    if t.def.store == "selfsubjectaccessreviews" {
-        obj["apiVersion"] = json!(t.def.api_version());
-        obj["kind"] = json!(t.def.kind);
-        obj["status"] =
-            json!({"allowed": true, "reason": "the shakedown sandbox allows every request"});
-        return Ok(Reply::Json(201, obj));
+    let mut obj = as_stored(t.def, obj);
+    match t.def.store {
+        "selfsubjectaccessreviews" => {
+            return Ok(Reply::Json(201, reviews::self_subject_access_review(&obj)?));
+        }
+        "selfsubjectrulesreviews" => {
+            return Ok(Reply::Json(201, reviews::self_subject_rules_review()));
+        }
+        _ => {}
     }
     let namespace = namespace_or_default(t).to_owned();
     if t.def.namespaced {
@@ -89,7 +105,7 @@ pub(super) fn update(
         .ok_or_else(|| ApiError::not_found(&t.def.qualified(), name))?;
     let wanted = if req.method == http::Method::PATCH {
         let kind = PatchKind::from_content_type(&req.content_type)?;
-        let mut patched = current.clone();
+        let mut patched = as_served(t.def, current.clone());
         patch::apply(kind, &mut patched, &req.body)?;
         // A patch that names a resourceVersion is a precondition; one that does not
         // always applies to the latest version.
@@ -99,11 +115,11 @@ pub(super) fn update(
         if patch_rv.is_none() {
             patched["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"].clone();
         }
-        patched
+        as_stored(t.def, patched)
     } else {
         let body = parse_body(req)?;
         check_kind(t.def, &body)?;
-        body
+        as_stored(t.def, body)
     };
     let merged = objects::merge_update(t.def, sub, &current, wanted)?;
     if dry_run {
