@@ -13,6 +13,7 @@ mod objects;
 mod ops;
 mod patch;
 mod resources;
+mod schema;
 mod seed;
 mod server;
 mod status;

@@ -76,6 +76,7 @@ pub fn prepare_create(def: &ResourceDef, obj: &mut Value) -> Result<(), ApiError
     }
     match def.store {
         "pods" => default_pod(obj)?,
+        "nodes" => check_causes(def, &name, taint_causes(obj, 1))?,
         "deployments" | "replicasets" | "daemonsets" => default_workload(def, obj)?,
         "poddisruptionbudgets" => validate_pdb(obj)?,
         "events" => events::validate(obj, def.group == "events.k8s.io")?,
@@ -185,30 +186,13 @@ fn default_container(c: &mut Value) {
 
 fn default_workload(def: &ResourceDef, obj: &mut Value) -> Result<(), ApiError> {
     let name = obj["metadata"]["name"].as_str().unwrap_or("").to_owned();
-    let selector_value = obj["spec"]["selector"].clone();
-    if !selector_value.is_object() {
-        return Err(ApiError::invalid(
+    let causes = workload_causes(def, obj, None);
+    if !causes.is_empty() {
+        return Err(ApiError::invalid_causes(
+            group_of_kind(def.kind),
             def.kind,
             &name,
-            "spec.selector",
-            "Required value",
-        ));
-    }
-    let selector = label_selector(&selector_value).map_err(|e| {
-        ApiError::invalid(
-            def.kind,
-            &name,
-            "spec.selector",
-            &format!("Invalid value: {e}"),
-        )
-    })?;
-    let template_labels = string_map(&obj["spec"]["template"]["metadata"]["labels"]);
-    if selector.is_empty() || !selector.matches(&template_labels) {
-        return Err(ApiError::invalid(
-            def.kind,
-            &name,
-            "spec.template.metadata.labels",
-            "Invalid value: `selector` does not match template `labels`",
+            causes,
         ));
     }
     let mut template = obj["spec"]["template"].clone();
@@ -353,6 +337,13 @@ pub fn merge_update(
             if def.store == "pods" {
                 check_pod_spec_update(&name, &old["spec"], &new["spec"])?;
             }
+            if matches!(def.store, "deployments" | "replicasets" | "daemonsets") {
+                check_causes(def, &name, workload_causes(def, &new, Some(old)))?;
+            }
+            if def.store == "nodes" {
+                // The API server validates a node's taints twice on update.
+                check_causes(def, &name, taint_causes(&new, 2))?;
+            }
             if def.store == "poddisruptionbudgets" {
                 validate_pdb_spec(&name, &new)?;
             }
@@ -369,6 +360,159 @@ pub fn merge_update(
         merged["metadata"]["generation"] = json!(generation + 1);
     }
     Ok(merged)
+}
+
+fn check_causes(def: &ResourceDef, name: &str, causes: Vec<Cause>) -> Result<(), ApiError> {
+    if causes.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_causes(
+            group_of_kind(def.kind),
+            def.kind,
+            name,
+            causes,
+        ))
+    }
+}
+
+/// A Go `map[string]string` as `%#v` prints it.
+fn go_string_map(value: &Value) -> String {
+    let map = string_map(value);
+    if map.is_empty() && value.is_null() {
+        return "map[string]string(nil)".into();
+    }
+    let pairs: Vec<String> = map
+        .iter()
+        .map(|(k, v)| format!("{}:{}", quote(k), quote(v)))
+        .collect();
+    format!("map[string]string{{{}}}", pairs.join(", "))
+}
+
+/// A `metav1.LabelSelector` as `%#v` prints it.
+fn go_label_selector(selector: &Value) -> String {
+    let expressions: Vec<String> = selector["matchExpressions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            let values: Vec<String> = e["values"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|v| quote(v.as_str().unwrap_or("")))
+                .collect();
+            format!(
+                "v1.LabelSelectorRequirement{{Key:{}, Operator:{}, Values:[]string{{{}}}}}",
+                quote(e["key"].as_str().unwrap_or("")),
+                quote(e["operator"].as_str().unwrap_or("")),
+                values.join(", ")
+            )
+        })
+        .collect();
+    let expressions = if selector["matchExpressions"].is_null() {
+        "[]v1.LabelSelectorRequirement(nil)".to_owned()
+    } else {
+        format!("[]v1.LabelSelectorRequirement{{{}}}", expressions.join(", "))
+    };
+    format!(
+        "v1.LabelSelector{{MatchLabels:{}, MatchExpressions:{expressions}}}",
+        go_string_map(&selector["matchLabels"])
+    )
+}
+
+/// `ValidateDeploymentSpec` (and the ReplicaSet and DaemonSet ones) as far as the
+/// sandbox checks: replicas, the selector, the template's labels, and on update the
+/// selector's immutability (apps/v1).
+fn workload_causes(def: &ResourceDef, obj: &Value, old: Option<&Value>) -> Vec<Cause> {
+    let mut causes = Vec::new();
+    let spec = &obj["spec"];
+    if let Some(replicas) = spec["replicas"].as_i64().filter(|r| *r < 0) {
+        causes.push(Cause::invalid(
+            "spec.replicas",
+            &replicas.to_string(),
+            "must be greater than or equal to 0",
+        ));
+    }
+    let selector = &spec["selector"];
+    let parsed = if selector.is_object() {
+        match label_selector(selector) {
+            Ok(s) if s.is_empty() && def.store == "deployments" => {
+                causes.push(Cause::invalid(
+                    "spec.selector",
+                    &go_label_selector(selector),
+                    "empty selector is invalid for deployment",
+                ));
+                None
+            }
+            Ok(s) => Some(s),
+            Err(e) => {
+                causes.push(Cause::invalid("spec.selector", &go_label_selector(selector), &e));
+                None
+            }
+        }
+    } else {
+        causes.push(Cause::required("spec.selector", ""));
+        None
+    };
+    let template_labels = &spec["template"]["metadata"]["labels"];
+    if !parsed.is_some_and(|s| !s.is_empty() && s.matches(&string_map(template_labels))) {
+        causes.push(Cause::invalid(
+            "spec.template.metadata.labels",
+            &go_string_map(template_labels),
+            "`selector` does not match template `labels`",
+        ));
+    }
+    if let Some(old) = old
+        && old["spec"]["selector"] != *selector
+    {
+        let shown = if selector.is_object() {
+            go_label_selector(selector)
+        } else {
+            quote("null")
+        };
+        causes.push(Cause::invalid("spec.selector", &shown, "field is immutable"));
+    }
+    causes
+}
+
+/// `validateNodeTaints`, whose paths say `metadata.taints` (as the API server's do),
+/// reported `times` times as the API server repeats them.
+fn taint_causes(node: &Value, times: usize) -> Vec<Cause> {
+    let mut once = Vec::new();
+    let mut seen: Vec<(&str, &str)> = Vec::new();
+    for (i, taint) in node["spec"]["taints"].as_array().into_iter().flatten().enumerate() {
+        let path = format!("metadata.taints[{i}]");
+        let key = taint["key"].as_str().unwrap_or("");
+        for msg in validation::qualified_name(key) {
+            once.push(Cause::invalid(format!("{path}.key"), &quote(key), &msg));
+        }
+        let value = taint["value"].as_str().unwrap_or("");
+        let problems = validation::label_value(value);
+        if !problems.is_empty() {
+            once.push(Cause::invalid(format!("{path}.value"), &quote(value), &problems.join(";")));
+        }
+        let effect = taint["effect"].as_str().unwrap_or("");
+        if effect.is_empty() {
+            once.push(Cause::required(format!("{path}.effect"), ""));
+        } else if !matches!(effect, "NoSchedule" | "PreferNoSchedule" | "NoExecute") {
+            once.push(Cause::not_supported(
+                format!("{path}.effect"),
+                &quote(effect),
+                &["NoSchedule", "PreferNoSchedule", "NoExecute"],
+            ));
+        }
+        if seen.contains(&(key, effect)) {
+            let mut duplicate = Cause::duplicate(path.clone(), key);
+            duplicate.message = format!("Duplicate value: {}: taints must be unique by key and effect pair", quote(key));
+            once.push(duplicate);
+        }
+        seen.push((key, effect));
+    }
+    let mut causes = Vec::new();
+    for _ in 0..times {
+        causes.extend(once.iter().cloned());
+    }
+    causes
 }
 
 fn validate_pdb_spec(name: &str, pdb: &Value) -> Result<(), ApiError> {

@@ -25,7 +25,7 @@ impl PatchKind {
             "application/merge-patch+json" => Ok(PatchKind::Merge),
             "application/strategic-merge-patch+json" => Ok(PatchKind::Strategic),
             "application/apply-patch+yaml" | "application/apply-patch+json" => Ok(PatchKind::Apply),
-            _ => Err(ApiError::unsupported_media_type(content_type)),
+            _ => Err(ApiError::unsupported_media_type()),
         }
     }
 }

@@ -94,7 +94,7 @@ fn node_object(index: usize, node: &NodeConfig) -> Value {
     if node.unschedulable {
         spec["unschedulable"] = json!(true);
         spec["taints"] =
-            json!([{"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}]);
+            json!([{"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule", "timeAdded": super::store::now_rfc3339()}]);
     }
     let now = super::store::now_rfc3339();
     json!({

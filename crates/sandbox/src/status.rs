@@ -127,14 +127,11 @@ impl ApiError {
         .with_details(json!({}))
     }
 
-    pub fn unsupported_media_type(content_type: &str) -> Self {
-        Self::new(
-            415,
-            "UnsupportedMediaType",
-            format!(
-                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {content_type:?})"
-            ),
-        )
+    /// A PATCH in a content type that is no patch format, worded as the API
+    /// server's patch handler words it.
+    pub fn unsupported_media_type() -> Self {
+        Self::new(415, "UnsupportedMediaType", "415: Unsupported Media Type")
+            .with_details(json!({}))
     }
 
     /// A body in a media type the sandbox does not decode (protobuf, CBOR).

@@ -54,7 +54,7 @@ async fn wait_for_pods(
 }
 
 #[tokio::test]
-async fn discovery_lists_every_served_group_and_eviction_in_both_policy_versions() {
+async fn discovery_lists_every_served_group_and_no_policy_v1beta1_as_a_1_33_server() {
     let handle = sandbox::start(fast_shop(), 0)
         .await
         .expect("sandbox starts");
@@ -75,11 +75,15 @@ async fn discovery_lists_every_served_group_and_eviction_in_both_policy_versions
         .iter()
         .filter_map(|v| v["version"].as_str())
         .collect();
-    assert_eq!(versions, ["v1", "v1beta1"]);
+    // policy/v1beta1 stopped being served in 1.25; this server reports 1.33.
+    assert_eq!(versions, ["v1"]);
+    assert_eq!(
+        raw(&handle, "GET", "/apis/policy/v1beta1", "", "").await.code,
+        404
+    );
     for gv in [
         "/apis/apps/v1",
         "/apis/policy/v1",
-        "/apis/policy/v1beta1",
         "/apis/authorization.k8s.io/v1",
         "/apis/events.k8s.io/v1",
         "/api/v1",

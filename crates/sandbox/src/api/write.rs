@@ -20,6 +20,7 @@ use crate::objects::{self, prepare_create};
 use crate::ops;
 use crate::patch::{self, PatchKind};
 use crate::resources::ResourceDef;
+use crate::schema;
 use crate::status::{ApiError, Cause, quote};
 use crate::store::{Store, name_of, namespace_of};
 
@@ -53,6 +54,36 @@ pub(super) fn create(
         }
         _ => {}
     }
+    decode_checks(req, t.def, &mut obj)?;
+    create_object(state, t, obj, dry_run)
+}
+
+/// What decoding a whole object (a create or a PUT) into its Go type does: a wrongly
+/// typed field cannot be decoded, unknown fields follow `fieldValidation`.
+fn decode_checks(req: &ApiRequest, def: &ResourceDef, obj: &mut Value) -> Result<(), ApiError> {
+    let cannot = |why: String| {
+        ApiError::bad_request(format!(
+            "{kind} in version {v} cannot be handled as a {kind}: {why}",
+            kind = def.kind,
+            v = quote(def.version)
+        ))
+    };
+    if let Some(err) = schema::type_error(def.kind, obj) {
+        return Err(cannot(err));
+    }
+    let unknown = schema::unknown_fields(def.kind, obj);
+    req.unknown_fields(&unknown, |what| cannot(format!("strict decoding error: {what}")))?;
+    schema::drop_fields(obj, &unknown);
+    Ok(())
+}
+
+/// Stores a new object (already decoded, in its stored shape) in `t`'s namespace.
+fn create_object(
+    state: &Arc<State>,
+    t: &Target,
+    mut obj: Value,
+    dry_run: bool,
+) -> Result<Reply, ApiError> {
     let namespace = namespace_or_default(t).to_owned();
     if t.def.namespaced {
         let body_ns = namespace_of(&obj);
@@ -98,15 +129,36 @@ pub(super) fn update(
     dry_run: bool,
 ) -> Result<Reply, ApiError> {
     let namespace = namespace_or_default(t);
+    let patch_kind = if req.method == http::Method::PATCH {
+        Some(PatchKind::from_content_type(&req.content_type)?)
+    } else {
+        None
+    };
+    if patch_kind == Some(PatchKind::Apply)
+        && req.query.get("fieldManager").is_none_or(|m| m.is_empty())
+    {
+        return Err(ApiError::invalid_causes(
+            "meta.k8s.io",
+            "PatchOptions",
+            "",
+            vec![Cause::required("fieldManager", "is required for apply patch")],
+        ));
+    }
     let mut store = state.store();
-    let current = store
-        .get(t.def.store, namespace, name)
-        .cloned()
-        .ok_or_else(|| ApiError::not_found(&t.def.qualified(), name))?;
-    let wanted = if req.method == http::Method::PATCH {
-        let kind = PatchKind::from_content_type(&req.content_type)?;
-        let mut patched = as_served(t.def, current.clone());
+    let Some(current) = store.get(t.def.store, namespace, name).cloned() else {
+        drop(store);
+        if patch_kind == Some(PatchKind::Apply) && sub.is_none() {
+            return apply_create(state, req, t, name, dry_run);
+        }
+        return Err(ApiError::not_found(&t.def.qualified(), name));
+    };
+    let wanted = if let Some(kind) = patch_kind {
+        let served = as_served(t.def, current.clone());
+        let mut patched = served.clone();
         patch::apply(kind, &mut patched, &req.body)?;
+        if sub.is_none() {
+            patch_decode_checks(req, t.def, &served, &mut patched)?;
+        }
         // A patch that names a resourceVersion is a precondition; one that does not
         // always applies to the latest version.
         let patch_rv = serde_json::from_slice::<Value>(&req.body)
@@ -117,8 +169,11 @@ pub(super) fn update(
         }
         as_stored(t.def, patched)
     } else {
-        let body = parse_body(req)?;
+        let mut body = parse_body(req)?;
         check_kind(t.def, &body)?;
+        if sub.is_none() {
+            decode_checks(req, t.def, &mut body)?;
+        }
         as_stored(t.def, body)
     };
     let merged = objects::merge_update(t.def, sub, &current, wanted)?;
@@ -128,6 +183,56 @@ pub(super) fn update(
     let stored = store.update(t.def.store, merged);
     finish_if_released(&mut store, t.def, &stored);
     Ok(Reply::Json(200, as_served(t.def, stored)))
+}
+
+/// A patched object decodes into its Go type, or the patch is invalid: a wrongly
+/// typed field always, unknown fields (ones the patch added) under Strict.
+fn patch_decode_checks(
+    req: &ApiRequest,
+    def: &ResourceDef,
+    before: &Value,
+    patched: &mut Value,
+) -> Result<(), ApiError> {
+    let invalid = |why: String| {
+        ApiError::invalid_causes(
+            "",
+            "",
+            "",
+            vec![Cause::invalid("patch", &quote(&patched.to_string()), &why)],
+        )
+    };
+    if let Some(err) = schema::type_error(def.kind, patched) {
+        return Err(invalid(err));
+    }
+    let known_before = schema::unknown_fields(def.kind, before);
+    let unknown: Vec<String> = schema::unknown_fields(def.kind, patched)
+        .into_iter()
+        .filter(|f| !known_before.contains(f))
+        .collect();
+    req.unknown_fields(&unknown, |what| invalid(format!("strict decoding error: {what}")))?;
+    schema::drop_fields(patched, &unknown);
+    Ok(())
+}
+
+/// Server-side apply of an object that does not exist creates it.
+fn apply_create(
+    state: &Arc<State>,
+    req: &ApiRequest,
+    t: &Target,
+    name: &str,
+    dry_run: bool,
+) -> Result<Reply, ApiError> {
+    let mut obj = json!({});
+    patch::apply(PatchKind::Apply, &mut obj, &req.body)?;
+    check_kind(t.def, &obj)?;
+    if name_of(&obj) != name {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({}) does not match the name on the URL ({name})",
+            name_of(&obj)
+        )));
+    }
+    decode_checks(req, t.def, &mut obj)?;
+    create_object(state, t, as_stored(t.def, obj), dry_run)
 }
 
 /// Removing the last finalizer of an object being deleted lets it go.
