@@ -65,7 +65,9 @@ fn empty(v: &Value) -> bool {
 /// empty source, empty reporting fields; the `omitempty` ones are left out when empty.
 pub fn normalize_core(mut event: Value) -> Value {
     if let Some(m) = event.as_object_mut() {
-        for key in ["count", "action", "reason", "message", "type", "series", "related"] {
+        for key in [
+            "count", "action", "reason", "message", "type", "series", "related",
+        ] {
             if m.get(key).is_some_and(empty) {
                 m.remove(key);
             }
@@ -90,7 +92,14 @@ pub fn normalize_core(mut event: Value) -> Value {
 /// The events.k8s.io/v1 view of a stored Event.
 pub fn to_v1(core: &Value) -> Value {
     let mut out = renamed(core, true);
-    for key in ["reportingController", "reportingInstance", "note", "action", "reason", "type"] {
+    for key in [
+        "reportingController",
+        "reportingInstance",
+        "note",
+        "action",
+        "reason",
+        "type",
+    ] {
         if out.get(key).is_some_and(empty) {
             out.remove(key);
         }
@@ -98,7 +107,11 @@ pub fn to_v1(core: &Value) -> Value {
     if out.get("deprecatedCount").is_some_and(empty) {
         out.remove("deprecatedCount");
     }
-    for key in ["eventTime", "deprecatedFirstTimestamp", "deprecatedLastTimestamp"] {
+    for key in [
+        "eventTime",
+        "deprecatedFirstTimestamp",
+        "deprecatedLastTimestamp",
+    ] {
         out.entry(key).or_insert(Value::Null);
     }
     out.entry("deprecatedSource").or_insert_with(|| json!({}));
@@ -151,7 +164,11 @@ pub fn validate(event: &Value, strict: bool) -> Result<(), ApiError> {
             causes.push(Cause::required("reportingController", ""));
         }
         for msg in qualified_name(controller) {
-            causes.push(Cause::invalid("reportingController", &quote(controller), &msg));
+            causes.push(Cause::invalid(
+                "reportingController",
+                &quote(controller),
+                &msg,
+            ));
         }
         for (key, limit) in [("reportingInstance", 128), ("action", 128), ("reason", 128)] {
             let value = str_of(event, key);
@@ -167,7 +184,11 @@ pub fn validate(event: &Value, strict: bool) -> Result<(), ApiError> {
             }
         }
         if str_of(event, "message").len() > 1024 {
-            causes.push(Cause::invalid("message", "\"\"", "can have at most 1024 characters"));
+            causes.push(Cause::invalid(
+                "message",
+                "\"\"",
+                "can have at most 1024 characters",
+            ));
         }
     }
     if strict {
@@ -176,7 +197,11 @@ pub fn validate(event: &Value, strict: bool) -> Result<(), ApiError> {
         }
         let kind = str_of(event, "type");
         if !matches!(kind, "Normal" | "Warning") {
-            causes.push(Cause::invalid("type", "\"\"", &format!("has invalid value: {kind}")));
+            causes.push(Cause::invalid(
+                "type",
+                "\"\"",
+                &format!("has invalid value: {kind}"),
+            ));
         }
         for key in ["firstTimestamp", "lastTimestamp", "count"] {
             if set(event, key) {
@@ -212,7 +237,15 @@ mod tests {
         assert_eq!(core["reportingComponent"], "a/b");
         assert_eq!(core["firstTimestamp"], Value::Null);
         let back = to_v1(&core);
-        for key in ["regarding", "note", "reason", "type", "eventTime", "reportingController", "action"] {
+        for key in [
+            "regarding",
+            "note",
+            "reason",
+            "type",
+            "eventTime",
+            "reportingController",
+            "action",
+        ] {
             assert_eq!(back[key], v1[key], "{key}");
         }
         assert_eq!(back["deprecatedSource"], json!({}));

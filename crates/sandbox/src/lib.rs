@@ -19,8 +19,8 @@ mod server;
 mod status;
 mod store;
 mod table;
-mod watch;
 mod validation;
+mod watch;
 mod workload;
 
 use std::net::SocketAddr;

@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::resources::ResourceDef;
 use super::events;
+use super::resources::ResourceDef;
 use super::status::{ApiError, Cause, group_of_kind, quote};
-use super::validation;
 use super::store::{labels_of, now_rfc3339, string_map};
+use super::validation;
 use shakedown_vocab::selector::LabelSelector;
 
 /// Kinds whose `metadata.generation` tracks spec changes.
@@ -412,7 +412,10 @@ fn go_label_selector(selector: &Value) -> String {
     let expressions = if selector["matchExpressions"].is_null() {
         "[]v1.LabelSelectorRequirement(nil)".to_owned()
     } else {
-        format!("[]v1.LabelSelectorRequirement{{{}}}", expressions.join(", "))
+        format!(
+            "[]v1.LabelSelectorRequirement{{{}}}",
+            expressions.join(", ")
+        )
     };
     format!(
         "v1.LabelSelector{{MatchLabels:{}, MatchExpressions:{expressions}}}",
@@ -446,7 +449,11 @@ fn workload_causes(def: &ResourceDef, obj: &Value, old: Option<&Value>) -> Vec<C
             }
             Ok(s) => Some(s),
             Err(e) => {
-                causes.push(Cause::invalid("spec.selector", &go_label_selector(selector), &e));
+                causes.push(Cause::invalid(
+                    "spec.selector",
+                    &go_label_selector(selector),
+                    &e,
+                ));
                 None
             }
         }
@@ -470,7 +477,11 @@ fn workload_causes(def: &ResourceDef, obj: &Value, old: Option<&Value>) -> Vec<C
         } else {
             quote("null")
         };
-        causes.push(Cause::invalid("spec.selector", &shown, "field is immutable"));
+        causes.push(Cause::invalid(
+            "spec.selector",
+            &shown,
+            "field is immutable",
+        ));
     }
     causes
 }
@@ -480,7 +491,12 @@ fn workload_causes(def: &ResourceDef, obj: &Value, old: Option<&Value>) -> Vec<C
 fn taint_causes(node: &Value, times: usize) -> Vec<Cause> {
     let mut once = Vec::new();
     let mut seen: Vec<(&str, &str)> = Vec::new();
-    for (i, taint) in node["spec"]["taints"].as_array().into_iter().flatten().enumerate() {
+    for (i, taint) in node["spec"]["taints"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         let path = format!("metadata.taints[{i}]");
         let key = taint["key"].as_str().unwrap_or("");
         for msg in validation::qualified_name(key) {
@@ -489,7 +505,11 @@ fn taint_causes(node: &Value, times: usize) -> Vec<Cause> {
         let value = taint["value"].as_str().unwrap_or("");
         let problems = validation::label_value(value);
         if !problems.is_empty() {
-            once.push(Cause::invalid(format!("{path}.value"), &quote(value), &problems.join(";")));
+            once.push(Cause::invalid(
+                format!("{path}.value"),
+                &quote(value),
+                &problems.join(";"),
+            ));
         }
         let effect = taint["effect"].as_str().unwrap_or("");
         if effect.is_empty() {
@@ -503,7 +523,10 @@ fn taint_causes(node: &Value, times: usize) -> Vec<Cause> {
         }
         if seen.contains(&(key, effect)) {
             let mut duplicate = Cause::duplicate(path.clone(), key);
-            duplicate.message = format!("Duplicate value: {}: taints must be unique by key and effect pair", quote(key));
+            duplicate.message = format!(
+                "Duplicate value: {}: taints must be unique by key and effect pair",
+                quote(key)
+            );
             once.push(duplicate);
         }
         seen.push((key, effect));
@@ -606,7 +629,10 @@ fn check_ephemeral(name: &str, old_spec: &Value, wanted: &Value) -> Result<(), A
         if let Some(target) = c["targetContainerName"].as_str().filter(|t| !t.is_empty())
             && !regular.contains(&target)
         {
-            causes.push(Cause::not_found(format!("{field}.targetContainerName"), target));
+            causes.push(Cause::not_found(
+                format!("{field}.targetContainerName"),
+                target,
+            ));
         }
     }
     for existing in old {
@@ -618,7 +644,10 @@ fn check_ephemeral(name: &str, old_spec: &Value, wanted: &Value) -> Result<(), A
         };
         causes.push(Cause::forbidden(
             "spec.ephemeralContainers",
-            &format!("existing ephemeral containers {} may not be {verb}\n", quote(ename)),
+            &format!(
+                "existing ephemeral containers {} may not be {verb}\n",
+                quote(ename)
+            ),
         ));
     }
     if causes.is_empty() {

@@ -180,14 +180,19 @@ fn patch_order(merged: Vec<Value>, patch: &[Value], original: &[Value], key: &st
     let (mut patched, server_only): (Vec<Value>, Vec<Value>) =
         merged.into_iter().partition(|v| patch_index(v).is_some());
     patched.sort_by_key(|v| patch_index(v));
-    let (mut left, mut right) = (server_only.into_iter().peekable(), patched.into_iter().peekable());
+    let (mut left, mut right) = (
+        server_only.into_iter().peekable(),
+        patched.into_iter().peekable(),
+    );
     let mut out = Vec::new();
     loop {
         let take_left = match (left.peek(), right.peek()) {
             (None, None) => break,
             (Some(_), None) => true,
             (None, Some(_)) => false,
-            (Some(l), Some(r)) => matches!((live_index(l), live_index(r)), (Some(li), Some(ri)) if li < ri),
+            (Some(l), Some(r)) => {
+                matches!((live_index(l), live_index(r)), (Some(li), Some(ri)) if li < ri)
+            }
         };
         let next = if take_left { left.next() } else { right.next() };
         out.extend(next);

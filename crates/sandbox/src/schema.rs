@@ -10,29 +10,79 @@ use serde_json::Value;
 const OBJECT_ROOT: &[&str] = &["apiVersion", "kind", "metadata", "spec", "status"];
 
 const POD_SPEC: &[&str] = &[
-    "volumes", "initContainers", "containers", "ephemeralContainers", "restartPolicy",
-    "terminationGracePeriodSeconds", "activeDeadlineSeconds", "dnsPolicy", "nodeSelector",
-    "serviceAccountName", "serviceAccount", "automountServiceAccountToken", "nodeName",
-    "hostNetwork", "hostPID", "hostIPC", "shareProcessNamespace", "securityContext",
-    "imagePullSecrets", "hostname", "subdomain", "affinity", "schedulerName", "tolerations",
-    "hostAliases", "priorityClassName", "priority", "dnsConfig", "readinessGates",
-    "runtimeClassName", "enableServiceLinks", "preemptionPolicy", "overhead",
-    "topologySpreadConstraints", "setHostnameAsFQDN", "os", "hostUsers", "schedulingGates",
-    "resourceClaims", "resources",
+    "volumes",
+    "initContainers",
+    "containers",
+    "ephemeralContainers",
+    "restartPolicy",
+    "terminationGracePeriodSeconds",
+    "activeDeadlineSeconds",
+    "dnsPolicy",
+    "nodeSelector",
+    "serviceAccountName",
+    "serviceAccount",
+    "automountServiceAccountToken",
+    "nodeName",
+    "hostNetwork",
+    "hostPID",
+    "hostIPC",
+    "shareProcessNamespace",
+    "securityContext",
+    "imagePullSecrets",
+    "hostname",
+    "subdomain",
+    "affinity",
+    "schedulerName",
+    "tolerations",
+    "hostAliases",
+    "priorityClassName",
+    "priority",
+    "dnsConfig",
+    "readinessGates",
+    "runtimeClassName",
+    "enableServiceLinks",
+    "preemptionPolicy",
+    "overhead",
+    "topologySpreadConstraints",
+    "setHostnameAsFQDN",
+    "os",
+    "hostUsers",
+    "schedulingGates",
+    "resourceClaims",
+    "resources",
 ];
 const NODE_SPEC: &[&str] = &[
-    "podCIDR", "podCIDRs", "providerID", "unschedulable", "taints", "configSource", "externalID",
+    "podCIDR",
+    "podCIDRs",
+    "providerID",
+    "unschedulable",
+    "taints",
+    "configSource",
+    "externalID",
 ];
 const DEPLOYMENT_SPEC: &[&str] = &[
-    "replicas", "selector", "template", "strategy", "minReadySeconds", "revisionHistoryLimit",
-    "paused", "progressDeadlineSeconds",
+    "replicas",
+    "selector",
+    "template",
+    "strategy",
+    "minReadySeconds",
+    "revisionHistoryLimit",
+    "paused",
+    "progressDeadlineSeconds",
 ];
 const REPLICASET_SPEC: &[&str] = &["replicas", "minReadySeconds", "selector", "template"];
 const DAEMONSET_SPEC: &[&str] = &[
-    "selector", "template", "updateStrategy", "minReadySeconds", "revisionHistoryLimit",
+    "selector",
+    "template",
+    "updateStrategy",
+    "minReadySeconds",
+    "revisionHistoryLimit",
 ];
 const PDB_SPEC: &[&str] = &[
-    "minAvailable", "selector", "maxUnavailable", "unhealthyPodEvictionPolicy",
+    "minAvailable",
+    "selector",
+    "maxUnavailable",
+    "unhealthyPodEvictionPolicy",
 ];
 
 /// The Go type names of a kind's spec, for decoding errors.
@@ -53,8 +103,13 @@ fn scalar_type(kind: &str, field: &str) -> Option<&'static str> {
     Some(match (kind, field) {
         (
             "Pod",
-            "hostNetwork" | "hostPID" | "hostIPC" | "shareProcessNamespace"
-            | "automountServiceAccountToken" | "enableServiceLinks" | "setHostnameAsFQDN"
+            "hostNetwork"
+            | "hostPID"
+            | "hostIPC"
+            | "shareProcessNamespace"
+            | "automountServiceAccountToken"
+            | "enableServiceLinks"
+            | "setHostnameAsFQDN"
             | "hostUsers",
         )
         | ("Node", "unschedulable")
@@ -148,14 +203,20 @@ mod tests {
         let node = json!({"spec": {"unschedulable": "yes"}});
         assert_eq!(
             type_error("Node", &node).as_deref(),
-            Some("json: cannot unmarshal string into Go struct field NodeSpec.spec.unschedulable of type bool")
+            Some(
+                "json: cannot unmarshal string into Go struct field NodeSpec.spec.unschedulable of type bool"
+            )
         );
-        assert_eq!(type_error("Node", &json!({"spec": {"unschedulable": true}})), None);
+        assert_eq!(
+            type_error("Node", &json!({"spec": {"unschedulable": true}})),
+            None
+        );
     }
 
     #[test]
     fn unknown_fields_are_found_at_the_top_and_in_the_spec() {
-        let mut pod = json!({"apiVersion": "v1", "bogus": 1, "spec": {"containers": [], "bogusField": 1}});
+        let mut pod =
+            json!({"apiVersion": "v1", "bogus": 1, "spec": {"containers": [], "bogusField": 1}});
         let unknown = unknown_fields("Pod", &pod);
         assert_eq!(unknown, ["bogus", "spec.bogusField"]);
         drop_fields(&mut pod, &unknown);

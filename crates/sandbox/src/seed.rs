@@ -93,8 +93,7 @@ fn node_object(index: usize, node: &NodeConfig) -> Value {
     let mut spec = json!({"podCIDR": format!("10.244.{octet}.0/24"), "podCIDRs": [format!("10.244.{octet}.0/24")], "providerID": format!("shakedown://{}", node.name)});
     if node.unschedulable {
         spec["unschedulable"] = json!(true);
-        spec["taints"] =
-            json!([{"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule", "timeAdded": super::store::now_rfc3339()}]);
+        spec["taints"] = json!([{"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule", "timeAdded": super::store::now_rfc3339()}]);
     }
     let now = super::store::now_rfc3339();
     json!({

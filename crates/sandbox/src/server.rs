@@ -95,7 +95,10 @@ fn raw_json_response(code: u16, bytes: Bytes) -> Response<Body> {
 
 fn error_response(err: &ApiError) -> Response<Body> {
     let mut response = json_response(err.code, &err.to_status());
-    let retry = err.details.as_ref().and_then(|d| d["retryAfterSeconds"].as_u64());
+    let retry = err
+        .details
+        .as_ref()
+        .and_then(|d| d["retryAfterSeconds"].as_u64());
     if let Some(value) = retry.and_then(|s| HeaderValue::from_str(&s.to_string()).ok()) {
         response.headers_mut().insert(header::RETRY_AFTER, value);
     } else if err.code == 429 && err.message.starts_with("sandbox fault") {

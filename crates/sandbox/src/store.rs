@@ -342,7 +342,15 @@ impl Store {
     pub fn snapshot_at(&self, store: &str, namespace: Option<&str>, rv: u64) -> Vec<Stored> {
         let mut objects: BTreeMap<(String, String), Arc<Value>> = self
             .iter_stored(store, namespace, None)
-            .map(|s| ((namespace_of(&s.object).to_owned(), name_of(&s.object).to_owned()), s.object.clone()))
+            .map(|s| {
+                (
+                    (
+                        namespace_of(&s.object).to_owned(),
+                        name_of(&s.object).to_owned(),
+                    ),
+                    s.object.clone(),
+                )
+            })
             .collect();
         for change in self.history.iter().rev().take_while(|c| c.rv > rv) {
             if change.store != store || namespace.is_some_and(|ns| ns != change.namespace) {

@@ -28,7 +28,8 @@ fn is_qualified_name_part(s: &str) -> bool {
     !b.is_empty()
         && b.first().is_some_and(alnum)
         && b.last().is_some_and(alnum)
-        && b.iter().all(|c| alnum(c) || matches!(c, b'-' | b'_' | b'.'))
+        && b.iter()
+            .all(|c| alnum(c) || matches!(c, b'-' | b'_' | b'.'))
 }
 
 /// `IsDNS1123Subdomain`.
@@ -90,7 +91,11 @@ pub fn qualified_name(value: &str) -> Vec<String> {
     if !is_qualified_name_part(name) {
         errs.push(format!(
             "name part {}",
-            regex_error(QUALIFIED_NAME_MSG, QUALIFIED_NAME_FMT, &["MyName", "my.name", "123-abc"])
+            regex_error(
+                QUALIFIED_NAME_MSG,
+                QUALIFIED_NAME_FMT,
+                &["MyName", "my.name", "123-abc"]
+            )
         ));
     }
     errs
@@ -125,7 +130,11 @@ pub fn metadata_maps(obj: &Value) -> Vec<Cause> {
             causes.push(Cause::invalid("metadata.labels", &quote(value), &msg));
         }
     }
-    for key in meta["annotations"].as_object().into_iter().flat_map(|m| m.keys()) {
+    for key in meta["annotations"]
+        .as_object()
+        .into_iter()
+        .flat_map(|m| m.keys())
+    {
         for msg in qualified_name(&key.to_lowercase()) {
             causes.push(Cause::invalid("metadata.annotations", &quote(key), &msg));
         }
@@ -137,7 +146,10 @@ pub fn metadata_maps(obj: &Value) -> Vec<Cause> {
 pub fn omit_empty_maps(obj: &mut Value) {
     if let Some(meta) = obj["metadata"].as_object_mut() {
         for key in ["labels", "annotations"] {
-            if meta.get(key).is_some_and(|m| m.as_object().is_some_and(|m| m.is_empty()) || m.is_null()) {
+            if meta
+                .get(key)
+                .is_some_and(|m| m.as_object().is_some_and(|m| m.is_empty()) || m.is_null())
+            {
                 meta.remove(key);
             }
         }

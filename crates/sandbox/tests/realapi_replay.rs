@@ -495,7 +495,9 @@ fn supplement(title: &str) -> Option<Request> {
         ),
         "watch sendInitialEvents=true without resourceVersionMatch" => req(
             "GET",
-            &format!("{pods}?watch=1&sendInitialEvents=true&allowWatchBookmarks=true&timeoutSeconds=1"),
+            &format!(
+                "{pods}?watch=1&sendInitialEvents=true&allowWatchBookmarks=true&timeoutSeconds=1"
+            ),
             "",
         ),
         "eviction of a pod that does not exist" => req(
@@ -601,7 +603,11 @@ impl Replay {
         }
         match case.file {
             "h3-evict.txt" | "h3b-pdb.txt" => {
-                let app = if case.file == "h3b-pdb.txt" { "checkout" } else { "frontend" };
+                let app = if case.file == "h3b-pdb.txt" {
+                    "checkout"
+                } else {
+                    "frontend"
+                };
                 self.pod = self.pod_of(app).await;
             }
             _ => {}
@@ -622,7 +628,11 @@ impl Replay {
                 full
             }
             (Some(recorded), _) => {
-                assert!(!case.request_cut, "{}: a cut request needs completing", case.title);
+                assert!(
+                    !case.request_cut,
+                    "{}: a cut request needs completing",
+                    case.title
+                );
                 recorded.clone()
             }
             (None, Some(full)) => full,
@@ -651,7 +661,9 @@ impl Replay {
     async fn custom(&mut self, case: &Recorded) -> Option<Outcome> {
         let title = case.title.as_str();
         let real = case.real.as_ref();
-        if title.starts_with("list rv far in the future") || title == "get pod with rv far in the future" {
+        if title.starts_with("list rv far in the future")
+            || title == "get pod with rv far in the future"
+        {
             let rv = self.resource_version() + 100_000;
             let path = if title.starts_with("list") {
                 format!("/api/v1/namespaces/shop/pods?resourceVersion={rv}")
@@ -724,7 +736,14 @@ impl Replay {
                     .filter_map(|e| e["metadata"]["name"].as_str().map(str::to_owned))
                     .collect()
             };
-            let core = raw(&self.handle, "GET", "/api/v1/namespaces/shop/events", "", "").await;
+            let core = raw(
+                &self.handle,
+                "GET",
+                "/api/v1/namespaces/shop/events",
+                "",
+                "",
+            )
+            .await;
             let v1 = raw(
                 &self.handle,
                 "GET",
@@ -744,7 +763,9 @@ impl Replay {
                 diffs.push("events.k8s.io/v1 events are not listed by core/v1".into());
             }
             if core != v1 {
-                diffs.push(format!("the two views differ: core {core:?}, events.k8s.io {v1:?}"));
+                diffs.push(format!(
+                    "the two views differ: core {core:?}, events.k8s.io {v1:?}"
+                ));
             }
             return Some(outcome(diffs));
         }
@@ -790,18 +811,30 @@ fn all_restarted(handle: &SandboxHandle) -> bool {
 
 #[tokio::test]
 async fn the_sandbox_answers_every_recorded_request_like_a_real_kube_apiserver() {
-    let handle = sandbox::start(replay_config(), 0).await.expect("sandbox starts");
+    let handle = sandbox::start(replay_config(), 0)
+        .await
+        .expect("sandbox starts");
     assert!(handle.wait_settled(DEADLINE).await, "the shop settles");
     // The recorded shop had been through `kubectl rollout restart`.
     for deployment in ["frontend", "checkout", "catalog"] {
         let patch = r#"{"spec":{"template":{"metadata":{"annotations":{"kubectl.kubernetes.io/restartedAt":"2026-12-02T05:12:44Z"}}}}}"#;
         let path = format!("/apis/apps/v1/namespaces/shop/deployments/{deployment}");
-        let answer = raw(&handle, "PATCH", &path, "Content-Type: application/strategic-merge-patch+json\r\n", patch).await;
+        let answer = raw(
+            &handle,
+            "PATCH",
+            &path,
+            "Content-Type: application/strategic-merge-patch+json\r\n",
+            patch,
+        )
+        .await;
         assert_eq!(answer.code, 200, "{}", answer.body);
     }
     let deadline = Instant::now() + DEADLINE;
     while !(handle.is_settled() && all_restarted(&handle)) {
-        assert!(Instant::now() < deadline, "the shop settles after the restart");
+        assert!(
+            Instant::now() < deadline,
+            "the shop settles after the restart"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let mut replay = Replay {
@@ -822,7 +855,12 @@ async fn the_sandbox_answers_every_recorded_request_like_a_real_kube_apiserver()
             match replay.run(&case).await {
                 Outcome::Matches => matched += 1,
                 Outcome::Differs(diffs) => {
-                    failures.push(format!("{} / {}:\n    {}", case.file, case.title, diffs.join("\n    ")));
+                    failures.push(format!(
+                        "{} / {}:\n    {}",
+                        case.file,
+                        case.title,
+                        diffs.join("\n    ")
+                    ));
                 }
                 Outcome::Cannot(why) => cannot.push((case.title.clone(), why)),
             }
@@ -835,7 +873,10 @@ async fn the_sandbox_answers_every_recorded_request_like_a_real_kube_apiserver()
     }
     let listed: Vec<&str> = CANNOT.iter().map(|(t, _)| *t).collect();
     let found: Vec<&str> = cannot.iter().map(|(t, _)| t.as_str()).collect();
-    assert_eq!(found, listed, "every case the replay cannot express is listed, and only those");
+    assert_eq!(
+        found, listed,
+        "every case the replay cannot express is listed, and only those"
+    );
     assert!(
         failures.is_empty(),
         "{} of {} recorded cases differ from the real server:\n{}",

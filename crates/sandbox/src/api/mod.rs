@@ -25,9 +25,9 @@ use super::status::ApiError;
 use super::watch;
 
 pub use read::Filter;
-pub use versions::{parse_resource_version, validate_watch};
 use read::{get, list};
 use subresources::{evict, exec_without_upgrade, get_scale, pod_log, service_proxy, update_scale};
+pub use versions::{parse_resource_version, validate_watch};
 use write::{create, delete, delete_collection, update};
 
 /// A request as the API layer sees it.

@@ -125,7 +125,10 @@ impl Filter {
     pub fn parse(def: &ResourceDef, query: &HashMap<String, String>) -> Result<Self, ApiError> {
         let text = query.get("labelSelector").map_or("", String::as_str);
         let label = LabelSelector::parse(text).map_err(|e| {
-            ApiError::bad_request(format!("unable to parse requirement: {}", go_wording(text, &e)))
+            ApiError::bad_request(format!(
+                "unable to parse requirement: {}",
+                go_wording(text, &e)
+            ))
         })?;
         let mut field = FieldSelector::parse(query.get("fieldSelector").map_or("", String::as_str))
             .map_err(|e| ApiError::bad_request(format!("invalid field selector: {e}")))?;
@@ -199,8 +202,9 @@ pub(super) fn list(
     let after = resume.map(|r| (r.namespace, r.name));
     // An exact read of an older version is served from the history; everything
     // else from the current objects.
-    let snapshot: Option<Vec<Stored>> = (list_rv != current && matches!(read_at, versions::ReadAt::Exact(_)))
-        .then(|| store.snapshot_at(def.store, namespace, list_rv));
+    let snapshot: Option<Vec<Stored>> = (list_rv != current
+        && matches!(read_at, versions::ReadAt::Exact(_)))
+    .then(|| store.snapshot_at(def.store, namespace, list_rv));
     let all: Box<dyn Iterator<Item = &Stored>> = match &snapshot {
         Some(items) => Box::new(items.iter().filter(move |s| {
             after.as_ref().is_none_or(|(ns, name)| {

@@ -69,7 +69,12 @@ fn eviction_body(req: &ApiRequest) -> Result<Value, ApiError> {
         .as_object()
         .into_iter()
         .flat_map(|m| m.keys())
-        .filter(|k| !matches!(k.as_str(), "apiVersion" | "kind" | "metadata" | "deleteOptions"))
+        .filter(|k| {
+            !matches!(
+                k.as_str(),
+                "apiVersion" | "kind" | "metadata" | "deleteOptions"
+            )
+        })
         .cloned()
         .collect();
     req.unknown_fields(&unknown, |what| {

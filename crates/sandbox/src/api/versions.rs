@@ -157,7 +157,10 @@ pub fn limit(q: &HashMap<String, String>) -> Result<usize, ApiError> {
             let parsed: i64 = n
                 .parse()
                 .map_err(|_| ApiError::bad_request(format!("invalid limit {n:?}")))?;
-            Ok(usize::try_from(parsed).ok().filter(|l| *l > 0).unwrap_or(usize::MAX))
+            Ok(usize::try_from(parsed)
+                .ok()
+                .filter(|l| *l > 0)
+                .unwrap_or(usize::MAX))
         }
     }
 }
@@ -199,7 +202,8 @@ pub fn decode_continue(q: &HashMap<String, String>) -> Result<Option<Continue>, 
     };
     let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|e| {
         let at = match e {
-            base64::DecodeError::InvalidByte(at, _) | base64::DecodeError::InvalidLastSymbol(at, _) => at,
+            base64::DecodeError::InvalidByte(at, _)
+            | base64::DecodeError::InvalidLastSymbol(at, _) => at,
             _ => token.len() - token.len() % 4,
         };
         invalid(format!("illegal base64 data at input byte {at}"))
@@ -210,10 +214,9 @@ pub fn decode_continue(q: &HashMap<String, String>) -> Result<Option<Continue>, 
             "incorrect encoded start resourceVersion (version meta.k8s.io/v1)".into(),
         ));
     }
-    let rv = value["rv"]
-        .as_u64()
-        .filter(|rv| *rv > 0)
-        .ok_or_else(|| invalid("incorrect encoded start resourceVersion (version meta.k8s.io/v1)".into()))?;
+    let rv = value["rv"].as_u64().filter(|rv| *rv > 0).ok_or_else(|| {
+        invalid("incorrect encoded start resourceVersion (version meta.k8s.io/v1)".into())
+    })?;
     let start = value["start"].as_str().unwrap_or("");
     let key = start.strip_suffix('\u{0}').unwrap_or(start);
     let (namespace, name) = key.split_once('/').unwrap_or(("", key));
@@ -239,7 +242,9 @@ mod tests {
     fn continue_tokens_round_trip_in_the_api_servers_format() {
         let token = encode_continue(2351, "monitoring", "node-exporter-8nfpx");
         assert!(token.starts_with("eyJ"), "{token}");
-        let back = decode_continue(&q(&[("continue", &token)])).unwrap().unwrap();
+        let back = decode_continue(&q(&[("continue", &token)]))
+            .unwrap()
+            .unwrap();
         assert_eq!(
             back,
             Continue {
@@ -269,9 +274,14 @@ mod tests {
             list_read_at(&q(&[("resourceVersion", "7")]), false).unwrap(),
             ReadAt::NotOlderThan(7)
         );
-        assert_eq!(list_read_at(&q(&[("resourceVersion", "0")]), true).unwrap(), ReadAt::Any);
         assert_eq!(
-            list_read_at(&q(&[("resourceVersion", "abc")]), false).unwrap_err().code,
+            list_read_at(&q(&[("resourceVersion", "0")]), true).unwrap(),
+            ReadAt::Any
+        );
+        assert_eq!(
+            list_read_at(&q(&[("resourceVersion", "abc")]), false)
+                .unwrap_err()
+                .code,
             500
         );
     }

@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 use super::reviews;
 use super::subresources::{check_preconditions, validate_dry_run};
 use super::{
-    ApiRequest, Filter, Reply, Target, as_served, as_stored, check_kind, dry_run, namespace_or_default,
-    parse_body,
+    ApiRequest, Filter, Reply, Target, as_served, as_stored, check_kind, dry_run,
+    namespace_or_default, parse_body,
 };
 use crate::State;
 use crate::objects::{self, prepare_create};
@@ -72,7 +72,9 @@ fn decode_checks(req: &ApiRequest, def: &ResourceDef, obj: &mut Value) -> Result
         return Err(cannot(err));
     }
     let unknown = schema::unknown_fields(def.kind, obj);
-    req.unknown_fields(&unknown, |what| cannot(format!("strict decoding error: {what}")))?;
+    req.unknown_fields(&unknown, |what| {
+        cannot(format!("strict decoding error: {what}"))
+    })?;
     schema::drop_fields(obj, &unknown);
     Ok(())
 }
@@ -141,7 +143,10 @@ pub(super) fn update(
             "meta.k8s.io",
             "PatchOptions",
             "",
-            vec![Cause::required("fieldManager", "is required for apply patch")],
+            vec![Cause::required(
+                "fieldManager",
+                "is required for apply patch",
+            )],
         ));
     }
     let mut store = state.store();
@@ -209,7 +214,9 @@ fn patch_decode_checks(
         .into_iter()
         .filter(|f| !known_before.contains(f))
         .collect();
-    req.unknown_fields(&unknown, |what| invalid(format!("strict decoding error: {what}")))?;
+    req.unknown_fields(&unknown, |what| {
+        invalid(format!("strict decoding error: {what}"))
+    })?;
     schema::drop_fields(patched, &unknown);
     Ok(())
 }

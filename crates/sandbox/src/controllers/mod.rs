@@ -10,10 +10,10 @@
 
 mod budgets;
 mod daemonsets;
-mod nodes;
 mod deployments;
 mod gc;
 mod kubelet;
+mod nodes;
 mod replicasets;
 mod scheduler;
 mod workload_status;

@@ -12,7 +12,10 @@ pub(super) fn reconcile_unschedulable_taints(store: &mut Store) {
     let nodes: Vec<Value> = store.iter("nodes", None, None).cloned().collect();
     for mut node in nodes {
         let cordoned = node["spec"]["unschedulable"] == true;
-        let taints = node["spec"]["taints"].as_array().cloned().unwrap_or_default();
+        let taints = node["spec"]["taints"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         let tainted = taints.iter().any(|t| t["key"] == UNSCHEDULABLE_TAINT);
         if cordoned == tainted {
             continue;
