@@ -1,5 +1,6 @@
-//! Per-kind rules the API server applies on write: defaults, validation, and which
-//! parts of an object each endpoint may change. Also the small readers controllers
+//! Per-kind rules the API server applies on write: defaults, validation (worded as
+//! kube-apiserver words it: workload selectors, node taints, ephemeral containers,
+//! labels and annotations), and which parts of an object each endpoint may change. Also the small readers controllers
 //! share (is this pod ready? does this selector match?).
 
 use std::collections::BTreeMap;

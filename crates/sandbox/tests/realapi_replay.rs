@@ -432,6 +432,14 @@ fn differences(real: &Answer, got: &common::RawResponse) -> Vec<String> {
     let got_headers = header_map(&got.headers);
     for name in ["warning", "retry-after"] {
         let Some(want) = real.header(name) else {
+            // The recorder kept every Warning the real server sent.
+            if name == "warning"
+                && let Some(have) = got_headers.get(name)
+            {
+                out.push(format!(
+                    "header warning: none on the real server, sandbox {have:?}"
+                ));
+            }
             continue;
         };
         match got_headers.get(name) {

@@ -1,4 +1,6 @@
-//! Subresources and proxies: `pods/eviction` (through the disruption budgets),
+//! Subresources and proxies: `pods/eviction` (decoded and validated as the API server
+//! does: type meta, unknown fields, dryRun values, preconditions; then through the
+//! disruption budgets),
 //! `scale` of Deployments and ReplicaSets, `pods/log`, `pods/exec` without an upgrade,
 //! and the service proxy into the workload model.
 //!

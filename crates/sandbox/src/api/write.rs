@@ -1,6 +1,9 @@
 //! Writes: create (with generateName and namespace checks), update and patch (with
-//! resourceVersion preconditions), delete with DeleteOptions (grace period, dry run,
-//! preconditions, orphan propagation) and deletecollection.
+//! resourceVersion preconditions), server-side apply (which creates what does not
+//! exist and needs a `fieldManager`), delete with DeleteOptions (grace period, dry
+//! run and its values, preconditions, propagation policy) and deletecollection.
+//! Bodies decode as into the Go types: a wrongly typed field is refused, unknown
+//! fields are dropped with a warning or refused, as `fieldValidation` says.
 //!
 //! It must not bypass `objects`' validation and merge rules or `ops`' graceful
 //! deletion: this module only decodes the request and applies what they decide.
