@@ -29,6 +29,7 @@
 //!   controllerInterval: 100ms
 //!   watchHistory: 5000                # changes a watch can resume from before 410 Gone
 //!   bookmarkInterval: 10s
+//!   futureResourceVersionWait: 3s     # a read at a too-new resourceVersion waits, then 504
 //! apiFaults:
 //!   errorShare: 0.1                   # every 10th matching request…
 //!   errorCode: 429                    # …is answered 429 (with Retry-After) or 500
@@ -194,6 +195,10 @@ pub struct Timings {
     pub watch_history: usize,
     #[serde(default = "default_bookmark", deserialize_with = "duration")]
     pub bookmark_interval: Duration,
+    /// How long a read at a resourceVersion newer than the store's waits for it
+    /// before answering 504 `ResourceVersionTooLarge` (3 s on a real API server).
+    #[serde(default = "default_future_rv_wait", deserialize_with = "duration")]
+    pub future_resource_version_wait: Duration,
 }
 
 impl Default for Timings {
@@ -204,6 +209,7 @@ impl Default for Timings {
             controller_interval: default_tick(),
             watch_history: default_history(),
             bookmark_interval: default_bookmark(),
+            future_resource_version_wait: default_future_rv_wait(),
         }
     }
 }
@@ -228,6 +234,9 @@ fn default_history() -> usize {
 }
 fn default_bookmark() -> Duration {
     Duration::from_secs(10)
+}
+fn default_future_rv_wait() -> Duration {
+    Duration::from_secs(3)
 }
 
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {

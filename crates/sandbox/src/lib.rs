@@ -7,16 +7,19 @@
 mod api;
 pub mod config;
 mod controllers;
+mod events;
 mod exec;
 mod objects;
 mod ops;
 mod patch;
 mod resources;
+mod schema;
 mod seed;
 mod server;
 mod status;
 mod store;
 mod table;
+mod validation;
 mod watch;
 mod workload;
 
@@ -132,6 +135,7 @@ pub async fn start(config: SandboxConfig, port: u16) -> Result<SandboxHandle, Sa
         .map_err(|source| SandboxError::Bind { port, source })?;
     let mut store = store::Store::new(config.timings.watch_history);
     seed::seed(&mut store, &config);
+    store.forget_history_before_now();
     let faults = config.api_faults.clone();
     let state = Arc::new(State {
         store: Mutex::new(store),
@@ -215,6 +219,11 @@ impl SandboxHandle {
     /// Hangs up every watch; clients resume from where they were.
     pub fn close_watches(&self) {
         self.state.store().close_watches();
+    }
+
+    /// The store's current resourceVersion (what a list made now would report).
+    pub fn resource_version(&self) -> u64 {
+        self.state.store().resource_version()
     }
 
     /// A stored object (`store` is the plural, e.g. `pods`), for test assertions.

@@ -1,14 +1,17 @@
-//! Per-kind rules the API server applies on write: defaults, validation, and which
-//! parts of an object each endpoint may change. Also the small readers controllers
+//! Per-kind rules the API server applies on write: defaults, validation (worded as
+//! kube-apiserver words it: workload selectors, node taints, ephemeral containers,
+//! labels and annotations), and which parts of an object each endpoint may change. Also the small readers controllers
 //! share (is this pod ready? does this selector match?).
 
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
+use super::events;
 use super::resources::ResourceDef;
-use super::status::ApiError;
+use super::status::{ApiError, Cause, group_of_kind, quote};
 use super::store::{labels_of, now_rfc3339, string_map};
+use super::validation;
 use shakedown_vocab::selector::LabelSelector;
 
 /// Kinds whose `metadata.generation` tracks spec changes.
@@ -61,16 +64,23 @@ pub fn validate_name(kind: &str, name: &str) -> Result<(), ApiError> {
 pub fn prepare_create(def: &ResourceDef, obj: &mut Value) -> Result<(), ApiError> {
     let name = obj["metadata"]["name"].as_str().unwrap_or("").to_owned();
     validate_name(def.kind, &name)?;
+    validate_metadata(def, &name, obj)?;
     obj["kind"] = json!(def.kind);
-    obj["apiVersion"] = json!(def.api_version());
+    // Events are stored in the core/v1 shape, whichever view wrote them.
+    obj["apiVersion"] = json!(if def.store == "events" {
+        "v1".to_owned()
+    } else {
+        def.api_version()
+    });
     if has_generation(def.store) {
         obj["metadata"]["generation"] = json!(1);
     }
     match def.store {
         "pods" => default_pod(obj)?,
+        "nodes" => check_causes(def, &name, taint_causes(obj, 1))?,
         "deployments" | "replicasets" | "daemonsets" => default_workload(def, obj)?,
         "poddisruptionbudgets" => validate_pdb(obj)?,
-        "events" => validate_event(obj, &name)?,
+        "events" => events::validate(obj, def.group == "events.k8s.io")?,
         "namespaces" => {
             obj["spec"] = json!({"finalizers": ["kubernetes"]});
             obj["status"] = json!({"phase": "Active"});
@@ -81,27 +91,6 @@ pub fn prepare_create(def: &ResourceDef, obj: &mut Value) -> Result<(), ApiError
             labels["kubernetes.io/metadata.name"] = json!(name);
         }
         _ => {}
-    }
-    Ok(())
-}
-
-/// A core/v1 Event that sets `eventTime` is a "new" event: like kube-apiserver's
-/// `legacyValidateEvent`, it needs `reportingComponent` and `reportingInstance`.
-fn validate_event(event: &Value, name: &str) -> Result<(), ApiError> {
-    let set = |field: &str| event[field].as_str().is_some_and(|v| !v.is_empty());
-    if !set("eventTime") {
-        return Ok(());
-    }
-    for field in ["reportingComponent", "reportingInstance"] {
-        if !set(field) {
-            let field = if field == "reportingComponent" {
-                // The Go field is ReportingController; the API names it that way.
-                "reportingController"
-            } else {
-                field
-            };
-            return Err(ApiError::required("Event", name, field));
-        }
     }
     Ok(())
 }
@@ -198,30 +187,13 @@ fn default_container(c: &mut Value) {
 
 fn default_workload(def: &ResourceDef, obj: &mut Value) -> Result<(), ApiError> {
     let name = obj["metadata"]["name"].as_str().unwrap_or("").to_owned();
-    let selector_value = obj["spec"]["selector"].clone();
-    if !selector_value.is_object() {
-        return Err(ApiError::invalid(
+    let causes = workload_causes(def, obj, None);
+    if !causes.is_empty() {
+        return Err(ApiError::invalid_causes(
+            group_of_kind(def.kind),
             def.kind,
             &name,
-            "spec.selector",
-            "Required value",
-        ));
-    }
-    let selector = label_selector(&selector_value).map_err(|e| {
-        ApiError::invalid(
-            def.kind,
-            &name,
-            "spec.selector",
-            &format!("Invalid value: {e}"),
-        )
-    })?;
-    let template_labels = string_map(&obj["spec"]["template"]["metadata"]["labels"]);
-    if selector.is_empty() || !selector.matches(&template_labels) {
-        return Err(ApiError::invalid(
-            def.kind,
-            &name,
-            "spec.template.metadata.labels",
-            "Invalid value: `selector` does not match template `labels`",
+            causes,
         ));
     }
     let mut template = obj["spec"]["template"].clone();
@@ -280,6 +252,21 @@ fn validate_pdb(pdb: &mut Value) -> Result<(), ApiError> {
         })?;
     }
     pdb["status"] = json!({"disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 0, "expectedPods": 0});
+    Ok(())
+}
+
+/// Label and annotation syntax; empty maps are dropped, as Go's `omitempty` does.
+fn validate_metadata(def: &ResourceDef, name: &str, obj: &mut Value) -> Result<(), ApiError> {
+    let causes = validation::metadata_maps(obj);
+    if !causes.is_empty() {
+        return Err(ApiError::invalid_causes(
+            group_of_kind(def.kind),
+            def.kind,
+            name,
+            causes,
+        ));
+    }
+    validation::omit_empty_maps(obj);
     Ok(())
 }
 
@@ -351,6 +338,13 @@ pub fn merge_update(
             if def.store == "pods" {
                 check_pod_spec_update(&name, &old["spec"], &new["spec"])?;
             }
+            if matches!(def.store, "deployments" | "replicasets" | "daemonsets") {
+                check_causes(def, &name, workload_causes(def, &new, Some(old)))?;
+            }
+            if def.store == "nodes" {
+                // The API server validates a node's taints twice on update.
+                check_causes(def, &name, taint_causes(&new, 2))?;
+            }
             if def.store == "poddisruptionbudgets" {
                 validate_pdb_spec(&name, &new)?;
             }
@@ -358,11 +352,191 @@ pub fn merge_update(
         }
     };
     let mut merged = merged;
+    validate_metadata(def, &name, &mut merged)?;
+    if def.store == "events" {
+        events::validate(&merged, def.group == "events.k8s.io")?;
+    }
     if has_generation(def.store) && merged["spec"] != old["spec"] {
         let generation = old["metadata"]["generation"].as_i64().unwrap_or(1);
         merged["metadata"]["generation"] = json!(generation + 1);
     }
     Ok(merged)
+}
+
+fn check_causes(def: &ResourceDef, name: &str, causes: Vec<Cause>) -> Result<(), ApiError> {
+    if causes.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_causes(
+            group_of_kind(def.kind),
+            def.kind,
+            name,
+            causes,
+        ))
+    }
+}
+
+/// A Go `map[string]string` as `%#v` prints it.
+fn go_string_map(value: &Value) -> String {
+    let map = string_map(value);
+    if map.is_empty() && value.is_null() {
+        return "map[string]string(nil)".into();
+    }
+    let pairs: Vec<String> = map
+        .iter()
+        .map(|(k, v)| format!("{}:{}", quote(k), quote(v)))
+        .collect();
+    format!("map[string]string{{{}}}", pairs.join(", "))
+}
+
+/// A `metav1.LabelSelector` as `%#v` prints it.
+fn go_label_selector(selector: &Value) -> String {
+    let expressions: Vec<String> = selector["matchExpressions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            let values: Vec<String> = e["values"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|v| quote(v.as_str().unwrap_or("")))
+                .collect();
+            format!(
+                "v1.LabelSelectorRequirement{{Key:{}, Operator:{}, Values:[]string{{{}}}}}",
+                quote(e["key"].as_str().unwrap_or("")),
+                quote(e["operator"].as_str().unwrap_or("")),
+                values.join(", ")
+            )
+        })
+        .collect();
+    let expressions = if selector["matchExpressions"].is_null() {
+        "[]v1.LabelSelectorRequirement(nil)".to_owned()
+    } else {
+        format!(
+            "[]v1.LabelSelectorRequirement{{{}}}",
+            expressions.join(", ")
+        )
+    };
+    format!(
+        "v1.LabelSelector{{MatchLabels:{}, MatchExpressions:{expressions}}}",
+        go_string_map(&selector["matchLabels"])
+    )
+}
+
+/// `ValidateDeploymentSpec` (and the ReplicaSet and DaemonSet ones) as far as the
+/// sandbox checks: replicas, the selector, the template's labels, and on update the
+/// selector's immutability (apps/v1).
+fn workload_causes(def: &ResourceDef, obj: &Value, old: Option<&Value>) -> Vec<Cause> {
+    let mut causes = Vec::new();
+    let spec = &obj["spec"];
+    if let Some(replicas) = spec["replicas"].as_i64().filter(|r| *r < 0) {
+        causes.push(Cause::invalid(
+            "spec.replicas",
+            &replicas.to_string(),
+            "must be greater than or equal to 0",
+        ));
+    }
+    let selector = &spec["selector"];
+    let parsed = if selector.is_object() {
+        match label_selector(selector) {
+            Ok(s) if s.is_empty() && def.store == "deployments" => {
+                causes.push(Cause::invalid(
+                    "spec.selector",
+                    &go_label_selector(selector),
+                    "empty selector is invalid for deployment",
+                ));
+                None
+            }
+            Ok(s) => Some(s),
+            Err(e) => {
+                causes.push(Cause::invalid(
+                    "spec.selector",
+                    &go_label_selector(selector),
+                    &e,
+                ));
+                None
+            }
+        }
+    } else {
+        causes.push(Cause::required("spec.selector", ""));
+        None
+    };
+    let template_labels = &spec["template"]["metadata"]["labels"];
+    if !parsed.is_some_and(|s| !s.is_empty() && s.matches(&string_map(template_labels))) {
+        causes.push(Cause::invalid(
+            "spec.template.metadata.labels",
+            &go_string_map(template_labels),
+            "`selector` does not match template `labels`",
+        ));
+    }
+    if let Some(old) = old
+        && old["spec"]["selector"] != *selector
+    {
+        let shown = if selector.is_object() {
+            go_label_selector(selector)
+        } else {
+            quote("null")
+        };
+        causes.push(Cause::invalid(
+            "spec.selector",
+            &shown,
+            "field is immutable",
+        ));
+    }
+    causes
+}
+
+/// `validateNodeTaints`, whose paths say `metadata.taints` (as the API server's do),
+/// reported `times` times as the API server repeats them.
+fn taint_causes(node: &Value, times: usize) -> Vec<Cause> {
+    let mut once = Vec::new();
+    let mut seen: Vec<(&str, &str)> = Vec::new();
+    for (i, taint) in node["spec"]["taints"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let path = format!("metadata.taints[{i}]");
+        let key = taint["key"].as_str().unwrap_or("");
+        for msg in validation::qualified_name(key) {
+            once.push(Cause::invalid(format!("{path}.key"), &quote(key), &msg));
+        }
+        let value = taint["value"].as_str().unwrap_or("");
+        let problems = validation::label_value(value);
+        if !problems.is_empty() {
+            once.push(Cause::invalid(
+                format!("{path}.value"),
+                &quote(value),
+                &problems.join(";"),
+            ));
+        }
+        let effect = taint["effect"].as_str().unwrap_or("");
+        if effect.is_empty() {
+            once.push(Cause::required(format!("{path}.effect"), ""));
+        } else if !matches!(effect, "NoSchedule" | "PreferNoSchedule" | "NoExecute") {
+            once.push(Cause::not_supported(
+                format!("{path}.effect"),
+                &quote(effect),
+                &["NoSchedule", "PreferNoSchedule", "NoExecute"],
+            ));
+        }
+        if seen.contains(&(key, effect)) {
+            let mut duplicate = Cause::duplicate(path.clone(), key);
+            duplicate.message = format!(
+                "Duplicate value: {}: taints must be unique by key and effect pair",
+                quote(key)
+            );
+            once.push(duplicate);
+        }
+        seen.push((key, effect));
+    }
+    let mut causes = Vec::new();
+    for _ in 0..times {
+        causes.extend(once.iter().cloned());
+    }
+    causes
 }
 
 fn validate_pdb_spec(name: &str, pdb: &Value) -> Result<(), ApiError> {
@@ -409,72 +583,97 @@ fn check_pod_spec_update(name: &str, old: &Value, new: &Value) -> Result<(), Api
     }
 }
 
+/// The ephemeralcontainers subresource's rules: each new container is valid (as
+/// `validateEphemeralContainers` checks it), and existing ones are neither removed
+/// nor changed. Every problem is reported, as field validation does.
 fn check_ephemeral(name: &str, old_spec: &Value, wanted: &Value) -> Result<(), ApiError> {
     let empty = Vec::new();
     let old = old_spec["ephemeralContainers"].as_array().unwrap_or(&empty);
-    let Some(wanted) = wanted.as_array() else {
-        return Err(ApiError::invalid(
-            "Pod",
-            name,
-            "spec.ephemeralContainers",
-            "Required value",
-        ));
-    };
-    for existing in old {
-        let still = wanted.iter().find(|w| w["name"] == existing["name"]);
-        if still != Some(existing) {
-            return Err(ApiError::invalid(
-                "Pod",
-                name,
-                "spec.ephemeralContainers",
-                "Forbidden: existing ephemeral containers may not be changed",
-            ));
-        }
-    }
-    let mut names: Vec<&str> = old_spec["containers"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    let wanted = wanted.as_array().unwrap_or(&empty);
+    let regular: Vec<&str> = ["containers", "initContainers"]
+        .iter()
+        .flat_map(|k| old_spec[*k].as_array().into_iter().flatten())
         .filter_map(|c| c["name"].as_str())
         .collect();
+    let mut causes = Vec::new();
+    let mut seen: Vec<&str> = regular.clone();
     for (i, c) in wanted.iter().enumerate() {
         let field = format!("spec.ephemeralContainers[{i}]");
         let cname = c["name"].as_str().unwrap_or("");
-        if cname.is_empty() || c["image"].as_str().unwrap_or("").is_empty() {
-            return Err(ApiError::invalid(
-                "Pod",
-                name,
-                &field,
-                "Required value: name and image are required",
-            ));
+        if cname.is_empty() {
+            causes.push(Cause::required(format!("{field}.name"), ""));
+        } else if let Some(why) = dns1123_label_problem(cname) {
+            causes.push(Cause::invalid(format!("{field}.name"), &quote(cname), &why));
+        } else if seen.contains(&cname) {
+            causes.push(Cause::duplicate(format!("{field}.name"), cname));
         }
-        if names.contains(&cname) {
-            return Err(ApiError::invalid(
-                "Pod",
-                name,
-                &format!("{field}.name"),
-                &format!("Duplicate value: \"{cname}\""),
-            ));
+        seen.push(cname);
+        if c["image"].as_str().unwrap_or("").is_empty() {
+            causes.push(Cause::required(format!("{field}.image"), ""));
         }
-        names.push(cname);
         for forbidden in [
             "ports",
             "livenessProbe",
             "readinessProbe",
             "startupProbe",
             "lifecycle",
+            "resources",
+            "resizePolicy",
         ] {
             if !c[forbidden].is_null() {
-                return Err(ApiError::invalid(
-                    "Pod",
-                    name,
-                    &format!("{field}.{forbidden}"),
-                    "Forbidden: cannot be set for an Ephemeral Container",
+                causes.push(Cause::forbidden(
+                    format!("{field}.{forbidden}"),
+                    "cannot be set for an Ephemeral Container",
                 ));
             }
         }
+        if let Some(target) = c["targetContainerName"].as_str().filter(|t| !t.is_empty())
+            && !regular.contains(&target)
+        {
+            causes.push(Cause::not_found(
+                format!("{field}.targetContainerName"),
+                target,
+            ));
+        }
     }
-    Ok(())
+    for existing in old {
+        let ename = existing["name"].as_str().unwrap_or("");
+        let verb = match wanted.iter().find(|w| w["name"] == existing["name"]) {
+            None => "removed",
+            Some(now) if now != existing => "changed",
+            Some(_) => continue,
+        };
+        causes.push(Cause::forbidden(
+            "spec.ephemeralContainers",
+            &format!(
+                "existing ephemeral containers {} may not be {verb}\n",
+                quote(ename)
+            ),
+        ));
+    }
+    if causes.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_causes("", "Pod", name, causes))
+    }
+}
+
+/// Why `value` is not a lowercase RFC 1123 label, worded as apimachinery words it.
+pub fn dns1123_label_problem(value: &str) -> Option<String> {
+    let bytes = value.as_bytes();
+    let alnum = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    let ok = !bytes.is_empty()
+        && bytes.iter().all(|b| alnum(b) || *b == b'-')
+        && bytes.first().is_some_and(alnum)
+        && bytes.last().is_some_and(alnum);
+    let mut problems = Vec::new();
+    if value.len() > 63 {
+        problems.push("must be no more than 63 characters".to_owned());
+    }
+    if !ok {
+        problems.push("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')".to_owned());
+    }
+    (!problems.is_empty()).then(|| problems.join(", "))
 }
 
 /// Sets (or refreshes) a condition, keeping its transition time when the status holds.

@@ -25,7 +25,7 @@ impl PatchKind {
             "application/merge-patch+json" => Ok(PatchKind::Merge),
             "application/strategic-merge-patch+json" => Ok(PatchKind::Strategic),
             "application/apply-patch+yaml" | "application/apply-patch+json" => Ok(PatchKind::Apply),
-            _ => Err(ApiError::unsupported_media_type(content_type)),
+            _ => Err(ApiError::unsupported_media_type()),
         }
     }
 }
@@ -82,7 +82,7 @@ fn merge_key(field: &str) -> Option<&'static str> {
         | "ephemeralContainerStatuses" => "name",
         "volumeMounts" => "mountPath",
         "ports" => "containerPort",
-        "conditions" | "taints" => "type",
+        "conditions" => "type",
         "ownerReferences" => "uid",
         "addresses" => "type",
         _ => return None,
@@ -149,6 +149,7 @@ fn merge_list(target: &mut Value, items: &[Value], key: &str) {
     let Some(list) = target.as_array_mut() else {
         return;
     };
+    let original = list.clone();
     for item in items {
         let id = &item[key];
         let position = list.iter().position(|t| !id.is_null() && &t[key] == id);
@@ -166,6 +167,37 @@ fn merge_list(target: &mut Value, items: &[Value], key: &str) {
             }
         }
     }
+    *list = patch_order(std::mem::take(list), items, &original, key);
+}
+
+/// The order strategic merge gives a merged list (apimachinery's
+/// `normalizeElementOrder`): the patch's items in patch order, with the server-only
+/// items slotted in where the live list had them relative to patched ones; items the
+/// live list did not have come before server-only items that follow them.
+fn patch_order(merged: Vec<Value>, patch: &[Value], original: &[Value], key: &str) -> Vec<Value> {
+    let patch_index = |v: &Value| patch.iter().position(|p| p[key] == v[key]);
+    let live_index = |v: &Value| original.iter().position(|o| o[key] == v[key]);
+    let (mut patched, server_only): (Vec<Value>, Vec<Value>) =
+        merged.into_iter().partition(|v| patch_index(v).is_some());
+    patched.sort_by_key(|v| patch_index(v));
+    let (mut left, mut right) = (
+        server_only.into_iter().peekable(),
+        patched.into_iter().peekable(),
+    );
+    let mut out = Vec::new();
+    loop {
+        let take_left = match (left.peek(), right.peek()) {
+            (None, None) => break,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (Some(l), Some(r)) => {
+                matches!((live_index(l), live_index(r)), (Some(li), Some(ri)) if li < ri)
+            }
+        };
+        let next = if take_left { left.next() } else { right.next() };
+        out.extend(next);
+    }
+    out
 }
 
 fn without_directives(map: &Map<String, Value>) -> Map<String, Value> {
@@ -181,7 +213,7 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn strategic_merge_appends_ephemeral_containers_by_name() {
+    fn strategic_merge_puts_new_ephemeral_containers_first_as_the_api_server_does() {
         let mut pod = json!({"spec": {"ephemeralContainers": [{"name": "a", "image": "x"}]}});
         let patch = json!({"spec": {"ephemeralContainers": [{"name": "b", "image": "y"}]}});
         strategic_merge(&mut pod, &patch);
@@ -191,7 +223,7 @@ mod tests {
             .iter()
             .map(|c| c["name"].as_str().unwrap())
             .collect();
-        assert_eq!(names, ["a", "b"]);
+        assert_eq!(names, ["b", "a"]);
     }
 
     #[test]

@@ -216,18 +216,6 @@ pub const RESOURCES: &[ResourceDef] = &[
         subresources: &[STATUS],
     },
     ResourceDef {
-        group: "policy",
-        version: "v1beta1",
-        plural: "poddisruptionbudgets",
-        singular: "poddisruptionbudget",
-        kind: "PodDisruptionBudget",
-        namespaced: true,
-        short_names: &["pdb"],
-        store: "poddisruptionbudgets",
-        verbs: ALL_VERBS,
-        subresources: &[STATUS],
-    },
-    ResourceDef {
         group: "events.k8s.io",
         version: "v1",
         plural: "events",
@@ -235,7 +223,8 @@ pub const RESOURCES: &[ResourceDef] = &[
         kind: "Event",
         namespaced: true,
         short_names: &["ev"],
-        store: "events.k8s.io/events",
+        // One store with core/v1 Events: two views of the same objects.
+        store: "events",
         verbs: ALL_VERBS,
         subresources: &[],
     },
@@ -251,13 +240,26 @@ pub const RESOURCES: &[ResourceDef] = &[
         verbs: &["create"],
         subresources: &[],
     },
+    ResourceDef {
+        group: "authorization.k8s.io",
+        version: "v1",
+        plural: "selfsubjectrulesreviews",
+        singular: "selfsubjectrulesreview",
+        kind: "SelfSubjectRulesReview",
+        namespaced: false,
+        short_names: &[],
+        store: "selfsubjectrulesreviews",
+        verbs: &["create"],
+        subresources: &[],
+    },
 ];
 
 /// Group/versions in the order discovery lists them (preferred version first).
 pub const GROUPS: &[(&str, &[&str])] = &[
     ("apps", &["v1"]),
     ("events.k8s.io", &["v1"]),
-    ("policy", &["v1", "v1beta1"]),
+    // policy/v1beta1 is not served since 1.25 (the sandbox reports 1.33).
+    ("policy", &["v1"]),
     ("authorization.k8s.io", &["v1"]),
 ];
 

@@ -93,12 +93,12 @@ fn node_object(index: usize, node: &NodeConfig) -> Value {
     let mut spec = json!({"podCIDR": format!("10.244.{octet}.0/24"), "podCIDRs": [format!("10.244.{octet}.0/24")], "providerID": format!("shakedown://{}", node.name)});
     if node.unschedulable {
         spec["unschedulable"] = json!(true);
-        spec["taints"] =
-            json!([{"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}]);
+        spec["taints"] = json!([{"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule", "timeAdded": super::store::now_rfc3339()}]);
     }
     let now = super::store::now_rfc3339();
     json!({
-        "metadata": {"name": node.name, "labels": labels},
+        // The TTL controller annotates every node.
+        "metadata": {"name": node.name, "labels": labels, "annotations": {"node.alpha.kubernetes.io/ttl": "0"}},
         "spec": spec,
         "status": {
             "capacity": {"cpu": "4", "memory": "16Gi", "pods": "110", "ephemeral-storage": "100Gi"},

@@ -95,7 +95,13 @@ fn raw_json_response(code: u16, bytes: Bytes) -> Response<Body> {
 
 fn error_response(err: &ApiError) -> Response<Body> {
     let mut response = json_response(err.code, &err.to_status());
-    if err.code == 429 && err.message.starts_with("sandbox fault") {
+    let retry = err
+        .details
+        .as_ref()
+        .and_then(|d| d["retryAfterSeconds"].as_u64());
+    if let Some(value) = retry.and_then(|s| HeaderValue::from_str(&s.to_string()).ok()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    } else if err.code == 429 && err.message.starts_with("sandbox fault") {
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
@@ -221,6 +227,23 @@ fn injected_fault(state: &State, method: &str, path: &str) -> Option<ApiError> {
     })
 }
 
+/// A read at a resourceVersion the store has not reached waits for it a while, as
+/// the watch cache does; the handler then answers 504 if it is still ahead.
+async fn wait_for_version(state: &State, query: &HashMap<String, String>) {
+    let watch = matches!(query.get("watch").map(String::as_str), Some("1" | "true"));
+    let Some(wanted) = query
+        .get("resourceVersion")
+        .and_then(|rv| rv.parse::<u64>().ok())
+        .filter(|_| !watch)
+    else {
+        return;
+    };
+    let deadline = tokio::time::Instant::now() + state.config.timings.future_resource_version_wait;
+    while state.store().resource_version() < wanted && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// API paths, as opposed to `/metrics` and health checks, which faults leave alone.
 fn is_api(path: &str) -> bool {
     path.starts_with("/api") || path == "/version"
@@ -265,15 +288,20 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
             Ok(body) => {
                 let body = body.to_bytes();
                 dry_run |= body_asks_dry_run(&body);
+                let query = parse_query(&raw_query);
+                if method == http::Method::GET {
+                    wait_for_version(&state, &query).await;
+                }
                 let request = ApiRequest {
                     method: method.clone(),
-                    query: parse_query(&raw_query),
+                    query,
                     path: path.clone(),
                     accept,
                     content_type,
                     body,
+                    warnings: std::sync::Mutex::new(Vec::new()),
                 };
-                match api::route(&state, &request) {
+                let mut response = match api::route(&state, &request) {
                     Ok(Reply::Json(code, value)) => json_response(code, &value),
                     Ok(Reply::Raw(code, bytes)) => raw_json_response(code, bytes),
                     Ok(Reply::Text(code, content_type, text)) => {
@@ -300,7 +328,14 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
                         r
                     }
                     Err(err) => error_response(&err),
+                };
+                for text in lock(&request.warnings).iter() {
+                    let value = format!("299 - {}", crate::status::quote(text));
+                    if let Ok(value) = HeaderValue::from_str(&value) {
+                        response.headers_mut().append(header::WARNING, value);
+                    }
                 }
+                response
             }
         },
     };

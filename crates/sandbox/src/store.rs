@@ -337,6 +337,51 @@ impl Store {
         Ok((backlog, self.tx.subscribe()))
     }
 
+    /// One bucket's objects as they were at `rv` (which must not be older than the
+    /// compacted version), rebuilt by undoing the history since, in key order.
+    pub fn snapshot_at(&self, store: &str, namespace: Option<&str>, rv: u64) -> Vec<Stored> {
+        let mut objects: BTreeMap<(String, String), Arc<Value>> = self
+            .iter_stored(store, namespace, None)
+            .map(|s| {
+                (
+                    (
+                        namespace_of(&s.object).to_owned(),
+                        name_of(&s.object).to_owned(),
+                    ),
+                    s.object.clone(),
+                )
+            })
+            .collect();
+        for change in self.history.iter().rev().take_while(|c| c.rv > rv) {
+            if change.store != store || namespace.is_some_and(|ns| ns != change.namespace) {
+                continue;
+            }
+            let key = (change.namespace.clone(), name_of(&change.object).to_owned());
+            match (change.kind, &change.previous) {
+                (EventType::Added, _) | (EventType::Modified, None) => {
+                    objects.remove(&key);
+                }
+                (EventType::Modified, Some(previous)) => {
+                    objects.insert(key, previous.clone());
+                }
+                (EventType::Deleted, _) => {
+                    objects.insert(key, change.object.clone());
+                }
+            }
+        }
+        objects
+            .into_values()
+            .map(|o| Stored::new(Arc::unwrap_or_clone(o)))
+            .collect()
+    }
+
+    /// Nothing before now can be watched or read exactly: a freshly seeded store
+    /// has no history, as a real cluster's compacted etcd has none from its start.
+    pub fn forget_history_before_now(&mut self) {
+        self.compacted_rv = self.rv;
+        self.history.clear();
+    }
+
     /// A live feed only (watches that start from "now" after a synthetic initial list).
     pub fn subscribe_now(&self) -> broadcast::Receiver<Broadcast> {
         self.tx.subscribe()

@@ -289,7 +289,12 @@ fn cells(def: &ResourceDef, obj: &Value) -> Vec<Value> {
             ]
         }
         "events" => {
-            let involved = &obj["involvedObject"];
+            // core/v1 or events.k8s.io/v1
+            let involved = if obj["regarding"].is_object() {
+                &obj["regarding"]
+            } else {
+                &obj["involvedObject"]
+            };
             let last = obj["lastTimestamp"].as_str().unwrap_or("");
             vec![
                 json!(human_age(last)),
@@ -300,7 +305,11 @@ fn cells(def: &ResourceDef, obj: &Value) -> Vec<Value> {
                     involved["kind"].as_str().unwrap_or("").to_lowercase(),
                     involved["name"].as_str().unwrap_or("")
                 )),
-                json!(text(&obj["message"])),
+                json!(text(if obj["note"].is_string() {
+                    &obj["note"]
+                } else {
+                    &obj["message"]
+                })),
             ]
         }
         _ => vec![name, age],

@@ -39,6 +39,7 @@ pub fn start(
     as_table: bool,
     drop_after: Option<Duration>,
 ) -> Result<mpsc::Receiver<Bytes>, ApiError> {
+    crate::api::validate_watch(query)?;
     let filter = Filter::parse(def, query)?;
     let timeout = match query.get("timeoutSeconds") {
         Some(s) => Duration::from_secs(
@@ -80,9 +81,7 @@ pub fn start(
         }
         (Vec::new(), store.subscribe_now(), store.resource_version())
     } else {
-        let from: u64 = rv
-            .parse()
-            .map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {rv:?}")))?;
+        let from = crate::api::parse_resource_version(rv)?;
         match store.subscribe(from) {
             Ok((backlog, feed)) => (backlog, feed, from),
             Err(gone) => {
@@ -122,9 +121,7 @@ impl WatchSpec {
 }
 
 fn served(def: &ResourceDef, obj: &Value) -> Value {
-    let mut obj = obj.clone();
-    obj["apiVersion"] = json!(def.api_version());
-    obj
+    crate::api::as_served(def, obj.clone())
 }
 
 fn event(kind: &str, object: &Value) -> Bytes {

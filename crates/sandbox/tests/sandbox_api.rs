@@ -54,7 +54,7 @@ async fn wait_for_pods(
 }
 
 #[tokio::test]
-async fn discovery_lists_every_served_group_and_eviction_in_both_policy_versions() {
+async fn discovery_lists_every_served_group_and_no_policy_v1beta1_as_a_1_33_server() {
     let handle = sandbox::start(fast_shop(), 0)
         .await
         .expect("sandbox starts");
@@ -75,11 +75,17 @@ async fn discovery_lists_every_served_group_and_eviction_in_both_policy_versions
         .iter()
         .filter_map(|v| v["version"].as_str())
         .collect();
-    assert_eq!(versions, ["v1", "v1beta1"]);
+    // policy/v1beta1 stopped being served in 1.25; this server reports 1.33.
+    assert_eq!(versions, ["v1"]);
+    assert_eq!(
+        raw(&handle, "GET", "/apis/policy/v1beta1", "", "")
+            .await
+            .code,
+        404
+    );
     for gv in [
         "/apis/apps/v1",
         "/apis/policy/v1",
-        "/apis/policy/v1beta1",
         "/apis/authorization.k8s.io/v1",
         "/apis/events.k8s.io/v1",
         "/api/v1",
@@ -962,4 +968,53 @@ async fn an_event_with_event_time_needs_a_reporting_instance() {
     let accepted = raw(&handle, "POST", path, json, &event("run-1")).await;
     assert_eq!(accepted.code, 201, "{}", accepted.body);
     handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn cordon_adds_the_unschedulable_taint_and_uncordon_removes_it() {
+    let handle = sandbox::start(fast_shop(), 0)
+        .await
+        .expect("sandbox starts");
+    let taints = |handle: &SandboxHandle| {
+        handle
+            .object("nodes", "", "node-b-1")
+            .map(|n| n["spec"]["taints"].clone())
+            .unwrap_or(Value::Null)
+    };
+    let patch =
+        |unschedulable: Value| json!({"spec": {"unschedulable": unschedulable}}).to_string();
+    let ct = "Content-Type: application/strategic-merge-patch+json\r\n";
+    let path = "/api/v1/nodes/node-b-1";
+    assert_eq!(
+        raw(&handle, "PATCH", path, ct, &patch(json!(true)))
+            .await
+            .code,
+        200
+    );
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    // As the node lifecycle controller does, shortly after the cordon.
+    while taints(&handle).as_array().is_none_or(|t| t.is_empty()) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no taint after cordon"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let taint = &taints(&handle)[0];
+    assert_eq!(taint["key"], "node.kubernetes.io/unschedulable");
+    assert_eq!(taint["effect"], "NoSchedule");
+    assert!(taint["timeAdded"].is_string());
+    assert_eq!(
+        raw(&handle, "PATCH", path, ct, &patch(Value::Null))
+            .await
+            .code,
+        200
+    );
+    while !taints(&handle).is_null() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "taint kept after uncordon"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

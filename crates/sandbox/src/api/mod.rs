@@ -8,7 +8,9 @@
 //! It must not touch the store itself: routing decides who answers, not what.
 
 mod read;
+mod reviews;
 mod subresources;
+mod versions;
 mod write;
 
 use std::collections::HashMap;
@@ -25,6 +27,7 @@ use super::watch;
 pub use read::Filter;
 use read::{get, list};
 use subresources::{evict, exec_without_upgrade, get_scale, pod_log, service_proxy, update_scale};
+pub use versions::{parse_resource_version, validate_watch};
 use write::{create, delete, delete_collection, update};
 
 /// A request as the API layer sees it.
@@ -35,6 +38,55 @@ pub struct ApiRequest {
     pub accept: String,
     pub content_type: String,
     pub body: Bytes,
+    /// `Warning: 299` texts for the response (unknown fields under the default
+    /// `fieldValidation=Warn`), collected while the request is handled.
+    pub warnings: std::sync::Mutex<Vec<String>>,
+}
+
+/// How a request wants unknown fields treated (`fieldValidation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldValidation {
+    Ignore,
+    Warn,
+    Strict,
+}
+
+impl ApiRequest {
+    pub fn field_validation(&self) -> FieldValidation {
+        match self.query.get("fieldValidation").map(String::as_str) {
+            Some("Ignore") => FieldValidation::Ignore,
+            Some("Strict") => FieldValidation::Strict,
+            _ => FieldValidation::Warn,
+        }
+    }
+
+    pub fn warn(&self, text: String) {
+        crate::lock(&self.warnings).push(text);
+    }
+
+    /// Unknown fields (`unknown field "x"` texts) under this request's validation:
+    /// an error under Strict (worded by `strict`), warnings under Warn.
+    pub fn unknown_fields(
+        &self,
+        unknown: &[String],
+        strict: impl FnOnce(String) -> ApiError,
+    ) -> Result<(), ApiError> {
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        let texts: Vec<String> = unknown
+            .iter()
+            .map(|f| format!("unknown field {}", crate::status::quote(f)))
+            .collect();
+        match self.field_validation() {
+            FieldValidation::Strict => Err(strict(texts.join(", "))),
+            FieldValidation::Warn => {
+                texts.into_iter().for_each(|t| self.warn(t));
+                Ok(())
+            }
+            FieldValidation::Ignore => Ok(()),
+        }
+    }
 }
 
 pub enum Reply {
@@ -163,6 +215,10 @@ fn resource_request(state: &Arc<State>, req: &ApiRequest, t: Target) -> Result<R
         return Err(ApiError::not_found_path());
     }
     let m = &req.method;
+    // Create-only kinds (the reviews) cannot be read, listed or watched.
+    if sub.is_none() && !t.def.verbs.contains(&"get") && *m != Method::POST {
+        return Err(ApiError::method_not_allowed());
+    }
     match (t.name.as_deref(), sub) {
         (None, _) if *m == Method::GET => {
             if matches!(
@@ -208,10 +264,7 @@ fn resource_request(state: &Arc<State>, req: &ApiRequest, t: Target) -> Result<R
         (Some(name), Some("exec")) if *m == Method::GET || *m == Method::POST => {
             exec_without_upgrade(state, &t, name)
         }
-        _ => Err(ApiError::method_not_allowed(format!(
-            "the server does not allow this method on the requested resource ({} {})",
-            req.method, req.path
-        ))),
+        _ => Err(ApiError::method_not_allowed()),
     }
 }
 
@@ -233,10 +286,23 @@ fn wants_table(req: &ApiRequest) -> bool {
     req.accept.contains("as=Table")
 }
 
-/// Sets the apiVersion a multi-version resource is served at.
-fn as_served(def: &ResourceDef, mut obj: Value) -> Value {
+/// An object as `def`'s group/version serves it: the apiVersion of a multi-version
+/// resource, or the events.k8s.io/v1 view of a stored Event.
+pub fn as_served(def: &ResourceDef, mut obj: Value) -> Value {
+    if def.group == "events.k8s.io" {
+        return crate::events::to_v1(&obj);
+    }
     obj["apiVersion"] = json!(def.api_version());
     obj
+}
+
+/// A written object in the shape it is stored in (the core/v1 shape for Events).
+fn as_stored(def: &ResourceDef, obj: Value) -> Value {
+    match (def.store, def.group) {
+        ("events", "events.k8s.io") => crate::events::from_v1(&obj),
+        ("events", _) => crate::events::normalize_core(obj),
+        _ => obj,
+    }
 }
 
 /// A request body in JSON or YAML. Protobuf and CBOR are refused with 415, which

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use shakedown_vocab::selector::{FieldSelector, LabelSelector};
 
-use super::{ApiRequest, Reply, Target, as_served, namespace_or_default, wants_table};
+use super::{ApiRequest, Reply, Target, as_served, namespace_or_default, versions, wants_table};
 use crate::State;
 use crate::resources::ResourceDef;
 use crate::status::ApiError;
@@ -27,6 +27,15 @@ pub(super) fn get(
     name: &str,
 ) -> Result<Reply, ApiError> {
     let store = state.store();
+    if let Some(rv) = req.query.get("resourceVersion").filter(|rv| !rv.is_empty()) {
+        let rv = versions::parse_resource_version(rv)?;
+        if rv > store.resource_version() {
+            return Err(ApiError::too_large_resource_version(
+                rv,
+                store.resource_version(),
+            ));
+        }
+    }
     let obj = store
         .get(t.def.store, namespace_or_default(t), name)
         .cloned()
@@ -92,6 +101,20 @@ pub fn field_value(obj: &Value, field: &str) -> Option<String> {
     }
 }
 
+/// The selector parser's wording for a value set cut off at the end of the text,
+/// which is the one mistake clients commonly make; other errors keep ours.
+fn go_wording(text: &str, e: &shakedown_vocab::selector::SelectorError) -> String {
+    if e.message.starts_with("unclosed value set") && e.offset >= text.chars().count() {
+        let expects = if text.trim_end().ends_with(['(', ',']) {
+            "',', ')' or identifier"
+        } else {
+            "',' or ')'"
+        };
+        return format!("found '', expected: {expects}");
+    }
+    e.to_string()
+}
+
 /// Parsed label and field selectors of a list or watch.
 pub struct Filter {
     label: LabelSelector,
@@ -100,10 +123,27 @@ pub struct Filter {
 
 impl Filter {
     pub fn parse(def: &ResourceDef, query: &HashMap<String, String>) -> Result<Self, ApiError> {
-        let label = LabelSelector::parse(query.get("labelSelector").map_or("", String::as_str))
-            .map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))?;
-        let field = FieldSelector::parse(query.get("fieldSelector").map_or("", String::as_str))
+        let text = query.get("labelSelector").map_or("", String::as_str);
+        let label = LabelSelector::parse(text).map_err(|e| {
+            ApiError::bad_request(format!(
+                "unable to parse requirement: {}",
+                go_wording(text, &e)
+            ))
+        })?;
+        let mut field = FieldSelector::parse(query.get("fieldSelector").map_or("", String::as_str))
             .map_err(|e| ApiError::bad_request(format!("invalid field selector: {e}")))?;
+        if def.group == "events.k8s.io" {
+            // Events are stored in the core/v1 shape.
+            for r in &mut field.requirements {
+                r.field = match r.field.as_str() {
+                    "reportingController" => "reportingComponent".to_owned(),
+                    other => match other.strip_prefix("regarding.") {
+                        Some(rest) => format!("involvedObject.{rest}"),
+                        None => other.to_owned(),
+                    },
+                };
+            }
+        }
         for r in &field.requirements {
             if !field_supported(def, &r.field) {
                 return Err(ApiError::bad_request(format!(
@@ -115,37 +155,15 @@ impl Filter {
         Ok(Self { label, field })
     }
 
+    /// Whether it selects everything.
+    pub fn is_empty(&self) -> bool {
+        self.label.is_empty() && self.field.requirements.is_empty()
+    }
+
     pub fn matches(&self, obj: &Value) -> bool {
         (self.label.is_empty() || self.label.matches(&labels_of(obj)))
             && self.field.matches(|f| field_value(obj, f))
     }
-}
-
-/// Continue tokens: the last key served, and the resourceVersion the list started at.
-fn encode_continue(namespace: &str, name: &str, rv: u64) -> String {
-    let raw = format!("{rv}\u{0}{namespace}\u{0}{name}");
-    raw.bytes().map(|b| format!("{b:02x}")).collect()
-}
-
-fn decode_continue(token: &str) -> Result<(u64, String, String), ApiError> {
-    let bad = || {
-        ApiError::bad_request(
-            "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)",
-        )
-    };
-    if !token.len().is_multiple_of(2) {
-        return Err(bad());
-    }
-    let bytes: Result<Vec<u8>, _> = (0..token.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&token[i..i + 2], 16))
-        .collect();
-    let text = String::from_utf8(bytes.map_err(|_| bad())?).map_err(|_| bad())?;
-    let mut parts = text.split('\u{0}');
-    let rv = parts.next().and_then(|s| s.parse().ok()).ok_or_else(bad)?;
-    let ns = parts.next().ok_or_else(bad)?.to_owned();
-    let name = parts.next().ok_or_else(bad)?.to_owned();
-    Ok((rv, ns, name))
 }
 
 pub(super) fn list(
@@ -154,44 +172,64 @@ pub(super) fn list(
     def: &'static ResourceDef,
     namespace: Option<&str>,
 ) -> Result<Reply, ApiError> {
+    versions::validate_list(&req.query)?;
     let filter = Filter::parse(def, &req.query)?;
-    let limit: usize = match req.query.get("limit").map(String::as_str) {
-        None | Some("") | Some("0") => usize::MAX,
-        Some(n) => n
-            .parse()
-            .map_err(|_| ApiError::bad_request(format!("invalid limit {n:?}")))?,
-    };
-    let resume = match req.query.get("continue").filter(|c| !c.is_empty()) {
-        Some(token) => Some(decode_continue(token)?),
-        None => None,
-    };
+    let limit = versions::limit(&req.query)?;
+    let resume = versions::decode_continue(&req.query)?;
+    let read_at = versions::list_read_at(&req.query, limit != usize::MAX)?;
     let store = state.store();
-    if let Some((rv, _, _)) = &resume
-        && *rv < store.compacted_version()
+    if let Some(resume) = &resume
+        && resume.rv < store.compacted_version()
     {
         return Err(ApiError::expired(
             "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
         ));
     }
-    let list_rv = resume.as_ref().map_or(store.resource_version(), |r| r.0);
-    let after = resume.map(|(_, ns, name)| (ns, name));
+    let current = store.resource_version();
+    let list_rv = match (read_at, &resume) {
+        (_, Some(resume)) => resume.rv,
+        (versions::ReadAt::Exact(rv) | versions::ReadAt::NotOlderThan(rv), _) if rv > current => {
+            return Err(ApiError::too_large_resource_version(rv, current));
+        }
+        (versions::ReadAt::Exact(rv), _) if rv < store.compacted_version() => {
+            return Err(ApiError::expired(
+                "The resourceVersion for the provided list is too old.",
+            ));
+        }
+        (versions::ReadAt::Exact(rv), _) => rv,
+        _ => current,
+    };
+    let after = resume.map(|r| (r.namespace, r.name));
+    // An exact read of an older version is served from the history; everything
+    // else from the current objects.
+    let snapshot: Option<Vec<Stored>> = (list_rv != current
+        && matches!(read_at, versions::ReadAt::Exact(_)))
+    .then(|| store.snapshot_at(def.store, namespace, list_rv));
+    let all: Box<dyn Iterator<Item = &Stored>> = match &snapshot {
+        Some(items) => Box::new(items.iter().filter(move |s| {
+            after.as_ref().is_none_or(|(ns, name)| {
+                (namespace_of(&s.object), name_of(&s.object)) > (ns.as_str(), name.as_str())
+            })
+        })),
+        None => Box::new(store.iter_stored(def.store, namespace, after.clone())),
+    };
     let mut items: Vec<&Stored> = Vec::new();
-    let mut more = false;
-    for stored in store.iter_stored(def.store, namespace, after) {
+    let mut remaining = 0usize;
+    for stored in all {
         if !filter.matches(&stored.object) {
             continue;
         }
         if items.len() == limit {
-            more = true;
-            break;
+            remaining += 1;
+            continue;
         }
         items.push(stored);
     }
     let continue_token = match items.last() {
-        Some(last) if more => Some(encode_continue(
+        Some(last) if remaining > 0 => Some(versions::encode_continue(
+            list_rv,
             namespace_of(&last.object),
             name_of(&last.object),
-            list_rv,
         )),
         _ => None,
     };
@@ -207,11 +245,15 @@ pub(super) fn list(
             table::render(def, &items, &req.query, rv, continue_token),
         ));
     }
-    let encoded: Vec<Bytes> = items.iter().map(|s| served_json(def, s)).collect();
+    let encoded: Vec<Bytes> = items.iter().map(|s| list_item_json(def, s)).collect();
     drop(store);
     let mut metadata = json!({"resourceVersion": list_rv.to_string()});
     if let Some(token) = continue_token {
         metadata["continue"] = json!(token);
+        // Counted only when nothing is filtered out, as the API server does.
+        if filter.is_empty() {
+            metadata["remainingItemCount"] = json!(remaining);
+        }
     }
     // Items are served from their stored encoding: no per-object re-encoding.
     let mut body = format!(
@@ -230,6 +272,35 @@ pub(super) fn list(
     }
     body.extend_from_slice(b"]}");
     Ok(Reply::Raw(200, Bytes::from(body)))
+}
+
+/// A list item as a real API server serves it: without `apiVersion` and `kind`,
+/// which the list carries once.
+fn list_item_json(def: &ResourceDef, stored: &Stored) -> Bytes {
+    let json = served_json(def, stored);
+    if let Some(stripped) = strip_type_meta(&json) {
+        return stripped;
+    }
+    let mut obj = as_served(def, (*stored.object).clone());
+    if let Some(m) = obj.as_object_mut() {
+        m.remove("apiVersion");
+        m.remove("kind");
+    }
+    Bytes::from(serde_json::to_vec(&obj).unwrap_or_default())
+}
+
+/// `{"apiVersion":"…","kind":"…",REST` → `{REST`, without re-encoding (objects are
+/// stored with sorted keys, so type meta usually leads).
+fn strip_type_meta(json: &[u8]) -> Option<Bytes> {
+    let rest = json.strip_prefix(br#"{"apiVersion":""#)?;
+    let end = rest.iter().position(|b| *b == b'"')?;
+    let rest = rest[end + 1..].strip_prefix(br#","kind":""#)?;
+    let end = rest.iter().position(|b| *b == b'"')?;
+    let rest = rest[end + 1..].strip_prefix(b",")?;
+    let mut out = Vec::with_capacity(rest.len() + 1);
+    out.push(b'{');
+    out.extend_from_slice(rest);
+    Some(Bytes::from(out))
 }
 
 /// An object's stored JSON, re-encoded only when served under another version.

@@ -1,4 +1,6 @@
-//! Subresources and proxies: `pods/eviction` (through the disruption budgets),
+//! Subresources and proxies: `pods/eviction` (decoded and validated as the API server
+//! does: type meta, unknown fields, dryRun values, preconditions; then through the
+//! disruption budgets),
 //! `scale` of Deployments and ReplicaSets, `pods/log`, `pods/exec` without an upgrade,
 //! and the service proxy into the workload model.
 //!
@@ -22,38 +24,116 @@ pub(super) fn evict(
     name: &str,
     dry_run: bool,
 ) -> Result<Reply, ApiError> {
-    let body = parse_body(req)?;
-    let api_version = body["apiVersion"].as_str().unwrap_or("");
-    let kind = body["kind"].as_str().unwrap_or("");
-    // A body without type information decodes as the endpoint's default (policy/v1).
-    if !matches!(api_version, "" | "policy/v1" | "policy/v1beta1")
-        || !matches!(kind, "" | "Eviction")
-    {
-        return Err(ApiError::bad_request(format!(
-            "the body must be a policy/v1 or policy/v1beta1 Eviction, got {api_version:?} {:?}",
-            body["kind"].as_str().unwrap_or("")
-        )));
-    }
+    let body = eviction_body(req)?;
     if body["metadata"]["name"].as_str().is_some_and(|n| n != name) {
         return Err(ApiError::bad_request(
             "name in URL does not match name in Eviction object",
         ));
     }
-    let dry_run = dry_run
-        || body["deleteOptions"]["dryRun"]
-            .as_array()
-            .is_some_and(|d| d.iter().any(|v| v == "All"));
-    let grace = body["deleteOptions"]["gracePeriodSeconds"].as_i64();
+    let options = &body["deleteOptions"];
+    let body_dry_run = validate_dry_run(&options["dryRun"])?;
+    let grace = options["gracePeriodSeconds"].as_i64();
     let mut store = state.store();
+    if let Some(pod) = store.get("pods", namespace_or_default(t), name) {
+        check_preconditions(pod, &options["preconditions"])?;
+    }
     ops::evict(
         &mut store,
         t.def,
         namespace_or_default(t),
         name,
         grace,
-        dry_run,
+        dry_run || body_dry_run,
     )?;
     Ok(Reply::Json(201, status::success(201)))
+}
+
+/// The Eviction body, decoded as the API server decodes it: a body without type
+/// information is a policy/v1 Eviction, another kind cannot be converted, and
+/// unknown fields follow `fieldValidation`.
+fn eviction_body(req: &ApiRequest) -> Result<Value, ApiError> {
+    if req.body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request(
+            "the object provided is unrecognized (must be of type Eviction): couldn't get version/kind; json parse error: unexpected end of JSON input (<empty>)",
+        ));
+    }
+    let body = parse_body(req)?;
+    let api_version = body["apiVersion"].as_str().unwrap_or("policy/v1");
+    let version = api_version.rsplit('/').next().unwrap_or(api_version);
+    let kind = body["kind"].as_str().unwrap_or("Eviction");
+    if kind != "Eviction" {
+        return Err(ApiError::bad_request(format!(
+            "{kind} in version {} cannot be handled as a Eviction: converting ({version}.{kind}) to (policy.Eviction): unknown conversion",
+            status::quote(version)
+        )));
+    }
+    let unknown: Vec<String> = body
+        .as_object()
+        .into_iter()
+        .flat_map(|m| m.keys())
+        .filter(|k| {
+            !matches!(
+                k.as_str(),
+                "apiVersion" | "kind" | "metadata" | "deleteOptions"
+            )
+        })
+        .cloned()
+        .collect();
+    req.unknown_fields(&unknown, |what| {
+        ApiError::bad_request(format!(
+            "Eviction in version {} cannot be handled as a Eviction: strict decoding error: {what}",
+            status::quote(version)
+        ))
+    })?;
+    Ok(body)
+}
+
+/// `DeleteOptions.dryRun`: only `All` is a dry-run value.
+pub(super) fn validate_dry_run(value: &Value) -> Result<bool, ApiError> {
+    let values: Vec<&str> = match value {
+        Value::Null => return Ok(false),
+        Value::Array(items) => items.iter().map(|v| v.as_str().unwrap_or("")).collect(),
+        _ => vec![""],
+    };
+    if values.iter().all(|v| *v == "All") {
+        return Ok(!values.is_empty());
+    }
+    let rendered: Vec<String> = values.iter().map(|v| status::quote(v)).collect();
+    Err(ApiError::invalid_causes(
+        "meta.k8s.io",
+        "DeleteOptions",
+        "",
+        vec![status::Cause::not_supported(
+            "dryRun",
+            &format!("[]string{{{}}}", rendered.join(", ")),
+            &["All"],
+        )],
+    ))
+}
+
+/// `DeleteOptions.preconditions` against the stored object, worded as the
+/// storage layer words a mismatch.
+pub(super) fn check_preconditions(obj: &Value, preconditions: &Value) -> Result<(), ApiError> {
+    let name = obj["metadata"]["name"].as_str().unwrap_or("");
+    let kind = obj["kind"].as_str().unwrap_or("");
+    for (key, label, hint) in [
+        ("uid", "UID", "deleted and then recreated"),
+        ("resourceVersion", "ResourceVersion", "modified"),
+    ] {
+        if let Some(want) = preconditions[key].as_str() {
+            let have = obj["metadata"][key].as_str().unwrap_or("");
+            if want != have {
+                return Err(ApiError::conflict(
+                    kind,
+                    name,
+                    &format!(
+                        "the {label} in the precondition ({want}) does not match the {label} in record ({have}). The object might have been {hint}"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The `autoscaling/v1` Scale view of a Deployment or ReplicaSet.

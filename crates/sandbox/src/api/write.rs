@@ -1,6 +1,9 @@
 //! Writes: create (with generateName and namespace checks), update and patch (with
-//! resourceVersion preconditions), delete with DeleteOptions (grace period, dry run,
-//! preconditions, orphan propagation) and deletecollection.
+//! resourceVersion preconditions), server-side apply (which creates what does not
+//! exist and needs a `fieldManager`), delete with DeleteOptions (grace period, dry
+//! run and its values, preconditions, propagation policy) and deletecollection.
+//! Bodies decode as into the Go types: a wrongly typed field is refused, unknown
+//! fields are dropped with a warning or refused, as `fieldValidation` says.
 //!
 //! It must not bypass `objects`' validation and merge rules or `ops`' graceful
 //! deletion: this module only decodes the request and applies what they decide.
@@ -9,16 +12,19 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use super::reviews;
+use super::subresources::{check_preconditions, validate_dry_run};
 use super::{
-    ApiRequest, Filter, Reply, Target, as_served, check_kind, dry_run, namespace_or_default,
-    parse_body,
+    ApiRequest, Filter, Reply, Target, as_served, as_stored, check_kind, dry_run,
+    namespace_or_default, parse_body,
 };
 use crate::State;
 use crate::objects::{self, prepare_create};
 use crate::ops;
 use crate::patch::{self, PatchKind};
 use crate::resources::ResourceDef;
-use crate::status::ApiError;
+use crate::schema;
+use crate::status::{ApiError, Cause, quote};
 use crate::store::{Store, name_of, namespace_of};
 
 pub(super) fn create(
@@ -27,15 +33,62 @@ pub(super) fn create(
     t: &Target,
     dry_run: bool,
 ) -> Result<Reply, ApiError> {
-    let mut obj = parse_body(req)?;
-    check_kind(t.def, &obj)?;
-    if t.def.store == "selfsubjectaccessreviews" {
-        obj["apiVersion"] = json!(t.def.api_version());
-        obj["kind"] = json!(t.def.kind);
-        obj["status"] =
-            json!({"allowed": true, "reason": "the shakedown sandbox allows every request"});
-        return Ok(Reply::Json(201, obj));
+    if req.body.is_empty() {
+        let media = req.content_type.split(';').next().unwrap_or("").trim();
+        let why = if media.contains("protobuf") {
+            "empty data"
+        } else {
+            "couldn't get version/kind; json parse error: unexpected end of JSON input"
+        };
+        return Err(ApiError::bad_request(format!(
+            "the object provided is unrecognized (must be of type {}): {why} (<empty>)",
+            t.def.kind
+        )));
     }
+    let obj = parse_body(req)?;
+    check_kind(t.def, &obj)?;
+    let mut obj = as_stored(t.def, obj);
+    match t.def.store {
+        "selfsubjectaccessreviews" => {
+            return Ok(Reply::Json(201, reviews::self_subject_access_review(&obj)?));
+        }
+        "selfsubjectrulesreviews" => {
+            return Ok(Reply::Json(201, reviews::self_subject_rules_review()));
+        }
+        _ => {}
+    }
+    decode_checks(req, t.def, &mut obj)?;
+    create_object(state, t, obj, dry_run)
+}
+
+/// What decoding a whole object (a create or a PUT) into its Go type does: a wrongly
+/// typed field cannot be decoded, unknown fields follow `fieldValidation`.
+fn decode_checks(req: &ApiRequest, def: &ResourceDef, obj: &mut Value) -> Result<(), ApiError> {
+    let cannot = |why: String| {
+        ApiError::bad_request(format!(
+            "{kind} in version {v} cannot be handled as a {kind}: {why}",
+            kind = def.kind,
+            v = quote(def.version)
+        ))
+    };
+    if let Some(err) = schema::type_error(def.kind, obj) {
+        return Err(cannot(err));
+    }
+    let unknown = schema::unknown_fields(def.kind, obj);
+    req.unknown_fields(&unknown, |what| {
+        cannot(format!("strict decoding error: {what}"))
+    })?;
+    schema::drop_fields(obj, &unknown);
+    Ok(())
+}
+
+/// Stores a new object (already decoded, in its stored shape) in `t`'s namespace.
+fn create_object(
+    state: &Arc<State>,
+    t: &Target,
+    mut obj: Value,
+    dry_run: bool,
+) -> Result<Reply, ApiError> {
     let namespace = namespace_or_default(t).to_owned();
     if t.def.namespaced {
         let body_ns = namespace_of(&obj);
@@ -81,15 +134,39 @@ pub(super) fn update(
     dry_run: bool,
 ) -> Result<Reply, ApiError> {
     let namespace = namespace_or_default(t);
+    let patch_kind = if req.method == http::Method::PATCH {
+        Some(PatchKind::from_content_type(&req.content_type)?)
+    } else {
+        None
+    };
+    if patch_kind == Some(PatchKind::Apply)
+        && req.query.get("fieldManager").is_none_or(|m| m.is_empty())
+    {
+        return Err(ApiError::invalid_causes(
+            "meta.k8s.io",
+            "PatchOptions",
+            "",
+            vec![Cause::required(
+                "fieldManager",
+                "is required for apply patch",
+            )],
+        ));
+    }
     let mut store = state.store();
-    let current = store
-        .get(t.def.store, namespace, name)
-        .cloned()
-        .ok_or_else(|| ApiError::not_found(&t.def.qualified(), name))?;
-    let wanted = if req.method == http::Method::PATCH {
-        let kind = PatchKind::from_content_type(&req.content_type)?;
-        let mut patched = current.clone();
+    let Some(current) = store.get(t.def.store, namespace, name).cloned() else {
+        drop(store);
+        if patch_kind == Some(PatchKind::Apply) && sub.is_none() {
+            return apply_create(state, req, t, name, dry_run);
+        }
+        return Err(ApiError::not_found(&t.def.qualified(), name));
+    };
+    let wanted = if let Some(kind) = patch_kind {
+        let served = as_served(t.def, current.clone());
+        let mut patched = served.clone();
         patch::apply(kind, &mut patched, &req.body)?;
+        if sub.is_none() {
+            patch_decode_checks(req, t.def, &served, &mut patched)?;
+        }
         // A patch that names a resourceVersion is a precondition; one that does not
         // always applies to the latest version.
         let patch_rv = serde_json::from_slice::<Value>(&req.body)
@@ -98,11 +175,14 @@ pub(super) fn update(
         if patch_rv.is_none() {
             patched["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"].clone();
         }
-        patched
+        as_stored(t.def, patched)
     } else {
-        let body = parse_body(req)?;
+        let mut body = parse_body(req)?;
         check_kind(t.def, &body)?;
-        body
+        if sub.is_none() {
+            decode_checks(req, t.def, &mut body)?;
+        }
+        as_stored(t.def, body)
     };
     let merged = objects::merge_update(t.def, sub, &current, wanted)?;
     if dry_run {
@@ -111,6 +191,58 @@ pub(super) fn update(
     let stored = store.update(t.def.store, merged);
     finish_if_released(&mut store, t.def, &stored);
     Ok(Reply::Json(200, as_served(t.def, stored)))
+}
+
+/// A patched object decodes into its Go type, or the patch is invalid: a wrongly
+/// typed field always, unknown fields (ones the patch added) under Strict.
+fn patch_decode_checks(
+    req: &ApiRequest,
+    def: &ResourceDef,
+    before: &Value,
+    patched: &mut Value,
+) -> Result<(), ApiError> {
+    let invalid = |why: String| {
+        ApiError::invalid_causes(
+            "",
+            "",
+            "",
+            vec![Cause::invalid("patch", &quote(&patched.to_string()), &why)],
+        )
+    };
+    if let Some(err) = schema::type_error(def.kind, patched) {
+        return Err(invalid(err));
+    }
+    let known_before = schema::unknown_fields(def.kind, before);
+    let unknown: Vec<String> = schema::unknown_fields(def.kind, patched)
+        .into_iter()
+        .filter(|f| !known_before.contains(f))
+        .collect();
+    req.unknown_fields(&unknown, |what| {
+        invalid(format!("strict decoding error: {what}"))
+    })?;
+    schema::drop_fields(patched, &unknown);
+    Ok(())
+}
+
+/// Server-side apply of an object that does not exist creates it.
+fn apply_create(
+    state: &Arc<State>,
+    req: &ApiRequest,
+    t: &Target,
+    name: &str,
+    dry_run: bool,
+) -> Result<Reply, ApiError> {
+    let mut obj = json!({});
+    patch::apply(PatchKind::Apply, &mut obj, &req.body)?;
+    check_kind(t.def, &obj)?;
+    if name_of(&obj) != name {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({}) does not match the name on the URL ({name})",
+            name_of(&obj)
+        )));
+    }
+    decode_checks(req, t.def, &mut obj)?;
+    create_object(state, t, as_stored(t.def, obj), dry_run)
 }
 
 /// Removing the last finalizer of an object being deleted lets it go.
@@ -145,34 +277,13 @@ fn delete_options(
             .map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))?
     };
     if let Some(current) = current {
-        let pre = &body["preconditions"];
-        let name = name_of(current);
-        if let Some(uid) = pre["uid"].as_str()
-            && uid != current["metadata"]["uid"]
-        {
-            return Err(ApiError::conflict(
-                &def.qualified(),
-                name,
-                &format!(
-                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                    current["metadata"]["uid"].as_str().unwrap_or("")
-                ),
-            ));
-        }
-        if let Some(rv) = pre["resourceVersion"].as_str()
-            && rv != current["metadata"]["resourceVersion"]
-        {
-            return Err(ApiError::conflict(
-                &def.qualified(),
-                name,
-                &format!(
-                    "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
-                    current["metadata"]["resourceVersion"]
-                        .as_str()
-                        .unwrap_or("")
-                ),
-            ));
-        }
+        let mut typed = current.clone();
+        typed["kind"] = json!(def.kind);
+        check_preconditions(&typed, &body["preconditions"]).map_err(|e| ApiError {
+            // Deletes name the resource (`pods`), as the storage layer does.
+            message: e.message.replacen(def.kind, &def.qualified(), 1),
+            ..ApiError::conflict(&def.qualified(), name_of(current), "")
+        })?;
     }
     let from_query = match req.query.get("gracePeriodSeconds") {
         Some(g) => Some(
@@ -181,22 +292,30 @@ fn delete_options(
         ),
         None => None,
     };
-    let body_dry_run = match &body["dryRun"] {
-        Value::Null => false,
-        Value::Array(values) if values.iter().all(|v| v == "All") => !values.is_empty(),
-        other => {
-            return Err(ApiError::bad_request(format!(
-                "Invalid dry run value: {other}: supported values: \"All\""
-            )));
-        }
-    };
+    let body_dry_run = validate_dry_run(&body["dryRun"])?;
     let policy = req
         .query
         .get("propagationPolicy")
         .map(String::as_str)
         .or_else(|| body["propagationPolicy"].as_str());
+    if let Some(policy) = policy.filter(|p| !matches!(*p, "Foreground" | "Background" | "Orphan")) {
+        return Err(ApiError::invalid_causes(
+            "meta.k8s.io",
+            "DeleteOptions",
+            "",
+            vec![Cause::not_supported(
+                "propagationPolicy",
+                &quote(policy),
+                &["Foreground", "Background", "Orphan", "nil"],
+            )],
+        ));
+    }
+    // A negative grace period means one second on the delete path.
+    let grace = from_query
+        .or_else(|| body["gracePeriodSeconds"].as_i64())
+        .map(|g| if g < 0 { 1 } else { g });
     Ok(DeleteOptions {
-        grace: from_query.or_else(|| body["gracePeriodSeconds"].as_i64()),
+        grace,
         dry_run: body_dry_run || dry_run(&req.query)?,
         orphan: policy == Some("Orphan") || body["orphanDependents"] == true,
     })

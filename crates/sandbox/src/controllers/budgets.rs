@@ -98,6 +98,15 @@ pub(super) fn update_budgets(store: &mut Store) {
             ("False", "InsufficientPods")
         };
         set_condition(&mut status, "DisruptionAllowed", flag, reason, "");
+        // A metav1.Condition: its message is always present, and it records the
+        // generation it was computed for.
+        if let Some(condition) = status["conditions"]
+            .as_array_mut()
+            .and_then(|cs| cs.iter_mut().find(|c| c["type"] == "DisruptionAllowed"))
+        {
+            condition["message"] = json!("");
+            condition["observedGeneration"] = pdb["metadata"]["generation"].clone();
+        }
         pdb["status"] = status;
         store.update("poddisruptionbudgets", pdb);
     }

@@ -41,7 +41,8 @@ pub(super) fn finalize_namespaces(store: &mut Store) {
     }
 }
 
-/// Events live an hour, as with the API server's default `--event-ttl`.
+/// Events live an hour from when they were stored, as with the API server's default
+/// `--event-ttl` (an etcd lease), whatever times the event itself reports.
 const EVENT_TTL_SECONDS: i64 = 3600;
 
 /// Background cascading deletion: an object whose controller owner is gone goes too.
@@ -50,7 +51,7 @@ pub(super) fn collect_garbage(store: &mut Store) {
     let expired: Vec<(String, String)> = store
         .iter("events", None, None)
         .filter(|e| {
-            e["lastTimestamp"]
+            e["metadata"]["creationTimestamp"]
                 .as_str()
                 .and_then(|t| t.parse::<jiff::Timestamp>().ok())
                 .is_some_and(|t| t.as_second() < cutoff)

@@ -13,6 +13,7 @@ mod daemonsets;
 mod deployments;
 mod gc;
 mod kubelet;
+mod nodes;
 mod replicasets;
 mod scheduler;
 mod workload_status;
@@ -72,6 +73,7 @@ impl ControlPlane {
         deployments::reconcile_deployments(store);
         replicasets::reconcile_replicasets(store);
         daemonsets::reconcile_daemonsets(store);
+        nodes::reconcile_unschedulable_taints(store);
         scheduler::schedule(store);
         self.run_kubelet(store, now);
         workload_status::update_workload_status(store);
