@@ -145,6 +145,8 @@ impl PrometheusEndpoint {
                 &secrets,
             ),
         })?;
+        // Scrubbed whole, before any of it is cut into a snippet, a warning or a label.
+        let body = scrub(body, &secrets);
         parse_response(status, &body).map_err(|f| self.located(f, &secrets))
     }
 

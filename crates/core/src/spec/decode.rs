@@ -28,6 +28,19 @@ impl Decoder {
         self.errors.push(diagnostic);
     }
 
+    /// [`error`](Self::error) for a value that holds a credential: the diagnostic names the
+    /// place but does not quote the source line, which would print the credential.
+    pub fn secret_error(
+        &mut self,
+        pos: Pos,
+        message: impl Into<String>,
+        hint: impl Into<Option<String>>,
+    ) {
+        let mut diagnostic = self.file.diagnostic(pos, message, hint.into());
+        diagnostic.line_text = None;
+        self.errors.push(diagnostic);
+    }
+
     /// Opens a mapping, or records "expected a mapping".
     pub fn map<'n>(&mut self, node: &'n Node, what: &str) -> Option<MapReader<'n>> {
         match &node.value {
