@@ -110,7 +110,8 @@ fn answer(stream: std::net::TcpStream, log: &Mutex<Vec<String>>) -> std::io::Res
         let body = serde_json::json!({"status": "error", "errorType": "internal", "error": echo});
         ("500 Internal Server Error", body.to_string())
     } else {
-        let metric = serde_json::json!({"__name__": "up", "leak": echo, secret.clone(): "as a label name"});
+        let metric =
+            serde_json::json!({"__name__": "up", "leak": echo, secret.clone(): "as a label name"});
         let data = if range {
             serde_json::json!({"resultType": "matrix", "result": [{"metric": metric, "values": [[now(), "1"]]}]})
         } else {
@@ -160,8 +161,7 @@ async fn bench(tag: &str) -> Bench {
     let handle = sandbox::start(common::fast_shop(), 0)
         .await
         .expect("sandbox starts");
-    let dir =
-        std::env::temp_dir().join(format!("shakedown-secrets-{tag}-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("shakedown-secrets-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("tmp");
     let kubeconfig = dir.join("kubeconfig");
@@ -290,7 +290,10 @@ fn assert_echo_scrubbed(out: &Output, dir: &Path, scheme: &str) {
     let journal = std::fs::read_to_string(dir.join("journal.jsonl")).expect("journal");
     let header = format!("authorization={scheme} *** secret=*** urlencoded=***");
     for shown in ["HTTP 401", "HTTP 500", "partial answer", header.as_str()] {
-        assert!(journal.contains(shown), "`{shown}` not in the journal:\n{journal}");
+        assert!(
+            journal.contains(shown),
+            "`{shown}` not in the journal:\n{journal}"
+        );
     }
     let junit = std::fs::read_to_string(dir.join("junit.xml")).expect("junit");
     assert!(junit.contains("***"), "{junit}");
@@ -322,7 +325,7 @@ async fn no_secret_leaves_through_any_credential_path_in_any_encoding() {
     std::fs::write(&spec_token_file, "Sf2-spec/file+Mark=\n").expect("spec token file");
     let password_file = b.dir.join("password");
     std::fs::write(&password_file, "Pf3-pass/file+Mark=\n").expect("password file");
-    let paths = vec![
+    let paths = [
         CredentialPath {
             tag: "basic-env",
             user: "shake-user",
@@ -490,7 +493,10 @@ async fn credentials_in_a_prometheus_url_are_refused_with_exit_2_and_not_echoed(
         stderr.contains("in-spec.yaml:7:10: prometheus.url must not carry a credential in its query string (`token=…`)"),
         "{stderr}"
     );
-    assert!(!stderr.contains(marker), "the offending line is not quoted: {stderr}");
+    assert!(
+        !stderr.contains(marker),
+        "the offending line is not quoted: {stderr}"
+    );
 }
 
 /// Regression (issue 10, finding 10): escape sequences in hypothesis or step names were
@@ -554,7 +560,10 @@ spec:
         "the name is shown written out: {stderr}"
     );
     let plan_text = String::from_utf8_lossy(&plan.stdout);
-    assert!(plan_text.contains(r"wait \x1b]0;owned\x07\x1b[31mred"), "{plan_text}");
+    assert!(
+        plan_text.contains(r"wait \x1b]0;owned\x07\x1b[31mred"),
+        "{plan_text}"
+    );
     let json: serde_json::Value =
         serde_json::from_slice(&plan_json.stdout).expect("plan -o json stays valid JSON");
     assert!(json.to_string().contains("owned"), "{json}");
@@ -570,5 +579,8 @@ spec:
     let report = std::fs::read_to_string(b.out("run").join("report.md")).expect("report");
     assert!(report.contains(r"\\x1b\[2K"), "{report}");
     let junit = std::fs::read_to_string(b.out("run").join("junit.xml")).expect("junit");
-    assert!(junit.contains(r"\x1b[1Afake PASSED\x07 \u202egnp.exe"), "{junit}");
+    assert!(
+        junit.contains(r"\x1b[1Afake PASSED\x07 \u202egnp.exe"),
+        "{junit}"
+    );
 }

@@ -234,7 +234,8 @@ mod tests {
 
     #[test]
     fn clean_writes_out_ansi_controls_bidi_overrides_and_non_characters() {
-        let dirty = "\u{1b}[31mred\u{1b}[0m \u{1b}]0;title\u{7} ok\u{1}\u{7f}\u{85}\u{fffe} ]]>\r\nx\ry";
+        let dirty =
+            "\u{1b}[31mred\u{1b}[0m \u{1b}]0;title\u{7} ok\u{1}\u{7f}\u{85}\u{fffe} ]]>\r\nx\ry";
         assert_eq!(
             clean(dirty),
             "\\x1b[31mred\\x1b[0m \\x1b]0;title\\x07 ok\\x01\\x7f\\u0085\\ufffe ]]>\nx\\ry"
@@ -243,7 +244,10 @@ mod tests {
             clean("invoice\u{202e}fdp.exe \u{2066}x\u{2069}\u{200f}"),
             "invoice\\u202efdp.exe \\u2066x\\u2069\\u200f"
         );
-        assert_eq!(clean("tab\tand\nnewline, ünïcödé ✓"), "tab\tand\nnewline, ünïcödé ✓");
+        assert_eq!(
+            clean("tab\tand\nnewline, ünïcödé ✓"),
+            "tab\tand\nnewline, ünïcödé ✓"
+        );
         for c in (0..=0x10ffff).filter_map(char::from_u32) {
             let shown = clean(&c.to_string());
             let control = c.is_control() && c != '\n' && c != '\t';

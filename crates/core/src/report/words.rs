@@ -259,10 +259,7 @@ mod tests {
             level: NoteLevel::Warning,
             message: "\u{1b}[31mred\u{1b}[0m\nsecond line".into(),
         };
-        assert_eq!(
-            line(&note),
-            "warning: \\x1b[31mred\\x1b[0m second line"
-        );
+        assert_eq!(line(&note), "warning: \\x1b[31mred\\x1b[0m second line");
         let name = RunEvent::HypothesisVerdict(HypothesisVerdict {
             step: None,
             hypothesis: "ok\r\u{1b}[2K\u{1b}[1Afake PASSED \u{202e}lol".into(),
