@@ -389,11 +389,13 @@ impl<'n> MapReader<'n> {
                 Some(close) => format!("did you mean `{close}`? valid keys: {}", valid.join(", ")),
                 None => format!("valid keys: {}", valid.join(", ")),
             };
-            d.error(
-                self.entries[i].0.pos,
-                format!("unknown key `{key}` in {}", self.what),
-                Some(hint),
-            );
+            let message = format!("unknown key `{key}` in {}", self.what);
+            // `password: hunter2` where `passwordEnv` belongs: name it, do not quote it.
+            if super::url::is_credential_name(key) {
+                d.secret_error(self.entries[i].0.pos, message, Some(hint));
+            } else {
+                d.error(self.entries[i].0.pos, message, Some(hint));
+            }
         }
     }
 }

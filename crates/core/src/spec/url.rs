@@ -63,7 +63,9 @@ pub fn credential_in(url: &str) -> Option<UrlCredential> {
         .map(|name| UrlCredential::QueryParameter(name.to_owned()))
 }
 
-fn is_credential_name(name: &str) -> bool {
+/// Whether a query parameter or key name says it holds a credential (`api_key`,
+/// `X-Amz-Signature`, `password`), by [`CREDENTIAL_WORDS`] and [`CREDENTIAL_NAMES`].
+pub fn is_credential_name(name: &str) -> bool {
     let normal: String = percent_decoded(name)
         .chars()
         .filter(char::is_ascii_alphanumeric)
