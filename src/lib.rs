@@ -4,22 +4,26 @@
 //! → `plan` (targets and timeline, pure) → executor → `RunEvent`s → reports.
 
 /// `eprintln!` that never panics: with stderr closed (a pipe to `head`, a test that
-/// stopped reading) a run must still revert and write its reports.
+/// stopped reading) a run must still revert and write its reports. The line is scrubbed
+/// of secrets and its terminal controls are written out (`run::redact::for_terminal`).
 #[macro_export]
 macro_rules! say {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($arg)*);
+        let line = $crate::run::redact::for_terminal(&format!($($arg)*));
+        let _ = writeln!(std::io::stderr(), "{line}");
     }};
 }
 
 /// `println!` that never panics: `shakedown plan -o json | head -1` closes stdout early,
-/// and a broken pipe must not turn a verdict into exit 101 (or skip a revert).
+/// and a broken pipe must not turn a verdict into exit 101 (or skip a revert). Scrubbed
+/// and escaped like [`say!`]; JSON stays valid (see `report::text::clean`).
 #[macro_export]
 macro_rules! out {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        let _ = writeln!(std::io::stdout(), $($arg)*);
+        let line = $crate::run::redact::for_terminal(&format!($($arg)*));
+        let _ = writeln!(std::io::stdout(), "{line}");
     }};
 }
 
@@ -28,16 +32,19 @@ macro_rules! out {
 macro_rules! out_raw {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        let _ = write!(std::io::stdout(), $($arg)*);
+        let text = $crate::run::redact::for_terminal(&format!($($arg)*));
+        let _ = write!(std::io::stdout(), "{text}");
     }};
 }
 
-/// `eprint!` counterpart of [`say!`].
+/// `eprint!` counterpart of [`say!`], for text whose controls are the caller's own (the
+/// diagnostics' colours): scrubbed of secrets, but escaped only by the caller.
 #[macro_export]
 macro_rules! say_raw {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        let _ = write!(std::io::stderr(), $($arg)*);
+        let text = $crate::run::redact::scrub(&format!($($arg)*)).into_owned();
+        let _ = write!(std::io::stderr(), "{text}");
     }};
 }
 

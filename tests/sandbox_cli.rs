@@ -101,3 +101,25 @@ fn sandbox_rejects_an_invalid_topology_with_exit_2() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Regression (issue 10, finding 10): a huge duration in the sandbox's config panicked
+/// (exit 101) instead of being refused as invalid input.
+#[test]
+fn sandbox_refuses_a_huge_duration_with_exit_2_not_a_panic() {
+    let dir = temp_dir("huge-duration");
+    let topology = dir.join("topology.yaml");
+    std::fs::write(&topology, "timings: { startupDelay: 100000000000d }\n").expect("topology");
+    let out = Command::new(env!("CARGO_BIN_EXE_shakedown"))
+        .args(["sandbox", "--port", "0", "--config"])
+        .arg(&topology)
+        .output()
+        .expect("shakedown runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("invalid sandbox config") && stderr.contains("too long"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -18,12 +18,16 @@ use std::fmt::Write as _;
 use anstyle::{AnsiColor, Color, Style};
 
 use crate::cli::{Cli, ColorChoice, Command};
-use crate::exit::{CouldNotRun, Failure, Outcome, cause_chain};
+use crate::exit::{CouldNotRun, Failure, InvalidInput, Outcome, cause_chain};
 use crate::spec;
 
 /// Runs the command and maps how it ended to the exit-code contract.
 pub fn dispatch(cli: Cli) -> Outcome {
     let color = cli.global.color;
+    // Known from the first moment: scrubbed from everything printed from here on.
+    if let Some(token) = &cli.global.prometheus_token {
+        token.register("the Prometheus token (--prometheus-token)");
+    }
     match run_command(cli) {
         Ok(outcome) => outcome,
         Err(failure) => {
@@ -39,6 +43,10 @@ fn run_command(cli: Cli) -> Result<Outcome, Failure> {
         .build()
         .map_err(CouldNotRun::Runtime)?;
     let global = &cli.global;
+    if let Some(url) = &global.prometheus_url {
+        crate::probes::prometheus::check_url_flag(url)
+            .map_err(|e| InvalidInput::Flag(Box::new(e)))?;
+    }
     runtime.block_on(async {
         match cli.command {
             Command::Completions { shell } => Ok(completions::completions(shell)),
@@ -84,9 +92,10 @@ const ERROR_STYLE: Style = Style::new()
     .fg_color(Some(Color::Ansi(AnsiColor::Red)));
 
 /// Prints diagnostics to stderr, with each `error:` headline in bold red when colour
-/// is wanted. Only line starts are styled: a quoted source line is the user's text.
+/// is wanted. Only line starts are styled: a quoted source line is the user's text, and
+/// its terminal controls are written out before any style is added.
 fn report_diagnostics(diagnostics: &spec::Diagnostics, color: ColorChoice) {
-    let text = diagnostics.to_string();
+    let text = crate::report::text::clean(&diagnostics.to_string());
     if !use_color(color) {
         crate::say_raw!("{text}");
         return;

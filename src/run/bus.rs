@@ -1,7 +1,8 @@
 //! The event bus: the executor's only way to say anything. Each event is stamped,
 //! appended to the journal (and fsynced) before `emit` returns, then shown on the
 //! progress sink. Ledger entries therefore hit the disk before the mutation they
-//! announce. The progress sink words each event as the report's event log does
+//! announce. Every event is scrubbed of secrets (`run::redact`) as it enters, so the
+//! journal, the live view and every report rendered from the records are scrubbed too. The progress sink words each event as the report's event log does
 //! (`report::words`), so the live view and the write-up never disagree.
 
 use std::io::{IsTerminal, Write};
@@ -53,8 +54,9 @@ impl EventBus {
         (self.clock)()
     }
 
-    /// Records an event durably, then displays it.
+    /// Records an event durably, then displays it; scrubbed of secrets first.
     pub fn emit(&self, event: RunEvent) -> Record {
+        let event = super::redact::scrub_event(event);
         let at = self.now();
         let mut sinks = self
             .inner

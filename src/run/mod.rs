@@ -1,11 +1,13 @@
 //! What the executor, faults and probes share, below all of them: the event bus every
-//! layer reports through, the stop signal with its cancellable waits, and the one retry
-//! helper (backoff, jitter, a caller's deadline).
+//! layer reports through, the redactor that scrubs secrets from every output, the stop
+//! signal with its cancellable waits, and the one retry helper (backoff, jitter, a
+//! caller's deadline).
 //!
 //! It imports nothing above it (`executor`, `faults`, `probes`); `scripts/check-layers.sh`
 //! fails the build if it ever does.
 
 pub mod bus;
 pub mod ci;
+pub mod redact;
 pub mod retry;
 pub mod stop;

@@ -4,6 +4,9 @@
 //!
 //! Every key is optional; unknown keys are errors. Durations are written as in specs
 //! and PromQL (`250ms`, `2s`, `1m30s`, `1d`): one grammar, `shakedown_vocab::duration`.
+//! A duration longer than [`MAX_DURATION`] is an error, not a deadline that overflows
+//! the clock later (adding it to an `Instant` panics), and the two intervals the
+//! controllers tick at must not be zero (a zero-period timer panics).
 //!
 //! ```yaml
 //! nodes:
@@ -188,12 +191,12 @@ pub struct Timings {
     #[serde(default = "default_shutdown", deserialize_with = "duration")]
     pub shutdown_delay: Duration,
     /// How often controllers, scheduler, kubelet and the workload model run.
-    #[serde(default = "default_tick", deserialize_with = "duration")]
+    #[serde(default = "default_tick", deserialize_with = "interval")]
     pub controller_interval: Duration,
     /// How many changes watches can resume from before they get 410 Gone.
     #[serde(default = "default_history")]
     pub watch_history: usize,
-    #[serde(default = "default_bookmark", deserialize_with = "duration")]
+    #[serde(default = "default_bookmark", deserialize_with = "interval")]
     pub bookmark_interval: Duration,
     /// How long a read at a resourceVersion newer than the store's waits for it
     /// before answering 504 `ResourceVersionTooLarge` (3 s on a real API server).
@@ -239,9 +242,36 @@ fn default_future_rv_wait() -> Duration {
     Duration::from_secs(3)
 }
 
+/// The longest delay, latency or interval the sandbox accepts: far beyond any test, far
+/// below what makes `Instant + duration` overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 86_400);
+
+/// Parses a sandbox duration and bounds it by [`MAX_DURATION`]; shared with the kubelet,
+/// which reads the same words from a pod annotation.
+pub fn bounded_duration(text: &str) -> Result<Duration, String> {
+    let parsed = parse_duration(text).map_err(|why| format!("duration `{text}`: {why}"))?;
+    if parsed > MAX_DURATION {
+        return Err(format!(
+            "duration `{text}` is too long for the sandbox (at most 365d)"
+        ));
+    }
+    Ok(parsed)
+}
+
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let text = String::deserialize(d)?;
-    parse_duration(&text).map_err(serde::de::Error::custom)
+    bounded_duration(&text).map_err(serde::de::Error::custom)
+}
+
+/// A timer period: a zero period would make the controllers' timer panic.
+fn interval<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let period = duration(d)?;
+    if period.is_zero() {
+        return Err(serde::de::Error::custom(
+            "an interval must be longer than 0s",
+        ));
+    }
+    Ok(period)
 }
 
 fn duration_or_zero<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
@@ -383,6 +413,37 @@ mod tests {
             Some(Duration::from_secs(2))
         );
         assert_eq!(config.api_faults.matching.as_deref(), Some("/eviction"));
+    }
+
+    /// Regression: `startupDelay: 100000000000d` parsed, then panicked the kubelet when
+    /// it added the delay to an `Instant`.
+    #[test]
+    fn a_huge_duration_is_an_error_not_a_panic() {
+        for yaml in [
+            "timings: { startupDelay: 100000000000d }",
+            "timings: { startupDelay: 1000000000000d }",
+            "timings: { shutdownDelay: 366d }",
+            "apiFaults: { latency: 100000000000d }",
+            "apiFaults: { dropWatchesAfter: 9999y }",
+            "deployments: [{ namespace: shop, name: x, startupDelay: 100000000000d }]",
+        ] {
+            let err = SandboxConfig::from_yaml(yaml).unwrap_err();
+            assert!(err.contains("too l"), "{yaml}: {err}");
+        }
+        let year = SandboxConfig::from_yaml("timings: { startupDelay: 365d }").unwrap();
+        assert_eq!(year.timings.startup_delay, MAX_DURATION);
+    }
+
+    /// Regression: a zero controller or bookmark interval panicked tokio's timer.
+    #[test]
+    fn a_zero_interval_is_an_error_not_a_panic() {
+        for yaml in [
+            "timings: { controllerInterval: 0s }",
+            "timings: { bookmarkInterval: 0ms }",
+        ] {
+            let err = SandboxConfig::from_yaml(yaml).unwrap_err();
+            assert!(err.contains("longer than 0s"), "{yaml}: {err}");
+        }
     }
 
     #[test]

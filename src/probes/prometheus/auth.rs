@@ -2,6 +2,10 @@
 //! (a value, an env var, a file re-read on every request), bearer and basic auth, the
 //! `Authorization` header, and the scrubbing of secrets from any text.
 //!
+//! Every secret is registered with the process's redactor (`run::redact`) the moment it
+//! is read, in all its encodings (basic auth also as `user:password` and its base64), so
+//! no output of the process can carry it.
+//!
 //! It must never put a secret into a `Debug`, an error or any message: errors here name
 //! where a secret should have come from, never its value.
 
@@ -25,6 +29,12 @@ impl Secret {
     pub(super) fn expose(&self) -> &str {
         &self.0
     }
+
+    /// Scrubs this secret from every output of the process from now on; `what` names it
+    /// in the one warning a secret too short to scrub gets.
+    pub fn register(&self, what: &str) {
+        crate::run::redact::register(what, &self.0);
+    }
 }
 
 impl std::fmt::Debug for Secret {
@@ -43,7 +53,14 @@ pub enum SecretSource {
 }
 
 impl SecretSource {
+    /// The secret as it is now, registered for scrubbing (a re-read file may hold a new one).
     pub(super) fn resolve(&self) -> Result<Secret, CredentialError> {
+        let secret = self.read()?;
+        secret.register("a Prometheus credential");
+        Ok(secret)
+    }
+
+    fn read(&self) -> Result<Secret, CredentialError> {
         match self {
             Self::Value(s) => Ok(s.clone()),
             Self::Env(name) => std::env::var(name)
@@ -119,7 +136,15 @@ impl Auth {
         match self {
             Auth::None => Ok(Vec::new()),
             Auth::Bearer(source) => Ok(vec![source.resolve()?]),
-            Auth::Basic { password, .. } => Ok(vec![password.resolve()?]),
+            Auth::Basic { username, password } => {
+                let password = password.resolve()?;
+                crate::run::redact::register_basic(
+                    "the Prometheus basic-auth password",
+                    username,
+                    password.expose(),
+                );
+                Ok(vec![password])
+            }
         }
     }
 
@@ -145,14 +170,17 @@ impl Auth {
     }
 }
 
-/// Defence in depth: whatever a server or library echoes, a secret never leaves here.
-pub(super) fn scrub(mut text: String, secrets: &[Secret]) -> String {
+/// Defence in depth: whatever a server or library echoes, no secret leaves here. The
+/// request's `secrets` were registered when resolved; the process's redactor scrubs
+/// every encoding of every secret it knows (`run::redact`).
+pub(super) fn scrub(text: String, secrets: &[Secret]) -> String {
     for secret in secrets {
-        if secret.expose().len() >= 4 {
-            text = text.replace(secret.expose(), "***");
-        }
+        secret.register("a Prometheus credential");
     }
-    text
+    match crate::run::redact::scrub(&text) {
+        std::borrow::Cow::Borrowed(_) => text,
+        std::borrow::Cow::Owned(scrubbed) => scrubbed,
+    }
 }
 
 /// Basic auth's encoding (RFC 7617): the standard alphabet, padded.

@@ -166,7 +166,8 @@ impl PrometheusEndpoint {
                     &secrets,
                 )
             })?;
-        let body = String::from_utf8_lossy(&body);
+        // Scrubbed whole, before any of it is cut into a snippet, a warning or a label.
+        let body = scrub(String::from_utf8_lossy(&body).into_owned(), &secrets);
         parse_response(status, &body).map_err(|f| self.located(f, &secrets))
     }
 

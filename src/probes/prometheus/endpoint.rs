@@ -2,8 +2,10 @@
 //! the base URL with any path prefix, the CA bundle, `insecureSkipVerify`, extra headers
 //! and the timeout, built once into the `PrometheusEndpoint` a run's probes share.
 //!
-//! It must never accept or show a URL that carries credentials: `display_url` is the
-//! only form of the URL that reaches people.
+//! It must never accept or show a URL that carries credentials (user info, or a query
+//! parameter such as `api_key`): `display_url` is the only form of the URL that reaches
+//! people. Extra header values are secrets (scrubbed from all output) unless the header
+//! is a known tenant or organisation id.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -14,6 +16,7 @@ use reqwest::header::{HeaderName, HeaderValue};
 
 use super::auth::{Auth, Secret, auth};
 use crate::spec::PrometheusSpec;
+use crate::spec::url::{UrlCredential, credential_in};
 
 /// How long one query may take when `prometheus.timeout` is not set.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -40,9 +43,9 @@ pub enum SetupError {
     #[error("invalid Prometheus URL `{url}`: {reason}")]
     InvalidUrl { url: String, reason: String },
     #[error(
-        "the Prometheus URL must not carry credentials: use basicAuth with passwordEnv or passwordFile"
+        "the Prometheus URL must not carry {0}: use --prometheus-token-file, or basicAuth or bearerTokenFile in spec.prometheus"
     )]
-    CredentialsInUrl,
+    CredentialsInUrl(UrlCredential),
     #[error("cannot read the CA bundle {path}")]
     CaFile {
         path: String,
@@ -83,17 +86,41 @@ impl std::fmt::Debug for PrometheusEndpoint {
     }
 }
 
-/// The URL for people: no user info, no trailing slash.
+/// The URL for people: no user info, no query or fragment when either names a
+/// credential, no trailing slash.
 pub fn display_url(url: &str) -> String {
     match Url::parse(url) {
         Ok(mut parsed) => {
             let _ = parsed.set_username("");
             let _ = parsed.set_password(None);
+            if credential_in(parsed.as_str()).is_some() {
+                parsed.set_query(None);
+                parsed.set_fragment(None);
+            }
             parsed.as_str().trim_end_matches('/').to_owned()
         }
         Err(_) => "<invalid URL>".to_owned(),
     }
 }
+
+/// `--prometheus-url` (or `SHAKEDOWN_PROMETHEUS_URL`) checked before any command runs:
+/// a URL carrying credentials is invalid input (exit 2), like one in a spec.
+pub fn check_url_flag(url: &str) -> Result<(), SetupError> {
+    match credential_in(url.trim()) {
+        Some(credential) => Err(SetupError::CredentialsInUrl(credential)),
+        None => Ok(()),
+    }
+}
+
+/// Headers that route a request to a tenant or organisation rather than authenticate
+/// it; their values (often a namespace-like name) are not scrubbed from output. Every
+/// other extra header's value is treated as a secret.
+const NOT_SECRET_HEADERS: [&str; 4] = [
+    "x-scope-orgid",
+    "thanos-tenant",
+    "x-grafana-org-id",
+    "x-prometheus-remote-read-version",
+];
 
 impl PrometheusEndpoint {
     pub fn new(settings: &PrometheusSettings) -> Result<Self, SetupError> {
@@ -108,7 +135,10 @@ impl PrometheusEndpoint {
             reason: e.to_string(),
         })?;
         if !parsed.username().is_empty() || parsed.password().is_some() {
-            return Err(SetupError::CredentialsInUrl);
+            return Err(SetupError::CredentialsInUrl(UrlCredential::UserInfo));
+        }
+        if let Some(credential) = credential_in(parsed.as_str()) {
+            return Err(SetupError::CredentialsInUrl(credential));
         }
         // `…/prometheus/` would otherwise become `…/prometheus//api/v1/query`.
         let base = parsed.as_str().trim_end_matches('/').to_owned();
@@ -139,6 +169,11 @@ impl PrometheusEndpoint {
             url: display_url(&base),
             reason: e.to_string(),
         })?;
+        for (name, value) in &spec.headers {
+            if !NOT_SECRET_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+                crate::run::redact::register(&format!("the value of header {name}"), value);
+            }
+        }
         let headers = spec
             .headers
             .iter()

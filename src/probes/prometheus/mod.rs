@@ -4,8 +4,10 @@
 //! This module owns the connection: URL with any path prefix, bearer token (flag, env
 //! var or file, re-read on every request), basic auth, CA bundle, `insecureSkipVerify`,
 //! extra headers, timeouts, and retries with backoff on transient failures. Secrets are
-//! held in `Secret`, which never prints, and are scrubbed from every error message: no
-//! text this module produces (descriptions, observations) may contain one.
+//! held in `Secret`, which never prints, and are registered with the process's redactor
+//! (`run::redact`) when read, which scrubs them from every output; this module also
+//! scrubs every message and answer body it produces, so no description, observation,
+//! warning or label it returns may contain one.
 //!
 //! The connection is split by concern: `endpoint` (settings, URL, TLS, headers), `auth`
 //! (secrets, bearer and basic auth, scrubbing), `client` (requests, retries, the API's
@@ -27,7 +29,8 @@ use shakedown_vocab::error_chain as chain;
 pub use auth::{CredentialError, Secret, SecretSource};
 pub use client::{Answer, RangeAnswer};
 pub use endpoint::{
-    DEFAULT_TIMEOUT, PrometheusEndpoint, PrometheusSettings, SetupError, display_url,
+    DEFAULT_TIMEOUT, PrometheusEndpoint, PrometheusSettings, SetupError, check_url_flag,
+    display_url,
 };
 
 use super::{Observation, Probe, QueryError, RangeFuture, SampleFuture};

@@ -140,14 +140,44 @@ fn credentials_in_the_url_are_refused() {
     assert_eq!(display_url("http://admin:hunter22@h:9/p"), "http://h:9/p");
 }
 
+/// Regression (issue 10, finding 8): `?api_key=…` in the Prometheus URL was accepted
+/// and copied into reports.
+#[test]
+fn credentials_in_the_query_string_are_refused_and_never_shown() {
+    for url in [
+        "http://127.0.0.1:9/prometheus?api_key=qry-secret-1",
+        "http://127.0.0.1:9/?orgId=1&access_token=qry-secret-1",
+    ] {
+        let settings = PrometheusSettings {
+            url: Some(url.into()),
+            ..Default::default()
+        };
+        let err = PrometheusEndpoint::new(&settings).unwrap_err();
+        assert!(matches!(err, SetupError::CredentialsInUrl(_)), "{err}");
+        assert!(!err.to_string().contains("qry-secret-1"), "{err}");
+        assert!(check_url_flag(url).is_err(), "{url}");
+        assert!(!display_url(url).contains("qry-secret-1"));
+    }
+    assert!(check_url_flag("http://127.0.0.1:9/prometheus?dedup=true").is_ok());
+    assert_eq!(
+        display_url("http://h:9/p?dedup=true"),
+        "http://h:9/p?dedup=true"
+    );
+}
+
 #[test]
 fn a_token_file_is_read_on_every_request() {
     let path = std::env::temp_dir().join(format!("shakedown-token-{}", std::process::id()));
-    std::fs::write(&path, "first\n").unwrap();
+    // Resolved secrets are scrubbed process-wide: no words other tests print.
+    std::fs::write(&path, "tok-first-rotation\n").unwrap();
     let source = SecretSource::File(path.clone());
-    assert_eq!(source.resolve().unwrap().expose(), "first");
-    std::fs::write(&path, "second").unwrap();
-    assert_eq!(source.resolve().unwrap().expose(), "second");
+    assert_eq!(source.resolve().unwrap().expose(), "tok-first-rotation");
+    std::fs::write(&path, "tok-second-rotation").unwrap();
+    assert_eq!(source.resolve().unwrap().expose(), "tok-second-rotation");
+    assert_eq!(
+        crate::run::redact::scrub("old tok-first-rotation, new tok-second-rotation"),
+        "old ***, new ***"
+    );
     let _ = std::fs::remove_file(path);
 }
 

@@ -678,8 +678,12 @@ mod tests {
                 _ => None,
             })
             .expect("the deviation is a failure");
-        assert!(failure.contains("red ]]> <x/> & \" '"), "{failure}");
-        assert!(failure.ends_with("link end"), "{failure}");
+        // Controls are written out, never passed to the XML or a terminal showing it.
+        assert!(
+            failure.contains("\\x1b[31mred\\x1b[0m ]]> <x/> & \" '"),
+            "{failure}"
+        );
+        assert!(failure.ends_with("\\x07 \\r end"), "{failure}");
         assert_eq!(
             parsed.errors, 3,
             "inject failed, revert failed, partial journal"

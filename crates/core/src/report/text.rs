@@ -4,22 +4,41 @@
 
 use jiff::Timestamp;
 
-/// Removes ANSI escape sequences and every character XML 1.0 forbids or a report reader
-/// would not want (C0 controls except tab and newline, DEL, C1 controls, U+FFFE, U+FFFF).
-/// Carriage returns become newlines.
+/// The one terminal- and report-safe form of text that came from users, the cluster or
+/// Prometheus (names, labels, error messages): every character a terminal or a report
+/// reader would act on is written out instead of passed through, so a name can neither
+/// rewrite earlier lines nor reorder what is shown.
+///
+/// - C0 controls and DEL become `\x1b`-style escapes (an ANSI sequence shows as
+///   `\x1b[31m`); tab and newline stay, CRLF becomes a newline and a lone CR is `\r`;
+/// - C1 controls, bidirectional overrides and isolates (U+202A–U+202E, U+2066–U+2069,
+///   LRM, RLM, ALM), line and paragraph separators and U+FFFE/U+FFFF become `\u202e`-style
+///   escapes: the JSON spelling, so a JSON document stays valid when its text is escaped.
+///
+/// Every renderer (JUnit, Markdown, SVG, summary, the event words on the terminal) and
+/// the terminal print sites call this; the result is also valid XML 1.0 text.
 pub fn clean(input: &str) -> String {
+    use std::fmt::Write as _;
     let mut out = String::with_capacity(input.len());
     let mut chars = input.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
-            '\u{1b}' => skip_escape(&mut chars),
-            '\r' => {
-                if chars.peek() != Some(&'\n') {
-                    out.push('\n');
-                }
-            }
             '\n' | '\t' => out.push(c),
-            '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}' | '\u{fffe}' | '\u{ffff}' => {}
+            '\r' if chars.peek() == Some(&'\n') => {}
+            '\r' => out.push_str("\\r"),
+            '\u{0}'..='\u{1f}' | '\u{7f}' => {
+                let _ = write!(out, "\\x{:02x}", u32::from(c));
+            }
+            '\u{80}'..='\u{9f}'
+            | '\u{61c}'
+            | '\u{200e}'
+            | '\u{200f}'
+            | '\u{2028}'..='\u{202e}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{fffe}'
+            | '\u{ffff}' => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
             _ => out.push(c),
         }
     }
@@ -43,32 +62,6 @@ pub fn clean_line(input: &str) -> String {
         last_space = space;
     }
     out
-}
-
-/// Skips one escape sequence after ESC: CSI (`ESC [ … final`), OSC/DCS/APC/PM/SOS
-/// (`… BEL` or `… ESC \`), or a two-character escape.
-fn skip_escape(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
-    match chars.next() {
-        Some('[') => {
-            for c in chars.by_ref() {
-                if ('\u{40}'..='\u{7e}').contains(&c) {
-                    break;
-                }
-            }
-        }
-        Some(']' | 'P' | '_' | '^' | 'X') => {
-            while let Some(c) = chars.next() {
-                if c == '\u{7}' {
-                    break;
-                }
-                if c == '\u{1b}' && chars.peek() == Some(&'\\') {
-                    chars.next();
-                    break;
-                }
-            }
-        }
-        _ => {}
-    }
 }
 
 /// Escapes text for XML content and attribute values (after [`clean`]).
@@ -240,10 +233,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn clean_strips_ansi_controls_and_non_characters() {
+    fn clean_writes_out_ansi_controls_bidi_overrides_and_non_characters() {
         let dirty =
-            "\u{1b}[31mred\u{1b}[0m \u{1b}]0;title\u{7} ok\u{1}\u{7f}\u{85}\u{fffe} ]]>\r\nx";
-        assert_eq!(clean(dirty), "red  ok ]]>\nx");
+            "\u{1b}[31mred\u{1b}[0m \u{1b}]0;title\u{7} ok\u{1}\u{7f}\u{85}\u{fffe} ]]>\r\nx\ry";
+        assert_eq!(
+            clean(dirty),
+            "\\x1b[31mred\\x1b[0m \\x1b]0;title\\x07 ok\\x01\\x7f\\u0085\\ufffe ]]>\nx\\ry"
+        );
+        assert_eq!(
+            clean("invoice\u{202e}fdp.exe \u{2066}x\u{2069}\u{200f}"),
+            "invoice\\u202efdp.exe \\u2066x\\u2069\\u200f"
+        );
+        assert_eq!(
+            clean("tab\tand\nnewline, ünïcödé ✓"),
+            "tab\tand\nnewline, ünïcödé ✓"
+        );
+        for c in (0..=0x10ffff).filter_map(char::from_u32) {
+            let shown = clean(&c.to_string());
+            let control = c.is_control() && c != '\n' && c != '\t';
+            assert!(!(control && shown.contains(c)), "{c:?} passed through");
+        }
+    }
+
+    #[test]
+    fn escaped_text_stays_valid_json_inside_a_json_string() {
+        let json = serde_json::to_string(&"a\u{202e}b\u{85}c").unwrap();
+        let escaped = clean(&json);
+        assert_eq!(escaped, "\"a\\u202eb\\u0085c\"");
+        let back: String = serde_json::from_str(&escaped).unwrap();
+        assert_eq!(back, "a\u{202e}b\u{85}c");
     }
 
     #[test]

@@ -12,8 +12,9 @@ use crate::events::{
 };
 use crate::spec::Phase;
 
-/// One line for an event, on one line and free of terminal escapes (errors and details
-/// come from the cluster and Prometheus). Probe samples get a line too; the report leaves
+/// One line for an event, on one line, with every terminal control written out
+/// ([`text::clean`]: names, errors and details come from users, the cluster and
+/// Prometheus). Probe samples get a line too; the report leaves
 /// them out of its timeline (they are in the charts) and the live view shows them only
 /// when verbose.
 pub fn line(event: &RunEvent) -> String {
@@ -314,6 +315,23 @@ mod tests {
             level: NoteLevel::Warning,
             message: "\u{1b}[31mred\u{1b}[0m\nsecond line".into(),
         };
-        assert_eq!(line(&note), "warning: red second line");
+        assert_eq!(line(&note), "warning: \\x1b[31mred\\x1b[0m second line");
+        let name = RunEvent::HypothesisVerdict(HypothesisVerdict {
+            step: None,
+            hypothesis: "ok\r\u{1b}[2K\u{1b}[1Afake PASSED \u{202e}lol".into(),
+            phase: Phase::After,
+            verdict: Verdict::Passed,
+            expectation: "< 1".into(),
+            message: "0 < 1\u{7}".into(),
+            samples: 1,
+            passed: 1,
+            recovery_ms: None,
+        });
+        let shown = line(&name);
+        assert_eq!(
+            shown,
+            "ok\\r\\x1b[2K\\x1b[1Afake PASSED \\u202elol (after): held: 0 < 1\\x07"
+        );
+        assert!(!shown.chars().any(|c| c.is_control() || c == '\u{202e}'));
     }
 }

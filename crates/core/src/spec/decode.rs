@@ -28,6 +28,19 @@ impl Decoder {
         self.errors.push(diagnostic);
     }
 
+    /// [`error`](Self::error) for a value that holds a credential: the diagnostic names the
+    /// place but does not quote the source line, which would print the credential.
+    pub fn secret_error(
+        &mut self,
+        pos: Pos,
+        message: impl Into<String>,
+        hint: impl Into<Option<String>>,
+    ) {
+        let mut diagnostic = self.file.diagnostic(pos, message, hint.into());
+        diagnostic.line_text = None;
+        self.errors.push(diagnostic);
+    }
+
     /// Opens a mapping, or records "expected a mapping".
     pub fn map<'n>(&mut self, node: &'n Node, what: &str) -> Option<MapReader<'n>> {
         match &node.value {
@@ -376,11 +389,13 @@ impl<'n> MapReader<'n> {
                 Some(close) => format!("did you mean `{close}`? valid keys: {}", valid.join(", ")),
                 None => format!("valid keys: {}", valid.join(", ")),
             };
-            d.error(
-                self.entries[i].0.pos,
-                format!("unknown key `{key}` in {}", self.what),
-                Some(hint),
-            );
+            let message = format!("unknown key `{key}` in {}", self.what);
+            // `password: hunter2` where `passwordEnv` belongs: name it, do not quote it.
+            if super::url::is_credential_name(key) {
+                d.secret_error(self.entries[i].0.pos, message, Some(hint));
+            } else {
+                d.error(self.entries[i].0.pos, message, Some(hint));
+            }
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod model;
 pub mod node;
 pub mod read;
 pub mod source;
+pub mod url;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

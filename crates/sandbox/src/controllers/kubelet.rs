@@ -11,7 +11,6 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use shakedown_vocab::duration::parse_duration;
 
 use super::{ControlPlane, record_event};
 use crate::objects::{condition_is_true, is_terminating, set_condition};
@@ -212,7 +211,7 @@ fn containers_of(pod: &Value) -> Vec<String> {
 fn startup_delay(pod: &Value, default: Duration) -> Duration {
     pod["metadata"]["annotations"][STARTUP_DELAY_ANNOTATION]
         .as_str()
-        .and_then(|d| parse_duration(d).ok())
+        .and_then(|d| crate::config::bounded_duration(d).ok())
         .unwrap_or(default)
 }
 

@@ -190,12 +190,12 @@ pub(super) fn http_url(d: &mut Decoder, node: &Node, what: &str) -> Option<Strin
     let rest = url
         .strip_prefix("http://")
         .or_else(|| url.strip_prefix("https://"));
-    let authority = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or(""));
-    if authority.is_some_and(|a| a.contains('@')) {
-        // A URL is shown in plans, journals and reports: credentials in it would leak.
-        d.error(
+    if let Some(credential) = crate::spec::url::credential_in(&url) {
+        // A URL is shown in plans, journals and reports: credentials in it would leak,
+        // and so would quoting its line here.
+        d.secret_error(
             node.pos,
-            format!("{what} must not carry credentials (`user:password@`)"),
+            format!("{what} must not carry {credential}"),
             Some(
                 "for Prometheus use basicAuth, bearerTokenEnv or bearerTokenFile, which are kept out of reports"
                     .into(),

@@ -80,7 +80,8 @@ pub(super) fn prometheus(d: &mut Decoder, node: &Node) -> Option<PrometheusSpec>
     if let (Some(Some(h)), Some(n)) = (&headers, headers_node)
         && h.keys().any(|k| k.eq_ignore_ascii_case("authorization"))
     {
-        d.error(
+        // The line holds the credential: named, not quoted.
+        d.secret_error(
             n.pos,
             "credentials must not be written into headers",
             Some(
