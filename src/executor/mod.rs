@@ -256,6 +256,7 @@ impl Runner {
             dry_run: self.options.server_dry_run,
             bus: self.bus.clone(),
             ledger: self.ledger.clone(),
+            stop: self.stop.subscribe(),
         }
     }
 

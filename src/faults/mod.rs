@@ -43,6 +43,9 @@ pub struct FaultContext {
     pub dry_run: bool,
     pub bus: EventBus,
     pub ledger: Ledger,
+    /// The run's stop channel: injection waits (a PDB-blocked eviction, a flaky API)
+    /// give way to it. Reverts never watch it: they must complete.
+    pub stop: tokio::sync::watch::Receiver<crate::run::stop::Stop>,
 }
 
 impl FaultContext {
