@@ -63,14 +63,24 @@ pub async fn run_files(
     }
     let seed = settings.seed;
     crate::say!("shakedown: seed {seed} (replay with --seed {seed})");
+    // Each file's run id is fixed now, so every request of its run, the preflight's
+    // included, names it in its User-Agent.
+    let runs: Vec<(String, cluster::Connection)> = loaded
+        .iter()
+        .map(|_| {
+            let id = new_run_id();
+            conn.for_run(&id).map(|c| (id, c))
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|e| CouldNotRun::Connect(Box::new(e)))?;
     let mut problems = Vec::new();
     let mut unreadable = None;
-    for plan in &mut plans {
+    for (plan, (_, conn)) in plans.iter_mut().zip(&runs) {
         let (namespaces, with_nodes) = plan.inventory_needs();
-        match cluster::inventory(&conn, &namespaces, with_nodes, Duration::from_secs(30)).await {
+        match cluster::inventory(conn, &namespaces, with_nodes, Duration::from_secs(30)).await {
             Ok(inventory) => {
                 plan.pick_targets(&inventory);
-                problems.extend(executor::preflight(&conn, plan).await);
+                problems.extend(executor::preflight(conn, plan).await);
             }
             Err(e) => {
                 unreadable = Some(e);
@@ -87,14 +97,15 @@ pub async fn run_files(
         // A client dry run writes nothing; every other run leaves its evidence, so a CI
         // reporter shows the cause instead of "no tests".
         if global.dry_run != DryRun::Client {
-            let runs: Vec<Vec<Record>> = loaded
+            let records: Vec<Vec<Record>> = loaded
                 .iter()
                 .zip(&plans)
-                .map(|(file, plan)| {
-                    report_not_run(loaded.len(), file, plan, &conn, global, &failure)
+                .zip(&runs)
+                .map(|((file, plan), run)| {
+                    report_not_run(loaded.len(), file, plan, run, global, &failure)
                 })
                 .collect();
-            write_combined_junit(global, &runs);
+            write_combined_junit(global, &records);
         }
         return Err(failure);
     }
@@ -106,8 +117,8 @@ pub async fn run_files(
         return Ok(Outcome::Passed);
     }
     let mut overall = Outcome::Passed;
-    let mut runs = Vec::new();
-    for (file, plan) in loaded.iter().zip(&plans) {
+    let mut finished = Vec::new();
+    for ((file, plan), (run_id, conn)) in loaded.iter().zip(&plans).zip(runs) {
         let dir = run_dir(global, loaded.len(), file);
         let journal = fresh_journal(&dir).map_err(|e| CouldNotRun::Journal(Box::new(e)))?;
         let journal_path = journal.path().to_path_buf();
@@ -116,20 +127,21 @@ pub async fn run_files(
             crate::run::bus::Progress::for_terminal(global.quiet, global.verbose),
             crate::run::bus::system_clock(),
         );
-        let outcome = executor::run(plan, conn.clone(), bus.clone(), run_options(global)).await;
+        let outcome = executor::run(plan, conn, bus.clone(), run_options(global, run_id)).await;
         let records = bus.records();
         write_reports(&dir, &records, global.quiet);
-        runs.push(records);
+        finished.push(records);
         if global.quiet
-            && let Some(message) = runs
-                .last()
-                .into_iter()
-                .flatten()
-                .rev()
-                .find_map(|r: &Record| match &r.event {
-                    crate::events::RunEvent::RunFinished(f) => f.message.clone(),
-                    _ => None,
-                })
+            && let Some(message) =
+                finished
+                    .last()
+                    .into_iter()
+                    .flatten()
+                    .rev()
+                    .find_map(|r: &Record| match &r.event {
+                        crate::events::RunEvent::RunFinished(f) => f.message.clone(),
+                        _ => None,
+                    })
         {
             // Even quiet runs say how they ended: exit 4 must name what is left faulted.
             crate::say!("shakedown: {message}");
@@ -151,7 +163,7 @@ pub async fn run_files(
             break;
         }
     }
-    write_combined_junit(global, &runs);
+    write_combined_junit(global, &finished);
     Ok(overall)
 }
 
@@ -193,7 +205,7 @@ fn report_not_run(
     files: usize,
     file: &spec::Loaded,
     plan: &Plan,
-    conn: &cluster::Connection,
+    (run_id, conn): &(String, cluster::Connection),
     global: &SessionOptions,
     failure: &Failure,
 ) -> Vec<Record> {
@@ -204,7 +216,7 @@ fn report_not_run(
         crate::run::bus::Progress::Quiet,
         crate::run::bus::system_clock(),
     );
-    let options = run_options(global);
+    let options = run_options(global, run_id.clone());
     executor::record_not_run(plan, conn, &options, &bus, failure);
     let records = bus.records();
     write_reports(&dir, &records, global.quiet);
@@ -218,9 +230,9 @@ fn fresh_journal(dir: &Path) -> Result<JournalWriter, crate::journal::JournalErr
     JournalWriter::create(&path)
 }
 
-fn run_options(global: &SessionOptions) -> executor::RunOptions {
+fn run_options(global: &SessionOptions, run_id: String) -> executor::RunOptions {
     executor::RunOptions {
-        run_id: new_run_id(),
+        run_id,
         server_dry_run: global.dry_run == DryRun::Server,
         prometheus_url: global.prometheus_url.clone(),
         prometheus_token: global.prometheus_token.clone(),

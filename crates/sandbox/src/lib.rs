@@ -45,6 +45,11 @@ pub struct RequestRecord {
     pub query: String,
     pub status: u16,
     pub time: SystemTime,
+    /// The `User-Agent` header, empty when none was sent.
+    pub user_agent: String,
+    /// The request object of a write (POST, PUT, PATCH, DELETE) when its body is JSON,
+    /// as an audit log's `requestObject`.
+    pub body: Option<Value>,
 }
 
 impl RequestRecord {

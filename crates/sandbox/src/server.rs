@@ -239,6 +239,8 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
     };
     let accept = header(header::ACCEPT);
     let content_type = header(header::CONTENT_TYPE);
+    let user_agent = header(header::USER_AGENT);
+    let mut logged_body = None;
     let faults = state.faults();
     if is_api(&path) && !faults.latency.is_zero() && faults.applies_to(method.as_str(), &path) {
         tokio::time::sleep(faults.latency).await;
@@ -262,13 +264,17 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
                 details: None,
             }),
             Ok(body) => {
+                let body = body.to_bytes();
+                if !matches!(method.as_str(), "GET" | "HEAD" | "OPTIONS") {
+                    logged_body = serde_json::from_slice(&body).ok();
+                }
                 let request = ApiRequest {
                     method: method.clone(),
                     query: parse_query(&raw_query),
                     path: path.clone(),
                     accept,
                     content_type,
-                    body: body.to_bytes(),
+                    body,
                 };
                 match api::route(&state, &request) {
                     Ok(Reply::Json(code, value)) => json_response(code, &value),
@@ -311,6 +317,8 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
         query: raw_query,
         status: response.status().as_u16(),
         time: SystemTime::now(),
+        user_agent,
+        body: logged_body,
     });
     response
 }
