@@ -1622,3 +1622,39 @@ async fn sigint_during_a_pdb_blocked_eviction_exits_within_a_second() {
     assert!(kinds.contains(&"faultReverted".to_owned()), "{kinds:?}");
     assert_eq!(kinds.last().map(String::as_str), Some("runFinished"));
 }
+
+/// Regression (issue 13, defect 3): with read access to ReplicaSets removed, the pod
+/// was deleted anyway, every later read was refused, and the report blamed the
+/// Deployment. Preflight now asks for every call the run makes, reads included.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_denied_read_refuses_the_run_at_preflight_naming_it() {
+    let mut config = common::fast_shop();
+    config.access_denied = vec![sandbox::config::DeniedAccess {
+        verb: "get".into(),
+        resource: "replicasets".into(),
+        namespace: Some("shop".into()),
+    }];
+    let b = bench_with("denied-read", config).await;
+    let scenario = b.scenario(
+        "pd",
+        "  target: {pods: {namespace: shop, selector: app=checkout, mode: one}}\n  fault: {type: pod-delete}\n  recovery: {within: 20s}\n",
+    );
+    let out = b.run(&scenario).await;
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("RBAC denies get replicasets (apps) in namespace shop"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(b.changes().is_empty(), "{:?}", summary(&b.changes()));
+    let reviews = b
+        .handle
+        .request_log()
+        .iter()
+        .filter(|r| r.path.ends_with("selfsubjectaccessreviews"))
+        .count();
+    assert!(
+        reviews > 1,
+        "every permission is asked about, not only the first"
+    );
+}

@@ -83,7 +83,7 @@ async fn until<F: Future>(
 ) -> Option<F::Output> {
     let ended = async {
         loop {
-            if ends(&*stopped.borrow_and_update()) {
+            if ends(&stopped.borrow_and_update()) {
                 return;
             }
             if stopped.changed().await.is_err() {

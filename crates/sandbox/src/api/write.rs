@@ -32,8 +32,7 @@ pub(super) fn create(
     if t.def.store == "selfsubjectaccessreviews" {
         obj["apiVersion"] = json!(t.def.api_version());
         obj["kind"] = json!(t.def.kind);
-        obj["status"] =
-            json!({"allowed": true, "reason": "the shakedown sandbox allows every request"});
+        obj["status"] = access_review(&state.config, &obj["spec"]["resourceAttributes"]);
         return Ok(Reply::Json(201, obj));
     }
     let namespace = namespace_or_default(t).to_owned();
@@ -70,6 +69,14 @@ pub(super) fn create(
     prepare_create(t.def, &mut obj)?;
     let created = store.create(t.def.store, &t.def.qualified(), obj, dry_run)?;
     Ok(Reply::Json(201, as_served(t.def, created)))
+}
+
+/// A SelfSubjectAccessReview's status: allowed, unless the config denies it.
+fn access_review(config: &crate::SandboxConfig, attributes: &Value) -> Value {
+    match config.access_denied.iter().find(|d| d.denies(attributes)) {
+        Some(_) => json!({"allowed": false, "reason": "denied by the sandbox's accessDenied"}),
+        None => json!({"allowed": true, "reason": "the shakedown sandbox allows every request"}),
+    }
 }
 
 pub(super) fn update(
