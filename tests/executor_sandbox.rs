@@ -1658,3 +1658,66 @@ async fn a_denied_read_refuses_the_run_at_preflight_naming_it() {
         "every permission is asked about, not only the first"
     );
 }
+
+/// Regression (issue 10, finding 1): a signal before the run started (while connecting
+/// or during preflight) killed the process at once: no reports, no 128+n. Each access
+/// review here takes 1 s, so the signal lands in the middle of the preflight.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signal_during_preflight_ends_in_order_with_reports_and_nothing_touched() {
+    let mut config = common::fast_shop();
+    config.api_faults = sandbox::ApiFaults {
+        latency: Duration::from_secs(1),
+        matching: Some("selfsubjectaccessreviews".into()),
+        ..sandbox::ApiFaults::default()
+    };
+    let b = bench_with("signal-preflight", config).await;
+    let scenario = b.scenario(
+        "pd",
+        "  target: {pods: {namespace: shop, selector: app=checkout, mode: one}}\n  fault: {type: pod-delete}\n  recovery: {within: 20s}\n",
+    );
+    let child = b
+        .command(&["run", scenario.to_str().expect("utf8")])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = tokio::time::Instant::now() + common::DEADLINE;
+    let reviewing = |h: &SandboxHandle| {
+        h.request_log()
+            .iter()
+            .any(|r| r.path.ends_with("selfsubjectaccessreviews"))
+    };
+    while !reviewing(&b.handle) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "preflight never began"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let signalled = std::time::Instant::now();
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().expect("pid").to_string()])
+        .status()
+        .expect("kill");
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("exits")
+        .expect("output");
+    let took = signalled.elapsed();
+    assert_eq!(out.status.code(), Some(143), "{}", stderr(&out));
+    // Well before the remaining reviews (a second each) would have finished.
+    assert!(
+        took < Duration::from_secs(3),
+        "exited {took:?} after SIGTERM"
+    );
+    assert!(b.changes().is_empty(), "{:?}", summary(&b.changes()));
+    for report in ["junit.xml", "report.md", "summary.json"] {
+        assert!(
+            b.dir.join("out").join(report).exists(),
+            "{report} is written"
+        );
+    }
+    let journal = b.journal();
+    let last = journal.last().expect("a journal");
+    assert_eq!(last["event"], "runFinished", "{journal:?}");
+    assert_eq!(last["exitCode"], 143, "{last}");
+}

@@ -5,11 +5,14 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use tokio::sync::watch;
+
 use crate::events::Record;
 use crate::exit::{CouldNotRun, Failure, InvalidInput, Outcome};
 use crate::journal::JournalWriter;
 use crate::plan::{DryRun, Plan, PlanSettings};
 use crate::probes::prometheus::Secret;
+use crate::run::stop::{Stop, unless_signalled};
 use crate::{cluster, executor, plan as planner, report as reports, spec};
 
 /// Every choice a session needs, settled once from the flags (or by the demo).
@@ -36,9 +39,31 @@ pub struct SessionOptions {
 
 /// Runs every file and returns the worst outcome (the runs report their own verdicts);
 /// `Err` when the session could not start them, which the caller prints.
+///
+/// Terminating signals are watched from the session's first moment to its last report:
+/// one that arrives while connecting, during preflight (nothing touched yet) or while
+/// the reports are written ends the session in order, with its reports and exit 128+n,
+/// instead of killing it.
 pub async fn run_files(
     loaded: &[spec::Loaded],
     global: &SessionOptions,
+) -> Result<Outcome, Failure> {
+    let (stop, _) = watch::channel(Stop::Running);
+    let signals = executor::signals::install(stop.clone());
+    let result = session(loaded, global, &stop).await;
+    signals.abort();
+    match (result, signal_of(&stop)) {
+        // After the last run ended some other way, e.g. while its reports were
+        // written: they are complete, and the exit code says what happened.
+        (Ok(outcome), Some(signal)) => Ok(outcome.worse(Outcome::Interrupted(signal))),
+        (result, _) => result,
+    }
+}
+
+async fn session(
+    loaded: &[spec::Loaded],
+    global: &SessionOptions,
+    stop: &watch::Sender<Stop>,
 ) -> Result<Outcome, Failure> {
     let conn = cluster::connect(global.kubeconfig.as_deref(), global.context.as_deref())
         .await
@@ -75,23 +100,36 @@ pub async fn run_files(
         .map_err(|e| CouldNotRun::Connect(Box::new(e)))?;
     let mut problems = Vec::new();
     let mut unreadable = None;
+    let mut interrupted = None;
+    let mut watching = stop.subscribe();
     for (plan, (_, conn)) in plans.iter_mut().zip(&runs) {
         let (namespaces, with_nodes) = plan.inventory_needs();
-        match cluster::inventory(conn, &namespaces, with_nodes, Duration::from_secs(30)).await {
-            Ok(inventory) => {
-                plan.pick_targets(&inventory);
-                problems.extend(executor::preflight(conn, plan).await);
-            }
-            Err(e) => {
+        // Reading the cluster and asking about RBAC can take a while on a slow API
+        // server; a signal meanwhile ends the session before anything is touched.
+        let checked = unless_signalled(&mut watching, async {
+            let inventory =
+                cluster::inventory(conn, &namespaces, with_nodes, Duration::from_secs(30)).await?;
+            plan.pick_targets(&inventory);
+            Ok::<_, cluster::ClusterError>(executor::preflight(conn, plan).await)
+        })
+        .await;
+        match checked {
+            Some(Ok(found)) => problems.extend(found),
+            Some(Err(e)) => {
                 unreadable = Some(e);
+                break;
+            }
+            None => {
+                interrupted = signal_of(stop);
                 break;
             }
         }
     }
-    let stopped: Option<Failure> = match unreadable {
-        Some(e) => Some(CouldNotRun::ReadCluster(Box::new(e)).into()),
-        None if !problems.is_empty() => Some(CouldNotRun::Preflight { problems }.into()),
-        None => None,
+    let stopped: Option<Failure> = match (interrupted, unreadable) {
+        (Some(signal), _) => Some(Failure::interrupted(signal)),
+        (None, Some(e)) => Some(CouldNotRun::ReadCluster(Box::new(e)).into()),
+        (None, None) if !problems.is_empty() => Some(CouldNotRun::Preflight { problems }.into()),
+        (None, None) => None,
     };
     if let Some(failure) = stopped {
         // A client dry run writes nothing; every other run leaves its evidence, so a CI
@@ -119,6 +157,15 @@ pub async fn run_files(
     let mut overall = Outcome::Passed;
     let mut finished = Vec::new();
     for ((file, plan), (run_id, conn)) in loaded.iter().zip(&plans).zip(runs) {
+        // The channel is the session's: an earlier run's abort must not stop this one
+        // (a signal does: this run then skips its steps and writes its reports).
+        stop.send_if_modified(|s| {
+            let aborted = matches!(s, Stop::Aborted(_));
+            if aborted {
+                *s = Stop::Running;
+            }
+            aborted
+        });
         let dir = run_dir(global, loaded.len(), file);
         let journal = fresh_journal(&dir).map_err(|e| CouldNotRun::Journal(Box::new(e)))?;
         let journal_path = journal.path().to_path_buf();
@@ -127,7 +174,8 @@ pub async fn run_files(
             crate::run::bus::Progress::for_terminal(global.quiet, global.verbose),
             crate::run::bus::system_clock(),
         );
-        let outcome = executor::run(plan, conn, bus.clone(), run_options(global, run_id)).await;
+        let options = run_options(global, run_id);
+        let outcome = executor::run_with_stop(plan, conn, bus.clone(), options, stop.clone()).await;
         let records = bus.records();
         write_reports(&dir, &records, global.quiet);
         finished.push(records);
@@ -291,6 +339,14 @@ fn context_allowed(plans: &[Plan], context: &str, yes: bool) -> Result<(), Conte
         Err(ContextRefused::NotAllowed {
             context: context.to_owned(),
         })
+    }
+}
+
+/// The signal that stopped the session, if one did.
+fn signal_of(stop: &watch::Sender<Stop>) -> Option<crate::exit::Signal> {
+    match &*stop.borrow() {
+        Stop::Signalled(signal) => Some(*signal),
+        _ => None,
     }
 }
 
