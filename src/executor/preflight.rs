@@ -125,6 +125,9 @@ impl Needs {
                     self.call("get", CORE, "pods", Some(ns));
                     self.call("patch", CORE, "pods", Some(ns));
                     self.sub("patch", CORE, "pods", Some("ephemeralcontainers"), Some(ns));
+                    // WebSocket exec is a GET, authorized as `get pods/exec`; from 1.35
+                    // (AuthorizePodWebsocketUpgradeCreatePermission) also as `create`.
+                    self.sub("get", CORE, "pods", Some("exec"), Some(ns));
                     self.sub("create", CORE, "pods", Some("exec"), Some(ns));
                     self.events_in(ns);
                 }
@@ -147,6 +150,11 @@ impl Needs {
             self.probe(hypothesis, None);
         }
     }
+
+    /// Calls a run makes whatever it faults. The lease over the run's targets and the
+    /// halt marker go here, one line each, e.g.
+    /// `self.call("create", "coordination.k8s.io", "leases", Some(ns))`.
+    fn run_wide(&mut self) {}
 
     /// `probes::kube` reads; PromQL and HTTP probes do not call the API server.
     fn probe(&mut self, hypothesis: &Hypothesis, default_namespace: Option<&str>) {
@@ -182,8 +190,7 @@ pub fn required_permissions(plan: &Plan) -> BTreeSet<Permission> {
     for hypothesis in &plan.hypotheses {
         needs.probe(hypothesis, plan.default_namespace.as_deref());
     }
-    // Run-wide calls, one line each: the lease over the run's targets and the halt
-    // marker belong here when the run makes them.
+    needs.run_wide();
     needs.0
 }
 
