@@ -51,6 +51,9 @@ pub struct Connection {
     pub context: String,
     pub server: String,
     pub default_namespace: String,
+    /// What the client was built from, so [`Connection::for_run`] can build one that
+    /// names the run.
+    config: Config,
 }
 
 impl Connection {
@@ -60,6 +63,44 @@ impl Connection {
     pub fn namespace_for(&self, flag: Option<&str>) -> String {
         flag.map_or_else(|| self.default_namespace.clone(), str::to_owned)
     }
+
+    /// The same cluster, with every request saying which run makes it
+    /// (`User-Agent: shakedown/<version> (run <run-id>)`), so an audit log tells one
+    /// run's calls from another's and from everyone else's.
+    pub fn for_run(&self, run_id: &str) -> Result<Connection, ClusterError> {
+        let config = with_user_agent(self.config.clone(), &user_agent(Some(run_id)));
+        let client = Client::try_from(config.clone()).map_err(|e| ClusterError::Client {
+            server: self.server.clone(),
+            source: Box::new(e),
+        })?;
+        Ok(Connection {
+            client,
+            config,
+            ..self.clone()
+        })
+    }
+}
+
+/// `shakedown/<version>`, with `(run <run-id>)` when the requests belong to a run.
+pub fn user_agent(run_id: Option<&str>) -> String {
+    let version = env!("CARGO_PKG_VERSION");
+    match run_id {
+        Some(id) => format!("shakedown/{version} (run {id})"),
+        None => format!("shakedown/{version}"),
+    }
+}
+
+/// Sets the User-Agent kube sends with every request (exec upgrades included),
+/// replacing any set before. A value that is not a valid header (it cannot be: the
+/// version and run id are ASCII) leaves the config as it was.
+fn with_user_agent(mut config: Config, agent: &str) -> Config {
+    // The header types are inferred from `Config::headers` (http's), which spares
+    // this crate a direct dependency on `http`.
+    if let (Ok(name), Ok(value)) = ("user-agent".parse(), agent.parse()) {
+        config.headers.retain(|(n, _)| n.as_str() != "user-agent");
+        config.headers.push((name, value));
+    }
+    config
 }
 
 /// Resolves config like kubectl and builds a client. Makes no request.
@@ -107,11 +148,11 @@ pub async fn connect(
     };
     // shakedown retries on its own, with deadlines it chooses and events it can report
     // (a PodDisruptionBudget's 429 is news, not noise), so kube's silent retry is off.
-    let mut config = config;
+    let mut config = with_user_agent(config, &user_agent(None));
     config.default_retry = false;
     let server = config.cluster_url.to_string();
     let default_namespace = config.default_namespace.clone();
-    let client = Client::try_from(config).map_err(|e| ClusterError::Client {
+    let client = Client::try_from(config.clone()).map_err(|e| ClusterError::Client {
         server: server.clone(),
         source: Box::new(e),
     })?;
@@ -120,6 +161,7 @@ pub async fn connect(
         context: context_name,
         server,
         default_namespace,
+        config,
     })
 }
 

@@ -95,7 +95,11 @@ async fn demo_async(
     let outcome = session::run_files(std::slice::from_ref(&loaded), &options).await;
     crate::demo::print_summary(&out);
     crate::demo::report_leftovers(&sandbox);
-    if keep_running && !matches!(outcome, Ok(Outcome::Interrupted(_))) {
+    let interrupted = matches!(
+        outcome,
+        Ok(Outcome::Interrupted(_)) | Err(Failure::Interrupted(_))
+    );
+    if keep_running && !interrupted {
         crate::out!("\nStill running (Ctrl-C to stop):");
         crate::out!(
             "  kubectl --kubeconfig {} get pods -A",

@@ -73,10 +73,26 @@ struct Runner {
     prometheus: Arc<Result<Arc<PrometheusEndpoint>, prometheus::SetupError>>,
 }
 
-/// Runs a plan end to end and returns its outcome.
+/// Runs a plan end to end and returns its outcome, watching terminating signals while
+/// it runs.
 pub async fn run(plan: &Plan, conn: Connection, bus: EventBus, options: RunOptions) -> Outcome {
     let (stop, _) = watch::channel(Stop::Running);
     let signals = signals::install(stop.clone());
+    let outcome = run_with_stop(plan, conn, bus, options, stop).await;
+    signals.abort();
+    outcome
+}
+
+/// [`run`], stopped through `stop`, whose signals the caller watches: a session does
+/// from its first moment (connect, preflight) to its last report, so no signal finds
+/// the process without a handler.
+pub async fn run_with_stop(
+    plan: &Plan,
+    conn: Connection,
+    bus: EventBus,
+    options: RunOptions,
+    stop: watch::Sender<Stop>,
+) -> Outcome {
     let prometheus = prometheus::endpoint(&PrometheusSettings {
         url: options.prometheus_url.clone(),
         token: options.prometheus_token.clone(),
@@ -110,7 +126,6 @@ pub async fn run(plan: &Plan, conn: Connection, bus: EventBus, options: RunOptio
             .tally()
             .errors
             .push("experiment baseline failed".into());
-        signals.abort();
         return runner.finish();
     }
     // Experiment-wide hypotheses are sampled for as long as the steps run (a dry run
@@ -161,7 +176,6 @@ pub async fn run(plan: &Plan, conn: Connection, bus: EventBus, options: RunOptio
         .await;
     }
     runner.tally_verdicts(None);
-    signals.abort();
     runner.finish()
 }
 
@@ -269,6 +283,7 @@ impl Runner {
             dry_run: self.options.server_dry_run,
             bus: self.bus.clone(),
             ledger: self.ledger.clone(),
+            stop: self.stop.subscribe(),
         }
     }
 
@@ -468,8 +483,12 @@ pub fn record_not_run(
         });
     }
     let outcome = failure.outcome();
+    let status = match failure {
+        Failure::Interrupted(_) => StepStatus::Interrupted,
+        _ => StepStatus::Failed,
+    };
     bus.emit(RunEvent::RunFinished(RunFinished {
-        status: StepStatus::Failed,
+        status,
         deviated: false,
         exit_code: outcome.code(),
         outcome: Some(outcome),

@@ -69,6 +69,8 @@ pub async fn recover(
         dry_run: dry_run == DryRun::Server,
         bus,
         ledger: Ledger::default(),
+        // Nothing stops a recover half-way: its channel has no sender.
+        stop: tokio::sync::watch::channel(crate::run::stop::Stop::Running).1,
     };
     let mut work = marked_faults(conn).await?;
     let mut recovery = Recovery {

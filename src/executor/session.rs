@@ -5,11 +5,14 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use tokio::sync::watch;
+
 use crate::events::Record;
 use crate::exit::{CouldNotRun, Failure, InvalidInput, Outcome};
 use crate::journal::JournalWriter;
 use crate::plan::{DryRun, Plan, PlanSettings};
 use crate::probes::prometheus::{PrometheusSettings, Secret};
+use crate::run::stop::{Stop, unless_signalled};
 use crate::{cluster, executor, plan as planner, report as reports, spec};
 
 /// Every choice a session needs, settled once from the flags (or by the demo).
@@ -38,6 +41,11 @@ pub struct SessionOptions {
 /// `Err` when the session could not start them, which the caller prints. A report that
 /// could not be written (the output directory, `--junit PATH`) makes the session exit 3,
 /// whatever the run's verdict: a gate without its evidence did not pass.
+///
+/// Terminating signals are watched from the session's first moment to its last report:
+/// one that arrives while connecting, during preflight (nothing touched yet) or while
+/// the reports are written ends the session in order, with its reports and exit 128+n,
+/// instead of killing it.
 pub async fn run_files(
     loaded: &[spec::Loaded],
     global: &SessionOptions,
@@ -47,6 +55,23 @@ pub async fn run_files(
         // Found out before anything is touched, not after the fault.
         reports_writable(global).map_err(|e| CouldNotRun::WriteReport(Box::new(e)))?;
     }
+    let (stop, _) = watch::channel(Stop::Running);
+    let signals = executor::signals::install(stop.clone());
+    let result = session(loaded, global, &stop).await;
+    signals.abort();
+    match (result, signal_of(&stop)) {
+        // After the last run ended some other way, e.g. while its reports were
+        // written: they are complete, and the exit code says what happened.
+        (Ok(outcome), Some(signal)) => Ok(outcome.worse(Outcome::Interrupted(signal))),
+        (result, _) => result,
+    }
+}
+
+async fn session(
+    loaded: &[spec::Loaded],
+    global: &SessionOptions,
+    stop: &watch::Sender<Stop>,
+) -> Result<Outcome, Failure> {
     let conn = cluster::connect(global.kubeconfig.as_deref(), global.context.as_deref())
         .await
         .map_err(|e| CouldNotRun::Connect(Box::new(e)))?;
@@ -70,44 +95,68 @@ pub async fn run_files(
     }
     let seed = settings.seed;
     crate::say!("shakedown: seed {seed} (replay with --seed {seed})");
+    // Each file's run id is fixed now, so every request of its run, the preflight's
+    // included, names it in its User-Agent.
+    let runs: Vec<(String, cluster::Connection)> = loaded
+        .iter()
+        .map(|_| {
+            let id = new_run_id();
+            conn.for_run(&id).map(|c| (id, c))
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|e| CouldNotRun::Connect(Box::new(e)))?;
     let mut problems = Vec::new();
     let mut unreadable = None;
-    for plan in &mut plans {
+    let mut interrupted = None;
+    let mut watching = stop.subscribe();
+    for (plan, (_, conn)) in plans.iter_mut().zip(&runs) {
         let (namespaces, with_nodes) = plan.inventory_needs();
-        match cluster::inventory(&conn, &namespaces, with_nodes, Duration::from_secs(30)).await {
-            Ok(inventory) => {
-                plan.pick_targets(&inventory);
-                problems.extend(executor::preflight(&conn, plan).await);
-                problems
-                    .extend(executor::prometheus_preflight(plan, &prometheus_settings(global)).await);
-            }
-            Err(e) => {
+        // Reading the cluster and asking about RBAC can take a while on a slow API
+        // server; a signal meanwhile ends the session before anything is touched.
+        let checked = unless_signalled(&mut watching, async {
+            let inventory =
+                cluster::inventory(conn, &namespaces, with_nodes, Duration::from_secs(30)).await?;
+            plan.pick_targets(&inventory);
+            let mut found = executor::preflight(conn, plan).await;
+            found.extend(executor::prometheus_preflight(plan, &prometheus_settings(global)).await);
+            Ok::<_, cluster::ClusterError>(found)
+        })
+        .await;
+        match checked {
+            Some(Ok(found)) => problems.extend(found),
+            Some(Err(e)) => {
                 unreadable = Some(e);
+                break;
+            }
+            None => {
+                interrupted = signal_of(stop);
                 break;
             }
         }
     }
-    let stopped: Option<Failure> = match unreadable {
-        Some(e) => Some(CouldNotRun::ReadCluster(Box::new(e)).into()),
-        None if !problems.is_empty() => Some(CouldNotRun::Preflight { problems }.into()),
-        None => None,
+    let stopped: Option<Failure> = match (interrupted, unreadable) {
+        (Some(signal), _) => Some(Failure::interrupted(signal)),
+        (None, Some(e)) => Some(CouldNotRun::ReadCluster(Box::new(e)).into()),
+        (None, None) if !problems.is_empty() => Some(CouldNotRun::Preflight { problems }.into()),
+        (None, None) => None,
     };
     if let Some(failure) = stopped {
         // A client dry run writes nothing; every other run leaves its evidence, so a CI
         // reporter shows the cause instead of "no tests".
         if global.dry_run != DryRun::Client {
             let mut unwritten = Vec::new();
-            let runs: Vec<Vec<Record>> = loaded
+            let records: Vec<Vec<Record>> = loaded
                 .iter()
                 .zip(&plans)
-                .map(|(file, plan)| {
+                .zip(&runs)
+                .map(|((file, plan), run)| {
                     let (records, failed) =
-                        report_not_run(loaded.len(), file, plan, &conn, global, &failure);
+                        report_not_run(loaded.len(), file, plan, run, global, &failure);
                     unwritten.extend(failed);
                     records
                 })
                 .collect();
-            unwritten.extend(write_combined_junit(global, &runs));
+            unwritten.extend(write_combined_junit(global, &records));
             say_unwritten(&unwritten);
         }
         return Err(failure);
@@ -125,9 +174,18 @@ pub async fn run_files(
     } else {
         Outcome::Passed
     };
-    let mut runs = Vec::new();
+    let mut finished = Vec::new();
     let mut unwritten = Vec::new();
-    for (file, plan) in loaded.iter().zip(&plans) {
+    for ((file, plan), (run_id, conn)) in loaded.iter().zip(&plans).zip(runs) {
+        // The channel is the session's: an earlier run's abort must not stop this one
+        // (a signal does: this run then skips its steps and writes its reports).
+        stop.send_if_modified(|s| {
+            let aborted = matches!(s, Stop::Aborted(_));
+            if aborted {
+                *s = Stop::Running;
+            }
+            aborted
+        });
         let dir = run_dir(global, loaded.len(), file);
         let journal = fresh_journal(&dir).map_err(|e| CouldNotRun::Journal(Box::new(e)))?;
         let journal_path = journal.path().to_path_buf();
@@ -136,20 +194,22 @@ pub async fn run_files(
             crate::run::bus::Progress::for_terminal(global.quiet, global.verbose),
             crate::run::bus::system_clock(),
         );
-        let outcome = executor::run(plan, conn.clone(), bus.clone(), run_options(global)).await;
+        let options = run_options(global, run_id);
+        let outcome = executor::run_with_stop(plan, conn, bus.clone(), options, stop.clone()).await;
         let records = bus.records();
         unwritten.extend(write_reports(&dir, &records, global.quiet));
-        runs.push(records);
+        finished.push(records);
         if global.quiet
-            && let Some(message) = runs
-                .last()
-                .into_iter()
-                .flatten()
-                .rev()
-                .find_map(|r: &Record| match &r.event {
-                    crate::events::RunEvent::RunFinished(f) => f.message.clone(),
-                    _ => None,
-                })
+            && let Some(message) =
+                finished
+                    .last()
+                    .into_iter()
+                    .flatten()
+                    .rev()
+                    .find_map(|r: &Record| match &r.event {
+                        crate::events::RunEvent::RunFinished(f) => f.message.clone(),
+                        _ => None,
+                    })
         {
             // Even quiet runs say how they ended: exit 4 must name what is left faulted.
             crate::say!("shakedown: {message}");
@@ -172,7 +232,7 @@ pub async fn run_files(
             break;
         }
     }
-    unwritten.extend(write_combined_junit(global, &runs));
+    unwritten.extend(write_combined_junit(global, &finished));
     if !unwritten.is_empty() {
         say_unwritten(&unwritten);
         overall = overall.worse(Outcome::CouldNotRun);
@@ -298,7 +358,7 @@ fn report_not_run(
     files: usize,
     file: &spec::Loaded,
     plan: &Plan,
-    conn: &cluster::Connection,
+    (run_id, conn): &(String, cluster::Connection),
     global: &SessionOptions,
     failure: &Failure,
 ) -> (Vec<Record>, Vec<String>) {
@@ -309,7 +369,7 @@ fn report_not_run(
         crate::run::bus::Progress::Quiet,
         crate::run::bus::system_clock(),
     );
-    let options = run_options(global);
+    let options = run_options(global, run_id.clone());
     executor::record_not_run(plan, conn, &options, &bus, failure);
     let records = bus.records();
     let unwritten = write_reports(&dir, &records, global.quiet);
@@ -323,9 +383,9 @@ fn fresh_journal(dir: &Path) -> Result<JournalWriter, crate::journal::JournalErr
     JournalWriter::create(&path)
 }
 
-fn run_options(global: &SessionOptions) -> executor::RunOptions {
+fn run_options(global: &SessionOptions, run_id: String) -> executor::RunOptions {
     executor::RunOptions {
-        run_id: new_run_id(),
+        run_id,
         server_dry_run: global.dry_run == DryRun::Server,
         prometheus_url: global.prometheus_url.clone(),
         prometheus_token: global.prometheus_token.clone(),
@@ -388,6 +448,14 @@ fn context_allowed(plans: &[Plan], context: &str, yes: bool) -> Result<(), Conte
         Err(ContextRefused::NotAllowed {
             context: context.to_owned(),
         })
+    }
+}
+
+/// The signal that stopped the session, if one did.
+fn signal_of(stop: &watch::Sender<Stop>) -> Option<crate::exit::Signal> {
+    match &*stop.borrow() {
+        Stop::Signalled(signal) => Some(*signal),
+        _ => None,
     }
 }
 

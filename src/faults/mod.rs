@@ -43,6 +43,9 @@ pub struct FaultContext {
     pub dry_run: bool,
     pub bus: EventBus,
     pub ledger: Ledger,
+    /// The run's stop channel: injection waits (a PDB-blocked eviction, a flaky API)
+    /// give way to it. Reverts never watch it: they must complete.
+    pub stop: tokio::sync::watch::Receiver<crate::run::stop::Stop>,
 }
 
 impl FaultContext {
@@ -312,33 +315,8 @@ pub async fn record_event(
     reason: &str,
     message: &str,
 ) {
-    let namespace = object.namespace.clone().unwrap_or_else(|| "default".into());
-    let now = jiff::Timestamp::now();
-    let event = Event {
-        metadata: ObjectMeta {
-            generate_name: Some("shakedown-".into()),
-            namespace: Some(namespace.clone()),
-            ..ObjectMeta::default()
-        },
-        involved_object: object,
-        reason: Some(reason.into()),
-        message: Some(format!("{message} (shakedown run {})", ctx.run_id)),
-        type_: Some("Warning".into()),
-        first_timestamp: Some(Time(now)),
-        last_timestamp: Some(Time(now)),
-        event_time: Some(MicroTime(now)),
-        reporting_component: Some("shakedown".into()),
-        // An Event with eventTime needs a reporting instance (the API server answers
-        // 422 without one); `recover` has no run id of its own.
-        reporting_instance: Some(if ctx.run_id.is_empty() {
-            "shakedown-recover".into()
-        } else {
-            ctx.run_id.clone()
-        }),
-        action: Some(reason.into()),
-        count: Some(1),
-        ..Event::default()
-    };
+    let event = event_for(&ctx.run_id, object, reason, message);
+    let namespace = event.metadata.namespace.clone().unwrap_or_default();
     let api: Api<Event> = Api::namespaced(ctx.client.clone(), &namespace);
     let params = PostParams {
         dry_run: ctx.dry_run,
@@ -350,6 +328,63 @@ pub async fn record_event(
             message: format!("could not record a {reason} event: {e}"),
         });
     }
+}
+
+/// A core/v1 Event that kube-apiserver 1.32 accepts (its `ValidateEventCreate`, and
+/// `../shared/realapi/h6-events.txt`): with `eventTime` set it needs a qualified
+/// `reportingComponent`, a `reportingInstance` and an `action` of at most 128 bytes, a
+/// reason of at most 128 and a message of at most 1 KiB; it lives in its object's
+/// namespace, and a cluster-scoped object's (a Node's) lives in `default`.
+pub fn event_for(run_id: &str, object: ObjectReference, reason: &str, message: &str) -> Event {
+    let namespace = object.namespace.clone().unwrap_or_else(|| "default".into());
+    let now = jiff::Timestamp::now();
+    let reason = truncated(reason, EVENT_FIELD_LIMIT);
+    Event {
+        metadata: ObjectMeta {
+            generate_name: Some("shakedown-".into()),
+            namespace: Some(namespace.clone()),
+            ..ObjectMeta::default()
+        },
+        involved_object: object,
+        reason: Some(reason.clone()),
+        message: Some(truncated(
+            &format!("{message} (shakedown run {run_id})"),
+            EVENT_MESSAGE_LIMIT,
+        )),
+        type_: Some("Warning".into()),
+        first_timestamp: Some(Time(now)),
+        last_timestamp: Some(Time(now)),
+        event_time: Some(MicroTime(now)),
+        reporting_component: Some("shakedown".into()),
+        // An Event with eventTime needs a reporting instance (the API server answers
+        // 422 without one); `recover` has no run id of its own.
+        reporting_instance: Some(if run_id.is_empty() {
+            "shakedown-recover".into()
+        } else {
+            truncated(run_id, EVENT_FIELD_LIMIT)
+        }),
+        action: Some(reason),
+        count: Some(1),
+        ..Event::default()
+    }
+}
+
+/// kube-apiserver's limit on an Event's reason, action and reportingInstance (bytes).
+const EVENT_FIELD_LIMIT: usize = 128;
+/// And on its message (`note` in events.k8s.io/v1), for Events with an `eventTime`.
+const EVENT_MESSAGE_LIMIT: usize = 1024;
+
+/// `text` cut to at most `limit` bytes, on a character boundary, ending in `…` when cut.
+fn truncated(text: &str, limit: usize) -> String {
+    if text.len() <= limit {
+        return text.to_owned();
+    }
+    let ellipsis = '…';
+    let mut end = limit - ellipsis.len_utf8();
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{ellipsis}", &text[..end])
 }
 
 pub fn object_ref(
@@ -372,4 +407,71 @@ pub fn object_ref(
 /// `namespace/name` into its parts.
 pub fn split_pod(target: &str) -> (&str, &str) {
     target.split_once('/').unwrap_or(("default", target))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn valid_on_a_real_server(event: &Event) -> Result<(), String> {
+        let field = |v: &Option<String>| v.clone().unwrap_or_default();
+        let (component, instance) = (
+            field(&event.reporting_component),
+            field(&event.reporting_instance),
+        );
+        let (action, reason) = (field(&event.action), field(&event.reason));
+        let namespace = field(&event.metadata.namespace);
+        let object_ns = field(&event.involved_object.namespace);
+        let qualified = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 63
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+                && s.starts_with(|c: char| c.is_ascii_alphanumeric())
+                && s.ends_with(|c: char| c.is_ascii_alphanumeric())
+        };
+        let checks = [
+            (event.event_time.is_some(), "eventTime set"),
+            (qualified(&component), "reportingComponent qualified"),
+            (
+                !instance.is_empty() && instance.len() <= 128,
+                "reportingInstance",
+            ),
+            (!action.is_empty() && action.len() <= 128, "action"),
+            (!reason.is_empty() && reason.len() <= 128, "reason"),
+            (field(&event.message).len() <= 1024, "message at most 1 KiB"),
+            (
+                object_ns == namespace || (object_ns.is_empty() && namespace == "default"),
+                "involvedObject.namespace matches",
+            ),
+        ];
+        match checks.iter().find(|(ok, _)| !ok) {
+            Some((_, rule)) => Err((*rule).to_owned()),
+            None => Ok(()),
+        }
+    }
+
+    /// Regression: a revert detail of any length (an exec's stderr) made the message
+    /// longer than a real server takes; recover sent an empty reportingInstance.
+    #[test]
+    fn events_are_valid_core_v1_events_on_a_real_server() {
+        let pod = object_ref("Pod", "v1", Some("shop"), "checkout-1", None);
+        let node = object_ref("Node", "v1", None, "node-a-1", None);
+        let long = "é".repeat(2000);
+        for (run_id, object, message) in [
+            ("20261202T101010Z-abcdef", pod.clone(), "pod deleted"),
+            ("", pod, long.as_str()),
+            ("20261202T101010Z-abcdef", node, long.as_str()),
+        ] {
+            let event = event_for(run_id, object, "ShakedownRevert", message);
+            assert_eq!(valid_on_a_real_server(&event), Ok(()), "{event:?}");
+        }
+    }
+
+    #[test]
+    fn truncation_keeps_whole_characters_and_says_it_cut() {
+        assert_eq!(truncated("short", 10), "short");
+        let cut = truncated(&"é".repeat(10), 9);
+        assert!(cut.len() <= 9 && cut.ends_with('…'), "{cut}");
+    }
 }

@@ -5,7 +5,10 @@
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Node, Pod};
-use kube::api::{DeleteParams, EvictParams, ListParams, Patch, PatchParams, PostParams};
+use k8s_openapi::api::policy::v1::Eviction;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{DeleteOptions, ObjectMeta, Preconditions};
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::core::Status;
 use kube::{Api, Client};
 use serde_json::json;
 
@@ -16,6 +19,7 @@ use super::{
 };
 use crate::events::{NoteLevel, RunEvent};
 use crate::run::retry::{Backoff, retry_notify};
+use crate::run::stop::unless_stopped;
 use crate::spec::NodeDrain;
 
 fn patch_params(dry_run: bool) -> PatchParams {
@@ -54,10 +58,15 @@ async fn drain(
 ) -> Result<Disrupted, FaultError> {
     let api: Api<Node> = Api::all(ctx.client.clone());
     let deadline = tokio::time::Instant::now() + fault.eviction_timeout.0;
+    // Every API wait here gives way to a stop: what was cordoned so far is in the
+    // ledger, and the executor reverts it.
+    let mut stop = ctx.stop.clone();
     for name in nodes {
-        let node = with_retries(deadline, || api.get(name))
-            .await
-            .map_err(|e| fail(ctx, name, FaultError::api("cannot read node", e)))?;
+        let Some(node) = unless_stopped(&mut stop, with_retries(deadline, || api.get(name))).await
+        else {
+            return Ok(Disrupted::default());
+        };
+        let node = node.map_err(|e| fail(ctx, name, FaultError::api("cannot read node", e)))?;
         let ours = node
             .metadata
             .annotations
@@ -81,9 +90,11 @@ async fn drain(
                 json!({"metadata": {"annotations": {CORDONED_BY: ctx.run_id}}, "spec": {"unschedulable": true}}),
             );
             let params = patch_params(ctx.dry_run);
-            with_retries(deadline, || api.patch(name, &params, &patch))
-                .await
-                .map_err(|e| fail(ctx, name, FaultError::api("cordon failed", e)))?;
+            let cordon = with_retries(deadline, || api.patch(name, &params, &patch));
+            let Some(cordoned) = unless_stopped(&mut stop, cordon).await else {
+                return Ok(Disrupted::default());
+            };
+            cordoned.map_err(|e| fail(ctx, name, FaultError::api("cordon failed", e)))?;
             let detail = if ctx.dry_run {
                 "would cordon"
             } else {
@@ -120,9 +131,15 @@ async fn evict_node(
 ) -> Result<Disrupted, FaultError> {
     let pods: Api<Pod> = Api::all(ctx.client.clone());
     let on_node = ListParams::default().fields(&format!("spec.nodeName={node}"));
-    let list = with_retries(deadline, || pods.list(&on_node))
-        .await
-        .map_err(|e| fail(ctx, node, FaultError::api("cannot list pods", e)))?;
+    let Some(list) = unless_stopped(
+        &mut ctx.stop.clone(),
+        with_retries(deadline, || pods.list(&on_node)),
+    )
+    .await
+    else {
+        return Ok(Disrupted::default());
+    };
+    let list = list.map_err(|e| fail(ctx, node, FaultError::api("cannot list pods", e)))?;
     let mut victims = Vec::new();
     for pod in list.items {
         match classify(&pod, fault) {
@@ -131,21 +148,21 @@ async fn evict_node(
             Disposition::Refuse(why) => return Err(fail(ctx, node, FaultError::Refused(why))),
         }
     }
-    let mut disrupted = Disrupted {
-        owners: owners_of(&ctx.client, &victims).await,
-        ..Disrupted::default()
-    };
     let mut tasks = tokio::task::JoinSet::new();
     for pod in victims {
-        disrupted.add_pod(&pod);
         let ctx = ctx.clone();
-        tasks.spawn(async move { evict_with_backoff(&ctx, &pod, deadline).await });
+        tasks.spawn(async move {
+            let evicted = evict_with_backoff(&ctx, &pod, deadline).await;
+            (pod, evicted)
+        });
     }
+    let mut evicted = Vec::new();
     let mut first_error = None;
     while let Some(result) = tasks.join_next().await {
         match result {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
+            Ok((pod, Ok(true))) => evicted.push(pod),
+            Ok((_, Ok(false))) => {}
+            Ok((_, Err(e))) => {
                 first_error.get_or_insert(e);
             }
             Err(join) => {
@@ -155,6 +172,15 @@ async fn evict_node(
                 });
             }
         }
+    }
+    // Only what was really evicted is disrupted: a pod a stopped run never got to
+    // evict has no recovery to wait for.
+    let mut disrupted = Disrupted {
+        owners: owners_of(&ctx.client, &evicted).await,
+        ..Disrupted::default()
+    };
+    for pod in &evicted {
+        disrupted.add_pod(pod);
     }
     match first_error {
         Some(e) => Err(e),
@@ -224,26 +250,45 @@ fn classify(pod: &Pod, fault: &NodeDrain) -> Disposition {
     Disposition::Evict
 }
 
+/// The Eviction a drain posts for `pod`: a whole `policy/v1` object (`apiVersion`,
+/// `kind`, `metadata`, `deleteOptions`), as kube-apiserver decodes it. kube-rs's own
+/// `Api::evict` sends `{"delete_options": …}` without type meta, which a real server
+/// ignores with a warning, dropping the options. The UID precondition makes sure we
+/// evict the pod we listed, never a namesake that replaced it (a StatefulSet's).
+pub fn eviction_for(pod: &Pod, dry_run: bool) -> Eviction {
+    Eviction {
+        metadata: ObjectMeta {
+            name: pod.metadata.name.clone(),
+            namespace: pod.metadata.namespace.clone(),
+            ..ObjectMeta::default()
+        },
+        delete_options: Some(DeleteOptions {
+            dry_run: dry_run.then(|| vec!["All".to_owned()]),
+            preconditions: pod.metadata.uid.clone().map(|uid| Preconditions {
+                uid: Some(uid),
+                ..Preconditions::default()
+            }),
+            ..DeleteOptions::default()
+        }),
+    }
+}
+
 /// One eviction. A 429 means a PodDisruptionBudget said "not now": wait and retry until
-/// the deadline, as `kubectl drain` does.
+/// the deadline, as `kubectl drain` does, or until the run stops (then `Ok(false)`:
+/// not evicted, nothing to wait for). `Ok(true)` when the pod was evicted.
 async fn evict_with_backoff(
     ctx: &FaultContext,
     pod: &Pod,
     deadline: tokio::time::Instant,
-) -> Result<(), FaultError> {
+) -> Result<bool, FaultError> {
     let namespace = pod.metadata.namespace.clone().unwrap_or_default();
     let name = pod.metadata.name.clone().unwrap_or_default();
     let target = format!("{namespace}/{name}");
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
-    let params = EvictParams {
-        delete_options: Some(DeleteParams {
-            dry_run: ctx.dry_run,
-            ..DeleteParams::default()
-        }),
-        post_options: PostParams {
-            dry_run: ctx.dry_run,
-            ..PostParams::default()
-        },
+    let eviction = eviction_for(pod, ctx.dry_run);
+    let params = PostParams {
+        dry_run: ctx.dry_run,
+        ..PostParams::default()
     };
     let mut blocked = false;
     let note_pdb = |e: &kube::Error, _| {
@@ -256,8 +301,17 @@ async fn evict_with_backoff(
         }
     };
     let backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(5));
-    let evict = || api.evict(&name, &params);
-    let evicted = retry_notify(backoff, deadline, super::is_transient, note_pdb, evict).await;
+    let evict = || api.create_subresource::<_, Status>("eviction", &name, &params, &eviction);
+    let retries = retry_notify(backoff, deadline, super::is_transient, note_pdb, evict);
+    // A PDB can block for the whole eviction timeout (minutes): a signal or an abort
+    // must not wait for it.
+    let Some(evicted) = unless_stopped(&mut ctx.stop.clone(), retries).await else {
+        ctx.bus.emit(RunEvent::Note {
+            level: NoteLevel::Info,
+            message: format!("eviction of {target} not attempted further: the run was stopped"),
+        });
+        return Ok(false);
+    };
     match evicted {
         Ok(_) => {
             let detail = match (ctx.dry_run, blocked) {
@@ -266,9 +320,11 @@ async fn evict_with_backoff(
                 (false, false) => "evicted",
             };
             ctx.injected(&target, detail.into());
-            Ok(())
+            Ok(true)
         }
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        // Gone already, or replaced by a namesake (the UID precondition): either way the
+        // pod we listed is not running any more, and not by our hand.
+        Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => Ok(false),
         Err(e) => Err(ctx.failed(
             &target,
             FaultError::api("eviction not possible before the timeout", e),

@@ -15,6 +15,7 @@ use super::recovery::{Disrupted, owners_of};
 use super::{
     FaultContext, FaultError, Hold, Injector, object_ref, record_event, split_pod, with_retries,
 };
+use crate::run::stop::unless_stopped;
 use crate::spec::PodDelete;
 
 /// How many deletions are in flight at once: enough to keep up with a large pick,
@@ -68,7 +69,12 @@ async fn delete_pods(
         let (ctx, target, limit) = (ctx.clone(), target.clone(), limit.clone());
         tasks.spawn(async move {
             let _permit = limit.acquire_owned().await;
-            delete_one(&ctx, &target, grace).await
+            // A stop ends the injection: no new deletion starts, and one retrying a
+            // flaky API gives up (it may or may not have landed; nothing to undo).
+            let mut stop = ctx.stop.clone();
+            unless_stopped(&mut stop, delete_one(&ctx, &target, grace))
+                .await
+                .unwrap_or(Ok(None))
         });
     }
     let mut deleted = Vec::new();

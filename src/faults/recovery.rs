@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use kube::api::ListParams;
 use kube::{Api, Client};
 
 /// A workload whose readiness we wait for.
@@ -89,41 +91,135 @@ pub async fn owners_of(client: &Client, pods: &[Pod]) -> BTreeSet<Owner> {
     owners
 }
 
-/// Whether the owner has all its desired replicas ready now.
-pub async fn is_ready(client: &Client, owner: &Owner) -> Result<bool, kube::Error> {
+/// What readiness is judged against: how many ready pods the owner wants, which pods
+/// are its own, and whether its controller has seen its current spec.
+struct Wanted {
+    desired: i32,
+    selector: Option<String>,
+    /// `status.observedGeneration >= metadata.generation`: the status and the pods
+    /// answer the spec as it is now, not as it was.
+    observed: bool,
+}
+
+impl Wanted {
+    fn of(
+        desired: i32,
+        selector: Option<&LabelSelector>,
+        meta: &ObjectMeta,
+        observed_generation: Option<i64>,
+    ) -> Self {
+        Wanted {
+            desired,
+            selector: selector.map(selector_string),
+            observed: observed_generation.unwrap_or(0) >= meta.generation.unwrap_or(0),
+        }
+    }
+}
+
+/// Whether the owner has all its desired replicas ready now, read from fresh state:
+/// its controller has observed its current spec (observedGeneration), and enough of
+/// its pods are Ready that are neither terminating nor among the `disrupted` ones (by
+/// UID). The workload's status alone lags behind: right after a force delete it still
+/// counts the deleted pod as ready, which made every recovery look instant ("0.0s").
+pub async fn is_ready(
+    client: &Client,
+    owner: &Owner,
+    disrupted: &BTreeSet<String>,
+) -> Result<bool, kube::Error> {
     let ns = owner.namespace.as_str();
-    Ok(match owner.kind.as_str() {
+    let wanted = match owner.kind.as_str() {
         "Deployment" => {
             let d = Api::<Deployment>::namespaced(client.clone(), ns)
                 .get(&owner.name)
                 .await?;
-            let want = d.spec.and_then(|s| s.replicas).unwrap_or(1);
-            d.status.and_then(|s| s.ready_replicas).unwrap_or(0) >= want
+            let spec = d.spec.as_ref();
+            let observed = d.status.as_ref().and_then(|s| s.observed_generation);
+            let desired = spec.and_then(|s| s.replicas).unwrap_or(1);
+            Wanted::of(desired, spec.map(|s| &s.selector), &d.metadata, observed)
         }
         "ReplicaSet" => {
             let r = Api::<ReplicaSet>::namespaced(client.clone(), ns)
                 .get(&owner.name)
                 .await?;
-            let want = r.spec.and_then(|s| s.replicas).unwrap_or(1);
-            r.status.and_then(|s| s.ready_replicas).unwrap_or(0) >= want
+            let spec = r.spec.as_ref();
+            let observed = r.status.as_ref().and_then(|s| s.observed_generation);
+            let desired = spec.and_then(|s| s.replicas).unwrap_or(1);
+            Wanted::of(desired, spec.map(|s| &s.selector), &r.metadata, observed)
         }
         "StatefulSet" => {
             let s = Api::<StatefulSet>::namespaced(client.clone(), ns)
                 .get(&owner.name)
                 .await?;
-            let want = s.spec.and_then(|s| s.replicas).unwrap_or(1);
-            s.status.and_then(|s| s.ready_replicas).unwrap_or(0) >= want
+            let spec = s.spec.as_ref();
+            let observed = s.status.as_ref().and_then(|s| s.observed_generation);
+            let desired = spec.and_then(|s| s.replicas).unwrap_or(1);
+            Wanted::of(desired, spec.map(|s| &s.selector), &s.metadata, observed)
         }
         "DaemonSet" => {
             let d = Api::<DaemonSet>::namespaced(client.clone(), ns)
                 .get(&owner.name)
                 .await?;
-            d.status
-                .is_some_and(|s| s.number_ready >= s.desired_number_scheduled)
+            let status = d.status.as_ref();
+            let observed = status.and_then(|s| s.observed_generation);
+            let desired = status.map_or(0, |s| s.desired_number_scheduled);
+            let selector = d.spec.as_ref().map(|s| &s.selector);
+            Wanted::of(desired, selector, &d.metadata, observed)
         }
         // Unknown controllers: nothing we can measure, so we do not claim recovery.
-        _ => false,
-    })
+        _ => return Ok(false),
+    };
+    if !wanted.observed {
+        return Ok(false);
+    }
+    let mut params = ListParams::default();
+    if let Some(selector) = wanted.selector.as_deref().filter(|s| !s.is_empty()) {
+        params = params.labels(selector);
+    }
+    let pods = Api::<Pod>::namespaced(client.clone(), ns)
+        .list(&params)
+        .await?;
+    let ready = pods
+        .items
+        .iter()
+        .filter(|p| counts_as_ready(p, disrupted))
+        .count();
+    Ok(ready >= usize::try_from(wanted.desired).unwrap_or(0))
+}
+
+/// Ready, not on its way out, and not one of the pods the fault removed (a pod keeps
+/// its name across a StatefulSet restart, never its UID).
+fn counts_as_ready(pod: &Pod, disrupted: &BTreeSet<String>) -> bool {
+    let fresh = pod
+        .metadata
+        .uid
+        .as_ref()
+        .is_some_and(|uid| !disrupted.contains(uid));
+    let ready = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+    fresh && ready && pod.metadata.deletion_timestamp.is_none()
+}
+
+/// A `LabelSelector` in the `labelSelector` query syntax.
+fn selector_string(selector: &LabelSelector) -> String {
+    let mut terms: Vec<String> = selector
+        .match_labels
+        .iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    for e in selector.match_expressions.iter().flatten() {
+        let values = e.values.clone().unwrap_or_default().join(",");
+        terms.push(match e.operator.as_str() {
+            "In" => format!("{} in ({values})", e.key),
+            "NotIn" => format!("{} notin ({values})", e.key),
+            "Exists" => e.key.clone(),
+            _ => format!("!{}", e.key),
+        });
+    }
+    terms.join(",")
 }
 
 /// What a fault disrupted, when each owner was last disrupted, and when each owner was
@@ -186,11 +282,11 @@ impl Disrupted {
 
 /// Polls until every owner is whole again or the deadline passes, or the run stops
 /// (`until_signal`: only a terminating signal stops it, not an abort, so recovery is
-/// still measured after an early revert).
+/// still measured after an early revert). A stop ends the wait at once, even in the
+/// middle of a slow API call.
 ///
-/// "Whole" means the disrupted pods are really gone (a terminating pod may still count
-/// as ready for a moment, which would fake an instant recovery) and the owner has its
-/// desired ready replicas. Transient API errors count as "not yet".
+/// "Whole" is judged from fresh state ([`is_ready`]): the disrupted pods (by UID) do
+/// not count, however long they take to go. Transient API errors count as "not yet".
 pub async fn wait_until_recovered(
     client: &Client,
     disrupted: &mut Disrupted,
@@ -198,14 +294,25 @@ pub async fn wait_until_recovered(
     stopped: &mut tokio::sync::watch::Receiver<crate::run::stop::Stop>,
     until_signal: bool,
 ) {
+    let polling = poll_recovery(client, disrupted, deadline);
+    if until_signal {
+        crate::run::stop::unless_signalled(stopped, polling).await;
+    } else {
+        crate::run::stop::unless_stopped(stopped, polling).await;
+    }
+}
+
+async fn poll_recovery(client: &Client, disrupted: &mut Disrupted, deadline: tokio::time::Instant) {
+    let uids: BTreeSet<String> = disrupted
+        .pods
+        .iter()
+        .map(|(_, _, uid)| uid.clone())
+        .filter(|uid| !uid.is_empty())
+        .collect();
     loop {
-        let gone = all_gone(client, &disrupted.pods).await;
         let pending: Vec<Owner> = disrupted.pending().cloned().collect();
         for owner in pending {
-            let own_pods_gone = gone
-                .iter()
-                .all(|(ns, still_there)| ns != &owner.namespace || !still_there);
-            if own_pods_gone && is_ready(client, &owner).await.unwrap_or(false) {
+            if is_ready(client, &owner, &uids).await.unwrap_or(false) {
                 disrupted
                     .recovered
                     .insert(owner, tokio::time::Instant::now());
@@ -215,28 +322,6 @@ pub async fn wait_until_recovered(
         if disrupted.pending().next().is_none() || next >= deadline {
             return;
         }
-        let stopped = if until_signal {
-            crate::run::stop::wait_or_signal(stopped, next).await
-        } else {
-            crate::run::stop::wait_or_stop(stopped, next).await
-        };
-        if stopped {
-            return;
-        }
+        tokio::time::sleep_until(next).await;
     }
-}
-
-/// For each disrupted pod: its namespace, and whether that very pod (same uid) still exists.
-async fn all_gone(client: &Client, pods: &[(String, String, String)]) -> Vec<(String, bool)> {
-    let mut out = Vec::with_capacity(pods.len());
-    for (namespace, name, uid) in pods {
-        let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
-        let still_there = match api.get_opt(name).await {
-            Ok(Some(pod)) => pod.metadata.uid.as_deref() == Some(uid.as_str()),
-            Ok(None) => false,
-            Err(_) => true,
-        };
-        out.push((namespace.clone(), still_there));
-    }
-    out
 }

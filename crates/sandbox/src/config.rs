@@ -39,6 +39,9 @@
 //!   latency: 200ms
 //!   dropWatchesAfter: 30s
 //!   matching: /eviction               # only requests whose `METHOD /path` contains this
+//! accessDenied:                       # SelfSubjectAccessReviews answer `allowed: false`
+//!   - { verb: get, resource: replicasets, namespace: shop }  # no namespace: everywhere
+//!   - { verb: create, resource: pods/eviction }
 //! ```
 
 use std::collections::BTreeMap;
@@ -80,6 +83,41 @@ pub struct SandboxConfig {
     /// API misbehaviour from the start; tests can change it at run time.
     #[serde(default)]
     pub api_faults: ApiFaults,
+    /// Permissions a SelfSubjectAccessReview reports as denied, so a client's preflight
+    /// can be tested. Only the reviews answer so: the requests themselves are served.
+    #[serde(default)]
+    pub access_denied: Vec<DeniedAccess>,
+}
+
+/// One permission the sandbox's SelfSubjectAccessReviews deny.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeniedAccess {
+    pub verb: String,
+    /// `replicasets`, or with its subresource: `pods/eviction`.
+    pub resource: String,
+    /// Only in this namespace; a cluster-wide review is denied too, since it asks for
+    /// every namespace. Everywhere when unset.
+    #[serde(default)]
+    pub namespace: Option<String>,
+}
+
+impl DeniedAccess {
+    /// Whether a review's `spec.resourceAttributes` asks for this permission.
+    pub fn denies(&self, attributes: &serde_json::Value) -> bool {
+        let field = |k: &str| attributes[k].as_str().unwrap_or("");
+        let resource = match field("subresource") {
+            "" => field("resource").to_owned(),
+            sub => format!("{}/{sub}", field("resource")),
+        };
+        let namespace = field("namespace");
+        self.verb == field("verb")
+            && self.resource == resource
+            && self
+                .namespace
+                .as_deref()
+                .is_none_or(|ns| namespace.is_empty() || ns == namespace)
+    }
 }
 
 /// Misbehaviour the API can be told to show, for testing a client's resilience.
@@ -353,6 +391,27 @@ podDisruptionBudgets:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_access_denial_matches_verb_resource_subresource_and_namespace() {
+        let config = SandboxConfig::from_yaml(
+            "accessDenied:\n  - { verb: get, resource: replicasets, namespace: shop }\n  - { verb: create, resource: pods/eviction }\n",
+        )
+        .expect("parses");
+        let denied = |attributes: serde_json::Value| {
+            config.access_denied.iter().any(|d| d.denies(&attributes))
+        };
+        let review = |verb: &str, resource: &str, sub: &str, ns: &str| serde_json::json!({"verb": verb, "resource": resource, "subresource": sub, "namespace": ns});
+        assert!(denied(review("get", "replicasets", "", "shop")));
+        assert!(
+            denied(review("get", "replicasets", "", "")),
+            "cluster-wide asks for shop too"
+        );
+        assert!(!denied(review("get", "replicasets", "", "default")));
+        assert!(!denied(review("list", "replicasets", "", "shop")));
+        assert!(denied(review("create", "pods", "eviction", "any")));
+        assert!(!denied(review("create", "pods", "", "any")));
+    }
 
     #[test]
     fn durations_parse_in_the_units_specs_use() {

@@ -51,6 +51,11 @@ pub struct RequestRecord {
     /// The request asked for a dry run: `dryRun=All` in its query, or `"dryRun": ["All"]`
     /// in its DeleteOptions body (where clients put a delete's).
     pub dry_run: bool,
+    /// The `User-Agent` header, empty when none was sent.
+    pub user_agent: String,
+    /// The request object of a write (POST, PUT, PATCH, DELETE) when its body is JSON,
+    /// as an audit log's `requestObject`.
+    pub body: Option<Value>,
 }
 
 impl RequestRecord {

@@ -262,6 +262,8 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
     };
     let accept = header(header::ACCEPT);
     let content_type = header(header::CONTENT_TYPE);
+    let user_agent = header(header::USER_AGENT);
+    let mut logged_body = None;
     let faults = state.faults();
     if is_api(&path) && !faults.latency.is_zero() && faults.applies_to(method.as_str(), &path) {
         tokio::time::sleep(faults.latency).await;
@@ -291,6 +293,9 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
                 let query = parse_query(&raw_query);
                 if method == http::Method::GET {
                     wait_for_version(&state, &query).await;
+                }
+                if !matches!(method.as_str(), "GET" | "HEAD" | "OPTIONS") {
+                    logged_body = serde_json::from_slice(&body).ok();
                 }
                 let request = ApiRequest {
                     method: method.clone(),
@@ -350,6 +355,8 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
         status: response.status().as_u16(),
         time: SystemTime::now(),
         dry_run,
+        user_agent,
+        body: logged_body,
     });
     response
 }

@@ -132,7 +132,10 @@ pub(super) fn matrix_points(
 
 /// `[<unix time>, "<value>"]`: the time, in seconds.
 fn sample_time(sample: &Value) -> Option<f64> {
-    sample.get(0).and_then(Value::as_f64).filter(|t| t.is_finite())
+    sample
+        .get(0)
+        .and_then(Value::as_f64)
+        .filter(|t| t.is_finite())
 }
 
 fn series_value(series: &Value) -> SeriesValue {

@@ -25,7 +25,10 @@ fn answer(kind: &str, spec: Value, status: Value) -> Value {
     })
 }
 
-pub fn self_subject_access_review(body: &Value) -> Result<Value, ApiError> {
+pub fn self_subject_access_review(
+    config: &crate::SandboxConfig,
+    body: &Value,
+) -> Result<Value, ApiError> {
     let spec = &body["spec"];
     let resource = spec["resourceAttributes"].is_object();
     let non_resource = &spec["nonResourceAttributes"];
@@ -44,7 +47,12 @@ pub fn self_subject_access_review(body: &Value) -> Result<Value, ApiError> {
             ),
             "cannot be specified in combination with resourceAttributes",
         ))),
-        _ => Ok(answer(
+        (true, false) => Ok(answer(
+            "SelfSubjectAccessReview",
+            spec.clone(),
+            access_review(config, &spec["resourceAttributes"]),
+        )),
+        (false, true) => Ok(answer(
             "SelfSubjectAccessReview",
             spec.clone(),
             json!({"allowed": true}),
@@ -72,4 +80,12 @@ pub fn self_subject_rules_review() -> Value {
             ],
         }),
     )
+}
+
+/// A SelfSubjectAccessReview's status: allowed, unless the config denies it.
+fn access_review(config: &crate::SandboxConfig, attributes: &Value) -> Value {
+    match config.access_denied.iter().find(|d| d.denies(attributes)) {
+        Some(_) => json!({"allowed": false, "reason": "denied by the sandbox's accessDenied"}),
+        None => json!({"allowed": true, "reason": "the shakedown sandbox allows every request"}),
+    }
 }

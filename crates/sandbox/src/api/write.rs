@@ -50,7 +50,10 @@ pub(super) fn create(
     let mut obj = as_stored(t.def, obj);
     match t.def.store {
         "selfsubjectaccessreviews" => {
-            return Ok(Reply::Json(201, reviews::self_subject_access_review(&obj)?));
+            return Ok(Reply::Json(
+                201,
+                reviews::self_subject_access_review(&state.config, &obj)?,
+            ));
         }
         "selfsubjectrulesreviews" => {
             return Ok(Reply::Json(201, reviews::self_subject_rules_review()));
