@@ -595,7 +595,11 @@ async fn a_blind_stop_condition_aborts_the_fault() {
         .iter()
         .filter(|r| r["event"] == "probeSample")
         .collect();
-    assert_eq!(samples.len(), 2, "errorThreshold defaults to 2: {samples:?}");
+    assert_eq!(
+        samples.len(),
+        2,
+        "errorThreshold defaults to 2: {samples:?}"
+    );
     for sample in samples {
         assert_eq!(sample["outcome"], "error", "{sample}");
     }

@@ -767,8 +767,9 @@ async fn a_wrong_path_prefix_is_exit_3_at_preflight_and_nothing_is_touched() {
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     let why = stderr(&out);
     assert!(
-        why.contains(&format!("preflight: Prometheus at {wrong} answered 404 Not Found"))
-            && why.contains("path prefix"),
+        why.contains(&format!(
+            "preflight: Prometheus at {wrong} answered 404 Not Found"
+        )) && why.contains("path prefix"),
         "{why}"
     );
     assert!(b.changes().is_empty(), "{:?}", b.changes());
@@ -823,7 +824,10 @@ async fn the_range_recheck_of_a_short_window_counts_only_points_inside_it() {
         .and_then(|rest| rest.split(' ').next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("a range re-check: {message}"));
-    assert!((1..=6).contains(&points), "{points} points for a 4 s window: {message}");
+    assert!(
+        (1..=6).contains(&points),
+        "{points} points for a 4 s window: {message}"
+    );
     for sample in events(&journal, "probeSample") {
         assert_eq!(sample["outcome"], "pass", "{sample}");
     }

@@ -103,7 +103,13 @@ impl Check {
                 "no answer in time (the fault is never held longer for a re-check)".into(),
             ))),
         };
-        let overturned = |to: Verdict| if verdict == Verdict::Passed { to } else { verdict };
+        let overturned = |to: Verdict| {
+            if verdict == Verdict::Passed {
+                to
+            } else {
+                verdict
+            }
+        };
         match window {
             None => (verdict, message),
             Some(Err(e)) => (
@@ -710,7 +716,16 @@ mod tests {
             }
         };
         let error = || Some(Observation::Error("unreachable".into()));
-        let script = || vec![value(0.0), empty(), value(0.0), error(), empty(), value(0.0)];
+        let script = || {
+            vec![
+                value(0.0),
+                empty(),
+                value(0.0),
+                error(),
+                empty(),
+                value(0.0),
+            ]
+        };
         let (verdict, message, aborted) =
             during_verdict(&check(script(), None, blind(2)), Duration::from_secs(2)).await;
         assert_eq!((verdict, aborted), (Verdict::Error, true), "{message}");

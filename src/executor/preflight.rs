@@ -121,7 +121,11 @@ async fn denied(conn: &Connection, needed: &BTreeSet<Permission>) -> Vec<String>
 pub fn promql_hypotheses(plan: &Plan) -> Vec<&Hypothesis> {
     plan.hypotheses
         .iter()
-        .chain(plan.fault_steps().into_iter().flat_map(|(_, s)| &s.hypotheses))
+        .chain(
+            plan.fault_steps()
+                .into_iter()
+                .flat_map(|(_, s)| &s.hypotheses),
+        )
         .filter(|h| matches!(h.probe, Probe::Promql(_)))
         .collect()
 }

@@ -72,8 +72,9 @@ pub async fn run_files(
             Ok(inventory) => {
                 plan.pick_targets(&inventory);
                 problems.extend(executor::preflight(&conn, plan).await);
-                problems
-                    .extend(executor::prometheus_preflight(plan, &prometheus_settings(global)).await);
+                problems.extend(
+                    executor::prometheus_preflight(plan, &prometheus_settings(global)).await,
+                );
             }
             Err(e) => {
                 unreadable = Some(e);
@@ -147,7 +148,10 @@ pub async fn run_files(
             journal_path.display()
         );
         overall = overall.worse(outcome);
-        if matches!(outcome, Outcome::Interrupted(_) | Outcome::Halted | Outcome::RevertFailed) {
+        if matches!(
+            outcome,
+            Outcome::Interrupted(_) | Outcome::Halted | Outcome::RevertFailed
+        ) {
             break;
         }
     }

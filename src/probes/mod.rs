@@ -168,7 +168,14 @@ pub fn judge(
         Observation::Stale { values, reason } => {
             let (outcome, detail) = judge(hypothesis, &Observation::Values(values.clone()));
             let no_data = detail.as_deref() == Some(NO_DATA);
-            return (outcome, if no_data { Some(reason.clone()) } else { detail });
+            return (
+                outcome,
+                if no_data {
+                    Some(reason.clone())
+                } else {
+                    detail
+                },
+            );
         }
     };
     let present = values
@@ -186,7 +193,11 @@ pub fn judge(
         return (SampleOutcome::Pass, None);
     };
     let holds = |v: &SeriesValue| v.value.is_some_and(|v| expectation.holds(v));
-    let with_data = || values.iter().filter(|v| v.value.is_some_and(|v| !v.is_nan()));
+    let with_data = || {
+        values
+            .iter()
+            .filter(|v| v.value.is_some_and(|v| !v.is_nan()))
+    };
     let ok = match hypothesis.series {
         SeriesMatch::All => with_data().all(holds),
         SeriesMatch::Any => with_data().any(holds),
@@ -207,11 +218,17 @@ pub fn judge(
 }
 
 /// The series that breaches the expectation the most: the one to name in a failure.
-pub fn breaching<'v>(hypothesis: &Hypothesis, values: &'v [SeriesValue]) -> Option<&'v SeriesValue> {
+pub fn breaching<'v>(
+    hypothesis: &Hypothesis,
+    values: &'v [SeriesValue],
+) -> Option<&'v SeriesValue> {
     let expectation = hypothesis.expect?;
     values
         .iter()
-        .filter(|v| v.value.is_some_and(|x| !x.is_nan() && !expectation.holds(x)))
+        .filter(|v| {
+            v.value
+                .is_some_and(|x| !x.is_nan() && !expectation.holds(x))
+        })
         .max_by(|a, b| {
             let distance = |v: &SeriesValue| distance(hypothesis, v.value.unwrap_or(0.0));
             distance(a).total_cmp(&distance(b))
@@ -424,11 +441,8 @@ mod tests {
             labels: [("pod".to_owned(), pod.to_owned())].into(),
             value: Some(v),
         };
-        let observation = Observation::Values(vec![
-            series("a", 9.0),
-            series("b", 1.0),
-            series("c", 2.5),
-        ]);
+        let observation =
+            Observation::Values(vec![series("a", 9.0), series("b", 1.0), series("c", 2.5)]);
         let (outcome, detail) = judge(&h, &observation);
         assert_eq!(outcome, SampleOutcome::Fail);
         assert_eq!(

@@ -186,7 +186,11 @@ impl PrometheusEndpoint {
                     "Prometheus at {}{}{}{hint}",
                     self.display_url,
                     // "… answered 401 Unauthorized", "…: the answer has no resultType"
-                    if failure.message.starts_with("answered ") { " " } else { ": " },
+                    if failure.message.starts_with("answered ") {
+                        " "
+                    } else {
+                        ": "
+                    },
                     failure.message
                 ),
                 secrets,

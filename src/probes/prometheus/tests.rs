@@ -48,7 +48,10 @@ fn vectors_scalars_nan_and_inf() {
     assert!(warnings.is_empty());
     let scalar = r#"{"status":"success","data":{"resultType":"scalar","result":[1.5,"3"]}}"#;
     let (data, _) = parse_response(StatusCode::OK, scalar).unwrap();
-    assert_eq!(instant_values(&data, at(1.5)).unwrap().0[0].value, Some(3.0));
+    assert_eq!(
+        instant_values(&data, at(1.5)).unwrap().0[0].value,
+        Some(3.0)
+    );
 }
 
 #[test]
@@ -380,7 +383,10 @@ async fn a_500_or_404_whose_body_claims_success_is_an_error() {
     assert!(not_found.contains("path prefix"), "{not_found}");
     // The same body with a 200 is data.
     let ok = endpoint_at(always(200, success).await);
-    assert_eq!(ok.instant("up", now).await.unwrap().values[0].value, Some(0.0));
+    assert_eq!(
+        ok.instant("up", now).await.unwrap().values[0].value,
+        Some(0.0)
+    );
 }
 
 /// Regression (issue 11): old samples were judged as data. A sample older than the
@@ -399,14 +405,23 @@ async fn stale_and_future_samples_are_no_data() {
         match &observation {
             Observation::Stale { values, reason } => {
                 assert!(reason.contains(words), "{reason}");
-                assert_eq!(values[0].value, None, "a stale value is not recorded as one");
+                assert_eq!(
+                    values[0].value, None,
+                    "a stale value is not recorded as one"
+                );
             }
             other => panic!("a stale sample must be no data, got {other:?}"),
         }
         // No data, under the hypothesis's `noData` policy, and the verdict says why.
         for (policy, outcome) in [
-            (crate::spec::NoDataPolicy::Inconclusive, crate::events::SampleOutcome::NoData),
-            (crate::spec::NoDataPolicy::Fail, crate::events::SampleOutcome::Fail),
+            (
+                crate::spec::NoDataPolicy::Inconclusive,
+                crate::events::SampleOutcome::NoData,
+            ),
+            (
+                crate::spec::NoDataPolicy::Fail,
+                crate::events::SampleOutcome::Fail,
+            ),
         ] {
             let mut h = hypothesis();
             h.no_data = policy;
@@ -488,7 +503,9 @@ async fn endless() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
                 // 256 MiB at most: far beyond any cap, and finite if the client never stops.
                 for _ in 0..(256 << 20) / series.len() {
                     match stream.write_all(series.as_bytes()).await {
-                        Ok(()) => counter.fetch_add(series.len(), std::sync::atomic::Ordering::Relaxed),
+                        Ok(()) => {
+                            counter.fetch_add(series.len(), std::sync::atomic::Ordering::Relaxed)
+                        }
                         Err(_) => return,
                     };
                 }

@@ -89,9 +89,7 @@ pub(super) fn hypothesis(d: &mut Decoder, node: &Node) -> Option<Hypothesis> {
         );
         return None;
     }
-    if !abort
-        && let Some(n) = failure_threshold_node.or(error_threshold_node)
-    {
+    if !abort && let Some(n) = failure_threshold_node.or(error_threshold_node) {
         d.error(
             n.pos,
             "`failureThreshold` and `errorThreshold` only apply to `abort: true`",
@@ -114,9 +112,8 @@ pub(super) fn hypothesis(d: &mut Decoder, node: &Node) -> Option<Hypothesis> {
             "any" => SeriesMatch::Any,
             _ => SeriesMatch::All,
         },
-        failure_threshold: failure_threshold.map_or(Some(defaults::failure_threshold()), |n| {
-            n.map(|n| n as u32)
-        })?,
+        failure_threshold: failure_threshold
+            .map_or(Some(defaults::failure_threshold()), |n| n.map(|n| n as u32))?,
         error_threshold: error_threshold
             .map_or(Some(defaults::error_threshold()), |n| n.map(|n| n as u32))?,
         no_data: no_data.unwrap_or(Some(NoDataPolicy::Inconclusive))?,
