@@ -33,7 +33,7 @@ impl Check {
     /// error in time for the next sample), recorded with at most `MAX_RECORDED_SERIES`
     /// series. Returns the outcome and the series to name: the worst breaching one on a
     /// failure, else the highest.
-    async fn sample(&self, bus: &EventBus, phase: Phase) -> (SampleOutcome, Option<SeriesValue>) {
+    async fn sample(&self, bus: &EventBus, phase: Phase) -> Sampled {
         let at = bus.now();
         let budget = sample_budget(self.hypothesis.every.0);
         let observation = tokio::time::timeout(budget, self.probe.sample(at))
@@ -48,6 +48,7 @@ impl Check {
                 .max_by(|a, b| a.value.unwrap_or(0.0).total_cmp(&b.value.unwrap_or(0.0)))
                 .cloned()
         });
+        let why = detail.clone();
         let (values, detail) = recorded(values, named.as_ref(), detail);
         bus.emit(RunEvent::ProbeSample(ProbeSample {
             step: self.step.clone(),
@@ -59,7 +60,20 @@ impl Check {
             outcome,
             detail,
         }));
-        (outcome, named)
+        (outcome, named, why)
+    }
+
+    /// A sample as a verdict says it: the value against the expectation, or, when the
+    /// probe saw no value, why (a 401, no data, a stale answer), not "no value".
+    fn said(&self, (outcome, named, why): &Sampled) -> String {
+        match (outcome, why) {
+            (SampleOutcome::Error | SampleOutcome::NoData, Some(why)) => why.clone(),
+            _ => format!(
+                "{} (expected {})",
+                shown(named.as_ref()),
+                self.expectation()
+            ),
+        }
     }
 
     fn verdict(
@@ -160,6 +174,9 @@ fn verdict_for(outcome: SampleOutcome) -> Verdict {
     }
 }
 
+/// One sample's outcome, the series to name, and why it has no value if it has none.
+type Sampled = (SampleOutcome, Option<SeriesValue>, Option<String>);
+
 fn shown(series: Option<&SeriesValue>) -> String {
     series.map_or_else(|| "no value".to_owned(), show_series)
 }
@@ -201,12 +218,9 @@ fn recorded(
 pub async fn before(checks: &[Check], bus: &EventBus) -> bool {
     let mut all_passed = true;
     for check in checks.iter().filter(|c| c.applies(Phase::Before)) {
-        let (outcome, value) = check.sample(bus, Phase::Before).await;
-        let message = format!(
-            "baseline {} (expected {})",
-            shown(value.as_ref()),
-            check.expectation()
-        );
+        let sampled = check.sample(bus, Phase::Before).await;
+        let outcome = sampled.0;
+        let message = format!("baseline {}", check.said(&sampled));
         let passed = u32::from(outcome == SampleOutcome::Pass);
         all_passed &= check.verdict(
             bus,
@@ -256,10 +270,10 @@ pub async fn during(checks: &[Check], bus: &EventBus, window: Window, stop: &wat
                     // A slow probe never keeps the fault past its window plus one interval:
                     // a sample still running then counts as an error.
                     let sampled = check.sample(bus, Phase::During);
-                    let (outcome, named) = match deadline {
+                    let (outcome, named, _) = match deadline {
                         Some(deadline) => tokio::time::timeout_at(deadline + h.every.0, sampled)
                             .await
-                            .unwrap_or((SampleOutcome::Error, None)),
+                            .unwrap_or((SampleOutcome::Error, None, None)),
                         None => sampled.await,
                     };
                     tally.count(outcome);
@@ -388,10 +402,9 @@ pub async fn after(
                 other => other,
             };
             let message = format!(
-                "did not recover within {:?}: last {} vs {}",
+                "did not recover within {:?}: last sample {}",
                 within,
-                shown(last.1.as_ref()),
-                check.expectation()
+                check.said(&last)
             );
             check.verdict(bus, Phase::After, verdict, message, (samples, 0), None);
         });
@@ -761,6 +774,26 @@ mod tests {
         assert_eq!(verdict, Verdict::Error, "{message}");
         let took = started.elapsed();
         assert!(took < Duration::from_millis(1200), "{took:?}");
+    }
+
+    /// Regression (issue 11): a 401 from Prometheus showed only as "baseline no value".
+    #[tokio::test]
+    async fn a_baseline_without_a_value_says_why() {
+        let refused = "Prometheus at http://p answered 401 Unauthorized: check bearerTokenEnv";
+        let checks = check(vec![Some(Observation::Error(refused.into()))], None, |h| {
+            h.phases = vec![Phase::Before]
+        });
+        let bus = EventBus::new(None, Progress::Quiet, system_clock());
+        assert!(!before(&checks, &bus).await);
+        let message = bus
+            .records()
+            .into_iter()
+            .find_map(|r| match r.event {
+                RunEvent::HypothesisVerdict(v) => Some(v.message),
+                _ => None,
+            })
+            .expect("a verdict");
+        assert_eq!(message, format!("baseline {refused}"));
     }
 
     #[test]

@@ -87,13 +87,16 @@ fn stale_reason(time: Option<f64>, at: Timestamp) -> String {
     }
 }
 
+/// A range query's values by step.
+pub(super) type Points = Vec<(Timestamp, Vec<SeriesValue>)>;
+
 /// A range query's matrix over `[start, end]`, regrouped by step: at each time, the
 /// value of every series that has one; and how many samples lay outside the window.
 pub(super) fn matrix_points(
     data: &Value,
     start: Timestamp,
     end: Timestamp,
-) -> Result<(Vec<(Timestamp, Vec<SeriesValue>)>, usize), Failure> {
+) -> Result<(Points, usize), Failure> {
     if data["resultType"] != "matrix" {
         return Err(Failure::permanent(format!(
             "a range query returned {}, not a matrix",

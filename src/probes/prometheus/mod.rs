@@ -145,7 +145,7 @@ impl PrometheusEndpoint {
     pub async fn check(&self) -> Result<(), QueryError> {
         let answer = self.instant("vector(1)", Timestamp::now()).await?;
         match answer.values.first().and_then(|v| v.value) {
-            Some(v) if v == 1.0 => Ok(()),
+            Some(1.0) => Ok(()),
             _ => Err(QueryError(format!(
                 "Prometheus at {} answered `vector(1)` without the value 1: is this a Prometheus query API? (check the URL and its path prefix)",
                 self.display_url
