@@ -472,6 +472,25 @@ mod tests {
     }
 
     #[test]
+    fn an_exact_read_of_an_older_version_undoes_the_changes_since() {
+        let mut store = Store::new(100);
+        let a = store.create("pods", "pods", pod("a", "p"), false).unwrap();
+        let at: u64 = store.resource_version();
+        let mut changed = a.clone();
+        changed["metadata"]["labels"] = json!({"x": "y"});
+        store.update("pods", changed);
+        store.create("pods", "pods", pod("a", "q"), false).unwrap();
+        store.create("pods", "pods", pod("a", "r"), false).unwrap();
+        store.remove("pods", "a", "r");
+        let then = store.snapshot_at("pods", Some("a"), at);
+        let names: Vec<&str> = then.iter().map(|s| name_of(&s.object)).collect();
+        assert_eq!(names, ["p"]);
+        assert!(then[0].object["metadata"]["labels"].is_null());
+        let now = store.snapshot_at("pods", Some("a"), store.resource_version());
+        assert_eq!(now.len(), 2);
+    }
+
+    #[test]
     fn bounded_history_expires_the_oldest_versions() {
         let mut store = Store::new(2);
         for name in ["1", "2", "3", "4"] {

@@ -1018,3 +1018,47 @@ async fn cordon_adds_the_unschedulable_taint_and_uncordon_removes_it() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Regression: events were expired by their own `lastTimestamp`, so an event that
+/// reported an older time vanished at the next controller pass.
+#[tokio::test]
+async fn an_event_reporting_an_old_time_lives_an_hour_from_when_it_was_stored() {
+    let handle = sandbox::start(fast_shop(), 0)
+        .await
+        .expect("sandbox starts");
+    let old = (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(2))
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let event = json!({"metadata": {"name": "old", "namespace": "shop"},
+        "involvedObject": {"kind": "Pod", "namespace": "shop", "name": "x"},
+        "reason": "R", "message": "m", "type": "Normal", "firstTimestamp": old, "lastTimestamp": old});
+    let ct = "Content-Type: application/json\r\n";
+    let created = raw(
+        &handle,
+        "POST",
+        "/api/v1/namespaces/shop/events",
+        ct,
+        &event.to_string(),
+    )
+    .await;
+    assert_eq!(created.code, 201, "{}", created.body);
+    // A cordon's taint shows that a whole controller pass (garbage collection
+    // included) ran after the event was stored.
+    let cordon = json!({"spec": {"unschedulable": true}}).to_string();
+    let patch = "Content-Type: application/merge-patch+json\r\n";
+    assert_eq!(
+        raw(&handle, "PATCH", "/api/v1/nodes/node-a-1", patch, &cordon)
+            .await
+            .code,
+        200
+    );
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while handle
+        .object("nodes", "", "node-a-1")
+        .is_some_and(|n| n["spec"]["taints"].is_null())
+    {
+        assert!(tokio::time::Instant::now() < deadline, "no controller pass");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(handle.object("events", "shop", "old").is_some());
+}
