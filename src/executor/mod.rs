@@ -382,7 +382,9 @@ impl Runner {
                 _ => {}
             }
         }
-        format!("{injections} injection(s) and {reverts} revert(s) sent with dryRun=All")
+        format!(
+            "{injections} injection(s) accepted with dryRun=All, {reverts} target(s) reverted as a dry run"
+        )
     }
 
     /// Emits RunFinished and maps the run to the exit-code contract.
