@@ -150,7 +150,7 @@ impl JournalContents {
                 "{} damaged line(s) skipped (line{} {})",
                 lines.len(),
                 if lines.len() == 1 { "" } else { "s" },
-                lines.join(", ")
+                capped(&lines)
             ));
         }
         if !self.missing.is_empty() {
@@ -165,7 +165,7 @@ impl JournalContents {
                     }
                 })
                 .collect();
-            parts.push(format!("{} missing", ranges.join(", ")));
+            parts.push(format!("{} missing", capped(&ranges)));
         }
         Some(format!(
             "{}: {}; the rest of the journal is used",
@@ -173,6 +173,16 @@ impl JournalContents {
             parts.join("; ")
         ))
     }
+}
+
+/// The first few items, then how many more: one warning line, however damaged the file.
+fn capped(items: &[String]) -> String {
+    const SHOWN: usize = 10;
+    let mut text = items[..items.len().min(SHOWN)].join(", ");
+    if items.len() > SHOWN {
+        text.push_str(&format!(" and {} more", items.len() - SHOWN));
+    }
+    text
 }
 
 /// Reads a journal, using every readable record. A line that is not a record is skipped
@@ -340,6 +350,11 @@ mod tests {
             damage.contains("records 1–2, records 5–7 missing"),
             "{damage}"
         );
+        let many: Vec<String> = (1..=30).map(|n| line(2 * n)).collect();
+        let holey = dir.join("holey.jsonl");
+        std::fs::write(&holey, many.join("\n") + "\n").unwrap();
+        let damage = read(&holey).unwrap().damage().unwrap();
+        assert!(damage.contains("record 19 and 20 more missing"), "{damage}");
         let whole = dir.join("whole.jsonl");
         std::fs::write(&whole, [line(1), line(2)].join("\n") + "\n").unwrap();
         assert_eq!(read(&whole).unwrap().damage(), None);

@@ -93,7 +93,10 @@ async fn demo_async(
         junit: None,
     };
     let outcome = session::run_files(std::slice::from_ref(&loaded), &options).await;
-    crate::demo::print_summary(&out);
+    // A client dry run only planned: there is no journal or report to point at.
+    if options.dry_run != crate::plan::DryRun::Client {
+        crate::demo::print_summary(&out);
+    }
     crate::demo::report_leftovers(&sandbox);
     let interrupted = matches!(
         outcome,

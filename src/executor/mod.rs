@@ -227,7 +227,13 @@ impl Runner {
             match &step.action {
                 Action::Fault(fault) => self.fault_step(&step.id, fault).await,
                 Action::Sequence(steps) => self.sequence(steps).await,
-                Action::Pause(_) if dry_run => {}
+                Action::Pause(_) if dry_run => {
+                    self.bus.emit(RunEvent::StepSkipped {
+                        step: step.id.clone(),
+                        reason: "dry run: nothing is faulted, so there is nothing to pause for"
+                            .into(),
+                    });
+                }
                 Action::Pause(length) => {
                     if wait_or_stop(&mut stopped, tokio::time::Instant::now() + *length).await {
                         self.bus.emit(skipped());
@@ -397,7 +403,9 @@ impl Runner {
                 _ => {}
             }
         }
-        format!("{injections} injection(s) and {reverts} revert(s) sent with dryRun=All")
+        format!(
+            "{injections} injection(s) accepted with dryRun=All, {reverts} target(s) reverted as a dry run"
+        )
     }
 
     /// Emits RunFinished and maps the run to the exit-code contract.

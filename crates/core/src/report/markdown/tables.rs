@@ -105,32 +105,30 @@ fn observed(view: &RunView, step: Option<&StepView>, c: &CheckView) -> String {
     }
 }
 
-/// A dry run's inject and revert rows: calls the API server accepted (or refused) with
+/// A dry run's inject and revert rows: what the API server accepted (or refused) with
 /// `dryRun=All`; nothing was injected, so they never read "done".
 fn dry_run_fault_cells(step: &StepView) -> (String, String) {
-    let row = |accepted: usize, refused: usize, what: &str| {
-        if refused > 0 {
-            format!(
-                "🛑 error | the API server refused {refused} dry-run {what}(s), accepted {accepted}"
-            )
-        } else if accepted == 0 {
-            format!("⏭️ not run | no {what} was tried")
-        } else {
-            format!("🧪 dry run | {accepted} {what}(s) accepted with dryRun=All; nothing changed")
+    let refused =
+        |n: usize, what: &str| format!("🛑 error | the API server refused {n} dry-run {what}(s)");
+    let inject = match (
+        step.count(FaultActionKind::Injected),
+        step.count(FaultActionKind::InjectFailed),
+    ) {
+        (_, failed) if failed > 0 => refused(failed, "injection"),
+        (0, _) => "⏭️ not run | no injection was tried".to_owned(),
+        (n, _) => {
+            format!("🧪 dry run | {n} injection(s) accepted with dryRun=All; nothing changed")
         }
     };
-    (
-        row(
-            step.count(FaultActionKind::Injected),
-            step.count(FaultActionKind::InjectFailed),
-            "injection",
-        ),
-        row(
-            step.count(FaultActionKind::Reverted),
-            step.count(FaultActionKind::RevertFailed),
-            "revert",
-        ),
-    )
+    let revert = match (
+        step.count(FaultActionKind::Reverted),
+        step.count(FaultActionKind::RevertFailed),
+    ) {
+        (_, failed) if failed > 0 => refused(failed, "revert"),
+        (0, _) => "⏭️ not run | nothing to revert".to_owned(),
+        (n, _) => format!("🧪 dry run | {n} target(s) would be reverted; nothing changed"),
+    };
+    (inject, revert)
 }
 
 /// The verdict and observed columns for a step's inject and revert rows.
