@@ -8,6 +8,7 @@ mod api;
 pub mod config;
 mod controllers;
 mod exec;
+mod lease;
 mod objects;
 mod ops;
 mod patch;

@@ -251,6 +251,18 @@ pub const RESOURCES: &[ResourceDef] = &[
         verbs: &["create"],
         subresources: &[],
     },
+    ResourceDef {
+        group: "coordination.k8s.io",
+        version: "v1",
+        plural: "leases",
+        singular: "lease",
+        kind: "Lease",
+        namespaced: true,
+        short_names: &[],
+        store: "leases",
+        verbs: ALL_VERBS,
+        subresources: &[],
+    },
 ];
 
 /// Group/versions in the order discovery lists them (preferred version first).
@@ -259,6 +271,7 @@ pub const GROUPS: &[(&str, &[&str])] = &[
     ("events.k8s.io", &["v1"]),
     ("policy", &["v1", "v1beta1"]),
     ("authorization.k8s.io", &["v1"]),
+    ("coordination.k8s.io", &["v1"]),
 ];
 
 pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static ResourceDef> {

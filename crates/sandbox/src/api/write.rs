@@ -81,6 +81,14 @@ pub(super) fn update(
     dry_run: bool,
 ) -> Result<Reply, ApiError> {
     let namespace = namespace_or_default(t);
+    // The lease strategy allows create-on-update: a PUT to a missing Lease creates it.
+    let creates = t.def.store == "leases"
+        && req.method == http::Method::PUT
+        && sub.is_none()
+        && !state.store().contains(t.def.store, namespace, name);
+    if creates {
+        return create(state, req, t, dry_run);
+    }
     let mut store = state.store();
     let current = store
         .get(t.def.store, namespace, name)
