@@ -90,15 +90,27 @@ pub fn validate(lease: &mut Value) -> Result<(), ApiError> {
 }
 
 /// A PUT of a Lease must name the version it replaces (the lease strategy does not
-/// allow unconditional updates); a patch always applies to the latest version.
-pub fn check_update_precondition(lease: &Value) -> Result<(), ApiError> {
+/// allow unconditional updates); a patch always applies to the latest version. A uid in
+/// the body is a precondition too, as for every PUT: it must be the stored object's.
+/// `old` is `None` when the Lease does not exist (a create-on-update).
+pub fn check_update_precondition(lease: &Value, old: Option<&Value>) -> Result<(), ApiError> {
+    let name = lease["metadata"]["name"].as_str().unwrap_or("");
+    if let Some(uid) = lease["metadata"]["uid"].as_str().filter(|u| !u.is_empty()) {
+        let stored = old.and_then(|o| o["metadata"]["uid"].as_str()).unwrap_or("");
+        if uid != stored {
+            return Err(ApiError::conflict(
+                "leases.coordination.k8s.io",
+                name,
+                &format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {stored}"),
+            ));
+        }
+    }
     let given = lease["metadata"]["resourceVersion"]
         .as_str()
         .is_some_and(|rv| !rv.is_empty());
-    if given {
+    if given || old.is_none() {
         return Ok(());
     }
-    let name = lease["metadata"]["name"].as_str().unwrap_or("");
     Err(ApiError::invalid(
         KIND,
         name,

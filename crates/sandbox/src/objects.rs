@@ -356,7 +356,7 @@ pub fn merge_update(
                 validate_pdb_spec(&name, &new)?;
             }
             if def.store == "leases" {
-                super::lease::check_update_precondition(&new)?;
+                super::lease::check_update_precondition(&new, Some(old))?;
                 super::lease::validate(&mut new)?;
             }
             new

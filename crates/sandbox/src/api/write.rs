@@ -87,6 +87,8 @@ pub(super) fn update(
         && sub.is_none()
         && !state.store().contains(t.def.store, namespace, name);
     if creates {
+        let body = parse_body(req)?;
+        crate::lease::check_update_precondition(&body, None)?;
         return create(state, req, t, dry_run);
     }
     let mut store = state.store();
