@@ -485,3 +485,22 @@ async fn the_lock_is_released_when_a_revert_fails() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(netem_marked(&b.handle), 0);
 }
+
+/// A run SIGKILLed on this host cannot release its lock, but its process is gone: the
+/// next run (and `recover`) need not wait for the Lease to expire. From another host
+/// the Lease blocks until it expires (`a_stale_lease_is_taken_over_and_a_live_one_is_not`).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lock_left_by_a_killed_run_on_this_host_does_not_block_the_next_run() {
+    let b = bench("killed").await;
+    let first = b.scenario("first", &netem_on("checkout", "10m"));
+    let mut holder = start_holding(&b, "first", &first, |h| netem_marked(h) == 1).await;
+    holder.kill().await.expect("SIGKILL");
+    assert_eq!(b.leases().len(), 1, "a killed run cannot release its lock");
+    let second = b.scenario("second", DELETE_CHECKOUT);
+    let out = b.run("second", &second, &[]).output().await.expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = b.command("recover", &["recover"]).output().await.expect("recover");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(netem_marked(&b.handle), 0);
+    assert!(b.leases().is_empty(), "{:?}", b.leases());
+}

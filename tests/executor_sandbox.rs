@@ -1174,6 +1174,8 @@ async fn deploy_rbac_covers_every_call_of_every_fault_and_of_recover() {
         "create pods/exec",
         "patch nodes",
         "create events",
+        "create leases",
+        "delete leases",
     ] {
         assert!(
             kinds.contains(expected),

@@ -160,11 +160,15 @@ pub enum LockError {
     Stopped,
 }
 
-/// Whether the Lease is held by someone whose renewals are still current.
+/// Whether the Lease is held by someone whose renewals are still current, and who is
+/// not known to be dead.
 pub fn is_live(lease: &Lease, now: jiff::Timestamp) -> bool {
     let Some(spec) = &lease.spec else {
         return false;
     };
+    if holder_process_is_gone(lease) {
+        return false;
+    }
     if spec.holder_identity.as_deref().unwrap_or("").is_empty() {
         return false;
     }
@@ -419,13 +423,42 @@ fn annotations(key: &LockKey, run_id: &str) -> BTreeMap<String, String> {
 
 /// This host and process, so a refused run can say where the holder runs.
 fn host() -> String {
-    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+    format!("{} (pid {})", host_name(), std::process::id())
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "an unknown host".into());
-    format!("{name} (pid {})", std::process::id())
+        .unwrap_or_else(|| "an unknown host".into())
+}
+
+/// A holder on this very host whose process no longer exists was killed (SIGKILL, OOM)
+/// without releasing: its Lease need not block `recover` or the next run until it
+/// expires. Anything less certain (another host, a live pid) counts as alive.
+fn holder_process_is_gone(lease: &Lease) -> bool {
+    let Some(host) = lease
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(LOCK_HOST))
+    else {
+        return false;
+    };
+    let Some((name, pid)) = host
+        .strip_suffix(')')
+        .and_then(|h| h.rsplit_once(" (pid "))
+    else {
+        return false;
+    };
+    let Ok(pid) = pid.parse::<u32>() else {
+        return false;
+    };
+    name == host_name()
+        && pid != std::process::id()
+        && !std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
 impl RunLock {
@@ -635,6 +668,22 @@ mod tests {
             spec.holder_identity = Some(String::new());
         }
         assert!(!is_live(&lease, now), "a released lease blocks nobody");
+    }
+
+    #[test]
+    fn a_holder_on_this_host_whose_process_is_gone_blocks_nobody() {
+        let now = jiff::Timestamp::now();
+        let mut lease = new_lease(&LockKey::new("node/a"), "l", "killed-run");
+        let annotations = lease.metadata.annotations.get_or_insert_with(Default::default);
+        // Linux pids stay below 2^22, so this one cannot exist.
+        annotations.insert(LOCK_HOST.into(), format!("{} (pid 99999999)", host_name()));
+        assert!(!is_live(&lease, now), "its process is gone");
+        let annotations = lease.metadata.annotations.get_or_insert_with(Default::default);
+        annotations.insert(LOCK_HOST.into(), "another-host (pid 99999999)".into());
+        assert!(is_live(&lease, now), "another host's process cannot be checked");
+        let annotations = lease.metadata.annotations.get_or_insert_with(Default::default);
+        annotations.insert(LOCK_HOST.into(), format!("{} (pid 1)", host_name()));
+        assert!(is_live(&lease, now), "pid 1 exists");
     }
 
     #[test]
