@@ -504,3 +504,45 @@ async fn a_lock_left_by_a_killed_run_on_this_host_does_not_block_the_next_run() 
     assert_eq!(netem_marked(&b.handle), 0);
     assert!(b.leases().is_empty(), "{:?}", b.leases());
 }
+
+/// Regression (finding 7): two netem runs on the same pod removed each other's fault.
+/// Locks keep shakedown runs apart; should a pod still end up carrying another run's
+/// mark (an older shakedown, a run with another lock namespace), the revert leaves that
+/// run's netem and mark alone instead of deleting them.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_netem_revert_leaves_another_runs_fault_alone() {
+    let b = bench("netem-owner").await;
+    let scenario = b.scenario("net", &netem_on("checkout", "30s"));
+    let holder = start_holding(&b, "net", &scenario, |h| netem_marked(h) == 1).await;
+    let pod = b
+        .handle
+        .objects("pods", Some("shop"))
+        .into_iter()
+        .find(|p| p["metadata"]["annotations"]["shakedown.dev/fault"].is_string())
+        .and_then(|p| p["metadata"]["name"].as_str().map(str::to_owned))
+        .expect("the faulted pod");
+    let theirs = json!({"runId": "other-run", "kind": "network-latency", "container": "shakedown-netem-other", "interface": "eth0"}).to_string();
+    let client = common::client(&b.handle).await;
+    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> = kube::Api::namespaced(client, "shop");
+    let patch = json!({"metadata": {"annotations": {"shakedown.dev/fault": theirs}}});
+    pods.patch(&pod, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch))
+        .await
+        .expect("another run's mark");
+
+    let out = interrupt(holder).await;
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    let left = b.handle.object("pods", "shop", &pod).expect("pod");
+    assert_eq!(
+        left["metadata"]["annotations"]["shakedown.dev/fault"],
+        json!(theirs),
+        "the other run's mark stays"
+    );
+    assert!(
+        !b.handle
+            .exec_log()
+            .iter()
+            .any(|e| e.pod == pod && e.command.iter().any(|c| c == "del")),
+        "no `tc qdisc del` on a qdisc that is not ours"
+    );
+    assert!(b.leases().is_empty(), "{:?}", b.leases());
+}
