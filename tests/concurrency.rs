@@ -48,7 +48,9 @@ fn ready(handle: &SandboxHandle, app: &str) -> usize {
     handle
         .objects("pods", Some("shop"))
         .iter()
-        .filter(|p| p["metadata"]["labels"]["app"] == app && p["metadata"]["deletionTimestamp"].is_null())
+        .filter(|p| {
+            p["metadata"]["labels"]["app"] == app && p["metadata"]["deletionTimestamp"].is_null()
+        })
         .filter(|p| {
             p["status"]["conditions"].as_array().is_some_and(|cs| {
                 cs.iter()
@@ -61,7 +63,11 @@ fn ready(handle: &SandboxHandle, app: &str) -> usize {
 impl Bench {
     /// A scenario in `shop`, capped at 34 % of what it picks from.
     fn scenario(&self, name: &str, body: &str) -> PathBuf {
-        self.scenario_with(name, "{allowedNamespaces: [shop], maxTargetPercent: 34%}", body)
+        self.scenario_with(
+            name,
+            "{allowedNamespaces: [shop], maxTargetPercent: 34%}",
+            body,
+        )
     }
 
     fn scenario_with(&self, name: &str, safety: &str, body: &str) -> PathBuf {
@@ -99,7 +105,9 @@ impl Bench {
     fn journal(&self, tag: &str) -> Vec<Value> {
         let path = self.dir.join(format!("out-{tag}/journal.jsonl"));
         let text = std::fs::read_to_string(&path).unwrap_or_default();
-        text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+        text.lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
     }
 
     fn run_id(&self, tag: &str) -> String {
@@ -128,11 +136,7 @@ impl Bench {
             .request_log()
             .into_iter()
             .filter(|r| r.is_mutating())
-            .filter(|r| {
-                r.path
-                    .split('/')
-                    .any(|segment| segment == resource)
-            })
+            .filter(|r| r.path.split('/').any(|segment| segment == resource))
             .map(|r| format!("{} {}", r.method, r.path))
             .collect()
     }
@@ -205,15 +209,16 @@ async fn a_second_run_on_the_same_deployment_refuses_naming_the_holder() {
     assert!(err.contains("pid "), "names where the holder runs: {err}");
     assert!(err.contains("since "), "says since when: {err}");
     assert!(
-        b.mutations_of("pods").iter().all(|m| !m.starts_with("DELETE")),
+        b.mutations_of("pods")
+            .iter()
+            .all(|m| !m.starts_with("DELETE")),
         "nothing of the second run was injected: {:?}",
         b.mutations_of("pods")
     );
     let journal = b.journal("second");
     assert!(
-        journal
-            .iter()
-            .any(|r| r["event"] == "stepSkipped" && r["reason"].as_str().is_some_and(|s| s.contains(&run_id))),
+        journal.iter().any(|r| r["event"] == "stepSkipped"
+            && r["reason"].as_str().is_some_and(|s| s.contains(&run_id))),
         "the second run's report says why it did not run: {journal:?}"
     );
     assert_eq!(
@@ -224,7 +229,11 @@ async fn a_second_run_on_the_same_deployment_refuses_naming_the_holder() {
     let out = interrupt(holder).await;
     assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
     assert_eq!(netem_marked(&b.handle), 0);
-    assert!(b.leases().is_empty(), "every lock is given back: {:?}", b.leases());
+    assert!(
+        b.leases().is_empty(),
+        "every lock is given back: {:?}",
+        b.leases()
+    );
 }
 
 /// Regression (finding 7): three concurrent runs each capped at 34 % took down 2 of 3
@@ -277,7 +286,11 @@ async fn runs_on_different_deployments_both_proceed() {
     );
     let out = b.run("other", &other, &[]).output().await.expect("run");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(netem_marked(&b.handle), 1, "the first run's fault is untouched");
+    assert_eq!(
+        netem_marked(&b.handle),
+        1,
+        "the first run's fault is untouched"
+    );
     let out = interrupt(holder).await;
     assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
     assert!(b.leases().is_empty(), "{:?}", b.leases());
@@ -329,16 +342,23 @@ async fn a_signal_ends_the_wait_for_a_lock_without_touching_anything() {
         .expect("spawn");
     b.wait_until(
         |_| {
-            b.journal("second")
-                .iter()
-                .any(|r| r["event"] == "note" && r["message"].as_str().is_some_and(|m| m.contains("waiting for a lock")))
+            b.journal("second").iter().any(|r| {
+                r["event"] == "note"
+                    && r["message"]
+                        .as_str()
+                        .is_some_and(|m| m.contains("waiting for a lock"))
+            })
         },
         "the second run waits",
     )
     .await;
     let out = interrupt(waiter).await;
     assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
-    assert!(b.mutations_of("pods").iter().all(|m| !m.starts_with("DELETE")));
+    assert!(
+        b.mutations_of("pods")
+            .iter()
+            .all(|m| !m.starts_with("DELETE"))
+    );
     let out = interrupt(holder).await;
     assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
     assert!(b.leases().is_empty(), "{:?}", b.leases());
@@ -420,10 +440,18 @@ async fn recover_leaves_a_live_runs_faults_alone_unless_forced() {
     let holder = start_holding(&b, "drain", &drain, cordoned).await;
     let run_id = b.run_id("drain");
 
-    let out = b.command("recover", &["recover"]).output().await.expect("recover");
+    let out = b
+        .command("recover", &["recover"])
+        .output()
+        .await
+        .expect("recover");
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(stderr(&out).contains("node/node-a-1"), "{}", stderr(&out));
-    assert!(stderr(&out).contains(&run_id), "names the live run: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&run_id),
+        "names the live run: {}",
+        stderr(&out)
+    );
     assert!(cordoned(&b.handle), "the live run's fault is left alone");
 
     let out = b
@@ -457,7 +485,11 @@ async fn a_run_that_loses_its_lock_reverts_and_exits_3() {
         .expect("the run stops well before its 60s fault ends")
         .expect("wait");
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    assert!(stderr(&out).contains("lost the lock on deployment/shop/checkout"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("lost the lock on deployment/shop/checkout"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(netem_marked(&b.handle), 0, "its fault was reverted");
 }
 
@@ -481,7 +513,11 @@ async fn the_lock_is_released_when_a_revert_fails() {
     b.handle.set_api_faults(sandbox::ApiFaults::default());
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     assert!(b.leases().is_empty(), "{:?}", b.leases());
-    let out = b.command("recover", &["recover"]).output().await.expect("recover");
+    let out = b
+        .command("recover", &["recover"])
+        .output()
+        .await
+        .expect("recover");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(netem_marked(&b.handle), 0);
 }
@@ -499,7 +535,11 @@ async fn a_lock_left_by_a_killed_run_on_this_host_does_not_block_the_next_run() 
     let second = b.scenario("second", DELETE_CHECKOUT);
     let out = b.run("second", &second, &[]).output().await.expect("run");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let out = b.command("recover", &["recover"]).output().await.expect("recover");
+    let out = b
+        .command("recover", &["recover"])
+        .output()
+        .await
+        .expect("recover");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(netem_marked(&b.handle), 0);
     assert!(b.leases().is_empty(), "{:?}", b.leases());
@@ -525,9 +565,13 @@ async fn a_netem_revert_leaves_another_runs_fault_alone() {
     let client = common::client(&b.handle).await;
     let pods: kube::Api<k8s_openapi::api::core::v1::Pod> = kube::Api::namespaced(client, "shop");
     let patch = json!({"metadata": {"annotations": {"shakedown.dev/fault": theirs}}});
-    pods.patch(&pod, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch))
-        .await
-        .expect("another run's mark");
+    pods.patch(
+        &pod,
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(&patch),
+    )
+    .await
+    .expect("another run's mark");
 
     let out = interrupt(holder).await;
     assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));

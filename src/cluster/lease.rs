@@ -447,10 +447,7 @@ fn holder_process_is_gone(lease: &Lease) -> bool {
     else {
         return false;
     };
-    let Some((name, pid)) = host
-        .strip_suffix(')')
-        .and_then(|h| h.rsplit_once(" (pid "))
-    else {
+    let Some((name, pid)) = host.strip_suffix(')').and_then(|h| h.rsplit_once(" (pid ")) else {
         return false;
     };
     let Ok(pid) = pid.parse::<u32>() else {
@@ -674,14 +671,26 @@ mod tests {
     fn a_holder_on_this_host_whose_process_is_gone_blocks_nobody() {
         let now = jiff::Timestamp::now();
         let mut lease = new_lease(&LockKey::new("node/a"), "l", "killed-run");
-        let annotations = lease.metadata.annotations.get_or_insert_with(Default::default);
+        let annotations = lease
+            .metadata
+            .annotations
+            .get_or_insert_with(Default::default);
         // Linux pids stay below 2^22, so this one cannot exist.
         annotations.insert(LOCK_HOST.into(), format!("{} (pid 99999999)", host_name()));
         assert!(!is_live(&lease, now), "its process is gone");
-        let annotations = lease.metadata.annotations.get_or_insert_with(Default::default);
+        let annotations = lease
+            .metadata
+            .annotations
+            .get_or_insert_with(Default::default);
         annotations.insert(LOCK_HOST.into(), "another-host (pid 99999999)".into());
-        assert!(is_live(&lease, now), "another host's process cannot be checked");
-        let annotations = lease.metadata.annotations.get_or_insert_with(Default::default);
+        assert!(
+            is_live(&lease, now),
+            "another host's process cannot be checked"
+        );
+        let annotations = lease
+            .metadata
+            .annotations
+            .get_or_insert_with(Default::default);
         annotations.insert(LOCK_HOST.into(), format!("{} (pid 1)", host_name()));
         assert!(is_live(&lease, now), "pid 1 exists");
     }

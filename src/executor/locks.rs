@@ -53,7 +53,11 @@ impl Runner {
                     level: NoteLevel::Warning,
                     message: message.clone(),
                 });
-                tally.lock().unwrap_or_else(|p| p.into_inner()).errors.push(message);
+                tally
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .errors
+                    .push(message);
                 stop.send_if_modified(|current| {
                     let running = matches!(current, Stop::Running);
                     if running {
@@ -65,7 +69,16 @@ impl Runner {
         };
         let client = &self.conn.client;
         let run_id = &self.options.run_id;
-        match lease::acquire(client, &settings, run_id, &keys, &mut stopped, waiting, on_lost).await
+        match lease::acquire(
+            client,
+            &settings,
+            run_id,
+            &keys,
+            &mut stopped,
+            waiting,
+            on_lost,
+        )
+        .await
         {
             Ok(lock) => {
                 self.note(
@@ -120,8 +133,8 @@ async fn lock_keys(conn: &Connection, plan: &Plan) -> Result<Vec<LockKey>, Strin
         )
         .await
         .map_err(|e| e.to_string())?;
-        let pool = candidates(selection, &inventory)
-            .map_err(|e| format!("step {}: {e}", step.id))?;
+        let pool =
+            candidates(selection, &inventory).map_err(|e| format!("step {}: {e}", step.id))?;
         match &selection.objects {
             Objects::Pods { .. } => keys.extend(owner_keys(conn, &pool).await?),
             Objects::Nodes { .. } => {
@@ -152,7 +165,12 @@ async fn owner_keys(conn: &Connection, pods: &[String]) -> Result<Vec<LockKey>, 
         let wanted: Vec<Pod> = list
             .items
             .into_iter()
-            .filter(|p| p.metadata.name.as_deref().is_some_and(|n| names.contains(n)))
+            .filter(|p| {
+                p.metadata
+                    .name
+                    .as_deref()
+                    .is_some_and(|n| names.contains(n))
+            })
             .collect();
         for pod in &wanted {
             let controlled = pod

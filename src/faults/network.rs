@@ -479,15 +479,21 @@ mod tests {
     fn only_the_run_on_the_mark_reverts_it() {
         let marked = |run: &str| -> Pod {
             let mark = json!({"runId": run, "container": "c"}).to_string();
-            serde_json::from_value(json!({"metadata": {"name": "p", "annotations": {FAULT_ANNOTATION: mark}}}))
-                .expect("pod")
+            serde_json::from_value(
+                json!({"metadata": {"name": "p", "annotations": {FAULT_ANNOTATION: mark}}}),
+            )
+            .expect("pod")
         };
         assert_eq!(marked_by_another_run(&marked("a"), "a"), None);
         assert_eq!(
             marked_by_another_run(&marked("b"), "a"),
             Some("b".to_owned())
         );
-        assert_eq!(marked_by_another_run(&marked("b"), ""), None, "recover matches any");
+        assert_eq!(
+            marked_by_another_run(&marked("b"), ""),
+            None,
+            "recover matches any"
+        );
     }
 
     fn pod_with(statuses: serde_json::Value) -> Pod {

@@ -78,7 +78,11 @@ pub fn validate(lease: &mut Value) -> Result<(), ApiError> {
             ),
         ));
     }
-    if spec["preferredHolder"].as_str().is_some_and(|h| !h.is_empty()) && strategy.is_empty() {
+    if spec["preferredHolder"]
+        .as_str()
+        .is_some_and(|h| !h.is_empty())
+        && strategy.is_empty()
+    {
         return Err(ApiError::invalid(
             KIND,
             &name,
@@ -96,12 +100,16 @@ pub fn validate(lease: &mut Value) -> Result<(), ApiError> {
 pub fn check_update_precondition(lease: &Value, old: Option<&Value>) -> Result<(), ApiError> {
     let name = lease["metadata"]["name"].as_str().unwrap_or("");
     if let Some(uid) = lease["metadata"]["uid"].as_str().filter(|u| !u.is_empty()) {
-        let stored = old.and_then(|o| o["metadata"]["uid"].as_str()).unwrap_or("");
+        let stored = old
+            .and_then(|o| o["metadata"]["uid"].as_str())
+            .unwrap_or("");
         if uid != stored {
             return Err(ApiError::conflict(
                 "leases.coordination.k8s.io",
                 name,
-                &format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {stored}"),
+                &format!(
+                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {stored}"
+                ),
             ));
         }
     }
@@ -122,21 +130,19 @@ pub fn check_update_precondition(lease: &Value, old: Option<&Value>) -> Result<(
 /// Parses a MicroTime the way Go's `time.Parse(RFC3339Micro, s)` does (exactly six
 /// fractional digits, any offset) and formats it as the API server returns it: UTC.
 fn micro_time(text: &str) -> Result<String, ApiError> {
-    let bad = |why: &str| {
-        cannot_decode(format!(
-            "parsing time {text:?} as {MICRO_LAYOUT:?}: {why}"
-        ))
-    };
+    let bad =
+        |why: &str| cannot_decode(format!("parsing time {text:?} as {MICRO_LAYOUT:?}: {why}"));
     let fraction = text
         .split_once('.')
         .map(|(_, rest)| rest.bytes().take_while(u8::is_ascii_digit).count());
-    if fraction != Some(6) || !text.as_bytes().get(10).is_some_and(|b| *b == b'T') {
+    if text.as_bytes().get(10) != Some(&b'T') {
+        return Err(bad("it is not an RFC 3339 date and time"));
+    }
+    if fraction != Some(6) {
         return Err(bad("it needs six fractional digits"));
     }
     let timestamp: jiff::Timestamp = text.parse().map_err(|e: jiff::Error| bad(&e.to_string()))?;
-    Ok(timestamp
-        .strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
-        .to_string())
+    Ok(timestamp.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string())
 }
 
 fn cannot_decode(why: String) -> ApiError {
@@ -171,7 +177,11 @@ mod tests {
         let mut lease = json!({"metadata": {"name": "l"}, "spec": {"leaseDurationSeconds": 0}});
         let e = validate(&mut lease).expect_err("0 is invalid");
         assert_eq!(e.code, 422);
-        assert!(e.message.contains("spec.leaseDurationSeconds"), "{}", e.message);
+        assert!(
+            e.message.contains("spec.leaseDurationSeconds"),
+            "{}",
+            e.message
+        );
         let mut lease = json!({"metadata": {"name": "l"}, "spec": {"leaseDurationSeconds": 15}});
         validate(&mut lease).expect("15 is valid");
     }

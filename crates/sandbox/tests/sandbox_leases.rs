@@ -72,9 +72,13 @@ async fn discovery_serves_leases_in_coordination_v1() {
         .expect("leases are listed");
     assert_eq!(leases["kind"], "Lease");
     assert_eq!(leases["namespaced"], true);
-    for verb in ["create", "get", "list", "watch", "update", "patch", "delete"] {
+    for verb in [
+        "create", "get", "list", "watch", "update", "patch", "delete",
+    ] {
         assert!(
-            leases["verbs"].as_array().is_some_and(|v| v.contains(&json!(verb))),
+            leases["verbs"]
+                .as_array()
+                .is_some_and(|v| v.contains(&json!(verb))),
             "{verb}: {leases}"
         );
     }
@@ -99,7 +103,10 @@ async fn create_is_atomic_and_micro_times_come_back_in_utc() {
     .await;
     assert_eq!(code, 201, "{created}");
     assert_eq!(created["spec"]["renewTime"], "2026-12-02T10:00:00.123456Z");
-    assert_eq!(created["spec"]["acquireTime"], "2026-12-02T10:00:00.123456Z");
+    assert_eq!(
+        created["spec"]["acquireTime"],
+        "2026-12-02T10:00:00.123456Z"
+    );
     assert!(created["metadata"]["uid"].is_string());
 
     let (code, second) = send(
@@ -114,7 +121,10 @@ async fn create_is_atomic_and_micro_times_come_back_in_utc() {
 
     let (code, got) = send(&handle, "GET", &format!("{LEASES}/lock"), &Value::Null).await;
     assert_eq!(code, 200);
-    assert_eq!(got["spec"]["holderIdentity"], "run-a", "the first create won");
+    assert_eq!(
+        got["spec"]["holderIdentity"], "run-a",
+        "the first create won"
+    );
     let (code, list) = send(&handle, "GET", LEASES, &Value::Null).await;
     assert_eq!(code, 200);
     assert_eq!(list["kind"], "LeaseList");
@@ -125,7 +135,11 @@ async fn create_is_atomic_and_micro_times_come_back_in_utc() {
 async fn invalid_leases_are_refused_like_the_api_server_does() {
     let handle = start().await;
     for (seconds, code) in [(0i32, 422), (-5, 422)] {
-        let mut body = lease(&format!("zero{code}{}", seconds.abs()), "r", "2026-12-02T10:00:00.000000Z");
+        let mut body = lease(
+            &format!("zero{code}{}", seconds.abs()),
+            "r",
+            "2026-12-02T10:00:00.000000Z",
+        );
         body["spec"]["leaseDurationSeconds"] = json!(seconds);
         let (got, status) = send(&handle, "POST", LEASES, &body).await;
         assert_eq!(got, code, "{status}");
@@ -133,7 +147,8 @@ async fn invalid_leases_are_refused_like_the_api_server_does() {
         assert!(
             status["message"]
                 .as_str()
-                .is_some_and(|m| m.contains("spec.leaseDurationSeconds") && m.contains("must be greater than 0")),
+                .is_some_and(|m| m.contains("spec.leaseDurationSeconds")
+                    && m.contains("must be greater than 0")),
             "{status}"
         );
     }
@@ -149,7 +164,13 @@ async fn invalid_leases_are_refused_like_the_api_server_does() {
     body["spec"]["leaseTransitions"] = json!(-1);
     let (code, status) = send(&handle, "POST", LEASES, &body).await;
     assert_eq!(code, 422, "{status}");
-    let (code, status) = send(&handle, "POST", LEASES, &lease("Bad_Name", "r", "2026-12-02T10:00:00.000000Z")).await;
+    let (code, status) = send(
+        &handle,
+        "POST",
+        LEASES,
+        &lease("Bad_Name", "r", "2026-12-02T10:00:00.000000Z"),
+    )
+    .await;
     assert_eq!(code, 422, "{status}");
     let (_, list) = send(&handle, "GET", LEASES, &Value::Null).await;
     assert_eq!(list["items"], json!([]), "nothing invalid was stored");
@@ -234,7 +255,9 @@ async fn a_put_creates_a_missing_lease_unless_it_names_another_uid() {
     let (code, status) = send(&handle, "PUT", &path, &created).await;
     assert_eq!(code, 409, "{status}");
     assert!(
-        status["message"].as_str().is_some_and(|m| m.contains("UID")),
+        status["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("UID")),
         "{status}"
     );
 }
@@ -264,10 +287,17 @@ async fn delete_honours_preconditions_and_dry_run_stores_nothing() {
     let (code, status) = send(&handle, "DELETE", &path, &stale).await;
     assert_eq!(code, 409, "{status}");
     assert!(handle.object("leases", "default", "lock").is_some());
-    let (code, status) = send(&handle, "DELETE", &format!("{path}?dryRun=All"), &Value::Null).await;
+    let (code, status) = send(
+        &handle,
+        "DELETE",
+        &format!("{path}?dryRun=All"),
+        &Value::Null,
+    )
+    .await;
     assert_eq!(code, 200, "{status}");
     assert!(handle.object("leases", "default", "lock").is_some());
-    let current = json!({"preconditions": {"resourceVersion": created["metadata"]["resourceVersion"]}});
+    let current =
+        json!({"preconditions": {"resourceVersion": created["metadata"]["resourceVersion"]}});
     let (code, status) = send(&handle, "DELETE", &path, &current).await;
     assert_eq!(code, 200, "{status}");
     assert!(handle.object("leases", "default", "lock").is_none());
