@@ -43,7 +43,13 @@ impl Runner {
         };
         let mut stopped = self.stop.subscribe();
         let waiting = |held: &LockError| {
-            self.note(NoteLevel::Info, format!("waiting for a lock: {held}"));
+            let message = match held {
+                LockError::Held { target, holder, .. } => {
+                    format!("waiting for a lock: {target} is held by {holder}")
+                }
+                other => format!("waiting for a lock: {other}"),
+            };
+            self.note(NoteLevel::Info, message);
         };
         let on_lost = {
             let (stop, bus, tally) = (self.stop.clone(), self.bus.clone(), self.tally.clone());
