@@ -592,3 +592,41 @@ async fn a_netem_revert_leaves_another_runs_fault_alone() {
     );
     assert!(b.leases().is_empty(), "{:?}", b.leases());
 }
+
+/// A drain's blast radius is every pod it evicts: while it holds a node, a pod fault on
+/// a Deployment that had a pod there would add to the drain's disruption, so it waits
+/// its turn like any overlapping run.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_drain_locks_the_workloads_it_evicts() {
+    let b = bench("drain-owners").await;
+    let node = b
+        .handle
+        .objects("pods", Some("shop"))
+        .into_iter()
+        .find(|p| p["metadata"]["labels"]["app"] == "checkout")
+        .and_then(|p| p["spec"]["nodeName"].as_str().map(str::to_owned))
+        .expect("a checkout pod is scheduled");
+    let drain = b.scenario_with(
+        "drain",
+        "{allowedNamespaces: [shop, monitoring]}",
+        &format!("  target: {{nodes: {{names: [{node}]}}}}\n  fault: {{type: node-drain, duration: 10m, evictionTimeout: 20s}}\n"),
+    );
+    let cordoned = |h: &SandboxHandle| {
+        h.object("nodes", "", &node)
+            .is_some_and(|n| n["spec"]["unschedulable"] == true)
+    };
+    let holder = start_holding(&b, "drain", &drain, cordoned).await;
+    let run_id = b.run_id("drain");
+    let pods = b.scenario("pd", DELETE_CHECKOUT);
+    let out = b.run("pd", &pods, &[]).output().await.expect("run");
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("deployment/shop/checkout"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains(&run_id), "{}", stderr(&out));
+    let out = interrupt(holder).await;
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    assert!(b.leases().is_empty(), "{:?}", b.leases());
+}
