@@ -630,3 +630,31 @@ async fn a_drain_locks_the_workloads_it_evicts() {
     assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
     assert!(b.leases().is_empty(), "{:?}", b.leases());
 }
+
+/// `--wait-for-lock=DURATION` is a deadline: still held after it, the run refuses.
+#[tokio::test(flavor = "multi_thread")]
+async fn wait_for_lock_gives_up_at_its_deadline() {
+    let b = bench("wait-deadline").await;
+    let first = b.scenario("first", &netem_on("checkout", "30s"));
+    let holder = start_holding(&b, "first", &first, |h| netem_marked(h) == 1).await;
+    let second = b.scenario("second", DELETE_CHECKOUT);
+    let out = b
+        .run("second", &second, &["--wait-for-lock=2s"])
+        .output()
+        .await
+        .expect("run");
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Still held after waiting 2s"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        b.mutations_of("pods")
+            .iter()
+            .all(|m| !m.starts_with("DELETE"))
+    );
+    let out = interrupt(holder).await;
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    assert!(b.leases().is_empty(), "{:?}", b.leases());
+}

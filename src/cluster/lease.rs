@@ -137,8 +137,11 @@ impl Holder {
 pub enum LockError {
     /// Another live run holds a lock this run needs: exit 3, nothing touched.
     #[error(
-        "{target} is locked by {holder} (Lease {namespace}/{lease}){}; two runs faulting the same targets could together exceed the blast-radius cap. Wait for it to end, or pass --wait-for-lock",
-        .waited.map(|w| format!(", still after waiting {}s", w.as_secs())).unwrap_or_default()
+        "{target} is locked by {holder} (Lease {namespace}/{lease}); two runs faulting the same targets could together exceed the blast-radius cap. {}",
+        .waited.map_or_else(
+            || "Wait for it to end, or pass --wait-for-lock".to_owned(),
+            |w| format!("Still held after waiting {}s", w.as_secs())
+        )
     )]
     Held {
         target: LockKey,

@@ -35,6 +35,8 @@ impl Runner {
             self.tally().errors.push(why);
         };
         let keys = match lock_keys(&self.conn, plan).await {
+            // Nothing to fault (only pauses), nothing to lock.
+            Ok(keys) if keys.is_empty() => return Ok(None),
             Ok(keys) => keys,
             Err(e) => {
                 refuse(format!("cannot work out what this run must lock: {e}"));
