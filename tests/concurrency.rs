@@ -442,13 +442,18 @@ async fn recover_leaves_a_live_runs_faults_alone_unless_forced() {
     let holder = start_holding(&b, "drain", &drain, cordoned).await;
     let run_id = b.run_id("drain");
 
+    // With the live run's own journal too: its node is left to it, not "unmarked".
+    let journal = b.dir.join("out-drain/journal.jsonl");
+    let journal = journal.to_str().expect("utf8");
     let out = b
-        .command("recover", &["recover"])
+        .command("recover", &["recover", "--journal", journal])
         .output()
         .await
         .expect("recover");
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    assert!(stderr(&out).contains("node/node-a-1"), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("node/node-a-1: left alone"), "{err}");
+    assert!(!err.contains("NOT RECOVERED"), "{err}");
     assert!(
         stderr(&out).contains(&run_id),
         "names the live run: {}",

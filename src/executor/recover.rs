@@ -73,14 +73,13 @@ pub async fn recover(
         ledger: Ledger::default(),
     };
     let mut work = marked_faults(conn).await?;
-    let mut recovery = Recovery {
-        held: leave_live_runs_alone(conn, live_runs, &mut work).await?,
-        ..Recovery::default()
-    };
+    let mut recovery = Recovery::default();
     if let Some(path) = journal {
         let contents = crate::journal::read(path).map_err(|e| e.to_string())?;
         recovery.unmarked = still_faulted_without_mark(conn, &contents.records, &work).await;
     }
+    // After the journal check: a fault left to its live run still carries its mark.
+    recovery.held = leave_live_runs_alone(conn, live_runs, &mut work).await?;
     work.sort_by_key(Undo::target);
     work.dedup();
     for entry in &work {
