@@ -373,3 +373,58 @@ async fn kube_rs_round_trips_a_typed_lease() {
         .0;
     assert_eq!(renewed.as_microsecond(), now.as_microsecond());
 }
+
+/// Real kubectl (the sandbox's fidelity target) applies, lists and deletes a Lease;
+/// `get` prints its holder the way kube-apiserver's printer does.
+#[tokio::test(flavor = "multi_thread")]
+async fn kubectl_applies_lists_and_deletes_a_lease() {
+    let handle = start().await;
+    let home = std::env::temp_dir().join(format!(
+        "shakedown-lease-kubectl-{}-{}",
+        std::process::id(),
+        handle.addr.port()
+    ));
+    std::fs::create_dir_all(&home).expect("temp home");
+    let kubeconfig = home.join("kubeconfig");
+    handle.write_kubeconfig(&kubeconfig).expect("kubeconfig");
+    let manifest = home.join("lease.yaml");
+    std::fs::write(
+        &manifest,
+        "apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata: {name: gameday-lock, namespace: default}\nspec: {holderIdentity: run-x, leaseDurationSeconds: 20, renewTime: \"2026-12-02T10:00:00.000000Z\"}\n",
+    )
+    .expect("manifest");
+    let kubectl = |args: &[&str]| {
+        let out = std::process::Command::new("kubectl")
+            .env("HOME", &home)
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .args(args)
+            .output()
+            .expect("kubectl is installed (scripts/test.sh installs kubernetes-client)");
+        assert!(
+            out.status.success(),
+            "kubectl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let manifest = manifest.to_str().expect("utf8");
+    let applied = tokio::task::block_in_place(|| kubectl(&["apply", "-f", manifest]));
+    assert!(
+        applied.contains("lease.coordination.k8s.io/gameday-lock"),
+        "{applied}"
+    );
+    let listed = tokio::task::block_in_place(|| kubectl(&["get", "leases"]));
+    let row = listed
+        .lines()
+        .find(|l| l.starts_with("gameday-lock"))
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert!(
+        listed.starts_with("NAME") && listed.contains("HOLDER"),
+        "{listed}"
+    );
+    assert!(row.split_whitespace().nth(1) == Some("run-x"), "{listed}");
+    tokio::task::block_in_place(|| kubectl(&["delete", "lease", "gameday-lock"]));
+    assert!(handle.object("leases", "default", "gameday-lock").is_none());
+    let _ = std::fs::remove_dir_all(&home);
+}
