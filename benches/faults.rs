@@ -123,6 +123,8 @@ async fn shakedown_run(handle: &SandboxHandle, dir: &Path, scenario: &str) -> (D
         prometheus_token: None,
         prometheus_token_file: None,
         revert_timeout: Duration::from_secs(30),
+        // As `shakedown run` does: the lock is part of what a fault costs.
+        lock: Some(Default::default()),
     };
     let outcome = executor::run(&plan, conn, bus.clone(), options).await;
     let whole = started.elapsed();

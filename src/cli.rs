@@ -85,6 +85,16 @@ pub struct GlobalArgs {
     /// Only errors and the final verdict.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// Namespace of the run locks (coordination.k8s.io Leases). Every run that must see
+    /// the others' locks has to use the same one.
+    #[arg(
+        long,
+        global = true,
+        env = "SHAKEDOWN_LOCK_NAMESPACE",
+        default_value = crate::cluster::lease::DEFAULT_LOCK_NAMESPACE,
+        value_name = "NAME"
+    )]
+    pub lock_namespace: String,
     /// When to use colour on stderr.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
@@ -153,6 +163,17 @@ pub enum Command {
         /// in --output-dir) makes the run exit 3, whatever its verdict.
         #[arg(long, value_name = "PATH")]
         junit: Option<PathBuf>,
+        /// When another run holds a lock on these targets, wait for it (up to DURATION,
+        /// 30m without one) instead of refusing with exit 3. Signals still stop the wait.
+        #[arg(
+            long,
+            value_parser = parse_duration_flag,
+            num_args = 0..=1,
+            require_equals = true,
+            default_missing_value = "30m",
+            value_name = "DURATION"
+        )]
+        wait_for_lock: Option<std::time::Duration>,
     },
     /// Revert every fault shakedown left in the cluster (from annotations and/or a journal).
     ///
@@ -164,6 +185,10 @@ pub enum Command {
         /// readable record is used; damaged lines are skipped with a warning.
         #[arg(long, value_name = "PATH")]
         journal: Option<PathBuf>,
+        /// Also revert the faults of runs whose lock is still live (renewed): by default
+        /// they are left to the run that holds them.
+        #[arg(long)]
+        force: bool,
     },
     /// Re-render reports offline from a run journal.
     ///

@@ -107,12 +107,14 @@ impl Bench {
             .expect("run shakedown")
     }
 
-    /// Mutating calls, minus access reviews (a POST that changes nothing).
+    /// Mutating calls, minus access reviews (a POST that changes nothing) and the run's
+    /// own locks (tests/concurrency.rs covers those).
     fn changes(&self) -> Vec<RequestRecord> {
         self.handle
             .request_log()
             .into_iter()
             .filter(|r| r.is_mutating() && !r.path.contains("selfsubjectaccessreviews"))
+            .filter(|r| !r.path.contains("/leases"))
             .collect()
     }
 
@@ -482,6 +484,7 @@ async fn no_mutation_happens_when_the_journal_cannot_be_written() {
         prometheus_token: None,
         prometheus_token_file: None,
         revert_timeout: Duration::from_secs(5),
+        lock: Some(Default::default()),
     };
     b.handle.clear_request_log();
     let outcome = shakedown::executor::run(&plan, conn, bus.clone(), options).await;
@@ -1268,6 +1271,8 @@ async fn deploy_rbac_covers_every_call_of_every_fault_and_of_recover() {
         "create pods/exec",
         "patch nodes",
         "create events",
+        "create leases",
+        "delete leases",
     ] {
         assert!(
             kinds.contains(expected),

@@ -4,6 +4,8 @@
 //! merged list) or `~/.kube/config`, else in-cluster service-account config. The
 //! resolved context and API server are reported before anything else happens.
 
+pub mod lease;
+
 use std::path::Path;
 use std::time::Duration;
 

@@ -91,6 +91,7 @@ async fn demo_async(
         verbose: global.verbose > 0,
         revert_timeout: Duration::from_secs(30),
         junit: None,
+        lock: crate::cluster::lease::LockSettings::default(),
     };
     let outcome = session::run_files(std::slice::from_ref(&loaded), &options).await;
     // A client dry run only planned: there is no journal or report to point at.

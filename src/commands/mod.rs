@@ -57,8 +57,14 @@ fn run_command(cli: Cli) -> Result<Outcome, Failure> {
                 files,
                 revert_timeout,
                 junit,
-            } => run::run(&files, revert_timeout, junit.as_deref(), global).await,
-            Command::Recover { journal } => recover::recover(journal.as_deref(), global).await,
+                wait_for_lock,
+            } => {
+                let wait = wait_for_lock;
+                run::run(&files, revert_timeout, junit.as_deref(), wait, global).await
+            }
+            Command::Recover { journal, force } => {
+                recover::recover(journal.as_deref(), force, global).await
+            }
             Command::Report {
                 journal,
                 formats,

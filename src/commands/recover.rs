@@ -10,8 +10,13 @@ use crate::{cluster, executor};
 /// Reverts every fault shakedown left in the cluster; exit 4 if something stays faulted
 /// (each such fault is named on stderr before). `--dry-run=client` lists what it would
 /// revert and touches nothing; `--dry-run=server` sends the reverts with `dryRun=All`.
-/// Either dry run exits 0 (`DRY RUN`), or 3 when the API server refused a call.
-pub async fn recover(journal: Option<&Path>, global: &GlobalArgs) -> Result<Outcome, Failure> {
+/// Either dry run exits 0 (`DRY RUN`), or 3 when the API server refused a call. A fault
+/// of a run whose lease is live is left alone unless `force`.
+pub async fn recover(
+    journal: Option<&Path>,
+    force: bool,
+    global: &GlobalArgs,
+) -> Result<Outcome, Failure> {
     let dry_run = super::run::dry_run(global.dry_run);
     let conn = cluster::connect(global.kubeconfig.as_deref(), global.context.as_deref())
         .await
@@ -31,7 +36,11 @@ pub async fn recover(journal: Option<&Path>, global: &GlobalArgs) -> Result<Outc
         crate::run::bus::Progress::for_terminal(global.quiet, global.verbose > 0),
         crate::run::bus::system_clock(),
     );
-    let done = executor::recover::recover(&conn, journal, dry_run, bus)
+    let live_runs = executor::recover::LiveRuns {
+        lock_namespace: global.lock_namespace.clone(),
+        force,
+    };
+    let done = executor::recover::recover(&conn, journal, dry_run, bus, &live_runs)
         .await
         .map_err(|e| CouldNotRun::Recover(e.into()))?;
     if let Some(damage) = &done.journal_damage {
@@ -39,6 +48,9 @@ pub async fn recover(journal: Option<&Path>, global: &GlobalArgs) -> Result<Outc
     }
     for line in done.unmarked.iter().chain(&done.failed) {
         crate::say!("shakedown: NOT RECOVERED: {line}");
+    }
+    for line in &done.held {
+        crate::say!("shakedown: LEFT TO A LIVE RUN: {line}");
     }
     match dry_run {
         DryRun::Client => {
@@ -58,10 +70,11 @@ pub async fn recover(journal: Option<&Path>, global: &GlobalArgs) -> Result<Outc
             done.unmarked.len()
         ),
         DryRun::None => crate::out!(
-            "recover: {} reverted, {} failed, {} needing a human",
+            "recover: {} reverted, {} failed, {} needing a human, {} left to live runs",
             done.reverted.len(),
             done.failed.len(),
-            done.unmarked.len()
+            done.unmarked.len(),
+            done.held.len()
         ),
     }
     Ok(done.outcome())

@@ -13,6 +13,7 @@ pub async fn run(
     files: &[PathBuf],
     revert_timeout: Duration,
     junit: Option<&Path>,
+    wait_for_lock: Option<Duration>,
     global: &GlobalArgs,
 ) -> Result<Outcome, Failure> {
     let mut loaded = Vec::new();
@@ -26,7 +27,8 @@ pub async fn run(
     if !invalid.is_empty() {
         return Err(InvalidInput::Specs(invalid).into());
     }
-    let options = session_options(global, revert_timeout, junit);
+    let mut options = session_options(global, revert_timeout, junit);
+    options.lock.wait = wait_for_lock;
     session::run_files(&loaded, &options).await
 }
 
@@ -51,6 +53,10 @@ pub(super) fn session_options(
         verbose: global.verbose > 0,
         revert_timeout,
         junit: junit.map(Path::to_path_buf),
+        lock: crate::cluster::lease::LockSettings {
+            namespace: global.lock_namespace.clone(),
+            wait: None,
+        },
     }
 }
 

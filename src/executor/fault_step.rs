@@ -147,6 +147,7 @@ impl Runner {
         match (&*self.stop.borrow(), inject_error) {
             (Stop::Aborted(_), _) => StepStatus::Aborted,
             (Stop::Signalled(_), _) => StepStatus::Interrupted,
+            (Stop::LockLost(_), _) => StepStatus::Failed,
             (_, Some(_)) => StepStatus::Failed,
             _ => StepStatus::Completed,
         }

@@ -7,6 +7,7 @@
 //! SIGINT/SIGTERM and a panicking step task.
 
 mod fault_step;
+mod locks;
 pub(crate) mod phases;
 mod preflight;
 pub mod recover;
@@ -48,6 +49,9 @@ pub struct RunOptions {
     pub prometheus_token_file: Option<std::path::PathBuf>,
     /// How long one revert retries a failing API before it is reported as failed.
     pub revert_timeout: Duration,
+    /// Where the run's locks live and how long to wait for them; `None` takes no lock
+    /// (a server dry run, which changes nothing).
+    pub lock: Option<crate::cluster::lease::LockSettings>,
 }
 
 /// What happened, for the exit code.
@@ -110,6 +114,14 @@ pub async fn run_with_stop(
         prometheus: Arc::new(prometheus),
     };
     bus.emit(RunEvent::RunStarted(run_started(plan, &runner)));
+    // The run's locks come before anything it could change (locks.rs says what they cover).
+    let lock = match runner.take_locks(plan).await {
+        Ok(lock) => lock,
+        Err(reason) => {
+            runner.skip_every_step(plan, &reason);
+            return runner.finish();
+        }
+    };
     let experiment_checks = runner.checks(None, &plan.hypotheses);
     let dry_run = runner.options.server_dry_run;
     if dry_run {
@@ -126,6 +138,7 @@ pub async fn run_with_stop(
             .tally()
             .errors
             .push("experiment baseline failed".into());
+        runner.release_locks(lock).await;
         return runner.finish();
     }
     // Experiment-wide hypotheses are sampled for as long as the steps run (a dry run
@@ -176,6 +189,7 @@ pub async fn run_with_stop(
         .await;
     }
     runner.tally_verdicts(None);
+    runner.release_locks(lock).await;
     runner.finish()
 }
 

@@ -38,19 +38,33 @@ pub struct Recovery {
     pub would_revert: Vec<String>,
     /// Why journal records were skipped (damaged lines, missing records), if any.
     pub journal_damage: Option<String>,
+    /// Faults left to the live run that holds them (its lock is renewed), with its name.
+    pub held: Vec<String>,
 }
 
 impl Recovery {
+    /// Exit 4 when something stays faulted that nobody will revert; exit 3 when faults
+    /// were left to a live run (it reverts them itself, or `--force` does it now).
     pub fn outcome(&self) -> Outcome {
         match self.dry_run {
             // Nothing was touched, so nothing is left faulted by this invocation; a
             // refused dry-run call is a revert the real recover could not make.
             Some(DryRun::Client | DryRun::Server) if self.failed.is_empty() => Outcome::DryRun,
             Some(DryRun::Client | DryRun::Server) => Outcome::CouldNotRun,
-            _ if self.failed.is_empty() && self.unmarked.is_empty() => Outcome::Passed,
-            _ => Outcome::RevertFailed,
+            _ if !self.failed.is_empty() || !self.unmarked.is_empty() => Outcome::RevertFailed,
+            _ if !self.held.is_empty() => Outcome::CouldNotRun,
+            _ => Outcome::Passed,
         }
     }
+}
+
+/// Whose faults `recover` may touch: a run whose lock is live reverts its own.
+#[derive(Debug, Clone, Default)]
+pub struct LiveRuns {
+    /// Where run locks live (`--lock-namespace`).
+    pub lock_namespace: String,
+    /// `--force`: revert them anyway.
+    pub force: bool,
 }
 
 /// Finds every shakedown mark (and, with a journal, what it says is still faulted) and
@@ -60,6 +74,7 @@ pub async fn recover(
     journal: Option<&Path>,
     dry_run: DryRun,
     bus: EventBus,
+    live_runs: &LiveRuns,
 ) -> Result<Recovery, String> {
     let ctx = FaultContext {
         client: conn.client.clone(),
@@ -83,6 +98,8 @@ pub async fn recover(
         recovery.journal_damage = contents.damage();
         recovery.unmarked = still_faulted_without_mark(conn, &contents.records, &work).await;
     }
+    // After the journal check: a fault left to its live run still carries its mark.
+    recovery.held = leave_live_runs_alone(conn, live_runs, &mut work).await?;
     work.sort_by_key(Undo::target);
     work.dedup();
     if dry_run == DryRun::Client {
@@ -165,6 +182,72 @@ async fn marked_faults(conn: &Connection) -> Result<Vec<Undo>, String> {
         });
     }
     Ok(work)
+}
+
+/// Takes out of `work` the faults of runs whose lock is still live, unless forced, and
+/// says which run holds each. Fails closed: if the locks cannot be read, nothing is
+/// reverted (a live run's faults could be pulled from under it); `--force` skips this.
+async fn leave_live_runs_alone(
+    conn: &Connection,
+    live_runs: &LiveRuns,
+    work: &mut Vec<Undo>,
+) -> Result<Vec<String>, String> {
+    if live_runs.force || work.is_empty() {
+        return Ok(Vec::new());
+    }
+    let namespace = &live_runs.lock_namespace;
+    let live = crate::cluster::lease::live_holders(&conn.client, namespace)
+        .await
+        .map_err(|e| {
+            format!("cannot read the run locks in namespace {namespace} ({e}); pass --force to recover without checking for live runs")
+        })?;
+    if live.is_empty() {
+        return Ok(Vec::new());
+    }
+    let runs = marking_runs(conn).await?;
+    let mut held = Vec::new();
+    work.retain(|entry| {
+        let target = entry.target();
+        let Some(holder) = runs.get(&target).and_then(|run| live.get(run)) else {
+            return true;
+        };
+        held.push(format!(
+            "{target}: left alone: {holder} holds its lock and reverts it itself; pass --force to revert it now"
+        ));
+        false
+    });
+    Ok(held)
+}
+
+/// The run id each shakedown mark names, by target (`node/NAME`, `NAMESPACE/POD`).
+async fn marking_runs(
+    conn: &Connection,
+) -> Result<std::collections::BTreeMap<String, String>, String> {
+    let mut runs = std::collections::BTreeMap::new();
+    let nodes = Api::<Node>::all(conn.client.clone())
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| format!("cannot list nodes: {e}"))?;
+    for node in nodes.items {
+        if let Some(run) = node.annotations().get(CORDONED_BY) {
+            runs.insert(format!("node/{}", node.name_any()), run.clone());
+        }
+    }
+    let pods = Api::<Pod>::all(conn.client.clone())
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| format!("cannot list pods: {e}"))?;
+    for pod in pods.items {
+        let Some(mark) = pod.annotations().get(FAULT_ANNOTATION) else {
+            continue;
+        };
+        let mark: serde_json::Value = serde_json::from_str(mark).unwrap_or_default();
+        if let Some(run) = mark["runId"].as_str() {
+            let target = format!("{}/{}", pod.namespace().unwrap_or_default(), pod.name_any());
+            runs.insert(target, run.to_owned());
+        }
+    }
+    Ok(runs)
 }
 
 /// Nodes the journal says were cordoned and never reverted, that are still cordoned but

@@ -35,6 +35,8 @@ pub struct SessionOptions {
     pub revert_timeout: Duration,
     /// `--junit PATH`: also write the combined JUnit file there.
     pub junit: Option<PathBuf>,
+    /// `--lock-namespace` and `--wait-for-lock`: where run locks live, how long to wait.
+    pub lock: cluster::lease::LockSettings,
 }
 
 /// Runs every file and returns the worst outcome (the runs report their own verdicts);
@@ -391,6 +393,8 @@ fn run_options(global: &SessionOptions, run_id: String) -> executor::RunOptions 
         prometheus_token: global.prometheus_token.clone(),
         prometheus_token_file: global.prometheus_token_file.clone(),
         revert_timeout: global.revert_timeout,
+        // A server dry run changes nothing, so it has nothing to lock.
+        lock: (global.dry_run == DryRun::None).then(|| global.lock.clone()),
     }
 }
 

@@ -35,7 +35,10 @@ pub fn install(stop: watch::Sender<Stop>) -> tokio::task::JoinHandle<()> {
         while let Some(signal) = rx.recv().await {
             // The first signal wins; a second Ctrl-C must not skip the revert.
             stop.send_if_modified(|current| {
-                if matches!(current, Stop::Running | Stop::Aborted(_)) {
+                if matches!(
+                    current,
+                    Stop::Running | Stop::Aborted(_) | Stop::LockLost(_)
+                ) {
                     *current = Stop::Signalled(signal);
                     true
                 } else {

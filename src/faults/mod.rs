@@ -275,6 +275,7 @@ pub async fn undo(
                     pod,
                     container,
                     interface,
+                    run_id: &ctx.run_id,
                 };
                 network::remove(&ctx.client, &target, ctx.dry_run, deadline).await
             }

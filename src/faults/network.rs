@@ -235,6 +235,8 @@ pub struct NetemTarget<'a> {
     pub pod: &'a str,
     pub container: &'a str,
     pub interface: &'a str,
+    /// The run reverting; empty (`recover`) matches any run's mark.
+    pub run_id: &'a str,
 }
 
 /// `deadline` is the revert's own (from `--revert-timeout`); no exec retry outlives it.
@@ -249,6 +251,7 @@ pub async fn remove(
         pod,
         container,
         interface,
+        run_id,
     } = *target;
     let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let current = match api.get(pod).await {
@@ -257,6 +260,13 @@ pub async fn remove(
         }
         other => other?,
     };
+    if let Some(other) = marked_by_another_run(&current, run_id) {
+        // Its netem replaced ours on the interface: deleting the root qdisc or the mark
+        // would remove that run's fault, not ours.
+        return Ok(Reverted::LeftAlone(format!(
+            "the pod now carries run {other}'s network fault, which replaced ours"
+        )));
+    }
     let detail = if dry_run {
         // An exec has no dry-run mode (the command would really run), so a dry run does
         // not exec at all.
@@ -294,6 +304,15 @@ pub async fn remove(
         "annotation removed"
     };
     Ok(Reverted::Undone(format!("{detail}{removed}")))
+}
+
+/// The run id on the pod's fault mark, when it is not `run_id`'s (an empty `run_id`
+/// matches any run).
+fn marked_by_another_run(pod: &Pod, run_id: &str) -> Option<String> {
+    let mark = pod.metadata.annotations.as_ref()?.get(FAULT_ANNOTATION)?;
+    let mark: serde_json::Value = serde_json::from_str(mark).ok()?;
+    let owner = mark["runId"].as_str()?;
+    (!run_id.is_empty() && owner != run_id).then(|| owner.to_owned())
 }
 
 /// Runs `tc qdisc del` in the injector and reads the exec's own status: a failed exec
@@ -458,6 +477,27 @@ mod tests {
     use crate::spec::{Percent, Span};
     use std::path::Path;
     use std::process::{Command, Stdio};
+
+    #[test]
+    fn only_the_run_on_the_mark_reverts_it() {
+        let marked = |run: &str| -> Pod {
+            let mark = json!({"runId": run, "container": "c"}).to_string();
+            serde_json::from_value(
+                json!({"metadata": {"name": "p", "annotations": {FAULT_ANNOTATION: mark}}}),
+            )
+            .expect("pod")
+        };
+        assert_eq!(marked_by_another_run(&marked("a"), "a"), None);
+        assert_eq!(
+            marked_by_another_run(&marked("b"), "a"),
+            Some("b".to_owned())
+        );
+        assert_eq!(
+            marked_by_another_run(&marked("b"), ""),
+            None,
+            "recover matches any"
+        );
+    }
 
     fn pod_with(statuses: serde_json::Value) -> Pod {
         serde_json::from_value(json!({

@@ -13,6 +13,9 @@ pub enum Stop {
     Signalled(Signal),
     /// An `abort: true` hypothesis breached (its name).
     Aborted(String),
+    /// The run lost one of its locks (`cluster::lease`): another run may now fault the
+    /// same targets, so this one reverts and stops, and exits 3.
+    LockLost(String),
 }
 
 /// Sleeps until `until`; returns true if the run was stopped first.

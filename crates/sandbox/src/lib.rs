@@ -9,6 +9,7 @@ pub mod config;
 mod controllers;
 mod events;
 mod exec;
+mod lease;
 mod objects;
 mod ops;
 mod patch;

@@ -81,6 +81,7 @@ pub fn prepare_create(def: &ResourceDef, obj: &mut Value) -> Result<(), ApiError
         "deployments" | "replicasets" | "daemonsets" => default_workload(def, obj)?,
         "poddisruptionbudgets" => validate_pdb(obj)?,
         "events" => events::validate(obj, def.group == "events.k8s.io")?,
+        "leases" => super::lease::validate(obj)?,
         "namespaces" => {
             obj["spec"] = json!({"finalizers": ["kubernetes"]});
             obj["status"] = json!({"phase": "Active"});
@@ -347,6 +348,10 @@ pub fn merge_update(
             }
             if def.store == "poddisruptionbudgets" {
                 validate_pdb_spec(&name, &new)?;
+            }
+            if def.store == "leases" {
+                super::lease::check_update_precondition(&new, Some(old))?;
+                super::lease::validate(&mut new)?;
             }
             new
         }

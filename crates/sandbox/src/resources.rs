@@ -252,6 +252,18 @@ pub const RESOURCES: &[ResourceDef] = &[
         verbs: &["create"],
         subresources: &[],
     },
+    ResourceDef {
+        group: "coordination.k8s.io",
+        version: "v1",
+        plural: "leases",
+        singular: "lease",
+        kind: "Lease",
+        namespaced: true,
+        short_names: &[],
+        store: "leases",
+        verbs: ALL_VERBS,
+        subresources: &[],
+    },
 ];
 
 /// Group/versions in the order discovery lists them (preferred version first).
@@ -261,6 +273,7 @@ pub const GROUPS: &[(&str, &[&str])] = &[
     // policy/v1beta1 is not served since 1.25 (the sandbox reports 1.33).
     ("policy", &["v1"]),
     ("authorization.k8s.io", &["v1"]),
+    ("coordination.k8s.io", &["v1"]),
 ];
 
 pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static ResourceDef> {

@@ -101,6 +101,11 @@ fn columns(def: &ResourceDef) -> Vec<Column> {
             col("Object", "string", 0),
             col("Message", "string", 0),
         ],
+        "leases" => vec![
+            col("Name", "string", 0),
+            col("Holder", "string", 0),
+            col("Age", "string", 0),
+        ],
         _ => vec![col("Name", "string", 0), col("Age", "string", 0)],
     }
 }
@@ -312,6 +317,7 @@ fn cells(def: &ResourceDef, obj: &Value) -> Vec<Value> {
                 })),
             ]
         }
+        "leases" => vec![name, json!(text(&spec["holderIdentity"])), age],
         _ => vec![name, age],
     }
 }

@@ -20,7 +20,9 @@ use serde::Serialize;
 
 pub use blast_radius::evicted_by_drain;
 pub use display::{PlanEntry, describe_fault, describe_target};
-pub use select::{Inventory, NodeInfo, PodInfo, TargetError, derive_seed, select_targets};
+pub use select::{
+    Inventory, NodeInfo, PodInfo, TargetError, candidates, derive_seed, select_targets,
+};
 
 use crate::spec::{
     Document, Exclusions, Fault, Hypothesis, Loaded, Mode, PrometheusSpec, Recovery,

@@ -175,6 +175,18 @@ pub fn select_targets(
     Ok(picked)
 }
 
+/// Every object a selection picks from (`namespace/name` for pods, node names), before
+/// the pick: a cap is a share of this set, so runs that share it must not overlap.
+pub fn candidates(
+    selection: &TargetSelection,
+    inventory: &Inventory,
+) -> Result<Vec<String>, TargetError> {
+    match &selection.objects {
+        Objects::Pods { .. } => pod_candidates(selection, inventory),
+        Objects::Nodes { .. } => node_candidates(selection, inventory),
+    }
+}
+
 fn parse_selector(text: Option<&str>) -> Result<LabelSelector, TargetError> {
     text.map_or(Ok(LabelSelector::default()), |t| {
         LabelSelector::parse(t).map_err(|e| TargetError::BadSelector(e.to_string()))

@@ -155,6 +155,16 @@ pub(super) fn update(
             )],
         ));
     }
+    // The lease strategy allows create-on-update: a PUT to a missing Lease creates it.
+    let creates = t.def.store == "leases"
+        && req.method == http::Method::PUT
+        && sub.is_none()
+        && !state.store().contains(t.def.store, namespace, name);
+    if creates {
+        let body = parse_body(req)?;
+        crate::lease::check_update_precondition(&body, None)?;
+        return create(state, req, t, dry_run);
+    }
     let mut store = state.store();
     let Some(current) = store.get(t.def.store, namespace, name).cloned() else {
         drop(store);
