@@ -485,6 +485,8 @@ fn planned_steps(steps: &[PlannedStep]) -> Vec<crate::events::PlannedStep> {
                 scenario: Some(f.scenario.clone()),
                 fault: Some(describe_fault(&f.fault)),
                 hypotheses: f.hypotheses.iter().map(planned_hypothesis).collect(),
+                file: Some(f.file.clone()),
+                fault_line: f.fault_line,
             }),
             Action::Pause(_) => out.push(crate::events::PlannedStep {
                 id: step.id.clone(),
@@ -492,6 +494,8 @@ fn planned_steps(steps: &[PlannedStep]) -> Vec<crate::events::PlannedStep> {
                 scenario: None,
                 fault: None,
                 hypotheses: Vec::new(),
+                file: None,
+                fault_line: None,
             }),
             Action::Parallel(children) | Action::Sequence(children) => {
                 out.extend(planned_steps(children))
@@ -517,5 +521,6 @@ fn planned_hypothesis(h: &Hypothesis) -> PlannedHypothesis {
         tolerance: h.tolerance.0,
         abort: h.abort,
         every_ms: h.every.0.as_millis() as u64,
+        line: h.line,
     }
 }

@@ -144,7 +144,10 @@ pub async fn run_files(
             journal_path.display()
         );
         overall = overall.worse(outcome);
-        if matches!(outcome, Outcome::Interrupted(_) | Outcome::Halted | Outcome::RevertFailed) {
+        if matches!(
+            outcome,
+            Outcome::Interrupted(_) | Outcome::Halted | Outcome::RevertFailed
+        ) {
             break;
         }
     }

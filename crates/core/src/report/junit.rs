@@ -4,7 +4,15 @@
 //! per fault (inject, revert). A deviation is a `<failure>`; an infrastructure problem
 //! (probe error, failed injection or revert) is an `<error>`; what never ran is
 //! `<skipped>`. The output validates against Jenkins xunit's `junit-10.xsd`, the strictest
-//! schema the common consumers publish, so it stays inside what all of them accept.
+//! schema the common consumers publish, so it stays inside what all of them accept, with
+//! one addition: `file` and `line` on `<testcase>`.
+//!
+//! Identities are stable and unique: `classname` is `experiment › step id` (so the rounds
+//! of a `repeat` and a scenario used twice are different tests), `name` is the hypothesis
+//! and phase or the fault and action. `file` and `line` point at the YAML that declared
+//! the hypothesis or fault, which GitLab and GitHub annotators read; junit-10.xsd has no
+//! place for them on `<testcase>`, but every consumer we target ignores attributes it
+//! does not know (pytest's `xunit1` family writes the same two).
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -17,7 +25,7 @@ use super::model::{
 };
 use super::text::{self, clean, clean_line};
 use super::words::{self, verdict_word};
-use crate::events::Record;
+use crate::events::{PlannedStep, Record};
 use crate::exit::Outcome;
 
 /// Samples listed in a failure body; the journal has all of them.
@@ -126,12 +134,64 @@ fn properties(view: &RunView, step: Option<&StepView>) -> Vec<Property> {
     props
 }
 
-fn classname(view: &RunView, step: Option<&StepView>) -> String {
-    let scope = match step {
-        Some(s) => s.scenario.as_deref().unwrap_or(&s.name),
-        None => "experiment-wide",
-    };
-    clean_line(&format!("{}.{scope}", view.experiment()))
+/// `experiment › step id`: a step id is unique within a run (`3#2` is round 2 of step 3,
+/// `4.1` the first member of group 4), so repeats and reused scenarios never collide.
+fn classname(view: &RunView, scope: &str) -> String {
+    clean_line(&format!("{} › {scope}", view.experiment()))
+}
+
+/// The plan entry of a step, as `RunStarted` recorded it.
+fn planned_step<'a>(view: &'a RunView, id: &str) -> Option<&'a PlannedStep> {
+    view.started.as_ref()?.steps.iter().find(|s| s.id == id)
+}
+
+/// Where a test case is declared: the file and line CI tools annotate.
+#[derive(Clone, Copy)]
+struct Location<'a> {
+    file: Option<&'a str>,
+    line: Option<u32>,
+}
+
+impl<'a> Location<'a> {
+    fn of_fault(view: &'a RunView, step: &StepView) -> Self {
+        let planned = planned_step(view, &step.id);
+        Location {
+            file: planned.and_then(|p| p.file.as_deref()),
+            line: planned.and_then(|p| p.fault_line),
+        }
+    }
+
+    fn of_hypothesis(view: &'a RunView, step: Option<&StepView>, name: &str) -> Self {
+        let started = view.started.as_ref();
+        let (file, hypotheses) = match step {
+            Some(step) => {
+                let planned = planned_step(view, &step.id);
+                (
+                    planned.and_then(|p| p.file.as_deref()),
+                    planned.map(|p| p.hypotheses.as_slice()),
+                )
+            }
+            None => (
+                started.map(|s| s.source.as_str()),
+                started.map(|s| s.hypotheses.as_slice()),
+            ),
+        };
+        let line = hypotheses
+            .unwrap_or_default()
+            .iter()
+            .find(|h| h.name == name)
+            .and_then(|h| h.line);
+        Location { file, line }
+    }
+
+    fn set_on(self, case: &mut TestCase) {
+        if let Some(file) = self.file {
+            case.extra.insert("file".into(), clean_line(file).into());
+            if let Some(line) = self.line {
+                case.extra.insert("line".into(), line.to_string().into());
+            }
+        }
+    }
 }
 
 fn new_suite(view: &RunView, name: &str, step: Option<&StepView>) -> TestSuite {
@@ -153,7 +213,10 @@ fn new_suite(view: &RunView, name: &str, step: Option<&StepView>) -> TestSuite {
 fn step_suite(view: &RunView, step: &StepView) -> TestSuite {
     let scope = step.scenario.as_deref().unwrap_or(&step.name);
     let mut suite = new_suite(view, &format!("{scope} (step {})", step.id), Some(step));
-    let class = classname(view, Some(step));
+    if let Some(file) = planned_step(view, &step.id).and_then(|p| p.file.as_deref()) {
+        suite.extra.insert("file".into(), clean_line(file).into());
+    }
+    let class = classname(view, &step.id);
     for h in &step.hypotheses {
         for check in &h.checks {
             suite.add_test_case(check_case(view, Some(step), h, check, &class));
@@ -173,7 +236,12 @@ fn experiment_suite(view: &RunView) -> TestSuite {
         &format!("{} (experiment-wide)", view.experiment()),
         None,
     );
-    let class = classname(view, None);
+    if let Some(started) = &view.started {
+        suite
+            .extra
+            .insert("file".into(), clean_line(&started.source).into());
+    }
+    let class = classname(view, "experiment-wide");
     for h in &view.experiment_hypotheses {
         for check in &h.checks {
             suite.add_test_case(check_case(view, None, h, check, &class));
@@ -209,7 +277,7 @@ fn run_suite(view: &RunView) -> TestSuite {
         s
     };
     let mut case = TestCase::new("run outcome", status);
-    case.set_classname(clean_line(&format!("{}.run", view.experiment())));
+    case.set_classname(classname(view, "run"));
     if let Some(ms) = view.duration_ms() {
         case.set_time(Duration::from_millis(ms));
     }
@@ -255,6 +323,7 @@ fn check_case(
     };
     let mut case = TestCase::new(name, status);
     case.set_classname(class);
+    Location::of_hypothesis(view, step, &h.name).set_on(&mut case);
     if let (Some(a), Some(b)) = (check.first_at(), check.last_at()) {
         case.set_time(Duration::from_millis(span_ms(a, b).unwrap_or(0)));
     }
@@ -370,6 +439,7 @@ fn inject_case(view: &RunView, step: &StepView, kind: &str, class: &str) -> Test
     };
     let mut case = TestCase::new(clean_line(&format!("fault {kind} [inject]")), status);
     case.set_classname(class);
+    Location::of_fault(view, step).set_on(&mut case);
     let times: Vec<_> = injected.iter().chain(&failed).map(|f| f.at).collect();
     if let (Some(a), Some(b)) = (times.iter().min(), times.iter().max()) {
         case.set_time(Duration::from_millis(span_ms(*a, *b).unwrap_or(0)));
@@ -417,6 +487,7 @@ fn revert_case(view: &RunView, step: &StepView, kind: &str, class: &str) -> Test
     };
     let mut case = TestCase::new(clean_line(&format!("fault {kind} [revert]")), status);
     case.set_classname(class);
+    Location::of_fault(view, step).set_on(&mut case);
     let times: Vec<_> = step
         .faults
         .iter()
@@ -572,7 +643,10 @@ mod tests {
                             tolerance: 100.0,
                             abort: false,
                             every_ms: 1000,
+                            line: Some(7),
                         }],
+                        file: Some(step()),
+                        fault_line: Some(3),
                     }],
                     hypotheses: Vec::new(),
                 }),

@@ -108,6 +108,7 @@ pub(super) fn hypothesis(d: &mut Decoder, node: &Node) -> Option<Hypothesis> {
             _ => NoDataPolicy::Inconclusive,
         },
         weight: weight.unwrap_or(Some(defaults::weight()))?,
+        line: Some(node.pos.line),
     })
 }
 
