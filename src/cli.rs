@@ -54,7 +54,8 @@ pub struct GlobalArgs {
     /// tokens are picked up mid-run). Wins over --prometheus-token.
     #[arg(long, global = true, value_name = "PATH")]
     pub prometheus_token_file: Option<PathBuf>,
-    /// Where reports are written.
+    /// Where reports are written: each run into its own DIR/<run-id>/, with DIR/latest
+    /// pointing at the newest (`shakedown report` writes into DIR itself).
     #[arg(long, global = true, default_value = "reports", value_name = "DIR")]
     pub output_dir: PathBuf,
     /// Also let `scenario:`/`experiment:` references resolve under DIR (repeatable).

@@ -221,7 +221,7 @@ fn run_against_an_unreachable_cluster_is_exit_3() {
     );
     // Nothing was touched, and the evidence says why (issue 12: JUnit on every exit path
     // past argument parsing, so CI shows the cause instead of "no tests").
-    let journal = std::fs::read_to_string(dir.join("journal.jsonl")).expect("a journal");
+    let journal = std::fs::read_to_string(dir.join("latest/journal.jsonl")).expect("a journal");
     let last: serde_json::Value =
         serde_json::from_str(journal.lines().last().expect("records")).expect("json");
     assert_eq!(last["event"], "runFinished", "{journal}");
@@ -230,7 +230,7 @@ fn run_against_an_unreachable_cluster_is_exit_3() {
         !journal.contains("faultIntent"),
         "nothing was attempted: {journal}"
     );
-    let junit = std::fs::read_to_string(dir.join("junit.xml")).expect("junit.xml");
+    let junit = std::fs::read_to_string(dir.join("latest/junit.xml")).expect("junit.xml");
     assert!(junit.contains("could not read the cluster"), "{junit}");
 }
 
@@ -345,4 +345,106 @@ fn a_closed_stdout_never_turns_a_verdict_into_a_panic() {
         assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
+}
+
+/// A kubeconfig whose API server refuses connections at once (port 9 on loopback).
+fn refusing_kubeconfig(dir: &std::path::Path) -> std::path::PathBuf {
+    let kubeconfig = dir.join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'http://127.0.0.1:9'}}]\n\
+         users: [{name: u, user: {}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n",
+    )
+    .expect("write kubeconfig");
+    kubeconfig
+}
+
+/// The run id a run folder's journal names.
+fn run_id_in(folder: &std::path::Path) -> String {
+    let journal = std::fs::read_to_string(folder.join("journal.jsonl")).expect("a journal");
+    let first: serde_json::Value =
+        serde_json::from_str(journal.lines().next().expect("records")).expect("json");
+    first["runId"].as_str().expect("runId").to_owned()
+}
+
+/// Regression (issue 12): a second run into the same `--output-dir` silently overwrote
+/// the first, and the layout changed with the number of files. Now every run has its own
+/// `<output-dir>/<run-id>/`, one file or many, and `latest` points at the newest.
+#[test]
+fn every_run_keeps_its_own_folder_and_latest_points_at_the_newest() {
+    let dir = scratch_dir("run-folders");
+    let out = dir.join("out");
+    let _ = std::fs::remove_dir_all(&out);
+    let kubeconfig = refusing_kubeconfig(&dir);
+    let run = |files: &[&str], junit: Option<&std::path::Path>| {
+        let mut args = vec![
+            "--kubeconfig",
+            kubeconfig.to_str().expect("utf8"),
+            "--yes",
+            "--output-dir",
+            out.to_str().expect("utf8"),
+            "run",
+        ];
+        if let Some(path) = junit {
+            args.extend(["--junit", path.to_str().expect("utf8")]);
+        }
+        args.extend(files);
+        let output = shakedown(&args);
+        assert_eq!(
+            output.status.code(),
+            Some(3),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    let folders = || {
+        let mut names: Vec<String> = std::fs::read_dir(&out)
+            .expect("output dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    run(&["scenarios/pod-delete.yaml"], None);
+    let first = folders();
+    assert_eq!(first.len(), 2, "one run folder and `latest`: {first:?}");
+    let first_run = out.join(first.iter().find(|n| *n != "latest").expect("run folder"));
+    let first_journal = std::fs::read(first_run.join("journal.jsonl")).expect("journal");
+
+    let combined = dir.join("combined-junit.xml");
+    run(
+        &["scenarios/pod-delete.yaml", "scenarios/node-drain.yaml"],
+        Some(&combined),
+    );
+    let all = folders();
+    assert_eq!(all.len(), 4, "three run folders and `latest`: {all:?}");
+    for name in all.iter().filter(|n| *n != "latest") {
+        let folder = out.join(name);
+        for file in ["journal.jsonl", "junit.xml", "summary.json", "report.md"] {
+            assert!(folder.join(file).is_file(), "{name}/{file}");
+        }
+        assert_eq!(&run_id_in(&folder), name, "the folder is named after its run");
+    }
+    assert_eq!(
+        std::fs::read(first_run.join("journal.jsonl")).expect("journal"),
+        first_journal,
+        "the first run's evidence is untouched"
+    );
+    let latest = out.join("latest");
+    let target = std::fs::read_link(&latest).expect("latest is a symlink");
+    assert!(target.is_relative(), "{target:?}");
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(latest.join("summary.json")).expect("summary"),
+    )
+    .expect("json");
+    assert_eq!(summary["experiment"], "zone-a-node-drain", "{summary}");
+    assert!(
+        !out.join("junit.xml").exists(),
+        "nothing is written beside the run folders"
+    );
+    let junit = std::fs::read_to_string(&combined).expect("--junit writes the combined file");
+    assert!(
+        junit.contains("checkout-pod-delete") && junit.contains("zone-a-node-drain"),
+        "{junit}"
+    );
 }

@@ -148,7 +148,8 @@ impl Bench {
     }
 
     fn journal(&self) -> Vec<Value> {
-        let text = std::fs::read_to_string(self.dir.join("out/journal.jsonl")).expect("journal");
+        let text =
+            std::fs::read_to_string(self.dir.join("out/latest/journal.jsonl")).expect("journal");
         text.lines()
             .map(|l| serde_json::from_str(l).expect("record"))
             .collect()
@@ -411,7 +412,7 @@ async fn a_drain_that_injected_nothing_is_not_a_pass() {
         "the admin's cordon stays"
     );
     let summary: Value = serde_json::from_str(
-        &std::fs::read_to_string(b.dir.join("out/summary.json")).expect("summary"),
+        &std::fs::read_to_string(b.dir.join("out/latest/summary.json")).expect("summary"),
     )
     .expect("json");
     assert_eq!(summary["exitCode"], 3, "{summary}");
@@ -430,14 +431,14 @@ async fn a_run_stopped_by_preflight_still_writes_its_reports() {
     let out = b.run(&scenario).await;
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(b.changes().is_empty(), "{:?}", summary(&b.changes()));
-    let junit = std::fs::read_to_string(b.dir.join("out/junit.xml")).expect("junit.xml");
+    let junit = std::fs::read_to_string(b.dir.join("out/latest/junit.xml")).expect("junit.xml");
     assert!(junit.contains("no pods match"), "{junit}");
     let summary: Value = serde_json::from_str(
-        &std::fs::read_to_string(b.dir.join("out/summary.json")).expect("summary"),
+        &std::fs::read_to_string(b.dir.join("out/latest/summary.json")).expect("summary"),
     )
     .expect("json");
     assert_eq!(summary["exitCode"], 3, "{summary}");
-    let report = std::fs::read_to_string(b.dir.join("out/report.md")).expect("report.md");
+    let report = std::fs::read_to_string(b.dir.join("out/latest/report.md")).expect("report.md");
     assert!(report.contains("no pods match"), "{report}");
     let kinds = b.event_kinds();
     assert_eq!(kinds, ["runStarted", "stepSkipped", "runFinished"]);
@@ -703,7 +704,7 @@ async fn sigint_mid_drain_reverts_and_exits_130() {
     assert_eq!(kinds.last(), Some(&"runFinished"));
     assert_eq!(journal.last().expect("last")["exitCode"], 130);
     assert!(
-        b.dir.join("out/junit.xml").exists(),
+        b.dir.join("out/latest/junit.xml").exists(),
         "reports are written on interrupt too"
     );
 }
@@ -757,7 +758,7 @@ async fn sigkill_mid_drain_then_recover_uncordons_only_our_node() {
         "the mark survives the kill: {left}"
     );
 
-    let journal = b.dir.join("out/journal.jsonl");
+    let journal = b.dir.join("out/latest/journal.jsonl");
     let out = recover(&b, &["--journal", journal.to_str().expect("utf8")]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
@@ -1228,7 +1229,7 @@ async fn signal_mid_fault(
     );
     for report in ["junit.xml", "report.md", "summary.json"] {
         assert!(
-            b.dir.join("out").join(report).exists(),
+            b.dir.join("out/latest").join(report).exists(),
             "SIG{signal}: {report} is written"
         );
     }
@@ -1306,7 +1307,7 @@ async fn a_signal_during_the_after_phase_ends_the_run_promptly() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn");
-    let journal = b.dir.join("out/journal.jsonl");
+    let journal = b.dir.join("out/latest/journal.jsonl");
     let deadline = tokio::time::Instant::now() + common::DEADLINE;
     while !std::fs::read_to_string(&journal).is_ok_and(|j| j.contains("\"recovered\"")) {
         assert!(

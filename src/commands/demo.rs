@@ -93,7 +93,8 @@ async fn demo_async(
         junit: None,
     };
     let outcome = session::run_files(std::slice::from_ref(&loaded), &options).await;
-    crate::demo::print_summary(&out);
+    // The run's reports are in its own folder under `out`, which `latest` points at.
+    crate::demo::print_summary(&session::latest_run_dir(&out).unwrap_or(out));
     crate::demo::report_leftovers(&sandbox);
     if keep_running && !matches!(outcome, Ok(Outcome::Interrupted(_))) {
         crate::out!("\nStill running (Ctrl-C to stop):");

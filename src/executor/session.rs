@@ -1,6 +1,11 @@
 //! A `shakedown run` session, callable without the CLI: connect once, plan and preflight
 //! every file before anything is touched, run them one after another, and write every
 //! report on every exit path.
+//!
+//! Every run keeps its own folder, `OUTPUT_DIR/<run-id>/` (journal, JUnit, Markdown,
+//! summary, charts), whether the session runs one file or many, and `OUTPUT_DIR/latest`
+//! points at the newest one. A second run into the same directory never overwrites the
+//! first.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -87,12 +92,9 @@ pub async fn run_files(
         // A client dry run writes nothing; every other run leaves its evidence, so a CI
         // reporter shows the cause instead of "no tests".
         if global.dry_run != DryRun::Client {
-            let runs: Vec<Vec<Record>> = loaded
+            let runs: Vec<Vec<Record>> = plans
                 .iter()
-                .zip(&plans)
-                .map(|(file, plan)| {
-                    report_not_run(loaded.len(), file, plan, &conn, global, &failure)
-                })
+                .map(|plan| report_not_run(plan, &conn, global, &failure))
                 .collect();
             write_combined_junit(global, &runs);
         }
@@ -108,15 +110,17 @@ pub async fn run_files(
     let mut overall = Outcome::Passed;
     let mut runs = Vec::new();
     for (file, plan) in loaded.iter().zip(&plans) {
-        let dir = run_dir(global, loaded.len(), file);
+        let options = run_options(global);
+        let dir = run_dir(&global.output_dir, &options.run_id);
         let journal = fresh_journal(&dir).map_err(|e| CouldNotRun::Journal(Box::new(e)))?;
         let journal_path = journal.path().to_path_buf();
+        point_latest_at(&global.output_dir, &options.run_id);
         let bus = crate::run::bus::EventBus::new(
             Some(journal),
             crate::run::bus::Progress::for_terminal(global.quiet, global.verbose),
             crate::run::bus::system_clock(),
         );
-        let outcome = executor::run(plan, conn.clone(), bus.clone(), run_options(global)).await;
+        let outcome = executor::run(plan, conn.clone(), bus.clone(), options).await;
         let records = bus.records();
         write_reports(&dir, &records, global.quiet);
         runs.push(records);
@@ -155,56 +159,80 @@ pub async fn run_files(
     Ok(overall)
 }
 
-/// One release gate, one JUnit file: every experiment's suites together, in the output
-/// directory when there are several, and at `--junit PATH` when asked.
+/// One release gate, one JUnit file: every experiment's suites together, at
+/// `--junit PATH` when asked. (Each run's own `junit.xml` is in its folder.)
 fn write_combined_junit(global: &SessionOptions, runs: &[Vec<Record>]) {
+    let Some(path) = global.junit.as_deref().filter(|_| !runs.is_empty()) else {
+        return;
+    };
     let all: Vec<(&[Record], bool)> = runs.iter().map(|r| (r.as_slice(), false)).collect();
-    let combined = reports::junit::render_many(&all);
-    if runs.len() > 1 {
-        let file = reports::RenderedFile {
-            path: reports::JUNIT_FILE.into(),
-            contents: combined.clone(),
-        };
-        if let Err(e) = reports::write(&global.output_dir, &[file]) {
-            crate::say!("shakedown: {e}");
-        }
-    }
-    if let Some(path) = global.junit.as_deref().filter(|_| !runs.is_empty())
-        && let Err(e) = std::fs::write(path, &combined)
-    {
+    if let Err(e) = std::fs::write(path, reports::junit::render_many(&all)) {
         crate::say!("shakedown: cannot write {}: {e}", path.display());
     }
 }
 
-/// Where one file's journal and reports go: the output directory itself for a single
-/// file, a folder per experiment for several.
-fn run_dir(global: &SessionOptions, files: usize, file: &spec::Loaded) -> PathBuf {
-    if files == 1 {
-        global.output_dir.clone()
-    } else {
-        global.output_dir.join(file.name())
+/// The name, inside the output directory, that points at the newest run's folder.
+pub const LATEST: &str = "latest";
+
+/// Where one run's journal and reports go: its own folder, named after its run id.
+fn run_dir(output_dir: &Path, run_id: &str) -> PathBuf {
+    output_dir.join(run_id)
+}
+
+/// Points `OUTPUT_DIR/latest` at the run's folder, relatively (so the tree can be moved or
+/// archived as a CI artifact). The link is made under a temporary name and renamed over
+/// the old one, so a reader never finds `latest` missing or half-written. Where symlinks
+/// are not available, `latest` is a file holding the run id. Best effort: the run's own
+/// folder is what matters, so a failure is said, not fatal.
+fn point_latest_at(output_dir: &Path, run_id: &str) {
+    let latest = output_dir.join(LATEST);
+    let tmp = output_dir.join(format!(".{LATEST}.{}.tmp", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    #[cfg(unix)]
+    let made = std::os::unix::fs::symlink(run_id, &tmp);
+    #[cfg(not(unix))]
+    let made = std::fs::write(&tmp, format!("{run_id}\n"));
+    if let Err(e) = made.and_then(|()| std::fs::rename(&tmp, &latest)) {
+        let _ = std::fs::remove_file(&tmp);
+        crate::say!(
+            "shakedown: warning: cannot point {} at {run_id}: {e}",
+            latest.display()
+        );
     }
+}
+
+/// The newest run's folder in `output_dir`, through `latest` (a symlink, or a file holding
+/// the run id where symlinks are not available).
+pub fn latest_run_dir(output_dir: &Path) -> Option<PathBuf> {
+    let latest = output_dir.join(LATEST);
+    if latest.is_dir() {
+        return Some(latest);
+    }
+    let run_id = std::fs::read_to_string(&latest).ok()?;
+    let dir = run_dir(output_dir, run_id.trim());
+    dir.is_dir().then_some(dir)
 }
 
 /// The journal and reports of a run that never started: every step skipped with the
 /// reason that stopped it, and the run's verdict. Best effort: the failure is what the
 /// caller reports; a report that cannot be written is said, not fatal.
 fn report_not_run(
-    files: usize,
-    file: &spec::Loaded,
     plan: &Plan,
     conn: &cluster::Connection,
     global: &SessionOptions,
     failure: &Failure,
 ) -> Vec<Record> {
-    let dir = run_dir(global, files, file);
+    let options = run_options(global);
+    let dir = run_dir(&global.output_dir, &options.run_id);
     let journal = fresh_journal(&dir).ok();
+    if journal.is_some() {
+        point_latest_at(&global.output_dir, &options.run_id);
+    }
     let bus = crate::run::bus::EventBus::new(
         journal,
         crate::run::bus::Progress::Quiet,
         crate::run::bus::system_clock(),
     );
-    let options = run_options(global);
     executor::record_not_run(plan, conn, &options, &bus, failure);
     let records = bus.records();
     write_reports(&dir, &records, global.quiet);
@@ -219,8 +247,12 @@ fn fresh_journal(dir: &Path) -> Result<JournalWriter, crate::journal::JournalErr
 }
 
 fn run_options(global: &SessionOptions) -> executor::RunOptions {
+    // A run id names the run's folder: never reuse one that is already there.
+    let run_id = std::iter::repeat_with(new_run_id)
+        .find(|id| !run_dir(&global.output_dir, id).exists())
+        .unwrap_or_else(new_run_id);
     executor::RunOptions {
-        run_id: new_run_id(),
+        run_id,
         server_dry_run: global.dry_run == DryRun::Server,
         prometheus_url: global.prometheus_url.clone(),
         prometheus_token: global.prometheus_token.clone(),
