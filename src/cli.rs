@@ -110,8 +110,23 @@ pub enum ColorChoice {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
+    /// For people.
     Text,
+    /// A versioned document (`apiVersion: shakedown.dev/v1`, `kind`) for scripts.
     Json,
+    /// The same document as YAML, as kubectl users expect.
+    Yaml,
+}
+
+impl OutputFormat {
+    /// The machine format asked for, if any.
+    pub fn machine(self) -> Option<crate::output::Format> {
+        match self {
+            OutputFormat::Text => None,
+            OutputFormat::Json => Some(crate::output::Format::Json),
+            OutputFormat::Yaml => Some(crate::output::Format::Yaml),
+        }
+    }
 }
 
 /// A report `shakedown report --format` renders.
@@ -132,12 +147,15 @@ pub enum Command {
         /// Scenario or experiment files.
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
+        /// Output format (`json` and `yaml` print a `ValidationResult` on stdout).
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Text)]
+        output: OutputFormat,
     },
     /// Print the timeline an experiment or scenario would follow. Changes nothing.
     Plan {
         #[arg(value_name = "FILE")]
         file: PathBuf,
-        /// Output format.
+        /// Output format (`json` and `yaml` print a `Plan` document).
         #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Text)]
         output: OutputFormat,
     },
@@ -152,12 +170,19 @@ pub enum Command {
         /// Also write the (combined) JUnit report here, for CI systems that look in one place.
         #[arg(long, value_name = "PATH")]
         junit: Option<PathBuf>,
+        /// Output format (`json` and `yaml` print a `RunResult` on stdout when the runs
+        /// end: every run's summary.json, in order).
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Text)]
+        output: OutputFormat,
     },
     /// Revert every fault shakedown left in the cluster (from annotations and/or a journal).
     Recover {
         /// A run journal to recover from, in addition to in-cluster annotations.
         #[arg(long, value_name = "PATH")]
         journal: Option<PathBuf>,
+        /// Output format (`json` and `yaml` print a `RecoverResult` on stdout).
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Text)]
+        output: OutputFormat,
     },
     /// Re-render reports offline from a run journal.
     ///
@@ -207,7 +232,11 @@ pub enum Command {
         keep_running: bool,
     },
     /// Print the JSON Schema of Scenario and Experiment files.
-    Schema,
+    Schema {
+        /// Print the JSON Schema of summary.json instead.
+        #[arg(long)]
+        summary: bool,
+    },
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]

@@ -117,7 +117,9 @@ fn plan_is_reproducible_from_its_seed_and_prints_it() {
     assert_eq!(a.stdout, b.stdout);
     let plan: serde_json::Value = serde_json::from_slice(&a.stdout).expect("json plan");
     assert_eq!(plan["seed"], 42);
-    assert_eq!(plan["kind"], "Experiment");
+    assert_eq!(plan["apiVersion"], "shakedown.dev/v1");
+    assert_eq!(plan["kind"], "Plan");
+    assert_eq!(plan["specKind"], "Experiment");
     let ids: Vec<&str> = plan["entries"]
         .as_array()
         .expect("entries")
@@ -423,7 +425,11 @@ fn every_run_keeps_its_own_folder_and_latest_points_at_the_newest() {
         for file in ["journal.jsonl", "junit.xml", "summary.json", "report.md"] {
             assert!(folder.join(file).is_file(), "{name}/{file}");
         }
-        assert_eq!(&run_id_in(&folder), name, "the folder is named after its run");
+        assert_eq!(
+            &run_id_in(&folder),
+            name,
+            "the folder is named after its run"
+        );
     }
     assert_eq!(
         std::fs::read(first_run.join("journal.jsonl")).expect("journal"),

@@ -234,9 +234,10 @@ async fn the_same_seed_picks_the_same_targets() {
         serde_json::from_slice(&plan("11").await.expect("plan").stdout).expect("json");
     let again: Value =
         serde_json::from_slice(&plan("11").await.expect("plan").stdout).expect("json");
-    let picks = &first["entries"][0]["targets"]["Ok"];
+    // Regression (issue 12): the picks were Rust's `{"Ok": [...]}`.
+    let picks = &first["entries"][0]["targets"];
     assert_eq!(picks.as_array().map(Vec::len), Some(2), "{first}");
-    assert_eq!(picks, &again["entries"][0]["targets"]["Ok"]);
+    assert_eq!(picks, &again["entries"][0]["targets"]);
     assert!(
         b.changes().is_empty(),
         "plan changes nothing: {:?}",

@@ -827,3 +827,85 @@ print(count)
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+// ---- summary.json and its published schema ----
+
+/// Checks `instances` (`name → JSON`) against the schema `shakedown schema --summary`
+/// prints, with Python's `jsonschema`; returns `name: errors` for each failing one.
+fn summary_schema_errors(instances: &serde_json::Value) -> String {
+    let dir = scratch("summary-schema");
+    let schema = shakedown(&["schema", "--summary"]);
+    assert_eq!(schema.status.code(), Some(0));
+    std::fs::write(dir.join("schema.json"), &schema.stdout).expect("write schema");
+    std::fs::write(dir.join("instances.json"), instances.to_string()).expect("write");
+    let script = r#"
+import json, sys
+import jsonschema
+schema = json.load(open(sys.argv[1]))
+cls = jsonschema.validators.validator_for(schema)
+cls.check_schema(schema)
+v = cls(schema)
+for name, inst in json.load(open(sys.argv[2])).items():
+    errs = sorted(e.message for e in v.iter_errors(inst))
+    if errs:
+        print(name + ": " + " | ".join(errs))
+"#;
+    let out = run_python(
+        &["jsonschema"],
+        script,
+        &[&dir.join("schema.json"), &dir.join("instances.json")],
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    out
+}
+
+/// Issue 12: summary.json is versioned and now has a published JSON Schema; every
+/// fixture's summary validates against it, and a schema that rejects a wrong summary is
+/// checked too, so the test cannot pass on a schema that accepts anything.
+#[test]
+fn every_summary_validates_against_the_published_summary_schema() {
+    let mut instances = serde_json::Map::new();
+    for name in FIXTURES {
+        let (records, truncated) = load(name);
+        instances.insert(
+            name.to_owned(),
+            shakedown::report::json::value(&records, truncated),
+        );
+    }
+    let errors = summary_schema_errors(&instances.into());
+    assert_eq!(errors, "", "summaries the schema rejects");
+    let (records, truncated) = load("passing");
+    let mut wrong = shakedown::report::json::value(&records, truncated);
+    wrong["exitCode"] = "zero".into();
+    wrong["resilienceScore"]["score"] = "high".into();
+    let errors = summary_schema_errors(&serde_json::json!({ "wrong": wrong }));
+    assert!(
+        errors.contains("'zero' is not of type 'integer'") && errors.contains("'high'"),
+        "{errors}"
+    );
+}
+
+/// Regression (issue 12): a run that could not reach Prometheus still scored 23.1 %. A
+/// run that could not run has no score (`null`); its thresholds are numbers with units.
+#[test]
+fn a_run_that_could_not_run_has_no_score_and_thresholds_are_numbers() {
+    let (records, truncated) = load("prometheus-error");
+    let summary = shakedown::report::json::value(&records, truncated);
+    assert_eq!(summary["exitCode"], 3, "{summary}");
+    assert!(summary["resilienceScore"]["score"].is_null(), "{summary}");
+    assert_eq!(summary["apiVersion"], "shakedown.dev/v1");
+    assert_eq!(summary["kind"], "Summary");
+    assert_eq!(summary["labels"], serde_json::json!({}));
+    let (records, truncated) = load("passing");
+    let summary = shakedown::report::json::value(&records, truncated);
+    let h = &summary["steps"][0]["hypotheses"][0];
+    assert_eq!(h["expectation"], "< 0.01", "{h}");
+    assert_eq!(
+        h["threshold"],
+        serde_json::json!({"operator": "<", "value": 0.01})
+    );
+    assert_eq!(
+        h["tolerance"],
+        serde_json::json!({"value": 100.0, "unit": "percent"})
+    );
+}

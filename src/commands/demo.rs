@@ -91,6 +91,7 @@ async fn demo_async(
         verbose: global.verbose > 0,
         revert_timeout: Duration::from_secs(30),
         junit: None,
+        output: None,
     };
     let outcome = session::run_files(std::slice::from_ref(&loaded), &options).await;
     // The run's reports are in its own folder under `out`, which `latest` points at.

@@ -42,15 +42,18 @@ fn run_command(cli: Cli) -> Result<Outcome, Failure> {
     runtime.block_on(async {
         match cli.command {
             Command::Completions { shell } => Ok(completions::completions(shell)),
-            Command::Validate { files } => validate::validate(&files, global),
+            Command::Validate { files, output } => validate::validate(&files, output, global),
             Command::Plan { file, output } => plan::plan(&file, output, global).await,
-            Command::Schema => Ok(schema::schema()),
+            Command::Schema { summary } => Ok(schema::schema(summary)),
             Command::Run {
                 files,
                 revert_timeout,
                 junit,
-            } => run::run(&files, revert_timeout, junit.as_deref(), global).await,
-            Command::Recover { journal } => recover::recover(journal.as_deref(), global).await,
+                output,
+            } => run::run(&files, revert_timeout, junit.as_deref(), output, global).await,
+            Command::Recover { journal, output } => {
+                recover::recover(journal.as_deref(), output, global).await
+            }
             Command::Report {
                 journal,
                 formats,

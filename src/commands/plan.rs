@@ -29,12 +29,9 @@ pub async fn plan(
             },
         ),
     };
-    match output {
-        OutputFormat::Json => crate::out!(
-            "{}",
-            serde_json::to_string_pretty(&plan).unwrap_or_default()
-        ),
-        OutputFormat::Text => crate::out_raw!("{plan}"),
+    match output.machine() {
+        Some(format) => crate::out_raw!("{}", crate::output::render(format, "Plan", &plan)),
+        None => crate::out_raw!("{plan}"),
     }
     Ok(if plan.unresolved().is_empty() {
         Outcome::Passed

@@ -2,13 +2,17 @@
 
 use std::path::Path;
 
-use crate::cli::{DryRun, GlobalArgs};
+use crate::cli::{DryRun, GlobalArgs, OutputFormat};
 use crate::exit::{CouldNotRun, Failure, Outcome};
 use crate::{cluster, executor};
 
 /// Reverts every fault shakedown left in the cluster; exit 4 if something stays faulted
 /// (each such fault is named on stderr before).
-pub async fn recover(journal: Option<&Path>, global: &GlobalArgs) -> Result<Outcome, Failure> {
+pub async fn recover(
+    journal: Option<&Path>,
+    format: OutputFormat,
+    global: &GlobalArgs,
+) -> Result<Outcome, Failure> {
     let conn = cluster::connect(global.kubeconfig.as_deref(), global.context.as_deref())
         .await
         .map_err(|e| CouldNotRun::Connect(Box::new(e)))?;
@@ -28,11 +32,34 @@ pub async fn recover(journal: Option<&Path>, global: &GlobalArgs) -> Result<Outc
     for line in done.unmarked.iter().chain(&done.failed) {
         crate::say!("shakedown: NOT RECOVERED: {line}");
     }
-    crate::out!(
-        "recover: {} reverted, {} failed, {} needing a human",
-        done.reverted.len(),
-        done.failed.len(),
-        done.unmarked.len()
-    );
+    match format.machine() {
+        Some(format) => crate::out_raw!("{}", recover_result(format, &done)),
+        None => crate::out!(
+            "recover: {} reverted, {} failed, {} needing a human",
+            done.reverted.len(),
+            done.failed.len(),
+            done.unmarked.len()
+        ),
+    }
     Ok(done.outcome())
+}
+
+/// `-o json|yaml`: a `RecoverResult` (see `crate::output`).
+fn recover_result(format: crate::output::Format, done: &executor::recover::Recovery) -> String {
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct RecoverResult<'a> {
+        exit_code: u8,
+        reverted: &'a [String],
+        failed: &'a [String],
+        /// Still faulted, but carrying no mark shakedown can act on.
+        needs_human: &'a [String],
+    }
+    let result = RecoverResult {
+        exit_code: done.outcome().code(),
+        reverted: &done.reverted,
+        failed: &done.failed,
+        needs_human: &done.unmarked,
+    };
+    crate::output::render(format, "RecoverResult", &result)
 }

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::cli::{self, GlobalArgs};
+use crate::cli::{self, GlobalArgs, OutputFormat};
 use crate::executor::session::{self, SessionOptions};
 use crate::exit::{Failure, InvalidInput, Outcome};
 use crate::plan::DryRun;
@@ -13,6 +13,7 @@ pub async fn run(
     files: &[PathBuf],
     revert_timeout: Duration,
     junit: Option<&Path>,
+    output: OutputFormat,
     global: &GlobalArgs,
 ) -> Result<Outcome, Failure> {
     let mut loaded = Vec::new();
@@ -26,7 +27,8 @@ pub async fn run(
     if !invalid.is_empty() {
         return Err(InvalidInput::Specs(invalid).into());
     }
-    let options = session_options(global, revert_timeout, junit);
+    let mut options = session_options(global, revert_timeout, junit);
+    options.output = output.machine();
     session::run_files(&loaded, &options).await
 }
 
@@ -51,6 +53,7 @@ pub(super) fn session_options(
         verbose: global.verbose > 0,
         revert_timeout,
         junit: junit.map(Path::to_path_buf),
+        output: None,
     }
 }
 

@@ -471,6 +471,7 @@ fn header(
         version: env!("CARGO_PKG_VERSION").into(),
         steps: planned_steps(&plan.steps),
         hypotheses: plan.hypotheses.iter().map(planned_hypothesis).collect(),
+        labels: plan.labels.clone(),
     }
 }
 

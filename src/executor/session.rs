@@ -37,6 +37,8 @@ pub struct SessionOptions {
     pub revert_timeout: Duration,
     /// `--junit PATH`: also write the combined JUnit file there.
     pub junit: Option<PathBuf>,
+    /// `-o json|yaml`: print a `RunResult` on stdout when the runs end.
+    pub output: Option<crate::output::Format>,
 }
 
 /// Runs every file and returns the worst outcome (the runs report their own verdicts);
@@ -97,11 +99,15 @@ pub async fn run_files(
                 .map(|plan| report_not_run(plan, &conn, global, &failure))
                 .collect();
             write_combined_junit(global, &runs);
+            print_result(global, &runs, failure.outcome(), &[]);
         }
         return Err(failure);
     }
     if global.dry_run == DryRun::Client {
-        for plan in &plans {
+        if global.output.is_some() {
+            print_result(global, &[], Outcome::Passed, &plans);
+        }
+        for plan in plans.iter().filter(|_| global.output.is_none()) {
             crate::out_raw!("{plan}");
         }
         crate::say!("shakedown: --dry-run=client: planned and checked; nothing was touched");
@@ -156,7 +162,33 @@ pub async fn run_files(
         }
     }
     write_combined_junit(global, &runs);
+    print_result(global, &runs, overall, &[]);
     Ok(overall)
+}
+
+/// `-o json|yaml`: a `RunResult` on stdout, the summary.json of every run in order (and,
+/// for `--dry-run=client`, which runs nothing, the plans).
+fn print_result(global: &SessionOptions, runs: &[Vec<Record>], outcome: Outcome, plans: &[Plan]) {
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct RunResult<'a> {
+        exit_code: u8,
+        runs: Vec<serde_json::Value>,
+        #[serde(skip_serializing_if = "<[Plan]>::is_empty")]
+        plans: &'a [Plan],
+    }
+    let Some(format) = global.output else {
+        return;
+    };
+    let result = RunResult {
+        exit_code: outcome.code(),
+        runs: runs
+            .iter()
+            .map(|records| reports::json::value(records, false))
+            .collect(),
+        plans,
+    };
+    crate::out_raw!("{}", crate::output::render(format, "RunResult", &result));
 }
 
 /// One release gate, one JUnit file: every experiment's suites together, at

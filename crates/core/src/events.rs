@@ -107,6 +107,9 @@ pub struct RunStarted {
     /// Experiment-wide hypotheses, checked around all the steps.
     #[serde(default)]
     pub hypotheses: Vec<PlannedHypothesis>,
+    /// The experiment's (or scenario's) `metadata.labels`, carried into summary.json.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -61,6 +61,8 @@ pub struct Plan {
     pub source: String,
     pub seed: u64,
     pub default_namespace: Option<String>,
+    /// The top-level document's `metadata.labels`, for the reports.
+    pub labels: std::collections::BTreeMap<String, String>,
     /// The top-level document's own safety (what `--yes` and allowed contexts read).
     pub safety: Option<Safety>,
     /// The one Prometheus a run talks to: the experiment's, else the first of its
@@ -320,8 +322,13 @@ pub fn plan(loaded: &Loaded, settings: &PlanSettings) -> Plan {
         }
     };
     let longest = steps.iter().map(|s| s.end).max().unwrap_or_default();
+    let labels = match &loaded.document {
+        Document::Scenario(s) => s.metadata.labels.clone(),
+        Document::Experiment(e) => e.metadata.labels.clone(),
+    };
     Plan {
         name: loaded.name().to_owned(),
+        labels,
         kind,
         source: loaded.path.display().to_string(),
         seed: settings.seed,

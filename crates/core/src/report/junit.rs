@@ -649,6 +649,7 @@ mod tests {
                         fault_line: Some(3),
                     }],
                     hypotheses: Vec::new(),
+                    labels: Default::default(),
                 }),
             ),
             record(2, RunEvent::StepStarted { step: step() }),
