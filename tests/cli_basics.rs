@@ -454,3 +454,44 @@ fn every_run_keeps_its_own_folder_and_latest_points_at_the_newest() {
         "{junit}"
     );
 }
+
+/// Issue 12: `validate` had no machine output. `-o json` and `-o yaml` print one
+/// versioned `ValidationResult` on stdout (problems at file:line:column), with the same
+/// exit code as the text output.
+#[test]
+fn validate_prints_a_versioned_validation_result_as_json_or_yaml() {
+    let bad = "tests/fixtures/invalid/unknown-key-mode-typo.yaml";
+    let out = shakedown(&["validate", "-o", "json", "scenarios/pod-delete.yaml", bad]);
+    assert_eq!(out.status.code(), Some(2));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
+    assert_eq!(json["apiVersion"], "shakedown.dev/v1");
+    assert_eq!(json["kind"], "ValidationResult");
+    assert_eq!(json["valid"], false);
+    assert_eq!(
+        json["files"][0],
+        serde_json::json!({"path": "scenarios/pod-delete.yaml", "valid": true,
+            "kind": "Scenario", "name": "checkout-pod-delete", "errors": []})
+    );
+    let problem = &json["files"][1]["errors"][0];
+    assert_eq!(json["files"][1]["valid"], false);
+    assert_eq!(problem["file"], bad);
+    assert_eq!(
+        (&problem["line"], &problem["column"]),
+        (&12.into(), &7.into())
+    );
+    assert!(
+        problem["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("unknown key `modee`")),
+        "{problem}"
+    );
+    let yaml = shakedown(&["validate", "-o", "yaml", "scenarios/pod-delete.yaml", bad]);
+    assert_eq!(yaml.status.code(), Some(2));
+    let from_yaml: serde_json::Value =
+        serde_saphyr::from_str(&String::from_utf8_lossy(&yaml.stdout)).expect("stdout is YAML");
+    assert_eq!(from_yaml, json, "the same document either way");
+    let ok = shakedown(&["validate", "-o", "json", "scenarios/pod-delete.yaml"]);
+    assert_eq!(ok.status.code(), Some(0));
+    let ok: serde_json::Value = serde_json::from_slice(&ok.stdout).expect("json");
+    assert_eq!(ok["valid"], true);
+}

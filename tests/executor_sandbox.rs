@@ -775,10 +775,14 @@ async fn sigkill_mid_drain_then_recover_uncordons_only_our_node() {
     );
 
     b.handle.clear_request_log();
-    let again = recover(&b, &[]).await;
+    // Issue 12: recover's machine output, a versioned `RecoverResult`.
+    let again = recover(&b, &["-o", "json"]).await;
     assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
-    assert!(
-        String::from_utf8_lossy(&again.stdout).contains("recover: 0 reverted"),
+    let result: Value = serde_json::from_slice(&again.stdout).expect("stdout is JSON");
+    assert_eq!(
+        result,
+        serde_json::json!({"apiVersion": "shakedown.dev/v1", "kind": "RecoverResult",
+            "exitCode": 0, "reverted": [], "failed": [], "needsHuman": []}),
         "idempotent"
     );
     assert!(

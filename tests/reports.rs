@@ -739,7 +739,8 @@ fn report_help_documents_the_exit_code() {
 /// had the same `classname` + `name`, and GitLab kept only the first. Each is now
 /// `experiment › step id` + `hypothesis [phase]` or `fault … [action]`, with `file` and
 /// `line` at the YAML that declared it; checked by junitparser and by xmlschema against
-/// junit-10.xsd, which rejects nothing but those two attributes.
+/// junit-10.xsd, which rejects nothing but those two attributes. The same run's
+/// `-o json` output is checked against the published summary schema.
 #[tokio::test(flavor = "multi_thread")]
 async fn junit_identities_are_unique_across_repeats_and_reused_scenarios_and_point_at_the_yaml() {
     let handle = shakedown_sandbox::start(common::fast_shop(), 0)
@@ -751,14 +752,23 @@ async fn junit_identities_are_unique_across_repeats_and_reused_scenarios_and_poi
     std::fs::create_dir_all(dir.join("scenarios")).expect("dir");
     let scenario = "apiVersion: shakedown.dev/v1alpha1\nkind: Scenario\nmetadata: {name: pd}\nspec:\n  safety: {allowedNamespaces: [shop]}\n  target: {pods: {namespace: shop, selector: app=checkout, mode: one}}\n  fault:\n    type: pod-delete\n  hypotheses:\n    - name: two stay ready\n      kube: {deployment: checkout, namespace: shop}\n      expect: \">= 2\"\n      phases: [before, after]\n  recovery: {within: 20s}\n";
     std::fs::write(dir.join("scenarios/pd.yaml"), scenario).expect("scenario");
-    let experiment = "apiVersion: shakedown.dev/v1alpha1\nkind: Experiment\nmetadata: {name: gate}\nspec:\n  safety: {allowedNamespaces: [shop]}\n  steps:\n    - scenario: scenarios/pd.yaml\n      repeat: 2\n    - scenario: scenarios/pd.yaml\n";
+    let experiment = "apiVersion: shakedown.dev/v1alpha1\nkind: Experiment\nmetadata: {name: gate, labels: {team: shop, tier: gold}}\nspec:\n  safety: {allowedNamespaces: [shop]}\n  steps:\n    - scenario: scenarios/pd.yaml\n      repeat: 2\n    - scenario: scenarios/pd.yaml\n";
     std::fs::write(dir.join("gate.yaml"), experiment).expect("experiment");
     let junit = dir.join("gate-junit.xml");
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_shakedown"));
     command
         .current_dir(&dir)
         .args(["--kubeconfig", "kubeconfig", "--output-dir", "out"])
-        .args(["--yes", "--seed", "7", "run", "gate.yaml", "--junit"])
+        .args([
+            "--yes",
+            "--seed",
+            "7",
+            "run",
+            "-o",
+            "json",
+            "gate.yaml",
+            "--junit",
+        ])
         .arg(&junit)
         .kill_on_drop(true);
     for marker in shakedown::run::ci::MARKERS {
@@ -782,6 +792,25 @@ for suite in JUnitXml.fromfile(sys.argv[1]):
 dupes = [k for k, n in seen.items() if n > 1]
 assert not dupes, dupes
 "#;
+    // `run -o json`: one versioned RunResult whose run is a valid summary.json.
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
+    assert_eq!(result["apiVersion"], "shakedown.dev/v1");
+    assert_eq!(result["kind"], "RunResult");
+    assert_eq!(result["exitCode"], 0);
+    let summary = &result["runs"][0];
+    assert_eq!(
+        summary["labels"],
+        serde_json::json!({"team": "shop", "tier": "gold"})
+    );
+    assert_eq!(
+        summary_schema_errors(&serde_json::json!({ "run": summary })),
+        ""
+    );
+    let on_disk: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("out/latest/summary.json")).expect("summary.json"),
+    )
+    .expect("json");
+    assert_eq!(summary, &on_disk, "stdout carries the run's summary.json");
     let cases = run_python(&["junitparser"], script, &[&junit]);
     let expected = [
         "gate › 1#1 | two stay ready [before] | scenarios/pd.yaml:10",
