@@ -63,6 +63,10 @@ pub struct GlobalArgs {
     /// directory, so a spec cannot make shakedown read (and echo) files elsewhere.
     #[arg(long = "allow-path", global = true, value_name = "DIR")]
     pub allow_paths: Vec<PathBuf>,
+    /// How long the API server may take to answer at all before it is called
+    /// unreachable (a refused or unroutable address fails this fast).
+    #[arg(long, global = true, default_value = "2s", value_parser = parse_duration_flag, value_name = "DURATION")]
+    pub connect_timeout: std::time::Duration,
     /// Seed for every random choice (target picks); printed on every run so it can be replayed.
     #[arg(long, global = true, value_name = "N")]
     pub seed: Option<u64>,

@@ -233,7 +233,10 @@ fn run_against_an_unreachable_cluster_is_exit_3() {
         "nothing was attempted: {journal}"
     );
     let junit = std::fs::read_to_string(dir.join("latest/junit.xml")).expect("junit.xml");
-    assert!(junit.contains("could not read the cluster"), "{junit}");
+    assert!(
+        junit.contains("cannot reach the API server at http://127.0.0.1:9/"),
+        "{junit}"
+    );
 }
 
 /// Failures are printed at one site: once, after `shakedown: `, with their causes.
@@ -494,4 +497,84 @@ fn validate_prints_a_versioned_validation_result_as_json_or_yaml() {
     assert_eq!(ok.status.code(), Some(0));
     let ok: serde_json::Value = serde_json::from_slice(&ok.stdout).expect("json");
     assert_eq!(ok["valid"], true);
+}
+
+/// Regression (issue 12): an unreachable API server took 26 s and then said
+/// `ServiceError: client error (Connect)`. It now fails in about `--connect-timeout`
+/// (2 s by default) with the address and kubectl's hint, and the reports still say why.
+#[test]
+fn an_unreachable_api_server_fails_fast_with_the_address_and_a_hint() {
+    let dir = scratch_dir("fast-unreachable");
+    let kubeconfig = refusing_kubeconfig(&dir);
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "--kubeconfig",
+            kubeconfig.to_str().expect("utf8"),
+            "--yes",
+            "--output-dir",
+            dir.to_str().expect("utf8"),
+        ];
+        args.extend(extra);
+        args.extend(["run", "scenarios/pod-delete.yaml"]);
+        let started = std::time::Instant::now();
+        let out = shakedown(&args);
+        (out, started.elapsed())
+    };
+    let (out, took) = run(&[]);
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot reach the API server at http://127.0.0.1:9/ (context `x`)")
+            && stderr.contains("is the cluster running? did you choose the right context?"),
+        "{stderr}"
+    );
+    assert!(took < std::time::Duration::from_secs(8), "took {took:?}");
+    let (out, took) = run(&["--connect-timeout", "300ms"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("within 300ms"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(took < std::time::Duration::from_secs(5), "took {took:?}");
+}
+
+/// Regression (issue 12): a missing file in `KUBECONFIG` was not named, and a wrong
+/// context said only "failed to load current context".
+#[test]
+fn a_missing_kubeconfig_file_is_named_and_a_wrong_context_lists_the_real_ones() {
+    let dir = scratch_dir("kubeconfig-errors");
+    let kubeconfig = refusing_kubeconfig(&dir);
+    let missing = dir.join("not-there.yaml");
+    let listed = std::env::join_paths([&kubeconfig, &missing]).expect("join");
+    let out = Command::new(env!("CARGO_BIN_EXE_shakedown"))
+        .env("KUBECONFIG", &listed)
+        .args(["--yes", "run", "scenarios/pod-delete.yaml"])
+        .output()
+        .expect("run shakedown");
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "kubeconfig file {} (listed in $KUBECONFIG) does not exist",
+            missing.display()
+        )),
+        "{stderr}"
+    );
+    let out = shakedown(&[
+        "--kubeconfig",
+        kubeconfig.to_str().expect("utf8"),
+        "--context",
+        "prod",
+        "--yes",
+        "run",
+        "scenarios/pod-delete.yaml",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr
+            .contains("context `prod` (--context) is not in the kubeconfig; available contexts: x"),
+        "{stderr}"
+    );
 }

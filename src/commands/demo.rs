@@ -92,6 +92,7 @@ async fn demo_async(
         revert_timeout: Duration::from_secs(30),
         junit: None,
         output: None,
+        connect_timeout: global.connect_timeout,
     };
     let outcome = session::run_files(std::slice::from_ref(&loaded), &options).await;
     // The run's reports are in its own folder under `out`, which `latest` points at.

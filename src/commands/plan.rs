@@ -42,8 +42,25 @@ pub async fn plan(
 
 /// Best effort: `plan` is useful offline, so an unreachable cluster is a note, not an error.
 async fn connect(global: &GlobalArgs) -> Option<cluster::Connection> {
-    match cluster::connect(global.kubeconfig.as_deref(), global.context.as_deref()).await {
-        Ok(connection) => Some(connection),
+    match cluster::connect_with(
+        global.kubeconfig.as_deref(),
+        global.context.as_deref(),
+        global.connect_timeout,
+    )
+    .await
+    {
+        // Unreachable: say so in about `--connect-timeout`, not after the listing's deadline.
+        Ok(connection) => {
+            match cluster::ensure_reachable(&connection, global.connect_timeout).await {
+                Ok(()) => Some(connection),
+                Err(e) => {
+                    if !global.quiet {
+                        crate::say!("shakedown: {e}; showing the timeline without targets");
+                    }
+                    None
+                }
+            }
+        }
         Err(e) => {
             if !global.quiet {
                 crate::say!(

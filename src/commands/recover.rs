@@ -13,7 +13,14 @@ pub async fn recover(
     format: OutputFormat,
     global: &GlobalArgs,
 ) -> Result<Outcome, Failure> {
-    let conn = cluster::connect(global.kubeconfig.as_deref(), global.context.as_deref())
+    let conn = cluster::connect_with(
+        global.kubeconfig.as_deref(),
+        global.context.as_deref(),
+        global.connect_timeout,
+    )
+    .await
+    .map_err(|e| CouldNotRun::Connect(Box::new(e)))?;
+    cluster::ensure_reachable(&conn, global.connect_timeout)
         .await
         .map_err(|e| CouldNotRun::Connect(Box::new(e)))?;
     crate::say!(

@@ -54,6 +54,7 @@ pub(super) fn session_options(
         revert_timeout,
         junit: junit.map(Path::to_path_buf),
         output: None,
+        connect_timeout: global.connect_timeout,
     }
 }
 

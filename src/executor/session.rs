@@ -39,6 +39,8 @@ pub struct SessionOptions {
     pub junit: Option<PathBuf>,
     /// `-o json|yaml`: print a `RunResult` on stdout when the runs end.
     pub output: Option<crate::output::Format>,
+    /// `--connect-timeout`: how long the API server may take to answer at all.
+    pub connect_timeout: Duration,
 }
 
 /// Runs every file and returns the worst outcome (the runs report their own verdicts);
@@ -47,9 +49,13 @@ pub async fn run_files(
     loaded: &[spec::Loaded],
     global: &SessionOptions,
 ) -> Result<Outcome, Failure> {
-    let conn = cluster::connect(global.kubeconfig.as_deref(), global.context.as_deref())
-        .await
-        .map_err(|e| CouldNotRun::Connect(Box::new(e)))?;
+    let conn = cluster::connect_with(
+        global.kubeconfig.as_deref(),
+        global.context.as_deref(),
+        global.connect_timeout,
+    )
+    .await
+    .map_err(|e| CouldNotRun::Connect(Box::new(e)))?;
     crate::say!(
         "shakedown: context `{}`, API server {}",
         conn.context,
@@ -72,7 +78,10 @@ pub async fn run_files(
     crate::say!("shakedown: seed {seed} (replay with --seed {seed})");
     let mut problems = Vec::new();
     let mut unreadable = None;
-    for plan in &mut plans {
+    let unreachable = cluster::ensure_reachable(&conn, global.connect_timeout)
+        .await
+        .err();
+    for plan in plans.iter_mut().filter(|_| unreachable.is_none()) {
         let (namespaces, with_nodes) = plan.inventory_needs();
         match cluster::inventory(&conn, &namespaces, with_nodes, Duration::from_secs(30)).await {
             Ok(inventory) => {
@@ -85,10 +94,11 @@ pub async fn run_files(
             }
         }
     }
-    let stopped: Option<Failure> = match unreadable {
-        Some(e) => Some(CouldNotRun::ReadCluster(Box::new(e)).into()),
-        None if !problems.is_empty() => Some(CouldNotRun::Preflight { problems }.into()),
-        None => None,
+    let stopped: Option<Failure> = match (unreachable, unreadable) {
+        (Some(e), _) => Some(CouldNotRun::Connect(Box::new(e)).into()),
+        (None, Some(e)) => Some(CouldNotRun::ReadCluster(Box::new(e)).into()),
+        (None, None) if !problems.is_empty() => Some(CouldNotRun::Preflight { problems }.into()),
+        (None, None) => None,
     };
     if let Some(failure) = stopped {
         // A client dry run writes nothing; every other run leaves its evidence, so a CI
