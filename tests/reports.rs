@@ -862,7 +862,10 @@ print(count)
 /// Checks `instances` (`name → JSON`) against the schema `shakedown schema --summary`
 /// prints, with Python's `jsonschema`; returns `name: errors` for each failing one.
 fn summary_schema_errors(instances: &serde_json::Value) -> String {
-    let dir = scratch("summary-schema");
+    // Tests call this in parallel: each call has its own folder.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let dir = scratch(&format!("summary-schema-{call}"));
     let schema = shakedown(&["schema", "--summary"]);
     assert_eq!(schema.status.code(), Some(0));
     std::fs::write(dir.join("schema.json"), &schema.stdout).expect("write schema");

@@ -190,7 +190,6 @@ pub fn schema() -> serde_json::Value {
 fn summary(view: &RunView) -> Summary<'_> {
     let started = view.started.as_ref();
     let score = view.score();
-    let could_not_run = view.outcome() == Some(Outcome::CouldNotRun);
     Summary {
         api_version: crate::output::API_VERSION,
         kind: "Summary",
@@ -226,10 +225,7 @@ fn summary(view: &RunView) -> Summary<'_> {
         verdict: view.verdict_label(),
         message: view.verdict_sentence(),
         resilience_score: ScoreJson {
-            score: score
-                .ratio()
-                .filter(|_| !could_not_run)
-                .map(|r| (r * 10_000.0).round() / 10_000.0),
+            score: score.ratio().map(|r| (r * 10_000.0).round() / 10_000.0),
             held_weight: score.held_weight,
             total_weight: score.total_weight,
             held_checks: score.held_checks,
