@@ -1460,3 +1460,35 @@ async fn dry_runs_change_nothing() {
     }
     b.assert_uncordoned("node-a-1");
 }
+
+/// Issue 12: `run -o json` is one versioned document even when nothing runs: with
+/// `--dry-run=client` it carries the plans (picks as a list, never Rust's `Ok`), and
+/// stdout holds nothing else.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_dry_run_with_json_output_prints_only_a_run_result_with_the_plans() {
+    let b = bench("dry-json").await;
+    let scenario = b.scenario(
+        "pd",
+        "  target: {pods: {namespace: shop, selector: app=checkout, mode: count, count: 2}}\n  fault: {type: pod-delete}\n",
+    );
+    let out = b
+        .command(&[
+            "--dry-run=client",
+            "run",
+            "-o",
+            "json",
+            scenario.to_str().expect("utf8"),
+        ])
+        .output()
+        .await
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let result: Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
+    assert_eq!(result["apiVersion"], "shakedown.dev/v1");
+    assert_eq!(result["kind"], "RunResult");
+    assert_eq!(result["exitCode"], 0);
+    assert_eq!(result["runs"], serde_json::json!([]));
+    let picks = &result["plans"][0]["entries"][0]["targets"];
+    assert_eq!(picks.as_array().map(Vec::len), Some(2), "{result}");
+    assert!(b.changes().is_empty(), "{:?}", summary(&b.changes()));
+}
