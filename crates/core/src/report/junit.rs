@@ -36,7 +36,7 @@ const MAX_TIMELINE: usize = 2_000;
 pub fn render(records: &[Record], truncated: bool) -> String {
     let view = model::analyze(records, truncated);
     let mut report = Report::new(clean_line(view.experiment()));
-    report.add_test_suites(suites(&view));
+    report.add_test_suites(suites(&view, view.experiment()));
     if let Some(ms) = view.duration_ms() {
         report.set_time(Duration::from_millis(ms));
     }
@@ -48,28 +48,38 @@ pub fn render(records: &[Record], truncated: bool) -> String {
 pub fn render_many(runs: &[(&[Record], bool)]) -> String {
     let mut report = Report::new("shakedown");
     let mut total_ms = 0;
+    let mut seen: std::collections::BTreeMap<String, usize> = Default::default();
     for (records, truncated) in runs {
         let view = model::analyze(records, *truncated);
-        report.add_test_suites(suites(&view));
+        // The same experiment twice in one gate: `gate`, then `gate #2`, so identities
+        // stay unique and stable from one run of the gate to the next.
+        let count = seen.entry(view.experiment().to_owned()).or_default();
+        *count += 1;
+        let name = match *count {
+            1 => view.experiment().to_owned(),
+            n => format!("{} #{n}", view.experiment()),
+        };
+        report.add_test_suites(suites(&view, &name));
         total_ms += view.duration_ms().unwrap_or(0);
     }
     report.set_time(Duration::from_millis(total_ms));
     serialize(&report)
 }
 
-fn suites(view: &RunView) -> Vec<TestSuite> {
+/// The suites of one run; `experiment` names it in every `classname`.
+fn suites(view: &RunView, experiment: &str) -> Vec<TestSuite> {
     let mut suites: Vec<TestSuite> = view
         .steps
         .iter()
         .filter(|s| s.is_checked())
-        .map(|s| step_suite(view, s))
+        .map(|s| step_suite(view, s, experiment))
         .collect();
     if !view.experiment_hypotheses.is_empty() {
-        suites.push(experiment_suite(view));
+        suites.push(experiment_suite(view, experiment));
     }
     let explained = suites.iter().any(|s| s.failures + s.errors > 0);
     if view.partial || (view.outcome() != Some(Outcome::Passed) && !explained) {
-        suites.push(run_suite(view));
+        suites.push(run_suite(view, experiment));
     }
     suites
 }
@@ -136,8 +146,8 @@ fn properties(view: &RunView, step: Option<&StepView>) -> Vec<Property> {
 
 /// `experiment › step id`: a step id is unique within a run (`3#2` is round 2 of step 3,
 /// `4.1` the first member of group 4), so repeats and reused scenarios never collide.
-fn classname(view: &RunView, scope: &str) -> String {
-    clean_line(&format!("{} › {scope}", view.experiment()))
+fn classname(experiment: &str, scope: &str) -> String {
+    clean_line(&format!("{experiment} › {scope}"))
 }
 
 /// The plan entry of a step, as `RunStarted` recorded it.
@@ -210,13 +220,13 @@ fn new_suite(view: &RunView, name: &str, step: Option<&StepView>) -> TestSuite {
     suite
 }
 
-fn step_suite(view: &RunView, step: &StepView) -> TestSuite {
+fn step_suite(view: &RunView, step: &StepView, experiment: &str) -> TestSuite {
     let scope = step.scenario.as_deref().unwrap_or(&step.name);
     let mut suite = new_suite(view, &format!("{scope} (step {})", step.id), Some(step));
     if let Some(file) = planned_step(view, &step.id).and_then(|p| p.file.as_deref()) {
         suite.extra.insert("file".into(), clean_line(file).into());
     }
-    let class = classname(view, &step.id);
+    let class = classname(experiment, &step.id);
     for h in &step.hypotheses {
         for check in &h.checks {
             suite.add_test_case(check_case(view, Some(step), h, check, &class));
@@ -230,7 +240,7 @@ fn step_suite(view: &RunView, step: &StepView) -> TestSuite {
     suite
 }
 
-fn experiment_suite(view: &RunView) -> TestSuite {
+fn experiment_suite(view: &RunView, experiment: &str) -> TestSuite {
     let mut suite = new_suite(
         view,
         &format!("{} (experiment-wide)", view.experiment()),
@@ -241,7 +251,7 @@ fn experiment_suite(view: &RunView) -> TestSuite {
             .extra
             .insert("file".into(), clean_line(&started.source).into());
     }
-    let class = classname(view, "experiment-wide");
+    let class = classname(experiment, "experiment-wide");
     for h in &view.experiment_hypotheses {
         for check in &h.checks {
             suite.add_test_case(check_case(view, None, h, check, &class));
@@ -253,7 +263,7 @@ fn experiment_suite(view: &RunView) -> TestSuite {
 
 /// Says what the exit code means when no other test case does (an interrupted run, a
 /// cluster that was never reached), and marks a partial journal as not passing.
-fn run_suite(view: &RunView) -> TestSuite {
+fn run_suite(view: &RunView, experiment: &str) -> TestSuite {
     let mut suite = new_suite(view, &format!("{} (run)", view.experiment()), None);
     let code = view.exit_code();
     let status = if view.partial {
@@ -277,7 +287,7 @@ fn run_suite(view: &RunView) -> TestSuite {
         s
     };
     let mut case = TestCase::new("run outcome", status);
-    case.set_classname(classname(view, "run"));
+    case.set_classname(classname(experiment, "run"));
     if let Some(ms) = view.duration_ms() {
         case.set_time(Duration::from_millis(ms));
     }
@@ -712,6 +722,18 @@ mod tests {
         assert_eq!(both.test_suites.len(), 2 * one.test_suites.len());
         assert_eq!(both.tests, 2 * one.tests);
         assert_eq!(both.errors, 2 * one.errors);
+        // The same experiment twice: still no two cases with one identity.
+        let mut ids = std::collections::BTreeSet::new();
+        for suite in &both.test_suites {
+            for case in &suite.test_cases {
+                let class = case.classname.as_ref().map(|c| c.as_str().to_owned());
+                assert!(
+                    ids.insert((class.clone(), case.name.as_str().to_owned())),
+                    "{class:?} {} twice",
+                    case.name.as_str()
+                );
+            }
+        }
     }
 
     #[test]
