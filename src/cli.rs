@@ -54,7 +54,8 @@ pub struct GlobalArgs {
     /// tokens are picked up mid-run). Wins over --prometheus-token.
     #[arg(long, global = true, value_name = "PATH")]
     pub prometheus_token_file: Option<PathBuf>,
-    /// Where reports are written.
+    /// Where reports are written: each run into its own DIR/<run-id>/, with DIR/latest
+    /// pointing at the newest (`shakedown report` writes into DIR itself).
     #[arg(long, global = true, default_value = "reports", value_name = "DIR")]
     pub output_dir: PathBuf,
     /// Also let `scenario:`/`experiment:` references resolve under DIR (repeatable).
@@ -62,6 +63,10 @@ pub struct GlobalArgs {
     /// directory, so a spec cannot make shakedown read (and echo) files elsewhere.
     #[arg(long = "allow-path", global = true, value_name = "DIR")]
     pub allow_paths: Vec<PathBuf>,
+    /// How long the API server may take to answer at all before it is called
+    /// unreachable (a refused or unroutable address fails this fast).
+    #[arg(long, global = true, default_value = "2s", value_parser = parse_duration_flag, value_name = "DURATION")]
+    pub connect_timeout: std::time::Duration,
     /// Seed for every random choice (target picks); printed on every run so it can be replayed.
     #[arg(long, global = true, value_name = "N")]
     pub seed: Option<u64>,
@@ -119,8 +124,23 @@ pub enum ColorChoice {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
+    /// For people.
     Text,
+    /// A versioned document (`apiVersion: shakedown.dev/v1`, `kind`) for scripts.
     Json,
+    /// The same document as YAML, as kubectl users expect.
+    Yaml,
+}
+
+impl OutputFormat {
+    /// The machine format asked for, if any.
+    pub fn machine(self) -> Option<crate::output::Format> {
+        match self {
+            OutputFormat::Text => None,
+            OutputFormat::Json => Some(crate::output::Format::Json),
+            OutputFormat::Yaml => Some(crate::output::Format::Yaml),
+        }
+    }
 }
 
 /// A report `shakedown report --format` renders.
@@ -141,12 +161,15 @@ pub enum Command {
         /// Scenario or experiment files.
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
+        /// Output format (`json` and `yaml` print a `ValidationResult` on stdout).
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Text)]
+        output: OutputFormat,
     },
     /// Print the timeline an experiment or scenario would follow. Changes nothing.
     Plan {
         #[arg(value_name = "FILE")]
         file: PathBuf,
-        /// Output format.
+        /// Output format (`json` and `yaml` print a `Plan` document).
         #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Text)]
         output: OutputFormat,
     },
@@ -174,6 +197,10 @@ pub enum Command {
             value_name = "DURATION"
         )]
         wait_for_lock: Option<std::time::Duration>,
+        /// Output format (`json` and `yaml` print a `RunResult` on stdout when the runs
+        /// end: every run's summary.json, in order).
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Text)]
+        output: OutputFormat,
     },
     /// Revert every fault shakedown left in the cluster (from annotations and/or a journal).
     ///
@@ -189,6 +216,9 @@ pub enum Command {
         /// they are left to the run that holds them.
         #[arg(long)]
         force: bool,
+        /// Output format (`json` and `yaml` print a `RecoverResult` on stdout).
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Text)]
+        output: OutputFormat,
     },
     /// Re-render reports offline from a run journal.
     ///
@@ -239,7 +269,11 @@ pub enum Command {
         keep_running: bool,
     },
     /// Print the JSON Schema of Scenario and Experiment files.
-    Schema,
+    Schema {
+        /// Print the JSON Schema of summary.json instead.
+        #[arg(long)]
+        summary: bool,
+    },
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]

@@ -60,5 +60,5 @@ pub mod run;
 
 // The pure layers live in their own crate so that a compile error, not a convention,
 // keeps the cluster client out of them; re-exported so paths read `shakedown::spec`.
-pub use shakedown_core::{events, exit, plan, report, spec};
+pub use shakedown_core::{events, exit, output, plan, report, spec};
 pub use shakedown_vocab::{annotations, selector};

@@ -117,7 +117,9 @@ fn plan_is_reproducible_from_its_seed_and_prints_it() {
     assert_eq!(a.stdout, b.stdout);
     let plan: serde_json::Value = serde_json::from_slice(&a.stdout).expect("json plan");
     assert_eq!(plan["seed"], 42);
-    assert_eq!(plan["kind"], "Experiment");
+    assert_eq!(plan["apiVersion"], "shakedown.dev/v1");
+    assert_eq!(plan["kind"], "Plan");
+    assert_eq!(plan["specKind"], "Experiment");
     let ids: Vec<&str> = plan["entries"]
         .as_array()
         .expect("entries")
@@ -224,7 +226,7 @@ fn run_against_an_unreachable_cluster_is_exit_3() {
     );
     // Nothing was touched, and the evidence says why (issue 12: JUnit on every exit path
     // past argument parsing, so CI shows the cause instead of "no tests").
-    let journal = std::fs::read_to_string(dir.join("journal.jsonl")).expect("a journal");
+    let journal = std::fs::read_to_string(dir.join("latest/journal.jsonl")).expect("a journal");
     let last: serde_json::Value =
         serde_json::from_str(journal.lines().last().expect("records")).expect("json");
     assert_eq!(last["event"], "runFinished", "{journal}");
@@ -233,8 +235,11 @@ fn run_against_an_unreachable_cluster_is_exit_3() {
         !journal.contains("faultIntent"),
         "nothing was attempted: {journal}"
     );
-    let junit = std::fs::read_to_string(dir.join("junit.xml")).expect("junit.xml");
-    assert!(junit.contains("could not read the cluster"), "{junit}");
+    let junit = std::fs::read_to_string(dir.join("latest/junit.xml")).expect("junit.xml");
+    assert!(
+        junit.contains("cannot reach the API server at http://127.0.0.1:9/"),
+        "{junit}"
+    );
 }
 
 /// Failures are printed at one site: once, after `shakedown: `, with their causes.
@@ -351,4 +356,231 @@ fn a_closed_stdout_never_turns_a_verdict_into_a_panic() {
         assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
+}
+
+/// A kubeconfig whose API server refuses connections at once (port 9 on loopback).
+fn refusing_kubeconfig(dir: &std::path::Path) -> std::path::PathBuf {
+    let kubeconfig = dir.join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'http://127.0.0.1:9'}}]\n\
+         users: [{name: u, user: {}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n",
+    )
+    .expect("write kubeconfig");
+    kubeconfig
+}
+
+/// The run id a run folder's journal names.
+fn run_id_in(folder: &std::path::Path) -> String {
+    let journal = std::fs::read_to_string(folder.join("journal.jsonl")).expect("a journal");
+    let first: serde_json::Value =
+        serde_json::from_str(journal.lines().next().expect("records")).expect("json");
+    first["runId"].as_str().expect("runId").to_owned()
+}
+
+/// Regression (issue 12): a second run into the same `--output-dir` silently overwrote
+/// the first, and the layout changed with the number of files. Now every run has its own
+/// `<output-dir>/<run-id>/`, one file or many, and `latest` points at the newest.
+#[test]
+fn every_run_keeps_its_own_folder_and_latest_points_at_the_newest() {
+    let dir = scratch_dir("run-folders");
+    let out = dir.join("out");
+    let _ = std::fs::remove_dir_all(&out);
+    let kubeconfig = refusing_kubeconfig(&dir);
+    let run = |files: &[&str], junit: Option<&std::path::Path>| {
+        let mut args = vec![
+            "--kubeconfig",
+            kubeconfig.to_str().expect("utf8"),
+            "--yes",
+            "--output-dir",
+            out.to_str().expect("utf8"),
+            "run",
+        ];
+        if let Some(path) = junit {
+            args.extend(["--junit", path.to_str().expect("utf8")]);
+        }
+        args.extend(files);
+        let output = shakedown(&args);
+        assert_eq!(
+            output.status.code(),
+            Some(3),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    let folders = || {
+        let mut names: Vec<String> = std::fs::read_dir(&out)
+            .expect("output dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    run(&["scenarios/pod-delete.yaml"], None);
+    let first = folders();
+    assert_eq!(first.len(), 2, "one run folder and `latest`: {first:?}");
+    let first_run = out.join(first.iter().find(|n| *n != "latest").expect("run folder"));
+    let first_journal = std::fs::read(first_run.join("journal.jsonl")).expect("journal");
+
+    let combined = dir.join("combined-junit.xml");
+    run(
+        &["scenarios/pod-delete.yaml", "scenarios/node-drain.yaml"],
+        Some(&combined),
+    );
+    let all = folders();
+    assert_eq!(all.len(), 4, "three run folders and `latest`: {all:?}");
+    for name in all.iter().filter(|n| *n != "latest") {
+        let folder = out.join(name);
+        for file in ["journal.jsonl", "junit.xml", "summary.json", "report.md"] {
+            assert!(folder.join(file).is_file(), "{name}/{file}");
+        }
+        assert_eq!(
+            &run_id_in(&folder),
+            name,
+            "the folder is named after its run"
+        );
+    }
+    assert_eq!(
+        std::fs::read(first_run.join("journal.jsonl")).expect("journal"),
+        first_journal,
+        "the first run's evidence is untouched"
+    );
+    let latest = out.join("latest");
+    let target = std::fs::read_link(&latest).expect("latest is a symlink");
+    assert!(target.is_relative(), "{target:?}");
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(latest.join("summary.json")).expect("summary"),
+    )
+    .expect("json");
+    assert_eq!(summary["experiment"], "zone-a-node-drain", "{summary}");
+    assert!(
+        !out.join("junit.xml").exists(),
+        "nothing is written beside the run folders"
+    );
+    let junit = std::fs::read_to_string(&combined).expect("--junit writes the combined file");
+    assert!(
+        junit.contains("checkout-pod-delete") && junit.contains("zone-a-node-drain"),
+        "{junit}"
+    );
+}
+
+/// Issue 12: `validate` had no machine output. `-o json` and `-o yaml` print one
+/// versioned `ValidationResult` on stdout (problems at file:line:column), with the same
+/// exit code as the text output.
+#[test]
+fn validate_prints_a_versioned_validation_result_as_json_or_yaml() {
+    let bad = "tests/fixtures/invalid/unknown-key-mode-typo.yaml";
+    let out = shakedown(&["validate", "-o", "json", "scenarios/pod-delete.yaml", bad]);
+    assert_eq!(out.status.code(), Some(2));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
+    assert_eq!(json["apiVersion"], "shakedown.dev/v1");
+    assert_eq!(json["kind"], "ValidationResult");
+    assert_eq!(json["valid"], false);
+    assert_eq!(
+        json["files"][0],
+        serde_json::json!({"path": "scenarios/pod-delete.yaml", "valid": true,
+            "kind": "Scenario", "name": "checkout-pod-delete", "errors": []})
+    );
+    let problem = &json["files"][1]["errors"][0];
+    assert_eq!(json["files"][1]["valid"], false);
+    assert_eq!(problem["file"], bad);
+    assert_eq!(
+        (&problem["line"], &problem["column"]),
+        (&12.into(), &7.into())
+    );
+    assert!(
+        problem["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("unknown key `modee`")),
+        "{problem}"
+    );
+    let yaml = shakedown(&["validate", "-o", "yaml", "scenarios/pod-delete.yaml", bad]);
+    assert_eq!(yaml.status.code(), Some(2));
+    let from_yaml: serde_json::Value =
+        serde_saphyr::from_str(&String::from_utf8_lossy(&yaml.stdout)).expect("stdout is YAML");
+    assert_eq!(from_yaml, json, "the same document either way");
+    let ok = shakedown(&["validate", "-o", "json", "scenarios/pod-delete.yaml"]);
+    assert_eq!(ok.status.code(), Some(0));
+    let ok: serde_json::Value = serde_json::from_slice(&ok.stdout).expect("json");
+    assert_eq!(ok["valid"], true);
+}
+
+/// Regression (issue 12): an unreachable API server took 26 s and then said
+/// `ServiceError: client error (Connect)`. It now fails in about `--connect-timeout`
+/// (2 s by default) with the address and kubectl's hint, and the reports still say why.
+#[test]
+fn an_unreachable_api_server_fails_fast_with_the_address_and_a_hint() {
+    let dir = scratch_dir("fast-unreachable");
+    let kubeconfig = refusing_kubeconfig(&dir);
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "--kubeconfig",
+            kubeconfig.to_str().expect("utf8"),
+            "--yes",
+            "--output-dir",
+            dir.to_str().expect("utf8"),
+        ];
+        args.extend(extra);
+        args.extend(["run", "scenarios/pod-delete.yaml"]);
+        let started = std::time::Instant::now();
+        let out = shakedown(&args);
+        (out, started.elapsed())
+    };
+    let (out, took) = run(&[]);
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot reach the API server at http://127.0.0.1:9/ (context `x`)")
+            && stderr.contains("is the cluster running? did you choose the right context?"),
+        "{stderr}"
+    );
+    assert!(took < std::time::Duration::from_secs(8), "took {took:?}");
+    let (out, took) = run(&["--connect-timeout", "300ms"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("within 300ms"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(took < std::time::Duration::from_secs(5), "took {took:?}");
+}
+
+/// Regression (issue 12): a missing file in `KUBECONFIG` was not named, and a wrong
+/// context said only "failed to load current context".
+#[test]
+fn a_missing_kubeconfig_file_is_named_and_a_wrong_context_lists_the_real_ones() {
+    let dir = scratch_dir("kubeconfig-errors");
+    let kubeconfig = refusing_kubeconfig(&dir);
+    let missing = dir.join("not-there.yaml");
+    let listed = std::env::join_paths([&kubeconfig, &missing]).expect("join");
+    let out = Command::new(env!("CARGO_BIN_EXE_shakedown"))
+        .env("KUBECONFIG", &listed)
+        .args(["--yes", "run", "scenarios/pod-delete.yaml"])
+        .output()
+        .expect("run shakedown");
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "kubeconfig file {} (listed in $KUBECONFIG) does not exist",
+            missing.display()
+        )),
+        "{stderr}"
+    );
+    let out = shakedown(&[
+        "--kubeconfig",
+        kubeconfig.to_str().expect("utf8"),
+        "--context",
+        "prod",
+        "--yes",
+        "run",
+        "scenarios/pod-delete.yaml",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr
+            .contains("context `prod` (--context) is not in the kubeconfig; available contexts: x"),
+        "{stderr}"
+    );
 }

@@ -37,6 +37,7 @@ fn assert_nothing_left_running(dir: &Path) {
     assert!(leftovers.is_empty(), "left running: {leftovers:?}");
 }
 
+/// The demo run's own folder: `OUT/demo-<timestamp>/latest`.
 fn demo_dir(out: &Path) -> std::path::PathBuf {
     std::fs::read_dir(out)
         .expect("output dir")
@@ -46,6 +47,7 @@ fn demo_dir(out: &Path) -> std::path::PathBuf {
                 .is_some_and(|n| n.to_string_lossy().starts_with("demo-"))
         })
         .expect("a demo-<timestamp> folder")
+        .join("latest")
 }
 
 /// `shakedown --output-dir OUT demo`, outside any CI (every CI system's marker removed).

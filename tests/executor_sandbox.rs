@@ -150,7 +150,8 @@ impl Bench {
     }
 
     fn journal(&self) -> Vec<Value> {
-        let text = std::fs::read_to_string(self.dir.join("out/journal.jsonl")).expect("journal");
+        let text =
+            std::fs::read_to_string(self.dir.join("out/latest/journal.jsonl")).expect("journal");
         text.lines()
             .map(|l| serde_json::from_str(l).expect("record"))
             .collect()
@@ -235,9 +236,10 @@ async fn the_same_seed_picks_the_same_targets() {
         serde_json::from_slice(&plan("11").await.expect("plan").stdout).expect("json");
     let again: Value =
         serde_json::from_slice(&plan("11").await.expect("plan").stdout).expect("json");
-    let picks = &first["entries"][0]["targets"]["Ok"];
+    // Regression (issue 12): the picks were Rust's `{"Ok": [...]}`.
+    let picks = &first["entries"][0]["targets"];
     assert_eq!(picks.as_array().map(Vec::len), Some(2), "{first}");
-    assert_eq!(picks, &again["entries"][0]["targets"]["Ok"]);
+    assert_eq!(picks, &again["entries"][0]["targets"]);
     assert!(
         b.changes().is_empty(),
         "plan changes nothing: {:?}",
@@ -413,7 +415,7 @@ async fn a_drain_that_injected_nothing_is_not_a_pass() {
         "the admin's cordon stays"
     );
     let summary: Value = serde_json::from_str(
-        &std::fs::read_to_string(b.dir.join("out/summary.json")).expect("summary"),
+        &std::fs::read_to_string(b.dir.join("out/latest/summary.json")).expect("summary"),
     )
     .expect("json");
     assert_eq!(summary["exitCode"], 3, "{summary}");
@@ -432,14 +434,14 @@ async fn a_run_stopped_by_preflight_still_writes_its_reports() {
     let out = b.run(&scenario).await;
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(b.changes().is_empty(), "{:?}", summary(&b.changes()));
-    let junit = std::fs::read_to_string(b.dir.join("out/junit.xml")).expect("junit.xml");
+    let junit = std::fs::read_to_string(b.dir.join("out/latest/junit.xml")).expect("junit.xml");
     assert!(junit.contains("no pods match"), "{junit}");
     let summary: Value = serde_json::from_str(
-        &std::fs::read_to_string(b.dir.join("out/summary.json")).expect("summary"),
+        &std::fs::read_to_string(b.dir.join("out/latest/summary.json")).expect("summary"),
     )
     .expect("json");
     assert_eq!(summary["exitCode"], 3, "{summary}");
-    let report = std::fs::read_to_string(b.dir.join("out/report.md")).expect("report.md");
+    let report = std::fs::read_to_string(b.dir.join("out/latest/report.md")).expect("report.md");
     assert!(report.contains("no pods match"), "{report}");
     let kinds = b.event_kinds();
     assert_eq!(kinds, ["runStarted", "stepSkipped", "runFinished"]);
@@ -803,7 +805,7 @@ async fn sigint_mid_drain_reverts_and_exits_130() {
     assert_eq!(kinds.last(), Some(&"runFinished"));
     assert_eq!(journal.last().expect("last")["exitCode"], 130);
     assert!(
-        b.dir.join("out/junit.xml").exists(),
+        b.dir.join("out/latest/junit.xml").exists(),
         "reports are written on interrupt too"
     );
 }
@@ -857,7 +859,7 @@ async fn sigkill_mid_drain_then_recover_uncordons_only_our_node() {
         "the mark survives the kill: {left}"
     );
 
-    let journal = b.dir.join("out/journal.jsonl");
+    let journal = b.dir.join("out/latest/journal.jsonl");
     let out = recover(&b, &["--journal", journal.to_str().expect("utf8")]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
@@ -873,10 +875,14 @@ async fn sigkill_mid_drain_then_recover_uncordons_only_our_node() {
     );
 
     b.handle.clear_request_log();
-    let again = recover(&b, &[]).await;
+    // Issue 12: recover's machine output, a versioned `RecoverResult`.
+    let again = recover(&b, &["-o", "json"]).await;
     assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
-    assert!(
-        String::from_utf8_lossy(&again.stdout).contains("recover: 0 reverted"),
+    let result: Value = serde_json::from_slice(&again.stdout).expect("stdout is JSON");
+    assert_eq!(
+        result,
+        serde_json::json!({"apiVersion": "shakedown.dev/v1", "kind": "RecoverResult",
+            "exitCode": 0, "reverted": [], "failed": [], "needsHuman": []}),
         "idempotent"
     );
     assert!(
@@ -1330,7 +1336,7 @@ async fn signal_mid_fault(
     );
     for report in ["junit.xml", "report.md", "summary.json"] {
         assert!(
-            b.dir.join("out").join(report).exists(),
+            b.dir.join("out/latest").join(report).exists(),
             "SIG{signal}: {report} is written"
         );
     }
@@ -1408,7 +1414,7 @@ async fn a_signal_during_the_after_phase_ends_the_run_promptly() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn");
-    let journal = b.dir.join("out/journal.jsonl");
+    let journal = b.dir.join("out/latest/journal.jsonl");
     let deadline = tokio::time::Instant::now() + common::DEADLINE;
     while !std::fs::read_to_string(&journal).is_ok_and(|j| j.contains("\"recovered\"")) {
         assert!(
@@ -1822,4 +1828,36 @@ async fn a_signal_during_preflight_ends_in_order_with_reports_and_nothing_touche
     let last = journal.last().expect("a journal");
     assert_eq!(last["event"], "runFinished", "{journal:?}");
     assert_eq!(last["exitCode"], 143, "{last}");
+}
+
+/// Issue 12: `run -o json` is one versioned document even when nothing runs: with
+/// `--dry-run=client` it carries the plans (picks as a list, never Rust's `Ok`), and
+/// stdout holds nothing else.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_dry_run_with_json_output_prints_only_a_run_result_with_the_plans() {
+    let b = bench("dry-json").await;
+    let scenario = b.scenario(
+        "pd",
+        "  target: {pods: {namespace: shop, selector: app=checkout, mode: count, count: 2}}\n  fault: {type: pod-delete}\n",
+    );
+    let out = b
+        .command(&[
+            "--dry-run=client",
+            "run",
+            "-o",
+            "json",
+            scenario.to_str().expect("utf8"),
+        ])
+        .output()
+        .await
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let result: Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
+    assert_eq!(result["apiVersion"], "shakedown.dev/v1");
+    assert_eq!(result["kind"], "RunResult");
+    assert_eq!(result["exitCode"], 0);
+    assert_eq!(result["runs"], serde_json::json!([]));
+    let picks = &result["plans"][0]["entries"][0]["targets"];
+    assert_eq!(picks.as_array().map(Vec::len), Some(2), "{result}");
+    assert!(b.changes().is_empty(), "{:?}", summary(&b.changes()));
 }

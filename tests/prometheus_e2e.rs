@@ -262,7 +262,8 @@ impl Bench {
     }
 
     fn journal(&self) -> Vec<Value> {
-        let text = std::fs::read_to_string(self.out().join("journal.jsonl")).unwrap_or_default();
+        let text =
+            std::fs::read_to_string(self.out().join("latest/journal.jsonl")).unwrap_or_default();
         text.lines()
             .filter_map(|l| serde_json::from_str(l).ok())
             .collect()
@@ -409,7 +410,10 @@ async fn baseline_holds_and_losing_one_of_three_checkout_pods_keeps_the_error_ra
     }
     let everything = b.everything_written() + &stderr(&out) + &String::from_utf8_lossy(&out.stdout);
     assert!(!everything.contains(token), "the token leaked");
-    assert!(b.out().join("junit.xml").is_file(), "reports were written");
+    assert!(
+        b.out().join("latest/junit.xml").is_file(),
+        "reports were written"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,6 +13,9 @@ use shakedown::events::Record;
 use shakedown::journal;
 use shakedown::report::{self, Format, RenderedFile, markdown};
 
+#[path = "../crates/sandbox/tests/common/mod.rs"]
+mod common;
+
 const FIXTURES: [&str; 7] = [
     "passing",
     "deviated",
@@ -142,6 +145,15 @@ fn rendering_is_deterministic() {
     }
 }
 
+/// Python: whether an xmlschema error is `file` or `line` on a `<testcase>`, the one
+/// addition to junit-10.xsd (GitLab and GitHub annotators read them; Jenkins ignores them).
+const LOCATED: &str = r#"
+def located(e):
+    reason = str(e.reason)
+    return e.elem is not None and e.elem.tag == "testcase" and "attribute not allowed" in reason \
+        and any(reason.startswith("'%s' " % a) for a in ("file", "line"))
+"#;
+
 #[test]
 fn junit_validates_against_the_jenkins_junit_10_xsd() {
     let dir = scratch("xsd");
@@ -155,7 +167,9 @@ fn junit_validates_against_the_jenkins_junit_10_xsd() {
         shakedown::report::junit::render_many(&borrowed),
     )
     .expect("write combined");
-    let script = r#"
+    let script = format!(
+        "{LOCATED}{}",
+        r#"
 import sys, glob, os
 import xmlschema
 schema = xmlschema.XMLSchema(sys.argv[1])
@@ -164,14 +178,17 @@ assert len(files) == int(sys.argv[3]), files
 bad = 0
 for f in files:
     for e in schema.iter_errors(f):
+        if located(e):
+            continue
         bad += 1
         print(f, e.reason, e.path)
 sys.exit(1 if bad else 0)
-"#;
+"#
+    );
     let count = PathBuf::from((FIXTURES.len() + 1).to_string());
     run_python(
         &["xmlschema"],
-        script,
+        &script,
         &[Path::new("tests/fixtures/junit/junit-10.xsd"), &dir, &count],
     );
     let _ = std::fs::remove_dir_all(&dir);
@@ -714,4 +731,213 @@ fn report_help_documents_the_exit_code() {
         "{help}"
     );
     assert!(help.contains("--mirror-exit-code"), "{help}");
+}
+
+// ---- test identities from a real run ----
+
+/// Regression (issue 12): with `repeat: 2` and a scenario used twice, several test cases
+/// had the same `classname` + `name`, and GitLab kept only the first. Each is now
+/// `experiment › step id` + `hypothesis [phase]` or `fault … [action]`, with `file` and
+/// `line` at the YAML that declared it; checked by junitparser and by xmlschema against
+/// junit-10.xsd, which rejects nothing but those two attributes. The same run's
+/// `-o json` output is checked against the published summary schema.
+#[tokio::test(flavor = "multi_thread")]
+async fn junit_identities_are_unique_across_repeats_and_reused_scenarios_and_point_at_the_yaml() {
+    let handle = shakedown_sandbox::start(common::fast_shop(), 0)
+        .await
+        .expect("sandbox starts");
+    let dir = scratch("identities");
+    let kubeconfig = dir.join("kubeconfig");
+    handle.write_kubeconfig(&kubeconfig).expect("kubeconfig");
+    std::fs::create_dir_all(dir.join("scenarios")).expect("dir");
+    let scenario = "apiVersion: shakedown.dev/v1alpha1\nkind: Scenario\nmetadata: {name: pd}\nspec:\n  safety: {allowedNamespaces: [shop]}\n  target: {pods: {namespace: shop, selector: app=checkout, mode: one}}\n  fault:\n    type: pod-delete\n  hypotheses:\n    - name: two stay ready\n      kube: {deployment: checkout, namespace: shop}\n      expect: \">= 2\"\n      phases: [before, after]\n  recovery: {within: 20s}\n";
+    std::fs::write(dir.join("scenarios/pd.yaml"), scenario).expect("scenario");
+    let experiment = "apiVersion: shakedown.dev/v1alpha1\nkind: Experiment\nmetadata: {name: gate, labels: {team: shop, tier: gold}}\nspec:\n  safety: {allowedNamespaces: [shop]}\n  steps:\n    - scenario: scenarios/pd.yaml\n      repeat: 2\n    - scenario: scenarios/pd.yaml\n";
+    std::fs::write(dir.join("gate.yaml"), experiment).expect("experiment");
+    let junit = dir.join("gate-junit.xml");
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_shakedown"));
+    command
+        .current_dir(&dir)
+        .args(["--kubeconfig", "kubeconfig", "--output-dir", "out"])
+        .args([
+            "--yes",
+            "--seed",
+            "7",
+            "run",
+            "-o",
+            "json",
+            "gate.yaml",
+            "--junit",
+        ])
+        .arg(&junit)
+        .kill_on_drop(true);
+    for marker in shakedown::run::ci::MARKERS {
+        command.env_remove(marker);
+    }
+    let out = command.output().await.expect("run shakedown");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let script = r#"
+import sys, collections
+from junitparser import JUnitXml
+seen = collections.Counter()
+for suite in JUnitXml.fromfile(sys.argv[1]):
+    for case in suite:
+        seen[(case.classname, case.name)] += 1
+        print("%s | %s | %s:%s" % (case.classname, case.name, case._elem.get("file"), case._elem.get("line")))
+dupes = [k for k, n in seen.items() if n > 1]
+assert not dupes, dupes
+"#;
+    // `run -o json`: one versioned RunResult whose run is a valid summary.json.
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
+    assert_eq!(result["apiVersion"], "shakedown.dev/v1");
+    assert_eq!(result["kind"], "RunResult");
+    assert_eq!(result["exitCode"], 0);
+    let summary = &result["runs"][0];
+    assert_eq!(
+        summary["labels"],
+        serde_json::json!({"team": "shop", "tier": "gold"})
+    );
+    assert_eq!(
+        summary_schema_errors(&serde_json::json!({ "run": summary })),
+        ""
+    );
+    let on_disk: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("out/latest/summary.json")).expect("summary.json"),
+    )
+    .expect("json");
+    assert_eq!(summary, &on_disk, "stdout carries the run's summary.json");
+    let cases = run_python(&["junitparser"], script, &[&junit]);
+    let expected = [
+        "gate › 1#1 | two stay ready [before] | scenarios/pd.yaml:10",
+        "gate › 1#1 | two stay ready [after] | scenarios/pd.yaml:10",
+        "gate › 1#1 | fault pod-delete once [inject] | scenarios/pd.yaml:7",
+        "gate › 1#1 | fault pod-delete once [revert] | scenarios/pd.yaml:7",
+        "gate › 1#2 | two stay ready [before] | scenarios/pd.yaml:10",
+        "gate › 1#2 | two stay ready [after] | scenarios/pd.yaml:10",
+        "gate › 1#2 | fault pod-delete once [inject] | scenarios/pd.yaml:7",
+        "gate › 1#2 | fault pod-delete once [revert] | scenarios/pd.yaml:7",
+        "gate › 2 | two stay ready [before] | scenarios/pd.yaml:10",
+        "gate › 2 | two stay ready [after] | scenarios/pd.yaml:10",
+        "gate › 2 | fault pod-delete once [inject] | scenarios/pd.yaml:7",
+        "gate › 2 | fault pod-delete once [revert] | scenarios/pd.yaml:7",
+    ];
+    assert_eq!(cases.lines().collect::<Vec<_>>(), expected, "{cases}");
+    let xsd = format!(
+        "{LOCATED}{}",
+        r#"
+import sys, xmlschema
+schema = xmlschema.XMLSchema(sys.argv[1])
+count = 0
+for e in schema.iter_errors(sys.argv[2]):
+    if located(e):
+        count += 1
+        continue
+    print(e.reason, e.path)
+    sys.exit(1)
+print(count)
+"#
+    );
+    let located = run_python(
+        &["xmlschema"],
+        &xsd,
+        &[Path::new("tests/fixtures/junit/junit-10.xsd"), &junit],
+    );
+    assert!(
+        located
+            .trim()
+            .parse::<usize>()
+            .is_ok_and(|n| n >= expected.len()),
+        "every case carries file and line: {located}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+// ---- summary.json and its published schema ----
+
+/// Checks `instances` (`name → JSON`) against the schema `shakedown schema --summary`
+/// prints, with Python's `jsonschema`; returns `name: errors` for each failing one.
+fn summary_schema_errors(instances: &serde_json::Value) -> String {
+    // Tests call this in parallel: each call has its own folder.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let dir = scratch(&format!("summary-schema-{call}"));
+    let schema = shakedown(&["schema", "--summary"]);
+    assert_eq!(schema.status.code(), Some(0));
+    std::fs::write(dir.join("schema.json"), &schema.stdout).expect("write schema");
+    std::fs::write(dir.join("instances.json"), instances.to_string()).expect("write");
+    let script = r#"
+import json, sys
+import jsonschema
+schema = json.load(open(sys.argv[1]))
+cls = jsonschema.validators.validator_for(schema)
+cls.check_schema(schema)
+v = cls(schema)
+for name, inst in json.load(open(sys.argv[2])).items():
+    errs = sorted(e.message for e in v.iter_errors(inst))
+    if errs:
+        print(name + ": " + " | ".join(errs))
+"#;
+    let out = run_python(
+        &["jsonschema"],
+        script,
+        &[&dir.join("schema.json"), &dir.join("instances.json")],
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    out
+}
+
+/// Issue 12: summary.json is versioned and now has a published JSON Schema; every
+/// fixture's summary validates against it, and a schema that rejects a wrong summary is
+/// checked too, so the test cannot pass on a schema that accepts anything.
+#[test]
+fn every_summary_validates_against_the_published_summary_schema() {
+    let mut instances = serde_json::Map::new();
+    for name in FIXTURES {
+        let (records, truncated) = load(name);
+        instances.insert(
+            name.to_owned(),
+            shakedown::report::json::value(&records, truncated),
+        );
+    }
+    let errors = summary_schema_errors(&instances.into());
+    assert_eq!(errors, "", "summaries the schema rejects");
+    let (records, truncated) = load("passing");
+    let mut wrong = shakedown::report::json::value(&records, truncated);
+    wrong["exitCode"] = "zero".into();
+    wrong["resilienceScore"]["score"] = "high".into();
+    let errors = summary_schema_errors(&serde_json::json!({ "wrong": wrong }));
+    assert!(
+        errors.contains("'zero' is not of type 'integer'") && errors.contains("'high'"),
+        "{errors}"
+    );
+}
+
+/// Regression (issue 12): a run that could not reach Prometheus still scored 23.1 %. A
+/// run that could not run has no score (`null`); its thresholds are numbers with units.
+#[test]
+fn a_run_that_could_not_run_has_no_score_and_thresholds_are_numbers() {
+    let (records, truncated) = load("prometheus-error");
+    let summary = shakedown::report::json::value(&records, truncated);
+    assert_eq!(summary["exitCode"], 3, "{summary}");
+    assert!(summary["resilienceScore"]["score"].is_null(), "{summary}");
+    assert_eq!(summary["apiVersion"], "shakedown.dev/v1");
+    assert_eq!(summary["kind"], "Summary");
+    assert_eq!(summary["labels"], serde_json::json!({}));
+    let (records, truncated) = load("passing");
+    let summary = shakedown::report::json::value(&records, truncated);
+    let h = &summary["steps"][0]["hypotheses"][0];
+    assert_eq!(h["expectation"], "< 0.01", "{h}");
+    assert_eq!(
+        h["threshold"],
+        serde_json::json!({"operator": "<", "value": 0.01})
+    );
+    assert_eq!(
+        h["tolerance"],
+        serde_json::json!({"value": 100.0, "unit": "percent"})
+    );
 }

@@ -44,7 +44,43 @@ pub enum ClusterError {
     },
     #[error("the API server did not answer within {0:?}")]
     Timeout(Duration),
+    /// kubectl's kind of hint: the address it tried, and the two usual causes.
+    #[error(
+        "cannot reach the API server at {server} (context `{context}`) within {}: is the cluster running? did you choose the right context?",
+        crate::spec::duration::format_duration(*timeout)
+    )]
+    Unreachable {
+        server: String,
+        context: String,
+        timeout: Duration,
+        #[source]
+        source: Box<kube::Error>,
+    },
+    #[error("kubeconfig file {path} (listed in $KUBECONFIG) does not exist")]
+    MissingKubeconfig { path: String },
+    #[error(
+        "context `{context}` ({from}) is not in the kubeconfig; available contexts: {}",
+        list_or_none(available)
+    )]
+    UnknownContext {
+        context: String,
+        /// `--context`, or the kubeconfig's `current-context`.
+        from: &'static str,
+        available: Vec<String>,
+    },
 }
+
+fn list_or_none(names: &[String]) -> String {
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// How long the API server may take to answer at all before it is called unreachable
+/// (`--connect-timeout`): a refused or unroutable address fails in about this long.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A connected client and how we got it, for the "about to touch" banner.
 #[derive(Clone)]
@@ -105,10 +141,20 @@ fn with_user_agent(mut config: Config, agent: &str) -> Config {
     config
 }
 
-/// Resolves config like kubectl and builds a client. Makes no request.
+/// Resolves config like kubectl and builds a client. Makes no request: see
+/// [`ensure_reachable`].
 pub async fn connect(
     kubeconfig: Option<&Path>,
     context: Option<&str>,
+) -> Result<Connection, ClusterError> {
+    connect_with(kubeconfig, context, DEFAULT_CONNECT_TIMEOUT).await
+}
+
+/// [`connect`], with the TCP connect timeout of every request the client makes.
+pub async fn connect_with(
+    kubeconfig: Option<&Path>,
+    context: Option<&str>,
+    connect_timeout: Duration,
 ) -> Result<Connection, ClusterError> {
     let options = KubeConfigOptions {
         context: context.map(str::to_owned),
@@ -121,7 +167,7 @@ pub async fn connect(
                 source: Box::new(e),
             })?,
         ),
-        None => Kubeconfig::read().ok(),
+        None => env_kubeconfig()?,
     };
     let (config, context_name) = match file {
         Some(file) => {
@@ -129,6 +175,7 @@ pub async fn connect(
                 .map(str::to_owned)
                 .or_else(|| file.current_context.clone())
                 .unwrap_or_default();
+            known_context(&file, &name, context.is_some())?;
             let config = Config::from_custom_kubeconfig(file, &options)
                 .await
                 .map_err(|e| ClusterError::Kubeconfig {
@@ -152,6 +199,7 @@ pub async fn connect(
     // (a PodDisruptionBudget's 429 is news, not noise), so kube's silent retry is off.
     let mut config = with_user_agent(config, &user_agent(None));
     config.default_retry = false;
+    config.connect_timeout = Some(connect_timeout);
     let server = config.cluster_url.to_string();
     let default_namespace = config.default_namespace.clone();
     let client = Client::try_from(config.clone()).map_err(|e| ClusterError::Client {
@@ -165,6 +213,82 @@ pub async fn connect(
         default_namespace,
         config,
     })
+}
+
+/// `$KUBECONFIG` (a merged list), else `~/.kube/config`; `None` when neither exists, so
+/// in-cluster config is tried. A file `$KUBECONFIG` lists that does not exist is named,
+/// rather than silently falling back.
+fn env_kubeconfig() -> Result<Option<Kubeconfig>, ClusterError> {
+    let listed: Vec<std::path::PathBuf> = std::env::var_os("KUBECONFIG")
+        .map(|v| std::env::split_paths(&v).collect())
+        .unwrap_or_default();
+    let listed: Vec<_> = listed
+        .into_iter()
+        .filter(|p| !p.as_os_str().is_empty())
+        .collect();
+    if let Some(missing) = listed.iter().find(|p| !p.exists()) {
+        return Err(ClusterError::MissingKubeconfig {
+            path: missing.display().to_string(),
+        });
+    }
+    match Kubeconfig::read() {
+        Ok(file) => Ok(Some(file)),
+        Err(e) if !listed.is_empty() => Err(ClusterError::Kubeconfig {
+            path: "$KUBECONFIG".into(),
+            source: Box::new(e),
+        }),
+        Err(_) => Ok(None),
+    }
+}
+
+/// A context that is not in the kubeconfig is named with the ones that are, where kube
+/// would only say it failed to load it.
+fn known_context(file: &Kubeconfig, name: &str, flag: bool) -> Result<(), ClusterError> {
+    if name.is_empty() || file.contexts.iter().any(|c| c.name == name) {
+        return Ok(());
+    }
+    Err(ClusterError::UnknownContext {
+        context: name.to_owned(),
+        from: if flag { "--context" } else { "current-context" },
+        available: file.contexts.iter().map(|c| c.name.clone()).collect(),
+    })
+}
+
+/// Fails fast, with kubectl's kind of hint, when the API server does not answer within
+/// `deadline` (`--connect-timeout`), instead of every later call retrying into its own
+/// longer deadline.
+pub async fn ensure_reachable(conn: &Connection, deadline: Duration) -> Result<(), ClusterError> {
+    answers(&conn.client, deadline)
+        .await
+        .map_err(|source| ClusterError::Unreachable {
+            server: conn.server.clone(),
+            context: conn.context.clone(),
+            timeout: deadline,
+            source: Box::new(source),
+        })
+}
+
+/// Whether the API server answers at all within `deadline`: any HTTP answer (even 401 or
+/// 500) counts, since permissions are judged later, call by call. Transport errors are
+/// retried until the deadline, so one dropped connection is not "unreachable".
+async fn answers(client: &Client, deadline: Duration) -> Result<(), kube::Error> {
+    let until = tokio::time::Instant::now() + deadline;
+    loop {
+        let left = until.saturating_duration_since(tokio::time::Instant::now());
+        let error = match tokio::time::timeout(left, client.apiserver_version()).await {
+            Ok(Ok(_)) | Ok(Err(kube::Error::Api(_))) => return Ok(()),
+            Ok(Err(e)) => e,
+            Err(_) => {
+                return Err(kube::Error::Service(
+                    format!("no answer within {deadline:?}").into(),
+                ));
+            }
+        };
+        if tokio::time::Instant::now() + Duration::from_millis(200) >= until {
+            return Err(error);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// Lists pods in the given namespaces and, when asked, all nodes and every pod (what a

@@ -92,11 +92,14 @@ async fn demo_async(
         revert_timeout: Duration::from_secs(30),
         junit: None,
         lock: crate::cluster::lease::LockSettings::default(),
+        output: None,
+        connect_timeout: global.connect_timeout,
     };
     let outcome = session::run_files(std::slice::from_ref(&loaded), &options).await;
-    // A client dry run only planned: there is no journal or report to point at.
+    // A client dry run only planned: there is no journal or report to point at. The
+    // run's reports are in its own folder under `out`, which `latest` points at.
     if options.dry_run != crate::plan::DryRun::Client {
-        crate::demo::print_summary(&out);
+        crate::demo::print_summary(&session::latest_run_dir(&out).unwrap_or(out));
     }
     crate::demo::report_leftovers(&sandbox);
     let interrupted = matches!(

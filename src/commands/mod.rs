@@ -50,21 +50,32 @@ fn run_command(cli: Cli) -> Result<Outcome, Failure> {
     runtime.block_on(async {
         match cli.command {
             Command::Completions { shell } => Ok(completions::completions(shell)),
-            Command::Validate { files } => validate::validate(&files, global),
+            Command::Validate { files, output } => validate::validate(&files, output, global),
             Command::Plan { file, output } => plan::plan(&file, output, global).await,
-            Command::Schema => Ok(schema::schema()),
+            Command::Schema { summary } => Ok(schema::schema(summary)),
             Command::Run {
                 files,
                 revert_timeout,
                 junit,
                 wait_for_lock,
+                output,
             } => {
                 let wait = wait_for_lock;
-                run::run(&files, revert_timeout, junit.as_deref(), wait, global).await
+                run::run(
+                    &files,
+                    revert_timeout,
+                    junit.as_deref(),
+                    wait,
+                    output,
+                    global,
+                )
+                .await
             }
-            Command::Recover { journal, force } => {
-                recover::recover(journal.as_deref(), force, global).await
-            }
+            Command::Recover {
+                journal,
+                force,
+                output,
+            } => recover::recover(journal.as_deref(), force, output, global).await,
             Command::Report {
                 journal,
                 formats,

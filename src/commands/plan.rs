@@ -29,12 +29,9 @@ pub async fn plan(
             },
         ),
     };
-    match output {
-        OutputFormat::Json => crate::out!(
-            "{}",
-            serde_json::to_string_pretty(&plan).unwrap_or_default()
-        ),
-        OutputFormat::Text => crate::out_raw!("{plan}"),
+    match output.machine() {
+        Some(format) => crate::out_raw!("{}", crate::output::render(format, "Plan", &plan)),
+        None => crate::out_raw!("{plan}"),
     }
     Ok(if plan.unresolved().is_empty() {
         Outcome::Passed
@@ -45,8 +42,25 @@ pub async fn plan(
 
 /// Best effort: `plan` is useful offline, so an unreachable cluster is a note, not an error.
 async fn connect(global: &GlobalArgs) -> Option<cluster::Connection> {
-    match cluster::connect(global.kubeconfig.as_deref(), global.context.as_deref()).await {
-        Ok(connection) => Some(connection),
+    match cluster::connect_with(
+        global.kubeconfig.as_deref(),
+        global.context.as_deref(),
+        global.connect_timeout,
+    )
+    .await
+    {
+        // Unreachable: say so in about `--connect-timeout`, not after the listing's deadline.
+        Ok(connection) => {
+            match cluster::ensure_reachable(&connection, global.connect_timeout).await {
+                Ok(()) => Some(connection),
+                Err(e) => {
+                    if !global.quiet {
+                        crate::say!("shakedown: {e}; showing the timeline without targets");
+                    }
+                    None
+                }
+            }
+        }
         Err(e) => {
             if !global.quiet {
                 crate::say!(

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::cli::GlobalArgs;
+use crate::cli::{GlobalArgs, OutputFormat};
 use crate::exit::{CouldNotRun, Failure, Outcome};
 use crate::plan::DryRun;
 use crate::{cluster, executor};
@@ -15,10 +15,18 @@ use crate::{cluster, executor};
 pub async fn recover(
     journal: Option<&Path>,
     force: bool,
+    format: OutputFormat,
     global: &GlobalArgs,
 ) -> Result<Outcome, Failure> {
     let dry_run = super::run::dry_run(global.dry_run);
-    let conn = cluster::connect(global.kubeconfig.as_deref(), global.context.as_deref())
+    let conn = cluster::connect_with(
+        global.kubeconfig.as_deref(),
+        global.context.as_deref(),
+        global.connect_timeout,
+    )
+    .await
+    .map_err(|e| CouldNotRun::Connect(Box::new(e)))?;
+    cluster::ensure_reachable(&conn, global.connect_timeout)
         .await
         .map_err(|e| CouldNotRun::Connect(Box::new(e)))?;
     crate::say!(
@@ -52,6 +60,10 @@ pub async fn recover(
     for line in &done.held {
         crate::say!("shakedown: LEFT TO A LIVE RUN: {line}");
     }
+    if let Some(format) = format.machine() {
+        crate::out_raw!("{}", recover_result(format, &done));
+        return Ok(done.outcome());
+    }
     match dry_run {
         DryRun::Client => {
             for line in &done.would_revert {
@@ -78,4 +90,30 @@ pub async fn recover(
         ),
     }
     Ok(done.outcome())
+}
+
+/// `-o json|yaml`: a `RecoverResult` (see `crate::output`).
+fn recover_result(format: crate::output::Format, done: &executor::recover::Recovery) -> String {
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct RecoverResult<'a> {
+        exit_code: u8,
+        reverted: &'a [String],
+        failed: &'a [String],
+        /// Still faulted, but carrying no mark shakedown can act on.
+        needs_human: &'a [String],
+        /// Left alone: a live run holds them (its lease is renewed); `--force` reverts.
+        left_to_live_runs: &'a [String],
+        /// `--dry-run=client`: what a real recover would revert.
+        would_revert: &'a [String],
+    }
+    let result = RecoverResult {
+        exit_code: done.outcome().code(),
+        reverted: &done.reverted,
+        failed: &done.failed,
+        needs_human: &done.unmarked,
+        left_to_live_runs: &done.held,
+        would_revert: &done.would_revert,
+    };
+    crate::output::render(format, "RecoverResult", &result)
 }

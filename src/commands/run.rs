@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::cli::{self, GlobalArgs};
+use crate::cli::{self, GlobalArgs, OutputFormat};
 use crate::executor::session::{self, SessionOptions};
 use crate::exit::{Failure, InvalidInput, Outcome};
 use crate::plan::DryRun;
@@ -14,6 +14,7 @@ pub async fn run(
     revert_timeout: Duration,
     junit: Option<&Path>,
     wait_for_lock: Option<Duration>,
+    output: OutputFormat,
     global: &GlobalArgs,
 ) -> Result<Outcome, Failure> {
     let mut loaded = Vec::new();
@@ -29,6 +30,7 @@ pub async fn run(
     }
     let mut options = session_options(global, revert_timeout, junit);
     options.lock.wait = wait_for_lock;
+    options.output = output.machine();
     session::run_files(&loaded, &options).await
 }
 
@@ -57,6 +59,8 @@ pub(super) fn session_options(
             namespace: global.lock_namespace.clone(),
             wait: None,
         },
+        output: None,
+        connect_timeout: global.connect_timeout,
     }
 }
 

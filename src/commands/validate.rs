@@ -2,26 +2,58 @@
 
 use std::path::PathBuf;
 
-use crate::cli::GlobalArgs;
+use crate::cli::{GlobalArgs, OutputFormat};
 use crate::exit::{Failure, InvalidInput, Outcome};
+use crate::output::{self, Problem, ValidatedFile, ValidationResult};
 use crate::spec;
 
-/// Validates every file (and what it references) and reports every problem found.
-pub fn validate(files: &[PathBuf], global: &GlobalArgs) -> Result<Outcome, Failure> {
+/// Validates every file (and what it references) and reports every problem found. With
+/// `-o json|yaml` the result is also a `ValidationResult` on stdout; the problems still
+/// go to stderr, and the exit code is the same.
+pub fn validate(
+    files: &[PathBuf],
+    format: OutputFormat,
+    global: &GlobalArgs,
+) -> Result<Outcome, Failure> {
+    let machine = format.machine();
     let mut invalid = Vec::new();
+    let mut results = Vec::new();
     for file in files {
         match super::load_spec(file, global) {
             Ok(loaded) => {
-                if !global.quiet {
-                    let kind = match loaded.document {
-                        spec::Document::Scenario(_) => "Scenario",
-                        spec::Document::Experiment(_) => "Experiment",
-                    };
+                let kind = match loaded.document {
+                    spec::Document::Scenario(_) => "Scenario",
+                    spec::Document::Experiment(_) => "Experiment",
+                };
+                if !global.quiet && machine.is_none() {
                     crate::out!("ok: {} ({kind} {})", file.display(), loaded.name());
                 }
+                results.push(ValidatedFile {
+                    path: file.display().to_string(),
+                    valid: true,
+                    kind: Some(kind),
+                    name: Some(loaded.name().to_owned()),
+                    errors: Vec::new(),
+                });
             }
-            Err(diagnostics) => invalid.push(diagnostics),
+            Err(diagnostics) => {
+                results.push(ValidatedFile {
+                    path: file.display().to_string(),
+                    valid: false,
+                    kind: None,
+                    name: None,
+                    errors: diagnostics.0.iter().map(Problem::from).collect(),
+                });
+                invalid.push(diagnostics);
+            }
         }
+    }
+    if let Some(format) = machine {
+        let result = ValidationResult {
+            valid: invalid.is_empty(),
+            files: results,
+        };
+        crate::out_raw!("{}", output::render(format, "ValidationResult", &result));
     }
     if invalid.is_empty() {
         Ok(Outcome::Passed)

@@ -550,6 +550,7 @@ fn header(
         version: env!("CARGO_PKG_VERSION").into(),
         steps: planned_steps(&plan.steps),
         hypotheses: plan.hypotheses.iter().map(planned_hypothesis).collect(),
+        labels: plan.labels.clone(),
     }
 }
 
@@ -564,6 +565,8 @@ fn planned_steps(steps: &[PlannedStep]) -> Vec<crate::events::PlannedStep> {
                 scenario: Some(f.scenario.clone()),
                 fault: Some(describe_fault(&f.fault)),
                 hypotheses: f.hypotheses.iter().map(planned_hypothesis).collect(),
+                file: Some(f.file.clone()),
+                fault_line: f.fault_line,
             }),
             Action::Pause(_) => out.push(crate::events::PlannedStep {
                 id: step.id.clone(),
@@ -571,6 +574,8 @@ fn planned_steps(steps: &[PlannedStep]) -> Vec<crate::events::PlannedStep> {
                 scenario: None,
                 fault: None,
                 hypotheses: Vec::new(),
+                file: None,
+                fault_line: None,
             }),
             Action::Parallel(children) | Action::Sequence(children) => {
                 out.extend(planned_steps(children))
@@ -596,5 +601,6 @@ fn planned_hypothesis(h: &Hypothesis) -> PlannedHypothesis {
         tolerance: h.tolerance.0,
         abort: h.abort,
         every_ms: h.every.0.as_millis() as u64,
+        line: h.line,
     }
 }

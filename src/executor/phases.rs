@@ -657,6 +657,7 @@ mod tests {
             series: SeriesMatch::All,
             no_data: NoDataPolicy::Inconclusive,
             weight: 1.0,
+            line: None,
         };
         edit(&mut hypothesis);
         vec![Check {

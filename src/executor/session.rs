@@ -1,6 +1,11 @@
 //! A `shakedown run` session, callable without the CLI: connect once, plan and preflight
 //! every file before anything is touched, run them one after another, and write every
 //! report on every exit path.
+//!
+//! Every run keeps its own folder, `OUTPUT_DIR/<run-id>/` (journal, JUnit, Markdown,
+//! summary, charts), whether the session runs one file or many, and `OUTPUT_DIR/latest`
+//! points at the newest one. A second run into the same directory never overwrites the
+//! first.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -37,6 +42,10 @@ pub struct SessionOptions {
     pub junit: Option<PathBuf>,
     /// `--lock-namespace` and `--wait-for-lock`: where run locks live, how long to wait.
     pub lock: cluster::lease::LockSettings,
+    /// `-o json|yaml`: print a `RunResult` on stdout when the runs end.
+    pub output: Option<crate::output::Format>,
+    /// `--connect-timeout`: how long the API server may take to answer at all.
+    pub connect_timeout: Duration,
 }
 
 /// Runs every file and returns the worst outcome (the runs report their own verdicts);
@@ -74,9 +83,13 @@ async fn session(
     global: &SessionOptions,
     stop: &watch::Sender<Stop>,
 ) -> Result<Outcome, Failure> {
-    let conn = cluster::connect(global.kubeconfig.as_deref(), global.context.as_deref())
-        .await
-        .map_err(|e| CouldNotRun::Connect(Box::new(e)))?;
+    let conn = cluster::connect_with(
+        global.kubeconfig.as_deref(),
+        global.context.as_deref(),
+        global.connect_timeout,
+    )
+    .await
+    .map_err(|e| CouldNotRun::Connect(Box::new(e)))?;
     crate::say!(
         "shakedown: context `{}`, API server {}",
         conn.context,
@@ -102,7 +115,7 @@ async fn session(
     let runs: Vec<(String, cluster::Connection)> = loaded
         .iter()
         .map(|_| {
-            let id = new_run_id();
+            let id = fresh_run_id(&global.output_dir);
             conn.for_run(&id).map(|c| (id, c))
         })
         .collect::<Result<_, _>>()
@@ -111,7 +124,14 @@ async fn session(
     let mut unreadable = None;
     let mut interrupted = None;
     let mut watching = stop.subscribe();
-    for (plan, (_, conn)) in plans.iter_mut().zip(&runs) {
+    let unreachable = cluster::ensure_reachable(&conn, global.connect_timeout)
+        .await
+        .err();
+    for (plan, (_, conn)) in plans
+        .iter_mut()
+        .zip(&runs)
+        .filter(|_| unreachable.is_none())
+    {
         let (namespaces, with_nodes) = plan.inventory_needs();
         // Reading the cluster and asking about RBAC can take a while on a slow API
         // server; a signal meanwhile ends the session before anything is touched.
@@ -136,35 +156,40 @@ async fn session(
             }
         }
     }
-    let stopped: Option<Failure> = match (interrupted, unreadable) {
-        (Some(signal), _) => Some(Failure::interrupted(signal)),
-        (None, Some(e)) => Some(CouldNotRun::ReadCluster(Box::new(e)).into()),
-        (None, None) if !problems.is_empty() => Some(CouldNotRun::Preflight { problems }.into()),
-        (None, None) => None,
+    let stopped: Option<Failure> = match (interrupted, unreachable, unreadable) {
+        (Some(signal), _, _) => Some(Failure::interrupted(signal)),
+        (None, Some(e), _) => Some(CouldNotRun::Connect(Box::new(e)).into()),
+        (None, None, Some(e)) => Some(CouldNotRun::ReadCluster(Box::new(e)).into()),
+        (None, None, None) if !problems.is_empty() => {
+            Some(CouldNotRun::Preflight { problems }.into())
+        }
+        (None, None, None) => None,
     };
     if let Some(failure) = stopped {
         // A client dry run writes nothing; every other run leaves its evidence, so a CI
         // reporter shows the cause instead of "no tests".
         if global.dry_run != DryRun::Client {
             let mut unwritten = Vec::new();
-            let records: Vec<Vec<Record>> = loaded
+            let records: Vec<Vec<Record>> = plans
                 .iter()
-                .zip(&plans)
                 .zip(&runs)
-                .map(|((file, plan), run)| {
-                    let (records, failed) =
-                        report_not_run(loaded.len(), file, plan, run, global, &failure);
+                .map(|(plan, run)| {
+                    let (records, failed) = report_not_run(plan, run, global, &failure);
                     unwritten.extend(failed);
                     records
                 })
                 .collect();
             unwritten.extend(write_combined_junit(global, &records));
             say_unwritten(&unwritten);
+            print_result(global, &records, failure.outcome(), &[]);
         }
         return Err(failure);
     }
     if global.dry_run == DryRun::Client {
-        for plan in &plans {
+        if global.output.is_some() {
+            print_result(global, &[], Outcome::DryRun, &plans);
+        }
+        for plan in plans.iter().filter(|_| global.output.is_none()) {
             crate::out_raw!("{plan}");
         }
         crate::say!("shakedown: --dry-run=client: planned and checked; nothing was touched");
@@ -188,9 +213,10 @@ async fn session(
             }
             aborted
         });
-        let dir = run_dir(global, loaded.len(), file);
+        let dir = run_dir(&global.output_dir, &run_id);
         let journal = fresh_journal(&dir).map_err(|e| CouldNotRun::Journal(Box::new(e)))?;
         let journal_path = journal.path().to_path_buf();
+        point_latest_at(&global.output_dir, &run_id);
         let bus = crate::run::bus::EventBus::new(
             Some(journal),
             crate::run::bus::Progress::for_terminal(global.quiet, global.verbose),
@@ -239,6 +265,7 @@ async fn session(
         say_unwritten(&unwritten);
         overall = overall.worse(Outcome::CouldNotRun);
     }
+    print_result(global, &finished, overall, &[]);
     Ok(overall)
 }
 
@@ -319,53 +346,110 @@ fn prometheus_configured(loaded: &[spec::Loaded], global: &SessionOptions) -> Re
     Ok(())
 }
 
-/// One release gate, one JUnit file: every experiment's suites together, in the output
-/// directory when there are several, and at `--junit PATH` when asked. Returns what
-/// could not be written.
-fn write_combined_junit(global: &SessionOptions, runs: &[Vec<Record>]) -> Vec<String> {
-    let mut unwritten = Vec::new();
-    let all: Vec<(&[Record], bool)> = runs.iter().map(|r| (r.as_slice(), false)).collect();
-    let combined = reports::junit::render_many(&all);
-    if runs.len() > 1 {
-        let file = reports::RenderedFile {
-            path: reports::JUNIT_FILE.into(),
-            contents: combined.clone(),
-        };
-        if let Err(e) = reports::write(&global.output_dir, &[file]) {
-            unwritten.push(e.to_string());
-        }
+/// `-o json|yaml`: a `RunResult` on stdout, the summary.json of every run in order (and,
+/// for `--dry-run=client`, which runs nothing, the plans).
+fn print_result(global: &SessionOptions, runs: &[Vec<Record>], outcome: Outcome, plans: &[Plan]) {
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct RunResult<'a> {
+        exit_code: u8,
+        runs: Vec<serde_json::Value>,
+        #[serde(skip_serializing_if = "<[Plan]>::is_empty")]
+        plans: &'a [Plan],
     }
-    if let Some(path) = global.junit.as_deref().filter(|_| !runs.is_empty())
-        && let Err(e) = std::fs::write(path, &combined)
-    {
-        unwritten.push(format!("--junit {}: {e}", path.display()));
-    }
-    unwritten
+    let Some(format) = global.output else {
+        return;
+    };
+    let result = RunResult {
+        exit_code: outcome.code(),
+        runs: runs
+            .iter()
+            .map(|records| reports::json::value(records, false))
+            .collect(),
+        plans,
+    };
+    crate::out_raw!("{}", crate::output::render(format, "RunResult", &result));
 }
 
-/// Where one file's journal and reports go: the output directory itself for a single
-/// file, a folder per experiment for several.
-fn run_dir(global: &SessionOptions, files: usize, file: &spec::Loaded) -> PathBuf {
-    if files == 1 {
-        global.output_dir.clone()
-    } else {
-        global.output_dir.join(file.name())
+/// One release gate, one JUnit file: every experiment's suites together, at
+/// `--junit PATH` when asked (each run's own `junit.xml` is in its folder). Returns
+/// what could not be written.
+fn write_combined_junit(global: &SessionOptions, runs: &[Vec<Record>]) -> Vec<String> {
+    let Some(path) = global.junit.as_deref().filter(|_| !runs.is_empty()) else {
+        return Vec::new();
+    };
+    let all: Vec<(&[Record], bool)> = runs.iter().map(|r| (r.as_slice(), false)).collect();
+    match std::fs::write(path, reports::junit::render_many(&all)) {
+        Ok(()) => Vec::new(),
+        Err(e) => vec![format!("--junit {}: {e}", path.display())],
     }
+}
+
+/// The name, inside the output directory, that points at the newest run's folder.
+pub const LATEST: &str = "latest";
+
+/// Where one run's journal and reports go: its own folder, named after its run id.
+fn run_dir(output_dir: &Path, run_id: &str) -> PathBuf {
+    output_dir.join(run_id)
+}
+
+/// A new run id whose folder does not exist yet: a run id names the run's folder, and
+/// a run never writes into another's.
+fn fresh_run_id(output_dir: &Path) -> String {
+    std::iter::repeat_with(new_run_id)
+        .take(100)
+        .find(|id| !run_dir(output_dir, id).exists())
+        .unwrap_or_else(new_run_id)
+}
+
+/// Points `OUTPUT_DIR/latest` at the run's folder, relatively (so the tree can be moved or
+/// archived as a CI artifact). The link is made under a temporary name and renamed over
+/// the old one, so a reader never finds `latest` missing or half-written. Where symlinks
+/// are not available, `latest` is a file holding the run id. Best effort: the run's own
+/// folder is what matters, so a failure is said, not fatal.
+fn point_latest_at(output_dir: &Path, run_id: &str) {
+    let latest = output_dir.join(LATEST);
+    let tmp = output_dir.join(format!(".{LATEST}.{}.tmp", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    #[cfg(unix)]
+    let made = std::os::unix::fs::symlink(run_id, &tmp);
+    #[cfg(not(unix))]
+    let made = std::fs::write(&tmp, format!("{run_id}\n"));
+    if let Err(e) = made.and_then(|()| std::fs::rename(&tmp, &latest)) {
+        let _ = std::fs::remove_file(&tmp);
+        crate::say!(
+            "shakedown: warning: cannot point {} at {run_id}: {e}",
+            latest.display()
+        );
+    }
+}
+
+/// The newest run's folder in `output_dir`, through `latest` (a symlink, or a file holding
+/// the run id where symlinks are not available).
+pub fn latest_run_dir(output_dir: &Path) -> Option<PathBuf> {
+    let latest = output_dir.join(LATEST);
+    if latest.is_dir() {
+        return Some(latest);
+    }
+    let run_id = std::fs::read_to_string(&latest).ok()?;
+    let dir = run_dir(output_dir, run_id.trim());
+    dir.is_dir().then_some(dir)
 }
 
 /// The journal and reports of a run that never started: every step skipped with the
 /// reason that stopped it, and the run's verdict. Best effort: the failure is what the
 /// caller reports; a report that cannot be written is said, not fatal.
 fn report_not_run(
-    files: usize,
-    file: &spec::Loaded,
     plan: &Plan,
     (run_id, conn): &(String, cluster::Connection),
     global: &SessionOptions,
     failure: &Failure,
 ) -> (Vec<Record>, Vec<String>) {
-    let dir = run_dir(global, files, file);
+    let dir = run_dir(&global.output_dir, run_id);
     let journal = fresh_journal(&dir).ok();
+    if journal.is_some() {
+        point_latest_at(&global.output_dir, run_id);
+    }
     let bus = crate::run::bus::EventBus::new(
         journal,
         crate::run::bus::Progress::Quiet,

@@ -205,6 +205,7 @@ mod tests {
             series: SeriesMatch::All,
             no_data: NoDataPolicy::Inconclusive,
             weight: 1.0,
+            line: None,
         }
     }
 

@@ -305,6 +305,7 @@ mod tests {
             series,
             no_data,
             weight: 1.0,
+            line: None,
         }
     }
 

@@ -116,6 +116,9 @@ pub struct RunStarted {
     /// Experiment-wide hypotheses, checked around all the steps.
     #[serde(default)]
     pub hypotheses: Vec<PlannedHypothesis>,
+    /// The experiment's (or scenario's) `metadata.labels`, carried into summary.json.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -131,6 +134,12 @@ pub struct PlannedStep {
     pub fault: Option<String>,
     #[serde(default)]
     pub hypotheses: Vec<PlannedHypothesis>,
+    /// The scenario file the step runs, as loaded: what JUnit's `file` points at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// The line of the fault in `file`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault_line: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -151,6 +160,10 @@ pub struct PlannedHypothesis {
     /// Sampling interval in milliseconds.
     #[serde(default)]
     pub every_ms: u64,
+    /// Where it is written: a line of its step's `file`, or of the run's `source` for an
+    /// experiment-wide hypothesis.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
 }
 
 fn is_false(b: &bool) -> bool {

@@ -8,6 +8,7 @@
 
 pub mod events;
 pub mod exit;
+pub mod output;
 pub mod plan;
 pub mod report;
 pub mod spec;

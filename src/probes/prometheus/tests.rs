@@ -508,6 +508,7 @@ fn hypothesis() -> crate::spec::Hypothesis {
         series: crate::spec::SeriesMatch::All,
         no_data: crate::spec::NoDataPolicy::Inconclusive,
         weight: 1.0,
+        line: None,
     }
 }
 

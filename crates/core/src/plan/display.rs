@@ -30,12 +30,27 @@ pub struct PlanEntry {
     pub target: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub hypotheses: Vec<String>,
-    /// Resolved targets; only present when planned against an inventory.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Resolved targets; only present when planned against an inventory. In JSON,
+    /// `targets: [...]` or `targetError: "..."` (never Rust's `Ok`/`Err`).
+    #[serde(flatten, serialize_with = "picks_fields")]
     pub targets: Option<Result<Vec<String>, String>>,
     /// For a drain: the pods it would evict from those targets.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub collateral: Vec<String>,
+}
+
+fn picks_fields<S: serde::Serializer>(
+    picks: &Option<Result<Vec<String>, String>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut map = s.serialize_map(None)?;
+    match picks {
+        Some(Ok(targets)) => map.serialize_entry("targets", targets)?,
+        Some(Err(problem)) => map.serialize_entry("targetError", problem)?,
+        None => {}
+    }
+    map.end()
 }
 
 fn as_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -91,7 +106,9 @@ impl Serialize for Plan {
         #[serde(rename_all = "camelCase")]
         struct Json<'a> {
             name: &'a str,
-            kind: &'a str,
+            /// `Scenario` or `Experiment`; `kind` is the output document's own
+            /// (`Plan`, see `crate::output`).
+            spec_kind: &'a str,
             source: &'a str,
             seed: u64,
             #[serde(serialize_with = "as_duration")]
@@ -100,7 +117,7 @@ impl Serialize for Plan {
         }
         Json {
             name: &self.name,
-            kind: self.kind,
+            spec_kind: self.kind,
             source: &self.source,
             seed: self.seed,
             longest: self.longest,

@@ -14,6 +14,7 @@ mod blast_radius;
 mod display;
 mod select;
 
+use std::path::Path;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -62,6 +63,8 @@ pub struct Plan {
     pub source: String,
     pub seed: u64,
     pub default_namespace: Option<String>,
+    /// The top-level document's `metadata.labels`, for the reports.
+    pub labels: std::collections::BTreeMap<String, String>,
     /// The top-level document's own safety (what `--yes` and allowed contexts read).
     pub safety: Option<Safety>,
     /// The one Prometheus a run talks to: the experiment's, else the first of its
@@ -104,7 +107,11 @@ pub enum Action {
 pub struct FaultStep {
     /// The scenario's name, for JUnit `<testsuite>` and `classname`.
     pub scenario: String,
+    /// The scenario file it came from, as loaded (CI annotations point into it).
+    pub file: String,
     pub fault: Fault,
+    /// The line of the fault in `file`.
+    pub fault_line: Option<u32>,
     pub selection: TargetSelection,
     /// After inheritance: the stricter of every enclosing document's limits.
     pub safety: Option<Safety>,
@@ -288,8 +295,13 @@ pub fn plan(loaded: &Loaded, settings: &PlanSettings) -> Plan {
     };
     let (kind, safety, prometheus, hypotheses, steps) = match &loaded.document {
         Document::Scenario(scenario) => {
-            let step =
-                builder.scenario_step("1", &scenario.metadata.name, scenario, Duration::ZERO, None);
+            let step = builder.scenario_step(
+                "1",
+                &scenario.metadata.name,
+                (&loaded.path, scenario),
+                Duration::ZERO,
+                None,
+            );
             let spec = &scenario.spec;
             (
                 "Scenario",
@@ -312,8 +324,13 @@ pub fn plan(loaded: &Loaded, settings: &PlanSettings) -> Plan {
         }
     };
     let longest = steps.iter().map(|s| s.end).max().unwrap_or_default();
+    let labels = match &loaded.document {
+        Document::Scenario(s) => s.metadata.labels.clone(),
+        Document::Experiment(e) => e.metadata.labels.clone(),
+    };
     Plan {
         name: loaded.name().to_owned(),
+        labels,
         kind,
         source: loaded.path.display().to_string(),
         seed: settings.seed,
@@ -391,8 +408,8 @@ impl Builder<'_> {
         safety: Option<&Safety>,
     ) -> PlannedStep {
         let (end, action) = match &step.action {
-            ResolvedAction::Scenario { scenario, .. } => {
-                return self.scenario_step(&id, &step.name, scenario, start, safety);
+            ResolvedAction::Scenario { scenario, path } => {
+                return self.scenario_step(&id, &step.name, (path, scenario), start, safety);
             }
             ResolvedAction::Experiment {
                 steps, safety: own, ..
@@ -427,7 +444,7 @@ impl Builder<'_> {
         &mut self,
         id: &str,
         name: &str,
-        scenario: &Scenario,
+        (file, scenario): (&Path, &Scenario),
         start: Duration,
         inherited: Option<&Safety>,
     ) -> PlannedStep {
@@ -445,7 +462,9 @@ impl Builder<'_> {
             end,
             action: Action::Fault(Box::new(FaultStep {
                 scenario: scenario.metadata.name.clone(),
+                file: file.display().to_string(),
                 fault: spec.fault.clone(),
+                fault_line: spec.fault_line,
                 selection: TargetSelection::resolve(&spec.target, self.default_namespace),
                 safety: Safety::narrow(inherited, spec.safety.as_ref()),
                 hypotheses: spec.hypotheses.clone(),

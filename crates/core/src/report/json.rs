@@ -1,6 +1,13 @@
 //! `summary.json`: the verdicts, the resilience score, recovery times and the exit code,
 //! for machines. The journal stays the full record; this is its digest.
+//!
+//! Its JSON Schema is derived from the same types ([`schema`], printed by
+//! `shakedown schema --summary`), so the published shape cannot drift from what is
+//! written.
 
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::model::{
@@ -8,18 +15,31 @@ use super::model::{
     stats, verdict_key,
 };
 use super::text;
-use crate::events::Record;
+use crate::events::{PlannedHypothesis, Record};
 use crate::exit::Outcome;
+use crate::spec::Expectation;
 
 /// Bumped when a field changes meaning or disappears (adding one does not).
 pub const SCHEMA: &str = "shakedown.dev/summary/v1";
 
-#[derive(Debug, Serialize)]
+/// The summary of one run (`summary.json`, and each item of `run -o json`).
+#[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(title = "shakedown summary.json", extend("$id" = SCHEMA))]
 struct Summary<'a> {
+    /// Always `shakedown.dev/v1`, as in every machine output of shakedown.
+    #[schemars(extend("const" = crate::output::API_VERSION))]
+    api_version: &'static str,
+    /// Always `Summary`.
+    #[schemars(extend("const" = "Summary"))]
+    kind: &'static str,
+    /// Always `shakedown.dev/summary/v1`.
+    #[schemars(extend("const" = SCHEMA))]
     schema: &'static str,
     run_id: &'a str,
     experiment: &'a str,
+    /// The experiment's (or scenario's) `metadata.labels`.
+    labels: BTreeMap<&'a str, &'a str>,
     source: Option<&'a str>,
     seed: Option<u64>,
     context: Option<&'a str>,
@@ -37,16 +57,18 @@ struct Summary<'a> {
     exit_code: u8,
     verdict: &'static str,
     message: String,
+    /// The resilience score; its `score` is `null` when the run could not run.
     resilience_score: ScoreJson,
     steps: Vec<StepJson>,
     experiment_hypotheses: Vec<HypothesisJson>,
     recovery_times: Vec<RecoveryJson>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct ScoreJson {
-    /// Between 0 and 1; `null` when nothing was checked.
+    /// Between 0 and 1; `null` when nothing was checked or the run could not run (exit
+    /// 3): a run that could not judge its hypotheses has no score.
     score: Option<f64>,
     held_weight: f64,
     total_weight: f64,
@@ -54,7 +76,7 @@ struct ScoreJson {
     total_checks: usize,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct StepJson {
     id: String,
@@ -75,11 +97,17 @@ struct StepJson {
     hypotheses: Vec<HypothesisJson>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct HypothesisJson {
     name: String,
     expectation: String,
+    /// The expectation as numbers; `null` when it is not a comparison (`reachable`).
+    threshold: Option<Threshold>,
+    /// Share of `during` samples that must hold.
+    tolerance: Option<Quantity>,
+    /// Sampling interval.
+    every: Option<Quantity>,
     weight: f64,
     min: Option<f64>,
     p50: Option<f64>,
@@ -88,7 +116,36 @@ struct HypothesisJson {
     checks: Vec<CheckJson>,
 }
 
-#[derive(Debug, Serialize)]
+/// An expectation as numbers, in the query's own unit.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(tag = "operator")]
+enum Threshold {
+    #[serde(rename = "<")]
+    Lt { value: f64 },
+    #[serde(rename = "<=")]
+    Le { value: f64 },
+    #[serde(rename = ">")]
+    Gt { value: f64 },
+    #[serde(rename = ">=")]
+    Ge { value: f64 },
+    #[serde(rename = "==")]
+    Eq { value: f64 },
+    #[serde(rename = "!=")]
+    Ne { value: f64 },
+    /// Inclusive on both ends.
+    #[serde(rename = "between")]
+    Between { min: f64, max: f64 },
+}
+
+/// A number with its unit.
+#[derive(Debug, Serialize, JsonSchema)]
+struct Quantity {
+    value: f64,
+    #[schemars(extend("enum" = ["percent", "ms"]))]
+    unit: &'static str,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct CheckJson {
     phase: &'static str,
@@ -101,7 +158,7 @@ struct CheckJson {
     recovery_ms: Option<u64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct RecoveryJson {
     step: Option<String>,
@@ -119,13 +176,32 @@ pub fn render(records: &[Record], truncated: bool) -> String {
     out
 }
 
+/// The summary as a JSON value, for documents that embed it (`run -o json`).
+pub fn value(records: &[Record], truncated: bool) -> serde_json::Value {
+    let view = model::analyze(records, truncated);
+    serde_json::to_value(summary(&view)).unwrap_or_default()
+}
+
+/// The JSON Schema (draft 2020-12) of `summary.json`.
+pub fn schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(Summary<'static>)).unwrap_or_default()
+}
+
 fn summary(view: &RunView) -> Summary<'_> {
     let started = view.started.as_ref();
     let score = view.score();
     Summary {
+        api_version: crate::output::API_VERSION,
+        kind: "Summary",
         schema: SCHEMA,
         run_id: view.run_id(),
         experiment: view.experiment(),
+        labels: started.map_or_else(BTreeMap::new, |s| {
+            s.labels
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect()
+        }),
         source: started.map(|s| s.source.as_str()),
         seed: started.map(|s| s.seed),
         context: started.and_then(|s| s.context.as_deref()),
@@ -155,13 +231,43 @@ fn summary(view: &RunView) -> Summary<'_> {
             held_checks: score.held_checks,
             total_checks: score.total_checks,
         },
-        steps: view.steps.iter().map(step).collect(),
-        experiment_hypotheses: view.experiment_hypotheses.iter().map(hypothesis).collect(),
+        steps: view.steps.iter().map(|s| step(view, s)).collect(),
+        experiment_hypotheses: view
+            .experiment_hypotheses
+            .iter()
+            .map(|h| hypothesis(h, planned(view, None, &h.name)))
+            .collect(),
         recovery_times: recoveries(view),
     }
 }
 
-fn step(s: &StepView) -> StepJson {
+/// The plan's record of a hypothesis (of a step, or experiment-wide), from `RunStarted`.
+fn planned<'a>(view: &'a RunView, step: Option<&str>, name: &str) -> Option<&'a PlannedHypothesis> {
+    let started = view.started.as_ref()?;
+    let hypotheses = match step {
+        Some(id) => &started.steps.iter().find(|s| s.id == id)?.hypotheses,
+        None => &started.hypotheses,
+    };
+    hypotheses.iter().find(|h| h.name == name)
+}
+
+fn threshold(expectation: &str) -> Option<Threshold> {
+    use crate::spec::CompareOp;
+    let parsed = crate::spec::read::parse_expectation(expectation).ok()?;
+    Some(match parsed {
+        Expectation::Between(min, max) => Threshold::Between { min, max },
+        Expectation::Compare(op, value) => match op {
+            CompareOp::Lt => Threshold::Lt { value },
+            CompareOp::Le => Threshold::Le { value },
+            CompareOp::Gt => Threshold::Gt { value },
+            CompareOp::Ge => Threshold::Ge { value },
+            CompareOp::Eq => Threshold::Eq { value },
+            CompareOp::Ne => Threshold::Ne { value },
+        },
+    })
+}
+
+fn step(view: &RunView, s: &StepView) -> StepJson {
     StepJson {
         id: s.id.clone(),
         name: text::clean_line(&s.name),
@@ -185,15 +291,28 @@ fn step(s: &StepView) -> StepJson {
             .into_iter()
             .map(text::clean_line)
             .collect(),
-        hypotheses: s.hypotheses.iter().map(hypothesis).collect(),
+        hypotheses: s
+            .hypotheses
+            .iter()
+            .map(|h| hypothesis(h, planned(view, Some(&s.id), &h.name)))
+            .collect(),
     }
 }
 
-fn hypothesis(h: &HypothesisView) -> HypothesisJson {
+fn hypothesis(h: &HypothesisView, planned: Option<&PlannedHypothesis>) -> HypothesisJson {
     let st = stats(&h.values());
     HypothesisJson {
         name: text::clean_line(&h.name),
         expectation: text::clean_line(&h.expectation),
+        threshold: threshold(&h.expectation),
+        tolerance: planned.map(|p| Quantity {
+            value: p.tolerance,
+            unit: "percent",
+        }),
+        every: planned.filter(|p| p.every_ms > 0).map(|p| Quantity {
+            value: p.every_ms as f64,
+            unit: "ms",
+        }),
         weight: h.weight,
         min: st.map(|s| s.min),
         p50: st.map(|s| s.p50),

@@ -4,7 +4,15 @@
 //! per fault (inject, revert). A deviation is a `<failure>`; an infrastructure problem
 //! (probe error, failed injection or revert) is an `<error>`; what never ran is
 //! `<skipped>`. The output validates against Jenkins xunit's `junit-10.xsd`, the strictest
-//! schema the common consumers publish, so it stays inside what all of them accept.
+//! schema the common consumers publish, so it stays inside what all of them accept, with
+//! one addition: `file` and `line` on `<testcase>`.
+//!
+//! Identities are stable and unique: `classname` is `experiment › step id` (so the rounds
+//! of a `repeat` and a scenario used twice are different tests), `name` is the hypothesis
+//! and phase or the fault and action. `file` and `line` point at the YAML that declared
+//! the hypothesis or fault, which GitLab and GitHub annotators read; junit-10.xsd has no
+//! place for them on `<testcase>`, but every consumer we target ignores attributes it
+//! does not know (pytest's `xunit1` family writes the same two).
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -17,7 +25,7 @@ use super::model::{
 };
 use super::text::{self, clean, clean_line};
 use super::words::{self, verdict_word};
-use crate::events::Record;
+use crate::events::{PlannedStep, Record};
 use crate::exit::Outcome;
 
 /// Samples listed in a failure body; the journal has all of them.
@@ -28,7 +36,7 @@ const MAX_TIMELINE: usize = 2_000;
 pub fn render(records: &[Record], truncated: bool) -> String {
     let view = model::analyze(records, truncated);
     let mut report = Report::new(clean_line(view.experiment()));
-    report.add_test_suites(suites(&view));
+    report.add_test_suites(suites(&view, view.experiment()));
     if let Some(ms) = view.duration_ms() {
         report.set_time(Duration::from_millis(ms));
     }
@@ -40,28 +48,38 @@ pub fn render(records: &[Record], truncated: bool) -> String {
 pub fn render_many(runs: &[(&[Record], bool)]) -> String {
     let mut report = Report::new("shakedown");
     let mut total_ms = 0;
+    let mut seen: std::collections::BTreeMap<String, usize> = Default::default();
     for (records, truncated) in runs {
         let view = model::analyze(records, *truncated);
-        report.add_test_suites(suites(&view));
+        // The same experiment twice in one gate: `gate`, then `gate #2`, so identities
+        // stay unique and stable from one run of the gate to the next.
+        let count = seen.entry(view.experiment().to_owned()).or_default();
+        *count += 1;
+        let name = match *count {
+            1 => view.experiment().to_owned(),
+            n => format!("{} #{n}", view.experiment()),
+        };
+        report.add_test_suites(suites(&view, &name));
         total_ms += view.duration_ms().unwrap_or(0);
     }
     report.set_time(Duration::from_millis(total_ms));
     serialize(&report)
 }
 
-fn suites(view: &RunView) -> Vec<TestSuite> {
+/// The suites of one run; `experiment` names it in every `classname`.
+fn suites(view: &RunView, experiment: &str) -> Vec<TestSuite> {
     let mut suites: Vec<TestSuite> = view
         .steps
         .iter()
         .filter(|s| s.is_checked())
-        .map(|s| step_suite(view, s))
+        .map(|s| step_suite(view, s, experiment))
         .collect();
     if !view.experiment_hypotheses.is_empty() {
-        suites.push(experiment_suite(view));
+        suites.push(experiment_suite(view, experiment));
     }
     let explained = suites.iter().any(|s| s.failures + s.errors > 0);
     if view.partial || (view.outcome() != Some(Outcome::Passed) && !explained) {
-        suites.push(run_suite(view));
+        suites.push(run_suite(view, experiment));
     }
     suites
 }
@@ -126,12 +144,64 @@ fn properties(view: &RunView, step: Option<&StepView>) -> Vec<Property> {
     props
 }
 
-fn classname(view: &RunView, step: Option<&StepView>) -> String {
-    let scope = match step {
-        Some(s) => s.scenario.as_deref().unwrap_or(&s.name),
-        None => "experiment-wide",
-    };
-    clean_line(&format!("{}.{scope}", view.experiment()))
+/// `experiment › step id`: a step id is unique within a run (`3#2` is round 2 of step 3,
+/// `4.1` the first member of group 4), so repeats and reused scenarios never collide.
+fn classname(experiment: &str, scope: &str) -> String {
+    clean_line(&format!("{experiment} › {scope}"))
+}
+
+/// The plan entry of a step, as `RunStarted` recorded it.
+fn planned_step<'a>(view: &'a RunView, id: &str) -> Option<&'a PlannedStep> {
+    view.started.as_ref()?.steps.iter().find(|s| s.id == id)
+}
+
+/// Where a test case is declared: the file and line CI tools annotate.
+#[derive(Clone, Copy)]
+struct Location<'a> {
+    file: Option<&'a str>,
+    line: Option<u32>,
+}
+
+impl<'a> Location<'a> {
+    fn of_fault(view: &'a RunView, step: &StepView) -> Self {
+        let planned = planned_step(view, &step.id);
+        Location {
+            file: planned.and_then(|p| p.file.as_deref()),
+            line: planned.and_then(|p| p.fault_line),
+        }
+    }
+
+    fn of_hypothesis(view: &'a RunView, step: Option<&StepView>, name: &str) -> Self {
+        let started = view.started.as_ref();
+        let (file, hypotheses) = match step {
+            Some(step) => {
+                let planned = planned_step(view, &step.id);
+                (
+                    planned.and_then(|p| p.file.as_deref()),
+                    planned.map(|p| p.hypotheses.as_slice()),
+                )
+            }
+            None => (
+                started.map(|s| s.source.as_str()),
+                started.map(|s| s.hypotheses.as_slice()),
+            ),
+        };
+        let line = hypotheses
+            .unwrap_or_default()
+            .iter()
+            .find(|h| h.name == name)
+            .and_then(|h| h.line);
+        Location { file, line }
+    }
+
+    fn set_on(self, case: &mut TestCase) {
+        if let Some(file) = self.file {
+            case.extra.insert("file".into(), clean_line(file).into());
+            if let Some(line) = self.line {
+                case.extra.insert("line".into(), line.to_string().into());
+            }
+        }
+    }
 }
 
 fn new_suite(view: &RunView, name: &str, step: Option<&StepView>) -> TestSuite {
@@ -150,10 +220,13 @@ fn new_suite(view: &RunView, name: &str, step: Option<&StepView>) -> TestSuite {
     suite
 }
 
-fn step_suite(view: &RunView, step: &StepView) -> TestSuite {
+fn step_suite(view: &RunView, step: &StepView, experiment: &str) -> TestSuite {
     let scope = step.scenario.as_deref().unwrap_or(&step.name);
     let mut suite = new_suite(view, &format!("{scope} (step {})", step.id), Some(step));
-    let class = classname(view, Some(step));
+    if let Some(file) = planned_step(view, &step.id).and_then(|p| p.file.as_deref()) {
+        suite.extra.insert("file".into(), clean_line(file).into());
+    }
+    let class = classname(experiment, &step.id);
     for h in &step.hypotheses {
         for check in &h.checks {
             suite.add_test_case(check_case(view, Some(step), h, check, &class));
@@ -167,13 +240,18 @@ fn step_suite(view: &RunView, step: &StepView) -> TestSuite {
     suite
 }
 
-fn experiment_suite(view: &RunView) -> TestSuite {
+fn experiment_suite(view: &RunView, experiment: &str) -> TestSuite {
     let mut suite = new_suite(
         view,
         &format!("{} (experiment-wide)", view.experiment()),
         None,
     );
-    let class = classname(view, None);
+    if let Some(started) = &view.started {
+        suite
+            .extra
+            .insert("file".into(), clean_line(&started.source).into());
+    }
+    let class = classname(experiment, "experiment-wide");
     for h in &view.experiment_hypotheses {
         for check in &h.checks {
             suite.add_test_case(check_case(view, None, h, check, &class));
@@ -185,7 +263,7 @@ fn experiment_suite(view: &RunView) -> TestSuite {
 
 /// Says what the exit code means when no other test case does (an interrupted run, a
 /// cluster that was never reached), and marks a partial journal as not passing.
-fn run_suite(view: &RunView) -> TestSuite {
+fn run_suite(view: &RunView, experiment: &str) -> TestSuite {
     let mut suite = new_suite(view, &format!("{} (run)", view.experiment()), None);
     let code = view.exit_code();
     let status = if view.partial {
@@ -217,7 +295,7 @@ fn run_suite(view: &RunView) -> TestSuite {
         s
     };
     let mut case = TestCase::new("run outcome", status);
-    case.set_classname(clean_line(&format!("{}.run", view.experiment())));
+    case.set_classname(classname(experiment, "run"));
     if let Some(ms) = view.duration_ms() {
         case.set_time(Duration::from_millis(ms));
     }
@@ -263,6 +341,7 @@ fn check_case(
     };
     let mut case = TestCase::new(name, status);
     case.set_classname(class);
+    Location::of_hypothesis(view, step, &h.name).set_on(&mut case);
     if let (Some(a), Some(b)) = (check.first_at(), check.last_at()) {
         case.set_time(Duration::from_millis(span_ms(a, b).unwrap_or(0)));
     }
@@ -378,6 +457,7 @@ fn inject_case(view: &RunView, step: &StepView, kind: &str, class: &str) -> Test
     };
     let mut case = TestCase::new(clean_line(&format!("fault {kind} [inject]")), status);
     case.set_classname(class);
+    Location::of_fault(view, step).set_on(&mut case);
     let times: Vec<_> = injected.iter().chain(&failed).map(|f| f.at).collect();
     if let (Some(a), Some(b)) = (times.iter().min(), times.iter().max()) {
         case.set_time(Duration::from_millis(span_ms(*a, *b).unwrap_or(0)));
@@ -429,6 +509,7 @@ fn revert_case(view: &RunView, step: &StepView, kind: &str, class: &str) -> Test
     };
     let mut case = TestCase::new(clean_line(&format!("fault {kind} [revert]")), status);
     case.set_classname(class);
+    Location::of_fault(view, step).set_on(&mut case);
     let times: Vec<_> = step
         .faults
         .iter()
@@ -584,9 +665,13 @@ mod tests {
                             tolerance: 100.0,
                             abort: false,
                             every_ms: 1000,
+                            line: Some(7),
                         }],
+                        file: Some(step()),
+                        fault_line: Some(3),
                     }],
                     hypotheses: Vec::new(),
+                    labels: Default::default(),
                 }),
             ),
             record(2, RunEvent::StepStarted { step: step() }),
@@ -649,6 +734,18 @@ mod tests {
         assert_eq!(both.test_suites.len(), 2 * one.test_suites.len());
         assert_eq!(both.tests, 2 * one.tests);
         assert_eq!(both.errors, 2 * one.errors);
+        // The same experiment twice: still no two cases with one identity.
+        let mut ids = std::collections::BTreeSet::new();
+        for suite in &both.test_suites {
+            for case in &suite.test_cases {
+                let class = case.classname.as_ref().map(|c| c.as_str().to_owned());
+                assert!(
+                    ids.insert((class.clone(), case.name.as_str().to_owned())),
+                    "{class:?} {} twice",
+                    case.name.as_str()
+                );
+            }
+        }
     }
 
     #[test]

@@ -490,8 +490,21 @@ mod tests {
             total_weight: 0.0,
             held_checks: 0,
             total_checks: 0,
+            could_not_run: false,
         };
         assert_eq!(empty.percent(), "n/a", "no checks is never 100%");
+        let unjudged = Score {
+            held_weight: 3.0,
+            total_weight: 13.0,
+            held_checks: 3,
+            total_checks: 10,
+            could_not_run: true,
+        };
+        assert_eq!(
+            unjudged.ratio(),
+            None,
+            "a run that could not run has no score"
+        );
     }
 
     #[test]

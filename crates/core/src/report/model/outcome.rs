@@ -44,12 +44,16 @@ pub struct Score {
     pub total_weight: f64,
     pub held_checks: usize,
     pub total_checks: usize,
+    /// The run could not run (exit 3: cluster or Prometheus unreachable, …): its checks
+    /// were never judged, so it has no score at all, not a low one (issue 12).
+    pub could_not_run: bool,
 }
 
 impl Score {
-    /// Between 0 and 1; `None` when there was nothing to check.
+    /// Between 0 and 1; `None` when there was nothing to check or the run could not run.
     pub fn ratio(&self) -> Option<f64> {
-        (self.total_weight > 0.0).then(|| self.held_weight / self.total_weight)
+        (self.total_weight > 0.0 && !self.could_not_run)
+            .then(|| self.held_weight / self.total_weight)
     }
 
     /// `78.6%`, or `n/a`.
@@ -68,6 +72,7 @@ impl RunView {
             total_weight: 0.0,
             held_checks: 0,
             total_checks: 0,
+            could_not_run: self.outcome() == Some(Outcome::CouldNotRun),
         };
         if self.is_dry_run() {
             // Nothing was faulted: a score would measure nothing.

@@ -48,6 +48,11 @@ pub struct Hypothesis {
     /// Weight in the resilience score.
     #[serde(default = "defaults::weight")]
     pub weight: f64,
+    /// The line it starts on in its file, so reports can point CI annotations at it;
+    /// `None` for a hypothesis built in code. Not part of the YAML.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub line: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]

@@ -87,6 +87,11 @@ pub struct ScenarioSpec {
     /// What the fault hits: pods or nodes.
     pub target: Target,
     pub fault: Fault,
+    /// The line the fault starts on in the scenario file, so reports can point CI
+    /// annotations at it; `None` for a spec built in code. Not part of the YAML.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub fault_line: Option<u32>,
     /// Steady-state hypotheses checked before, during and after the fault.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hypotheses: Vec<Hypothesis>,

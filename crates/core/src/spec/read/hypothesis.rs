@@ -118,6 +118,7 @@ pub(super) fn hypothesis(d: &mut Decoder, node: &Node) -> Option<Hypothesis> {
             .map_or(Some(defaults::error_threshold()), |n| n.map(|n| n as u32))?,
         no_data: no_data.unwrap_or(Some(NoDataPolicy::Inconclusive))?,
         weight: weight.unwrap_or(Some(defaults::weight()))?,
+        line: Some(node.pos.line),
     })
 }
 

@@ -218,6 +218,8 @@ fn scenario_spec(d: &mut Decoder, node: &Node, ctx: &Context) -> Option<Scenario
         .required(d, "target")
         .and_then(|n| target(d, n, effective_safety.as_ref(), &guards));
     let fault_node = m.required(d, "fault");
+    // The `fault:` key, not its value's first line: that is where a reader looks.
+    let fault_key = m.key_pos("fault");
     let fault = fault_node.and_then(|n| fault(d, n));
     let hypotheses = m.opt("hypotheses").and_then(|n| hypotheses(d, n));
     let recovery = m.opt("recovery").and_then(|n| recovery(d, n));
@@ -231,6 +233,7 @@ fn scenario_spec(d: &mut Decoder, node: &Node, ctx: &Context) -> Option<Scenario
     Some(ScenarioSpec {
         target,
         fault,
+        fault_line: fault_key.map(|p| p.line),
         hypotheses: hypotheses.unwrap_or_default(),
         recovery: recovery.unwrap_or_default(),
         safety,
