@@ -394,6 +394,10 @@ fn every_run_keeps_its_own_folder_and_latest_points_at_the_newest() {
             "--yes",
             "--output-dir",
             out.to_str().expect("utf8"),
+            // The scenarios query Prometheus: without one they are invalid input (exit 2)
+            // before the cluster is contacted. Never reached: the API server is first.
+            "--prometheus-url",
+            "http://127.0.0.1:9",
             "run",
         ];
         if let Some(path) = junit {
@@ -519,6 +523,8 @@ fn an_unreachable_api_server_fails_fast_with_the_address_and_a_hint() {
             "--yes",
             "--output-dir",
             dir.to_str().expect("utf8"),
+            "--prometheus-url",
+            "http://127.0.0.1:9",
         ];
         args.extend(extra);
         args.extend(["run", "scenarios/pod-delete.yaml"]);
@@ -555,7 +561,8 @@ fn a_missing_kubeconfig_file_is_named_and_a_wrong_context_lists_the_real_ones() 
     let listed = std::env::join_paths([&kubeconfig, &missing]).expect("join");
     let out = Command::new(env!("CARGO_BIN_EXE_shakedown"))
         .env("KUBECONFIG", &listed)
-        .args(["--yes", "run", "scenarios/pod-delete.yaml"])
+        .args(["--yes", "--prometheus-url", "http://127.0.0.1:9"])
+        .args(["run", "scenarios/pod-delete.yaml"])
         .output()
         .expect("run shakedown");
     assert_eq!(out.status.code(), Some(3));
@@ -573,6 +580,8 @@ fn a_missing_kubeconfig_file_is_named_and_a_wrong_context_lists_the_real_ones() 
         "--context",
         "prod",
         "--yes",
+        "--prometheus-url",
+        "http://127.0.0.1:9",
         "run",
         "scenarios/pod-delete.yaml",
     ]);

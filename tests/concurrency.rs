@@ -103,7 +103,7 @@ impl Bench {
     }
 
     fn journal(&self, tag: &str) -> Vec<Value> {
-        let path = self.dir.join(format!("out-{tag}/journal.jsonl"));
+        let path = self.dir.join(format!("out-{tag}/latest/journal.jsonl"));
         let text = std::fs::read_to_string(&path).unwrap_or_default();
         text.lines()
             .filter_map(|l| serde_json::from_str(l).ok())
@@ -443,7 +443,7 @@ async fn recover_leaves_a_live_runs_faults_alone_unless_forced() {
     let run_id = b.run_id("drain");
 
     // With the live run's own journal too: its node is left to it, not "unmarked".
-    let journal = b.dir.join("out-drain/journal.jsonl");
+    let journal = b.dir.join("out-drain/latest/journal.jsonl");
     let journal = journal.to_str().expect("utf8");
     let out = b
         .command("recover", &["recover", "--journal", journal])

@@ -151,7 +151,7 @@ async fn a_server_dry_run_of_a_drain_cordons_and_evicts_nothing_and_says_dry_run
     let err = stderr(
         &b.shakedown(&[
             "report",
-            &b.out().join("journal.jsonl").display().to_string(),
+            &b.out().join("latest/journal.jsonl").display().to_string(),
         ])
         .await,
     );

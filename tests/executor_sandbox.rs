@@ -882,7 +882,8 @@ async fn sigkill_mid_drain_then_recover_uncordons_only_our_node() {
     assert_eq!(
         result,
         serde_json::json!({"apiVersion": "shakedown.dev/v1", "kind": "RecoverResult",
-            "exitCode": 0, "reverted": [], "failed": [], "needsHuman": []}),
+            "exitCode": 0, "reverted": [], "failed": [], "needsHuman": [],
+            "leftToLiveRuns": [], "wouldRevert": []}),
         "idempotent"
     );
     assert!(
@@ -1722,7 +1723,7 @@ async fn sigint_during_a_pdb_blocked_eviction_exits_within_a_second() {
     b.assert_uncordoned(&node);
     for report in ["junit.xml", "report.md", "summary.json"] {
         assert!(
-            b.dir.join("out").join(report).exists(),
+            b.dir.join("out/latest").join(report).exists(),
             "{report} is written"
         );
     }
@@ -1820,7 +1821,7 @@ async fn a_signal_during_preflight_ends_in_order_with_reports_and_nothing_touche
     assert!(b.changes().is_empty(), "{:?}", summary(&b.changes()));
     for report in ["junit.xml", "report.md", "summary.json"] {
         assert!(
-            b.dir.join("out").join(report).exists(),
+            b.dir.join("out/latest").join(report).exists(),
             "{report} is written"
         );
     }

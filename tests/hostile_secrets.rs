@@ -428,7 +428,7 @@ async fn no_secret_leaves_through_any_credential_path_in_any_encoding() {
         }
         assert_nowhere(&forms, out, &b.out(p.tag));
         let scheme = if p.user.is_empty() { "Bearer" } else { "Basic" };
-        assert_echo_scrubbed(out, &b.out(p.tag), scheme);
+        assert_echo_scrubbed(out, &b.out(p.tag).join("latest"), scheme);
     }
 }
 
@@ -576,9 +576,9 @@ spec:
         let bytes = std::fs::read(file).expect("read");
         assert!(!raw(&bytes), "raw control in {}", file.display());
     }
-    let report = std::fs::read_to_string(b.out("run").join("report.md")).expect("report");
+    let report = std::fs::read_to_string(b.out("run").join("latest/report.md")).expect("report");
     assert!(report.contains(r"\\x1b\[2K"), "{report}");
-    let junit = std::fs::read_to_string(b.out("run").join("junit.xml")).expect("junit");
+    let junit = std::fs::read_to_string(b.out("run").join("latest/junit.xml")).expect("junit");
     assert!(
         junit.contains(r"\x1b[1Afake PASSED\x07 \u202egnp.exe"),
         "{junit}"

@@ -124,7 +124,9 @@ async fn session(
     let mut unreadable = None;
     let mut interrupted = None;
     let mut watching = stop.subscribe();
-    let unreachable = cluster::ensure_reachable(&conn, global.connect_timeout)
+    // Asked with the first run's connection, so even this request names its run.
+    let first_conn = runs.first().map_or(&conn, |(_, c)| c);
+    let unreachable = cluster::ensure_reachable(first_conn, global.connect_timeout)
         .await
         .err();
     for (plan, (_, conn)) in plans
