@@ -19,7 +19,7 @@ use super::{
 };
 use crate::events::{NoteLevel, RunEvent};
 use crate::run::retry::{Backoff, retry_notify};
-use crate::run::stop::unless_stopped;
+use crate::run::stop::{unless_signalled, unless_stopped};
 use crate::spec::NodeDrain;
 
 fn patch_params(dry_run: bool) -> PatchParams {
@@ -175,7 +175,11 @@ async fn evict_node(
     // Only what was really evicted is disrupted: a pod a stopped run never got to
     // evict has no recovery to wait for.
     let mut disrupted = Disrupted {
-        owners: owners_of(&ctx.client, &evicted).await,
+        // Owner lookups are reads: a signal does not wait for them (recovery is not
+        // measured after one), an abort does (recovery still is).
+        owners: unless_signalled(&mut ctx.stop.clone(), owners_of(&ctx.client, &evicted))
+            .await
+            .unwrap_or_default(),
         ..Disrupted::default()
     };
     for pod in &evicted {

@@ -16,7 +16,7 @@ use super::{
     FaultContext, FaultError, Hold, Injector, object_ref, record_event, split_pod, with_retries,
 };
 use crate::events::RunEvent;
-use crate::run::stop::unless_stopped;
+use crate::run::stop::{unless_signalled, unless_stopped};
 use crate::spec::PodDelete;
 
 /// How many deletions are in flight at once: enough to keep up with a large pick,
@@ -96,7 +96,11 @@ async fn delete_pods(
         }
     }
     let mut disrupted = Disrupted {
-        owners: owners_of(&ctx.client, &deleted).await,
+        // Owner lookups are reads: a signal does not wait for them (recovery is not
+        // measured after one), an abort does (recovery still is).
+        owners: unless_signalled(&mut ctx.stop.clone(), owners_of(&ctx.client, &deleted))
+            .await
+            .unwrap_or_default(),
         ..Disrupted::default()
     };
     for pod in &deleted {
