@@ -19,7 +19,7 @@ use super::{
 };
 use crate::events::{NoteLevel, RunEvent};
 use crate::run::retry::{Backoff, retry_notify};
-use crate::run::stop::{unless_signalled, unless_stopped};
+use crate::run::stop::{IN_FLIGHT_GRACE, unless_signalled, unless_stopped, unless_stopped_after};
 use crate::spec::NodeDrain;
 
 fn patch_params(dry_run: bool) -> PatchParams {
@@ -307,8 +307,9 @@ async fn evict_with_backoff(
     let evict = || api.create_subresource::<_, Status>("eviction", &name, &params, &eviction);
     let retries = retry_notify(backoff, deadline, super::is_transient, note_pdb, evict);
     // A PDB can block for the whole eviction timeout (minutes): a signal or an abort
-    // must not wait for it.
-    let Some(evicted) = unless_stopped(&mut ctx.stop.clone(), retries).await else {
+    // must not wait for it, only for an eviction already on its way.
+    let Some(evicted) = unless_stopped_after(&mut ctx.stop.clone(), IN_FLIGHT_GRACE, retries).await
+    else {
         ctx.bus.emit(RunEvent::Note {
             level: NoteLevel::Info,
             message: format!("eviction of {target} not attempted further: the run was stopped"),
