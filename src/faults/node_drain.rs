@@ -19,7 +19,7 @@ use super::{
 };
 use crate::events::{NoteLevel, RunEvent};
 use crate::run::retry::{Backoff, retry_notify};
-use crate::run::stop::unless_stopped;
+use crate::run::stop::{IN_FLIGHT_GRACE, unless_signalled, unless_stopped, unless_stopped_after};
 use crate::spec::NodeDrain;
 
 fn patch_params(dry_run: bool) -> PatchParams {
@@ -176,7 +176,11 @@ async fn evict_node(
     // Only what was really evicted is disrupted: a pod a stopped run never got to
     // evict has no recovery to wait for.
     let mut disrupted = Disrupted {
-        owners: owners_of(&ctx.client, &evicted).await,
+        // Owner lookups are reads: a signal does not wait for them (recovery is not
+        // measured after one), an abort does (recovery still is).
+        owners: unless_signalled(&mut ctx.stop.clone(), owners_of(&ctx.client, &evicted))
+            .await
+            .unwrap_or_default(),
         ..Disrupted::default()
     };
     for pod in &evicted {
@@ -304,8 +308,9 @@ async fn evict_with_backoff(
     let evict = || api.create_subresource::<_, Status>("eviction", &name, &params, &eviction);
     let retries = retry_notify(backoff, deadline, super::is_transient, note_pdb, evict);
     // A PDB can block for the whole eviction timeout (minutes): a signal or an abort
-    // must not wait for it.
-    let Some(evicted) = unless_stopped(&mut ctx.stop.clone(), retries).await else {
+    // must not wait for it, only for an eviction already on its way.
+    let Some(evicted) = unless_stopped_after(&mut ctx.stop.clone(), IN_FLIGHT_GRACE, retries).await
+    else {
         ctx.bus.emit(RunEvent::Note {
             level: NoteLevel::Info,
             message: format!("eviction of {target} not attempted further: the run was stopped"),

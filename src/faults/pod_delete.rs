@@ -15,7 +15,7 @@ use super::recovery::{Disrupted, owners_of};
 use super::{
     FaultContext, FaultError, Hold, Injector, object_ref, record_event, split_pod, with_retries,
 };
-use crate::run::stop::unless_stopped;
+use crate::run::stop::{IN_FLIGHT_GRACE, unless_signalled, unless_stopped, unless_stopped_after};
 use crate::spec::PodDelete;
 
 /// How many deletions are in flight at once: enough to keep up with a large pick,
@@ -69,12 +69,7 @@ async fn delete_pods(
         let (ctx, target, limit) = (ctx.clone(), target.clone(), limit.clone());
         tasks.spawn(async move {
             let _permit = limit.acquire_owned().await;
-            // A stop ends the injection: no new deletion starts, and one retrying a
-            // flaky API gives up (it may or may not have landed; nothing to undo).
-            let mut stop = ctx.stop.clone();
-            unless_stopped(&mut stop, delete_one(&ctx, &target, grace))
-                .await
-                .unwrap_or(Ok(None))
+            delete_one(&ctx, &target, grace).await
         });
     }
     let mut deleted = Vec::new();
@@ -95,7 +90,11 @@ async fn delete_pods(
         }
     }
     let mut disrupted = Disrupted {
-        owners: owners_of(&ctx.client, &deleted).await,
+        // Owner lookups are reads: a signal does not wait for them (recovery is not
+        // measured after one), an abort does (recovery still is).
+        owners: unless_signalled(&mut ctx.stop.clone(), owners_of(&ctx.client, &deleted))
+            .await
+            .unwrap_or_default(),
         ..Disrupted::default()
     };
     for pod in &deleted {
@@ -115,7 +114,15 @@ async fn delete_one(
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
     let fail = |action, e| ctx.failed(target, FaultError::api(action, e));
-    let pod = match with_retries(deadline, || api.get(name)).await {
+    // A stop ends the injection: no new deletion starts, and one retrying a flaky API
+    // gives up. Once a delete went through, the rest (journal, Event) always runs, so a
+    // deleted pod is never missing from the record.
+    let mut stop = ctx.stop.clone();
+    let Some(read) = unless_stopped(&mut stop, with_retries(deadline, || api.get(name))).await
+    else {
+        return Ok(None);
+    };
+    let pod = match read {
         Ok(pod) => pod,
         Err(kube::Error::Api(s)) if s.code == 404 => return Ok(None),
         Err(e) => return Err(fail("cannot read pod before deleting it", e)),
@@ -125,7 +132,11 @@ async fn delete_one(
         dry_run: ctx.dry_run,
         ..DeleteParams::default()
     };
-    match with_retries(deadline, || api.delete(name, &params)).await {
+    let deleting = with_retries(deadline, || api.delete(name, &params));
+    let Some(deleted) = unless_stopped_after(&mut stop, IN_FLIGHT_GRACE, deleting).await else {
+        return Ok(None);
+    };
+    match deleted {
         Ok(_) => {}
         // Already gone is what we wanted.
         Err(kube::Error::Api(s)) if s.code == 404 => return Ok(None),

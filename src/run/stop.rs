@@ -79,6 +79,29 @@ pub async fn unless_signalled<F: Future>(
     until(stopped, Stop::is_signal, work).await
 }
 
+/// For a mutating call that retries: like [`unless_stopped`] (nothing starts after a
+/// stop), but an attempt in flight when the stop comes gets `grace` to finish, so a
+/// mutation that went through is not missing from the record. A backoff wait (which
+/// changes nothing) is dropped when the grace runs out.
+pub async fn unless_stopped_after<F: Future>(
+    stopped: &mut watch::Receiver<Stop>,
+    grace: std::time::Duration,
+    work: F,
+) -> Option<F::Output> {
+    if !matches!(*stopped.borrow(), Stop::Running) {
+        return None;
+    }
+    let mut work = std::pin::pin!(work);
+    if let Some(out) = unless_stopped(stopped, &mut work).await {
+        return Some(out);
+    }
+    tokio::time::timeout(grace, work).await.ok()
+}
+
+/// How long a mutation in flight may finish after a stop: a local API answers in
+/// milliseconds, and a signal must still be honoured well within a second.
+pub const IN_FLIGHT_GRACE: std::time::Duration = std::time::Duration::from_millis(300);
+
 async fn until<F: Future>(
     stopped: &mut watch::Receiver<Stop>,
     ends: impl Fn(&Stop) -> bool,
@@ -129,6 +152,34 @@ mod tests {
         tx.send_replace(Stop::Signalled(Signal::Int));
         assert_eq!(signal_only.await.ok(), Some(None), "a signal stops it");
         assert_eq!(started.elapsed(), Duration::from_secs(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_in_flight_gets_its_grace_and_nothing_starts_after_a_stop() {
+        let (tx, rx) = watch::channel(Stop::Running);
+        let grace = Duration::from_millis(300);
+        let call = |ms| async move {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            ms
+        };
+        let short = tokio::spawn({
+            let mut rx = rx.clone();
+            async move { unless_stopped_after(&mut rx, grace, call(150)).await }
+        });
+        let long = tokio::spawn({
+            let mut rx = rx.clone();
+            async move { unless_stopped_after(&mut rx, grace, call(5_000)).await }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        tx.send_replace(Stop::Signalled(Signal::Int));
+        assert_eq!(
+            short.await.ok(),
+            Some(Some(150)),
+            "finished within its grace"
+        );
+        assert_eq!(long.await.ok(), Some(None), "cut when its grace ran out");
+        let mut rx = rx.clone();
+        assert_eq!(unless_stopped_after(&mut rx, grace, call(1)).await, None);
     }
 
     #[tokio::test(start_paused = true)]

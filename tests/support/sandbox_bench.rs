@@ -113,6 +113,7 @@ impl Bench {
     }
 
     pub fn read(&self, file: &str) -> String {
-        std::fs::read_to_string(self.out().join("latest").join(file)).unwrap_or_else(|e| panic!("{file}: {e}"))
+        std::fs::read_to_string(self.out().join("latest").join(file))
+            .unwrap_or_else(|e| panic!("{file}: {e}"))
     }
 }
