@@ -149,6 +149,33 @@ impl StepView {
         open
     }
 
+    /// Gives every target one identity, the one the fault's own events use, so a selected
+    /// target and the same target hit compare equal in every report. A node drain selects
+    /// nodes by name (`node-a-1`) but says it cordoned `node/node-a-1`; its pods
+    /// (`shop/checkout-…`, evicted) already carry their namespace.
+    pub(super) fn normalise_targets(&mut self) {
+        if self.fault_kind() != Some("node-drain") {
+            return;
+        }
+        let node = |t: &str| {
+            if t.contains('/') {
+                t.to_owned()
+            } else {
+                format!("node/{t}")
+            }
+        };
+        let mut targets: Vec<String> = Vec::with_capacity(self.targets.len());
+        for t in self.targets.iter().map(|t| node(t)) {
+            if !targets.contains(&t) {
+                targets.push(t);
+            }
+        }
+        self.targets = targets;
+        for f in &mut self.faults {
+            f.target = node(&f.target);
+        }
+    }
+
     /// Every target the fault actually hit, in first-hit order.
     pub fn hit_targets(&self) -> Vec<&str> {
         let mut hit: Vec<&str> = Vec::new();
