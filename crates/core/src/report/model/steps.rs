@@ -134,8 +134,15 @@ impl StepView {
         if self.fault_kind() == Some("pod-delete") {
             return Vec::new();
         }
+        // A drain's evicted pods, like deleted ones, are the owners' to recreate: only its
+        // cordoned nodes can be left behind.
+        let drain = self.fault_kind() == Some("node-drain");
         let mut open: Vec<&str> = Vec::new();
-        for f in &self.faults {
+        for f in self
+            .faults
+            .iter()
+            .filter(|f| !drain || f.target.starts_with("node/"))
+        {
             match f.kind {
                 FaultActionKind::Injected => {
                     if !open.contains(&f.target.as_str()) {
