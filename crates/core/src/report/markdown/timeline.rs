@@ -127,7 +127,9 @@ pub(super) fn timeline(view: &RunView) -> String {
     s.push_str("```mermaid\ngantt\n");
     let _ = writeln!(
         s,
-        "    title {} run {}",
+        // Mermaid takes bare times; the title says which zone they are in, UTC as every
+        // other time in the reports and the live log.
+        "    title {} run {} (times in UTC)",
         gantt_text(view.experiment()),
         gantt_text(view.run_id())
     );
