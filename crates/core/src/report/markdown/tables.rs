@@ -164,7 +164,7 @@ fn fault_cells(step: &StepView) -> (String, String) {
         )
     } else if injected == 0 {
         "⏭️ not run | nothing to revert".into()
-    } else if step.fault_kind() == Some("pod-delete") {
+    } else if step.fault_type() == Some("pod-delete") {
         "✅ done | nothing to undo (owners recreate pods)".into()
     } else {
         format!("✅ done | {reverted} target(s) reverted")

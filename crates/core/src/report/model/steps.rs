@@ -88,6 +88,15 @@ impl StepView {
             .or(self.intent.as_ref().map(|i| i.fault.as_str()))
     }
 
+    /// The fault's type alone (`node-drain`), for decisions: [`fault_kind`](Self::fault_kind)
+    /// may be the plan's description (`node-drain for 1s`), the intent names the type.
+    pub fn fault_type(&self) -> Option<&str> {
+        self.intent
+            .as_ref()
+            .map(|i| i.fault.as_str())
+            .or_else(|| self.fault_kind()?.split_whitespace().next())
+    }
+
     /// From the first injection to the last revert (else the end of the `during` phase,
     /// the step's end, or `run_end`).
     pub fn fault_window(&self, run_end: Option<Timestamp>) -> Option<(Timestamp, Timestamp)> {
@@ -131,12 +140,12 @@ impl StepView {
     /// Targets injected and neither reverted nor known to need no revert. A pod-delete has
     /// nothing to undo (the owners recreate the pods), so it never leaves anything behind.
     pub fn unreverted_targets(&self) -> Vec<&str> {
-        if self.fault_kind() == Some("pod-delete") {
+        if self.fault_type() == Some("pod-delete") {
             return Vec::new();
         }
         // A drain's evicted pods, like deleted ones, are the owners' to recreate: only its
         // cordoned nodes can be left behind.
-        let drain = self.fault_kind() == Some("node-drain");
+        let drain = self.fault_type() == Some("node-drain");
         let mut open: Vec<&str> = Vec::new();
         for f in self
             .faults
@@ -161,7 +170,7 @@ impl StepView {
     /// nodes by name (`node-a-1`) but says it cordoned `node/node-a-1`; its pods
     /// (`shop/checkout-…`, evicted) already carry their namespace.
     pub(super) fn normalise_targets(&mut self) {
-        if self.fault_kind() != Some("node-drain") {
+        if self.fault_type() != Some("node-drain") {
             return;
         }
         let node = |t: &str| {
