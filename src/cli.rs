@@ -174,6 +174,7 @@ pub enum Command {
         output: OutputFormat,
     },
     /// Run experiments or scenarios against the cluster.
+    #[command(after_long_help = crate::exit::exit_codes_help())]
     Run {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,

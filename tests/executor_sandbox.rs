@@ -1862,3 +1862,50 @@ async fn a_client_dry_run_with_json_output_prints_only_a_run_result_with_the_pla
     assert_eq!(picks.as_array().map(Vec::len), Some(2), "{result}");
     assert!(b.changes().is_empty(), "{:?}", summary(&b.changes()));
 }
+
+/// Regression (issue 12, reports): a real drain with a Kubernetes probe. The probe reads
+/// `deployment shop/checkout ready replicas` (not `KubeProbe { … }`), the drained node is
+/// one target, selected and hit, in report.md and summary.json alike, and the live log
+/// stamps its lines in UTC with `Z`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_real_drain_reports_its_probe_in_words_and_its_node_as_one_target() {
+    let b = bench("drain-words").await;
+    let scenario = b.scenario(
+        "drain",
+        "  target: {nodes: {names: [node-a-1]}}\n  fault: {type: node-drain, duration: 1s, evictionTimeout: 20s}\n  hypotheses:\n    - {name: two stay ready, kube: {deployment: checkout, namespace: shop}, expect: \">= 2\", every: 300ms}\n  recovery: {within: 20s}\n",
+    );
+    let out = b.run(&scenario).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report = std::fs::read_to_string(b.dir.join("out/latest/report.md")).expect("report.md");
+    assert!(
+        report.contains("Probe: deployment shop/checkout ready replicas"),
+        "{report}"
+    );
+    assert!(!report.contains("KubeProbe") && !report.contains("```promql"));
+    assert!(
+        report.contains("| `node/node-a-1` | yes | ✅ yes |"),
+        "{report}"
+    );
+    // (JUnit shows the probe in a failure's body: tests/reports.rs checks that.)
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(b.dir.join("out/latest/summary.json")).expect("summary"),
+    )
+    .expect("summary is JSON");
+    let step = &summary["steps"][0];
+    assert_eq!(
+        step["targetsSelected"],
+        serde_json::json!(["node/node-a-1"])
+    );
+    assert_eq!(step["targetsHit"][0], "node/node-a-1", "{step}");
+    assert_eq!(step["notReverted"], serde_json::json!([]), "{step}");
+    let log = stderr(&out);
+    let stamped: Vec<&str> = log.lines().filter(|l| l.contains(" step 1")).collect();
+    assert!(!stamped.is_empty(), "{log}");
+    for line in stamped {
+        let (time, _) = line.split_once(' ').unwrap_or_default();
+        assert!(
+            time.len() == 9 && time.ends_with('Z'),
+            "live lines are stamped HH:MM:SSZ: {line}"
+        );
+    }
+}

@@ -16,7 +16,7 @@ use shakedown::report::{self, Format, RenderedFile, markdown};
 #[path = "../crates/sandbox/tests/common/mod.rs"]
 mod common;
 
-const FIXTURES: [&str; 7] = [
+const FIXTURES: [&str; 8] = [
     "passing",
     "deviated",
     "aborted",
@@ -24,6 +24,7 @@ const FIXTURES: [&str; 7] = [
     "prometheus-error",
     "truncated",
     "hostile",
+    "drained",
 ];
 
 fn fixture_path(name: &str) -> PathBuf {
@@ -121,6 +122,7 @@ snapshots! {
     snapshot_prometheus_error_run => "prometheus-error",
     snapshot_truncated_journal => "truncated",
     snapshot_hostile_text => "hostile",
+    snapshot_node_drain_with_kube_and_http_probes => "drained",
 }
 
 #[test]
@@ -309,8 +311,9 @@ fn junitparser_reads_the_expected_counts_and_messages() {
     assert!(truncated.contains("partial=true"), "{truncated}");
     assert!(!truncated.contains("partial=false"), "{truncated}");
     assert!(
-        truncated
-            .contains("[NotReverted] 2 target(s) injected and never reverted: node-a-1, node-a-2"),
+        truncated.contains(
+            "[NotReverted] 2 target(s) injected and never reverted: node/node-a-1, node/node-a-2"
+        ),
         "{truncated}"
     );
     assert!(
@@ -578,7 +581,133 @@ fn junit_and_summary_agree_on_the_exit_code_and_score() {
     );
     assert_eq!(
         truncated["steps"][0]["notReverted"],
-        serde_json::json!(["node-a-1", "node-a-2"])
+        serde_json::json!(["node/node-a-1", "node/node-a-2"])
+    );
+}
+
+/// The rows of the Markdown targets table under `### title`: (target, selected, hit).
+fn target_rows(md: &str) -> Vec<(String, String, String)> {
+    let start = md
+        .find("## Targets and reproduction")
+        .expect("a targets section");
+    md[start..]
+        .lines()
+        .skip_while(|l| !l.starts_with("| target |"))
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .map(|l| {
+            let cells: Vec<String> = l
+                .trim_matches('|')
+                .split(" | ")
+                .map(|c| c.trim().trim_matches('`').to_owned())
+                .collect();
+            (cells[0].clone(), cells[1].clone(), cells[2].clone())
+        })
+        .collect()
+}
+
+/// Regression (issue 12): the node-drain targets table said `node-a-1` selected but not
+/// hit and `node/node-a-1` hit but not selected, and `summary.json` disagreed the same
+/// way. A drained node is one target, selected and hit, in both.
+#[test]
+fn a_drained_node_is_one_target_selected_and_hit_in_the_table_and_the_summary() {
+    let rows = target_rows(&main_file("drained", Format::Markdown));
+    assert_eq!(
+        rows,
+        [
+            ("node/node-a-1", "yes", "✅ yes"),
+            ("shop/checkout-7d9f8-abcde", "no", "✅ yes"),
+            ("shop/catalog-5c6b-qrstu", "no", "✅ yes"),
+        ]
+        .map(|(a, b, c)| (a.to_owned(), b.to_owned(), c.to_owned())),
+        "the node once; the evicted pods hit, not selected"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&main_file("drained", Format::Json)).expect("summary is JSON");
+    let step = &summary["steps"][0];
+    assert_eq!(
+        step["targetsSelected"],
+        serde_json::json!(["node/node-a-1"])
+    );
+    let hit = step["targetsHit"].as_array().expect("targets hit");
+    assert_eq!(hit[0], "node/node-a-1", "{hit:?}");
+    assert_eq!(step["notReverted"], serde_json::json!([]), "uncordoned");
+    // The table and the summary name the same targets, selected and hit alike.
+    for (target, selected, hit_cell) in &rows {
+        let in_selected = step["targetsSelected"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|t| t == target.as_str()));
+        let in_hit = hit.iter().any(|t| t == target.as_str());
+        assert_eq!(in_selected, selected == "yes", "{target}");
+        assert_eq!(in_hit, hit_cell.contains("yes"), "{target}");
+    }
+}
+
+/// Regression (issue 12): a Kubernetes probe was shown as Rust debug
+/// (`KubeProbe { deployment: Some("checkout"), … }`) inside a `promql` block.
+#[test]
+fn kube_and_http_probes_are_shown_in_words_and_promql_as_code() {
+    let md = main_file("drained", Format::Markdown);
+    let junit = main_file("drained", Format::Junit);
+    assert!(
+        md.contains("Probe: deployment shop/checkout ready replicas\n"),
+        "{md}"
+    );
+    assert!(
+        md.contains("Probe: GET https://shop.example/health (status 200)\n"),
+        "{md}"
+    );
+    assert!(!md.contains("```promql"), "no PromQL block for words: {md}");
+    assert!(
+        junit.contains("probe: deployment shop/checkout ready replicas"),
+        "{junit}"
+    );
+    assert!(!junit.contains("query:"), "{junit}");
+    for text in [&md, &junit] {
+        assert!(!text.contains("KubeProbe") && !text.contains("Some("));
+    }
+    // PromQL is still code.
+    let passing = main_file("passing", Format::Markdown);
+    assert!(passing.contains("```promql\nkube_deployment_status_replicas_available"));
+}
+
+/// The gantt bar of one task, by its label.
+fn gantt_tag<'a>(md: &'a str, label: &str) -> &'a str {
+    let line = md
+        .lines()
+        .find(|l| l.trim_start().starts_with(&format!("{label} :")))
+        .unwrap_or_else(|| panic!("no bar {label:?} in {md}"));
+    line.split_once(" :")
+        .and_then(|(_, data)| data.split(", ").next())
+        .unwrap_or_default()
+}
+
+/// Regression (issue 12): the failing check's bar in the mermaid timeline looked like the
+/// passing ones. `crit` (red) marks a failing bar, and only that.
+#[test]
+fn failing_bars_are_crit_in_the_timeline_and_passing_ones_are_not() {
+    let md = main_file("drained", Format::Markdown);
+    assert_eq!(
+        gantt_tag(&md, "during checkout keeps 3 ready replicas"),
+        "crit"
+    );
+    assert_eq!(gantt_tag(&md, "step failed"), "crit");
+    assert_eq!(gantt_tag(&md, "during shop health answers"), "done");
+    assert_eq!(
+        gantt_tag(&md, "before checkout keeps 3 ready replicas"),
+        "done"
+    );
+    assert_eq!(
+        gantt_tag(&md, "after checkout keeps 3 ready replicas"),
+        "done"
+    );
+    assert_eq!(gantt_tag(&md, "fault node-drain"), "active");
+    let passing = main_file("passing", Format::Markdown);
+    let block = &passing[passing.find("```mermaid").expect("a gantt")..];
+    let block = &block[..block.find("\n```\n").expect("closed")];
+    assert!(
+        !block.contains(":crit"),
+        "a passing run has no red bar: {block}"
     );
 }
 

@@ -588,11 +588,8 @@ fn planned_steps(steps: &[PlannedStep]) -> Vec<crate::events::PlannedStep> {
 fn planned_hypothesis(h: &Hypothesis) -> PlannedHypothesis {
     PlannedHypothesis {
         name: h.name.clone(),
-        probe: match &h.probe {
-            ProbeSpec::Promql(q) => q.clone(),
-            ProbeSpec::Http(http) => format!("{} {}", http.method, http.url),
-            ProbeSpec::Kube(k) => format!("{:?}", k),
-        },
+        // The report's words for the probe, never `Debug` (issue 12).
+        probe: crate::report::words::probe(&h.probe),
         expectation: h
             .expect
             .map_or_else(|| "reachable".into(), |e| e.to_string()),

@@ -129,11 +129,7 @@ async fn read_body(mut response: reqwest::Response) -> Result<String, reqwest::E
 
 impl Probe for HttpProbe {
     fn describe(&self) -> String {
-        format!(
-            "{} {}",
-            self.spec.method.to_ascii_uppercase(),
-            self.spec.url
-        )
+        crate::report::words::http_probe(&self.spec)
     }
 
     fn sample(&self, _at: Timestamp) -> SampleFuture<'_> {

@@ -63,19 +63,7 @@ fn is_ready(node: &Node) -> bool {
 
 impl Probe for KubeReadiness {
     fn describe(&self) -> String {
-        let ns = self.spec.namespace.as_deref().unwrap_or("");
-        match (
-            &self.spec.deployment,
-            &self.spec.statefulset,
-            &self.spec.nodes,
-        ) {
-            (Some(d), _, _) => format!("ready replicas of deployment {ns}/{d}"),
-            (_, Some(s), _) => format!("ready replicas of statefulset {ns}/{s}"),
-            (_, _, Some(sel)) if !sel.is_empty() => {
-                format!("Ready schedulable nodes matching {sel}")
-            }
-            _ => "Ready schedulable nodes".into(),
-        }
+        crate::report::words::kube_probe(&self.spec)
     }
 
     fn sample(&self, _at: Timestamp) -> SampleFuture<'_> {

@@ -139,13 +139,13 @@ impl Progress {
     }
 
     fn show(&mut self, record: &Record) {
-        let Some(line) = describe(&record.event, self.is_verbose()) else {
+        let Some(line) = live_line(record, self.is_verbose()) else {
             return;
         };
         match self {
-            Progress::Bar(bar) => bar.println(format!("{} {line}", short_time(record.at))),
+            Progress::Bar(bar) => bar.println(line),
             Progress::Lines { .. } => {
-                let _ = writeln!(std::io::stderr(), "{} {line}", short_time(record.at));
+                let _ = writeln!(std::io::stderr(), "{line}");
             }
             Progress::Quiet => {}
         }
@@ -162,9 +162,11 @@ impl Progress {
     }
 }
 
-fn short_time(at: Timestamp) -> String {
-    let text = at.to_string();
-    text.get(11..19).unwrap_or(&text).to_owned()
+/// The whole live line: the time in UTC with its `Z` ([`words::clock`], as the reports
+/// write times), then the event in the report's words.
+fn live_line(record: &Record, verbose: bool) -> Option<String> {
+    let line = describe(&record.event, verbose)?;
+    Some(format!("{} {line}", words::clock(record.at)))
 }
 
 /// The event's line in the report's words ([`words::line`]); `None` hides probe samples
@@ -208,5 +210,59 @@ mod tests {
             describe(&sample, true).as_deref(),
             Some("step 1: up (during): sample error: (empty)")
         );
+    }
+
+    /// Regression: the live log said `Pass`/`Fail`/`[Before]`/`Completed` and UTC times
+    /// without a marker.
+    #[test]
+    fn the_live_log_speaks_the_reports_words_with_utc_times() {
+        use crate::events::{HypothesisVerdict, StepStatus, Verdict};
+        let at: Timestamp = "2027-01-15T08:00:02Z".parse().unwrap_or_default();
+        let record = |seq, event| Record { seq, at, event };
+        let lines: Vec<String> = [
+            RunEvent::HypothesisVerdict(HypothesisVerdict {
+                step: Some("1".into()),
+                hypothesis: "errors below 1%".into(),
+                phase: Phase::Before,
+                verdict: Verdict::Passed,
+                expectation: "< 0.01".into(),
+                message: "0.002 < 0.01".into(),
+                samples: 1,
+                passed: 1,
+                recovery_ms: None,
+            }),
+            RunEvent::ProbeSample(ProbeSample {
+                step: Some("1".into()),
+                hypothesis: "errors below 1%".into(),
+                phase: Phase::During,
+                eval_time: at,
+                query: "up".into(),
+                values: Vec::new(),
+                outcome: SampleOutcome::Fail,
+                detail: None,
+            }),
+            RunEvent::StepFinished {
+                step: "1".into(),
+                status: StepStatus::Completed,
+            },
+        ]
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, e)| live_line(&record(i as u64 + 1, e), true))
+        .collect();
+        assert_eq!(
+            lines,
+            [
+                "08:00:02Z step 1: errors below 1% (before): held: 0.002 < 0.01",
+                "08:00:02Z step 1: errors below 1% (during): sample fail: (empty)",
+                "08:00:02Z step 1 finished: completed",
+            ]
+        );
+        for variant in ["Pass", "Fail", "Before", "During", "Completed", "Passed"] {
+            assert!(
+                lines.iter().all(|l| !l.contains(variant)),
+                "{variant} in {lines:?}"
+            );
+        }
     }
 }

@@ -389,6 +389,81 @@ impl Failure {
     }
 }
 
+/// One row of the documented exit-code table: a code (`128 + n` for the signals), every
+/// verdict label reports print with it, and what it means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExitCodeRow {
+    pub code: String,
+    pub labels: Vec<&'static str>,
+    pub meaning: String,
+}
+
+/// The exit-code table, generated from [`Outcome`] so `run --help` (and the README, which
+/// a test holds to it) can never drift from the process: every outcome in code order,
+/// `DRY RUN` beside `PASSED`, and one `128 + n` row for every signal in [`Signal::ALL`].
+pub fn exit_code_table() -> Vec<ExitCodeRow> {
+    let row = |o: Outcome, labels: Vec<&'static str>| ExitCodeRow {
+        code: o.code().to_string(),
+        labels,
+        meaning: o.meaning().into_owned(),
+    };
+    let mut rows = vec![
+        row(Outcome::Passed, vec![Outcome::Passed.label(false)]),
+        row(Outcome::DryRun, vec![Outcome::DryRun.label(false)]),
+        row(
+            Outcome::Deviated,
+            vec![
+                Outcome::Deviated.label(false),
+                Outcome::Deviated.label(true),
+            ],
+        ),
+    ];
+    for o in [
+        Outcome::InvalidInput,
+        Outcome::CouldNotRun,
+        Outcome::RevertFailed,
+        Outcome::Halted,
+    ] {
+        rows.push(row(o, vec![o.label(false)]));
+    }
+    let mut labels: Vec<&'static str> = Vec::new();
+    for signal in Signal::ALL {
+        let label = Outcome::Interrupted(signal).label(false);
+        if !labels.contains(&label) {
+            labels.push(label);
+        }
+    }
+    let signals: Vec<String> = Signal::ALL
+        .iter()
+        .map(|s| format!("{} {}", 128 + s.number(), s.name()))
+        .collect();
+    rows.push(ExitCodeRow {
+        code: "128 + n".into(),
+        labels,
+        meaning: format!(
+            "stopped by a terminating signal, after reverting: {}",
+            signals.join(", ")
+        ),
+    });
+    rows
+}
+
+/// The table as `shakedown run --help` prints it after the flags.
+pub fn exit_codes_help() -> String {
+    let rows = exit_code_table();
+    let code_width = rows.iter().map(|r| r.code.len()).max().unwrap_or(0);
+    let mut text = String::from("Exit codes (the CI contract):\n");
+    for row in &rows {
+        text.push_str(&format!(
+            "  {:<code_width$}  {} — {}\n",
+            row.code,
+            row.labels.join(", "),
+            row.meaning
+        ));
+    }
+    text
+}
+
 /// The one error-chain printer (`a: b: c`, each cause once), shared with the sandbox.
 pub use shakedown_vocab::error_chain as cause_chain;
 
@@ -546,5 +621,46 @@ mod tests {
         }))
         .into();
         assert_eq!(cause_chain(&failure), "cannot read x: denied");
+    }
+
+    #[test]
+    fn the_exit_code_table_covers_every_outcome_and_signal() {
+        let rows = exit_code_table();
+        let row_of = |o: Outcome| {
+            let code = match o {
+                Outcome::Interrupted(_) => "128 + n".to_owned(),
+                other => other.code().to_string(),
+            };
+            rows.iter()
+                .find(|r| r.code == code && r.labels.contains(&o.label(false)))
+                .unwrap_or_else(|| panic!("{o:?} has no row in {rows:?}"))
+        };
+        for o in EVERY_OUTCOME {
+            row_of(o);
+        }
+        for code in 0..=255 {
+            if let Some(o) = Outcome::from_code(code) {
+                row_of(o);
+            }
+        }
+        assert!(row_of(Outcome::Deviated).labels.contains(&"ABORTED"));
+        let dry = row_of(Outcome::DryRun);
+        assert_eq!(
+            (dry.code.as_str(), dry.labels.as_slice()),
+            ("0", &["DRY RUN"][..])
+        );
+        assert_eq!(row_of(Outcome::Halted).code, "5");
+        let signals = row_of(Outcome::Interrupted(Signal::Int));
+        for s in Signal::ALL {
+            assert!(
+                signals
+                    .meaning
+                    .contains(&format!("{} {}", 128 + s.number(), s.name())),
+                "{signals:?}"
+            );
+        }
+        let help = exit_codes_help();
+        assert!(help.contains("  5        HALTED — halted by"), "{help}");
+        assert!(help.contains("  0        DRY RUN — dry run:"), "{help}");
     }
 }

@@ -24,7 +24,7 @@ use super::model::{
     phase_word, span_ms,
 };
 use super::text::{self, clean, clean_line};
-use super::words::{self, verdict_word};
+use super::words::{self, ProbeText, verdict_word};
 use crate::events::{PlannedStep, Record};
 use crate::exit::Outcome;
 
@@ -383,9 +383,16 @@ fn check_body(view: &RunView, h: &HypothesisView, check: &CheckView) -> String {
         }
     }
     let _ = writeln!(body, "expectation: {}", clean_line(&h.expectation));
-    let _ = writeln!(body, "query:");
-    for line in clean(&h.probe).lines() {
-        let _ = writeln!(body, "    {line}");
+    match words::probe_text(&h.probe) {
+        ProbeText::Promql(query) => {
+            let _ = writeln!(body, "query:");
+            for line in clean(&query).lines() {
+                let _ = writeln!(body, "    {line}");
+            }
+        }
+        ProbeText::Words(probe) => {
+            let _ = writeln!(body, "probe: {probe}");
+        }
     }
     let (shown, more) = text::cap(&check.samples, MAX_SAMPLES);
     let _ = writeln!(body, "samples ({}):", check.samples.len());

@@ -10,7 +10,7 @@ use super::text::{self, clean_line};
 use crate::events::{
     NoteLevel, RunEvent, RunFinished, SampleOutcome, SeriesValue, StepStatus, Verdict,
 };
-use crate::spec::Phase;
+use crate::spec::{HttpProbe, KubeProbe, Phase, Probe};
 
 /// One line for an event, on one line, with every terminal control written out
 /// ([`text::clean`]: names, errors and details come from users, the cluster and
@@ -113,6 +113,15 @@ pub fn line(event: &RunEvent) -> String {
     clean_line(&text)
 }
 
+/// The time of day a live line is stamped with: UTC with its `Z`, to the second
+/// (`08:00:02Z`). Every report writes UTC with `Z` too (RFC 3339, [`text::time`]), so a
+/// time read on the terminal is found as it is in the write-up, whatever the zone of the
+/// machine that ran it or the one reading it.
+pub fn clock(at: jiff::Timestamp) -> String {
+    let whole = jiff::Timestamp::from_second(at.as_second()).unwrap_or(at);
+    format!("{}Z", whole.strftime("%H:%M:%S"))
+}
+
 /// What a dry-run call's line adds: the API server ran admission and RBAC on it, and
 /// changed nothing.
 pub const DRY_RUN_ACCEPTED: &str = "dry run: accepted by the API server, nothing changed";
@@ -157,6 +166,105 @@ pub fn values(values: &[SeriesValue]) -> String {
         })
         .collect();
     clean_line(&shown.join(" "))
+}
+
+/// A probe in its own words, as every report and the live view show it: PromQL is the
+/// query itself (shown as code), a Kubernetes probe is the object and what is counted
+/// (`deployment shop/checkout ready replicas`), an HTTP probe is the request and the
+/// statuses it accepts (`GET https://shop/health (status 200)`). The executor stores this
+/// text in the journal; [`probe_text`] reads it back.
+pub fn probe(probe: &Probe) -> String {
+    match probe {
+        Probe::Promql(query) => query.clone(),
+        Probe::Http(http) => http_probe(http),
+        Probe::Kube(kube) => kube_probe(kube),
+    }
+}
+
+/// `GET https://shop/health (status 200 or 204, body contains "ok")`.
+pub fn http_probe(http: &HttpProbe) -> String {
+    let statuses: Vec<String> = http.status.iter().map(u16::to_string).collect();
+    let mut accepts = vec![format!("status {}", statuses.join(" or "))];
+    if let Some(needle) = &http.body_contains {
+        accepts.push(format!("body contains {needle:?}"));
+    }
+    format!(
+        "{} {} ({})",
+        http.method.to_ascii_uppercase(),
+        http.url,
+        accepts.join(", ")
+    )
+}
+
+/// `deployment shop/checkout ready replicas`, `ready schedulable nodes matching zone=a`.
+pub fn kube_probe(kube: &KubeProbe) -> String {
+    let object = |kind: &str, name: &str| match kube.namespace.as_deref() {
+        Some(ns) if !ns.is_empty() => format!("{kind} {ns}/{name} ready replicas"),
+        _ => format!("{kind} {name} ready replicas"),
+    };
+    match (&kube.deployment, &kube.statefulset, &kube.nodes) {
+        (Some(d), _, _) => object("deployment", d),
+        (_, Some(s), _) => object("statefulset", s),
+        (_, _, Some(selector)) if !selector.is_empty() => {
+            format!("{NODES_PROBE} matching {selector}")
+        }
+        _ => NODES_PROBE.into(),
+    }
+}
+
+const NODES_PROBE: &str = "ready schedulable nodes";
+const HTTP_METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"];
+
+/// A probe's stored text, as a renderer shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbeText {
+    /// A PromQL query: a renderer shows it as code.
+    Promql(String),
+    /// A Kubernetes or HTTP probe in words ([`probe`]): shown as a sentence.
+    Words(String),
+}
+
+/// Reads back a probe's text from the journal. The word forms of [`probe`] are never
+/// valid PromQL (two bare words in a row), so telling them apart is exact. Journals
+/// written before the probes had words held Rust's `KubeProbe { … }` debug text: that is
+/// put into words here, so `shakedown report` re-renders an old run properly too.
+pub fn probe_text(stored: &str) -> ProbeText {
+    let text = stored.trim();
+    if let Some(fields) = text.strip_prefix("KubeProbe {") {
+        let field = |name: &str| debug_field(fields, name);
+        return ProbeText::Words(kube_probe(&KubeProbe {
+            deployment: field("deployment"),
+            statefulset: field("statefulset"),
+            namespace: field("namespace"),
+            nodes: field("nodes"),
+        }));
+    }
+    let first = text.split_whitespace().next().unwrap_or("");
+    let second = text.split_whitespace().nth(1).unwrap_or("");
+    let is_http = HTTP_METHODS.iter().any(|m| first.eq_ignore_ascii_case(m))
+        && (second.starts_with("http://") || second.starts_with("https://"));
+    let is_kube = [
+        "deployment ",
+        "statefulset ",
+        NODES_PROBE,
+        "ready replicas of ",
+    ]
+    .iter()
+    .any(|p| text.starts_with(p))
+        || text.starts_with("Ready schedulable nodes");
+    if is_http || is_kube {
+        ProbeText::Words(clean_line(text))
+    } else {
+        ProbeText::Promql(stored.to_owned())
+    }
+}
+
+/// `name: Some("value")` out of a `Debug` struct body; `None` for `None` or absent.
+fn debug_field(fields: &str, name: &str) -> Option<String> {
+    let start = fields.find(&format!("{name}: Some(\""))? + name.len() + ": Some(\"".len();
+    let rest = fields.get(start..)?;
+    let end = rest.find("\")")?;
+    Some(rest.get(..end)?.replace("\\\"", "\""))
 }
 
 /// A check's verdict as people say it: a hypothesis *held* or *deviated*. (The JSON
@@ -333,5 +441,75 @@ mod tests {
             "ok\\r\\x1b[2K\\x1b[1Afake PASSED \\u202elol (after): held: 0 < 1\\x07"
         );
         assert!(!shown.chars().any(|c| c.is_control() || c == '\u{202e}'));
+    }
+
+    fn kube(deployment: Option<&str>, namespace: Option<&str>, nodes: Option<&str>) -> KubeProbe {
+        KubeProbe {
+            deployment: deployment.map(Into::into),
+            statefulset: None,
+            namespace: namespace.map(Into::into),
+            nodes: nodes.map(Into::into),
+        }
+    }
+
+    /// Regression: the kube probe was printed as Rust debug
+    /// (`KubeProbe { deployment: Some("checkout"), … }`) where the PromQL would be.
+    #[test]
+    fn probes_are_said_in_their_own_words_never_rust_debug() {
+        let checkout = kube(Some("checkout"), Some("shop"), None);
+        assert_eq!(
+            probe(&Probe::Kube(checkout.clone())),
+            "deployment shop/checkout ready replicas"
+        );
+        assert_eq!(
+            kube_probe(&kube(None, None, Some("zone=a"))),
+            "ready schedulable nodes matching zone=a"
+        );
+        assert_eq!(
+            kube_probe(&kube(None, None, Some(""))),
+            "ready schedulable nodes"
+        );
+        let http = HttpProbe {
+            url: "https://shop.example/health".into(),
+            method: "get".into(),
+            status: vec![200, 204],
+            timeout: crate::spec::Span(std::time::Duration::from_secs(2)),
+            body_contains: Some("ok".into()),
+        };
+        assert_eq!(
+            probe(&Probe::Http(http)),
+            "GET https://shop.example/health (status 200 or 204, body contains \"ok\")"
+        );
+        assert_eq!(probe(&Probe::Promql("up".into())), "up");
+
+        // Read back: words stay words, PromQL stays code, old journals' debug is worded.
+        assert_eq!(
+            probe_text("deployment shop/checkout ready replicas"),
+            ProbeText::Words("deployment shop/checkout ready replicas".into())
+        );
+        assert_eq!(
+            probe_text("GET https://shop.example/health (status 200)"),
+            ProbeText::Words("GET https://shop.example/health (status 200)".into())
+        );
+        assert_eq!(
+            probe_text("sum(rate(x[1m]))"),
+            ProbeText::Promql("sum(rate(x[1m]))".into())
+        );
+        assert_eq!(
+            probe_text(&format!("{checkout:?}")),
+            ProbeText::Words("deployment shop/checkout ready replicas".into())
+        );
+        // A metric named like a kind is still PromQL.
+        assert_eq!(
+            probe_text("deployment_replicas > 1"),
+            ProbeText::Promql("deployment_replicas > 1".into())
+        );
+    }
+
+    #[test]
+    fn live_times_are_utc_and_say_so() {
+        let at: jiff::Timestamp = "2027-01-15T08:00:02.750Z".parse().unwrap_or_default();
+        assert_eq!(clock(at), "08:00:02Z");
+        assert!(text::time(at).ends_with('Z'));
     }
 }

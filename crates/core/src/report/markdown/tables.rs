@@ -10,6 +10,7 @@ use crate::report::model::{
     self, CheckOutcome, CheckView, FaultActionKind, RunView, StepState, StepView, phase_word, stats,
 };
 use crate::report::text::{self, md, md_block, md_code, md_code_text};
+use crate::report::words::{self, ProbeText};
 
 fn outcome_cell(check: &CheckView) -> String {
     match (check.outcome(), check.verdict.as_ref().map(|v| v.verdict)) {
@@ -163,7 +164,7 @@ fn fault_cells(step: &StepView) -> (String, String) {
         )
     } else if injected == 0 {
         "⏭️ not run | nothing to revert".into()
-    } else if step.fault_kind() == Some("pod-delete") {
+    } else if step.fault_type() == Some("pod-delete") {
         "✅ done | nothing to undo (owners recreate pods)".into()
     } else {
         format!("✅ done | {reverted} target(s) reverted")
@@ -219,7 +220,12 @@ pub(super) fn hypotheses(view: &RunView, charts: &[Chart]) -> String {
             _ => s.push_str("*No numeric samples: no chart.*\n\n"),
         }
         if !h.probe.is_empty() {
-            s.push_str(&md_block("promql", &h.probe));
+            match words::probe_text(&h.probe) {
+                ProbeText::Promql(query) => s.push_str(&md_block("promql", &query)),
+                ProbeText::Words(probe) => {
+                    let _ = writeln!(s, "Probe: {}", md(&probe));
+                }
+            }
             s.push('\n');
         }
     }

@@ -7,7 +7,8 @@ use std::fmt::Write as _;
 use jiff::Timestamp;
 
 use super::MAX_GANTT_TASKS;
-use crate::report::model::{RunView, StepState, phase_word};
+use crate::events::{StepStatus, Verdict};
+use crate::report::model::{CheckView, RunView, StepState, phase_word};
 use crate::report::text;
 
 /// Task names in a gantt cannot hold `:` (it starts the task data), `#`, `;` or commas.
@@ -45,6 +46,15 @@ struct Task {
     end: Timestamp,
 }
 
+/// `crit` (red) marks a failing bar and nothing else: a check that deviated, erred or had
+/// no data. A check that held, or was never concluded (aborted, skipped), is `done`.
+fn check_tag(check: &CheckView) -> &'static str {
+    match check.verdict.as_ref().map(|v| v.verdict) {
+        Some(Verdict::Deviated | Verdict::Error | Verdict::Inconclusive) => "crit",
+        _ => "done",
+    }
+}
+
 fn gantt_tasks(view: &RunView) -> Vec<Task> {
     let mut tasks = Vec::new();
     let run_end = view.ended_at;
@@ -61,17 +71,22 @@ fn gantt_tasks(view: &RunView) -> Vec<Task> {
         };
         let ran = matches!(step.state, StepState::Running | StepState::Finished(_));
         if let (true, Some(a), Some(b)) = (ran, step.started_at, step.ended_at.or(run_end)) {
-            add(format!("step {}", step.status_word()), "done", a, b);
+            let failed = matches!(
+                step.state,
+                StepState::Finished(StepStatus::Failed | StepStatus::Aborted)
+            );
+            let tag = if failed { "crit" } else { "done" };
+            add(format!("step {}", step.status_word()), tag, a, b);
         }
         if let (Some((a, b)), Some(kind)) = (step.fault_window(run_end), step.fault_kind()) {
-            add(format!("fault {kind}"), "crit", a, b);
+            add(format!("fault {kind}"), "active", a, b);
         }
         for h in &step.hypotheses {
             for c in &h.checks {
                 if let (Some(a), Some(b)) = (c.first_at(), c.last_at()) {
                     add(
                         format!("{} {}", phase_word(c.phase), h.name),
-                        "active",
+                        check_tag(c),
                         a,
                         b,
                     );
@@ -92,7 +107,7 @@ fn gantt_tasks(view: &RunView) -> Vec<Task> {
                 tasks.push(Task {
                     section: "Experiment-wide".into(),
                     name: format!("{} {}", phase_word(c.phase), h.name),
-                    tag: "active",
+                    tag: check_tag(c),
                     start: a,
                     end: b,
                 });
@@ -112,7 +127,9 @@ pub(super) fn timeline(view: &RunView) -> String {
     s.push_str("```mermaid\ngantt\n");
     let _ = writeln!(
         s,
-        "    title {} run {}",
+        // Mermaid takes bare times; the title says which zone they are in, UTC as every
+        // other time in the reports and the live log.
+        "    title {} run {} (times in UTC)",
         gantt_text(view.experiment()),
         gantt_text(view.run_id())
     );
@@ -147,7 +164,7 @@ pub(super) fn timeline(view: &RunView) -> String {
             "> ✂️ **Truncated:** {more} more timeline bars are not drawn. The event log and the journal have them.\n"
         );
     }
-    s.push_str("Bars: each step, its fault window (red), each hypothesis phase while it was probed, and workload recoveries.\n\n");
+    s.push_str("Bars: each step, its fault window (highlighted), each hypothesis phase while it was probed, and workload recoveries. Red (`crit`) marks what failed: a check that deviated, erred or had no data, or a step that failed or was aborted.\n\n");
     s
 }
 

@@ -118,6 +118,7 @@ pub fn analyze(records: &[Record], truncated: bool) -> RunView {
         view.started_at = records.first().map(|r| r.at);
     }
     for step in &mut view.steps {
+        step.normalise_targets();
         if step.state == StepState::Running && step.ended_at.is_none() {
             step.ended_at = view.ended_at;
         }

@@ -88,6 +88,15 @@ impl StepView {
             .or(self.intent.as_ref().map(|i| i.fault.as_str()))
     }
 
+    /// The fault's type alone (`node-drain`), for decisions: [`fault_kind`](Self::fault_kind)
+    /// may be the plan's description (`node-drain for 1s`), the intent names the type.
+    pub fn fault_type(&self) -> Option<&str> {
+        self.intent
+            .as_ref()
+            .map(|i| i.fault.as_str())
+            .or_else(|| self.fault_kind()?.split_whitespace().next())
+    }
+
     /// From the first injection to the last revert (else the end of the `during` phase,
     /// the step's end, or `run_end`).
     pub fn fault_window(&self, run_end: Option<Timestamp>) -> Option<(Timestamp, Timestamp)> {
@@ -131,11 +140,18 @@ impl StepView {
     /// Targets injected and neither reverted nor known to need no revert. A pod-delete has
     /// nothing to undo (the owners recreate the pods), so it never leaves anything behind.
     pub fn unreverted_targets(&self) -> Vec<&str> {
-        if self.fault_kind() == Some("pod-delete") {
+        if self.fault_type() == Some("pod-delete") {
             return Vec::new();
         }
+        // A drain's evicted pods, like deleted ones, are the owners' to recreate: only its
+        // cordoned nodes can be left behind.
+        let drain = self.fault_type() == Some("node-drain");
         let mut open: Vec<&str> = Vec::new();
-        for f in &self.faults {
+        for f in self
+            .faults
+            .iter()
+            .filter(|f| !drain || f.target.starts_with("node/"))
+        {
             match f.kind {
                 FaultActionKind::Injected => {
                     if !open.contains(&f.target.as_str()) {
@@ -147,6 +163,33 @@ impl StepView {
             }
         }
         open
+    }
+
+    /// Gives every target one identity, the one the fault's own events use, so a selected
+    /// target and the same target hit compare equal in every report. A node drain selects
+    /// nodes by name (`node-a-1`) but says it cordoned `node/node-a-1`; its pods
+    /// (`shop/checkout-…`, evicted) already carry their namespace.
+    pub(super) fn normalise_targets(&mut self) {
+        if self.fault_type() != Some("node-drain") {
+            return;
+        }
+        let node = |t: &str| {
+            if t.contains('/') {
+                t.to_owned()
+            } else {
+                format!("node/{t}")
+            }
+        };
+        let mut targets: Vec<String> = Vec::with_capacity(self.targets.len());
+        for t in self.targets.iter().map(|t| node(t)) {
+            if !targets.contains(&t) {
+                targets.push(t);
+            }
+        }
+        self.targets = targets;
+        for f in &mut self.faults {
+            f.target = node(&f.target);
+        }
     }
 
     /// Every target the fault actually hit, in first-hit order.
