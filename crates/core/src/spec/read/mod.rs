@@ -45,7 +45,7 @@ pub struct Context {
 }
 
 /// Fields that the API server accepts in a pod field selector.
-const POD_FIELDS: [&str; 9] = [
+pub(crate) const POD_FIELDS: [&str; 9] = [
     "metadata.name",
     "metadata.namespace",
     "spec.nodeName",
