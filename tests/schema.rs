@@ -94,35 +94,104 @@ fn every_example_validates_against_the_printed_schema() {
 /// Schema cannot state. The README's "What the schema cannot check" lists the same rules.
 const NOT_EXPRESSIBLE: &[(&str, &str)] = &[
     // Another file decides.
-    ("experiment-allow-list-overrides.yaml", "another file: the included scenario's namespace against this experiment's allow-list"),
-    ("experiment-cannot-widen-a-scenario-allow-list.yaml", "another file: the included scenario's own allow-list"),
-    ("experiment-cycle.yaml", "another file: a cycle of references between experiments"),
-    ("experiment-self-reference.yaml", "another file: an experiment that includes itself"),
-    ("experiment-error-in-referenced-file.yaml", "another file: the error is in the included scenario"),
-    ("experiment-missing-scenario-file.yaml", "another file: whether the referenced file exists"),
-    ("experiment-scenario-is-experiment.yaml", "another file: the kind of the referenced file"),
+    (
+        "experiment-allow-list-overrides.yaml",
+        "another file: the included scenario's namespace against this experiment's allow-list",
+    ),
+    (
+        "experiment-cannot-widen-a-scenario-allow-list.yaml",
+        "another file: the included scenario's own allow-list",
+    ),
+    (
+        "experiment-cycle.yaml",
+        "another file: a cycle of references between experiments",
+    ),
+    (
+        "experiment-self-reference.yaml",
+        "another file: an experiment that includes itself",
+    ),
+    (
+        "experiment-error-in-referenced-file.yaml",
+        "another file: the error is in the included scenario",
+    ),
+    (
+        "experiment-missing-scenario-file.yaml",
+        "another file: whether the referenced file exists",
+    ),
+    (
+        "experiment-scenario-is-experiment.yaml",
+        "another file: the kind of the referenced file",
+    ),
     // Safety that an including experiment may supply.
-    ("no-allow-list.yaml", "context: the allow-list may come from an experiment that includes the scenario"),
-    ("node-target-without-an-allow-list.yaml", "context: a node target's allow-list may come from an experiment that includes it"),
-    ("namespace-outside-allow-list.yaml", "two values: a namespace must be one of the allow-list's (which an including experiment may narrow)"),
-    ("blast-radius-exceeded.yaml", "two values: the share a target asks for against safety.maxTargetPercent (which an including experiment may lower)"),
+    (
+        "no-allow-list.yaml",
+        "context: the allow-list may come from an experiment that includes the scenario",
+    ),
+    (
+        "node-target-without-an-allow-list.yaml",
+        "context: a node target's allow-list may come from an experiment that includes it",
+    ),
+    (
+        "namespace-outside-allow-list.yaml",
+        "two values: a namespace must be one of the allow-list's (which an including experiment may narrow)",
+    ),
+    (
+        "blast-radius-exceeded.yaml",
+        "two values: the share a target asks for against safety.maxTargetPercent (which an including experiment may lower)",
+    ),
     // Comparisons between two values of the same file.
-    ("interval-longer-than-duration.yaml", "two values: interval at most duration"),
-    ("network-latency-jitter-over-delay.yaml", "two values: jitter at most delay"),
-    ("hypothesis-between-reversed.yaml", "two values: in `between A and B`, A at most B"),
+    (
+        "interval-longer-than-duration.yaml",
+        "two values: interval at most duration",
+    ),
+    (
+        "network-latency-jitter-over-delay.yaml",
+        "two values: jitter at most delay",
+    ),
+    (
+        "hypothesis-between-reversed.yaml",
+        "two values: in `between A and B`, A at most B",
+    ),
     // PromQL is a language of its own.
-    ("hypothesis-unbalanced-promql.yaml", "PromQL grammar (promql-parser)"),
+    (
+        "hypothesis-unbalanced-promql.yaml",
+        "PromQL grammar (promql-parser)",
+    ),
     ("promql-bad-duration.yaml", "PromQL grammar (promql-parser)"),
-    ("promql-block-scalar-second-line.yaml", "PromQL grammar (promql-parser)"),
-    ("promql-dangling-operator.yaml", "PromQL grammar (promql-parser)"),
-    ("promql-unknown-function.yaml", "PromQL function table (promql-parser)"),
-    ("promql-range-vector.yaml", "PromQL types: the query must return an instant vector or a scalar"),
-    ("promql-string-literal.yaml", "PromQL types: the query must return an instant vector or a scalar"),
+    (
+        "promql-block-scalar-second-line.yaml",
+        "PromQL grammar (promql-parser)",
+    ),
+    (
+        "promql-dangling-operator.yaml",
+        "PromQL grammar (promql-parser)",
+    ),
+    (
+        "promql-unknown-function.yaml",
+        "PromQL function table (promql-parser)",
+    ),
+    (
+        "promql-range-vector.yaml",
+        "PromQL types: the query must return an instant vector or a scalar",
+    ),
+    (
+        "promql-string-literal.yaml",
+        "PromQL types: the query must return an instant vector or a scalar",
+    ),
     // Normalised names.
-    ("prometheus-url-with-query-credentials.yaml", "a credential in a URL's query string is found after percent-decoding and case and punctuation folding of each parameter name"),
+    (
+        "prometheus-url-with-query-credentials.yaml",
+        "a credential in a URL's query string is found after percent-decoding and case and punctuation folding of each parameter name",
+    ),
     // YAML itself, before any JSON exists for a schema to check.
-    ("yaml-duplicate-key.yaml", "YAML: a duplicate key is gone once the YAML is read as JSON (the YAML parser flags it)"),
-    ("yaml-multiple-documents.yaml", "YAML: several documents in one file"),
+    (
+        "yaml-duplicate-key.yaml",
+        "YAML: a duplicate key is gone once the YAML is read as JSON (the YAML parser flags it)",
+    ),
+    (
+        "yaml-multiple-documents.yaml",
+        "YAML: several documents in one file",
+    ),
     ("yaml-syntax-bad-indent.yaml", "YAML syntax"),
     ("yaml-syntax-unclosed-flow.yaml", "YAML syntax"),
     ("yaml-tab-indentation.yaml", "YAML syntax"),
@@ -145,7 +214,12 @@ fn every_invalid_fixture_is_rejected_by_the_schema_or_listed_with_the_rule_it_ca
         .collect();
     fixtures.sort();
     assert!(fixtures.len() >= 70, "only {} fixtures", fixtures.len());
-    let name = |p: &Path| p.file_name().unwrap_or_default().to_string_lossy().into_owned();
+    let name = |p: &Path| {
+        p.file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned()
+    };
     let (parsed, unparsed): (Vec<_>, Vec<_>) = fixtures
         .iter()
         .map(|p| (name(p), fixture_as_json(p)))
@@ -206,7 +280,10 @@ fn the_schema_rejects_typos_inside_hypotheses_and_fractions_as_percentages() {
     let cases = [
         ("valid", base.clone()),
         ("abortt", with("/spec/hypotheses/0", "abortt", true.into())),
-        ("tolerence", with("/spec/hypotheses/0", "tolerence", "90%".into())),
+        (
+            "tolerence",
+            with("/spec/hypotheses/0", "tolerence", "90%".into()),
+        ),
         ("fraction", {
             let mut doc = with("/spec/target/pods", "mode", "percent".into());
             if let Some(serde_json::Value::Object(m)) = doc.pointer_mut("/spec/target/pods") {
@@ -215,7 +292,10 @@ fn the_schema_rejects_typos_inside_hypotheses_and_fractions_as_percentages() {
             doc
         }),
     ];
-    let instances: Vec<_> = cases.iter().map(|(n, v)| (n.to_string(), v.clone())).collect();
+    let instances: Vec<_> = cases
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.clone()))
+        .collect();
     for (name, errs) in validate(&instances) {
         assert_eq!(errs.is_empty(), name == "valid", "{name}: {errs}");
     }

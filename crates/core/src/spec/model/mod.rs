@@ -106,6 +106,25 @@ pub struct ScenarioSpec {
     pub safety: Option<Safety>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prometheus: Option<PrometheusSpec>,
+    /// What a step whose fault reached no target (all skipped, already faulted, or
+    /// nothing to evict) amounts to: `error` (could not run, exit 3) or `skip`.
+    #[serde(default)]
+    pub on_empty_targets: OnEmptyTargets,
+}
+
+/// A fault that reached no target did not test anything: by default that is an error
+/// (the step could not run); a scenario that expects it sometimes says `skip`, and the
+/// step is reported as skipped, its hypotheses as not judged, never as held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnEmptyTargets {
+    #[default]
+    Error,
+    Skip,
+}
+
+impl OnEmptyTargets {
+    pub const NAMES: [&'static str; 2] = ["error", "skip"];
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
