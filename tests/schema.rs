@@ -300,3 +300,56 @@ fn the_schema_rejects_typos_inside_hypotheses_and_fractions_as_percentages() {
         assert_eq!(errs.is_empty(), name == "valid", "{name}: {errs}");
     }
 }
+
+/// Every object the schema describes is closed (`additionalProperties: false`, or
+/// `unevaluatedProperties: false` where a probe or step action is flattened in), so an
+/// editor flags a typo anywhere. Conditions (`if`/`then`/`not`) and the variants of a
+/// closed object only add rules to it, so they may stay open.
+#[test]
+fn every_object_in_the_schema_is_closed() {
+    fn open_objects(schema: &serde_json::Value, path: &str, partial: bool, out: &mut Vec<String>) {
+        let Some(object) = schema.as_object() else {
+            return;
+        };
+        let closed = |key: &str| object.get(key) == Some(&serde_json::Value::Bool(false));
+        let is_closed = closed("additionalProperties") || closed("unevaluatedProperties");
+        if object.contains_key("properties") && !partial && !is_closed {
+            out.push(path.to_owned());
+        }
+        for (key, value) in object {
+            match key.as_str() {
+                "properties" | "$defs" => {
+                    for (name, sub) in value.as_object().into_iter().flatten() {
+                        open_objects(sub, &format!("{path}/{key}/{name}"), false, out);
+                    }
+                }
+                "oneOf" | "anyOf" | "allOf" => {
+                    // Variants of an object closed by `unevaluatedProperties` see its keys.
+                    let variant_partial = partial || closed("unevaluatedProperties");
+                    for (i, sub) in value.as_array().into_iter().flatten().enumerate() {
+                        open_objects(sub, &format!("{path}/{key}/{i}"), variant_partial, out);
+                    }
+                }
+                "items" | "additionalProperties" => {
+                    open_objects(value, &format!("{path}/{key}"), false, out)
+                }
+                _ => {}
+            }
+        }
+    }
+    let schema = Command::new(env!("CARGO_BIN_EXE_shakedown"))
+        .arg("schema")
+        .output()
+        .expect("run schema");
+    let schema: serde_json::Value = serde_json::from_slice(&schema.stdout).expect("schema is JSON");
+    let mut open = Vec::new();
+    open_objects(&schema, "", false, &mut open);
+    assert!(
+        open.is_empty(),
+        "objects that accept unknown keys: {open:#?}"
+    );
+    assert!(
+        schema["$defs"]["Hypothesis"]["unevaluatedProperties"] == false,
+        "a hypothesis is closed: `abortt:` must be flagged"
+    );
+}
