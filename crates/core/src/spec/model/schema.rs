@@ -453,6 +453,32 @@ mod tests {
     }
 
     #[test]
+    fn the_percent_string_pattern_is_the_decoders_grammar() {
+        let pattern = percent()["anyOf"][1]["pattern"]
+            .as_str()
+            .expect("pattern")
+            .to_owned();
+        // `Decoder::percent` on a string: trim, strip `%`, trim, a number in 0..=100.
+        let decoder = |s: &str| {
+            s.trim()
+                .strip_suffix('%')
+                .and_then(|n| n.trim().parse::<f64>().ok())
+                .is_some_and(|v| (0.0..=100.0).contains(&v))
+        };
+        for text in [
+            "30%", " 30 % ", "12.5%", "100%", "100.0%", "0%", ".5%", "5.%", "007%", "+5%", "150%",
+            "100.1%", "30", "-5%", "%", "abc%", "1e1%",
+        ] {
+            // `1e1%` is the one spelling the decoder takes and the pattern does not.
+            if text == "1e1%" {
+                assert!(decoder(text) && !matches(&pattern, text));
+                continue;
+            }
+            assert_eq!(matches(&pattern, text), decoder(text), "`{text}`");
+        }
+    }
+
+    #[test]
     fn the_label_selector_pattern_is_the_parsers_grammar() {
         let pattern = label_selector_pattern();
         for text in [
