@@ -421,6 +421,63 @@ async fn a_drain_that_injected_nothing_is_not_a_pass() {
     assert_eq!(summary["exitCode"], 3, "{summary}");
 }
 
+/// Issue 10: a scenario that expects its fault may find nothing to hit says
+/// `onEmptyTargets: skip`; the step then ends skipped (not exit 3), its hypotheses are
+/// not judged during or after (never "held"), and nothing is touched.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_drain_that_injected_nothing_is_skipped_when_the_scenario_allows_it() {
+    let mut config = common::fast_shop();
+    config.nodes.push(sandbox::config::NodeConfig {
+        name: "node-b-2".into(),
+        zone: "zone-b".into(),
+        labels: Default::default(),
+        unschedulable: true,
+    });
+    let b = bench_with("drain-nothing-skip", config).await;
+    let scenario = b.scenario(
+        "empty",
+        "  onEmptyTargets: skip\n  target: {nodes: {names: [node-b-2]}}\n  fault: {type: node-drain, duration: 60s, evictionTimeout: 20s}\n  hypotheses:\n    - {name: nodes ready, kube: {nodes: \"\"}, expect: \">= 1\", every: 1s}\n",
+    );
+    let started = std::time::Instant::now();
+    let out = b.run(&scenario).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "nothing is held for a skipped step: {:?}",
+        started.elapsed()
+    );
+    assert!(stderr(&out).contains("skipped"), "{}", stderr(&out));
+    let node = b.handle.object("nodes", "", "node-b-2").expect("node");
+    assert_eq!(
+        node["spec"]["unschedulable"], true,
+        "the admin's cordon stays"
+    );
+    let summary: Value = serde_json::from_str(
+        &std::fs::read_to_string(b.dir.join("out/latest/summary.json")).expect("summary"),
+    )
+    .expect("json");
+    assert_eq!(summary["exitCode"], 0, "{summary}");
+    let step = &summary["steps"][0];
+    assert_eq!(step["status"], "skipped", "{step}");
+    assert_eq!(step["injected"], 0, "{step}");
+    let checks = step["hypotheses"][0]["checks"].as_array().expect("checks");
+    for check in checks.iter().filter(|c| c["phase"] != "before") {
+        assert_eq!(check["verdict"], "skipped", "never held: {check}");
+        assert_eq!(check["held"], false, "{check}");
+    }
+    let message = summary["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("step(s) 1 skipped: the fault reached no target"),
+        "the verdict names the skipped step: {message}"
+    );
+    let junit = std::fs::read_to_string(b.dir.join("out/latest/junit.xml")).expect("junit");
+    assert!(!junit.contains("<error"), "{junit}");
+    assert!(
+        junit.contains(r#"<skipped message="skipped: the fault reached no target"#),
+        "{junit}"
+    );
+}
+
 /// Regression (issue 12): a run stopped by preflight (exit 3) wrote no JUnit, so CI
 /// showed "no tests" instead of the cause. Now the journal, JUnit, summary and report
 /// are written, each step skipped with the reason the terminal printed.

@@ -90,29 +90,266 @@ fn every_example_validates_against_the_printed_schema() {
     assert!(bad.is_empty(), "examples rejected by the schema: {bad:#?}");
 }
 
+/// Invalid fixtures the schema accepts, each with the rule `validate` applies that JSON
+/// Schema cannot state. The README's "What the schema cannot check" lists the same rules.
+const NOT_EXPRESSIBLE: &[(&str, &str)] = &[
+    // Another file decides.
+    (
+        "experiment-allow-list-overrides.yaml",
+        "another file: the included scenario's namespace against this experiment's allow-list",
+    ),
+    (
+        "experiment-cannot-widen-a-scenario-allow-list.yaml",
+        "another file: the included scenario's own allow-list",
+    ),
+    (
+        "experiment-cycle.yaml",
+        "another file: a cycle of references between experiments",
+    ),
+    (
+        "experiment-self-reference.yaml",
+        "another file: an experiment that includes itself",
+    ),
+    (
+        "experiment-error-in-referenced-file.yaml",
+        "another file: the error is in the included scenario",
+    ),
+    (
+        "experiment-missing-scenario-file.yaml",
+        "another file: whether the referenced file exists",
+    ),
+    (
+        "experiment-scenario-is-experiment.yaml",
+        "another file: the kind of the referenced file",
+    ),
+    // Safety that an including experiment may supply.
+    (
+        "no-allow-list.yaml",
+        "context: the allow-list may come from an experiment that includes the scenario",
+    ),
+    (
+        "node-target-without-an-allow-list.yaml",
+        "context: a node target's allow-list may come from an experiment that includes it",
+    ),
+    (
+        "namespace-outside-allow-list.yaml",
+        "two values: a namespace must be one of the allow-list's (which an including experiment may narrow)",
+    ),
+    (
+        "blast-radius-exceeded.yaml",
+        "two values: the share a target asks for against safety.maxTargetPercent (which an including experiment may lower)",
+    ),
+    // Comparisons between two values of the same file.
+    (
+        "interval-longer-than-duration.yaml",
+        "two values: interval at most duration",
+    ),
+    (
+        "network-latency-jitter-over-delay.yaml",
+        "two values: jitter at most delay",
+    ),
+    (
+        "hypothesis-between-reversed.yaml",
+        "two values: in `between A and B`, A at most B",
+    ),
+    // PromQL is a language of its own.
+    (
+        "hypothesis-unbalanced-promql.yaml",
+        "PromQL grammar (promql-parser)",
+    ),
+    ("promql-bad-duration.yaml", "PromQL grammar (promql-parser)"),
+    (
+        "promql-block-scalar-second-line.yaml",
+        "PromQL grammar (promql-parser)",
+    ),
+    (
+        "promql-dangling-operator.yaml",
+        "PromQL grammar (promql-parser)",
+    ),
+    (
+        "promql-unknown-function.yaml",
+        "PromQL function table (promql-parser)",
+    ),
+    (
+        "promql-range-vector.yaml",
+        "PromQL types: the query must return an instant vector or a scalar",
+    ),
+    (
+        "promql-string-literal.yaml",
+        "PromQL types: the query must return an instant vector or a scalar",
+    ),
+    // Normalised names.
+    (
+        "prometheus-url-with-query-credentials.yaml",
+        "a credential in a URL's query string is found after percent-decoding and case and punctuation folding of each parameter name",
+    ),
+    // YAML itself, before any JSON exists for a schema to check.
+    (
+        "yaml-duplicate-key.yaml",
+        "YAML: a duplicate key is gone once the YAML is read as JSON (the YAML parser flags it)",
+    ),
+    (
+        "yaml-multiple-documents.yaml",
+        "YAML: several documents in one file",
+    ),
+    ("yaml-syntax-bad-indent.yaml", "YAML syntax"),
+    ("yaml-syntax-unclosed-flow.yaml", "YAML syntax"),
+    ("yaml-tab-indentation.yaml", "YAML syntax"),
+    ("yaml-unquoted-greater-than.yaml", "YAML syntax"),
+    ("not-utf8.yaml", "YAML: the file is not UTF-8"),
+];
+
+/// The one JSON document a fixture holds, or `None` when YAML itself refuses it.
+fn fixture_as_json(path: &Path) -> Option<serde_json::Value> {
+    let text = std::fs::read_to_string(path).ok()?;
+    serde_saphyr::from_str(&text).ok()
+}
+
 #[test]
-fn the_schema_rejects_structural_mistakes_too() {
-    let fixtures = [
-        "unknown-key-mode-typo.yaml",
-        "unknown-key-fault.yaml",
-        "wrong-type-mode-list.yaml",
-        "missing-target.yaml",
-        "unknown-fault-type.yaml",
-        "wrong-api-version.yaml",
-    ];
-    let instances: Vec<_> = fixtures
+fn every_invalid_fixture_is_rejected_by_the_schema_or_listed_with_the_rule_it_cannot_express() {
+    let mut fixtures: Vec<_> = std::fs::read_dir("tests/fixtures/invalid")
+        .expect("fixture dir")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    fixtures.sort();
+    assert!(fixtures.len() >= 70, "only {} fixtures", fixtures.len());
+    let name = |p: &Path| {
+        p.file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned()
+    };
+    let (parsed, unparsed): (Vec<_>, Vec<_>) = fixtures
         .iter()
-        .map(|f| {
-            (
-                f.to_string(),
-                yaml_to_json(&Path::new("tests/fixtures/invalid").join(f)),
-            )
-        })
+        .map(|p| (name(p), fixture_as_json(p)))
+        .partition(|(_, json)| json.is_some());
+    let instances: Vec<_> = parsed
+        .into_iter()
+        .map(|(n, json)| (n, json.unwrap_or_default()))
+        .collect();
+    let accepted: Vec<String> = validate(&instances)
+        .into_iter()
+        .filter(|(_, errs)| errs.is_empty())
+        .map(|(n, _)| n)
+        .chain(unparsed.into_iter().map(|(n, _)| n))
+        .collect();
+
+    println!("invalid fixtures the schema accepts, and the rule it cannot express:");
+    for (fixture, reason) in NOT_EXPRESSIBLE {
+        println!("  {fixture}: {reason}");
+    }
+    let listed = |n: &str| NOT_EXPRESSIBLE.iter().any(|(f, _)| *f == n);
+    let unexplained: Vec<_> = accepted.iter().filter(|n| !listed(n)).collect();
+    assert!(
+        unexplained.is_empty(),
+        "the schema accepts these invalid fixtures, and no rule JSON Schema cannot express explains it: {unexplained:#?}"
+    );
+    let stale: Vec<_> = NOT_EXPRESSIBLE
+        .iter()
+        .filter(|(f, _)| !accepted.iter().any(|a| a == f))
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "listed as beyond JSON Schema, but the schema rejects them (or they are gone): take them off the list: {stale:#?}"
+    );
+}
+
+/// Regression (issue 12): a typo inside a hypothesis (`abortt:`, `tolerence:`) silently
+/// disabled the abort, and `percent: 0.3` passed the schema though `validate` refuses it.
+#[test]
+fn the_schema_rejects_typos_inside_hypotheses_and_fractions_as_percentages() {
+    let base: serde_json::Value = serde_json::json!({
+        "apiVersion": "shakedown.dev/v1alpha1",
+        "kind": "Scenario",
+        "metadata": {"name": "typo"},
+        "spec": {
+            "safety": {"allowedNamespaces": ["shop"]},
+            "target": {"pods": {"namespace": "shop", "selector": "app=checkout"}},
+            "fault": {"type": "pod-delete"},
+            "hypotheses": [{"name": "errors", "promql": "sum(rate(x[1m]))", "expect": "< 0.01"}]
+        }
+    });
+    let with = |pointer: &str, key: &str, value: serde_json::Value| {
+        let mut doc = base.clone();
+        if let Some(serde_json::Value::Object(map)) = doc.pointer_mut(pointer) {
+            map.insert(key.into(), value);
+        }
+        doc
+    };
+    let cases = [
+        ("valid", base.clone()),
+        ("abortt", with("/spec/hypotheses/0", "abortt", true.into())),
+        (
+            "tolerence",
+            with("/spec/hypotheses/0", "tolerence", "90%".into()),
+        ),
+        ("fraction", {
+            let mut doc = with("/spec/target/pods", "mode", "percent".into());
+            if let Some(serde_json::Value::Object(m)) = doc.pointer_mut("/spec/target/pods") {
+                m.insert("percent".into(), 0.3.into());
+            }
+            doc
+        }),
+    ];
+    let instances: Vec<_> = cases
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.clone()))
         .collect();
     for (name, errs) in validate(&instances) {
-        assert!(
-            !errs.is_empty(),
-            "{name} passed the schema but the validator rejects it"
-        );
+        assert_eq!(errs.is_empty(), name == "valid", "{name}: {errs}");
     }
+}
+
+/// Every object the schema describes is closed (`additionalProperties: false`, or
+/// `unevaluatedProperties: false` where a probe or step action is flattened in), so an
+/// editor flags a typo anywhere. Conditions (`if`/`then`/`not`) and the variants of a
+/// closed object only add rules to it, so they may stay open.
+#[test]
+fn every_object_in_the_schema_is_closed() {
+    fn open_objects(schema: &serde_json::Value, path: &str, partial: bool, out: &mut Vec<String>) {
+        let Some(object) = schema.as_object() else {
+            return;
+        };
+        let closed = |key: &str| object.get(key) == Some(&serde_json::Value::Bool(false));
+        let is_closed = closed("additionalProperties") || closed("unevaluatedProperties");
+        if object.contains_key("properties") && !partial && !is_closed {
+            out.push(path.to_owned());
+        }
+        for (key, value) in object {
+            match key.as_str() {
+                "properties" | "$defs" => {
+                    for (name, sub) in value.as_object().into_iter().flatten() {
+                        open_objects(sub, &format!("{path}/{key}/{name}"), false, out);
+                    }
+                }
+                "oneOf" | "anyOf" | "allOf" => {
+                    // Variants of an object closed by `unevaluatedProperties` see its keys.
+                    let variant_partial = partial || closed("unevaluatedProperties");
+                    for (i, sub) in value.as_array().into_iter().flatten().enumerate() {
+                        open_objects(sub, &format!("{path}/{key}/{i}"), variant_partial, out);
+                    }
+                }
+                "items" | "additionalProperties" => {
+                    open_objects(value, &format!("{path}/{key}"), false, out)
+                }
+                _ => {}
+            }
+        }
+    }
+    let schema = Command::new(env!("CARGO_BIN_EXE_shakedown"))
+        .arg("schema")
+        .output()
+        .expect("run schema");
+    let schema: serde_json::Value = serde_json::from_slice(&schema.stdout).expect("schema is JSON");
+    let mut open = Vec::new();
+    open_objects(&schema, "", false, &mut open);
+    assert!(
+        open.is_empty(),
+        "objects that accept unknown keys: {open:#?}"
+    );
+    assert!(
+        schema["$defs"]["Hypothesis"]["unevaluatedProperties"] == false,
+        "a hypothesis is closed: `abortt:` must be flagged"
+    );
 }

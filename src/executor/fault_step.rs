@@ -15,7 +15,7 @@ use crate::faults::recovery::{self, Disrupted};
 use crate::faults::{FaultContext, FaultError, Hold, Injector};
 use crate::plan::{self, FaultStep, TargetSelection};
 use crate::run::stop::{Stop, wait_or_stop};
-use crate::spec::{Fault, Safety};
+use crate::spec::{Fault, OnEmptyTargets, Safety};
 
 impl Runner {
     pub(super) async fn fault_step(&self, id: &str, step: &FaultStep) {
@@ -33,20 +33,29 @@ impl Runner {
             Fault::NodeDrain(f) => self.fault_body(id, step, f).await,
             Fault::NetworkLatency(f) => self.fault_body(id, step, f).await,
         };
-        self.bus.emit(RunEvent::StepFinished {
-            step: id.into(),
-            status,
-        });
+        // `None`: the step was skipped (and said so); a finish would read as completed.
+        if let Some(status) = status {
+            self.bus.emit(RunEvent::StepFinished {
+                step: id.into(),
+                status,
+            });
+        }
     }
 
-    async fn fault_body<F: Injector>(&self, id: &str, step: &FaultStep, fault: &F) -> StepStatus {
+    /// The step's status, or `None` when it ended skipped (its `StepSkipped` is emitted).
+    async fn fault_body<F: Injector>(
+        &self,
+        id: &str,
+        step: &FaultStep,
+        fault: &F,
+    ) -> Option<StepStatus> {
         let safety = step.safety.as_ref();
         let targets = match self.select(id, &step.selection, safety).await {
             Ok(targets) => targets,
             Err(e) => {
                 self.note(NoteLevel::Warning, format!("step {id}: {e}"));
                 self.tally().errors.push(format!("step {id}: {e}"));
-                return StepStatus::Failed;
+                return Some(StepStatus::Failed);
             }
         };
         self.bus.emit(RunEvent::TargetsSelected {
@@ -68,7 +77,7 @@ impl Runner {
             self.tally()
                 .errors
                 .push(format!("step {id}: baseline failed"));
-            return StepStatus::Failed;
+            return Some(StepStatus::Failed);
         }
         let ctx = self.fault_context(id);
         let intent = RunEvent::FaultIntent(FaultIntent {
@@ -85,7 +94,7 @@ impl Runner {
                 format!("step {id}: the journal cannot be written ({e}); nothing was injected");
             self.note(NoteLevel::Warning, why.clone());
             self.tally().errors.push(why);
-            return StepStatus::Failed;
+            return Some(StepStatus::Failed);
         }
         let injected_at = tokio::time::Instant::now();
         let recovery_budget = step.recovery.within.0;
@@ -94,12 +103,26 @@ impl Runner {
             Err(e) => (Disrupted::default(), Some(e)),
         };
         if inject_error.is_none() && !self.injected_anything(id) {
+            const WHY: &str = "every target was skipped, already faulted, or had nothing to evict";
+            if step.on_empty_targets == OnEmptyTargets::Skip {
+                // The scenario said an empty step is expected: skipped, never held. (A
+                // server dry run has already skipped every hypothesis.)
+                self.revert_step(id, fault, &disrupted).await;
+                if !dry_run {
+                    phases::skip_empty_step(&checks, &self.bus);
+                }
+                self.bus.emit(RunEvent::StepSkipped {
+                    step: id.into(),
+                    reason: format!("nothing to inject: {WHY} (onEmptyTargets: skip)"),
+                });
+                self.tally_verdicts(Some(id));
+                self.tally().skipped_empty.push(id.to_owned());
+                return None;
+            }
             // A chaos test that injected nothing did not pass: every target was skipped,
             // already faulted by someone else, or had nothing to evict. Checked before
             // the hold, so nothing is "held" for the fault's whole duration.
-            let e = FaultError::NotApplied(
-                "nothing was injected: every target was skipped, already faulted, or had nothing to evict".into(),
-            );
+            let e = FaultError::NotApplied(format!("nothing was injected: {WHY}"));
             self.note(NoteLevel::Warning, format!("step {id}: {e}"));
             inject_error = Some(e);
         }
@@ -119,11 +142,11 @@ impl Runner {
         }
         if dry_run {
             self.tally_verdicts(Some(id));
-            return match (&*self.stop.borrow(), inject_error) {
+            return Some(match (&*self.stop.borrow(), inject_error) {
                 (Stop::Signalled(_), _) => StepStatus::Interrupted,
                 (_, Some(_)) => StepStatus::Failed,
                 _ => StepStatus::Completed,
-            };
+            });
         }
         self.verify_recovery(
             id,
@@ -144,13 +167,13 @@ impl Runner {
             .await;
         }
         self.tally_verdicts(Some(id));
-        match (&*self.stop.borrow(), inject_error) {
+        Some(match (&*self.stop.borrow(), inject_error) {
             (Stop::Aborted(_), _) => StepStatus::Aborted,
             (Stop::Signalled(_), _) => StepStatus::Interrupted,
             (Stop::LockLost(_), _) => StepStatus::Failed,
             (_, Some(_)) => StepStatus::Failed,
             _ => StepStatus::Completed,
-        }
+        })
     }
 
     /// Whether any injection into a target of this step was journaled.

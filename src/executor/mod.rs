@@ -61,6 +61,9 @@ struct Tally {
     inconclusive: bool,
     errors: Vec<String>,
     revert_failures: Vec<String>,
+    /// Steps whose fault reached no target and whose scenario allowed it
+    /// (`onEmptyTargets: skip`): a pass must not claim their fault was injected.
+    skipped_empty: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -439,9 +442,16 @@ impl Runner {
             // Every call was accepted with dryRun=All and nothing was judged: its own
             // verdict, never PASSED.
             Ok(()) if self.options.server_dry_run => (Outcome::DryRun, self.dry_run_summary()),
-            Ok(()) => (
+            Ok(()) if tally.skipped_empty.is_empty() => (
                 Outcome::Passed,
                 "every hypothesis held; every fault was injected and reverted".to_owned(),
+            ),
+            Ok(()) => (
+                Outcome::Passed,
+                format!(
+                    "every judged hypothesis held; step(s) {} skipped: the fault reached no target (onEmptyTargets: skip)",
+                    tally.skipped_empty.join(", ")
+                ),
             ),
             Err(failure) => (failure.outcome(), failure.to_string()),
         };

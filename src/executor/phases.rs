@@ -549,6 +549,13 @@ fn skip_after(checks: &[Check], bus: &EventBus) {
 pub const NOT_JUDGED_IN_A_DRY_RUN: &str =
     "dry run: nothing was faulted, so no hypothesis is judged";
 
+/// The `during` and `after` hypotheses of a step whose fault reached no target and whose
+/// scenario says `onEmptyTargets: skip`: nothing was faulted, so nothing held.
+pub fn skip_empty_step(checks: &[Check], bus: &EventBus) {
+    let message = "the fault reached no target (onEmptyTargets: skip), so nothing was judged";
+    skip(checks, bus, &[Phase::During, Phase::After], message);
+}
+
 /// Every hypothesis in every phase it applies to, skipped without a sample: a server dry
 /// run faults nothing, so there is nothing to judge.
 pub fn skip_dry_run(checks: &[Check], bus: &EventBus) {

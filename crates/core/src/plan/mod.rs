@@ -26,8 +26,8 @@ pub use select::{
 };
 
 use crate::spec::{
-    Document, Exclusions, Fault, Hypothesis, Loaded, Mode, PrometheusSpec, Recovery,
-    ResolvedAction, ResolvedStep, Safety, Scenario, Target,
+    Document, Exclusions, Fault, Hypothesis, Loaded, Mode, OnEmptyTargets, PrometheusSpec,
+    Recovery, ResolvedAction, ResolvedStep, Safety, Scenario, Target,
 };
 
 /// `--dry-run`: how far a run may go. Settled once, before anything is planned.
@@ -117,6 +117,8 @@ pub struct FaultStep {
     pub safety: Option<Safety>,
     pub hypotheses: Vec<Hypothesis>,
     pub recovery: Recovery,
+    /// What a fault that reached no target amounts to (`onEmptyTargets`).
+    pub on_empty_targets: OnEmptyTargets,
     /// When the fault is reverted, counted from the start of the run.
     pub fault_end: Duration,
     /// The targets it would hit now; only present when planned against an inventory.
@@ -469,6 +471,7 @@ impl Builder<'_> {
                 safety: Safety::narrow(inherited, spec.safety.as_ref()),
                 hypotheses: spec.hypotheses.clone(),
                 recovery: spec.recovery.clone(),
+                on_empty_targets: spec.on_empty_targets,
                 fault_end,
                 picks: None,
                 collateral: Vec::new(),

@@ -6,7 +6,7 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::{Percent, Span, defaults};
+use super::{Percent, Span, defaults, schema};
 
 /// The fault to inject, chosen by `type`.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
@@ -40,6 +40,7 @@ impl Fault {
 
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(transform = schema::pod_delete_rules)]
 pub struct PodDelete {
     /// Delete again every `interval` while `duration` lasts. Without both, delete once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -48,6 +49,7 @@ pub struct PodDelete {
     pub duration: Option<Span>,
     /// Grace period for the deletion; default: the pod's own terminationGracePeriodSeconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::optional_duration_or_zero")]
     pub grace_period: Option<Span>,
     /// Delete with grace period 0 (like `kubectl delete --force`).
     #[serde(default)]
@@ -60,6 +62,7 @@ pub struct NetworkLatency {
     /// Added delay per packet, e.g. `200ms`.
     pub delay: Span,
     #[serde(default)]
+    #[schemars(schema_with = "schema::duration_or_zero")]
     pub jitter: Span,
     /// Correlation of successive delays, in percent.
     #[serde(default)]
@@ -69,10 +72,12 @@ pub struct NetworkLatency {
     pub loss: Option<Percent>,
     /// Network interface inside the pod.
     #[serde(default = "defaults::interface")]
+    #[schemars(schema_with = "schema::interface")]
     pub interface: String,
     pub duration: Span,
     /// Image of the ephemeral injector container; it must contain `tc` (iproute2).
     #[serde(default = "defaults::injector_image")]
+    #[schemars(schema_with = "schema::image")]
     pub image: String,
 }
 

@@ -7,12 +7,14 @@ use std::fmt;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Serialize, Serializer};
 
-use super::{Percent, Span, defaults};
+use super::{Percent, Span, defaults, schema};
 
 /// A steady-state hypothesis: a probe, an expectation, and where it applies.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(transform = schema::hypothesis_rules)]
 pub struct Hypothesis {
+    #[schemars(schema_with = "schema::non_blank")]
     pub name: String,
     #[serde(flatten)]
     pub probe: Probe,
@@ -20,6 +22,7 @@ pub struct Hypothesis {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expect: Option<Expectation>,
     #[serde(default = "defaults::phases")]
+    #[schemars(schema_with = "schema::phases")]
     pub phases: Vec<Phase>,
     /// Sampling interval during the fault.
     #[serde(default = "defaults::every")]
@@ -47,6 +50,7 @@ pub struct Hypothesis {
     pub no_data: NoDataPolicy,
     /// Weight in the resilience score.
     #[serde(default = "defaults::weight")]
+    #[schemars(schema_with = "schema::positive_number")]
     pub weight: f64,
     /// The line it starts on in its file, so reports can point CI annotations at it;
     /// `None` for a hypothesis built in code. Not part of the YAML.
@@ -59,6 +63,7 @@ pub struct Hypothesis {
 #[serde(rename_all = "camelCase")]
 pub enum Probe {
     /// A PromQL instant query.
+    #[schemars(schema_with = "schema::promql")]
     Promql(String),
     Http(HttpProbe),
     Kube(KubeProbe),
@@ -67,30 +72,39 @@ pub enum Probe {
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpProbe {
+    #[schemars(schema_with = "schema::http_url")]
     pub url: String,
     #[serde(default = "defaults::http_method")]
+    #[schemars(extend("enum" = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]))]
     pub method: String,
-    /// Acceptable status codes.
+    /// Acceptable status codes: one or a list.
     #[serde(default = "defaults::http_status")]
+    #[schemars(schema_with = "schema::status_codes")]
     pub status: Vec<u16>,
     #[serde(default = "defaults::http_timeout")]
     pub timeout: Span,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::optional_non_blank")]
     pub body_contains: Option<String>,
 }
 
 /// Ready replicas of a workload, or the number of Ready nodes.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(transform = schema::kube_probe_rules)]
 pub struct KubeProbe {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::optional_non_blank")]
     pub deployment: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::optional_non_blank")]
     pub statefulset: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::optional_non_blank")]
     pub namespace: Option<String>,
     /// Label selector over nodes; `""` counts every node.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::label_selector")]
     pub nodes: Option<String>,
 }
 
@@ -204,7 +218,7 @@ impl JsonSchema for Expectation {
         json_schema!({
             "type": "string",
             "description": "`< 0.01`, `<= x`, `> x`, `>= x`, `== x`, `!= x` or `between A and B`",
-            "pattern": r"^\s*((<=|>=|==|!=|<|>)\s*\S+|between\s+\S+\s+and\s+\S+)\s*$"
+            "pattern": schema::expectation_pattern()
         })
     }
 }
@@ -217,6 +231,7 @@ pub struct Recovery {
     pub within: Span,
     /// Wait this long after the revert before the first `after` sample.
     #[serde(default)]
+    #[schemars(schema_with = "schema::duration_or_zero")]
     pub settle: Span,
 }
 

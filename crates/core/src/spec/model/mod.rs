@@ -12,6 +12,7 @@
 pub mod defaults;
 mod fault;
 mod hypothesis;
+mod schema;
 mod settings;
 mod target;
 
@@ -74,15 +75,19 @@ impl JsonSchema for ApiVersion {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Metadata {
     /// Lowercase letters, digits and `-`, at most 63 characters. Used in report names.
+    #[schemars(schema_with = "schema::dns_label")]
     pub name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::optional_non_blank")]
     pub description: Option<String>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
+    #[schemars(schema_with = "schema::string_map")]
     pub labels: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(transform = schema::scenario_spec_rules)]
 pub struct ScenarioSpec {
     /// What the fault hits: pods or nodes.
     pub target: Target,
@@ -101,6 +106,25 @@ pub struct ScenarioSpec {
     pub safety: Option<Safety>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prometheus: Option<PrometheusSpec>,
+    /// What a step whose fault reached no target (all skipped, already faulted, or
+    /// nothing to evict) amounts to: `error` (could not run, exit 3) or `skip`.
+    #[serde(default)]
+    pub on_empty_targets: OnEmptyTargets,
+}
+
+/// A fault that reached no target did not test anything: by default that is an error
+/// (the step could not run); a scenario that expects it sometimes says `skip`, and the
+/// step is reported as skipped, its hypotheses as not judged, never as held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnEmptyTargets {
+    #[default]
+    Error,
+    Skip,
+}
+
+impl OnEmptyTargets {
+    pub const NAMES: [&'static str; 2] = ["error", "skip"];
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
@@ -114,21 +138,25 @@ pub struct ExperimentSpec {
     /// Hypotheses checked around the whole experiment.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hypotheses: Vec<Hypothesis>,
+    #[schemars(length(min = 1))]
     pub steps: Vec<Step>,
 }
 
 /// One step of an experiment.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Step {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::optional_non_blank")]
     pub name: Option<String>,
     /// Wait this long before starting: after the previous step, or after the start of
     /// the enclosing `parallel` group.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::optional_duration_or_zero")]
     pub after: Option<Span>,
     /// Run the step this many times in a row.
     #[serde(default = "defaults::repeat")]
+    #[schemars(range(min = 1, max = 1000))]
     pub repeat: u32,
     #[serde(flatten)]
     pub action: StepAction,
@@ -138,12 +166,15 @@ pub struct Step {
 #[serde(rename_all = "camelCase")]
 pub enum StepAction {
     /// Path to a Scenario file, relative to this file.
+    #[schemars(schema_with = "schema::non_blank")]
     Scenario(String),
     /// Path to another Experiment file whose steps run here.
+    #[schemars(schema_with = "schema::non_blank")]
     Experiment(String),
     /// Do nothing for this long (let the system settle).
     Pause(Span),
     /// Steps that start together; each may have its own `after`.
+    #[schemars(schema_with = "schema::parallel")]
     Parallel(Vec<Step>),
 }
 
@@ -162,11 +193,8 @@ impl JsonSchema for Span {
         "Duration".into()
     }
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({
-            "type": "string",
-            "description": "A duration such as `30s`, `2m`, `1h30m` or `500ms`",
-            "pattern": "^([0-9]+(ms|s|m|h|d|w|y))+$"
-        })
+        // Zero only where a field says so (`schema::duration_or_zero`).
+        Schema::try_from(schema::positive_duration()).unwrap_or_default()
     }
 }
 
@@ -185,12 +213,6 @@ impl JsonSchema for Percent {
         "Percent".into()
     }
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({
-            "description": "A percentage between 0 and 100, written `30` or `30%`",
-            "anyOf": [
-                { "type": "number", "minimum": 0, "maximum": 100 },
-                { "type": "string", "pattern": r"^\s*[0-9]+(\.[0-9]+)?\s*%$" }
-            ]
-        })
+        Schema::try_from(schema::percent()).unwrap_or_default()
     }
 }

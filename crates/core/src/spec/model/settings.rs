@@ -6,23 +6,27 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::{Percent, Span, defaults};
+use super::{Percent, Span, defaults, schema};
 
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Safety {
     /// Namespaces faults may touch. `kube-system` is always refused.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "schema::namespaces")]
     pub allowed_namespaces: Vec<String>,
     /// The largest share of matching targets one fault may hit.
     #[serde(default = "defaults::max_target_percent")]
+    #[schemars(schema_with = "schema::positive_percent")]
     pub max_target_percent: Percent,
     /// kubeconfig contexts this may run against without `--yes`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "schema::names")]
     pub allowed_contexts: Vec<String>,
     /// The most nodes one fault may drain. Unset: all schedulable nodes but one, so a
     /// drain never takes the whole cluster.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
     pub max_nodes: Option<u32>,
     /// Whether a drain may take the last Ready node of a zone (`topology.kubernetes.io/zone`).
     /// A zone-outage drill says so here; by default a zone always keeps one node.
@@ -76,8 +80,10 @@ impl Safety {
 /// How to reach Prometheus. Secrets are referenced (env var, file), never inlined.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(transform = schema::prometheus_rules)]
 pub struct PrometheusSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::optional_http_url")]
     pub url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Span>,
@@ -91,26 +97,34 @@ pub struct PrometheusSpec {
     #[schemars(range(min = 1, max = 1024))]
     pub max_response_mib: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::env_var")]
     pub bearer_token_env: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::optional_non_blank")]
     pub bearer_token_file: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub basic_auth: Option<BasicAuth>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::optional_non_blank")]
     pub ca_file: Option<String>,
     #[serde(default)]
     pub insecure_skip_verify: bool,
     /// Extra request headers, e.g. `X-Scope-OrgID` for Mimir.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(schema_with = "schema::headers")]
     pub headers: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(transform = schema::basic_auth_rules)]
 pub struct BasicAuth {
+    #[schemars(schema_with = "schema::non_blank")]
     pub username: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::env_var")]
     pub password_env: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::optional_non_blank")]
     pub password_file: Option<String>,
 }

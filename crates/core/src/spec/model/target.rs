@@ -1,9 +1,9 @@
 //! Targets: which pods or nodes a fault may hit, how many, and which are never picked.
 
-use schemars::{JsonSchema, Schema};
+use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::Percent;
+use super::{Percent, schema};
 
 /// The targets of a fault. Exactly one of `pods` or `nodes`.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
@@ -33,52 +33,49 @@ impl Mode {
 
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[schemars(transform = accept_single_namespace)]
+#[schemars(transform = schema::pod_target_rules)]
 pub struct PodTarget {
     /// Namespaces to select pods from (`namespace:` for a single one).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "schema::namespaces")]
     pub namespaces: Vec<String>,
     /// Kubernetes label selector, e.g. `app=checkout,tier in (web,api)`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::label_selector")]
     pub selector: Option<String>,
     /// Field selector, e.g. `status.phase=Running`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::field_selector")]
     pub field_selector: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exclude: Option<Exclusions>,
     #[serde(default)]
     pub mode: Mode,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 10_000))]
     pub count: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub percent: Option<Percent>,
 }
 
-/// YAML accepts `namespace: shop` as shorthand for `namespaces: [shop]`; the model keeps
-/// only the list, so the schema learns the shorthand here.
-fn accept_single_namespace(schema: &mut Schema) {
-    if let Some(serde_json::Value::Object(properties)) = schema.get_mut("properties") {
-        properties.insert(
-            "namespace".into(),
-            serde_json::json!({ "type": "string", "description": "A single namespace; shorthand for `namespaces: [name]`." }),
-        );
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(transform = schema::node_target_rules)]
 pub struct NodeTarget {
     /// Exact node names. Mutually exclusive with `selector`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "schema::names")]
     pub names: Vec<String>,
     /// Label selector over nodes, e.g. `topology.kubernetes.io/zone=zone-a`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::label_selector")]
     pub selector: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exclude: Option<Exclusions>,
     #[serde(default)]
     pub mode: Mode,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 10_000))]
     pub count: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub percent: Option<Percent>,
@@ -87,6 +84,7 @@ pub struct NodeTarget {
     /// any other namespace on a picked node stops the run before anything is touched.
     /// `kube-system` can never be listed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "schema::namespaces")]
     pub accept_collateral: Vec<String>,
 }
 
@@ -95,8 +93,10 @@ pub struct NodeTarget {
 pub struct Exclusions {
     /// Names that are never picked.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "schema::names")]
     pub names: Vec<String>,
     /// Objects matching this label selector are never picked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::label_selector")]
     pub selector: Option<String>,
 }

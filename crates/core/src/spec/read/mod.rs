@@ -45,7 +45,7 @@ pub struct Context {
 }
 
 /// Fields that the API server accepts in a pod field selector.
-const POD_FIELDS: [&str; 9] = [
+pub(crate) const POD_FIELDS: [&str; 9] = [
     "metadata.name",
     "metadata.namespace",
     "spec.nodeName",
@@ -224,6 +224,13 @@ fn scenario_spec(d: &mut Decoder, node: &Node, ctx: &Context) -> Option<Scenario
     let hypotheses = m.opt("hypotheses").and_then(|n| hypotheses(d, n));
     let recovery = m.opt("recovery").and_then(|n| recovery(d, n));
     let prometheus = m.opt("prometheus").and_then(|n| prometheus(d, n));
+    let on_empty = m.opt("onEmptyTargets").map(|n| {
+        d.one_of(n, "onEmptyTargets", &OnEmptyTargets::NAMES)
+            .map(|name| match name {
+                "skip" => OnEmptyTargets::Skip,
+                _ => OnEmptyTargets::Error,
+            })
+    });
     m.finish(d);
     if safety_node.is_some() && safety.is_none() {
         return None;
@@ -238,6 +245,7 @@ fn scenario_spec(d: &mut Decoder, node: &Node, ctx: &Context) -> Option<Scenario
         recovery: recovery.unwrap_or_default(),
         safety,
         prometheus,
+        on_empty_targets: on_empty.unwrap_or(Some(OnEmptyTargets::Error))?,
     })
 }
 
