@@ -19,7 +19,9 @@ use jiff::Timestamp;
 
 pub use self::hypotheses::{CheckOutcome, CheckView, HypothesisView, Stats, stats};
 pub use self::outcome::{Score, verdict_key};
-pub use self::steps::{FaultAction, FaultActionKind, Recovery, StepState, StepView};
+pub use self::steps::{
+    FaultAction, FaultActionKind, Recovery, RecoveryGate, StepState, StepView, Unrecovered,
+};
 use super::words;
 pub use super::words::{phase_word, status_word};
 use crate::events::{NoteLevel, Record, RunEvent, RunFinished, RunStarted};
@@ -237,10 +239,25 @@ fn fold(view: &mut RunView, index: &mut BTreeMap<String, usize>, record: &Record
             step,
             workload,
             after_ms,
+            within_ms,
         } => step_mut(view, index, step).recoveries.push(Recovery {
             at,
             workload: workload.clone(),
             after_ms: *after_ms,
+            within_ms: *within_ms,
+        }),
+        RunEvent::NotRecovered {
+            step,
+            workload,
+            waited_ms,
+            within_ms,
+            stopped,
+        } => step_mut(view, index, step).unrecovered.push(Unrecovered {
+            at,
+            workload: workload.clone(),
+            waited_ms: *waited_ms,
+            within_ms: *within_ms,
+            stopped: *stopped,
         }),
         RunEvent::ProbeSample(sample) => {
             let h = hypothesis_mut(view, index, sample.step.as_deref(), &sample.hypothesis);
@@ -340,6 +357,7 @@ fn event_step(event: &RunEvent) -> Option<&str> {
         | RunEvent::FaultReverted { step, .. }
         | RunEvent::RevertFailed { step, .. }
         | RunEvent::Recovered { step, .. }
+        | RunEvent::NotRecovered { step, .. }
         | RunEvent::StepFinished { step, .. }
         | RunEvent::StepSkipped { step, .. } => Some(step),
         RunEvent::FaultIntent(i) => Some(&i.step),
