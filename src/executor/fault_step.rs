@@ -128,15 +128,7 @@ impl Runner {
         self.verify_recovery(id, &disrupted, injected_at, &step.recovery)
             .await;
         if !self.signalled() {
-            phases::after(
-                &checks,
-                &self.bus,
-                step.recovery.settle.0,
-                recovery_budget,
-                reverted_at,
-                &self.stop,
-            )
-            .await;
+            phases::after(&checks, &self.bus, &step.recovery, reverted_at, &self.stop).await;
         }
         self.tally_verdicts(Some(id));
         match (&*self.stop.borrow(), inject_error) {
