@@ -202,3 +202,35 @@ async fn a_met_recovery_objective_is_a_passing_junit_case_with_the_measured_time
     let report = b.read("latest/report.md");
     assert!(report.contains("✅ met"), "{report}");
 }
+
+/// An owner still not whole when its objective has run out fails the gate too: watched
+/// for the objective after the revert, then a failed case saying it never recovered.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_owner_that_never_recovered_within_its_objective_fails_the_gate() {
+    let b = slow_start_bench("rto-never").await;
+    let out = run(
+        &b,
+        "never",
+        "  target: {pods: {namespace: shop, selector: app=checkout, mode: one}}\n  fault: {type: pod-delete}\n  recovery: {within: 500ms}\n",
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let journal = journal(&b);
+    assert!(recovered(&journal).is_empty(), "{journal:?}");
+    let missed = journal
+        .iter()
+        .find(|r| r["event"] == "notRecovered")
+        .unwrap_or_else(|| panic!("no notRecovered record: {journal:?}"));
+    assert_eq!(missed["workload"], "deployment/shop/checkout");
+    assert_eq!(missed["withinMs"], 500);
+    let junit = b.read("latest/junit.xml");
+    let case = junit
+        .split("<testcase ")
+        .find(|c| c.starts_with("name=\"recovery deployment/shop/checkout within 500ms\""))
+        .unwrap_or_else(|| panic!("no recovery case: {junit}"));
+    assert!(
+        case.contains("<failure message=\"deployment/shop/checkout never recovered"),
+        "{case}"
+    );
+    assert!(case.contains("measured_ms: none (never recovered)"), "{case}");
+}
