@@ -201,6 +201,14 @@ async fn a_met_recovery_objective_is_a_passing_junit_case_with_the_measured_time
     assert!(case.contains("within_ms: 10000"), "{case}");
     let report = b.read("latest/report.md");
     assert!(report.contains("✅ met"), "{report}");
+    let summary: Value = serde_json::from_str(&b.read("latest/summary.json")).expect("json");
+    let times = summary["recoveryTimes"].as_array().expect("recoveryTimes");
+    let checkout = times
+        .iter()
+        .find(|t| t["what"] == "deployment/shop/checkout")
+        .unwrap_or_else(|| panic!("{times:?}"));
+    assert_eq!(checkout["withinMs"], 10_000);
+    assert_eq!(checkout["met"], true);
 }
 
 /// An owner still not whole when its objective has run out fails the gate too: watched
