@@ -72,7 +72,8 @@ fn assert_true_times(times: &[(String, u64)]) {
 
 async fn run(b: &Bench, name: &str, body: &str) -> Output {
     let scenario = b.scenario(name, body);
-    b.shakedown(&["run", scenario.to_str().expect("utf8")]).await
+    b.shakedown(&["run", scenario.to_str().expect("utf8")])
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -127,7 +128,10 @@ async fn a_drain_reports_each_owner_back_in_its_start_up_delay() {
     .await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let times = recovered(&journal(&b));
-    assert!(times.len() >= 2, "several Deployments were evicted: {times:?}");
+    assert!(
+        times.len() >= 2,
+        "several Deployments were evicted: {times:?}"
+    );
     assert_true_times(&times);
 }
 
@@ -240,5 +244,8 @@ async fn an_owner_that_never_recovered_within_its_objective_fails_the_gate() {
         case.contains("<failure message=\"deployment/shop/checkout never recovered"),
         "{case}"
     );
-    assert!(case.contains("measured_ms: none (never recovered)"), "{case}");
+    assert!(
+        case.contains("measured_ms: none (never recovered)"),
+        "{case}"
+    );
 }

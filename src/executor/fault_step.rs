@@ -336,7 +336,11 @@ impl Runner {
         let now = tokio::time::Instant::now();
         for owner in disrupted.pending() {
             let within = objectives.objective(&owner.to_string()).0;
-            let last = disrupted.last_disrupted.get(owner).copied().unwrap_or(since);
+            let last = disrupted
+                .last_disrupted
+                .get(owner)
+                .copied()
+                .unwrap_or(since);
             let waited = now.saturating_duration_since(last);
             self.bus.emit(RunEvent::NotRecovered {
                 step: id.into(),

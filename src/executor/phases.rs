@@ -845,7 +845,10 @@ mod tests {
         assert_eq!((samples, passed), (5, 3));
         let (ms, samples, _) = after_recovery(&check(script(), None, after_phase), 1).await;
         let ms = ms.expect("recovered");
-        assert!((50..=200).contains(&ms), "one sample is enough with consecutive 1: {ms} ms");
+        assert!(
+            (50..=200).contains(&ms),
+            "one sample is enough with consecutive 1: {ms} ms"
+        );
         assert_eq!(samples, 2);
     }
 

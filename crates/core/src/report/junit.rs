@@ -20,8 +20,8 @@ use std::time::Duration;
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::model::{
-    self, CheckOutcome, CheckView, FaultActionKind, HypothesisView, RecoveryGate, RunView, StepState,
-    StepView, phase_word, span_ms,
+    self, CheckOutcome, CheckView, FaultActionKind, HypothesisView, RecoveryGate, RunView,
+    StepState, StepView, phase_word, span_ms,
 };
 use super::text::{self, clean, clean_line};
 use super::words::{self, verdict_word};

@@ -77,7 +77,11 @@ pub fn line(event: &RunEvent) -> String {
             within_ms,
         } => {
             let gate = within_ms.map_or_else(String::new, |within| {
-                let word = if *after_ms <= within { "within" } else { "OVER" };
+                let word = if *after_ms <= within {
+                    "within"
+                } else {
+                    "OVER"
+                };
                 format!(" ({word} its objective of {})", text::duration(within))
             });
             format!(

@@ -238,8 +238,7 @@ pub struct Recovery {
 }
 
 /// The shape of a `recovery.owners` key: `kind/namespace/name`, lowercase kind.
-pub const OWNER_KEY_PATTERN: &str =
-    "^(deployment|statefulset|replicaset|daemonset)/[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-.a-z0-9]*[a-z0-9])?$";
+pub const OWNER_KEY_PATTERN: &str = "^(deployment|statefulset|replicaset|daemonset)/[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-.a-z0-9]*[a-z0-9])?$";
 
 /// The kinds of owner whose recovery is measured, as written in an `owners` key.
 pub const OWNER_KINDS: [&str; 4] = ["deployment", "statefulset", "replicaset", "daemonset"];
@@ -252,10 +251,7 @@ impl Recovery {
 
     /// The longest objective: how long to keep watching owners after the revert.
     pub fn longest(&self) -> Span {
-        self.owners
-            .values()
-            .copied()
-            .fold(self.within, Span::max)
+        self.owners.values().copied().fold(self.within, Span::max)
     }
 }
 

@@ -4,8 +4,8 @@
 mod promql;
 
 use self::promql::promql_query;
-use crate::spec::diagnostic::did_you_mean;
 use super::*;
+use crate::spec::diagnostic::did_you_mean;
 
 pub(super) fn hypotheses(d: &mut Decoder, node: &Node) -> Option<Vec<Hypothesis>> {
     let items = d.seq(node, "hypotheses")?;
@@ -423,7 +423,9 @@ fn recovery_owners(d: &mut Decoder, node: &Node) -> Option<BTreeMap<String, Span
     let mut ok = true;
     for (key, value) in entries {
         let owner = d.string(key, "a key of recovery.owners").and_then(|k| {
-            owner_key(&k).map_err(|why| d.error(key.pos, why, Some(OWNER_KEY_HINT.to_owned()))).ok()
+            owner_key(&k)
+                .map_err(|why| d.error(key.pos, why, Some(OWNER_KEY_HINT.to_owned())))
+                .ok()
         });
         let within = d.duration(value, "a recovery objective", false);
         match (owner, within) {
@@ -464,7 +466,9 @@ fn owner_key(key: &str) -> Result<String, String> {
         ));
     }
     if !is_dns_subdomain(name) {
-        return Err(format!("recovery owner `{key}`: `{name}` is not a valid name"));
+        return Err(format!(
+            "recovery owner `{key}`: `{name}` is not a valid name"
+        ));
     }
     Ok(format!("{kind}/{namespace}/{name}"))
 }
@@ -483,7 +487,5 @@ fn is_dns_name(s: &str, max: usize, dots: bool) -> bool {
         && s.len() <= max
         && s.starts_with(edge)
         && s.ends_with(edge)
-        && s
-            .chars()
-            .all(|c| edge(c) || c == '-' || (dots && c == '.'))
+        && s.chars().all(|c| edge(c) || c == '-' || (dots && c == '.'))
 }
