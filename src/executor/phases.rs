@@ -854,7 +854,7 @@ mod tests {
 
     #[tokio::test]
     async fn after_never_held_n_in_a_row_is_deviated() {
-        let flapping = vec![value(5.0), value(0.0)];
+        let flapping = [value(5.0), value(0.0)];
         let script: Vec<_> = flapping.iter().cycle().take(40).cloned().collect();
         let checks = check(script, None, |h| h.phases = vec![Phase::After]);
         let (ms, _, passed) = after_recovery(&checks, 2).await;
