@@ -291,7 +291,12 @@ fn assert_nowhere(forms: &[String], out: &Output, dir: &Path) {
 fn assert_echo_scrubbed(out: &Output, dir: &Path, scheme: &str) {
     let journal = std::fs::read_to_string(dir.join("journal.jsonl")).expect("journal");
     let header = format!("authorization={scheme} *** secret=*** urlencoded=***");
-    for shown in ["answered 401", "answered 500", "partial answer", header.as_str()] {
+    for shown in [
+        "answered 401",
+        "answered 500",
+        "partial answer",
+        header.as_str(),
+    ] {
         assert!(
             journal.contains(shown),
             "`{shown}` not in the journal:\n{journal}"

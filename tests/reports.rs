@@ -946,14 +946,17 @@ assert not dupes, dupes
         "gate › 1#1 | two stay ready [after] | scenarios/pd.yaml:10",
         "gate › 1#1 | fault pod-delete once [inject] | scenarios/pd.yaml:7",
         "gate › 1#1 | fault pod-delete once [revert] | scenarios/pd.yaml:7",
+        "gate › 1#1 | recovery deployment/shop/checkout within 20s | scenarios/pd.yaml:7",
         "gate › 1#2 | two stay ready [before] | scenarios/pd.yaml:10",
         "gate › 1#2 | two stay ready [after] | scenarios/pd.yaml:10",
         "gate › 1#2 | fault pod-delete once [inject] | scenarios/pd.yaml:7",
         "gate › 1#2 | fault pod-delete once [revert] | scenarios/pd.yaml:7",
+        "gate › 1#2 | recovery deployment/shop/checkout within 20s | scenarios/pd.yaml:7",
         "gate › 2 | two stay ready [before] | scenarios/pd.yaml:10",
         "gate › 2 | two stay ready [after] | scenarios/pd.yaml:10",
         "gate › 2 | fault pod-delete once [inject] | scenarios/pd.yaml:7",
         "gate › 2 | fault pod-delete once [revert] | scenarios/pd.yaml:7",
+        "gate › 2 | recovery deployment/shop/checkout within 20s | scenarios/pd.yaml:7",
     ];
     assert_eq!(cases.lines().collect::<Vec<_>>(), expected, "{cases}");
     let xsd = format!(

@@ -15,7 +15,7 @@ use crate::faults::recovery::{self, Disrupted};
 use crate::faults::{FaultContext, FaultError, Hold, Injector};
 use crate::plan::{self, FaultStep, TargetSelection};
 use crate::run::stop::{Stop, wait_or_stop};
-use crate::spec::{Fault, OnEmptyTargets, Safety};
+use crate::spec::{Fault, OnEmptyTargets, Recovery, Safety};
 
 impl Runner {
     pub(super) async fn fault_step(&self, id: &str, step: &FaultStep) {
@@ -148,23 +148,10 @@ impl Runner {
                 _ => StepStatus::Completed,
             });
         }
-        self.verify_recovery(
-            id,
-            &disrupted,
-            injected_at,
-            step.recovery.settle.0 + recovery_budget,
-        )
-        .await;
-        if !self.signalled() {
-            phases::after(
-                &checks,
-                &self.bus,
-                step.recovery.settle.0,
-                recovery_budget,
-                reverted_at,
-                &self.stop,
-            )
+        self.verify_recovery(id, &disrupted, injected_at, &step.recovery)
             .await;
+        if !self.signalled() {
+            phases::after(&checks, &self.bus, &step.recovery, reverted_at, &self.stop).await;
         }
         self.tally_verdicts(Some(id));
         Some(match (&*self.stop.borrow(), inject_error) {
@@ -327,18 +314,23 @@ impl Runner {
         }
     }
 
+    /// Waits until every disrupted owner is whole again (up to `settle` plus its longest
+    /// objective), then judges each against its recovery-time objective: recovered later
+    /// than allowed, or never seen whole, is a deviation (exit 1) with its own JUnit case.
+    /// Only a terminating signal leaves an owner unjudged.
     async fn verify_recovery(
         &self,
         id: &str,
         disrupted: &Disrupted,
         since: tokio::time::Instant,
-        budget: Duration,
+        objectives: &Recovery,
     ) {
         if disrupted.owners.is_empty() || self.options.server_dry_run {
             return;
         }
         let mut disrupted = disrupted.clone();
         let mut stopped = self.stop.subscribe();
+        let budget = objectives.settle.0 + objectives.longest().0;
         let deadline = tokio::time::Instant::now() + budget;
         // An abort ends the fault early; recovery is still measured. Only a signal cuts it.
         recovery::wait_until_recovered(
@@ -349,25 +341,48 @@ impl Runner {
             true,
         )
         .await;
+        let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let mut missed = false;
         for owner in disrupted.recovered.keys() {
             // From the owner's own last disruption, not from the first injection.
-            let after_ms = disrupted
-                .recovery_time(owner, since)
-                .map_or(0, |d| d.as_millis() as u64);
+            let after_ms = disrupted.recovery_time(owner, since).map_or(0, millis);
+            let within_ms = millis(objectives.objective(&owner.to_string()).0);
+            missed |= after_ms > within_ms;
             self.bus.emit(RunEvent::Recovered {
                 step: id.into(),
                 workload: owner.to_string(),
                 after_ms,
+                within_ms: Some(within_ms),
             });
         }
-        let stopped = self.signalled();
+        let signalled = self.signalled();
+        let now = tokio::time::Instant::now();
         for owner in disrupted.pending() {
-            let message = if stopped {
+            let within = objectives.objective(&owner.to_string()).0;
+            let last = disrupted
+                .last_disrupted
+                .get(owner)
+                .copied()
+                .unwrap_or(since);
+            let waited = now.saturating_duration_since(last);
+            self.bus.emit(RunEvent::NotRecovered {
+                step: id.into(),
+                workload: owner.to_string(),
+                waited_ms: millis(waited),
+                within_ms: Some(millis(within)),
+                stopped: signalled,
+            });
+            missed |= !signalled;
+            let message = if signalled {
                 format!("step {id}: recovery of {owner} not verified: the run was stopped")
             } else {
-                format!("step {id}: {owner} did not get its ready replicas back within {budget:?}")
+                format!("step {id}: {owner} did not get its ready replicas back within {within:?}")
             };
             self.note(NoteLevel::Warning, message);
+        }
+        if missed {
+            // The recovery-time objective is a gate: missing it is a deviation.
+            self.tally().deviated = true;
         }
     }
 }

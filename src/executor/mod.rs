@@ -181,15 +181,7 @@ pub async fn run_with_stop(
     if !runner.signalled() && !dry_run && !experiment_checks.is_empty() {
         let recovery = crate::spec::Recovery::default();
         let now = tokio::time::Instant::now();
-        phases::after(
-            &experiment_checks,
-            &bus,
-            recovery.settle.0,
-            recovery.within.0,
-            now,
-            &stop,
-        )
-        .await;
+        phases::after(&experiment_checks, &bus, &recovery, now, &stop).await;
     }
     runner.tally_verdicts(None);
     runner.release_locks(lock).await;

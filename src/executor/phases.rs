@@ -13,7 +13,7 @@ use crate::events::{
 use crate::probes::{Probe, QueryError, breaching, check_window, judge, show_series, worse};
 use crate::run::bus::EventBus;
 use crate::run::stop::{Stop, wait_or_signal, wait_or_stop};
-use crate::spec::{Hypothesis, Phase};
+use crate::spec::{Hypothesis, Phase, Recovery};
 
 /// A hypothesis with the probe that measures it.
 #[derive(Clone)]
@@ -338,18 +338,22 @@ pub async fn during(checks: &[Check], bus: &EventBus, window: Window, stop: &wat
     futures_join_all(loops).await;
 }
 
-/// After the revert: waits `settle`, then samples until the hypothesis holds or
-/// `within` runs out. The time to recover runs from `reverted_at` to the first pass.
-/// A terminating signal cuts it short (the hypothesis is then skipped, not judged); an
-/// abort does not: recovery after an early revert is still measured.
+/// After the revert: waits `settle`, then samples until the hypothesis holds in
+/// `consecutive` samples in a row or `within` runs out. The time to recover runs from
+/// `reverted_at` to the first sample of that run, so a single lucky sample between two
+/// breaches is not a recovery. A run that starts within `within` is confirmed even if
+/// its last samples come after. A terminating signal cuts it short (the hypothesis is
+/// then skipped, not judged); an abort does not: recovery after an early revert is
+/// still measured.
 pub async fn after(
     checks: &[Check],
     bus: &EventBus,
-    settle: Duration,
-    within: Duration,
+    recovery: &Recovery,
     reverted_at: tokio::time::Instant,
     stop: &watch::Sender<Stop>,
 ) {
+    let (settle, within) = (recovery.settle.0, recovery.within.0);
+    let consecutive = recovery.consecutive.max(1);
     let mut stopped = stop.subscribe();
     if wait_or_signal(&mut stopped, tokio::time::Instant::now() + settle).await {
         return skip_after(checks, bus);
@@ -360,14 +364,26 @@ pub async fn after(
         .filter(|c| c.applies(Phase::After))
         .map(|check| async move {
             let mut stopped = stop.subscribe();
-            let mut samples = 0u32;
+            let (mut samples, mut passed) = (0u32, 0u32);
+            // When the current run of held samples began, and how long it is.
+            let mut streak: Option<(tokio::time::Instant, u32)> = None;
             let last = loop {
+                let sampled_at = tokio::time::Instant::now();
                 let outcome = check.sample(bus, Phase::After).await;
                 samples += 1;
-                if outcome.0 == SampleOutcome::Pass {
-                    let recovery = reverted_at.elapsed().as_millis() as u64;
+                streak = if outcome.0 == SampleOutcome::Pass {
+                    passed += 1;
+                    Some(streak.map_or((sampled_at, 1), |(first, n)| (first, n + 1)))
+                } else {
+                    None
+                };
+                if let Some((first, n)) = streak
+                    && n >= consecutive
+                {
+                    let recovery = first.saturating_duration_since(reverted_at);
+                    let recovery = u64::try_from(recovery.as_millis()).unwrap_or(u64::MAX);
                     let message = format!(
-                        "held again {:.1}s after the revert",
+                        "held again {:.1}s after the revert ({n} samples in a row)",
                         recovery as f64 / 1000.0
                     );
                     check.verdict(
@@ -375,13 +391,13 @@ pub async fn after(
                         Phase::After,
                         Verdict::Passed,
                         message,
-                        (samples, 1),
+                        (samples, passed),
                         Some(recovery),
                     );
                     return;
                 }
                 let next = tokio::time::Instant::now() + check.hypothesis.every.0;
-                if next > deadline {
+                if next > deadline && streak.is_none() {
                     break outcome;
                 }
                 if wait_or_signal(&mut stopped, next).await {
@@ -391,7 +407,7 @@ pub async fn after(
                         Phase::After,
                         Verdict::Skipped,
                         message.into(),
-                        (samples, 0),
+                        (samples, passed),
                         None,
                     );
                     return;
@@ -402,11 +418,10 @@ pub async fn after(
                 other => other,
             };
             let message = format!(
-                "did not recover within {:?}: last sample {}",
-                within,
+                "did not hold {consecutive} samples in a row within {within:?}: last sample {}",
                 check.said(&last)
             );
-            check.verdict(bus, Phase::After, verdict, message, (samples, 0), None);
+            check.verdict(bus, Phase::After, verdict, message, (samples, passed), None);
         });
     futures_join_all(loops).await;
 }
@@ -802,6 +817,56 @@ mod tests {
             })
             .expect("a verdict");
         assert_eq!(message, format!("baseline {refused}"));
+    }
+
+    /// Runs `after` right after a revert and returns the verdict's recovery time and
+    /// its (samples, passed) counts.
+    async fn after_recovery(checks: &[Check], consecutive: u32) -> (Option<u64>, u32, u32) {
+        let bus = EventBus::new(None, Progress::Quiet, system_clock());
+        let (stop, _) = watch::channel(Stop::Running);
+        let recovery = Recovery {
+            within: Span(Duration::from_secs(2)),
+            consecutive,
+            ..Recovery::default()
+        };
+        after(checks, &bus, &recovery, tokio::time::Instant::now(), &stop).await;
+        bus.records()
+            .into_iter()
+            .find_map(|r| match r.event {
+                RunEvent::HypothesisVerdict(v) => Some((v.recovery_ms, v.samples, v.passed)),
+                _ => None,
+            })
+            .expect("a verdict")
+    }
+
+    /// Regression (issue 11): one held sample between two breaches counted as recovered.
+    /// With `consecutive: 2` the time runs to the first of two held samples in a row.
+    #[tokio::test]
+    async fn after_counts_recovery_from_the_first_of_n_consecutive_held_samples() {
+        let script = || vec![value(5.0), value(0.0), value(5.0), value(0.0), value(0.0)];
+        let after_phase = |h: &mut Hypothesis| h.phases = vec![Phase::After];
+        let (ms, samples, passed) = after_recovery(&check(script(), None, after_phase), 2).await;
+        // The 4th sample, three intervals (100 ms) after the revert.
+        let ms = ms.expect("recovered");
+        assert!((250..=450).contains(&ms), "{ms} ms");
+        assert_eq!((samples, passed), (5, 3));
+        let (ms, samples, _) = after_recovery(&check(script(), None, after_phase), 1).await;
+        let ms = ms.expect("recovered");
+        assert!(
+            (50..=200).contains(&ms),
+            "one sample is enough with consecutive 1: {ms} ms"
+        );
+        assert_eq!(samples, 2);
+    }
+
+    #[tokio::test]
+    async fn after_never_held_n_in_a_row_is_deviated() {
+        let flapping = [value(5.0), value(0.0)];
+        let script: Vec<_> = flapping.iter().cycle().take(40).cloned().collect();
+        let checks = check(script, None, |h| h.phases = vec![Phase::After]);
+        let (ms, _, passed) = after_recovery(&checks, 2).await;
+        assert_eq!(ms, None);
+        assert!(passed > 3, "it held now and then, never twice in a row");
     }
 
     #[test]

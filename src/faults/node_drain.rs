@@ -12,7 +12,7 @@ use kube::core::Status;
 use kube::{Api, Client};
 use serde_json::json;
 
-use super::recovery::{Disrupted, owners_of};
+use super::recovery::{Disrupted, disrupted_at};
 use super::{
     CORDONED_BY, FaultContext, FaultError, Hold, Injector, Reverted, Undo, object_ref,
     record_event, with_retries,
@@ -153,16 +153,16 @@ async fn evict_node(
         let ctx = ctx.clone();
         tasks.spawn(async move {
             let evicted = evict_with_backoff(&ctx, &pod, deadline).await;
-            (pod, evicted)
+            (pod, evicted, tokio::time::Instant::now())
         });
     }
     let mut evicted = Vec::new();
     let mut first_error = None;
     while let Some(result) = tasks.join_next().await {
         match result {
-            Ok((pod, Ok(true))) => evicted.push(pod),
-            Ok((_, Ok(false))) => {}
-            Ok((_, Err(e))) => {
+            Ok((pod, Ok(true), at)) => evicted.push((pod, at)),
+            Ok((_, Ok(false), _)) => {}
+            Ok((_, Err(e), _)) => {
                 first_error.get_or_insert(e);
             }
             Err(join) => {
@@ -174,21 +174,24 @@ async fn evict_node(
         }
     }
     // Only what was really evicted is disrupted: a pod a stopped run never got to
-    // evict has no recovery to wait for.
-    let mut disrupted = Disrupted {
-        // Owner lookups are reads: a signal does not wait for them (recovery is not
-        // measured after one), an abort does (recovery still is).
-        owners: unless_signalled(&mut ctx.stop.clone(), owners_of(&ctx.client, &evicted))
-            .await
-            .unwrap_or_default(),
-        ..Disrupted::default()
-    };
-    for pod in &evicted {
-        disrupted.add_pod(pod);
-    }
+    // evict has no recovery to wait for. Each owner's clock starts at its own last
+    // eviction, which a PDB may have held back well past the others. Owner lookups are
+    // reads: a signal does not wait for them (recovery is not measured after one), an
+    // abort does (recovery still is).
+    let disrupted =
+        match unless_signalled(&mut ctx.stop.clone(), disrupted_at(&ctx.client, &evicted)).await {
+            Some(disrupted) => disrupted,
+            None => {
+                let mut disrupted = Disrupted::default();
+                for (pod, _) in &evicted {
+                    disrupted.add_pod(pod);
+                }
+                disrupted
+            }
+        };
     match first_error {
         Some(e) => Err(e),
-        None => Ok(disrupted.disrupted_now()),
+        None => Ok(disrupted),
     }
 }
 

@@ -91,6 +91,46 @@ pub async fn owners_of(client: &Client, pods: &[Pod]) -> BTreeSet<Owner> {
     owners
 }
 
+/// What pods disrupted one by one at known instants (a drain's evictions, some held back
+/// by a PDB) did to their owners: each owner is stamped with the latest instant one of
+/// its pods went, not with when the whole fault's calls returned, which would make an
+/// owner evicted early and whole again before a late eviction look instantly recovered.
+pub async fn disrupted_at(client: &Client, pods: &[(Pod, tokio::time::Instant)]) -> Disrupted {
+    let mut by_controller: BTreeMap<(Option<String>, String, String), Option<Owner>> =
+        BTreeMap::new();
+    let mut disrupted = Disrupted::default();
+    for (pod, at) in pods {
+        disrupted.add_pod(pod);
+        let Some(controller) = pod
+            .metadata
+            .owner_references
+            .as_ref()
+            .and_then(|os| os.iter().find(|o| o.controller == Some(true)))
+        else {
+            continue;
+        };
+        let key = (
+            pod.metadata.namespace.clone(),
+            controller.kind.clone(),
+            controller.name.clone(),
+        );
+        let owner = match by_controller.get(&key) {
+            Some(owner) => owner.clone(),
+            None => {
+                let owner = owner_of(client, pod).await;
+                by_controller.insert(key, owner.clone());
+                owner
+            }
+        };
+        if let Some(owner) = owner {
+            let last = disrupted.last_disrupted.entry(owner.clone()).or_insert(*at);
+            *last = (*last).max(*at);
+            disrupted.owners.insert(owner);
+        }
+    }
+    disrupted
+}
+
 /// What readiness is judged against: how many ready pods the owner wants, which pods
 /// are its own, and whether its controller has seen its current spec.
 struct Wanted {

@@ -70,11 +70,27 @@ pub enum RunEvent {
         target: String,
         error: String,
     },
-    /// A disrupted workload is back to its desired ready state.
+    /// A disrupted workload is back to its desired ready state, `after_ms` after its own
+    /// last disruption. `within_ms` is its recovery-time objective, the gate it was judged
+    /// against (absent in journals written before the gate existed).
     Recovered {
         step: String,
         workload: String,
         after_ms: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        within_ms: Option<u64>,
+    },
+    /// A disrupted workload was still not whole when shakedown stopped watching it,
+    /// `waited_ms` after its own last disruption: its recovery-time objective failed,
+    /// unless `stopped` (a signal cut the wait short, so nothing was judged).
+    NotRecovered {
+        step: String,
+        workload: String,
+        waited_ms: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        within_ms: Option<u64>,
+        #[serde(default, skip_serializing_if = "is_false")]
+        stopped: bool,
     },
     ProbeSample(ProbeSample),
     HypothesisVerdict(HypothesisVerdict),

@@ -166,6 +166,13 @@ struct RecoveryJson {
     what: String,
     kind: &'static str,
     after_ms: u64,
+    /// A workload's recovery-time objective (`recovery.within` or `recovery.owners`);
+    /// absent for hypotheses and in journals written before the gate existed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    within_ms: Option<u64>,
+    /// Whether `afterMs` met `withinMs`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    met: Option<bool>,
 }
 
 pub fn render(records: &[Record], truncated: bool) -> String {
@@ -349,6 +356,8 @@ fn recoveries(view: &RunView) -> Vec<RecoveryJson> {
                 what: text::clean_line(&r.workload),
                 kind: "workload",
                 after_ms: r.after_ms,
+                within_ms: r.within_ms,
+                met: r.within_ms.map(|within| r.after_ms <= within),
             });
         }
     }
@@ -360,6 +369,8 @@ fn recoveries(view: &RunView) -> Vec<RecoveryJson> {
                     what: text::clean_line(&h.name),
                     kind: "hypothesis",
                     after_ms: ms,
+                    within_ms: None,
+                    met: None,
                 });
             }
         }

@@ -20,8 +20,8 @@ use std::time::Duration;
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::model::{
-    self, CheckOutcome, CheckView, FaultActionKind, HypothesisView, RunView, StepState, StepView,
-    phase_word, span_ms,
+    self, CheckOutcome, CheckView, FaultActionKind, HypothesisView, RecoveryGate, RunView,
+    StepState, StepView, phase_word, span_ms,
 };
 use super::text::{self, clean, clean_line};
 use super::words::{self, ProbeText, verdict_word};
@@ -235,6 +235,9 @@ fn step_suite(view: &RunView, step: &StepView, experiment: &str) -> TestSuite {
     if let Some(kind) = step.fault_kind() {
         suite.add_test_case(inject_case(view, step, kind, &class));
         suite.add_test_case(revert_case(view, step, kind, &class));
+    }
+    for gate in step.recovery_gates() {
+        suite.add_test_case(recovery_case(view, step, &gate, &class));
     }
     suite.set_system_out(system_out(view, Some(&step.id)));
     suite
@@ -546,6 +549,42 @@ fn revert_case(view: &RunView, step: &StepView, kind: &str, class: &str) -> Test
     if !out.is_empty() {
         case.set_system_out(out);
     }
+    case
+}
+
+/// One owner's recovery-time objective (`recovery deployment/shop/checkout within 60s`):
+/// a failure when it took longer or was never seen whole, with the measured time as the
+/// case's `time` and both numbers in the message and `system-out`.
+fn recovery_case(view: &RunView, step: &StepView, gate: &RecoveryGate, class: &str) -> TestCase {
+    let said = clean_line(&gate.said());
+    let numbers = format!(
+        "measured_ms: {}\nwithin_ms: {}\n",
+        gate.measured_ms
+            .map_or_else(|| "none (never recovered)".to_owned(), |ms| ms.to_string()),
+        gate.within_ms
+    );
+    let status = match gate.passed {
+        Some(true) => TestCaseStatus::success(),
+        Some(false) => {
+            let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            s.set_type("RecoveryObjectiveMissed")
+                .set_message(said.clone())
+                .set_description(numbers.clone());
+            s
+        }
+        None => {
+            let mut s = TestCaseStatus::skipped();
+            s.set_message(said.clone());
+            s
+        }
+    };
+    let mut case = TestCase::new(clean_line(&gate.name()), status);
+    case.set_classname(class);
+    Location::of_fault(view, step).set_on(&mut case);
+    if let Some(ms) = gate.measured_ms.or(gate.waited_ms) {
+        case.set_time(Duration::from_millis(ms));
+    }
+    case.set_system_out(format!("{said}\n{numbers}"));
     case
 }
 

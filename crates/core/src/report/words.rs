@@ -74,10 +74,40 @@ pub fn line(event: &RunEvent) -> String {
             step,
             workload,
             after_ms,
-        } => format!(
-            "step {step}: {workload} recovered after {}",
-            text::duration(*after_ms)
-        ),
+            within_ms,
+        } => {
+            let gate = within_ms.map_or_else(String::new, |within| {
+                let word = if *after_ms <= within {
+                    "within"
+                } else {
+                    "OVER"
+                };
+                format!(" ({word} its objective of {})", text::duration(within))
+            });
+            format!(
+                "step {step}: {workload} recovered after {}{gate}",
+                text::duration(*after_ms)
+            )
+        }
+        RunEvent::NotRecovered {
+            step,
+            workload,
+            waited_ms,
+            within_ms,
+            stopped,
+        } => {
+            let why = match (stopped, within_ms) {
+                (true, _) => "the run was stopped".to_owned(),
+                (false, Some(within)) => {
+                    format!("its objective of {} failed", text::duration(*within))
+                }
+                (false, None) => "its recovery was not seen".to_owned(),
+            };
+            format!(
+                "step {step}: {workload} not recovered {} after its last disruption: {why}",
+                text::duration(*waited_ms)
+            )
+        }
         RunEvent::ProbeSample(s) => {
             let mut line = format!(
                 "{}{} ({}): sample {}: {}",

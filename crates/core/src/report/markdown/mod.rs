@@ -3,7 +3,7 @@
 //!
 //! Verdict first, then a verdict table per step, a mermaid `gantt` timeline, per
 //! hypothesis min/p50/max, recovery time and an SVG chart (written beside the report, in
-//! `charts/`), targets and seed, the resilience score, the event log, and notes. The
+//! `charts/`), each owner's recovery against its objective (`recovery.rs`), targets and seed, the resilience score, the event log, and notes. The
 //! report stays under [`LIMIT`] bytes: a section that would not fit is cut and marked.
 //! Order follows the plan and the journal, so the same journal gives the same bytes.
 //!
@@ -11,12 +11,14 @@
 //! score, event log and notes; the verdict, hypothesis and target tables are in
 //! `tables.rs`, the mermaid timeline in `timeline.rs`.
 
+mod recovery;
 mod tables;
 mod timeline;
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
+use self::recovery::recoveries;
 use self::tables::{hypotheses, targets, verdicts};
 use self::timeline::timeline;
 use super::model::{self, RunView};
@@ -48,6 +50,7 @@ pub fn render(records: &[crate::events::Record], truncated: bool) -> Vec<Rendere
         verdicts(&view),
         timeline(&view),
         hypotheses(&view, &charts),
+        recoveries(&view),
         targets(&view),
         score(&view),
         event_log(&view),

@@ -19,7 +19,9 @@ use jiff::Timestamp;
 
 pub use self::hypotheses::{CheckOutcome, CheckView, HypothesisView, Stats, stats};
 pub use self::outcome::{Score, verdict_key};
-pub use self::steps::{FaultAction, FaultActionKind, Recovery, StepState, StepView};
+pub use self::steps::{
+    FaultAction, FaultActionKind, Recovery, RecoveryGate, StepState, StepView, Unrecovered,
+};
 use super::words;
 pub use super::words::{phase_word, status_word};
 use crate::events::{NoteLevel, Record, RunEvent, RunFinished, RunStarted};
@@ -238,10 +240,25 @@ fn fold(view: &mut RunView, index: &mut BTreeMap<String, usize>, record: &Record
             step,
             workload,
             after_ms,
+            within_ms,
         } => step_mut(view, index, step).recoveries.push(Recovery {
             at,
             workload: workload.clone(),
             after_ms: *after_ms,
+            within_ms: *within_ms,
+        }),
+        RunEvent::NotRecovered {
+            step,
+            workload,
+            waited_ms,
+            within_ms,
+            stopped,
+        } => step_mut(view, index, step).unrecovered.push(Unrecovered {
+            at,
+            workload: workload.clone(),
+            waited_ms: *waited_ms,
+            within_ms: *within_ms,
+            stopped: *stopped,
         }),
         RunEvent::ProbeSample(sample) => {
             let h = hypothesis_mut(view, index, sample.step.as_deref(), &sample.hypothesis);
@@ -341,6 +358,7 @@ fn event_step(event: &RunEvent) -> Option<&str> {
         | RunEvent::FaultReverted { step, .. }
         | RunEvent::RevertFailed { step, .. }
         | RunEvent::Recovered { step, .. }
+        | RunEvent::NotRecovered { step, .. }
         | RunEvent::StepFinished { step, .. }
         | RunEvent::StepSkipped { step, .. } => Some(step),
         RunEvent::FaultIntent(i) => Some(&i.step),
@@ -406,6 +424,49 @@ mod tests {
         assert_eq!(view.score().ratio(), None);
         assert_eq!(view.score().percent(), "n/a");
         assert!(view.steps[0].unreverted_targets().is_empty());
+    }
+
+    /// Each owner's objective and what was measured: met, missed, never whole, and not
+    /// judged when a signal cut the wait; an older journal without objectives has none.
+    /// A journal cut short after a missed objective is deviated (exit 1).
+    #[test]
+    fn recovery_gates_are_read_from_the_journal() {
+        let view = analyze(
+            &records(&[
+                START,
+                r#""event":"stepStarted","step":"1""#,
+                r#""event":"recovered","step":"1","workload":"deployment/shop/a","afterMs":1500,"withinMs":2000"#,
+                r#""event":"recovered","step":"1","workload":"deployment/shop/b","afterMs":2500,"withinMs":2000"#,
+                r#""event":"recovered","step":"1","workload":"deployment/shop/old","afterMs":9000"#,
+                r#""event":"notRecovered","step":"1","workload":"deployment/shop/c","waitedMs":61000,"withinMs":60000"#,
+                r#""event":"notRecovered","step":"1","workload":"deployment/shop/d","waitedMs":300,"withinMs":60000,"stopped":true"#,
+            ]),
+            false,
+        );
+        let gates = view.steps[0].recovery_gates();
+        let judged: Vec<(&str, Option<bool>)> = gates
+            .iter()
+            .map(|g| (g.workload.as_str(), g.passed))
+            .collect();
+        assert_eq!(
+            judged,
+            [
+                ("deployment/shop/a", Some(true)),
+                ("deployment/shop/b", Some(false)),
+                ("deployment/shop/c", Some(false)),
+                ("deployment/shop/d", None),
+            ]
+        );
+        assert_eq!(gates[1].name(), "recovery deployment/shop/b within 2s");
+        assert_eq!(
+            gates[1].said(),
+            "deployment/shop/b recovered in 2.5s (allowed 2s)"
+        );
+        assert_eq!(
+            gates[2].said(),
+            "deployment/shop/c never recovered: not whole 1m01s after its last disruption (allowed 1m)"
+        );
+        assert_eq!(view.exit_code(), 1);
     }
 
     #[test]

@@ -121,7 +121,10 @@ impl RunView {
             h.checks
                 .iter()
                 .any(|c| c.outcome() == CheckOutcome::Deviated)
-        });
+        }) || self
+            .steps
+            .iter()
+            .any(|s| s.recovery_gates().iter().any(|g| g.passed == Some(false)));
         if faulted {
             Outcome::RevertFailed
         } else if deviated {

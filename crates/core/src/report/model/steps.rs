@@ -21,6 +21,7 @@ pub struct StepView {
     pub intent: Option<FaultIntent>,
     pub faults: Vec<FaultAction>,
     pub recoveries: Vec<Recovery>,
+    pub unrecovered: Vec<Unrecovered>,
     pub hypotheses: Vec<HypothesisView>,
 }
 
@@ -56,6 +57,67 @@ pub struct Recovery {
     pub at: Timestamp,
     pub workload: String,
     pub after_ms: u64,
+    /// The recovery-time objective it was judged against (`None` in older journals).
+    pub within_ms: Option<u64>,
+}
+
+/// A disrupted workload that was not whole again when shakedown stopped watching.
+#[derive(Debug, Clone)]
+pub struct Unrecovered {
+    pub at: Timestamp,
+    pub workload: String,
+    pub waited_ms: u64,
+    pub within_ms: Option<u64>,
+    /// A signal cut the wait short: the objective was not judged.
+    pub stopped: bool,
+}
+
+/// One owner's recovery-time objective and what was measured against it: its own JUnit
+/// case and a row of the report's recovery table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoveryGate {
+    pub workload: String,
+    pub within_ms: u64,
+    /// From its own last disruption to whole again; `None`: never seen whole.
+    pub measured_ms: Option<u64>,
+    /// How long it was watched when it was never seen whole.
+    pub waited_ms: Option<u64>,
+    /// `None`: not judged (a signal stopped the run before it recovered).
+    pub passed: Option<bool>,
+}
+
+impl RecoveryGate {
+    /// `recovery deployment/shop/checkout within 60s`: the JUnit case's name.
+    pub fn name(&self) -> String {
+        format!("recovery {} within {}", self.workload, self.allowed())
+    }
+
+    /// The objective as the spec writes durations (`60s`, `2m`).
+    pub fn allowed(&self) -> String {
+        crate::spec::duration::format_duration(std::time::Duration::from_millis(self.within_ms))
+    }
+
+    /// What was measured against what was allowed, in words.
+    pub fn said(&self) -> String {
+        let allowed = self.allowed();
+        match (self.measured_ms, self.waited_ms) {
+            (Some(ms), _) => format!(
+                "{} recovered in {} (allowed {allowed})",
+                self.workload,
+                crate::report::text::duration(ms)
+            ),
+            (None, Some(waited)) if self.passed.is_none() => format!(
+                "{} not recovered after {}: the run was stopped before it was (allowed {allowed})",
+                self.workload,
+                crate::report::text::duration(waited)
+            ),
+            (None, waited) => format!(
+                "{} never recovered: not whole {} after its last disruption (allowed {allowed})",
+                self.workload,
+                crate::report::text::duration(waited.unwrap_or(0))
+            ),
+        }
+    }
 }
 
 impl StepView {
@@ -72,6 +134,7 @@ impl StepView {
             intent: None,
             faults: Vec::new(),
             recoveries: Vec::new(),
+            unrecovered: Vec::new(),
             hypotheses: Vec::new(),
         }
     }
@@ -131,6 +194,32 @@ impl StepView {
             .or(run_end)
             .unwrap_or(start);
         Some((start, end.max(start)))
+    }
+
+    /// Every owner's recovery-time objective with what was measured, in journal order
+    /// (recovered first, then the ones never seen whole). Journals written before the
+    /// gate existed record no objective, and so have no gates.
+    pub fn recovery_gates(&self) -> Vec<RecoveryGate> {
+        let recovered = self.recoveries.iter().filter_map(|r| {
+            let within_ms = r.within_ms?;
+            Some(RecoveryGate {
+                workload: r.workload.clone(),
+                within_ms,
+                measured_ms: Some(r.after_ms),
+                waited_ms: None,
+                passed: Some(r.after_ms <= within_ms),
+            })
+        });
+        let missed = self.unrecovered.iter().filter_map(|u| {
+            Some(RecoveryGate {
+                workload: u.workload.clone(),
+                within_ms: u.within_ms?,
+                measured_ms: None,
+                waited_ms: Some(u.waited_ms),
+                passed: (!u.stopped).then_some(false),
+            })
+        });
+        recovered.chain(missed).collect()
     }
 
     pub fn count(&self, kind: FaultActionKind) -> usize {

@@ -50,6 +50,9 @@ pub fn max_target_percent() -> Percent {
 pub fn recovery_within() -> Span {
     Span(Duration::from_secs(300))
 }
+pub fn recovery_consecutive() -> u32 {
+    2
+}
 pub fn repeat() -> u32 {
     1
 }

@@ -2,6 +2,7 @@
 //! series and missing data are judged, and the recovery deadline after a fault.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::fmt;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
@@ -226,13 +227,47 @@ impl JsonSchema for Expectation {
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Recovery {
-    /// After the revert, `after` hypotheses must hold again within this long.
+    /// After the revert, `after` hypotheses must hold again within this long; and the
+    /// recovery-time objective of every disrupted owner (Deployment, StatefulSet,
+    /// ReplicaSet, DaemonSet), counted from its own last disruption, unless `owners`
+    /// names it. Exceeding it fails the run as deviated.
     #[serde(default = "defaults::recovery_within")]
     pub within: Span,
     /// Wait this long after the revert before the first `after` sample.
     #[serde(default)]
     #[schemars(schema_with = "schema::duration_or_zero")]
     pub settle: Span,
+    /// The recovery-time objective of named owners, keyed `kind/namespace/name`
+    /// (`deployment/shop/checkout: 60s`); it replaces `within` for that owner.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("propertyNames" = {
+        "pattern": OWNER_KEY_PATTERN,
+        "description": "`kind/namespace/name`, kind one of deployment, statefulset, replicaset, daemonset"
+    }))]
+    pub owners: BTreeMap<String, Span>,
+    /// How many held `after` samples in a row make a hypothesis recovered; its time to
+    /// recover runs from the revert to the first of them.
+    #[serde(default = "defaults::recovery_consecutive")]
+    #[schemars(range(min = 1))]
+    pub consecutive: u32,
+}
+
+/// The shape of a `recovery.owners` key: `kind/namespace/name`, lowercase kind.
+pub const OWNER_KEY_PATTERN: &str = "^(deployment|statefulset|replicaset|daemonset)/[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-.a-z0-9]*[a-z0-9])?$";
+
+/// The kinds of owner whose recovery is measured, as written in an `owners` key.
+pub const OWNER_KINDS: [&str; 4] = ["deployment", "statefulset", "replicaset", "daemonset"];
+
+impl Recovery {
+    /// The recovery-time objective of `owner` (`kind/namespace/name`, lowercase kind).
+    pub fn objective(&self, owner: &str) -> Span {
+        self.owners.get(owner).copied().unwrap_or(self.within)
+    }
+
+    /// The longest objective: how long to keep watching owners after the revert.
+    pub fn longest(&self) -> Span {
+        self.owners.values().copied().fold(self.within, Span::max)
+    }
 }
 
 impl Default for Recovery {
@@ -240,6 +275,8 @@ impl Default for Recovery {
         Self {
             within: defaults::recovery_within(),
             settle: Span::default(),
+            owners: BTreeMap::new(),
+            consecutive: defaults::recovery_consecutive(),
         }
     }
 }

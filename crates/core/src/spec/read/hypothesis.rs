@@ -5,6 +5,7 @@ mod promql;
 
 use self::promql::promql_query;
 use super::*;
+use crate::spec::diagnostic::did_you_mean;
 
 pub(super) fn hypotheses(d: &mut Decoder, node: &Node) -> Option<Vec<Hypothesis>> {
     let items = d.seq(node, "hypotheses")?;
@@ -387,10 +388,104 @@ pub(super) fn recovery(d: &mut Decoder, node: &Node) -> Option<Recovery> {
     let settle = m
         .opt("settle")
         .map(|n| d.duration(n, "recovery.settle", true));
+    let owners = m.opt("owners").map(|n| recovery_owners(d, n));
+    let consecutive = m
+        .opt("consecutive")
+        .map(|n| d.int(n, "recovery.consecutive", 1, 1000));
     m.finish(d);
     let default = Recovery::default();
     Some(Recovery {
         within: within.map_or(Some(default.within), |w| w.map(Span))?,
         settle: settle.map_or(Some(default.settle), |s| s.map(Span))?,
+        owners: owners.unwrap_or(Some(default.owners))?,
+        consecutive: match consecutive {
+            None => default.consecutive,
+            Some(n) => u32::try_from(n?).ok()?,
+        },
     })
+}
+
+/// `recovery.owners`: `kind/namespace/name: duration`, every key checked so a typo in an
+/// owner is an error where it is written, not an objective that silently never applies.
+fn recovery_owners(d: &mut Decoder, node: &Node) -> Option<BTreeMap<String, Span>> {
+    let Value::Map(entries) = &node.value else {
+        d.error(
+            node.pos,
+            format!(
+                "recovery.owners must be a mapping of `kind/namespace/name` to a duration, found {}",
+                node.value.kind()
+            ),
+            Some("e.g. `owners: {deployment/shop/checkout: 60s}`".to_owned()),
+        );
+        return None;
+    };
+    let mut out = BTreeMap::new();
+    let mut ok = true;
+    for (key, value) in entries {
+        let owner = d.string(key, "a key of recovery.owners").and_then(|k| {
+            owner_key(&k)
+                .map_err(|why| d.error(key.pos, why, Some(OWNER_KEY_HINT.to_owned())))
+                .ok()
+        });
+        let within = d.duration(value, "a recovery objective", false);
+        match (owner, within) {
+            (Some(owner), Some(within)) => {
+                if out.insert(owner.clone(), Span(within)).is_some() {
+                    d.error(key.pos, format!("owner `{owner}` listed twice"), None);
+                    ok = false;
+                }
+            }
+            _ => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+const OWNER_KEY_HINT: &str = "write `kind/namespace/name`, e.g. `deployment/shop/checkout`; kind is one of deployment, statefulset, replicaset, daemonset";
+
+/// A `recovery.owners` key as the reports name owners: `kind/namespace/name` with a
+/// lowercase kind (`Deployment` is accepted and lowered).
+fn owner_key(key: &str) -> Result<String, String> {
+    let parts: Vec<&str> = key.split('/').collect();
+    let [kind, namespace, name] = parts[..] else {
+        return Err(format!(
+            "recovery owner `{key}` is not `kind/namespace/name`"
+        ));
+    };
+    let kind = kind.to_lowercase();
+    if !OWNER_KINDS.contains(&kind.as_str()) {
+        let hint = did_you_mean(&kind, OWNER_KINDS.iter().copied())
+            .map_or_else(String::new, |k| format!(" (did you mean `{k}`?)"));
+        return Err(format!(
+            "recovery owner `{key}`: `{kind}` is not a kind whose recovery is measured{hint}"
+        ));
+    }
+    if !is_dns_label(namespace) {
+        return Err(format!(
+            "recovery owner `{key}`: `{namespace}` is not a valid namespace"
+        ));
+    }
+    if !is_dns_subdomain(name) {
+        return Err(format!(
+            "recovery owner `{key}`: `{name}` is not a valid name"
+        ));
+    }
+    Ok(format!("{kind}/{namespace}/{name}"))
+}
+
+fn is_dns_label(s: &str) -> bool {
+    is_dns_name(s, 63, false)
+}
+
+fn is_dns_subdomain(s: &str) -> bool {
+    is_dns_name(s, 253, true)
+}
+
+fn is_dns_name(s: &str, max: usize, dots: bool) -> bool {
+    let edge = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    !s.is_empty()
+        && s.len() <= max
+        && s.starts_with(edge)
+        && s.ends_with(edge)
+        && s.chars().all(|c| edge(c) || c == '-' || (dots && c == '.'))
 }
