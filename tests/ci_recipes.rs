@@ -25,7 +25,6 @@ use shakedown::demo::{LocalPrometheus, find_prometheus};
 use shakedown_sandbox::{self as sandbox, SandboxHandle};
 
 const README: &str = include_str!("../README.md");
-const CHECKOUT_UP: &str = r#"kube_deployment_status_replicas_available{namespace="shop",deployment="checkout"}"#;
 
 /// One CI system's recipe, as the README gives it.
 struct Recipe {
@@ -50,7 +49,10 @@ fn recipe_blocks() -> Vec<(String, String)> {
     let mut lines = section.lines();
     while let Some(line) = lines.next() {
         if line.starts_with("```") {
-            let body: Vec<&str> = lines.by_ref().take_while(|l| !l.starts_with("```")).collect();
+            let body: Vec<&str> = lines
+                .by_ref()
+                .take_while(|l| !l.starts_with("```"))
+                .collect();
             blocks.push((label.clone(), body.join("\n")));
         } else if !line.trim().is_empty() {
             label = line.trim().trim_end_matches(':').to_string();
@@ -82,7 +84,12 @@ fn github() -> Recipe {
                 .as_object()
                 .into_iter()
                 .flatten()
-                .map(|(k, v)| (k.clone(), v.as_str().expect("env values are strings").into()))
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        v.as_str().expect("env values are strings").into(),
+                    )
+                })
                 .collect();
             commands.push((run.to_string(), env));
         }
@@ -162,8 +169,8 @@ fn set(doc: &mut Value, path: &[&str], value: Value) {
 
 /// Writes the test-sized release gate (and the scenarios it includes) under `dir`,
 /// keeping the shipped layout so the README's paths and the `../scenarios/` references
-/// are the real ones.
-fn derive_release_gate(dir: &Path, prometheus_url: &str) {
+/// are the real ones. Returns every PromQL query they hold.
+fn derive_release_gate(dir: &Path, prometheus_url: &str) -> Vec<String> {
     let read = |path: &str| -> Value {
         serde_saphyr::from_str(
             &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path))
@@ -172,8 +179,16 @@ fn derive_release_gate(dir: &Path, prometheus_url: &str) {
         .expect("shipped spec is YAML")
     };
     let mut gate = read("experiments/release-gate.yaml");
-    set(&mut gate, &["spec", "prometheus", "url"], prometheus_url.into());
-    set(&mut gate, &["spec", "hypotheses", "0", "every"], "1s".into());
+    set(
+        &mut gate,
+        &["spec", "prometheus", "url"],
+        prometheus_url.into(),
+    );
+    set(
+        &mut gate,
+        &["spec", "hypotheses", "0", "every"],
+        "1s".into(),
+    );
     set(&mut gate, &["spec", "steps", "1", "pause"], "1s".into());
     let steps: Vec<String> = gate["spec"]["steps"]
         .as_array()
@@ -183,23 +198,47 @@ fn derive_release_gate(dir: &Path, prometheus_url: &str) {
         .collect();
     assert_eq!(
         steps,
-        ["../scenarios/pod-delete.yaml", "../scenarios/network-latency.yaml"],
+        [
+            "../scenarios/pod-delete.yaml",
+            "../scenarios/network-latency.yaml"
+        ],
         "release-gate.yaml's steps changed: update this test's shortening"
     );
 
     let mut pod_delete = read("scenarios/pod-delete.yaml");
     set(&mut pod_delete, &["spec", "fault", "interval"], "2s".into());
     set(&mut pod_delete, &["spec", "fault", "duration"], "4s".into());
-    set(&mut pod_delete, &["spec", "fault", "gracePeriod"], "1s".into());
-    set(&mut pod_delete, &["spec", "hypotheses", "0", "every"], "1s".into());
-    set(&mut pod_delete, &["spec", "recovery", "within"], "30s".into());
-    set(&mut pod_delete, &["spec", "recovery", "settle"], "1s".into());
+    set(
+        &mut pod_delete,
+        &["spec", "fault", "gracePeriod"],
+        "1s".into(),
+    );
+    set(
+        &mut pod_delete,
+        &["spec", "hypotheses", "0", "every"],
+        "1s".into(),
+    );
+    set(
+        &mut pod_delete,
+        &["spec", "recovery", "within"],
+        "30s".into(),
+    );
+    set(
+        &mut pod_delete,
+        &["spec", "recovery", "settle"],
+        "1s".into(),
+    );
 
     let mut latency = read("scenarios/network-latency.yaml");
     set(&mut latency, &["spec", "fault", "duration"], "3s".into());
-    set(&mut latency, &["spec", "hypotheses", "0", "every"], "1s".into());
+    set(
+        &mut latency,
+        &["spec", "hypotheses", "0", "every"],
+        "1s".into(),
+    );
     set(&mut latency, &["spec", "recovery", "within"], "30s".into());
 
+    let mut queries = Vec::new();
     for (path, doc) in [
         ("experiments/release-gate.yaml", &gate),
         ("scenarios/pod-delete.yaml", &pod_delete),
@@ -218,7 +257,14 @@ fn derive_release_gate(dir: &Path, prometheus_url: &str) {
         std::fs::create_dir_all(target.parent().expect("parent")).expect("spec dir");
         // JSON is YAML; the test reads it back as any user's file would be read.
         std::fs::write(target, text).expect("write derived spec");
+        let hypotheses = doc["spec"]["hypotheses"].as_array().expect("hypotheses");
+        queries.extend(
+            hypotheses
+                .iter()
+                .filter_map(|h| h["promql"].as_str().map(String::from)),
+        );
     }
+    queries
 }
 
 struct Bench {
@@ -239,9 +285,15 @@ impl Drop for Bench {
 }
 
 async fn bench() -> Bench {
-    let handle = sandbox::start(common::fast_shop(), 0)
-        .await
-        .expect("sandbox starts");
+    let mut shop = common::fast_shop();
+    // A staging catalog runs at least two pods; with the sandbox's one, the gate's 50 %
+    // of catalog would be more than its `maxTargetPercent: 50%` allows.
+    shop.deployments
+        .iter_mut()
+        .find(|d| d.name == "catalog")
+        .expect("catalog in the shop")
+        .replicas = 2;
+    let handle = sandbox::start(shop, 0).await.expect("sandbox starts");
     let dir = std::env::temp_dir().join(format!("shakedown-ci-recipes-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("tmp");
@@ -249,7 +301,9 @@ async fn bench() -> Bench {
     let kubeconfig = dir.join("kubeconfig");
     std::fs::write(
         &kubeconfig,
-        handle.kubeconfig_yaml().replace("shakedown-sandbox", "staging"),
+        handle
+            .kubeconfig_yaml()
+            .replace("shakedown-sandbox", "staging"),
     )
     .expect("kubeconfig");
     let binary = find_prometheus().unwrap_or_else(|| {
@@ -260,10 +314,14 @@ async fn bench() -> Bench {
     let mut prometheus = LocalPrometheus::start(&binary, &prom_dir, &handle.addr.to_string())
         .await
         .expect("prometheus starts");
-    prometheus
-        .wait_for(CHECKOUT_UP, Duration::from_secs(60))
-        .await
-        .expect("prometheus scrapes the sandbox");
+    // Until every query of the gate has a value: its baseline must not be judged on
+    // a Prometheus that has not scraped twice yet.
+    for query in derive_release_gate(&dir.join("probe"), &prometheus.url) {
+        prometheus
+            .wait_for(&query, Duration::from_secs(60))
+            .await
+            .unwrap_or_else(|e| panic!("prometheus never answered {query}: {e}"));
+    }
     Bench {
         handle,
         prometheus,
@@ -357,7 +415,10 @@ async fn run_recipe(b: &Bench, recipe: &Recipe, markers: &[(&str, &str)]) -> Pat
         markers.push(("GITHUB_STEP_SUMMARY".into(), summary.display().to_string()));
     }
     assert!(
-        recipe.commands.iter().any(|(c, _)| c.starts_with("shakedown run ")),
+        recipe
+            .commands
+            .iter()
+            .any(|(c, _)| c.starts_with("shakedown run ")),
         "{}: no `shakedown run` command in {:?}",
         recipe.name,
         recipe.commands
@@ -427,12 +488,7 @@ async fn readme_ci_recipes_run_the_release_gate_end_to_end() {
     let b = bench().await;
 
     let github = github();
-    let work = run_recipe(
-        &b,
-        &github,
-        &[("CI", "true"), ("GITHUB_ACTIONS", "true")],
-    )
-    .await;
+    let work = run_recipe(&b, &github, &[("CI", "true"), ("GITHUB_ACTIONS", "true")]).await;
     run_recipe(&b, &gitlab(), &[("GITLAB_CI", "true"), ("CI", "true")]).await;
     // Jenkins sets no CI variable, only its URL.
     run_recipe(&b, &jenkins(), &[("JENKINS_URL", "http://127.0.0.1:1/")]).await;
@@ -466,8 +522,11 @@ async fn readme_ci_recipes_run_the_release_gate_end_to_end() {
     assert_eq!(run["resilienceScore"]["score"], 1.0, "{run}");
     // The gate really faulted the shop: checkout pods were deleted.
     assert!(
-        b.handle.request_log().iter().any(|r| r.method == "DELETE"
-            && r.path.starts_with("/api/v1/namespaces/shop/pods/checkout")),
+        b.handle
+            .request_log()
+            .iter()
+            .any(|r| r.method == "DELETE"
+                && r.path.starts_with("/api/v1/namespaces/shop/pods/checkout")),
         "no checkout pod was deleted"
     );
 }
