@@ -477,6 +477,12 @@ async fn run_recipe(b: &Bench, recipe: &Recipe, markers: &[(&str, &str)]) -> Pat
     if recipe.name == "GitHub Actions" {
         let appended = std::fs::read_to_string(&summary).expect("the step summary was written");
         assert_eq!(appended, report, "the step summary is the run's report");
+        // GitHub drops a step summary over 1 MiB.
+        assert!(
+            report.len() < 1 << 20,
+            "report.md is {} bytes",
+            report.len()
+        );
     }
     work
 }
