@@ -250,6 +250,7 @@ fn is_api(path: &str) -> bool {
 }
 
 async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
+    let received = SystemTime::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let raw_query = req.uri().query().unwrap_or("").to_owned();
@@ -270,7 +271,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
     }
     let upgrade = header(header::UPGRADE);
     let mut dry_run = raw_query.split('&').any(|kv| kv == "dryRun=All");
-    let response = match injected_fault(&state, method.as_str(), &path) {
+    let mut response = match injected_fault(&state, method.as_str(), &path) {
         Some(err) => error_response(&err),
         None if upgrade.eq_ignore_ascii_case("websocket") && path.ends_with("/exec") => {
             exec_upgrade(&state, req, &path, &raw_query)
@@ -344,21 +345,37 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
             }
         },
     };
-    let mut log = lock(&state.log);
-    if log.len() >= REQUEST_LOG_LIMIT {
-        log.drain(..REQUEST_LOG_LIMIT / 10);
-    }
-    log.push(RequestRecord {
+    let record = RequestRecord {
         method: method.to_string(),
         path,
         query: raw_query,
         status: response.status().as_u16(),
+        received,
         time: SystemTime::now(),
         dry_run,
         user_agent,
         body: logged_body,
-    });
+    };
+    audit(&state, &record, &mut response);
+    let mut log = lock(&state.log);
+    if log.len() >= REQUEST_LOG_LIMIT {
+        log.drain(..REQUEST_LOG_LIMIT / 10);
+    }
+    log.push(record);
     response
+}
+
+/// Writes the request's audit event, when an audit log is configured, and answers
+/// with its `Audit-Id` header as kube-apiserver does, so the two can be matched.
+fn audit(state: &State, record: &RequestRecord, response: &mut Response<Body>) {
+    let Some(audit_log) = &state.audit else {
+        return;
+    };
+    let id = audit_log.next_id();
+    audit_log.write(record, &id);
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("audit-id", value);
+    }
 }
 
 /// A DeleteOptions body (a DELETE, or an eviction's `deleteOptions`) that asks for
