@@ -14,6 +14,7 @@ mod lease;
 mod objects;
 mod ops;
 mod patch;
+mod protobuf;
 mod resources;
 mod schema;
 mod seed;

@@ -253,6 +253,18 @@ pub const RESOURCES: &[ResourceDef] = &[
         subresources: &[],
     },
     ResourceDef {
+        group: "authentication.k8s.io",
+        version: "v1",
+        plural: "selfsubjectreviews",
+        singular: "selfsubjectreview",
+        kind: "SelfSubjectReview",
+        namespaced: false,
+        short_names: &[],
+        store: "selfsubjectreviews",
+        verbs: &["create"],
+        subresources: &[],
+    },
+    ResourceDef {
         group: "coordination.k8s.io",
         version: "v1",
         plural: "leases",
@@ -273,6 +285,7 @@ pub const GROUPS: &[(&str, &[&str])] = &[
     // policy/v1beta1 is not served since 1.25 (the sandbox reports 1.33).
     ("policy", &["v1"]),
     ("authorization.k8s.io", &["v1"]),
+    ("authentication.k8s.io", &["v1"]),
     ("coordination.k8s.io", &["v1"]),
 ];
 
