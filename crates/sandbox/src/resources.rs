@@ -253,6 +253,30 @@ pub const RESOURCES: &[ResourceDef] = &[
         subresources: &[],
     },
     ResourceDef {
+        group: "",
+        version: "v1",
+        plural: "endpoints",
+        singular: "endpoints",
+        kind: "Endpoints",
+        namespaced: true,
+        short_names: &["ep"],
+        store: "endpoints",
+        verbs: ALL_VERBS,
+        subresources: &[],
+    },
+    ResourceDef {
+        group: "discovery.k8s.io",
+        version: "v1",
+        plural: "endpointslices",
+        singular: "endpointslice",
+        kind: "EndpointSlice",
+        namespaced: true,
+        short_names: &[],
+        store: "endpointslices",
+        verbs: ALL_VERBS,
+        subresources: &[],
+    },
+    ResourceDef {
         group: "authentication.k8s.io",
         version: "v1",
         plural: "selfsubjectreviews",
@@ -286,6 +310,7 @@ pub const GROUPS: &[(&str, &[&str])] = &[
     ("policy", &["v1"]),
     ("authorization.k8s.io", &["v1"]),
     ("authentication.k8s.io", &["v1"]),
+    ("discovery.k8s.io", &["v1"]),
     ("coordination.k8s.io", &["v1"]),
 ];
 

@@ -682,3 +682,106 @@ async fn kubectl_auth_whoami_and_can_i_answer_from_the_sandbox() {
         );
     }
 }
+
+/// Services get Endpoints and an EndpointSlice of their ready pods, which follow the
+/// pods (a deleted pod's address goes, its replacement's comes once ready), show in
+/// `kubectl describe service`, and go when the Service goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_sees_endpoints_and_slices_that_follow_the_pods() {
+    for bin in kubectls() {
+        let handle = started().await;
+        let kubectl = Kubectl::new(&bin, &handle);
+        let label = kubectl.label();
+        let pod_ips = |handle: &SandboxHandle| -> Vec<String> {
+            let mut ips: Vec<String> = handle
+                .objects("pods", Some("shop"))
+                .iter()
+                .filter(|p| p["metadata"]["labels"]["app"] == "checkout" && ready(p))
+                .filter_map(|p| p["status"]["podIP"].as_str().map(str::to_owned))
+                .collect();
+            ips.sort();
+            ips
+        };
+        let endpoint_ips = |out: &str| -> Vec<String> {
+            let ep: Value = serde_json::from_str(out).expect("an Endpoints");
+            let mut ips: Vec<String> = ep["subsets"][0]["addresses"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|a| a["ip"].as_str().map(str::to_owned))
+                .collect();
+            ips.sort();
+            ips
+        };
+        let before = pod_ips(&handle);
+        assert_eq!(before.len(), 3, "{label}");
+        let ep = kubectl
+            .ok(&["get", "endpoints", "checkout", "-n", "shop", "-o", "json"])
+            .await;
+        assert_eq!(endpoint_ips(&ep), before, "{label}: {ep}");
+
+        let table = kubectl.ok(&["get", "endpointslices", "-n", "shop"]).await;
+        let row = table
+            .lines()
+            .find(|l| l.starts_with("checkout-"))
+            .unwrap_or_else(|| panic!("{label}: {table}"));
+        assert!(
+            row.contains("IPv4") && row.contains("8080"),
+            "{label}: {row}"
+        );
+        let described = kubectl
+            .ok(&["describe", "service", "checkout", "-n", "shop"])
+            .await;
+        let line = described
+            .lines()
+            .find(|l| l.starts_with("Endpoints:"))
+            .unwrap_or_else(|| panic!("{label}: {described}"));
+        for ip in &before {
+            assert!(line.contains(&format!("{ip}:8080")), "{label}: {line}");
+        }
+
+        let victim = handle
+            .objects("pods", Some("shop"))
+            .into_iter()
+            .find(|p| p["metadata"]["labels"]["app"] == "checkout")
+            .and_then(|p| p["metadata"]["name"].as_str().map(str::to_owned))
+            .expect("a checkout pod");
+        kubectl
+            .ok(&["delete", "pod", "-n", "shop", &victim, "--wait=false"])
+            .await;
+        wait_settled(&handle).await;
+        let after = pod_ips(&handle);
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            let ep = kubectl
+                .ok(&["get", "endpoints", "checkout", "-n", "shop", "-o", "json"])
+                .await;
+            if endpoint_ips(&ep) == after {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{label}: endpoints never followed the pods: {ep} vs {after:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_ne!(after, before, "{label}: the replacement has a new address");
+
+        kubectl
+            .ok(&["delete", "service", "checkout", "-n", "shop"])
+            .await;
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        while handle.object("endpoints", "shop", "checkout").is_some()
+            || handle
+                .objects("endpointslices", Some("shop"))
+                .iter()
+                .any(|s| s["metadata"]["labels"]["kubernetes.io/service-name"] == "checkout")
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{label}: the Service's endpoints outlived it"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
