@@ -30,7 +30,7 @@ pub(super) fn reconcile_endpoints(store: &mut Store) {
     let services: Vec<Value> = store.iter("services", None, None).cloned().collect();
     for service in &services {
         let selector = &service["spec"]["selector"];
-        if !selector.as_object().is_some_and(|s| !s.is_empty()) {
+        if selector.as_object().is_none_or(|s| s.is_empty()) {
             continue;
         }
         let ns = namespace_of(service);
