@@ -294,11 +294,28 @@ fn sandbox_audit_log_records_a_pod_delete_run_as_kubernetes_audit_events() {
         &addr,
         "/api/v1/namespaces/shop/pods?watch=true&timeoutSeconds=1",
     );
-    let events = audit_events(&audit_log);
-    let watch = events.last().expect("the watch was logged");
-    assert_eq!(watch["verb"], "watch", "{watch}");
-    assert_eq!(watch["stage"], "ResponseStarted", "{watch}");
-    assert_eq!(watch["objectRef"]["resource"], "pods", "{watch}");
+    // Two lines, as on a real server: when the stream started and when it ended.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (started, completed) = loop {
+        let events = audit_events(&audit_log);
+        let watches: Vec<serde_json::Value> = events
+            .into_iter()
+            .filter(|e| e["verb"] == "watch")
+            .collect();
+        if let [started, completed] = watches.as_slice() {
+            break (started.clone(), completed.clone());
+        }
+        assert!(Instant::now() < deadline, "{watches:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(started["stage"], "ResponseStarted", "{started}");
+    assert_eq!(started["objectRef"]["resource"], "pods", "{started}");
+    assert_eq!(completed["stage"], "ResponseComplete", "{completed}");
+    assert_eq!(completed["auditID"], started["auditID"]);
+    assert!(
+        completed["stageTimestamp"].as_str() > started["stageTimestamp"].as_str(),
+        "{started} {completed}"
+    );
     for read in events
         .iter()
         .filter(|e| matches!(e["verb"].as_str(), Some("get" | "list" | "watch")))

@@ -4,9 +4,9 @@
 //!
 //! Writes are logged at level `Request` (with the request object), reads at
 //! `Metadata`, as a common audit policy does. Each line is written and flushed as its
-//! request completes, so `tail -f` shows the run as it happens. A watch is written
-//! when its stream starts (stage `ResponseStarted`), since it may never end while the
-//! file is read. The verb and `objectRef` are derived from the path and method the way
+//! request completes, so `tail -f` shows the run as it happens. A watch gets two
+//! lines, as on a real server: `ResponseStarted` when its stream starts (it may run
+//! for minutes) and `ResponseComplete` when it ends. The verb and `objectRef` are derived from the path and method the way
 //! kube-apiserver's `RequestInfoFactory` derives them.
 //!
 //! It must not change how a request is answered: a failed write is reported once on
@@ -78,9 +78,9 @@ impl AuditLog {
         audit_id(self.instance, self.sequence.fetch_add(1, Ordering::Relaxed))
     }
 
-    /// Writes one event line for `record` and flushes it.
-    pub fn write(&self, record: &RequestRecord, audit_id: &str) {
-        let mut line = event(record, audit_id).to_string();
+    /// Writes one event line for `record` at `stage` and flushes it.
+    pub fn write(&self, record: &RequestRecord, audit_id: &str, stage: Stage) {
+        let mut line = event(record, audit_id, stage).to_string();
         line.push('\n');
         let mut file = lock(&self.file);
         let written = file.write_all(line.as_bytes()).and_then(|()| file.flush());
@@ -208,8 +208,27 @@ fn micro_time(time: SystemTime) -> String {
         .to_string()
 }
 
+/// The audit stages the sandbox writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// A streamed response (a watch) has started.
+    ResponseStarted,
+    ResponseComplete,
+}
+
+/// The stage a request's first line is written at: a watch that was accepted is
+/// still streaming, anything else is complete.
+pub fn first_stage(record: &RequestRecord) -> Stage {
+    let info = request_info(&record.method, &record.path, &record.query);
+    if info.verb == "watch" && record.status < 300 {
+        Stage::ResponseStarted
+    } else {
+        Stage::ResponseComplete
+    }
+}
+
 /// The `audit.k8s.io/v1` Event for one answered request.
-pub fn event(record: &RequestRecord, audit_id: &str) -> Value {
+pub fn event(record: &RequestRecord, audit_id: &str, stage: Stage) -> Value {
     let info = request_info(&record.method, &record.path, &record.query);
     let write = is_write(&info.verb);
     let request_uri = if record.query.is_empty() {
@@ -217,10 +236,9 @@ pub fn event(record: &RequestRecord, audit_id: &str) -> Value {
     } else {
         format!("{}?{}", record.path, record.query)
     };
-    let stage = if info.verb == "watch" && record.status < 300 {
-        "ResponseStarted"
-    } else {
-        "ResponseComplete"
+    let stage = match stage {
+        Stage::ResponseStarted => "ResponseStarted",
+        Stage::ResponseComplete => "ResponseComplete",
     };
     let mut event = Map::new();
     event.insert("kind".into(), json!("Event"));

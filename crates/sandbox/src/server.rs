@@ -366,15 +366,61 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
 }
 
 /// Writes the request's audit event, when an audit log is configured, and answers
-/// with its `Audit-Id` header as kube-apiserver does, so the two can be matched.
-fn audit(state: &State, record: &RequestRecord, response: &mut Response<Body>) {
+/// with its `Audit-Id` header as kube-apiserver does, so the two can be matched. A
+/// watch's stream carries a guard that writes its `ResponseComplete` line when the
+/// stream ends (hyper drops the body then, whoever hung up).
+fn audit(state: &Arc<State>, record: &RequestRecord, response: &mut Response<Body>) {
     let Some(audit_log) = &state.audit else {
         return;
     };
     let id = audit_log.next_id();
-    audit_log.write(record, &id);
+    let stage = crate::audit::first_stage(record);
+    audit_log.write(record, &id, stage);
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("audit-id", value);
+    }
+    if stage == crate::audit::Stage::ResponseStarted {
+        let inner = std::mem::replace(response.body_mut(), Full::new(Bytes::new()).boxed());
+        *response.body_mut() = BodyExt::boxed(AuditedStream {
+            inner,
+            state: state.clone(),
+            record: record.clone(),
+            id,
+        });
+    }
+}
+
+/// A streamed body that writes its request's `ResponseComplete` audit line when it
+/// is dropped, i.e. when the stream has ended.
+struct AuditedStream {
+    inner: Body,
+    state: Arc<State>,
+    record: RequestRecord,
+    id: String,
+}
+
+impl http_body::Body for AuditedStream {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+}
+
+impl Drop for AuditedStream {
+    fn drop(&mut self) {
+        if let Some(audit_log) = &self.state.audit {
+            self.record.time = SystemTime::now();
+            audit_log.write(
+                &self.record,
+                &self.id,
+                crate::audit::Stage::ResponseComplete,
+            );
+        }
     }
 }
 
