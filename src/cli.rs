@@ -259,6 +259,10 @@ pub enum Command {
         /// Where to write the kubeconfig.
         #[arg(long, value_name = "PATH")]
         kubeconfig_out: Option<PathBuf>,
+        /// Append one JSON line per API request to FILE, as Kubernetes audit events
+        /// (`audit.k8s.io/v1` Event), flushed as each request completes.
+        #[arg(long, value_name = "FILE")]
+        audit_log: Option<PathBuf>,
     },
     /// Start a sandbox and Prometheus, run the demo experiment, and write its reports.
     ///

@@ -85,7 +85,16 @@ fn run_command(cli: Cli) -> Result<Outcome, Failure> {
                 config,
                 port,
                 kubeconfig_out,
-            } => sandbox::sandbox(config.as_deref(), port, kubeconfig_out.as_deref()).await,
+                audit_log,
+            } => {
+                sandbox::sandbox(
+                    config.as_deref(),
+                    port,
+                    kubeconfig_out.as_deref(),
+                    audit_log,
+                )
+                .await
+            }
             Command::Demo { keep_running } => demo::demo(keep_running, global).await,
         }
     })

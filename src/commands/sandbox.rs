@@ -1,7 +1,7 @@
 //! `shakedown sandbox`: serve the simulated cluster until SIGINT/SIGTERM.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::exit::{CouldNotRun, Failure, InvalidInput, Outcome, Signal};
 
@@ -10,16 +10,22 @@ pub async fn sandbox(
     config: Option<&Path>,
     port: u16,
     kubeconfig_out: Option<&Path>,
+    audit_log: Option<PathBuf>,
 ) -> Result<Outcome, Failure> {
-    use shakedown_sandbox::{self as sandbox, SandboxConfig};
-    let config = config
+    use shakedown_sandbox::{self as sandbox, SandboxConfig, SandboxError};
+    let mut config = config
         .map(SandboxConfig::load)
         .transpose()
         .map_err(|e| InvalidInput::SandboxConfig(Box::new(e)))?
         .unwrap_or_default();
-    let handle = sandbox::start(config, port)
-        .await
-        .map_err(|e| CouldNotRun::Sandbox(Box::new(e)))?;
+    if audit_log.is_some() {
+        config.audit_log = audit_log;
+    }
+    let handle = sandbox::start(config, port).await.map_err(|e| match e {
+        // A path the user named that cannot be written is their input to fix.
+        SandboxError::AuditLog(_) => Failure::from(InvalidInput::Flag(Box::new(e))),
+        e => Failure::from(CouldNotRun::Sandbox(Box::new(e))),
+    })?;
     let kubeconfig = kubeconfig_out.map(Path::to_path_buf).unwrap_or_else(|| {
         std::env::temp_dir().join(format!(
             "shakedown-sandbox-{}.kubeconfig",

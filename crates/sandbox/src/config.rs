@@ -39,6 +39,7 @@
 //!   latency: 200ms
 //!   dropWatchesAfter: 30s
 //!   matching: /eviction               # only requests whose `METHOD /path` contains this
+//! auditLog: /tmp/sandbox-audit.jsonl   # audit.k8s.io/v1 Event lines; `--audit-log` overrides
 //! accessDenied:                       # SelfSubjectAccessReviews answer `allowed: false`
 //!   - { verb: get, resource: replicasets, namespace: shop }  # no namespace: everywhere
 //!   - { verb: create, resource: pods/eviction }
@@ -83,6 +84,10 @@ pub struct SandboxConfig {
     /// API misbehaviour from the start; tests can change it at run time.
     #[serde(default)]
     pub api_faults: ApiFaults,
+    /// Where to append one `audit.k8s.io/v1` Event line per request (relative paths
+    /// are relative to the working directory). `shakedown sandbox --audit-log` overrides.
+    #[serde(default)]
+    pub audit_log: Option<std::path::PathBuf>,
     /// Permissions a SelfSubjectAccessReview reports as denied, so a client's preflight
     /// can be tested. Only the reviews answer so: the requests themselves are served.
     #[serde(default)]

@@ -5,6 +5,7 @@
 //! a real cluster is a bug. It never binds anything but the loopback interface.
 
 mod api;
+pub mod audit;
 pub mod config;
 mod controllers;
 mod events;
@@ -13,6 +14,7 @@ mod lease;
 mod objects;
 mod ops;
 mod patch;
+mod protobuf;
 mod resources;
 mod schema;
 mod seed;
@@ -48,6 +50,9 @@ pub struct RequestRecord {
     /// The raw (still percent-encoded) query string.
     pub query: String,
     pub status: u16,
+    /// When the request arrived (an audit event's `requestReceivedTimestamp`).
+    pub received: SystemTime,
+    /// When it was answered (for a watch: when its stream started).
     pub time: SystemTime,
     /// The request asked for a dry run: `dryRun=All` in its query, or `"dryRun": ["All"]`
     /// in its DeleteOptions body (where clients put a delete's).
@@ -78,6 +83,8 @@ pub struct State {
     log: Mutex<Vec<RequestRecord>>,
     exec_log: Mutex<Vec<ExecRecord>>,
     workload: Mutex<workload::Workload>,
+    /// `--audit-log`: one audit event line per request, when asked for.
+    audit: Option<audit::AuditLog>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -128,11 +135,20 @@ pub enum SandboxError {
     },
     #[error(transparent)]
     Config(#[from] config::ConfigError),
+    /// The audit log file cannot be opened for writing: a startup error, not a
+    /// request-time one.
+    #[error(transparent)]
+    AuditLog(#[from] audit::AuditLogError),
 }
 
 /// Starts a sandbox on 127.0.0.1:`port` (0 picks a free port). Must be called inside
 /// a tokio runtime.
 pub async fn start(config: SandboxConfig, port: u16) -> Result<SandboxHandle, SandboxError> {
+    let audit = config
+        .audit_log
+        .as_deref()
+        .map(audit::AuditLog::open)
+        .transpose()?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .map_err(|source| SandboxError::Bind { port, source })?;
@@ -151,6 +167,7 @@ pub async fn start(config: SandboxConfig, port: u16) -> Result<SandboxHandle, Sa
         fault_budget: Mutex::new(0.0),
         log: Mutex::new(Vec::new()),
         exec_log: Mutex::new(Vec::new()),
+        audit,
     });
     let (tx, rx) = oneshot::channel();
     let tasks = vec![

@@ -250,6 +250,7 @@ fn is_api(path: &str) -> bool {
 }
 
 async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
+    let received = SystemTime::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let raw_query = req.uri().query().unwrap_or("").to_owned();
@@ -270,7 +271,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
     }
     let upgrade = header(header::UPGRADE);
     let mut dry_run = raw_query.split('&').any(|kv| kv == "dryRun=All");
-    let response = match injected_fault(&state, method.as_str(), &path) {
+    let mut response = match injected_fault(&state, method.as_str(), &path) {
         Some(err) => error_response(&err),
         None if upgrade.eq_ignore_ascii_case("websocket") && path.ends_with("/exec") => {
             exec_upgrade(&state, req, &path, &raw_query)
@@ -344,21 +345,83 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
             }
         },
     };
-    let mut log = lock(&state.log);
-    if log.len() >= REQUEST_LOG_LIMIT {
-        log.drain(..REQUEST_LOG_LIMIT / 10);
-    }
-    log.push(RequestRecord {
+    let record = RequestRecord {
         method: method.to_string(),
         path,
         query: raw_query,
         status: response.status().as_u16(),
+        received,
         time: SystemTime::now(),
         dry_run,
         user_agent,
         body: logged_body,
-    });
+    };
+    audit(&state, &record, &mut response);
+    let mut log = lock(&state.log);
+    if log.len() >= REQUEST_LOG_LIMIT {
+        log.drain(..REQUEST_LOG_LIMIT / 10);
+    }
+    log.push(record);
     response
+}
+
+/// Writes the request's audit event, when an audit log is configured, and answers
+/// with its `Audit-Id` header as kube-apiserver does, so the two can be matched. A
+/// watch's stream carries a guard that writes its `ResponseComplete` line when the
+/// stream ends (hyper drops the body then, whoever hung up).
+fn audit(state: &Arc<State>, record: &RequestRecord, response: &mut Response<Body>) {
+    let Some(audit_log) = &state.audit else {
+        return;
+    };
+    let id = audit_log.next_id();
+    let stage = crate::audit::first_stage(record);
+    audit_log.write(record, &id, stage);
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("audit-id", value);
+    }
+    if stage == crate::audit::Stage::ResponseStarted {
+        let inner = std::mem::replace(response.body_mut(), Full::new(Bytes::new()).boxed());
+        *response.body_mut() = BodyExt::boxed(AuditedStream {
+            inner,
+            state: state.clone(),
+            record: record.clone(),
+            id,
+        });
+    }
+}
+
+/// A streamed body that writes its request's `ResponseComplete` audit line when it
+/// is dropped, i.e. when the stream has ended.
+struct AuditedStream {
+    inner: Body,
+    state: Arc<State>,
+    record: RequestRecord,
+    id: String,
+}
+
+impl http_body::Body for AuditedStream {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+}
+
+impl Drop for AuditedStream {
+    fn drop(&mut self) {
+        if let Some(audit_log) = &self.state.audit {
+            self.record.time = SystemTime::now();
+            audit_log.write(
+                &self.record,
+                &self.id,
+                crate::audit::Stage::ResponseComplete,
+            );
+        }
+    }
 }
 
 /// A DeleteOptions body (a DELETE, or an eviction's `deleteOptions`) that asks for

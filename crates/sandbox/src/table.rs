@@ -106,6 +106,18 @@ fn columns(def: &ResourceDef) -> Vec<Column> {
             col("Holder", "string", 0),
             col("Age", "string", 0),
         ],
+        "endpoints" => vec![
+            col("Name", "string", 0),
+            col("Endpoints", "string", 0),
+            col("Age", "string", 0),
+        ],
+        "endpointslices" => vec![
+            col("Name", "string", 0),
+            col("AddressType", "string", 0),
+            col("Ports", "string", 0),
+            col("Endpoints", "string", 0),
+            col("Age", "string", 0),
+        ],
         _ => vec![col("Name", "string", 0), col("Age", "string", 0)],
     }
 }
@@ -318,6 +330,24 @@ fn cells(def: &ResourceDef, obj: &Value) -> Vec<Value> {
             ]
         }
         "leases" => vec![name, json!(text(&spec["holderIdentity"])), age],
+        "endpoints" => vec![name, json!(endpoints_cell(obj)), age],
+        "endpointslices" => {
+            let ports: Vec<String> = list(&obj["ports"]).map(|p| p["port"].to_string()).collect();
+            let addresses: Vec<String> = list(&obj["endpoints"])
+                .flat_map(|e| list(&e["addresses"]).map(text).collect::<Vec<_>>())
+                .collect();
+            vec![
+                name,
+                json!(text(&obj["addressType"])),
+                json!(if ports.is_empty() {
+                    "<unset>".to_owned()
+                } else {
+                    ports.join(",")
+                }),
+                json!(at_most_three(&addresses, "<unset>")),
+                age,
+            ]
+        }
         _ => vec![name, age],
     }
 }
@@ -371,4 +401,32 @@ pub fn render(
         "columnDefinitions": column_definitions,
         "rows": rows,
     })
+}
+
+fn list(value: &Value) -> impl Iterator<Item = &Value> {
+    value.as_array().into_iter().flatten()
+}
+
+/// kubectl's printer shows three endpoints, then `+ N more...`.
+fn at_most_three(items: &[String], empty: &str) -> String {
+    match items.len() {
+        0 => empty.to_owned(),
+        1..=3 => items.join(","),
+        n => format!("{} + {} more...", items[..3].join(","), n - 3),
+    }
+}
+
+/// An Endpoints' `ip:port` pairs, ready addresses only, as `kubectl get ep` shows them.
+fn endpoints_cell(obj: &Value) -> String {
+    let pairs: Vec<String> = list(&obj["subsets"])
+        .flat_map(|subset| {
+            let ports: Vec<String> = list(&subset["ports"])
+                .map(|p| p["port"].to_string())
+                .collect();
+            list(&subset["addresses"])
+                .flat_map(|a| ports.iter().map(move |p| format!("{}:{p}", text(&a["ip"]))))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    at_most_three(&pairs, "<none>")
 }

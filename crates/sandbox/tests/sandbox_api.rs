@@ -1062,3 +1062,52 @@ async fn an_event_reporting_an_old_time_lives_an_hour_from_when_it_was_stored() 
     }
     assert!(handle.object("events", "shop", "old").is_some());
 }
+
+/// The audit log set in the topology (`auditLog:`) gets a line per request as it is
+/// answered, tied to the response by its `Audit-Id` header; a patch is logged at level
+/// `Request` with the patch as its request object.
+#[tokio::test]
+async fn the_config_audit_log_gets_a_line_per_request_matching_its_audit_id() {
+    let path = std::env::temp_dir().join(format!("shakedown-audit-{}.jsonl", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let mut config = sandbox::SandboxConfig::from_yaml(&format!(
+        "namespaces: [shop]\nauditLog: {}\n",
+        path.display()
+    ))
+    .expect("auditLog is a config key");
+    config.timings.startup_delay = Duration::from_millis(100);
+    let handle = sandbox::start(config, 0).await.expect("sandbox starts");
+    let patch = r#"{"metadata":{"labels":{"team":"a"}}}"#;
+    let patched = raw(
+        &handle,
+        "PATCH",
+        "/api/v1/namespaces/shop?fieldManager=t",
+        "Content-Type: application/merge-patch+json\r\nUser-Agent: audit-test/1\r\n",
+        patch,
+    )
+    .await;
+    assert_eq!(patched.code, 200, "{}", patched.body);
+    let id = patched
+        .headers
+        .lines()
+        .find_map(|l| l.strip_prefix("audit-id: "))
+        .expect("an Audit-Id header")
+        .trim()
+        .to_owned();
+    let lines = std::fs::read_to_string(&path).expect("written before the sandbox stops");
+    let event: Value = lines
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("each line is JSON"))
+        .find(|e| e["auditID"] == id.as_str())
+        .expect("the line of that request");
+    assert_eq!(event["verb"], "patch");
+    assert_eq!(event["level"], "Request");
+    assert_eq!(event["userAgent"], "audit-test/1");
+    assert_eq!(
+        event["objectRef"],
+        json!({"resource": "namespaces", "namespace": "shop", "name": "shop", "apiVersion": "v1"})
+    );
+    assert_eq!(event["requestObject"], parse(patch));
+    assert_eq!(event["responseStatus"]["code"], 200);
+    let _ = std::fs::remove_file(&path);
+}

@@ -557,3 +557,231 @@ async fn kubectl_apply_creates_then_configures_a_deployment() {
         );
     }
 }
+
+/// `--chunk-size=0` lists in one request with no `limit`, `limit=-1` is no limit (as
+/// on a real server), and a small chunk size pages through `continue` tokens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_lists_unchunked_with_limit_minus_one_and_in_chunks() {
+    for bin in kubectls() {
+        let handle = started().await;
+        let kubectl = Kubectl::new(&bin, &handle);
+        let label = kubectl.label();
+
+        let whole = kubectl.ok(&["get", "pods", "-A", "--chunk-size=0"]).await;
+        assert_eq!(whole.lines().skip(1).count(), 9, "{label}: {whole}");
+        let lists: Vec<String> = handle
+            .request_log()
+            .iter()
+            .filter(|r| r.method == "GET" && r.path == "/api/v1/pods")
+            .map(|r| r.query.clone())
+            .collect();
+        assert_eq!(lists.len(), 1, "{label}: one request: {lists:?}");
+        assert!(!lists[0].contains("limit="), "{label}: {lists:?}");
+
+        let raw = kubectl.ok(&["get", "--raw", "/api/v1/pods?limit=-1"]).await;
+        let list: Value = serde_json::from_str(&raw).expect("a PodList");
+        assert_eq!(list["kind"], "PodList", "{label}");
+        assert_eq!(list["items"].as_array().map(Vec::len), Some(9), "{label}");
+        assert!(list["metadata"].get("continue").is_none(), "{label}: {raw}");
+
+        handle.clear_request_log();
+        let chunked = kubectl.ok(&["get", "pods", "-A", "--chunk-size=4"]).await;
+        assert_eq!(chunked.lines().skip(1).count(), 9, "{label}: {chunked}");
+        let pages = handle
+            .request_log()
+            .iter()
+            .filter(|r| r.path == "/api/v1/pods" && r.query.contains("limit=4"))
+            .count();
+        assert_eq!(pages, 3, "{label}: 9 pods in pages of 4");
+    }
+}
+
+/// `kubectl auth whoami` (SelfSubjectReview) and `auth can-i` (SelfSubjectAccessReview,
+/// SelfSubjectRulesReview), which kubectl sends in protobuf whatever the server
+/// prefers: the sandbox decodes them, and answers from its `accessDenied` config.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_auth_whoami_and_can_i_answer_from_the_sandbox() {
+    for bin in kubectls() {
+        let mut config = fast_shop();
+        config.access_denied.push(sandbox::config::DeniedAccess {
+            verb: "delete".into(),
+            resource: "pods".into(),
+            namespace: Some("shop".into()),
+        });
+        let handle = sandbox::start(config, 0).await.expect("sandbox starts");
+        let kubectl = Kubectl::new(&bin, &handle);
+        let label = kubectl.label();
+
+        if label.ends_with("1.27") {
+            // kubectl 1.27 asks only v1beta1/v1alpha1, which a 1.32 server does not
+            // serve by default (beta APIs are off since 1.24): it fails there too.
+            let out = kubectl.run(&["auth", "whoami"]).await;
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                !out.status.success() && err.contains("selfsubjectreviews API is not enabled"),
+                "{label}: {err}"
+            );
+        } else {
+            let whoami = kubectl.ok(&["auth", "whoami", "-o", "json"]).await;
+            let review: Value = serde_json::from_str(&whoami).expect("a SelfSubjectReview");
+            assert_eq!(review["kind"], "SelfSubjectReview", "{label}");
+            assert_eq!(
+                review["status"]["userInfo"]["username"],
+                sandbox::audit::SANDBOX_USERNAME,
+                "{label}"
+            );
+        }
+
+        let rules = kubectl.ok(&["auth", "can-i", "--list"]).await;
+        assert!(
+            rules
+                .lines()
+                .any(|l| l.starts_with("*.*") && l.contains("[*]")),
+            "{label}: {rules}"
+        );
+        assert!(
+            rules.contains("selfsubjectreviews.authentication.k8s.io"),
+            "{label}: {rules}"
+        );
+
+        assert_eq!(
+            kubectl
+                .ok(&["auth", "can-i", "get", "pods", "-n", "shop"])
+                .await
+                .trim(),
+            "yes",
+            "{label}"
+        );
+        let denied = kubectl
+            .run(&["auth", "can-i", "delete", "pods", "-n", "shop"])
+            .await;
+        let answer = String::from_utf8_lossy(&denied.stdout);
+        assert!(
+            answer.starts_with("no - denied by the sandbox's accessDenied"),
+            "{label}: {answer} {}",
+            String::from_utf8_lossy(&denied.stderr)
+        );
+        assert_eq!(denied.status.code(), Some(1), "{label}");
+        assert_eq!(
+            kubectl
+                .ok(&["auth", "can-i", "delete", "pods", "-n", "default"])
+                .await
+                .trim(),
+            "yes",
+            "{label}: only shop is denied"
+        );
+        let refused: Vec<String> = handle
+            .request_log()
+            .iter()
+            .filter(|r| r.status >= 400 && !r.path.contains("selfsubjectreviews"))
+            .map(|r| format!("{} {} {}", r.method, r.path, r.status))
+            .collect();
+        assert!(
+            refused.is_empty(),
+            "{label}: no review was refused: {refused:?}"
+        );
+    }
+}
+
+/// Services get Endpoints and an EndpointSlice of their ready pods, which follow the
+/// pods (a deleted pod's address goes, its replacement's comes once ready), show in
+/// `kubectl describe service`, and go when the Service goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_sees_endpoints_and_slices_that_follow_the_pods() {
+    for bin in kubectls() {
+        let handle = started().await;
+        let kubectl = Kubectl::new(&bin, &handle);
+        let label = kubectl.label();
+        let pod_ips = |handle: &SandboxHandle| -> Vec<String> {
+            let mut ips: Vec<String> = handle
+                .objects("pods", Some("shop"))
+                .iter()
+                .filter(|p| p["metadata"]["labels"]["app"] == "checkout" && ready(p))
+                .filter_map(|p| p["status"]["podIP"].as_str().map(str::to_owned))
+                .collect();
+            ips.sort();
+            ips
+        };
+        let endpoint_ips = |out: &str| -> Vec<String> {
+            let ep: Value = serde_json::from_str(out).expect("an Endpoints");
+            let mut ips: Vec<String> = ep["subsets"][0]["addresses"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|a| a["ip"].as_str().map(str::to_owned))
+                .collect();
+            ips.sort();
+            ips
+        };
+        let before = pod_ips(&handle);
+        assert_eq!(before.len(), 3, "{label}");
+        let ep = kubectl
+            .ok(&["get", "endpoints", "checkout", "-n", "shop", "-o", "json"])
+            .await;
+        assert_eq!(endpoint_ips(&ep), before, "{label}: {ep}");
+
+        let table = kubectl.ok(&["get", "endpointslices", "-n", "shop"]).await;
+        let row = table
+            .lines()
+            .find(|l| l.starts_with("checkout-"))
+            .unwrap_or_else(|| panic!("{label}: {table}"));
+        assert!(
+            row.contains("IPv4") && row.contains("8080"),
+            "{label}: {row}"
+        );
+        let described = kubectl
+            .ok(&["describe", "service", "checkout", "-n", "shop"])
+            .await;
+        let line = described
+            .lines()
+            .find(|l| l.starts_with("Endpoints:"))
+            .unwrap_or_else(|| panic!("{label}: {described}"));
+        for ip in &before {
+            assert!(line.contains(&format!("{ip}:8080")), "{label}: {line}");
+        }
+
+        let victim = handle
+            .objects("pods", Some("shop"))
+            .into_iter()
+            .find(|p| p["metadata"]["labels"]["app"] == "checkout")
+            .and_then(|p| p["metadata"]["name"].as_str().map(str::to_owned))
+            .expect("a checkout pod");
+        kubectl
+            .ok(&["delete", "pod", "-n", "shop", &victim, "--wait=false"])
+            .await;
+        wait_settled(&handle).await;
+        let after = pod_ips(&handle);
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            let ep = kubectl
+                .ok(&["get", "endpoints", "checkout", "-n", "shop", "-o", "json"])
+                .await;
+            if endpoint_ips(&ep) == after {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{label}: endpoints never followed the pods: {ep} vs {after:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_ne!(after, before, "{label}: the replacement has a new address");
+
+        kubectl
+            .ok(&["delete", "service", "checkout", "-n", "shop"])
+            .await;
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        while handle.object("endpoints", "shop", "checkout").is_some()
+            || handle
+                .objects("endpointslices", Some("shop"))
+                .iter()
+                .any(|s| s["metadata"]["labels"]["kubernetes.io/service-name"] == "checkout")
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{label}: the Service's endpoints outlived it"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}

@@ -305,8 +305,9 @@ fn as_stored(def: &ResourceDef, obj: Value) -> Value {
     }
 }
 
-/// A request body in JSON or YAML. Protobuf and CBOR are refused with 415, which
-/// client-go answers by retrying in JSON.
+/// A request body in JSON or YAML, or in protobuf for the self-reviews kubectl's
+/// typed clients send that way (`crate::protobuf`). Other protobuf bodies and CBOR
+/// are refused with 415.
 fn parse_body(req: &ApiRequest) -> Result<Value, ApiError> {
     let media = req.content_type.split(';').next().unwrap_or("").trim();
     let value: Value = match media {
@@ -320,6 +321,9 @@ fn parse_body(req: &ApiRequest) -> Result<Value, ApiError> {
                 "the body of the request could not be decoded as YAML: {e}"
             ))
         })?,
+        "application/vnd.kubernetes.protobuf" => {
+            crate::protobuf::decode(&req.body).ok_or_else(|| ApiError::unsupported_body(media))?
+        }
         other => {
             return Err(ApiError::unsupported_body(other));
         }

@@ -1,7 +1,8 @@
 //! The authorization reviews a client asks the API server about itself:
 //! SelfSubjectAccessReview (validated, then allowed, since the sandbox authorises
 //! every request) and SelfSubjectRulesReview (the rules of a user who may do
-//! everything, as a cluster-admin sees them on a real server).
+//! everything, as a cluster-admin sees them on a real server), and
+//! SelfSubjectReview (who the caller is).
 //!
 //! It must not store anything: reviews are answers, not objects.
 
@@ -80,6 +81,20 @@ pub fn self_subject_rules_review() -> Value {
             ],
         }),
     )
+}
+
+/// `authentication.k8s.io/v1` SelfSubjectReview (`kubectl auth whoami`): who the
+/// sandbox takes the caller to be, the same user its audit log names.
+pub fn self_subject_review() -> Value {
+    json!({
+        "apiVersion": "authentication.k8s.io/v1",
+        "kind": "SelfSubjectReview",
+        "metadata": {"creationTimestamp": null},
+        "status": {"userInfo": {
+            "username": crate::audit::SANDBOX_USERNAME,
+            "groups": crate::audit::SANDBOX_GROUPS,
+        }},
+    })
 }
 
 /// A SelfSubjectAccessReview's status: allowed, unless the config denies it.

@@ -58,6 +58,9 @@ pub(super) fn create(
         "selfsubjectrulesreviews" => {
             return Ok(Reply::Json(201, reviews::self_subject_rules_review()));
         }
+        "selfsubjectreviews" => {
+            return Ok(Reply::Json(201, reviews::self_subject_review()));
+        }
         _ => {}
     }
     decode_checks(req, t.def, &mut obj)?;

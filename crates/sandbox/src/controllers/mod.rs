@@ -1,6 +1,7 @@
 //! The control plane: one pass of every controller, run on one interval under the
 //! store lock, in dependency order (cleanup, Deployment → ReplicaSet → Pod,
-//! DaemonSets, the scheduler, the kubelet, then status and disruption budgets), plus
+//! DaemonSets, the scheduler, the kubelet, Service endpoints, then status and
+//! disruption budgets), plus
 //! the pieces those controllers share (pod templates, owner references, events,
 //! int-or-percent scaling). Each controller lives in its own module.
 //! Everything here writes through the store, so watches see every step.
@@ -11,6 +12,7 @@
 mod budgets;
 mod daemonsets;
 mod deployments;
+mod endpoints;
 mod gc;
 mod kubelet;
 mod nodes;
@@ -76,6 +78,7 @@ impl ControlPlane {
         nodes::reconcile_unschedulable_taints(store);
         scheduler::schedule(store);
         self.run_kubelet(store, now);
+        endpoints::reconcile_endpoints(store);
         workload_status::update_workload_status(store);
         budgets::update_budgets(store);
         self.warm_start = false;
