@@ -299,6 +299,7 @@ impl Runner {
             bus: self.bus.clone(),
             ledger: self.ledger.clone(),
             stop: self.stop.subscribe(),
+            evictable: None,
         }
     }
 

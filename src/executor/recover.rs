@@ -86,6 +86,7 @@ pub async fn recover(
         ledger: Ledger::default(),
         // Nothing stops a recover half-way: its channel has no sender.
         stop: tokio::sync::watch::channel(crate::run::stop::Stop::Running).1,
+        evictable: None,
     };
     let mut work = marked_faults(conn).await?;
     let mut recovery = Recovery {

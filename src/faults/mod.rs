@@ -46,6 +46,11 @@ pub struct FaultContext {
     /// The run's stop channel: injection waits (a PDB-blocked eviction, a flaky API)
     /// give way to it. Reverts never watch it: they must complete.
     pub stop: tokio::sync::watch::Receiver<crate::run::stop::Stop>,
+    /// For a drain: the namespaces its evictions may reach (the effective allow-list and
+    /// `acceptCollateral`). The plan checked the node's pods against them, but a pod can
+    /// land on the node between that check and the cordon; it is refused, not evicted.
+    /// `None`: no drain (a pod fault, `recover`).
+    pub evictable: Option<std::sync::Arc<std::collections::BTreeSet<String>>>,
 }
 
 impl FaultContext {

@@ -142,7 +142,7 @@ async fn evict_node(
     let list = list.map_err(|e| fail(ctx, node, FaultError::api("cannot list pods", e)))?;
     let mut victims = Vec::new();
     for pod in list.items {
-        match classify(&pod, fault) {
+        match classify(&pod, fault, ctx.evictable.as_deref()) {
             Disposition::Evict => victims.push(pod),
             Disposition::Skip => {}
             Disposition::Refuse(why) => return Err(fail(ctx, node, FaultError::Refused(why))),
@@ -201,7 +201,11 @@ enum Disposition {
     Refuse(String),
 }
 
-fn classify(pod: &Pod, fault: &NodeDrain) -> Disposition {
+fn classify(
+    pod: &Pod,
+    fault: &NodeDrain,
+    evictable: Option<&std::collections::BTreeSet<String>>,
+) -> Disposition {
     let name = format!(
         "{}/{}",
         pod.metadata.namespace.as_deref().unwrap_or(""),
@@ -243,6 +247,16 @@ fn classify(pod: &Pod, fault: &NodeDrain) -> Disposition {
                 "{name} has no controller and would be lost; shakedown does not drain unmanaged pods"
             ));
         }
+    }
+    // The plan checked the node's pods against the allow-list; this one arrived after
+    // (scheduled between that check and the cordon), so nothing vouched for it.
+    let namespace = pod.metadata.namespace.as_deref().unwrap_or("");
+    if let Some(allowed) = evictable
+        && !allowed.contains(namespace)
+    {
+        return Disposition::Refuse(format!(
+            "{name} is on the node but its namespace `{namespace}` is outside allowedNamespaces and acceptCollateral (it arrived after the plan checked the drain's blast radius); nothing on this node is evicted"
+        ));
     }
     let uses_empty_dir = pod
         .spec
@@ -385,5 +399,51 @@ pub async fn uncordon(
             "cordoned by another run ({by})"
         ))),
         None => Ok(Reverted::LeftAlone("not cordoned by shakedown".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    fn managed_pod(namespace: &str) -> Pod {
+        serde_json::from_value(json!({
+            "metadata": {
+                "name": "late", "namespace": namespace,
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                    "name": "rs", "uid": "u1", "controller": true}]
+            },
+            "status": {"phase": "Running"}
+        }))
+        .expect("a pod")
+    }
+
+    fn drain() -> NodeDrain {
+        serde_json::from_value(json!({"duration": "1m"})).expect("a drain")
+    }
+
+    /// Regression (issue 10, blast radius): the plan checks the node's pods against the
+    /// allow-list, but a pod scheduled onto the node after that check (before the
+    /// cordon) was evicted whatever its namespace, kube-system included.
+    #[test]
+    fn a_pod_that_arrived_after_the_plan_outside_the_allow_list_is_refused() {
+        let allowed: BTreeSet<String> = ["shop".to_owned()].into();
+        assert!(matches!(
+            classify(&managed_pod("shop"), &drain(), Some(&allowed)),
+            Disposition::Evict
+        ));
+        for outside in ["kube-system", "default"] {
+            match classify(&managed_pod(outside), &drain(), Some(&allowed)) {
+                Disposition::Refuse(why) => assert!(why.contains(outside), "{why}"),
+                _ => panic!("a pod in {outside} must not be evicted"),
+            }
+        }
+        // Nothing to check against (not a planned drain): the namespace is not judged.
+        assert!(matches!(
+            classify(&managed_pod("default"), &drain(), None),
+            Disposition::Evict
+        ));
     }
 }
