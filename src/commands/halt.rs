@@ -101,7 +101,7 @@ pub async fn halt(
         .map_err(failed)?
     {
         halt::Halt::Created(notice) => crate::out!(
-            "{notice}: created {place}. Running shakedowns revert and exit 5; new runs refuse to start until `shakedown halt --clear`{would}"
+            "{notice}\ncreated {place}: running shakedowns revert and exit 5; new runs refuse to start until `shakedown halt --clear`{would}"
         ),
         halt::Halt::AlreadyHalted(notice) => {
             crate::out!("already {notice} ({place}); left as it is")
