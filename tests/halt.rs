@@ -214,6 +214,21 @@ async fn halt_mid_fault(
         took < REVERT_BOUND,
         "reverted {took:?} after the marker was created"
     );
+    let targets = |kind: &str| -> std::collections::BTreeSet<String> {
+        journal
+            .iter()
+            .filter(|r| r["event"] == kind)
+            .filter_map(|r| r["target"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let open: Vec<String> = targets("faultInjected")
+        .difference(&targets("faultReverted"))
+        .cloned()
+        .collect();
+    assert!(
+        open.is_empty(),
+        "injected, never journaled as reverted: {open:?}"
+    );
     let finished = journal.last().expect("records");
     assert_eq!(finished["event"], "runFinished");
     assert_eq!(finished["exitCode"], 5);
@@ -415,4 +430,46 @@ async fn halt_keeps_the_first_reason_and_honours_both_dry_runs() {
     let again = b.output(b.command(&["halt", "--clear"])).await;
     assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
     assert!(stdout(&again).contains("not halted"), "{}", stdout(&again));
+}
+
+/// Regression: a halt (or a signal) while a PodDisruptionBudget kept an eviction
+/// retrying was only acted on when the eviction timeout ran out (60 s here): the
+/// injection itself now stops at once, and what it did so far is reverted.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_halt_while_a_budget_blocks_the_eviction_reverts_at_once() {
+    let b = Bench::new("pdb").await;
+    let budget: kube::Api<k8s_openapi::api::policy::v1::PodDisruptionBudget> =
+        kube::Api::namespaced(common::client(&b.handle).await, "shop");
+    let tighten = serde_json::json!({"spec": {"minAvailable": 3}});
+    budget
+        .patch(
+            "checkout",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&tighten),
+        )
+        .await
+        .expect("tighten the budget");
+    b.wait_for("the budget to allow no disruption", |h| {
+        h.object("poddisruptionbudgets", "shop", "checkout")
+            .is_some_and(|p| p["status"]["disruptionsAllowed"] == 0)
+    })
+    .await;
+    let node = b
+        .handle
+        .objects("pods", Some("shop"))
+        .iter()
+        .find(|p| p["metadata"]["labels"]["app"] == "checkout")
+        .and_then(|p| p["spec"]["nodeName"].as_str().map(str::to_owned))
+        .expect("a checkout pod on a node");
+    let scenario = b.scenario(
+        "blocked",
+        &format!("  target: {{nodes: {{names: [{node}]}}}}\n  fault: {{type: node-drain, duration: 10m, evictionTimeout: 60s}}\n"),
+    );
+    let refused_eviction = |h: &SandboxHandle| {
+        h.request_log()
+            .iter()
+            .any(|r| r.path.ends_with("/eviction") && r.status == 429)
+    };
+    let took = halt_mid_fault(&b, &scenario, refused_eviction).await;
+    eprintln!("drain blocked by a budget: reverted {took:?} after the halt marker was created");
 }

@@ -143,7 +143,7 @@ impl Runner {
         if dry_run {
             self.tally_verdicts(Some(id));
             return Some(match (&*self.stop.borrow(), inject_error) {
-                (Stop::Signalled(_), _) => StepStatus::Interrupted,
+                (Stop::Signalled(_) | Stop::Halted(_), _) => StepStatus::Interrupted,
                 (_, Some(_)) => StepStatus::Failed,
                 _ => StepStatus::Completed,
             });
