@@ -368,6 +368,51 @@ async fn a_run_that_cannot_read_the_halt_marker_refuses_to_start() {
     assert!(b.changes().is_empty(), "{:?}", b.changes());
 }
 
+/// One failed read of the marker is retried, not a refusal: a flaky API server must not
+/// stop every run.
+#[tokio::test(flavor = "multi_thread")]
+async fn half_the_marker_reads_failing_still_lets_a_run_start() {
+    let b = Bench::new("flaky").await;
+    b.handle.set_api_faults(ApiFaults {
+        error_share: 0.5,
+        error_code: 500,
+        matching: Some(format!(
+            "GET /api/v1/namespaces/{DEFAULT_NAMESPACE}/configmaps/{MARKER_NAME}"
+        )),
+        ..ApiFaults::default()
+    });
+    // The sandbox fails every second matching request: one read here makes the run's
+    // first read of the marker the one that fails.
+    let marker_path = format!("/api/v1/namespaces/{DEFAULT_NAMESPACE}/configmaps/{MARKER_NAME}");
+    assert_eq!(
+        common::raw(&b.handle, "GET", &marker_path, "", "")
+            .await
+            .code,
+        404
+    );
+    let short = b.scenario(
+        "short",
+        "  target: {nodes: {names: [node-a-1]}}\n  fault: {type: node-drain, duration: 1s, evictionTimeout: 20s}\n",
+    );
+    let out = b.output(b.run(&short)).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let marker_reads: Vec<u16> = b
+        .handle
+        .request_log()
+        .iter()
+        .filter(|r| r.path == marker_path)
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(marker_reads.get(1), Some(&500), "{marker_reads:?}");
+    assert!(
+        !b.journal().iter().any(|r| r["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("cannot see its marker"))),
+        "a retried read is not a blind switch"
+    );
+    b.assert_nothing_faulted();
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn halt_keeps_the_first_reason_and_honours_both_dry_runs() {
     let b = Bench::new("cli").await;

@@ -154,10 +154,13 @@ fn marker(namespace: &str, notice: &HaltNotice) -> ConfigMap {
     }
 }
 
-/// The marker's notice, or `None` when the cluster is not halted.
+/// The marker's notice, or `None` when the cluster is not halted. Transient failures
+/// (throttling, 5xx, a dropped connection) are retried for up to [`READ_TIMEOUT`].
 pub async fn read(client: &Client, namespace: &str) -> Result<Option<HaltNotice>, HaltError> {
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
-    match tokio::time::timeout(READ_TIMEOUT, api.get_opt(MARKER_NAME)).await {
+    let deadline = tokio::time::Instant::now() + READ_TIMEOUT;
+    let reading = super::with_retries(deadline, || api.get_opt(MARKER_NAME));
+    match tokio::time::timeout(READ_TIMEOUT, reading).await {
         Ok(Ok(found)) => Ok(found.as_ref().map(notice_of)),
         Ok(Err(e)) => Err(HaltError::Read {
             namespace: namespace.into(),
