@@ -518,3 +518,49 @@ async fn a_halt_while_a_budget_blocks_the_eviction_reverts_at_once() {
     let took = halt_mid_fault(&b, &scenario, refused_eviction).await;
     eprintln!("drain blocked by a budget: reverted {took:?} after the halt marker was created");
 }
+
+/// A halt during the `after` phase ends the run at once, like a signal: the check says
+/// it was cut short by the kill switch, and the run exits 5.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_halt_during_the_after_phase_ends_the_run_promptly() {
+    let b = Bench::new("after").await;
+    let scenario = b.scenario(
+        "after",
+        "  target: {pods: {namespace: shop, selector: app=checkout, mode: one}}\n  fault: {type: pod-delete}\n  hypotheses:\n    - {name: never, kube: {deployment: checkout, namespace: shop}, expect: \">= 99\", phases: [after], every: 200ms}\n  recovery: {within: 60s}\n",
+    );
+    let child = b
+        .run(&scenario)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let journal = b.dir.join("out/journal.jsonl");
+    b.wait_for("the after phase", |_| {
+        std::fs::read_to_string(&journal).is_ok_and(|j| {
+            j.lines()
+                .any(|l| l.contains("\"probeSample\"") && l.contains("\"after\""))
+        })
+    })
+    .await;
+    let halted = std::time::Instant::now();
+    let halt = b.output(b.command(&["halt", "--reason", REASON])).await;
+    assert_eq!(halt.status.code(), Some(0), "{}", stderr(&halt));
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("exits")
+        .expect("output");
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(
+        halted.elapsed() < Duration::from_secs(5),
+        "it ended {:?} after the halt, inside a 60 s window",
+        halted.elapsed()
+    );
+    let cut = b.journal().into_iter().any(|r| {
+        r["event"] == "hypothesisVerdict"
+            && r["phase"] == "after"
+            && r["verdict"] == "skipped"
+            && r["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("kill switch"))
+    });
+    assert!(cut, "the after verdict says it was cut short");
+}
