@@ -564,3 +564,34 @@ async fn a_halt_during_the_after_phase_ends_the_run_promptly() {
     });
     assert!(cut, "the after verdict says it was cut short");
 }
+
+/// A halt between the rounds of a repeated pod-delete: no pod is deleted after it.
+#[tokio::test(flavor = "multi_thread")]
+async fn halt_mid_repeated_pod_delete_stops_deleting_and_exits_5() {
+    let b = Bench::new("pod-delete").await;
+    let scenario = b.scenario(
+        "pd",
+        "  target: {pods: {namespace: shop, selector: app=checkout, mode: one}}\n  fault: {type: pod-delete, interval: 1s, duration: 10m}\n  recovery: {within: 20s}\n",
+    );
+    let deleted = |h: &SandboxHandle| {
+        h.request_log()
+            .iter()
+            .any(|r| r.method == "DELETE" && r.path.contains("/pods/"))
+    };
+    halt_mid_fault(&b, &scenario, deleted).await;
+    let created: std::time::SystemTime = b
+        .handle
+        .request_log()
+        .iter()
+        .find(|r| r.method == "POST" && r.path.ends_with("/configmaps"))
+        .map(|r| r.time)
+        .expect("the halt's create is logged");
+    let late: Vec<String> = b
+        .handle
+        .request_log()
+        .iter()
+        .filter(|r| r.method == "DELETE" && r.path.contains("/pods/") && r.time > created)
+        .map(|r| r.path.clone())
+        .collect();
+    assert!(late.is_empty(), "deleted after the halt: {late:?}");
+}
