@@ -360,7 +360,7 @@ async fn a_run_that_cannot_read_the_halt_marker_refuses_to_start() {
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(
         stderr(&out).contains(&format!(
-            "cannot read the halt marker configmap {DEFAULT_NAMESPACE}/{MARKER_NAME}"
+            "could not read the cluster: cannot read the halt marker configmap {DEFAULT_NAMESPACE}/{MARKER_NAME}"
         )),
         "{}",
         stderr(&out)

@@ -356,8 +356,7 @@ pub enum CouldNotRun {
     /// The kill switch is on (`shakedown halt`): no run starts until `halt --clear`.
     #[error("the cluster is {0}; nothing was touched (`shakedown halt --clear` lifts it)")]
     ClusterHalted(HaltNotice),
-    /// The kill switch's marker cannot be read or written; a run that cannot see it
-    /// could not be halted, so it does not start.
+    /// `shakedown halt` could not read, write or delete the kill switch's marker.
     #[error(transparent)]
     KillSwitch(Cause),
 }
