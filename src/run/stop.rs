@@ -44,19 +44,6 @@ impl Stop {
     }
 }
 
-/// Returns once the run is shut down ([`Stop::is_shutdown`]); never, if it is not.
-pub async fn until_shutdown(stopped: &mut watch::Receiver<Stop>) {
-    loop {
-        if stopped.borrow_and_update().is_shutdown() {
-            return;
-        }
-        if stopped.changed().await.is_err() {
-            // The run is over; nobody can stop it any more.
-            return std::future::pending().await;
-        }
-    }
-}
-
 /// Like [`wait_or_stop`], but only a shutdown ([`Stop::is_shutdown`]: a signal or the
 /// kill switch) cuts the wait short, not an abort. After an `abort: true` breach the
 /// fault is reverted early, and recovery is still measured.
