@@ -110,14 +110,15 @@ impl Bench {
     }
 
     fn journal(&self) -> Vec<Value> {
-        let text = std::fs::read_to_string(self.dir.join("out/journal.jsonl")).expect("journal");
+        let text =
+            std::fs::read_to_string(self.dir.join("out/latest/journal.jsonl")).expect("journal");
         text.lines()
             .map(|l| serde_json::from_str(l).expect("record"))
             .collect()
     }
 
     fn read(&self, report: &str) -> String {
-        std::fs::read_to_string(self.dir.join("out").join(report))
+        std::fs::read_to_string(self.dir.join("out/latest").join(report))
             .unwrap_or_else(|e| panic!("{report}: {e}"))
     }
 
@@ -533,7 +534,7 @@ async fn a_halt_during_the_after_phase_ends_the_run_promptly() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn");
-    let journal = b.dir.join("out/journal.jsonl");
+    let journal = b.dir.join("out/latest/journal.jsonl");
     b.wait_for("the after phase", |_| {
         std::fs::read_to_string(&journal).is_ok_and(|j| {
             j.lines()
