@@ -125,6 +125,7 @@ async fn shakedown_run(handle: &SandboxHandle, dir: &Path, scenario: &str) -> (D
         revert_timeout: Duration::from_secs(30),
         // As `shakedown run` does: the lock is part of what a fault costs.
         lock: Some(Default::default()),
+        halt_namespace: shakedown::cluster::halt::DEFAULT_NAMESPACE.into(),
     };
     let outcome = executor::run(&plan, conn, bus.clone(), options).await;
     let whole = started.elapsed();

@@ -81,6 +81,16 @@ pub struct GlobalArgs {
         default_missing_value = "client"
     )]
     pub dry_run: DryRun,
+    /// Namespace of the kill switch's marker, the ConfigMap `shakedown-halt` that runs
+    /// watch and `shakedown halt` writes (default: `default`). Runners and whoever
+    /// halts must agree on it.
+    #[arg(
+        long,
+        global = true,
+        env = "SHAKEDOWN_HALT_NAMESPACE",
+        value_name = "NAME"
+    )]
+    pub halt_namespace: Option<String>,
     /// Act on a context that is not in the experiment's safety.allowedContexts.
     #[arg(long, short = 'y', global = true)]
     pub yes: bool,
@@ -220,6 +230,25 @@ pub enum Command {
         /// Output format (`json` and `yaml` print a `RecoverResult` on stdout).
         #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Text)]
         output: OutputFormat,
+    },
+    /// Pull the kill switch: every running shakedown watching this cluster reverts within
+    /// 2 s and exits 5 (HALTED); new runs refuse to start (exit 3) until `halt --clear`.
+    ///
+    /// The switch is the ConfigMap `shakedown-halt` in --halt-namespace (default
+    /// `default`; for this command -n/--namespace sets it too), with data `who`
+    /// (user@host), `when` (RFC 3339, UTC) and `reason`. Read it with `kubectl get
+    /// configmap shakedown-halt -o yaml`. It is a cluster object, so it works from any
+    /// machine that reaches the API server. An existing halt is left as it is.
+    ///
+    /// Exit code: 0 when the cluster is halted (or cleared) as asked, also when it
+    /// already was; 3 when the marker cannot be written (RBAC, unreachable API server).
+    Halt {
+        /// Why: every halted run and every refused run shows it.
+        #[arg(long, value_name = "TEXT", conflicts_with = "clear")]
+        reason: Option<String>,
+        /// Remove the marker, so runs may start again.
+        #[arg(long)]
+        clear: bool,
     },
     /// Re-render reports offline from a run journal.
     ///

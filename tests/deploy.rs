@@ -63,3 +63,88 @@ fn the_cronjob_never_overlaps_and_the_configmap_experiment_validates() {
     assert_eq!(loaded.name(), "monthly-gameday");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The kill switch's RBAC: the runner may read and watch the marker exactly where runs
+/// look for it (`cluster::halt`), may not write it (a run never halts others), and the
+/// halter role may create it and delete it.
+#[test]
+fn deploy_rbac_lets_the_runner_watch_the_halt_marker_and_only_halters_pull_it() {
+    use shakedown::cluster::halt::{DEFAULT_NAMESPACE, MARKER_NAME};
+    let text = std::fs::read_to_string("deploy/rbac.yaml").expect("rbac");
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&text).expect("parses");
+    let named = |kind: &str, name: &str| {
+        docs.iter()
+            .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("deploy/rbac.yaml has no {kind} {name}"))
+    };
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.as_str().map(str::to_owned))
+            .collect()
+    };
+    // Verbs a role grants on the marker ConfigMap.
+    let marker_verbs = |role: &Value| -> Vec<String> {
+        role["rules"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| {
+                strings(&r["apiGroups"]).contains(&String::new())
+                    && strings(&r["resources"]).contains(&"configmaps".to_owned())
+                    && (r["resourceNames"].is_null()
+                        || strings(&r["resourceNames"]).contains(&MARKER_NAME.to_owned()))
+            })
+            .flat_map(|r| strings(&r["verbs"]))
+            .collect()
+    };
+    let watch = named("Role", "shakedown-halt-watch");
+    assert_eq!(watch["metadata"]["namespace"], DEFAULT_NAMESPACE);
+    let verbs = marker_verbs(watch);
+    for verb in ["get", "list", "watch"] {
+        assert!(
+            verbs.contains(&verb.to_owned()),
+            "runner lacks {verb}: {verbs:?}"
+        );
+    }
+    let binding = named("RoleBinding", "shakedown-halt-watch");
+    assert_eq!(binding["metadata"]["namespace"], DEFAULT_NAMESPACE);
+    assert_eq!(binding["roleRef"]["name"], "shakedown-halt-watch");
+    let account = named("ServiceAccount", "shakedown");
+    assert!(
+        binding["subjects"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|s| s["kind"] == "ServiceAccount"
+                && s["name"] == "shakedown"
+                && s["namespace"] == account["metadata"]["namespace"]),
+        "{binding}"
+    );
+    for runner in [
+        named("ClusterRole", "shakedown"),
+        named("ClusterRole", "shakedown-target"),
+        watch,
+    ] {
+        let verbs = marker_verbs(runner);
+        assert!(
+            !verbs.iter().any(|v| v == "create" || v == "delete"),
+            "{}: a runner must not write the marker: {verbs:?}",
+            runner["metadata"]["name"]
+        );
+    }
+    let halter = named("Role", "shakedown-halter");
+    assert_eq!(halter["metadata"]["namespace"], DEFAULT_NAMESPACE);
+    let verbs = marker_verbs(halter);
+    for verb in ["create", "get", "delete"] {
+        assert!(
+            verbs.contains(&verb.to_owned()),
+            "halter lacks {verb}: {verbs:?}"
+        );
+    }
+    assert_eq!(
+        named("RoleBinding", "shakedown-halter")["roleRef"]["name"],
+        "shakedown-halter"
+    );
+}

@@ -17,6 +17,8 @@ use kube::{Api, Client, Config};
 use crate::plan::{Inventory, NodeInfo, PodInfo};
 use crate::run::retry::{Backoff, retry};
 
+pub mod halt;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
     #[error("cannot load kubeconfig {path}: {source}")]

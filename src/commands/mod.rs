@@ -5,6 +5,7 @@
 
 mod completions;
 mod demo;
+mod halt;
 mod plan;
 mod recover;
 mod report;
@@ -76,6 +77,7 @@ fn run_command(cli: Cli) -> Result<Outcome, Failure> {
                 force,
                 output,
             } => recover::recover(journal.as_deref(), force, output, global).await,
+            Command::Halt { reason, clear } => halt::halt(reason.as_deref(), clear, global).await,
             Command::Report {
                 journal,
                 formats,

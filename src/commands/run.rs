@@ -61,6 +61,7 @@ pub(super) fn session_options(
         },
         output: None,
         connect_timeout: global.connect_timeout,
+        halt_namespace: super::halt::namespace(global.halt_namespace.as_deref()),
     }
 }
 

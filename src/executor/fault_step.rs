@@ -144,7 +144,7 @@ impl Runner {
         if dry_run {
             self.tally_verdicts(Some(id));
             return Some(match (&*self.stop.borrow(), inject_error) {
-                (Stop::Signalled(_), _) => StepStatus::Interrupted,
+                (Stop::Signalled(_) | Stop::Halted(_), _) => StepStatus::Interrupted,
                 (_, Some(_)) => StepStatus::Failed,
                 _ => StepStatus::Completed,
             });
@@ -157,7 +157,7 @@ impl Runner {
         self.tally_verdicts(Some(id));
         Some(match (&*self.stop.borrow(), inject_error) {
             (Stop::Aborted(_), _) => StepStatus::Aborted,
-            (Stop::Signalled(_), _) => StepStatus::Interrupted,
+            (Stop::Signalled(_) | Stop::Halted(_), _) => StepStatus::Interrupted,
             (Stop::LockLost(_), _) => StepStatus::Failed,
             (_, Some(_)) => StepStatus::Failed,
             _ => StepStatus::Completed,

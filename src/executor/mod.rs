@@ -4,7 +4,7 @@
 //! walked again here. It talks only through `RunEvent`s on the `EventBus` (journal +
 //! progress). Every fault is recorded in the `Ledger` before its first mutating call,
 //! and the ledger is emptied (reverted) on every exit path: success, deviation, abort,
-//! SIGINT/SIGTERM and a panicking step task.
+//! SIGINT/SIGTERM, the kill switch (`shakedown halt`) and a panicking step task.
 
 mod fault_step;
 mod locks;
@@ -52,6 +52,8 @@ pub struct RunOptions {
     /// Where the run's locks live and how long to wait for them; `None` takes no lock
     /// (a server dry run, which changes nothing).
     pub lock: Option<crate::cluster::lease::LockSettings>,
+    /// Where the kill switch's marker is watched (`cluster::halt`).
+    pub halt_namespace: String,
 }
 
 /// What happened, for the exit code.
@@ -94,6 +96,25 @@ pub async fn run(plan: &Plan, conn: Connection, bus: EventBus, options: RunOptio
 /// from its first moment (connect, preflight) to its last report, so no signal finds
 /// the process without a handler.
 pub async fn run_with_stop(
+    plan: &Plan,
+    conn: Connection,
+    bus: EventBus,
+    options: RunOptions,
+    stop: watch::Sender<Stop>,
+) -> Outcome {
+    // The kill switch is watched for as long as the run runs (`cluster::halt`).
+    let halt_watch = signals::watch_halt(
+        conn.client.clone(),
+        options.halt_namespace.clone(),
+        stop.clone(),
+        bus.clone(),
+    );
+    let outcome = run_plan(plan, conn, bus, options, stop).await;
+    halt_watch.abort();
+    outcome
+}
+
+async fn run_plan(
     plan: &Plan,
     conn: Connection,
     bus: EventBus,
@@ -201,9 +222,10 @@ impl Runner {
         !matches!(*self.stop.borrow(), Stop::Running)
     }
 
-    /// A terminating signal arrived: wind down now, without the after-phases.
+    /// A terminating signal arrived or the kill switch was pulled: wind down now,
+    /// without the after-phases.
     fn signalled(&self) -> bool {
-        self.stop.borrow().is_signal()
+        self.stop.borrow().is_shutdown()
     }
 
     fn sequence<'a>(
@@ -377,13 +399,16 @@ impl Runner {
 
     /// What the tally and the stop reason amount to, in the one failure vocabulary
     /// (`crate::exit`), worst first: a cluster that may still be faulted, then a signal,
-    /// then a run that could not complete, then a deviation.
+    /// then the kill switch, then a run that could not complete, then a deviation.
     fn verdict(tally: &Tally, stop: &Stop) -> Result<(), Failure> {
         if !tally.revert_failures.is_empty() {
             return Err(Failure::revert_failed(tally.revert_failures.clone()));
         }
         if let Stop::Signalled(signal) = stop {
             return Err(Failure::interrupted(*signal));
+        }
+        if let Stop::Halted(notice) = stop {
+            return Err(Failure::Halted(notice.clone()));
         }
         if !tally.errors.is_empty() {
             return Err(CouldNotRun::Incomplete {
@@ -450,7 +475,7 @@ impl Runner {
         };
         let status = match &verdict {
             Err(Failure::RevertFailed { .. } | Failure::CouldNotRun(_)) => StepStatus::Failed,
-            Err(Failure::Interrupted(_)) => StepStatus::Interrupted,
+            Err(Failure::Interrupted(_) | Failure::Halted(_)) => StepStatus::Interrupted,
             Err(Failure::Deviated(Deviation::Aborted { .. })) => StepStatus::Aborted,
             _ => StepStatus::Completed,
         };

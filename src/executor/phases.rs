@@ -401,7 +401,7 @@ pub async fn after(
                     break outcome;
                 }
                 if wait_or_signal(&mut stopped, next).await {
-                    let message = "the run was stopped by a signal before recovery was confirmed";
+                    let message = "the run was stopped (a signal or the kill switch) before recovery was confirmed";
                     check.verdict(
                         bus,
                         Phase::After,
@@ -553,9 +553,9 @@ async fn futures_join_all<F: std::future::Future<Output = ()>>(futures: impl Ite
     .await;
 }
 
-/// Every `after` hypothesis, skipped: a signal arrived before the first sample.
+/// Every `after` hypothesis, skipped: a signal or a halt arrived before the first sample.
 fn skip_after(checks: &[Check], bus: &EventBus) {
-    let message = "the run was stopped by a signal before recovery was checked";
+    let message = "the run was stopped (a signal or the kill switch) before recovery was checked";
     skip(checks, bus, &[Phase::After], message);
 }
 

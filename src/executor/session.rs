@@ -46,6 +46,8 @@ pub struct SessionOptions {
     pub output: Option<crate::output::Format>,
     /// `--connect-timeout`: how long the API server may take to answer at all.
     pub connect_timeout: Duration,
+    /// `--halt-namespace`: where the kill switch's marker is (`cluster::halt`).
+    pub halt_namespace: String,
 }
 
 /// Runs every file and returns the worst outcome (the runs report their own verdicts);
@@ -129,11 +131,17 @@ async fn session(
     let unreachable = cluster::ensure_reachable(first_conn, global.connect_timeout)
         .await
         .err();
+    let mut refused = None;
     for (plan, (_, conn)) in plans
         .iter_mut()
         .zip(&runs)
         .filter(|_| unreachable.is_none())
     {
+        // Through the run's own connection: every request names its run.
+        refused = kill_switch(conn, &global.halt_namespace).await;
+        if refused.is_some() {
+            break;
+        }
         let (namespaces, with_nodes) = plan.inventory_needs();
         // Reading the cluster and asking about RBAC can take a while on a slow API
         // server; a signal meanwhile ends the session before anything is touched.
@@ -158,15 +166,16 @@ async fn session(
             }
         }
     }
-    let stopped: Option<Failure> = match (interrupted, unreachable, unreadable) {
-        (Some(signal), _, _) => Some(Failure::interrupted(signal)),
-        (None, Some(e), _) => Some(CouldNotRun::Connect(Box::new(e)).into()),
-        (None, None, Some(e)) => Some(CouldNotRun::ReadCluster(Box::new(e)).into()),
-        (None, None, None) if !problems.is_empty() => {
-            Some(CouldNotRun::Preflight { problems }.into())
-        }
-        (None, None, None) => None,
-    };
+    let stopped: Option<Failure> =
+        refused.or_else(|| match (interrupted, unreachable, unreadable) {
+            (Some(signal), _, _) => Some(Failure::interrupted(signal)),
+            (None, Some(e), _) => Some(CouldNotRun::Connect(Box::new(e)).into()),
+            (None, None, Some(e)) => Some(CouldNotRun::ReadCluster(Box::new(e)).into()),
+            (None, None, None) if !problems.is_empty() => {
+                Some(CouldNotRun::Preflight { problems }.into())
+            }
+            (None, None, None) => None,
+        });
     if let Some(failure) = stopped {
         // A client dry run writes nothing; every other run leaves its evidence, so a CI
         // reporter shows the cause instead of "no tests".
@@ -348,6 +357,17 @@ fn prometheus_configured(loaded: &[spec::Loaded], global: &SessionOptions) -> Re
     Ok(())
 }
 
+/// The kill switch, checked before anything is touched: a halted cluster refuses the
+/// run (exit 3, saying who halted, when and why), and so does a marker that cannot be
+/// read, since a run that cannot see it could not be halted.
+async fn kill_switch(conn: &cluster::Connection, namespace: &str) -> Option<Failure> {
+    match cluster::halt::read(&conn.client, namespace).await {
+        Ok(None) => None,
+        Ok(Some(notice)) => Some(CouldNotRun::ClusterHalted(notice).into()),
+        Err(e) => Some(CouldNotRun::ReadCluster(Box::new(e)).into()),
+    }
+}
+
 /// `-o json|yaml`: a `RunResult` on stdout, the summary.json of every run in order (and,
 /// for `--dry-run=client`, which runs nothing, the plans).
 fn print_result(global: &SessionOptions, runs: &[Vec<Record>], outcome: Outcome, plans: &[Plan]) {
@@ -479,6 +499,7 @@ fn run_options(global: &SessionOptions, run_id: String) -> executor::RunOptions 
         prometheus_token: global.prometheus_token.clone(),
         prometheus_token_file: global.prometheus_token_file.clone(),
         revert_timeout: global.revert_timeout,
+        halt_namespace: global.halt_namespace.clone(),
         // A server dry run changes nothing, so it has nothing to lock.
         lock: (global.dry_run == DryRun::None).then(|| global.lock.clone()),
     }

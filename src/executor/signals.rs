@@ -1,10 +1,13 @@
-//! Signals into the run's stop channel (`crate::run::stop`): the revert runs no matter
-//! which one fired.
+//! Signals and the kill switch into the run's stop channel (`crate::run::stop`): the
+//! revert runs no matter which one fired.
 
 use tokio::signal::unix::{self, SignalKind};
 use tokio::sync::watch;
 
+use crate::cluster::halt;
+use crate::events::{NoteLevel, RunEvent};
 use crate::exit::Signal;
+use crate::run::bus::EventBus;
 pub use crate::run::stop::Stop;
 
 /// Forwards every terminating signal shakedown handles ([`Signal::ALL`]: HUP, INT, QUIT,
@@ -49,6 +52,53 @@ pub fn install(stop: watch::Sender<Stop>) -> tokio::task::JoinHandle<()> {
                 "shakedown: {}; reverting every injected fault before exiting",
                 signal.name()
             );
+        }
+    })
+}
+
+/// Watches the cluster's halt marker (`cluster::halt`) in `namespace` until the run
+/// ends; when it appears, the run stops with [`Stop::Halted`] (a signal or a halt that
+/// came first wins) and the journal says who halted, when and why. A marker that cannot
+/// be read is said once, as a warning: the run goes on, but the report shows the
+/// switch was blind.
+pub fn watch_halt(
+    client: kube::Client,
+    namespace: String,
+    stop: watch::Sender<Stop>,
+    bus: EventBus,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut warned = false;
+        let notice = halt::wait_for_halt(&client, &namespace, |e| {
+            if !std::mem::replace(&mut warned, true) {
+                bus.emit(RunEvent::Note {
+                    level: NoteLevel::Warning,
+                    message: format!(
+                        "the kill switch cannot see its marker ({e}); `shakedown halt` may not stop this run"
+                    ),
+                });
+            }
+        })
+        .await;
+        let halted = stop.send_if_modified(|current| {
+            if matches!(
+                current,
+                Stop::Running | Stop::Aborted(_) | Stop::LockLost(_)
+            ) {
+                *current = Stop::Halted(notice.clone());
+                true
+            } else {
+                false
+            }
+        });
+        if halted {
+            bus.emit(RunEvent::Note {
+                level: NoteLevel::Warning,
+                message: format!(
+                    "kill switch: {notice} (configmap {namespace}/{}); reverting every injected fault",
+                    halt::MARKER_NAME
+                ),
+            });
         }
     })
 }

@@ -1,10 +1,11 @@
-//! Why a run stops early, and the waits that notice it. Terminating signals and
-//! `abort: true` breaches all land in one `watch` channel; every wait in faults, probes and the
-//! executor watches it, so a stop is never missed by a sleeping task.
+//! Why a run stops early, and the waits that notice it. Terminating signals, the kill
+//! switch (`shakedown halt`) and `abort: true` breaches all land in one `watch` channel;
+//! every wait in faults, probes and the executor watches it, so a stop is never missed
+//! by a sleeping task.
 
 use tokio::sync::watch;
 
-use crate::exit::Signal;
+use crate::exit::{HaltNotice, Signal};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Stop {
@@ -16,6 +17,9 @@ pub enum Stop {
     /// The run lost one of its locks (`cluster::lease`): another run may now fault the
     /// same targets, so this one reverts and stops, and exits 3.
     LockLost(String),
+    /// The kill switch: a halt marker appeared in the cluster. Like a signal: stop
+    /// injecting, revert everything, write the reports, exit 5.
+    Halted(HaltNotice),
 }
 
 /// Sleeps until `until`; returns true if the run was stopped first.
@@ -33,20 +37,22 @@ pub async fn wait_or_stop(
 }
 
 impl Stop {
-    /// A terminating signal: the run must wind down now, after-phases included.
-    pub fn is_signal(&self) -> bool {
-        matches!(self, Stop::Signalled(_))
+    /// A terminating signal or the kill switch: the run must wind down now, without
+    /// its after-phases. (An abort only ends the fault early; recovery is still measured.)
+    pub fn is_shutdown(&self) -> bool {
+        matches!(self, Stop::Signalled(_) | Stop::Halted(_))
     }
 }
 
-/// Like [`wait_or_stop`], but only a signal cuts the wait short, not an abort. After an
-/// `abort: true` breach the fault is reverted early, and recovery is still measured.
+/// Like [`wait_or_stop`], but only a shutdown ([`Stop::is_shutdown`]: a signal or the
+/// kill switch) cuts the wait short, not an abort. After an `abort: true` breach the
+/// fault is reverted early, and recovery is still measured.
 pub async fn wait_or_signal(
     stopped: &mut watch::Receiver<Stop>,
     until: tokio::time::Instant,
 ) -> bool {
     loop {
-        if stopped.borrow().is_signal() {
+        if stopped.borrow().is_shutdown() {
             return true;
         }
         tokio::select! {
@@ -70,13 +76,13 @@ pub async fn unless_stopped<F: Future>(
     until(stopped, |s| !matches!(s, Stop::Running), work).await
 }
 
-/// Like [`unless_stopped`], but only a terminating signal cuts `work` short, not an
+/// Like [`unless_stopped`], but only a shutdown (a signal or the kill switch) cuts `work` short, not an
 /// abort (after an abort, recovery is still measured).
 pub async fn unless_signalled<F: Future>(
     stopped: &mut watch::Receiver<Stop>,
     work: F,
 ) -> Option<F::Output> {
-    until(stopped, Stop::is_signal, work).await
+    until(stopped, Stop::is_shutdown, work).await
 }
 
 /// For a mutating call that retries: like [`unless_stopped`] (nothing starts after a

@@ -122,6 +122,27 @@ pub enum Outcome {
     Halted,
 }
 
+/// Who pulled the kill switch (`shakedown halt`), when and why: what a halted run ends
+/// with and what a refused run shows. Plain words, read from the cluster's halt marker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HaltNotice {
+    /// `user@host` of whoever ran `shakedown halt`.
+    pub who: String,
+    /// RFC 3339, UTC (`2026-12-02T09:44:11Z`).
+    pub when: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for HaltNotice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "halted by {} at {}: {}",
+            self.who, self.when, self.reason
+        )
+    }
+}
+
 /// The label of an exit code no [`Outcome`] stands for (a hand-edited journal).
 pub const UNKNOWN_LABEL: &str = "FAILED";
 /// The meaning of an exit code no [`Outcome`] stands for.
@@ -263,6 +284,9 @@ pub enum Failure {
     /// Exit 128 + the signal's number, after every fault was reverted.
     #[error("{} by {}; every fault was reverted", .0.verb(), .0.name())]
     Interrupted(Signal),
+    /// Exit 5: the kill switch stopped the run, after every fault was reverted.
+    #[error("{0}; every fault was reverted")]
+    Halted(HaltNotice),
 }
 
 /// Exit 2: the input is wrong, and nothing in the cluster was touched.
@@ -329,6 +353,12 @@ pub enum CouldNotRun {
     Sandbox(Cause),
     #[error(transparent)]
     Demo(Cause),
+    /// The kill switch is on (`shakedown halt`): no run starts until `halt --clear`.
+    #[error("the cluster is {0}; nothing was touched (`shakedown halt --clear` lifts it)")]
+    ClusterHalted(HaltNotice),
+    /// `shakedown halt` could not read, write or delete the kill switch's marker.
+    #[error(transparent)]
+    KillSwitch(Cause),
 }
 
 /// Exit 1: why the steady state is not confirmed.
@@ -350,6 +380,7 @@ impl Failure {
             Failure::Deviated(_) => Outcome::Deviated,
             Failure::RevertFailed { .. } => Outcome::RevertFailed,
             Failure::Interrupted(signal) => Outcome::Interrupted(*signal),
+            Failure::Halted(_) => Outcome::Halted,
         }
     }
 
@@ -578,6 +609,28 @@ mod tests {
             assert_eq!(failure.exit_code(), code, "{failure}");
             assert_eq!(failure.outcome().code(), code, "{failure}");
         }
+    }
+
+    #[test]
+    fn the_kill_switch_halts_with_5_and_refuses_with_3_naming_who_when_and_why() {
+        let notice = HaltNotice {
+            who: "alice@laptop".into(),
+            when: "2026-12-02T09:44:11Z".into(),
+            reason: "payments incident".into(),
+        };
+        let halted = Failure::Halted(notice.clone());
+        assert_eq!(halted.exit_code(), 5);
+        assert_eq!(halted.outcome().label(false), "HALTED");
+        assert_eq!(
+            halted.to_string(),
+            "halted by alice@laptop at 2026-12-02T09:44:11Z: payments incident; every fault was reverted"
+        );
+        let refused: Failure = CouldNotRun::ClusterHalted(notice).into();
+        assert_eq!(refused.exit_code(), 3);
+        assert_eq!(
+            refused.to_string(),
+            "the cluster is halted by alice@laptop at 2026-12-02T09:44:11Z: payments incident; nothing was touched (`shakedown halt --clear` lifts it)"
+        );
     }
 
     #[test]

@@ -81,6 +81,7 @@ pub fn prepare_create(def: &ResourceDef, obj: &mut Value) -> Result<(), ApiError
         "deployments" | "replicasets" | "daemonsets" => default_workload(def, obj)?,
         "poddisruptionbudgets" => validate_pdb(obj)?,
         "events" => events::validate(obj, def.group == "events.k8s.io")?,
+        "configmaps" => validate_config_map(obj, &name)?,
         "leases" => super::lease::validate(obj)?,
         "namespaces" => {
             obj["spec"] = json!({"finalizers": ["kubernetes"]});
@@ -349,6 +350,10 @@ pub fn merge_update(
             if def.store == "poddisruptionbudgets" {
                 validate_pdb_spec(&name, &new)?;
             }
+            if def.store == "configmaps" {
+                validate_config_map(&new, &name)?;
+                check_immutable_config_map(&name, old, &new)?;
+            }
             if def.store == "leases" {
                 super::lease::check_update_precondition(&new, Some(old))?;
                 super::lease::validate(&mut new)?;
@@ -542,6 +547,110 @@ fn taint_causes(node: &Value, times: usize) -> Vec<Cause> {
         causes.extend(once.iter().cloned());
     }
     causes
+}
+
+/// kube-apiserver's `ValidateConfigMap`: every key is a config key (`[-._a-zA-Z0-9]+`,
+/// not `.` or `..`, at most 253 characters), no key is in both `data` and `binaryData`,
+/// `data` values are strings, and the whole payload fits in 1 MiB.
+fn validate_config_map(obj: &Value, name: &str) -> Result<(), ApiError> {
+    const MAX_BYTES: usize = 1024 * 1024;
+    let mut total = 0;
+    for field in ["data", "binaryData"] {
+        let entries = match &obj[field] {
+            Value::Null => continue,
+            Value::Object(entries) => entries,
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "ConfigMap in version \"v1\" cannot be handled as a ConfigMap: json: cannot unmarshal {} into Go struct field ConfigMap.{field} of type map[string]string",
+                    json_type(other)
+                )));
+            }
+        };
+        for (key, value) in entries {
+            let path = format!("{field}[{key}]");
+            if !is_config_key(key) {
+                return Err(ApiError::invalid(
+                    "ConfigMap",
+                    name,
+                    &path,
+                    &format!(
+                        "Invalid value: \"{key}\": a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')"
+                    ),
+                ));
+            }
+            if field == "binaryData" && obj["data"].get(key).is_some() {
+                return Err(ApiError::invalid(
+                    "ConfigMap",
+                    name,
+                    &path,
+                    &format!("Invalid value: \"{key}\": duplicate of key present in data"),
+                ));
+            }
+            let Some(text) = value.as_str() else {
+                return Err(ApiError::bad_request(format!(
+                    "ConfigMap in version \"v1\" cannot be handled as a ConfigMap: json: cannot unmarshal {} into Go struct field ConfigMap.{field} of type string",
+                    json_type(value)
+                )));
+            };
+            total += key.len() + text.len();
+        }
+    }
+    if total > MAX_BYTES {
+        return Err(ApiError::invalid(
+            "ConfigMap",
+            name,
+            "[]",
+            &format!("Too long: must have at most {MAX_BYTES} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+fn is_config_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= 253
+        && key != "."
+        && key != ".."
+        && !key.starts_with("..")
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// Go's name for a JSON value's type, as `encoding/json` words a decode error.
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// An `immutable: true` ConfigMap keeps its data, and stays immutable.
+fn check_immutable_config_map(name: &str, old: &Value, new: &Value) -> Result<(), ApiError> {
+    if old["immutable"] != true {
+        return Ok(());
+    }
+    let forbidden = |field: &str| {
+        ApiError::invalid(
+            "ConfigMap",
+            name,
+            field,
+            "Forbidden: field is immutable when `immutable` is set",
+        )
+    };
+    if new["immutable"] != true {
+        return Err(forbidden("immutable"));
+    }
+    for field in ["data", "binaryData"] {
+        if old[field] != new[field] {
+            return Err(forbidden(field));
+        }
+    }
+    Ok(())
 }
 
 fn validate_pdb_spec(name: &str, pdb: &Value) -> Result<(), ApiError> {

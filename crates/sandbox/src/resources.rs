@@ -158,6 +158,18 @@ pub const RESOURCES: &[ResourceDef] = &[
     ResourceDef {
         group: "",
         version: "v1",
+        plural: "configmaps",
+        singular: "configmap",
+        kind: "ConfigMap",
+        namespaced: true,
+        short_names: &["cm"],
+        store: "configmaps",
+        verbs: ALL_VERBS,
+        subresources: &[],
+    },
+    ResourceDef {
+        group: "",
+        version: "v1",
         plural: "events",
         singular: "event",
         kind: "Event",

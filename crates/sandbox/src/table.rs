@@ -94,6 +94,11 @@ fn columns(def: &ResourceDef) -> Vec<Column> {
             col("Status", "string", 0),
             col("Age", "string", 0),
         ],
+        "configmaps" => vec![
+            col("Name", "string", 0),
+            col("Data", "integer", 0),
+            col("Age", "string", 0),
+        ],
         "events" => vec![
             col("Last Seen", "string", 0),
             col("Type", "string", 0),
@@ -276,6 +281,10 @@ fn cells(def: &ResourceDef, obj: &Value) -> Vec<Value> {
             age,
         ],
         "namespaces" => vec![name, json!(text(&status["phase"])), age],
+        "configmaps" => {
+            let count = |field: &str| obj[field].as_object().map_or(0, |m| m.len());
+            vec![name, json!(count("data") + count("binaryData")), age]
+        }
         "services" => {
             let ports = spec["ports"]
                 .as_array()

@@ -1111,3 +1111,142 @@ async fn the_config_audit_log_gets_a_line_per_request_matching_its_audit_id() {
     assert_eq!(event["responseStatus"]["code"], 200);
     let _ = std::fs::remove_file(&path);
 }
+
+/// ConfigMaps are served like kube-apiserver serves them (the kill switch's marker is
+/// one): create, get, list, watch, patch, delete, with its Status bodies (409
+/// AlreadyExists, 404 NotFound, 422 for a bad key or an immutable change) and dryRun.
+#[tokio::test]
+async fn config_maps_are_served_like_a_real_api_server() {
+    let handle = sandbox::start(sandbox::SandboxConfig::empty(), 0)
+        .await
+        .expect("sandbox");
+    let json = "Content-Type: application/json\r\n";
+    let merge = "Content-Type: application/merge-patch+json\r\n";
+    let collection = "/api/v1/namespaces/default/configmaps";
+    let one = format!("{collection}/halt");
+    let body = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "halt"}, "data": {"reason": "incident"}}).to_string();
+
+    let discovered = get_json(&handle, "/api/v1").await;
+    let entry = discovered["resources"]
+        .as_array()
+        .and_then(|r| r.iter().find(|e| e["name"] == "configmaps"))
+        .cloned()
+        .expect("discovery lists configmaps");
+    assert_eq!(
+        (entry["kind"].clone(), entry["namespaced"].clone()),
+        (json!("ConfigMap"), json!(true))
+    );
+    assert_eq!(entry["shortNames"], json!(["cm"]));
+
+    let missing = raw(&handle, "GET", &one, "", "").await;
+    assert_eq!(missing.code, 404, "{}", missing.body);
+    let status = parse(&missing.body);
+    assert_eq!(
+        (status["kind"].clone(), status["reason"].clone()),
+        (json!("Status"), json!("NotFound"))
+    );
+    assert_eq!(status["message"], "configmaps \"halt\" not found");
+    assert_eq!(status["details"]["kind"], "configmaps");
+
+    let dry = raw(
+        &handle,
+        "POST",
+        &format!("{collection}?dryRun=All"),
+        json,
+        &body,
+    )
+    .await;
+    assert_eq!(dry.code, 201, "{}", dry.body);
+    assert_eq!(parse(&dry.body)["data"]["reason"], "incident");
+    assert!(
+        handle.object("configmaps", "default", "halt").is_none(),
+        "a dry run stores nothing"
+    );
+
+    // Watched later from this version: the history replays every change since.
+    let before = get_json(&handle, collection).await["metadata"]["resourceVersion"]
+        .as_str()
+        .expect("list resourceVersion")
+        .to_owned();
+    let created = raw(&handle, "POST", collection, json, &body).await;
+    assert_eq!(created.code, 201, "{}", created.body);
+    let created = parse(&created.body);
+    assert_eq!(created["metadata"]["namespace"], "default");
+    assert!(created["metadata"]["uid"].is_string(), "{created}");
+    assert!(created["metadata"]["creationTimestamp"].is_string());
+
+    let again = raw(&handle, "POST", collection, json, &body).await;
+    assert_eq!(again.code, 409, "{}", again.body);
+    let status = parse(&again.body);
+    assert_eq!(status["reason"], "AlreadyExists");
+    assert_eq!(status["message"], "configmaps \"halt\" already exists");
+
+    let got = get_json(&handle, &one).await;
+    assert_eq!(got["data"]["reason"], "incident");
+    let list = get_json(&handle, collection).await;
+    assert_eq!(list["kind"], "ConfigMapList");
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(1), "{list}");
+
+    let patch = json!({"data": {"who": "alice@host"}}).to_string();
+    let patched = raw(&handle, "PATCH", &one, merge, &patch).await;
+    assert_eq!(patched.code, 200, "{}", patched.body);
+    assert_eq!(
+        parse(&patched.body)["data"],
+        json!({"reason": "incident", "who": "alice@host"})
+    );
+
+    let bad_key = json!({"metadata": {"name": "bad"}, "data": {"no/slash": "x"}}).to_string();
+    let refused = raw(&handle, "POST", collection, json, &bad_key).await;
+    assert_eq!(refused.code, 422, "{}", refused.body);
+    assert_eq!(
+        parse(&refused.body)["details"]["causes"][0]["field"],
+        "data[no/slash]"
+    );
+
+    let frozen =
+        json!({"metadata": {"name": "frozen"}, "immutable": true, "data": {"a": "1"}}).to_string();
+    assert_eq!(
+        raw(&handle, "POST", collection, json, &frozen).await.code,
+        201
+    );
+    let thaw = raw(
+        &handle,
+        "PATCH",
+        &format!("{collection}/frozen"),
+        merge,
+        &json!({"data": {"a": "2"}}).to_string(),
+    )
+    .await;
+    assert_eq!(thaw.code, 422, "{}", thaw.body);
+    assert!(thaw.body.contains("field is immutable"), "{}", thaw.body);
+
+    let dry_delete = raw(&handle, "DELETE", &format!("{one}?dryRun=All"), "", "").await;
+    assert_eq!(dry_delete.code, 200, "{}", dry_delete.body);
+    assert!(handle.object("configmaps", "default", "halt").is_some());
+    let deleted = raw(&handle, "DELETE", &one, "", "").await;
+    assert_eq!(deleted.code, 200, "{}", deleted.body);
+    assert!(handle.object("configmaps", "default", "halt").is_none());
+    let gone = raw(&handle, "DELETE", &one, "", "").await;
+    assert_eq!(gone.code, 404, "{}", gone.body);
+    assert_eq!(parse(&gone.body)["reason"], "NotFound");
+
+    let watched = raw(
+        &handle,
+        "GET",
+        &format!("{collection}?watch=1&resourceVersion={before}&fieldSelector=metadata.name%3Dhalt&timeoutSeconds=1"),
+        "",
+        "",
+    )
+    .await;
+    assert_eq!(watched.code, 200, "{}", watched.body);
+    let events: Vec<Value> = watched.body.lines().map(parse).collect();
+    let types: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
+    assert_eq!(types, ["ADDED", "MODIFIED", "DELETED"], "{events:?}");
+    assert!(
+        events
+            .iter()
+            .all(|e| e["object"]["metadata"]["name"] == "halt"),
+        "the field selector keeps other ConfigMaps out: {events:?}"
+    );
+    handle.shutdown().await;
+}

@@ -785,3 +785,63 @@ async fn kubectl_sees_endpoints_and_slices_that_follow_the_pods() {
         }
     }
 }
+
+/// The kill switch's marker is a ConfigMap a human reads with plain kubectl: create,
+/// get (table and YAML), delete, and a second create refused as AlreadyExists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_creates_gets_and_deletes_a_config_map() {
+    for bin in kubectls() {
+        let handle = sandbox::start(SandboxConfig::empty(), 0)
+            .await
+            .expect("sandbox starts");
+        let kubectl = Kubectl::new(&bin, &handle);
+        let label = kubectl.label();
+        // `create -f` (not `create configmap`, whose typed client sends protobuf,
+        // which the sandbox does not decode).
+        let manifest = kubectl.home.join("marker.yaml");
+        std::fs::write(
+            &manifest,
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: marker}\ndata: {reason: incident 42, who: alice@host}\n",
+        )
+        .expect("manifest");
+        let manifest = manifest.to_str().expect("utf8").to_owned();
+        // As in the apply test: 1.27 validates through protobuf OpenAPI v2.
+        let validate = if label.ends_with("1.27") {
+            "--validate=false"
+        } else {
+            "--validate=true"
+        };
+        let create = ["create", validate, "-f", manifest.as_str()];
+        let out = kubectl.ok(&create).await;
+        assert!(out.contains("configmap/marker created"), "{label}: {out}");
+        let again = kubectl.run(&create).await;
+        assert!(!again.status.success(), "{label}");
+        let why = String::from_utf8_lossy(&again.stderr);
+        assert!(
+            why.contains("configmaps \"marker\" already exists"),
+            "{label}: {why}"
+        );
+        let table = kubectl.ok(&["get", "cm"]).await;
+        let row: Vec<&str> = table
+            .lines()
+            .find(|l| l.starts_with("marker"))
+            .unwrap_or_else(|| panic!("{label}: {table}"))
+            .split_whitespace()
+            .collect();
+        assert_eq!(row[..2], ["marker", "2"], "{label}: {table}");
+        assert!(table.starts_with("NAME"), "{label}: {table}");
+        let yaml = kubectl
+            .ok(&["get", "configmap", "marker", "-o", "yaml"])
+            .await;
+        let marker: Value = serde_saphyr::from_str(&yaml).expect("YAML");
+        assert_eq!(marker["data"]["reason"], "incident 42", "{label}: {yaml}");
+        assert_eq!(marker["data"]["who"], "alice@host", "{label}: {yaml}");
+        let out = kubectl.ok(&["delete", "configmap", "marker"]).await;
+        assert!(
+            out.contains("configmap \"marker\" deleted"),
+            "{label}: {out}"
+        );
+        assert!(handle.object("configmaps", "default", "marker").is_none());
+        handle.shutdown().await;
+    }
+}
