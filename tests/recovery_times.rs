@@ -36,7 +36,7 @@ fn stderr(out: &Output) -> String {
 }
 
 fn journal(b: &Bench) -> Vec<Value> {
-    b.read("latest/journal.jsonl")
+    b.read("journal.jsonl")
         .lines()
         .map(|l| serde_json::from_str(l).expect("record"))
         .collect()
@@ -148,7 +148,7 @@ async fn a_missed_recovery_objective_fails_the_run_with_its_own_junit_case() {
     )
     .await;
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let junit = b.read("latest/junit.xml");
+    let junit = b.read("junit.xml");
     let case = junit
         .split("<testcase ")
         .find(|c| c.starts_with("name=\"recovery deployment/shop/checkout within 500ms\""))
@@ -159,7 +159,7 @@ async fn a_missed_recovery_objective_fails_the_run_with_its_own_junit_case() {
     );
     assert!(case.contains("(allowed 500ms)"), "{case}");
     assert!(case.contains("type=\"RecoveryObjectiveMissed\""), "{case}");
-    let report = b.read("latest/report.md");
+    let report = b.read("report.md");
     let row = report
         .lines()
         .find(|l| l.contains("`deployment/shop/checkout`") && l.contains("500ms"))
@@ -195,7 +195,7 @@ async fn a_met_recovery_objective_is_a_passing_junit_case_with_the_measured_time
     )
     .await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let junit = b.read("latest/junit.xml");
+    let junit = b.read("junit.xml");
     let case = junit
         .split("<testcase ")
         .find(|c| c.starts_with("name=\"recovery deployment/shop/checkout within 10s\""))
@@ -203,9 +203,9 @@ async fn a_met_recovery_objective_is_a_passing_junit_case_with_the_measured_time
     assert!(!case.contains("<failure"), "{case}");
     assert!(case.contains("measured_ms: 1"), "{case}");
     assert!(case.contains("within_ms: 10000"), "{case}");
-    let report = b.read("latest/report.md");
+    let report = b.read("report.md");
     assert!(report.contains("✅ met"), "{report}");
-    let summary: Value = serde_json::from_str(&b.read("latest/summary.json")).expect("json");
+    let summary: Value = serde_json::from_str(&b.read("summary.json")).expect("json");
     let times = summary["recoveryTimes"].as_array().expect("recoveryTimes");
     let checkout = times
         .iter()
@@ -235,7 +235,7 @@ async fn an_owner_that_never_recovered_within_its_objective_fails_the_gate() {
         .unwrap_or_else(|| panic!("no notRecovered record: {journal:?}"));
     assert_eq!(missed["workload"], "deployment/shop/checkout");
     assert_eq!(missed["withinMs"], 500);
-    let junit = b.read("latest/junit.xml");
+    let junit = b.read("junit.xml");
     let case = junit
         .split("<testcase ")
         .find(|c| c.starts_with("name=\"recovery deployment/shop/checkout within 500ms\""))

@@ -60,6 +60,17 @@ struct Needs(BTreeSet<Permission>);
 /// Core-group resources are written `""`; everything shakedown reads from `apps`.
 const CORE: &str = "";
 const APPS: &str = "apps";
+const COORDINATION: &str = "coordination.k8s.io";
+
+/// What every run calls besides its faults and probes, settled by the session.
+#[derive(Debug, Clone, Copy)]
+pub struct RunWide<'a> {
+    /// Where the kill switch's marker is looked for (`--halt-namespace`).
+    pub halt_namespace: &'a str,
+    /// Where the run's locks live (`--lock-namespace`); `None` when it takes none (a
+    /// dry run).
+    pub lock_namespace: Option<&'a str>,
+}
 
 impl Needs {
     fn call(
@@ -152,10 +163,20 @@ impl Needs {
         }
     }
 
-    /// Calls a run makes whatever it faults. The lease over the run's targets and the
-    /// halt marker go here, one line each, e.g.
-    /// `self.call("create", "coordination.k8s.io", "leases", Some(ns))`.
-    fn run_wide(&mut self) {}
+    /// Calls a run makes whatever it faults: the kill switch's marker, watched and read
+    /// every second (`cluster::halt`), and the run's locks (`cluster::lease`: listed to
+    /// name a holder, created, taken over and renewed with an update, deleted at the end).
+    fn run_wide(&mut self, run: &RunWide) {
+        let halt = Some(run.halt_namespace);
+        for verb in ["get", "list", "watch"] {
+            self.call(verb, CORE, "configmaps", halt);
+        }
+        if let Some(locks) = run.lock_namespace {
+            for verb in ["list", "get", "create", "update", "delete"] {
+                self.call(verb, COORDINATION, "leases", Some(locks));
+            }
+        }
+    }
 
     /// `probes::kube` reads; PromQL and HTTP probes do not call the API server.
     fn probe(&mut self, hypothesis: &Hypothesis, default_namespace: Option<&str>) {
@@ -183,7 +204,7 @@ fn namespaces_of(pods: &[String]) -> BTreeSet<&str> {
 
 /// Every permission the run of `plan` needs, derived from its faults (their picks and
 /// the pods a drain would evict), their recovery checks and its probes.
-pub fn required_permissions(plan: &Plan) -> BTreeSet<Permission> {
+pub fn required_permissions(plan: &Plan, run: &RunWide) -> BTreeSet<Permission> {
     let mut needs = Needs::default();
     for (_, step) in plan.fault_steps() {
         needs.fault(step);
@@ -191,19 +212,19 @@ pub fn required_permissions(plan: &Plan) -> BTreeSet<Permission> {
     for hypothesis in &plan.hypotheses {
         needs.probe(hypothesis, plan.default_namespace.as_deref());
     }
-    needs.run_wide();
+    needs.run_wide(run);
     needs.0
 }
 
 /// Returns every problem found; an empty list means "go". Reads only the plan: its
 /// picks (from `Plan::pick_targets`) and each fault's resolved namespaces.
-pub async fn preflight(conn: &Connection, plan: &Plan) -> Vec<String> {
+pub async fn preflight(conn: &Connection, plan: &Plan, run: &RunWide<'_>) -> Vec<String> {
     let mut problems: Vec<String> = plan
         .unresolved()
         .into_iter()
         .map(|(step, why)| format!("step {} ({}): {why}", step.id, step.name))
         .collect();
-    problems.extend(denied(conn, &required_permissions(plan)).await);
+    problems.extend(denied(conn, &required_permissions(plan, run)).await);
     let mut netem_namespaces = BTreeSet::new();
     for (_, step) in plan.fault_steps() {
         if matches!(step.fault, Fault::NetworkLatency(_)) {
@@ -316,6 +337,11 @@ mod tests {
         crate::plan::plan(&loaded, &settings)
     }
 
+    const TEST_RUN: RunWide = RunWide {
+        halt_namespace: "default",
+        lock_namespace: Some("locks"),
+    };
+
     fn names(needs: &BTreeSet<Permission>) -> Vec<String> {
         needs.iter().map(ToString::to_string).collect()
     }
@@ -328,7 +354,7 @@ mod tests {
             "pd",
             "  target: {pods: {selector: app=checkout}}\n  fault: {type: pod-delete}\n  hypotheses:\n    - {name: ready, kube: {deployment: checkout, namespace: shop}, expect: \">= 2\"}\n",
         );
-        let needs = names(&required_permissions(&plan));
+        let needs = names(&required_permissions(&plan, &TEST_RUN));
         for expected in [
             "list pods in namespace shop",
             "get pods in namespace shop",
@@ -338,6 +364,12 @@ mod tests {
             "get deployments (apps) in namespace shop",
             "get statefulsets (apps) in namespace shop",
             "get daemonsets (apps) in namespace shop",
+            // The kill switch and the run's locks, whatever the run faults.
+            "watch configmaps in namespace default",
+            "get configmaps in namespace default",
+            "create leases (coordination.k8s.io) in namespace locks",
+            "update leases (coordination.k8s.io) in namespace locks",
+            "delete leases (coordination.k8s.io) in namespace locks",
         ] {
             assert!(
                 needs.contains(&expected.to_owned()),
@@ -381,7 +413,7 @@ mod tests {
             ],
         });
         assert!(plan.unresolved().is_empty(), "{:?}", plan.unresolved());
-        let needs = names(&required_permissions(&plan));
+        let needs = names(&required_permissions(&plan, &TEST_RUN));
         for expected in [
             "list nodes (cluster-wide)",
             "get nodes (cluster-wide)",

@@ -149,7 +149,12 @@ async fn session(
             let inventory =
                 cluster::inventory(conn, &namespaces, with_nodes, Duration::from_secs(30)).await?;
             plan.pick_targets(&inventory);
-            let mut found = executor::preflight(conn, plan).await;
+            let run_wide = executor::RunWide {
+                halt_namespace: &global.halt_namespace,
+                lock_namespace: (global.dry_run == DryRun::None)
+                    .then_some(global.lock.namespace.as_str()),
+            };
+            let mut found = executor::preflight(conn, plan, &run_wide).await;
             found.extend(executor::prometheus_preflight(plan, &prometheus_settings(global)).await);
             Ok::<_, cluster::ClusterError>(found)
         })

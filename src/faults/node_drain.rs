@@ -421,7 +421,12 @@ mod tests {
     }
 
     fn drain() -> NodeDrain {
-        serde_json::from_value(json!({"duration": "1m"})).expect("a drain")
+        NodeDrain {
+            duration: crate::spec::Span(Duration::from_secs(60)),
+            eviction_timeout: crate::spec::Span(Duration::from_secs(120)),
+            ignore_daemon_sets: true,
+            delete_empty_dir_data: false,
+        }
     }
 
     /// Regression (issue 10, blast radius): the plan checks the node's pods against the
