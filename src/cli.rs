@@ -91,7 +91,9 @@ pub struct GlobalArgs {
         value_name = "NAME"
     )]
     pub halt_namespace: Option<String>,
-    /// Act on a context that is not in the experiment's safety.allowedContexts.
+    /// Confirm the current kube context. Needed for a context not in the experiment's
+    /// safety.allowedContexts, and outside CI (no CI, JENKINS_URL, GITLAB_CI,
+    /// GITHUB_ACTIONS, BUILDKITE or TF_BUILD set) even for a listed one.
     #[arg(long, short = 'y', global = true)]
     pub yes: bool,
     /// More output (repeat for more detail).

@@ -593,3 +593,18 @@ fn a_missing_kubeconfig_file_is_named_and_a_wrong_context_lists_the_real_ones() 
         "{stderr}"
     );
 }
+
+/// Regression (issue 12): `--yes`'s help said it was only for a context outside
+/// `safety.allowedContexts`, but outside CI a listed context needs it too. The help now
+/// says so and names every marker of the one CI detection (`run::ci::MARKERS`).
+#[test]
+fn yes_help_says_when_it_is_needed_and_names_every_ci_marker() {
+    let out = shakedown(&["run", "--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout);
+    let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(help.contains("and outside CI"), "{help}");
+    for marker in shakedown::run::ci::MARKERS {
+        assert!(help.contains(marker), "{marker} is not named: {help}");
+    }
+}
