@@ -65,8 +65,6 @@ const COORDINATION: &str = "coordination.k8s.io";
 /// What every run calls besides its faults and probes, settled by the session.
 #[derive(Debug, Clone, Copy)]
 pub struct RunWide<'a> {
-    /// Where the kill switch's marker is looked for (`--halt-namespace`).
-    pub halt_namespace: &'a str,
     /// Where the run's locks live (`--lock-namespace`); `None` when it takes none (a
     /// dry run).
     pub lock_namespace: Option<&'a str>,
@@ -163,14 +161,13 @@ impl Needs {
         }
     }
 
-    /// Calls a run makes whatever it faults: the kill switch's marker, watched and read
-    /// every second (`cluster::halt`), and the run's locks (`cluster::lease`: listed to
-    /// name a holder, created, taken over and renewed with an update, deleted at the end).
+    /// Calls a run makes whatever it faults: the run's locks (`cluster::lease`: listed
+    /// to name a holder, created, taken over and renewed with an update, deleted at the
+    /// end). The kill switch's marker is not asked about here: RBAC grants it by name
+    /// (`resourceNames: [shakedown-halt]`), which a nameless review would read as denied,
+    /// and the session reads the marker itself before preflight, refusing the run when
+    /// it cannot.
     fn run_wide(&mut self, run: &RunWide) {
-        let halt = Some(run.halt_namespace);
-        for verb in ["get", "list", "watch"] {
-            self.call(verb, CORE, "configmaps", halt);
-        }
         if let Some(locks) = run.lock_namespace {
             for verb in ["list", "get", "create", "update", "delete"] {
                 self.call(verb, COORDINATION, "leases", Some(locks));
@@ -338,7 +335,6 @@ mod tests {
     }
 
     const TEST_RUN: RunWide = RunWide {
-        halt_namespace: "default",
         lock_namespace: Some("locks"),
     };
 
@@ -364,9 +360,7 @@ mod tests {
             "get deployments (apps) in namespace shop",
             "get statefulsets (apps) in namespace shop",
             "get daemonsets (apps) in namespace shop",
-            // The kill switch and the run's locks, whatever the run faults.
-            "watch configmaps in namespace default",
-            "get configmaps in namespace default",
+            // The run's locks, whatever the run faults.
             "create leases (coordination.k8s.io) in namespace locks",
             "update leases (coordination.k8s.io) in namespace locks",
             "delete leases (coordination.k8s.io) in namespace locks",
@@ -376,6 +370,10 @@ mod tests {
                 "{expected} missing from {needs:?}"
             );
         }
+        assert!(
+            !needs.iter().any(|n| n.contains("configmaps")),
+            "the halt marker is granted by name; a nameless review would be denied: {needs:?}"
+        );
         assert!(
             !needs
                 .iter()

@@ -150,7 +150,6 @@ async fn session(
                 cluster::inventory(conn, &namespaces, with_nodes, Duration::from_secs(30)).await?;
             plan.pick_targets(&inventory);
             let run_wide = executor::RunWide {
-                halt_namespace: &global.halt_namespace,
                 lock_namespace: (global.dry_run == DryRun::None)
                     .then_some(global.lock.namespace.as_str()),
             };
