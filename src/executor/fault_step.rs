@@ -11,10 +11,10 @@ use super::Runner;
 use super::phases::{self, Check};
 use crate::cluster;
 use crate::events::{FaultIntent, NoteLevel, RunEvent, StepStatus};
-use crate::faults::recovery::{self, Disrupted};
+use crate::faults::recovery::{self, Disrupted, RecoveryWatch};
 use crate::faults::{FaultContext, FaultError, Hold, Injector};
 use crate::plan::{self, FaultStep, TargetSelection};
-use crate::run::stop::{Stop, wait_or_stop};
+use crate::run::stop::{Stop, unless_stopped, wait_or_stop};
 use crate::spec::{Fault, OnEmptyTargets, Recovery, Safety};
 
 impl Runner {
@@ -97,6 +97,7 @@ impl Runner {
             self.tally().errors.push(why);
             return Some(StepStatus::Failed);
         }
+        let recovery = self.watch_recovery_of(&ctx, step, fault).await;
         let injected_at = tokio::time::Instant::now();
         let recovery_budget = step.recovery.within.0;
         let (mut disrupted, mut inject_error) = match fault.inject(&ctx, &targets).await {
@@ -130,7 +131,7 @@ impl Runner {
         if inject_error.is_none() && !dry_run {
             let hold = fault.hold(recovery_budget);
             if let Err(e) = self
-                .hold(&ctx, step, fault, hold, &checks, &mut disrupted)
+                .hold(&ctx, step, fault, hold, &checks, &mut disrupted, &recovery)
                 .await
             {
                 inject_error = Some(e);
@@ -149,7 +150,7 @@ impl Runner {
                 _ => StepStatus::Completed,
             });
         }
-        self.verify_recovery(id, &disrupted, injected_at, &step.recovery)
+        self.verify_recovery(id, &disrupted, injected_at, &step.recovery, &recovery)
             .await;
         if !self.signalled() {
             phases::after(&checks, &self.bus, &step.recovery, reverted_at, &self.stop).await;
@@ -172,7 +173,34 @@ impl Runner {
             .any(|r| matches!(&r.event, RunEvent::FaultInjected { step, .. } if step == id))
     }
 
+    /// Starts watching what the step's recovery is judged from, before its first
+    /// disruption, so an owner whole again while the fault still holds (a drain a PDB
+    /// holds back) is timed when it happened: the pods of the namespaces the fault can
+    /// remove pods from (its targets', or those a drain may evict from), listed once
+    /// before this returns. Faults that remove no pod, and server dry runs, watch nothing.
+    async fn watch_recovery_of<F: Injector>(
+        &self,
+        ctx: &FaultContext,
+        step: &FaultStep,
+        fault: &F,
+    ) -> RecoveryWatch {
+        /// At worst a slow first list only delays the fault by this much; pods alive
+        /// before it is answered are then timed from when it was.
+        const FIRST_LIST: Duration = Duration::from_secs(5);
+        let recovery = RecoveryWatch::new(ctx.client.clone());
+        if self.options.server_dry_run || fault.removed_pod_revert().is_none() {
+            return recovery;
+        }
+        let evictable = ctx.evictable.iter().flat_map(|e| e.iter());
+        let namespaces = step.selection.pod_namespaces().iter().chain(evictable);
+        recovery.watch_namespaces(namespaces.map(String::as_str));
+        let listed = tokio::time::Instant::now() + FIRST_LIST;
+        unless_stopped(&mut self.stop.subscribe(), recovery.synced(listed)).await;
+        recovery
+    }
+
     /// Keeps the fault active as the fault says, while `during` hypotheses are sampled.
+    #[allow(clippy::too_many_arguments)]
     async fn hold<F: Injector>(
         &self,
         ctx: &FaultContext,
@@ -181,6 +209,7 @@ impl Runner {
         hold: Hold,
         checks: &[Check],
         disrupted: &mut Disrupted,
+        recovery: &RecoveryWatch,
     ) -> Result<(), FaultError> {
         let mut stopped = self.stop.subscribe();
         match hold {
@@ -189,7 +218,7 @@ impl Runner {
                 let waiting = async {
                     let until = tokio::time::Instant::now() + budget;
                     recovery::wait_until_recovered(
-                        &ctx.client,
+                        recovery,
                         disrupted,
                         until,
                         &mut stopped,
@@ -217,7 +246,7 @@ impl Runner {
                         let next = tokio::time::Instant::now() + interval;
                         if next >= deadline
                             || self
-                                .watch_recovery(ctx, disrupted, next, &mut stopped)
+                                .watch_recovery(recovery, disrupted, next, &mut stopped)
                                 .await
                         {
                             return Ok(());
@@ -248,7 +277,7 @@ impl Runner {
                 let until = tokio::time::Instant::now() + length;
                 // Owners can be whole again while the fault holds (a drained node's
                 // pods rescheduled elsewhere): that is when they recovered.
-                let holding = self.watch_recovery(ctx, disrupted, until, &mut stopped);
+                let holding = self.watch_recovery(recovery, disrupted, until, &mut stopped);
                 tokio::join!(
                     holding,
                     phases::during(checks, &self.bus, phases::Window::For(length), &self.stop)
@@ -261,13 +290,13 @@ impl Runner {
     /// Notes owners that are whole again until `until`; true when the run was stopped.
     async fn watch_recovery(
         &self,
-        ctx: &FaultContext,
+        recovery: &RecoveryWatch,
         disrupted: &mut Disrupted,
         until: tokio::time::Instant,
         stopped: &mut watch::Receiver<Stop>,
     ) -> bool {
         if !self.options.server_dry_run && disrupted.pending().next().is_some() {
-            recovery::wait_until_recovered(&ctx.client, disrupted, until, stopped, false).await;
+            recovery::wait_until_recovered(recovery, disrupted, until, stopped, false).await;
         }
         wait_or_stop(stopped, until).await
     }
@@ -325,6 +354,7 @@ impl Runner {
         disrupted: &Disrupted,
         since: tokio::time::Instant,
         objectives: &Recovery,
+        recovery: &RecoveryWatch,
     ) {
         if disrupted.owners.is_empty() || self.options.server_dry_run {
             return;
@@ -335,7 +365,7 @@ impl Runner {
         let deadline = tokio::time::Instant::now() + budget;
         // An abort ends the fault early; recovery is still measured. Only a signal cuts it.
         recovery::wait_until_recovered(
-            &self.conn.client,
+            recovery,
             &mut disrupted,
             deadline,
             &mut stopped,

@@ -1,15 +1,25 @@
 //! "Recovered" means the owner of a disrupted pod has its desired ready replicas again.
 //! This finds the owners (Pod → ReplicaSet → Deployment, or StatefulSet/DaemonSet) and
-//! measures how long they take to get back.
+//! measures how long they take to get back: continuously, through watches started
+//! before the fault's first disruption ([`RecoveryWatch`]), so an owner whole again while
+//! the fault still holds is timed when it happened, from its own last disruption. It
+//! never reads pod by pod: its requests grow with owners and namespaces, not with pods.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use futures::StreamExt;
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
-use kube::api::ListParams;
-use kube::{Api, Client};
+use kube::api::{ListParams, WatchEvent, WatchParams};
+use kube::core::NamespaceResourceScope;
+use kube::{Api, Client, Resource};
+use serde::de::DeserializeOwned;
+use shakedown_vocab::selector::LabelSelector as Selector;
+use tokio::time::Instant;
 
 /// A workload whose readiness we wait for.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -131,11 +141,14 @@ pub async fn disrupted_at(client: &Client, pods: &[(Pod, tokio::time::Instant)])
     disrupted
 }
 
-/// What readiness is judged against: how many ready pods the owner wants, which pods
-/// are its own, and whether its controller has seen its current spec.
+/// What readiness is judged against, read from the owner's own object as its watch last
+/// delivered it: how many ready pods it wants, which pods are its own, and whether its
+/// controller has seen its current spec.
+#[derive(Debug, Clone)]
 struct Wanted {
-    desired: i32,
-    selector: Option<String>,
+    desired: usize,
+    /// The owner's pod selector; `None` when it cannot be read (then nothing counts).
+    selector: Option<Selector>,
     /// `status.observedGeneration >= metadata.generation`: the status and the pods
     /// answer the spec as it is now, not as it was.
     observed: bool,
@@ -149,97 +162,52 @@ impl Wanted {
         observed_generation: Option<i64>,
     ) -> Self {
         Wanted {
-            desired,
-            selector: selector.map(selector_string),
+            desired: usize::try_from(desired).unwrap_or(0),
+            selector: Selector::parse(&selector.map(selector_string).unwrap_or_default()).ok(),
             observed: observed_generation.unwrap_or(0) >= meta.generation.unwrap_or(0),
         }
     }
+
+    fn of_deployment(d: &Deployment) -> Self {
+        let spec = d.spec.as_ref();
+        let observed = d.status.as_ref().and_then(|s| s.observed_generation);
+        let desired = spec.and_then(|s| s.replicas).unwrap_or(1);
+        Wanted::of(desired, spec.map(|s| &s.selector), &d.metadata, observed)
+    }
+
+    fn of_replica_set(r: &ReplicaSet) -> Self {
+        let spec = r.spec.as_ref();
+        let observed = r.status.as_ref().and_then(|s| s.observed_generation);
+        let desired = spec.and_then(|s| s.replicas).unwrap_or(1);
+        Wanted::of(desired, spec.map(|s| &s.selector), &r.metadata, observed)
+    }
+
+    fn of_stateful_set(s: &StatefulSet) -> Self {
+        let spec = s.spec.as_ref();
+        let observed = s.status.as_ref().and_then(|s| s.observed_generation);
+        let desired = spec.and_then(|s| s.replicas).unwrap_or(1);
+        Wanted::of(desired, spec.map(|s| &s.selector), &s.metadata, observed)
+    }
+
+    fn of_daemon_set(d: &DaemonSet) -> Self {
+        let status = d.status.as_ref();
+        let observed = status.and_then(|s| s.observed_generation);
+        let desired = status.map_or(0, |s| s.desired_number_scheduled);
+        let selector = d.spec.as_ref().map(|s| &s.selector);
+        Wanted::of(desired, selector, &d.metadata, observed)
+    }
 }
 
-/// Whether the owner has all its desired replicas ready now, read from fresh state:
-/// its controller has observed its current spec (observedGeneration), and enough of
-/// its pods are Ready that are neither terminating nor among the `disrupted` ones (by
-/// UID). The workload's status alone lags behind: right after a force delete it still
-/// counts the deleted pod as ready, which made every recovery look instant ("0.0s").
-pub async fn is_ready(
-    client: &Client,
-    owner: &Owner,
-    disrupted: &BTreeSet<String>,
-) -> Result<bool, kube::Error> {
-    let ns = owner.namespace.as_str();
-    let wanted = match owner.kind.as_str() {
-        "Deployment" => {
-            let d = Api::<Deployment>::namespaced(client.clone(), ns)
-                .get(&owner.name)
-                .await?;
-            let spec = d.spec.as_ref();
-            let observed = d.status.as_ref().and_then(|s| s.observed_generation);
-            let desired = spec.and_then(|s| s.replicas).unwrap_or(1);
-            Wanted::of(desired, spec.map(|s| &s.selector), &d.metadata, observed)
-        }
-        "ReplicaSet" => {
-            let r = Api::<ReplicaSet>::namespaced(client.clone(), ns)
-                .get(&owner.name)
-                .await?;
-            let spec = r.spec.as_ref();
-            let observed = r.status.as_ref().and_then(|s| s.observed_generation);
-            let desired = spec.and_then(|s| s.replicas).unwrap_or(1);
-            Wanted::of(desired, spec.map(|s| &s.selector), &r.metadata, observed)
-        }
-        "StatefulSet" => {
-            let s = Api::<StatefulSet>::namespaced(client.clone(), ns)
-                .get(&owner.name)
-                .await?;
-            let spec = s.spec.as_ref();
-            let observed = s.status.as_ref().and_then(|s| s.observed_generation);
-            let desired = spec.and_then(|s| s.replicas).unwrap_or(1);
-            Wanted::of(desired, spec.map(|s| &s.selector), &s.metadata, observed)
-        }
-        "DaemonSet" => {
-            let d = Api::<DaemonSet>::namespaced(client.clone(), ns)
-                .get(&owner.name)
-                .await?;
-            let status = d.status.as_ref();
-            let observed = status.and_then(|s| s.observed_generation);
-            let desired = status.map_or(0, |s| s.desired_number_scheduled);
-            let selector = d.spec.as_ref().map(|s| &s.selector);
-            Wanted::of(desired, selector, &d.metadata, observed)
-        }
-        // Unknown controllers: nothing we can measure, so we do not claim recovery.
-        _ => return Ok(false),
-    };
-    if !wanted.observed {
-        return Ok(false);
-    }
-    let mut params = ListParams::default();
-    if let Some(selector) = wanted.selector.as_deref().filter(|s| !s.is_empty()) {
-        params = params.labels(selector);
-    }
-    let pods = Api::<Pod>::namespaced(client.clone(), ns)
-        .list(&params)
-        .await?;
-    let ready = pods
-        .items
-        .iter()
-        .filter(|p| counts_as_ready(p, disrupted))
-        .count();
-    Ok(ready >= usize::try_from(wanted.desired).unwrap_or(0))
-}
-
-/// Ready, not on its way out, and not one of the pods the fault removed (a pod keeps
-/// its name across a StatefulSet restart, never its UID).
-fn counts_as_ready(pod: &Pod, disrupted: &BTreeSet<String>) -> bool {
-    let fresh = pod
-        .metadata
-        .uid
-        .as_ref()
-        .is_some_and(|uid| !disrupted.contains(uid));
+/// Ready and not on its way out: a pod that serves. Read from the pod itself, never from
+/// the workload's status, which lags behind (right after a force delete it still counts
+/// the deleted pod as ready, which made every recovery look instant, "0.0s").
+fn serves(pod: &Pod) -> bool {
     let ready = pod
         .status
         .as_ref()
         .and_then(|s| s.conditions.as_ref())
         .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
-    fresh && ready && pod.metadata.deletion_timestamp.is_none()
+    ready && pod.metadata.deletion_timestamp.is_none()
 }
 
 /// A `LabelSelector` in the `labelSelector` query syntax.
@@ -260,6 +228,380 @@ fn selector_string(selector: &LabelSelector) -> String {
         });
     }
     terms.join(",")
+}
+
+/// One pod as its namespace's watch has seen it: its labels, and each instant it began
+/// or stopped serving ([`serves`]), stamped when the watch delivered the change.
+#[derive(Debug)]
+struct PodTrack {
+    namespace: String,
+    labels: BTreeMap<String, String>,
+    serving: Vec<(Instant, bool)>,
+}
+
+impl PodTrack {
+    fn serving_at(&self, t: Instant) -> bool {
+        self.serving
+            .iter()
+            .rev()
+            .find(|(at, _)| *at <= t)
+            .is_some_and(|(_, serving)| *serving)
+    }
+
+    fn set(&mut self, now: Instant, serving: bool) {
+        if self.serving.last().map(|(_, s)| *s) != Some(serving) {
+            self.serving.push((now, serving));
+        }
+    }
+}
+
+/// Everything the watches have delivered: each pod's history (by UID), each followed
+/// owner's latest [`Wanted`], and which namespaces have been listed at least once.
+#[derive(Debug, Default)]
+struct Seen {
+    pods: HashMap<String, PodTrack>,
+    owners: BTreeMap<Owner, Wanted>,
+    synced: BTreeSet<String>,
+}
+
+impl Seen {
+    fn pod(&mut self, pod: &Pod, now: Instant) {
+        let Some(uid) = pod.metadata.uid.clone() else {
+            return;
+        };
+        let track = self.pods.entry(uid).or_insert_with(|| PodTrack {
+            namespace: pod.metadata.namespace.clone().unwrap_or_default(),
+            labels: BTreeMap::new(),
+            serving: Vec::new(),
+        });
+        track.labels = pod.metadata.labels.clone().unwrap_or_default();
+        track.set(now, serves(pod));
+    }
+
+    fn pod_gone(&mut self, pod: &Pod, now: Instant) {
+        if let Some(track) = pod.metadata.uid.as_ref().and_then(|u| self.pods.get_mut(u)) {
+            track.set(now, false);
+        }
+    }
+
+    /// A fresh list of one namespace's pods: what it lacks went while the watch was
+    /// not looking (a 410 Gone, a broken stream).
+    fn pods_listed(&mut self, namespace: &str, pods: &[Pod], now: Instant) {
+        let listed: BTreeSet<&str> = pods.iter().filter_map(|p| p.metadata.uid.as_deref()).collect();
+        for (uid, track) in &mut self.pods {
+            if track.namespace == namespace && !listed.contains(uid.as_str()) {
+                track.set(now, false);
+            }
+        }
+        for pod in pods {
+            self.pod(pod, now);
+        }
+        self.synced.insert(namespace.to_owned());
+    }
+
+    /// The first instant at or after `since` when `owner` had its desired number of
+    /// serving pods, none of them `excluded` (the pods the fault removed: a pod keeps its
+    /// name across a StatefulSet restart, never its UID). Found from the history, so an
+    /// owner whole again before anyone asked (while a PDB held a later eviction back) is
+    /// timed when it happened. `None` while the owner's controller has not observed its
+    /// current spec, or its pods were never listed.
+    fn recovered_at(
+        &self,
+        owner: &Owner,
+        since: Instant,
+        excluded: &BTreeSet<String>,
+    ) -> Option<Instant> {
+        let wanted = self.owners.get(owner).filter(|w| w.observed)?;
+        let selector = wanted.selector.as_ref()?;
+        if !self.synced.contains(&owner.namespace) {
+            return None;
+        }
+        let theirs: Vec<&PodTrack> = self
+            .pods
+            .iter()
+            .filter(|(uid, p)| {
+                p.namespace == owner.namespace
+                    && !excluded.contains(*uid)
+                    && selector.matches(&p.labels)
+            })
+            .map(|(_, p)| p)
+            .collect();
+        let mut instants: Vec<Instant> = theirs
+            .iter()
+            .flat_map(|p| p.serving.iter().map(|(at, _)| *at))
+            .filter(|at| *at > since)
+            .collect();
+        instants.push(since);
+        instants.sort();
+        instants
+            .into_iter()
+            .find(|t| theirs.iter().filter(|p| p.serving_at(*t)).count() >= wanted.desired)
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// How long one list or watch request may take to be answered before it is retried.
+const READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// The pause before a failed list or watch is tried again.
+const RETRY: Duration = Duration::from_millis(250);
+/// How long a watch asks the server to keep its stream open (then it is resumed).
+const WATCH_SECONDS: u32 = 290;
+
+/// Follows the state recovery is judged from, continuously, from before the fault's
+/// first disruption: one list-then-watch of the pods of each namespace involved, and one
+/// of each disrupted owner's own object (by name). The requests grow with namespaces and
+/// owners, never with pods. Dropping it ends every watch.
+pub struct RecoveryWatch {
+    client: Client,
+    seen: Arc<Mutex<Seen>>,
+    /// Ticks whenever a watch delivered something.
+    changed: tokio::sync::watch::Sender<()>,
+    followed: Mutex<Followed>,
+}
+
+#[derive(Default)]
+struct Followed {
+    namespaces: BTreeSet<String>,
+    owners: BTreeSet<Owner>,
+    /// The watches; dropping the set aborts them.
+    tasks: tokio::task::JoinSet<()>,
+}
+
+/// What one list-then-watch delivers.
+enum Update<K> {
+    Listed(Vec<K>),
+    Applied(K),
+    Deleted(K),
+}
+
+impl RecoveryWatch {
+    pub fn new(client: Client) -> Self {
+        RecoveryWatch {
+            client,
+            seen: Arc::default(),
+            changed: tokio::sync::watch::Sender::new(()),
+            followed: Mutex::default(),
+        }
+    }
+
+    /// Starts following the pods of each of `namespaces` not followed yet.
+    pub fn watch_namespaces<'a>(&self, namespaces: impl IntoIterator<Item = &'a str>) {
+        let mut followed = lock(&self.followed);
+        for namespace in namespaces {
+            if !followed.namespaces.insert(namespace.to_owned()) {
+                continue;
+            }
+            let api: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
+            let seen = Arc::clone(&self.seen);
+            let changed = self.changed.clone();
+            let namespace = namespace.to_owned();
+            followed.tasks.spawn(follow(api, None, move |update| {
+                let now = Instant::now();
+                {
+                    let mut seen = lock(&seen);
+                    match update {
+                        Update::Listed(pods) => seen.pods_listed(&namespace, &pods, now),
+                        Update::Applied(pod) => seen.pod(&pod, now),
+                        Update::Deleted(pod) => seen.pod_gone(&pod, now),
+                    }
+                }
+                changed.send_replace(());
+            }));
+        }
+    }
+
+    /// Returns once every followed namespace has been listed (its pods alive before
+    /// the fault have a history), or at `deadline`.
+    pub async fn synced(&self, deadline: Instant) {
+        let mut changed = self.changed.subscribe();
+        loop {
+            let namespaces = lock(&self.followed).namespaces.clone();
+            if namespaces.is_subset(&lock(&self.seen).synced) {
+                return;
+            }
+            tokio::select! {
+                () = tokio::time::sleep_until(deadline) => return,
+                _ = changed.changed() => {}
+            }
+        }
+    }
+
+    /// Starts following `owner`'s own object and its namespace's pods, once.
+    fn follow_owner(&self, owner: &Owner) {
+        self.watch_namespaces([owner.namespace.as_str()]);
+        let mut followed = lock(&self.followed);
+        if !followed.owners.insert(owner.clone()) {
+            return;
+        }
+        let tasks = &mut followed.tasks;
+        match owner.kind.as_str() {
+            "Deployment" => self.spawn_owner(tasks, owner, Wanted::of_deployment),
+            "ReplicaSet" => self.spawn_owner(tasks, owner, Wanted::of_replica_set),
+            "StatefulSet" => self.spawn_owner(tasks, owner, Wanted::of_stateful_set),
+            "DaemonSet" => self.spawn_owner(tasks, owner, Wanted::of_daemon_set),
+            // Unknown controllers: nothing we can measure, so we do not claim recovery.
+            _ => {}
+        }
+    }
+
+    fn spawn_owner<K>(
+        &self,
+        tasks: &mut tokio::task::JoinSet<()>,
+        owner: &Owner,
+        wanted: fn(&K) -> Wanted,
+    ) where
+        K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + DeserializeOwned
+            + std::fmt::Debug
+            + Send
+            + 'static,
+    {
+        let api: Api<K> = Api::namespaced(self.client.clone(), &owner.namespace);
+        let by_name = format!("metadata.name={}", owner.name);
+        let seen = Arc::clone(&self.seen);
+        let changed = self.changed.clone();
+        let owner = owner.clone();
+        tasks.spawn(follow(api, Some(by_name), move |update| {
+            {
+                let mut seen = lock(&seen);
+                match update {
+                    Update::Listed(items) => match items.first() {
+                        Some(object) => seen.owners.insert(owner.clone(), wanted(object)),
+                        None => seen.owners.remove(&owner),
+                    },
+                    Update::Applied(object) => seen.owners.insert(owner.clone(), wanted(&object)),
+                    // A deleted owner never gets its replicas back.
+                    Update::Deleted(_) => seen.owners.remove(&owner),
+                };
+            }
+            changed.send_replace(());
+        }));
+    }
+
+    /// Notes in `disrupted` every owner whole again (at the instant it became whole,
+    /// which may be before this call) until all are, or `deadline`.
+    async fn until_recovered(&self, disrupted: &mut Disrupted, deadline: Instant) {
+        let excluded: BTreeSet<String> = disrupted
+            .pods
+            .iter()
+            .map(|(_, _, uid)| uid.clone())
+            .filter(|uid| !uid.is_empty())
+            .collect();
+        let fallback = Instant::now();
+        let mut changed = self.changed.subscribe();
+        loop {
+            changed.borrow_and_update();
+            let pending: Vec<Owner> = disrupted.pending().cloned().collect();
+            if pending.is_empty() {
+                return;
+            }
+            for owner in &pending {
+                self.follow_owner(owner);
+            }
+            let found: Vec<(Owner, Instant)> = {
+                let seen = lock(&self.seen);
+                pending
+                    .into_iter()
+                    .filter_map(|owner| {
+                        let since = disrupted
+                            .last_disrupted
+                            .get(&owner)
+                            .copied()
+                            .unwrap_or(fallback);
+                        let at = seen.recovered_at(&owner, since, &excluded)?;
+                        Some((owner, at))
+                    })
+                    .collect()
+            };
+            disrupted.recovered.extend(found);
+            if disrupted.pending().next().is_none() {
+                return;
+            }
+            tokio::select! {
+                () = tokio::time::sleep_until(deadline) => return,
+                _ = changed.changed() => {}
+            }
+        }
+    }
+}
+
+/// Lists, then watches from the list's resourceVersion, for as long as the task lives,
+/// handing `apply` everything it learns. A watch the server ends (its timeout) is resumed
+/// from the last version seen (bookmarks included); one answered with 410 Gone (its
+/// history no longer reaches that far) or broken is started over with a fresh list, as
+/// client-go's reflector does.
+async fn follow<K>(api: Api<K>, fields: Option<String>, mut apply: impl FnMut(Update<K>))
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + 'static,
+{
+    let mut version: Option<String> = None;
+    loop {
+        let from = match version.take() {
+            Some(from) => from,
+            None => {
+                let mut params = ListParams::default();
+                if let Some(fields) = &fields {
+                    params = params.fields(fields);
+                }
+                match tokio::time::timeout(READ_TIMEOUT, api.list(&params)).await {
+                    Ok(Ok(list)) => {
+                        let from = list.metadata.resource_version.clone();
+                        apply(Update::Listed(list.items));
+                        if let Some(from) = from {
+                            from
+                        } else {
+                            tokio::time::sleep(RETRY).await;
+                            continue;
+                        }
+                    }
+                    _ => {
+                        tokio::time::sleep(RETRY).await;
+                        continue;
+                    }
+                }
+            }
+        };
+        let mut params = WatchParams::default().timeout(WATCH_SECONDS);
+        if let Some(fields) = &fields {
+            params = params.fields(fields);
+        }
+        let Ok(Ok(stream)) = tokio::time::timeout(READ_TIMEOUT, api.watch(&params, &from)).await
+        else {
+            // Refused (a 410 too) or unanswered: start over from a list.
+            tokio::time::sleep(RETRY).await;
+            continue;
+        };
+        let mut stream = stream.boxed();
+        let mut last = Some(from);
+        while let Some(event) = stream.next().await {
+            match event {
+                Ok(WatchEvent::Added(object) | WatchEvent::Modified(object)) => {
+                    last = object.meta().resource_version.clone().or(last);
+                    apply(Update::Applied(object));
+                }
+                Ok(WatchEvent::Deleted(object)) => {
+                    last = object.meta().resource_version.clone().or(last);
+                    apply(Update::Deleted(object));
+                }
+                Ok(WatchEvent::Bookmark(bookmark)) => {
+                    last = Some(bookmark.metadata.resource_version);
+                }
+                // 410 Expired, or any other error: what was missed is unknown; relist.
+                Ok(WatchEvent::Error(_)) | Err(_) => {
+                    last = None;
+                    break;
+                }
+            }
+        }
+        version = last;
+        if version.is_none() {
+            tokio::time::sleep(RETRY).await;
+        }
+    }
 }
 
 /// What a fault disrupted, when each owner was last disrupted, and when each owner was
@@ -320,48 +662,25 @@ impl Disrupted {
     }
 }
 
-/// Polls until every owner is whole again or the deadline passes, or the run stops
+/// Waits until every owner is whole again or the deadline passes, or the run stops
 /// (`until_signal`: only a terminating signal stops it, not an abort, so recovery is
-/// still measured after an early revert). A stop ends the wait at once, even in the
-/// middle of a slow API call.
+/// still measured after an early revert). A stop ends the wait at once: nothing in it
+/// but waits for the watches' news.
 ///
-/// "Whole" is judged from fresh state ([`is_ready`]): the disrupted pods (by UID) do
-/// not count, however long they take to go. Transient API errors count as "not yet".
+/// "Whole" is judged from fresh state ([`Seen::recovered_at`]): the disrupted pods (by
+/// UID) do not count, however long they take to go. A watch that fails is retried, so
+/// an API error means "not yet", never "recovered".
 pub async fn wait_until_recovered(
-    client: &Client,
+    watch: &RecoveryWatch,
     disrupted: &mut Disrupted,
-    deadline: tokio::time::Instant,
+    deadline: Instant,
     stopped: &mut tokio::sync::watch::Receiver<crate::run::stop::Stop>,
     until_signal: bool,
 ) {
-    let polling = poll_recovery(client, disrupted, deadline);
+    let waiting = watch.until_recovered(disrupted, deadline);
     if until_signal {
-        crate::run::stop::unless_signalled(stopped, polling).await;
+        crate::run::stop::unless_signalled(stopped, waiting).await;
     } else {
-        crate::run::stop::unless_stopped(stopped, polling).await;
-    }
-}
-
-async fn poll_recovery(client: &Client, disrupted: &mut Disrupted, deadline: tokio::time::Instant) {
-    let uids: BTreeSet<String> = disrupted
-        .pods
-        .iter()
-        .map(|(_, _, uid)| uid.clone())
-        .filter(|uid| !uid.is_empty())
-        .collect();
-    loop {
-        let pending: Vec<Owner> = disrupted.pending().cloned().collect();
-        for owner in pending {
-            if is_ready(client, &owner, &uids).await.unwrap_or(false) {
-                disrupted
-                    .recovered
-                    .insert(owner, tokio::time::Instant::now());
-            }
-        }
-        let next = tokio::time::Instant::now() + Duration::from_millis(250);
-        if disrupted.pending().next().is_none() || next >= deadline {
-            return;
-        }
-        tokio::time::sleep_until(next).await;
+        crate::run::stop::unless_stopped(stopped, waiting).await;
     }
 }
