@@ -230,13 +230,15 @@ fn selector_string(selector: &LabelSelector) -> String {
     terms.join(",")
 }
 
-/// One pod as its namespace's watch has seen it: its labels, and each instant it began
-/// or stopped serving ([`serves`]), stamped when the watch delivered the change.
+/// One pod as its namespace's watch has seen it: its labels, each instant it began or
+/// stopped serving ([`serves`]), and when it was first seen going (terminating, deleted,
+/// or missing from a list), each stamped when the watch delivered the change.
 #[derive(Debug)]
 struct PodTrack {
     namespace: String,
     labels: BTreeMap<String, String>,
     serving: Vec<(Instant, bool)>,
+    going: Option<Instant>,
 }
 
 impl PodTrack {
@@ -273,14 +275,19 @@ impl Seen {
             namespace: pod.metadata.namespace.clone().unwrap_or_default(),
             labels: BTreeMap::new(),
             serving: Vec::new(),
+            going: None,
         });
         track.labels = pod.metadata.labels.clone().unwrap_or_default();
         track.set(now, serves(pod));
+        if pod.metadata.deletion_timestamp.is_some() {
+            track.going.get_or_insert(now);
+        }
     }
 
     fn pod_gone(&mut self, pod: &Pod, now: Instant) {
         if let Some(track) = pod.metadata.uid.as_ref().and_then(|u| self.pods.get_mut(u)) {
             track.set(now, false);
+            track.going.get_or_insert(now);
         }
     }
 
@@ -291,6 +298,7 @@ impl Seen {
         for (uid, track) in &mut self.pods {
             if track.namespace == namespace && !listed.contains(uid.as_str()) {
                 track.set(now, false);
+                track.going.get_or_insert(now);
             }
         }
         for pod in pods {
@@ -299,31 +307,43 @@ impl Seen {
         self.synced.insert(namespace.to_owned());
     }
 
-    /// The first instant at or after `since` when `owner` had its desired number of
-    /// serving pods, none of them `excluded` (the pods the fault removed: a pod keeps its
-    /// name across a StatefulSet restart, never its UID). Found from the history, so an
-    /// owner whole again before anyone asked (while a PDB held a later eviction back) is
-    /// timed when it happened. `None` while the owner's controller has not observed its
-    /// current spec, or its pods were never listed.
+    /// The first instant at or after its last disruption when `owner` had its desired
+    /// number of serving pods, none of them `excluded` (the pods the fault removed: a
+    /// pod keeps its name across a StatefulSet restart, never its UID). Found from the
+    /// history, so an owner whole again before anyone asked (while a PDB held a later
+    /// eviction back) is timed when it happened. `None` while the owner's controller has
+    /// not observed its current spec, or its pods were never listed.
+    ///
+    /// The disruption's instant is `since` (stamped when the fault's calls returned,
+    /// which may be after owner lookups), or, earlier and truer, when the watch saw the
+    /// last of the owner's removed pods go; until the watch has seen every one of them
+    /// go, the owner is not judged. Returns `(disrupted, recovered)`.
     fn recovered_at(
         &self,
         owner: &Owner,
         since: Instant,
         excluded: &BTreeSet<String>,
-    ) -> Option<Instant> {
+    ) -> Option<(Instant, Instant)> {
         let wanted = self.owners.get(owner).filter(|w| w.observed)?;
         let selector = wanted.selector.as_ref()?;
         if !self.synced.contains(&owner.namespace) {
             return None;
         }
+        let ours = |p: &PodTrack| p.namespace == owner.namespace && selector.matches(&p.labels);
+        let removed: Vec<Option<Instant>> = self
+            .pods
+            .iter()
+            .filter(|(uid, p)| excluded.contains(*uid) && ours(p))
+            .map(|(_, p)| p.going)
+            .collect();
+        if removed.iter().any(Option::is_none) {
+            return None;
+        }
+        let since = removed.into_iter().flatten().max().map_or(since, |seen| seen.min(since));
         let theirs: Vec<&PodTrack> = self
             .pods
             .iter()
-            .filter(|(uid, p)| {
-                p.namespace == owner.namespace
-                    && !excluded.contains(*uid)
-                    && selector.matches(&p.labels)
-            })
+            .filter(|(uid, p)| !excluded.contains(*uid) && ours(p))
             .map(|(_, p)| p)
             .collect();
         let mut instants: Vec<Instant> = theirs
@@ -333,9 +353,10 @@ impl Seen {
             .collect();
         instants.push(since);
         instants.sort();
-        instants
+        let recovered = instants
             .into_iter()
-            .find(|t| theirs.iter().filter(|p| p.serving_at(*t)).count() >= wanted.desired)
+            .find(|t| theirs.iter().filter(|p| p.serving_at(*t)).count() >= wanted.desired)?;
+        Some((since, recovered))
     }
 }
 
@@ -502,7 +523,7 @@ impl RecoveryWatch {
             for owner in &pending {
                 self.follow_owner(owner);
             }
-            let found: Vec<(Owner, Instant)> = {
+            let found: Vec<(Owner, (Instant, Instant))> = {
                 let seen = lock(&self.seen);
                 pending
                     .into_iter()
@@ -517,7 +538,10 @@ impl RecoveryWatch {
                     })
                     .collect()
             };
-            disrupted.recovered.extend(found);
+            for (owner, (since, at)) in found {
+                disrupted.last_disrupted.insert(owner.clone(), since);
+                disrupted.recovered.insert(owner, at);
+            }
             if disrupted.pending().next().is_none() {
                 return;
             }
