@@ -387,7 +387,12 @@ fn audited(path: &std::path::Path) -> Vec<(String, String, String)> {
     text.lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(|e| e["verb"] != "watch" || e["stage"] == "ResponseStarted")
-        .filter(|e| matches!(e["verb"].as_str(), Some("get" | "list" | "watch" | "delete")))
+        .filter(|e| {
+            matches!(
+                e["verb"].as_str(),
+                Some("get" | "list" | "watch" | "delete")
+            )
+        })
         .filter(|e| {
             matches!(
                 e["objectRef"]["resource"].as_str(),

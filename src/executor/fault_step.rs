@@ -217,14 +217,8 @@ impl Runner {
                 let (done_tx, done_rx) = watch::channel(false);
                 let waiting = async {
                     let until = tokio::time::Instant::now() + budget;
-                    recovery::wait_until_recovered(
-                        recovery,
-                        disrupted,
-                        until,
-                        &mut stopped,
-                        false,
-                    )
-                    .await;
+                    recovery::wait_until_recovered(recovery, disrupted, until, &mut stopped, false)
+                        .await;
                     done_tx.send_replace(true);
                 };
                 tokio::join!(
@@ -364,14 +358,8 @@ impl Runner {
         let budget = objectives.settle.0 + objectives.longest().0;
         let deadline = tokio::time::Instant::now() + budget;
         // An abort ends the fault early; recovery is still measured. Only a signal cuts it.
-        recovery::wait_until_recovered(
-            recovery,
-            &mut disrupted,
-            deadline,
-            &mut stopped,
-            true,
-        )
-        .await;
+        recovery::wait_until_recovered(recovery, &mut disrupted, deadline, &mut stopped, true)
+            .await;
         let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         let mut missed = false;
         for owner in disrupted.recovered.keys() {

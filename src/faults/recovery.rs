@@ -294,7 +294,10 @@ impl Seen {
     /// A fresh list of one namespace's pods: what it lacks went while the watch was
     /// not looking (a 410 Gone, a broken stream).
     fn pods_listed(&mut self, namespace: &str, pods: &[Pod], now: Instant) {
-        let listed: BTreeSet<&str> = pods.iter().filter_map(|p| p.metadata.uid.as_deref()).collect();
+        let listed: BTreeSet<&str> = pods
+            .iter()
+            .filter_map(|p| p.metadata.uid.as_deref())
+            .collect();
         for (uid, track) in &mut self.pods {
             if track.namespace == namespace && !listed.contains(uid.as_str()) {
                 track.set(now, false);
@@ -339,7 +342,11 @@ impl Seen {
         if removed.iter().any(Option::is_none) {
             return None;
         }
-        let since = removed.into_iter().flatten().max().map_or(since, |seen| seen.min(since));
+        let since = removed
+            .into_iter()
+            .flatten()
+            .max()
+            .map_or(since, |seen| seen.min(since));
         let theirs: Vec<&PodTrack> = self
             .pods
             .iter()
@@ -361,7 +368,9 @@ impl Seen {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// How long one list or watch request may take to be answered before it is retried.
