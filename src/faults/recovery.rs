@@ -717,3 +717,95 @@ pub async fn wait_until_recovered(
         crate::run::stop::unless_stopped(stopped, waiting).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owner() -> Owner {
+        Owner {
+            kind: "Deployment".into(),
+            namespace: "shop".into(),
+            name: "web".into(),
+        }
+    }
+
+    fn track(app: &str, serving: &[(Instant, bool)], going: Option<Instant>) -> PodTrack {
+        PodTrack {
+            namespace: "shop".into(),
+            labels: [("app".to_owned(), app.to_owned())].into(),
+            serving: serving.to_vec(),
+            going,
+        }
+    }
+
+    /// Two replicas: `old` removed at +1 s, `kept` serving all along, `new` Ready at +3 s.
+    fn seen(t0: Instant) -> Seen {
+        let s = Duration::from_secs;
+        let mut seen = Seen::default();
+        seen.synced.insert("shop".into());
+        seen.owners.insert(
+            owner(),
+            Wanted {
+                desired: 2,
+                selector: Selector::parse("app=web").ok(),
+                observed: true,
+            },
+        );
+        seen.pods.insert(
+            "old".into(),
+            track("web", &[(t0, true), (t0 + s(1), false)], Some(t0 + s(1))),
+        );
+        seen.pods
+            .insert("kept".into(), track("web", &[(t0, true)], None));
+        seen.pods.insert(
+            "new".into(),
+            track("web", &[(t0 + s(1), false), (t0 + s(3), true)], None),
+        );
+        seen.pods
+            .insert("other".into(), track("db", &[(t0, true)], None));
+        seen
+    }
+
+    #[test]
+    fn an_owner_whole_again_before_anyone_asked_is_timed_when_it_happened() {
+        let t0 = Instant::now();
+        let excluded = ["old".to_owned()].into();
+        // The fault's calls returned at +1.2 s (after owner lookups); the watch saw the
+        // pod go at +1 s, which is when the clock starts.
+        let since = t0 + Duration::from_millis(1200);
+        let got = seen(t0).recovered_at(&owner(), since, &excluded);
+        assert_eq!(
+            got,
+            Some((t0 + Duration::from_secs(1), t0 + Duration::from_secs(3)))
+        );
+    }
+
+    #[test]
+    fn a_removed_pod_never_counts_and_an_unseen_removal_is_not_judged() {
+        let t0 = Instant::now();
+        let mut seen = seen(t0);
+        // Without the new pod, the removed one (still listed as serving before it went)
+        // does not make up the count.
+        seen.pods.remove("new");
+        let excluded = ["old".to_owned()].into();
+        assert_eq!(seen.recovered_at(&owner(), t0, &excluded), None);
+        // A removed pod the watch has not seen go yet: not judged, however it looks.
+        let mut seen = self::seen(t0);
+        seen.pods
+            .insert("late".into(), track("web", &[(t0, true)], None));
+        let excluded = ["old".to_owned(), "late".to_owned()].into();
+        assert_eq!(seen.recovered_at(&owner(), t0, &excluded), None);
+    }
+
+    #[test]
+    fn an_owner_whose_controller_has_not_observed_its_spec_is_not_recovered() {
+        let t0 = Instant::now();
+        let mut seen = seen(t0);
+        if let Some(w) = seen.owners.get_mut(&owner()) {
+            w.observed = false;
+        }
+        let excluded = ["old".to_owned()].into();
+        assert_eq!(seen.recovered_at(&owner(), t0, &excluded), None);
+    }
+}
