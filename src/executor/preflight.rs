@@ -99,12 +99,16 @@ impl Needs {
     }
 
     /// `faults::recovery`: a removed pod's owner is found (Pod → ReplicaSet →
-    /// Deployment) and read until it is whole, its pods listed fresh.
+    /// Deployment), then the owner (by name) and its namespace's pods are listed and
+    /// watched until it is whole.
     fn recovery_in(&mut self, ns: &str) {
         for resource in ["deployments", "replicasets", "statefulsets", "daemonsets"] {
-            self.call("get", APPS, resource, Some(ns));
+            for verb in ["get", "list", "watch"] {
+                self.call(verb, APPS, resource, Some(ns));
+            }
         }
         self.call("list", CORE, "pods", Some(ns));
+        self.call("watch", CORE, "pods", Some(ns));
     }
 
     /// `faults::record_event`: a ShakedownFault / ShakedownRevert Event in `ns`.
@@ -360,6 +364,10 @@ mod tests {
             "get deployments (apps) in namespace shop",
             "get statefulsets (apps) in namespace shop",
             "get daemonsets (apps) in namespace shop",
+            // Recovery is watched: the namespace's pods, the owner by name.
+            "watch pods in namespace shop",
+            "list deployments (apps) in namespace shop",
+            "watch deployments (apps) in namespace shop",
             // The run's locks, whatever the run faults.
             "create leases (coordination.k8s.io) in namespace locks",
             "update leases (coordination.k8s.io) in namespace locks",
