@@ -466,3 +466,43 @@ async fn a_stop_ends_a_recovery_wait_within_a_second() {
         assert!(disrupted.recovered.is_empty());
     }
 }
+
+/// Watches that the server ends every 250 ms, with an event history too short to resume
+/// from (410 Gone, answered by a fresh list): recovery is still seen, and still timed
+/// truly, as a reflector would see it.
+#[tokio::test(flavor = "multi_thread")]
+async fn recovery_is_timed_truly_through_dropped_and_expired_watches() {
+    let mut config = common::fast_shop();
+    config.timings.startup_delay = STARTUP;
+    config.timings.watch_history = 4;
+    config.api_faults.drop_watches_after = Some(Duration::from_millis(250));
+    config.api_faults.matching = Some("/namespaces/shop/".into());
+    let b = bench("rto-dropped", config).await;
+    let out = run(
+        &b,
+        "dropped",
+        "  target: {pods: {namespace: shop, selector: app=checkout, mode: one}}\n  fault: {type: pod-delete}\n  recovery: {within: 30s}\n",
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let watches = b
+        .handle
+        .request_log()
+        .into_iter()
+        .filter(|r| r.path == "/api/v1/namespaces/shop/pods" && r.query.contains("watch=true"))
+        .count();
+    assert!(
+        watches >= 3,
+        "the pod watch was dropped and resumed: {watches}"
+    );
+    let lists = b
+        .handle
+        .request_log()
+        .into_iter()
+        .filter(|r| r.path == "/api/v1/namespaces/shop/pods" && !r.query.contains("watch=true"))
+        .count();
+    eprintln!("pod watches {watches}, pod lists {lists}");
+    let times = recovered(&journal(&b));
+    assert_eq!(times.len(), 1, "{times:?}");
+    assert_true_times(&times);
+}
