@@ -308,6 +308,19 @@ pub async fn during(checks: &[Check], bus: &EventBus, window: Window, stop: &wat
                         break;
                     }
                 }
+                if check.step.is_some() && matches!(*stop.borrow(), Stop::SkipStep) {
+                    // The console's `s` cut the window short: a shortened window proves
+                    // nothing either way.
+                    check.verdict(
+                        bus,
+                        Phase::During,
+                        Verdict::Skipped,
+                        SKIPPED_FROM_CONSOLE.into(),
+                        (tally.samples, tally.passed),
+                        None,
+                    );
+                    return;
+                }
                 let (verdict, message) = match ended_by {
                     Some(abort) => abort.verdict(&tally, shown(worst.as_ref()), check),
                     None => tally.verdict(h, shown(worst.as_ref()), check),
@@ -530,12 +543,24 @@ async fn wait_or_end(
     ended: &mut watch::Receiver<bool>,
     until: tokio::time::Instant,
 ) -> bool {
-    if *ended.borrow() {
-        return true;
-    }
-    tokio::select! {
-        stop = wait_or_stop(stopped, until) => stop,
-        changed = ended.changed() => changed.is_err() || *ended.borrow(),
+    // A step skipped from the console (`Stop::SkipStep`) does not end the run's own
+    // window: only a real stop or the end of the steps does.
+    loop {
+        if *ended.borrow() {
+            return true;
+        }
+        if !matches!(*stopped.borrow(), Stop::Running | Stop::SkipStep) {
+            return true;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep_until(until) => return false,
+            changed = stopped.changed() => if changed.is_err() {
+                return wait_or_stop(stopped, until).await;
+            },
+            changed = ended.changed() => if changed.is_err() || *ended.borrow() {
+                return true;
+            },
+        }
     }
 }
 
@@ -554,6 +579,15 @@ async fn futures_join_all<F: std::future::Future<Output = ()>>(futures: impl Ite
 }
 
 /// Every `after` hypothesis, skipped: a signal or a halt arrived before the first sample.
+/// Why a step's checks were not judged when the console's `s` cut it short.
+const SKIPPED_FROM_CONSOLE: &str =
+    "the step was skipped from the console (key s), so this was not judged";
+
+/// The `after` hypotheses of a step the console's `s` skipped: reverted, not judged.
+pub fn skip_after_from_console(checks: &[Check], bus: &EventBus) {
+    skip(checks, bus, &[Phase::After], SKIPPED_FROM_CONSOLE);
+}
+
 fn skip_after(checks: &[Check], bus: &EventBus) {
     let message = "the run was stopped (a signal or the kill switch) before recovery was checked";
     skip(checks, bus, &[Phase::After], message);

@@ -37,6 +37,8 @@ pub struct SessionOptions {
     pub yes: bool,
     pub quiet: bool,
     pub verbose: bool,
+    /// `--color`: `Some` when forced on or off, `None` for auto (`run::console`).
+    pub color: Option<bool>,
     pub revert_timeout: Duration,
     /// `--junit PATH`: also write the combined JUnit file there.
     pub junit: Option<PathBuf>,
@@ -222,7 +224,7 @@ async fn session(
         // The channel is the session's: an earlier run's abort must not stop this one
         // (a signal does: this run then skips its steps and writes its reports).
         stop.send_if_modified(|s| {
-            let aborted = matches!(s, Stop::Aborted(_));
+            let aborted = matches!(s, Stop::Aborted(_) | Stop::SkipStep);
             if aborted {
                 *s = Stop::Running;
             }
@@ -234,7 +236,14 @@ async fn session(
         point_latest_at(&global.output_dir, &run_id);
         let bus = crate::run::bus::EventBus::new(
             Some(journal),
-            crate::run::bus::Progress::for_terminal(global.quiet, global.verbose),
+            crate::run::bus::Progress::console(
+                global.quiet,
+                crate::run::console::ConsoleOptions {
+                    verbose: global.verbose,
+                    color: global.color,
+                    stop: Some(stop.clone()),
+                },
+            ),
             crate::run::bus::system_clock(),
         );
         let options = run_options(global, run_id);

@@ -20,6 +20,10 @@ pub enum Stop {
     /// The kill switch: a halt marker appeared in the cluster. Like a signal: stop
     /// injecting, revert everything, write the reports, exit 5.
     Halted(HaltNotice),
+    /// The console's `s` key: the step under way ends now (its waits are cut short,
+    /// its fault reverted) and is marked skipped; then the run goes on
+    /// (`Runner::take_skip` puts the channel back to `Running`).
+    SkipStep,
 }
 
 /// Sleeps until `until`; returns true if the run was stopped first.
