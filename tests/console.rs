@@ -2,8 +2,9 @@
 //! terminal, one plain line per event in the report's words with a heartbeat while a
 //! fault holds; under a real pseudo-terminal (`script`), the live view with its step
 //! `N/M`, a countdown and a value with its unit against its threshold, and the keys:
-//! `s` skips the step (reverted, skipped in every report), `a` aborts (exit 1); the
-//! terminal is restored afterwards.
+//! `p` holds the run before its next step until pressed again, `s` skips the step
+//! (reverted, skipped in every report), `a` aborts (exit 1); the terminal is restored
+//! afterwards.
 
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -128,7 +129,7 @@ fn quote(arg: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn under_a_pty_the_live_view_counts_down_s_skips_the_step_a_aborts_and_the_terminal_is_restored()
+async fn under_a_pty_the_live_view_counts_down_p_pauses_s_skips_a_aborts_and_the_terminal_is_restored()
  {
     let b = bench("console-pty", common::fast_shop()).await;
     let steps = [
@@ -204,10 +205,30 @@ async fn under_a_pty_the_live_view_counts_down_s_skips_the_step_a_aborts_and_the
         left.windows(2).all(|w| w[1] <= w[0]),
         "the countdown never goes up: {left:?}"
     );
-    keys.write_all(b"s").await.expect("send s");
+    // `p` first: the run will hold before step 2.
+    keys.write_all(b"p").await.expect("send p");
     screen
-        .until("step 2/3 under way after the skip", |s| {
-            s.contains("key s: skipping the rest of step 1") && s.contains("step 2/3")
+        .until("the pause acknowledged", |s| s.contains("key p: pausing"))
+        .await;
+    keys.write_all(b"s").await.expect("send s");
+    const PAUSED: &str = "paused from the console (key p) before step 2";
+    screen
+        .until("step 1 skipped and the run paused before step 2", |s| {
+            s.contains("key s: skipping the rest of step 1") && s.contains(PAUSED)
+        })
+        .await;
+    // Nothing to wait for but time: a paused run must not start its next step.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let since_pause = screen.text();
+    let since_pause = since_pause.split(PAUSED).nth(1).unwrap_or_default();
+    assert!(
+        !since_pause.contains("step 2/3") && since_pause.contains("PAUSED"),
+        "step 2 started while paused:\n{since_pause}"
+    );
+    keys.write_all(b"p").await.expect("send p again");
+    screen
+        .until("step 2/3 under way after the resume", |s| {
+            s.contains("step 2: resumed") && s.contains("step 2/3")
         })
         .await;
     keys.write_all(b"a").await.expect("send a");

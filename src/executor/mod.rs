@@ -55,6 +55,8 @@ pub struct RunOptions {
     pub lock: Option<crate::cluster::lease::LockSettings>,
     /// Where the kill switch's marker is watched (`cluster::halt`).
     pub halt_namespace: String,
+    /// The console's `p`: the run waits here before each step while it is paused.
+    pub pause: crate::run::stop::PauseGate,
 }
 
 /// What happened, for the exit code.
@@ -272,6 +274,17 @@ impl Runner {
                 step: step.id.clone(),
                 reason: "the run was stopped".into(),
             };
+            if self.options.pause.is_paused() {
+                self.note(
+                    NoteLevel::Info,
+                    format!(
+                        "paused from the console (key p) before step {}",
+                        step.id
+                    ),
+                );
+                self.options.pause.wait_open(&mut stopped).await;
+                self.note(NoteLevel::Info, format!("step {}: resumed", step.id));
+            }
             // A dry run faults nothing, so there is nothing to wait for between steps.
             let dry_run = self.options.server_dry_run;
             if !step.delay.is_zero()

@@ -10,7 +10,8 @@
 //!   step `N/M`, the fault with a countdown and a bar, each hypothesis's latest value
 //!   against its threshold, coloured, with a sparkline, and the score. Keys steer the run
 //!   through the stop channel (`run::stop`), the same path a signal or an `abort: true`
-//!   breach takes: `a` aborts, `s` skips the rest of the step, `?` shows the keys.
+//!   breach takes: `a` aborts, `s` skips the rest of the step; `p` closes the pause gate
+//!   the executor waits on before each step; `?` shows the keys.
 //!
 //! The terminal is restored (`term::restore`) when the console ends, when it is dropped
 //! and from a panic hook; a signal ends the run, and so the console, in order.
@@ -28,7 +29,7 @@ use jiff::Timestamp;
 use tokio::sync::watch;
 
 use self::model::{Model, Shade};
-use super::stop::Stop;
+use super::stop::{PauseGate, Stop};
 use crate::events::Record;
 
 /// Plain output says something at least this often while a step waits.
@@ -50,6 +51,8 @@ pub struct ConsoleOptions {
     pub color: Option<bool>,
     /// The run's stop channel: the keys act through it. Without it, no keys.
     pub stop: Option<watch::Sender<Stop>>,
+    /// The gate `p` closes and opens (the executor waits on it before each step).
+    pub pause: Option<PauseGate>,
 }
 
 /// `--color auto` for the live view: on, unless `NO_COLOR` is set to something
@@ -95,6 +98,7 @@ enum Mode {
 
 struct Live {
     color: bool,
+    pause: Option<PauseGate>,
     keys: bool,
     help: bool,
     /// Rows of the live area on screen now (what the next frame moves up over).
@@ -140,6 +144,7 @@ impl Console {
             verbose: options.verbose,
             mode: Mode::Live(Live {
                 color: options.color.unwrap_or_else(auto_color),
+                pause: options.pause,
                 keys,
                 help: false,
                 drawn: 0,
@@ -321,6 +326,13 @@ impl Screen {
         }
     }
 
+    fn pause(&self) -> Option<PauseGate> {
+        match &self.mode {
+            Mode::Live(live) => live.pause.clone(),
+            Mode::Plain { .. } => None,
+        }
+    }
+
     /// A key pressed while live: every action goes through the run's stop channel.
     fn key(&mut self, key: u8, stop: &watch::Sender<Stop>) {
         let step = self.model.current.as_ref().map(|c| c.id.clone());
@@ -352,6 +364,13 @@ impl Screen {
                     })
                 }
                 None => Some("key s: no step is under way".to_owned()),
+            },
+            b'p' | b'P' => match self.pause() {
+                Some(pause) if pause.toggle() => {
+                    Some("key p: pausing before the next step (p resumes)".to_owned())
+                }
+                Some(_) => Some("key p: resumed".to_owned()),
+                None => None,
             },
             b'?' | b'h' => {
                 if let Mode::Live(live) = &mut self.mode {
@@ -404,7 +423,10 @@ fn frame(model: &Model, live: &Live, cols: usize, rows: usize, now: Timestamp) -
             lines.push(fit(&format!("targets: {}", c.targets.join(", ")), width));
         }
     }
-    let room = rows.saturating_sub(4 + usize::from(live.help) * 4).max(1);
+    if live.pause.as_ref().is_some_and(PauseGate::is_paused) {
+        lines.push(paint("1;33", fit("PAUSED: the next step waits; p resumes", width)));
+    }
+    let room = rows.saturating_sub(5 + usize::from(live.help) * 5).max(1);
     let shown = model.hypotheses.len().min(room);
     for h in model.hypotheses.iter().take(shown) {
         let shade = h.state();
@@ -430,13 +452,17 @@ fn frame(model: &Model, live: &Live, cols: usize, rows: usize, now: Timestamp) -
         for help in [
             "a  abort: revert every fault now; recovery is still measured (exit 1)",
             "s  skip the rest of the current step: revert it, mark it skipped",
+            "p  pause before the next step; p again resumes",
             "?  show or hide these keys",
             "Ctrl-C  interrupt: revert everything and exit 130",
         ] {
             lines.push(fit(help, width));
         }
     } else if live.keys {
-        lines.push(paint("2", fit("keys: a abort · s skip step · ? help", width)));
+        lines.push(paint(
+            "2",
+            fit("keys: a abort · s skip step · p pause · ? help", width),
+        ));
     }
     lines
 }
@@ -488,6 +514,7 @@ mod tests {
         let model = Model::default();
         let live = |color| Live {
             color,
+            pause: None,
             keys: true,
             help: true,
             drawn: 0,
