@@ -51,8 +51,18 @@ fn nothing_left_faulted(b: &Bench) {
 
 /// Words that are Rust variant names, not the report's words.
 const VARIANTS: [&str; 12] = [
-    "Pass", "Fail", "Passed", "Deviated", "Before", "During", "After", "Completed", "Running",
-    "Aborted", "Skipped", "SkipStep",
+    "Pass",
+    "Fail",
+    "Passed",
+    "Deviated",
+    "Before",
+    "During",
+    "After",
+    "Completed",
+    "Running",
+    "Aborted",
+    "Skipped",
+    "SkipStep",
 ];
 
 #[tokio::test(flavor = "multi_thread")]
@@ -60,16 +70,24 @@ async fn off_a_terminal_each_event_is_one_plain_line_and_a_heartbeat_names_the_f
  {
     let b = bench("console-plain", common::fast_shop()).await;
     let scenario = latency_scenario(&b, "plain", "13s");
-    let out = b.shakedown(&["run", scenario.to_str().expect("utf8")]).await;
+    let out = b
+        .shakedown(&["run", scenario.to_str().expect("utf8")])
+        .await;
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     // Never a progress bar or a control sequence: plain lines for a log.
-    assert!(!stderr.contains('\x1b') && !stderr.contains('\r'), "{stderr:?}");
+    assert!(
+        !stderr.contains('\x1b') && !stderr.contains('\r'),
+        "{stderr:?}"
+    );
     let heartbeats: Vec<&str> = stderr
         .lines()
         .filter(|l| l.contains("step 1/1: network-latency on 1 pod, "))
         .collect();
-    assert!(!heartbeats.is_empty(), "no heartbeat in 13 s of fault:\n{stderr}");
+    assert!(
+        !heartbeats.is_empty(),
+        "no heartbeat in 13 s of fault:\n{stderr}"
+    );
     for line in &heartbeats {
         assert!(line.contains(" s left; metrics answer fast "), "{line}");
         assert!(line.contains(" ms (limit < 2.00 s)"), "{line}");
@@ -193,12 +211,15 @@ async fn under_a_pty_the_live_view_counts_down_p_pauses_s_skips_a_aborts_and_the
     });
 
     screen
-        .until("step 1/3 counting down with a value against its limit", |s| {
-            let left = countdown(s);
-            s.contains("step 1/3")
-                && s.contains(" ms (limit < 2.00 s)")
-                && left.first().zip(left.last()).is_some_and(|(a, z)| z < a)
-        })
+        .until(
+            "step 1/3 counting down with a value against its limit",
+            |s| {
+                let left = countdown(s);
+                s.contains("step 1/3")
+                    && s.contains(" ms (limit < 2.00 s)")
+                    && left.first().zip(left.last()).is_some_and(|(a, z)| z < a)
+            },
+        )
         .await;
     let left = countdown(&screen.text());
     assert!(
@@ -246,7 +267,9 @@ async fn under_a_pty_the_live_view_counts_down_p_pauses_s_skips_a_aborts_and_the
     );
     // Restored: the cursor is shown after it was last hidden, and the line discipline
     // echoes and reads lines again.
-    let hidden = text.rfind("\x1b[?25l").expect("the live view hid the cursor");
+    let hidden = text
+        .rfind("\x1b[?25l")
+        .expect("the live view hid the cursor");
     let shown = text.rfind("\x1b[?25h").expect("the cursor is shown again");
     assert!(shown > hidden, "cursor left hidden");
     let stty = text.split("EXIT=1").nth(1).unwrap_or_default();
@@ -270,7 +293,10 @@ async fn under_a_pty_the_live_view_counts_down_p_pauses_s_skips_a_aborts_and_the
         "{skipped}"
     );
     let junit = b.read("junit.xml");
-    assert!(junit.contains("skipped from the console (key s)"), "{junit}");
+    assert!(
+        junit.contains("skipped from the console (key s)"),
+        "{junit}"
+    );
     let markdown = b.read("report.md");
     assert!(
         markdown.contains("skipped from the console (key s)"),

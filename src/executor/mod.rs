@@ -277,10 +277,7 @@ impl Runner {
             if self.options.pause.is_paused() {
                 self.note(
                     NoteLevel::Info,
-                    format!(
-                        "paused from the console (key p) before step {}",
-                        step.id
-                    ),
+                    format!("paused from the console (key p) before step {}", step.id),
                 );
                 self.options.pause.wait_open(&mut stopped).await;
                 self.note(NoteLevel::Info, format!("step {}: resumed", step.id));

@@ -424,10 +424,21 @@ fn frame(model: &Model, live: &Live, cols: usize, rows: usize, now: Timestamp) -
         }
     }
     if live.pause.as_ref().is_some_and(PauseGate::is_paused) {
-        lines.push(paint("1;33", fit("PAUSED: the next step waits; p resumes", width)));
+        lines.push(paint(
+            "1;33",
+            fit("PAUSED: the next step waits; p resumes", width),
+        ));
     }
     let room = rows.saturating_sub(5 + usize::from(live.help) * 5).max(1);
     let shown = model.hypotheses.len().min(room);
+    // Names padded to the longest (within reason), so values line up.
+    let name_width = model
+        .hypotheses
+        .iter()
+        .map(|h| h.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(width.saturating_sub(48).max(16));
     for h in model.hypotheses.iter().take(shown) {
         let shade = h.state();
         let code = match shade {
@@ -436,11 +447,20 @@ fn frame(model: &Model, live: &Live, cols: usize, rows: usize, now: Timestamp) -
             Shade::Inconclusive => "33",
             Shade::Waiting => "2",
         };
+        let reading = h.reading();
+        let spark_room = width.saturating_sub(13 + name_width + reading.chars().count() + 5);
         let rest = fit(
-            &format!(" {}  {}  {}", h.name, h.reading(), h.sparkline()),
-            width.saturating_sub(13),
+            &format!(
+                " {}  {reading}  {}",
+                pad(&fit(&h.name, name_width), name_width),
+                h.sparkline(spark_room)
+            ),
+            width.saturating_sub(12),
         );
-        lines.push(format!("{}{rest}", paint(code, format!("{:<12}", shade.word()))));
+        lines.push(format!(
+            "{}{rest}",
+            paint(code, format!("{:<12}", shade.word()))
+        ));
     }
     if model.hypotheses.len() > shown {
         lines.push(format!(
@@ -476,6 +496,11 @@ fn bar(left: Duration, hold: Duration, room: usize) -> String {
     let done = ((1.0 - left.as_secs_f64() / hold.as_secs_f64()) * cells as f64).round() as usize;
     let done = done.min(cells);
     format!("[{}{}]", "█".repeat(done), "░".repeat(cells - done))
+}
+
+fn pad(text: &str, width: usize) -> String {
+    let n = text.chars().count();
+    format!("{text}{}", " ".repeat(width.saturating_sub(n)))
 }
 
 /// `text` cut to `width` characters.

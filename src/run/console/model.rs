@@ -32,9 +32,7 @@ impl Unit {
     /// counts observations); a PromQL division whose name says errors or ratio is a share.
     pub fn of(probe: &str) -> Self {
         match words::probe_text(probe) {
-            ProbeText::Words(w) if w.contains("http://") || w.contains("https://") => {
-                Unit::Seconds
-            }
+            ProbeText::Words(w) if w.contains("http://") || w.contains("https://") => Unit::Seconds,
             ProbeText::Words(_) => Unit::Plain,
             ProbeText::Promql(q) => {
                 let q = q.to_ascii_lowercase();
@@ -83,7 +81,8 @@ pub struct HypothesisState {
     pub unit: Unit,
     pub last: Option<f64>,
     pub outcome: Option<SampleOutcome>,
-    /// The latest verdict of any phase: the colour of the row.
+    /// The latest verdict of any phase, unless a sample came after it: the row's colour
+    /// is whichever is newer.
     pub verdict: Option<Verdict>,
     pub recent: VecDeque<f64>,
 }
@@ -109,10 +108,7 @@ impl HypothesisState {
             (None, Some(o)) => words::sample_word(o).to_owned(),
             (None, None) => "no value yet".to_owned(),
         };
-        format!(
-            "{value} (limit {})",
-            self.unit.threshold(&self.expectation)
-        )
+        format!("{value} (limit {})", self.unit.threshold(&self.expectation))
     }
 
     /// What the row is coloured by: a verdict once there is one, else the last sample.
@@ -127,8 +123,8 @@ impl HypothesisState {
         }
     }
 
-    /// The recent samples as a sparkline, scaled between their own min and max.
-    pub fn sparkline(&self) -> String {
+    /// The last `room` samples as a sparkline, scaled between their own min and max.
+    pub fn sparkline(&self, room: usize) -> String {
         const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
         let (lo, hi) = self
             .recent
@@ -138,6 +134,7 @@ impl HypothesisState {
             });
         self.recent
             .iter()
+            .skip(self.recent.len().saturating_sub(room))
             .map(|v| {
                 let at = if hi > lo { (v - lo) / (hi - lo) } else { 0.5 };
                 BARS[((at * 7.0).round() as usize).min(7)]
@@ -252,6 +249,7 @@ impl Model {
             RunEvent::ProbeSample(s) => {
                 if let Some(h) = self.hypothesis_mut(s.step.as_deref(), &s.hypothesis) {
                     h.outcome = Some(s.outcome);
+                    h.verdict = None;
                     h.last = s.values.iter().find_map(|v| v.value);
                     if let Some(v) = h.last {
                         h.recent.push_back(v);
@@ -336,12 +334,15 @@ impl Model {
         let c = self.current.as_ref()?;
         let what = match &c.fault {
             Some(fault) => format!("{fault} on {}", targets(&c.targets)),
-            None => "selecting targets and checking the baseline".to_owned(),
+            None if c.targets.is_empty() => "selecting targets".to_owned(),
+            None => format!("{} selected, checking the baseline", targets(&c.targets)),
         };
-        let when = if c.reverted {
+        let when = if c.fault.is_none() {
+            "nothing injected yet".to_owned()
+        } else if c.reverted {
             "reverted, measuring recovery".to_owned()
         } else if c.injected_at.is_none() {
-            "not injected yet".to_owned()
+            "injecting".to_owned()
         } else {
             match self.left(now) {
                 Some((left, _)) => format!("{} s left", left.as_secs()),
@@ -433,7 +434,10 @@ mod tests {
             Unit::of("sum(rate(errors_total[1m])) / sum(rate(requests_total[1m]))"),
             Unit::Ratio
         );
-        assert_eq!(Unit::of("deployment shop/checkout ready replicas"), Unit::Plain);
+        assert_eq!(
+            Unit::of("deployment shop/checkout ready replicas"),
+            Unit::Plain
+        );
         assert_eq!(Unit::Seconds.show(0.49), "490 ms");
         assert_eq!(Unit::Seconds.show(1.5), "1.50 s");
         assert_eq!(Unit::Ratio.show(0.0123), "1.23%");
@@ -459,7 +463,11 @@ mod tests {
                 version: "0".into(),
                 steps: vec![
                     step("1", "warm up", vec![]),
-                    step("2", "slow net", vec![hypothesis("checkout p95", p95, "< 0.25")]),
+                    step(
+                        "2",
+                        "slow net",
+                        vec![hypothesis("checkout p95", p95, "< 0.25")],
+                    ),
                     step("3", "drain", vec![]),
                 ],
                 hypotheses: vec![],
@@ -513,7 +521,7 @@ mod tests {
         );
         let h = &model.hypotheses[0];
         assert_eq!(h.state(), Shade::Deviated);
-        assert_eq!(h.sparkline().chars().count(), 1);
+        assert_eq!(h.sparkline(8).chars().count(), 1);
         assert_eq!(model.left(at(40)).map(|l| l.0), Some(Duration::ZERO));
     }
 }
