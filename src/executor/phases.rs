@@ -742,6 +742,50 @@ mod tests {
             .expect("a verdict")
     }
 
+    /// The console's `s` ends a step's window at once, unjudged (skipped), and leaves the
+    /// experiment-wide window sampling until the steps end.
+    #[tokio::test(start_paused = true)]
+    async fn a_skip_ends_the_steps_window_unjudged_but_not_the_experiments() {
+        let bus = EventBus::new(None, Progress::Quiet, system_clock());
+        let (stop, _) = watch::channel(Stop::Running);
+        let mut step_checks = check(vec![value(0.0)], None, |h| h.name = "step".into());
+        step_checks[0].step = Some("1".into());
+        let run_checks = check(vec![value(0.0)], None, |h| h.name = "run".into());
+        let (ended_tx, ended_rx) = watch::channel(false);
+        let run_window = tokio::spawn({
+            let (bus, stop) = (bus.clone(), stop.clone());
+            async move { during(&run_checks, &bus, Window::Until(ended_rx), &stop).await }
+        });
+        let started = tokio::time::Instant::now();
+        let step_window = tokio::spawn({
+            let (bus, stop) = (bus.clone(), stop.clone());
+            async move {
+                during(&step_checks, &bus, Window::For(Duration::from_secs(60)), &stop).await
+            }
+        });
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        stop.send_replace(Stop::SkipStep);
+        assert!(step_window.await.is_ok());
+        assert!(started.elapsed() < Duration::from_secs(2), "the skip cut the window");
+        let verdict = |name: &str| {
+            bus.records().into_iter().find_map(|r| match r.event {
+                RunEvent::HypothesisVerdict(v) if v.hypothesis == name => Some(v),
+                _ => None,
+            })
+        };
+        let skipped = verdict("step").expect("the step's verdict");
+        assert_eq!(skipped.verdict, Verdict::Skipped, "{}", skipped.message);
+        assert!(skipped.message.contains("key s"), "{}", skipped.message);
+        // The run's own window goes on through the skip (the executor puts the channel
+        // back to running) and ends with the steps.
+        stop.send_replace(Stop::Running);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert!(verdict("run").is_none(), "the run's window ended with the skip");
+        ended_tx.send_replace(true);
+        assert!(run_window.await.is_ok());
+        assert_eq!(verdict("run").map(|v| v.verdict), Some(Verdict::Passed));
+    }
+
     /// Regression (issue 11): `tolerance: 0%` with no data at all was "held".
     #[tokio::test]
     async fn tolerance_zero_never_turns_no_data_into_held() {
