@@ -760,13 +760,22 @@ mod tests {
         let step_window = tokio::spawn({
             let (bus, stop) = (bus.clone(), stop.clone());
             async move {
-                during(&step_checks, &bus, Window::For(Duration::from_secs(60)), &stop).await
+                during(
+                    &step_checks,
+                    &bus,
+                    Window::For(Duration::from_secs(60)),
+                    &stop,
+                )
+                .await
             }
         });
         tokio::time::sleep(Duration::from_secs(1)).await;
         stop.send_replace(Stop::SkipStep);
         assert!(step_window.await.is_ok());
-        assert!(started.elapsed() < Duration::from_secs(2), "the skip cut the window");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "the skip cut the window"
+        );
         let verdict = |name: &str| {
             bus.records().into_iter().find_map(|r| match r.event {
                 RunEvent::HypothesisVerdict(v) if v.hypothesis == name => Some(v),
@@ -780,7 +789,10 @@ mod tests {
         // back to running) and ends with the steps.
         stop.send_replace(Stop::Running);
         tokio::time::sleep(Duration::from_secs(5)).await;
-        assert!(verdict("run").is_none(), "the run's window ended with the skip");
+        assert!(
+            verdict("run").is_none(),
+            "the run's window ended with the skip"
+        );
         ended_tx.send_replace(true);
         assert!(run_window.await.is_ok());
         assert_eq!(verdict("run").map(|v| v.verdict), Some(Verdict::Passed));
