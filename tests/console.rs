@@ -308,6 +308,21 @@ async fn under_a_pty_the_live_view_counts_down_p_pauses_s_skips_a_aborts_and_the
         .expect("runFinished");
     assert_eq!(finished["status"], "aborted", "{finished}");
     assert_eq!(finished["exitCode"], 1, "{finished}");
+    // The abort reverted step 2 early, and its recovery was still measured.
+    let after = |step: &str| {
+        journal
+            .iter()
+            .find(|r| {
+                r["event"] == "hypothesisVerdict" && r["step"] == step && r["phase"] == "after"
+            })
+            .map(|r| r["verdict"].as_str().unwrap_or_default().to_owned())
+    };
+    assert_eq!(
+        after("2").as_deref(),
+        Some("passed"),
+        "step 2 after the abort"
+    );
+    assert_eq!(after("1").as_deref(), Some("skipped"), "step 1 was skipped");
     let injected = journal
         .iter()
         .filter(|r| r["event"] == "faultInjected")
