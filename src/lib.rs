@@ -11,7 +11,10 @@ macro_rules! say {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
         let line = $crate::run::redact::for_terminal(&format!($($arg)*));
-        let _ = writeln!(std::io::stderr(), "{line}");
+        // Above the live console when one is drawn, so the line does not tear it.
+        if !$crate::run::console::say_above(&line) {
+            let _ = writeln!(std::io::stderr(), "{line}");
+        }
     }};
 }
 

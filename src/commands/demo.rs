@@ -89,6 +89,7 @@ async fn demo_async(
         yes: true,
         quiet: global.quiet,
         verbose: global.verbose > 0,
+        color: super::color_flag(global.color),
         revert_timeout: Duration::from_secs(30),
         junit: None,
         lock: crate::cluster::lease::LockSettings::default(),

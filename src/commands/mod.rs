@@ -140,6 +140,15 @@ fn report_diagnostics(diagnostics: &spec::Diagnostics, color: ColorChoice) {
     crate::say_raw!("{styled}");
 }
 
+/// `--color` for the live console: `None` lets it decide (`run::console::auto_color`).
+pub(crate) fn color_flag(choice: ColorChoice) -> Option<bool> {
+    match choice {
+        ColorChoice::Always => Some(true),
+        ColorChoice::Never => Some(false),
+        ColorChoice::Auto => None,
+    }
+}
+
 /// `--color auto` decides as anstream does for stderr: colour on a terminal, unless
 /// `NO_COLOR` is set and non-empty (no-color.org), `CLICOLOR=0` or `TERM=dumb`; and
 /// colour even off a terminal when `CLICOLOR_FORCE` is set and non-empty.

@@ -53,6 +53,7 @@ pub(super) fn session_options(
         yes: global.yes,
         quiet: global.quiet,
         verbose: global.verbose > 0,
+        color: super::color_flag(global.color),
         revert_timeout,
         junit: junit.map(Path::to_path_buf),
         lock: crate::cluster::lease::LockSettings {

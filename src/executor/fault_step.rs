@@ -19,6 +19,11 @@ use crate::spec::{Fault, OnEmptyTargets, Recovery, Safety};
 
 impl Runner {
     pub(super) async fn fault_step(&self, id: &str, step: &FaultStep) {
+        // `s` pressed between steps skips the one about to start.
+        if self.take_skip() {
+            self.skipped_from_console(id);
+            return;
+        }
         if self.stopped() {
             self.bus.emit(RunEvent::StepSkipped {
                 step: id.into(),
@@ -78,6 +83,12 @@ impl Runner {
                 .errors
                 .push(format!("step {id}: baseline failed"));
             return Some(StepStatus::Failed);
+        }
+        if self.take_skip() {
+            // `s` pressed during the baseline: nothing is injected.
+            phases::skip_after_from_console(&checks, &self.bus);
+            self.skipped_from_console(id);
+            return None;
         }
         let mut ctx = self.fault_context(id);
         ctx.evictable = evictable_namespaces(step);
@@ -141,6 +152,13 @@ impl Runner {
         self.revert_step(id, fault, &disrupted).await;
         if let Some(e) = &inject_error {
             self.tally().errors.push(format!("step {id}: {e}"));
+        }
+        if self.take_skip() {
+            // The console's `s`: reverted above; the rest of the step is not judged.
+            phases::skip_after_from_console(&checks, &self.bus);
+            self.skipped_from_console(id);
+            self.tally_verdicts(Some(id));
+            return None;
         }
         if dry_run {
             self.tally_verdicts(Some(id));

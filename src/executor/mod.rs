@@ -32,6 +32,7 @@ use crate::plan::{Action, Plan, PlannedStep, describe_fault};
 use crate::probes::Probe;
 use crate::probes::prometheus::{self, PrometheusEndpoint, PrometheusSettings, display_url};
 use crate::run::bus::EventBus;
+use crate::run::console::CONSOLE_ABORT;
 use crate::run::stop::{Stop, wait_or_stop};
 use crate::spec::{Hypothesis, Probe as ProbeSpec};
 
@@ -54,6 +55,8 @@ pub struct RunOptions {
     pub lock: Option<crate::cluster::lease::LockSettings>,
     /// Where the kill switch's marker is watched (`cluster::halt`).
     pub halt_namespace: String,
+    /// The console's `p`: the run waits here before each step while it is paused.
+    pub pause: crate::run::stop::PauseGate,
 }
 
 /// What happened, for the exit code.
@@ -81,6 +84,10 @@ struct Runner {
     /// The run's Prometheus, or why it cannot be used (then every PromQL sample errors).
     prometheus: Arc<Result<Arc<PrometheusEndpoint>, prometheus::SetupError>>,
 }
+
+/// Why a step ended skipped when someone pressed `s` on the live console.
+const SKIPPED_FROM_CONSOLE: &str =
+    "skipped from the console (key s): the rest of the step was cut short and its fault reverted";
 
 /// Runs a plan end to end and returns its outcome, watching terminating signals while
 /// it runs.
@@ -222,6 +229,27 @@ impl Runner {
         !matches!(*self.stop.borrow(), Stop::Running)
     }
 
+    /// Whether the console asked to skip the step under way ([`Stop::SkipStep`]); the
+    /// run then goes on (`Running` again). A signal, a halt or an abort that came since
+    /// is left alone.
+    fn take_skip(&self) -> bool {
+        self.stop.send_if_modified(|s| {
+            let skip = matches!(s, Stop::SkipStep);
+            if skip {
+                *s = Stop::Running;
+            }
+            skip
+        })
+    }
+
+    /// Marks step `id` skipped from the console, in every report.
+    fn skipped_from_console(&self, id: &str) {
+        self.bus.emit(RunEvent::StepSkipped {
+            step: id.into(),
+            reason: SKIPPED_FROM_CONSOLE.into(),
+        });
+    }
+
     /// A terminating signal arrived or the kill switch was pulled: wind down now,
     /// without the after-phases.
     fn signalled(&self) -> bool {
@@ -246,13 +274,25 @@ impl Runner {
                 step: step.id.clone(),
                 reason: "the run was stopped".into(),
             };
+            if self.options.pause.is_paused() {
+                self.note(
+                    NoteLevel::Info,
+                    format!("paused from the console (key p) before step {}", step.id),
+                );
+                self.options.pause.wait_open(&mut stopped).await;
+                self.note(NoteLevel::Info, format!("step {}: resumed", step.id));
+            }
             // A dry run faults nothing, so there is nothing to wait for between steps.
             let dry_run = self.options.server_dry_run;
             if !step.delay.is_zero()
                 && !dry_run
                 && wait_or_stop(&mut stopped, tokio::time::Instant::now() + step.delay).await
             {
-                self.bus.emit(skipped());
+                if self.take_skip() {
+                    self.skipped_from_console(&step.id);
+                } else {
+                    self.bus.emit(skipped());
+                }
                 return;
             }
             match &step.action {
@@ -267,7 +307,11 @@ impl Runner {
                 }
                 Action::Pause(length) => {
                     if wait_or_stop(&mut stopped, tokio::time::Instant::now() + *length).await {
-                        self.bus.emit(skipped());
+                        if self.take_skip() {
+                            self.skipped_from_console(&step.id);
+                        } else {
+                            self.bus.emit(skipped());
+                        }
                     }
                 }
                 Action::Parallel(children) => {
@@ -417,6 +461,9 @@ impl Runner {
             .into());
         }
         if let Stop::Aborted(hypothesis) = stop {
+            if hypothesis == CONSOLE_ABORT {
+                return Err(Deviation::AbortedFromConsole.into());
+            }
             return Err(Deviation::Aborted {
                 hypothesis: hypothesis.clone(),
             }
@@ -476,7 +523,9 @@ impl Runner {
         let status = match &verdict {
             Err(Failure::RevertFailed { .. } | Failure::CouldNotRun(_)) => StepStatus::Failed,
             Err(Failure::Interrupted(_) | Failure::Halted(_)) => StepStatus::Interrupted,
-            Err(Failure::Deviated(Deviation::Aborted { .. })) => StepStatus::Aborted,
+            Err(Failure::Deviated(Deviation::Aborted { .. } | Deviation::AbortedFromConsole)) => {
+                StepStatus::Aborted
+            }
             _ => StepStatus::Completed,
         };
         self.bus.emit(RunEvent::RunFinished(RunFinished {

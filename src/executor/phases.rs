@@ -308,6 +308,19 @@ pub async fn during(checks: &[Check], bus: &EventBus, window: Window, stop: &wat
                         break;
                     }
                 }
+                if check.step.is_some() && matches!(*stop.borrow(), Stop::SkipStep) {
+                    // The console's `s` cut the window short: a shortened window proves
+                    // nothing either way.
+                    check.verdict(
+                        bus,
+                        Phase::During,
+                        Verdict::Skipped,
+                        SKIPPED_FROM_CONSOLE.into(),
+                        (tally.samples, tally.passed),
+                        None,
+                    );
+                    return;
+                }
                 let (verdict, message) = match ended_by {
                     Some(abort) => abort.verdict(&tally, shown(worst.as_ref()), check),
                     None => tally.verdict(h, shown(worst.as_ref()), check),
@@ -530,12 +543,24 @@ async fn wait_or_end(
     ended: &mut watch::Receiver<bool>,
     until: tokio::time::Instant,
 ) -> bool {
-    if *ended.borrow() {
-        return true;
-    }
-    tokio::select! {
-        stop = wait_or_stop(stopped, until) => stop,
-        changed = ended.changed() => changed.is_err() || *ended.borrow(),
+    // A step skipped from the console (`Stop::SkipStep`) does not end the run's own
+    // window: only a real stop or the end of the steps does.
+    loop {
+        if *ended.borrow() {
+            return true;
+        }
+        if !matches!(*stopped.borrow(), Stop::Running | Stop::SkipStep) {
+            return true;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep_until(until) => return false,
+            changed = stopped.changed() => if changed.is_err() {
+                return wait_or_stop(stopped, until).await;
+            },
+            changed = ended.changed() => if changed.is_err() || *ended.borrow() {
+                return true;
+            },
+        }
     }
 }
 
@@ -554,6 +579,15 @@ async fn futures_join_all<F: std::future::Future<Output = ()>>(futures: impl Ite
 }
 
 /// Every `after` hypothesis, skipped: a signal or a halt arrived before the first sample.
+/// Why a step's checks were not judged when the console's `s` cut it short.
+const SKIPPED_FROM_CONSOLE: &str =
+    "the step was skipped from the console (key s), so this was not judged";
+
+/// The `after` hypotheses of a step the console's `s` skipped: reverted, not judged.
+pub fn skip_after_from_console(checks: &[Check], bus: &EventBus) {
+    skip(checks, bus, &[Phase::After], SKIPPED_FROM_CONSOLE);
+}
+
 fn skip_after(checks: &[Check], bus: &EventBus) {
     let message = "the run was stopped (a signal or the kill switch) before recovery was checked";
     skip(checks, bus, &[Phase::After], message);
@@ -706,6 +740,62 @@ mod tests {
                 _ => None,
             })
             .expect("a verdict")
+    }
+
+    /// The console's `s` ends a step's window at once, unjudged (skipped), and leaves the
+    /// experiment-wide window sampling until the steps end.
+    #[tokio::test(start_paused = true)]
+    async fn a_skip_ends_the_steps_window_unjudged_but_not_the_experiments() {
+        let bus = EventBus::new(None, Progress::Quiet, system_clock());
+        let (stop, _) = watch::channel(Stop::Running);
+        let mut step_checks = check(vec![value(0.0)], None, |h| h.name = "step".into());
+        step_checks[0].step = Some("1".into());
+        let run_checks = check(vec![value(0.0)], None, |h| h.name = "run".into());
+        let (ended_tx, ended_rx) = watch::channel(false);
+        let run_window = tokio::spawn({
+            let (bus, stop) = (bus.clone(), stop.clone());
+            async move { during(&run_checks, &bus, Window::Until(ended_rx), &stop).await }
+        });
+        let started = tokio::time::Instant::now();
+        let step_window = tokio::spawn({
+            let (bus, stop) = (bus.clone(), stop.clone());
+            async move {
+                during(
+                    &step_checks,
+                    &bus,
+                    Window::For(Duration::from_secs(60)),
+                    &stop,
+                )
+                .await
+            }
+        });
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        stop.send_replace(Stop::SkipStep);
+        assert!(step_window.await.is_ok());
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "the skip cut the window"
+        );
+        let verdict = |name: &str| {
+            bus.records().into_iter().find_map(|r| match r.event {
+                RunEvent::HypothesisVerdict(v) if v.hypothesis == name => Some(v),
+                _ => None,
+            })
+        };
+        let skipped = verdict("step").expect("the step's verdict");
+        assert_eq!(skipped.verdict, Verdict::Skipped, "{}", skipped.message);
+        assert!(skipped.message.contains("key s"), "{}", skipped.message);
+        // The run's own window goes on through the skip (the executor puts the channel
+        // back to running) and ends with the steps.
+        stop.send_replace(Stop::Running);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert!(
+            verdict("run").is_none(),
+            "the run's window ended with the skip"
+        );
+        ended_tx.send_replace(true);
+        assert!(run_window.await.is_ok());
+        assert_eq!(verdict("run").map(|v| v.verdict), Some(Verdict::Passed));
     }
 
     /// Regression (issue 11): `tolerance: 0%` with no data at all was "held".

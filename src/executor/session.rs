@@ -37,6 +37,8 @@ pub struct SessionOptions {
     pub yes: bool,
     pub quiet: bool,
     pub verbose: bool,
+    /// `--color`: `Some` when forced on or off, `None` for auto (`run::console`).
+    pub color: Option<bool>,
     pub revert_timeout: Duration,
     /// `--junit PATH`: also write the combined JUnit file there.
     pub junit: Option<PathBuf>,
@@ -218,11 +220,13 @@ async fn session(
     };
     let mut finished = Vec::new();
     let mut unwritten = Vec::new();
+    // The console's `p` holds across the session's files, like its keys.
+    let pause = crate::run::stop::PauseGate::default();
     for ((file, plan), (run_id, conn)) in loaded.iter().zip(&plans).zip(runs) {
         // The channel is the session's: an earlier run's abort must not stop this one
         // (a signal does: this run then skips its steps and writes its reports).
         stop.send_if_modified(|s| {
-            let aborted = matches!(s, Stop::Aborted(_));
+            let aborted = matches!(s, Stop::Aborted(_) | Stop::SkipStep);
             if aborted {
                 *s = Stop::Running;
             }
@@ -234,10 +238,19 @@ async fn session(
         point_latest_at(&global.output_dir, &run_id);
         let bus = crate::run::bus::EventBus::new(
             Some(journal),
-            crate::run::bus::Progress::for_terminal(global.quiet, global.verbose),
+            crate::run::bus::Progress::console(
+                global.quiet,
+                crate::run::console::ConsoleOptions {
+                    verbose: global.verbose,
+                    color: global.color,
+                    stop: Some(stop.clone()),
+                    pause: Some(pause.clone()),
+                },
+            ),
             crate::run::bus::system_clock(),
         );
-        let options = run_options(global, run_id);
+        let mut options = run_options(global, run_id);
+        options.pause = pause.clone();
         let outcome = executor::run_with_stop(plan, conn, bus.clone(), options, stop.clone()).await;
         let records = bus.records();
         unwritten.extend(write_reports(&dir, &records, global.quiet));
@@ -504,6 +517,7 @@ fn run_options(global: &SessionOptions, run_id: String) -> executor::RunOptions 
         prometheus_token_file: global.prometheus_token_file.clone(),
         revert_timeout: global.revert_timeout,
         halt_namespace: global.halt_namespace.clone(),
+        pause: Default::default(),
         // A server dry run changes nothing, so it has nothing to lock.
         lock: (global.dry_run == DryRun::None).then(|| global.lock.clone()),
     }

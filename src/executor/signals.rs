@@ -40,7 +40,7 @@ pub fn install(stop: watch::Sender<Stop>) -> tokio::task::JoinHandle<()> {
             stop.send_if_modified(|current| {
                 if matches!(
                     current,
-                    Stop::Running | Stop::Aborted(_) | Stop::LockLost(_)
+                    Stop::Running | Stop::Aborted(_) | Stop::LockLost(_) | Stop::SkipStep
                 ) {
                     *current = Stop::Signalled(signal);
                     true
@@ -83,7 +83,7 @@ pub fn watch_halt(
         let halted = stop.send_if_modified(|current| {
             if matches!(
                 current,
-                Stop::Running | Stop::Aborted(_) | Stop::LockLost(_)
+                Stop::Running | Stop::Aborted(_) | Stop::LockLost(_) | Stop::SkipStep
             ) {
                 *current = Stop::Halted(notice.clone());
                 true

@@ -5,11 +5,8 @@
 //! journal, the live view and every report rendered from the records are scrubbed too. The progress sink words each event as the report's event log does
 //! (`report::words`), so the live view and the write-up never disagree.
 
-use std::io::{IsTerminal, Write};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressStyle};
 use jiff::Timestamp;
 
 use crate::events::{Record, RunEvent};
@@ -107,57 +104,49 @@ impl EventBus {
     }
 }
 
-/// What people watching the run see on stderr.
+/// What people watching the run see on stderr: the console (`run::console`), live on
+/// a terminal, plain lines elsewhere, or nothing.
 pub enum Progress {
-    /// A spinner with the latest event: interactive terminals only.
-    Bar(ProgressBar),
-    /// One plain line per event: CI logs, pipes, `--color never` does not matter here.
-    Lines {
-        verbose: bool,
-    },
+    Console(super::console::Console),
     Quiet,
 }
 
 impl Progress {
-    /// Bars only on a real terminal outside CI (CI often fakes a TTY).
+    /// The console without keys and with automatic colour (`recover`).
     pub fn for_terminal(quiet: bool, verbose: bool) -> Self {
+        Self::console(
+            quiet,
+            super::console::ConsoleOptions {
+                verbose,
+                ..Default::default()
+            },
+        )
+    }
+
+    /// The live view only on a real terminal outside CI (CI often fakes a TTY); plain
+    /// lines with a heartbeat everywhere else.
+    pub fn console(quiet: bool, options: super::console::ConsoleOptions) -> Self {
+        use super::console::{Console, live_possible};
         if quiet {
-            return Progress::Quiet;
-        }
-        let in_ci = super::ci::detected();
-        if std::io::stderr().is_terminal() && !in_ci {
-            let bar = ProgressBar::new_spinner();
-            bar.set_style(
-                ProgressStyle::with_template("{spinner} {elapsed_precise} {wide_msg}")
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-            );
-            bar.enable_steady_tick(Duration::from_millis(120));
-            Progress::Bar(bar)
+            Progress::Quiet
+        } else if live_possible() {
+            Progress::Console(Console::live(options))
         } else {
-            Progress::Lines { verbose }
+            Progress::Console(Console::plain(options.verbose))
         }
     }
 
     fn show(&mut self, record: &Record) {
-        let Some(line) = live_line(record, self.is_verbose()) else {
-            return;
-        };
-        match self {
-            Progress::Bar(bar) => bar.println(line),
-            Progress::Lines { .. } => {
-                let _ = writeln!(std::io::stderr(), "{line}");
-            }
-            Progress::Quiet => {}
+        if let Progress::Console(console) = self {
+            // Every line is worded; the console decides which to show (samples only
+            // when verbose) and always learns from the event.
+            console.show(record, live_line(record, true));
         }
     }
 
-    fn is_verbose(&self) -> bool {
-        matches!(self, Progress::Lines { verbose: true } | Progress::Bar(_))
-    }
-
     fn finish(&mut self) {
-        if let Progress::Bar(bar) = self {
-            bar.finish_and_clear();
+        if let Progress::Console(console) = self {
+            console.finish();
         }
     }
 }

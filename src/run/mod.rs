@@ -1,5 +1,6 @@
 //! What the executor, faults and probes share, below all of them: the event bus every
-//! layer reports through, the redactor that scrubs secrets from every output, the stop
+//! layer reports through, the console that shows it on stderr (plain lines or the live
+//! view with its keys), the redactor that scrubs secrets from every output, the stop
 //! signal with its cancellable waits, and the one retry helper (backoff, jitter, a
 //! caller's deadline).
 //!
@@ -8,6 +9,7 @@
 
 pub mod bus;
 pub mod ci;
+pub mod console;
 pub mod redact;
 pub mod retry;
 pub mod stop;

@@ -20,6 +20,58 @@ pub enum Stop {
     /// The kill switch: a halt marker appeared in the cluster. Like a signal: stop
     /// injecting, revert everything, write the reports, exit 5.
     Halted(HaltNotice),
+    /// The console's `s` key: the step under way ends now (its waits are cut short,
+    /// its fault reverted) and is marked skipped; then the run goes on
+    /// (`Runner::take_skip` puts the channel back to `Running`).
+    SkipStep,
+}
+
+/// The console's `p`: while it is closed, the run waits before its next step (a step
+/// under way runs on). Cheap to clone; every clone is the same gate.
+#[derive(Debug, Clone)]
+pub struct PauseGate(std::sync::Arc<watch::Sender<bool>>);
+
+impl Default for PauseGate {
+    fn default() -> Self {
+        Self(std::sync::Arc::new(watch::channel(false).0))
+    }
+}
+
+impl PauseGate {
+    /// Pauses an open gate or resumes a paused one; returns whether it is now paused.
+    pub fn toggle(&self) -> bool {
+        let mut paused = false;
+        self.0.send_modify(|p| {
+            *p = !*p;
+            paused = *p;
+        });
+        paused
+    }
+
+    pub fn is_paused(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Waits while paused. Any stop (a signal, an abort, a skip) ends the wait: the
+    /// step that was waiting then deals with it as if it had never paused.
+    pub async fn wait_open(&self, stopped: &mut watch::Receiver<Stop>) {
+        let mut paused = self.0.subscribe();
+        let mut can_stop = true;
+        loop {
+            if !*paused.borrow_and_update() || !matches!(*stopped.borrow(), Stop::Running) {
+                return;
+            }
+            tokio::select! {
+                changed = paused.changed() => if changed.is_err() {
+                    return;
+                },
+                changed = stopped.changed(), if can_stop => if changed.is_err() {
+                    // Nobody can stop the run any more; only a resume ends the wait.
+                    can_stop = false;
+                },
+            }
+        }
+    }
 }
 
 /// Sleeps until `until`; returns true if the run was stopped first.
@@ -186,6 +238,30 @@ mod tests {
         assert_eq!(long.await.ok(), Some(None), "cut when its grace ran out");
         let mut rx = rx.clone();
         assert_eq!(unless_stopped_after(&mut rx, grace, call(1)).await, None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_paused_gate_holds_until_resumed_or_stopped() {
+        let (tx, rx) = watch::channel(Stop::Running);
+        let gate = PauseGate::default();
+        let mut open = rx.clone();
+        gate.wait_open(&mut open).await;
+        assert!(gate.toggle(), "now paused");
+        let waiting = tokio::spawn({
+            let (gate, mut rx) = (gate.clone(), rx.clone());
+            async move { gate.wait_open(&mut rx).await }
+        });
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert!(!waiting.is_finished(), "a paused gate holds");
+        assert!(!gate.toggle(), "resumed");
+        assert!(waiting.await.is_ok());
+        gate.toggle();
+        let stopped = tokio::spawn({
+            let (gate, mut rx) = (gate.clone(), rx.clone());
+            async move { gate.wait_open(&mut rx).await }
+        });
+        tx.send_replace(Stop::Signalled(Signal::Int));
+        assert!(stopped.await.is_ok(), "a stop ends the pause");
     }
 
     #[tokio::test(start_paused = true)]

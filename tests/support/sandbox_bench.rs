@@ -117,3 +117,26 @@ impl Bench {
             .unwrap_or_else(|e| panic!("{file}: {e}"))
     }
 }
+
+impl Bench {
+    /// The arguments [`Bench::shakedown`] passes, for a test that starts the binary
+    /// itself (under a pseudo-terminal, say).
+    pub fn args(&self, args: &[&str]) -> Vec<String> {
+        let mut all = vec![
+            "--kubeconfig".to_owned(),
+            self.kubeconfig.display().to_string(),
+            "--output-dir".to_owned(),
+            self.out().display().to_string(),
+            "--yes".to_owned(),
+            "--seed".to_owned(),
+            "7".to_owned(),
+        ];
+        all.extend(args.iter().map(|a| (*a).to_owned()));
+        all
+    }
+
+    /// The sandbox's own `/metrics`, a URL an HTTP probe can time.
+    pub fn metrics_url(&self) -> String {
+        format!("http://{}/metrics", self.handle.addr)
+    }
+}

@@ -367,6 +367,10 @@ pub enum Deviation {
     /// An `abort: true` hypothesis breached; the faults were reverted early.
     #[error("aborted: `{hypothesis}` breached; every fault was reverted")]
     Aborted { hypothesis: String },
+    /// Someone pressed `a` on the live console; the faults were reverted early and
+    /// recovery was still measured.
+    #[error("aborted from the console (key a); every fault was reverted")]
+    AbortedFromConsole,
     #[error("steady state deviated or could not be confirmed")]
     NotConfirmed,
 }
