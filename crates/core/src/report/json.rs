@@ -263,6 +263,10 @@ fn threshold(expectation: &str) -> Option<Threshold> {
     let parsed = crate::spec::read::parse_expectation(expectation).ok()?;
     Some(match parsed {
         Expectation::Between(min, max) => Threshold::Between { min, max },
+        // Alert expectations have no numeric bound: the verdict's expectation says them.
+        Expectation::Firing(_) | Expectation::Resolved(_) | Expectation::NotFiring => {
+            return None;
+        }
         Expectation::Compare(op, value) => match op {
             CompareOp::Lt => Threshold::Lt { value },
             CompareOp::Le => Threshold::Le { value },
