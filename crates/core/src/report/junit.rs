@@ -757,6 +757,7 @@ mod tests {
                     samples: 1,
                     passed: 0,
                     recovery_ms: None,
+                    detect_ms: None,
                 }),
             ),
             record(

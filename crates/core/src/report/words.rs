@@ -377,6 +377,7 @@ mod tests {
             samples: 12,
             passed: 5,
             recovery_ms: None,
+            detect_ms: None,
         })
     }
 
@@ -486,6 +487,7 @@ mod tests {
             samples: 1,
             passed: 1,
             recovery_ms: None,
+            detect_ms: None,
         });
         let shown = line(&name);
         assert_eq!(
