@@ -36,7 +36,9 @@ use crate::run::bus::EventBus;
 use crate::run::stop::{Stop, wait_or_stop};
 use crate::spec::{Hypothesis, Probe as ProbeSpec};
 
-pub use preflight::{RunWide, preflight, prometheus_preflight, promql_hypotheses};
+pub use preflight::{
+    RunWide, alertmanager_preflight, preflight, prometheus_preflight, promql_hypotheses,
+};
 
 /// How this run talks to the world; what it does is the plan's.
 pub struct RunOptions {
