@@ -108,6 +108,12 @@ const NUMBER: &str = r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?";
 
 /// `< 0.01`, `>= 3`, `between 0.1 and 0.5`, and for alert probes `firing within 2m`,
 /// `resolved within 5m`, `not firing` (`read::parse_expectation`).
+/// The alert expectations only: what an `alert` probe may expect.
+fn alert_expectation_pattern() -> String {
+    let duration = duration_alternatives();
+    format!(r"^\s*((firing|resolved)\s+within\s+({duration})|not\s+firing)\s*$")
+}
+
 pub fn expectation_pattern() -> String {
     let duration = duration_alternatives();
     format!(
@@ -397,6 +403,10 @@ pub fn hypothesis_rules(schema: &mut Schema) {
             when(present("promql"), needs_expect.clone()),
             when(present("kube"), needs_expect.clone()),
             when(present("alert"), needs_expect),
+            when(
+                present("alert"),
+                json!({ "properties": { "expect": { "pattern": alert_expectation_pattern() } } }),
+            ),
             when(
                 is("abort", json!(true)),
                 json!({ "properties": { "phases": { "contains": { "const": "during" } } } }),
