@@ -159,8 +159,7 @@ fn latency_scenario(b: &Bench, name: &str, hold: &str, extra: &str, hypotheses: 
 }
 
 fn journal(b: &Bench) -> Vec<Value> {
-    let text =
-        std::fs::read_to_string(b.out().join("latest/journal.jsonl")).unwrap_or_default();
+    let text = std::fs::read_to_string(b.out().join("latest/journal.jsonl")).unwrap_or_default();
     text.lines()
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect()
@@ -170,7 +169,9 @@ fn verdict<'a>(journal: &'a [Value], hypothesis: &str, phase: &str) -> &'a Value
     journal
         .iter()
         .find(|r| {
-            r["event"] == "hypothesisVerdict" && r["hypothesis"] == hypothesis && r["phase"] == phase
+            r["event"] == "hypothesisVerdict"
+                && r["hypothesis"] == hypothesis
+                && r["phase"] == phase
         })
         .unwrap_or_else(|| panic!("no {phase} verdict for {hypothesis}"))
 }
@@ -211,9 +212,7 @@ async fn first_firing(server: &LocalPrometheus, alert: &str, since: jiff::Timest
 fn urlencode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
-                (b as char).to_string()
-            }
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -255,7 +254,10 @@ async fn a_latency_fault_fires_the_alert_in_time_and_the_time_to_detect_matches_
     assert_eq!(resolved["verdict"], "passed", "{resolved}");
     assert!(resolved["recoveryMs"].as_u64().is_some(), "{resolved}");
     for phase in ["before", "during", "after"] {
-        assert_eq!(verdict(&journal, "no page for ages", phase)["verdict"], "passed");
+        assert_eq!(
+            verdict(&journal, "no page for ages", phase)["verdict"],
+            "passed"
+        );
     }
     let summary = std::fs::read_to_string(b.out().join("latest/summary.json")).expect("summary");
     assert!(summary.contains("\"detectMs\""), "{summary}");
@@ -281,7 +283,10 @@ async fn a_rule_that_cannot_fire_in_time_deviates_and_not_firing_deviates_when_i
     assert_eq!(late["verdict"], "deviated", "{late}");
     assert!(late["detectMs"].is_null(), "{late}");
     assert!(
-        late["message"].as_str().unwrap_or("").contains("did not fire"),
+        late["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("did not fire"),
         "{late}"
     );
     let paged = verdict(&journal, "no latency page", "during");
@@ -311,7 +316,10 @@ async fn alerts_are_read_from_alertmanager_and_an_unreachable_one_is_exit_3() {
     assert!(fired["detectMs"].as_u64().is_some(), "{fired}");
 
     // Nothing listens there: preflight refuses, nothing is touched, never a pass.
-    let gone = format!("  alertmanager: {{url: 'http://127.0.0.1:{}'}}\n", free_port());
+    let gone = format!(
+        "  alertmanager: {{url: 'http://127.0.0.1:{}'}}\n",
+        free_port()
+    );
     let scenario = latency_scenario(
         &b,
         "am-gone",

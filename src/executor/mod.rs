@@ -326,7 +326,11 @@ impl Runner {
             ProbeSpec::Promql(q) => prometheus::probe(&self.prometheus, q),
             ProbeSpec::Http(h) => Arc::new(crate::probes::http::HttpProbe::new(h.clone())),
             ProbeSpec::Alert(a) => match self.alerts.as_ref() {
-                Ok(source) => Arc::new(AlertProbe::new(source.clone(), a.clone(), hypothesis.expect)),
+                Ok(source) => Arc::new(AlertProbe::new(
+                    source.clone(),
+                    a.clone(),
+                    hypothesis.expect,
+                )),
                 Err(why) => Arc::new(prometheus::Unconfigured {
                     query: crate::report::words::alert_probe(a),
                     why: why.clone(),

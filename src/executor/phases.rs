@@ -359,7 +359,8 @@ pub async fn during(checks: &[Check], bus: &EventBus, window: Window, stop: &wat
                 if let Some(within) = firing_within {
                     let (verdict, message) =
                         tally.firing_verdict(within, detected, started.elapsed());
-                    let detect_ms = detected.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+                    let detect_ms =
+                        detected.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
                     check.verdict_timed(
                         bus,
                         Phase::During,

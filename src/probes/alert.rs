@@ -40,8 +40,7 @@ pub struct AlertProbe {
 
 impl AlertProbe {
     pub fn new(source: AlertSource, spec: AlertSpec, expect: Option<Expectation>) -> Self {
-        let count_pending =
-            !spec.allow_pending && !matches!(expect, Some(Expectation::Firing(_)));
+        let count_pending = !spec.allow_pending && !matches!(expect, Some(Expectation::Firing(_)));
         Self {
             source,
             spec,
@@ -93,7 +92,12 @@ impl AlertProbe {
         Ok(alerts
             .iter()
             .filter(|a| self.matches(&a["labels"]))
-            .filter(|a| matches!(a["status"]["state"].as_str(), Some("active" | "unprocessed")))
+            .filter(|a| {
+                matches!(
+                    a["status"]["state"].as_str(),
+                    Some("active" | "unprocessed")
+                )
+            })
             .count())
     }
 
@@ -120,8 +124,9 @@ impl AlertProbe {
         match &self.source {
             AlertSource::Prometheus(endpoint) => {
                 let data = endpoint.get_json("api/v1/alerts", &[], true).await?;
-                self.count_prometheus(&data)
-                    .map_err(|e| QueryError(format!("Prometheus at {}: {e}", endpoint.display_url())))
+                self.count_prometheus(&data).map_err(|e| {
+                    QueryError(format!("Prometheus at {}: {e}", endpoint.display_url()))
+                })
             }
             AlertSource::Alertmanager(endpoint) => {
                 let filters: Vec<(&str, String)> = std::iter::once(("alertname", &self.spec.name))
@@ -174,7 +179,9 @@ impl Probe for AlertProbe {
             return None;
         };
         Some(Box::pin(async move {
-            let answer = endpoint.range(&self.alerts_query(), start, end, step).await?;
+            let answer = endpoint
+                .range(&self.alerts_query(), start, end, step)
+                .await?;
             Ok(answer
                 .points
                 .into_iter()

@@ -470,7 +470,10 @@ fn parse_plain(status: StatusCode, body: &str) -> Result<Value, Failure> {
     serde_json::from_str(body).map_err(|_| Failure {
         transient: false,
         status: Some(status),
-        message: format!("answered {status} with a body that is not JSON: {}", snippet()),
+        message: format!(
+            "answered {status} with a body that is not JSON: {}",
+            snippet()
+        ),
     })
 }
 

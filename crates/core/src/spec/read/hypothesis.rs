@@ -87,9 +87,8 @@ pub(super) fn hypothesis(d: &mut Decoder, node: &Node) -> Option<Hypothesis> {
     let weight = m.opt("weight").map(|n| positive_number(d, n, "weight"));
     m.finish(d);
     let alert_expect = expect.flatten().filter(Expectation::is_alert);
-    let phases = phases.unwrap_or_else(|| {
-        Some(alert_expect.map_or_else(defaults::phases, alert_phases))
-    })?;
+    let phases =
+        phases.unwrap_or_else(|| Some(alert_expect.map_or_else(defaults::phases, alert_phases)))?;
     let abort = abort.unwrap_or(Some(false))?;
     if let (Some(e), Some(n)) = (alert_expect, phases_node)
         && matches!(e, Expectation::Firing(_) | Expectation::Resolved(_))
@@ -272,14 +271,19 @@ pub(super) fn alert_probe(d: &mut Decoder, node: &Node) -> Option<AlertProbe> {
         return None;
     }
     let mut m = d.map(node, "alert probe")?;
-    let name = m.required(d, "name").and_then(|n| d.string(n, "alert name"));
+    let name = m
+        .required(d, "name")
+        .and_then(|n| d.string(n, "alert name"));
     let labels = m
         .opt("labels")
         .map(|n| super::string_map(d, n, "alert.labels"));
     let allow_pending = m.opt("allowPending").map(|n| d.bool(n, "allowPending"));
     m.finish(d);
     let labels = labels.unwrap_or_else(|| Some(BTreeMap::new()))?;
-    if let Some(key) = labels.keys().find(|k| *k == "alertname" || *k == "alertstate") {
+    if let Some(key) = labels
+        .keys()
+        .find(|k| *k == "alertname" || *k == "alertstate")
+    {
         d.error(
             node.pos,
             format!("alert.labels must not set `{key}`"),
@@ -464,7 +468,9 @@ fn alert_expectation(t: &str) -> Option<Result<Expectation, String>> {
             .filter(|d| !d.is_zero())
             .map(Span)
             .ok_or_else(|| format!("`{d}` is not a duration such as `30s` or `2m`")),
-        _ => Err(format!("expected `{state} within <duration>`, e.g. `{state} within 2m`")),
+        _ => Err(format!(
+            "expected `{state} within <duration>`, e.g. `{state} within 2m`"
+        )),
     };
     Some(match words.as_slice() {
         ["firing", rest @ ..] => within(rest, "firing").map(Expectation::Firing),

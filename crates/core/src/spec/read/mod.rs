@@ -223,7 +223,9 @@ fn scenario_spec(d: &mut Decoder, node: &Node, ctx: &Context) -> Option<Scenario
     let fault = fault_node.and_then(|n| fault(d, n));
     let hypotheses = m.opt("hypotheses").and_then(|n| hypotheses(d, n));
     let recovery = m.opt("recovery").and_then(|n| recovery(d, n));
-    let prometheus = m.opt("prometheus").and_then(|n| prometheus(d, n, "prometheus"));
+    let prometheus = m
+        .opt("prometheus")
+        .and_then(|n| prometheus(d, n, "prometheus"));
     let alertmanager = m
         .opt("alertmanager")
         .and_then(|n| settings::prometheus(d, n, "alertmanager"));

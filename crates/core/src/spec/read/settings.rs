@@ -53,7 +53,9 @@ pub(super) fn safety(d: &mut Decoder, node: &Node) -> Option<Safety> {
 /// A `prometheus` or `alertmanager` block (`block` names it in messages).
 pub(super) fn prometheus(d: &mut Decoder, node: &Node, block: &str) -> Option<PrometheusSpec> {
     let mut m = d.map(node, block)?;
-    let url = m.opt("url").map(|n| http_url(d, n, &format!("{block}.url")));
+    let url = m
+        .opt("url")
+        .map(|n| http_url(d, n, &format!("{block}.url")));
     let timeout = m
         .opt("timeout")
         .map(|n| d.duration(n, &format!("{block}.timeout"), false));
