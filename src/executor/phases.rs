@@ -997,6 +997,48 @@ mod tests {
         assert!(passed > 3, "it held now and then, never twice in a row");
     }
 
+    /// `firing within 1s`: the scripted alert count.
+    fn firing_within(script: Vec<Option<Observation>>) -> Vec<Check> {
+        check(script, Some(Ok(vec![Some(0.0)])), |h| {
+            h.expect = Some(parse_expectation("firing within 1s").unwrap());
+        })
+    }
+
+    #[tokio::test]
+    async fn firing_within_holds_at_the_first_firing_sample_and_reports_the_time_to_detect() {
+        let checks = firing_within(vec![value(0.0), value(0.0), value(1.0)]);
+        let bus = EventBus::new(None, Progress::Quiet, system_clock());
+        let (stop, _) = watch::channel(Stop::Running);
+        during(&checks, &bus, Window::For(Duration::from_secs(2)), &stop).await;
+        let verdict = bus
+            .records()
+            .into_iter()
+            .find_map(|r| match r.event {
+                RunEvent::HypothesisVerdict(v) => Some(v),
+                _ => None,
+            })
+            .expect("a verdict");
+        assert_eq!(verdict.verdict, Verdict::Passed, "{}", verdict.message);
+        // The third sample, two intervals (100 ms) after the window opened.
+        let ms = verdict.detect_ms.expect("a time to detect");
+        assert!((150..=400).contains(&ms), "{ms} ms");
+        assert_eq!(verdict.samples, 3, "it stops sampling once it fired");
+    }
+
+    #[tokio::test]
+    async fn firing_within_that_never_fires_deviates_and_a_blind_one_is_an_error() {
+        let (verdict, message, _) =
+            during_verdict(&firing_within(vec![value(0.0)]), Duration::from_secs(2)).await;
+        assert_eq!(verdict, Verdict::Deviated, "{message}");
+        assert!(message.contains("did not fire within 1s"), "{message}");
+        let unreachable = Some(Observation::Error(
+            "Alertmanager at http://am is unreachable".into(),
+        ));
+        let (verdict, message, _) =
+            during_verdict(&firing_within(vec![unreachable]), Duration::from_secs(2)).await;
+        assert_eq!(verdict, Verdict::Error, "{message}");
+    }
+
     #[test]
     fn a_huge_sample_is_recorded_with_the_named_series_first_and_a_note() {
         let values: Vec<SeriesValue> = (0..1000)

@@ -195,3 +195,86 @@ impl Probe for AlertProbe {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probes::prometheus::{PrometheusSettings, endpoint};
+    use crate::spec::read::parse_expectation;
+
+    fn probe(allow_pending: bool, expect: &str, alertmanager: bool) -> AlertProbe {
+        let settings = PrometheusSettings {
+            url: Some("http://127.0.0.1:9".into()),
+            ..PrometheusSettings::default()
+        };
+        let endpoint = endpoint(&settings).expect("endpoint");
+        let source = if alertmanager {
+            AlertSource::Alertmanager(endpoint)
+        } else {
+            AlertSource::Prometheus(endpoint)
+        };
+        let spec = AlertSpec {
+            name: "CheckoutHighLatency".into(),
+            labels: [("service".to_owned(), "checkout".to_owned())].into(),
+            allow_pending,
+        };
+        AlertProbe::new(source, spec, parse_expectation(expect).ok())
+    }
+
+    fn alert(name: &str, service: &str, state: &str) -> Value {
+        serde_json::json!({"labels": {"alertname": name, "service": service}, "state": state})
+    }
+
+    #[test]
+    fn prometheus_alerts_are_counted_by_name_labels_and_state() {
+        let data = serde_json::json!({"alerts": [
+            alert("CheckoutHighLatency", "checkout", "firing"),
+            alert("CheckoutHighLatency", "checkout", "pending"),
+            alert("CheckoutHighLatency", "cart", "firing"),
+            alert("Other", "checkout", "firing"),
+        ]});
+        assert_eq!(
+            probe(true, "not firing", false).count_prometheus(&data),
+            Ok(1)
+        );
+        assert_eq!(
+            probe(false, "not firing", false).count_prometheus(&data),
+            Ok(2)
+        );
+        // `firing within` waits for firing whatever allowPending says.
+        assert_eq!(
+            probe(false, "firing within 2m", false).count_prometheus(&data),
+            Ok(1)
+        );
+        assert!(
+            probe(true, "not firing", false)
+                .count_prometheus(&serde_json::json!({}))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn a_silenced_or_inhibited_alert_in_alertmanager_pages_nobody() {
+        let am = |state: &str| serde_json::json!({"labels": {"alertname": "CheckoutHighLatency", "service": "checkout"}, "status": {"state": state}});
+        let body = serde_json::json!([am("active"), am("suppressed"), am("unprocessed")]);
+        assert_eq!(
+            probe(true, "not firing", true).count_alertmanager(&body),
+            Ok(2)
+        );
+        assert!(
+            probe(true, "not firing", true)
+                .count_alertmanager(&serde_json::json!({"alerts": []}))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn the_look_back_query_escapes_label_values() {
+        let mut p = probe(true, "not firing", false);
+        p.spec.labels.insert("path".into(), r#"/a"b\c"#.into());
+        assert_eq!(
+            p.alerts_query(),
+            r#"count(ALERTS{alertname="CheckoutHighLatency", alertstate="firing", path="/a\"b\\c", service="checkout"}) or vector(0)"#
+        );
+    }
+}
