@@ -94,13 +94,25 @@ impl LocalPrometheus {
         target: &str,
         extra_args: impl FnOnce(u16) -> Vec<String>,
     ) -> Result<Self, DemoError> {
+        Self::start_configured(binary, dir, target, "", extra_args).await
+    }
+
+    /// Like `start_with`, with `extra_config` appended to `prometheus.yml` (top-level
+    /// keys such as `rule_files:` and `alerting:`).
+    pub async fn start_configured(
+        binary: &Path,
+        dir: &Path,
+        target: &str,
+        extra_config: &str,
+        extra_args: impl FnOnce(u16) -> Vec<String>,
+    ) -> Result<Self, DemoError> {
         let files = |source| DemoError::Files {
             path: dir.to_path_buf(),
             source,
         };
         std::fs::create_dir_all(dir.join("data")).map_err(files)?;
         let config = format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: sandbox\n    static_configs:\n      - targets: ['{target}']\n"
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: sandbox\n    static_configs:\n      - targets: ['{target}']\n{extra_config}"
         );
         std::fs::write(dir.join("prometheus.yml"), config).map_err(files)?;
         let port = free_port().map_err(files)?;

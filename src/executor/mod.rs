@@ -30,13 +30,16 @@ use crate::exit::{CouldNotRun, Deviation, Failure, Outcome};
 use crate::faults::{self, FaultContext, Ledger};
 use crate::plan::{Action, Plan, PlannedStep, describe_fault};
 use crate::probes::Probe;
+use crate::probes::alert::{AlertProbe, AlertSource};
 use crate::probes::prometheus::{self, PrometheusEndpoint, PrometheusSettings, display_url};
 use crate::run::bus::EventBus;
 use crate::run::console::CONSOLE_ABORT;
 use crate::run::stop::{Stop, wait_or_stop};
 use crate::spec::{Hypothesis, Probe as ProbeSpec};
 
-pub use preflight::{RunWide, preflight, prometheus_preflight, promql_hypotheses};
+pub use preflight::{
+    RunWide, alertmanager_preflight, preflight, prometheus_preflight, promql_hypotheses,
+};
 
 /// How this run talks to the world; what it does is the plan's.
 pub struct RunOptions {
@@ -83,6 +86,9 @@ struct Runner {
     tally: Arc<Mutex<Tally>>,
     /// The run's Prometheus, or why it cannot be used (then every PromQL sample errors).
     prometheus: Arc<Result<Arc<PrometheusEndpoint>, prometheus::SetupError>>,
+    /// Where alert probes read: the `alertmanager:` block's, else the run's Prometheus;
+    /// or why neither can be used (then every alert sample errors).
+    alerts: Arc<Result<AlertSource, String>>,
 }
 
 /// Why a step ended skipped when someone pressed `s` on the live console.
@@ -134,6 +140,15 @@ async fn run_plan(
         token_file: options.prometheus_token_file.clone(),
         spec: plan.prometheus.clone(),
     });
+    let alerts = match &plan.alertmanager {
+        Some(spec) => PrometheusEndpoint::alertmanager(spec)
+            .map(|e| AlertSource::Alertmanager(Arc::new(e)))
+            .map_err(|e| shakedown_vocab::error_chain(&e)),
+        None => match &prometheus {
+            Ok(endpoint) => Ok(AlertSource::Prometheus(endpoint.clone())),
+            Err(e) => Err(shakedown_vocab::error_chain(e)),
+        },
+    };
     let runner = Runner {
         conn,
         bus: bus.clone(),
@@ -143,6 +158,7 @@ async fn run_plan(
         seed: plan.seed,
         tally: Arc::new(Mutex::new(Tally::default())),
         prometheus: Arc::new(prometheus),
+        alerts: Arc::new(alerts),
     };
     bus.emit(RunEvent::RunStarted(run_started(plan, &runner)));
     // The run's locks come before anything it could change (locks.rs says what they cover).
@@ -353,6 +369,17 @@ impl Runner {
             )),
             ProbeSpec::Promql(q) => prometheus::probe(&self.prometheus, q),
             ProbeSpec::Http(h) => Arc::new(crate::probes::http::HttpProbe::new(h.clone())),
+            ProbeSpec::Alert(a) => match self.alerts.as_ref() {
+                Ok(source) => Arc::new(AlertProbe::new(
+                    source.clone(),
+                    a.clone(),
+                    hypothesis.expect,
+                )),
+                Err(why) => Arc::new(prometheus::Unconfigured {
+                    query: crate::report::words::alert_probe(a),
+                    why: why.clone(),
+                }),
+            },
         }
     }
 

@@ -1,6 +1,9 @@
 //! Steady-state phases: `before` (baseline), `during` (sampled while the fault holds,
 //! judged against `tolerance`, optionally aborting), and `after` (must hold again
-//! within `recovery.within`; the time to recover is measured).
+//! within `recovery.within`; the time to recover is measured). Alert hypotheses use the
+//! same loops: `firing within` is judged on the first firing sample (the time to detect,
+//! from the injection), `resolved within` replaces `recovery.within` for its hypothesis
+//! (the time to resolve, from the revert).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +16,7 @@ use crate::events::{
 use crate::probes::{Probe, QueryError, breaching, check_window, judge, show_series, worse};
 use crate::run::bus::EventBus;
 use crate::run::stop::{Stop, wait_or_signal, wait_or_stop};
-use crate::spec::{Hypothesis, Phase, Recovery};
+use crate::spec::{Expectation, Hypothesis, Phase, Recovery};
 
 /// A hypothesis with the probe that measures it.
 #[derive(Clone)]
@@ -82,8 +85,21 @@ impl Check {
         phase: Phase,
         verdict: Verdict,
         message: String,
-        (samples, passed): (u32, u32),
+        counts: (u32, u32),
         recovery_ms: Option<u64>,
+    ) -> Verdict {
+        self.verdict_timed(bus, phase, verdict, message, counts, (recovery_ms, None))
+    }
+
+    /// [`Check::verdict`] with the time to recover (or resolve) and the time to detect.
+    fn verdict_timed(
+        &self,
+        bus: &EventBus,
+        phase: Phase,
+        verdict: Verdict,
+        message: String,
+        (samples, passed): (u32, u32),
+        (recovery_ms, detect_ms): (Option<u64>, Option<u64>),
     ) -> Verdict {
         bus.emit(RunEvent::HypothesisVerdict(HypothesisVerdict {
             step: self.step.clone(),
@@ -95,8 +111,25 @@ impl Check {
             samples,
             passed,
             recovery_ms,
+            detect_ms,
         }));
         verdict
+    }
+
+    /// `firing within`'s deadline, for an alert hypothesis that expects one.
+    fn firing_within(&self) -> Option<Duration> {
+        match self.hypothesis.expect {
+            Some(Expectation::Firing(within)) => Some(within.0),
+            _ => None,
+        }
+    }
+
+    /// `resolved within`'s deadline, which replaces `recovery.within` for this hypothesis.
+    fn resolved_within(&self) -> Option<Duration> {
+        match self.hypothesis.expect {
+            Some(Expectation::Resolved(within)) => Some(within.0),
+            _ => None,
+        }
     }
 
     /// Re-judges the fault window with a range query, where the probe can look back,
@@ -259,7 +292,11 @@ pub async fn during(checks: &[Check], bus: &EventBus, window: Window, stop: &wat
             };
             async move {
                 let window_start = bus.now();
+                let started = tokio::time::Instant::now();
                 let h = &check.hypothesis;
+                let firing_within = check.firing_within();
+                // `firing within`: how long after the injection the first firing sample was taken.
+                let mut detected: Option<Duration> = None;
                 let mut tally = Tally::default();
                 let mut worst: Option<SeriesValue> = None;
                 // Consecutive breaches, and consecutive samples that could not say
@@ -267,6 +304,7 @@ pub async fn during(checks: &[Check], bus: &EventBus, window: Window, stop: &wat
                 let (mut breaches, mut blind) = (0u32, 0u32);
                 let mut ended_by: Option<Abort> = None;
                 loop {
+                    let asked = started.elapsed();
                     // A slow probe never keeps the fault past its window plus one interval:
                     // a sample still running then counts as an error.
                     let sampled = check.sample(bus, Phase::During);
@@ -284,6 +322,16 @@ pub async fn during(checks: &[Check], bus: &EventBus, window: Window, stop: &wat
                     };
                     if outcome == SampleOutcome::Fail {
                         worst = worse(h, worst, named);
+                    }
+                    if let Some(within) = firing_within {
+                        // The first firing sample settles it, and so does the deadline.
+                        if outcome == SampleOutcome::Pass {
+                            detected = Some(asked);
+                            break;
+                        }
+                        if started.elapsed() > within {
+                            break;
+                        }
                     }
                     if h.abort && breaches >= h.failure_threshold {
                         ended_by = Some(Abort::Breached(breaches));
@@ -318,6 +366,21 @@ pub async fn during(checks: &[Check], bus: &EventBus, window: Window, stop: &wat
                         SKIPPED_FROM_CONSOLE.into(),
                         (tally.samples, tally.passed),
                         None,
+                    );
+                    return;
+                }
+                if let Some(within) = firing_within {
+                    let (verdict, message) =
+                        tally.firing_verdict(within, detected, started.elapsed());
+                    let detect_ms =
+                        detected.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+                    check.verdict_timed(
+                        bus,
+                        Phase::During,
+                        verdict,
+                        message,
+                        (tally.samples, tally.passed),
+                        (None, detect_ms),
                     );
                     return;
                 }
@@ -371,11 +434,12 @@ pub async fn after(
     if wait_or_signal(&mut stopped, tokio::time::Instant::now() + settle).await {
         return skip_after(checks, bus);
     }
-    let deadline = reverted_at + settle + within;
     let loops = checks
         .iter()
         .filter(|c| c.applies(Phase::After))
         .map(|check| async move {
+            let within = check.resolved_within().unwrap_or(within);
+            let deadline = reverted_at + settle + within;
             let mut stopped = stop.subscribe();
             let (mut samples, mut passed) = (0u32, 0u32);
             // When the current run of held samples began, and how long it is.
@@ -395,10 +459,18 @@ pub async fn after(
                 {
                     let recovery = first.saturating_duration_since(reverted_at);
                     let recovery = u64::try_from(recovery.as_millis()).unwrap_or(u64::MAX);
-                    let message = format!(
-                        "held again {:.1}s after the revert ({n} samples in a row)",
-                        recovery as f64 / 1000.0
-                    );
+                    let message = if check.resolved_within().is_some() {
+                        format!(
+                            "resolved {:.1}s after the revert ({n} samples in a row, expected {})",
+                            recovery as f64 / 1000.0,
+                            check.expectation()
+                        )
+                    } else {
+                        format!(
+                            "held again {:.1}s after the revert ({n} samples in a row)",
+                            recovery as f64 / 1000.0
+                        )
+                    };
                     check.verdict(
                         bus,
                         Phase::After,
@@ -457,6 +529,62 @@ impl Tally {
             SampleOutcome::Fail => self.failed += 1,
             SampleOutcome::Error => self.errors += 1,
             SampleOutcome::NoData => self.no_data += 1,
+        }
+    }
+
+    /// The verdict of `firing within`: held when a sample saw it firing in time (the
+    /// time to detect is that sample's, from the injection). Not seen firing is a
+    /// deviation only when every sample could see: a blind sample might have missed it.
+    fn firing_verdict(
+        &self,
+        within: Duration,
+        detected: Option<Duration>,
+        watched: Duration,
+    ) -> (Verdict, String) {
+        let shown = |d: Duration| format!("{:.1}s", d.as_secs_f64());
+        let expected = shakedown_vocab::duration::format_duration(within);
+        let Tally {
+            samples,
+            errors,
+            no_data,
+            ..
+        } = *self;
+        match detected {
+            Some(at) if at <= within => (
+                Verdict::Passed,
+                format!(
+                    "fired {} after the injection (time to detect; expected within {expected})",
+                    shown(at)
+                ),
+            ),
+            Some(at) => (
+                Verdict::Deviated,
+                format!(
+                    "fired only {} after the injection, later than {expected}",
+                    shown(at)
+                ),
+            ),
+            None if errors > 0 => (
+                Verdict::Error,
+                format!(
+                    "not seen firing, but {errors}/{samples} samples failed to query: it may have fired unseen"
+                ),
+            ),
+            None if no_data > 0 => (
+                Verdict::Inconclusive,
+                format!("not seen firing, and {no_data}/{samples} samples had no data"),
+            ),
+            None if watched < within => (
+                Verdict::Deviated,
+                format!(
+                    "did not fire while the fault held ({}, {samples} samples; expected within {expected})",
+                    shown(watched)
+                ),
+            ),
+            None => (
+                Verdict::Deviated,
+                format!("did not fire within {expected} of the injection ({samples} samples)"),
+            ),
         }
     }
 
@@ -957,6 +1085,48 @@ mod tests {
         let (ms, _, passed) = after_recovery(&checks, 2).await;
         assert_eq!(ms, None);
         assert!(passed > 3, "it held now and then, never twice in a row");
+    }
+
+    /// `firing within 1s`: the scripted alert count.
+    fn firing_within(script: Vec<Option<Observation>>) -> Vec<Check> {
+        check(script, Some(Ok(vec![Some(0.0)])), |h| {
+            h.expect = Some(parse_expectation("firing within 1s").unwrap());
+        })
+    }
+
+    #[tokio::test]
+    async fn firing_within_holds_at_the_first_firing_sample_and_reports_the_time_to_detect() {
+        let checks = firing_within(vec![value(0.0), value(0.0), value(1.0)]);
+        let bus = EventBus::new(None, Progress::Quiet, system_clock());
+        let (stop, _) = watch::channel(Stop::Running);
+        during(&checks, &bus, Window::For(Duration::from_secs(2)), &stop).await;
+        let verdict = bus
+            .records()
+            .into_iter()
+            .find_map(|r| match r.event {
+                RunEvent::HypothesisVerdict(v) => Some(v),
+                _ => None,
+            })
+            .expect("a verdict");
+        assert_eq!(verdict.verdict, Verdict::Passed, "{}", verdict.message);
+        // The third sample, two intervals (100 ms) after the window opened.
+        let ms = verdict.detect_ms.expect("a time to detect");
+        assert!((150..=400).contains(&ms), "{ms} ms");
+        assert_eq!(verdict.samples, 3, "it stops sampling once it fired");
+    }
+
+    #[tokio::test]
+    async fn firing_within_that_never_fires_deviates_and_a_blind_one_is_an_error() {
+        let (verdict, message, _) =
+            during_verdict(&firing_within(vec![value(0.0)]), Duration::from_secs(2)).await;
+        assert_eq!(verdict, Verdict::Deviated, "{message}");
+        assert!(message.contains("did not fire within 1s"), "{message}");
+        let unreachable = Some(Observation::Error(
+            "Alertmanager at http://am is unreachable".into(),
+        ));
+        let (verdict, message, _) =
+            during_verdict(&firing_within(vec![unreachable]), Duration::from_secs(2)).await;
+        assert_eq!(verdict, Verdict::Error, "{message}");
     }
 
     #[test]

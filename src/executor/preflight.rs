@@ -21,7 +21,7 @@ use kube::api::PostParams;
 use crate::cluster::Connection;
 use crate::faults::network::pod_security_blocker;
 use crate::plan::{FaultStep, Plan};
-use crate::probes::prometheus::{self, PrometheusSettings};
+use crate::probes::prometheus::{self, PrometheusEndpoint, PrometheusSettings};
 use crate::spec::{Fault, Hypothesis, Probe};
 
 /// One permission: a verb on a resource (and subresource) of an API group, in a
@@ -280,8 +280,21 @@ async fn denied(conn: &Connection, needed: &BTreeSet<Permission>) -> Vec<String>
     problems
 }
 
-/// The PromQL hypotheses of a plan: experiment-wide and every fault step's.
+/// The hypotheses of a plan that query Prometheus: PromQL ones, and alert ones when no
+/// Alertmanager is configured; experiment-wide and every fault step's.
 pub fn promql_hypotheses(plan: &Plan) -> Vec<&Hypothesis> {
+    plan_hypotheses(plan)
+        .into_iter()
+        .filter(|h| match h.probe {
+            Probe::Promql(_) => true,
+            Probe::Alert(_) => plan.alertmanager.is_none(),
+            _ => false,
+        })
+        .collect()
+}
+
+/// Every hypothesis of a plan: experiment-wide and every fault step's.
+fn plan_hypotheses(plan: &Plan) -> Vec<&Hypothesis> {
     plan.hypotheses
         .iter()
         .chain(
@@ -289,8 +302,41 @@ pub fn promql_hypotheses(plan: &Plan) -> Vec<&Hypothesis> {
                 .into_iter()
                 .flat_map(|(_, s)| &s.hypotheses),
         )
-        .filter(|h| matches!(h.probe, Probe::Promql(_)))
         .collect()
+}
+
+/// Asks the Alertmanager a plan's alert probes read (`/api/v2/status`), the way their
+/// samples will: a problem for each way it cannot be used. A plan without alert
+/// hypotheses, or without an `alertmanager:` block, is not asked about.
+pub async fn alertmanager_preflight(plan: &Plan) -> Vec<String> {
+    let Some(spec) = &plan.alertmanager else {
+        return Vec::new();
+    };
+    if !plan_hypotheses(plan)
+        .iter()
+        .any(|h| matches!(h.probe, Probe::Alert(_)))
+    {
+        return Vec::new();
+    }
+    let endpoint = match PrometheusEndpoint::alertmanager(spec) {
+        Ok(endpoint) => endpoint,
+        Err(e) => {
+            return vec![format!(
+                "Alertmanager cannot be used: {}",
+                shakedown_vocab::error_chain(&e)
+            )];
+        }
+    };
+    match endpoint.get_json("api/v2/status", &[], false).await {
+        Ok(status) if status.get("versionInfo").is_some() || status.get("cluster").is_some() => {
+            Vec::new()
+        }
+        Ok(_) => vec![format!(
+            "Alertmanager at {} answered /api/v2/status without a status: is this an Alertmanager API v2? (check the URL and its path prefix)",
+            endpoint.display_url()
+        )],
+        Err(e) => vec![e.to_string()],
+    }
 }
 
 /// Queries the Prometheus a plan needs once, the way its samples will: a problem for

@@ -157,6 +157,7 @@ async fn session(
             };
             let mut found = executor::preflight(conn, plan, &run_wide).await;
             found.extend(executor::prometheus_preflight(plan, &prometheus_settings(global)).await);
+            found.extend(executor::alertmanager_preflight(plan).await);
             Ok::<_, cluster::ClusterError>(found)
         })
         .await;

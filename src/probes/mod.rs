@@ -2,8 +2,10 @@
 //! judgement of a sample against a hypothesis's expectation.
 //!
 //! The executor only sees the `Probe` trait. `kube` probes (ready replicas, Ready
-//! nodes) live in `kube.rs`, PromQL probes in `prometheus/`, HTTP probes in `http.rs`.
+//! nodes) live in `kube.rs`, PromQL probes in `prometheus/`, HTTP probes in `http.rs`,
+//! alert probes (Prometheus or Alertmanager) in `alert.rs`.
 
+pub mod alert;
 pub mod http;
 pub mod kube;
 pub mod prometheus;
@@ -258,6 +260,9 @@ fn distance(hypothesis: &Hypothesis, value: f64) -> f64 {
         Some(Expectation::Compare(CompareOp::Gt | CompareOp::Ge, bound)) => bound - value,
         Some(Expectation::Compare(_, bound)) => (value - bound).abs(),
         Some(Expectation::Between(low, high)) => (low - value).max(value - high),
+        // Alert counts: the more alerts firing, the further from "not firing".
+        Some(Expectation::Resolved(_) | Expectation::NotFiring) => value,
+        Some(Expectation::Firing(_)) => -value,
         None => 0.0,
     }
 }

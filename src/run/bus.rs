@@ -219,6 +219,7 @@ mod tests {
                 samples: 1,
                 passed: 1,
                 recovery_ms: None,
+                detect_ms: None,
             }),
             RunEvent::ProbeSample(ProbeSample {
                 step: Some("1".into()),

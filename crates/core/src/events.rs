@@ -256,9 +256,14 @@ pub struct HypothesisVerdict {
     pub message: String,
     pub samples: u32,
     pub passed: u32,
-    /// `after` phase: from the revert to the first passing sample.
+    /// `after` phase: from the revert to the first passing sample (for `resolved
+    /// within`, the time to resolve).
     #[serde(default)]
     pub recovery_ms: Option<u64>,
+    /// `firing within` (`during`): the time to detect, from the injection to the first
+    /// sample that saw the alert firing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detect_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -67,6 +67,99 @@ impl PrometheusEndpoint {
         .await
     }
 
+    /// A GET of `path` under the base URL (with the same credentials, headers, timeout,
+    /// size cap and retries as a query): the `data` of a Prometheus API envelope, or,
+    /// with `envelope: false` (Alertmanager's API v2), the whole JSON body. Only a 2xx
+    /// answer is data.
+    pub async fn get_json(
+        &self,
+        path: &str,
+        params: &[(&str, String)],
+        envelope: bool,
+    ) -> Result<Value, QueryError> {
+        self.with_retries(|| async {
+            let (status, body, secrets) = self.send_get(path, params).await?;
+            let parsed = if envelope {
+                parse_response(status, &body).map(|(data, _)| data)
+            } else {
+                parse_plain(status, &body)
+            };
+            parsed.map_err(|f| self.located(f, &secrets))
+        })
+        .await
+    }
+
+    /// One GET through the endpoint's HTTP client: the status and the scrubbed body.
+    async fn send_get(
+        &self,
+        path: &str,
+        params: &[(&str, String)],
+    ) -> Result<(StatusCode, String, Vec<Secret>), Failure> {
+        let secrets = self.auth.secrets().map_err(Failure::credentials)?;
+        let authorization = self
+            .auth
+            .authorization(&secrets)
+            .map_err(Failure::credentials)?;
+        let base = self.client.base_url().as_str().trim_end_matches('/');
+        let mut builder = self
+            .client
+            .inner()
+            .get(format!("{base}/{path}"))
+            .query(params);
+        for (name, value) in &self.headers {
+            builder = builder.header(name.clone(), value.clone());
+        }
+        if let Some(value) = authorization {
+            builder = builder.header(AUTHORIZATION, value);
+        }
+        let response = builder.send().await.map_err(|e| Failure {
+            transient: true,
+            status: None,
+            message: scrub(self.request_error(&e), &secrets),
+        })?;
+        let status = response.status();
+        let body = read_capped(response, self.max_response)
+            .await
+            .map_err(|e| {
+                let (transient, message) = match e {
+                    BodyError::TooLarge { read } => (false, format!(
+                        "the answer is larger than {} MiB (maxResponseMiB); stopped reading after {read} bytes",
+                        self.max_response >> 20
+                    )),
+                    BodyError::Transport(e) => {
+                        (true, format!("reading the answer failed: {}", chain(&e)))
+                    }
+                };
+                self.located(
+                    Failure {
+                        transient,
+                        status: Some(status),
+                        message,
+                    },
+                    &secrets,
+                )
+            })?;
+        let body = scrub(String::from_utf8_lossy(&body).into_owned(), &secrets);
+        Ok((status, body, secrets))
+    }
+
+    /// A transport error of a plain request, in words, without reqwest's own line (it
+    /// repeats the whole URL).
+    fn request_error(&self, e: &reqwest::Error) -> String {
+        let url = &self.display_url;
+        if e.is_timeout() {
+            return format!(
+                "{} at {url} did not answer within {:?}",
+                self.server, self.timeout
+            );
+        }
+        let cause = match std::error::Error::source(e) {
+            Some(cause) => chain(cause),
+            None => e.to_string(),
+        };
+        unreachable(self.server, url, &cause)
+    }
+
     /// Runs `attempt` until it succeeds, fails for good, or the attempts or the time
     /// run out. All attempts together stay within the timeout, so a hung Prometheus
     /// cannot stall the sampling loop (and an `abort`) for longer than that.
@@ -84,8 +177,8 @@ impl PrometheusEndpoint {
             async move {
                 answer.await.unwrap_or_else(|_| {
                     Err(Failure::permanent(format!(
-                        "Prometheus at {} did not answer within {:?}",
-                        self.display_url, self.timeout
+                        "{} at {} did not answer within {:?}",
+                        self.server, self.display_url, self.timeout
                     )))
                 })
             }
@@ -184,7 +277,8 @@ impl PrometheusEndpoint {
             status: failure.status,
             message: scrub(
                 format!(
-                    "Prometheus at {}{}{}{hint}",
+                    "{} at {}{}{}{hint}",
+                    self.server,
                     self.display_url,
                     // "… answered 401 Unauthorized", "…: the answer has no resultType"
                     if failure.message.starts_with("answered ") {
@@ -223,8 +317,8 @@ impl PrometheusEndpoint {
         match transport {
             Some(e) if e.is_timeout() => {
                 format!(
-                    "Prometheus at {url} did not answer within {:?}",
-                    self.timeout
+                    "{} at {url} did not answer within {:?}",
+                    self.server, self.timeout
                 )
             }
             // The causes, without reqwest's own line: it repeats the whole query URL.
@@ -233,9 +327,9 @@ impl PrometheusEndpoint {
                     Some(cause) => chain(cause),
                     None => e.to_string(),
                 };
-                unreachable(url, &cause)
+                unreachable(self.server, url, &cause)
             }
-            None => unreachable(url, &chain(error)),
+            None => unreachable(self.server, url, &chain(error)),
         }
     }
 }
@@ -261,17 +355,19 @@ fn credential_hint(auth: &Auth) -> String {
     }
 }
 
-/// Why Prometheus cannot be reached, in words: a TLS failure says what to check.
-fn unreachable(url: &str, cause: &str) -> String {
+/// Why Prometheus (or Alertmanager) cannot be reached, in words: a TLS failure says
+/// what to check.
+fn unreachable(server: &str, url: &str, cause: &str) -> String {
     let tls = ["certificate", "tls", "ssl", "handshake"]
         .iter()
         .any(|word| cause.to_ascii_lowercase().contains(word));
     if tls {
         format!(
-            "Prometheus at {url} failed the TLS handshake: {cause}: check prometheus.caFile (or the server's certificate)"
+            "{server} at {url} failed the TLS handshake: {cause}: check {}.caFile (or the server's certificate)",
+            server.to_ascii_lowercase()
         )
     } else {
-        format!("Prometheus at {url} is unreachable: {cause}")
+        format!("{server} at {url} is unreachable: {cause}")
     }
 }
 
@@ -357,6 +453,28 @@ impl Failure {
 pub(super) fn eval_time(at: Timestamp) -> String {
     let ms = at.as_millisecond();
     format!("{}.{:03}", ms.div_euclid(1000), ms.rem_euclid(1000))
+}
+
+/// Reads an answer without an envelope (Alertmanager's API v2): a 2xx JSON body, or
+/// an error that quotes the start of the body.
+fn parse_plain(status: StatusCode, body: &str) -> Result<Value, Failure> {
+    let transient = status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS;
+    let snippet = || body.trim().chars().take(200).collect::<String>();
+    if !status.is_success() {
+        return Err(Failure {
+            transient,
+            status: Some(status),
+            message: format!("answered {status}: {}", snippet()),
+        });
+    }
+    serde_json::from_str(body).map_err(|_| Failure {
+        transient: false,
+        status: Some(status),
+        message: format!(
+            "answered {status} with a body that is not JSON: {}",
+            snippet()
+        ),
+    })
 }
 
 /// Reads the Prometheus HTTP API's envelope: its `data` and warnings. Warnings are

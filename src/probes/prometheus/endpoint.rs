@@ -40,6 +40,8 @@ pub struct PrometheusSettings {
 pub enum SetupError {
     #[error("no Prometheus URL: pass --prometheus-url or set spec.prometheus.url")]
     NoUrl,
+    #[error("no Alertmanager URL: set spec.alertmanager.url")]
+    NoAlertmanagerUrl,
     #[error("invalid Prometheus URL `{url}`: {reason}")]
     InvalidUrl { url: String, reason: String },
     #[error(
@@ -74,6 +76,8 @@ pub struct PrometheusEndpoint {
     pub(super) timeout: Duration,
     /// Bytes of one answer read at most; a bigger answer is an error.
     pub(super) max_response: usize,
+    /// What the server is, as messages name it: `Prometheus` or `Alertmanager`.
+    pub(super) server: &'static str,
 }
 
 impl std::fmt::Debug for PrometheusEndpoint {
@@ -193,6 +197,24 @@ impl PrometheusEndpoint {
             timeout,
             max_response: spec.max_response_mib.unwrap_or(DEFAULT_MAX_RESPONSE_MIB) as usize
                 * (1 << 20),
+            server: "Prometheus",
+        })
+    }
+
+    /// The run's Alertmanager from its `alertmanager:` block: the same connection
+    /// options, secrets and caps as Prometheus (there are no flags for it).
+    pub fn alertmanager(spec: &PrometheusSpec) -> Result<Self, SetupError> {
+        let settings = PrometheusSettings {
+            spec: Some(spec.clone()),
+            ..PrometheusSettings::default()
+        };
+        let endpoint = Self::new(&settings).map_err(|e| match e {
+            SetupError::NoUrl => SetupError::NoAlertmanagerUrl,
+            other => other,
+        })?;
+        Ok(Self {
+            server: "Alertmanager",
+            ..endpoint
         })
     }
 

@@ -70,6 +70,9 @@ pub struct Plan {
     /// The one Prometheus a run talks to: the experiment's, else the first of its
     /// scenarios' that names one.
     pub prometheus: Option<PrometheusSpec>,
+    /// The Alertmanager alert probes read from, found like `prometheus`; `None`: they
+    /// read Prometheus's own alerts.
+    pub alertmanager: Option<PrometheusSpec>,
     /// Experiment-wide hypotheses, checked around all the steps.
     pub hypotheses: Vec<Hypothesis>,
     pub steps: Vec<PlannedStep>,
@@ -294,8 +297,9 @@ pub fn plan(loaded: &Loaded, settings: &PlanSettings) -> Plan {
     let mut builder = Builder {
         default_namespace: settings.default_namespace.as_deref(),
         first_prometheus: None,
+        first_alertmanager: None,
     };
-    let (kind, safety, prometheus, hypotheses, steps) = match &loaded.document {
+    let (kind, safety, (prometheus, alertmanager), hypotheses, steps) = match &loaded.document {
         Document::Scenario(scenario) => {
             let step = builder.scenario_step(
                 "1",
@@ -308,7 +312,7 @@ pub fn plan(loaded: &Loaded, settings: &PlanSettings) -> Plan {
             (
                 "Scenario",
                 spec.safety.clone(),
-                spec.prometheus.clone(),
+                (spec.prometheus.clone(), spec.alertmanager.clone()),
                 Vec::new(),
                 vec![step],
             )
@@ -319,7 +323,7 @@ pub fn plan(loaded: &Loaded, settings: &PlanSettings) -> Plan {
             (
                 "Experiment",
                 spec.safety.clone(),
-                spec.prometheus.clone(),
+                (spec.prometheus.clone(), spec.alertmanager.clone()),
                 spec.hypotheses.clone(),
                 steps,
             )
@@ -339,6 +343,7 @@ pub fn plan(loaded: &Loaded, settings: &PlanSettings) -> Plan {
         default_namespace: settings.default_namespace.clone(),
         safety,
         prometheus: prometheus.or(builder.first_prometheus),
+        alertmanager: alertmanager.or(builder.first_alertmanager),
         hypotheses,
         steps,
         longest,
@@ -348,6 +353,7 @@ pub fn plan(loaded: &Loaded, settings: &PlanSettings) -> Plan {
 struct Builder<'a> {
     default_namespace: Option<&'a str>,
     first_prometheus: Option<PrometheusSpec>,
+    first_alertmanager: Option<PrometheusSpec>,
 }
 
 impl Builder<'_> {
@@ -453,6 +459,9 @@ impl Builder<'_> {
         let spec = &scenario.spec;
         if self.first_prometheus.is_none() {
             self.first_prometheus = spec.prometheus.clone();
+        }
+        if self.first_alertmanager.is_none() {
+            self.first_alertmanager = spec.alertmanager.clone();
         }
         let fault_end = start + spec.fault.active_for();
         let end = fault_end + spec.recovery.settle.0 + spec.recovery.within.0;

@@ -113,6 +113,10 @@ struct HypothesisJson {
     p50: Option<f64>,
     max: Option<f64>,
     recovery_ms: Option<u64>,
+    /// `firing within` (alert hypotheses): from the injection to the first sample that
+    /// saw the alert firing. Absent when it did not fire or is not an alert hypothesis.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detect_ms: Option<u64>,
     checks: Vec<CheckJson>,
 }
 
@@ -156,6 +160,9 @@ struct CheckJson {
     samples: u32,
     passed: u32,
     recovery_ms: Option<u64>,
+    /// The time to detect, on the `during` check of a `firing within` hypothesis.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detect_ms: Option<u64>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -263,6 +270,10 @@ fn threshold(expectation: &str) -> Option<Threshold> {
     let parsed = crate::spec::read::parse_expectation(expectation).ok()?;
     Some(match parsed {
         Expectation::Between(min, max) => Threshold::Between { min, max },
+        // Alert expectations have no numeric bound: the verdict's expectation says them.
+        Expectation::Firing(_) | Expectation::Resolved(_) | Expectation::NotFiring => {
+            return None;
+        }
         Expectation::Compare(op, value) => match op {
             CompareOp::Lt => Threshold::Lt { value },
             CompareOp::Le => Threshold::Le { value },
@@ -325,6 +336,7 @@ fn hypothesis(h: &HypothesisView, planned: Option<&PlannedHypothesis>) -> Hypoth
         p50: st.map(|s| s.p50),
         max: st.map(|s| s.max),
         recovery_ms: h.recovery_ms(),
+        detect_ms: h.detect_ms(),
         checks: h
             .checks
             .iter()
@@ -342,6 +354,7 @@ fn hypothesis(h: &HypothesisView, planned: Option<&PlannedHypothesis>) -> Hypoth
                     .map_or(c.samples.len() as u32, |v| v.samples),
                 passed: c.verdict.as_ref().map_or(0, |v| v.passed),
                 recovery_ms: c.verdict.as_ref().and_then(|v| v.recovery_ms),
+                detect_ms: c.verdict.as_ref().and_then(|v| v.detect_ms),
             })
             .collect(),
     }

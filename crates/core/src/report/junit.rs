@@ -384,6 +384,9 @@ fn check_body(view: &RunView, h: &HypothesisView, check: &CheckView) -> String {
         if let Some(ms) = v.recovery_ms {
             let _ = writeln!(body, "time to recover: {}", text::duration(ms));
         }
+        if let Some(ms) = v.detect_ms {
+            let _ = writeln!(body, "time to detect: {}", text::duration(ms));
+        }
     }
     let _ = writeln!(body, "expectation: {}", clean_line(&h.expectation));
     match words::probe_text(&h.probe) {
@@ -757,6 +760,7 @@ mod tests {
                     samples: 1,
                     passed: 0,
                     recovery_ms: None,
+                    detect_ms: None,
                 }),
             ),
             record(

@@ -10,7 +10,7 @@ use super::text::{self, clean_line};
 use crate::events::{
     NoteLevel, RunEvent, RunFinished, SampleOutcome, SeriesValue, StepStatus, Verdict,
 };
-use crate::spec::{HttpProbe, KubeProbe, Phase, Probe};
+use crate::spec::{AlertProbe, HttpProbe, KubeProbe, Phase, Probe};
 
 /// One line for an event, on one line, with every terminal control written out
 /// ([`text::clean`]: names, errors and details come from users, the cluster and
@@ -208,7 +208,29 @@ pub fn probe(probe: &Probe) -> String {
         Probe::Promql(query) => query.clone(),
         Probe::Http(http) => http_probe(http),
         Probe::Kube(kube) => kube_probe(kube),
+        Probe::Alert(alert) => alert_probe(alert),
     }
+}
+
+/// `alert CheckoutHighLatency{service="checkout"}`, with `(pending counts)` when a
+/// pending alert is not allowed.
+pub fn alert_probe(alert: &AlertProbe) -> String {
+    let labels: Vec<String> = alert
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v:?}"))
+        .collect();
+    let labels = if labels.is_empty() {
+        String::new()
+    } else {
+        format!("{{{}}}", labels.join(", "))
+    };
+    let pending = if alert.allow_pending {
+        ""
+    } else {
+        " (pending counts)"
+    };
+    format!("alert {}{labels}{pending}", alert.name)
 }
 
 /// `GET https://shop/health (status 200 or 204, body contains "ok")`.
@@ -355,6 +377,7 @@ mod tests {
             samples: 12,
             passed: 5,
             recovery_ms: None,
+            detect_ms: None,
         })
     }
 
@@ -464,6 +487,7 @@ mod tests {
             samples: 1,
             passed: 1,
             recovery_ms: None,
+            detect_ms: None,
         });
         let shown = line(&name);
         assert_eq!(

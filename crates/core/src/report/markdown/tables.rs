@@ -210,6 +210,13 @@ pub(super) fn hypotheses(view: &RunView, charts: &[Chart]) -> String {
             stats_cells(&h.values()),
             recovery_cell(h.recovery_ms())
         );
+        if let Some(ms) = h.detect_ms() {
+            let _ = writeln!(
+                s,
+                "Time to detect: {} (from the injection to the first firing sample).\n",
+                text::duration(ms)
+            );
+        }
         let chart = charts
             .iter()
             .find(|c| c.hypothesis == h.name && c.step.as_deref() == step.map(|s| s.id.as_str()));

@@ -124,6 +124,14 @@ impl HypothesisView {
             .filter_map(|c| c.verdict.as_ref()?.recovery_ms)
             .max()
     }
+
+    /// The time to detect of a `firing within` alert hypothesis, if it fired.
+    pub fn detect_ms(&self) -> Option<u64> {
+        self.checks
+            .iter()
+            .filter_map(|c| c.verdict.as_ref()?.detect_ms)
+            .max()
+    }
 }
 
 impl CheckView {

@@ -56,3 +56,6 @@ pub fn recovery_consecutive() -> u32 {
 pub fn repeat() -> u32 {
     1
 }
+pub fn allow_pending() -> bool {
+    true
+}

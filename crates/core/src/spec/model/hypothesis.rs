@@ -1,5 +1,5 @@
-//! Hypotheses: probes (PromQL, HTTP, Kubernetes), expectations, phases, how several
-//! series and missing data are judged, and the recovery deadline after a fault.
+//! Hypotheses: probes (PromQL, HTTP, Kubernetes, alerts), expectations, phases, how
+//! several series and missing data are judged, and the recovery deadline after a fault.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -7,6 +7,7 @@ use std::fmt;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Serialize, Serializer};
+use shakedown_vocab::duration::format_duration;
 
 use super::{Percent, Span, defaults, schema};
 
@@ -68,6 +69,29 @@ pub enum Probe {
     Promql(String),
     Http(HttpProbe),
     Kube(KubeProbe),
+    /// An alert's state, read from Prometheus or, with an `alertmanager:` block, from
+    /// Alertmanager (so silences and inhibition count).
+    Alert(AlertProbe),
+}
+
+/// `alert: {name: CheckoutHighLatency, labels: {service: checkout}}`: the alerts named
+/// `name` whose labels include every one of `labels`. A sample counts them; the alert
+/// expectations (`firing within 2m`, `resolved within 5m`, `not firing`) judge the count.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AlertProbe {
+    /// The alert rule's name (the `alertname` label).
+    #[schemars(schema_with = "schema::non_blank")]
+    pub name: String,
+    /// Labels the alert must carry, matched exactly.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(schema_with = "schema::string_map")]
+    pub labels: BTreeMap<String, String>,
+    /// Whether a `pending` alert (its `for:` not yet elapsed) is allowed by `not firing`
+    /// and `resolved within`. `false`: pending counts as firing there. `firing within`
+    /// always waits for `firing`.
+    #[serde(default = "defaults::allow_pending")]
+    pub allow_pending: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
@@ -165,14 +189,33 @@ pub enum Expectation {
     Compare(CompareOp, f64),
     /// Inclusive on both ends.
     Between(f64, f64),
+    /// `firing within 2m` (alert probes, `during`): fires within this long of the
+    /// injection; the time to detect is measured.
+    Firing(Span),
+    /// `resolved within 5m` (alert probes, `after`): no longer firing within this long
+    /// of the revert; the time to resolve is measured.
+    Resolved(Span),
+    /// `not firing` (alert probes, any phase): e.g. no page for a loss the service absorbs.
+    NotFiring,
 }
 
 impl Expectation {
+    /// Whether this is one of the alert expectations, which only alert probes take.
+    pub fn is_alert(&self) -> bool {
+        matches!(
+            self,
+            Expectation::Firing(_) | Expectation::Resolved(_) | Expectation::NotFiring
+        )
+    }
+
+    /// The value is a count of matching alerts for the alert expectations.
     pub fn holds(&self, value: f64) -> bool {
         if value.is_nan() {
             return false;
         }
         match *self {
+            Expectation::Firing(_) => value > 0.0,
+            Expectation::Resolved(_) | Expectation::NotFiring => value == 0.0,
             Expectation::Compare(op, bound) => match op {
                 CompareOp::Lt => value < bound,
                 CompareOp::Le => value <= bound,
@@ -201,6 +244,13 @@ impl fmt::Display for Expectation {
                 write!(f, "{op} {v}")
             }
             Expectation::Between(a, b) => write!(f, "between {a} and {b}"),
+            Expectation::Firing(within) => {
+                write!(f, "firing within {}", format_duration(within.0))
+            }
+            Expectation::Resolved(within) => {
+                write!(f, "resolved within {}", format_duration(within.0))
+            }
+            Expectation::NotFiring => f.write_str("not firing"),
         }
     }
 }
@@ -218,7 +268,7 @@ impl JsonSchema for Expectation {
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
             "type": "string",
-            "description": "`< 0.01`, `<= x`, `> x`, `>= x`, `== x`, `!= x` or `between A and B`",
+            "description": "`< 0.01`, `<= x`, `> x`, `>= x`, `== x`, `!= x` or `between A and B`; for alert probes `firing within 2m`, `resolved within 5m` or `not firing`",
             "pattern": schema::expectation_pattern()
         })
     }

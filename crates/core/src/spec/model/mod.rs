@@ -106,6 +106,10 @@ pub struct ScenarioSpec {
     pub safety: Option<Safety>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prometheus: Option<PrometheusSpec>,
+    /// Where alert probes read alerts (API v2, after silences and inhibition) and where
+    /// `silence` blocks would be created; the same connection options as `prometheus`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alertmanager: Option<PrometheusSpec>,
     /// What a step whose fault reached no target (all skipped, already faulted, or
     /// nothing to evict) amounts to: `error` (could not run, exit 3) or `skip`.
     #[serde(default)]
@@ -135,6 +139,10 @@ pub struct ExperimentSpec {
     pub safety: Option<Safety>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prometheus: Option<PrometheusSpec>,
+    /// Where alert probes read alerts (API v2, after silences and inhibition) and where
+    /// `silence` blocks would be created; the same connection options as `prometheus`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alertmanager: Option<PrometheusSpec>,
     /// Hypotheses checked around the whole experiment.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hypotheses: Vec<Hypothesis>,

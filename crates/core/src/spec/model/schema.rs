@@ -14,6 +14,11 @@ use serde_json::{Value, json};
 /// Prometheus durations (`crates/vocab/src/duration.rs`): integer + unit, units largest
 /// first, each at most once, surrounding whitespace trimmed.
 pub fn duration_pattern() -> String {
+    format!(r"^\s*({})\s*$", duration_alternatives())
+}
+
+/// A duration's grammar, unanchored.
+fn duration_alternatives() -> String {
     const UNITS: [&str; 7] = ["y", "w", "d", "h", "m", "s", "ms"];
     // One alternative per first unit, so at least one unit is present.
     let alternatives: Vec<String> = (0..UNITS.len())
@@ -25,7 +30,7 @@ pub fn duration_pattern() -> String {
             format!("[0-9]+{}{rest}", UNITS[first])
         })
         .collect();
-    format!(r"^\s*({})\s*$", alternatives.join("|"))
+    alternatives.join("|")
 }
 
 /// A duration whose every number is 0 (`0s`, `0m0s`).
@@ -101,9 +106,19 @@ pub fn positive_percent(_: &mut SchemaGenerator) -> Schema {
 /// A number in the spec's comparison grammar (`read::hypothesis::number`).
 const NUMBER: &str = r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?";
 
-/// `< 0.01`, `>= 3`, `between 0.1 and 0.5` (`read::parse_expectation`).
+/// `< 0.01`, `>= 3`, `between 0.1 and 0.5`, and for alert probes `firing within 2m`,
+/// `resolved within 5m`, `not firing` (`read::parse_expectation`).
+/// The alert expectations only: what an `alert` probe may expect.
+fn alert_expectation_pattern() -> String {
+    let duration = duration_alternatives();
+    format!(r"^\s*((firing|resolved)\s+within\s+({duration})|not\s+firing)\s*$")
+}
+
 pub fn expectation_pattern() -> String {
-    format!(r"^\s*((<=|>=|==|!=|<|>)\s*{NUMBER}|between\s*{NUMBER}\s* and \s*{NUMBER})\s*$")
+    let duration = duration_alternatives();
+    format!(
+        r"^\s*((<=|>=|==|!=|<|>)\s*{NUMBER}|between\s*{NUMBER}\s* and \s*{NUMBER}|(firing|resolved)\s+within\s+({duration})|not\s+firing)\s*$"
+    )
 }
 
 /// What `Decoder::string` accepts: a string with something besides whitespace.
@@ -386,7 +401,12 @@ pub fn hypothesis_rules(schema: &mut Schema) {
         schema,
         [
             when(present("promql"), needs_expect.clone()),
-            when(present("kube"), needs_expect),
+            when(present("kube"), needs_expect.clone()),
+            when(present("alert"), needs_expect),
+            when(
+                present("alert"),
+                json!({ "properties": { "expect": { "pattern": alert_expectation_pattern() } } }),
+            ),
             when(
                 is("abort", json!(true)),
                 json!({ "properties": { "phases": { "contains": { "const": "during" } } } }),
@@ -553,6 +573,12 @@ mod tests {
             "between 1 and",
             "0.5",
             "<= .5",
+            "firing within 2m",
+            "resolved  within 1m30s",
+            "not firing",
+            "firing within",
+            "firing in 2m",
+            "not fired",
         ] {
             assert_eq!(
                 matches(&pattern, text),

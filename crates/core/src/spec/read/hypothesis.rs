@@ -1,4 +1,5 @@
-//! Hypotheses: probes (PromQL, HTTP, Kubernetes), expectations, phases and recovery.
+//! Hypotheses: probes (PromQL, HTTP, Kubernetes, alerts), expectations, phases and
+//! recovery.
 //! A PromQL query is parsed in full by its own module, `promql`.
 
 mod promql;
@@ -34,15 +35,17 @@ pub(super) fn hypothesis(d: &mut Decoder, node: &Node) -> Option<Hypothesis> {
     let promql = m.opt("promql");
     let http = m.opt("http");
     let kube = m.opt("kube");
-    let probe = match (promql, http, kube) {
-        (Some(n), None, None) => promql_query(d, n).map(Probe::Promql),
-        (None, Some(n), None) => http_probe(d, n).map(Probe::Http),
-        (None, None, Some(n)) => kube_probe(d, n).map(Probe::Kube),
-        (None, None, None) => {
+    let alert = m.opt("alert");
+    let probe = match (promql, http, kube, alert) {
+        (Some(n), None, None, None) => promql_query(d, n).map(Probe::Promql),
+        (None, Some(n), None, None) => http_probe(d, n).map(Probe::Http),
+        (None, None, Some(n), None) => kube_probe(d, n).map(Probe::Kube),
+        (None, None, None, Some(n)) => alert_probe(d, n).map(Probe::Alert),
+        (None, None, None, None) => {
             d.error(
                 node.pos,
                 "hypothesis has no probe",
-                Some("add one of `promql`, `http` or `kube`".into()),
+                Some("add one of `promql`, `http`, `kube` or `alert`".into()),
             );
             None
         }
@@ -51,19 +54,22 @@ pub(super) fn hypothesis(d: &mut Decoder, node: &Node) -> Option<Hypothesis> {
                 node.pos,
                 "hypothesis has more than one probe",
                 Some(
-                    "use exactly one of `promql`, `http` or `kube`; split it into two hypotheses"
+                    "use exactly one of `promql`, `http`, `kube` or `alert`; split it into two hypotheses"
                         .into(),
                 ),
             );
             None
         }
     };
-    let expect_node = if promql.is_some() || kube.is_some() {
+    let expect_node = if promql.is_some() || kube.is_some() || alert.is_some() {
         m.required(d, "expect")
     } else {
         m.opt("expect")
     };
     let expect = expect_node.map(|n| expectation(d, n));
+    if let (Some(n), Some(Some(e))) = (expect_node, &expect) {
+        check_alert_expectation(d, n, e, alert.is_some())?;
+    }
     let phases_node = m.opt("phases");
     let phases = phases_node.map(|n| phases(d, n));
     let every = m.opt("every").map(|n| d.duration(n, "every", false));
@@ -80,8 +86,34 @@ pub(super) fn hypothesis(d: &mut Decoder, node: &Node) -> Option<Hypothesis> {
     let no_data = m.opt("noData").map(|n| no_data_policy(d, n));
     let weight = m.opt("weight").map(|n| positive_number(d, n, "weight"));
     m.finish(d);
-    let phases = phases.unwrap_or_else(|| Some(defaults::phases()))?;
+    let alert_expect = expect.flatten().filter(Expectation::is_alert);
+    let phases =
+        phases.unwrap_or_else(|| Some(alert_expect.map_or_else(defaults::phases, alert_phases)))?;
     let abort = abort.unwrap_or(Some(false))?;
+    if let (Some(e), Some(n)) = (alert_expect, phases_node)
+        && matches!(e, Expectation::Firing(_) | Expectation::Resolved(_))
+        && phases != alert_phases(e)
+    {
+        let (phase, from) = if let Expectation::Firing(_) = e {
+            ("during", "the injection")
+        } else {
+            ("after", "the revert")
+        };
+        d.error(
+            n.pos,
+            format!("`expect: {e}` is judged in one phase only: {phase} (timed from {from})"),
+            Some(format!("write `phases: [{phase}]`, or leave phases out")),
+        );
+        return None;
+    }
+    if abort && matches!(alert_expect, Some(Expectation::Firing(_))) {
+        d.error(
+            abort_node.map_or(node.pos, |n| n.pos),
+            "`abort: true` cannot go with `firing within`: not firing yet is no breach",
+            Some("drop abort; use `abort: true` with `not firing`".into()),
+        );
+        return None;
+    }
     if abort && !phases.contains(&Phase::During) {
         d.error(
             abort_node.map_or(node.pos, |n| n.pos),
@@ -98,7 +130,7 @@ pub(super) fn hypothesis(d: &mut Decoder, node: &Node) -> Option<Hypothesis> {
         );
         return None;
     }
-    if (promql.is_some() || kube.is_some()) && expect_node.is_none() {
+    if (promql.is_some() || kube.is_some() || alert.is_some()) && expect_node.is_none() {
         return None;
     }
     Some(Hypothesis {
@@ -228,6 +260,84 @@ pub(super) fn status_codes(d: &mut Decoder, node: &Node) -> Option<Vec<u16>> {
     codes.filter(|c| !c.is_empty())
 }
 
+/// `alert: {name: CheckoutHighLatency, labels: {service: checkout}, allowPending: false}`.
+pub(super) fn alert_probe(d: &mut Decoder, node: &Node) -> Option<AlertProbe> {
+    if let Value::Str(name) = &node.value {
+        d.error(
+            node.pos,
+            "alert needs a mapping, not a bare name",
+            Some(format!("write `alert: {{name: {name}}}`")),
+        );
+        return None;
+    }
+    let mut m = d.map(node, "alert probe")?;
+    let name = m
+        .required(d, "name")
+        .and_then(|n| d.string(n, "alert name"));
+    let labels = m
+        .opt("labels")
+        .map(|n| super::string_map(d, n, "alert.labels"));
+    let allow_pending = m.opt("allowPending").map(|n| d.bool(n, "allowPending"));
+    m.finish(d);
+    let labels = labels.unwrap_or_else(|| Some(BTreeMap::new()))?;
+    if let Some(key) = labels
+        .keys()
+        .find(|k| *k == "alertname" || *k == "alertstate")
+    {
+        d.error(
+            node.pos,
+            format!("alert.labels must not set `{key}`"),
+            Some("the alert's name goes in `name`; its state is what `expect` judges".into()),
+        );
+        return None;
+    }
+    Some(AlertProbe {
+        name: name?,
+        labels,
+        allow_pending: allow_pending.unwrap_or(Some(defaults::allow_pending()))?,
+    })
+}
+
+/// The alert expectations go with alert probes only, and alert probes take only them.
+fn check_alert_expectation(
+    d: &mut Decoder,
+    node: &Node,
+    expectation: &Expectation,
+    alert: bool,
+) -> Option<()> {
+    match (alert, expectation.is_alert()) {
+        (true, false) => {
+            d.error(
+                node.pos,
+                format!("an alert probe cannot expect `{expectation}`"),
+                Some(ALERT_EXPECTATIONS.into()),
+            );
+            None
+        }
+        (false, true) => {
+            d.error(
+                node.pos,
+                format!("`{expectation}` is for alert probes"),
+                Some("use `alert: {name: ...}`, or a comparison such as `< 0.01`".into()),
+            );
+            None
+        }
+        _ => Some(()),
+    }
+}
+
+const ALERT_EXPECTATIONS: &str =
+    "an alert probe expects `firing within 2m`, `resolved within 5m` or `not firing`";
+
+/// The phases an alert expectation is judged in when none are written.
+fn alert_phases(expectation: Expectation) -> Vec<Phase> {
+    match expectation {
+        Expectation::Firing(_) => vec![Phase::During],
+        Expectation::Resolved(_) => vec![Phase::After],
+        _ => defaults::phases(),
+    }
+}
+
 pub(super) fn kube_probe(d: &mut Decoder, node: &Node) -> Option<KubeProbe> {
     let mut m = d.map(node, "kube probe")?;
     let deployment = m.opt("deployment").map(|n| d.string(n, "deployment"));
@@ -281,7 +391,7 @@ pub(super) fn kube_probe(d: &mut Decoder, node: &Node) -> Option<KubeProbe> {
 }
 
 pub(super) fn expectation(d: &mut Decoder, node: &Node) -> Option<Expectation> {
-    let valid = "`< 0.01`, `<= 0.3`, `> 0`, `>= 3`, `== 1`, `!= 0` or `between 0.1 and 0.5`; quote values starting with `>`";
+    let valid = "`< 0.01`, `<= 0.3`, `> 0`, `>= 3`, `== 1`, `!= 0` or `between 0.1 and 0.5`; quote values starting with `>`; for alerts `firing within 2m`, `resolved within 5m` or `not firing`";
     let text = match &node.value {
         Value::Str(s) => s.clone(),
         Value::Int(_) | Value::Float(_) => {
@@ -316,6 +426,9 @@ pub(super) fn expectation(d: &mut Decoder, node: &Node) -> Option<Expectation> {
 
 pub fn parse_expectation(text: &str) -> Result<Expectation, String> {
     let t = text.trim();
+    if let Some(alert) = alert_expectation(t) {
+        return alert;
+    }
     if let Some(rest) = t.strip_prefix("between") {
         let (low, high) = rest
             .split_once(" and ")
@@ -343,6 +456,29 @@ pub fn parse_expectation(text: &str) -> Result<Expectation, String> {
         }
     }
     Err("it does not start with a comparison".into())
+}
+
+/// `firing within 2m`, `resolved within 5m`, `not firing`; `None` when `t` is not
+/// worded like an alert expectation at all.
+fn alert_expectation(t: &str) -> Option<Result<Expectation, String>> {
+    let words: Vec<&str> = t.split_whitespace().collect();
+    let within = |rest: &[&str], state: &str| match rest {
+        ["within", d] => crate::spec::duration::parse_duration(d)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .map(Span)
+            .ok_or_else(|| format!("`{d}` is not a duration such as `30s` or `2m`")),
+        _ => Err(format!(
+            "expected `{state} within <duration>`, e.g. `{state} within 2m`"
+        )),
+    };
+    Some(match words.as_slice() {
+        ["firing", rest @ ..] => within(rest, "firing").map(Expectation::Firing),
+        ["resolved", rest @ ..] => within(rest, "resolved").map(Expectation::Resolved),
+        ["not", "firing"] => Ok(Expectation::NotFiring),
+        ["not", ..] => Err("did you mean `not firing`?".into()),
+        _ => return None,
+    })
 }
 
 pub(super) fn number(text: &str) -> Result<f64, String> {

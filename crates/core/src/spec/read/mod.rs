@@ -223,7 +223,12 @@ fn scenario_spec(d: &mut Decoder, node: &Node, ctx: &Context) -> Option<Scenario
     let fault = fault_node.and_then(|n| fault(d, n));
     let hypotheses = m.opt("hypotheses").and_then(|n| hypotheses(d, n));
     let recovery = m.opt("recovery").and_then(|n| recovery(d, n));
-    let prometheus = m.opt("prometheus").and_then(|n| prometheus(d, n));
+    let prometheus = m
+        .opt("prometheus")
+        .and_then(|n| prometheus(d, n, "prometheus"));
+    let alertmanager = m
+        .opt("alertmanager")
+        .and_then(|n| settings::prometheus(d, n, "alertmanager"));
     let on_empty = m.opt("onEmptyTargets").map(|n| {
         d.one_of(n, "onEmptyTargets", &OnEmptyTargets::NAMES)
             .map(|name| match name {
@@ -245,6 +250,7 @@ fn scenario_spec(d: &mut Decoder, node: &Node, ctx: &Context) -> Option<Scenario
         recovery: recovery.unwrap_or_default(),
         safety,
         prometheus,
+        alertmanager,
         on_empty_targets: on_empty.unwrap_or(Some(OnEmptyTargets::Error))?,
     })
 }
@@ -287,13 +293,17 @@ fn experiment_spec(
     let mut m = d.map(node, "spec")?;
     let safety_node = m.opt("safety");
     let safety = safety_node.map(|n| safety(d, n));
-    let prometheus = m.opt("prometheus").map(|n| prometheus(d, n));
+    let prometheus = m.opt("prometheus").map(|n| prometheus(d, n, "prometheus"));
+    let alertmanager = m
+        .opt("alertmanager")
+        .map(|n| settings::prometheus(d, n, "alertmanager"));
     let hypotheses = m.opt("hypotheses").map(|n| hypotheses(d, n));
     let steps = m.required(d, "steps").and_then(|n| steps(d, n, refs));
     m.finish(d);
     Some(ExperimentSpec {
         safety: optional(safety)?,
         prometheus: optional(prometheus)?,
+        alertmanager: optional(alertmanager)?,
         hypotheses: hypotheses.unwrap_or(Some(Vec::new()))?,
         steps: steps?,
     })

@@ -1,4 +1,5 @@
-//! The `safety` and `prometheus` blocks.
+//! The `safety`, `prometheus` and `alertmanager` blocks (the last two take the same
+//! connection options).
 
 use super::*;
 
@@ -49,15 +50,18 @@ pub(super) fn safety(d: &mut Decoder, node: &Node) -> Option<Safety> {
     })
 }
 
-pub(super) fn prometheus(d: &mut Decoder, node: &Node) -> Option<PrometheusSpec> {
-    let mut m = d.map(node, "prometheus")?;
-    let url = m.opt("url").map(|n| http_url(d, n, "prometheus.url"));
+/// A `prometheus` or `alertmanager` block (`block` names it in messages).
+pub(super) fn prometheus(d: &mut Decoder, node: &Node, block: &str) -> Option<PrometheusSpec> {
+    let mut m = d.map(node, block)?;
+    let url = m
+        .opt("url")
+        .map(|n| http_url(d, n, &format!("{block}.url")));
     let timeout = m
         .opt("timeout")
-        .map(|n| d.duration(n, "prometheus.timeout", false));
+        .map(|n| d.duration(n, &format!("{block}.timeout"), false));
     let max_response = m
         .opt("maxResponseMiB")
-        .map(|n| d.int(n, "prometheus.maxResponseMiB", 1, 1024));
+        .map(|n| d.int(n, &format!("{block}.maxResponseMiB"), 1, 1024));
     let token_env = m.opt("bearerTokenEnv").map(|n| env_var_name(d, n));
     let token_file_node = m.opt("bearerTokenFile");
     let token_file = token_file_node.map(|n| d.string(n, "bearerTokenFile"));
@@ -67,7 +71,7 @@ pub(super) fn prometheus(d: &mut Decoder, node: &Node) -> Option<PrometheusSpec>
         .opt("insecureSkipVerify")
         .map(|n| d.bool(n, "insecureSkipVerify"));
     let headers_node = m.opt("headers");
-    let headers = headers_node.map(|n| string_map(d, n, "prometheus.headers"));
+    let headers = headers_node.map(|n| string_map(d, n, &format!("{block}.headers")));
     m.finish(d);
     if let (Some(_), Some(n)) = (&token_env, token_file_node) {
         d.error(
