@@ -3,9 +3,11 @@
 //! [`dispatch`] is the one place a failure is printed, with its whole cause chain, and
 //! turned into the exit code. The process builds one tokio runtime, here.
 
+mod compare;
 mod completions;
 mod demo;
 mod halt;
+mod history;
 mod plan;
 mod recover;
 mod report;
@@ -60,18 +62,31 @@ fn run_command(cli: Cli) -> Result<Outcome, Failure> {
                 junit,
                 wait_for_lock,
                 output,
+                baseline,
+                max_regression,
             } => {
                 let wait = wait_for_lock;
+                let gate = baseline.map(|reference| run::GateFlags {
+                    reference,
+                    limits: max_regression,
+                });
                 run::run(
                     &files,
                     revert_timeout,
                     junit.as_deref(),
                     wait,
                     output,
+                    gate,
                     global,
                 )
                 .await
             }
+            Command::History {
+                experiment,
+                since,
+                output,
+            } => history::history(experiment.as_deref(), since, output, global),
+            Command::Compare { before, after } => compare::compare(&before, &after, global),
             Command::Recover {
                 journal,
                 force,

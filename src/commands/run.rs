@@ -1,5 +1,6 @@
 //! `shakedown run`: parse the files, then hand them to the executor's session.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -7,6 +8,7 @@ use crate::cli::{self, GlobalArgs, OutputFormat};
 use crate::executor::session::{self, SessionOptions};
 use crate::exit::{Failure, InvalidInput, Outcome};
 use crate::plan::DryRun;
+use crate::report::history::{self, Baseline};
 
 /// Validates every file first: one invalid file means nothing is touched.
 pub async fn run(
@@ -15,6 +17,7 @@ pub async fn run(
     junit: Option<&Path>,
     wait_for_lock: Option<Duration>,
     output: OutputFormat,
+    gate: Option<GateFlags>,
     global: &GlobalArgs,
 ) -> Result<Outcome, Failure> {
     let mut loaded = Vec::new();
@@ -29,9 +32,61 @@ pub async fn run(
         return Err(InvalidInput::Specs(invalid).into());
     }
     let mut options = session_options(global, revert_timeout, junit);
+    if let Some(gate) = gate {
+        options.baselines = baselines(&loaded, &gate, global)?;
+    }
     options.lock.wait = wait_for_lock;
     options.output = output.machine();
     session::run_files(&loaded, &options).await
+}
+
+/// `--baseline` and `--max-regression`, as given.
+pub struct GateFlags {
+    pub reference: String,
+    pub limits: String,
+}
+
+/// Each file's baseline, found before anything runs (so `latest` is the newest run
+/// *before* this one). A gate's first run has none: it is not judged, says so, and
+/// becomes the baseline of the next. A named folder or run id that does not read is
+/// invalid input (exit 2): a typo must not switch the gate off silently.
+fn baselines(
+    loaded: &[crate::spec::Loaded],
+    gate: &GateFlags,
+    global: &GlobalArgs,
+) -> Result<BTreeMap<String, Baseline>, Failure> {
+    let flag = |why: String| Failure::from(InvalidInput::Flag(why.into()));
+    let limits = history::parse_limits(&gate.limits)
+        .map_err(|why| flag(format!("--max-regression {}: {why}", gate.limits)))?;
+    let mut found = BTreeMap::new();
+    for file in loaded {
+        let name = file.name();
+        match history::resolve_for(&global.output_dir, &gate.reference, name)
+            .map_err(|why| flag(format!("--baseline {}: {why}", gate.reference)))?
+        {
+            Some(run) => {
+                crate::say!(
+                    "shakedown: `{name}` is judged against run {} ({})",
+                    run.run_id,
+                    gate.limits
+                );
+                found.insert(
+                    name.to_owned(),
+                    Baseline {
+                        run,
+                        limits,
+                        limits_text: gate.limits.clone(),
+                    },
+                );
+            }
+            None => crate::say!(
+                "shakedown: no earlier run of `{name}` in {} for --baseline {}: this run is not judged for regressions (it becomes the baseline)",
+                global.output_dir.display(),
+                gate.reference
+            ),
+        }
+    }
+    Ok(found)
 }
 
 /// The flags, settled once into what the session runs with.
@@ -62,6 +117,7 @@ pub(super) fn session_options(
         output: None,
         connect_timeout: global.connect_timeout,
         halt_namespace: super::halt::namespace(global.halt_namespace.as_deref()),
+        baselines: BTreeMap::new(),
     }
 }
 

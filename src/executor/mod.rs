@@ -54,6 +54,8 @@ pub struct RunOptions {
     pub lock: Option<crate::cluster::lease::LockSettings>,
     /// Where the kill switch's marker is watched (`cluster::halt`).
     pub halt_namespace: String,
+    /// `run --baseline`: the run is judged against it just before it finishes.
+    pub baseline: Option<crate::report::history::Baseline>,
 }
 
 /// What happened, for the exit code.
@@ -63,6 +65,8 @@ struct Tally {
     inconclusive: bool,
     errors: Vec<String>,
     revert_failures: Vec<String>,
+    /// `run --baseline`: the regression gate's findings against that run.
+    regressed: Option<(String, Vec<String>)>,
     /// Steps whose fault reached no target and whose scenario allowed it
     /// (`onEmptyTargets: skip`): a pass must not claim their fault was injected.
     skipped_empty: Vec<String>,
@@ -425,7 +429,35 @@ impl Runner {
         if tally.deviated || tally.inconclusive {
             return Err(Deviation::NotConfirmed.into());
         }
+        if let Some((baseline, regressions)) = &tally.regressed {
+            return Err(Deviation::Regressed {
+                baseline: baseline.clone(),
+                regressions: regressions.clone(),
+            }
+            .into());
+        }
         Ok(())
+    }
+
+    /// The regression gate (`run --baseline`): journals the comparison, and a regression
+    /// counts against the verdict like a deviation. A server dry run judged nothing.
+    fn judge_against_baseline(&self) {
+        let Some(baseline) = self.options.baseline.as_ref() else {
+            return;
+        };
+        if self.options.server_dry_run {
+            return;
+        }
+        let compared = baseline.judge(&self.bus.records());
+        if !compared.regressions.is_empty() {
+            let found = compared
+                .regressions
+                .iter()
+                .map(|r| format!("{} {} → {}", r.what, r.baseline, r.current))
+                .collect();
+            self.tally().regressed = Some((compared.baseline.clone(), found));
+        }
+        self.bus.emit(RunEvent::BaselineCompared(compared));
     }
 
     /// What a dry run that was accepted throughout did, counted from its records.
@@ -453,6 +485,7 @@ impl Runner {
                 tally.errors.push(why);
             }
         }
+        self.judge_against_baseline();
         let tally = self.tally().clone();
         let stop = self.stop.borrow().clone();
         let verdict = Self::verdict(&tally, &stop);
@@ -481,7 +514,7 @@ impl Runner {
         };
         self.bus.emit(RunEvent::RunFinished(RunFinished {
             status,
-            deviated: tally.deviated,
+            deviated: tally.deviated || tally.regressed.is_some(),
             exit_code: outcome.code(),
             outcome: Some(outcome),
             message: Some(message),

@@ -48,6 +48,8 @@ pub struct SessionOptions {
     pub connect_timeout: Duration,
     /// `--halt-namespace`: where the kill switch's marker is (`cluster::halt`).
     pub halt_namespace: String,
+    /// `run --baseline`: per experiment name, the run it is judged against.
+    pub baselines: std::collections::BTreeMap<String, crate::report::history::Baseline>,
 }
 
 /// Runs every file and returns the worst outcome (the runs report their own verdicts);
@@ -237,7 +239,8 @@ async fn session(
             crate::run::bus::Progress::for_terminal(global.quiet, global.verbose),
             crate::run::bus::system_clock(),
         );
-        let options = run_options(global, run_id);
+        let mut options = run_options(global, run_id);
+        options.baseline = global.baselines.get(file.name()).cloned();
         let outcome = executor::run_with_stop(plan, conn, bus.clone(), options, stop.clone()).await;
         let records = bus.records();
         unwritten.extend(write_reports(&dir, &records, global.quiet));
@@ -506,6 +509,7 @@ fn run_options(global: &SessionOptions, run_id: String) -> executor::RunOptions 
         halt_namespace: global.halt_namespace.clone(),
         // A server dry run changes nothing, so it has nothing to lock.
         lock: (global.dry_run == DryRun::None).then(|| global.lock.clone()),
+        baseline: None,
     }
 }
 

@@ -314,6 +314,54 @@ pub fn resolve(output_dir: &Path, reference: &str) -> Result<RunSummary, String>
     read_folder(&dir).map_err(|why| format!("{}: {why}", dir.display()))
 }
 
+/// The baseline `run --baseline` names for `experiment`: `latest`/`previous` are the
+/// newest/second newest readable run *of that experiment* (`None` when there is none
+/// yet: a gate's first run is not judged); a folder or run id must exist and read.
+pub fn resolve_for(
+    output_dir: &Path,
+    reference: &str,
+    experiment: &str,
+) -> Result<Option<RunSummary>, String> {
+    let nth = match reference {
+        "latest" => 0,
+        "previous" => 1,
+        _ => return resolve(output_dir, reference).map(Some),
+    };
+    let entries = match scan(output_dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot list {}: {e}", output_dir.display())),
+    };
+    Ok(select(&entries, Some(experiment), None)
+        .get(nth)
+        .map(|r| (*r).clone()))
+}
+
+/// A run to judge against, and how much worse this one may be (`run --baseline`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Baseline {
+    pub run: RunSummary,
+    pub limits: RegressionLimits,
+    /// The limits as the user wrote them, for the reports.
+    pub limits_text: String,
+}
+
+impl Baseline {
+    /// Judges a run from its records so far (its summary, as `summary.json` would say
+    /// it): the `BaselineCompared` event the executor journals before `RunFinished`.
+    pub fn judge(&self, records: &[crate::events::Record]) -> crate::events::BaselineCompared {
+        let regressions = parse("", &json::render(records, false))
+            .map(|current| regressions(&self.run, &current, &self.limits))
+            .unwrap_or_default();
+        crate::events::BaselineCompared {
+            baseline: self.run.run_id.clone(),
+            baseline_started_at: self.run.started_at.clone(),
+            limits: self.limits_text.clone(),
+            regressions,
+        }
+    }
+}
+
 /// The widest line the `history` table prints.
 pub const TABLE_WIDTH: usize = 100;
 
@@ -605,16 +653,7 @@ pub fn parse_limits(flag: &str) -> Result<RegressionLimits, String> {
     Ok(limits)
 }
 
-/// One way a run is worse than its baseline by more than allowed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Regression {
-    /// `recovery deployment/shop/checkout`, `recovery hypothesis: …` or `score`.
-    pub what: String,
-    pub baseline: String,
-    pub current: String,
-    pub allowed: String,
-}
+pub use crate::events::Regression;
 
 /// Every regression of `current` against `baseline` beyond `limits`. A recovery only the
 /// current run measured, or a score either run lacks, is not judged: there is nothing to

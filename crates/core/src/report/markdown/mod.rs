@@ -51,6 +51,7 @@ pub fn render(records: &[crate::events::Record], truncated: bool) -> Vec<Rendere
         timeline(&view),
         hypotheses(&view, &charts),
         recoveries(&view),
+        compared(&view),
         targets(&view),
         score(&view),
         event_log(&view),
@@ -246,6 +247,44 @@ fn score(view: &RunView) -> String {
         text::number(sc.held_weight),
         text::number(sc.total_weight)
     )
+}
+
+/// `## Compared with <run>`: the regression gate's judgement, when the run had a baseline.
+fn compared(view: &RunView) -> String {
+    let Some(c) = &view.compared else {
+        return String::new();
+    };
+    let mut s = format!(
+        "## Compared with {}\n\nBaseline run {}{}, limits `{}`: ",
+        md_code(&c.baseline),
+        md_code(&c.baseline),
+        c.baseline_started_at
+            .as_deref()
+            .map(|t| format!(" (started {})", md(t)))
+            .unwrap_or_default(),
+        md(&c.limits).replace('`', "")
+    );
+    if c.regressions.is_empty() {
+        s.push_str("✅ no regression.\n\n");
+        return s;
+    }
+    let _ = write!(
+        s,
+        "❌ {} regression(s).\n\n| what | baseline | this run | allowed |\n|---|---|---|---|\n",
+        c.regressions.len()
+    );
+    for r in &c.regressions {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} |",
+            cell(&r.what),
+            cell(&r.baseline),
+            cell(&r.current),
+            cell(&r.allowed)
+        );
+    }
+    s.push('\n');
+    s
 }
 
 fn event_log(view: &RunView) -> String {
