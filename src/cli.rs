@@ -223,9 +223,10 @@ pub enum Command {
         baseline: Option<String>,
         /// How much worse than the baseline a run may be: `recovery=20%` (a recovery time
         /// may grow by this share), `score=5` (the score may drop by 5 points),
-        /// `recoveryFloor=2s` (growth under this never fails; default 2s).
-        #[arg(long, value_name = "LIMITS", requires = "baseline", default_value = "recovery=20%,score=5")]
-        max_regression: String,
+        /// `recoveryFloor=2s` (growth under this never fails; default 2s). Overrides the
+        /// experiment's `regression:` block; without either, `recovery=20%,score=5`.
+        #[arg(long, value_name = "LIMITS")]
+        max_regression: Option<String>,
     },
     /// List the runs kept in --output-dir, newest first: date, experiment, verdict, score,
     /// duration and recovery times (per owner, then per hypothesis), from each run's

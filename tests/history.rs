@@ -185,3 +185,41 @@ async fn a_recovery_regression_past_the_limit_fails_the_run_and_one_within_it_pa
     let typo = run_into(&fast, &history, &["--baseline", "no-such-run"]).await;
     assert_eq!(typo.status.code(), Some(2), "{}", stderr(&typo));
 }
+
+/// The same gate from the experiment's `regression:` block, with no flag: the first run
+/// becomes the baseline, a slower one fails with its regression case.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_experiment_regression_block_gates_without_flags() {
+    let fast = slow_start_bench("gate-spec-fast", Duration::from_millis(1000)).await;
+    let slow = slow_start_bench("gate-spec-slow", Duration::from_millis(2600)).await;
+    let history = fast.dir.join("history");
+    let experiment = |b: &Bench| {
+        b.scenario("checkout", SCENARIO);
+        let path = b.dir.join("gate.yaml");
+        std::fs::write(
+            &path,
+            "apiVersion: shakedown.dev/v1alpha1\nkind: Experiment\nmetadata: {name: checkout-gate}\nspec:\n  safety: {allowedNamespaces: [shop]}\n  regression: {recovery: 20%, recoveryFloor: 500ms}\n  steps:\n    - scenario: checkout.yaml\n",
+        )
+        .expect("write experiment");
+        path
+    };
+    let first_file = experiment(&fast);
+    let first = fast
+        .shakedown_in(&history, &["run", first_file.to_str().expect("utf8")])
+        .await;
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    assert!(stderr(&first).contains("is not judged for regressions"), "{}", stderr(&first));
+
+    let slow_file = experiment(&slow);
+    let regressed = slow
+        .shakedown_in(&history, &["run", slow_file.to_str().expect("utf8")])
+        .await;
+    assert_eq!(regressed.status.code(), Some(1), "{}", stderr(&regressed));
+    let junit = std::fs::read_to_string(history.join("latest/junit.xml")).expect("junit");
+    assert!(
+        junit.contains("name=\"regression recovery deployment/shop/checkout\""),
+        "{junit}"
+    );
+    let report = std::fs::read_to_string(history.join("latest/report.md")).expect("report");
+    assert!(report.contains("limits `recovery=20%,recoveryFloor=500ms`"), "{report}");
+}

@@ -66,10 +66,10 @@ fn run_command(cli: Cli) -> Result<Outcome, Failure> {
                 max_regression,
             } => {
                 let wait = wait_for_lock;
-                let gate = baseline.map(|reference| run::GateFlags {
-                    reference,
+                let gate = run::GateFlags {
+                    reference: baseline,
                     limits: max_regression,
-                });
+                };
                 run::run(
                     &files,
                     revert_timeout,

@@ -619,8 +619,10 @@ pub fn parse_limits(flag: &str) -> Result<RegressionLimits, String> {
                     .trim()
                     .parse()
                     .ok()
-                    .filter(|v: &f64| v.is_finite() && *v >= 0.0)
-                    .ok_or_else(|| format!("recovery `{value}` is not a share such as `20%`"))?;
+                    .filter(|v: &f64| (0.0..=100.0).contains(v))
+                    .ok_or_else(|| {
+                        format!("recovery `{value}` is not a share between 0% and 100%")
+                    })?;
                 limits.recovery = Some(share / 100.0);
             }
             "score" => {

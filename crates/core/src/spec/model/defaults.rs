@@ -56,3 +56,8 @@ pub fn recovery_consecutive() -> u32 {
 pub fn repeat() -> u32 {
     1
 }
+
+/// `regression.baseline`: the newest earlier run.
+pub fn regression_baseline() -> String {
+    "latest".into()
+}

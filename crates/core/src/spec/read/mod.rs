@@ -290,12 +290,14 @@ fn experiment_spec(
     let prometheus = m.opt("prometheus").map(|n| prometheus(d, n));
     let hypotheses = m.opt("hypotheses").map(|n| hypotheses(d, n));
     let steps = m.required(d, "steps").and_then(|n| steps(d, n, refs));
+    let regression = m.opt("regression").map(|n| regression(d, n));
     m.finish(d);
     Some(ExperimentSpec {
         safety: optional(safety)?,
         prometheus: optional(prometheus)?,
         hypotheses: hypotheses.unwrap_or(Some(Vec::new()))?,
         steps: steps?,
+        regression: optional(regression)?,
     })
 }
 
