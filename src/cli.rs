@@ -227,6 +227,11 @@ pub enum Command {
         /// experiment's `regression:` block; without either, `recovery=20%,score=5`.
         #[arg(long, value_name = "LIMITS")]
         max_regression: Option<String>,
+        /// How many earlier runs of the same experiment (in --output-dir) report.md's
+        /// recovery trend shows, per owner with its objective; drawn from two earlier
+        /// runs on. 0 draws none.
+        #[arg(long, default_value_t = 12, value_name = "N")]
+        trend_runs: usize,
     },
     /// List the runs kept in --output-dir, newest first: date, experiment, verdict, score,
     /// duration and recovery times (per owner, then per hypothesis), from each run's

@@ -73,6 +73,26 @@ async fn three_runs_with_slower_start_ups_are_listed_newest_first_and_compared()
         let out = run_into(b, &history, &[]).await;
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     }
+    // The third run's report draws checkout's trend over the two before it and itself.
+    let report = std::fs::read_to_string(history.join("latest/report.md")).expect("report");
+    let trend = report
+        .split("## Recovery trend")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no trend section: {report}"));
+    assert!(
+        trend.contains("`deployment/shop/checkout`: 1.") && trend.contains("(oldest first; objective 30.0s)"),
+        "{trend}"
+    );
+    let chart = trend
+        .split("](")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .unwrap_or_else(|| panic!("no chart link: {trend}"));
+    let svg = std::fs::read_to_string(history.join("latest").join(chart)).expect("trend chart");
+    assert_eq!(svg.matches("<circle class=\"run\"").count(), 3, "{svg}");
+    assert!(svg.contains(">RTO 30.0s</text>"), "{svg}");
+    assert!(svg.contains("(this run): "), "{svg}");
+
     // A damaged summary and one of an older format, as a copied artifact folder may hold.
     for (folder, text) in [
         ("20200101T000000Z-broken", "{\"schema\": \"shakedown.dev/summary/v1\", \"runId"),

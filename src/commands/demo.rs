@@ -96,6 +96,7 @@ async fn demo_async(
         connect_timeout: global.connect_timeout,
         halt_namespace: super::halt::namespace(global.halt_namespace.as_deref()),
         baselines: Default::default(),
+        trend_runs: super::run::DEFAULT_TREND_RUNS,
     };
     let outcome = session::run_files(std::slice::from_ref(&loaded), &options).await;
     // A client dry run only planned: there is no journal or report to point at. The

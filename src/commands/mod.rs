@@ -64,6 +64,7 @@ fn run_command(cli: Cli) -> Result<Outcome, Failure> {
                 output,
                 baseline,
                 max_regression,
+                trend_runs,
             } => {
                 let wait = wait_for_lock;
                 let gate = run::GateFlags {
@@ -77,6 +78,7 @@ fn run_command(cli: Cli) -> Result<Outcome, Failure> {
                     wait,
                     output,
                     gate,
+                    trend_runs,
                     global,
                 )
                 .await

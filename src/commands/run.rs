@@ -18,6 +18,7 @@ pub async fn run(
     wait_for_lock: Option<Duration>,
     output: OutputFormat,
     gate: GateFlags,
+    trend_runs: usize,
     global: &GlobalArgs,
 ) -> Result<Outcome, Failure> {
     let mut loaded = Vec::new();
@@ -33,6 +34,7 @@ pub async fn run(
     }
     let mut options = session_options(global, revert_timeout, junit);
     options.baselines = baselines(&loaded, &gate, global)?;
+    options.trend_runs = trend_runs;
     options.lock.wait = wait_for_lock;
     options.output = output.machine();
     session::run_files(&loaded, &options).await
@@ -43,6 +45,9 @@ pub struct GateFlags {
     pub reference: Option<String>,
     pub limits: Option<String>,
 }
+
+/// How many earlier runs the report's recovery trend shows by default.
+pub(super) const DEFAULT_TREND_RUNS: usize = 12;
 
 /// The limits when neither the flag nor the experiment gives any.
 const DEFAULT_LIMITS: &str = "recovery=20%,score=5";
@@ -162,6 +167,7 @@ pub(super) fn session_options(
         connect_timeout: global.connect_timeout,
         halt_namespace: super::halt::namespace(global.halt_namespace.as_deref()),
         baselines: BTreeMap::new(),
+        trend_runs: DEFAULT_TREND_RUNS,
     }
 }
 

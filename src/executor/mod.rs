@@ -56,6 +56,8 @@ pub struct RunOptions {
     pub halt_namespace: String,
     /// `run --baseline`: the run is judged against it just before it finishes.
     pub baseline: Option<crate::report::history::Baseline>,
+    /// This experiment's earlier runs, journaled for the report's recovery trend.
+    pub earlier_runs: Vec<crate::events::EarlierRun>,
 }
 
 /// What happened, for the exit code.
@@ -439,15 +441,21 @@ impl Runner {
         Ok(())
     }
 
-    /// The regression gate (`run --baseline`): journals the comparison, and a regression
-    /// counts against the verdict like a deviation. A server dry run judged nothing.
+    /// The run against its history: journals the earlier runs (for the report's trend)
+    /// and the regression gate's comparison (`run --baseline`); a regression counts
+    /// against the verdict like a deviation. A server dry run judged nothing.
     fn judge_against_baseline(&self) {
-        let Some(baseline) = self.options.baseline.as_ref() else {
-            return;
-        };
         if self.options.server_dry_run {
             return;
         }
+        if !self.options.earlier_runs.is_empty() {
+            self.bus.emit(RunEvent::EarlierRuns {
+                runs: self.options.earlier_runs.clone(),
+            });
+        }
+        let Some(baseline) = self.options.baseline.as_ref() else {
+            return;
+        };
         let compared = baseline.judge(&self.bus.records());
         if !compared.regressions.is_empty() {
             let found = compared

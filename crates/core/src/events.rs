@@ -109,7 +109,24 @@ pub enum RunEvent {
     /// The regression gate's judgement against an earlier run (`run --baseline`), made
     /// just before `RunFinished`: each regression failed the run (deviated).
     BaselineCompared(BaselineCompared),
+    /// The recovery times of this experiment's earlier runs (from their summary.json),
+    /// oldest first, so the report can draw a trend and re-render it from the journal.
+    EarlierRuns {
+        runs: Vec<EarlierRun>,
+    },
     RunFinished(RunFinished),
+}
+
+/// One earlier run of the same experiment, as a trend needs it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EarlierRun {
+    pub run_id: String,
+    #[serde(default)]
+    pub started_at: Option<String>,
+    /// Per owner, its recovery time in ms.
+    #[serde(default)]
+    pub owners: BTreeMap<String, u64>,
 }
 
 /// This run against its baseline (`run --baseline`, see `report::history`).

@@ -337,6 +337,25 @@ pub fn resolve_for(
         .map(|r| (*r).clone()))
 }
 
+/// The trend's runs: the newest `n` readable runs of `experiment` in `output_dir`, oldest
+/// first (a missing folder has none).
+pub fn earlier_runs(output_dir: &Path, experiment: &str, n: usize) -> Vec<crate::events::EarlierRun> {
+    let Ok(entries) = scan(output_dir) else {
+        return Vec::new();
+    };
+    let mut runs: Vec<crate::events::EarlierRun> = select(&entries, Some(experiment), None)
+        .into_iter()
+        .take(n)
+        .map(|r| crate::events::EarlierRun {
+            run_id: r.run_id.clone(),
+            started_at: r.started_at.clone(),
+            owners: r.owners.iter().map(|(o, rec)| (o.clone(), rec.after_ms)).collect(),
+        })
+        .collect();
+    runs.reverse();
+    runs
+}
+
 /// A run to judge against, and how much worse this one may be (`run --baseline`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Baseline {

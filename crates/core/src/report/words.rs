@@ -151,6 +151,9 @@ pub fn line(event: &RunEvent) -> String {
                     .join("; ")
             ),
         },
+        RunEvent::EarlierRuns { runs } => {
+            format!("{} earlier run(s) of this experiment read for the trend", runs.len())
+        }
         RunEvent::RunFinished(f) => run_finished(f),
     };
     clean_line(&text)

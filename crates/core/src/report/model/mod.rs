@@ -24,7 +24,7 @@ pub use self::steps::{
 };
 use super::words;
 pub use super::words::{phase_word, status_word};
-use crate::events::{BaselineCompared, NoteLevel, Record, RunEvent, RunFinished, RunStarted};
+use crate::events::{BaselineCompared, EarlierRun, NoteLevel, Record, RunEvent, RunFinished, RunStarted};
 
 /// What the reports know about a run.
 #[derive(Debug, Clone)]
@@ -43,6 +43,8 @@ pub struct RunView {
     pub notes: Vec<NoteView>,
     /// The regression gate's judgement, when the run had a baseline.
     pub compared: Option<BaselineCompared>,
+    /// This experiment's earlier runs, oldest first, for the recovery trend.
+    pub earlier_runs: Vec<EarlierRun>,
     /// Every record except probe samples, as one line each, in journal order.
     pub timeline: Vec<TimelineEntry>,
 }
@@ -110,6 +112,7 @@ pub fn analyze(records: &[Record], truncated: bool) -> RunView {
         experiment_hypotheses: Vec::new(),
         notes: Vec::new(),
         compared: None,
+        earlier_runs: Vec::new(),
         timeline: Vec::new(),
     };
     let mut index: BTreeMap<String, usize> = BTreeMap::new();
@@ -296,6 +299,7 @@ fn fold(view: &mut RunView, index: &mut BTreeMap<String, usize>, record: &Record
             message: message.clone(),
         }),
         RunEvent::BaselineCompared(compared) => view.compared = Some(compared.clone()),
+        RunEvent::EarlierRuns { runs } => view.earlier_runs.clone_from(runs),
         RunEvent::RunFinished(finished) => {
             view.finished = Some(finished.clone());
             view.ended_at = Some(at);
@@ -371,6 +375,7 @@ fn event_step(event: &RunEvent) -> Option<&str> {
         RunEvent::RunStarted(_)
         | RunEvent::Note { .. }
         | RunEvent::BaselineCompared(_)
+        | RunEvent::EarlierRuns { .. }
         | RunEvent::RunFinished(_) => None,
     }
 }
