@@ -80,7 +80,8 @@ async fn three_runs_with_slower_start_ups_are_listed_newest_first_and_compared()
         .nth(1)
         .unwrap_or_else(|| panic!("no trend section: {report}"));
     assert!(
-        trend.contains("`deployment/shop/checkout`: 1.") && trend.contains("(oldest first; objective 30.0s)"),
+        trend.contains("`deployment/shop/checkout`: 1.")
+            && trend.contains("(oldest first; objective 30.0s)"),
         "{trend}"
     );
     let chart = trend
@@ -95,8 +96,14 @@ async fn three_runs_with_slower_start_ups_are_listed_newest_first_and_compared()
 
     // A damaged summary and one of an older format, as a copied artifact folder may hold.
     for (folder, text) in [
-        ("20200101T000000Z-broken", "{\"schema\": \"shakedown.dev/summary/v1\", \"runId"),
-        ("20200101T000000Z-oldfmt", "{\"schema\": \"shakedown.dev/summary/v0\", \"runId\": \"x\"}"),
+        (
+            "20200101T000000Z-broken",
+            "{\"schema\": \"shakedown.dev/summary/v1\", \"runId",
+        ),
+        (
+            "20200101T000000Z-oldfmt",
+            "{\"schema\": \"shakedown.dev/summary/v0\", \"runId\": \"x\"}",
+        ),
     ] {
         std::fs::create_dir_all(history.join(folder)).expect("mkdir");
         std::fs::write(history.join(folder).join("summary.json"), text).expect("write");
@@ -125,19 +132,40 @@ async fn three_runs_with_slower_start_ups_are_listed_newest_first_and_compared()
         "{doc}"
     );
 
-    let table = offline(&history, &["history", "--experiment", "checkout", "--since", "1d"]);
+    let table = offline(
+        &history,
+        &["history", "--experiment", "checkout", "--since", "1d"],
+    );
     assert_eq!(table.status.code(), Some(0), "{}", stderr(&table));
     let text = stdout(&table);
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines[0].starts_with("STARTED"), "{text}");
-    for (line, delay) in lines[1..4].iter().zip(["checkout 3.", "checkout 2.", "checkout 1."]) {
-        assert!(line.contains("PASSED") && line.contains(delay), "{line}\n{text}");
+    for (line, delay) in lines[1..4]
+        .iter()
+        .zip(["checkout 3.", "checkout 2.", "checkout 1."])
+    {
+        assert!(
+            line.contains("PASSED") && line.contains(delay),
+            "{line}\n{text}"
+        );
     }
-    assert!(lines[4].starts_with("unreadable: 20200101T000000Z-broken: not JSON"), "{text}");
-    assert!(lines[5].starts_with("unreadable: 20200101T000000Z-oldfmt: schema"), "{text}");
+    assert!(
+        lines[4].starts_with("unreadable: 20200101T000000Z-broken: not JSON"),
+        "{text}"
+    );
+    assert!(
+        lines[5].starts_with("unreadable: 20200101T000000Z-oldfmt: schema"),
+        "{text}"
+    );
     assert!(lines.iter().all(|l| l.chars().count() <= 100), "{text}");
     let other = offline(&history, &["history", "--experiment", "nothing-like-it"]);
-    assert_eq!(stdout(&other).lines().filter(|l| l.contains("PASSED")).count(), 0);
+    assert_eq!(
+        stdout(&other)
+            .lines()
+            .filter(|l| l.contains("PASSED"))
+            .count(),
+        0
+    );
 
     let compare = offline(&history, &["compare", "previous", "latest"]);
     assert_eq!(compare.status.code(), Some(0), "{}", stderr(&compare));
@@ -147,9 +175,18 @@ async fn three_runs_with_slower_start_ups_are_listed_newest_first_and_compared()
         .find(|l| l.starts_with("| deployment/shop/checkout |"))
         .unwrap_or_else(|| panic!("no checkout row: {md}"));
     let cells: Vec<&str> = row.split('|').map(str::trim).collect();
-    assert!(cells[2].starts_with("2.") && cells[3].starts_with("3."), "{row}");
-    assert!(cells[4].starts_with('+') && cells[4].ends_with('s'), "{row}");
-    assert!(cells[5].starts_with('+') && cells[5].ends_with('%'), "{row}");
+    assert!(
+        cells[2].starts_with("2.") && cells[3].starts_with("3."),
+        "{row}"
+    );
+    assert!(
+        cells[4].starts_with('+') && cells[4].ends_with('s'),
+        "{row}"
+    );
+    assert!(
+        cells[5].starts_with('+') && cells[5].ends_with('%'),
+        "{row}"
+    );
     assert!(md.contains("| verdict | PASSED | PASSED |"), "{md}");
 
     let missing = offline(&history, &["compare", "latest", "no-such-run"]);
@@ -164,12 +201,26 @@ async fn a_recovery_regression_past_the_limit_fails_the_run_and_one_within_it_pa
     let limits = "recovery=20%,recoveryFloor=500ms";
 
     // A gate's first run has nothing to compare with: it passes and says so.
-    let first = run_into(&fast, &history, &["--baseline", "latest", "--max-regression", limits]).await;
+    let first = run_into(
+        &fast,
+        &history,
+        &["--baseline", "latest", "--max-regression", limits],
+    )
+    .await;
     assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
-    assert!(stderr(&first).contains("is not judged for regressions"), "{}", stderr(&first));
+    assert!(
+        stderr(&first).contains("is not judged for regressions"),
+        "{}",
+        stderr(&first)
+    );
     let baseline_dir = std::fs::canonicalize(history.join("latest")).expect("latest");
 
-    let regressed = run_into(&slow, &history, &["--baseline", "latest", "--max-regression", limits]).await;
+    let regressed = run_into(
+        &slow,
+        &history,
+        &["--baseline", "latest", "--max-regression", limits],
+    )
+    .await;
     assert_eq!(regressed.status.code(), Some(1), "{}", stderr(&regressed));
     let latest = history.join("latest");
     let junit = std::fs::read_to_string(latest.join("junit.xml")).expect("junit");
@@ -178,14 +229,18 @@ async fn a_recovery_regression_past_the_limit_fails_the_run_and_one_within_it_pa
         .find(|c| c.starts_with("name=\"regression recovery deployment/shop/checkout\""))
         .unwrap_or_else(|| panic!("no regression case: {junit}"));
     assert!(case.contains("type=\"Regression\""), "{case}");
-    assert!(case.contains("message=\"recovery deployment/shop/checkout: 1."), "{case}");
+    assert!(
+        case.contains("message=\"recovery deployment/shop/checkout: 1."),
+        "{case}"
+    );
     assert!(case.contains("s now (allowed +20%"), "{case}");
     let report = std::fs::read_to_string(latest.join("report.md")).expect("report");
     assert!(report.contains("## Compared with `"), "{report}");
     assert!(report.contains("❌ 1 regression(s)"), "{report}");
-    let summary: Value =
-        serde_json::from_str(&std::fs::read_to_string(latest.join("summary.json")).expect("summary"))
-            .expect("json");
+    let summary: Value = serde_json::from_str(
+        &std::fs::read_to_string(latest.join("summary.json")).expect("summary"),
+    )
+    .expect("json");
     assert_eq!(summary["verdict"], "DEVIATED", "{summary}");
     assert_eq!(summary["exitCode"], 1);
 
@@ -193,7 +248,12 @@ async fn a_recovery_regression_past_the_limit_fails_the_run_and_one_within_it_pa
     let within = run_into(
         &fast,
         &history,
-        &["--baseline", baseline_dir.to_str().expect("utf8"), "--max-regression", limits],
+        &[
+            "--baseline",
+            baseline_dir.to_str().expect("utf8"),
+            "--max-regression",
+            limits,
+        ],
     )
     .await;
     assert_eq!(within.status.code(), Some(0), "{}", stderr(&within));
@@ -228,7 +288,11 @@ async fn an_experiment_regression_block_gates_without_flags() {
         .shakedown_in(&history, &["run", first_file.to_str().expect("utf8")])
         .await;
     assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
-    assert!(stderr(&first).contains("is not judged for regressions"), "{}", stderr(&first));
+    assert!(
+        stderr(&first).contains("is not judged for regressions"),
+        "{}",
+        stderr(&first)
+    );
 
     let slow_file = experiment(&slow);
     let regressed = slow
@@ -241,5 +305,8 @@ async fn an_experiment_regression_block_gates_without_flags() {
         "{junit}"
     );
     let report = std::fs::read_to_string(history.join("latest/report.md")).expect("report");
-    assert!(report.contains("limits `recovery=20%,recoveryFloor=500ms`"), "{report}");
+    assert!(
+        report.contains("limits `recovery=20%,recoveryFloor=500ms`"),
+        "{report}"
+    );
 }

@@ -373,7 +373,10 @@ fn the_regression_block_is_in_the_schema() {
             })),
         ),
         ("empty".into(), experiment(serde_json::json!({}))),
-        ("misspelt".into(), experiment(serde_json::json!({"recovry": "20%"}))),
+        (
+            "misspelt".into(),
+            experiment(serde_json::json!({"recovry": "20%"})),
+        ),
     ]);
     let errors = |name: &str| {
         results

@@ -243,11 +243,8 @@ async fn session(
         );
         let mut options = run_options(global, run_id);
         options.baseline = global.baselines.get(file.name()).cloned();
-        options.earlier_runs = reports::history::earlier_runs(
-            &global.output_dir,
-            file.name(),
-            global.trend_runs,
-        );
+        options.earlier_runs =
+            reports::history::earlier_runs(&global.output_dir, file.name(), global.trend_runs);
         let outcome = executor::run_with_stop(plan, conn, bus.clone(), options, stop.clone()).await;
         let records = bus.records();
         unwritten.extend(write_reports(&dir, &records, global.quiet));

@@ -284,8 +284,8 @@ pub fn resolve(output_dir: &Path, reference: &str) -> Result<RunSummary, String>
         _ => None,
     };
     if let Some(nth) = nth {
-        let entries = scan(output_dir)
-            .map_err(|e| format!("cannot list {}: {e}", output_dir.display()))?;
+        let entries =
+            scan(output_dir).map_err(|e| format!("cannot list {}: {e}", output_dir.display()))?;
         let runs = select(&entries, None, None);
         return runs.get(nth).map(|r| (*r).clone()).ok_or_else(|| {
             format!(
@@ -339,7 +339,11 @@ pub fn resolve_for(
 
 /// The trend's runs: the newest `n` readable runs of `experiment` in `output_dir`, oldest
 /// first (a missing folder has none).
-pub fn earlier_runs(output_dir: &Path, experiment: &str, n: usize) -> Vec<crate::events::EarlierRun> {
+pub fn earlier_runs(
+    output_dir: &Path,
+    experiment: &str,
+    n: usize,
+) -> Vec<crate::events::EarlierRun> {
     let Ok(entries) = scan(output_dir) else {
         return Vec::new();
     };
@@ -349,7 +353,11 @@ pub fn earlier_runs(output_dir: &Path, experiment: &str, n: usize) -> Vec<crate:
         .map(|r| crate::events::EarlierRun {
             run_id: r.run_id.clone(),
             started_at: r.started_at.clone(),
-            owners: r.owners.iter().map(|(o, rec)| (o.clone(), rec.after_ms)).collect(),
+            owners: r
+                .owners
+                .iter()
+                .map(|(o, rec)| (o.clone(), rec.after_ms))
+                .collect(),
         })
         .collect();
     runs.reverse();
@@ -789,7 +797,10 @@ mod tests {
         let lines: Vec<&str> = table.lines().collect();
         assert!(lines[1].starts_with("2026-11-03 10:00"), "{table}");
         assert!(lines[2].contains("checkout 2.5s"), "{table}");
-        assert!(lines[3].contains("checkout 1.5s; error ratio 900ms"), "{table}");
+        assert!(
+            lines[3].contains("checkout 1.5s; error ratio 900ms"),
+            "{table}"
+        );
         assert_eq!(lines[4], "unreadable: broken: not JSON: EOF");
         for line in lines {
             assert!(line.chars().count() <= TABLE_WIDTH, "{line}");
@@ -806,7 +817,10 @@ mod tests {
             md.contains("| deployment/shop/checkout | 2.0s | 3.0s | +1.0s | +50% |"),
             "{md}"
         );
-        assert!(md.contains("| 1 · error ratio · after | passed | deviated |"), "{md}");
+        assert!(
+            md.contains("| 1 · error ratio · after | passed | deviated |"),
+            "{md}"
+        );
         assert!(md.contains("| score | 100% | 50% | -50 points |"), "{md}");
         assert!(md.contains("### New hypotheses\n\n- p95 latency"), "{md}");
         assert!(!md.contains("Vanished"), "{md}");
@@ -825,7 +839,10 @@ mod tests {
         let found = regressions(&base, &slow, &limits);
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].what, "recovery deployment/shop/checkout");
-        assert_eq!((found[0].baseline.as_str(), found[0].current.as_str()), ("1.0s", "4.0s"));
+        assert_eq!(
+            (found[0].baseline.as_str(), found[0].current.as_str()),
+            ("1.0s", "4.0s")
+        );
         // Within the share.
         let base = run("a", "2026-11-01T10:00:00Z", 20_000, 1.0);
         let within = run("d", "2026-11-02T10:00:00Z", 23_000, 1.0);
@@ -836,7 +853,14 @@ mod tests {
     fn a_score_drop_beyond_the_allowed_points_is_a_regression() {
         let limits = parse_limits("score=5").expect("limits");
         let base = run("a", "2026-11-01T10:00:00Z", 1000, 1.0);
-        assert_eq!(regressions(&base, &run("b", "2026-11-02T10:00:00Z", 9000, 0.96), &limits), vec![]);
+        assert_eq!(
+            regressions(
+                &base,
+                &run("b", "2026-11-02T10:00:00Z", 9000, 0.96),
+                &limits
+            ),
+            vec![]
+        );
         let found = regressions(&base, &run("c", "2026-11-02T10:00:00Z", 1000, 0.8), &limits);
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].what, "score");

@@ -139,7 +139,10 @@ pub fn line(event: &RunEvent) -> String {
             NoteLevel::Warning => format!("warning: {message}"),
         },
         RunEvent::BaselineCompared(c) => match c.regressions.len() {
-            0 => format!("compared with run {}: no regression ({})", c.baseline, c.limits),
+            0 => format!(
+                "compared with run {}: no regression ({})",
+                c.baseline, c.limits
+            ),
             n => format!(
                 "compared with run {}: {n} regression(s) beyond {}: {}",
                 c.baseline,
@@ -152,7 +155,10 @@ pub fn line(event: &RunEvent) -> String {
             ),
         },
         RunEvent::EarlierRuns { runs } => {
-            format!("{} earlier run(s) of this experiment read for the trend", runs.len())
+            format!(
+                "{} earlier run(s) of this experiment read for the trend",
+                runs.len()
+            )
         }
         RunEvent::RunFinished(f) => run_finished(f),
     };

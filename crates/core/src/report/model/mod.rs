@@ -24,7 +24,9 @@ pub use self::steps::{
 };
 use super::words;
 pub use super::words::{phase_word, status_word};
-use crate::events::{BaselineCompared, EarlierRun, NoteLevel, Record, RunEvent, RunFinished, RunStarted};
+use crate::events::{
+    BaselineCompared, EarlierRun, NoteLevel, Record, RunEvent, RunFinished, RunStarted,
+};
 
 /// What the reports know about a run.
 #[derive(Debug, Clone)]
