@@ -126,6 +126,8 @@ async fn shakedown_run(handle: &SandboxHandle, dir: &Path, scenario: &str) -> (D
         // As `shakedown run` does: the lock is part of what a fault costs.
         lock: Some(Default::default()),
         halt_namespace: shakedown::cluster::halt::DEFAULT_NAMESPACE.into(),
+        baseline: None,
+        earlier_runs: Vec::new(),
     };
     let outcome = executor::run(&plan, conn, bus.clone(), options).await;
     let whole = started.elapsed();

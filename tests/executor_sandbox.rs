@@ -545,6 +545,8 @@ async fn no_mutation_happens_when_the_journal_cannot_be_written() {
         revert_timeout: Duration::from_secs(5),
         lock: Some(Default::default()),
         halt_namespace: shakedown::cluster::halt::DEFAULT_NAMESPACE.into(),
+        baseline: None,
+        earlier_runs: Vec::new(),
     };
     b.handle.clear_request_log();
     let outcome = shakedown::executor::run(&plan, conn, bus.clone(), options).await;

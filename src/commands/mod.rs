@@ -70,6 +70,7 @@ fn run_command(cli: Cli) -> Result<Outcome, Failure> {
                 let gate = run::GateFlags {
                     reference: baseline,
                     limits: max_regression,
+                    trend_runs,
                 };
                 run::run(
                     &files,
@@ -78,7 +79,6 @@ fn run_command(cli: Cli) -> Result<Outcome, Failure> {
                     wait,
                     output,
                     gate,
-                    trend_runs,
                     global,
                 )
                 .await

@@ -18,7 +18,6 @@ pub async fn run(
     wait_for_lock: Option<Duration>,
     output: OutputFormat,
     gate: GateFlags,
-    trend_runs: usize,
     global: &GlobalArgs,
 ) -> Result<Outcome, Failure> {
     let mut loaded = Vec::new();
@@ -34,16 +33,17 @@ pub async fn run(
     }
     let mut options = session_options(global, revert_timeout, junit);
     options.baselines = baselines(&loaded, &gate, global)?;
-    options.trend_runs = trend_runs;
+    options.trend_runs = gate.trend_runs;
     options.lock.wait = wait_for_lock;
     options.output = output.machine();
     session::run_files(&loaded, &options).await
 }
 
-/// `--baseline` and `--max-regression`, as given.
+/// `--baseline`, `--max-regression` and `--trend-runs`: the run against its history.
 pub struct GateFlags {
     pub reference: Option<String>,
     pub limits: Option<String>,
+    pub trend_runs: usize,
 }
 
 /// How many earlier runs the report's recovery trend shows by default.
