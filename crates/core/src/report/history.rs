@@ -777,6 +777,41 @@ mod tests {
         assert!(why.contains("no `schema`"), "{why}");
     }
 
+    /// A summary over the cap is named unreadable without being loaded whole; a folder
+    /// without one is named too; `latest` is not a run of its own.
+    #[test]
+    fn scan_names_oversized_and_missing_summaries_and_skips_latest() {
+        let dir =
+            std::env::temp_dir().join(format!("shakedown-history-scan-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for folder in ["big", "empty", "ok", "latest"] {
+            std::fs::create_dir_all(dir.join(folder)).expect("mkdir");
+        }
+        let ok = summary("ok", "2026-11-01T10:00:00Z", 1500, 1.0);
+        std::fs::write(dir.join("ok").join(JSON_FILE), &ok).expect("write");
+        std::fs::write(dir.join("latest").join(JSON_FILE), &ok).expect("write");
+        let big = std::fs::File::create(dir.join("big").join(JSON_FILE)).expect("create");
+        big.set_len(SUMMARY_CAP + 1).expect("grow");
+        let entries = scan(&dir).expect("scan");
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(entries.len(), 3, "{entries:?}");
+        assert!(
+            matches!(&entries[0], Entry::Run(r) if r.run_id == "ok"),
+            "{entries:?}"
+        );
+        assert_eq!(
+            entries[1],
+            Entry::Unreadable {
+                folder: "big".into(),
+                reason: format!("{JSON_FILE} is larger than 8 MiB"),
+            }
+        );
+        assert!(
+            matches!(&entries[2], Entry::Unreadable { folder, reason } if folder == "empty" && reason.starts_with("no summary.json")),
+            "{entries:?}"
+        );
+    }
+
     #[test]
     fn the_table_lists_newest_first_and_fits_100_columns() {
         let mut runs = vec![
