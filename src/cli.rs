@@ -348,6 +348,10 @@ pub enum Command {
         /// Keep the sandbox and Prometheus running after the experiment.
         #[arg(long)]
         keep_running: bool,
+        /// Run the experiment twice, then show `history` of the two runs and how to
+        /// `compare` them.
+        #[arg(long)]
+        history: bool,
     },
     /// Print the JSON Schema of Scenario and Experiment files.
     Schema {

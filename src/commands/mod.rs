@@ -114,7 +114,10 @@ fn run_command(cli: Cli) -> Result<Outcome, Failure> {
                 )
                 .await
             }
-            Command::Demo { keep_running } => demo::demo(keep_running, global).await,
+            Command::Demo {
+                keep_running,
+                history,
+            } => demo::demo(keep_running, history, global).await,
         }
     })
 }

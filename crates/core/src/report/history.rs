@@ -22,6 +22,9 @@ use super::{JSON_FILE, json, text};
 /// artifact folder must not make `history` hold gigabytes.
 pub const SUMMARY_CAP: u64 = 8 * 1024 * 1024;
 
+/// Every run folder holds its journal; a folder with neither it nor a summary is no run.
+const JOURNAL_FILE: &str = "journal.jsonl";
+
 /// The folder (or file) shakedown keeps pointing at the newest run.
 const LATEST: &str = "latest";
 
@@ -230,6 +233,12 @@ pub fn scan(dir: &Path) -> std::io::Result<Vec<Entry>> {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
         if name == LATEST || name.starts_with('.') || !entry.path().is_dir() {
+            continue;
+        }
+        // A folder with neither file is not a run (the demo keeps its specs and its
+        // Prometheus beside its runs); one with only a journal is a run without summary.
+        let path = entry.path();
+        if !path.join(JSON_FILE).exists() && !path.join(JOURNAL_FILE).exists() {
             continue;
         }
         match read_folder(&entry.path()) {
@@ -777,16 +786,18 @@ mod tests {
         assert!(why.contains("no `schema`"), "{why}");
     }
 
-    /// A summary over the cap is named unreadable without being loaded whole; a folder
-    /// without one is named too; `latest` is not a run of its own.
+    /// A summary over the cap is named unreadable without being loaded whole; a run
+    /// folder without one is named too; `latest` and a folder that holds no run are not
+    /// runs.
     #[test]
     fn scan_names_oversized_and_missing_summaries_and_skips_latest() {
         let dir =
             std::env::temp_dir().join(format!("shakedown-history-scan-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        for folder in ["big", "empty", "ok", "latest"] {
+        for folder in ["big", "empty", "ok", "latest", "prometheus"] {
             std::fs::create_dir_all(dir.join(folder)).expect("mkdir");
         }
+        std::fs::write(dir.join("empty").join(JOURNAL_FILE), "").expect("write");
         let ok = summary("ok", "2026-11-01T10:00:00Z", 1500, 1.0);
         std::fs::write(dir.join("ok").join(JSON_FILE), &ok).expect("write");
         std::fs::write(dir.join("latest").join(JSON_FILE), &ok).expect("write");
