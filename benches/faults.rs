@@ -127,6 +127,8 @@ async fn shakedown_run(handle: &SandboxHandle, dir: &Path, scenario: &str) -> (D
         lock: Some(Default::default()),
         halt_namespace: shakedown::cluster::halt::DEFAULT_NAMESPACE.into(),
         pause: Default::default(),
+        baseline: None,
+        earlier_runs: Vec::new(),
     };
     let outcome = executor::run(&plan, conn, bus.clone(), options).await;
     let whole = started.elapsed();

@@ -214,6 +214,51 @@ pub enum Command {
         /// end: every run's summary.json, in order).
         #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Text)]
         output: OutputFormat,
+        /// Judge the run against an earlier one: `latest` (the newest run of the same
+        /// experiment in --output-dir), `previous` (the one before it), a run folder or a
+        /// run id. A regression beyond --max-regression fails the run (exit 1). When
+        /// `latest`/`previous` finds no earlier run (a gate's first run), the run is not
+        /// judged and says so; a folder or run id that does not exist is exit 2.
+        #[arg(long, value_name = "RUN")]
+        baseline: Option<String>,
+        /// How much worse than the baseline a run may be: `recovery=20%` (a recovery time
+        /// may grow by this share), `score=5` (the score may drop by 5 points),
+        /// `recoveryFloor=2s` (growth under this never fails; default 2s). Overrides the
+        /// experiment's `regression:` block; without either, `recovery=20%,score=5`.
+        #[arg(long, value_name = "LIMITS")]
+        max_regression: Option<String>,
+        /// How many earlier runs of the same experiment (in --output-dir) report.md's
+        /// recovery trend shows, per owner with its objective; drawn from two earlier
+        /// runs on. 0 draws none.
+        #[arg(long, default_value_t = 12, value_name = "N")]
+        trend_runs: usize,
+    },
+    /// List the runs kept in --output-dir, newest first: date, experiment, verdict, score,
+    /// duration and recovery times (per owner, then per hypothesis), from each run's
+    /// summary.json. A summary that cannot be read (another version, damaged, too large)
+    /// is named as unreadable and skipped. Works on a folder copied from CI artifacts.
+    History {
+        /// Only runs of this experiment (its metadata.name).
+        #[arg(long, value_name = "NAME")]
+        experiment: Option<String>,
+        /// Only runs started within this long (e.g. `90d`).
+        #[arg(long, value_parser = parse_duration_flag, value_name = "DURATION")]
+        since: Option<std::time::Duration>,
+        /// Output format (`json` and `yaml` print a `History` document).
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Text)]
+        output: OutputFormat,
+    },
+    /// Print a Markdown diff of two runs for a post-mortem: verdict changes per check,
+    /// recovery times side by side with the change, new or vanished hypotheses, score.
+    ///
+    /// A run is `latest`, `previous`, a run folder or a run id in --output-dir.
+    Compare {
+        /// The earlier run.
+        #[arg(value_name = "BEFORE")]
+        before: String,
+        /// The later run.
+        #[arg(value_name = "AFTER")]
+        after: String,
     },
     /// Revert every fault shakedown left in the cluster (from annotations and/or a journal).
     ///
@@ -303,6 +348,10 @@ pub enum Command {
         /// Keep the sandbox and Prometheus running after the experiment.
         #[arg(long)]
         keep_running: bool,
+        /// Run the experiment twice, then show `history` of the two runs and how to
+        /// `compare` them.
+        #[arg(long)]
+        history: bool,
     },
     /// Print the JSON Schema of Scenario and Experiment files.
     Schema {

@@ -152,3 +152,51 @@ fn ctrl_c_during_the_drain_leaves_no_cordoned_node_and_no_process() {
     assert!(journal.contains("uncordoned"), "the drain was reverted");
     assert_nothing_left_running(&out);
 }
+
+/// `demo --history` runs the experiment twice and shows both runs as `history` lists
+/// them; `history` and `compare` then work on the demo's folder.
+#[test]
+fn demo_history_runs_twice_and_history_and_compare_work_on_its_folder() {
+    require_prometheus();
+    let out = scratch("history");
+    let run = demo(&out).arg("--history").output().expect("run demo");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let table: Vec<&str> = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("STARTED"))
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .collect();
+    assert_eq!(table.len(), 2, "two runs listed: {stdout}");
+    assert!(table.iter().all(|l| l.contains("demo")), "{stdout}");
+    let folder = demo_dir(&out)
+        .parent()
+        .expect("the demo's folder")
+        .to_path_buf();
+    let compare = Command::new(env!("CARGO_BIN_EXE_shakedown"))
+        .arg("--output-dir")
+        .arg(&folder)
+        .args(["compare", "previous", "latest"])
+        .output()
+        .expect("compare");
+    let md = String::from_utf8_lossy(&compare.stdout);
+    assert_eq!(compare.status.code(), Some(0), "{md}");
+    assert!(md.contains("### Recovery times"), "{md}");
+    // The demo's own spec/ and prometheus/ folders are no runs: nothing is unreadable.
+    let history = Command::new(env!("CARGO_BIN_EXE_shakedown"))
+        .arg("--output-dir")
+        .arg(&folder)
+        .arg("history")
+        .output()
+        .expect("history");
+    let listed = String::from_utf8_lossy(&history.stdout);
+    assert!(!listed.contains("unreadable"), "{listed}");
+    assert_nothing_left_running(&out);
+    let _ = std::fs::remove_dir_all(&out);
+}

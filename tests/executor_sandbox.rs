@@ -546,6 +546,8 @@ async fn no_mutation_happens_when_the_journal_cannot_be_written() {
         lock: Some(Default::default()),
         halt_namespace: shakedown::cluster::halt::DEFAULT_NAMESPACE.into(),
         pause: Default::default(),
+        baseline: None,
+        earlier_runs: Vec::new(),
     };
     b.handle.clear_request_log();
     let outcome = shakedown::executor::run(&plan, conn, bus.clone(), options).await;

@@ -357,3 +357,39 @@ fn every_object_in_the_schema_is_closed() {
         "a hypothesis is closed: `abortt:` must be flagged"
     );
 }
+
+/// The `regression:` block the validator reads is one the schema accepts (with every key),
+/// and a misspelt key in it is refused by both.
+#[test]
+fn the_regression_block_is_in_the_schema() {
+    let experiment = |regression: serde_json::Value| {
+        serde_json::json!({
+            "apiVersion": "shakedown.dev/v1alpha1", "kind": "Experiment",
+            "metadata": {"name": "gate"},
+            "spec": {"regression": regression, "steps": [{"scenario": "s.yaml"}]}
+        })
+    };
+    let results = validate(&[
+        (
+            "full".into(),
+            experiment(serde_json::json!({
+                "baseline": "previous", "recovery": "20%", "score": 5, "recoveryFloor": "2s"
+            })),
+        ),
+        ("empty".into(), experiment(serde_json::json!({}))),
+        (
+            "misspelt".into(),
+            experiment(serde_json::json!({"recovry": "20%"})),
+        ),
+    ]);
+    let errors = |name: &str| {
+        results
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, e)| e.clone())
+            .unwrap_or_else(|| panic!("no result for {name}: {results:?}"))
+    };
+    assert_eq!(errors("full"), "", "{results:?}");
+    assert_eq!(errors("empty"), "", "{results:?}");
+    assert!(!errors("misspelt").is_empty(), "{results:?}");
+}

@@ -9,12 +9,30 @@ use crate::executor::session::{self, SessionOptions};
 use crate::exit::{Failure, InvalidInput, Outcome, Signal};
 use crate::spec;
 
+/// The demo's runs as `shakedown history` lists them, and the commands to try next.
+fn show_history(out: &Path) {
+    let Ok(entries) = crate::report::history::scan(out) else {
+        return;
+    };
+    let runs = crate::report::history::select(&entries, None, None);
+    crate::out!("\nThe demo's runs, newest first (`shakedown history`):\n");
+    crate::out_raw!("{}", crate::report::history::table(&runs, &[]));
+    crate::out!(
+        "\nTry: shakedown --output-dir {dir} history\n     shakedown --output-dir {dir} compare previous latest",
+        dir = out.display()
+    );
+}
+
 /// The newcomer's first command: sandbox + Prometheus + the demo experiment + reports.
 /// A deviation is the demo working as designed (one hypothesis breaks on purpose), so
 /// it exits 0 then; infrastructure failures and interrupts keep their codes.
-pub async fn demo(keep_running: bool, global: &GlobalArgs) -> Result<Outcome, Failure> {
+pub async fn demo(
+    keep_running: bool,
+    history: bool,
+    global: &GlobalArgs,
+) -> Result<Outcome, Failure> {
     let prometheus = crate::demo::find_prometheus().ok_or(DemoError::PrometheusMissing)?;
-    match demo_async(&prometheus, keep_running, global).await? {
+    match demo_async(&prometheus, keep_running, history, global).await? {
         Outcome::Deviated => Ok(Outcome::Passed),
         outcome => Ok(outcome),
     }
@@ -23,6 +41,7 @@ pub async fn demo(keep_running: bool, global: &GlobalArgs) -> Result<Outcome, Fa
 async fn demo_async(
     prometheus: &Path,
     keep_running: bool,
+    history: bool,
     global: &GlobalArgs,
 ) -> Result<Outcome, Failure> {
     use crate::demo::{LocalPrometheus, start_sandbox, write_demo_specs};
@@ -96,8 +115,22 @@ async fn demo_async(
         output: None,
         connect_timeout: global.connect_timeout,
         halt_namespace: super::halt::namespace(global.halt_namespace.as_deref()),
+        baselines: Default::default(),
+        trend_runs: super::run::DEFAULT_TREND_RUNS,
     };
-    let outcome = session::run_files(std::slice::from_ref(&loaded), &options).await;
+    let mut outcome = session::run_files(std::slice::from_ref(&loaded), &options).await;
+    // `--history`: a second run, so `history` and `compare` have two runs to show. Only
+    // after a first run that ended as the demo means to (a deviation is by design).
+    let again = history
+        && options.dry_run == crate::plan::DryRun::None
+        && matches!(outcome, Ok(Outcome::Passed | Outcome::Deviated));
+    if again {
+        crate::say!("shakedown: --history: running the demo experiment a second time");
+        outcome = session::run_files(std::slice::from_ref(&loaded), &options).await;
+        if matches!(outcome, Ok(Outcome::Passed | Outcome::Deviated)) {
+            show_history(&out);
+        }
+    }
     // A client dry run only planned: there is no journal or report to point at. The
     // run's reports are in its own folder under `out`, which `latest` points at.
     if options.dry_run != crate::plan::DryRun::Client {

@@ -3,9 +3,11 @@
 //! [`dispatch`] is the one place a failure is printed, with its whole cause chain, and
 //! turned into the exit code. The process builds one tokio runtime, here.
 
+mod compare;
 mod completions;
 mod demo;
 mod halt;
+mod history;
 mod plan;
 mod recover;
 mod report;
@@ -60,18 +62,33 @@ fn run_command(cli: Cli) -> Result<Outcome, Failure> {
                 junit,
                 wait_for_lock,
                 output,
+                baseline,
+                max_regression,
+                trend_runs,
             } => {
                 let wait = wait_for_lock;
+                let gate = run::GateFlags {
+                    reference: baseline,
+                    limits: max_regression,
+                    trend_runs,
+                };
                 run::run(
                     &files,
                     revert_timeout,
                     junit.as_deref(),
                     wait,
                     output,
+                    gate,
                     global,
                 )
                 .await
             }
+            Command::History {
+                experiment,
+                since,
+                output,
+            } => history::history(experiment.as_deref(), since, output, global),
+            Command::Compare { before, after } => compare::compare(&before, &after, global),
             Command::Recover {
                 journal,
                 force,
@@ -97,7 +114,10 @@ fn run_command(cli: Cli) -> Result<Outcome, Failure> {
                 )
                 .await
             }
-            Command::Demo { keep_running } => demo::demo(keep_running, global).await,
+            Command::Demo {
+                keep_running,
+                history,
+            } => demo::demo(keep_running, history, global).await,
         }
     })
 }

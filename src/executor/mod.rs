@@ -60,6 +60,10 @@ pub struct RunOptions {
     pub halt_namespace: String,
     /// The console's `p`: the run waits here before each step while it is paused.
     pub pause: crate::run::stop::PauseGate,
+    /// `run --baseline`: the run is judged against it just before it finishes.
+    pub baseline: Option<crate::report::history::Baseline>,
+    /// This experiment's earlier runs, journaled for the report's recovery trend.
+    pub earlier_runs: Vec<crate::events::EarlierRun>,
 }
 
 /// What happened, for the exit code.
@@ -69,6 +73,8 @@ struct Tally {
     inconclusive: bool,
     errors: Vec<String>,
     revert_failures: Vec<String>,
+    /// `run --baseline`: the regression gate's findings against that run.
+    regressed: Option<(String, Vec<String>)>,
     /// Steps whose fault reached no target and whose scenario allowed it
     /// (`onEmptyTargets: skip`): a pass must not claim their fault was injected.
     skipped_empty: Vec<String>,
@@ -499,7 +505,41 @@ impl Runner {
         if tally.deviated || tally.inconclusive {
             return Err(Deviation::NotConfirmed.into());
         }
+        if let Some((baseline, regressions)) = &tally.regressed {
+            return Err(Deviation::Regressed {
+                baseline: baseline.clone(),
+                regressions: regressions.clone(),
+            }
+            .into());
+        }
         Ok(())
+    }
+
+    /// The run against its history: journals the earlier runs (for the report's trend)
+    /// and the regression gate's comparison (`run --baseline`); a regression counts
+    /// against the verdict like a deviation. A server dry run judged nothing.
+    fn judge_against_baseline(&self) {
+        if self.options.server_dry_run {
+            return;
+        }
+        if !self.options.earlier_runs.is_empty() {
+            self.bus.emit(RunEvent::EarlierRuns {
+                runs: self.options.earlier_runs.clone(),
+            });
+        }
+        let Some(baseline) = self.options.baseline.as_ref() else {
+            return;
+        };
+        let compared = baseline.judge(&self.bus.records());
+        if !compared.regressions.is_empty() {
+            let found = compared
+                .regressions
+                .iter()
+                .map(|r| format!("{} {} → {}", r.what, r.baseline, r.current))
+                .collect();
+            self.tally().regressed = Some((compared.baseline.clone(), found));
+        }
+        self.bus.emit(RunEvent::BaselineCompared(compared));
     }
 
     /// What a dry run that was accepted throughout did, counted from its records.
@@ -527,6 +567,7 @@ impl Runner {
                 tally.errors.push(why);
             }
         }
+        self.judge_against_baseline();
         let tally = self.tally().clone();
         let stop = self.stop.borrow().clone();
         let verdict = Self::verdict(&tally, &stop);
@@ -557,7 +598,7 @@ impl Runner {
         };
         self.bus.emit(RunEvent::RunFinished(RunFinished {
             status,
-            deviated: tally.deviated,
+            deviated: tally.deviated || tally.regressed.is_some(),
             exit_code: outcome.code(),
             outcome: Some(outcome),
             message: Some(message),

@@ -50,6 +50,10 @@ pub struct SessionOptions {
     pub connect_timeout: Duration,
     /// `--halt-namespace`: where the kill switch's marker is (`cluster::halt`).
     pub halt_namespace: String,
+    /// `run --baseline`: per experiment name, the run it is judged against.
+    pub baselines: std::collections::BTreeMap<String, crate::report::history::Baseline>,
+    /// How many earlier runs of an experiment the report's recovery trend shows (0: none).
+    pub trend_runs: usize,
 }
 
 /// Runs every file and returns the worst outcome (the runs report their own verdicts);
@@ -252,6 +256,9 @@ async fn session(
         );
         let mut options = run_options(global, run_id);
         options.pause = pause.clone();
+        options.baseline = global.baselines.get(file.name()).cloned();
+        options.earlier_runs =
+            reports::history::earlier_runs(&global.output_dir, file.name(), global.trend_runs);
         let outcome = executor::run_with_stop(plan, conn, bus.clone(), options, stop.clone()).await;
         let records = bus.records();
         unwritten.extend(write_reports(&dir, &records, global.quiet));
@@ -521,6 +528,8 @@ fn run_options(global: &SessionOptions, run_id: String) -> executor::RunOptions 
         pause: Default::default(),
         // A server dry run changes nothing, so it has nothing to lock.
         lock: (global.dry_run == DryRun::None).then(|| global.lock.clone()),
+        baseline: None,
+        earlier_runs: Vec::new(),
     }
 }
 

@@ -58,12 +58,19 @@ impl Bench {
 
     /// `shakedown --yes --seed 7 ARGS` against this sandbox, outside any CI.
     pub async fn shakedown(&self, args: &[&str]) -> Output {
+        self.shakedown_in(&self.out(), args).await
+    }
+
+    /// [`shakedown`](Self::shakedown) with its reports in `out` instead of this bench's
+    /// own folder: several sandboxes (say, with different start-up delays) writing one
+    /// run history.
+    pub async fn shakedown_in(&self, out: &std::path::Path, args: &[&str]) -> Output {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_shakedown"));
         command
             .arg("--kubeconfig")
             .arg(&self.kubeconfig)
             .arg("--output-dir")
-            .arg(self.out())
+            .arg(out)
             .args(["--yes", "--seed", "7"])
             .args(args)
             .kill_on_drop(true);

@@ -106,7 +106,52 @@ pub enum RunEvent {
         level: NoteLevel,
         message: String,
     },
+    /// The regression gate's judgement against an earlier run (`run --baseline`), made
+    /// just before `RunFinished`: each regression failed the run (deviated).
+    BaselineCompared(BaselineCompared),
+    /// The recovery times of this experiment's earlier runs (from their summary.json),
+    /// oldest first, so the report can draw a trend and re-render it from the journal.
+    EarlierRuns {
+        runs: Vec<EarlierRun>,
+    },
     RunFinished(RunFinished),
+}
+
+/// One earlier run of the same experiment, as a trend needs it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EarlierRun {
+    pub run_id: String,
+    #[serde(default)]
+    pub started_at: Option<String>,
+    /// Per owner, its recovery time in ms.
+    #[serde(default)]
+    pub owners: BTreeMap<String, u64>,
+}
+
+/// This run against its baseline (`run --baseline`, see `report::history`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BaselineCompared {
+    /// The baseline's run id.
+    pub baseline: String,
+    #[serde(default)]
+    pub baseline_started_at: Option<String>,
+    /// The limits, as given (`recovery=20%,score=5`).
+    pub limits: String,
+    #[serde(default)]
+    pub regressions: Vec<Regression>,
+}
+
+/// One way a run is worse than its baseline by more than allowed, with both values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Regression {
+    /// `recovery deployment/shop/checkout`, `recovery hypothesis: …` or `score`.
+    pub what: String,
+    pub baseline: String,
+    pub current: String,
+    pub allowed: String,
 }
 
 /// Everything a report needs to say where and how the run happened.

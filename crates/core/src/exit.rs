@@ -373,6 +373,12 @@ pub enum Deviation {
     AbortedFromConsole,
     #[error("steady state deviated or could not be confirmed")]
     NotConfirmed,
+    /// `run --baseline`: worse than the baseline run by more than allowed.
+    #[error("regressed against baseline run {baseline}: {}", .regressions.join("; "))]
+    Regressed {
+        baseline: String,
+        regressions: Vec<String>,
+    },
 }
 
 impl Failure {

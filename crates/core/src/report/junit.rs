@@ -25,7 +25,7 @@ use super::model::{
 };
 use super::text::{self, clean, clean_line};
 use super::words::{self, ProbeText, verdict_word};
-use crate::events::{PlannedStep, Record};
+use crate::events::{BaselineCompared, PlannedStep, Record};
 use crate::exit::Outcome;
 
 /// Samples listed in a failure body; the journal has all of them.
@@ -76,6 +76,9 @@ fn suites(view: &RunView, experiment: &str) -> Vec<TestSuite> {
         .collect();
     if !view.experiment_hypotheses.is_empty() {
         suites.push(experiment_suite(view, experiment));
+    }
+    if let Some(compared) = &view.compared {
+        suites.push(regression_suite(view, compared, experiment));
     }
     let explained = suites.iter().any(|s| s.failures + s.errors > 0);
     if view.partial || (view.outcome() != Some(Outcome::Passed) && !explained) {
@@ -304,6 +307,48 @@ fn run_suite(view: &RunView, experiment: &str) -> TestSuite {
     }
     suite.add_test_case(case);
     suite.set_system_out(system_out(view, None));
+    suite
+}
+
+/// The regression gate (`run --baseline`): one failed case per regression, named after
+/// what regressed, with both values in its message; one passing case when none did.
+fn regression_suite(view: &RunView, compared: &BaselineCompared, experiment: &str) -> TestSuite {
+    let baseline = clean_line(&compared.baseline);
+    let mut suite = new_suite(
+        view,
+        &format!("{} (compared with {baseline})", view.experiment()),
+        None,
+    );
+    let class = classname(experiment, "regression");
+    for r in &compared.regressions {
+        let message = clean_line(&format!(
+            "{}: {} in baseline run {baseline}, {} now (allowed {})",
+            r.what, r.baseline, r.current, r.allowed
+        ));
+        let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+        status
+            .set_type("Regression")
+            .set_message(message.clone())
+            .set_description(format!(
+                "baseline: {}\ncurrent: {}\nallowed: {}\n",
+                clean_line(&r.baseline),
+                clean_line(&r.current),
+                clean_line(&r.allowed)
+            ));
+        let mut case = TestCase::new(clean_line(&format!("regression {}", r.what)), status);
+        case.set_classname(class.clone());
+        case.set_system_out(message);
+        suite.add_test_case(case);
+    }
+    if compared.regressions.is_empty() {
+        let mut case = TestCase::new(
+            clean_line(&format!("no regression against {baseline}")),
+            TestCaseStatus::success(),
+        );
+        case.set_classname(class);
+        case.set_system_out(clean_line(&format!("limits: {}", compared.limits)));
+        suite.add_test_case(case);
+    }
     suite
 }
 

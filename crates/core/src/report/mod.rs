@@ -5,8 +5,9 @@
 //! never reads the clock, the environment, the cluster or Prometheus, and never writes a
 //! file. The same journal always gives byte-identical reports, so `shakedown report` can
 //! re-render any run offline, including one cut short by a crash. [`write`] is the only
-//! function here that touches the disk.
+//! function here that writes to the disk; [`history`] reads earlier runs' summaries.
 
+pub mod history;
 pub mod json;
 pub mod junit;
 pub mod markdown;

@@ -295,6 +295,101 @@ fn plot(
     }
 }
 
+/// One owner's recovery time across runs, oldest first (`points` is label and ms, the
+/// last being this run), with its recovery-time objective as a dashed line: the same
+/// frame, axes and colours as the hypothesis charts.
+pub fn trend(owner: &str, points: &[(String, u64)], rto_ms: Option<u64>) -> String {
+    let secs = |ms: u64| ms as f64 / 1000.0;
+    let top = points
+        .iter()
+        .map(|p| secs(p.1))
+        .chain(rto_ms.map(secs))
+        .fold(0.0_f64, f64::max)
+        .max(0.001)
+        * 1.1;
+    let last = points.len().saturating_sub(1).max(1) as f64;
+    let sx = |i: usize| LEFT + 12.0 + i as f64 / last * (WIDTH - LEFT - RIGHT - 24.0);
+    let sy = |v: f64| TOP + (top - v) / top * (HEIGHT - TOP - BOTTOM);
+    let title = format!("{owner}: recovery time over the last {} runs", points.len());
+    let mut svg = String::new();
+    let _ = writeln!(
+        svg,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{HEIGHT}\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" font-family=\"sans-serif\" font-size=\"11\">"
+    );
+    let _ = writeln!(svg, "<title>{}</title>", xml(&text::clean_line(&title)));
+    let _ = writeln!(
+        svg,
+        "<rect x=\"0\" y=\"0\" width=\"{WIDTH}\" height=\"{HEIGHT}\" fill=\"#ffffff\"/>"
+    );
+    let _ = writeln!(
+        svg,
+        "<text x=\"{LEFT}\" y=\"20\" font-size=\"13\" font-weight=\"bold\">{}</text>",
+        xml(&truncate_chars(&text::clean_line(&title), 90))
+    );
+    let bottom = HEIGHT - BOTTOM;
+    let _ = writeln!(
+        svg,
+        "<line x1=\"{LEFT}\" y1=\"{TOP}\" x2=\"{LEFT}\" y2=\"{bottom}\" stroke=\"#333333\"/>\n<line x1=\"{LEFT}\" y1=\"{bottom}\" x2=\"{}\" y2=\"{bottom}\" stroke=\"#333333\"/>",
+        WIDTH - RIGHT
+    );
+    for i in 0..=4 {
+        let v = top * f64::from(i) / 4.0;
+        let _ = writeln!(
+            svg,
+            "<line x1=\"{LEFT}\" y1=\"{y}\" x2=\"{}\" y2=\"{y}\" stroke=\"#eeeeee\"/><text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}s</text>",
+            WIDTH - RIGHT,
+            LEFT - 4.0,
+            f(sy(v) + 4.0),
+            xml(&short_number((v * 100.0).round() / 100.0)),
+            y = f(sy(v)),
+        );
+    }
+    if let Some(rto) = rto_ms {
+        let y = f(sy(secs(rto)));
+        let _ = writeln!(
+            svg,
+            "<line class=\"threshold\" x1=\"{LEFT}\" y1=\"{y}\" x2=\"{}\" y2=\"{y}\" stroke=\"#d62728\" stroke-dasharray=\"6 4\"/>\n<text x=\"{}\" y=\"{}\" text-anchor=\"end\" fill=\"#d62728\">{}</text>",
+            WIDTH - RIGHT,
+            WIDTH - RIGHT - 2.0,
+            f(sy(secs(rto)) - 4.0),
+            xml(&format!("RTO {}", text::duration(rto)))
+        );
+    }
+    let line: Vec<String> = points
+        .iter()
+        .enumerate()
+        .map(|(i, p)| format!("{},{}", f(sx(i)), f(sy(secs(p.1)))))
+        .collect();
+    let _ = writeln!(
+        svg,
+        "<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"1.5\" points=\"{}\"/>",
+        COLORS[0],
+        line.join(" ")
+    );
+    for (i, (label, ms)) in points.iter().enumerate() {
+        let (x, y) = (f(sx(i)), f(sy(secs(*ms))));
+        let _ = writeln!(
+            svg,
+            "<circle class=\"run\" cx=\"{x}\" cy=\"{y}\" r=\"3\" fill=\"{}\"><title>{}: {}</title></circle>",
+            COLORS[0],
+            xml(&text::clean_line(label)),
+            xml(&text::duration(*ms))
+        );
+        // The first and the last run are labelled; the others are in their tooltips.
+        if i == 0 || i + 1 == points.len() {
+            let anchor = if i == 0 { "start" } else { "end" };
+            let _ = writeln!(
+                svg,
+                "<text x=\"{x}\" y=\"{}\" text-anchor=\"{anchor}\">{}</text>",
+                f(bottom + 16.0),
+                xml(&truncate_chars(&text::clean_line(label), 40))
+            );
+        }
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
+
 /// Coordinates to one decimal: small files, stable output.
 fn f(v: f64) -> String {
     let r = (v * 10.0).round() / 10.0;

@@ -138,6 +138,28 @@ pub fn line(event: &RunEvent) -> String {
             NoteLevel::Info => format!("note: {message}"),
             NoteLevel::Warning => format!("warning: {message}"),
         },
+        RunEvent::BaselineCompared(c) => match c.regressions.len() {
+            0 => format!(
+                "compared with run {}: no regression ({})",
+                c.baseline, c.limits
+            ),
+            n => format!(
+                "compared with run {}: {n} regression(s) beyond {}: {}",
+                c.baseline,
+                c.limits,
+                c.regressions
+                    .iter()
+                    .map(|r| format!("{} {} → {}", r.what, r.baseline, r.current))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        },
+        RunEvent::EarlierRuns { runs } => {
+            format!(
+                "{} earlier run(s) of this experiment read for the trend",
+                runs.len()
+            )
+        }
         RunEvent::RunFinished(f) => run_finished(f),
     };
     clean_line(&text)

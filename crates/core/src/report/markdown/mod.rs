@@ -44,6 +44,7 @@ const TRUNCATED: &str = "\n> ✂️ **Truncated:** this section was cut to keep 
 pub fn render(records: &[crate::events::Record], truncated: bool) -> Vec<RenderedFile> {
     let view = model::analyze(records, truncated);
     let charts = charts(&view);
+    let (trend_section, trend_files) = trends(&view);
     let mut out = String::new();
     let sections = [
         header(&view),
@@ -51,6 +52,8 @@ pub fn render(records: &[crate::events::Record], truncated: bool) -> Vec<Rendere
         timeline(&view),
         hypotheses(&view, &charts),
         recoveries(&view),
+        trend_section,
+        compared(&view),
         targets(&view),
         score(&view),
         event_log(&view),
@@ -69,6 +72,7 @@ pub fn render(records: &[crate::events::Record], truncated: bool) -> Vec<Rendere
             contents: c.svg?,
         })
     }));
+    files.extend(trend_files);
     files
 }
 
@@ -246,6 +250,90 @@ fn score(view: &RunView) -> String {
         text::number(sc.held_weight),
         text::number(sc.total_weight)
     )
+}
+
+/// `## Recovery trend`: per owner this run disrupted and at least two earlier runs
+/// measured, its recovery time over those runs and this one, against its objective.
+fn trends(view: &RunView) -> (String, Vec<RenderedFile>) {
+    let mut section = String::new();
+    let mut files = Vec::new();
+    let mut seen = BTreeSet::new();
+    let this_run = format!("{} (this run)", view.run_id());
+    for step in &view.steps {
+        for r in &step.recoveries {
+            if !seen.insert(r.workload.clone()) {
+                continue;
+            }
+            let mut points: Vec<(String, u64)> = view
+                .earlier_runs
+                .iter()
+                .filter_map(|e| {
+                    let label = e.started_at.clone().unwrap_or_else(|| e.run_id.clone());
+                    e.owners.get(&r.workload).map(|ms| (label, *ms))
+                })
+                .collect();
+            if points.len() < 2 {
+                continue;
+            }
+            points.push((this_run.clone(), r.after_ms));
+            let path = format!("{CHART_DIR}/trend-{}.svg", text::slug(&r.workload));
+            let times: Vec<String> = points.iter().map(|p| text::duration(p.1)).collect();
+            let _ = writeln!(
+                section,
+                "{}: {} (oldest first; objective {})\n\n![recovery trend of {}]({path})\n",
+                md_code(&r.workload),
+                times.join(" → "),
+                r.within_ms.map_or_else(|| "none".into(), text::duration),
+                md(&r.workload)
+            );
+            files.push(RenderedFile {
+                path: path.into(),
+                contents: svg::trend(&r.workload, &points, r.within_ms),
+            });
+        }
+    }
+    if section.is_empty() {
+        return (section, files);
+    }
+    (format!("## Recovery trend\n\n{section}"), files)
+}
+
+/// `## Compared with <run>`: the regression gate's judgement, when the run had a baseline.
+fn compared(view: &RunView) -> String {
+    let Some(c) = &view.compared else {
+        return String::new();
+    };
+    let mut s = format!(
+        "## Compared with {}\n\nBaseline run {}{}, limits `{}`: ",
+        md_code(&c.baseline),
+        md_code(&c.baseline),
+        c.baseline_started_at
+            .as_deref()
+            .map(|t| format!(" (started {})", md(t)))
+            .unwrap_or_default(),
+        md(&c.limits).replace('`', "")
+    );
+    if c.regressions.is_empty() {
+        s.push_str("✅ no regression.\n\n");
+        return s;
+    }
+    let _ = write!(
+        s,
+        "❌ {} regression(s).\n\n| what | baseline | this run | allowed |\n|---|---|---|---|\n",
+        c.regressions.len()
+    );
+    for r in &c.regressions {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} |",
+            cell(&r.what),
+            cell(&r.baseline),
+            cell(&r.current),
+            cell(&r.allowed)
+        );
+    }
+    s.push('\n');
+    s
 }
 
 fn event_log(view: &RunView) -> String {

@@ -24,7 +24,9 @@ pub use self::steps::{
 };
 use super::words;
 pub use super::words::{phase_word, status_word};
-use crate::events::{NoteLevel, Record, RunEvent, RunFinished, RunStarted};
+use crate::events::{
+    BaselineCompared, EarlierRun, NoteLevel, Record, RunEvent, RunFinished, RunStarted,
+};
 
 /// What the reports know about a run.
 #[derive(Debug, Clone)]
@@ -41,6 +43,10 @@ pub struct RunView {
     /// Hypotheses that apply to the whole experiment (`step: None` in the journal).
     pub experiment_hypotheses: Vec<HypothesisView>,
     pub notes: Vec<NoteView>,
+    /// The regression gate's judgement, when the run had a baseline.
+    pub compared: Option<BaselineCompared>,
+    /// This experiment's earlier runs, oldest first, for the recovery trend.
+    pub earlier_runs: Vec<EarlierRun>,
     /// Every record except probe samples, as one line each, in journal order.
     pub timeline: Vec<TimelineEntry>,
 }
@@ -107,6 +113,8 @@ pub fn analyze(records: &[Record], truncated: bool) -> RunView {
         steps: Vec::new(),
         experiment_hypotheses: Vec::new(),
         notes: Vec::new(),
+        compared: None,
+        earlier_runs: Vec::new(),
         timeline: Vec::new(),
     };
     let mut index: BTreeMap<String, usize> = BTreeMap::new();
@@ -292,6 +300,8 @@ fn fold(view: &mut RunView, index: &mut BTreeMap<String, usize>, record: &Record
             level: *level,
             message: message.clone(),
         }),
+        RunEvent::BaselineCompared(compared) => view.compared = Some(compared.clone()),
+        RunEvent::EarlierRuns { runs } => view.earlier_runs.clone_from(runs),
         RunEvent::RunFinished(finished) => {
             view.finished = Some(finished.clone());
             view.ended_at = Some(at);
@@ -364,7 +374,11 @@ fn event_step(event: &RunEvent) -> Option<&str> {
         RunEvent::FaultIntent(i) => Some(&i.step),
         RunEvent::ProbeSample(s) => s.step.as_deref(),
         RunEvent::HypothesisVerdict(v) => v.step.as_deref(),
-        RunEvent::RunStarted(_) | RunEvent::Note { .. } | RunEvent::RunFinished(_) => None,
+        RunEvent::RunStarted(_)
+        | RunEvent::Note { .. }
+        | RunEvent::BaselineCompared(_)
+        | RunEvent::EarlierRuns { .. }
+        | RunEvent::RunFinished(_) => None,
     }
 }
 

@@ -59,3 +59,8 @@ pub fn repeat() -> u32 {
 pub fn allow_pending() -> bool {
     true
 }
+
+/// `regression.baseline`: the newest earlier run.
+pub fn regression_baseline() -> String {
+    "latest".into()
+}

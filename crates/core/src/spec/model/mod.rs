@@ -148,6 +148,10 @@ pub struct ExperimentSpec {
     pub hypotheses: Vec<Hypothesis>,
     #[schemars(length(min = 1))]
     pub steps: Vec<Step>,
+    /// The regression gate: judge every run of this experiment against an earlier one
+    /// (`run --baseline` and `--max-regression` override it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regression: Option<RegressionSpec>,
 }
 
 /// One step of an experiment.

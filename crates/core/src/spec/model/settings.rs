@@ -128,3 +128,26 @@ pub struct BasicAuth {
     #[schemars(schema_with = "schema::optional_non_blank")]
     pub password_file: Option<String>,
 }
+
+/// `regression:`: how much worse than an earlier run a run may be before it fails
+/// (deviated, exit 1). A recovery time only fails when it grew by more than `recovery`
+/// *and* by at least `recoveryFloor`, so noise on tiny numbers never fails a release.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RegressionSpec {
+    /// The run to compare with: `latest` (the newest earlier run of this experiment in
+    /// the output directory), `previous` (the one before it), a run folder or a run id.
+    #[serde(default = "defaults::regression_baseline")]
+    #[schemars(schema_with = "schema::non_blank")]
+    pub baseline: String,
+    /// How much a recovery time (per owner, per hypothesis) may grow, as a share.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery: Option<Percent>,
+    /// How many points (of 100) the resilience score may drop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<Percent>,
+    /// Growth of a recovery time under this never fails (default `2s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::optional_duration_or_zero")]
+    pub recovery_floor: Option<Span>,
+}

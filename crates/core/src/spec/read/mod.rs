@@ -299,6 +299,7 @@ fn experiment_spec(
         .map(|n| settings::prometheus(d, n, "alertmanager"));
     let hypotheses = m.opt("hypotheses").map(|n| hypotheses(d, n));
     let steps = m.required(d, "steps").and_then(|n| steps(d, n, refs));
+    let regression = m.opt("regression").map(|n| regression(d, n));
     m.finish(d);
     Some(ExperimentSpec {
         safety: optional(safety)?,
@@ -306,6 +307,7 @@ fn experiment_spec(
         alertmanager: optional(alertmanager)?,
         hypotheses: hypotheses.unwrap_or(Some(Vec::new()))?,
         steps: steps?,
+        regression: optional(regression)?,
     })
 }
 

@@ -1,5 +1,5 @@
-//! The `safety`, `prometheus` and `alertmanager` blocks (the last two take the same
-//! connection options).
+//! The `safety`, `prometheus`, `alertmanager` and `regression` blocks (`prometheus` and
+//! `alertmanager` take the same connection options).
 
 use super::*;
 
@@ -144,5 +144,35 @@ pub(super) fn basic_auth(d: &mut Decoder, node: &Node) -> Option<BasicAuth> {
         username: username?,
         password_env: optional(password_env)?,
         password_file: optional(password_file)?,
+    })
+}
+
+pub(super) fn regression(d: &mut Decoder, node: &Node) -> Option<RegressionSpec> {
+    let mut m = d.map(node, "regression")?;
+    let baseline = m
+        .opt("baseline")
+        .map(|n| d.string(n, "regression.baseline"));
+    let recovery = m
+        .opt("recovery")
+        .map(|n| d.percent(n, "regression.recovery"));
+    let score = m.opt("score").map(|n| d.percent(n, "regression.score"));
+    let floor = m
+        .opt("recoveryFloor")
+        .map(|n| d.duration(n, "regression.recoveryFloor", true));
+    m.finish(d);
+    let baseline = optional(baseline)?.unwrap_or_else(defaults::regression_baseline);
+    if baseline.trim().is_empty() {
+        d.error(
+            node.pos,
+            "regression.baseline is empty",
+            Some("`latest`, `previous`, a run folder or a run id".into()),
+        );
+        return None;
+    }
+    Some(RegressionSpec {
+        baseline,
+        recovery: optional(recovery)?.map(Percent),
+        score: optional(score)?.map(Percent),
+        recovery_floor: optional(floor)?.map(Span),
     })
 }
