@@ -40,6 +40,7 @@
 //!   dropWatchesAfter: 30s
 //!   matching: /eviction               # only requests whose `METHOD /path` contains this
 //! auditLog: /tmp/sandbox-audit.jsonl   # audit.k8s.io/v1 Event lines; `--audit-log` overrides
+//! rbac: true                          # authorize every request from Roles/bindings (`--rbac`)
 //! accessDenied:                       # SelfSubjectAccessReviews answer `allowed: false`
 //!   - { verb: get, resource: replicasets, namespace: shop }  # no namespace: everywhere
 //!   - { verb: create, resource: pods/eviction }
@@ -92,6 +93,13 @@ pub struct SandboxConfig {
     /// can be tested. Only the reviews answer so: the requests themselves are served.
     #[serde(default)]
     pub access_denied: Vec<DeniedAccess>,
+    /// Authorize every request, and answer access reviews, from the stored Roles,
+    /// ClusterRoles and bindings (`crate::rbac`), for callers who present a
+    /// ServiceAccount token; the bootstrap roles (`cluster-admin`, `system:basic-user`,
+    /// `system:discovery`) are seeded. Requests without a token stay the all-powerful
+    /// admin. Off by default: every caller may do everything.
+    #[serde(default)]
+    pub rbac: bool,
 }
 
 /// One permission the sandbox's SelfSubjectAccessReviews deny.

@@ -15,6 +15,7 @@ mod objects;
 mod ops;
 mod patch;
 mod protobuf;
+pub mod rbac;
 mod resources;
 mod schema;
 mod seed;
@@ -206,6 +207,22 @@ impl SandboxHandle {
             "apiVersion: v1\nkind: Config\nclusters:\n- name: shakedown-sandbox\n  cluster:\n    server: {url}\ncontexts:\n- name: shakedown-sandbox\n  context:\n    cluster: shakedown-sandbox\n    user: shakedown-sandbox\n    namespace: default\ncurrent-context: shakedown-sandbox\nusers:\n- name: shakedown-sandbox\n  user: {{}}\n",
             url = self.url
         )
+    }
+
+    /// A kubeconfig that authenticates as ServiceAccount `namespace/name` with a bearer
+    /// token the sandbox issued (what `kubectl create token` returns), or `None` when
+    /// there is no such account. Only an RBAC-enabled sandbox restricts what it may do.
+    pub fn service_account_kubeconfig_yaml(&self, namespace: &str, name: &str) -> Option<String> {
+        let token = self.service_account_token(namespace, name)?;
+        Some(
+            self.kubeconfig_yaml()
+                .replace("  user: {}\n", &format!("  user:\n    token: {token}\n")),
+        )
+    }
+
+    /// A bearer token for ServiceAccount `namespace/name`, `None` when it does not exist.
+    pub fn service_account_token(&self, namespace: &str, name: &str) -> Option<String> {
+        rbac::issue_token(&self.state.store(), namespace, name).ok()
     }
 
     pub fn write_kubeconfig(&self, path: &Path) -> Result<(), SandboxError> {

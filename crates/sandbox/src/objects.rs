@@ -37,6 +37,12 @@ pub fn validate_name(kind: &str, name: &str) -> Result<(), ApiError> {
             "Required value: name or generateName is required",
         ));
     }
+    if matches!(
+        kind,
+        "Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding"
+    ) {
+        return super::rbac::validate_path_segment_name(kind, name);
+    }
     let ok = name.len() <= 253
         && name.split('.').all(|part| {
             !part.is_empty()
@@ -83,6 +89,9 @@ pub fn prepare_create(def: &ResourceDef, obj: &mut Value) -> Result<(), ApiError
         "events" => events::validate(obj, def.group == "events.k8s.io")?,
         "configmaps" => validate_config_map(obj, &name)?,
         "leases" => super::lease::validate(obj)?,
+        "roles" | "clusterroles" | "rolebindings" | "clusterrolebindings" => {
+            super::rbac::validate(def.kind, obj)?
+        }
         "namespaces" => {
             obj["spec"] = json!({"finalizers": ["kubernetes"]});
             obj["status"] = json!({"phase": "Active"});

@@ -271,7 +271,17 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
     }
     let upgrade = header(header::UPGRADE);
     let mut dry_run = raw_query.split('&').any(|kv| kv == "dryRun=All");
-    let mut response = match injected_fault(&state, method.as_str(), &path) {
+    // Authentication, then (with RBAC on) authorization, before anything is served.
+    let admitted = admit(
+        &state,
+        &header(header::AUTHORIZATION),
+        &method,
+        &path,
+        &raw_query,
+    );
+    let refused = admitted.as_ref().err().cloned();
+    let user = admitted.unwrap_or_else(|_| crate::rbac::UserInfo::admin());
+    let mut response = match refused.or_else(|| injected_fault(&state, method.as_str(), &path)) {
         Some(err) => error_response(&err),
         None if upgrade.eq_ignore_ascii_case("websocket") && path.ends_with("/exec") => {
             exec_upgrade(&state, req, &path, &raw_query)
@@ -306,6 +316,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
                     content_type,
                     body,
                     warnings: std::sync::Mutex::new(Vec::new()),
+                    user,
                 };
                 let mut response = match api::route(&state, &request) {
                     Ok(Reply::Json(code, value)) => json_response(code, &value),
@@ -363,6 +374,30 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
     }
     log.push(record);
     response
+}
+
+/// Who sent the request, refused with 401 (an unknown token) or, when RBAC is on, 403
+/// (its rules do not allow it) as kube-apiserver refuses before any handler runs.
+fn admit(
+    state: &State,
+    authorization: &str,
+    method: &http::Method,
+    path: &str,
+    raw_query: &str,
+) -> Result<crate::rbac::UserInfo, ApiError> {
+    let store = state.store();
+    let user = crate::rbac::authenticate(&store, state.config.rbac, authorization)?;
+    if !state.config.rbac {
+        return Ok(user);
+    }
+    let attributes =
+        crate::rbac::request_attributes(method.as_str(), path, &parse_query(raw_query));
+    let decision = crate::rbac::authorize(&store, &user, &attributes);
+    if decision.allowed {
+        Ok(user)
+    } else {
+        Err(crate::rbac::forbidden(&user, &attributes, &decision.reason))
+    }
 }
 
 /// Writes the request's audit event, when an audit log is configured, and answers
