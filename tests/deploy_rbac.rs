@@ -224,9 +224,18 @@ async fn halt_pulled_by_the_halter_role_stops_the_runner_until_cleared() {
         }
     };
 
+    // The runner may not pull the switch: a run never halts others.
+    let out = b.shakedown(&["halt", "--reason", "runner"]).await;
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot create resource \"configmaps\""),
+        "{}",
+        stderr(&out)
+    );
     let out = as_oncall(&["halt", "--reason", "rbac drill"]).await;
     assert_eq!(out.status.code(), Some(0), "halt: {}", stderr(&out));
     let scenario = b.scenario("delete", DELETE_CHECKOUT);
+    b.handle.clear_request_log();
     let out = run(&b, &scenario, &[]).await;
     assert_eq!(
         out.status.code(),
@@ -235,11 +244,10 @@ async fn halt_pulled_by_the_halter_role_stops_the_runner_until_cleared() {
         stderr(&out)
     );
     assert!(stderr(&out).contains("rbac drill"), "{}", stderr(&out));
-    assert!(
-        b.mutations().is_empty()
-            || b.mutations()
-                .iter()
-                .all(|r| r.path.contains("/halt") || r.path.contains("configmaps"))
+    assert_eq!(
+        b.mutations(),
+        Vec::<shakedown_sandbox::RequestRecord>::new(),
+        "a halted run touches nothing"
     );
 
     let out = as_oncall(&["halt", "--clear"]).await;
@@ -351,6 +359,8 @@ async fn every_permission_deploy_grants_is_needed_by_some_run() {
         (b.scenario("delete", DELETE_CHECKOUT), &[][..]),
     ];
     let mut unneeded = Vec::new();
+    let mut wrong = Vec::new();
+    let mut not_preflighted = Vec::new();
     for removal in removals() {
         let original = deploy_docs()
             .into_iter()
@@ -372,20 +382,47 @@ async fn every_permission_deploy_grants_is_needed_by_some_run() {
         }
         replace(&b.handle, &original).await;
         let Some((out, mutations)) = refusal else {
-            unneeded.push(removal.what.clone());
+            // Passing runs that were refused this permission used it without needing it.
+            let used = b.handle.request_log().iter().any(|r| r.status == 403);
+            if used {
+                not_preflighted.push(removal.what.clone());
+            } else {
+                unneeded.push(removal.what.clone());
+            }
             continue;
         };
         let err = stderr(&out);
-        assert_eq!(out.status.code(), Some(3), "{}: {err}", removal.what);
-        let named = err
-            .lines()
-            .any(|l| l.contains(&format!("{} {}", removal.verb, removal.resource)));
-        assert!(named, "{}: the refusal names it: {err}", removal.what);
-        assert!(
-            mutations.is_empty(),
-            "{}: nothing was touched: {mutations:?}",
-            removal.what
-        );
+        // Preflight's words (`list nodes (cluster-wide)`), or the API server's when the
+        // inventory read before it is the call refused.
+        let named = err.lines().find(|l| {
+            l.contains(&format!("{} {}", removal.verb, removal.resource))
+                || l.contains(&format!(
+                    "cannot {} resource \"{}\"",
+                    removal.verb, removal.resource
+                ))
+        });
+        match (out.status.code(), named) {
+            (Some(3), Some(_)) if mutations.is_empty() => {}
+            (code, line) => wrong.push(format!(
+                "{}: exit {code:?}, named: {line:?}, mutations: {}\n{err}",
+                removal.what,
+                mutations.len()
+            )),
+        }
     }
+    assert_eq!(
+        wrong,
+        Vec::<String>::new(),
+        "refusals that are not a named exit 3"
+    );
     assert_eq!(unneeded, Vec::<String>::new(), "permissions no run needs");
+    // The one exception, used but not asked about: the marker's watch. Refused, it is
+    // retried every second while the 1 s poll (a `get`) still notices a halt in time,
+    // so the run passes; preflight asks no review about the marker (a nameless one
+    // would be denied under resourceNames; a named one is not made).
+    assert_eq!(
+        not_preflighted,
+        ["Role/shakedown-halt-watch: watch configmaps"],
+        "permissions runs use without preflight asking"
+    );
 }
