@@ -295,8 +295,9 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         audit_log: Option<PathBuf>,
         /// Authorize every request from the Roles, ClusterRoles and bindings stored in
-        /// the sandbox, for callers with a ServiceAccount token (`kubectl create token`);
-        /// the written kubeconfig stays the all-powerful admin (`system:masters`).
+        /// the sandbox, for callers with a ServiceAccount token (`kubectl create token`),
+        /// and serve HTTPS (kubectl sends tokens only over TLS); the written kubeconfig
+        /// stays the all-powerful admin (`system:masters`).
         #[arg(long)]
         rbac: bool,
     },

@@ -41,6 +41,7 @@
 //!   matching: /eviction               # only requests whose `METHOD /path` contains this
 //! auditLog: /tmp/sandbox-audit.jsonl   # audit.k8s.io/v1 Event lines; `--audit-log` overrides
 //! rbac: true                          # authorize every request from Roles/bindings (`--rbac`)
+//! tls: true                           # serve HTTPS (kubectl sends tokens only over TLS; `--rbac`)
 //! accessDenied:                       # SelfSubjectAccessReviews answer `allowed: false`
 //!   - { verb: get, resource: replicasets, namespace: shop }  # no namespace: everywhere
 //!   - { verb: create, resource: pods/eviction }
@@ -100,6 +101,11 @@ pub struct SandboxConfig {
     /// admin. Off by default: every caller may do everything.
     #[serde(default)]
     pub rbac: bool,
+    /// Serve HTTPS with the sandbox's built-in certificate (`crate::tls`), trusted by
+    /// the kubeconfigs it writes: client-go (kubectl) sends a bearer token only over
+    /// TLS. Off by default (plain HTTP).
+    #[serde(default)]
+    pub tls: bool,
 }
 
 /// One permission the sandbox's SelfSubjectAccessReviews deny.

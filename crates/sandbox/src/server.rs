@@ -29,7 +29,12 @@ type Body = BoxBody<Bytes, Infallible>;
 /// Largest request body accepted, like the API server's 3 MiB limit.
 const MAX_BODY: usize = 3 * 1024 * 1024;
 
-pub async fn serve(listener: TcpListener, state: Arc<State>, mut shutdown: oneshot::Receiver<()>) {
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<State>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    mut shutdown: oneshot::Receiver<()>,
+) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
@@ -37,21 +42,37 @@ pub async fn serve(listener: TcpListener, state: Arc<State>, mut shutdown: onesh
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
                 let state = state.clone();
+                let tls = tls.clone();
                 connections.spawn(async move {
-                    let service = hyper::service::service_fn(move |req| {
-                        let state = state.clone();
-                        async move { Ok::<_, Infallible>(handle(state, req).await) }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .with_upgrades()
-                        .await;
+                    match tls {
+                        None => serve_connection(stream, state).await,
+                        Some(acceptor) => {
+                            // A failed handshake is the client's problem, as on a real server.
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                serve_connection(stream, state).await;
+                            }
+                        }
+                    }
                 });
             }
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
     }
     connections.abort_all();
+}
+
+async fn serve_connection<S>(stream: S, state: Arc<State>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req| {
+        let state = state.clone();
+        async move { Ok::<_, Infallible>(handle(state, req).await) }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades()
+        .await;
 }
 
 /// A streamed body fed from a channel: one frame per watch event.
