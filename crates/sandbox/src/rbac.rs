@@ -170,10 +170,10 @@ pub fn request_attributes(method: &str, path: &str, query: &HashMap<String, Stri
         verb = "deletecollection".to_owned();
     }
     // A list or watch of one object by name is authorized as that name.
-    if matches!(verb.as_str(), "list" | "watch") {
-        if let Some(named) = query.get("fieldSelector").and_then(|s| exact_name(s)) {
-            name = named;
-        }
+    if matches!(verb.as_str(), "list" | "watch")
+        && let Some(named) = query.get("fieldSelector").and_then(|s| exact_name(s))
+    {
+        name = named;
     }
     Attributes {
         verb,
@@ -221,7 +221,7 @@ fn strings(v: &Value) -> Vec<&str> {
 }
 
 fn has(list: &[&str], wanted: &str) -> bool {
-    list.iter().any(|x| *x == wanted)
+    list.contains(&wanted)
 }
 
 /// Whether `subject` (a binding's subject) is `user`. A ServiceAccount subject needs

@@ -885,7 +885,7 @@ async fn kubectl_with_a_service_account_token_is_authorized_by_rbac() {
         assert!(!token.is_empty(), "{label}: no token");
         let token_flag = format!("--token={token}");
         let can_i = |verb: &'static str, ns: &'static str| {
-            let args = vec![
+            let args: [String; 7] = [
                 token_flag.clone(),
                 "auth".into(),
                 "can-i".into(),
