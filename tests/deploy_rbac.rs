@@ -255,7 +255,42 @@ async fn halt_pulled_by_the_halter_role_stops_the_runner_until_cleared() {
     let out = run(&b, &scenario, &[]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(refused(&b), Vec::<String>::new());
+
+    // Minimal: without any one of the halter's verbs, pulling or clearing the switch
+    // fails (exit 3), naming the verb the server refused.
+    let role = deploy_docs()
+        .into_iter()
+        .find(|d| d["kind"] == "Role" && d["metadata"]["name"] == "shakedown-halter")
+        .expect("the halter role");
+    let mut wrong = Vec::new();
+    for removal in narrowings(&role) {
+        replace(&b.handle, &removal.role).await;
+        let pulled = as_oncall(&["halt", "--reason", "minimal"]).await;
+        let cleared = as_oncall(&["halt", "--clear"]).await;
+        replace(&b.handle, &role).await;
+        let marker = format!("/api/v1/namespaces/default/configmaps/{MARKER}");
+        if b.handle.object("configmaps", "default", MARKER).is_some() {
+            admin(&b.handle, "DELETE", &marker, &Value::Null).await;
+        }
+        let named = format!("cannot {} resource \"{}\"", removal.verb, removal.resource);
+        let failed = [pulled, cleared]
+            .into_iter()
+            .find(|o| o.status.code() != Some(0));
+        match failed {
+            Some(out) if out.status.code() == Some(3) && stderr(&out).contains(&named) => {}
+            Some(out) => wrong.push(format!(
+                "{}: {:?} {}",
+                removal.what,
+                out.status.code(),
+                stderr(&out)
+            )),
+            None => wrong.push(format!("{}: halt and --clear both passed", removal.what)),
+        }
+    }
+    assert_eq!(wrong, Vec::<String>::new(), "halter verbs no halt needs");
 }
+
+const MARKER: &str = "shakedown-halt";
 
 /// One (verb, resource) the runner's roles grant, and the role without it.
 struct Removal {
@@ -286,6 +321,28 @@ fn removals() -> Vec<Removal> {
             )
         })
         .collect();
+    deploy_docs()
+        .iter()
+        .filter(|role| {
+            let key = format!(
+                "{}/{}",
+                role["kind"].as_str().unwrap_or(""),
+                role["metadata"]["name"].as_str().unwrap_or("")
+            );
+            runner_bound.contains(&key)
+        })
+        .flat_map(narrowings)
+        .collect()
+}
+
+/// `role` without each one of its (verb, resource) pairs in turn, the rest of its
+/// rules kept.
+fn narrowings(role: &Value) -> Vec<Removal> {
+    let key = format!(
+        "{}/{}",
+        role["kind"].as_str().unwrap_or(""),
+        role["metadata"]["name"].as_str().unwrap_or("")
+    );
     let strings = |v: &Value| -> Vec<String> {
         v.as_array()
             .into_iter()
@@ -294,50 +351,40 @@ fn removals() -> Vec<Removal> {
             .collect()
     };
     let mut out = Vec::new();
-    for role in deploy_docs() {
-        let key = format!(
-            "{}/{}",
-            role["kind"].as_str().unwrap_or(""),
-            role["metadata"]["name"].as_str().unwrap_or("")
-        );
-        if !runner_bound.contains(&key) {
-            continue;
-        }
-        let rules = role["rules"].as_array().cloned().unwrap_or_default();
-        for (i, rule) in rules.iter().enumerate() {
-            let resources = strings(&rule["resources"]);
-            let verbs = strings(&rule["verbs"]);
-            for resource in &resources {
-                for verb in &verbs {
-                    let mut narrowed = rules.clone();
-                    let mut others = rule.clone();
-                    others["resources"] = json!(
-                        resources
-                            .iter()
-                            .filter(|r| *r != resource)
-                            .collect::<Vec<_>>()
-                    );
-                    let mut fewer_verbs = rule.clone();
-                    fewer_verbs["resources"] = json!([resource]);
-                    fewer_verbs["verbs"] =
-                        json!(verbs.iter().filter(|v| *v != verb).collect::<Vec<_>>());
-                    narrowed.remove(i);
-                    for part in [others, fewer_verbs] {
-                        if !strings(&part["resources"]).is_empty()
-                            && !strings(&part["verbs"]).is_empty()
-                        {
-                            narrowed.insert(i, part);
-                        }
+    let rules = role["rules"].as_array().cloned().unwrap_or_default();
+    for (i, rule) in rules.iter().enumerate() {
+        let resources = strings(&rule["resources"]);
+        let verbs = strings(&rule["verbs"]);
+        for resource in &resources {
+            for verb in &verbs {
+                let mut narrowed = rules.clone();
+                let mut others = rule.clone();
+                others["resources"] = json!(
+                    resources
+                        .iter()
+                        .filter(|r| *r != resource)
+                        .collect::<Vec<_>>()
+                );
+                let mut fewer_verbs = rule.clone();
+                fewer_verbs["resources"] = json!([resource]);
+                fewer_verbs["verbs"] =
+                    json!(verbs.iter().filter(|v| *v != verb).collect::<Vec<_>>());
+                narrowed.remove(i);
+                for part in [others, fewer_verbs] {
+                    if !strings(&part["resources"]).is_empty()
+                        && !strings(&part["verbs"]).is_empty()
+                    {
+                        narrowed.insert(i, part);
                     }
-                    let mut role = role.clone();
-                    role["rules"] = json!(narrowed);
-                    out.push(Removal {
-                        what: format!("{key}: {verb} {resource}"),
-                        verb: verb.clone(),
-                        resource: resource.clone(),
-                        role,
-                    });
                 }
+                let mut role = role.clone();
+                role["rules"] = json!(narrowed);
+                out.push(Removal {
+                    what: format!("{key}: {verb} {resource}"),
+                    verb: verb.clone(),
+                    resource: resource.clone(),
+                    role,
+                });
             }
         }
     }
