@@ -367,6 +367,10 @@ pub fn merge_update(
                 super::lease::check_update_precondition(&new, Some(old))?;
                 super::lease::validate(&mut new)?;
             }
+            if super::rbac::is_rbac_store(def.store) {
+                super::rbac::validate(def.kind, &new)?;
+                super::rbac::check_role_ref_unchanged(def.kind, &name, old, &new)?;
+            }
             new
         }
     };

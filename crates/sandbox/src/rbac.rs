@@ -756,7 +756,37 @@ pub fn bootstrap_objects() -> Vec<(&'static str, Value)> {
     ]
 }
 
-/// Whether a stored object is one of RBAC's kinds (for tests of `deploy/`).
+/// A binding's `roleRef` cannot change: a real server refuses the update (delete and
+/// recreate the binding instead).
+pub fn check_role_ref_unchanged(
+    kind: &str,
+    name: &str,
+    old: &Value,
+    new: &Value,
+) -> Result<(), ApiError> {
+    if !kind.ends_with("Binding") || old["roleRef"] == new["roleRef"] {
+        return Ok(());
+    }
+    let field = |k: &str| new["roleRef"][k].as_str().unwrap_or("").to_owned();
+    let shown = format!(
+        "rbac.RoleRef{{APIGroup:{}, Kind:{}, Name:{}}}",
+        quote(&field("apiGroup")),
+        quote(&field("kind")),
+        quote(&field("name"))
+    );
+    Err(ApiError::invalid_causes(
+        RBAC_GROUP,
+        kind,
+        name,
+        vec![crate::status::Cause::invalid(
+            "roleRef",
+            &shown,
+            "cannot change roleRef",
+        )],
+    ))
+}
+
+/// Whether a stored object is one of RBAC's kinds.
 pub fn is_rbac_store(store: &str) -> bool {
     matches!(
         store,
@@ -995,6 +1025,20 @@ mod tests {
             decision.reason,
             "RBAC: role.rbac.authorization.k8s.io \"ghost\" not found"
         );
+    }
+
+    #[test]
+    fn a_bindings_role_ref_cannot_change() {
+        let old = json!({"roleRef": {"apiGroup": RBAC_GROUP, "kind": "Role", "name": "a"}});
+        let new = json!({"roleRef": {"apiGroup": RBAC_GROUP, "kind": "Role", "name": "b"}});
+        let err = check_role_ref_unchanged("RoleBinding", "x", &old, &new).unwrap_err();
+        assert_eq!(err.code, 422);
+        assert!(
+            err.message.contains("cannot change roleRef"),
+            "{}",
+            err.message
+        );
+        assert!(check_role_ref_unchanged("RoleBinding", "x", &old, &old).is_ok());
     }
 
     #[test]
