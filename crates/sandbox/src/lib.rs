@@ -64,6 +64,8 @@ pub struct RequestRecord {
     /// The request object of a write (POST, PUT, PATCH, DELETE) when its body is JSON,
     /// as an audit log's `requestObject`.
     pub body: Option<Value>,
+    /// Who sent it: the admin, or the ServiceAccount whose token it carried.
+    pub user: rbac::UserInfo,
 }
 
 impl RequestRecord {

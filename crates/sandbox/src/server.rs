@@ -302,6 +302,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
     );
     let refused = admitted.as_ref().err().cloned();
     let user = admitted.unwrap_or_else(|_| crate::rbac::UserInfo::admin());
+    let record_user = user.clone();
     let mut response = match refused.or_else(|| injected_fault(&state, method.as_str(), &path)) {
         Some(err) => error_response(&err),
         None if upgrade.eq_ignore_ascii_case("websocket") && path.ends_with("/exec") => {
@@ -387,6 +388,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
         dry_run,
         user_agent,
         body: logged_body,
+        user: record_user,
     };
     audit(&state, &record, &mut response);
     let mut log = lock(&state.log);

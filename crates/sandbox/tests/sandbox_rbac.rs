@@ -331,3 +331,57 @@ async fn without_rbac_every_caller_may_do_everything() {
         "no bootstrap roles without rbac"
     );
 }
+
+/// The audit log names who sent each request: the admin, or the ServiceAccount whose
+/// token it carried (with its groups), as kube-apiserver's audit events do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_log_names_the_service_account_that_sent_a_request() {
+    let path =
+        std::env::temp_dir().join(format!("shakedown-rbac-audit-{}.jsonl", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let mut config = common::fast_shop();
+    config.rbac = true;
+    config.namespaces.push("chaos".into());
+    config.audit_log = Some(path.clone());
+    let handle = sandbox::start(config, 0).await.expect("sandbox starts");
+    let token = runner(&handle).await;
+    let (code, _) = call(
+        &handle,
+        "GET",
+        "/api/v1/namespaces/shop/pods",
+        Some(&token),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(code, 200);
+    let text = std::fs::read_to_string(&path).expect("audit log");
+    let events: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    let list = events
+        .iter()
+        .find(|e| e["verb"] == "list" && e["requestURI"] == "/api/v1/namespaces/shop/pods")
+        .expect("the list is audited");
+    assert_eq!(
+        list["user"]["username"], "system:serviceaccount:chaos:runner",
+        "{list}"
+    );
+    assert_eq!(
+        list["user"]["groups"],
+        json!([
+            "system:serviceaccounts",
+            "system:serviceaccounts:chaos",
+            "system:authenticated"
+        ])
+    );
+    let created = events
+        .iter()
+        .find(|e| e["verb"] == "create" && e["objectRef"]["resource"] == "serviceaccounts")
+        .expect("the admin's create is audited");
+    assert_eq!(
+        created["user"]["username"],
+        sandbox::audit::SANDBOX_USERNAME
+    );
+    let _ = std::fs::remove_file(&path);
+}
