@@ -339,6 +339,12 @@ pub enum Command {
         /// (`audit.k8s.io/v1` Event), flushed as each request completes.
         #[arg(long, value_name = "FILE")]
         audit_log: Option<PathBuf>,
+        /// Authorize every request from the Roles, ClusterRoles and bindings stored in
+        /// the sandbox, for callers with a ServiceAccount token (`kubectl create token`),
+        /// and serve HTTPS (kubectl sends tokens only over TLS); the written kubeconfig
+        /// stays the all-powerful admin (`system:masters`).
+        #[arg(long)]
+        rbac: bool,
     },
     /// Start a sandbox and Prometheus, run the demo experiment, and write its reports.
     ///

@@ -368,3 +368,62 @@ fn sandbox_refuses_an_unwritable_audit_log_with_exit_2() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `shakedown sandbox --rbac` serves HTTPS (kubectl sends ServiceAccount tokens only
+/// over TLS) with the bootstrap roles seeded, and the kubeconfig it writes (its CA, the
+/// admin's token) lets shakedown itself plan against it.
+#[test]
+fn sandbox_rbac_serves_https_and_its_kubeconfig_is_the_admin() {
+    let dir = temp_dir("rbac");
+    let kubeconfig = dir.join("kubeconfig");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shakedown"))
+        .args(["sandbox", "--port", "0", "--rbac", "--kubeconfig-out"])
+        .arg(&kubeconfig)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("shakedown runs");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("a line");
+    assert!(
+        first
+            .trim()
+            .starts_with("sandbox serving at https://127.0.0.1:"),
+        "{first:?}"
+    );
+    let written = std::fs::read_to_string(&kubeconfig).expect("kubeconfig");
+    assert!(
+        written.contains("certificate-authority-data: "),
+        "{written}"
+    );
+    let scenario = dir.join("delete.yaml");
+    std::fs::write(
+        &scenario,
+        "apiVersion: shakedown.dev/v1alpha1\nkind: Scenario\nmetadata: {name: tls}\nspec:\n  safety: {allowedNamespaces: [shop]}\n  target: {pods: {namespace: shop, selector: app=checkout, mode: one}}\n  fault: {type: pod-delete}\n",
+    )
+    .expect("scenario");
+    let out = Command::new(env!("CARGO_BIN_EXE_shakedown"))
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .arg("plan")
+        .arg(&scenario)
+        .output()
+        .expect("shakedown plan");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A pick names a live pod (`checkout-<hash>`): the plan read the cluster over TLS.
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("checkout-"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

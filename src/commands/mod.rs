@@ -105,12 +105,14 @@ fn run_command(cli: Cli) -> Result<Outcome, Failure> {
                 port,
                 kubeconfig_out,
                 audit_log,
+                rbac,
             } => {
                 sandbox::sandbox(
                     config.as_deref(),
                     port,
                     kubeconfig_out.as_deref(),
                     audit_log,
+                    rbac,
                 )
                 .await
             }

@@ -11,6 +11,7 @@ pub async fn sandbox(
     port: u16,
     kubeconfig_out: Option<&Path>,
     audit_log: Option<PathBuf>,
+    rbac: bool,
 ) -> Result<Outcome, Failure> {
     use shakedown_sandbox::{self as sandbox, SandboxConfig, SandboxError};
     let mut config = config
@@ -21,6 +22,10 @@ pub async fn sandbox(
     if audit_log.is_some() {
         config.audit_log = audit_log;
     }
+    // The flag turns RBAC on (a config file's `rbac: true` stays on without it), and
+    // HTTPS with it: kubectl sends a ServiceAccount's token only over TLS.
+    config.rbac |= rbac;
+    config.tls |= rbac;
     let handle = sandbox::start(config, port).await.map_err(|e| match e {
         // A path the user named that cannot be written is their input to fix.
         SandboxError::AuditLog(_) => Failure::from(InvalidInput::Flag(Box::new(e))),

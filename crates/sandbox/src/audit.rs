@@ -251,10 +251,7 @@ pub fn event(record: &RequestRecord, audit_id: &str, stage: Stage) -> Value {
     event.insert("stage".into(), json!(stage));
     event.insert("requestURI".into(), json!(request_uri));
     event.insert("verb".into(), json!(info.verb));
-    event.insert(
-        "user".into(),
-        json!({"username": SANDBOX_USERNAME, "groups": SANDBOX_GROUPS}),
-    );
+    event.insert("user".into(), record.user.to_json());
     event.insert("sourceIPs".into(), json!(["127.0.0.1"]));
     if !record.user_agent.is_empty() {
         event.insert("userAgent".into(), json!(record.user_agent));

@@ -40,6 +40,8 @@
 //!   dropWatchesAfter: 30s
 //!   matching: /eviction               # only requests whose `METHOD /path` contains this
 //! auditLog: /tmp/sandbox-audit.jsonl   # audit.k8s.io/v1 Event lines; `--audit-log` overrides
+//! rbac: true                          # authorize every request from Roles/bindings (`--rbac`)
+//! tls: true                           # serve HTTPS (kubectl sends tokens only over TLS; `--rbac`)
 //! accessDenied:                       # SelfSubjectAccessReviews answer `allowed: false`
 //!   - { verb: get, resource: replicasets, namespace: shop }  # no namespace: everywhere
 //!   - { verb: create, resource: pods/eviction }
@@ -92,6 +94,18 @@ pub struct SandboxConfig {
     /// can be tested. Only the reviews answer so: the requests themselves are served.
     #[serde(default)]
     pub access_denied: Vec<DeniedAccess>,
+    /// Authorize every request, and answer access reviews, from the stored Roles,
+    /// ClusterRoles and bindings (`crate::rbac`), for callers who present a
+    /// ServiceAccount token; the bootstrap roles (`cluster-admin`, `system:basic-user`,
+    /// `system:discovery`) are seeded. Requests without a token stay the all-powerful
+    /// admin. Off by default: every caller may do everything.
+    #[serde(default)]
+    pub rbac: bool,
+    /// Serve HTTPS with the sandbox's built-in certificate (`crate::tls`), trusted by
+    /// the kubeconfigs it writes: client-go (kubectl) sends a bearer token only over
+    /// TLS. Off by default (plain HTTP).
+    #[serde(default)]
+    pub tls: bool,
 }
 
 /// One permission the sandbox's SelfSubjectAccessReviews deny.

@@ -15,6 +15,7 @@ mod objects;
 mod ops;
 mod patch;
 mod protobuf;
+pub mod rbac;
 mod resources;
 mod schema;
 mod seed;
@@ -22,6 +23,7 @@ mod server;
 mod status;
 mod store;
 mod table;
+mod tls;
 mod validation;
 mod watch;
 mod workload;
@@ -62,6 +64,8 @@ pub struct RequestRecord {
     /// The request object of a write (POST, PUT, PATCH, DELETE) when its body is JSON,
     /// as an audit log's `requestObject`.
     pub body: Option<Value>,
+    /// Who sent it: the admin, or the ServiceAccount whose token it carried.
+    pub user: rbac::UserInfo,
 }
 
 impl RequestRecord {
@@ -139,6 +143,8 @@ pub enum SandboxError {
     /// request-time one.
     #[error(transparent)]
     AuditLog(#[from] audit::AuditLogError),
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
 }
 
 /// Starts a sandbox on 127.0.0.1:`port` (0 picks a free port). Must be called inside
@@ -149,6 +155,8 @@ pub async fn start(config: SandboxConfig, port: u16) -> Result<SandboxHandle, Sa
         .as_deref()
         .map(audit::AuditLog::open)
         .transpose()?;
+    let tls = config.tls.then(tls::acceptor).transpose()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .map_err(|source| SandboxError::Bind { port, source })?;
@@ -171,12 +179,12 @@ pub async fn start(config: SandboxConfig, port: u16) -> Result<SandboxHandle, Sa
     });
     let (tx, rx) = oneshot::channel();
     let tasks = vec![
-        tokio::spawn(server::serve(listener, state.clone(), rx)),
+        tokio::spawn(server::serve(listener, state.clone(), tls, rx)),
         tokio::spawn(run_control_plane(state.clone())),
     ];
     Ok(SandboxHandle {
         addr,
-        url: format!("http://{addr}"),
+        url: format!("{scheme}://{addr}"),
         state,
         shutdown: Some(tx),
         tasks,
@@ -200,12 +208,46 @@ async fn run_control_plane(state: Arc<State>) {
 }
 
 impl SandboxHandle {
-    /// A kubeconfig for this sandbox: plain HTTP, no credentials.
+    /// A kubeconfig for this sandbox as its admin (`system:masters`): plain HTTP with no
+    /// credentials, or, when it serves TLS, HTTPS trusting the sandbox's built-in CA with
+    /// the admin's token (kubectl prompts for a password over TLS without one).
     pub fn kubeconfig_yaml(&self) -> String {
+        let user = if self.state.config.tls {
+            format!("\n    token: {}", rbac::ADMIN_TOKEN)
+        } else {
+            " {}".to_owned()
+        };
+        self.kubeconfig_for(&user)
+    }
+
+    /// The kubeconfig with `user` (YAML after `user:`).
+    fn kubeconfig_for(&self, user: &str) -> String {
+        use base64::Engine;
+        let ca = if self.state.config.tls {
+            format!(
+                "\n    certificate-authority-data: {}",
+                base64::engine::general_purpose::STANDARD.encode(tls::CA_PEM)
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: shakedown-sandbox\n  cluster:\n    server: {url}\ncontexts:\n- name: shakedown-sandbox\n  context:\n    cluster: shakedown-sandbox\n    user: shakedown-sandbox\n    namespace: default\ncurrent-context: shakedown-sandbox\nusers:\n- name: shakedown-sandbox\n  user: {{}}\n",
-            url = self.url
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: shakedown-sandbox\n  cluster:\n    server: {url}{ca}\ncontexts:\n- name: shakedown-sandbox\n  context:\n    cluster: shakedown-sandbox\n    user: shakedown-sandbox\n    namespace: default\ncurrent-context: shakedown-sandbox\nusers:\n- name: shakedown-sandbox\n  user:{user}\n",
+            url = self.url,
         )
+    }
+
+    /// A kubeconfig that authenticates as ServiceAccount `namespace/name` with a bearer
+    /// token the sandbox issued (what `kubectl create token` returns), or `None` when
+    /// there is no such account. Only an RBAC-enabled sandbox restricts what it may do.
+    pub fn service_account_kubeconfig_yaml(&self, namespace: &str, name: &str) -> Option<String> {
+        let token = self.service_account_token(namespace, name)?;
+        Some(self.kubeconfig_for(&format!("\n    token: {token}")))
+    }
+
+    /// A bearer token for ServiceAccount `namespace/name`, `None` when it does not exist.
+    pub fn service_account_token(&self, namespace: &str, name: &str) -> Option<String> {
+        rbac::issue_token(&self.state.store(), namespace, name).ok()
     }
 
     pub fn write_kubeconfig(&self, path: &Path) -> Result<(), SandboxError> {

@@ -37,6 +37,12 @@ pub fn validate_name(kind: &str, name: &str) -> Result<(), ApiError> {
             "Required value: name or generateName is required",
         ));
     }
+    if matches!(
+        kind,
+        "Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding"
+    ) {
+        return super::rbac::validate_path_segment_name(kind, name);
+    }
     let ok = name.len() <= 253
         && name.split('.').all(|part| {
             !part.is_empty()
@@ -83,6 +89,9 @@ pub fn prepare_create(def: &ResourceDef, obj: &mut Value) -> Result<(), ApiError
         "events" => events::validate(obj, def.group == "events.k8s.io")?,
         "configmaps" => validate_config_map(obj, &name)?,
         "leases" => super::lease::validate(obj)?,
+        "roles" | "clusterroles" | "rolebindings" | "clusterrolebindings" => {
+            super::rbac::validate(def.kind, obj)?
+        }
         "namespaces" => {
             obj["spec"] = json!({"finalizers": ["kubernetes"]});
             obj["status"] = json!({"phase": "Active"});
@@ -357,6 +366,10 @@ pub fn merge_update(
             if def.store == "leases" {
                 super::lease::check_update_precondition(&new, Some(old))?;
                 super::lease::validate(&mut new)?;
+            }
+            if super::rbac::is_rbac_store(def.store) {
+                super::rbac::validate(def.kind, &new)?;
+                super::rbac::check_role_ref_unchanged(def.kind, &name, old, &new)?;
             }
             new
         }

@@ -1,6 +1,7 @@
 //! Decoding of the few protobuf request bodies kubectl sends whatever the server
 //! prefers: its typed clients POST `application/vnd.kubernetes.protobuf` for the
-//! self-reviews (`kubectl auth can-i`, `auth can-i --list`, `auth whoami`), with no
+//! self-reviews (`kubectl auth can-i`, `auth can-i --list`, `auth whoami`) and for
+//! `kubectl create token`'s TokenRequest, with no
 //! fallback to JSON on 415. They accept JSON back, so only requests are decoded.
 //!
 //! A body is Kubernetes' protobuf envelope: the magic `k8s\0`, then a
@@ -102,6 +103,21 @@ pub fn decode(body: &[u8]) -> Option<Value> {
             strings(field(&object, 2).unwrap_or_default(), &[(1, "namespace")])?
         }
         ("authentication.k8s.io/v1", "SelfSubjectReview") => Value::Null,
+        // `kubectl create token`: TokenRequestSpec's `audiences` (1, repeated); its
+        // varint `expirationSeconds` is skipped (the sandbox's tokens never expire).
+        ("authentication.k8s.io/v1", "TokenRequest") => {
+            let spec = fields(field(&object, 2).unwrap_or_default())?;
+            let audiences: Vec<&str> = spec
+                .iter()
+                .filter(|f| f.number == 1)
+                .map(|f| std::str::from_utf8(f.bytes).ok())
+                .collect::<Option<_>>()?;
+            if audiences.is_empty() {
+                json!({})
+            } else {
+                json!({"audiences": audiences})
+            }
+        }
         _ => return None,
     };
     let mut out = json!({"apiVersion": api_version, "kind": kind, "metadata": {}});

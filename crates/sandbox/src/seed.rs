@@ -62,6 +62,11 @@ pub fn seed(store: &mut Store, config: &SandboxConfig) {
             }),
         );
     }
+    if config.rbac {
+        for (plural, obj) in super::rbac::bootstrap_objects() {
+            put(store, plural, obj);
+        }
+    }
     for pdb in &config.pod_disruption_budgets {
         let mut spec = json!({"selector": {"matchLabels": pdb.match_labels}});
         if let Some(min) = &pdb.min_available {

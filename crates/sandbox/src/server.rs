@@ -29,7 +29,12 @@ type Body = BoxBody<Bytes, Infallible>;
 /// Largest request body accepted, like the API server's 3 MiB limit.
 const MAX_BODY: usize = 3 * 1024 * 1024;
 
-pub async fn serve(listener: TcpListener, state: Arc<State>, mut shutdown: oneshot::Receiver<()>) {
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<State>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    mut shutdown: oneshot::Receiver<()>,
+) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
@@ -37,21 +42,37 @@ pub async fn serve(listener: TcpListener, state: Arc<State>, mut shutdown: onesh
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
                 let state = state.clone();
+                let tls = tls.clone();
                 connections.spawn(async move {
-                    let service = hyper::service::service_fn(move |req| {
-                        let state = state.clone();
-                        async move { Ok::<_, Infallible>(handle(state, req).await) }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .with_upgrades()
-                        .await;
+                    match tls {
+                        None => serve_connection(stream, state).await,
+                        Some(acceptor) => {
+                            // A failed handshake is the client's problem, as on a real server.
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                serve_connection(stream, state).await;
+                            }
+                        }
+                    }
                 });
             }
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
     }
     connections.abort_all();
+}
+
+async fn serve_connection<S>(stream: S, state: Arc<State>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req| {
+        let state = state.clone();
+        async move { Ok::<_, Infallible>(handle(state, req).await) }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades()
+        .await;
 }
 
 /// A streamed body fed from a channel: one frame per watch event.
@@ -271,7 +292,18 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
     }
     let upgrade = header(header::UPGRADE);
     let mut dry_run = raw_query.split('&').any(|kv| kv == "dryRun=All");
-    let mut response = match injected_fault(&state, method.as_str(), &path) {
+    // Authentication, then (with RBAC on) authorization, before anything is served.
+    let admitted = admit(
+        &state,
+        &header(header::AUTHORIZATION),
+        &method,
+        &path,
+        &raw_query,
+    );
+    let refused = admitted.as_ref().err().cloned();
+    let user = admitted.unwrap_or_else(|_| crate::rbac::UserInfo::admin());
+    let record_user = user.clone();
+    let mut response = match refused.or_else(|| injected_fault(&state, method.as_str(), &path)) {
         Some(err) => error_response(&err),
         None if upgrade.eq_ignore_ascii_case("websocket") && path.ends_with("/exec") => {
             exec_upgrade(&state, req, &path, &raw_query)
@@ -306,6 +338,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
                     content_type,
                     body,
                     warnings: std::sync::Mutex::new(Vec::new()),
+                    user,
                 };
                 let mut response = match api::route(&state, &request) {
                     Ok(Reply::Json(code, value)) => json_response(code, &value),
@@ -355,6 +388,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
         dry_run,
         user_agent,
         body: logged_body,
+        user: record_user,
     };
     audit(&state, &record, &mut response);
     let mut log = lock(&state.log);
@@ -363,6 +397,34 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
     }
     log.push(record);
     response
+}
+
+/// Who sent the request, refused with 401 (an unknown token) or, when RBAC is on, 403
+/// (its rules do not allow it) as kube-apiserver refuses before any handler runs.
+fn admit(
+    state: &State,
+    authorization: &str,
+    method: &http::Method,
+    path: &str,
+    raw_query: &str,
+) -> Result<crate::rbac::UserInfo, ApiError> {
+    if !state.config.rbac && authorization.is_empty() {
+        // The common case needs no look at the store.
+        return Ok(crate::rbac::UserInfo::admin());
+    }
+    let store = state.store();
+    let user = crate::rbac::authenticate(&store, state.config.rbac, authorization)?;
+    if !state.config.rbac {
+        return Ok(user);
+    }
+    let attributes =
+        crate::rbac::request_attributes(method.as_str(), path, &parse_query(raw_query));
+    let decision = crate::rbac::authorize(&store, &user, &attributes);
+    if decision.allowed {
+        Ok(user)
+    } else {
+        Err(crate::rbac::forbidden(&user, &attributes, &decision.reason))
+    }
 }
 
 /// Writes the request's audit event, when an audit log is configured, and answers

@@ -845,3 +845,109 @@ async fn kubectl_creates_gets_and_deletes_a_config_map() {
         handle.shutdown().await;
     }
 }
+
+/// With RBAC (and TLS) on, `kubectl --token=<ServiceAccount token> auth can-i` answers from the
+/// stored Roles and bindings (no `--as` impersonation needed), `kubectl create token`
+/// issues the token, and a denied `kubectl delete` prints the server's 403 message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_with_a_service_account_token_is_authorized_by_rbac() {
+    for bin in kubectls() {
+        let mut config = fast_shop();
+        config.rbac = true;
+        // kubectl sends a token only over TLS.
+        config.tls = true;
+        config.namespaces.push("chaos".into());
+        let handle = sandbox::start(config, 0).await.expect("sandbox starts");
+        wait_settled(&handle).await;
+        let kubectl = Kubectl::new(&bin, &handle);
+        let label = kubectl.label();
+        let manifest = kubectl.home.join("rbac.yaml");
+        std::fs::write(
+            &manifest,
+            "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: runner, namespace: chaos}\n---\n\
+             apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: pod-reader, namespace: shop}\n\
+             rules:\n- {apiGroups: [\"\"], resources: [pods], verbs: [get, list]}\n---\n\
+             apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: pod-reader, namespace: shop}\n\
+             roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: pod-reader}\n\
+             subjects:\n- {kind: ServiceAccount, name: runner, namespace: chaos}\n",
+        )
+        .expect("manifest");
+        let path = manifest.to_str().expect("utf8");
+        // 1.27 validates against OpenAPI v2, which the sandbox does not serve.
+        kubectl
+            .ok(&["create", "--validate=false", "-f", path])
+            .await;
+        let token = kubectl
+            .ok(&["create", "token", "runner", "-n", "chaos"])
+            .await
+            .trim()
+            .to_owned();
+        assert!(!token.is_empty(), "{label}: no token");
+        let token_flag = format!("--token={token}");
+        let can_i = |verb: &'static str, ns: &'static str| {
+            let args: [String; 7] = [
+                token_flag.clone(),
+                "auth".into(),
+                "can-i".into(),
+                verb.into(),
+                "pods".into(),
+                "-n".into(),
+                ns.into(),
+            ];
+            let kubectl = &kubectl;
+            async move {
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                let out = kubectl.run(&args).await;
+                (
+                    out.status.code(),
+                    String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+                )
+            }
+        };
+        assert_eq!(
+            can_i("list", "shop").await,
+            (Some(0), "yes".into()),
+            "{label}"
+        );
+        assert_eq!(
+            can_i("delete", "shop").await,
+            (Some(1), "no".into()),
+            "{label}"
+        );
+        assert_eq!(
+            can_i("list", "default").await,
+            (Some(1), "no".into()),
+            "{label}"
+        );
+        // The admin kubeconfig may do it all.
+        assert_eq!(
+            kubectl
+                .ok(&["auth", "can-i", "delete", "pods", "-n", "shop"])
+                .await
+                .trim(),
+            "yes",
+            "{label}"
+        );
+
+        let pods = kubectl
+            .ok(&[&token_flag, "get", "pods", "-n", "shop", "-o", "name"])
+            .await;
+        let pod = pods.lines().next().expect("a shop pod").to_owned();
+        let out = kubectl
+            .run(&[&token_flag, "delete", &pod, "-n", "shop"])
+            .await;
+        let err = String::from_utf8_lossy(&out.stderr);
+        let name = pod.trim_start_matches("pod/");
+        assert!(
+            !out.status.success()
+                && err.contains(&format!("pods \"{name}\" is forbidden: User \"system:serviceaccount:chaos:runner\" cannot delete resource \"pods\" in API group \"\" in the namespace \"shop\"")),
+            "{label}: {err}"
+        );
+        assert!(
+            handle
+                .object("pods", "shop", name)
+                .is_some_and(|p| p["metadata"]["deletionTimestamp"].is_null()),
+            "{label}: the pod was not touched"
+        );
+    }
+}

@@ -41,6 +41,8 @@ pub struct ApiRequest {
     /// `Warning: 299` texts for the response (unknown fields under the default
     /// `fieldValidation=Warn`), collected while the request is handled.
     pub warnings: std::sync::Mutex<Vec<String>>,
+    /// Who sent it (`crate::rbac::authenticate`): what the self-reviews answer about.
+    pub user: crate::rbac::UserInfo,
 }
 
 /// How a request wants unknown fields treated (`fieldValidation`).
@@ -260,6 +262,12 @@ fn resource_request(state: &Arc<State>, req: &ApiRequest, t: Target) -> Result<R
         (Some(name), None) if *m == Method::DELETE => delete(state, req, &t, name, dry_run),
         (Some(name), Some("eviction")) if *m == Method::POST => {
             evict(state, req, &t, name, dry_run)
+        }
+        (Some(name), Some("token")) if *m == Method::POST => {
+            let body = parse_body(req)?;
+            let store = state.store();
+            let answer = crate::rbac::token_request(&store, namespace_or_default(&t), name, &body)?;
+            Ok(Reply::Json(201, answer))
         }
         (Some(name), Some("exec")) if *m == Method::GET || *m == Method::POST => {
             exec_without_upgrade(state, &t, name)

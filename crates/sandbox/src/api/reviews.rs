@@ -1,13 +1,16 @@
 //! The authorization reviews a client asks the API server about itself:
-//! SelfSubjectAccessReview (validated, then allowed, since the sandbox authorises
-//! every request) and SelfSubjectRulesReview (the rules of a user who may do
-//! everything, as a cluster-admin sees them on a real server), and
-//! SelfSubjectReview (who the caller is).
+//! SelfSubjectAccessReview (validated, then answered by `crate::rbac` when RBAC is on,
+//! else allowed, since the sandbox then authorises every request; `accessDenied`
+//! denies either way) and SelfSubjectRulesReview (the caller's rules from its
+//! bindings, or those of a user who may do everything, as a cluster-admin sees them
+//! on a real server), and SelfSubjectReview (who the caller is).
 //!
 //! It must not store anything: reviews are answers, not objects.
 
 use serde_json::{Value, json};
 
+use crate::State;
+use crate::rbac::{self, Attributes, UserInfo};
 use crate::status::{ApiError, Cause};
 
 fn invalid(cause: Cause) -> ApiError {
@@ -27,7 +30,8 @@ fn answer(kind: &str, spec: Value, status: Value) -> Value {
 }
 
 pub fn self_subject_access_review(
-    config: &crate::SandboxConfig,
+    state: &State,
+    user: &UserInfo,
     body: &Value,
 ) -> Result<Value, ApiError> {
     let spec = &body["spec"];
@@ -51,17 +55,22 @@ pub fn self_subject_access_review(
         (true, false) => Ok(answer(
             "SelfSubjectAccessReview",
             spec.clone(),
-            access_review(config, &spec["resourceAttributes"]),
+            access_review(state, user, spec),
         )),
         (false, true) => Ok(answer(
             "SelfSubjectAccessReview",
             spec.clone(),
-            json!({"allowed": true}),
+            access_review(state, user, spec),
         )),
     }
 }
 
-pub fn self_subject_rules_review() -> Value {
+pub fn self_subject_rules_review(state: &State, user: &UserInfo, body: &Value) -> Value {
+    if state.config.rbac && !user.groups.iter().any(|g| g == "system:masters") {
+        let namespace = body["spec"]["namespace"].as_str().unwrap_or("");
+        let status = rbac::rules_review_status(&state.store(), user, namespace);
+        return answer("SelfSubjectRulesReview", body["spec"].clone(), status);
+    }
     let get = |urls: &[&str]| json!({"nonResourceURLs": urls, "verbs": ["get"]});
     answer(
         "SelfSubjectRulesReview",
@@ -85,23 +94,31 @@ pub fn self_subject_rules_review() -> Value {
 
 /// `authentication.k8s.io/v1` SelfSubjectReview (`kubectl auth whoami`): who the
 /// sandbox takes the caller to be, the same user its audit log names.
-pub fn self_subject_review() -> Value {
+pub fn self_subject_review(user: &UserInfo) -> Value {
     json!({
         "apiVersion": "authentication.k8s.io/v1",
         "kind": "SelfSubjectReview",
         "metadata": {"creationTimestamp": null},
-        "status": {"userInfo": {
-            "username": crate::audit::SANDBOX_USERNAME,
-            "groups": crate::audit::SANDBOX_GROUPS,
-        }},
+        "status": {"userInfo": user.to_json()},
     })
 }
 
-/// A SelfSubjectAccessReview's status: allowed, unless the config denies it.
-fn access_review(config: &crate::SandboxConfig, attributes: &Value) -> Value {
-    match config.access_denied.iter().find(|d| d.denies(attributes)) {
-        Some(_) => json!({"allowed": false, "reason": "denied by the sandbox's accessDenied"}),
-        // A real server says nothing more when RBAC allows (h5-ssar.txt).
-        None => json!({"allowed": true}),
+/// A SelfSubjectAccessReview's status: what RBAC decides when it is on (allowed
+/// otherwise), unless the config's `accessDenied` denies it.
+fn access_review(state: &State, user: &UserInfo, spec: &Value) -> Value {
+    let config = &state.config;
+    let attributes = &spec["resourceAttributes"];
+    if attributes.is_object() && config.access_denied.iter().any(|d| d.denies(attributes)) {
+        return json!({"allowed": false, "reason": "denied by the sandbox's accessDenied"});
     }
+    if !config.rbac {
+        // A real server says nothing more when RBAC allows (h5-ssar.txt).
+        return json!({"allowed": true});
+    }
+    let decision = rbac::authorize(&state.store(), user, &Attributes::from_review(spec));
+    let mut status = json!({"allowed": decision.allowed});
+    if !decision.reason.is_empty() {
+        status["reason"] = json!(decision.reason);
+    }
+    status
 }

@@ -52,14 +52,17 @@ pub(super) fn create(
         "selfsubjectaccessreviews" => {
             return Ok(Reply::Json(
                 201,
-                reviews::self_subject_access_review(&state.config, &obj)?,
+                reviews::self_subject_access_review(state, &req.user, &obj)?,
             ));
         }
         "selfsubjectrulesreviews" => {
-            return Ok(Reply::Json(201, reviews::self_subject_rules_review()));
+            return Ok(Reply::Json(
+                201,
+                reviews::self_subject_rules_review(state, &req.user, &obj),
+            ));
         }
         "selfsubjectreviews" => {
-            return Ok(Reply::Json(201, reviews::self_subject_review()));
+            return Ok(Reply::Json(201, reviews::self_subject_review(&req.user)));
         }
         _ => {}
     }
