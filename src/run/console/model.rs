@@ -279,6 +279,8 @@ impl Model {
             }
             RunEvent::Recovered { .. } | RunEvent::NotRecovered { .. } => {}
             RunEvent::FaultInjectFailed { .. } | RunEvent::Note { .. } => {}
+            // The baseline gate and the trend are the report's; the live view has no row for them.
+            RunEvent::BaselineCompared(_) | RunEvent::EarlierRuns { .. } => {}
         }
     }
 
