@@ -796,8 +796,8 @@ async fn kubectl_creates_gets_and_deletes_a_config_map() {
             .expect("sandbox starts");
         let kubectl = Kubectl::new(&bin, &handle);
         let label = kubectl.label();
-        // `create -f` (not `create configmap`, whose typed client sends protobuf,
-        // which the sandbox does not decode).
+        // `create -f` goes through the dynamic client in JSON (`create configmap`'s
+        // protobuf is in kubectl_1_33_typed_creates_send_protobuf_the_sandbox_decodes).
         let manifest = kubectl.home.join("marker.yaml");
         std::fs::write(
             &manifest,
@@ -842,6 +842,146 @@ async fn kubectl_creates_gets_and_deletes_a_config_map() {
             "{label}: {out}"
         );
         assert!(handle.object("configmaps", "default", "marker").is_none());
+        handle.shutdown().await;
+    }
+}
+
+/// kubectl 1.33's `create <kind>` subcommands POST protobuf (client-go does not fall
+/// back to JSON on 415); regression test for `create deployment` failing with
+/// UnsupportedMediaType. The Deployment then scales, reads back and deletes, with 1.27
+/// (JSON) as with 1.33.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_1_33_typed_creates_send_protobuf_the_sandbox_decodes() {
+    for bin in kubectls() {
+        let handle = started().await;
+        let kubectl = Kubectl::new(&bin, &handle);
+        let label = kubectl.label();
+        let out = kubectl
+            .ok(&[
+                "create",
+                "deployment",
+                "web",
+                "-n",
+                "shop",
+                "--image=nginx:1.27",
+                "--replicas=2",
+                "--port=8080",
+            ])
+            .await;
+        assert!(
+            out.contains("deployment.apps/web created"),
+            "{label}: {out}"
+        );
+        let created = handle
+            .object("deployments", "shop", "web")
+            .expect("deployment stored");
+        let container = &created["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(container["image"], "nginx:1.27", "{label}: {created}");
+        assert_eq!(container["ports"][0]["containerPort"], 8080, "{label}");
+        assert_eq!(created["spec"]["selector"]["matchLabels"]["app"], "web");
+        let post = handle
+            .request_log()
+            .into_iter()
+            .find(|r| r.method == "POST" && r.path == "/apis/apps/v1/namespaces/shop/deployments")
+            .expect("the create was logged");
+        assert_eq!(post.status, 201, "{label}");
+        // The request log keeps JSON bodies only: 1.33's has none, it was protobuf.
+        assert_eq!(
+            post.body.is_none(),
+            label.ends_with("1.33"),
+            "{label}: {:?}",
+            post.body
+        );
+
+        let out = kubectl
+            .ok(&["scale", "deployment", "web", "-n", "shop", "--replicas=3"])
+            .await;
+        assert!(out.contains("deployment.apps/web scaled"), "{label}: {out}");
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            let yaml = kubectl
+                .ok(&["get", "deployment", "web", "-n", "shop", "-o", "yaml"])
+                .await;
+            let d: Value = serde_saphyr::from_str(&yaml).expect("YAML");
+            assert_eq!(d["spec"]["replicas"], 3, "{label}: {yaml}");
+            if d["status"]["readyReplicas"] == 3 {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{label}: never 3 ready: {yaml}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+
+        for (args, expected) in [
+            (
+                vec![
+                    "create",
+                    "configmap",
+                    "c1",
+                    "-n",
+                    "shop",
+                    "--from-literal=a=b",
+                ],
+                "configmap/c1 created",
+            ),
+            (vec!["create", "namespace", "ns1"], "namespace/ns1 created"),
+            (
+                vec![
+                    "create",
+                    "service",
+                    "clusterip",
+                    "s1",
+                    "-n",
+                    "shop",
+                    "--tcp=80:8080",
+                ],
+                "service/s1 created",
+            ),
+            (
+                vec![
+                    "create",
+                    "pdb",
+                    "p1",
+                    "-n",
+                    "shop",
+                    "--selector=app=web",
+                    "--min-available=1",
+                ],
+                "poddisruptionbudget.policy/p1 created",
+            ),
+        ] {
+            let out = kubectl.ok(&args).await;
+            assert!(out.contains(expected), "{label}: {out}");
+        }
+        let cm = handle.object("configmaps", "shop", "c1").expect("cm");
+        assert_eq!(cm["data"], serde_json::json!({"a": "b"}), "{label}");
+        let svc = handle.object("services", "shop", "s1").expect("svc");
+        assert_eq!(svc["spec"]["ports"][0]["targetPort"], 8080, "{label}");
+        let pdb = handle
+            .object("poddisruptionbudgets", "shop", "p1")
+            .expect("pdb");
+        assert_eq!(pdb["spec"]["minAvailable"], 1, "{label}");
+
+        let out = kubectl
+            .ok(&["delete", "deployment", "web", "-n", "shop"])
+            .await;
+        assert!(
+            out.contains("deployment.apps \"web\" deleted"),
+            "{label}: {out}"
+        );
+        assert!(
+            handle.object("deployments", "shop", "web").is_none(),
+            "{label}"
+        );
+        let refused: Vec<String> = handle
+            .request_log()
+            .iter()
+            .filter(|r| r.status == 415)
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect();
+        assert!(refused.is_empty(), "{label}: {refused:?}");
         handle.shutdown().await;
     }
 }

@@ -305,9 +305,9 @@ fn as_stored(def: &ResourceDef, obj: Value) -> Value {
     }
 }
 
-/// A request body in JSON or YAML, or in protobuf for the self-reviews kubectl's
-/// typed clients send that way (`crate::protobuf`). Other protobuf bodies and CBOR
-/// are refused with 415.
+/// A request body in JSON or YAML, or in protobuf for the kinds kubectl's typed
+/// clients send that way (`crate::protobuf`). Other protobuf bodies and CBOR are
+/// refused with 415.
 fn parse_body(req: &ApiRequest) -> Result<Value, ApiError> {
     let media = req.content_type.split(';').next().unwrap_or("").trim();
     let value: Value = match media {
