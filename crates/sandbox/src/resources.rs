@@ -206,6 +206,18 @@ pub const RESOURCES: &[ResourceDef] = &[
     ResourceDef {
         group: "apps",
         version: "v1",
+        plural: "statefulsets",
+        singular: "statefulset",
+        kind: "StatefulSet",
+        namespaced: true,
+        short_names: &["sts"],
+        store: "statefulsets",
+        verbs: ALL_VERBS,
+        subresources: SCALABLE,
+    },
+    ResourceDef {
+        group: "apps",
+        version: "v1",
         plural: "daemonsets",
         singular: "daemonset",
         kind: "DaemonSet",
@@ -388,7 +400,7 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
         // `kubectl get all` expands the "all" category from discovery.
         if matches!(
             def.store,
-            "pods" | "deployments" | "replicasets" | "daemonsets"
+            "pods" | "deployments" | "replicasets" | "daemonsets" | "statefulsets"
         ) {
             entry["categories"] = json!(["all"]);
         }

@@ -985,3 +985,214 @@ async fn kubectl_1_33_typed_creates_send_protobuf_the_sandbox_decodes() {
         handle.shutdown().await;
     }
 }
+
+fn pod_uid(handle: &SandboxHandle, name: &str) -> Option<String> {
+    handle
+        .object("pods", "shop", name)
+        .and_then(|p| p["metadata"]["uid"].as_str().map(str::to_owned))
+}
+
+/// Polls the `db` StatefulSet's pods until `want` are ready, checking at every look
+/// that OrderedReady held: a pod exists only when every lower ordinal is ready.
+async fn wait_ordered(handle: &SandboxHandle, want: usize, label: &str) {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let pods: Vec<Value> = handle
+            .objects("pods", Some("shop"))
+            .into_iter()
+            .filter(|p| p["metadata"]["labels"]["app"] == "db")
+            .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+            .collect();
+        let by_ordinal = |i: usize| {
+            pods.iter()
+                .find(|p| p["metadata"]["name"] == format!("db-{i}").as_str())
+        };
+        for (i, pod) in pods.iter().enumerate() {
+            let name = pod["metadata"]["name"].as_str().unwrap_or("");
+            let ordinal: usize = name
+                .strip_prefix("db-")
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("{label}: not an ordinal name: {name}"));
+            assert_eq!(
+                pod["metadata"]["labels"]["statefulset.kubernetes.io/pod-name"], name,
+                "{label}"
+            );
+            for lower in 0..ordinal {
+                assert!(
+                    by_ordinal(lower).is_some_and(ready),
+                    "{label}: {name} exists before db-{lower} is ready ({i} pods)"
+                );
+            }
+        }
+        if pods.len() == want && pods.iter().all(ready) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{label}: never {want} ordered ready pods"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// StatefulSets: pods `db-0`, `db-1`, `db-2` created in order, each once the one
+/// before is ready; a deleted pod comes back under its name with a new UID; scaling
+/// down removes the highest ordinal; status and `kubectl get sts` columns; the
+/// server's validation (selector required, immutable fields).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_runs_a_stateful_set_with_ordered_pod_identity() {
+    let manifest = "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: db, namespace: shop}\nspec:\n  serviceName: db\n  replicas: 3\n  selector: {matchLabels: {app: db}}\n  template:\n    metadata: {labels: {app: db}}\n    spec: {containers: [{name: db, image: postgres:17}]}\n";
+    for bin in kubectls() {
+        let handle = started().await;
+        let kubectl = Kubectl::new(&bin, &handle);
+        let label = kubectl.label();
+        let file = kubectl.home.join("db.yaml");
+        std::fs::write(&file, manifest).expect("manifest");
+        let file = file.to_str().expect("utf-8 path").to_owned();
+        let out = kubectl
+            .ok(&["apply", "--validate=false", "-f", &file])
+            .await;
+        assert!(
+            out.contains("statefulset.apps/db created"),
+            "{label}: {out}"
+        );
+        wait_ordered(&handle, 3, &label).await;
+        let pod = handle.object("pods", "shop", "db-1").expect("db-1");
+        assert_eq!(pod["spec"]["hostname"], "db-1", "{label}");
+        assert_eq!(pod["spec"]["subdomain"], "db", "{label}");
+        assert_eq!(
+            pod["metadata"]["labels"]["apps.kubernetes.io/pod-index"],
+            "1"
+        );
+
+        let set = handle.object("statefulsets", "shop", "db").expect("sts");
+        let status = &set["status"];
+        for key in [
+            "replicas",
+            "readyReplicas",
+            "currentReplicas",
+            "updatedReplicas",
+        ] {
+            assert_eq!(status[key], 3, "{label}: {key} in {status}");
+        }
+        assert_eq!(status["observedGeneration"], 1, "{label}");
+        assert_eq!(
+            status["currentRevision"], status["updateRevision"],
+            "{label}"
+        );
+        assert_eq!(
+            set["spec"]["podManagementPolicy"], "OrderedReady",
+            "{label}"
+        );
+
+        let table = kubectl
+            .ok(&["get", "sts", "-n", "shop", "-o", "wide"])
+            .await;
+        let header: Vec<&str> = table
+            .lines()
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .collect();
+        assert_eq!(
+            header,
+            ["NAME", "READY", "AGE", "CONTAINERS", "IMAGES"],
+            "{label}"
+        );
+        let row: Vec<&str> = table
+            .lines()
+            .find(|l| l.starts_with("db "))
+            .unwrap_or_else(|| panic!("{label}: {table}"))
+            .split_whitespace()
+            .collect();
+        assert_eq!(row[1], "3/3", "{label}: {table}");
+        assert_eq!(row[3..], ["db", "postgres:17"], "{label}: {table}");
+
+        // A deleted pod returns under its own name, with a new UID.
+        let old_uid = pod_uid(&handle, "db-1").expect("uid");
+        kubectl.ok(&["delete", "pod", "db-1", "-n", "shop"]).await;
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            let back = handle.object("pods", "shop", "db-1");
+            if back.as_ref().is_some_and(ready) {
+                assert_ne!(pod_uid(&handle, "db-1"), Some(old_uid.clone()), "{label}");
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{label}: db-1 never came back"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+
+        let out = kubectl
+            .ok(&["scale", "sts", "db", "-n", "shop", "--replicas=2"])
+            .await;
+        assert!(out.contains("statefulset.apps/db scaled"), "{label}: {out}");
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        while handle.object("pods", "shop", "db-2").is_some() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{label}: db-2 never went"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(handle.object("pods", "shop", "db-1").is_some(), "{label}");
+
+        // Only replicas, template, updateStrategy, … may change.
+        let renamed = kubectl
+            .run(&[
+                "patch",
+                "sts",
+                "db",
+                "-n",
+                "shop",
+                "--type=merge",
+                "-p",
+                r#"{"spec":{"serviceName":"other"}}"#,
+            ])
+            .await;
+        let why = String::from_utf8_lossy(&renamed.stderr);
+        assert!(!renamed.status.success(), "{label}");
+        assert!(
+            why.contains(
+                "spec: Forbidden: updates to statefulset spec for fields other than 'replicas'"
+            ),
+            "{label}: {why}"
+        );
+        let no_selector = manifest
+            .replace("name: db,", "name: nosel,")
+            .replace("  selector: {matchLabels: {app: db}}\n", "");
+        let file = kubectl.home.join("nosel.yaml");
+        std::fs::write(&file, no_selector).expect("manifest");
+        let refused = kubectl
+            .run(&[
+                "apply",
+                "--validate=false",
+                "-f",
+                file.to_str().expect("utf-8"),
+            ])
+            .await;
+        let why = String::from_utf8_lossy(&refused.stderr);
+        assert!(!refused.status.success(), "{label}");
+        assert!(
+            why.contains("spec.selector: Required value"),
+            "{label}: {why}"
+        );
+
+        kubectl.ok(&["delete", "sts", "db", "-n", "shop"]).await;
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        while handle
+            .objects("pods", Some("shop"))
+            .iter()
+            .any(|p| p["metadata"]["labels"]["app"] == "db")
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{label}: the set's pods outlived it"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        handle.shutdown().await;
+    }
+}

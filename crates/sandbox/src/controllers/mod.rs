@@ -1,6 +1,6 @@
 //! The control plane: one pass of every controller, run on one interval under the
 //! store lock, in dependency order (cleanup, Deployment → ReplicaSet → Pod,
-//! DaemonSets, the scheduler, the kubelet, Service endpoints, then status and
+//! DaemonSets, StatefulSets, the scheduler, the kubelet, Service endpoints, then status and
 //! disruption budgets), plus
 //! the pieces those controllers share (pod templates, owner references, events,
 //! int-or-percent scaling). Each controller lives in its own module.
@@ -18,6 +18,7 @@ mod kubelet;
 mod nodes;
 mod replicasets;
 mod scheduler;
+mod statefulsets;
 mod workload_status;
 
 use std::collections::HashMap;
@@ -75,6 +76,7 @@ impl ControlPlane {
         deployments::reconcile_deployments(store);
         replicasets::reconcile_replicasets(store);
         daemonsets::reconcile_daemonsets(store);
+        statefulsets::reconcile_statefulsets(store);
         nodes::reconcile_unschedulable_taints(store);
         scheduler::schedule(store);
         self.run_kubelet(store, now);
@@ -138,14 +140,13 @@ fn owned_by<'a>(
         .filter(move |o| controller_of(o).is_some_and(|r| r["uid"] == owner_uid))
 }
 
-fn new_pod(store: &mut Store, owner: &Value, node: Option<&str>) -> Option<Value> {
+/// A pod named `name` from its owner's template, owned by it (not yet stored).
+fn pod_from_template(owner: &Value, name: &str) -> Value {
     let template = &owner["spec"]["template"];
-    let ns = namespace_of(owner);
-    let name = format!("{}-{}", name_of(owner), store.random_suffix());
     let mut pod = json!({
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {
-            "name": name, "namespace": ns, "generateName": format!("{}-", name_of(owner)),
+            "name": name, "namespace": namespace_of(owner),
             "labels": template["metadata"]["labels"],
             "ownerReferences": [owner_ref(owner)],
         },
@@ -154,6 +155,36 @@ fn new_pod(store: &mut Store, owner: &Value, node: Option<&str>) -> Option<Value
     if let Some(annotations) = template["metadata"]["annotations"].as_object() {
         pod["metadata"]["annotations"] = json!(annotations);
     }
+    pod
+}
+
+/// A pod with a fixed name (a StatefulSet's), extra labels and spec fields; the
+/// caller records the event.
+fn new_named_pod(
+    store: &mut Store,
+    owner: &Value,
+    name: &str,
+    labels: &[(&str, String)],
+    spec: &Value,
+) -> Option<Value> {
+    let mut pod = pod_from_template(owner, name);
+    if !pod["metadata"]["labels"].is_object() {
+        pod["metadata"]["labels"] = json!({});
+    }
+    for (key, value) in labels {
+        pod["metadata"]["labels"][*key] = json!(value);
+    }
+    for (key, value) in spec.as_object().into_iter().flatten() {
+        pod["spec"][key] = value.clone();
+    }
+    prepare_create(def("pods"), &mut pod).ok()?;
+    store.create("pods", "pods", pod, false).ok()
+}
+
+fn new_pod(store: &mut Store, owner: &Value, node: Option<&str>) -> Option<Value> {
+    let name = format!("{}-{}", name_of(owner), store.random_suffix());
+    let mut pod = pod_from_template(owner, &name);
+    pod["metadata"]["generateName"] = json!(format!("{}-", name_of(owner)));
     if let Some(node) = node {
         pod["spec"]["nodeName"] = json!(node);
         let tolerations = pod["spec"]["tolerations"]
