@@ -1196,3 +1196,71 @@ async fn kubectl_runs_a_stateful_set_with_ordered_pod_identity() {
         handle.shutdown().await;
     }
 }
+
+/// Every node's agent holds `kube-node-lease/<node>` and renews it; regression test
+/// for `kubectl describe node` printing "Failed to get lease". A deleted node's Lease
+/// goes with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_describe_node_shows_its_renewed_lease() {
+    for bin in kubectls() {
+        let mut config = fast_shop();
+        config.timings.node_lease_renew_interval = Duration::from_millis(200);
+        let handle = sandbox::start(config, 0).await.expect("sandbox starts");
+        wait_settled(&handle).await;
+        let kubectl = Kubectl::new(&bin, &handle);
+        let label = kubectl.label();
+
+        let described = kubectl.ok(&["describe", "node", "node-a-1"]).await;
+        assert!(!described.contains("Failed"), "{label}: {described}");
+        let lease_block: Vec<&str> = described
+            .lines()
+            .skip_while(|l| !l.starts_with("Lease:"))
+            .take(4)
+            .collect();
+        assert_eq!(lease_block.first(), Some(&"Lease:"), "{label}: {described}");
+        assert!(
+            lease_block
+                .iter()
+                .any(|l| l.trim() == "HolderIdentity:  node-a-1"),
+            "{label}: {lease_block:?}"
+        );
+        assert!(
+            lease_block
+                .iter()
+                .any(|l| l.trim_start().starts_with("RenewTime:") && !l.contains("<unset>")),
+            "{label}: {lease_block:?}"
+        );
+
+        let lease = |h: &SandboxHandle| h.object("leases", "kube-node-lease", "node-a-1");
+        let first = lease(&handle).expect("the node's lease");
+        assert_eq!(first["spec"]["holderIdentity"], "node-a-1", "{label}");
+        assert_eq!(first["spec"]["leaseDurationSeconds"], 40, "{label}");
+        assert_eq!(first["metadata"]["ownerReferences"][0]["kind"], "Node");
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        while lease(&handle).expect("lease")["spec"]["renewTime"] == first["spec"]["renewTime"] {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{label}: the lease was never renewed"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let listed = kubectl
+            .ok(&["get", "leases", "-n", "kube-node-lease"])
+            .await;
+        assert_eq!(listed.lines().skip(1).count(), 3, "{label}: {listed}");
+
+        kubectl.ok(&["delete", "node", "node-b-1"]).await;
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        while handle
+            .object("leases", "kube-node-lease", "node-b-1")
+            .is_some()
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{label}: the lease outlived its node"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        handle.shutdown().await;
+    }
+}

@@ -1,8 +1,7 @@
 //! The control plane: one pass of every controller, run on one interval under the
 //! store lock, in dependency order (cleanup, Deployment → ReplicaSet → Pod,
-//! DaemonSets, StatefulSets, the scheduler, the kubelet, Service endpoints, then status and
-//! disruption budgets), plus
-//! the pieces those controllers share (pod templates, owner references, events,
+//! DaemonSets, StatefulSets, the scheduler, the kubelet and its node Lease, Service
+//! endpoints, then status and disruption budgets), plus the pieces those controllers share (pod templates, owner references, events,
 //! int-or-percent scaling). Each controller lives in its own module.
 //! Everything here writes through the store, so watches see every step.
 //!
@@ -15,6 +14,7 @@ mod deployments;
 mod endpoints;
 mod gc;
 mod kubelet;
+mod node_leases;
 mod nodes;
 mod replicasets;
 mod scheduler;
@@ -47,6 +47,8 @@ pub struct ControlPlane {
     next_deadline: Option<Instant>,
     /// True during the first pass only: the seeded pods start already running.
     warm_start: bool,
+    /// When each node's agent last renewed its Lease.
+    lease_renewed: HashMap<String, Instant>,
 }
 
 impl ControlPlane {
@@ -57,6 +59,7 @@ impl ControlPlane {
             settled_at: 0,
             next_deadline: None,
             warm_start: true,
+            lease_renewed: HashMap::new(),
         }
     }
 
@@ -80,6 +83,10 @@ impl ControlPlane {
         nodes::reconcile_unschedulable_taints(store);
         scheduler::schedule(store);
         self.run_kubelet(store, now);
+        let interval = self.timings.node_lease_renew_interval;
+        if let Some(next) = node_leases::renew(store, &mut self.lease_renewed, now, interval) {
+            self.wake_at(next);
+        }
         endpoints::reconcile_endpoints(store);
         workload_status::update_workload_status(store);
         budgets::update_budgets(store);
