@@ -12,6 +12,7 @@ mod events;
 mod exec;
 mod lease;
 mod objects;
+mod openapi;
 mod ops;
 mod patch;
 mod protobuf;

@@ -1264,3 +1264,83 @@ async fn kubectl_describe_node_shows_its_renewed_lease() {
         handle.shutdown().await;
     }
 }
+
+/// `kubectl explain` reads the served kinds' schemas from OpenAPI v3 (kubectl 1.28
+/// on; 1.27 reads OpenAPI v2 in protobuf only, which the sandbox answers 406), and
+/// `apply --validate=strict` leaves field validation to the server, which refuses
+/// an unknown field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_explains_served_kinds_and_validates_strictly() {
+    for bin in kubectls() {
+        let handle = started().await;
+        let kubectl = Kubectl::new(&bin, &handle);
+        let label = kubectl.label();
+        let explained = kubectl.run(&["explain", "pods.spec.containers"]).await;
+        let out = String::from_utf8_lossy(&explained.stdout);
+        let err = String::from_utf8_lossy(&explained.stderr);
+        if label.ends_with("1.27") {
+            // Not yet: 1.27 falls back from the 406 to `/swagger-2.0.0.pb-v1` (404).
+            assert!(!explained.status.success(), "{label}: {out}");
+            assert!(err.contains("NotFound"), "{label}: {err}");
+        } else {
+            assert!(explained.status.success(), "{label}: {err}");
+            for expected in [
+                "KIND:       Pod",
+                "VERSION:    v1",
+                "FIELD: containers <[]Container>",
+                "List of containers belonging to the pod.",
+                "image\t<string>",
+                "ports\t<[]ContainerPort>",
+            ] {
+                assert!(out.contains(expected), "{label}: no {expected:?} in\n{out}");
+            }
+            let deployments = kubectl.ok(&["explain", "deployments"]).await;
+            for expected in [
+                "GROUP:      apps",
+                "KIND:       Deployment",
+                "spec\t<DeploymentSpec>",
+            ] {
+                assert!(
+                    deployments.contains(expected),
+                    "{label}: no {expected:?} in\n{deployments}"
+                );
+            }
+            let sts = kubectl.ok(&["explain", "sts.spec.serviceName"]).await;
+            assert!(
+                sts.contains("FIELD: serviceName <string>"),
+                "{label}: {sts}"
+            );
+        }
+
+        let file = kubectl.home.join("typo.yaml");
+        std::fs::write(
+            &file,
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: typo, namespace: default}\nspec:\n  replicaz: 2\n  selector: {matchLabels: {app: typo}}\n  template:\n    metadata: {labels: {app: typo}}\n    spec: {containers: [{name: web, image: nginx}]}\n",
+        )
+        .expect("manifest");
+        let applied = kubectl
+            .run(&[
+                "apply",
+                "--validate=strict",
+                "-f",
+                file.to_str().expect("utf-8"),
+            ])
+            .await;
+        let err = String::from_utf8_lossy(&applied.stderr);
+        if label.ends_with("1.27") {
+            // The same missing protobuf OpenAPI v2: 1.27 cannot ask whether the
+            // server validates fields, so it stops before sending anything.
+            assert!(!applied.status.success(), "{label}");
+            assert!(err.contains("NotFound"), "{label}: {err}");
+            assert_eq!(mutations(&handle), Vec::<String>::new(), "{label}");
+        } else {
+            assert!(!applied.status.success(), "{label}: strict must refuse");
+            assert!(
+                err.contains("unknown field \"spec.replicaz\""),
+                "{label}: {err}"
+            );
+            assert!(handle.object("deployments", "default", "typo").is_none());
+        }
+        handle.shutdown().await;
+    }
+}

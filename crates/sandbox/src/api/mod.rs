@@ -127,6 +127,7 @@ pub fn route(state: &Arc<State>, req: &ApiRequest) -> Result<Reply, ApiError> {
         ["api"] if get => Ok(Reply::Json(200, resources::core_versions())),
         ["apis"] if get => Ok(Reply::Json(200, resources::group_list())),
         ["openapi", "v3"] if get => Ok(Reply::Json(200, resources::openapi_root())),
+        ["openapi", "v2"] if get => openapi_v2(req),
         ["openapi", "v3", rest @ ..] if get => {
             json_or_404(resources::openapi_group_version(&rest.join("/")))
         }
@@ -152,6 +153,22 @@ pub fn route(state: &Arc<State>, req: &ApiRequest) -> Result<Reply, ApiError> {
             resource_request(state, req, target)
         }
         _ => Err(ApiError::not_found_path()),
+    }
+}
+
+/// `/openapi/v2` in JSON; a client that accepts only the protobuf form (kubectl
+/// before 1.28) is told 406, as for any media type a server cannot produce.
+fn openapi_v2(req: &ApiRequest) -> Result<Reply, ApiError> {
+    let accepts_json = req.accept.is_empty()
+        || req
+            .accept
+            .split(',')
+            .map(|m| m.split(';').next().unwrap_or("").trim())
+            .any(|m| matches!(m, "application/json" | "*/*" | "application/*"));
+    if accepts_json {
+        Ok(Reply::Json(200, crate::openapi::v2().clone()))
+    } else {
+        Err(ApiError::not_acceptable())
     }
 }
 
