@@ -94,6 +94,8 @@ pub enum Reply {
     /// Already-encoded JSON.
     Raw(u16, Bytes),
     Text(u16, &'static str, String),
+    /// A binary answer in its own media type (OpenAPI v2 in protobuf).
+    Binary(u16, &'static str, Bytes),
     /// A plain-text answer after a simulated service latency.
     Delayed(std::time::Duration, u16, String),
     /// A watch: newline-delimited JSON events until the stream ends.
@@ -156,9 +158,19 @@ pub fn route(state: &Arc<State>, req: &ApiRequest) -> Result<Reply, ApiError> {
     }
 }
 
-/// `/openapi/v2` in JSON; a client that accepts only the protobuf form (kubectl
-/// before 1.28) is told 406, as for any media type a server cannot produce.
+/// `/openapi/v2` in JSON, or in gnostic's protobuf form for the clients that ask for
+/// it (kubectl before 1.28 reads only that); anything else is told 406.
 fn openapi_v2(req: &ApiRequest) -> Result<Reply, ApiError> {
+    if crate::openapi::V2_PROTOBUF_ACCEPTED
+        .iter()
+        .any(|m| req.accept.contains(m))
+    {
+        return Ok(Reply::Binary(
+            200,
+            crate::openapi::V2_PROTOBUF,
+            crate::openapi::v2_protobuf().clone(),
+        ));
+    }
     let accepts_json = req.accept.is_empty()
         || req
             .accept
