@@ -520,13 +520,9 @@ async fn kubectl_apply_creates_then_configures_a_deployment() {
         let handle = started().await;
         let kubectl = Kubectl::new(&bin, &handle);
         let label = kubectl.label();
-        // kubectl 1.27 validates through protobuf OpenAPI v2, which the sandbox does
-        // not serve; newer clients check OpenAPI v3 and leave validation to the server.
-        let validate = if label.ends_with("1.27") {
-            "--validate=false"
-        } else {
-            "--validate=true"
-        };
+        // 1.27 learns from OpenAPI v2 (protobuf), newer clients from v3, that the
+        // server validates fields itself.
+        let validate = "--validate=true";
         let file = kubectl.home.join("web.yaml");
         for (replicas, verb) in [(2, "created"), (3, "configured")] {
             std::fs::write(&file, manifest.replace("REPLICAS", &replicas.to_string()))
@@ -805,12 +801,7 @@ async fn kubectl_creates_gets_and_deletes_a_config_map() {
         )
         .expect("manifest");
         let manifest = manifest.to_str().expect("utf8").to_owned();
-        // As in the apply test: 1.27 validates through protobuf OpenAPI v2.
-        let validate = if label.ends_with("1.27") {
-            "--validate=false"
-        } else {
-            "--validate=true"
-        };
+        let validate = "--validate=true";
         let create = ["create", validate, "-f", manifest.as_str()];
         let out = kubectl.ok(&create).await;
         assert!(out.contains("configmap/marker created"), "{label}: {out}");
@@ -1049,9 +1040,7 @@ async fn kubectl_runs_a_stateful_set_with_ordered_pod_identity() {
         let file = kubectl.home.join("db.yaml");
         std::fs::write(&file, manifest).expect("manifest");
         let file = file.to_str().expect("utf-8 path").to_owned();
-        let out = kubectl
-            .ok(&["apply", "--validate=false", "-f", &file])
-            .await;
+        let out = kubectl.ok(&["apply", "-f", &file]).await;
         assert!(
             out.contains("statefulset.apps/db created"),
             "{label}: {out}"

@@ -104,7 +104,7 @@ fn reconcile_one(store: &mut Store, set: &Value, pods: &[&PodSummary]) {
     }
     let outdated = (0..want)
         .rev()
-        .filter_map(|i| pod_at(i))
+        .filter_map(pod_at)
         .find(|p| store_revision(store, &ns, &p.name).is_some_and(|r| r != revision));
     if let Some(pod) = outdated {
         delete_pod(store, set, &ns, &pod.name);
