@@ -128,7 +128,7 @@ impl ControlPlane {
         self.kubelet.stopping.retain(|uid, _| alive.contains(uid));
     }
 
-    pub(super) fn wake_at(&mut self, when: Instant) {
+    fn wake_at(&mut self, when: Instant) {
         self.next_deadline = Some(self.next_deadline.map_or(when, |d| d.min(when)));
     }
 

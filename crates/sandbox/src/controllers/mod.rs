@@ -68,6 +68,7 @@ impl ControlPlane {
     /// due, so an idle sandbox with thousands of pods costs next to nothing.
     pub fn tick(&mut self, store: &mut Store) {
         let now = Instant::now();
+        self.heartbeat(store, now);
         let changed = store.resource_version() != self.settled_at;
         let due = self.next_deadline.is_some_and(|d| d <= now);
         if !changed && !due {
@@ -83,10 +84,6 @@ impl ControlPlane {
         nodes::reconcile_unschedulable_taints(store);
         scheduler::schedule(store);
         self.run_kubelet(store, now);
-        let interval = self.timings.node_lease_renew_interval;
-        if let Some(next) = node_leases::renew(store, &mut self.lease_renewed, now, interval) {
-            self.wake_at(next);
-        }
         endpoints::reconcile_endpoints(store);
         workload_status::update_workload_status(store);
         budgets::update_budgets(store);
@@ -95,6 +92,20 @@ impl ControlPlane {
         // status) may be what an earlier one (a rollout) waits for.
         if store.resource_version() == before {
             self.settled_at = before;
+        }
+    }
+}
+
+impl ControlPlane {
+    /// The node agents' Lease renewals, on every tick (they cost one look at the
+    /// nodes). They are the agents' own writes: on their own they must not wake the
+    /// controllers, or a pass slower than the renew interval would never settle.
+    fn heartbeat(&mut self, store: &mut Store, now: Instant) {
+        let settled = store.resource_version() == self.settled_at;
+        let interval = self.timings.node_lease_renew_interval;
+        node_leases::renew(store, &mut self.lease_renewed, now, interval);
+        if settled {
+            self.settled_at = store.resource_version();
         }
     }
 }

@@ -29,14 +29,14 @@ fn micro_now() -> String {
     )
 }
 
-/// Creates or renews every node's Lease that is missing or due, drops the Leases of
-/// nodes that are gone, and returns when the next renewal is due.
+/// Creates or renews every node's Lease that is missing or due, and drops the Leases
+/// of nodes that are gone.
 pub(super) fn renew(
     store: &mut Store,
     renewed: &mut HashMap<String, Instant>,
     now: Instant,
     interval: Duration,
-) -> Option<Instant> {
+) {
     let nodes: Vec<(String, String)> = store
         .iter("nodes", None, None)
         .map(|n| (name_of(n).to_owned(), uid_of(n).to_owned()))
@@ -51,18 +51,14 @@ pub(super) fn renew(
     for lease in orphaned {
         store.remove("leases", NODE_LEASE_NAMESPACE, &lease);
     }
-    let mut next: Option<Instant> = None;
     for (node, uid) in nodes {
         let existing = store.get("leases", NODE_LEASE_NAMESPACE, &node).cloned();
         let due = renewed.get(&node).is_none_or(|at| *at + interval <= now);
         if existing.is_none() || due {
             write_lease(store, existing, &node, &uid);
-            renewed.insert(node.clone(), now);
+            renewed.insert(node, now);
         }
-        let at = renewed.get(&node).map_or(now, |at| *at + interval);
-        next = Some(next.map_or(at, |n| n.min(at)));
     }
-    next
 }
 
 fn write_lease(store: &mut Store, existing: Option<Value>, node: &str, uid: &str) {
