@@ -506,3 +506,78 @@ async fn recovery_is_timed_truly_through_dropped_and_expired_watches() {
     assert_eq!(times.len(), 1, "{times:?}");
     assert_true_times(&times);
 }
+
+/// pod-delete against a StatefulSet, end to end: the set's pod comes back under its
+/// own name with a new UID, and the recovery is measured for the set (counting the
+/// namesake only once it is a fresh pod and Ready) as for a Deployment.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stateful_set_pod_delete_reports_the_set_back_in_its_start_up_delay() {
+    use k8s_openapi::api::apps::v1::StatefulSet;
+    use kube::api::{Api, PostParams};
+
+    let b = slow_start_bench("rto-sts").await;
+    let set: StatefulSet = serde_json::from_value(serde_json::json!({
+        "apiVersion": "apps/v1", "kind": "StatefulSet",
+        "metadata": {"name": "db", "namespace": "shop"},
+        "spec": {
+            "serviceName": "db", "replicas": 2,
+            "selector": {"matchLabels": {"app": "db"}},
+            "template": {
+                "metadata": {"labels": {"app": "db"}},
+                "spec": {"containers": [{"name": "db", "image": "postgres:17"}]},
+            },
+        },
+    }))
+    .expect("a StatefulSet");
+    Api::<StatefulSet>::namespaced(common::client(&b.handle).await, "shop")
+        .create(&PostParams::default(), &set)
+        .await
+        .expect("created");
+    assert!(
+        b.handle.wait_settled(common::DEADLINE).await,
+        "the set never became ready"
+    );
+    let uids = |b: &Bench| -> Vec<(String, String)> {
+        let mut pods: Vec<(String, String)> = b
+            .handle
+            .objects("pods", Some("shop"))
+            .iter()
+            .filter(|p| p["metadata"]["labels"]["app"] == "db")
+            .map(|p| {
+                let field = |k: &str| p["metadata"][k].as_str().unwrap_or_default().to_owned();
+                (field("name"), field("uid"))
+            })
+            .collect();
+        pods.sort();
+        pods
+    };
+    let before = uids(&b);
+    assert_eq!(before.len(), 2, "{before:?}");
+    b.handle.clear_request_log();
+
+    let out = run(
+        &b,
+        "sts",
+        "  target: {pods: {namespace: shop, selector: app=db, mode: one}}\n  fault: {type: pod-delete}\n  recovery: {within: 30s}\n",
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let times = recovered(&journal(&b));
+    assert_eq!(times.len(), 1, "{times:?}");
+    assert_eq!(times[0].0, "statefulset/shop/db");
+    assert_true_times(&times);
+    let after = uids(&b);
+    let names = |pods: &[(String, String)]| -> Vec<String> {
+        pods.iter().map(|(n, _)| n.clone()).collect()
+    };
+    assert_eq!(names(&after), ["db-0", "db-1"], "same names after the run");
+    let replaced = before
+        .iter()
+        .zip(&after)
+        .filter(|(a, b)| a.1 != b.1)
+        .count();
+    assert_eq!(
+        replaced, 1,
+        "one pod has a new UID: {before:?} -> {after:?}"
+    );
+}

@@ -259,6 +259,10 @@ pub struct Timings {
     /// before answering 504 `ResourceVersionTooLarge` (3 s on a real API server).
     #[serde(default = "default_future_rv_wait", deserialize_with = "duration")]
     pub future_resource_version_wait: Duration,
+    /// How often each node's agent renews its `kube-node-lease` Lease (a kubelet's
+    /// default: a quarter of the 40 s lease duration).
+    #[serde(default = "default_node_lease_renew", deserialize_with = "interval")]
+    pub node_lease_renew_interval: Duration,
 }
 
 impl Default for Timings {
@@ -270,6 +274,7 @@ impl Default for Timings {
             watch_history: default_history(),
             bookmark_interval: default_bookmark(),
             future_resource_version_wait: default_future_rv_wait(),
+            node_lease_renew_interval: default_node_lease_renew(),
         }
     }
 }
@@ -297,6 +302,9 @@ fn default_bookmark() -> Duration {
 }
 fn default_future_rv_wait() -> Duration {
     Duration::from_secs(3)
+}
+fn default_node_lease_renew() -> Duration {
+    Duration::from_secs(10)
 }
 
 /// The longest delay, latency or interval the sandbox accepts: far beyond any test, far

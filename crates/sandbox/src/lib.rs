@@ -12,6 +12,7 @@ mod events;
 mod exec;
 mod lease;
 mod objects;
+mod openapi;
 mod ops;
 mod patch;
 mod protobuf;
@@ -305,8 +306,8 @@ impl SandboxHandle {
             .collect()
     }
 
-    /// Whether every Deployment has all its replicas available and every DaemonSet all
-    /// its pods ready: the steady state an experiment's baseline expects.
+    /// Whether every Deployment has all its replicas available, every StatefulSet all
+    /// its replicas ready and every DaemonSet all its pods ready: the steady state an experiment's baseline expects.
     pub fn is_settled(&self) -> bool {
         let store = self.state.store();
         let deployments_ready = store.iter("deployments", None, None).all(|d| {
@@ -320,7 +321,12 @@ impl SandboxHandle {
                 .unwrap_or(-1);
             ds["status"]["numberReady"].as_i64() == Some(want)
         });
-        deployments_ready && daemons_ready
+        let stateful_ready = store.iter("statefulsets", None, None).all(|s| {
+            let want = s["spec"]["replicas"].as_i64().unwrap_or(1);
+            s["status"]["readyReplicas"].as_i64().unwrap_or(0) == want
+                && s["status"]["replicas"].as_i64().unwrap_or(0) == want
+        });
+        deployments_ready && daemons_ready && stateful_ready
     }
 
     /// Waits until `is_settled`, polling; false if `timeout` passes first.

@@ -18,7 +18,7 @@ use shakedown_vocab::selector::LabelSelector;
 fn has_generation(store: &str) -> bool {
     matches!(
         store,
-        "deployments" | "replicasets" | "daemonsets" | "poddisruptionbudgets"
+        "deployments" | "replicasets" | "daemonsets" | "statefulsets" | "poddisruptionbudgets"
     )
 }
 
@@ -84,7 +84,9 @@ pub fn prepare_create(def: &ResourceDef, obj: &mut Value) -> Result<(), ApiError
     match def.store {
         "pods" => default_pod(obj)?,
         "nodes" => check_causes(def, &name, taint_causes(obj, 1))?,
-        "deployments" | "replicasets" | "daemonsets" => default_workload(def, obj)?,
+        "deployments" | "replicasets" | "daemonsets" | "statefulsets" => {
+            default_workload(def, obj)?
+        }
         "poddisruptionbudgets" => validate_pdb(obj)?,
         "events" => events::validate(obj, def.group == "events.k8s.io")?,
         "configmaps" => validate_config_map(obj, &name)?,
@@ -223,6 +225,24 @@ fn default_workload(def: &ResourceDef, obj: &mut Value) -> Result<(), ApiError> 
     if def.store != "daemonsets" && spec["replicas"].is_null() {
         spec["replicas"] = json!(1);
     }
+    if def.store == "statefulsets" {
+        for (key, value) in [
+            ("podManagementPolicy", json!("OrderedReady")),
+            (
+                "updateStrategy",
+                json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}),
+            ),
+            ("revisionHistoryLimit", json!(10)),
+            (
+                "persistentVolumeClaimRetentionPolicy",
+                json!({"whenDeleted": "Retain", "whenScaled": "Retain"}),
+            ),
+        ] {
+            if spec[key].is_null() {
+                spec[key] = value;
+            }
+        }
+    }
     if def.store == "deployments" {
         for (key, value) in [
             (
@@ -349,7 +369,10 @@ pub fn merge_update(
             if def.store == "pods" {
                 check_pod_spec_update(&name, &old["spec"], &new["spec"])?;
             }
-            if matches!(def.store, "deployments" | "replicasets" | "daemonsets") {
+            if matches!(
+                def.store,
+                "deployments" | "replicasets" | "daemonsets" | "statefulsets"
+            ) {
                 check_causes(def, &name, workload_causes(def, &new, Some(old)))?;
             }
             if def.store == "nodes" {
@@ -494,6 +517,10 @@ fn workload_causes(def: &ResourceDef, obj: &Value, old: Option<&Value>) -> Vec<C
         ));
     }
     if let Some(old) = old
+        && def.store == "statefulsets"
+    {
+        causes.extend(stateful_set_update_causes(&old["spec"], spec));
+    } else if let Some(old) = old
         && old["spec"]["selector"] != *selector
     {
         let shown = if selector.is_object() {
@@ -508,6 +535,34 @@ fn workload_causes(def: &ResourceDef, obj: &Value, old: Option<&Value>) -> Vec<C
         ));
     }
     causes
+}
+
+/// `ValidateStatefulSetUpdate`: only replicas, ordinals, the template, the update
+/// strategy, the PVC retention policy and minReadySeconds may change.
+fn stateful_set_update_causes(old: &Value, new: &Value) -> Vec<Cause> {
+    const MUTABLE: &[&str] = &[
+        "replicas",
+        "ordinals",
+        "template",
+        "updateStrategy",
+        "persistentVolumeClaimRetentionPolicy",
+        "minReadySeconds",
+    ];
+    let rest = |spec: &Value| -> serde_json::Map<String, Value> {
+        spec.as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| !MUTABLE.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    };
+    if rest(old) == rest(new) {
+        return Vec::new();
+    }
+    vec![Cause::forbidden(
+        "spec",
+        "updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden",
+    )]
 }
 
 /// `validateNodeTaints`, whose paths say `metadata.taints` (as the API server's do),

@@ -206,6 +206,18 @@ pub const RESOURCES: &[ResourceDef] = &[
     ResourceDef {
         group: "apps",
         version: "v1",
+        plural: "statefulsets",
+        singular: "statefulset",
+        kind: "StatefulSet",
+        namespaced: true,
+        short_names: &["sts"],
+        store: "statefulsets",
+        verbs: ALL_VERBS,
+        subresources: SCALABLE,
+    },
+    ResourceDef {
+        group: "apps",
+        version: "v1",
         plural: "daemonsets",
         singular: "daemonset",
         kind: "DaemonSet",
@@ -456,7 +468,7 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
         // `kubectl get all` expands the "all" category from discovery.
         if matches!(
             def.store,
-            "pods" | "deployments" | "replicasets" | "daemonsets"
+            "pods" | "deployments" | "replicasets" | "daemonsets" | "statefulsets"
         ) {
             entry["categories"] = json!(["all"]);
         }
@@ -544,50 +556,13 @@ pub fn openapi_root() -> Value {
     json!({"paths": paths})
 }
 
-/// `/openapi/v3/{gv}`: paths and operations only, no schemas. It is enough for
-/// kubectl to see that PATCH takes `fieldValidation` (validation happens on the
-/// server), so `kubectl apply` needs no client-side schema.
+/// `/openapi/v3/{gv}`: the group/version's paths and the served kinds' schemas
+/// (`crate::openapi`).
 pub fn openapi_group_version(path: &str) -> Option<Value> {
-    let (group, version, gv_path) = openapi_group_versions()
+    let (group, version, _) = openapi_group_versions()
         .into_iter()
         .find(|(_, _, p)| p == path)?;
-    let mut paths = serde_json::Map::new();
-    for def in RESOURCES
-        .iter()
-        .filter(|r| r.group == group && r.version == version)
-    {
-        let gvk = json!({"group": def.group, "version": def.version, "kind": def.kind});
-        let params = json!([
-            {"name": "dryRun", "in": "query", "schema": {"type": "string"}},
-            {"name": "fieldManager", "in": "query", "schema": {"type": "string"}},
-            {"name": "fieldValidation", "in": "query", "schema": {"type": "string"}},
-        ]);
-        let operation = |id: &str| {
-            json!({
-                "operationId": id,
-                "parameters": params,
-                "responses": {"200": {"description": "OK"}},
-                "x-kubernetes-group-version-kind": gvk,
-                "x-kubernetes-action": id,
-            })
-        };
-        let prefix = if def.namespaced {
-            format!("/{gv_path}/namespaces/{{namespace}}/{}", def.plural)
-        } else {
-            format!("/{gv_path}/{}", def.plural)
-        };
-        paths.insert(prefix.clone(), json!({"post": operation("post")}));
-        paths.insert(
-            format!("{prefix}/{{name}}"),
-            json!({"patch": operation("patch"), "put": operation("put")}),
-        );
-    }
-    Some(json!({
-        "openapi": "3.0.0",
-        "info": {"title": "Kubernetes (shakedown sandbox)", "version": "v1.33.0"},
-        "paths": paths,
-        "components": {"schemas": {}},
-    }))
+    Some(super::openapi::group_version(group, version))
 }
 
 #[cfg(test)]

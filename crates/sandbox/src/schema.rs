@@ -78,6 +78,19 @@ const DAEMONSET_SPEC: &[&str] = &[
     "minReadySeconds",
     "revisionHistoryLimit",
 ];
+const STATEFULSET_SPEC: &[&str] = &[
+    "replicas",
+    "selector",
+    "template",
+    "volumeClaimTemplates",
+    "serviceName",
+    "podManagementPolicy",
+    "updateStrategy",
+    "revisionHistoryLimit",
+    "minReadySeconds",
+    "persistentVolumeClaimRetentionPolicy",
+    "ordinals",
+];
 const PDB_SPEC: &[&str] = &[
     "minAvailable",
     "selector",
@@ -93,6 +106,7 @@ fn spec_type(kind: &str) -> Option<(&'static str, &'static [&'static str])> {
         "Deployment" => ("DeploymentSpec", DEPLOYMENT_SPEC),
         "ReplicaSet" => ("ReplicaSetSpec", REPLICASET_SPEC),
         "DaemonSet" => ("DaemonSetSpec", DAEMONSET_SPEC),
+        "StatefulSet" => ("StatefulSetSpec", STATEFULSET_SPEC),
         "PodDisruptionBudget" => ("PodDisruptionBudgetSpec", PDB_SPEC),
         _ => return None,
     })
@@ -120,7 +134,8 @@ fn scalar_type(kind: &str, field: &str) -> Option<&'static str> {
             "Deployment" | "ReplicaSet",
             "replicas" | "minReadySeconds" | "revisionHistoryLimit" | "progressDeadlineSeconds",
         )
-        | ("DaemonSet", "minReadySeconds" | "revisionHistoryLimit") => "int32",
+        | ("DaemonSet", "minReadySeconds" | "revisionHistoryLimit")
+        | ("StatefulSet", "replicas" | "minReadySeconds" | "revisionHistoryLimit") => "int32",
         _ => return None,
     })
 }

@@ -343,6 +343,13 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
                 let mut response = match api::route(&state, &request) {
                     Ok(Reply::Json(code, value)) => json_response(code, &value),
                     Ok(Reply::Raw(code, bytes)) => raw_json_response(code, bytes),
+                    Ok(Reply::Binary(code, content_type, bytes)) => {
+                        let mut r = Response::new(Full::new(bytes).boxed());
+                        *r.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
+                        r.headers_mut()
+                            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+                        r
+                    }
                     Ok(Reply::Text(code, content_type, text)) => {
                         let mut r = Response::new(Full::new(Bytes::from(text)).boxed());
                         *r.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);

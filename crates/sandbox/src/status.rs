@@ -118,6 +118,14 @@ impl ApiError {
         Self::new(403, "Forbidden", message)
     }
 
+    pub fn not_acceptable() -> Self {
+        Self::new(
+            406,
+            "NotAcceptable",
+            "only the following media types are accepted: application/json",
+        )
+    }
+
     pub fn method_not_allowed() -> Self {
         Self::new(
             405,

@@ -57,6 +57,13 @@ fn columns(def: &ResourceDef) -> Vec<Column> {
             col("Images", "string", 1),
             col("Selector", "string", 1),
         ],
+        "statefulsets" => vec![
+            col("Name", "string", 0),
+            col("Ready", "string", 0),
+            col("Age", "string", 0),
+            col("Containers", "string", 1),
+            col("Images", "string", 1),
+        ],
         "replicasets" => vec![
             col("Name", "string", 0),
             col("Desired", "integer", 0),
@@ -247,6 +254,29 @@ fn cells(def: &ResourceDef, obj: &Value) -> Vec<Value> {
                 json!(list("name")),
                 json!(list("image")),
                 json!(selector),
+            ]
+        }
+        "statefulsets" => {
+            let containers = &spec["template"]["spec"]["containers"];
+            let list = |key: &str| {
+                containers
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|c| text(&c[key]))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
+            vec![
+                name,
+                json!(format!(
+                    "{}/{}",
+                    status["readyReplicas"].as_i64().unwrap_or(0),
+                    spec["replicas"].as_i64().unwrap_or(0)
+                )),
+                age,
+                json!(list("name")),
+                json!(list("image")),
             ]
         }
         "replicasets" => vec![

@@ -520,13 +520,9 @@ async fn kubectl_apply_creates_then_configures_a_deployment() {
         let handle = started().await;
         let kubectl = Kubectl::new(&bin, &handle);
         let label = kubectl.label();
-        // kubectl 1.27 validates through protobuf OpenAPI v2, which the sandbox does
-        // not serve; newer clients check OpenAPI v3 and leave validation to the server.
-        let validate = if label.ends_with("1.27") {
-            "--validate=false"
-        } else {
-            "--validate=true"
-        };
+        // 1.27 learns from OpenAPI v2 (protobuf), newer clients from v3, that the
+        // server validates fields itself.
+        let validate = "--validate=true";
         let file = kubectl.home.join("web.yaml");
         for (replicas, verb) in [(2, "created"), (3, "configured")] {
             std::fs::write(&file, manifest.replace("REPLICAS", &replicas.to_string()))
@@ -796,8 +792,8 @@ async fn kubectl_creates_gets_and_deletes_a_config_map() {
             .expect("sandbox starts");
         let kubectl = Kubectl::new(&bin, &handle);
         let label = kubectl.label();
-        // `create -f` (not `create configmap`, whose typed client sends protobuf,
-        // which the sandbox does not decode).
+        // `create -f` goes through the dynamic client in JSON (`create configmap`'s
+        // protobuf is in kubectl_1_33_typed_creates_send_protobuf_the_sandbox_decodes).
         let manifest = kubectl.home.join("marker.yaml");
         std::fs::write(
             &manifest,
@@ -805,12 +801,7 @@ async fn kubectl_creates_gets_and_deletes_a_config_map() {
         )
         .expect("manifest");
         let manifest = manifest.to_str().expect("utf8").to_owned();
-        // As in the apply test: 1.27 validates through protobuf OpenAPI v2.
-        let validate = if label.ends_with("1.27") {
-            "--validate=false"
-        } else {
-            "--validate=true"
-        };
+        let validate = "--validate=true";
         let create = ["create", validate, "-f", manifest.as_str()];
         let out = kubectl.ok(&create).await;
         assert!(out.contains("configmap/marker created"), "{label}: {out}");
@@ -842,6 +833,491 @@ async fn kubectl_creates_gets_and_deletes_a_config_map() {
             "{label}: {out}"
         );
         assert!(handle.object("configmaps", "default", "marker").is_none());
+        handle.shutdown().await;
+    }
+}
+
+/// kubectl 1.33's `create <kind>` subcommands POST protobuf (client-go does not fall
+/// back to JSON on 415); regression test for `create deployment` failing with
+/// UnsupportedMediaType. The Deployment then scales, reads back and deletes, with 1.27
+/// (JSON) as with 1.33.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_1_33_typed_creates_send_protobuf_the_sandbox_decodes() {
+    for bin in kubectls() {
+        let handle = started().await;
+        let kubectl = Kubectl::new(&bin, &handle);
+        let label = kubectl.label();
+        let out = kubectl
+            .ok(&[
+                "create",
+                "deployment",
+                "web",
+                "-n",
+                "shop",
+                "--image=nginx:1.27",
+                "--replicas=2",
+                "--port=8080",
+            ])
+            .await;
+        assert!(
+            out.contains("deployment.apps/web created"),
+            "{label}: {out}"
+        );
+        let created = handle
+            .object("deployments", "shop", "web")
+            .expect("deployment stored");
+        let container = &created["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(container["image"], "nginx:1.27", "{label}: {created}");
+        assert_eq!(container["ports"][0]["containerPort"], 8080, "{label}");
+        assert_eq!(created["spec"]["selector"]["matchLabels"]["app"], "web");
+        let post = handle
+            .request_log()
+            .into_iter()
+            .find(|r| r.method == "POST" && r.path == "/apis/apps/v1/namespaces/shop/deployments")
+            .expect("the create was logged");
+        assert_eq!(post.status, 201, "{label}");
+        // The request log keeps JSON bodies only: 1.33's has none, it was protobuf.
+        assert_eq!(
+            post.body.is_none(),
+            label.ends_with("1.33"),
+            "{label}: {:?}",
+            post.body
+        );
+
+        let out = kubectl
+            .ok(&["scale", "deployment", "web", "-n", "shop", "--replicas=3"])
+            .await;
+        assert!(out.contains("deployment.apps/web scaled"), "{label}: {out}");
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            let yaml = kubectl
+                .ok(&["get", "deployment", "web", "-n", "shop", "-o", "yaml"])
+                .await;
+            let d: Value = serde_saphyr::from_str(&yaml).expect("YAML");
+            assert_eq!(d["spec"]["replicas"], 3, "{label}: {yaml}");
+            if d["status"]["readyReplicas"] == 3 {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{label}: never 3 ready: {yaml}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+
+        for (args, expected) in [
+            (
+                vec![
+                    "create",
+                    "configmap",
+                    "c1",
+                    "-n",
+                    "shop",
+                    "--from-literal=a=b",
+                ],
+                "configmap/c1 created",
+            ),
+            (vec!["create", "namespace", "ns1"], "namespace/ns1 created"),
+            (
+                vec![
+                    "create",
+                    "service",
+                    "clusterip",
+                    "s1",
+                    "-n",
+                    "shop",
+                    "--tcp=80:8080",
+                ],
+                "service/s1 created",
+            ),
+            (
+                vec![
+                    "create",
+                    "pdb",
+                    "p1",
+                    "-n",
+                    "shop",
+                    "--selector=app=web",
+                    "--min-available=1",
+                ],
+                "poddisruptionbudget.policy/p1 created",
+            ),
+        ] {
+            let out = kubectl.ok(&args).await;
+            assert!(out.contains(expected), "{label}: {out}");
+        }
+        let cm = handle.object("configmaps", "shop", "c1").expect("cm");
+        assert_eq!(cm["data"], serde_json::json!({"a": "b"}), "{label}");
+        let svc = handle.object("services", "shop", "s1").expect("svc");
+        assert_eq!(svc["spec"]["ports"][0]["targetPort"], 8080, "{label}");
+        let pdb = handle
+            .object("poddisruptionbudgets", "shop", "p1")
+            .expect("pdb");
+        assert_eq!(pdb["spec"]["minAvailable"], 1, "{label}");
+
+        let out = kubectl
+            .ok(&["delete", "deployment", "web", "-n", "shop"])
+            .await;
+        assert!(
+            out.contains("deployment.apps \"web\" deleted"),
+            "{label}: {out}"
+        );
+        assert!(
+            handle.object("deployments", "shop", "web").is_none(),
+            "{label}"
+        );
+        let refused: Vec<String> = handle
+            .request_log()
+            .iter()
+            .filter(|r| r.status == 415)
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect();
+        assert!(refused.is_empty(), "{label}: {refused:?}");
+        handle.shutdown().await;
+    }
+}
+
+fn pod_uid(handle: &SandboxHandle, name: &str) -> Option<String> {
+    handle
+        .object("pods", "shop", name)
+        .and_then(|p| p["metadata"]["uid"].as_str().map(str::to_owned))
+}
+
+/// Polls the `db` StatefulSet's pods until `want` are ready, checking at every look
+/// that OrderedReady held: a pod exists only when every lower ordinal is ready.
+async fn wait_ordered(handle: &SandboxHandle, want: usize, label: &str) {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let pods: Vec<Value> = handle
+            .objects("pods", Some("shop"))
+            .into_iter()
+            .filter(|p| p["metadata"]["labels"]["app"] == "db")
+            .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+            .collect();
+        let by_ordinal = |i: usize| {
+            pods.iter()
+                .find(|p| p["metadata"]["name"] == format!("db-{i}").as_str())
+        };
+        for (i, pod) in pods.iter().enumerate() {
+            let name = pod["metadata"]["name"].as_str().unwrap_or("");
+            let ordinal: usize = name
+                .strip_prefix("db-")
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("{label}: not an ordinal name: {name}"));
+            assert_eq!(
+                pod["metadata"]["labels"]["statefulset.kubernetes.io/pod-name"], name,
+                "{label}"
+            );
+            for lower in 0..ordinal {
+                assert!(
+                    by_ordinal(lower).is_some_and(ready),
+                    "{label}: {name} exists before db-{lower} is ready ({i} pods)"
+                );
+            }
+        }
+        if pods.len() == want && pods.iter().all(ready) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{label}: never {want} ordered ready pods"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// StatefulSets: pods `db-0`, `db-1`, `db-2` created in order, each once the one
+/// before is ready; a deleted pod comes back under its name with a new UID; scaling
+/// down removes the highest ordinal; status and `kubectl get sts` columns; the
+/// server's validation (selector required, immutable fields).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_runs_a_stateful_set_with_ordered_pod_identity() {
+    let manifest = "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: db, namespace: shop}\nspec:\n  serviceName: db\n  replicas: 3\n  selector: {matchLabels: {app: db}}\n  template:\n    metadata: {labels: {app: db}}\n    spec: {containers: [{name: db, image: postgres:17}]}\n";
+    for bin in kubectls() {
+        let handle = started().await;
+        let kubectl = Kubectl::new(&bin, &handle);
+        let label = kubectl.label();
+        let file = kubectl.home.join("db.yaml");
+        std::fs::write(&file, manifest).expect("manifest");
+        let file = file.to_str().expect("utf-8 path").to_owned();
+        let out = kubectl.ok(&["apply", "-f", &file]).await;
+        assert!(
+            out.contains("statefulset.apps/db created"),
+            "{label}: {out}"
+        );
+        wait_ordered(&handle, 3, &label).await;
+        let pod = handle.object("pods", "shop", "db-1").expect("db-1");
+        assert_eq!(pod["spec"]["hostname"], "db-1", "{label}");
+        assert_eq!(pod["spec"]["subdomain"], "db", "{label}");
+        assert_eq!(
+            pod["metadata"]["labels"]["apps.kubernetes.io/pod-index"],
+            "1"
+        );
+
+        let set = handle.object("statefulsets", "shop", "db").expect("sts");
+        let status = &set["status"];
+        for key in [
+            "replicas",
+            "readyReplicas",
+            "currentReplicas",
+            "updatedReplicas",
+        ] {
+            assert_eq!(status[key], 3, "{label}: {key} in {status}");
+        }
+        assert_eq!(status["observedGeneration"], 1, "{label}");
+        assert_eq!(
+            status["currentRevision"], status["updateRevision"],
+            "{label}"
+        );
+        assert_eq!(
+            set["spec"]["podManagementPolicy"], "OrderedReady",
+            "{label}"
+        );
+
+        let table = kubectl
+            .ok(&["get", "sts", "-n", "shop", "-o", "wide"])
+            .await;
+        let header: Vec<&str> = table
+            .lines()
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .collect();
+        assert_eq!(
+            header,
+            ["NAME", "READY", "AGE", "CONTAINERS", "IMAGES"],
+            "{label}"
+        );
+        let row: Vec<&str> = table
+            .lines()
+            .find(|l| l.starts_with("db "))
+            .unwrap_or_else(|| panic!("{label}: {table}"))
+            .split_whitespace()
+            .collect();
+        assert_eq!(row[1], "3/3", "{label}: {table}");
+        assert_eq!(row[3..], ["db", "postgres:17"], "{label}: {table}");
+
+        // A deleted pod returns under its own name, with a new UID.
+        let old_uid = pod_uid(&handle, "db-1").expect("uid");
+        kubectl.ok(&["delete", "pod", "db-1", "-n", "shop"]).await;
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            let back = handle.object("pods", "shop", "db-1");
+            if back.as_ref().is_some_and(ready) {
+                assert_ne!(pod_uid(&handle, "db-1"), Some(old_uid.clone()), "{label}");
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{label}: db-1 never came back"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+
+        let out = kubectl
+            .ok(&["scale", "sts", "db", "-n", "shop", "--replicas=2"])
+            .await;
+        assert!(out.contains("statefulset.apps/db scaled"), "{label}: {out}");
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        while handle.object("pods", "shop", "db-2").is_some() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{label}: db-2 never went"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(handle.object("pods", "shop", "db-1").is_some(), "{label}");
+
+        // Only replicas, template, updateStrategy, … may change.
+        let renamed = kubectl
+            .run(&[
+                "patch",
+                "sts",
+                "db",
+                "-n",
+                "shop",
+                "--type=merge",
+                "-p",
+                r#"{"spec":{"serviceName":"other"}}"#,
+            ])
+            .await;
+        let why = String::from_utf8_lossy(&renamed.stderr);
+        assert!(!renamed.status.success(), "{label}");
+        assert!(
+            why.contains(
+                "spec: Forbidden: updates to statefulset spec for fields other than 'replicas'"
+            ),
+            "{label}: {why}"
+        );
+        let no_selector = manifest
+            .replace("name: db,", "name: nosel,")
+            .replace("  selector: {matchLabels: {app: db}}\n", "");
+        let file = kubectl.home.join("nosel.yaml");
+        std::fs::write(&file, no_selector).expect("manifest");
+        let refused = kubectl
+            .run(&[
+                "apply",
+                "--validate=false",
+                "-f",
+                file.to_str().expect("utf-8"),
+            ])
+            .await;
+        let why = String::from_utf8_lossy(&refused.stderr);
+        assert!(!refused.status.success(), "{label}");
+        assert!(
+            why.contains("spec.selector: Required value"),
+            "{label}: {why}"
+        );
+
+        kubectl.ok(&["delete", "sts", "db", "-n", "shop"]).await;
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        while handle
+            .objects("pods", Some("shop"))
+            .iter()
+            .any(|p| p["metadata"]["labels"]["app"] == "db")
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{label}: the set's pods outlived it"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        handle.shutdown().await;
+    }
+}
+
+/// Every node's agent holds `kube-node-lease/<node>` and renews it; regression test
+/// for `kubectl describe node` printing "Failed to get lease". A deleted node's Lease
+/// goes with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_describe_node_shows_its_renewed_lease() {
+    for bin in kubectls() {
+        let mut config = fast_shop();
+        config.timings.node_lease_renew_interval = Duration::from_millis(200);
+        let handle = sandbox::start(config, 0).await.expect("sandbox starts");
+        wait_settled(&handle).await;
+        let kubectl = Kubectl::new(&bin, &handle);
+        let label = kubectl.label();
+
+        let described = kubectl.ok(&["describe", "node", "node-a-1"]).await;
+        assert!(!described.contains("Failed"), "{label}: {described}");
+        let lease_block: Vec<&str> = described
+            .lines()
+            .skip_while(|l| !l.starts_with("Lease:"))
+            .take(4)
+            .collect();
+        assert_eq!(lease_block.first(), Some(&"Lease:"), "{label}: {described}");
+        assert!(
+            lease_block
+                .iter()
+                .any(|l| l.trim() == "HolderIdentity:  node-a-1"),
+            "{label}: {lease_block:?}"
+        );
+        assert!(
+            lease_block
+                .iter()
+                .any(|l| l.trim_start().starts_with("RenewTime:") && !l.contains("<unset>")),
+            "{label}: {lease_block:?}"
+        );
+
+        let lease = |h: &SandboxHandle| h.object("leases", "kube-node-lease", "node-a-1");
+        let first = lease(&handle).expect("the node's lease");
+        assert_eq!(first["spec"]["holderIdentity"], "node-a-1", "{label}");
+        assert_eq!(first["spec"]["leaseDurationSeconds"], 40, "{label}");
+        assert_eq!(first["metadata"]["ownerReferences"][0]["kind"], "Node");
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        while lease(&handle).expect("lease")["spec"]["renewTime"] == first["spec"]["renewTime"] {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{label}: the lease was never renewed"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let listed = kubectl
+            .ok(&["get", "leases", "-n", "kube-node-lease"])
+            .await;
+        assert_eq!(listed.lines().skip(1).count(), 3, "{label}: {listed}");
+
+        kubectl.ok(&["delete", "node", "node-b-1"]).await;
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        while handle
+            .object("leases", "kube-node-lease", "node-b-1")
+            .is_some()
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{label}: the lease outlived its node"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        handle.shutdown().await;
+    }
+}
+
+/// `kubectl explain` reads the served kinds' schemas (kubectl 1.28 on from OpenAPI
+/// v3, 1.27 from OpenAPI v2 in protobuf), and `apply --validate=strict` learns from
+/// the same documents that the server validates fields, which refuses an unknown one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_explains_served_kinds_and_validates_strictly() {
+    for bin in kubectls() {
+        let handle = started().await;
+        let kubectl = Kubectl::new(&bin, &handle);
+        let label = kubectl.label();
+        let containers = kubectl.ok(&["explain", "pods.spec.containers"]).await;
+        for expected in [
+            "KIND:",
+            "Pod",
+            "containers <[]",
+            "List of containers belonging to the pod.",
+            "image\t<string>",
+            "ports\t<[]",
+        ] {
+            assert!(
+                containers.contains(expected),
+                "{label}: no {expected:?} in\n{containers}"
+            );
+        }
+        let deployments = kubectl.ok(&["explain", "deployments"]).await;
+        for expected in ["apps", "Deployment", "spec\t<"] {
+            assert!(
+                deployments.contains(expected),
+                "{label}: no {expected:?} in\n{deployments}"
+            );
+        }
+        let sts = kubectl.ok(&["explain", "sts.spec.serviceName"]).await;
+        assert!(sts.contains("serviceName <string>"), "{label}: {sts}");
+
+        let file = kubectl.home.join("typo.yaml");
+        std::fs::write(
+            &file,
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: typo, namespace: default}\nspec:\n  replicaz: 2\n  selector: {matchLabels: {app: typo}}\n  template:\n    metadata: {labels: {app: typo}}\n    spec: {containers: [{name: web, image: nginx}]}\n",
+        )
+        .expect("manifest");
+        let applied = kubectl
+            .run(&[
+                "apply",
+                "--validate=strict",
+                "-f",
+                file.to_str().expect("utf-8"),
+            ])
+            .await;
+        let err = String::from_utf8_lossy(&applied.stderr);
+        assert!(!applied.status.success(), "{label}: strict must refuse");
+        assert!(
+            err.contains("unknown field \"spec.replicaz\""),
+            "{label}: {err}"
+        );
+        assert!(handle.object("deployments", "default", "typo").is_none());
+        let asked: Vec<String> = handle
+            .request_log()
+            .iter()
+            .filter(|r| r.path.starts_with("/openapi"))
+            .map(|r| format!("{} {}", r.path, r.status))
+            .collect();
+        assert!(
+            asked.iter().all(|a| a.ends_with(" 200")),
+            "{label}: {asked:?}"
+        );
         handle.shutdown().await;
     }
 }

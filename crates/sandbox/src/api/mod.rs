@@ -96,6 +96,8 @@ pub enum Reply {
     /// Already-encoded JSON.
     Raw(u16, Bytes),
     Text(u16, &'static str, String),
+    /// A binary answer in its own media type (OpenAPI v2 in protobuf).
+    Binary(u16, &'static str, Bytes),
     /// A plain-text answer after a simulated service latency.
     Delayed(std::time::Duration, u16, String),
     /// A watch: newline-delimited JSON events until the stream ends.
@@ -129,6 +131,7 @@ pub fn route(state: &Arc<State>, req: &ApiRequest) -> Result<Reply, ApiError> {
         ["api"] if get => Ok(Reply::Json(200, resources::core_versions())),
         ["apis"] if get => Ok(Reply::Json(200, resources::group_list())),
         ["openapi", "v3"] if get => Ok(Reply::Json(200, resources::openapi_root())),
+        ["openapi", "v2"] if get => openapi_v2(req),
         ["openapi", "v3", rest @ ..] if get => {
             json_or_404(resources::openapi_group_version(&rest.join("/")))
         }
@@ -154,6 +157,32 @@ pub fn route(state: &Arc<State>, req: &ApiRequest) -> Result<Reply, ApiError> {
             resource_request(state, req, target)
         }
         _ => Err(ApiError::not_found_path()),
+    }
+}
+
+/// `/openapi/v2` in JSON, or in gnostic's protobuf form for the clients that ask for
+/// it (kubectl before 1.28 reads only that); anything else is told 406.
+fn openapi_v2(req: &ApiRequest) -> Result<Reply, ApiError> {
+    if crate::openapi::V2_PROTOBUF_ACCEPTED
+        .iter()
+        .any(|m| req.accept.contains(m))
+    {
+        return Ok(Reply::Binary(
+            200,
+            crate::openapi::V2_PROTOBUF,
+            crate::openapi::v2_protobuf().clone(),
+        ));
+    }
+    let accepts_json = req.accept.is_empty()
+        || req
+            .accept
+            .split(',')
+            .map(|m| m.split(';').next().unwrap_or("").trim())
+            .any(|m| matches!(m, "application/json" | "*/*" | "application/*"));
+    if accepts_json {
+        Ok(Reply::Json(200, crate::openapi::v2().clone()))
+    } else {
+        Err(ApiError::not_acceptable())
     }
 }
 
@@ -313,9 +342,9 @@ fn as_stored(def: &ResourceDef, obj: Value) -> Value {
     }
 }
 
-/// A request body in JSON or YAML, or in protobuf for the self-reviews kubectl's
-/// typed clients send that way (`crate::protobuf`). Other protobuf bodies and CBOR
-/// are refused with 415.
+/// A request body in JSON or YAML, or in protobuf for the kinds kubectl's typed
+/// clients send that way (`crate::protobuf`). Other protobuf bodies and CBOR are
+/// refused with 415.
 fn parse_body(req: &ApiRequest) -> Result<Value, ApiError> {
     let media = req.content_type.split(';').next().unwrap_or("").trim();
     let value: Value = match media {

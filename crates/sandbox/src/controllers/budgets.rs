@@ -35,10 +35,10 @@ pub(super) fn update_budgets(store: &mut Store) {
             if let Some(r) = controller_of(pod) {
                 let scale = store
                     .iter(
-                        if r["kind"] == "DaemonSet" {
-                            "daemonsets"
-                        } else {
-                            "replicasets"
+                        match r["kind"].as_str() {
+                            Some("DaemonSet") => "daemonsets",
+                            Some("StatefulSet") => "statefulsets",
+                            _ => "replicasets",
                         },
                         Some(&ns),
                         None,

@@ -79,7 +79,13 @@ pub(super) fn collect_garbage(store: &mut Store) {
         store.remove("pods", &ns, &name);
     }
     let mut uids = HashSet::new();
-    for kind in ["deployments", "replicasets", "daemonsets", "nodes"] {
+    for kind in [
+        "deployments",
+        "replicasets",
+        "daemonsets",
+        "statefulsets",
+        "nodes",
+    ] {
         uids.extend(store.iter(kind, None, None).map(|o| uid_of(o).to_owned()));
     }
     for kind in ["replicasets", "pods"] {

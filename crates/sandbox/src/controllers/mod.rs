@@ -1,8 +1,7 @@
 //! The control plane: one pass of every controller, run on one interval under the
 //! store lock, in dependency order (cleanup, Deployment → ReplicaSet → Pod,
-//! DaemonSets, the scheduler, the kubelet, Service endpoints, then status and
-//! disruption budgets), plus
-//! the pieces those controllers share (pod templates, owner references, events,
+//! DaemonSets, StatefulSets, the scheduler, the kubelet and its node Lease, Service
+//! endpoints, then status and disruption budgets), plus the pieces those controllers share (pod templates, owner references, events,
 //! int-or-percent scaling). Each controller lives in its own module.
 //! Everything here writes through the store, so watches see every step.
 //!
@@ -15,9 +14,11 @@ mod deployments;
 mod endpoints;
 mod gc;
 mod kubelet;
+mod node_leases;
 mod nodes;
 mod replicasets;
 mod scheduler;
+mod statefulsets;
 mod workload_status;
 
 use std::collections::HashMap;
@@ -46,6 +47,8 @@ pub struct ControlPlane {
     next_deadline: Option<Instant>,
     /// True during the first pass only: the seeded pods start already running.
     warm_start: bool,
+    /// When each node's agent last renewed its Lease.
+    lease_renewed: HashMap<String, Instant>,
 }
 
 impl ControlPlane {
@@ -56,6 +59,7 @@ impl ControlPlane {
             settled_at: 0,
             next_deadline: None,
             warm_start: true,
+            lease_renewed: HashMap::new(),
         }
     }
 
@@ -64,6 +68,7 @@ impl ControlPlane {
     /// due, so an idle sandbox with thousands of pods costs next to nothing.
     pub fn tick(&mut self, store: &mut Store) {
         let now = Instant::now();
+        self.heartbeat(store, now);
         let changed = store.resource_version() != self.settled_at;
         let due = self.next_deadline.is_some_and(|d| d <= now);
         if !changed && !due {
@@ -75,6 +80,7 @@ impl ControlPlane {
         deployments::reconcile_deployments(store);
         replicasets::reconcile_replicasets(store);
         daemonsets::reconcile_daemonsets(store);
+        statefulsets::reconcile_statefulsets(store);
         nodes::reconcile_unschedulable_taints(store);
         scheduler::schedule(store);
         self.run_kubelet(store, now);
@@ -86,6 +92,20 @@ impl ControlPlane {
         // status) may be what an earlier one (a rollout) waits for.
         if store.resource_version() == before {
             self.settled_at = before;
+        }
+    }
+}
+
+impl ControlPlane {
+    /// The node agents' Lease renewals, on every tick (they cost one look at the
+    /// nodes). They are the agents' own writes: on their own they must not wake the
+    /// controllers, or a pass slower than the renew interval would never settle.
+    fn heartbeat(&mut self, store: &mut Store, now: Instant) {
+        let settled = store.resource_version() == self.settled_at;
+        let interval = self.timings.node_lease_renew_interval;
+        node_leases::renew(store, &mut self.lease_renewed, now, interval);
+        if settled {
+            self.settled_at = store.resource_version();
         }
     }
 }
@@ -138,14 +158,13 @@ fn owned_by<'a>(
         .filter(move |o| controller_of(o).is_some_and(|r| r["uid"] == owner_uid))
 }
 
-fn new_pod(store: &mut Store, owner: &Value, node: Option<&str>) -> Option<Value> {
+/// A pod named `name` from its owner's template, owned by it (not yet stored).
+fn pod_from_template(owner: &Value, name: &str) -> Value {
     let template = &owner["spec"]["template"];
-    let ns = namespace_of(owner);
-    let name = format!("{}-{}", name_of(owner), store.random_suffix());
     let mut pod = json!({
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {
-            "name": name, "namespace": ns, "generateName": format!("{}-", name_of(owner)),
+            "name": name, "namespace": namespace_of(owner),
             "labels": template["metadata"]["labels"],
             "ownerReferences": [owner_ref(owner)],
         },
@@ -154,6 +173,36 @@ fn new_pod(store: &mut Store, owner: &Value, node: Option<&str>) -> Option<Value
     if let Some(annotations) = template["metadata"]["annotations"].as_object() {
         pod["metadata"]["annotations"] = json!(annotations);
     }
+    pod
+}
+
+/// A pod with a fixed name (a StatefulSet's), extra labels and spec fields; the
+/// caller records the event.
+fn new_named_pod(
+    store: &mut Store,
+    owner: &Value,
+    name: &str,
+    labels: &[(&str, String)],
+    spec: &Value,
+) -> Option<Value> {
+    let mut pod = pod_from_template(owner, name);
+    if !pod["metadata"]["labels"].is_object() {
+        pod["metadata"]["labels"] = json!({});
+    }
+    for (key, value) in labels {
+        pod["metadata"]["labels"][*key] = json!(value);
+    }
+    for (key, value) in spec.as_object().into_iter().flatten() {
+        pod["spec"][key] = value.clone();
+    }
+    prepare_create(def("pods"), &mut pod).ok()?;
+    store.create("pods", "pods", pod, false).ok()
+}
+
+fn new_pod(store: &mut Store, owner: &Value, node: Option<&str>) -> Option<Value> {
+    let name = format!("{}-{}", name_of(owner), store.random_suffix());
+    let mut pod = pod_from_template(owner, &name);
+    pod["metadata"]["generateName"] = json!(format!("{}-", name_of(owner)));
     if let Some(node) = node {
         pod["spec"]["nodeName"] = json!(node);
         let tolerations = pod["spec"]["tolerations"]

@@ -1,5 +1,5 @@
 //! Workload status: the `status` of ReplicaSets, Deployments (replica counts and the
-//! Available/Progressing conditions) and DaemonSets, counted from the pods each owns,
+//! Available/Progressing conditions), StatefulSets (counts and revisions) and DaemonSets, counted from the pods each owns,
 //! in the shape the real controllers write it.
 //!
 //! It must not change any spec or create or delete anything: it only reports.
@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde_json::{Value, json};
 
 use super::deployments::template_hash;
+use super::statefulsets::{REVISION_LABEL, update_revision};
 use super::{PodSummary, owned_by, pods_by_owner, scaled};
 use crate::objects::{node_selector_matches, set_condition};
 use crate::store::{Store, labels_of, namespace_of, uid_of};
@@ -96,6 +97,7 @@ pub(super) fn update_workload_status(store: &mut Store) {
         d["status"] = status;
         store.update("deployments", d);
     }
+    stateful_set_status(store, &index);
     let sets: Vec<Value> = store.iter("daemonsets", None, None).cloned().collect();
     let nodes: Vec<BTreeMap<String, String>> =
         store.iter("nodes", None, None).map(labels_of).collect();
@@ -111,6 +113,53 @@ pub(super) fn update_workload_status(store: &mut Store) {
             "numberUnavailable": (desired - ready).max(0), "observedGeneration": ds["metadata"]["generation"],
         });
         store.update("daemonsets", ds);
+    }
+}
+
+/// A StatefulSet's counts, and its revisions: `currentRevision` stays the old one
+/// until every pod runs the update revision.
+fn stateful_set_status(store: &mut Store, index: &HashMap<String, Vec<PodSummary>>) {
+    let sets: Vec<Value> = store.iter("statefulsets", None, None).cloned().collect();
+    for mut set in sets {
+        let ns = namespace_of(&set).to_owned();
+        let update = update_revision(&set);
+        let revisions: Vec<(String, bool)> = index
+            .get(uid_of(&set))
+            .into_iter()
+            .flatten()
+            .filter(|p| !p.terminating)
+            .map(|p| {
+                let revision = store.get("pods", &ns, &p.name).map_or("", |pod| {
+                    pod["metadata"]["labels"][REVISION_LABEL]
+                        .as_str()
+                        .unwrap_or("")
+                });
+                (revision.to_owned(), p.serving)
+            })
+            .collect();
+        let total = revisions.len() as i64;
+        let ready = revisions.iter().filter(|(_, r)| *r).count() as i64;
+        let updated = revisions.iter().filter(|(r, _)| *r == update).count() as i64;
+        let mut current = set["status"]["currentRevision"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned();
+        if current.is_empty() || updated == total {
+            current = update.clone();
+        }
+        let current_count = revisions.iter().filter(|(r, _)| *r == current).count() as i64;
+        let mut status = json!({
+            "replicas": total, "readyReplicas": ready, "availableReplicas": ready,
+            "currentReplicas": current_count, "updatedReplicas": updated,
+            "currentRevision": current, "updateRevision": update,
+            "observedGeneration": set["metadata"]["generation"], "collisionCount": 0,
+        });
+        strip_zeroes(&mut status);
+        // `replicas` and `collisionCount` are not omitempty in StatefulSetStatus.
+        status["replicas"] = json!(total);
+        status["collisionCount"] = json!(0);
+        set["status"] = status;
+        store.update("statefulsets", set);
     }
 }
 
