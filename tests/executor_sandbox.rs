@@ -1,7 +1,7 @@
 //! The three faults end to end, through the CLI, against an in-process sandbox. Every
 //! test asserts on the sandbox's request log: what shakedown changed, and nothing else.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
@@ -10,31 +10,17 @@ use shakedown_sandbox::{self as sandbox, RequestRecord, SandboxHandle};
 
 #[path = "../crates/sandbox/tests/common/mod.rs"]
 mod common;
+#[path = "support/sandbox_bench.rs"]
+mod sandbox_bench;
 
-struct Bench {
-    handle: SandboxHandle,
-    dir: PathBuf,
-    kubeconfig: PathBuf,
-}
+use sandbox_bench::Bench;
 
 async fn bench(tag: &str) -> Bench {
-    bench_with(tag, common::fast_shop()).await
+    Bench::new(tag).await
 }
 
 async fn bench_with(tag: &str, config: sandbox::SandboxConfig) -> Bench {
-    let handle = sandbox::start(config, 0).await.expect("sandbox starts");
-    let dir = std::env::temp_dir().join(format!("shakedown-exec-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("tmp");
-    let kubeconfig = dir.join("kubeconfig");
-    handle.write_kubeconfig(&kubeconfig).expect("kubeconfig");
-    wait_for_ready_checkouts(&handle, 3).await;
-    handle.clear_request_log();
-    Bench {
-        handle,
-        dir,
-        kubeconfig,
-    }
+    sandbox_bench::bench(tag, config).await
 }
 
 fn ready_checkouts(handle: &SandboxHandle) -> usize {
@@ -65,41 +51,8 @@ async fn wait_for_ready_checkouts(handle: &SandboxHandle, n: usize) {
     }
 }
 
+/// What only these tests need of the bench.
 impl Bench {
-    fn scenario(&self, name: &str, body: &str) -> PathBuf {
-        let path = self.dir.join(format!("{name}.yaml"));
-        let text = format!(
-            "apiVersion: shakedown.dev/v1alpha1\nkind: Scenario\nmetadata: {{name: {name}}}\nspec:\n  safety: {{allowedNamespaces: [shop]}}\n{body}"
-        );
-        std::fs::write(&path, text).expect("write scenario");
-        path
-    }
-
-    /// `shakedown --yes --seed 7 ARGS` against this sandbox, outside any CI.
-    fn command(&self, args: &[&str]) -> tokio::process::Command {
-        let mut command = self.unconfirmed(&["--yes", "--seed", "7"]);
-        command.args(args);
-        command
-    }
-
-    /// `shakedown ARGS` against this sandbox without `--yes`, outside any CI: every CI
-    /// system's marker is removed, so the `--yes` rule does not depend on where the
-    /// tests run.
-    fn unconfirmed(&self, args: &[&str]) -> tokio::process::Command {
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_shakedown"));
-        command
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .arg("--output-dir")
-            .arg(self.dir.join("out"))
-            .args(args)
-            .kill_on_drop(true);
-        for marker in shakedown::run::ci::MARKERS {
-            command.env_remove(marker);
-        }
-        command
-    }
-
     async fn run(&self, scenario: &Path) -> Output {
         self.command(&["run", scenario.to_str().expect("utf8")])
             .output()
@@ -110,10 +63,8 @@ impl Bench {
     /// Mutating calls, minus access reviews (a POST that changes nothing) and the run's
     /// own locks (tests/concurrency.rs covers those).
     fn changes(&self) -> Vec<RequestRecord> {
-        self.handle
-            .request_log()
+        self.mutations()
             .into_iter()
-            .filter(|r| r.is_mutating() && !r.path.contains("selfsubjectaccessreviews"))
             .filter(|r| !r.path.contains("/leases"))
             .collect()
     }
@@ -139,22 +90,6 @@ impl Bench {
             node["metadata"]["annotations"]["shakedown.dev/cordoned-by"].is_null(),
             "{node}"
         );
-    }
-
-    /// The journal's event names, in order.
-    fn event_kinds(&self) -> Vec<String> {
-        self.journal()
-            .iter()
-            .map(|r| r["event"].as_str().unwrap_or("").to_owned())
-            .collect()
-    }
-
-    fn journal(&self) -> Vec<Value> {
-        let text =
-            std::fs::read_to_string(self.dir.join("out/latest/journal.jsonl")).expect("journal");
-        text.lines()
-            .map(|l| serde_json::from_str(l).expect("record"))
-            .collect()
     }
 }
 
