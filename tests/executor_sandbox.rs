@@ -1902,3 +1902,134 @@ async fn a_real_drain_reports_its_probe_in_words_and_its_node_as_one_target() {
         );
     }
 }
+
+/// How long a test lets a signalled run take to exit: the target is 1 s, revert and
+/// reports included; these tests share two cores with compilers and other test binaries.
+/// A regression waits for a probe's or an API retry's 30–60 s.
+const SIGNAL_BOUND: Duration = Duration::from_secs(3);
+
+/// Regression (issue 13): SIGINT while a baseline sample waited on a hung probe was
+/// honoured only when the probe's own timeout (60 s here) ran out. The HTTP server here
+/// accepts and never answers, so only the signal can end the baseline.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigint_during_a_hung_baseline_exits_within_a_second_and_injects_nothing() {
+    let b = bench("baseline-sigint").await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/", listener.local_addr().expect("addr"));
+    let (accepted_tx, mut accepted) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+            accepted_tx.send_replace(true);
+        }
+    });
+    let scenario = b.scenario(
+        "hung",
+        &format!(
+            "  target: {{pods: {{namespace: shop, selector: app=checkout, mode: one}}}}\n  fault: {{type: pod-delete}}\n  hypotheses:\n    - {{name: shop answers, http: {{url: '{url}', timeout: 60s}}, expect: \"< 1\", phases: [before], every: 2m}}\n  recovery: {{within: 20s}}\n"
+        ),
+    );
+    let child = b
+        .command(&["run", scenario.to_str().expect("utf8")])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    tokio::time::timeout(common::DEADLINE, accepted.wait_for(|a| *a))
+        .await
+        .expect("the baseline probe never connected")
+        .expect("accepting");
+    let (out, took) = sandbox_bench::signal(child, "INT").await;
+    eprintln!("SIGINT during a hung baseline: exited {took:?} after the signal");
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    assert!(took < SIGNAL_BOUND, "exited {took:?} after SIGINT");
+    assert!(b.changes().is_empty(), "{:?}", summary(&b.changes()));
+    let journal = b.journal();
+    let said =
+        |event: &str| -> Vec<&Value> { journal.iter().filter(|r| r["event"] == event).collect() };
+    assert!(said("faultIntent").is_empty(), "{journal:?}");
+    assert!(said("faultInjected").is_empty(), "{journal:?}");
+    let verdicts = said("hypothesisVerdict");
+    assert_eq!(verdicts.len(), 1, "{verdicts:?}");
+    assert_eq!(verdicts[0]["phase"], "before");
+    assert_eq!(verdicts[0]["verdict"], "skipped");
+    let skipped = said("stepSkipped");
+    assert!(
+        skipped.len() == 1
+            && skipped[0]["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("stopped during the baseline")),
+        "the step says the stop, not a failed baseline, kept it from running: {skipped:?}"
+    );
+    let last = journal.last().expect("a journal");
+    assert_eq!(last["event"], "runFinished", "{last}");
+    assert_eq!(last["exitCode"], 130, "{last}");
+}
+
+/// Regression (issue 13): SIGINT while a repeated pod-delete re-read its targets
+/// between rounds (retrying a failing pod list for up to 30 s) was honoured only when
+/// the retries ran out. The pod list fails from the second round on, so only the signal
+/// can end the re-pick.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigint_during_the_re_pick_between_pod_delete_rounds_exits_within_a_second() {
+    let b = bench("repick-sigint").await;
+    let scenario = b.scenario(
+        "rounds",
+        "  target: {pods: {namespace: shop, selector: app=checkout, mode: one}}\n  fault: {type: pod-delete, interval: 1s, duration: 10m}\n  recovery: {within: 20s}\n",
+    );
+    let child = b
+        .command(&["run", scenario.to_str().expect("utf8")])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    b.wait_for("the first round deletes a pod", |h| {
+        h.request_log()
+            .iter()
+            .any(|r| r.method == "DELETE" && r.path.contains("/pods/"))
+    })
+    .await;
+    b.handle.set_api_faults(sandbox::ApiFaults {
+        error_share: 1.0,
+        error_code: 500,
+        matching: Some("GET /api/v1/namespaces/shop/pods".into()),
+        ..sandbox::ApiFaults::default()
+    });
+    let failed_from = b.handle.request_log().len();
+    // The re-pick lists the namespace's pods with no selector (recovery lists by label).
+    b.wait_for("the re-pick's pod list fails", |h| {
+        h.request_log().iter().skip(failed_from).any(|r| {
+            r.status == 500
+                && r.path == "/api/v1/namespaces/shop/pods"
+                && !r.query.contains("labelSelector")
+        })
+    })
+    .await;
+    let (out, took) = sandbox_bench::signal(child, "INT").await;
+    b.handle.set_api_faults(sandbox::ApiFaults::default());
+    eprintln!("SIGINT during a pod-delete re-pick: exited {took:?} after the signal");
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    assert!(took < SIGNAL_BOUND, "exited {took:?} after SIGINT");
+    let deletes = b
+        .changes()
+        .into_iter()
+        .filter(|r| r.method == "DELETE")
+        .count();
+    assert_eq!(deletes, 1, "{:?}", summary(&b.changes()));
+    let journal = b.journal();
+    let said =
+        |event: &str| -> Vec<&Value> { journal.iter().filter(|r| r["event"] == event).collect() };
+    assert_eq!(said("faultInjected").len(), 1, "{journal:?}");
+    assert_eq!(
+        said("targetsSelected").len(),
+        1,
+        "no second pick: {journal:?}"
+    );
+    let finished = said("stepFinished");
+    assert_eq!(finished.len(), 1, "{journal:?}");
+    assert_eq!(finished[0]["status"], "interrupted", "{journal:?}");
+    let last = journal.last().expect("a journal");
+    assert_eq!(last["event"], "runFinished", "{last}");
+    assert_eq!(last["exitCode"], 130, "{last}");
+}

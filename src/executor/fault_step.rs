@@ -14,7 +14,7 @@ use crate::events::{FaultIntent, NoteLevel, RunEvent, StepStatus};
 use crate::faults::recovery::{self, Disrupted};
 use crate::faults::{FaultContext, FaultError, Hold, Injector};
 use crate::plan::{self, FaultStep, TargetSelection};
-use crate::run::stop::{Stop, wait_or_stop};
+use crate::run::stop::{Stop, unless_stopped, wait_or_stop};
 use crate::spec::{Fault, OnEmptyTargets, Recovery, Safety};
 
 impl Runner {
@@ -69,7 +69,14 @@ impl Runner {
         let dry_run = self.options.server_dry_run;
         if dry_run {
             phases::skip_dry_run(&checks, &self.bus);
-        } else if !phases::before(&checks, &self.bus).await {
+        } else if !phases::before(&checks, &self.bus, &self.stop).await {
+            if self.stopped() {
+                self.bus.emit(RunEvent::StepSkipped {
+                    step: id.into(),
+                    reason: "the run was stopped during the baseline: no fault injected".into(),
+                });
+                return None;
+            }
             self.bus.emit(RunEvent::StepSkipped {
                 step: id.into(),
                 reason: "baseline failed: no fault injected".into(),
@@ -224,13 +231,13 @@ impl Runner {
                         }
                         round += 1;
                         // Fresh picks each round: the pods deleted last round are gone.
-                        let picks = self
-                            .select(
-                                &format!("{}@{round}", ctx.step),
-                                &step.selection,
-                                step.safety.as_ref(),
-                            )
-                            .await?;
+                        // Reading them retries a flaky API for up to 30 s; a stop ends it.
+                        let pick_id = format!("{}@{round}", ctx.step);
+                        let picking = self.select(&pick_id, &step.selection, step.safety.as_ref());
+                        let Some(picks) = unless_stopped(&mut stopped, picking).await else {
+                            return Ok(());
+                        };
+                        let picks = picks?;
                         self.bus.emit(RunEvent::TargetsSelected {
                             step: ctx.step.clone(),
                             targets: picks.clone(),

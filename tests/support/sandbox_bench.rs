@@ -217,3 +217,20 @@ impl Bench {
             .collect()
     }
 }
+
+/// Sends `signal` (`INT`, `TERM`) to a running `shakedown` and waits (60 s at most) for
+/// it to end: its output, and how long it took from the signal.
+pub async fn signal(child: tokio::process::Child, signal: &str) -> (Output, Duration) {
+    let pid = child.id().expect("still running").to_string();
+    let sent = std::time::Instant::now();
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &pid])
+        .status()
+        .expect("kill");
+    assert!(status.success(), "kill -{signal} {pid}");
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("shakedown ends after the signal")
+        .expect("shakedown's output");
+    (out, sent.elapsed())
+}
