@@ -2033,3 +2033,76 @@ async fn sigint_during_the_re_pick_between_pod_delete_rounds_exits_within_a_seco
     assert_eq!(last["event"], "runFinished", "{last}");
     assert_eq!(last["exitCode"], 130, "{last}");
 }
+
+/// Regression (issue 13): SIGINT while a network fault waited for its injector to start
+/// (an image pull can take minutes) was honoured only when the 60 s start deadline ran
+/// out. The injector's image here never pulls, so only the signal can end the wait.
+/// A waiting ephemeral container cannot be stopped (the API cannot remove one), so the
+/// revert gets its own budget (`--revert-timeout`, 2 s here) for the injector to start
+/// and its netem to be removed; then the run says exactly what is left: not injected,
+/// revert unverified, the mark kept for `recover`, exit 4.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigint_while_the_netem_injector_starts_ends_the_wait_and_says_what_is_left() {
+    let b = bench("netem-start-sigint").await;
+    let scenario = b.scenario(
+        "stuck",
+        "  target: {pods: {namespace: shop, selector: app=checkout, mode: one}}\n  fault: {type: network-latency, delay: 100ms, duration: 10m, image: registry.invalid/netem:1}\n",
+    );
+    let child = b
+        .command(&[
+            "run",
+            "--revert-timeout",
+            "2s",
+            scenario.to_str().expect("utf8"),
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let pulling = |h: &SandboxHandle| {
+        h.objects("pods", Some("shop")).iter().any(|p| {
+            p["status"]["ephemeralContainerStatuses"][0]["state"]["waiting"]["reason"]
+                == "ErrImagePull"
+        })
+    };
+    b.wait_for("the injector waits for its image", pulling)
+        .await;
+    let (out, took) = sandbox_bench::signal(child, "INT").await;
+    eprintln!("SIGINT while the netem injector starts: exited {took:?} after the signal");
+    let revert_budget = Duration::from_secs(2);
+    assert!(
+        took < revert_budget + SIGNAL_BOUND,
+        "exited {took:?} after SIGINT, with a {revert_budget:?} revert budget"
+    );
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let journal = b.journal();
+    let said =
+        |event: &str| -> Vec<&Value> { journal.iter().filter(|r| r["event"] == event).collect() };
+    assert!(said("faultInjected").is_empty(), "{journal:?}");
+    let failed = said("faultInjectFailed");
+    assert!(
+        failed.len() == 1
+            && failed[0]["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("stopped while the injector was starting")),
+        "{failed:?}"
+    );
+    let unverified = said("revertFailed");
+    assert!(
+        unverified.len() == 1
+            && unverified[0]["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("has not started (ErrImagePull)")),
+        "{unverified:?}"
+    );
+    assert_eq!(
+        netem_marked(&b.handle).len(),
+        1,
+        "the mark stays, so `recover` can finish the revert"
+    );
+    let finished = said("stepFinished");
+    assert_eq!(finished.len(), 1, "{journal:?}");
+    assert_eq!(finished[0]["status"], "interrupted", "{journal:?}");
+    let last = journal.last().expect("a journal");
+    assert_eq!(last["event"], "runFinished", "{last}");
+    assert_eq!(last["exitCode"], 4, "{last}");
+}
