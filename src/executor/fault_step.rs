@@ -87,7 +87,7 @@ impl Runner {
             return Some(StepStatus::Failed);
         }
         let mut ctx = self.fault_context(id);
-        ctx.evictable = evictable_namespaces(step);
+        ctx.evictable = step.drain_scope().map(std::sync::Arc::new);
         let intent = RunEvent::FaultIntent(FaultIntent {
             step: id.into(),
             fault: step.fault.type_name().into(),
@@ -393,27 +393,4 @@ impl Runner {
             self.tally().deviated = true;
         }
     }
-}
-
-/// The namespaces a drain step's evictions may reach: its effective allow-list and its
-/// `acceptCollateral` (never `kube-system`: validation refuses it in both). `None` for
-/// a step that drains nothing.
-fn evictable_namespaces(
-    step: &FaultStep,
-) -> Option<std::sync::Arc<std::collections::BTreeSet<String>>> {
-    let plan::Objects::Nodes {
-        accept_collateral, ..
-    } = &step.selection.objects
-    else {
-        return None;
-    };
-    let allowed = step
-        .safety
-        .iter()
-        .flat_map(|s| s.allowed_namespaces.iter())
-        .chain(accept_collateral)
-        .filter(|ns| ns.as_str() != "kube-system")
-        .cloned()
-        .collect();
-    Some(std::sync::Arc::new(allowed))
 }
