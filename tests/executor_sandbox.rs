@@ -405,6 +405,14 @@ async fn a_drain_that_injected_nothing_is_skipped_when_the_scenario_allows_it() 
         message.contains("step(s) 1 skipped: the fault reached no target"),
         "the verdict names the skipped step: {message}"
     );
+    // Regression (rough edge): it opened with "every fault was injected and reverted".
+    for said in [message.to_owned(), b.read("report.md")] {
+        assert!(!said.contains("every fault was injected"), "{said}");
+        assert!(
+            said.contains("every fault that was injected was reverted"),
+            "{said}"
+        );
+    }
     let junit = std::fs::read_to_string(b.dir.join("out/latest/junit.xml")).expect("junit");
     assert!(!junit.contains("<error"), "{junit}");
     assert!(
