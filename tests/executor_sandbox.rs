@@ -2114,3 +2114,34 @@ async fn sigint_while_the_netem_injector_starts_ends_the_wait_and_says_what_is_l
     assert_eq!(last["event"], "runFinished", "{last}");
     assert_eq!(last["exitCode"], 4, "{last}");
 }
+
+/// Regression (rough edge): preflight asked for the lease verbs whenever a run was not a
+/// dry run, so a pause-only experiment, which takes no lock, was refused (exit 3) where
+/// the role may not create Leases. Faulting plans still ask.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pause_only_run_is_not_refused_for_lease_permissions_it_never_uses() {
+    let mut config = common::fast_shop();
+    config.access_denied = vec![sandbox::config::DeniedAccess {
+        verb: "create".into(),
+        resource: "leases".into(),
+        namespace: Some("default".into()),
+    }];
+    let b = bench_with("pause-no-lease", config).await;
+    let pause = b.dir.join("pause.yaml");
+    std::fs::write(
+        &pause,
+        "apiVersion: shakedown.dev/v1alpha1\nkind: Experiment\nmetadata: {name: pause}\nspec:\n  safety: {allowedNamespaces: [shop]}\n  steps:\n    - pause: 100ms\n",
+    )
+    .expect("write experiment");
+    let out = b.run(&pause).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(b.changes().is_empty(), "{:?}", summary(&b.changes()));
+
+    let faulting = b.scenario(
+        "pd",
+        "  target: {pods: {namespace: shop, selector: app=checkout, mode: one}}\n  fault: {type: pod-delete}\n  recovery: {within: 20s}\n",
+    );
+    let out = b.run(&faulting).await;
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("leases"), "{}", stderr(&out));
+}

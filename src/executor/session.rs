@@ -149,9 +149,10 @@ async fn session(
             let inventory =
                 cluster::inventory(conn, &namespaces, with_nodes, Duration::from_secs(30)).await?;
             plan.pick_targets(&inventory);
+            // A dry run takes no lock, and neither does a plan with no fault (pauses only).
+            let locks = global.dry_run == DryRun::None && !plan.fault_steps().is_empty();
             let run_wide = executor::RunWide {
-                lock_namespace: (global.dry_run == DryRun::None)
-                    .then_some(global.lock.namespace.as_str()),
+                lock_namespace: locks.then_some(global.lock.namespace.as_str()),
             };
             let mut found = executor::preflight(conn, plan, &run_wide).await;
             found.extend(executor::prometheus_preflight(plan, &prometheus_settings(global)).await);
