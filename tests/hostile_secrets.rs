@@ -591,3 +591,107 @@ spec:
         "{junit}"
     );
 }
+
+/// An API server that answers every request 403 with a `Status` echoing the request's
+/// `Authorization` header, as a misbehaving proxy or webhook might.
+fn start_echoing_api_server() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone()?);
+                let mut authorization = String::new();
+                loop {
+                    let mut line = String::new();
+                    reader.read_line(&mut line)?;
+                    let line = line.trim_end();
+                    if line.is_empty() {
+                        break;
+                    }
+                    if let Some((name, value)) = line.split_once(':')
+                        && name.eq_ignore_ascii_case("authorization")
+                    {
+                        authorization = value.trim().to_owned();
+                    }
+                }
+                let body = serde_json::json!({
+                    "kind": "Status", "apiVersion": "v1", "status": "Failure",
+                    "message": format!("forbidden: the request carried Authorization={authorization}"),
+                    "reason": "Forbidden", "code": 403,
+                })
+                .to_string();
+                let mut stream = stream;
+                write!(
+                    stream,
+                    "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )?;
+                Ok::<_, std::io::Error>(())
+            });
+        }
+    });
+    url
+}
+
+/// Regression (issue 10, left for later): the kubeconfig's own bearer token was not
+/// registered with the redactor, so an API error that echoed it was shown as it came.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_api_error_echoing_the_kubeconfig_token_is_scrubbed() {
+    const TOKEN: &str = "kubeconfig-bearer-7c1d9e0a5b";
+    let server = start_echoing_api_server();
+    let dir = std::env::temp_dir().join(format!("shakedown-kubetoken-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("tmp");
+    let kubeconfig = dir.join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters: [{{name: c, cluster: {{server: '{server}'}}}}]\nusers: [{{name: u, user: {{token: {TOKEN}}}}}]\ncontexts: [{{name: x, context: {{cluster: c, user: u, namespace: shop}}}}]\ncurrent-context: x\n"
+        ),
+    )
+    .expect("kubeconfig");
+    let scenario = dir.join("pd.yaml");
+    std::fs::write(
+        &scenario,
+        "apiVersion: shakedown.dev/v1alpha1\nkind: Scenario\nmetadata: {name: pd}\nspec:\n  safety: {allowedNamespaces: [shop]}\n  target: {pods: {namespace: shop, selector: app=checkout, mode: one}}\n  fault: {type: pod-delete}\n",
+    )
+    .expect("scenario");
+    let out_dir = dir.join("out");
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_shakedown"));
+    command
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .arg("--output-dir")
+        .arg(&out_dir)
+        .args(["--yes", "run"])
+        .arg(&scenario)
+        .kill_on_drop(true);
+    for marker in shakedown::run::ci::MARKERS {
+        command.env_remove(marker);
+    }
+    let out = command.output().await.expect("run shakedown");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("the request carried Authorization=Bearer ***"),
+        "the echo is shown, scrubbed: {stderr}"
+    );
+    let mut places = vec![
+        (
+            "stdout".to_owned(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        ),
+        ("stderr".to_owned(), stderr.into_owned()),
+    ];
+    for file in files_under(&out_dir) {
+        let text = String::from_utf8_lossy(&std::fs::read(&file).expect("read")).into_owned();
+        places.push((file.display().to_string(), text));
+    }
+    for (place, text) in &places {
+        assert!(
+            !text.contains(TOKEN),
+            "the token leaked into {place}:\n{text}"
+        );
+    }
+}
