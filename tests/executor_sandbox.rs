@@ -1954,16 +1954,13 @@ async fn sigint_during_a_hung_baseline_exits_within_a_second_and_injects_nothing
     assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
     assert!(took < SIGNAL_BOUND, "exited {took:?} after SIGINT");
     assert!(b.changes().is_empty(), "{:?}", summary(&b.changes()));
-    let journal = b.journal();
-    let said =
-        |event: &str| -> Vec<&Value> { journal.iter().filter(|r| r["event"] == event).collect() };
-    assert!(said("faultIntent").is_empty(), "{journal:?}");
-    assert!(said("faultInjected").is_empty(), "{journal:?}");
-    let verdicts = said("hypothesisVerdict");
+    assert!(b.records("faultIntent").is_empty(), "{:?}", b.journal());
+    assert!(b.records("faultInjected").is_empty(), "{:?}", b.journal());
+    let verdicts = b.records("hypothesisVerdict");
     assert_eq!(verdicts.len(), 1, "{verdicts:?}");
     assert_eq!(verdicts[0]["phase"], "before");
     assert_eq!(verdicts[0]["verdict"], "skipped");
-    let skipped = said("stepSkipped");
+    let skipped = b.records("stepSkipped");
     assert!(
         skipped.len() == 1
             && skipped[0]["reason"]
@@ -1971,9 +1968,7 @@ async fn sigint_during_a_hung_baseline_exits_within_a_second_and_injects_nothing
                 .is_some_and(|r| r.contains("stopped during the baseline")),
         "the step says the stop, not a failed baseline, kept it from running: {skipped:?}"
     );
-    let last = journal.last().expect("a journal");
-    assert_eq!(last["event"], "runFinished", "{last}");
-    assert_eq!(last["exitCode"], 130, "{last}");
+    b.assert_finished_with(130);
 }
 
 /// Regression (issue 13): SIGINT while a repeated pod-delete re-read its targets
@@ -2025,21 +2020,17 @@ async fn sigint_during_the_re_pick_between_pod_delete_rounds_exits_within_a_seco
         .filter(|r| r.method == "DELETE")
         .count();
     assert_eq!(deletes, 1, "{:?}", summary(&b.changes()));
-    let journal = b.journal();
-    let said =
-        |event: &str| -> Vec<&Value> { journal.iter().filter(|r| r["event"] == event).collect() };
-    assert_eq!(said("faultInjected").len(), 1, "{journal:?}");
+    assert_eq!(b.records("faultInjected").len(), 1, "{:?}", b.journal());
     assert_eq!(
-        said("targetsSelected").len(),
+        b.records("targetsSelected").len(),
         1,
-        "no second pick: {journal:?}"
+        "no second pick: {:?}",
+        b.journal()
     );
-    let finished = said("stepFinished");
-    assert_eq!(finished.len(), 1, "{journal:?}");
-    assert_eq!(finished[0]["status"], "interrupted", "{journal:?}");
-    let last = journal.last().expect("a journal");
-    assert_eq!(last["event"], "runFinished", "{last}");
-    assert_eq!(last["exitCode"], 130, "{last}");
+    let finished = b.records("stepFinished");
+    assert_eq!(finished.len(), 1, "{:?}", b.journal());
+    assert_eq!(finished[0]["status"], "interrupted", "{:?}", b.journal());
+    b.assert_finished_with(130);
 }
 
 /// Regression (issue 13): SIGINT while a network fault waited for its injector to start
@@ -2082,11 +2073,8 @@ async fn sigint_while_the_netem_injector_starts_ends_the_wait_and_says_what_is_l
         "exited {took:?} after SIGINT, with a {revert_budget:?} revert budget"
     );
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
-    let journal = b.journal();
-    let said =
-        |event: &str| -> Vec<&Value> { journal.iter().filter(|r| r["event"] == event).collect() };
-    assert!(said("faultInjected").is_empty(), "{journal:?}");
-    let failed = said("faultInjectFailed");
+    assert!(b.records("faultInjected").is_empty(), "{:?}", b.journal());
+    let failed = b.records("faultInjectFailed");
     assert!(
         failed.len() == 1
             && failed[0]["error"]
@@ -2094,7 +2082,7 @@ async fn sigint_while_the_netem_injector_starts_ends_the_wait_and_says_what_is_l
                 .is_some_and(|e| e.contains("stopped while the injector was starting")),
         "{failed:?}"
     );
-    let unverified = said("revertFailed");
+    let unverified = b.records("revertFailed");
     assert!(
         unverified.len() == 1
             && unverified[0]["error"]
@@ -2107,12 +2095,10 @@ async fn sigint_while_the_netem_injector_starts_ends_the_wait_and_says_what_is_l
         1,
         "the mark stays, so `recover` can finish the revert"
     );
-    let finished = said("stepFinished");
-    assert_eq!(finished.len(), 1, "{journal:?}");
-    assert_eq!(finished[0]["status"], "interrupted", "{journal:?}");
-    let last = journal.last().expect("a journal");
-    assert_eq!(last["event"], "runFinished", "{last}");
-    assert_eq!(last["exitCode"], 4, "{last}");
+    let finished = b.records("stepFinished");
+    assert_eq!(finished.len(), 1, "{:?}", b.journal());
+    assert_eq!(finished[0]["status"], "interrupted", "{:?}", b.journal());
+    b.assert_finished_with(4);
 }
 
 /// Regression (rough edge): preflight asked for the lease verbs whenever a run was not a

@@ -53,18 +53,7 @@ fn answer(stream: std::net::TcpStream, log: &Mutex<Vec<String>>) -> std::io::Res
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut request_line = String::new();
     reader.read_line(&mut request_line)?;
-    let mut headers = BTreeMap::new();
-    loop {
-        let mut line = String::new();
-        reader.read_line(&mut line)?;
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':') {
-            headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_owned());
-        }
-    }
+    let headers = read_headers(&mut reader)?;
     let length: usize = headers
         .get("content-length")
         .and_then(|l| l.parse().ok())
@@ -130,6 +119,22 @@ fn answer(stream: std::net::TcpStream, log: &Mutex<Vec<String>>) -> std::io::Res
         content.len()
     )?;
     stream.flush()
+}
+
+/// A request's headers up to the blank line, by lower-case name.
+fn read_headers(reader: &mut impl BufRead) -> std::io::Result<BTreeMap<String, String>> {
+    let mut headers = BTreeMap::new();
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line)?;
+        let line = line.trim_end();
+        if line.is_empty() {
+            return Ok(headers);
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_owned());
+        }
+    }
 }
 
 fn now() -> f64 {
@@ -601,20 +606,11 @@ fn start_echoing_api_server() -> String {
         for stream in listener.incoming().flatten() {
             std::thread::spawn(move || {
                 let mut reader = BufReader::new(stream.try_clone()?);
-                let mut authorization = String::new();
-                loop {
-                    let mut line = String::new();
-                    reader.read_line(&mut line)?;
-                    let line = line.trim_end();
-                    if line.is_empty() {
-                        break;
-                    }
-                    if let Some((name, value)) = line.split_once(':')
-                        && name.eq_ignore_ascii_case("authorization")
-                    {
-                        authorization = value.trim().to_owned();
-                    }
-                }
+                let mut request_line = String::new();
+                reader.read_line(&mut request_line)?;
+                let authorization = read_headers(&mut reader)?
+                    .remove("authorization")
+                    .unwrap_or_default();
                 let body = serde_json::json!({
                     "kind": "Status", "apiVersion": "v1", "status": "Failure",
                     "message": format!("forbidden: the request carried Authorization={authorization}"),

@@ -209,6 +209,23 @@ impl Bench {
             .collect()
     }
 
+    /// The latest journal's records of one kind (`faultInjected`, `stepSkipped`, …).
+    pub fn records(&self, event: &str) -> Vec<Value> {
+        self.journal()
+            .into_iter()
+            .filter(|r| r["event"] == event)
+            .collect()
+    }
+
+    /// Asserts that the latest journal ends with `runFinished` saying `exit_code`: the
+    /// journal tells the exit the process had.
+    pub fn assert_finished_with(&self, exit_code: u8) {
+        let journal = self.journal();
+        let last = journal.last().expect("a journal");
+        assert_eq!(last["event"], "runFinished", "{journal:?}");
+        assert_eq!(last["exitCode"], exit_code, "{last}");
+    }
+
     /// The journal's event names, in order.
     pub fn event_kinds(&self) -> Vec<String> {
         self.journal()
