@@ -12,52 +12,27 @@ use shakedown_sandbox::{self as sandbox, SandboxHandle};
 
 #[path = "../crates/sandbox/tests/common/mod.rs"]
 mod common;
+#[path = "support/sandbox_bench.rs"]
+mod sandbox_bench;
 
 /// The Lease a run takes on the checkout Deployment (`LockKey::lease_name`).
 fn checkout_lease() -> String {
     shakedown::cluster::lease::LockKey::new("deployment/shop/checkout").lease_name()
 }
 
-struct Bench {
-    handle: SandboxHandle,
-    dir: PathBuf,
-    kubeconfig: PathBuf,
+/// The shared bench, with these tests' names: every run writes its reports in its own
+/// `out-TAG` folder, and a scenario is capped at 34 % of what it picks from.
+struct Bench(sandbox_bench::Bench);
+
+impl std::ops::Deref for Bench {
+    type Target = sandbox_bench::Bench;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 async fn bench(tag: &str) -> Bench {
-    let handle = sandbox::start(common::fast_shop(), 0)
-        .await
-        .expect("sandbox starts");
-    let dir = std::env::temp_dir().join(format!("shakedown-lock-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("tmp");
-    let kubeconfig = dir.join("kubeconfig");
-    handle.write_kubeconfig(&kubeconfig).expect("kubeconfig");
-    let b = Bench {
-        handle,
-        dir,
-        kubeconfig,
-    };
-    b.wait_until(|h| ready(h, "checkout") == 3, "checkout has 3 ready pods")
-        .await;
-    b.handle.clear_request_log();
-    b
-}
-
-fn ready(handle: &SandboxHandle, app: &str) -> usize {
-    handle
-        .objects("pods", Some("shop"))
-        .iter()
-        .filter(|p| {
-            p["metadata"]["labels"]["app"] == app && p["metadata"]["deletionTimestamp"].is_null()
-        })
-        .filter(|p| {
-            p["status"]["conditions"].as_array().is_some_and(|cs| {
-                cs.iter()
-                    .any(|c| c["type"] == "Ready" && c["status"] == "True")
-            })
-        })
-        .count()
+    Bench(sandbox_bench::Bench::new(tag).await)
 }
 
 impl Bench {
@@ -70,30 +45,9 @@ impl Bench {
         )
     }
 
-    fn scenario_with(&self, name: &str, safety: &str, body: &str) -> PathBuf {
-        let path = self.dir.join(format!("{name}.yaml"));
-        let text = format!(
-            "apiVersion: shakedown.dev/v1alpha1\nkind: Scenario\nmetadata: {{name: {name}}}\nspec:\n  safety: {safety}\n{body}"
-        );
-        std::fs::write(&path, text).expect("write scenario");
-        path
-    }
-
     /// `shakedown --yes ARGS`, with its reports in `out-TAG`, outside any CI.
     fn command(&self, tag: &str, args: &[&str]) -> tokio::process::Command {
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_shakedown"));
-        command
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .arg("--output-dir")
-            .arg(self.dir.join(format!("out-{tag}")))
-            .args(["--yes", "--seed", "7"])
-            .args(args)
-            .kill_on_drop(true);
-        for marker in shakedown::run::ci::MARKERS {
-            command.env_remove(marker);
-        }
-        command
+        self.command_in(tag, args)
     }
 
     fn run(&self, tag: &str, scenario: &Path, extra: &[&str]) -> tokio::process::Command {
@@ -103,11 +57,7 @@ impl Bench {
     }
 
     fn journal(&self, tag: &str) -> Vec<Value> {
-        let path = self.dir.join(format!("out-{tag}/latest/journal.jsonl"));
-        let text = std::fs::read_to_string(&path).unwrap_or_default();
-        text.lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
+        self.journal_of(tag)
     }
 
     fn run_id(&self, tag: &str) -> String {
@@ -123,11 +73,7 @@ impl Bench {
     }
 
     async fn wait_until(&self, done: impl Fn(&SandboxHandle) -> bool, what: &str) {
-        let deadline = tokio::time::Instant::now() + common::DEADLINE;
-        while !done(&self.handle) {
-            assert!(tokio::time::Instant::now() < deadline, "never: {what}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        self.wait_for(what, done).await;
     }
 
     /// Requests in the log that mutate `resource` (`pods`, `leases`, …), as `METHOD path`.

@@ -1,7 +1,7 @@
 //! The three faults end to end, through the CLI, against an in-process sandbox. Every
 //! test asserts on the sandbox's request log: what shakedown changed, and nothing else.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
@@ -10,31 +10,17 @@ use shakedown_sandbox::{self as sandbox, RequestRecord, SandboxHandle};
 
 #[path = "../crates/sandbox/tests/common/mod.rs"]
 mod common;
+#[path = "support/sandbox_bench.rs"]
+mod sandbox_bench;
 
-struct Bench {
-    handle: SandboxHandle,
-    dir: PathBuf,
-    kubeconfig: PathBuf,
-}
+use sandbox_bench::Bench;
 
 async fn bench(tag: &str) -> Bench {
-    bench_with(tag, common::fast_shop()).await
+    Bench::new(tag).await
 }
 
 async fn bench_with(tag: &str, config: sandbox::SandboxConfig) -> Bench {
-    let handle = sandbox::start(config, 0).await.expect("sandbox starts");
-    let dir = std::env::temp_dir().join(format!("shakedown-exec-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("tmp");
-    let kubeconfig = dir.join("kubeconfig");
-    handle.write_kubeconfig(&kubeconfig).expect("kubeconfig");
-    wait_for_ready_checkouts(&handle, 3).await;
-    handle.clear_request_log();
-    Bench {
-        handle,
-        dir,
-        kubeconfig,
-    }
+    sandbox_bench::bench(tag, config).await
 }
 
 fn ready_checkouts(handle: &SandboxHandle) -> usize {
@@ -65,41 +51,8 @@ async fn wait_for_ready_checkouts(handle: &SandboxHandle, n: usize) {
     }
 }
 
+/// What only these tests need of the bench.
 impl Bench {
-    fn scenario(&self, name: &str, body: &str) -> PathBuf {
-        let path = self.dir.join(format!("{name}.yaml"));
-        let text = format!(
-            "apiVersion: shakedown.dev/v1alpha1\nkind: Scenario\nmetadata: {{name: {name}}}\nspec:\n  safety: {{allowedNamespaces: [shop]}}\n{body}"
-        );
-        std::fs::write(&path, text).expect("write scenario");
-        path
-    }
-
-    /// `shakedown --yes --seed 7 ARGS` against this sandbox, outside any CI.
-    fn command(&self, args: &[&str]) -> tokio::process::Command {
-        let mut command = self.unconfirmed(&["--yes", "--seed", "7"]);
-        command.args(args);
-        command
-    }
-
-    /// `shakedown ARGS` against this sandbox without `--yes`, outside any CI: every CI
-    /// system's marker is removed, so the `--yes` rule does not depend on where the
-    /// tests run.
-    fn unconfirmed(&self, args: &[&str]) -> tokio::process::Command {
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_shakedown"));
-        command
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .arg("--output-dir")
-            .arg(self.dir.join("out"))
-            .args(args)
-            .kill_on_drop(true);
-        for marker in shakedown::run::ci::MARKERS {
-            command.env_remove(marker);
-        }
-        command
-    }
-
     async fn run(&self, scenario: &Path) -> Output {
         self.command(&["run", scenario.to_str().expect("utf8")])
             .output()
@@ -110,10 +63,8 @@ impl Bench {
     /// Mutating calls, minus access reviews (a POST that changes nothing) and the run's
     /// own locks (tests/concurrency.rs covers those).
     fn changes(&self) -> Vec<RequestRecord> {
-        self.handle
-            .request_log()
+        self.mutations()
             .into_iter()
-            .filter(|r| r.is_mutating() && !r.path.contains("selfsubjectaccessreviews"))
             .filter(|r| !r.path.contains("/leases"))
             .collect()
     }
@@ -139,22 +90,6 @@ impl Bench {
             node["metadata"]["annotations"]["shakedown.dev/cordoned-by"].is_null(),
             "{node}"
         );
-    }
-
-    /// The journal's event names, in order.
-    fn event_kinds(&self) -> Vec<String> {
-        self.journal()
-            .iter()
-            .map(|r| r["event"].as_str().unwrap_or("").to_owned())
-            .collect()
-    }
-
-    fn journal(&self) -> Vec<Value> {
-        let text =
-            std::fs::read_to_string(self.dir.join("out/latest/journal.jsonl")).expect("journal");
-        text.lines()
-            .map(|l| serde_json::from_str(l).expect("record"))
-            .collect()
     }
 }
 
@@ -470,6 +405,14 @@ async fn a_drain_that_injected_nothing_is_skipped_when_the_scenario_allows_it() 
         message.contains("step(s) 1 skipped: the fault reached no target"),
         "the verdict names the skipped step: {message}"
     );
+    // Regression (rough edge): it opened with "every fault was injected and reverted".
+    for said in [message.to_owned(), b.read("report.md")] {
+        assert!(!said.contains("every fault was injected"), "{said}");
+        assert!(
+            said.contains("every fault that was injected was reverted"),
+            "{said}"
+        );
+    }
     let junit = std::fs::read_to_string(b.dir.join("out/latest/junit.xml")).expect("junit");
     assert!(!junit.contains("<error"), "{junit}");
     assert!(
@@ -1974,4 +1917,225 @@ async fn a_real_drain_reports_its_probe_in_words_and_its_node_as_one_target() {
             "live lines are stamped HH:MM:SSZ: {line}"
         );
     }
+}
+
+/// How long a test lets a signalled run take to exit: the target is 1 s, revert and
+/// reports included; these tests share two cores with compilers and other test binaries.
+/// A regression waits for a probe's or an API retry's 30–60 s.
+const SIGNAL_BOUND: Duration = Duration::from_secs(3);
+
+/// Regression (issue 13): SIGINT while a baseline sample waited on a hung probe was
+/// honoured only when the probe's own timeout (60 s here) ran out. The HTTP server here
+/// accepts and never answers, so only the signal can end the baseline.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigint_during_a_hung_baseline_exits_within_a_second_and_injects_nothing() {
+    let b = bench("baseline-sigint").await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/", listener.local_addr().expect("addr"));
+    let (accepted_tx, mut accepted) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+            accepted_tx.send_replace(true);
+        }
+    });
+    let scenario = b.scenario(
+        "hung",
+        &format!(
+            "  target: {{pods: {{namespace: shop, selector: app=checkout, mode: one}}}}\n  fault: {{type: pod-delete}}\n  hypotheses:\n    - {{name: shop answers, http: {{url: '{url}', timeout: 60s}}, expect: \"< 1\", phases: [before], every: 2m}}\n  recovery: {{within: 20s}}\n"
+        ),
+    );
+    let child = b
+        .command(&["run", scenario.to_str().expect("utf8")])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    tokio::time::timeout(common::DEADLINE, accepted.wait_for(|a| *a))
+        .await
+        .expect("the baseline probe never connected")
+        .expect("accepting");
+    let (out, took) = sandbox_bench::signal(child, "INT").await;
+    eprintln!("SIGINT during a hung baseline: exited {took:?} after the signal");
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    assert!(took < SIGNAL_BOUND, "exited {took:?} after SIGINT");
+    assert!(b.changes().is_empty(), "{:?}", summary(&b.changes()));
+    assert!(b.records("faultIntent").is_empty(), "{:?}", b.journal());
+    assert!(b.records("faultInjected").is_empty(), "{:?}", b.journal());
+    let verdicts = b.records("hypothesisVerdict");
+    assert_eq!(verdicts.len(), 1, "{verdicts:?}");
+    assert_eq!(verdicts[0]["phase"], "before");
+    assert_eq!(verdicts[0]["verdict"], "skipped");
+    let skipped = b.records("stepSkipped");
+    assert!(
+        skipped.len() == 1
+            && skipped[0]["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("stopped during the baseline")),
+        "the step says the stop, not a failed baseline, kept it from running: {skipped:?}"
+    );
+    b.assert_finished_with(130);
+}
+
+/// Regression (issue 13): SIGINT while a repeated pod-delete re-read its targets
+/// between rounds (retrying a failing pod list for up to 30 s) was honoured only when
+/// the retries ran out. The pod list fails from the second round on, so only the signal
+/// can end the re-pick.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigint_during_the_re_pick_between_pod_delete_rounds_exits_within_a_second() {
+    let b = bench("repick-sigint").await;
+    let scenario = b.scenario(
+        "rounds",
+        "  target: {pods: {namespace: shop, selector: app=checkout, mode: one}}\n  fault: {type: pod-delete, interval: 1s, duration: 10m}\n  recovery: {within: 20s}\n",
+    );
+    let child = b
+        .command(&["run", scenario.to_str().expect("utf8")])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    b.wait_for("the first round deletes a pod", |h| {
+        h.request_log()
+            .iter()
+            .any(|r| r.method == "DELETE" && r.path.contains("/pods/"))
+    })
+    .await;
+    b.handle.set_api_faults(sandbox::ApiFaults {
+        error_share: 1.0,
+        error_code: 500,
+        matching: Some("GET /api/v1/namespaces/shop/pods".into()),
+        ..sandbox::ApiFaults::default()
+    });
+    let failed_from = b.handle.request_log().len();
+    // The re-pick lists the namespace's pods with no selector (recovery lists by label).
+    b.wait_for("the re-pick's pod list fails", |h| {
+        h.request_log().iter().skip(failed_from).any(|r| {
+            r.status == 500
+                && r.path == "/api/v1/namespaces/shop/pods"
+                && !r.query.contains("labelSelector")
+        })
+    })
+    .await;
+    let (out, took) = sandbox_bench::signal(child, "INT").await;
+    b.handle.set_api_faults(sandbox::ApiFaults::default());
+    eprintln!("SIGINT during a pod-delete re-pick: exited {took:?} after the signal");
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    assert!(took < SIGNAL_BOUND, "exited {took:?} after SIGINT");
+    let deletes = b
+        .changes()
+        .into_iter()
+        .filter(|r| r.method == "DELETE")
+        .count();
+    assert_eq!(deletes, 1, "{:?}", summary(&b.changes()));
+    assert_eq!(b.records("faultInjected").len(), 1, "{:?}", b.journal());
+    assert_eq!(
+        b.records("targetsSelected").len(),
+        1,
+        "no second pick: {:?}",
+        b.journal()
+    );
+    let finished = b.records("stepFinished");
+    assert_eq!(finished.len(), 1, "{:?}", b.journal());
+    assert_eq!(finished[0]["status"], "interrupted", "{:?}", b.journal());
+    b.assert_finished_with(130);
+}
+
+/// Regression (issue 13): SIGINT while a network fault waited for its injector to start
+/// (an image pull can take minutes) was honoured only when the 60 s start deadline ran
+/// out. The injector's image here never pulls, so only the signal can end the wait.
+/// A waiting ephemeral container cannot be stopped (the API cannot remove one), so the
+/// revert gets its own budget (`--revert-timeout`, 2 s here) for the injector to start
+/// and its netem to be removed; then the run says exactly what is left: not injected,
+/// revert unverified, the mark kept for `recover`, exit 4.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigint_while_the_netem_injector_starts_ends_the_wait_and_says_what_is_left() {
+    let b = bench("netem-start-sigint").await;
+    let scenario = b.scenario(
+        "stuck",
+        "  target: {pods: {namespace: shop, selector: app=checkout, mode: one}}\n  fault: {type: network-latency, delay: 100ms, duration: 10m, image: registry.invalid/netem:1}\n",
+    );
+    let child = b
+        .command(&[
+            "run",
+            "--revert-timeout",
+            "2s",
+            scenario.to_str().expect("utf8"),
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let pulling = |h: &SandboxHandle| {
+        h.objects("pods", Some("shop")).iter().any(|p| {
+            p["status"]["ephemeralContainerStatuses"][0]["state"]["waiting"]["reason"]
+                == "ErrImagePull"
+        })
+    };
+    b.wait_for("the injector waits for its image", pulling)
+        .await;
+    let (out, took) = sandbox_bench::signal(child, "INT").await;
+    eprintln!("SIGINT while the netem injector starts: exited {took:?} after the signal");
+    let revert_budget = Duration::from_secs(2);
+    assert!(
+        took < revert_budget + SIGNAL_BOUND,
+        "exited {took:?} after SIGINT, with a {revert_budget:?} revert budget"
+    );
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(b.records("faultInjected").is_empty(), "{:?}", b.journal());
+    let failed = b.records("faultInjectFailed");
+    assert!(
+        failed.len() == 1
+            && failed[0]["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("stopped while the injector was starting")),
+        "{failed:?}"
+    );
+    let unverified = b.records("revertFailed");
+    assert!(
+        unverified.len() == 1
+            && unverified[0]["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("has not started (ErrImagePull)")),
+        "{unverified:?}"
+    );
+    assert_eq!(
+        netem_marked(&b.handle).len(),
+        1,
+        "the mark stays, so `recover` can finish the revert"
+    );
+    let finished = b.records("stepFinished");
+    assert_eq!(finished.len(), 1, "{:?}", b.journal());
+    assert_eq!(finished[0]["status"], "interrupted", "{:?}", b.journal());
+    b.assert_finished_with(4);
+}
+
+/// Regression (rough edge): preflight asked for the lease verbs whenever a run was not a
+/// dry run, so a pause-only experiment, which takes no lock, was refused (exit 3) where
+/// the role may not create Leases. Faulting plans still ask.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pause_only_run_is_not_refused_for_lease_permissions_it_never_uses() {
+    let mut config = common::fast_shop();
+    config.access_denied = vec![sandbox::config::DeniedAccess {
+        verb: "create".into(),
+        resource: "leases".into(),
+        namespace: Some("default".into()),
+    }];
+    let b = bench_with("pause-no-lease", config).await;
+    let pause = b.dir.join("pause.yaml");
+    std::fs::write(
+        &pause,
+        "apiVersion: shakedown.dev/v1alpha1\nkind: Experiment\nmetadata: {name: pause}\nspec:\n  safety: {allowedNamespaces: [shop]}\n  steps:\n    - pause: 100ms\n",
+    )
+    .expect("write experiment");
+    let out = b.run(&pause).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(b.changes().is_empty(), "{:?}", summary(&b.changes()));
+
+    let faulting = b.scenario(
+        "pd",
+        "  target: {pods: {namespace: shop, selector: app=checkout, mode: one}}\n  fault: {type: pod-delete}\n  recovery: {within: 20s}\n",
+    );
+    let out = b.run(&faulting).await;
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("leases"), "{}", stderr(&out));
 }

@@ -4,16 +4,18 @@
 //! while the marker exists (exit 3), `halt --clear` lets them run again, and real
 //! kubectl reads the marker.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
 use serde_json::Value;
 use shakedown::cluster::halt::{DEFAULT_NAMESPACE, MARKER_NAME};
-use shakedown_sandbox::{self as sandbox, ApiFaults, SandboxHandle};
+use shakedown_sandbox::{ApiFaults, SandboxHandle};
 
 #[path = "../crates/sandbox/tests/common/mod.rs"]
 mod common;
+#[path = "support/sandbox_bench.rs"]
+mod sandbox_bench;
 
 /// The promise of DESIGN.md: every running shakedown reverts within 2 s.
 const REVERT_BOUND: Duration = Duration::from_secs(2);
@@ -22,61 +24,24 @@ const DRAIN: &str = "  target: {nodes: {names: [node-a-1]}}\n  fault: {type: nod
 const NETEM: &str = "  target: {pods: {namespace: shop, selector: app=checkout, mode: one}}\n  fault: {type: network-latency, delay: 100ms, duration: 10m}\n";
 const REASON: &str = "payments incident 4711";
 
-struct Bench {
-    handle: SandboxHandle,
-    dir: PathBuf,
-    kubeconfig: PathBuf,
+/// The shared bench, run as user `tester` and with no flags of its own (`run` adds
+/// `--yes --seed 7`; `halt` takes none).
+struct Bench(sandbox_bench::Bench);
+
+impl std::ops::Deref for Bench {
+    type Target = sandbox_bench::Bench;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 impl Bench {
     async fn new(tag: &str) -> Self {
-        let handle = sandbox::start(common::fast_shop(), 0)
+        let bench = sandbox_bench::Bench::new(tag)
             .await
-            .expect("sandbox starts");
-        let dir = std::env::temp_dir().join(format!("shakedown-halt-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("tmp");
-        let kubeconfig = dir.join("kubeconfig");
-        handle.write_kubeconfig(&kubeconfig).expect("kubeconfig");
-        let bench = Self {
-            handle,
-            dir,
-            kubeconfig,
-        };
-        bench
-            .wait_for("the shop to settle", |h| {
-                let pods = h.objects("pods", Some("shop"));
-                pods.len() == 6 && pods.iter().all(ready)
-            })
-            .await;
-        bench.handle.clear_request_log();
-        bench
-    }
-
-    fn scenario(&self, name: &str, body: &str) -> PathBuf {
-        let path = self.dir.join(format!("{name}.yaml"));
-        let text = format!(
-            "apiVersion: shakedown.dev/v1alpha1\nkind: Scenario\nmetadata: {{name: {name}}}\nspec:\n  safety: {{allowedNamespaces: [shop]}}\n{body}"
-        );
-        std::fs::write(&path, text).expect("write scenario");
-        path
-    }
-
-    /// `shakedown ARGS` against this sandbox, outside any CI, as user `tester`.
-    fn command(&self, args: &[&str]) -> tokio::process::Command {
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_shakedown"));
-        command
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .arg("--output-dir")
-            .arg(self.dir.join("out"))
-            .args(args)
-            .env("USER", "tester")
-            .kill_on_drop(true);
-        for marker in shakedown::run::ci::MARKERS {
-            command.env_remove(marker);
-        }
-        command
+            .with_user("tester")
+            .with_flags(&[]);
+        Self(bench)
     }
 
     fn run(&self, scenario: &Path) -> tokio::process::Command {
@@ -96,38 +61,15 @@ impl Bench {
             .expect("shakedown runs")
     }
 
-    async fn wait_for(&self, what: &str, done: impl Fn(&SandboxHandle) -> bool) {
-        let deadline = tokio::time::Instant::now() + common::DEADLINE;
-        while !done(&self.handle) {
-            assert!(tokio::time::Instant::now() < deadline, "never: {what}");
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-    }
-
     fn marker(&self) -> Option<Value> {
         self.handle
             .object("configmaps", DEFAULT_NAMESPACE, MARKER_NAME)
     }
 
-    fn journal(&self) -> Vec<Value> {
-        let text =
-            std::fs::read_to_string(self.dir.join("out/latest/journal.jsonl")).expect("journal");
-        text.lines()
-            .map(|l| serde_json::from_str(l).expect("record"))
-            .collect()
-    }
-
-    fn read(&self, report: &str) -> String {
-        std::fs::read_to_string(self.dir.join("out/latest").join(report))
-            .unwrap_or_else(|e| panic!("{report}: {e}"))
-    }
-
     /// Mutating calls, minus access reviews (a POST that changes nothing).
     fn changes(&self) -> Vec<String> {
-        self.handle
-            .request_log()
+        self.mutations()
             .into_iter()
-            .filter(|r| r.is_mutating() && !r.path.contains("selfsubjectaccessreviews"))
             .map(|r| format!("{} {}", r.method, r.path))
             .collect()
     }
@@ -142,14 +84,6 @@ impl Bench {
             assert!(!has_shakedown_mark(&pod), "{pod}");
         }
     }
-}
-
-fn ready(pod: &Value) -> bool {
-    pod["metadata"]["deletionTimestamp"].is_null()
-        && pod["status"]["conditions"].as_array().is_some_and(|cs| {
-            cs.iter()
-                .any(|c| c["type"] == "Ready" && c["status"] == "True")
-        })
 }
 
 fn has_shakedown_mark(object: &Value) -> bool {

@@ -53,18 +53,7 @@ fn answer(stream: std::net::TcpStream, log: &Mutex<Vec<String>>) -> std::io::Res
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut request_line = String::new();
     reader.read_line(&mut request_line)?;
-    let mut headers = BTreeMap::new();
-    loop {
-        let mut line = String::new();
-        reader.read_line(&mut line)?;
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':') {
-            headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_owned());
-        }
-    }
+    let headers = read_headers(&mut reader)?;
     let length: usize = headers
         .get("content-length")
         .and_then(|l| l.parse().ok())
@@ -130,6 +119,22 @@ fn answer(stream: std::net::TcpStream, log: &Mutex<Vec<String>>) -> std::io::Res
         content.len()
     )?;
     stream.flush()
+}
+
+/// A request's headers up to the blank line, by lower-case name.
+fn read_headers(reader: &mut impl BufRead) -> std::io::Result<BTreeMap<String, String>> {
+    let mut headers = BTreeMap::new();
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line)?;
+        let line = line.trim_end();
+        if line.is_empty() {
+            return Ok(headers);
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_owned());
+        }
+    }
 }
 
 fn now() -> f64 {
@@ -590,4 +595,99 @@ spec:
         junit.contains(r"\x1b[1Afake PASSED\x07 \u202egnp.exe"),
         "{junit}"
     );
+}
+
+/// An API server that answers every request 403 with a `Status` echoing the request's
+/// `Authorization` header, as a misbehaving proxy or webhook might.
+fn start_echoing_api_server() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone()?);
+                let mut request_line = String::new();
+                reader.read_line(&mut request_line)?;
+                let authorization = read_headers(&mut reader)?
+                    .remove("authorization")
+                    .unwrap_or_default();
+                let body = serde_json::json!({
+                    "kind": "Status", "apiVersion": "v1", "status": "Failure",
+                    "message": format!("forbidden: the request carried Authorization={authorization}"),
+                    "reason": "Forbidden", "code": 403,
+                })
+                .to_string();
+                let mut stream = stream;
+                write!(
+                    stream,
+                    "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )?;
+                Ok::<_, std::io::Error>(())
+            });
+        }
+    });
+    url
+}
+
+/// Regression (issue 10, left for later): the kubeconfig's own bearer token was not
+/// registered with the redactor, so an API error that echoed it was shown as it came.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_api_error_echoing_the_kubeconfig_token_is_scrubbed() {
+    const TOKEN: &str = "kubeconfig-bearer-7c1d9e0a5b";
+    let server = start_echoing_api_server();
+    let dir = std::env::temp_dir().join(format!("shakedown-kubetoken-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("tmp");
+    let kubeconfig = dir.join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters: [{{name: c, cluster: {{server: '{server}'}}}}]\nusers: [{{name: u, user: {{token: {TOKEN}}}}}]\ncontexts: [{{name: x, context: {{cluster: c, user: u, namespace: shop}}}}]\ncurrent-context: x\n"
+        ),
+    )
+    .expect("kubeconfig");
+    let scenario = dir.join("pd.yaml");
+    std::fs::write(
+        &scenario,
+        "apiVersion: shakedown.dev/v1alpha1\nkind: Scenario\nmetadata: {name: pd}\nspec:\n  safety: {allowedNamespaces: [shop]}\n  target: {pods: {namespace: shop, selector: app=checkout, mode: one}}\n  fault: {type: pod-delete}\n",
+    )
+    .expect("scenario");
+    let out_dir = dir.join("out");
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_shakedown"));
+    command
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .arg("--output-dir")
+        .arg(&out_dir)
+        .args(["--yes", "run"])
+        .arg(&scenario)
+        .kill_on_drop(true);
+    for marker in shakedown::run::ci::MARKERS {
+        command.env_remove(marker);
+    }
+    let out = command.output().await.expect("run shakedown");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("the request carried Authorization=Bearer ***"),
+        "the echo is shown, scrubbed: {stderr}"
+    );
+    let mut places = vec![
+        (
+            "stdout".to_owned(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        ),
+        ("stderr".to_owned(), stderr.into_owned()),
+    ];
+    for file in files_under(&out_dir) {
+        let text = String::from_utf8_lossy(&std::fs::read(&file).expect("read")).into_owned();
+        places.push((file.display().to_string(), text));
+    }
+    for (place, text) in &places {
+        assert!(
+            !text.contains(TOKEN),
+            "the token leaked into {place}:\n{text}"
+        );
+    }
 }

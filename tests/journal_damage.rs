@@ -236,4 +236,17 @@ async fn a_report_that_cannot_be_written_after_the_run_is_exit_3() {
         node["metadata"]["annotations"]["shakedown.dev/cordoned-by"].is_null(),
         "reverted all the same: {node}"
     );
+    // Regression (rough edge): the journal ended with exit 0 while the process exited 3.
+    let journal = std::fs::read_to_string(b.dir.join("moved/latest/journal.jsonl"))
+        .expect("the journal, moved with its folder");
+    let last: serde_json::Value =
+        serde_json::from_str(journal.lines().last().expect("a record")).expect("json");
+    assert_eq!(last["event"], "runFinished", "{last}");
+    assert_eq!(last["exitCode"], 3, "{last}");
+    assert!(
+        last["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("report(s) could not be written")),
+        "{last}"
+    );
 }

@@ -40,13 +40,6 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-fn journal(b: &Bench) -> Vec<Value> {
-    b.read("journal.jsonl")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("record"))
-        .collect()
-}
-
 /// `(workload, afterMs)` of every `recovered` record.
 fn recovered(journal: &[Value]) -> Vec<(String, u64)> {
     journal
@@ -96,7 +89,7 @@ async fn a_one_shot_delete_reports_the_start_up_delay_within_one_sample_interval
     )
     .await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let times = recovered(&journal(&b));
+    let times = recovered(&b.journal());
     assert_eq!(times.len(), 1, "{times:?}");
     assert_eq!(times[0].0, "deployment/shop/checkout");
     assert_true_times(&times);
@@ -115,7 +108,7 @@ async fn repeated_deletes_report_the_time_from_the_last_round() {
     )
     .await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let journal = journal(&b);
+    let journal = b.journal();
     let rounds = journal
         .iter()
         .filter(|r| r["event"] == "faultInjected")
@@ -137,7 +130,7 @@ async fn a_drain_reports_each_owner_back_in_its_start_up_delay() {
     )
     .await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let times = recovered(&journal(&b));
+    let times = recovered(&b.journal());
     assert!(
         times.len() >= 2,
         "several Deployments were evicted: {times:?}"
@@ -237,7 +230,7 @@ async fn an_owner_that_never_recovered_within_its_objective_fails_the_gate() {
     )
     .await;
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let journal = journal(&b);
+    let journal = b.journal();
     assert!(recovered(&journal).is_empty(), "{journal:?}");
     let missed = journal
         .iter()

@@ -261,7 +261,7 @@ fn junitparser_reads_the_expected_counts_and_messages() {
     // Step 1 ran from its StepStarted (08:00:01) to its StepFinished (08:03:11).
     assert!(
         deviated.contains(
-            "suite checkout-pod-delete (step 1) partial=false timestamp=2027-01-15T08:00:01.000+00:00 time=190.0"
+            "suite checkout-pod-delete (step 1) partial=false timestamp=2027-01-15T08:00:01.000Z time=190.0"
         ),
         "{deviated}"
     );
@@ -566,7 +566,7 @@ fn junit_and_summary_agree_on_the_exit_code_and_score() {
     assert!(
         recoveries
             .iter()
-            .any(|r| r["what"] == "shop/deployment/checkout" && r["afterMs"] == 11200)
+            .any(|r| r["what"] == "deployment/shop/checkout" && r["afterMs"] == 11200)
     );
     let junit = main_file("deviated", Format::Junit);
     assert!(junit.contains(r#"<property name="exit_code" value="1"/>"#));

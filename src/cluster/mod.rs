@@ -199,6 +199,7 @@ pub async fn connect_with(
     };
     // shakedown retries on its own, with deadlines it chooses and events it can report
     // (a PodDisruptionBudget's 429 is news, not noise), so kube's silent retry is off.
+    register_credentials(&config.auth_info);
     let mut config = with_user_agent(config, &user_agent(None));
     config.default_retry = false;
     config.connect_timeout = Some(connect_timeout);
@@ -215,6 +216,24 @@ pub async fn connect_with(
         default_namespace,
         config,
     })
+}
+
+/// The kubeconfig's own credentials go to the redactor like every other secret: only
+/// the API server should see them, but an API error that echoed one (a proxy, a
+/// webhook) must not carry it into the journal, a report or the terminal.
+fn register_credentials(auth: &kube::config::AuthInfo) {
+    use secrecy::ExposeSecret as _;
+    if let Some(token) = &auth.token {
+        crate::run::redact::register("the kubeconfig's token", token.expose_secret());
+    }
+    if let Some(password) = &auth.password {
+        let user = auth.username.as_deref().unwrap_or_default();
+        let what = "the kubeconfig's password";
+        crate::run::redact::register_basic(what, user, password.expose_secret());
+    }
+    if let Some(key) = &auth.client_key_data {
+        crate::run::redact::register("the kubeconfig's client key", key.expose_secret());
+    }
 }
 
 /// `$KUBECONFIG` (a merged list), else `~/.kube/config`; `None` when neither exists, so

@@ -74,7 +74,14 @@ impl Runner {
         let dry_run = self.options.server_dry_run;
         if dry_run {
             phases::skip_dry_run(&checks, &self.bus);
-        } else if !phases::before(&checks, &self.bus).await {
+        } else if !phases::before(&checks, &self.bus, &self.stop).await {
+            if self.stopped() {
+                self.bus.emit(RunEvent::StepSkipped {
+                    step: id.into(),
+                    reason: "the run was stopped during the baseline: no fault injected".into(),
+                });
+                return None;
+            }
             self.bus.emit(RunEvent::StepSkipped {
                 step: id.into(),
                 reason: "baseline failed: no fault injected".into(),
@@ -91,7 +98,7 @@ impl Runner {
             return None;
         }
         let mut ctx = self.fault_context(id);
-        ctx.evictable = evictable_namespaces(step);
+        ctx.evictable = step.drain_scope().map(std::sync::Arc::new);
         let intent = RunEvent::FaultIntent(FaultIntent {
             step: id.into(),
             fault: step.fault.type_name().into(),
@@ -265,13 +272,13 @@ impl Runner {
                         }
                         round += 1;
                         // Fresh picks each round: the pods deleted last round are gone.
-                        let picks = self
-                            .select(
-                                &format!("{}@{round}", ctx.step),
-                                &step.selection,
-                                step.safety.as_ref(),
-                            )
-                            .await?;
+                        // Reading them retries a flaky API for up to 30 s; a stop ends it.
+                        let pick_id = format!("{}@{round}", ctx.step);
+                        let picking = self.select(&pick_id, &step.selection, step.safety.as_ref());
+                        let Some(picks) = unless_stopped(&mut stopped, picking).await else {
+                            return Ok(());
+                        };
+                        let picks = picks?;
                         self.bus.emit(RunEvent::TargetsSelected {
                             step: ctx.step.clone(),
                             targets: picks.clone(),
@@ -422,27 +429,4 @@ impl Runner {
             self.tally().deviated = true;
         }
     }
-}
-
-/// The namespaces a drain step's evictions may reach: its effective allow-list and its
-/// `acceptCollateral` (never `kube-system`: validation refuses it in both). `None` for
-/// a step that drains nothing.
-fn evictable_namespaces(
-    step: &FaultStep,
-) -> Option<std::sync::Arc<std::collections::BTreeSet<String>>> {
-    let plan::Objects::Nodes {
-        accept_collateral, ..
-    } = &step.selection.objects
-    else {
-        return None;
-    };
-    let allowed = step
-        .safety
-        .iter()
-        .flat_map(|s| s.allowed_namespaces.iter())
-        .chain(accept_collateral)
-        .filter(|ns| ns.as_str() != "kube-system")
-        .cloned()
-        .collect();
-    Some(std::sync::Arc::new(allowed))
 }

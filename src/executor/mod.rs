@@ -179,18 +179,25 @@ async fn run_plan(
     let dry_run = runner.options.server_dry_run;
     if dry_run {
         phases::skip_dry_run(&experiment_checks, &bus);
-    } else if !phases::before(&experiment_checks, &bus).await {
+    } else if !phases::before(&experiment_checks, &bus, &stop).await {
+        let stopped = runner.stopped();
         for entry in plan.entries() {
-            let reason = "experiment baseline failed: no fault injected".to_owned();
+            let reason = if stopped {
+                "the run was stopped during the experiment baseline: no fault injected"
+            } else {
+                "experiment baseline failed: no fault injected"
+            };
             bus.emit(RunEvent::StepSkipped {
                 step: entry.id,
-                reason,
+                reason: reason.to_owned(),
             });
         }
-        runner
-            .tally()
-            .errors
-            .push("experiment baseline failed".into());
+        if !stopped {
+            runner
+                .tally()
+                .errors
+                .push("experiment baseline failed".into());
+        }
         runner.release_locks(lock).await;
         return runner.finish();
     }

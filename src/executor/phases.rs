@@ -15,7 +15,7 @@ use crate::events::{
 };
 use crate::probes::{Probe, QueryError, breaching, check_window, judge, show_series, worse};
 use crate::run::bus::EventBus;
-use crate::run::stop::{Stop, wait_or_signal, wait_or_stop};
+use crate::run::stop::{Stop, unless_stopped, wait_or_signal, wait_or_stop};
 use crate::spec::{Expectation, Hypothesis, Phase, Recovery};
 
 /// A hypothesis with the probe that measures it.
@@ -248,10 +248,25 @@ fn recorded(
 }
 
 /// The baseline: one sample per `before` hypothesis. Returns whether all passed.
-pub async fn before(checks: &[Check], bus: &EventBus) -> bool {
+///
+/// A stop of any kind (a signal, the kill switch, an abort, a lost lock) cuts it short:
+/// the sample in flight is dropped (a hung probe may take up to 90 % of `every`), the
+/// baselines not judged are skipped, and it returns false; the caller, seeing the stop,
+/// injects nothing and says why.
+pub async fn before(checks: &[Check], bus: &EventBus, stop: &watch::Sender<Stop>) -> bool {
+    let mut stopped = stop.subscribe();
     let mut all_passed = true;
-    for check in checks.iter().filter(|c| c.applies(Phase::Before)) {
-        let sampled = check.sample(bus, Phase::Before).await;
+    let mut checks = checks.iter().filter(|c| c.applies(Phase::Before));
+    while let Some(check) = checks.next() {
+        let Some(sampled) = unless_stopped(&mut stopped, check.sample(bus, Phase::Before)).await
+        else {
+            let message = "the run was stopped before the baseline was checked";
+            for check in std::iter::once(check).chain(checks) {
+                let message = message.to_owned();
+                check.verdict(bus, Phase::Before, Verdict::Skipped, message, (0, 0), None);
+            }
+            return false;
+        };
         let outcome = sampled.0;
         let message = format!("baseline {}", check.said(&sampled));
         let passed = u32::from(outcome == SampleOutcome::Pass);
@@ -1025,7 +1040,8 @@ mod tests {
             h.phases = vec![Phase::Before]
         });
         let bus = EventBus::new(None, Progress::Quiet, system_clock());
-        assert!(!before(&checks, &bus).await);
+        let (stop, _) = watch::channel(Stop::Running);
+        assert!(!before(&checks, &bus, &stop).await);
         let message = bus
             .records()
             .into_iter()
@@ -1035,6 +1051,46 @@ mod tests {
             })
             .expect("a verdict");
         assert_eq!(message, format!("baseline {refused}"));
+    }
+
+    /// Regression (issue 13): a baseline sample that hung (a probe with a long timeout
+    /// and `every`) kept a signalled run waiting until the probe gave up. A stop now cuts
+    /// it short and the baseline says it was not checked.
+    #[tokio::test]
+    async fn a_stop_cuts_a_hung_baseline_short_and_skips_it() {
+        let checks = check(vec![None], None, |h| {
+            h.phases = vec![Phase::Before];
+            h.every = Span(Duration::from_secs(120));
+        });
+        let bus = EventBus::new(None, Progress::Quiet, system_clock());
+        let (stop, _) = watch::channel(Stop::Running);
+        let stopper = stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            stopper.send_replace(Stop::Aborted("elsewhere".into()));
+        });
+        let started = tokio::time::Instant::now();
+        assert!(!before(&checks, &bus, &stop).await);
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+        let verdicts: Vec<_> = bus
+            .records()
+            .into_iter()
+            .filter_map(|r| match r.event {
+                RunEvent::HypothesisVerdict(v) => Some((v.verdict, v.message)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            verdicts,
+            [(
+                Verdict::Skipped,
+                "the run was stopped before the baseline was checked".to_owned()
+            )]
+        );
     }
 
     /// Runs `after` right after a revert and returns the verdict's recovery time and

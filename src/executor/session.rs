@@ -155,9 +155,10 @@ async fn session(
             let inventory =
                 cluster::inventory(conn, &namespaces, with_nodes, Duration::from_secs(30)).await?;
             plan.pick_targets(&inventory);
+            // A dry run takes no lock, and neither does a plan with no fault (pauses only).
+            let locks = global.dry_run == DryRun::None && !plan.fault_steps().is_empty();
             let run_wide = executor::RunWide {
-                lock_namespace: (global.dry_run == DryRun::None)
-                    .then_some(global.lock.namespace.as_str()),
+                lock_namespace: locks.then_some(global.lock.namespace.as_str()),
             };
             let mut found = executor::preflight(conn, plan, &run_wide).await;
             found.extend(executor::prometheus_preflight(plan, &prometheus_settings(global)).await);
@@ -259,10 +260,14 @@ async fn session(
         options.baseline = global.baselines.get(file.name()).cloned();
         options.earlier_runs =
             reports::history::earlier_runs(&global.output_dir, file.name(), global.trend_runs);
-        let outcome = executor::run_with_stop(plan, conn, bus.clone(), options, stop.clone()).await;
-        let records = bus.records();
-        unwritten.extend(write_reports(&dir, &records, global.quiet));
-        finished.push(records);
+        let mut outcome =
+            executor::run_with_stop(plan, conn, bus.clone(), options, stop.clone()).await;
+        let failed = write_reports(&dir, &bus.records(), global.quiet);
+        if !failed.is_empty() {
+            outcome = amend_finish(&bus, outcome, &failed);
+        }
+        unwritten.extend(failed);
+        finished.push(bus.records());
         if global.quiet
             && let Some(message) =
                 finished
@@ -303,6 +308,35 @@ async fn session(
     }
     print_result(global, &finished, overall, &[]);
     Ok(overall)
+}
+
+/// A report that could not be written makes the run exit 3; its journal says so too: a
+/// second `runFinished` with the exit the process has supersedes the first (readers,
+/// `shakedown report` among them, take the last), so the journal never says 0 while the
+/// process says 3. Returns the amended outcome.
+fn amend_finish(
+    bus: &crate::run::bus::EventBus,
+    outcome: Outcome,
+    unwritten: &[String],
+) -> Outcome {
+    let amended = outcome.worse(Outcome::CouldNotRun);
+    let last = bus.records().into_iter().rev().find_map(|r| match r.event {
+        crate::events::RunEvent::RunFinished(f) => Some(f),
+        _ => None,
+    });
+    let Some(mut finish) = last.filter(|_| amended != outcome) else {
+        return amended;
+    };
+    let said = finish.message.take().unwrap_or_default();
+    finish.message = Some(format!(
+        "{said}; then {} report(s) could not be written, so the run cannot pass: {}",
+        unwritten.len(),
+        unwritten.join("; ")
+    ));
+    finish.exit_code = amended.code();
+    finish.outcome = Some(amended);
+    bus.emit(crate::events::RunEvent::RunFinished(finish));
+    amended
 }
 
 /// Says which reports are missing, once, after the run's own lines.

@@ -50,7 +50,7 @@ pub struct FaultContext {
     /// `acceptCollateral`). The plan checked the node's pods against them, but a pod can
     /// land on the node between that check and the cordon; it is refused, not evicted.
     /// `None`: no drain (a pod fault, `recover`).
-    pub evictable: Option<std::sync::Arc<std::collections::BTreeSet<String>>>,
+    pub evictable: Option<std::sync::Arc<crate::plan::DrainScope>>,
 }
 
 impl FaultContext {

@@ -20,6 +20,7 @@ use super::{
     FAULT_ANNOTATION, FaultContext, FaultError, Hold, Injector, RevertError, Reverted, Undo,
     object_ref, record_event, split_pod, with_retries,
 };
+use crate::run::stop::unless_stopped;
 use crate::spec::NetworkLatency;
 
 /// How long the injector outlives the planned fault before removing netem by itself.
@@ -196,9 +197,14 @@ async fn inject(
         .map_err(|e| fail("cannot add the injector container", e))?;
         if !ctx.dry_run {
             // Patched is not applied: only a running injector has put netem in place.
-            wait_until_running(&api, pod, &container, deadline)
-                .await
-                .map_err(|e| ctx.failed(target, e))?;
+            // An image pull can take minutes: a stop ends the wait, and the revert says
+            // whether netem can be removed (a waiting injector cannot be stopped).
+            let starting = wait_until_running(&api, pod, &container, deadline);
+            let Some(started) = unless_stopped(&mut ctx.stop.clone(), starting).await else {
+                let why = "the run was stopped while the injector was starting";
+                return Err(ctx.failed(target, FaultError::NotApplied(why.into())));
+            };
+            started.map_err(|e| ctx.failed(target, e))?;
         }
         let detail = format!(
             "{}{} on {} via ephemeral container {container} (TTL {}s)",

@@ -204,7 +204,7 @@ enum Disposition {
 fn classify(
     pod: &Pod,
     fault: &NodeDrain,
-    evictable: Option<&std::collections::BTreeSet<String>>,
+    evictable: Option<&crate::plan::DrainScope>,
 ) -> Disposition {
     let name = format!(
         "{}/{}",
@@ -251,8 +251,8 @@ fn classify(
     // The plan checked the node's pods against the allow-list; this one arrived after
     // (scheduled between that check and the cordon), so nothing vouched for it.
     let namespace = pod.metadata.namespace.as_deref().unwrap_or("");
-    if let Some(allowed) = evictable
-        && !allowed.contains(namespace)
+    if let Some(scope) = evictable
+        && !scope.may_evict_from(namespace)
     {
         return Disposition::Refuse(format!(
             "{name} is on the node but its namespace `{namespace}` is outside allowedNamespaces and acceptCollateral (it arrived after the plan checked the drain's blast radius); nothing on this node is evicted"
@@ -404,7 +404,6 @@ pub async fn uncordon(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeSet;
 
     use super::*;
 
@@ -434,7 +433,8 @@ mod tests {
     /// cordon) was evicted whatever its namespace, kube-system included.
     #[test]
     fn a_pod_that_arrived_after_the_plan_outside_the_allow_list_is_refused() {
-        let allowed: BTreeSet<String> = ["shop".to_owned()].into();
+        // kube-system is never evictable, even when a scope names it.
+        let allowed = crate::plan::DrainScope::new(&["shop".into(), "kube-system".into()], None);
         assert!(matches!(
             classify(&managed_pod("shop"), &drain(), Some(&allowed)),
             Disposition::Evict

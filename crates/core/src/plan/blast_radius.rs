@@ -11,6 +11,36 @@ use crate::spec::Safety;
 /// The label a zone is read from, as the scheduler and kubectl read it.
 const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
 
+/// The namespaces a drain may evict from: the effective `allowedNamespaces` and the
+/// drain's `acceptCollateral`, never `kube-system`. The one rule behind the plan's
+/// blast-radius check and the executor's check at eviction time (a pod can land on a
+/// node between the two), so they can never disagree.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DrainScope {
+    allowed_namespaces: Vec<String>,
+    accept_collateral: Vec<String>,
+}
+
+impl DrainScope {
+    pub fn new(accept_collateral: &[String], safety: Option<&Safety>) -> Self {
+        DrainScope {
+            allowed_namespaces: safety
+                .map(|s| s.allowed_namespaces.clone())
+                .unwrap_or_default(),
+            accept_collateral: accept_collateral.to_vec(),
+        }
+    }
+
+    pub fn may_evict_from(&self, namespace: &str) -> bool {
+        namespace != "kube-system"
+            && self
+                .allowed_namespaces
+                .iter()
+                .chain(&self.accept_collateral)
+                .any(|ns| ns == namespace)
+    }
+}
+
 /// The pods a drain of `nodes` would evict: like `kubectl drain`, not DaemonSet pods,
 /// mirror pods, finished pods or pods already being deleted.
 pub fn evicted_by_drain<'a>(
@@ -85,10 +115,11 @@ pub(super) fn check_drain(
             pods: names(kube_system),
         });
     }
-    let allowed = |ns: &String| {
-        accept_collateral.contains(ns) || safety.is_some_and(|s| s.allowed_namespaces.contains(ns))
-    };
-    let outside: Vec<&&PodInfo> = evicted.iter().filter(|p| !allowed(&p.namespace)).collect();
+    let scope = DrainScope::new(accept_collateral, safety);
+    let outside: Vec<&&PodInfo> = evicted
+        .iter()
+        .filter(|p| !scope.may_evict_from(&p.namespace))
+        .collect();
     if !outside.is_empty() {
         return Err(TargetError::Collateral {
             nodes: list(),

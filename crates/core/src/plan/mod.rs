@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-pub use blast_radius::evicted_by_drain;
+pub use blast_radius::{DrainScope, evicted_by_drain};
 pub use display::{PlanEntry, describe_fault, describe_target};
 pub use select::{
     Inventory, NodeInfo, PodInfo, TargetError, candidates, derive_seed, select_targets,
@@ -166,6 +166,18 @@ pub enum Pick {
     /// Rounded up, at least one.
     Percent(f64),
     All,
+}
+
+impl FaultStep {
+    /// Where this step's evictions may reach; `None` for a step that drains nothing.
+    pub fn drain_scope(&self) -> Option<DrainScope> {
+        match &self.selection.objects {
+            Objects::Nodes {
+                accept_collateral, ..
+            } => Some(DrainScope::new(accept_collateral, self.safety.as_ref())),
+            Objects::Pods { .. } => None,
+        }
+    }
 }
 
 impl TargetSelection {

@@ -424,6 +424,60 @@ fn pods_a_drain_would_evict_are_its_blast_radius() {
     assert!(matches!(err, TargetError::EvictsKubeSystem { .. }), "{err}");
 }
 
+/// The review's finding: the executor's eviction-time namespace check was a second copy
+/// of the plan's collateral rule. Both now ask `DrainScope`, so a pod the plan would
+/// refuse on the node is refused at eviction time, and one it accepts is evicted.
+#[test]
+fn the_eviction_time_check_is_the_plan_s_collateral_rule() {
+    let drill = Safety {
+        allow_empty_zone: true,
+        ..shop_only()
+    };
+    for (accept, namespace) in [
+        (&[][..], "shop"),
+        (&[][..], "default"),
+        (&["default"][..], "default"),
+        (&["payments"][..], "default"),
+    ] {
+        let mut inventory = cluster();
+        inventory.pods.retain(|p| p.node_name != "node-b-1");
+        inventory.pods.push(PodInfo {
+            namespace: namespace.into(),
+            name: "late".into(),
+            phase: "Running".into(),
+            node_name: "node-b-1".into(),
+            controller_kind: Some("ReplicaSet".into()),
+            ..PodInfo::default()
+        });
+        let selection = nodes(&["node-b-1"], accept);
+        let planned = select_targets(&selection, Some(&drill), &inventory, 1).is_ok();
+        let accept: Vec<String> = accept.iter().map(|n| n.to_string()).collect();
+        let scope = DrainScope::new(&accept, Some(&drill));
+        assert_eq!(
+            scope.may_evict_from(namespace),
+            planned,
+            "{namespace} with acceptCollateral {accept:?}"
+        );
+    }
+    // kube-system never, whatever a scope names.
+    let scope = DrainScope::new(&["kube-system".into()], Some(&drill));
+    assert!(!scope.may_evict_from("kube-system"));
+}
+
+#[test]
+fn a_drain_step_has_a_scope_and_a_pod_step_none() {
+    let loaded = crate::spec::load(&repo("scenarios/node-drain.yaml")).unwrap();
+    let drained = plan(&loaded, &settings(3, Some("shop")));
+    let (_, drain) = drained.fault_steps()[0];
+    let scope = drain.drain_scope().expect("a drain has a scope");
+    assert!(scope.may_evict_from("shop"));
+    assert!(!scope.may_evict_from("default"));
+    let loaded = crate::spec::load(&repo("scenarios/pod-delete.yaml")).unwrap();
+    let deleted = plan(&loaded, &settings(3, Some("shop")));
+    let (_, pods) = deleted.fault_steps()[0];
+    assert_eq!(pods.drain_scope(), None);
+}
+
 #[test]
 fn the_plan_lists_the_pods_a_drain_would_evict() {
     let loaded = crate::spec::load(&repo("scenarios/node-drain.yaml")).unwrap();

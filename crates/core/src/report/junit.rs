@@ -89,7 +89,7 @@ fn suites(view: &RunView, experiment: &str) -> Vec<TestSuite> {
 
 fn serialize(report: &Report) -> String {
     match report.to_string() {
-        Ok(xml) => drop_root_skipped(&xml),
+        Ok(xml) => utc_as_z(&drop_root_skipped(&xml)),
         // Serialization only fails on I/O into a Vec, which cannot happen; still, a CI gate
         // must get a file that fails rather than nothing.
         Err(e) => format!(
@@ -701,6 +701,33 @@ fn system_out(view: &RunView, step: Option<&str>) -> String {
     out
 }
 
+/// quick-junit writes every `timestamp` with an offset, UTC as `+00:00`; the journal,
+/// the live log and the other reports say `Z`, and so does this one. Only `timestamp`
+/// attribute values are touched (a `"` inside any value is escaped, so one cannot start).
+fn utc_as_z(xml: &str) -> String {
+    const ATTRIBUTE: &str = " timestamp=\"";
+    let mut out = String::with_capacity(xml.len());
+    let mut rest = xml;
+    while let Some(at) = rest.find(ATTRIBUTE) {
+        let start = at + ATTRIBUTE.len();
+        let Some(len) = rest[start..].find('"') else {
+            break;
+        };
+        let value = &rest[start..start + len];
+        out.push_str(&rest[..start]);
+        match value.strip_suffix("+00:00") {
+            Some(utc) => {
+                out.push_str(utc);
+                out.push('Z');
+            }
+            None => out.push_str(value),
+        }
+        rest = &rest[start + len..];
+    }
+    out.push_str(rest);
+    out
+}
+
 fn chrono_time(at: jiff::Timestamp) -> chrono::DateTime<chrono::FixedOffset> {
     let utc = chrono::DateTime::<chrono::Utc>::from_timestamp(
         at.as_second(),
@@ -817,6 +844,17 @@ mod tests {
                 },
             ),
         ]
+    }
+
+    /// Regression (rough edge): JUnit timestamps said `+00:00` where every other report
+    /// says `Z`; only `timestamp` values change.
+    #[test]
+    fn junit_timestamps_are_utc_with_z() {
+        let xml = r#"<testsuite timestamp="2027-01-15T08:00:01.000+00:00" message="at 08:00+00:00"><testcase timestamp="2027-01-15T08:00:02.500+00:00"/>"#;
+        assert_eq!(
+            utc_as_z(xml),
+            r#"<testsuite timestamp="2027-01-15T08:00:01.000Z" message="at 08:00+00:00"><testcase timestamp="2027-01-15T08:00:02.500Z"/>"#
+        );
     }
 
     #[test]

@@ -19,6 +19,21 @@ use crate::store::{Store, name_of, namespace_of, now_rfc3339, uid_of};
 /// Pod annotation overriding the start-up delay of one pod.
 pub const STARTUP_DELAY_ANNOTATION: &str = "sandbox.shakedown.dev/startup-delay";
 
+/// An image from a registry under `.invalid` (RFC 2606: it never resolves) never pulls:
+/// an ephemeral container with one stays waiting (`ErrImagePull`), as on a real node, so
+/// tests can hold an injector before it starts.
+fn never_pulls(image: &Value) -> bool {
+    image
+        .as_str()
+        .and_then(|i| i.split_once('/'))
+        .is_some_and(|(registry, _)| {
+            registry
+                .split(':')
+                .next()
+                .is_some_and(|h| h.ends_with(".invalid"))
+        })
+}
+
 /// What the kubelet remembers between ticks (a real kubelet keeps this in memory too).
 #[derive(Default)]
 pub struct Kubelet {
@@ -176,9 +191,16 @@ impl ControlPlane {
                     .as_array()
                     .and_then(|s| s.iter().find(|s| s["name"] == c["name"]).cloned());
                 existing.unwrap_or_else(|| {
+                    let state = if never_pulls(&c["image"]) {
+                        json!({"waiting": {"reason": "ErrImagePull", "message": format!(
+                            "failed to pull image {}: the registry does not resolve", c["image"]
+                        )}})
+                    } else {
+                        json!({"running": {"startedAt": now_rfc3339()}})
+                    };
                     json!({
                         "name": c["name"], "image": c["image"], "imageID": "", "ready": false,
-                        "restartCount": 0, "state": {"running": {"startedAt": now_rfc3339()}},
+                        "restartCount": 0, "state": state,
                     })
                 })
             })

@@ -147,10 +147,21 @@ impl RunView {
 
     /// One sentence saying what the exit code means for this run.
     pub fn verdict_sentence(&self) -> String {
-        let mut sentence = self.outcome().map_or_else(
-            || exit::UNKNOWN_MEANING.to_owned(),
-            |o| o.meaning().into_owned(),
-        );
+        // A pass with a skipped step (`onEmptyTargets: skip`) did not inject every fault.
+        let skipped = self
+            .steps
+            .iter()
+            .any(|s| matches!(s.state, StepState::Skipped(_)));
+        let mut sentence = match self.outcome() {
+            Some(Outcome::Passed) if skipped => {
+                "every judged hypothesis held, and every fault that was injected was reverted"
+                    .to_owned()
+            }
+            outcome => outcome.map_or_else(
+                || exit::UNKNOWN_MEANING.to_owned(),
+                |o| o.meaning().into_owned(),
+            ),
+        };
         if let Some(message) = self.finished.as_ref().and_then(|f| f.message.as_deref()) {
             sentence = format!("{sentence} ({})", crate::report::text::clean_line(message));
         }
