@@ -12,7 +12,7 @@ use super::phases::{self, Check};
 use crate::cluster;
 use crate::events::{FaultIntent, NoteLevel, RunEvent, StepStatus};
 use crate::faults::recovery::{self, Disrupted};
-use crate::faults::{FaultContext, FaultError, Hold, Injector};
+use crate::faults::{FaultContext, FaultError, Hold, Injector, Listed};
 use crate::plan::{self, FaultStep, TargetSelection};
 use crate::run::stop::{Stop, wait_or_stop};
 use crate::spec::{Fault, OnEmptyTargets, Recovery, Safety};
@@ -50,8 +50,8 @@ impl Runner {
         fault: &F,
     ) -> Option<StepStatus> {
         let safety = step.safety.as_ref();
-        let targets = match self.select(id, &step.selection, safety).await {
-            Ok(targets) => targets,
+        let (targets, listed) = match self.select(id, &step.selection, safety).await {
+            Ok(picked) => picked,
             Err(e) => {
                 self.note(NoteLevel::Warning, format!("step {id}: {e}"));
                 self.tally().errors.push(format!("step {id}: {e}"));
@@ -81,6 +81,7 @@ impl Runner {
         }
         let mut ctx = self.fault_context(id);
         ctx.evictable = evictable_namespaces(step);
+        ctx.listed = listed;
         let intent = RunEvent::FaultIntent(FaultIntent {
             step: id.into(),
             fault: step.fault.type_name().into(),
@@ -224,7 +225,7 @@ impl Runner {
                         }
                         round += 1;
                         // Fresh picks each round: the pods deleted last round are gone.
-                        let picks = self
+                        let (picks, listed) = self
                             .select(
                                 &format!("{}@{round}", ctx.step),
                                 &step.selection,
@@ -235,7 +236,11 @@ impl Runner {
                             step: ctx.step.clone(),
                             targets: picks.clone(),
                         });
-                        disrupted.extend(fault.inject(ctx, &picks).await?);
+                        let round_ctx = FaultContext {
+                            listed,
+                            ..ctx.clone()
+                        };
+                        disrupted.extend(fault.inject(&round_ctx, &picks).await?);
                     }
                 };
                 let (result, ()) = tokio::join!(
@@ -273,13 +278,14 @@ impl Runner {
     }
 
     /// Reads the cluster now and picks the step's targets, seeded by the plan's seed and
-    /// `id`, with the step's effective safety.
+    /// `id`, with the step's effective safety; with what the listing saw of each picked
+    /// pod, so the fault needs no second read of them.
     async fn select(
         &self,
         id: &str,
         selection: &TargetSelection,
         safety: Option<&Safety>,
-    ) -> Result<Vec<String>, FaultError> {
+    ) -> Result<(Vec<String>, Listed), FaultError> {
         let inventory = cluster::inventory(
             &self.conn,
             selection.pod_namespaces(),
@@ -287,12 +293,21 @@ impl Runner {
             Duration::from_secs(30),
         )
         .await?;
-        Ok(plan::select_targets(
+        let targets = plan::select_targets(
             selection,
             safety,
             &inventory,
             plan::derive_seed(self.seed, id),
-        )?)
+        )?;
+        let picked: std::collections::BTreeSet<&str> =
+            targets.iter().map(String::as_str).collect();
+        let listed = inventory
+            .pods
+            .into_iter()
+            .map(|p| (format!("{}/{}", p.namespace, p.name), p))
+            .filter(|(key, _)| picked.contains(key.as_str()))
+            .collect();
+        Ok((targets, std::sync::Arc::new(listed)))
     }
 
     /// Reverts the step's ledger entries. Pods the fault removed have nothing to undo

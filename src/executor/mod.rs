@@ -322,6 +322,7 @@ impl Runner {
             ledger: self.ledger.clone(),
             stop: self.stop.subscribe(),
             evictable: None,
+            listed: Default::default(),
         }
     }
 

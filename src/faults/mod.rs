@@ -51,7 +51,15 @@ pub struct FaultContext {
     /// land on the node between that check and the cordon; it is refused, not evicted.
     /// `None`: no drain (a pod fault, `recover`).
     pub evictable: Option<std::sync::Arc<std::collections::BTreeSet<String>>>,
+    /// The targets as the listing that picked them saw them (`namespace/name` → pod),
+    /// so a fault acts on that snapshot (a pod-delete sends the listed UID as its
+    /// precondition) instead of reading every target again. Empty: no snapshot
+    /// (`recover`, a test); a fault then reads what it needs.
+    pub listed: Listed,
 }
+
+/// What the target listing saw of each picked pod, by `namespace/name`.
+pub type Listed = Arc<std::collections::BTreeMap<String, crate::plan::PodInfo>>;
 
 impl FaultContext {
     /// Reports a mutating call into `target` that went through. In a server dry run the
@@ -321,7 +329,12 @@ pub async fn record_event(
     reason: &str,
     message: &str,
 ) {
-    let event = event_for(&ctx.run_id, object, reason, message);
+    post_event(ctx, event_for(&ctx.run_id, object, reason, message)).await;
+}
+
+/// Posts a built [`event_for`] Event; a failure is a warning, never the fault's error.
+pub async fn post_event(ctx: &FaultContext, event: Event) {
+    let reason = event.reason.clone().unwrap_or_default();
     let namespace = event.metadata.namespace.clone().unwrap_or_default();
     let api: Api<Event> = Api::namespaced(ctx.client.clone(), &namespace);
     let params = PostParams {
