@@ -89,7 +89,7 @@ impl Runner {
             params: serde_json::to_value(&step.fault).unwrap_or_default(),
             revert: fault.revert_hint(&self.options.run_id),
         });
-        if let Err(e) = self.bus.emit_durably(intent) {
+        if let Err(e) = self.bus.emit_durably(intent).await {
             // No mutation without its intent record on disk: it is what tells a later
             // `recover --journal` (and the auditor) what was done.
             let why =
