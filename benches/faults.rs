@@ -5,6 +5,8 @@
 //!   delete, fsynced journal records, Kubernetes Events).
 //! - a ~110-pod node drain (327 pods on 3 nodes of 110-pod capacity) vs `kubectl drain`
 //!   on an identical sandbox.
+//! - the revert of 500 faulted targets (500 nodes cordoned by a run) vs a plain loop of
+//!   concurrent uncordon PATCHes; the bar is 2 s on the sandbox.
 //!
 //! Each sandbox runs in-process on 127.0.0.1; the figures are ratios measured in the
 //! same run, so they compare across machines.
@@ -12,8 +14,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, DeleteParams, ListParams};
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use shakedown::events::RunEvent;
 use shakedown::executor;
 use shakedown::run::bus;
@@ -158,6 +160,74 @@ fn pods_on(handle: &SandboxHandle, node: &str) -> usize {
         .count()
 }
 
+/// `n` nodes cordoned by run `run_id`, as a drain leaves them.
+async fn cordon_all(client: &kube::Client, n: usize, run_id: &str) {
+    let nodes: Api<Node> = Api::all(client.clone());
+    let patch = serde_json::json!({
+        "metadata": {"annotations": {shakedown::faults::CORDONED_BY: run_id}},
+        "spec": {"unschedulable": true},
+    });
+    for i in 0..n {
+        nodes
+            .patch(&format!("node-{i}"), &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .expect("cordon");
+    }
+}
+
+/// The API floor for a revert: an uncordon PATCH per node, 32 in flight.
+async fn plain_uncordons(client: &kube::Client, n: usize) -> Duration {
+    let nodes: Api<Node> = Api::all(client.clone());
+    let patch = serde_json::json!({
+        "metadata": {"annotations": {shakedown::faults::CORDONED_BY: null}},
+        "spec": {"unschedulable": null},
+    });
+    let started = Instant::now();
+    let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(32));
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..n {
+        let (nodes, limit, patch) = (nodes.clone(), limit.clone(), patch.clone());
+        tasks.spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            nodes
+                .patch(&format!("node-{i}"), &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .expect("uncordon");
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+    started.elapsed()
+}
+
+/// shakedown's revert of `n` cordoned nodes (the executor's path: `faults::undo_all`).
+async fn shakedown_reverts(client: &kube::Client, n: usize, run_id: &str) -> (Duration, usize) {
+    let bus = bus::EventBus::new(None, bus::Progress::Quiet, bus::system_clock());
+    let ctx = shakedown::faults::FaultContext {
+        client: client.clone(),
+        run_id: run_id.into(),
+        step: "1".into(),
+        dry_run: false,
+        bus,
+        ledger: Default::default(),
+        stop: tokio::sync::watch::channel(shakedown::run::stop::Stop::Running).1,
+        evictable: None,
+        listed: Default::default(),
+    };
+    let entries = (0..n)
+        .map(|i| {
+            let node = format!("node-{i}");
+            ("1".to_owned(), shakedown::faults::Undo::Uncordon { node })
+        })
+        .collect();
+    let mut undone = 0;
+    let started = Instant::now();
+    shakedown::faults::undo_all(&ctx, entries, Duration::from_secs(30), |_, _, r| {
+        undone += usize::from(matches!(r, Ok(shakedown::faults::Reverted::Undone(_))));
+    })
+    .await;
+    (started.elapsed(), undone)
+}
+
 fn ratio(a: Duration, b: Duration) -> f64 {
     a.as_secs_f64() / b.as_secs_f64().max(1e-9)
 }
@@ -228,6 +298,23 @@ async fn main() {
     );
     println!(
         "node drain, {shakedown_pods} pods, shakedown cordon+evict calls:        {evict:>10.2?}"
+    );
+
+    // Reverts: 500 nodes cordoned by a run, undone by a plain loop, then by shakedown.
+    const REVERTS: usize = 500;
+    let mut nodes_box = config(REVERTS, 0);
+    nodes_box.timings.startup_delay = Duration::ZERO;
+    let nodes_box = sandbox::start(nodes_box, 0).await.expect("sandbox");
+    let client = crate::client(&nodes_box).await;
+    cordon_all(&client, REVERTS, "bench-revert").await;
+    let floor = plain_uncordons(&client, REVERTS).await;
+    cordon_all(&client, REVERTS, "bench-revert").await;
+    let (reverts, undone) = shakedown_reverts(&client, REVERTS, "bench-revert").await;
+    assert_eq!(undone, REVERTS, "every node uncordoned");
+    println!("revert, {REVERTS} cordoned nodes, API floor (plain concurrent PATCHes): {floor:>10.2?}");
+    println!(
+        "revert, {REVERTS} cordoned nodes, shakedown (bar: 2 s):            {reverts:>10.2?}  ({:.2}x floor)",
+        ratio(reverts, floor)
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -325,9 +325,9 @@ impl Runner {
                 });
             }
         }
-        for entry in self.ledger.take_step(id) {
-            self.revert_one(id, &entry).await;
-        }
+        let entries = self.ledger.take_step(id);
+        self.revert_entries(entries.into_iter().map(|e| (id.to_owned(), e)).collect())
+            .await;
     }
 
     /// Waits until every disrupted owner is whole again (up to `settle` plus its longest

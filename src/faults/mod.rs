@@ -319,6 +319,41 @@ pub async fn undo(
     Ok(reverted)
 }
 
+/// How many reverts run at once: hundreds of targets fit a pod's termination grace
+/// period, few enough not to trip API priority and fairness on a real server.
+pub const PARALLEL_REVERTS: usize = 32;
+
+/// Undoes many entries concurrently (at most [`PARALLEL_REVERTS`] at once) within one
+/// overall `timeout` (`--revert-timeout`), not one budget each: an entry that is not
+/// undone by then fails with a timeout. `done` hears about each entry as it finishes
+/// (`(step, entry)` as given), so every target is reported on its own.
+pub async fn undo_all(
+    ctx: &FaultContext,
+    entries: Vec<(String, Undo)>,
+    timeout: Duration,
+    mut done: impl FnMut(&str, &Undo, Result<Reverted, RevertError>),
+) {
+    use futures::StreamExt;
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut reverts = futures::stream::iter(entries)
+        .map(|(step, entry)| async move {
+            let budget = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let result = tokio::time::timeout_at(deadline, undo(ctx, &entry, budget))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(RevertError::Unverified(format!(
+                        "not reverted within the revert timeout ({})",
+                        shakedown_vocab::duration::format_duration(timeout)
+                    )))
+                });
+            (step, entry, result)
+        })
+        .buffer_unordered(PARALLEL_REVERTS);
+    while let Some((step, entry, result)) = reverts.next().await {
+        done(&step, &entry, result);
+    }
+}
+
 pub use crate::cluster::{is_transient, with_retries};
 
 /// Writes a Kubernetes Event on a disrupted object, so on-call can tell chaos from an
