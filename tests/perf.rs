@@ -218,3 +218,93 @@ async fn an_intent_is_on_disk_when_emit_durably_returns() {
     bus.emit(note(99));
     assert_eq!(shakedown::journal::read(&path).expect("read").records.len(), 6);
 }
+
+/// Regression (issue 17): reverts ran one target after another, each with its own retry
+/// budget, so a few hundred targets could outlast a Job's termination grace period.
+/// They now run concurrently under one overall `--revert-timeout`, each reported.
+#[tokio::test(flavor = "multi_thread")]
+async fn reverts_share_one_deadline_and_each_target_is_reported() {
+    const NODES: usize = 100;
+    let mut config = SandboxConfig::from_yaml(&{
+        let mut yaml = String::from("nodes:\n");
+        for i in 0..NODES {
+            yaml.push_str(&format!("  - {{ name: node-{i}, zone: zone-0 }}\n"));
+        }
+        yaml
+    })
+    .expect("topology");
+    config.timings.startup_delay = Duration::ZERO;
+    let b = bench("perf-revert", config).await;
+    let client = common::client(&b.handle).await;
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client.clone());
+    let cordon = serde_json::json!({
+        "metadata": {"annotations": {shakedown::faults::CORDONED_BY: "perf-revert"}},
+        "spec": {"unschedulable": true},
+    });
+    for i in 0..NODES {
+        nodes
+            .patch(
+                &format!("node-{i}"),
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(&cordon),
+            )
+            .await
+            .expect("cordon");
+    }
+    let ctx = FaultContext {
+        client,
+        run_id: "perf-revert".into(),
+        step: "1".into(),
+        dry_run: false,
+        bus: EventBus::new(None, Progress::Quiet, system_clock()),
+        ledger: Ledger::default(),
+        stop: tokio::sync::watch::channel(shakedown::run::stop::Stop::Running).1,
+        evictable: None,
+        listed: Default::default(),
+    };
+    let entries = || {
+        (0..NODES)
+            .map(|i| {
+                let node = format!("node-{i}");
+                ("1".to_owned(), shakedown::faults::Undo::Uncordon { node })
+            })
+            .collect::<Vec<_>>()
+    };
+    // Every uncordon fails (a transient 500, retried): each target fails on its own,
+    // all by one deadline, not one budget after another.
+    b.handle.set_api_faults(sandbox::ApiFaults {
+        error_share: 1.0,
+        error_code: 500,
+        matching: Some("PATCH /api/v1/nodes".into()),
+        ..Default::default()
+    });
+    let timeout = Duration::from_secs(2);
+    let mut failed = std::collections::BTreeSet::new();
+    let started = std::time::Instant::now();
+    shakedown::faults::undo_all(&ctx, entries(), timeout, |_, entry, result| {
+        assert!(result.is_err(), "{}: {result:?}", entry.target());
+        failed.insert(entry.target());
+    })
+    .await;
+    let took = started.elapsed();
+    assert_eq!(failed.len(), NODES, "every target is reported");
+    // One budget each, even 32 at a time, would take 4 × 2 s.
+    assert!(took < Duration::from_secs(6), "{took:?} for a 2 s timeout");
+    b.handle.set_api_faults(sandbox::ApiFaults::default());
+    let mut outcomes = Vec::new();
+    let generous = Duration::from_secs(120);
+    shakedown::faults::undo_all(&ctx, entries(), generous, |_, _, result| {
+        outcomes.push(format!("{result:?}"));
+    })
+    .await;
+    let undone = outcomes.iter().filter(|o| o.starts_with("Ok(Undone")).count();
+    assert_eq!(undone, NODES, "{outcomes:?}");
+    let still = nodes.list(&ListParams::default()).await.expect("nodes");
+    assert!(
+        still
+            .items
+            .iter()
+            .all(|n| n.spec.as_ref().and_then(|s| s.unschedulable) != Some(true)),
+        "every node uncordoned"
+    );
+}
