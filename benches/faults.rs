@@ -169,7 +169,11 @@ async fn cordon_all(client: &kube::Client, n: usize, run_id: &str) {
     });
     for i in 0..n {
         nodes
-            .patch(&format!("node-{i}"), &PatchParams::default(), &Patch::Merge(&patch))
+            .patch(
+                &format!("node-{i}"),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
             .await
             .expect("cordon");
     }
@@ -190,7 +194,11 @@ async fn plain_uncordons(client: &kube::Client, n: usize) -> Duration {
         tasks.spawn(async move {
             let _permit = limit.acquire_owned().await;
             nodes
-                .patch(&format!("node-{i}"), &PatchParams::default(), &Patch::Merge(&patch))
+                .patch(
+                    &format!("node-{i}"),
+                    &PatchParams::default(),
+                    &Patch::Merge(&patch),
+                )
                 .await
                 .expect("uncordon");
         });
@@ -311,7 +319,9 @@ async fn main() {
     cordon_all(&client, REVERTS, "bench-revert").await;
     let (reverts, undone) = shakedown_reverts(&client, REVERTS, "bench-revert").await;
     assert_eq!(undone, REVERTS, "every node uncordoned");
-    println!("revert, {REVERTS} cordoned nodes, API floor (plain concurrent PATCHes): {floor:>10.2?}");
+    println!(
+        "revert, {REVERTS} cordoned nodes, API floor (plain concurrent PATCHes): {floor:>10.2?}"
+    );
     println!(
         "revert, {REVERTS} cordoned nodes, shakedown (bar: 2 s):            {reverts:>10.2?}  ({:.2}x floor)",
         ratio(reverts, floor)

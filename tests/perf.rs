@@ -42,7 +42,9 @@ async fn pod_delete_costs_one_delete_per_pod_no_reads_and_one_event_per_owner() 
         "all",
         "  target: {pods: {namespace: shop, selector: app=bulk, mode: all}}\n  fault: {type: pod-delete}\n  recovery: {within: 60s}\n",
     );
-    let out = b.shakedown(&["run", scenario.to_str().expect("utf8")]).await;
+    let out = b
+        .shakedown(&["run", scenario.to_str().expect("utf8")])
+        .await;
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -96,13 +98,20 @@ async fn pod_delete_never_hits_a_pod_recreated_under_the_picked_name() {
         name: p.metadata.name.clone().unwrap_or_default(),
         uid: uid.into(),
         controller_kind: Some("ReplicaSet".into()),
-        controller_name: p.metadata.owner_references.as_ref().map(|o| o[0].name.clone()),
+        controller_name: p
+            .metadata
+            .owner_references
+            .as_ref()
+            .map(|o| o[0].name.clone()),
         ..Default::default()
     };
     // What the listing saw: the first pod under an earlier UID (the pod it saw has
     // since been replaced under the same name), the second as it is.
     let snapshot = [
-        (target(stale), info(stale, "uid-of-the-pod-that-was-replaced")),
+        (
+            target(stale),
+            info(stale, "uid-of-the-pod-that-was-replaced"),
+        ),
         (
             target(fresh),
             info(fresh, fresh.metadata.uid.as_deref().unwrap_or_default()),
@@ -135,7 +144,11 @@ async fn pod_delete_never_hits_a_pod_recreated_under_the_picked_name() {
         .get(stale.metadata.name.as_deref().unwrap_or_default())
         .await
         .expect("the replaced pod is still there");
-    assert_eq!(uid_of(&now), uid_of(stale), "the replaced pod was not deleted");
+    assert_eq!(
+        uid_of(&now),
+        uid_of(stale),
+        "the replaced pod was not deleted"
+    );
     let injected: Vec<String> = bus
         .records()
         .iter()
@@ -181,7 +194,10 @@ fn records_in_one_commit_window_share_one_fsync() {
     }
     assert_eq!(bus.journal_error(), None, "written");
     let fsyncs = bus.journal_fsyncs();
-    assert!(fsyncs <= 2, "{fsyncs} fsyncs for 1,000 records in one window");
+    assert!(
+        fsyncs <= 2,
+        "{fsyncs} fsyncs for 1,000 records in one window"
+    );
     let read = shakedown::journal::read(&path).expect("read back");
     assert_eq!(read.records.len(), 1000);
     assert!(read.missing.is_empty());
@@ -213,10 +229,17 @@ async fn an_intent_is_on_disk_when_emit_durably_returns() {
     let on_disk = shakedown::journal::read(&path).expect("read back");
     assert_eq!(on_disk.records.len(), 6);
     assert_eq!(on_disk.records.last(), Some(&record));
-    assert_eq!(bus.journal_fsyncs(), 1, "the notes rode along with the intent");
+    assert_eq!(
+        bus.journal_fsyncs(),
+        1,
+        "the notes rode along with the intent"
+    );
     // And after it: a record emitted later is not waited for.
     bus.emit(note(99));
-    assert_eq!(shakedown::journal::read(&path).expect("read").records.len(), 6);
+    assert_eq!(
+        shakedown::journal::read(&path).expect("read").records.len(),
+        6
+    );
 }
 
 /// Regression (issue 17): reverts ran one target after another, each with its own retry
@@ -297,7 +320,10 @@ async fn reverts_share_one_deadline_and_each_target_is_reported() {
         outcomes.push(format!("{result:?}"));
     })
     .await;
-    let undone = outcomes.iter().filter(|o| o.starts_with("Ok(Undone")).count();
+    let undone = outcomes
+        .iter()
+        .filter(|o| o.starts_with("Ok(Undone"))
+        .count();
     assert_eq!(undone, NODES, "{outcomes:?}");
     let still = nodes.list(&ListParams::default()).await.expect("nodes");
     assert!(

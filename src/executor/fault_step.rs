@@ -299,8 +299,7 @@ impl Runner {
             &inventory,
             plan::derive_seed(self.seed, id),
         )?;
-        let picked: std::collections::BTreeSet<&str> =
-            targets.iter().map(String::as_str).collect();
+        let picked: std::collections::BTreeSet<&str> = targets.iter().map(String::as_str).collect();
         let listed = inventory
             .pods
             .into_iter()

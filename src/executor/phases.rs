@@ -190,7 +190,9 @@ fn next_tick(start: tokio::time::Instant, every: Duration, tick: &mut u32) -> to
     let mut next = start + every * *tick;
     if next < now && !every.is_zero() {
         let behind = (now - start).as_nanos() / every.as_nanos();
-        *tick = u32::try_from(behind).unwrap_or(u32::MAX - 1).saturating_add(1);
+        *tick = u32::try_from(behind)
+            .unwrap_or(u32::MAX - 1)
+            .saturating_add(1);
         next = start + every * *tick;
     }
     next

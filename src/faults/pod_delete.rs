@@ -286,13 +286,7 @@ fn by_owner(deleted: &[Pod]) -> BTreeMap<[String; 3], (ObjectReference, Vec<Stri
                 &o.name,
                 (!o.uid.is_empty()).then(|| o.uid.clone()),
             ),
-            None => object_ref(
-                "Pod",
-                "v1",
-                namespace.as_deref(),
-                &name,
-                meta.uid.clone(),
-            ),
+            None => object_ref("Pod", "v1", namespace.as_deref(), &name, meta.uid.clone()),
         };
         let key = [&object.kind, &object.namespace, &object.name]
             .map(|part| part.clone().unwrap_or_default());
