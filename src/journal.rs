@@ -162,7 +162,7 @@ pub struct GroupCommit {
 }
 
 enum Commit {
-    Record(Record),
+    Record(Box<Record>),
     /// Someone waits: write what is gathered now instead of at the window's end.
     Now,
 }
@@ -237,7 +237,7 @@ impl GroupCommit {
         let sent = self
             .tx
             .as_ref()
-            .is_some_and(|tx| tx.send(Commit::Record(record.clone())).is_ok());
+            .is_some_and(|tx| tx.send(Commit::Record(Box::new(record.clone()))).is_ok());
         if !sent {
             let mut state = self.shared.lock();
             state.processed = record.seq;
@@ -347,7 +347,7 @@ fn gather(rx: &mpsc::Receiver<Commit>, window: Duration) -> Option<Vec<Record>> 
     loop {
         match rx.recv().ok()? {
             Commit::Record(r) => {
-                batch.push(r);
+                batch.push(*r);
                 break;
             }
             // A wait with nothing queued: everything before it is already written.
@@ -358,11 +358,11 @@ fn gather(rx: &mpsc::Receiver<Commit>, window: Duration) -> Option<Vec<Record>> 
     loop {
         let left = until.saturating_duration_since(Instant::now());
         match rx.recv_timeout(left) {
-            Ok(Commit::Record(r)) => batch.push(r),
+            Ok(Commit::Record(r)) => batch.push(*r),
             Ok(Commit::Now) => {
                 // Take what is already queued too: it costs nothing more.
                 while let Ok(Commit::Record(r)) = rx.try_recv() {
-                    batch.push(r);
+                    batch.push(*r);
                 }
                 return Some(batch);
             }
