@@ -1,15 +1,16 @@
 //! `cargo bench --bench faults`: what shakedown's faults cost against the API floor.
 //!
 //! - pod-delete over 1,000 sandbox pods vs a plain loop of concurrent DELETE calls (the
-//!   same concurrency shakedown uses): the ratio is shakedown's overhead (reads before
-//!   delete, fsynced journal records, Kubernetes Events).
+//!   same concurrency shakedown uses): the ratio is shakedown's overhead (its journal
+//!   records, the Events per owner, the lock and target listing around the DELETEs).
 //! - a ~110-pod node drain (327 pods on 3 nodes of 110-pod capacity) vs `kubectl drain`
 //!   on an identical sandbox.
 //! - the revert of 500 faulted targets (500 nodes cordoned by a run) vs a plain loop of
 //!   concurrent uncordon PATCHes; the bar is 2 s on the sandbox.
 //!
 //! Each sandbox runs in-process on 127.0.0.1; the figures are ratios measured in the
-//! same run, so they compare across machines.
+//! same run, so they compare across machines. `SHAKEDOWN_BENCH=pod-delete|drain|revert`
+//! runs one part only.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
