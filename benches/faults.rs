@@ -1,19 +1,22 @@
 //! `cargo bench --bench faults`: what shakedown's faults cost against the API floor.
 //!
 //! - pod-delete over 1,000 sandbox pods vs a plain loop of concurrent DELETE calls (the
-//!   same concurrency shakedown uses): the ratio is shakedown's overhead (reads before
-//!   delete, fsynced journal records, Kubernetes Events).
+//!   same concurrency shakedown uses): the ratio is shakedown's overhead (its journal
+//!   records, the Events per owner, the lock and target listing around the DELETEs).
 //! - a ~110-pod node drain (327 pods on 3 nodes of 110-pod capacity) vs `kubectl drain`
 //!   on an identical sandbox.
+//! - the revert of 500 faulted targets (500 nodes cordoned by a run) vs a plain loop of
+//!   concurrent uncordon PATCHes; the bar is 2 s on the sandbox.
 //!
 //! Each sandbox runs in-process on 127.0.0.1; the figures are ratios measured in the
-//! same run, so they compare across machines.
+//! same run, so they compare across machines. `SHAKEDOWN_BENCH=pod-delete|drain|revert`
+//! runs one part only.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, DeleteParams, ListParams};
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use shakedown::events::RunEvent;
 use shakedown::executor;
 use shakedown::run::bus;
@@ -161,6 +164,82 @@ fn pods_on(handle: &SandboxHandle, node: &str) -> usize {
         .count()
 }
 
+/// `n` nodes cordoned by run `run_id`, as a drain leaves them.
+async fn cordon_all(client: &kube::Client, n: usize, run_id: &str) {
+    let nodes: Api<Node> = Api::all(client.clone());
+    let patch = serde_json::json!({
+        "metadata": {"annotations": {shakedown::faults::CORDONED_BY: run_id}},
+        "spec": {"unschedulable": true},
+    });
+    for i in 0..n {
+        nodes
+            .patch(
+                &format!("node-{i}"),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+            .expect("cordon");
+    }
+}
+
+/// The API floor for a revert: an uncordon PATCH per node, 32 in flight.
+async fn plain_uncordons(client: &kube::Client, n: usize) -> Duration {
+    let nodes: Api<Node> = Api::all(client.clone());
+    let patch = serde_json::json!({
+        "metadata": {"annotations": {shakedown::faults::CORDONED_BY: null}},
+        "spec": {"unschedulable": null},
+    });
+    let started = Instant::now();
+    let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(32));
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..n {
+        let (nodes, limit, patch) = (nodes.clone(), limit.clone(), patch.clone());
+        tasks.spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            nodes
+                .patch(
+                    &format!("node-{i}"),
+                    &PatchParams::default(),
+                    &Patch::Merge(&patch),
+                )
+                .await
+                .expect("uncordon");
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+    started.elapsed()
+}
+
+/// shakedown's revert of `n` cordoned nodes (the executor's path: `faults::undo_all`).
+async fn shakedown_reverts(client: &kube::Client, n: usize, run_id: &str) -> (Duration, usize) {
+    let bus = bus::EventBus::new(None, bus::Progress::Quiet, bus::system_clock());
+    let ctx = shakedown::faults::FaultContext {
+        client: client.clone(),
+        run_id: run_id.into(),
+        step: "1".into(),
+        dry_run: false,
+        bus,
+        ledger: Default::default(),
+        stop: tokio::sync::watch::channel(shakedown::run::stop::Stop::Running).1,
+        evictable: None,
+        listed: Default::default(),
+    };
+    let entries = (0..n)
+        .map(|i| {
+            let node = format!("node-{i}");
+            ("1".to_owned(), shakedown::faults::Undo::Uncordon { node })
+        })
+        .collect();
+    let mut undone = 0;
+    let started = Instant::now();
+    shakedown::faults::undo_all(&ctx, entries, Duration::from_secs(30), |_, _, r| {
+        undone += usize::from(matches!(r, Ok(shakedown::faults::Reverted::Undone(_))));
+    })
+    .await;
+    (started.elapsed(), undone)
+}
+
 fn ratio(a: Duration, b: Duration) -> f64 {
     a.as_secs_f64() / b.as_secs_f64().max(1e-9)
 }
@@ -170,20 +249,38 @@ async fn main() {
     let dir = std::env::temp_dir().join(format!("shakedown-bench-faults-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("tmp");
 
+    // `SHAKEDOWN_BENCH=revert` (or `pod-delete`, `drain`) runs one part only.
+    let only = std::env::var("SHAKEDOWN_BENCH").ok();
+    let runs = |part: &str| only.as_deref().is_none_or(|o| o == part);
+    if runs("pod-delete") {
+        pod_delete_part(&dir).await;
+    }
+    if runs("drain") {
+        drain_part(&dir).await;
+    }
+    if runs("revert") {
+        revert_part().await;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+async fn pod_delete_part(dir: &Path) {
     let handle = sandbox::start(config(10, 1000), 0).await.expect("sandbox");
     wait_running(&handle, 1000).await;
     let client = client(&handle).await;
     let floor = plain_deletes(&client).await;
     wait_running(&handle, 1000).await;
     let scenario = "apiVersion: shakedown.dev/v1alpha1\nkind: Scenario\nmetadata: {name: bulk}\nspec:\n  safety: {allowedNamespaces: [bench]}\n  target: {pods: {namespace: bench, selector: app=bulk, mode: all}}\n  fault: {type: pod-delete}\n  recovery: {within: 5m}\n";
-    let (delete, whole) = shakedown_run(&handle, &dir, scenario).await;
+    let (delete, whole) = shakedown_run(&handle, dir, scenario).await;
     println!("pod-delete, 1000 pods, API floor (plain concurrent DELETEs): {floor:>10.2?}");
     println!(
         "pod-delete, 1000 pods, shakedown fault phase:               {delete:>10.2?}  ({:.2}x floor)",
         ratio(delete, floor)
     );
     println!("pod-delete, 1000 pods, shakedown whole run incl. recovery:  {whole:>10.2?}");
+}
 
+async fn drain_part(dir: &Path) {
     // Drains: two identical sandboxes, one for kubectl, one for shakedown.
     let kubectl_box = sandbox::start(config(3, 327), 0).await.expect("sandbox");
     let shakedown_box = sandbox::start(config(3, 327), 0).await.expect("sandbox");
@@ -221,7 +318,7 @@ async fn main() {
         }
         started.elapsed()
     };
-    let ((evict, _), empty) = tokio::join!(shakedown_run(&shakedown_box, &dir, drain), emptied);
+    let ((evict, _), empty) = tokio::join!(shakedown_run(&shakedown_box, dir, drain), emptied);
     println!(
         "node drain, {on_node} pods, kubectl drain (until the node is empty): {kubectl:>10.2?}"
     );
@@ -232,5 +329,24 @@ async fn main() {
     println!(
         "node drain, {shakedown_pods} pods, shakedown cordon+evict calls:        {evict:>10.2?}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Reverts: 500 nodes cordoned by a run, undone by a plain loop, then by shakedown.
+async fn revert_part() {
+    const REVERTS: usize = 500;
+    let mut nodes_box = config(REVERTS, 0);
+    nodes_box.timings.startup_delay = Duration::ZERO;
+    let nodes_box = sandbox::start(nodes_box, 0).await.expect("sandbox");
+    let client = crate::client(&nodes_box).await;
+    cordon_all(&client, REVERTS, "bench-revert").await;
+    let floor = plain_uncordons(&client, REVERTS).await;
+    cordon_all(&client, REVERTS, "bench-revert").await;
+    println!(
+        "revert, {REVERTS} cordoned nodes, API floor (plain concurrent PATCHes): {floor:>10.2?}"
+    );
+    let (reverts, undone) = shakedown_reverts(&client, REVERTS, "bench-revert").await;
+    println!(
+        "revert, {REVERTS} cordoned nodes, shakedown (bar: 2 s):            {reverts:>10.2?}  ({:.2}x floor), {undone}/{REVERTS} undone within the 30 s timeout",
+        ratio(reverts, floor)
+    );
 }

@@ -190,8 +190,9 @@ pub enum Command {
     Run {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
-        /// How long a revert keeps retrying an unreachable or failing API before the run
-        /// gives up with exit 4 and names what is left faulted.
+        /// How long the reverts (run concurrently) may keep retrying an unreachable or
+        /// failing API, all together, before the run gives up with exit 4 and names what
+        /// is left faulted.
         #[arg(long, default_value = "30s", value_parser = parse_duration_flag, value_name = "DURATION")]
         revert_timeout: std::time::Duration,
         /// Also write the (combined) JUnit report here, for CI systems that look in one place.

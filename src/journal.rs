@@ -1,6 +1,11 @@
-//! The run journal: one JSON record per line, fsynced as it is written, so a crash
-//! leaves a readable record up to the moment it happened (Chaos Toolkit writes its
-//! journal only at the end; a killed run there leaves nothing).
+//! The run journal: one JSON record per line, streamed and fsynced as the run goes, so
+//! a crash leaves a readable record up to the moment it happened (Chaos Toolkit writes
+//! its journal only at the end; a killed run there leaves nothing).
+//!
+//! Writes are group-committed ([`GroupCommit`]): a dedicated thread (never an async
+//! worker) writes the records that arrive within a short window with one `write` and
+//! one `fsync`. A caller that must not go on before its record is on disk (a fault's
+//! intent, before the mutation it announces) asks for it and waits; nobody else waits.
 //!
 //! Every record carries a sequence number, and a record that could not be written still
 //! uses up its number, so a reader sees where records are missing. Readers survive
@@ -10,6 +15,9 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 
@@ -42,7 +50,15 @@ pub struct JournalWriter {
     /// A failed write left bytes that could not be cut off: start the next record on a
     /// line of its own.
     needs_newline: bool,
+    /// How long [`GroupCommit`] gathers records into one fsync.
+    window: Duration,
+    /// fsyncs of written records so far.
+    fsyncs: u64,
 }
+
+/// The default group-commit window: short next to a probe interval or an API call, long
+/// enough that a burst (1,000 pods deleted, 100 probes sampled) shares a few fsyncs.
+pub const COMMIT_WINDOW: Duration = Duration::from_millis(2);
 
 impl JournalWriter {
     pub fn create(path: &Path) -> Result<Self, JournalError> {
@@ -65,7 +81,15 @@ impl JournalWriter {
             next_seq: 1,
             clean_len,
             needs_newline: false,
+            window: COMMIT_WINDOW,
+            fsyncs: 0,
         })
+    }
+
+    /// The same writer with another group-commit window.
+    pub fn with_commit_window(mut self, window: Duration) -> Self {
+        self.window = window;
+        self
     }
 
     pub fn path(&self) -> &Path {
@@ -81,24 +105,34 @@ impl JournalWriter {
             event,
         };
         self.next_seq += 1;
-        let mut line = Vec::new();
+        self.write_batch(std::slice::from_ref(&record))
+            .map(|()| record)
+    }
+
+    /// Writes numbered records with one write and one fsync; on failure the whole batch
+    /// is lost (its numbers stay used up) and nothing of it is left to glue onto the next.
+    fn write_batch(&mut self, records: &[Record]) -> Result<(), JournalError> {
+        let mut lines = Vec::new();
         if self.needs_newline {
-            line.push(b'\n');
+            lines.push(b'\n');
         }
-        line.extend(serde_json::to_vec(&record).unwrap_or_default());
-        line.push(b'\n');
+        for record in records {
+            lines.extend(serde_json::to_vec(record).unwrap_or_default());
+            lines.push(b'\n');
+        }
         let written = self
             .file
-            .write_all(&line)
+            .write_all(&lines)
             .and_then(|()| self.file.sync_data());
         match written {
             Ok(()) => {
-                self.clean_len += line.len() as u64;
+                self.fsyncs += 1;
+                self.clean_len += lines.len() as u64;
                 self.needs_newline = false;
-                Ok(record)
+                Ok(())
             }
             Err(source) => {
-                // Drop whatever part of the line reached the file; if even that fails,
+                // Drop whatever part of the lines reached the file; if even that fails,
                 // the next record starts on a fresh line instead of completing this one.
                 let cut = self
                     .file
@@ -110,6 +144,229 @@ impl JournalWriter {
                     source,
                 })
             }
+        }
+    }
+}
+
+/// A [`JournalWriter`] on its own thread, committing records in groups. `submit` numbers
+/// a record and hands it over without waiting; [`durable`](Self::durable) (async) and
+/// [`flush`](Self::flush) (blocking) wait until a record is on disk. Dropping it writes
+/// everything submitted and stops the thread.
+pub struct GroupCommit {
+    path: PathBuf,
+    next_seq: u64,
+    tx: Option<mpsc::Sender<Commit>>,
+    shared: Arc<Shared>,
+    written: tokio::sync::watch::Receiver<u64>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+enum Commit {
+    Record(Box<Record>),
+    /// Someone waits: write what is gathered now instead of at the window's end.
+    Now,
+}
+
+#[derive(Default)]
+struct Shared {
+    state: Mutex<CommitState>,
+    changed: Condvar,
+}
+
+#[derive(Default, Clone)]
+struct CommitState {
+    /// Every record up to this number was written (or failed to be).
+    processed: u64,
+    /// The first write that failed; later records may still have been written.
+    error: Option<String>,
+    fsyncs: u64,
+}
+
+impl GroupCommit {
+    pub fn start(mut writer: JournalWriter) -> Self {
+        let (tx, rx) = mpsc::channel();
+        let shared = Arc::new(Shared::default());
+        let (written_tx, written) = tokio::sync::watch::channel(writer.next_seq - 1);
+        let path = writer.path.clone();
+        let next_seq = writer.next_seq;
+        shared.lock().processed = next_seq - 1;
+        let state = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("shakedown-journal".into())
+            .spawn(move || {
+                while let Some(batch) = gather(&rx, writer.window) {
+                    let Some(last) = batch.last().map(|r| r.seq) else {
+                        continue;
+                    };
+                    let result = writer.write_batch(&batch);
+                    let mut done = state.lock();
+                    done.processed = last;
+                    done.fsyncs = writer.fsyncs;
+                    if let Err(e) = result {
+                        done.error.get_or_insert_with(|| e.to_string());
+                    }
+                    drop(done);
+                    state.changed.notify_all();
+                    written_tx.send_replace(last);
+                }
+            })
+            .ok();
+        Self {
+            path,
+            next_seq,
+            tx: thread.is_some().then_some(tx),
+            shared,
+            written,
+            thread,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Numbers the record and queues it; returns at once. Its number is used up even if
+    /// it never reaches the disk.
+    pub fn submit(&mut self, at: Timestamp, event: RunEvent) -> Record {
+        let record = Record {
+            seq: self.next_seq,
+            at,
+            event,
+        };
+        self.next_seq += 1;
+        let sent = self
+            .tx
+            .as_ref()
+            .is_some_and(|tx| tx.send(Commit::Record(Box::new(record.clone()))).is_ok());
+        if !sent {
+            let mut state = self.shared.lock();
+            state.processed = record.seq;
+            state
+                .error
+                .get_or_insert_with(|| "the journal writer thread is gone".into());
+        }
+        record
+    }
+
+    /// The number of the last record submitted.
+    pub fn last_seq(&self) -> u64 {
+        self.next_seq - 1
+    }
+
+    /// A handle that waits (async) until a record is on disk, without holding `self`.
+    pub fn waiter(&self) -> CommitWaiter {
+        CommitWaiter {
+            tx: self.tx.clone(),
+            shared: self.shared.clone(),
+            written: self.written.clone(),
+        }
+    }
+
+    /// Blocks until every record submitted so far was written (or failed): the end of a
+    /// run, where nothing else is left to do. Returns the first write error, if any.
+    pub fn flush(&self) -> Option<String> {
+        let seq = self.last_seq();
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(Commit::Now);
+        }
+        let mut state = self.shared.lock();
+        while state.processed < seq && self.tx.is_some() {
+            state = self
+                .shared
+                .changed
+                .wait(state)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+        state.error.clone()
+    }
+
+    /// The first write error so far, without waiting.
+    pub fn error(&self) -> Option<String> {
+        self.shared.lock().error.clone()
+    }
+
+    /// How many fsyncs the records have cost so far.
+    pub fn fsyncs(&self) -> u64 {
+        self.shared.lock().fsyncs
+    }
+}
+
+impl Drop for GroupCommit {
+    fn drop(&mut self) {
+        // Closing the channel makes the thread write what is queued and stop.
+        self.tx = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Waits for one record to be durable: see [`GroupCommit::waiter`].
+pub struct CommitWaiter {
+    tx: Option<mpsc::Sender<Commit>>,
+    shared: Arc<Shared>,
+    written: tokio::sync::watch::Receiver<u64>,
+}
+
+impl CommitWaiter {
+    /// Waits until record `seq` is on disk; `Err` with the journal's first write error
+    /// when it (or an earlier record) could not be written.
+    pub async fn durable(mut self, seq: u64) -> Result<(), String> {
+        let Some(tx) = self.tx.take() else {
+            return Err(self
+                .shared
+                .lock()
+                .error
+                .clone()
+                .unwrap_or_else(|| "the journal writer thread is gone".into()));
+        };
+        let _ = tx.send(Commit::Now);
+        if self.written.wait_for(|&done| done >= seq).await.is_err() {
+            return Err("the journal writer thread stopped".into());
+        }
+        match self.shared.lock().error.clone() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, CommitState> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The next group: the first record to arrive, then whatever else arrives within
+/// `window` of it, cut short when someone waits. `None` once the channel is closed and
+/// drained.
+fn gather(rx: &mpsc::Receiver<Commit>, window: Duration) -> Option<Vec<Record>> {
+    let mut batch = Vec::new();
+    loop {
+        match rx.recv().ok()? {
+            Commit::Record(r) => {
+                batch.push(*r);
+                break;
+            }
+            // A wait with nothing queued: everything before it is already written.
+            Commit::Now => {}
+        }
+    }
+    let until = Instant::now() + window;
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(Commit::Record(r)) => batch.push(*r),
+            Ok(Commit::Now) => {
+                // Take what is already queued too: it costs nothing more.
+                while let Ok(Commit::Record(r)) = rx.try_recv() {
+                    batch.push(*r);
+                }
+                return Some(batch);
+            }
+            Err(_) => return Some(batch),
         }
     }
 }

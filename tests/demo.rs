@@ -112,6 +112,32 @@ fn the_demo_passes_one_hypothesis_breaks_one_and_writes_every_report() {
         journal.contains("blocked by a PodDisruptionBudget"),
         "the drain meets checkout's PDB"
     );
+    // The demo's story, verdict by verdict: a hypothesis that held through a pod
+    // deletion, one that deviated under latency (on purpose), and the drain's.
+    let verdict = |name: &str, phase: &str| {
+        journal
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|r| {
+                r["event"] == "hypothesisVerdict" && r["hypothesis"] == name && r["phase"] == phase
+            })
+            .map(|r| r["verdict"].as_str().unwrap_or("").to_owned())
+    };
+    assert_eq!(
+        verdict("checkout error ratio below 5%", "during").as_deref(),
+        Some("passed"),
+        "{journal}"
+    );
+    assert_eq!(
+        verdict("checkout p95 latency below 250ms", "during").as_deref(),
+        Some("deviated"),
+        "{journal}"
+    );
+    assert_eq!(
+        verdict("checkout keeps two ready pods", "during").as_deref(),
+        Some("passed"),
+        "{journal}"
+    );
     assert_nothing_left_running(&out);
 }
 

@@ -399,6 +399,13 @@ fn pod_info(pod: &Pod) -> PodInfo {
             .as_ref()
             .is_some_and(|a| a.contains_key("kubernetes.io/config.mirror")),
         terminating: meta.deletion_timestamp.is_some(),
+        uid: meta.uid.clone().unwrap_or_default(),
+        controller_name: meta
+            .owner_references
+            .iter()
+            .flatten()
+            .find(|o| o.controller == Some(true))
+            .map(|o| o.name.clone()),
     }
 }
 

@@ -23,6 +23,10 @@ fn show_history(out: &Path) {
     );
 }
 
+/// A series once the sandbox's metrics are in two scrapes (one per second).
+const SCRAPED_TWICE: &str =
+    "count_over_time(kube_deployment_status_replicas_available{deployment=\"checkout\"}[1m]) >= 2";
+
 /// The newcomer's first command: sandbox + Prometheus + the demo experiment + reports.
 /// A deviation is the demo working as designed (one hypothesis breaks on purpose), so
 /// it exits 0 then; infrastructure failures and interrupts keep their codes.
@@ -65,8 +69,10 @@ async fn demo_async(
         "shakedown: prometheus at {}, waiting for the first scrapes",
         prom.url
     );
+    // The run starts once Prometheus has scraped the sandbox twice: the baseline's
+    // rates need two points, and nothing more is worth waiting for.
     let warmed = tokio::select! {
-        ready = prom.wait_for("kube_deployment_status_replicas_available", Duration::from_secs(60)) => Some(ready),
+        ready = prom.wait_for(SCRAPED_TWICE, Duration::from_secs(60)) => Some(ready),
         _ = tokio::signal::ctrl_c() => None,
     };
     let Some(warmed) = warmed else {
@@ -79,8 +85,6 @@ async fn demo_async(
         sandbox.shutdown().await;
         return Err(e.into());
     }
-    // Rates over [15s] windows need a few scrapes before the baseline means anything.
-    tokio::time::sleep(Duration::from_secs(16)).await;
     // The demo wrote this whole tree itself; `--output-dir` may put it outside the cwd.
     let options = spec::LoadOptions {
         allow_paths: vec![spec_dir],

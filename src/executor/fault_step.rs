@@ -12,7 +12,7 @@ use super::phases::{self, Check};
 use crate::cluster;
 use crate::events::{FaultIntent, NoteLevel, RunEvent, StepStatus};
 use crate::faults::recovery::{self, Disrupted, RecoveryWatch};
-use crate::faults::{FaultContext, FaultError, Hold, Injector};
+use crate::faults::{FaultContext, FaultError, Hold, Injector, Listed};
 use crate::plan::{self, FaultStep, TargetSelection};
 use crate::run::stop::{Stop, unless_stopped, wait_or_stop};
 use crate::spec::{Fault, OnEmptyTargets, Recovery, Safety};
@@ -55,8 +55,8 @@ impl Runner {
         fault: &F,
     ) -> Option<StepStatus> {
         let safety = step.safety.as_ref();
-        let targets = match self.select(id, &step.selection, safety).await {
-            Ok(targets) => targets,
+        let (targets, listed) = match self.select(id, &step.selection, safety).await {
+            Ok(picked) => picked,
             Err(e) => {
                 self.note(NoteLevel::Warning, format!("step {id}: {e}"));
                 self.tally().errors.push(format!("step {id}: {e}"));
@@ -99,6 +99,7 @@ impl Runner {
         }
         let mut ctx = self.fault_context(id);
         ctx.evictable = step.drain_scope().map(std::sync::Arc::new);
+        ctx.listed = listed;
         let intent = RunEvent::FaultIntent(FaultIntent {
             step: id.into(),
             fault: step.fault.type_name().into(),
@@ -106,7 +107,7 @@ impl Runner {
             params: serde_json::to_value(&step.fault).unwrap_or_default(),
             revert: fault.revert_hint(&self.options.run_id),
         });
-        if let Err(e) = self.bus.emit_durably(intent) {
+        if let Err(e) = self.bus.emit_durably(intent).await {
             // No mutation without its intent record on disk: it is what tells a later
             // `recover --journal` (and the auditor) what was done.
             let why =
@@ -278,12 +279,16 @@ impl Runner {
                         let Some(picks) = unless_stopped(&mut stopped, picking).await else {
                             return Ok(());
                         };
-                        let picks = picks?;
+                        let (picks, listed) = picks?;
                         self.bus.emit(RunEvent::TargetsSelected {
                             step: ctx.step.clone(),
                             targets: picks.clone(),
                         });
-                        disrupted.extend(fault.inject(ctx, &picks).await?);
+                        let round_ctx = FaultContext {
+                            listed,
+                            ..ctx.clone()
+                        };
+                        disrupted.extend(fault.inject(&round_ctx, &picks).await?);
                     }
                 };
                 let (result, ()) = tokio::join!(
@@ -321,13 +326,14 @@ impl Runner {
     }
 
     /// Reads the cluster now and picks the step's targets, seeded by the plan's seed and
-    /// `id`, with the step's effective safety.
+    /// `id`, with the step's effective safety; with what the listing saw of each picked
+    /// pod, so the fault needs no second read of them.
     async fn select(
         &self,
         id: &str,
         selection: &TargetSelection,
         safety: Option<&Safety>,
-    ) -> Result<Vec<String>, FaultError> {
+    ) -> Result<(Vec<String>, Listed), FaultError> {
         let inventory = cluster::inventory(
             &self.conn,
             selection.pod_namespaces(),
@@ -335,12 +341,20 @@ impl Runner {
             Duration::from_secs(30),
         )
         .await?;
-        Ok(plan::select_targets(
+        let targets = plan::select_targets(
             selection,
             safety,
             &inventory,
             plan::derive_seed(self.seed, id),
-        )?)
+        )?;
+        let picked: std::collections::BTreeSet<&str> = targets.iter().map(String::as_str).collect();
+        let listed = inventory
+            .pods
+            .into_iter()
+            .map(|p| (format!("{}/{}", p.namespace, p.name), p))
+            .filter(|(key, _)| picked.contains(key.as_str()))
+            .collect();
+        Ok((targets, std::sync::Arc::new(listed)))
     }
 
     /// Reverts the step's ledger entries. Pods the fault removed have nothing to undo
@@ -358,9 +372,9 @@ impl Runner {
                 });
             }
         }
-        for entry in self.ledger.take_step(id) {
-            self.revert_one(id, &entry).await;
-        }
+        let entries = self.ledger.take_step(id);
+        self.revert_entries(entries.into_iter().map(|e| (id.to_owned(), e)).collect())
+            .await;
     }
 
     /// Waits until every disrupted owner is whole again (up to `settle` plus its longest

@@ -51,7 +51,8 @@ pub struct RunOptions {
     pub prometheus_token: Option<crate::probes::prometheus::Secret>,
     /// `--prometheus-token-file`: re-read on every query.
     pub prometheus_token_file: Option<std::path::PathBuf>,
-    /// How long one revert retries a failing API before it is reported as failed.
+    /// How long the reverts (all of one step, or everything left at the end, run
+    /// concurrently) may take before what is not undone is reported as failed.
     pub revert_timeout: Duration,
     /// Where the run's locks live and how long to wait for them; `None` takes no lock
     /// (a server dry run, which changes nothing).
@@ -406,16 +407,32 @@ impl Runner {
             ledger: self.ledger.clone(),
             stop: self.stop.subscribe(),
             evictable: None,
+            listed: Default::default(),
         }
     }
 
-    async fn revert_one(&self, step: &str, entry: &faults::Undo) {
-        let result = faults::undo(
-            &self.fault_context(step),
-            entry,
+    /// Reverts `entries` concurrently within one `--revert-timeout`, reporting each
+    /// target as it is done.
+    async fn revert_entries(&self, entries: Vec<(String, faults::Undo)>) {
+        if entries.is_empty() {
+            return;
+        }
+        let ctx = self.fault_context("revert");
+        faults::undo_all(
+            &ctx,
+            entries,
             self.options.revert_timeout,
+            |step, entry, result| self.reverted(step, entry, result),
         )
         .await;
+    }
+
+    fn reverted(
+        &self,
+        step: &str,
+        entry: &faults::Undo,
+        result: Result<faults::Reverted, faults::RevertError>,
+    ) {
         match result {
             Ok(reverted) => {
                 self.bus.emit(RunEvent::FaultReverted {
@@ -449,9 +466,7 @@ impl Runner {
 
     /// The safety net: whatever is still in the ledger gets reverted now.
     async fn revert_everything(&self) {
-        for (step, entry) in self.ledger.take_all() {
-            self.revert_one(&step, &entry).await;
-        }
+        self.revert_entries(self.ledger.take_all()).await;
     }
 
     fn tally_verdicts(&self, id: Option<&str>) {

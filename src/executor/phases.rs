@@ -214,6 +214,23 @@ fn shown(series: Option<&SeriesValue>) -> String {
     series.map_or_else(|| "no value".to_owned(), show_series)
 }
 
+/// The next sampling instant of a loop that started at `start`: on absolute ticks, so a
+/// slow sample (or anything else slow in the loop) never shifts the samples after it.
+/// Ticks a sample overran are skipped, not made up for in a burst.
+fn next_tick(start: tokio::time::Instant, every: Duration, tick: &mut u32) -> tokio::time::Instant {
+    *tick = tick.saturating_add(1);
+    let now = tokio::time::Instant::now();
+    let mut next = start + every * *tick;
+    if next < now && !every.is_zero() {
+        let behind = (now - start).as_nanos() / every.as_nanos();
+        *tick = u32::try_from(behind)
+            .unwrap_or(u32::MAX - 1)
+            .saturating_add(1);
+        next = start + every * *tick;
+    }
+    next
+}
+
 /// How long one sample may take: shorter than the interval, so a hung backend is an
 /// error before the next sample is due.
 fn sample_budget(every: Duration) -> Duration {
@@ -318,6 +335,7 @@ pub async fn during(checks: &[Check], bus: &EventBus, window: Window, stop: &wat
                 // whether the system is fine: the two stop conditions of `abort`.
                 let (mut breaches, mut blind) = (0u32, 0u32);
                 let mut ended_by: Option<Abort> = None;
+                let (start, mut tick) = (tokio::time::Instant::now(), 0);
                 loop {
                     let asked = started.elapsed();
                     // A slow probe never keeps the fault past its window plus one interval:
@@ -359,7 +377,7 @@ pub async fn during(checks: &[Check], bus: &EventBus, window: Window, stop: &wat
                         stop.send_replace(Stop::Aborted(h.name.clone()));
                         break;
                     }
-                    let next = tokio::time::Instant::now() + h.every.0;
+                    let next = next_tick(start, h.every.0, &mut tick);
                     let done = match (deadline, ended.as_mut()) {
                         (Some(deadline), _) => {
                             next >= deadline || wait_or_stop(&mut stopped, next).await
@@ -459,6 +477,7 @@ pub async fn after(
             let (mut samples, mut passed) = (0u32, 0u32);
             // When the current run of held samples began, and how long it is.
             let mut streak: Option<(tokio::time::Instant, u32)> = None;
+            let (start, mut tick) = (tokio::time::Instant::now(), 0);
             let last = loop {
                 let sampled_at = tokio::time::Instant::now();
                 let outcome = check.sample(bus, Phase::After).await;
@@ -496,7 +515,7 @@ pub async fn after(
                     );
                     return;
                 }
-                let next = tokio::time::Instant::now() + check.hypothesis.every.0;
+                let next = next_tick(start, check.hypothesis.every.0, &mut tick);
                 if next > deadline && streak.is_none() {
                     break outcome;
                 }
@@ -1030,6 +1049,63 @@ mod tests {
         assert_eq!(verdict, Verdict::Error, "{message}");
         let took = started.elapsed();
         assert!(took < Duration::from_millis(1200), "{took:?}");
+    }
+
+    /// A probe whose every sample takes 40 ms, noting when each one started.
+    struct Slow(Mutex<Vec<tokio::time::Instant>>);
+
+    impl Probe for Slow {
+        fn describe(&self) -> String {
+            "slow".into()
+        }
+        fn sample(&self, _at: Timestamp) -> SampleFuture<'_> {
+            self.0.lock().unwrap().push(tokio::time::Instant::now());
+            Box::pin(async {
+                tokio::time::sleep(Duration::from_millis(40)).await;
+                value(0.0).unwrap()
+            })
+        }
+        fn sample_range(&self, _: Timestamp, _: Timestamp, _: Duration) -> Option<RangeFuture<'_>> {
+            None
+        }
+    }
+
+    /// Regression (issue 17): each sample was scheduled an interval after the previous
+    /// one ended, so samples drifted later by the sample's (and the journal's) latency
+    /// every interval. They now sit on absolute ticks from the window's start.
+    #[tokio::test(start_paused = true)]
+    async fn during_samples_sit_on_absolute_ticks_whatever_a_sample_takes() {
+        let slow = Arc::new(Slow(Mutex::new(Vec::new())));
+        let mut checks = check(vec![value(0.0)], None, |_| {});
+        checks[0].probe = slow.clone();
+        let started = tokio::time::Instant::now();
+        during_verdict(&checks, Duration::from_secs(1)).await;
+        let offsets: Vec<u128> = slow
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|t| (*t - started).as_millis())
+            .collect();
+        assert_eq!(offsets, (0..10).map(|i| i * 100).collect::<Vec<u128>>());
+    }
+
+    #[test]
+    fn a_tick_overrun_is_skipped_not_made_up_in_a_burst() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let start = tokio::time::Instant::now();
+            let every = Duration::from_millis(100);
+            let mut tick = 0;
+            tokio::time::advance(Duration::from_millis(350)).await;
+            let next = next_tick(start, every, &mut tick);
+            assert_eq!(next - start, Duration::from_millis(400));
+            assert_eq!(tick, 4);
+        });
     }
 
     /// Regression (issue 11): a 401 from Prometheus showed only as "baseline no value".

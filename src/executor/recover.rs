@@ -87,6 +87,7 @@ pub async fn recover(
         // Nothing stops a recover half-way: its channel has no sender.
         stop: tokio::sync::watch::channel(crate::run::stop::Stop::Running).1,
         evictable: None,
+        listed: Default::default(),
     };
     let mut work = marked_faults(conn).await?;
     let mut recovery = Recovery {

@@ -51,7 +51,15 @@ pub struct FaultContext {
     /// land on the node between that check and the cordon; it is refused, not evicted.
     /// `None`: no drain (a pod fault, `recover`).
     pub evictable: Option<std::sync::Arc<crate::plan::DrainScope>>,
+    /// The targets as the listing that picked them saw them (`namespace/name` → pod),
+    /// so a fault acts on that snapshot (a pod-delete sends the listed UID as its
+    /// precondition) instead of reading every target again. Empty: no snapshot
+    /// (`recover`, a test); a fault then reads what it needs.
+    pub listed: Listed,
 }
+
+/// What the target listing saw of each picked pod, by `namespace/name`.
+pub type Listed = Arc<std::collections::BTreeMap<String, crate::plan::PodInfo>>;
 
 impl FaultContext {
     /// Reports a mutating call into `target` that went through. In a server dry run the
@@ -311,6 +319,41 @@ pub async fn undo(
     Ok(reverted)
 }
 
+/// How many reverts run at once: hundreds of targets fit a pod's termination grace
+/// period, few enough not to trip API priority and fairness on a real server.
+pub const PARALLEL_REVERTS: usize = 32;
+
+/// Undoes many entries concurrently (at most [`PARALLEL_REVERTS`] at once) within one
+/// overall `timeout` (`--revert-timeout`), not one budget each: an entry that is not
+/// undone by then fails with a timeout. `done` hears about each entry as it finishes
+/// (`(step, entry)` as given), so every target is reported on its own.
+pub async fn undo_all(
+    ctx: &FaultContext,
+    entries: Vec<(String, Undo)>,
+    timeout: Duration,
+    mut done: impl FnMut(&str, &Undo, Result<Reverted, RevertError>),
+) {
+    use futures::StreamExt;
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut reverts = futures::stream::iter(entries)
+        .map(|(step, entry)| async move {
+            let budget = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let result = tokio::time::timeout_at(deadline, undo(ctx, &entry, budget))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(RevertError::Unverified(format!(
+                        "not reverted within the revert timeout ({})",
+                        shakedown_vocab::duration::format_duration(timeout)
+                    )))
+                });
+            (step, entry, result)
+        })
+        .buffer_unordered(PARALLEL_REVERTS);
+    while let Some((step, entry, result)) = reverts.next().await {
+        done(&step, &entry, result);
+    }
+}
+
 pub use crate::cluster::{is_transient, with_retries};
 
 /// Writes a Kubernetes Event on a disrupted object, so on-call can tell chaos from an
@@ -321,7 +364,12 @@ pub async fn record_event(
     reason: &str,
     message: &str,
 ) {
-    let event = event_for(&ctx.run_id, object, reason, message);
+    post_event(ctx, event_for(&ctx.run_id, object, reason, message)).await;
+}
+
+/// Posts a built [`event_for`] Event; a failure is a warning, never the fault's error.
+pub async fn post_event(ctx: &FaultContext, event: Event) {
+    let reason = event.reason.clone().unwrap_or_default();
     let namespace = event.metadata.namespace.clone().unwrap_or_default();
     let api: Api<Event> = Api::namespaced(ctx.client.clone(), &namespace);
     let params = PostParams {

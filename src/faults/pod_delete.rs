@@ -1,9 +1,18 @@
 //! pod-delete: delete the picked pods (grace period or force). Nothing to undo: their
 //! owners recreate them. What matters is how long the owners take to be whole again.
+//!
+//! The critical path is one DELETE per pod, at the API floor: each pod is deleted as the
+//! listing that picked it saw it, with its UID as the precondition (so a pod recreated
+//! under the same name since, a StatefulSet's, is never hit), without reading it again.
+//! The Events that tell on-call it was chaos are posted after the deletions, one per
+//! owner with the count of its pods, so they never slow the deletions down.
 
-use k8s_openapi::api::core::v1::Pod;
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{ObjectReference, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::Api;
-use kube::api::DeleteParams;
+use kube::api::{DeleteParams, Preconditions};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,14 +22,23 @@ use tokio::task::JoinSet;
 
 use super::recovery::{Disrupted, owners_of};
 use super::{
-    FaultContext, FaultError, Hold, Injector, object_ref, record_event, split_pod, with_retries,
+    FaultContext, FaultError, Hold, Injector, event_for, object_ref, post_event, split_pod,
+    with_retries,
 };
+use crate::events::{NoteLevel, RunEvent};
+use crate::plan::PodInfo;
 use crate::run::stop::{IN_FLIGHT_GRACE, unless_signalled, unless_stopped, unless_stopped_after};
 use crate::spec::PodDelete;
 
 /// How many deletions are in flight at once: enough to keep up with a large pick,
 /// few enough not to trip API priority and fairness on a real server.
 const PARALLEL_DELETES: usize = 32;
+
+/// How many Events are posted at once after the deletions.
+const PARALLEL_EVENTS: usize = 4;
+
+/// The Event reason on a pod-delete's objects.
+const REASON: &str = "ShakedownFault";
 
 impl Injector for PodDelete {
     fn revert_hint(&self, _run_id: &str) -> String {
@@ -89,12 +107,14 @@ async fn delete_pods(
             }
         }
     }
+    // Owner lookups are reads: a signal does not wait for them (recovery is not measured
+    // after one), an abort does (recovery still is). The Events go out meanwhile; once
+    // a delete went through its Event is always posted, so no deletion goes unrecorded.
+    let mut stop = ctx.stop.clone();
+    let lookup = unless_signalled(&mut stop, owners_of(&ctx.client, &deleted));
+    let (owners, ()) = tokio::join!(lookup, post_events(ctx, &deleted, grace));
     let mut disrupted = Disrupted {
-        // Owner lookups are reads: a signal does not wait for them (recovery is not
-        // measured after one), an abort does (recovery still is).
-        owners: unless_signalled(&mut ctx.stop.clone(), owners_of(&ctx.client, &deleted))
-            .await
-            .unwrap_or_default(),
+        owners: owners.unwrap_or_default(),
         ..Disrupted::default()
     };
     for pod in &deleted {
@@ -104,7 +124,7 @@ async fn delete_pods(
     first_error.map_or(Ok(disrupted), Err)
 }
 
-/// Deletes one pod; `None` when it was already gone.
+/// Deletes one pod; `None` when it was already gone (or is no longer the pod picked).
 async fn delete_one(
     ctx: &FaultContext,
     target: &str,
@@ -118,18 +138,30 @@ async fn delete_one(
     // gives up. Once a delete went through, the rest (journal, Event) always runs, so a
     // deleted pod is never missing from the record.
     let mut stop = ctx.stop.clone();
-    let Some(read) = unless_stopped(&mut stop, with_retries(deadline, || api.get(name))).await
-    else {
-        return Ok(None);
+    let pod = match ctx.listed.get(target) {
+        Some(info) => listed_pod(info),
+        // No listing to act on (a caller without one): read the pod first.
+        None => {
+            let Some(read) =
+                unless_stopped(&mut stop, with_retries(deadline, || api.get(name))).await
+            else {
+                return Ok(None);
+            };
+            match read {
+                Ok(pod) => pod,
+                Err(kube::Error::Api(s)) if s.code == 404 => return Ok(None),
+                Err(e) => return Err(fail("cannot read pod before deleting it", e)),
+            }
+        }
     };
-    let pod = match read {
-        Ok(pod) => pod,
-        Err(kube::Error::Api(s)) if s.code == 404 => return Ok(None),
-        Err(e) => return Err(fail("cannot read pod before deleting it", e)),
-    };
+    let uid = pod.metadata.uid.clone().filter(|u| !u.is_empty());
     let params = DeleteParams {
         grace_period_seconds: grace,
         dry_run: ctx.dry_run,
+        preconditions: uid.clone().map(|uid| Preconditions {
+            uid: Some(uid),
+            resource_version: None,
+        }),
         ..DeleteParams::default()
     };
     let deleting = with_retries(deadline, || api.delete(name, &params));
@@ -140,9 +172,20 @@ async fn delete_one(
         Ok(_) => {}
         // Already gone is what we wanted.
         Err(kube::Error::Api(s)) if s.code == 404 => return Ok(None),
+        // The UID precondition failed: the name now belongs to a pod created after the
+        // pick (a StatefulSet's replacement), which this fault did not choose.
+        Err(kube::Error::Api(s)) if s.code == 409 => {
+            ctx.bus.emit(RunEvent::Note {
+                level: NoteLevel::Info,
+                message: format!(
+                    "step {}: {target} was replaced since it was picked (its UID changed): not deleted",
+                    ctx.step
+                ),
+            });
+            return Ok(None);
+        }
         Err(e) => return Err(fail("delete failed", e)),
     }
-    let uid = pod.metadata.uid.clone();
     let how = match grace {
         Some(0) => "(force, grace 0s)".to_owned(),
         Some(g) => format!("(grace {g}s)"),
@@ -153,15 +196,105 @@ async fn delete_one(
     } else {
         "deleted"
     };
-    let detail = format!("{verb} {how}, uid {}", uid.clone().unwrap_or_default());
+    let detail = format!("{verb} {how}, uid {}", uid.unwrap_or_default());
     ctx.injected(target, detail);
-    let object = object_ref("Pod", "v1", Some(namespace), name, uid);
-    record_event(
-        ctx,
-        object,
-        "ShakedownFault",
-        "pod deleted by a chaos experiment",
-    )
-    .await;
     Ok(Some(pod))
+}
+
+/// The pod as the listing saw it: what deleting it and finding its owner need.
+fn listed_pod(info: &PodInfo) -> Pod {
+    let owner = info
+        .controller_kind
+        .clone()
+        .zip(info.controller_name.clone())
+        .map(|(kind, name)| OwnerReference {
+            api_version: controller_api_version(&kind).into(),
+            kind,
+            name,
+            controller: Some(true),
+            ..OwnerReference::default()
+        });
+    Pod {
+        metadata: ObjectMeta {
+            namespace: Some(info.namespace.clone()),
+            name: Some(info.name.clone()),
+            uid: Some(info.uid.clone()),
+            owner_references: owner.map(|o| vec![o]),
+            ..ObjectMeta::default()
+        },
+        ..Pod::default()
+    }
+}
+
+fn controller_api_version(kind: &str) -> &'static str {
+    match kind {
+        "ReplicaSet" | "StatefulSet" | "DaemonSet" | "Deployment" => "apps/v1",
+        "Job" => "batch/v1",
+        _ => "v1",
+    }
+}
+
+/// One Event per owner of the deleted pods (its count is how many, its message names
+/// them), or on the pod itself when it has no owner; a few posted at once.
+async fn post_events(ctx: &FaultContext, deleted: &[Pod], grace: Option<u32>) {
+    let how = match grace {
+        Some(0) => " (force)",
+        _ => "",
+    };
+    let verb = if ctx.dry_run { "would be " } else { "" };
+    let limit = Arc::new(Semaphore::new(PARALLEL_EVENTS));
+    let mut posts = JoinSet::new();
+    for (object, names) in by_owner(deleted).into_values() {
+        let message = if names.len() == 1 && object.kind.as_deref() == Some("Pod") {
+            format!("pod {verb}deleted by a chaos experiment{how}")
+        } else {
+            format!(
+                "{} pod(s) {verb}deleted by a chaos experiment{how}: {}",
+                names.len(),
+                names.join(", ")
+            )
+        };
+        let mut event = event_for(&ctx.run_id, object, REASON, &message);
+        event.count = Some(i32::try_from(names.len()).unwrap_or(i32::MAX));
+        let (ctx, limit) = (ctx.clone(), limit.clone());
+        posts.spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            post_event(&ctx, event).await;
+        });
+    }
+    while posts.join_next().await.is_some() {}
+}
+
+/// The deleted pods' names grouped by the object their Event goes on: the controlling
+/// owner, or the pod itself.
+fn by_owner(deleted: &[Pod]) -> BTreeMap<[String; 3], (ObjectReference, Vec<String>)> {
+    let mut groups: BTreeMap<[String; 3], (ObjectReference, Vec<String>)> = BTreeMap::new();
+    for pod in deleted {
+        let meta = &pod.metadata;
+        let namespace = meta.namespace.clone();
+        let name = meta.name.clone().unwrap_or_default();
+        let controller = meta
+            .owner_references
+            .iter()
+            .flatten()
+            .find(|o| o.controller == Some(true));
+        let object = match controller {
+            Some(o) => object_ref(
+                &o.kind,
+                &o.api_version,
+                namespace.as_deref(),
+                &o.name,
+                (!o.uid.is_empty()).then(|| o.uid.clone()),
+            ),
+            None => object_ref("Pod", "v1", namespace.as_deref(), &name, meta.uid.clone()),
+        };
+        let key = [&object.kind, &object.namespace, &object.name]
+            .map(|part| part.clone().unwrap_or_default());
+        groups
+            .entry(key)
+            .or_insert_with(|| (object, Vec::new()))
+            .1
+            .push(name);
+    }
+    groups
 }

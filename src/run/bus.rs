@@ -1,16 +1,20 @@
 //! The event bus: the executor's only way to say anything. Each event is stamped,
-//! appended to the journal (and fsynced) before `emit` returns, then shown on the
-//! progress sink. Ledger entries therefore hit the disk before the mutation they
-//! announce. Every event is scrubbed of secrets (`run::redact`) as it enters, so the
-//! journal, the live view and every report rendered from the records are scrubbed too. The progress sink words each event as the report's event log does
-//! (`report::words`), so the live view and the write-up never disagree.
+//! handed to the journal's group commit (which writes and fsyncs it off the async
+//! workers within a few milliseconds), then shown on the progress sink. A record a
+//! mutation depends on (a fault's intent) goes through [`EventBus::emit_durably`], which
+//! returns only once it is on disk, so the intent always reaches the disk before the
+//! mutation it announces; the run's last record is flushed before `emit` returns. Every
+//! event is scrubbed of secrets (`run::redact`) as it enters, so the journal, the live
+//! view and every report rendered from the records are scrubbed too. The progress sink
+//! words each event as the report's event log does (`report::words`), so the live view
+//! and the write-up never disagree.
 
 use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
 
 use crate::events::{Record, RunEvent};
-use crate::journal::JournalWriter;
+use crate::journal::{GroupCommit, JournalWriter};
 use crate::report::words;
 
 /// Where time comes from; tests pin it so journals and reports are stable.
@@ -27,19 +31,17 @@ pub struct EventBus {
 }
 
 struct Sinks {
-    journal: Option<JournalWriter>,
+    journal: Option<GroupCommit>,
     progress: Progress,
     records: Vec<Record>,
-    journal_error: Option<String>,
 }
 
 impl EventBus {
     pub fn new(journal: Option<JournalWriter>, progress: Progress, clock: Clock) -> Self {
         let sinks = Sinks {
-            journal,
+            journal: journal.map(GroupCommit::start),
             progress,
             records: Vec::new(),
-            journal_error: None,
         };
         Self {
             inner: Arc::new(Mutex::new(sinks)),
@@ -51,22 +53,25 @@ impl EventBus {
         (self.clock)()
     }
 
-    /// Records an event durably, then displays it; scrubbed of secrets first.
+    /// Records an event (the journal writes it within its commit window), then displays
+    /// it; scrubbed of secrets first. The run's last record (`RunFinished`) is on disk
+    /// when this returns.
     pub fn emit(&self, event: RunEvent) -> Record {
+        let last = matches!(event, RunEvent::RunFinished(_));
+        let record = self.record(event);
+        if last {
+            self.flush();
+        }
+        record
+    }
+
+    fn record(&self, event: RunEvent) -> Record {
         let event = super::redact::scrub_event(event);
         let at = self.now();
-        let mut sinks = self
-            .inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut sinks = self.lock();
         let seq = sinks.records.len() as u64 + 1;
-        let record = match sinks.journal.as_mut().map(|j| j.append(at, event.clone())) {
-            Some(Ok(record)) => record,
-            Some(Err(e)) => {
-                // Keep running (a revert must never wait on a full disk), but say so.
-                sinks.journal_error.get_or_insert_with(|| e.to_string());
-                Record { seq, at, event }
-            }
+        let record = match sinks.journal.as_mut() {
+            Some(journal) => journal.submit(at, event),
             None => Record { seq, at, event },
         };
         sinks.progress.show(&record);
@@ -74,15 +79,34 @@ impl EventBus {
         record
     }
 
-    /// [`emit`](Self::emit) for a record a mutation depends on (a fault's intent): `Err`
-    /// when it did not reach the disk, or when the journal already failed earlier, so
-    /// the caller does not act without the record that lets `recover` find it.
-    pub fn emit_durably(&self, event: RunEvent) -> Result<Record, String> {
-        let record = self.emit(event);
-        match self.journal_error() {
-            Some(e) => Err(e),
-            None => Ok(record),
+    /// [`emit`](Self::emit) for a record a mutation depends on (a fault's intent):
+    /// returns once it is on disk, `Err` when it did not get there or the journal
+    /// already failed earlier, so the caller does not act without the record that lets
+    /// `recover` find it. The wait is async: the disk is the journal thread's.
+    pub async fn emit_durably(&self, event: RunEvent) -> Result<Record, String> {
+        let record = self.record(event);
+        let waiter = self.lock().journal.as_ref().map(GroupCommit::waiter);
+        if let Some(waiter) = waiter {
+            waiter.durable(record.seq).await?;
         }
+        Ok(record)
+    }
+
+    /// Waits (blocking) until every record so far is on disk: the end of a run.
+    fn flush(&self) -> Option<String> {
+        let sinks = self.lock();
+        sinks.journal.as_ref().and_then(GroupCommit::flush)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Sinks> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// How many fsyncs the journal has cost so far (0 without one).
+    pub fn journal_fsyncs(&self) -> u64 {
+        self.lock().journal.as_ref().map_or(0, GroupCommit::fsyncs)
     }
 
     /// Everything emitted so far, in order.
@@ -93,8 +117,10 @@ impl EventBus {
             .unwrap_or_default()
     }
 
+    /// The journal's first write error, once every record so far was written (a short
+    /// blocking wait for the last commit: asked at the end of a run).
     pub fn journal_error(&self) -> Option<String> {
-        self.inner.lock().ok().and_then(|s| s.journal_error.clone())
+        self.flush()
     }
 
     pub fn finish_progress(&self) {

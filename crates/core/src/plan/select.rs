@@ -31,6 +31,11 @@ pub struct PodInfo {
     pub mirror: bool,
     /// Already being deleted.
     pub terminating: bool,
+    /// Its `metadata.uid` when listed: a pod-delete sends it as the DELETE's
+    /// precondition, so a pod recreated under the same name since is never hit.
+    pub uid: String,
+    /// The name of its controlling owner (with `controller_kind`), if any.
+    pub controller_name: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
