@@ -283,7 +283,7 @@ async fn an_owner_evicted_early_while_a_pdb_holds_the_drain_is_timed_from_its_ow
         .shakedown(&["run", scenario.to_str().expect("utf8")])
         .await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let journal = journal(&b);
+    let journal = b.journal();
     assert!(
         journal.iter().any(|r| r["event"] == "faultInjected"
             && r["detail"]
@@ -338,7 +338,7 @@ async fn a_200_pod_delete_waits_for_recovery_with_requests_per_owner_not_per_pod
         .shakedown(&["run", scenario.to_str().expect("utf8")])
         .await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let journal = journal(&b);
+    let journal = b.journal();
     let deleted = journal
         .iter()
         .filter(|r| r["event"] == "faultInjected")
@@ -495,7 +495,7 @@ async fn recovery_is_timed_truly_through_dropped_and_expired_watches() {
         .filter(|r| r.path == "/api/v1/namespaces/shop/pods" && !r.query.contains("watch=true"))
         .count();
     eprintln!("pod watches {watches}, pod lists {lists}");
-    let times = recovered(&journal(&b));
+    let times = recovered(&b.journal());
     assert_eq!(times.len(), 1, "{times:?}");
     assert_true_times(&times);
 }
@@ -555,7 +555,7 @@ async fn a_stateful_set_pod_delete_reports_the_set_back_in_its_start_up_delay() 
     )
     .await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let times = recovered(&journal(&b));
+    let times = recovered(&b.journal());
     assert_eq!(times.len(), 1, "{times:?}");
     assert_eq!(times[0].0, "statefulset/shop/db");
     assert_true_times(&times);

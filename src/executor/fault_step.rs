@@ -217,7 +217,7 @@ impl Runner {
         if self.options.server_dry_run || fault.removed_pod_revert().is_none() {
             return recovery;
         }
-        let evictable = ctx.evictable.iter().flat_map(|e| e.iter());
+        let evictable = ctx.evictable.iter().flat_map(|e| e.namespaces());
         let namespaces = step.selection.pod_namespaces().iter().chain(evictable);
         recovery.watch_namespaces(namespaces.map(String::as_str));
         let listed = tokio::time::Instant::now() + FIRST_LIST;

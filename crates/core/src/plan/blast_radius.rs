@@ -31,6 +31,14 @@ impl DrainScope {
         }
     }
 
+    /// Every namespace a drain may evict from (never `kube-system`).
+    pub fn namespaces(&self) -> impl Iterator<Item = &String> {
+        self.allowed_namespaces
+            .iter()
+            .chain(&self.accept_collateral)
+            .filter(|ns| ns.as_str() != "kube-system")
+    }
+
     pub fn may_evict_from(&self, namespace: &str) -> bool {
         namespace != "kube-system"
             && self
