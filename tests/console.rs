@@ -252,6 +252,13 @@ async fn under_a_pty_the_live_view_counts_down_p_pauses_s_skips_a_aborts_and_the
             s.contains("step 2: resumed") && s.contains("step 2/3")
         })
         .await;
+    // Abort while step 2's fault holds (an abort while its injector is still starting
+    // would leave nothing injected to revert).
+    screen
+        .until("step 2's fault injected", |s| {
+            s.contains("step 2: injected into")
+        })
+        .await;
     keys.write_all(b"a").await.expect("send a");
     let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
         .await

@@ -158,6 +158,8 @@ impl Runner {
         }
         let reverted_at = tokio::time::Instant::now();
         self.revert_step(id, fault, &disrupted).await;
+        // An injection a stop cut short is the stop's outcome, not an error of its own.
+        let inject_error = inject_error.filter(|e| !matches!(e, FaultError::Stopped(_)));
         if let Some(e) = &inject_error {
             self.tally().errors.push(format!("step {id}: {e}"));
         }

@@ -144,6 +144,11 @@ pub enum FaultError {
     /// The mutating calls went through, but the fault did not take effect.
     #[error("{0}")]
     NotApplied(String),
+    /// A stop (signal, abort, kill switch, the console's keys) ended the injection
+    /// before it took effect. Journaled as a failed injection, but the run's outcome is
+    /// the stop's own (an abort is exit 1, not a run that could not inject).
+    #[error("{0}")]
+    Stopped(String),
     #[error(transparent)]
     Targets(#[from] TargetError),
     #[error(transparent)]

@@ -202,7 +202,7 @@ async fn inject(
             let starting = wait_until_running(&api, pod, &container, deadline);
             let Some(started) = unless_stopped(&mut ctx.stop.clone(), starting).await else {
                 let why = "the run was stopped while the injector was starting";
-                return Err(ctx.failed(target, FaultError::NotApplied(why.into())));
+                return Err(ctx.failed(target, FaultError::Stopped(why.into())));
             };
             started.map_err(|e| ctx.failed(target, e))?;
         }

@@ -46,6 +46,7 @@ fn schema_name(def: &ResourceDef) -> Option<String> {
         "coordination.k8s.io" => "coordination",
         "authorization.k8s.io" => "authorization",
         "authentication.k8s.io" => "authentication",
+        "rbac.authorization.k8s.io" => "rbac",
         "apps" | "policy" => def.group,
         _ => return None,
     };
@@ -74,6 +75,12 @@ fn build_definitions() -> Map<String, Value> {
     generator.subschema_for::<authentication::v1::SelfSubjectReview>();
     generator.subschema_for::<discovery::v1::EndpointSlice>();
     generator.subschema_for::<coordination::v1::Lease>();
+    generator.subschema_for::<core::v1::ServiceAccount>();
+    generator.subschema_for::<authentication::v1::TokenRequest>();
+    generator.subschema_for::<k8s_openapi::api::rbac::v1::Role>();
+    generator.subschema_for::<k8s_openapi::api::rbac::v1::RoleBinding>();
+    generator.subschema_for::<k8s_openapi::api::rbac::v1::ClusterRole>();
+    generator.subschema_for::<k8s_openapi::api::rbac::v1::ClusterRoleBinding>();
     generator.subschema_for::<k8s_openapi::api::autoscaling::v1::Scale>();
     let mut definitions = generator.take_definitions(true);
     for (name, def) in served() {
