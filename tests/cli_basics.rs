@@ -313,6 +313,8 @@ fn works_as_a_kubectl_plugin() {
         Some(2),
         "the exit-code contract holds under kubectl too"
     );
+    // The plugin is a full copy of the binary (~75 MB): never leave it in /tmp.
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Regression: a closed stdout (`validate x | head -0`, `plan -o json | head -1`)
