@@ -463,13 +463,11 @@ async fn every_permission_deploy_grants_is_needed_by_some_run() {
         "refusals that are not a named exit 3"
     );
     assert_eq!(unneeded, Vec::<String>::new(), "permissions no run needs");
-    // The one exception, used but not asked about: the marker's watch. Refused, it is
-    // retried every second while the 1 s poll (a `get`) still notices a halt in time,
-    // so the run passes; preflight asks no review about the marker (a nameless one
-    // would be denied under resourceNames; a named one is not made).
+    // Every right is asked about, the marker's watch included (by name: a nameless
+    // review would be denied under resourceNames).
     assert_eq!(
         not_preflighted,
-        ["Role/shakedown-halt-watch: watch configmaps"],
+        Vec::<String>::new(),
         "permissions runs use without preflight asking"
     );
 }

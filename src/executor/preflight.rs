@@ -34,6 +34,9 @@ pub struct Permission {
     pub resource: &'static str,
     pub subresource: Option<&'static str>,
     pub namespace: Option<String>,
+    /// One object, for rights granted by name (`resourceNames`): a review without the
+    /// name would be denied under such a rule although the call it stands for is allowed.
+    pub name: Option<&'static str>,
 }
 
 impl fmt::Display for Permission {
@@ -42,6 +45,9 @@ impl fmt::Display for Permission {
         write!(f, "{} {}", self.verb, self.resource)?;
         if let Some(sub) = self.subresource {
             write!(f, "/{sub}")?;
+        }
+        if let Some(name) = self.name {
+            write!(f, " {name:?}")?;
         }
         if !self.group.is_empty() {
             write!(f, " ({})", self.group)?;
@@ -68,6 +74,8 @@ pub struct RunWide<'a> {
     /// Where the run's locks live (`--lock-namespace`); `None` when it takes none (a
     /// dry run).
     pub lock_namespace: Option<&'a str>,
+    /// Where the kill switch's marker is read and watched (`cluster::halt`).
+    pub halt_namespace: &'a str,
 }
 
 impl Needs {
@@ -95,6 +103,7 @@ impl Needs {
             resource,
             subresource,
             namespace: ns.map(str::to_owned),
+            name: None,
         });
     }
 
@@ -167,11 +176,20 @@ impl Needs {
 
     /// Calls a run makes whatever it faults: the run's locks (`cluster::lease`: listed
     /// to name a holder, created, taken over and renewed with an update, deleted at the
-    /// end). The kill switch's marker is not asked about here: RBAC grants it by name
-    /// (`resourceNames: [shakedown-halt]`), which a nameless review would read as denied,
-    /// and the session reads the marker itself before preflight, refusing the run when
-    /// it cannot.
+    /// end), and the kill switch's marker, read and watched by name: RBAC grants it by
+    /// name (`resourceNames: [shakedown-halt]`), so its reviews carry the name (a
+    /// nameless one would be denied). Without the watch a halt would only be polled.
     fn run_wide(&mut self, run: &RunWide) {
+        for verb in ["get", "watch"] {
+            self.0.insert(Permission {
+                verb,
+                group: CORE,
+                resource: "configmaps",
+                subresource: None,
+                namespace: Some(run.halt_namespace.to_owned()),
+                name: Some(crate::cluster::halt::MARKER_NAME),
+            });
+        }
         if let Some(locks) = run.lock_namespace {
             for verb in ["list", "get", "create", "update", "delete"] {
                 self.call(verb, COORDINATION, "leases", Some(locks));
@@ -255,6 +273,7 @@ async fn denied(conn: &Connection, needed: &BTreeSet<Permission>) -> Vec<String>
                     resource: Some(permission.resource.into()),
                     subresource: permission.subresource.map(str::to_owned),
                     namespace: permission.namespace.clone(),
+                    name: permission.name.map(str::to_owned),
                     ..ResourceAttributes::default()
                 }),
                 ..SelfSubjectAccessReviewSpec::default()
@@ -386,6 +405,7 @@ mod tests {
 
     const TEST_RUN: RunWide = RunWide {
         lock_namespace: Some("locks"),
+        halt_namespace: "default",
     };
 
     fn names(needs: &BTreeSet<Permission>) -> Vec<String> {
@@ -424,9 +444,18 @@ mod tests {
                 "{expected} missing from {needs:?}"
             );
         }
-        assert!(
-            !needs.iter().any(|n| n.contains("configmaps")),
-            "the halt marker is granted by name; a nameless review would be denied: {needs:?}"
+        // The halt marker is granted by name: its reviews carry the name (a nameless
+        // one would be denied), and no other ConfigMap right is asked.
+        assert_eq!(
+            needs
+                .iter()
+                .filter(|n| n.contains("configmaps"))
+                .collect::<Vec<_>>(),
+            [
+                "get configmaps \"shakedown-halt\" in namespace default",
+                "watch configmaps \"shakedown-halt\" in namespace default"
+            ],
+            "{needs:?}"
         );
         assert!(
             !needs

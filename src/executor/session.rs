@@ -159,6 +159,7 @@ async fn session(
             let locks = global.dry_run == DryRun::None && !plan.fault_steps().is_empty();
             let run_wide = executor::RunWide {
                 lock_namespace: locks.then_some(global.lock.namespace.as_str()),
+                halt_namespace: &global.halt_namespace,
             };
             let mut found = executor::preflight(conn, plan, &run_wide).await;
             found.extend(executor::prometheus_preflight(plan, &prometheus_settings(global)).await);
