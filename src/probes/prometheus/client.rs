@@ -118,12 +118,27 @@ impl PrometheusEndpoint {
             message: scrub(self.request_error(&e), &secrets),
         })?;
         let status = response.status();
+        let body = self.read_body(response, "maxResponseMiB", &secrets).await?;
+        Ok((status, body, secrets))
+    }
+
+    /// The answer's body, read no further than the size cap (`setting` names the cap in
+    /// the error) and scrubbed whole, before any of it is cut into a snippet, a warning
+    /// or a label.
+    async fn read_body(
+        &self,
+        response: reqwest::Response,
+        setting: &str,
+        secrets: &[Secret],
+    ) -> Result<String, Failure> {
+        let status = response.status();
         let body = read_capped(response, self.max_response)
             .await
             .map_err(|e| {
+                // A too-large answer stays too large: retrying only reads it again.
                 let (transient, message) = match e {
                     BodyError::TooLarge { read } => (false, format!(
-                        "the answer is larger than {} MiB (maxResponseMiB); stopped reading after {read} bytes",
+                        "the answer is larger than {} MiB ({setting}); stopped reading after {read} bytes",
                         self.max_response >> 20
                     )),
                     BodyError::Transport(e) => {
@@ -136,11 +151,10 @@ impl PrometheusEndpoint {
                         status: Some(status),
                         message,
                     },
-                    &secrets,
+                    secrets,
                 )
             })?;
-        let body = scrub(String::from_utf8_lossy(&body).into_owned(), &secrets);
-        Ok((status, body, secrets))
+        Ok(scrub(String::from_utf8_lossy(&body).into_owned(), secrets))
     }
 
     /// A transport error of a plain request, in words, without reqwest's own line (it
@@ -237,30 +251,9 @@ impl PrometheusEndpoint {
             message: scrub(self.transport_error(&e), &secrets),
         })?;
         let status = response.status();
-        let body = read_capped(response, self.max_response)
-            .await
-            .map_err(|e| {
-                // A too-large answer stays too large: retrying only reads it again.
-                let (transient, message) = match e {
-                    BodyError::TooLarge { read } => (false, format!(
-                        "the answer is larger than {} MiB (prometheus.maxResponseMiB); stopped reading after {read} bytes",
-                        self.max_response >> 20
-                    )),
-                    BodyError::Transport(e) => {
-                        (true, format!("reading the answer failed: {}", chain(&e)))
-                    }
-                };
-                self.located(
-                    Failure {
-                        transient,
-                        status: Some(status),
-                        message,
-                    },
-                    &secrets,
-                )
-            })?;
-        // Scrubbed whole, before any of it is cut into a snippet, a warning or a label.
-        let body = scrub(String::from_utf8_lossy(&body).into_owned(), &secrets);
+        let body = self
+            .read_body(response, "prometheus.maxResponseMiB", &secrets)
+            .await?;
         parse_response(status, &body).map_err(|f| self.located(f, &secrets))
     }
 
