@@ -342,7 +342,11 @@ pub async fn undo_all(
     let deadline = tokio::time::Instant::now() + timeout;
     let mut reverts = futures::stream::iter(entries)
         .map(|(step, entry)| async move {
-            let budget = deadline.saturating_duration_since(tokio::time::Instant::now());
+            // The revert gets a little less than what is left, so it runs out first and
+            // reports its own cause (an injector that never started, a refused call);
+            // the overall deadline only catches a revert that overruns its budget.
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let budget = left.saturating_sub((left / 10).min(Duration::from_millis(250)));
             let result = tokio::time::timeout_at(deadline, undo(ctx, &entry, budget))
                 .await
                 .unwrap_or_else(|_| {
