@@ -25,7 +25,9 @@ fn default_job_spec(spec: &mut Value, field: &str, kind: &str, name: &str) -> Re
     default(spec, "completionMode", json!("NonIndexed"));
     default(spec, "suspend", json!(false));
     default(spec, "podReplacementPolicy", json!("TerminatingOrFailed"));
-    let restart = spec["template"]["spec"]["restartPolicy"].as_str().unwrap_or("");
+    let restart = spec["template"]["spec"]["restartPolicy"]
+        .as_str()
+        .unwrap_or("");
     let cause = match restart {
         "Never" | "OnFailure" => return Ok(()),
         "" => Cause::required(
@@ -78,7 +80,12 @@ pub fn default_claim(obj: &mut Value, name: &str) -> Result<(), ApiError> {
         causes.push(Cause::required("spec.resources[storage]", ""));
     }
     if !causes.is_empty() {
-        return Err(ApiError::invalid_causes("", "PersistentVolumeClaim", name, causes));
+        return Err(ApiError::invalid_causes(
+            "",
+            "PersistentVolumeClaim",
+            name,
+            causes,
+        ));
     }
     default(spec, "volumeMode", json!("Filesystem"));
     obj["status"] = json!({"phase": "Pending"});

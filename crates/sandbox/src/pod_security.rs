@@ -88,7 +88,10 @@ pub fn admit_pod(
         return Err(ApiError::forbidden_object(
             "pods",
             name,
-            &format!("violates PodSecurity \"{enforce}\": {}", violations.join(", ")),
+            &format!(
+                "violates PodSecurity \"{enforce}\": {}",
+                violations.join(", ")
+            ),
         ));
     }
     Ok(warning(store, namespace, &pod["spec"]))
@@ -97,9 +100,12 @@ pub fn admit_pod(
 /// The pod template of a workload object, if its kind has one.
 pub fn template_spec<'a>(kind: &str, obj: &'a Value) -> Option<&'a Value> {
     let spec = match kind {
-        "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet" | "Job" | "ReplicationController" => {
-            &obj["spec"]["template"]["spec"]
-        }
+        "Deployment"
+        | "ReplicaSet"
+        | "StatefulSet"
+        | "DaemonSet"
+        | "Job"
+        | "ReplicationController" => &obj["spec"]["template"]["spec"],
         "CronJob" => &obj["spec"]["jobTemplate"]["spec"]["template"]["spec"],
         "PodTemplate" => &obj["template"]["spec"],
         _ => return None,
@@ -277,8 +283,7 @@ fn capabilities_restricted(spec: &Value) -> Option<String> {
             quoted_list(&caps)
         ));
     }
-    (!details.is_empty())
-        .then(|| format!("unrestricted capabilities ({})", details.join("; ")))
+    (!details.is_empty()).then(|| format!("unrestricted capabilities ({})", details.join("; ")))
 }
 
 fn host_namespaces(spec: &Value) -> Option<String> {
@@ -480,7 +485,10 @@ mod tests {
 
     #[test]
     fn a_hardened_pod_passes_restricted() {
-        assert_eq!(evaluate(Level::Restricted, &hardened()), Vec::<String>::new());
+        assert_eq!(
+            evaluate(Level::Restricted, &hardened()),
+            Vec::<String>::new()
+        );
     }
 
     #[test]
@@ -505,7 +513,9 @@ mod tests {
             {"capabilities": {"add": ["NET_ADMIN"]}}}]);
         assert_eq!(
             evaluate(Level::Baseline, &spec),
-            ["non-default capabilities (container \"netem\" must not include \"NET_ADMIN\" in securityContext.capabilities.add)"]
+            [
+                "non-default capabilities (container \"netem\" must not include \"NET_ADMIN\" in securityContext.capabilities.add)"
+            ]
         );
         assert!(evaluate(Level::Privileged, &spec).is_empty());
     }
