@@ -31,11 +31,11 @@ fn default_job_spec(spec: &mut Value, field: &str, kind: &str, name: &str) -> Re
     let cause = match restart {
         "Never" | "OnFailure" => return Ok(()),
         "" => Cause::required(
-            &format!("{field}.template.spec.restartPolicy"),
+            format!("{field}.template.spec.restartPolicy"),
             "valid values: \"OnFailure\", \"Never\"",
         ),
         other => Cause::not_supported(
-            &format!("{field}.template.spec.restartPolicy"),
+            format!("{field}.template.spec.restartPolicy"),
             &format!("\"{other}\""),
             &["OnFailure", "Never"],
         ),
