@@ -319,6 +319,20 @@ async fn applied_for_real_the_release_gate_job_runs_its_pod_with_a_bound_report_
         "shakedown-reports-release-gate"
     );
 
+    let out = kubectl
+        .run(&["get", "jobs,cronjobs,pvc", "-n", "chaos"], "")
+        .await;
+    let listed = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for row in [
+        "job.batch/shakedown-release-gate   Running   0/1",
+        "persistentvolumeclaim/shakedown-reports-release-gate   Bound",
+    ] {
+        let squeezed = listed.split_whitespace().collect::<Vec<_>>().join(" ");
+        let wanted = row.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(squeezed.contains(&wanted), "{row} in\n{listed}");
+    }
+
     // Deleting the Job takes its pod with it (the garbage collector follows owners).
     let out = kubectl
         .run(
