@@ -91,3 +91,34 @@ pub fn default_claim(obj: &mut Value, name: &str) -> Result<(), ApiError> {
     obj["status"] = json!({"phase": "Pending"});
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_job_whose_pods_would_restart_forever_is_invalid() {
+        let mut job = json!({"spec": {"template": {"spec": {"restartPolicy": "Always"}}}});
+        let err = default_job(&mut job, "j").expect_err("Always is refused");
+        assert_eq!(
+            err.message,
+            "Job.batch \"j\" is invalid: spec.template.spec.restartPolicy: Unsupported value: \"Always\": supported values: \"OnFailure\", \"Never\""
+        );
+        let mut job =
+            json!({"spec": {"backoffLimit": 0, "template": {"spec": {"restartPolicy": "Never"}}}});
+        default_job(&mut job, "j").expect("Never is fine");
+        assert_eq!(job["spec"]["backoffLimit"], 0, "a set field is kept");
+        assert_eq!(job["spec"]["completions"], 1);
+    }
+
+    #[test]
+    fn a_claim_starts_pending_and_needs_a_size_and_an_access_mode() {
+        let mut claim = json!({"spec": {"accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": "1Gi"}}}});
+        default_claim(&mut claim, "c").expect("valid");
+        assert_eq!(claim["status"]["phase"], "Pending");
+        assert_eq!(claim["spec"]["volumeMode"], "Filesystem");
+        let err = default_claim(&mut json!({"spec": {}}), "c").expect_err("invalid");
+        assert_eq!(err.code, 422);
+    }
+}

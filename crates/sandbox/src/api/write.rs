@@ -300,13 +300,14 @@ fn pod_security_relevant(def: &ResourceDef, sub: Option<&str>, old: &Value, new:
     if def.store != "pods" {
         return sub.is_none();
     }
-    let images = |pod: &Value| -> Vec<Value> {
+    // Borrowed (name, image) pairs: this runs on every pod update, kept cheap.
+    fn images(pod: &Value) -> Vec<(&Value, &Value)> {
         ["initContainers", "containers", "ephemeralContainers"]
             .iter()
-            .flat_map(|k| pod["spec"][*k].as_array().cloned().unwrap_or_default())
-            .map(|c| json!([c["name"], c["image"]]))
+            .flat_map(|k| pod["spec"][*k].as_array().into_iter().flatten())
+            .map(|c| (&c["name"], &c["image"]))
             .collect()
-    };
+    }
     matches!(sub, None | Some("ephemeralcontainers")) && images(old) != images(new)
 }
 
