@@ -1,16 +1,35 @@
-//! Every manifest in deploy/ parses and names what it is; the Job and CronJob run the
-//! experiment their ConfigMap ships, and that experiment validates.
+//! Every manifest of the deploy kit (deploy/base and its overlays) parses and names
+//! what it is; the kit's one pod spec is hardened as issue 18 asks; the gameday
+//! CronJob never overlaps. tests/deploy_kit.rs builds and applies the kit itself.
+
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
+
+/// Every manifest under `dir` (recursively), kustomizations aside.
+fn manifests(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("deploy/") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            out.extend(manifests(&path));
+        } else if path.extension().is_some_and(|e| e == "yaml")
+            && path.file_name().is_some_and(|n| n != "kustomization.yaml")
+        {
+            out.push(path);
+        }
+    }
+    out
+}
+
+fn read(path: &str) -> Value {
+    serde_saphyr::from_str(&std::fs::read_to_string(path).expect(path)).expect("parses")
+}
 
 #[test]
 fn every_manifest_in_deploy_parses_and_is_a_kubernetes_object() {
     let mut seen = Vec::new();
-    for entry in std::fs::read_dir("deploy").expect("deploy/") {
-        let path = entry.expect("entry").path();
-        if path.extension().is_none_or(|e| e != "yaml") {
-            continue;
-        }
+    for path in manifests(Path::new("deploy")) {
         let text = std::fs::read_to_string(&path).expect("read");
         let docs: Vec<Value> = serde_saphyr::from_multiple(&text)
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -32,36 +51,68 @@ fn every_manifest_in_deploy_parses_and_is_a_kubernetes_object() {
         }
     }
     for kind in [
+        "Namespace",
         "ServiceAccount",
         "ClusterRole",
         "ClusterRoleBinding",
         "RoleBinding",
         "Job",
         "CronJob",
-        "ConfigMap",
+        "PersistentVolumeClaim",
     ] {
         assert!(seen.iter().any(|k| k == kind), "deploy/ has no {kind}");
     }
 }
 
+/// Issue 18: the pod passes `restricted`, cannot hang forever or retry blindly, is
+/// cleaned up, and has time to revert when it is stopped.
 #[test]
-fn the_cronjob_never_overlaps_and_the_configmap_experiment_validates() {
-    let cron: Value =
-        serde_saphyr::from_str(&std::fs::read_to_string("deploy/cronjob.yaml").expect("cronjob"))
-            .expect("parses");
-    assert_eq!(cron["spec"]["concurrencyPolicy"], "Forbid");
-    let configmap: Value = serde_saphyr::from_str(
-        &std::fs::read_to_string("deploy/experiments-configmap.yaml").expect("configmap"),
-    )
-    .expect("parses");
-    let dir = std::env::temp_dir().join(format!("shakedown-deploy-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("tmp");
-    for (name, text) in configmap["data"].as_object().expect("data") {
-        std::fs::write(dir.join(name), text.as_str().expect("text")).expect("write");
+fn the_kits_pod_spec_is_hardened_and_outlasts_its_revert_deadline() {
+    let job = read("deploy/base/job.yaml");
+    assert_eq!(job["spec"]["backoffLimit"], 0);
+    assert!(job["spec"]["activeDeadlineSeconds"].as_i64() > Some(0));
+    assert!(job["spec"]["ttlSecondsAfterFinished"].as_i64() > Some(0));
+    let pod = &job["spec"]["template"]["spec"];
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
+    let container = &pod["containers"][0];
+    let context = &container["securityContext"];
+    assert_eq!(context["readOnlyRootFilesystem"], true);
+    assert_eq!(context["allowPrivilegeEscalation"], false);
+    assert_eq!(context["capabilities"]["drop"], serde_json::json!(["ALL"]));
+    for key in ["requests", "limits"] {
+        for resource in ["cpu", "memory"] {
+            assert!(
+                container["resources"][key][resource].is_string(),
+                "{key}.{resource}"
+            );
+        }
     }
-    let loaded = shakedown::spec::load(&dir.join("gameday.yaml")).unwrap_or_else(|d| panic!("{d}"));
-    assert_eq!(loaded.name(), "monthly-gameday");
-    let _ = std::fs::remove_dir_all(&dir);
+    let revert: u64 = container["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .filter_map(Value::as_str)
+        .find_map(|a| a.strip_prefix("--revert-timeout="))
+        .and_then(|d| d.strip_suffix('s'))
+        .and_then(|s| s.parse().ok())
+        .expect("the Job sets --revert-timeout in seconds");
+    let grace = pod["terminationGracePeriodSeconds"]
+        .as_u64()
+        .expect("grace");
+    assert!(
+        grace > revert,
+        "SIGTERM's grace ({grace}s) must outlast the revert deadline ({revert}s)"
+    );
+}
+
+#[test]
+fn the_gameday_cronjob_never_overlaps() {
+    let cron = read("deploy/overlays/gameday/schedule/cronjob.yaml");
+    assert_eq!(cron["spec"]["concurrencyPolicy"], "Forbid");
 }
 
 /// The kill switch's RBAC: the runner may read and watch the marker exactly where runs
@@ -70,12 +121,12 @@ fn the_cronjob_never_overlaps_and_the_configmap_experiment_validates() {
 #[test]
 fn deploy_rbac_lets_the_runner_watch_the_halt_marker_and_only_halters_pull_it() {
     use shakedown::cluster::halt::{DEFAULT_NAMESPACE, MARKER_NAME};
-    let text = std::fs::read_to_string("deploy/rbac.yaml").expect("rbac");
+    let text = std::fs::read_to_string("deploy/base/rbac.yaml").expect("rbac");
     let docs: Vec<Value> = serde_saphyr::from_multiple(&text).expect("parses");
     let named = |kind: &str, name: &str| {
         docs.iter()
             .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
-            .unwrap_or_else(|| panic!("deploy/rbac.yaml has no {kind} {name}"))
+            .unwrap_or_else(|| panic!("deploy/base/rbac.yaml has no {kind} {name}"))
     };
     let strings = |v: &Value| -> Vec<String> {
         v.as_array()

@@ -1,4 +1,4 @@
-//! `deploy/rbac.yaml` proven sufficient and minimal (issue 13, deliverable 7): its
+//! `deploy/base/rbac.yaml` proven sufficient and minimal (issue 13, deliverable 7): its
 //! objects are applied to an RBAC-enabled sandbox, then every kind of run shakedown
 //! makes (pod-delete, network-latency, node-drain, `recover` after a killed run,
 //! `halt`, and `--dry-run=server`) runs as its ServiceAccount and passes; and for
@@ -27,8 +27,8 @@ const NETEM_LONG: &str = "  target: {pods: {namespace: shop, selector: app=check
 const DRAIN: &str = "  target: {nodes: {names: [node-a-1]}}\n  fault: {type: node-drain, duration: 1s, evictionTimeout: 20s}\n  recovery: {within: 20s}\n";
 
 fn deploy_docs() -> Vec<Value> {
-    let text = std::fs::read_to_string("deploy/rbac.yaml").expect("deploy/rbac.yaml");
-    serde_saphyr::from_multiple(&text).expect("deploy/rbac.yaml parses")
+    let text = std::fs::read_to_string("deploy/base/rbac.yaml").expect("deploy/base/rbac.yaml");
+    serde_saphyr::from_multiple(&text).expect("deploy/base/rbac.yaml parses")
 }
 
 /// Where an object of the RBAC manifest is created (its collection).
@@ -40,7 +40,7 @@ fn collection(doc: &Value) -> String {
         "RoleBinding" => format!("/apis/{RBAC}/v1/namespaces/{ns}/rolebindings"),
         "ClusterRole" => format!("/apis/{RBAC}/v1/clusterroles"),
         "ClusterRoleBinding" => format!("/apis/{RBAC}/v1/clusterrolebindings"),
-        other => panic!("deploy/rbac.yaml has an unexpected kind {other}"),
+        other => panic!("deploy/base/rbac.yaml has an unexpected kind {other}"),
     }
 }
 
@@ -80,7 +80,7 @@ async fn replace(handle: &SandboxHandle, doc: &Value) {
     apply(handle, doc).await;
 }
 
-/// An RBAC-enabled shop with `deploy/rbac.yaml` applied, and the bench's kubeconfig
+/// An RBAC-enabled shop with `deploy/base/rbac.yaml` applied, and the bench's kubeconfig
 /// authenticating as its ServiceAccount `chaos/shakedown`.
 async fn bench(tag: &str) -> Bench {
     let mut config = common::fast_shop();
@@ -93,7 +93,7 @@ async fn bench(tag: &str) -> Bench {
     let kubeconfig = b
         .handle
         .service_account_kubeconfig_yaml("chaos", "shakedown")
-        .expect("deploy/rbac.yaml creates the ServiceAccount");
+        .expect("deploy/base/rbac.yaml creates the ServiceAccount");
     std::fs::write(&b.kubeconfig, kubeconfig).expect("kubeconfig");
     b.handle.clear_request_log();
     b

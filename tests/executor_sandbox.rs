@@ -1157,7 +1157,7 @@ async fn pod_security_restricted_refuses_network_latency_before_touching_anythin
     assert!(b.changes().is_empty(), "{:?}", summary(&b.changes()));
 }
 
-/// One RBAC rule from deploy/rbac.yaml.
+/// One RBAC rule from deploy/base/rbac.yaml.
 struct Rule {
     groups: Vec<String>,
     resources: Vec<String>,
@@ -1165,7 +1165,7 @@ struct Rule {
 }
 
 fn rbac_rules() -> Vec<Rule> {
-    let text = std::fs::read_to_string("deploy/rbac.yaml").expect("deploy/rbac.yaml");
+    let text = std::fs::read_to_string("deploy/base/rbac.yaml").expect("deploy/base/rbac.yaml");
     let docs: Vec<Value> = serde_saphyr::from_multiple(&text).expect("rbac parses");
     let strings = |v: &Value| {
         v.as_array()
@@ -1225,7 +1225,7 @@ fn authorization_of(r: &RequestRecord) -> Option<(String, String, String)> {
     Some((verb.to_owned(), group, resource))
 }
 
-/// Every request shakedown made is allowed by deploy/rbac.yaml.
+/// Every request shakedown made is allowed by deploy/base/rbac.yaml.
 fn assert_rbac_covers(b: &Bench) {
     let rules = rbac_rules();
     let mut missing: Vec<String> = b
@@ -1246,7 +1246,7 @@ fn assert_rbac_covers(b: &Bench) {
     missing.dedup();
     assert!(
         missing.is_empty(),
-        "deploy/rbac.yaml does not allow: {missing:?}"
+        "deploy/base/rbac.yaml does not allow: {missing:?}"
     );
 }
 

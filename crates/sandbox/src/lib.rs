@@ -6,6 +6,7 @@
 
 mod api;
 pub mod audit;
+mod batch;
 pub mod config;
 mod controllers;
 mod events;
@@ -15,6 +16,7 @@ mod objects;
 mod openapi;
 mod ops;
 mod patch;
+mod pod_security;
 mod protobuf;
 pub mod rbac;
 mod resources;

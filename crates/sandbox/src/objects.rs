@@ -18,7 +18,13 @@ use shakedown_vocab::selector::LabelSelector;
 fn has_generation(store: &str) -> bool {
     matches!(
         store,
-        "deployments" | "replicasets" | "daemonsets" | "statefulsets" | "poddisruptionbudgets"
+        "deployments"
+            | "replicasets"
+            | "daemonsets"
+            | "statefulsets"
+            | "poddisruptionbudgets"
+            | "jobs"
+            | "cronjobs"
     )
 }
 
@@ -91,6 +97,9 @@ pub fn prepare_create(def: &ResourceDef, obj: &mut Value) -> Result<(), ApiError
         "events" => events::validate(obj, def.group == "events.k8s.io")?,
         "configmaps" => validate_config_map(obj, &name)?,
         "leases" => super::lease::validate(obj)?,
+        "jobs" => super::batch::default_job(obj, &name)?,
+        "cronjobs" => super::batch::default_cron_job(obj, &name)?,
+        "persistentvolumeclaims" => super::batch::default_claim(obj, &name)?,
         "roles" | "clusterroles" | "rolebindings" | "clusterrolebindings" => {
             super::rbac::validate(def.kind, obj)?
         }

@@ -47,7 +47,7 @@ fn schema_name(def: &ResourceDef) -> Option<String> {
         "authorization.k8s.io" => "authorization",
         "authentication.k8s.io" => "authentication",
         "rbac.authorization.k8s.io" => "rbac",
-        "apps" | "policy" => def.group,
+        "apps" | "policy" | "batch" => def.group,
         _ => return None,
     };
     Some(format!("io.k8s.api.{package}.{}.{}", def.version, def.kind))
@@ -82,6 +82,9 @@ fn build_definitions() -> Map<String, Value> {
     generator.subschema_for::<k8s_openapi::api::rbac::v1::ClusterRole>();
     generator.subschema_for::<k8s_openapi::api::rbac::v1::ClusterRoleBinding>();
     generator.subschema_for::<k8s_openapi::api::autoscaling::v1::Scale>();
+    generator.subschema_for::<k8s_openapi::api::batch::v1::Job>();
+    generator.subschema_for::<k8s_openapi::api::batch::v1::CronJob>();
+    generator.subschema_for::<core::v1::PersistentVolumeClaim>();
     let mut definitions = generator.take_definitions(true);
     for (name, def) in served() {
         if let Some(schema) = definitions.get_mut(&name) {

@@ -391,6 +391,42 @@ pub const RESOURCES: &[ResourceDef] = &[
         verbs: ALL_VERBS,
         subresources: &[],
     },
+    ResourceDef {
+        group: "batch",
+        version: "v1",
+        plural: "jobs",
+        singular: "job",
+        kind: "Job",
+        namespaced: true,
+        short_names: &[],
+        store: "jobs",
+        verbs: ALL_VERBS,
+        subresources: &[STATUS],
+    },
+    ResourceDef {
+        group: "batch",
+        version: "v1",
+        plural: "cronjobs",
+        singular: "cronjob",
+        kind: "CronJob",
+        namespaced: true,
+        short_names: &["cj"],
+        store: "cronjobs",
+        verbs: ALL_VERBS,
+        subresources: &[STATUS],
+    },
+    ResourceDef {
+        group: "",
+        version: "v1",
+        plural: "persistentvolumeclaims",
+        singular: "persistentvolumeclaim",
+        kind: "PersistentVolumeClaim",
+        namespaced: true,
+        short_names: &["pvc"],
+        store: "persistentvolumeclaims",
+        verbs: ALL_VERBS,
+        subresources: &[STATUS],
+    },
 ];
 
 /// Group/versions in the order discovery lists them (preferred version first).
@@ -404,6 +440,7 @@ pub const GROUPS: &[(&str, &[&str])] = &[
     ("discovery.k8s.io", &["v1"]),
     ("coordination.k8s.io", &["v1"]),
     ("rbac.authorization.k8s.io", &["v1"]),
+    ("batch", &["v1"]),
 ];
 
 pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static ResourceDef> {
@@ -468,7 +505,13 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
         // `kubectl get all` expands the "all" category from discovery.
         if matches!(
             def.store,
-            "pods" | "deployments" | "replicasets" | "daemonsets" | "statefulsets"
+            "pods"
+                | "deployments"
+                | "replicasets"
+                | "daemonsets"
+                | "statefulsets"
+                | "jobs"
+                | "cronjobs"
         ) {
             entry["categories"] = json!(["all"]);
         }

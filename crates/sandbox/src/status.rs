@@ -34,6 +34,17 @@ impl ApiError {
             .with_details(details(group_of(qualified), kind_of(qualified), name))
     }
 
+    /// 403 from an admission plugin about one object, as `errors.NewForbidden` words
+    /// it: `pods "x" is forbidden: <why>`, with the object in the details.
+    pub fn forbidden_object(qualified: &str, name: &str, why: &str) -> Self {
+        Self::new(
+            403,
+            "Forbidden",
+            format!("{qualified} \"{name}\" is forbidden: {why}"),
+        )
+        .with_details(details(group_of(qualified), kind_of(qualified), name))
+    }
+
     pub fn not_found_path() -> Self {
         Self::new(
             404,

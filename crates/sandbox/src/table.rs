@@ -130,8 +130,93 @@ fn columns(def: &ResourceDef) -> Vec<Column> {
             col("Endpoints", "string", 0),
             col("Age", "string", 0),
         ],
+        "jobs" => vec![
+            col("Name", "string", 0),
+            col("Status", "string", 0),
+            col("Completions", "string", 0),
+            col("Duration", "string", 0),
+            col("Age", "string", 0),
+        ],
+        "cronjobs" => vec![
+            col("Name", "string", 0),
+            col("Schedule", "string", 0),
+            col("Timezone", "string", 0),
+            col("Suspend", "boolean", 0),
+            col("Active", "integer", 0),
+            col("Last Schedule", "date", 0),
+            col("Age", "date", 0),
+        ],
+        "persistentvolumeclaims" => vec![
+            col("Name", "string", 0),
+            col("Status", "string", 0),
+            col("Volume", "string", 0),
+            col("Capacity", "string", 0),
+            col("Access Modes", "string", 0),
+            col("StorageClass", "string", 0),
+            col("VolumeAttributesClass", "string", 0),
+            col("Age", "date", 0),
+            col("VolumeMode", "string", 1),
+        ],
         _ => vec![col("Name", "string", 0), col("Age", "string", 0)],
     }
+}
+
+/// A Job's, CronJob's or claim's cells (`kubectl get jobs,cronjobs,pvc`).
+fn batch_cells(store: &str, obj: &Value, name: Value, age: Value) -> Option<Vec<Value>> {
+    let (spec, status) = (&obj["spec"], &obj["status"]);
+    let or_none = |v: &Value| json!(v.as_str().unwrap_or("<none>"));
+    Some(match store {
+        "jobs" => vec![
+            name,
+            json!(if status["active"].as_i64() > Some(0) {
+                "Running"
+            } else {
+                "Pending"
+            }),
+            json!(format!(
+                "{}/{}",
+                status["succeeded"].as_i64().unwrap_or(0),
+                spec["completions"].as_i64().unwrap_or(1)
+            )),
+            json!(human_age(status["startTime"].as_str().unwrap_or(""))),
+            age,
+        ],
+        "cronjobs" => vec![
+            name,
+            json!(text(&spec["schedule"])),
+            or_none(&spec["timeZone"]),
+            json!(spec["suspend"] == true),
+            json!(status["active"].as_array().map_or(0, Vec::len)),
+            or_none(&status["lastScheduleTime"]),
+            age,
+        ],
+        "persistentvolumeclaims" => {
+            let modes: Vec<&str> = status["accessModes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|m| match m.as_str()? {
+                    "ReadWriteOnce" => Some("RWO"),
+                    "ReadOnlyMany" => Some("ROX"),
+                    "ReadWriteMany" => Some("RWX"),
+                    "ReadWriteOncePod" => Some("RWOP"),
+                    _ => None,
+                })
+                .collect();
+            vec![
+                name,
+                json!(text(&status["phase"])),
+                json!(spec["volumeName"].as_str().unwrap_or("")),
+                json!(status["capacity"]["storage"].as_str().unwrap_or("")),
+                json!(modes.join(",")),
+                or_none(&spec["storageClassName"]),
+                json!("<unset>"),
+                age,
+                json!(text(&spec["volumeMode"])),
+            ]
+        }
+        _ => return None,
+    })
 }
 
 /// Kubernetes' `duration.HumanDuration`, e.g. `45s`, `3m12s`, `5h`, `2d3h`.
@@ -387,7 +472,7 @@ fn cells(def: &ResourceDef, obj: &Value) -> Vec<Value> {
                 age,
             ]
         }
-        _ => vec![name, age],
+        other => batch_cells(other, obj, name.clone(), age.clone()).unwrap_or(vec![name, age]),
     }
 }
 

@@ -1250,3 +1250,119 @@ async fn config_maps_are_served_like_a_real_api_server() {
     );
     handle.shutdown().await;
 }
+
+/// Pod Security admission from namespace labels, over the wire as a real server
+/// answers: a Pod violating `enforce` is 403 with the plugin's message and the pod in
+/// the details; a netem-style ephemeral container (NET_ADMIN) is refused under
+/// `baseline`; a Job violating `warn` is stored with a `Warning: 299` header; a
+/// namespace without labels admits all of it silently.
+#[tokio::test]
+async fn pod_security_labels_refuse_pods_and_warn_about_workloads() {
+    let handle = sandbox::start(fast_shop(), 0).await.expect("sandbox");
+    let json_body = "Content-Type: application/json\r\n";
+    let ns = |name: &str, level: &str| {
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": {
+            "pod-security.kubernetes.io/enforce": level,
+            "pod-security.kubernetes.io/warn": level}}})
+        .to_string()
+    };
+    for (name, level) in [("strict", "restricted"), ("base", "baseline")] {
+        let r = raw(
+            &handle,
+            "POST",
+            "/api/v1/namespaces",
+            json_body,
+            &ns(name, level),
+        )
+        .await;
+        assert_eq!(r.code, 201, "{}", r.body);
+    }
+    let bare = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "bare"},
+        "spec": {"containers": [{"name": "app", "image": "nginx"}]}})
+    .to_string();
+
+    let r = raw(
+        &handle,
+        "POST",
+        "/api/v1/namespaces/strict/pods",
+        json_body,
+        &bare,
+    )
+    .await;
+    assert_eq!(r.code, 403, "{}", r.body);
+    let status = parse(&r.body);
+    assert_eq!(status["reason"], "Forbidden");
+    assert_eq!(status["details"], json!({"name": "bare", "kind": "pods"}));
+    assert_eq!(
+        status["message"],
+        "pods \"bare\" is forbidden: violates PodSecurity \"restricted:latest\": allowPrivilegeEscalation != false (container \"app\" must set securityContext.allowPrivilegeEscalation=false), unrestricted capabilities (container \"app\" must set securityContext.capabilities.drop=[\"ALL\"]), runAsNonRoot != true (pod or container \"app\" must set securityContext.runAsNonRoot=true), seccompProfile (pod or container \"app\" must set securityContext.seccompProfile.type to \"RuntimeDefault\" or \"Localhost\")"
+    );
+    assert!(handle.object("pods", "strict", "bare").is_none());
+
+    // Baseline admits the bare pod, but not NET_ADMIN added to it afterwards.
+    let r = raw(
+        &handle,
+        "POST",
+        "/api/v1/namespaces/base/pods",
+        json_body,
+        &bare,
+    )
+    .await;
+    assert_eq!(r.code, 201, "{}", r.body);
+    assert!(
+        !r.headers.to_lowercase().contains("warning:"),
+        "{}",
+        r.headers
+    );
+    let injector = json!({"spec": {"ephemeralContainers": [{"name": "netem", "image": "tc",
+        "securityContext": {"capabilities": {"add": ["NET_ADMIN"]}}}]}})
+    .to_string();
+    let r = raw(
+        &handle,
+        "PATCH",
+        "/api/v1/namespaces/base/pods/bare/ephemeralcontainers",
+        "Content-Type: application/strategic-merge-patch+json\r\n",
+        &injector,
+    )
+    .await;
+    assert_eq!(r.code, 403, "{}", r.body);
+    assert!(
+        parse(&r.body)["message"]
+            .as_str()
+            .is_some_and(|m| m.ends_with("violates PodSecurity \"baseline:latest\": non-default capabilities (container \"netem\" must not include \"NET_ADMIN\" in securityContext.capabilities.add)")),
+        "{}",
+        r.body
+    );
+
+    // A workload is admitted, and warned about from its template.
+    let job = json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j"},
+        "spec": {"template": {"spec": {"restartPolicy": "Never",
+            "containers": [{"name": "app", "image": "nginx", "securityContext": {
+                "allowPrivilegeEscalation": false, "runAsNonRoot": true,
+                "capabilities": {"drop": ["ALL"]}}}]}}}})
+    .to_string();
+    let r = raw(
+        &handle,
+        "POST",
+        "/apis/batch/v1/namespaces/strict/jobs",
+        json_body,
+        &job,
+    )
+    .await;
+    assert_eq!(r.code, 201, "{}", r.body);
+    assert!(
+        r.headers.contains("299 - \"would violate PodSecurity \\\"restricted:latest\\\": seccompProfile (pod or container \\\"app\\\" must set securityContext.seccompProfile.type to \\\"RuntimeDefault\\\" or \\\"Localhost\\\")\""),
+        "{}",
+        r.headers
+    );
+    let r = raw(
+        &handle,
+        "POST",
+        "/apis/batch/v1/namespaces/shop/jobs",
+        json_body,
+        &job,
+    )
+    .await;
+    assert_eq!(r.code, 201, "{}", r.body);
+    assert!(!r.headers.contains("PodSecurity"), "{}", r.headers);
+}

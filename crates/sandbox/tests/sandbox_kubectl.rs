@@ -11,31 +11,9 @@ use serde_json::Value;
 use shakedown_sandbox::{self as sandbox, SandboxConfig, SandboxHandle};
 
 const DEADLINE: Duration = Duration::from_secs(30);
-const VERSIONS: [&str; 2] = ["1.33", "1.27"];
+mod common;
 
-/// The kubectl binaries to test with: versioned ones (`kubectl.1.33`, as the gcloud
-/// dispatcher ships them) if present, else the `kubectl` on PATH.
-fn kubectls() -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect())
-        .unwrap_or_default();
-    dirs.push(PathBuf::from("/usr/lib/google-cloud-sdk/bin"));
-    let find = |name: &str| dirs.iter().map(|d| d.join(name)).find(|p| p.is_file());
-    let versioned: Vec<PathBuf> = VERSIONS
-        .iter()
-        .filter_map(|v| find(&format!("kubectl.{v}")))
-        .collect();
-    if !versioned.is_empty() {
-        return versioned;
-    }
-    match find("kubectl") {
-        Some(plain) => vec![plain],
-        None => panic!(
-            "kubectl is not installed: these tests need a real kubectl on PATH \
-             (run scripts/test.sh, which installs Debian's kubernetes-client)"
-        ),
-    }
-}
+use common::kubectls;
 
 struct Kubectl {
     bin: PathBuf,

@@ -22,6 +22,7 @@ use crate::State;
 use crate::objects::{self, prepare_create};
 use crate::ops;
 use crate::patch::{self, PatchKind};
+use crate::pod_security;
 use crate::resources::ResourceDef;
 use crate::schema;
 use crate::status::{ApiError, Cause, quote};
@@ -67,7 +68,7 @@ pub(super) fn create(
         _ => {}
     }
     decode_checks(req, t.def, &mut obj)?;
-    create_object(state, t, obj, dry_run)
+    create_object(state, req, t, obj, dry_run)
 }
 
 /// What decoding a whole object (a create or a PUT) into its Go type does: a wrongly
@@ -94,6 +95,7 @@ fn decode_checks(req: &ApiRequest, def: &ResourceDef, obj: &mut Value) -> Result
 /// Stores a new object (already decoded, in its stored shape) in `t`'s namespace.
 fn create_object(
     state: &Arc<State>,
+    req: &ApiRequest,
     t: &Target,
     mut obj: Value,
     dry_run: bool,
@@ -130,6 +132,7 @@ fn create_object(
         obj["metadata"]["name"] = json!(format!("{prefix}{}", store.random_suffix()));
     }
     prepare_create(t.def, &mut obj)?;
+    admit_pod_security(&store, req, t.def, &obj)?;
     let created = store.create(t.def.store, &t.def.qualified(), obj, dry_run)?;
     Ok(Reply::Json(201, as_served(t.def, created)))
 }
@@ -204,6 +207,9 @@ pub(super) fn update(
         as_stored(t.def, body)
     };
     let merged = objects::merge_update(t.def, sub, &current, wanted)?;
+    if pod_security_relevant(t.def, sub, &current, &merged) {
+        admit_pod_security(&store, req, t.def, &merged)?;
+    }
     if dry_run {
         return Ok(Reply::Json(200, as_served(t.def, merged)));
     }
@@ -261,7 +267,48 @@ fn apply_create(
         )));
     }
     decode_checks(req, t.def, &mut obj)?;
-    create_object(state, t, as_stored(t.def, obj), dry_run)
+    create_object(state, req, t, as_stored(t.def, obj), dry_run)
+}
+
+/// Pod Security admission (`crate::pod_security`), after validation as in the real
+/// server: a Pod violating its namespace's `enforce` level is refused; a Pod or a
+/// workload's pod template violating `warn` draws the plugin's warning.
+fn admit_pod_security(
+    store: &Store,
+    req: &ApiRequest,
+    def: &ResourceDef,
+    obj: &Value,
+) -> Result<(), ApiError> {
+    let namespace = namespace_of(obj);
+    if namespace.is_empty() {
+        return Ok(());
+    }
+    let warning = if def.store == "pods" {
+        pod_security::admit_pod(store, namespace, name_of(obj), obj)?
+    } else {
+        pod_security::workload_warning(store, namespace, def.kind, obj)
+    };
+    if let Some(text) = warning {
+        req.warn(text);
+    }
+    Ok(())
+}
+
+/// Whether an update is one Pod Security looks at: a workload's spec, or a Pod's
+/// containers (added ephemeral containers, changed images), as the plugin decides.
+fn pod_security_relevant(def: &ResourceDef, sub: Option<&str>, old: &Value, new: &Value) -> bool {
+    if def.store != "pods" {
+        return sub.is_none();
+    }
+    // Borrowed (name, image) pairs: this runs on every pod update, kept cheap.
+    fn images(pod: &Value) -> Vec<(&Value, &Value)> {
+        ["initContainers", "containers", "ephemeralContainers"]
+            .iter()
+            .flat_map(|k| pod["spec"][*k].as_array().into_iter().flatten())
+            .map(|c| (&c["name"], &c["image"]))
+            .collect()
+    }
+    matches!(sub, None | Some("ephemeralcontainers")) && images(old) != images(new)
 }
 
 /// Removing the last finalizer of an object being deleted lets it go.

@@ -84,6 +84,7 @@ pub(super) fn collect_garbage(store: &mut Store) {
         "replicasets",
         "daemonsets",
         "statefulsets",
+        "jobs",
         "nodes",
     ] {
         uids.extend(store.iter(kind, None, None).map(|o| uid_of(o).to_owned()));

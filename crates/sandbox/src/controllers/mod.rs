@@ -13,6 +13,7 @@ mod daemonsets;
 mod deployments;
 mod endpoints;
 mod gc;
+mod jobs;
 mod kubelet;
 mod node_leases;
 mod nodes;
@@ -81,6 +82,8 @@ impl ControlPlane {
         replicasets::reconcile_replicasets(store);
         daemonsets::reconcile_daemonsets(store);
         statefulsets::reconcile_statefulsets(store);
+        jobs::reconcile_jobs(store);
+        jobs::bind_claims(store);
         nodes::reconcile_unschedulable_taints(store);
         scheduler::schedule(store);
         self.run_kubelet(store, now);

@@ -9,6 +9,35 @@ use shakedown_sandbox::{SandboxConfig, SandboxHandle};
 
 pub const DEADLINE: Duration = Duration::from_secs(20);
 
+/// The kubectl versions the fidelity tests run with: the newest and the oldest
+/// supported client.
+pub const KUBECTL_VERSIONS: [&str; 2] = ["1.33", "1.27"];
+
+/// The kubectl binaries to test with: versioned ones (`kubectl.1.33`, as the gcloud
+/// dispatcher ships them) if present, else the `kubectl` on PATH.
+pub fn kubectls() -> Vec<std::path::PathBuf> {
+    use std::path::PathBuf;
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    dirs.push(PathBuf::from("/usr/lib/google-cloud-sdk/bin"));
+    let find = |name: &str| dirs.iter().map(|d| d.join(name)).find(|p| p.is_file());
+    let versioned: Vec<PathBuf> = KUBECTL_VERSIONS
+        .iter()
+        .filter_map(|v| find(&format!("kubectl.{v}")))
+        .collect();
+    if !versioned.is_empty() {
+        return versioned;
+    }
+    match find("kubectl") {
+        Some(plain) => vec![plain],
+        None => panic!(
+            "kubectl is not installed: these tests need a real kubectl on PATH \
+             (run scripts/test.sh, which installs Debian's kubernetes-client)"
+        ),
+    }
+}
+
 /// The shop topology with short start-up and shutdown delays, so tests run quickly.
 pub fn fast_shop() -> SandboxConfig {
     let mut config = SandboxConfig::shop();
