@@ -89,11 +89,69 @@ impl PrometheusEndpoint {
         .await
     }
 
+    /// A POST of `body` (JSON) to `path` under the base URL, with the same credentials,
+    /// headers, timeout and size cap as a query (Alertmanager's `/api/v2/silences`): the
+    /// answer's JSON body when it is 2xx. Not retried: a POST that reached the server
+    /// but whose answer was lost would create a second object; the caller decides.
+    pub async fn post_json(&self, path: &str, body: &Value) -> Result<Value, QueryError> {
+        let attempt = || async {
+            let (status, text, secrets) = self
+                .send_request(reqwest::Method::POST, path, &[], Some(body))
+                .await?;
+            parse_plain(status, &text).map_err(|f| self.located(f, &secrets))
+        };
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        match tokio::time::timeout_at(deadline, attempt()).await {
+            Ok(answer) => answer.map_err(|f| QueryError(f.message)),
+            Err(_) => Err(QueryError(format!(
+                "{} at {} did not answer within {:?}",
+                self.server, self.display_url, self.timeout
+            ))),
+        }
+    }
+
+    /// A DELETE of `path` under the base URL, retried like a query (deleting twice is
+    /// harmless): `Ok` for a 2xx answer, whatever its body.
+    pub async fn delete(&self, path: &str) -> Result<(), QueryError> {
+        self.with_retries(|| async {
+            let (status, text, secrets) = self
+                .send_request(reqwest::Method::DELETE, path, &[], None)
+                .await?;
+            if status.is_success() {
+                return Ok(());
+            }
+            let transient = status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS;
+            let snippet: String = text.trim().chars().take(200).collect();
+            Err(self.located(
+                Failure {
+                    transient,
+                    status: Some(status),
+                    message: format!("answered {status}: {snippet}"),
+                },
+                &secrets,
+            ))
+        })
+        .await
+    }
+
     /// One GET through the endpoint's HTTP client: the status and the scrubbed body.
     async fn send_get(
         &self,
         path: &str,
         params: &[(&str, String)],
+    ) -> Result<(StatusCode, String, Vec<Secret>), Failure> {
+        self.send_request(reqwest::Method::GET, path, params, None)
+            .await
+    }
+
+    /// One request through the endpoint's HTTP client (credentials, headers, the size
+    /// cap): the status and the scrubbed body.
+    async fn send_request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        params: &[(&str, String)],
+        json: Option<&Value>,
     ) -> Result<(StatusCode, String, Vec<Secret>), Failure> {
         let secrets = self.auth.secrets().map_err(Failure::credentials)?;
         let authorization = self
@@ -104,8 +162,13 @@ impl PrometheusEndpoint {
         let mut builder = self
             .client
             .inner()
-            .get(format!("{base}/{path}"))
+            .request(method, format!("{base}/{path}"))
             .query(params);
+        if let Some(json) = json {
+            builder = builder
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(json.to_string());
+        }
         for (name, value) in &self.headers {
             builder = builder.header(name.clone(), value.clone());
         }
