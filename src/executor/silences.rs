@@ -44,7 +44,9 @@ impl Runner {
             return Ok(());
         }
         let api = self.silence_api()?;
-        let starts_at = jiff::Timestamp::now();
+        // Alertmanager keeps milliseconds: the journal says what it holds.
+        let now = jiff::Timestamp::now();
+        let starts_at = jiff::Timestamp::from_millisecond(now.as_millisecond()).unwrap_or(now);
         let ends_at = silence::ends_at(starts_at, window, silence.margin.0);
         let comment = silence::comment(&self.options.run_id, silence.comment.as_deref());
         let intent = RunEvent::SilenceIntent(SilenceIntent {

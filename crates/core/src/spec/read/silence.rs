@@ -53,7 +53,7 @@ fn matchers(d: &mut Decoder, node: &Node) -> Option<Vec<SilenceMatcher>> {
             node.pos,
             "every matcher of this silence matches the empty string, so it would silence every alert",
             Some(
-                "add a matcher that needs a value, e.g. `alertname=\"CheckoutHighLatency\"` (Alertmanager refuses such a silence too)"
+                "add a matcher that needs a value, e.g. `alertname=\"CheckoutHighLatency\"`; Alertmanager refuses such a silence too"
                     .into(),
             ),
         );
