@@ -587,3 +587,63 @@ async fn an_alertmanager_down_at_expiry_is_exit_4_and_recover_expires_the_silenc
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(silence_state(&am.url(), &id).await, "expired");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_experiments_silence_covers_the_whole_run_and_is_expired_at_its_end() {
+    let b = bench("silence-run", common::fast_shop()).await;
+    let am = Alertmanager::start(&b.dir.join("alertmanager")).await;
+    b.scenario(
+        "step",
+        "  target: {pods: {namespace: shop, selector: app=checkout, mode: all}}\n  fault: {type: network-latency, delay: 300ms, duration: 2s}\n  recovery: {within: 3s}\n",
+    );
+    let experiment = b.dir.join("silenced-run.yaml");
+    std::fs::write(
+        &experiment,
+        format!(
+            "apiVersion: shakedown.dev/v1alpha1\nkind: Experiment\nmetadata: {{name: silenced-run}}\nspec:\n  alertmanager: {{url: '{}'}}\n  silence: {{matchers: ['severity=\"page\"'], margin: 10s}}\n  steps:\n    - scenario: step.yaml\n    - scenario: step.yaml\n",
+            am.url()
+        ),
+    )
+    .expect("experiment");
+    let out = b.shakedown(&["run", experiment.to_str().unwrap()]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let journal = journal(&b);
+    let created = journal
+        .iter()
+        .find(|r| r["event"] == "silenceCreated")
+        .expect("the run's silence");
+    assert!(created.get("step").is_none_or(Value::is_null), "{created}");
+    let id = created["id"].as_str().expect("id");
+    assert_eq!(silence_state(&am.url(), id).await, "expired");
+    // Both steps ran under it: it was created before the first fault and expired after
+    // the last revert.
+    let seq = |kind: &str, first: bool| {
+        let mut all = journal.iter().filter(|r| r["event"] == kind);
+        let found = if first { all.next() } else { all.last() };
+        found.expect(kind)["seq"].as_u64().expect("seq")
+    };
+    assert!(seq("silenceCreated", true) < seq("faultInjected", true));
+    assert!(seq("faultReverted", false) < seq("silenceExpired", false));
+    // Its window is the plan's longest: two steps of 2s + 3s, plus the 10s margin.
+    let intent = journal
+        .iter()
+        .find(|r| r["event"] == "silenceIntent")
+        .expect("intent");
+    let lasts = time_of(&intent["endsAt"]).duration_since(time_of(&intent["startsAt"]));
+    assert_eq!(lasts, jiff::SignedDuration::from_secs(2 * (2 + 3) + 10));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silence_with_an_unreachable_alertmanager_is_exit_3_before_anything_is_touched() {
+    let b = bench("silence-preflight", common::fast_shop()).await;
+    let nobody = format!("http://127.0.0.1:{}", free_port());
+    let scenario = silence_scenario(&b, "nobody", "5s", &nobody);
+    let out = b.shakedown(&["run", scenario.to_str().unwrap()]).await;
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("Alertmanager at {nobody} is unreachable")),
+        "{}",
+        stderr(&out)
+    );
+    assert!(b.mutations().is_empty(), "{:?}", b.mutations());
+}

@@ -196,6 +196,19 @@ const NOT_EXPRESSIBLE: &[(&str, &str)] = &[
         "yaml-multiple-documents.yaml",
         "YAML: several documents in one file",
     ),
+    // Silences: what Alertmanager would refuse, or another file may supply.
+    (
+        "silence-bad-regex.yaml",
+        "a silence matcher's regex must compile (RE2)",
+    ),
+    (
+        "silence-of-every-alert.yaml",
+        "a silence whose every matcher matches the empty string",
+    ),
+    (
+        "silence-without-alertmanager.yaml",
+        "another file: a silence needs an `alertmanager:` block here or in an including experiment",
+    ),
     ("yaml-syntax-bad-indent.yaml", "YAML syntax"),
     ("yaml-syntax-unclosed-flow.yaml", "YAML syntax"),
     ("yaml-tab-indentation.yaml", "YAML syntax"),
