@@ -457,10 +457,15 @@ async fn a_silence_is_active_during_the_fault_expired_after_success_and_bounded_
         "{intent} vs {silence}"
     );
     let lasts = time_of(&silence["endsAt"]).duration_since(time_of(&intent["startsAt"]));
-    assert_eq!(lasts, jiff::SignedDuration::from_secs(4 + 5 + 30), "{silence}");
+    assert_eq!(
+        lasts,
+        jiff::SignedDuration::from_secs(4 + 5 + 30),
+        "{silence}"
+    );
     let report = std::fs::read_to_string(b.out().join("latest/report.md")).expect("report");
     assert!(
-        report.contains(&format!("silence {id} created")) && report.contains(&format!("silence {id}: silence {id} expired")),
+        report.contains(&format!("silence {id} created"))
+            && report.contains(&format!("silence {id}: silence {id} expired")),
         "{report}"
     );
 }
@@ -510,8 +515,8 @@ async fn after_sigkill_recover_expires_the_silence_from_the_journal_or_alertmana
         child.kill().await.expect("SIGKILL");
         let id = silence["id"].as_str().expect("id");
         assert_eq!(silence_state(&am.url(), id).await, "active");
-        let journal_path = std::fs::canonicalize(b.out().join("latest/journal.jsonl"))
-            .expect("journal");
+        let journal_path =
+            std::fs::canonicalize(b.out().join("latest/journal.jsonl")).expect("journal");
         if lose_the_id {
             // A crash between the POST and the id's record: only the intent is there,
             // and recover finds the silence by its createdBy and the run id.
@@ -530,7 +535,10 @@ async fn after_sigkill_recover_expires_the_silence_from_the_journal_or_alertmana
             .await
             .expect("recover");
         let listed = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(listed.contains(&format!("silence/{id}: would expire it")), "{listed}");
+        assert!(
+            listed.contains(&format!("silence/{id}: would expire it")),
+            "{listed}"
+        );
         assert_eq!(silence_state(&am.url(), id).await, "active");
         // --force: the SIGKILLed run's lock is still within its lease.
         let out = b
@@ -539,7 +547,11 @@ async fn after_sigkill_recover_expires_the_silence_from_the_journal_or_alertmana
             .await
             .expect("recover");
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-        assert_eq!(silence_state(&am.url(), id).await, "expired", "round {round}");
+        assert_eq!(
+            silence_state(&am.url(), id).await,
+            "expired",
+            "round {round}"
+        );
     }
 }
 
@@ -567,7 +579,11 @@ async fn an_alertmanager_down_at_expiry_is_exit_4_and_recover_expires_the_silenc
     am.child.wait().await.expect("alertmanager stops");
     let out = child.wait_with_output().await.expect("run ends");
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
-    assert!(stderr(&out).contains(&format!("silence/{id}")), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("silence/{id}")),
+        "{}",
+        stderr(&out)
+    );
     let journal = journal(&b);
     assert!(
         journal
@@ -619,7 +635,7 @@ async fn an_experiments_silence_covers_the_whole_run_and_is_expired_at_its_end()
     // the last revert.
     let seq = |kind: &str, first: bool| {
         let mut all = journal.iter().filter(|r| r["event"] == kind);
-        let found = if first { all.next() } else { all.last() };
+        let found = if first { all.next() } else { all.next_back() };
         found.expect(kind)["seq"].as_u64().expect("seq")
     };
     assert!(seq("silenceCreated", true) < seq("faultInjected", true));

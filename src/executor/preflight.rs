@@ -337,7 +337,10 @@ pub async fn alertmanager_preflight(plan: &Plan) -> Vec<String> {
     let silences = has_silence(plan);
     let Some(spec) = &plan.alertmanager else {
         return if silences {
-            vec!["the plan creates a silence, but has no `alertmanager:` block to create it in".into()]
+            vec![
+                "the plan creates a silence, but has no `alertmanager:` block to create it in"
+                    .into(),
+            ]
         } else {
             Vec::new()
         };

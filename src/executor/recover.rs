@@ -108,7 +108,11 @@ pub async fn recover(
     // After the journal check: a fault left to its live run still carries its mark.
     recovery.held = leave_live_runs_alone(conn, live_runs, &mut work).await?;
     // Alertmanager silences: from the journal, and from Alertmanager's own list.
-    if records.is_some() || live_runs.alertmanager_url.is_some() {
+    let journaled_silence = records
+        .iter()
+        .flatten()
+        .any(|r| matches!(r.event, RunEvent::SilenceIntent(_)));
+    if journaled_silence || live_runs.alertmanager_url.is_some() {
         let live = live_run_words(conn, live_runs).await?;
         let silences = super::recover_silences::find(
             records.as_deref(),

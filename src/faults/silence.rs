@@ -114,9 +114,9 @@ pub async fn expire(api: &SilenceApi, id: &str) -> Result<Reverted, RevertError>
             // Alertmanager refuses to expire a silence that has already ended: look
             // before calling it a failure.
             match api.0.get_json(&path, &[], false).await {
-                Ok(silence) if silence["status"]["state"] == "expired" => Ok(Reverted::Gone(
-                    format!("silence {id} had already expired"),
-                )),
+                Ok(silence) if silence["status"]["state"] == "expired" => {
+                    Ok(Reverted::Gone(format!("silence {id} had already expired")))
+                }
                 _ => Err(RevertError::Unreached(format!(
                     "silence {id} not expired: {refused}"
                 ))),
@@ -170,7 +170,10 @@ mod tests {
 
     #[test]
     fn the_comment_names_the_run_and_recover_reads_it_back() {
-        let text = comment("20261202T101010Z-abcdef", Some("game day: checkout: latency"));
+        let text = comment(
+            "20261202T101010Z-abcdef",
+            Some("game day: checkout: latency"),
+        );
         assert_eq!(
             text,
             "shakedown run 20261202T101010Z-abcdef: game day: checkout: latency"

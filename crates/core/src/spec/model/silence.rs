@@ -66,7 +66,8 @@ impl fmt::Display for SilenceMatcher {
 }
 
 /// The string form's grammar (`read/silence.rs` parses it).
-pub const MATCHER_PATTERN: &str = r#"^\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(=~|!~|!=|=)\s*("(\\.|[^"\\])*"|[^"\s]*)\s*$"#;
+pub const MATCHER_PATTERN: &str =
+    r#"^\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(=~|!~|!=|=)\s*("(\\.|[^"\\])*"|[^"\s]*)\s*$"#;
 
 impl JsonSchema for SilenceMatcher {
     fn schema_name() -> Cow<'static, str> {

@@ -19,9 +19,9 @@ use crate::selector::{FieldSelector, LabelSelector, SelectorError};
 
 use self::fault::*;
 pub use self::hypothesis::parse_expectation;
-pub use self::silence::parse_matcher;
 use self::hypothesis::*;
 use self::settings::*;
+pub use self::silence::parse_matcher;
 use self::target::*;
 
 /// A scenario or experiment file referenced from an experiment step.

@@ -128,8 +128,7 @@ fn anchored(value: &str) -> Result<regex::Regex, String> {
 fn first_line(text: &str) -> String {
     text.lines()
         .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .last()
+        .rfind(|l| !l.is_empty())
         .unwrap_or(text)
         .to_owned()
 }
@@ -225,6 +224,7 @@ mod tests {
 
     #[test]
     fn the_string_form_reads_every_operator_and_round_trips() {
+        let pattern = regex::Regex::new(MATCHER_PATTERN).expect("pattern");
         for (text, want) in [
             (r#"alertname="X""#, m("alertname", "X", false, true)),
             (r#"service=~"a|b""#, m("service", "a|b", true, true)),
@@ -236,7 +236,6 @@ mod tests {
             let parsed = parse_matcher(text).expect(text);
             assert_eq!(parsed, want, "{text}");
             assert_eq!(parse_matcher(&parsed.to_string()), Ok(want), "{text}");
-            let pattern = regex::Regex::new(MATCHER_PATTERN).expect("pattern");
             assert!(pattern.is_match(text), "the schema refuses {text}");
         }
         for bad in ["alertname", r#"="x""#, r#"a="x"y"#, r#"a="open"#] {
