@@ -663,3 +663,22 @@ async fn a_silence_with_an_unreachable_alertmanager_is_exit_3_before_anything_is
     );
     assert!(b.mutations().is_empty(), "{:?}", b.mutations());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kill_switch_expires_the_silence() {
+    let b = bench("silence-halt", common::fast_shop()).await;
+    let am = Alertmanager::start(&b.dir.join("alertmanager")).await;
+    let scenario = silence_scenario(&b, "halted", "2m", &am.url());
+    let child = b
+        .command(&["run", scenario.to_str().unwrap()])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let silence = active_silence(&am.url()).await;
+    let halt = b.shakedown(&["halt", "--reason", "silence drill"]).await;
+    assert_eq!(halt.status.code(), Some(0), "{}", stderr(&halt));
+    let out = child.wait_with_output().await.expect("run ends");
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    let id = silence["id"].as_str().expect("id");
+    assert_eq!(silence_state(&am.url(), id).await, "expired");
+}
