@@ -417,6 +417,41 @@ mod tests {
     use super::*;
     use crate::events::{HypothesisVerdict, ProbeSample};
 
+    /// A silence's lines name it, say whose it is (a step's or the run's), and say what
+    /// to do when it could not be expired.
+    #[test]
+    fn silence_lines_say_whose_it_is_and_what_recovers_it() {
+        let ends_at: jiff::Timestamp = "2026-12-02T10:05:00Z".parse().expect("time");
+        let intent = RunEvent::SilenceIntent(crate::events::SilenceIntent {
+            step: None,
+            alertmanager: "http://am:9093".into(),
+            matchers: vec![r#"alertname="X""#.into()],
+            comment: "shakedown run r1: game day".into(),
+            starts_at: ends_at,
+            ends_at,
+        });
+        let text = line(&intent);
+        assert!(
+            text.starts_with("silence intent recorded (for the whole run)"),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"alertname="X" in Alertmanager at http://am:9093"#),
+            "{text}"
+        );
+        let failed = RunEvent::SilenceNotExpired {
+            step: Some("2".into()),
+            id: "abc".into(),
+            error: "unreachable".into(),
+        };
+        let text = line(&failed);
+        assert!(
+            text.starts_with("step 2: silence abc NOT EXPIRED: unreachable"),
+            "{text}"
+        );
+        assert!(text.contains("shakedown recover"), "{text}");
+    }
+
     fn verdict(verdict: Verdict) -> RunEvent {
         RunEvent::HypothesisVerdict(HypothesisVerdict {
             step: Some("1".into()),
