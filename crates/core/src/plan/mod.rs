@@ -78,8 +78,8 @@ pub struct Plan {
     pub steps: Vec<PlannedStep>,
     /// Upper bound on wall time: every recovery window used to the full.
     pub longest: Duration,
-    /// The experiment's (or a lone scenario's own step's: see its `FaultStep`) silence,
-    /// for the whole run: created after the baseline, `endsAt` = `longest` + its margin.
+    /// The experiment's silence, for the whole run: created after the baseline, `endsAt`
+    /// = `longest` + its margin. (A scenario's silence is its step's: `FaultStep`.)
     pub silence: Option<Silence>,
 }
 

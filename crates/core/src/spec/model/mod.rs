@@ -109,7 +109,7 @@ pub struct ScenarioSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prometheus: Option<PrometheusSpec>,
     /// Where alert probes read alerts (API v2, after silences and inhibition) and where
-    /// `silence` blocks would be created; the same connection options as `prometheus`.
+    /// `silence` blocks are created; the same connection options as `prometheus`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alertmanager: Option<PrometheusSpec>,
     /// What a step whose fault reached no target (all skipped, already faulted, or
@@ -147,7 +147,7 @@ pub struct ExperimentSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prometheus: Option<PrometheusSpec>,
     /// Where alert probes read alerts (API v2, after silences and inhibition) and where
-    /// `silence` blocks would be created; the same connection options as `prometheus`.
+    /// `silence` blocks are created; the same connection options as `prometheus`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alertmanager: Option<PrometheusSpec>,
     /// Hypotheses checked around the whole experiment.
