@@ -411,17 +411,18 @@ async fn a_silence_is_active_during_the_fault_expired_after_success_and_bounded_
         .spawn()
         .expect("spawn");
     let silence = active_silence(&am.url()).await;
-    // Active while the fault holds: the netem annotation is on the pods.
-    assert!(
+    let id = silence["id"].as_str().expect("id");
+    // It is up before the fault lands, and still up while the fault holds (the netem
+    // annotation is on the pods).
+    b.wait_for("the latency fault", |_| {
         b.cluster_state()
             .iter()
-            .any(|line| line.contains("shakedown.dev/fault")),
-        "the silence is up while the fault is in: {:?}",
-        b.cluster_state()
-    );
+            .any(|line| line.contains("shakedown.dev/fault"))
+    })
+    .await;
+    assert_eq!(silence_state(&am.url(), id).await, "active");
     let out = child.wait_with_output().await.expect("run ends");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let id = silence["id"].as_str().expect("id");
     assert_eq!(silence_state(&am.url(), id).await, "expired");
 
     let journal = journal(&b);
