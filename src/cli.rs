@@ -278,6 +278,11 @@ pub enum Command {
         /// Output format (`json` and `yaml` print a `RecoverResult` on stdout).
         #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Text)]
         output: OutputFormat,
+        /// Also expire every active Alertmanager silence shakedown created there
+        /// (`createdBy: shakedown`), whether or not a journal names it. A journal's
+        /// silences are expired in the Alertmanager it names without this flag.
+        #[arg(long, value_name = "URL")]
+        alertmanager_url: Option<String>,
     },
     /// Pull the kill switch: every running shakedown watching this cluster reverts within
     /// 2 s and exits 5 (HALTED); new runs refuse to start (exit 3) until `halt --clear`.

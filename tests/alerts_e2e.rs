@@ -58,6 +58,12 @@ struct Alertmanager {
 
 impl Alertmanager {
     async fn start(dir: &Path) -> Self {
+        Self::start_at(dir, free_port()).await
+    }
+
+    /// On `port`, keeping what `dir` holds (a restarted Alertmanager reads back the
+    /// silences it wrote there when it was stopped).
+    async fn start_at(dir: &Path, port: u16) -> Self {
         std::fs::create_dir_all(dir.join("data")).expect("alertmanager dir");
         let config = dir.join("alertmanager.yml");
         std::fs::write(
@@ -65,7 +71,6 @@ impl Alertmanager {
             "route: {receiver: blackhole, group_wait: 0s}\nreceivers: [{name: blackhole}]\n",
         )
         .expect("alertmanager config");
-        let port = free_port();
         let log = std::fs::File::create(dir.join("alertmanager.log")).expect("log");
         let child = tokio::process::Command::new(binary(
             "prometheus-alertmanager",
@@ -339,4 +344,342 @@ async fn alerts_are_read_from_alertmanager_and_an_unreachable_one_is_exit_3() {
         stderr(&out)
     );
     assert!(b.mutations().is_empty(), "{:?}", b.mutations());
+}
+
+/// A latency fault on every checkout pod for `hold`, with a silence in `am` and no
+/// hypothesis (a silence needs no Prometheus).
+fn silence_scenario(b: &Bench, name: &str, hold: &str, am: &str) -> PathBuf {
+    b.scenario(
+        name,
+        &format!(
+            "  target: {{pods: {{namespace: shop, selector: app=checkout, mode: all}}}}\n  fault: {{type: network-latency, delay: 300ms, duration: {hold}}}\n  recovery: {{within: 5s}}\n  alertmanager: {{url: '{am}'}}\n  silence:\n    matchers:\n      - alertname=\"CheckoutHighLatency\"\n      - {{name: service, value: 'checkout|cart', isRegex: true}}\n    comment: rehearsal of checkout latency\n    margin: 30s\n"
+        ),
+    )
+}
+
+/// Every silence shakedown created in `am`.
+async fn shakedown_silences(am: &str) -> Vec<Value> {
+    let all = get(&format!("{am}/api/v2/silences")).await;
+    all.and_then(|a| a.as_array().cloned())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|s| s["createdBy"] == "shakedown")
+        .collect()
+}
+
+/// Waits until `am` holds an active silence created by shakedown, and returns it.
+async fn active_silence(am: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let active = shakedown_silences(am)
+            .await
+            .into_iter()
+            .find(|s| s["status"]["state"] == "active");
+        if let Some(silence) = active {
+            return silence;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no active shakedown silence in {am}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn silence_state(am: &str, id: &str) -> String {
+    let silence = get(&format!("{am}/api/v2/silence/{id}"))
+        .await
+        .unwrap_or(Value::Null);
+    silence["status"]["state"]
+        .as_str()
+        .unwrap_or("unknown")
+        .to_owned()
+}
+
+fn time_of(value: &Value) -> jiff::Timestamp {
+    value.as_str().and_then(|t| t.parse().ok()).expect("a time")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silence_is_active_during_the_fault_expired_after_success_and_bounded_by_its_window() {
+    let b = bench("silence-ok", common::fast_shop()).await;
+    let am = Alertmanager::start(&b.dir.join("alertmanager")).await;
+    let scenario = silence_scenario(&b, "silenced", "4s", &am.url());
+    let child = b
+        .command(&["run", scenario.to_str().unwrap()])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let silence = active_silence(&am.url()).await;
+    let id = silence["id"].as_str().expect("id");
+    // It is up before the fault lands, and still up while the fault holds (the netem
+    // annotation is on the pods).
+    b.wait_for("the latency fault", |_| {
+        b.cluster_state()
+            .iter()
+            .any(|line| line.contains("shakedown.dev/fault"))
+    })
+    .await;
+    assert_eq!(silence_state(&am.url(), id).await, "active");
+    let out = child.wait_with_output().await.expect("run ends");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(silence_state(&am.url(), id).await, "expired");
+
+    let journal = journal(&b);
+    let run_id = journal[0]["runId"].as_str().expect("run id");
+    assert_eq!(
+        silence["comment"],
+        format!("shakedown run {run_id}: rehearsal of checkout latency")
+    );
+    let matchers: Vec<String> = silence["matchers"]
+        .as_array()
+        .expect("matchers")
+        .iter()
+        .map(|m| format!("{}{}{}", m["name"], m["isRegex"], m["value"]))
+        .collect();
+    assert_eq!(
+        matchers,
+        [
+            r#""alertname"false"CheckoutHighLatency""#,
+            r#""service"true"checkout|cart""#
+        ]
+    );
+    // The intent is journaled before the silence exists, and its endsAt is the one
+    // Alertmanager holds: the fault (4s) and its recovery window (5s), plus 30s.
+    let kinds: Vec<&str> = journal.iter().filter_map(|r| r["event"].as_str()).collect();
+    let position = |kind: &str| kinds.iter().position(|k| *k == kind).expect(kind);
+    assert!(position("silenceIntent") < position("silenceCreated"));
+    assert!(position("silenceCreated") < position("faultIntent"));
+    assert!(position("faultReverted") < position("silenceExpired"));
+    let intent = &journal[position("silenceIntent")];
+    assert_eq!(
+        time_of(&intent["endsAt"]),
+        time_of(&silence["endsAt"]),
+        "{intent} vs {silence}"
+    );
+    let lasts = time_of(&silence["endsAt"]).duration_since(time_of(&intent["startsAt"]));
+    assert_eq!(
+        lasts,
+        jiff::SignedDuration::from_secs(4 + 5 + 30),
+        "{silence}"
+    );
+    let report = std::fs::read_to_string(b.out().join("latest/report.md")).expect("report");
+    assert!(
+        report.contains(&format!("silence {id} created"))
+            && report.contains(&format!("silence {id}: silence {id} expired")),
+        "{report}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_expires_the_silence() {
+    let b = bench("silence-int", common::fast_shop()).await;
+    let am = Alertmanager::start(&b.dir.join("alertmanager")).await;
+    let scenario = silence_scenario(&b, "interrupted", "2m", &am.url());
+    let child = b
+        .command(&["run", scenario.to_str().unwrap()])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let silence = active_silence(&am.url()).await;
+    let (out, _) = sandbox_bench::signal(child, "INT").await;
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    let id = silence["id"].as_str().expect("id");
+    assert_eq!(silence_state(&am.url(), id).await, "expired");
+}
+
+/// Waits until the run's journal records the silence's id (`silenceCreated`).
+async fn silence_journaled(b: &Bench) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !journal(b).iter().any(|r| r["event"] == "silenceCreated") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the silence id never reached the journal"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_sigkill_recover_expires_the_silence_from_the_journal_or_alertmanagers_list() {
+    let b = bench("silence-kill", common::fast_shop()).await;
+    let am = Alertmanager::start(&b.dir.join("alertmanager")).await;
+    for (round, lose_the_id) in [(1, false), (2, true)] {
+        let scenario = silence_scenario(&b, &format!("killed-{round}"), "2m", &am.url());
+        let mut child = b
+            .command(&["run", scenario.to_str().unwrap()])
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        let silence = active_silence(&am.url()).await;
+        silence_journaled(&b).await;
+        child.kill().await.expect("SIGKILL");
+        let id = silence["id"].as_str().expect("id");
+        assert_eq!(silence_state(&am.url(), id).await, "active");
+        let journal_path =
+            std::fs::canonicalize(b.out().join("latest/journal.jsonl")).expect("journal");
+        if lose_the_id {
+            // A crash between the POST and the id's record: only the intent is there,
+            // and recover finds the silence by its createdBy and the run id.
+            let text = std::fs::read_to_string(&journal_path).expect("journal");
+            let kept: Vec<&str> = text
+                .lines()
+                .filter(|l| !l.contains("\"silenceCreated\""))
+                .collect();
+            std::fs::write(&journal_path, kept.join("\n") + "\n").expect("journal");
+        }
+        let journal_arg = journal_path.to_str().unwrap();
+        // A client dry run lists it and changes nothing.
+        let out = b
+            .command(&["--dry-run=client", "recover", "--journal", journal_arg])
+            .output()
+            .await
+            .expect("recover");
+        let listed = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            listed.contains(&format!("silence/{id}: would expire it")),
+            "{listed}"
+        );
+        assert_eq!(silence_state(&am.url(), id).await, "active");
+        // --force: the SIGKILLed run's lock is still within its lease.
+        let out = b
+            .command(&["recover", "--force", "--journal", journal_arg])
+            .output()
+            .await
+            .expect("recover");
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert_eq!(
+            silence_state(&am.url(), id).await,
+            "expired",
+            "round {round}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alertmanager_down_at_expiry_is_exit_4_and_recover_expires_the_silence_later() {
+    let b = bench("silence-down", common::fast_shop()).await;
+    let dir = b.dir.join("alertmanager");
+    let am = Alertmanager::start(&dir).await;
+    let (url, port) = (am.url(), am.port);
+    let scenario = silence_scenario(&b, "am-down", "6s", &url);
+    let child = b
+        .command(&["run", scenario.to_str().unwrap()])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let silence = active_silence(&url).await;
+    let id = silence["id"].as_str().expect("id").to_owned();
+    // Stopped gracefully, it writes its silences to disk for the restart below.
+    let mut am = am;
+    let pid = am.child.id().expect("alertmanager runs").to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    am.child.wait().await.expect("alertmanager stops");
+    let out = child.wait_with_output().await.expect("run ends");
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("silence/{id}")),
+        "{}",
+        stderr(&out)
+    );
+    let journal = journal(&b);
+    assert!(
+        journal
+            .iter()
+            .any(|r| r["event"] == "silenceNotExpired" && r["id"] == id.as_str()),
+        "{journal:?}"
+    );
+
+    let am = Alertmanager::start_at(&dir, port).await;
+    assert_eq!(silence_state(&am.url(), &id).await, "active");
+    let journal_path = b.out().join("latest/journal.jsonl");
+    let out = b
+        .command(&["recover", "--journal", journal_path.to_str().unwrap()])
+        .output()
+        .await
+        .expect("recover");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(silence_state(&am.url(), &id).await, "expired");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_experiments_silence_covers_the_whole_run_and_is_expired_at_its_end() {
+    let b = bench("silence-run", common::fast_shop()).await;
+    let am = Alertmanager::start(&b.dir.join("alertmanager")).await;
+    b.scenario(
+        "step",
+        "  target: {pods: {namespace: shop, selector: app=checkout, mode: all}}\n  fault: {type: network-latency, delay: 300ms, duration: 2s}\n  recovery: {within: 3s}\n",
+    );
+    let experiment = b.dir.join("silenced-run.yaml");
+    std::fs::write(
+        &experiment,
+        format!(
+            "apiVersion: shakedown.dev/v1alpha1\nkind: Experiment\nmetadata: {{name: silenced-run}}\nspec:\n  alertmanager: {{url: '{}'}}\n  silence: {{matchers: ['severity=\"page\"'], margin: 10s}}\n  steps:\n    - scenario: step.yaml\n    - scenario: step.yaml\n",
+            am.url()
+        ),
+    )
+    .expect("experiment");
+    let out = b.shakedown(&["run", experiment.to_str().unwrap()]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let journal = journal(&b);
+    let created = journal
+        .iter()
+        .find(|r| r["event"] == "silenceCreated")
+        .expect("the run's silence");
+    assert!(created.get("step").is_none_or(Value::is_null), "{created}");
+    let id = created["id"].as_str().expect("id");
+    assert_eq!(silence_state(&am.url(), id).await, "expired");
+    // Both steps ran under it: it was created before the first fault and expired after
+    // the last revert.
+    let seq = |kind: &str, first: bool| {
+        let mut all = journal.iter().filter(|r| r["event"] == kind);
+        let found = if first { all.next() } else { all.next_back() };
+        found.expect(kind)["seq"].as_u64().expect("seq")
+    };
+    assert!(seq("silenceCreated", true) < seq("faultInjected", true));
+    assert!(seq("faultReverted", false) < seq("silenceExpired", false));
+    // Its window is the plan's longest: two steps of 2s + 3s, plus the 10s margin.
+    let intent = journal
+        .iter()
+        .find(|r| r["event"] == "silenceIntent")
+        .expect("intent");
+    let lasts = time_of(&intent["endsAt"]).duration_since(time_of(&intent["startsAt"]));
+    assert_eq!(lasts, jiff::SignedDuration::from_secs(2 * (2 + 3) + 10));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silence_with_an_unreachable_alertmanager_is_exit_3_before_anything_is_touched() {
+    let b = bench("silence-preflight", common::fast_shop()).await;
+    let nobody = format!("http://127.0.0.1:{}", free_port());
+    let scenario = silence_scenario(&b, "nobody", "5s", &nobody);
+    let out = b.shakedown(&["run", scenario.to_str().unwrap()]).await;
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("Alertmanager at {nobody} is unreachable")),
+        "{}",
+        stderr(&out)
+    );
+    assert!(b.mutations().is_empty(), "{:?}", b.mutations());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kill_switch_expires_the_silence() {
+    let b = bench("silence-halt", common::fast_shop()).await;
+    let am = Alertmanager::start(&b.dir.join("alertmanager")).await;
+    let scenario = silence_scenario(&b, "halted", "2m", &am.url());
+    let child = b
+        .command(&["run", scenario.to_str().unwrap()])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let silence = active_silence(&am.url()).await;
+    let halt = b.shakedown(&["halt", "--reason", "silence drill"]).await;
+    assert_eq!(halt.status.code(), Some(0), "{}", stderr(&halt));
+    let out = child.wait_with_output().await.expect("run ends");
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    let id = silence["id"].as_str().expect("id");
+    assert_eq!(silence_state(&am.url(), id).await, "expired");
 }

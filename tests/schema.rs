@@ -196,6 +196,19 @@ const NOT_EXPRESSIBLE: &[(&str, &str)] = &[
         "yaml-multiple-documents.yaml",
         "YAML: several documents in one file",
     ),
+    // Silences: what Alertmanager would refuse, or another file may supply.
+    (
+        "silence-bad-regex.yaml",
+        "a silence matcher's regex must compile (RE2)",
+    ),
+    (
+        "silence-of-every-alert.yaml",
+        "a silence whose every matcher matches the empty string",
+    ),
+    (
+        "silence-without-alertmanager.yaml",
+        "another file: a silence needs an `alertmanager:` block here or in an including experiment",
+    ),
     ("yaml-syntax-bad-indent.yaml", "YAML syntax"),
     ("yaml-syntax-unclosed-flow.yaml", "YAML syntax"),
     ("yaml-tab-indentation.yaml", "YAML syntax"),
@@ -356,6 +369,54 @@ fn every_object_in_the_schema_is_closed() {
         schema["$defs"]["Hypothesis"]["unevaluatedProperties"] == false,
         "a hypothesis is closed: `abortt:` must be flagged"
     );
+}
+
+/// The `silence:` block takes both matcher forms in the schema, and refuses a misspelt
+/// key, a malformed string matcher and an empty list, as `validate` does.
+#[test]
+fn the_silence_block_is_in_the_schema() {
+    let scenario = |silence: serde_json::Value| {
+        serde_json::json!({
+            "apiVersion": "shakedown.dev/v1alpha1", "kind": "Scenario",
+            "metadata": {"name": "quiet"},
+            "spec": {
+                "target": {"pods": {"namespace": "shop", "selector": "app=checkout"}},
+                "fault": {"type": "pod-delete"},
+                "alertmanager": {"url": "http://alertmanager:9093"},
+                "silence": silence
+            }
+        })
+    };
+    let results = validate(&[
+        (
+            "both forms".into(),
+            scenario(serde_json::json!({
+                "matchers": ["alertname=\"CheckoutHighLatency\"",
+                             {"name": "service", "value": "a|b", "isRegex": true, "isEqual": true}],
+                "comment": "game day", "margin": "2m"
+            })),
+        ),
+        (
+            "misspelt".into(),
+            scenario(serde_json::json!({"matchers": ["a=\"b\""], "margn": "2m"})),
+        ),
+        (
+            "no operator".into(),
+            scenario(serde_json::json!({"matchers": ["alertname"]})),
+        ),
+        (
+            "empty".into(),
+            scenario(serde_json::json!({"matchers": []})),
+        ),
+    ]);
+    let failed = |name: &str| results.iter().any(|(n, e)| n == name && !e.is_empty());
+    assert!(!failed("both forms"), "{results:#?}");
+    for name in ["misspelt", "no operator", "empty"] {
+        assert!(
+            failed(name),
+            "the schema accepts the {name} silence: {results:#?}"
+        );
+    }
 }
 
 /// The `regression:` block the validator reads is one the schema accepts (with every key),

@@ -93,7 +93,10 @@ fn run_command(cli: Cli) -> Result<Outcome, Failure> {
                 journal,
                 force,
                 output,
-            } => recover::recover(journal.as_deref(), force, output, global).await,
+                alertmanager_url,
+            } => {
+                recover::recover(journal.as_deref(), force, output, global, alertmanager_url).await
+            }
             Command::Halt { reason, clear } => halt::halt(reason.as_deref(), clear, global).await,
             Command::Report {
                 journal,

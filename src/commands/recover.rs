@@ -17,6 +17,7 @@ pub async fn recover(
     force: bool,
     format: OutputFormat,
     global: &GlobalArgs,
+    alertmanager_url: Option<String>,
 ) -> Result<Outcome, Failure> {
     let dry_run = super::run::dry_run(global.dry_run);
     let conn = cluster::connect_with(
@@ -47,6 +48,7 @@ pub async fn recover(
     let live_runs = executor::recover::LiveRuns {
         lock_namespace: global.lock_namespace.clone(),
         force,
+        alertmanager_url,
     };
     let done = executor::recover::recover(&conn, journal, dry_run, bus, &live_runs)
         .await

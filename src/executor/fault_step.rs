@@ -38,6 +38,8 @@ impl Runner {
             Fault::NodeDrain(f) => self.fault_body(id, step, f).await,
             Fault::NetworkLatency(f) => self.fault_body(id, step, f).await,
         };
+        // Whatever outlasts the fault (the step's silence) ends with the step.
+        self.end_of_step(id).await;
         // `None`: the step was skipped (and said so); a finish would read as completed.
         if let Some(status) = status {
             self.bus.emit(RunEvent::StepFinished {
@@ -96,6 +98,14 @@ impl Runner {
             phases::skip_after_from_console(&checks, &self.bus);
             self.skipped_from_console(id);
             return None;
+        }
+        if let Some(silence) = &step.silence
+            && let Err(why) = self.put_up_silence(Some(id), silence, step.window).await
+        {
+            let why = format!("step {id}: {why}; nothing was injected");
+            self.note(NoteLevel::Warning, why.clone());
+            self.tally().errors.push(why);
+            return Some(StepStatus::Failed);
         }
         let mut ctx = self.fault_context(id);
         ctx.evictable = step.drain_scope().map(std::sync::Arc::new);
@@ -374,7 +384,7 @@ impl Runner {
                 });
             }
         }
-        let entries = self.ledger.take_step(id);
+        let entries = self.ledger.take_fault(id);
         self.revert_entries(entries.into_iter().map(|e| (id.to_owned(), e)).collect())
             .await;
     }

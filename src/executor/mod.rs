@@ -11,8 +11,10 @@ mod locks;
 pub(crate) mod phases;
 mod preflight;
 pub mod recover;
+mod recover_silences;
 pub mod session;
 pub mod signals;
+mod silences;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -202,6 +204,14 @@ async fn run_plan(
         runner.release_locks(lock).await;
         return runner.finish();
     }
+    if let Some(silence) = &plan.silence
+        && let Err(why) = runner.put_up_silence(None, silence, plan.longest).await
+    {
+        let reason = format!("the run's silence: {why}; no fault injected");
+        runner.skip_every_step(plan, &reason);
+        runner.release_locks(lock).await;
+        return runner.finish();
+    }
     // Experiment-wide hypotheses are sampled for as long as the steps run (a dry run
     // judges none: they were skipped above).
     let (ended_tx, ended_rx) = watch::channel(false);
@@ -241,6 +251,9 @@ async fn run_plan(
         let now = tokio::time::Instant::now();
         phases::after(&experiment_checks, &bus, &recovery, now, &stop).await;
     }
+    // The run's silence, and anything else still in the ledger.
+    runner.end_of_step(silences::RUN_SILENCE).await;
+    runner.revert_everything().await;
     runner.tally_verdicts(None);
     runner.release_locks(lock).await;
     runner.finish()
@@ -433,6 +446,9 @@ impl Runner {
         entry: &faults::Undo,
         result: Result<faults::Reverted, faults::RevertError>,
     ) {
+        if let faults::Undo::ExpireSilence { id, .. } = entry {
+            return self.silence_expired(step, id, result);
+        }
         match result {
             Ok(reverted) => {
                 self.bus.emit(RunEvent::FaultReverted {
@@ -464,9 +480,17 @@ impl Runner {
         }
     }
 
-    /// The safety net: whatever is still in the ledger gets reverted now.
+    /// The safety net: whatever is still in the ledger gets reverted now, but the run's
+    /// own silence, which lasts until the run ends ([`Runner::end_of_step`]).
     async fn revert_everything(&self) {
-        self.revert_entries(self.ledger.take_all()).await;
+        let mut entries = self.ledger.take_all();
+        let run_silence: Vec<_> = entries
+            .extract_if(.., |(step, _)| step == silences::RUN_SILENCE)
+            .collect();
+        for (step, undo) in run_silence {
+            self.ledger.record(&step, undo);
+        }
+        self.revert_entries(entries).await;
     }
 
     fn tally_verdicts(&self, id: Option<&str>) {

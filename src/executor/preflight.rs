@@ -324,16 +324,31 @@ fn plan_hypotheses(plan: &Plan) -> Vec<&Hypothesis> {
         .collect()
 }
 
-/// Asks the Alertmanager a plan's alert probes read (`/api/v2/status`), the way their
-/// samples will: a problem for each way it cannot be used. A plan without alert
-/// hypotheses, or without an `alertmanager:` block, is not asked about.
+/// Whether the plan creates any Alertmanager silence (the run's or a step's).
+fn has_silence(plan: &Plan) -> bool {
+    plan.silence.is_some() || plan.fault_steps().iter().any(|(_, s)| s.silence.is_some())
+}
+
+/// Asks the Alertmanager a plan's alert probes read and its silences are created in
+/// (`/api/v2/status`), the way their samples and calls will: a problem for each way it
+/// cannot be used. A plan with neither alert hypotheses nor silences is not asked about;
+/// alert probes without an `alertmanager:` block read Prometheus instead.
 pub async fn alertmanager_preflight(plan: &Plan) -> Vec<String> {
+    let silences = has_silence(plan);
     let Some(spec) = &plan.alertmanager else {
-        return Vec::new();
+        return if silences {
+            vec![
+                "the plan creates a silence, but has no `alertmanager:` block to create it in"
+                    .into(),
+            ]
+        } else {
+            Vec::new()
+        };
     };
-    if !plan_hypotheses(plan)
-        .iter()
-        .any(|h| matches!(h.probe, Probe::Alert(_)))
+    if !silences
+        && !plan_hypotheses(plan)
+            .iter()
+            .any(|h| matches!(h.probe, Probe::Alert(_)))
     {
         return Vec::new();
     }

@@ -65,6 +65,9 @@ pub struct LiveRuns {
     pub lock_namespace: String,
     /// `--force`: revert them anyway.
     pub force: bool,
+    /// `--alertmanager-url`: also expire every active silence shakedown created there
+    /// (a journal names its own Alertmanager).
+    pub alertmanager_url: Option<String>,
 }
 
 /// Finds every shakedown mark (and, with a journal, what it says is still faulted) and
@@ -94,14 +97,34 @@ pub async fn recover(
         dry_run: (dry_run != DryRun::None).then_some(dry_run),
         ..Recovery::default()
     };
+    let mut records = None;
     if let Some(path) = journal {
         // Every readable record counts: a damaged line must not hide what is faulted.
         let contents = crate::journal::read(path).map_err(|e| e.to_string())?;
         recovery.journal_damage = contents.damage();
         recovery.unmarked = still_faulted_without_mark(conn, &contents.records, &work).await;
+        records = Some(contents.records);
     }
     // After the journal check: a fault left to its live run still carries its mark.
     recovery.held = leave_live_runs_alone(conn, live_runs, &mut work).await?;
+    // Alertmanager silences: from the journal, and from Alertmanager's own list.
+    let journaled_silence = records
+        .iter()
+        .flatten()
+        .any(|r| matches!(r.event, RunEvent::SilenceIntent(_)));
+    if journaled_silence || live_runs.alertmanager_url.is_some() {
+        let live = live_run_words(conn, live_runs).await?;
+        let silences = super::recover_silences::find(
+            records.as_deref(),
+            live_runs.alertmanager_url.as_deref(),
+            &live,
+            live_runs.force,
+        )
+        .await;
+        work.extend(silences.work);
+        recovery.failed.extend(silences.unreached);
+        recovery.held.extend(silences.held);
+    }
     work.sort_by_key(Undo::target);
     work.dedup();
     if dry_run == DryRun::Client {
@@ -136,9 +159,33 @@ pub async fn recover(
     Ok(recovery)
 }
 
+/// The runs whose lock is live, with their holder in words; none when forced. Fails
+/// closed like [`leave_live_runs_alone`].
+async fn live_run_words(
+    conn: &Connection,
+    live_runs: &LiveRuns,
+) -> Result<std::collections::BTreeMap<String, String>, String> {
+    if live_runs.force {
+        return Ok(Default::default());
+    }
+    let namespace = &live_runs.lock_namespace;
+    let live = crate::cluster::lease::live_holders(&conn.client, namespace)
+        .await
+        .map_err(|e| {
+            format!("cannot read the run locks in namespace {namespace} ({e}); pass --force to recover without checking for live runs")
+        })?;
+    Ok(live
+        .into_iter()
+        .map(|(run, holder)| (run, holder.to_string()))
+        .collect())
+}
+
 /// What a real recover would do with one mark, in words.
 fn would_revert(entry: &Undo) -> String {
     match entry {
+        Undo::ExpireSilence { id, alertmanager } => {
+            format!("silence/{id}: would expire it in Alertmanager at {alertmanager:?}")
+        }
         Undo::Uncordon { node } => {
             format!("node/{node}: would uncordon it and remove {CORDONED_BY}")
         }

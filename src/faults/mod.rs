@@ -15,6 +15,7 @@ pub mod network;
 pub mod node_drain;
 pub mod pod_delete;
 pub mod recovery;
+pub mod silence;
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -164,6 +165,10 @@ pub enum RevertError {
     /// The revert ran but could not confirm the fault is gone.
     #[error("{0}")]
     Unverified(String),
+    /// A server outside the cluster (Alertmanager) could not be reached or refused, after
+    /// its client's own retries.
+    #[error("{0}")]
+    Unreached(String),
 }
 
 impl RevertError {
@@ -175,6 +180,7 @@ impl RevertError {
             RevertError::Api(kube::Error::UpgradeConnection(_)) => true,
             RevertError::Api(e) => is_transient(e),
             RevertError::Unverified(_) => true,
+            RevertError::Unreached(_) => false,
         }
     }
 }
@@ -220,6 +226,11 @@ pub enum Undo {
         container: String,
         interface: String,
     },
+    /// An Alertmanager silence shakedown created (`silence` module).
+    ExpireSilence {
+        id: String,
+        alertmanager: silence::SilenceApi,
+    },
 }
 
 impl Undo {
@@ -227,7 +238,13 @@ impl Undo {
         match self {
             Undo::Uncordon { node } => format!("node/{node}"),
             Undo::RemoveNetem { namespace, pod, .. } => format!("{namespace}/{pod}"),
+            Undo::ExpireSilence { id, .. } => format!("silence/{id}"),
         }
+    }
+
+    /// Whether it ends with its step's fault; a silence lasts until the step ends.
+    pub fn ends_with_the_fault(&self) -> bool {
+        !matches!(self, Undo::ExpireSilence { .. })
     }
 }
 
@@ -244,6 +261,17 @@ impl Ledger {
     pub fn take_step(&self, step: &str) -> Vec<Undo> {
         let mut entries = self.lock();
         let (mine, rest): (Vec<_>, Vec<_>) = entries.drain(..).partition(|(s, _)| s == step);
+        *entries = rest;
+        mine.into_iter().map(|(_, u)| u).collect()
+    }
+
+    /// Removes and returns the entries of one step that end with its fault (not its
+    /// silence, which lasts until the step ends: [`Ledger::take_step`] then).
+    pub fn take_fault(&self, step: &str) -> Vec<Undo> {
+        let mut entries = self.lock();
+        let (mine, rest): (Vec<_>, Vec<_>) = entries
+            .drain(..)
+            .partition(|(s, u)| s == step && u.ends_with_the_fault());
         *entries = rest;
         mine.into_iter().map(|(_, u)| u).collect()
     }
@@ -297,6 +325,7 @@ pub async fn undo(
                 };
                 network::remove(&ctx.client, &target, ctx.dry_run, deadline).await
             }
+            Undo::ExpireSilence { id, alertmanager } => silence::expire(alertmanager, id).await,
         }
     };
     let reverted = crate::run::retry::retry(
@@ -312,6 +341,8 @@ pub async fn undo(
             Undo::RemoveNetem { namespace, pod, .. } => {
                 object_ref("Pod", "v1", Some(namespace), pod, None)
             }
+            // Not a cluster object: Alertmanager keeps the silence's own history.
+            Undo::ExpireSilence { .. } => return Ok(reverted),
         };
         record_event(
             ctx,

@@ -115,6 +115,47 @@ pub enum RunEvent {
         runs: Vec<EarlierRun>,
     },
     RunFinished(RunFinished),
+    /// Written (and fsynced) before an Alertmanager silence is created, like a fault's
+    /// intent: `recover` expires it from here if the run dies. `step` is `None` for the
+    /// experiment's silence (the whole run).
+    SilenceIntent(SilenceIntent),
+    /// Alertmanager took the silence: its id, and when it ends by itself.
+    SilenceCreated {
+        #[serde(default)]
+        step: Option<String>,
+        id: String,
+        ends_at: Timestamp,
+    },
+    /// The silence is expired (or had ended already: `detail` says which).
+    SilenceExpired {
+        #[serde(default)]
+        step: Option<String>,
+        id: String,
+        detail: String,
+    },
+    /// The silence could not be expired: it stays until its `endsAt`, or until
+    /// `recover` expires it. The run exits 4.
+    SilenceNotExpired {
+        #[serde(default)]
+        step: Option<String>,
+        id: String,
+        error: String,
+    },
+}
+
+/// A silence about to be created, as `recover` and the reports need it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SilenceIntent {
+    #[serde(default)]
+    pub step: Option<String>,
+    /// The Alertmanager's URL as shown to people (never credentials).
+    pub alertmanager: String,
+    /// In the string form: `alertname="CheckoutHighLatency"`.
+    pub matchers: Vec<String>,
+    pub comment: String,
+    pub starts_at: Timestamp,
+    pub ends_at: Timestamp,
 }
 
 /// One earlier run of the same experiment, as a trend needs it.

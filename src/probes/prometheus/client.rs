@@ -89,6 +89,59 @@ impl PrometheusEndpoint {
         .await
     }
 
+    /// A POST of `body` (JSON) to `path` under the base URL, with the same credentials,
+    /// headers, timeout and size cap as a query (Alertmanager's `/api/v2/silences`): the
+    /// answer's JSON body when it is 2xx. Not retried: a POST that reached the server
+    /// but whose answer was lost would create a second object; the caller decides.
+    pub async fn post_json(&self, path: &str, body: &Value) -> Result<Value, QueryError> {
+        let attempt = || async {
+            let (status, text, secrets) = self
+                .send_request(&Outgoing::with_body(
+                    reqwest::Method::POST,
+                    path,
+                    "application/json",
+                    body.to_string().into_bytes(),
+                ))
+                .await?;
+            parse_plain(status, &text).map_err(|f| self.located(f, &secrets))
+        };
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        match tokio::time::timeout_at(deadline, attempt()).await {
+            Ok(answer) => answer.map_err(|f| QueryError(f.message)),
+            Err(_) => Err(QueryError(format!(
+                "{} at {} did not answer within {:?}",
+                self.server, self.display_url, self.timeout
+            ))),
+        }
+    }
+
+    /// A DELETE of `path` under the base URL, retried like a query (deleting twice is
+    /// harmless): `Ok` for a 2xx answer, whatever its body.
+    pub async fn delete(&self, path: &str) -> Result<(), QueryError> {
+        self.with_retries(|| async {
+            let (status, text, secrets) = self
+                .send_request(&Outgoing {
+                    method: reqwest::Method::DELETE,
+                    ..Outgoing::get(path, &[])
+                })
+                .await?;
+            if status.is_success() {
+                return Ok(());
+            }
+            let transient = status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS;
+            let snippet: String = text.trim().chars().take(200).collect();
+            Err(self.located(
+                Failure {
+                    transient,
+                    status: Some(status),
+                    message: format!("answered {status}: {snippet}"),
+                },
+                &secrets,
+            ))
+        })
+        .await
+    }
+
     /// One GET through the endpoint's HTTP client: the status and the scrubbed body.
     async fn send_get(
         &self,
@@ -477,10 +530,6 @@ impl<'a> Outgoing<'a> {
     }
 
     /// A request with a body (`POST`/`PUT` of JSON, text exposition, a report file).
-    #[expect(
-        dead_code,
-        reason = "its senders (silences, notifications, uploads) land next; remove then"
-    )]
     pub fn with_body(
         method: reqwest::Method,
         path: &'a str,

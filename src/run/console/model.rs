@@ -281,6 +281,11 @@ impl Model {
             RunEvent::FaultInjectFailed { .. } | RunEvent::Note { .. } => {}
             // The baseline gate and the trend are the report's; the live view has no row for them.
             RunEvent::BaselineCompared(_) | RunEvent::EarlierRuns { .. } => {}
+            // A silence has no row: its lines (words.rs) are in the log.
+            RunEvent::SilenceIntent(_)
+            | RunEvent::SilenceCreated { .. }
+            | RunEvent::SilenceExpired { .. }
+            | RunEvent::SilenceNotExpired { .. } => {}
         }
     }
 

@@ -27,7 +27,7 @@ pub use select::{
 
 use crate::spec::{
     Document, Exclusions, Fault, Hypothesis, Loaded, Mode, OnEmptyTargets, PrometheusSpec,
-    Recovery, ResolvedAction, ResolvedStep, Safety, Scenario, Target,
+    Recovery, ResolvedAction, ResolvedStep, Safety, Scenario, Silence, Target,
 };
 
 /// `--dry-run`: how far a run may go. Settled once, before anything is planned.
@@ -78,6 +78,9 @@ pub struct Plan {
     pub steps: Vec<PlannedStep>,
     /// Upper bound on wall time: every recovery window used to the full.
     pub longest: Duration,
+    /// The experiment's silence, for the whole run: created after the baseline, `endsAt`
+    /// = `longest` + its margin. (A scenario's silence is its step's: `FaultStep`.)
+    pub silence: Option<Silence>,
 }
 
 #[derive(Debug, Clone)]
@@ -128,6 +131,10 @@ pub struct FaultStep {
     pub picks: Option<Result<Vec<String>, TargetError>>,
     /// For a drain: the pods it would evict from those picks (`namespace/name`).
     pub collateral: Vec<String>,
+    /// The scenario's silence, for the step: `endsAt` = `window` + its margin.
+    pub silence: Option<Silence>,
+    /// The step's longest length: the fault and its recovery window used to the full.
+    pub window: Duration,
 }
 
 /// What a fault may hit and how many of them.
@@ -311,6 +318,10 @@ pub fn plan(loaded: &Loaded, settings: &PlanSettings) -> Plan {
         first_prometheus: None,
         first_alertmanager: None,
     };
+    let silence = match &loaded.document {
+        Document::Experiment(e) => e.spec.silence.clone(),
+        Document::Scenario(_) => None,
+    };
     let (kind, safety, (prometheus, alertmanager), hypotheses, steps) = match &loaded.document {
         Document::Scenario(scenario) => {
             let step = builder.scenario_step(
@@ -359,6 +370,7 @@ pub fn plan(loaded: &Loaded, settings: &PlanSettings) -> Plan {
         hypotheses,
         steps,
         longest,
+        silence,
     }
 }
 
@@ -496,6 +508,8 @@ impl Builder<'_> {
                 fault_end,
                 picks: None,
                 collateral: Vec::new(),
+                silence: spec.silence.clone(),
+                window: end - start,
             })),
         }
     }

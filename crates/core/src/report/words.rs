@@ -161,6 +161,27 @@ pub fn line(event: &RunEvent) -> String {
             )
         }
         RunEvent::RunFinished(f) => run_finished(f),
+        RunEvent::SilenceIntent(i) => format!(
+            "{}silence intent recorded ({}): {} in Alertmanager at {}, until {} ({})",
+            step_prefix(i.step.as_deref()),
+            silence_scope(i.step.as_deref()),
+            i.matchers.join(", "),
+            i.alertmanager,
+            text::time(i.ends_at),
+            i.comment
+        ),
+        RunEvent::SilenceCreated { step, id, ends_at } => format!(
+            "{}silence {id} created; Alertmanager ends it by itself at {} at the latest",
+            step_prefix(step.as_deref()),
+            text::time(*ends_at)
+        ),
+        RunEvent::SilenceExpired { step, id, detail } => {
+            format!("{}silence {id}: {detail}", step_prefix(step.as_deref()))
+        }
+        RunEvent::SilenceNotExpired { step, id, error } => format!(
+            "{}silence {id} NOT EXPIRED: {error} (it still ends by itself at its endsAt; `shakedown recover` expires it now)",
+            step_prefix(step.as_deref())
+        ),
     };
     clean_line(&text)
 }
@@ -177,6 +198,14 @@ pub fn clock(at: jiff::Timestamp) -> String {
 /// What a dry-run call's line adds: the API server ran admission and RBAC on it, and
 /// changed nothing.
 pub const DRY_RUN_ACCEPTED: &str = "dry run: accepted by the API server, nothing changed";
+
+/// What a silence covers: its step, or the whole run.
+fn silence_scope(step: Option<&str>) -> &'static str {
+    match step {
+        Some(_) => "for this step",
+        None => "for the whole run",
+    }
+}
 
 fn step_prefix(step: Option<&str>) -> String {
     step.map_or(String::new(), |s| format!("step {s}: "))
@@ -387,6 +416,41 @@ pub fn phase_word(phase: Phase) -> &'static str {
 mod tests {
     use super::*;
     use crate::events::{HypothesisVerdict, ProbeSample};
+
+    /// A silence's lines name it, say whose it is (a step's or the run's), and say what
+    /// to do when it could not be expired.
+    #[test]
+    fn silence_lines_say_whose_it_is_and_what_recovers_it() {
+        let ends_at: jiff::Timestamp = "2026-12-02T10:05:00Z".parse().expect("time");
+        let intent = RunEvent::SilenceIntent(crate::events::SilenceIntent {
+            step: None,
+            alertmanager: "http://am:9093".into(),
+            matchers: vec![r#"alertname="X""#.into()],
+            comment: "shakedown run r1: game day".into(),
+            starts_at: ends_at,
+            ends_at,
+        });
+        let text = line(&intent);
+        assert!(
+            text.starts_with("silence intent recorded (for the whole run)"),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"alertname="X" in Alertmanager at http://am:9093"#),
+            "{text}"
+        );
+        let failed = RunEvent::SilenceNotExpired {
+            step: Some("2".into()),
+            id: "abc".into(),
+            error: "unreachable".into(),
+        };
+        let text = line(&failed);
+        assert!(
+            text.starts_with("step 2: silence abc NOT EXPIRED: unreachable"),
+            "{text}"
+        );
+        assert!(text.contains("shakedown recover"), "{text}");
+    }
 
     fn verdict(verdict: Verdict) -> RunEvent {
         RunEvent::HypothesisVerdict(HypothesisVerdict {

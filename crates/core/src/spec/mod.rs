@@ -239,6 +239,8 @@ impl Loader {
                 .chain(&experiment.spec.safety)
                 .cloned()
                 .collect(),
+            alertmanager: ctx.alertmanager || experiment.spec.alertmanager.is_some(),
+            included: true,
         };
         let mut resolved = HashMap::new();
         for reference in &refs {

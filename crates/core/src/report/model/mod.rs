@@ -306,6 +306,11 @@ fn fold(view: &mut RunView, index: &mut BTreeMap<String, usize>, record: &Record
             view.finished = Some(finished.clone());
             view.ended_at = Some(at);
         }
+        // Silences are in the event log, in words; no table of their own.
+        RunEvent::SilenceIntent(_)
+        | RunEvent::SilenceCreated { .. }
+        | RunEvent::SilenceExpired { .. }
+        | RunEvent::SilenceNotExpired { .. } => {}
     }
 }
 
@@ -372,6 +377,10 @@ fn event_step(event: &RunEvent) -> Option<&str> {
         | RunEvent::StepFinished { step, .. }
         | RunEvent::StepSkipped { step, .. } => Some(step),
         RunEvent::FaultIntent(i) => Some(&i.step),
+        RunEvent::SilenceIntent(i) => i.step.as_deref(),
+        RunEvent::SilenceCreated { step, .. }
+        | RunEvent::SilenceExpired { step, .. }
+        | RunEvent::SilenceNotExpired { step, .. } => step.as_deref(),
         RunEvent::ProbeSample(s) => s.step.as_deref(),
         RunEvent::HypothesisVerdict(v) => v.step.as_deref(),
         RunEvent::RunStarted(_)

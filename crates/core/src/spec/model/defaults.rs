@@ -64,3 +64,7 @@ pub fn allow_pending() -> bool {
 pub fn regression_baseline() -> String {
     "latest".into()
 }
+/// How long a silence outlasts its window: a minute for alerts still resolving.
+pub fn silence_margin() -> Span {
+    Span(Duration::from_secs(60))
+}

@@ -14,6 +14,7 @@ mod fault;
 mod hypothesis;
 mod schema;
 mod settings;
+mod silence;
 mod target;
 
 use std::borrow::Cow;
@@ -26,6 +27,7 @@ use serde::{Serialize, Serializer};
 pub use self::fault::*;
 pub use self::hypothesis::*;
 pub use self::settings::*;
+pub use self::silence::*;
 pub use self::target::*;
 use super::duration::format_duration;
 
@@ -107,13 +109,18 @@ pub struct ScenarioSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prometheus: Option<PrometheusSpec>,
     /// Where alert probes read alerts (API v2, after silences and inhibition) and where
-    /// `silence` blocks would be created; the same connection options as `prometheus`.
+    /// `silence` blocks are created; the same connection options as `prometheus`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alertmanager: Option<PrometheusSpec>,
     /// What a step whose fault reached no target (all skipped, already faulted, or
     /// nothing to evict) amounts to: `error` (could not run, exit 3) or `skip`.
     #[serde(default)]
     pub on_empty_targets: OnEmptyTargets,
+    /// An Alertmanager silence for this step (the fault and its recovery window, plus
+    /// `margin`), created before the fault and expired when the step ends; needs an
+    /// `alertmanager:` block here or in an enclosing experiment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub silence: Option<Silence>,
 }
 
 /// A fault that reached no target did not test anything: by default that is an error
@@ -140,7 +147,7 @@ pub struct ExperimentSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prometheus: Option<PrometheusSpec>,
     /// Where alert probes read alerts (API v2, after silences and inhibition) and where
-    /// `silence` blocks would be created; the same connection options as `prometheus`.
+    /// `silence` blocks are created; the same connection options as `prometheus`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alertmanager: Option<PrometheusSpec>,
     /// Hypotheses checked around the whole experiment.
@@ -152,6 +159,11 @@ pub struct ExperimentSpec {
     /// (`run --baseline` and `--max-regression` override it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub regression: Option<RegressionSpec>,
+    /// An Alertmanager silence for the whole run (every step's window, plus `margin`),
+    /// created after the baseline and expired when the run ends; needs an
+    /// `alertmanager:` block here or in an enclosing experiment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub silence: Option<Silence>,
 }
 
 /// One step of an experiment.

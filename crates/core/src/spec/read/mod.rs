@@ -6,6 +6,7 @@
 mod fault;
 mod hypothesis;
 mod settings;
+mod silence;
 mod target;
 
 use std::collections::BTreeMap;
@@ -20,6 +21,7 @@ use self::fault::*;
 pub use self::hypothesis::parse_expectation;
 use self::hypothesis::*;
 use self::settings::*;
+pub use self::silence::parse_matcher;
 use self::target::*;
 
 /// A scenario or experiment file referenced from an experiment step.
@@ -42,6 +44,10 @@ pub enum ExpectedKind {
 #[derive(Debug, Clone, Default)]
 pub struct Context {
     pub guards: Vec<Safety>,
+    /// Whether an enclosing experiment has an `alertmanager:` block (for `silence`).
+    pub alertmanager: bool,
+    /// Whether this file is included by an experiment (not the file being run).
+    pub included: bool,
 }
 
 /// Fields that the API server accepts in a pod field selector.
@@ -90,7 +96,7 @@ pub fn document(
                 spec,
             })
         }),
-        (Some(_), Some(spec)) => experiment_spec(d, spec, refs).map(|spec| {
+        (Some(_), Some(spec)) => experiment_spec(d, spec, ctx, refs).map(|spec| {
             Document::Experiment(Experiment {
                 api_version: ApiVersion,
                 metadata: metadata.clone().unwrap_or_else(empty_metadata),
@@ -229,6 +235,10 @@ fn scenario_spec(d: &mut Decoder, node: &Node, ctx: &Context) -> Option<Scenario
     let alertmanager = m
         .opt("alertmanager")
         .and_then(|n| settings::prometheus(d, n, "alertmanager"));
+    let has_alertmanager = ctx.alertmanager || m.has("alertmanager");
+    let silence = m
+        .opt("silence")
+        .map(|n| silence::silence(d, n, has_alertmanager));
     let on_empty = m.opt("onEmptyTargets").map(|n| {
         d.one_of(n, "onEmptyTargets", &OnEmptyTargets::NAMES)
             .map(|name| match name {
@@ -252,6 +262,7 @@ fn scenario_spec(d: &mut Decoder, node: &Node, ctx: &Context) -> Option<Scenario
         prometheus,
         alertmanager,
         on_empty_targets: on_empty.unwrap_or(Some(OnEmptyTargets::Error))?,
+        silence: optional(silence)?,
     })
 }
 
@@ -288,6 +299,7 @@ fn check_fault_fits_target(
 fn experiment_spec(
     d: &mut Decoder,
     node: &Node,
+    ctx: &Context,
     refs: &mut Vec<Reference>,
 ) -> Option<ExperimentSpec> {
     let mut m = d.map(node, "spec")?;
@@ -300,6 +312,16 @@ fn experiment_spec(
     let hypotheses = m.opt("hypotheses").map(|n| hypotheses(d, n));
     let steps = m.required(d, "steps").and_then(|n| steps(d, n, refs));
     let regression = m.opt("regression").map(|n| regression(d, n));
+    let has_alertmanager = ctx.alertmanager || m.has("alertmanager");
+    let silence_node = m.opt("silence");
+    let silence = silence_node.map(|n| silence::silence(d, n, has_alertmanager));
+    if let (Some(n), true) = (silence_node, ctx.included) {
+        d.error(
+            n.pos,
+            "an included experiment cannot have its own silence",
+            Some("put the silence on the experiment you run, or on the scenarios".into()),
+        );
+    }
     m.finish(d);
     Some(ExperimentSpec {
         safety: optional(safety)?,
@@ -308,6 +330,7 @@ fn experiment_spec(
         hypotheses: hypotheses.unwrap_or(Some(Vec::new()))?,
         steps: steps?,
         regression: optional(regression)?,
+        silence: optional(silence)?,
     })
 }
 
