@@ -65,6 +65,7 @@ fn run_command(cli: Cli) -> Result<Outcome, Failure> {
                 baseline,
                 max_regression,
                 trend_runs,
+                upload,
             } => {
                 let wait = wait_for_lock;
                 let gate = run::GateFlags {
@@ -80,6 +81,7 @@ fn run_command(cli: Cli) -> Result<Outcome, Failure> {
                     output,
                     gate,
                     global,
+                    upload,
                 )
                 .await
             }

@@ -13,6 +13,7 @@ mod preflight;
 pub mod recover;
 pub mod session;
 pub mod signals;
+pub mod upload;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -150,7 +150,7 @@ impl PrometheusEndpoint {
     /// The answer's body, read no further than the size cap (`setting` names the cap in
     /// the error) and scrubbed whole, before any of it is cut into a snippet, a warning
     /// or a label.
-    async fn read_body(
+    pub(super) async fn read_body(
         &self,
         response: reqwest::Response,
         setting: &str,
@@ -184,7 +184,7 @@ impl PrometheusEndpoint {
 
     /// A transport error of a plain request, in words, without reqwest's own line (it
     /// repeats the whole URL).
-    fn request_error(&self, e: &reqwest::Error) -> String {
+    pub(super) fn request_error(&self, e: &reqwest::Error) -> String {
         let url = &self.display_url;
         if e.is_timeout() {
             return format!(
@@ -316,7 +316,8 @@ impl PrometheusEndpoint {
     fn hint(&self, status: StatusCode) -> Option<String> {
         match status {
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Some(credential_hint(&self.auth)),
-            StatusCode::NOT_FOUND => Some(
+            // An upload's path is the run's own folder: no prefix to check there.
+            StatusCode::NOT_FOUND if self.server != "upload" => Some(
                 "check the URL's path prefix (e.g. https://host/prometheus for Mimir or a route prefix)"
                     .into(),
             ),
@@ -506,7 +507,7 @@ impl Failure {
         }
     }
 
-    fn credentials(error: CredentialError) -> Self {
+    pub(super) fn credentials(error: CredentialError) -> Self {
         Self::permanent(chain(&error))
     }
 }

@@ -17,6 +17,7 @@ mod auth;
 mod client;
 mod decode;
 mod endpoint;
+mod put;
 #[cfg(test)]
 mod tests;
 
@@ -28,6 +29,7 @@ use shakedown_vocab::error_chain as chain;
 
 pub use auth::{CredentialError, Secret, SecretSource};
 pub use client::{Answer, RangeAnswer};
+pub use put::PUT_ATTEMPTS;
 pub use endpoint::{
     DEFAULT_TIMEOUT, PrometheusEndpoint, PrometheusSettings, SetupError, check_url_flag,
     display_url,

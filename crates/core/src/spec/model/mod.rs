@@ -152,6 +152,12 @@ pub struct ExperimentSpec {
     /// (`run --baseline` and `--max-regression` override it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub regression: Option<RegressionSpec>,
+    /// Where every file of the run's folder is PUT once the reports are written (and so
+    /// after every revert): `url/<run-id>/<file>`. The same connection options as
+    /// `prometheus` (bearer token, basic auth, caFile, headers, timeout); `run --upload
+    /// URL` overrides the URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload: Option<PrometheusSpec>,
 }
 
 /// One step of an experiment.

@@ -300,6 +300,9 @@ fn experiment_spec(
     let hypotheses = m.opt("hypotheses").map(|n| hypotheses(d, n));
     let steps = m.required(d, "steps").and_then(|n| steps(d, n, refs));
     let regression = m.opt("regression").map(|n| regression(d, n));
+    let upload = m
+        .opt("upload")
+        .map(|n| settings::prometheus(d, n, "upload"));
     m.finish(d);
     Some(ExperimentSpec {
         safety: optional(safety)?,
@@ -308,6 +311,7 @@ fn experiment_spec(
         hypotheses: hypotheses.unwrap_or(Some(Vec::new()))?,
         steps: steps?,
         regression: optional(regression)?,
+        upload: optional(upload)?,
     })
 }
 
