@@ -140,7 +140,10 @@ fn files_of(dir: &Path) -> BTreeMap<String, Vec<u8>> {
                 folders.push(path);
             } else {
                 let relative = path.strip_prefix(dir).expect("inside").to_string_lossy();
-                files.insert(relative.replace('\\', "/"), std::fs::read(&path).expect("read"));
+                files.insert(
+                    relative.replace('\\', "/"),
+                    std::fs::read(&path).expect("read"),
+                );
             }
         }
     }
@@ -278,7 +281,11 @@ async fn upload_block_sends_its_token_and_headers_and_never_prints_the_token() {
         .expect("run shakedown");
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let received = receiver.received();
-    assert!(!received.is_empty(), "nothing was uploaded:\n{}", show(&out));
+    assert!(
+        !received.is_empty(),
+        "nothing was uploaded:\n{}",
+        show(&out)
+    );
     for r in &received {
         assert_eq!(
             r.headers.get("authorization").map(String::as_str),
@@ -290,7 +297,10 @@ async fn upload_block_sends_its_token_and_headers_and_never_prints_the_token() {
     }
     let (dir, _) = latest_run(&b);
     let printed = format!("{}{}", show(&out), String::from_utf8_lossy(&out.stdout));
-    assert!(!printed.contains(token), "the token was printed:\n{printed}");
+    assert!(
+        !printed.contains(token),
+        "the token was printed:\n{printed}"
+    );
     for (file, bytes) in files_of(&dir) {
         assert!(
             !String::from_utf8_lossy(&bytes).contains(token),
@@ -352,7 +362,8 @@ async fn upload_to_a_hung_receiver_is_bounded_and_reported() {
     assert!(took < Duration::from_secs(30), "the run took {took:?}");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("is incomplete (0 file(s) sent") && stderr.contains("did not answer within 1s"),
+        stderr.contains("is incomplete (0 file(s) sent")
+            && stderr.contains("did not answer within 1s"),
         "{stderr}"
     );
 }
@@ -372,5 +383,8 @@ async fn upload_flag_with_credentials_in_the_url_is_refused_before_anything_is_t
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
     assert!(b.mutations().is_empty(), "something was touched");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("--upload") && !stderr.contains("hunter2-secret"), "{stderr}");
+    assert!(
+        stderr.contains("--upload") && !stderr.contains("hunter2-secret"),
+        "{stderr}"
+    );
 }

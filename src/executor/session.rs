@@ -238,8 +238,7 @@ async fn session(
     let mut unwritten = Vec::new();
     // The console's `p` holds across the session's files, like its keys.
     let pause = crate::run::stop::PauseGate::default();
-    for (((file, plan), (run_id, conn)), upload) in
-        loaded.iter().zip(&plans).zip(runs).zip(uploads)
+    for (((file, plan), (run_id, conn)), upload) in loaded.iter().zip(&plans).zip(runs).zip(uploads)
     {
         // The channel is the session's: an earlier run's abort must not stop this one
         // (a signal does: this run then skips its steps and writes its reports).

@@ -82,8 +82,7 @@ pub async fn ship(target: &PrometheusEndpoint, dir: &Path, run_id: &str) -> Ship
         })
         .buffer_unordered(CONCURRENCY);
     let mut shipped = Shipped::default();
-    while let Ok(Some((relative, result))) = tokio::time::timeout_at(deadline, puts.next()).await
-    {
+    while let Ok(Some((relative, result))) = tokio::time::timeout_at(deadline, puts.next()).await {
         pending.retain(|p| *p != relative);
         match result {
             Ok(()) => shipped.uploaded += 1,
@@ -195,7 +194,8 @@ mod tests {
 
     #[test]
     fn files_under_lists_nested_files_and_skips_writes_in_progress() {
-        let dir = std::env::temp_dir().join(format!("shakedown-upload-list-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("shakedown-upload-list-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("charts")).expect("tmp");
         for file in ["report.md", "junit.xml.tmp", "charts/a.svg"] {

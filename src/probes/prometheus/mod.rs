@@ -29,11 +29,11 @@ use shakedown_vocab::error_chain as chain;
 
 pub use auth::{CredentialError, Secret, SecretSource};
 pub use client::{Answer, RangeAnswer};
-pub use put::PUT_ATTEMPTS;
 pub use endpoint::{
     DEFAULT_TIMEOUT, PrometheusEndpoint, PrometheusSettings, SetupError, check_url_flag,
     display_url,
 };
+pub use put::PUT_ATTEMPTS;
 
 use super::{Observation, Probe, QueryError, RangeFuture, SampleFuture};
 

@@ -61,7 +61,8 @@ impl PrometheusEndpoint {
             attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             self.put_once(path, body.to_vec(), content_type)
         };
-        let backoff = Backoff::new(FIRST_BACKOFF, BACKOFF_BUDGET).with_attempts(PUT_ATTEMPTS as usize);
+        let backoff =
+            Backoff::new(FIRST_BACKOFF, BACKOFF_BUDGET).with_attempts(PUT_ATTEMPTS as usize);
         retry(backoff, deadline, |f: &Failure| f.transient, attempt)
             .await
             .map_err(|failure| match attempts.into_inner() {
