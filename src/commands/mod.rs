@@ -73,17 +73,11 @@ fn run_command(cli: Cli) -> Result<Outcome, Failure> {
                     limits: max_regression,
                     trend_runs,
                 };
-                run::run(
-                    &files,
-                    revert_timeout,
-                    junit.as_deref(),
-                    wait,
-                    output,
-                    gate,
-                    global,
+                let evidence = run::Evidence {
+                    junit: junit.as_deref(),
                     upload,
-                )
-                .await
+                };
+                run::run(&files, revert_timeout, evidence, wait, output, gate, global).await
             }
             Command::History {
                 experiment,

@@ -14,13 +14,13 @@ use crate::report::history::{self, Baseline};
 pub async fn run(
     files: &[PathBuf],
     revert_timeout: Duration,
-    junit: Option<&Path>,
+    evidence: Evidence<'_>,
     wait_for_lock: Option<Duration>,
     output: OutputFormat,
     gate: GateFlags,
     global: &GlobalArgs,
-    upload: Option<String>,
 ) -> Result<Outcome, Failure> {
+    let Evidence { junit, upload } = evidence;
     if let Some(url) = upload.as_deref() {
         check_upload_flag(url)?;
     }
@@ -42,6 +42,12 @@ pub async fn run(
     options.output = output.machine();
     options.upload = upload;
     session::run_files(&loaded, &options).await
+}
+
+/// Where a run's evidence goes besides its folder: `--junit PATH` and `--upload URL`.
+pub struct Evidence<'a> {
+    pub junit: Option<&'a Path>,
+    pub upload: Option<String>,
 }
 
 /// `--upload URL` must not carry credentials (they would be printed with every message
