@@ -388,3 +388,65 @@ async fn upload_flag_with_credentials_in_the_url_is_refused_before_anything_is_t
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_sends_the_folder_of_a_run_that_could_not_start() {
+    let b = Bench::new("upload-refused").await;
+    let receiver = Receiver::start(Behaviour::Store);
+    // No pod matches: preflight refuses (exit 3) and the run's folder says why.
+    let scenario = b.scenario(
+        "none",
+        "  target: {pods: {namespace: shop, selector: app=nothing-here, mode: one}}\n  fault: {type: pod-delete}\n",
+    );
+    let out = b
+        .shakedown(&[
+            "run",
+            scenario.to_str().expect("utf-8"),
+            "--upload",
+            &receiver.url,
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    assert!(b.mutations().is_empty(), "something was touched");
+    let (dir, run_id) = latest_run(&b);
+    let sent: Vec<String> = receiver.received().into_iter().map(|r| r.path).collect();
+    for file in files_of(&dir).keys() {
+        assert!(
+            sent.contains(&format!("/reports/{run_id}/{file}")),
+            "{file} was not sent: {sent:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_block_that_cannot_be_set_up_is_exit_2_before_anything_is_touched() {
+    let b = Bench::new("upload-setup").await;
+    let missing = b.dir.join("no-such-ca.pem");
+    let path = experiment(
+        &b,
+        &format!(
+            "{{url: 'https://127.0.0.1:1/r', caFile: '{}'}}",
+            missing.display()
+        ),
+    );
+    let out = b.shakedown(&["run", path.to_str().expect("utf-8")]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(b.mutations().is_empty(), "something was touched");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("upload: cannot read the CA bundle") && stderr.contains("no-such-ca.pem"),
+        "{stderr}"
+    );
+
+    // A misspelt key is the validator's file:line:col error, like any other.
+    let typo = experiment(&b, "{urll: 'https://127.0.0.1:1/r'}");
+    let out = b
+        .shakedown(&["validate", typo.to_str().expect("utf-8")])
+        .await;
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("shipped.yaml:6:12: unknown key `urll` in upload"),
+        "{stderr}"
+    );
+}
