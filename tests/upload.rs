@@ -30,6 +30,7 @@ enum Behaviour {
     Store,
     Fail,
     Hang,
+    Unauthorized,
 }
 
 /// One PUT as the receiver got it.
@@ -113,6 +114,10 @@ fn answer(
         Behaviour::Fail => write!(
             stream,
             "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 10\r\nConnection: close\r\n\r\ndisk full\n"
+        ),
+        Behaviour::Unauthorized => write!(
+            stream,
+            "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
         ),
         Behaviour::Hang => {
             std::thread::sleep(Duration::from_secs(120));
@@ -447,6 +452,34 @@ async fn upload_block_that_cannot_be_set_up_is_exit_2_before_anything_is_touched
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("shipped.yaml:6:12: unknown key `urll` in upload"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_refused_401_is_not_retried_and_says_where_credentials_go() {
+    let b = Bench::new("upload-401").await;
+    let receiver = Receiver::start(Behaviour::Unauthorized);
+    let scenario = b.scenario("net", NETEM);
+    let out = b
+        .shakedown(&[
+            "run",
+            scenario.to_str().expect("utf-8"),
+            "--upload",
+            &receiver.url,
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let (dir, _) = latest_run(&b);
+    // A refusal is final: one attempt per file.
+    assert_eq!(receiver.received().len(), files_of(&dir).len());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("answered 401 Unauthorized")
+            && stderr.contains(
+                "set bearerTokenEnv, bearerTokenFile or basicAuth in the experiment's upload: block"
+            )
+            && !stderr.contains("--prometheus-token"),
         "{stderr}"
     );
 }
