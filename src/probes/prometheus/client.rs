@@ -150,7 +150,7 @@ impl PrometheusEndpoint {
     /// The answer's body, read no further than the size cap (`setting` names the cap in
     /// the error) and scrubbed whole, before any of it is cut into a snippet, a warning
     /// or a label.
-    pub(super) async fn read_body(
+    async fn read_body(
         &self,
         response: reqwest::Response,
         setting: &str,
@@ -184,7 +184,7 @@ impl PrometheusEndpoint {
 
     /// A transport error of a plain request, in words, without reqwest's own line (it
     /// repeats the whole URL).
-    pub(super) fn request_error(&self, e: &reqwest::Error) -> String {
+    fn request_error(&self, e: &reqwest::Error) -> String {
         let url = &self.display_url;
         if e.is_timeout() {
             return format!(
@@ -484,10 +484,6 @@ impl<'a> Outgoing<'a> {
     }
 
     /// A request with a body (`POST`/`PUT` of JSON, text exposition, a report file).
-    #[expect(
-        dead_code,
-        reason = "its senders (silences, notifications, uploads) land next; remove then"
-    )]
     pub fn with_body(
         method: reqwest::Method,
         path: &'a str,
@@ -513,7 +509,7 @@ impl Failure {
         }
     }
 
-    pub(super) fn credentials(error: CredentialError) -> Self {
+    fn credentials(error: CredentialError) -> Self {
         Self::permanent(chain(&error))
     }
 }

@@ -9,11 +9,9 @@
 
 use std::time::Duration;
 
-use prometheus_http_query::reqwest::StatusCode;
-use prometheus_http_query::reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
+use prometheus_http_query::reqwest::{Method, StatusCode};
 
-use super::auth::scrub;
-use super::client::Failure;
+use super::client::{Failure, Outgoing};
 use super::{PrometheusEndpoint, PrometheusSettings, SetupError};
 use crate::probes::QueryError;
 use crate::run::retry::{Backoff, retry};
@@ -57,9 +55,10 @@ impl PrometheusEndpoint {
     ) -> Result<(), QueryError> {
         let deadline = tokio::time::Instant::now() + self.put_budget();
         let attempts = std::sync::atomic::AtomicUsize::new(0);
+        let request = Outgoing::with_body(Method::PUT, path, content_type, body.to_vec());
         let attempt = || {
             attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            self.put_once(path, body.to_vec(), content_type)
+            self.put_once(&request)
         };
         let backoff =
             Backoff::new(FIRST_BACKOFF, BACKOFF_BUDGET).with_attempts(PUT_ATTEMPTS as usize);
@@ -71,43 +70,17 @@ impl PrometheusEndpoint {
             })
     }
 
-    /// One PUT; the client's timeout bounds it, the answer's body included.
-    async fn put_once(
-        &self,
-        path: &str,
-        body: Vec<u8>,
-        content_type: &'static str,
-    ) -> Result<(), Failure> {
-        let secrets = self.auth.secrets().map_err(Failure::credentials)?;
-        let authorization = self
-            .auth
-            .authorization(&secrets)
-            .map_err(Failure::credentials)?;
-        let base = self.client.base_url().as_str().trim_end_matches('/');
-        let mut builder = self
-            .client
-            .inner()
-            .put(format!("{base}/{path}"))
-            .header(CONTENT_TYPE, content_type)
-            .body(body);
-        for (name, value) in &self.headers {
-            builder = builder.header(name.clone(), value.clone());
-        }
-        if let Some(value) = authorization {
-            builder = builder.header(AUTHORIZATION, value);
-        }
-        let response = builder.send().await.map_err(|e| Failure {
-            transient: true,
-            status: None,
-            message: scrub(format!("{path}: {}", self.request_error(&e)), &secrets),
+    /// One PUT through the client's one request path (`send_request`); the client's
+    /// timeout bounds it, the answer's body included.
+    async fn put_once(&self, request: &Outgoing<'_>) -> Result<(), Failure> {
+        let path = request.path;
+        let (status, answer, secrets) = self.send_request(request).await.map_err(|f| Failure {
+            message: format!("{path}: {}", f.message),
+            ..f
         })?;
-        let status = response.status();
         if status.is_success() {
             return Ok(());
         }
-        let answer = self
-            .read_body(response, "upload.maxResponseMiB", &secrets)
-            .await?;
         let snippet: String = answer.trim().chars().take(200).collect();
         let failure = Failure {
             transient: status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS,
