@@ -233,6 +233,12 @@ pub enum Command {
         /// runs on. 0 draws none.
         #[arg(long, default_value_t = 12, value_name = "N")]
         trend_runs: usize,
+        /// After the reports are written (so after every revert), PUT every file of each
+        /// run's folder to URL/<run-id>/<file>, with the connection options of the
+        /// experiment's `upload:` block (token, basic auth, caFile, headers, timeout).
+        /// A failed upload is a warning: the exit code stays the run's.
+        #[arg(long, value_name = "URL")]
+        upload: Option<String>,
     },
     /// List the runs kept in --output-dir, newest first: date, experiment, verdict, score,
     /// duration and recovery times (per owner, then per hypothesis), from each run's

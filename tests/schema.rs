@@ -454,3 +454,38 @@ fn the_regression_block_is_in_the_schema() {
     assert_eq!(errors("empty"), "", "{results:?}");
     assert!(!errors("misspelt").is_empty(), "{results:?}");
 }
+
+/// The `upload:` block (issue 18) is in the schema with the `prometheus:` block's
+/// connection options, and a misspelt key in it is refused.
+#[test]
+fn the_upload_block_is_in_the_schema() {
+    let experiment = |upload: serde_json::Value| {
+        serde_json::json!({
+            "apiVersion": "shakedown.dev/v1alpha1", "kind": "Experiment",
+            "metadata": {"name": "gate"},
+            "spec": {"upload": upload, "steps": [{"scenario": "s.yaml"}]}
+        })
+    };
+    let results = validate(&[
+        (
+            "full".into(),
+            experiment(serde_json::json!({
+                "url": "https://reports.example.com/x", "timeout": "5s",
+                "bearerTokenFile": "/t", "caFile": "/ca.pem", "headers": {"X-Team": "a"}
+            })),
+        ),
+        (
+            "misspelt".into(),
+            experiment(serde_json::json!({"urll": "https://x"})),
+        ),
+    ]);
+    let errors = |name: &str| {
+        results
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, e)| e.clone())
+            .unwrap_or_else(|| panic!("no result for {name}: {results:?}"))
+    };
+    assert_eq!(errors("full"), "", "{results:?}");
+    assert!(!errors("misspelt").is_empty(), "{results:?}");
+}

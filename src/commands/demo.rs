@@ -121,6 +121,7 @@ async fn demo_async(
         halt_namespace: super::halt::namespace(global.halt_namespace.as_deref()),
         baselines: Default::default(),
         trend_runs: super::run::DEFAULT_TREND_RUNS,
+        upload: None,
     };
     let mut outcome = session::run_files(std::slice::from_ref(&loaded), &options).await;
     // `--history`: a second run, so `history` and `compare` have two runs to show. Only

@@ -65,6 +65,7 @@ fn run_command(cli: Cli) -> Result<Outcome, Failure> {
                 baseline,
                 max_regression,
                 trend_runs,
+                upload,
             } => {
                 let wait = wait_for_lock;
                 let gate = run::GateFlags {
@@ -72,16 +73,11 @@ fn run_command(cli: Cli) -> Result<Outcome, Failure> {
                     limits: max_regression,
                     trend_runs,
                 };
-                run::run(
-                    &files,
-                    revert_timeout,
-                    junit.as_deref(),
-                    wait,
-                    output,
-                    gate,
-                    global,
-                )
-                .await
+                let evidence = run::Evidence {
+                    junit: junit.as_deref(),
+                    upload,
+                };
+                run::run(&files, revert_timeout, evidence, wait, output, gate, global).await
             }
             Command::History {
                 experiment,

@@ -14,12 +14,16 @@ use crate::report::history::{self, Baseline};
 pub async fn run(
     files: &[PathBuf],
     revert_timeout: Duration,
-    junit: Option<&Path>,
+    evidence: Evidence<'_>,
     wait_for_lock: Option<Duration>,
     output: OutputFormat,
     gate: GateFlags,
     global: &GlobalArgs,
 ) -> Result<Outcome, Failure> {
+    let Evidence { junit, upload } = evidence;
+    if let Some(url) = upload.as_deref() {
+        check_upload_flag(url)?;
+    }
     let mut loaded = Vec::new();
     let mut invalid = Vec::new();
     for file in files {
@@ -36,7 +40,30 @@ pub async fn run(
     options.trend_runs = gate.trend_runs;
     options.lock.wait = wait_for_lock;
     options.output = output.machine();
+    options.upload = upload;
     session::run_files(&loaded, &options).await
+}
+
+/// Where a run's evidence goes besides its folder: `--junit PATH` and `--upload URL`.
+pub struct Evidence<'a> {
+    pub junit: Option<&'a Path>,
+    pub upload: Option<String>,
+}
+
+/// `--upload URL` must not carry credentials (they would be printed with every message
+/// about the upload): exit 2, naming where they belong instead.
+fn check_upload_flag(url: &str) -> Result<(), Failure> {
+    match crate::spec::url::credential_in(url.trim()) {
+        Some(credential) => Err(InvalidInput::Flag(
+            format!(
+                "--upload {}: the URL must not carry {credential}: put the credentials in the experiment's upload: block (bearerTokenEnv, bearerTokenFile or basicAuth)",
+                crate::probes::prometheus::display_url(url)
+            )
+            .into(),
+        )
+        .into()),
+        None => Ok(()),
+    }
 }
 
 /// `--baseline`, `--max-regression` and `--trend-runs`: the run against its history.
@@ -169,6 +196,7 @@ pub(super) fn session_options(
         halt_namespace: super::halt::namespace(global.halt_namespace.as_deref()),
         baselines: BTreeMap::new(),
         trend_runs: DEFAULT_TREND_RUNS,
+        upload: None,
     }
 }
 

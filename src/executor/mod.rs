@@ -15,6 +15,7 @@ mod recover_silences;
 pub mod session;
 pub mod signals;
 mod silences;
+pub mod upload;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -8,6 +8,7 @@
 //! first.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -16,7 +17,7 @@ use crate::events::Record;
 use crate::exit::{CouldNotRun, Failure, InvalidInput, Outcome};
 use crate::journal::JournalWriter;
 use crate::plan::{DryRun, Plan, PlanSettings};
-use crate::probes::prometheus::{PrometheusSettings, Secret};
+use crate::probes::prometheus::{PrometheusEndpoint, PrometheusSettings, Secret};
 use crate::run::stop::{Stop, unless_signalled};
 use crate::{cluster, executor, plan as planner, report as reports, spec};
 
@@ -54,6 +55,9 @@ pub struct SessionOptions {
     pub baselines: std::collections::BTreeMap<String, crate::report::history::Baseline>,
     /// How many earlier runs of an experiment the report's recovery trend shows (0: none).
     pub trend_runs: usize,
+    /// `run --upload URL`: where each run's folder is PUT once its reports are written
+    /// (over an experiment's `upload.url`; `executor::upload`).
+    pub upload: Option<String>,
 }
 
 /// Runs every file and returns the worst outcome (the runs report their own verdicts);
@@ -74,9 +78,12 @@ pub async fn run_files(
         // Found out before anything is touched, not after the fault.
         reports_writable(global).map_err(|e| CouldNotRun::WriteReport(Box::new(e)))?;
     }
+    // Set up before anything is touched: a target that cannot even be configured is
+    // found now, not after the faults.
+    let uploads = upload_targets(loaded, global)?;
     let (stop, _) = watch::channel(Stop::Running);
     let signals = executor::signals::install(stop.clone());
-    let result = session(loaded, global, &stop).await;
+    let result = session(loaded, global, &stop, &uploads).await;
     signals.abort();
     match (result, signal_of(&stop)) {
         // After the last run ended some other way, e.g. while its reports were
@@ -90,6 +97,7 @@ async fn session(
     loaded: &[spec::Loaded],
     global: &SessionOptions,
     stop: &watch::Sender<Stop>,
+    uploads: &[Option<Arc<PrometheusEndpoint>>],
 ) -> Result<Outcome, Failure> {
     let conn = cluster::connect_with(
         global.kubeconfig.as_deref(),
@@ -194,15 +202,16 @@ async fn session(
         // reporter shows the cause instead of "no tests".
         if global.dry_run != DryRun::Client {
             let mut unwritten = Vec::new();
-            let records: Vec<Vec<Record>> = plans
-                .iter()
-                .zip(&runs)
-                .map(|(plan, run)| {
-                    let (records, failed) = report_not_run(plan, run, global, &failure);
-                    unwritten.extend(failed);
-                    records
-                })
-                .collect();
+            let mut records: Vec<Vec<Record>> = Vec::new();
+            for ((plan, run), upload) in plans.iter().zip(&runs).zip(uploads) {
+                let (written, failed) = report_not_run(plan, run, global, &failure);
+                unwritten.extend(failed);
+                records.push(written);
+                // A refused run's evidence leaves the pod too: it says why nothing ran.
+                if let Some(target) = upload {
+                    upload_run(target, &run_dir(&global.output_dir, &run.0), &run.0, global).await;
+                }
+            }
             unwritten.extend(write_combined_junit(global, &records));
             say_unwritten(&unwritten);
             print_result(global, &records, failure.outcome(), &[]);
@@ -229,7 +238,8 @@ async fn session(
     let mut unwritten = Vec::new();
     // The console's `p` holds across the session's files, like its keys.
     let pause = crate::run::stop::PauseGate::default();
-    for ((file, plan), (run_id, conn)) in loaded.iter().zip(&plans).zip(runs) {
+    for (((file, plan), (run_id, conn)), upload) in loaded.iter().zip(&plans).zip(runs).zip(uploads)
+    {
         // The channel is the session's: an earlier run's abort must not stop this one
         // (a signal does: this run then skips its steps and writes its reports).
         stop.send_if_modified(|s| {
@@ -256,7 +266,7 @@ async fn session(
             ),
             crate::run::bus::system_clock(),
         );
-        let mut options = run_options(global, run_id);
+        let mut options = run_options(global, run_id.clone());
         options.pause = pause.clone();
         options.baseline = global.baselines.get(file.name()).cloned();
         options.earlier_runs =
@@ -269,6 +279,11 @@ async fn session(
         }
         unwritten.extend(failed);
         finished.push(bus.records());
+        // After every revert and every report: nothing here can change the cluster, the
+        // reports, or the outcome.
+        if let Some(target) = upload {
+            upload_run(target, &dir, &run_id, global).await;
+        }
         if global.quiet
             && let Some(message) =
                 finished
@@ -338,6 +353,57 @@ fn amend_finish(
     finish.outcome = Some(amended);
     bus.emit(crate::events::RunEvent::RunFinished(finish));
     amended
+}
+
+/// Each file's upload target (`executor::upload`), in the files' order. One that cannot
+/// be set up is invalid input (exit 2), found before anything is touched.
+fn upload_targets(
+    loaded: &[spec::Loaded],
+    global: &SessionOptions,
+) -> Result<Vec<Option<Arc<PrometheusEndpoint>>>, Failure> {
+    if global.dry_run == DryRun::Client {
+        // A client dry run writes no report, so there is nothing to send.
+        return Ok(vec![None; loaded.len()]);
+    }
+    loaded
+        .iter()
+        .map(|file| {
+            executor::upload::target(global.upload.as_deref(), file)
+                .transpose()
+                .map_err(|e| {
+                    let why = format!(
+                        "{}: upload: {}",
+                        file.path.display(),
+                        shakedown_vocab::error_chain(&e)
+                    );
+                    InvalidInput::Flag(why.into()).into()
+                })
+        })
+        .collect()
+}
+
+/// Sends a run's folder and says how it went: a failure is a warning with every file
+/// that did not arrive, and never changes the exit code (the folder is still on disk).
+async fn upload_run(
+    target: &PrometheusEndpoint,
+    dir: &Path,
+    run_id: &str,
+    global: &SessionOptions,
+) {
+    let shipped = executor::upload::ship(target, dir, run_id).await;
+    let to = format!("{}/{run_id}/", target.display_url());
+    if shipped.failed.is_empty() {
+        if !global.quiet {
+            crate::say!("shakedown: uploaded {} file(s) to {to}", shipped.uploaded);
+        }
+        return;
+    }
+    crate::say!(
+        "shakedown: warning: the upload to {to} is incomplete ({} file(s) sent; the exit code is unchanged and the reports are in {}): {}",
+        shipped.uploaded,
+        dir.display(),
+        shipped.failed.join("; ")
+    );
 }
 
 /// Says which reports are missing, once, after the run's own lines.

@@ -368,8 +368,15 @@ impl PrometheusEndpoint {
     /// path prefix of the URL.
     fn hint(&self, status: StatusCode) -> Option<String> {
         match status {
+            // The flags are Prometheus's only: an upload's credentials are its block's.
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+                if self.server == "upload" && self.auth == Auth::None =>
+            {
+                Some("no credentials were sent: set bearerTokenEnv, bearerTokenFile or basicAuth in the experiment's upload: block".into())
+            }
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Some(credential_hint(&self.auth)),
-            StatusCode::NOT_FOUND => Some(
+            // An upload's path is the run's own folder: no prefix to check there.
+            StatusCode::NOT_FOUND if self.server != "upload" => Some(
                 "check the URL's path prefix (e.g. https://host/prometheus for Mimir or a route prefix)"
                     .into(),
             ),

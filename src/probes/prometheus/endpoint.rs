@@ -42,6 +42,8 @@ pub enum SetupError {
     NoUrl,
     #[error("no Alertmanager URL: set spec.alertmanager.url")]
     NoAlertmanagerUrl,
+    #[error("no upload URL: set spec.upload.url or pass run --upload URL")]
+    NoUploadUrl,
     #[error("invalid Prometheus URL `{url}`: {reason}")]
     InvalidUrl { url: String, reason: String },
     #[error(

@@ -17,6 +17,7 @@ mod auth;
 mod client;
 mod decode;
 mod endpoint;
+mod put;
 #[cfg(test)]
 mod tests;
 
@@ -32,6 +33,7 @@ pub use endpoint::{
     DEFAULT_TIMEOUT, PrometheusEndpoint, PrometheusSettings, SetupError, check_url_flag,
     display_url,
 };
+pub use put::PUT_ATTEMPTS;
 
 use super::{Observation, Probe, QueryError, RangeFuture, SampleFuture};
 

@@ -164,6 +164,12 @@ pub struct ExperimentSpec {
     /// `alertmanager:` block here or in an enclosing experiment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub silence: Option<Silence>,
+    /// Where every file of the run's folder is PUT once the reports are written (and so
+    /// after every revert): `url/<run-id>/<file>`. The same connection options as
+    /// `prometheus` (bearer token, basic auth, caFile, headers, timeout); `run --upload
+    /// URL` overrides the URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload: Option<PrometheusSpec>,
 }
 
 /// One step of an experiment.

@@ -322,6 +322,9 @@ fn experiment_spec(
             Some("put the silence on the experiment you run, or on the scenarios".into()),
         );
     }
+    let upload = m
+        .opt("upload")
+        .map(|n| settings::prometheus(d, n, "upload"));
     m.finish(d);
     Some(ExperimentSpec {
         safety: optional(safety)?,
@@ -331,6 +334,7 @@ fn experiment_spec(
         steps: steps?,
         regression: optional(regression)?,
         silence: optional(silence)?,
+        upload: optional(upload)?,
     })
 }
 
