@@ -9,6 +9,7 @@
 //! the objects in the store, as real controllers do through the API server.
 
 mod budgets;
+mod cache;
 mod daemonsets;
 mod deployments;
 mod endpoints;
@@ -27,10 +28,11 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use super::config::Timings;
-use super::objects::{controller_of, is_terminating, pod_serving, prepare_create};
+use super::objects::{controller_of, prepare_create};
 use super::resources::{self, ResourceDef};
 use super::store::{Store, name_of, namespace_of, now_rfc3339};
 
+use cache::PodCache;
 use kubelet::Kubelet;
 pub use kubelet::STARTUP_DELAY_ANNOTATION;
 
@@ -49,6 +51,8 @@ pub struct ControlPlane {
     warm_start: bool,
     /// When each node's agent last renewed its Lease.
     lease_renewed: HashMap<String, Instant>,
+    /// The shared informer cache, synced before each controller that reads it.
+    cache: PodCache,
 }
 
 impl ControlPlane {
@@ -60,6 +64,7 @@ impl ControlPlane {
             next_deadline: None,
             warm_start: true,
             lease_renewed: HashMap::new(),
+            cache: PodCache::default(),
         }
     }
 
@@ -76,16 +81,22 @@ impl ControlPlane {
         }
         let before = store.resource_version();
         gc::finalize_namespaces(store);
-        gc::collect_garbage(store);
+        gc::collect_garbage(store, &mut self.cache);
         deployments::reconcile_deployments(store);
-        replicasets::reconcile_replicasets(store);
-        daemonsets::reconcile_daemonsets(store);
-        statefulsets::reconcile_statefulsets(store);
+        self.cache.sync(store);
+        replicasets::reconcile_replicasets(store, &self.cache);
+        self.cache.sync(store);
+        daemonsets::reconcile_daemonsets(store, &self.cache);
+        self.cache.sync(store);
+        statefulsets::reconcile_statefulsets(store, &self.cache);
         nodes::reconcile_unschedulable_taints(store);
-        scheduler::schedule(store);
+        self.cache.sync(store);
+        scheduler::schedule(store, &self.cache);
+        self.cache.sync(store);
         self.run_kubelet(store, now);
         endpoints::reconcile_endpoints(store);
-        workload_status::update_workload_status(store);
+        self.cache.sync(store);
+        workload_status::update_workload_status(store, &self.cache);
         budgets::update_budgets(store);
         self.warm_start = false;
         // Settled only once a pass changes nothing: a later controller's write (a
@@ -115,36 +126,6 @@ fn owner_ref(owner: &Value) -> Value {
         "apiVersion": owner["apiVersion"], "kind": owner["kind"], "name": owner["metadata"]["name"],
         "uid": owner["metadata"]["uid"], "controller": true, "blockOwnerDeletion": true,
     })
-}
-
-/// What controllers need to know about a pod, gathered in one pass per tick so that
-/// no controller scans every pod once per owner.
-struct PodSummary {
-    name: String,
-    node: Option<String>,
-    serving: bool,
-    terminating: bool,
-    created: String,
-}
-
-fn pods_by_owner(store: &Store) -> HashMap<String, Vec<PodSummary>> {
-    let mut index: HashMap<String, Vec<PodSummary>> = HashMap::new();
-    for pod in store.iter("pods", None, None) {
-        let Some(owner) = controller_of(pod).and_then(|r| r["uid"].as_str()) else {
-            continue;
-        };
-        index.entry(owner.to_owned()).or_default().push(PodSummary {
-            name: name_of(pod).to_owned(),
-            node: pod["spec"]["nodeName"].as_str().map(str::to_owned),
-            serving: pod_serving(pod),
-            terminating: is_terminating(pod),
-            created: pod["metadata"]["creationTimestamp"]
-                .as_str()
-                .unwrap_or("")
-                .to_owned(),
-        });
-    }
-    index
 }
 
 fn owned_by<'a>(
