@@ -66,9 +66,10 @@ fn running(handle: &SandboxHandle) -> usize {
         .filter(|p| {
             p["status"]["phase"] == "Running"
                 && p["metadata"]["deletionTimestamp"].is_null()
-                && p["status"]["conditions"]
-                    .as_array()
-                    .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+                && p["status"]["conditions"].as_array().is_some_and(|cs| {
+                    cs.iter()
+                        .any(|c| c["type"] == "Ready" && c["status"] == "True")
+                })
         })
         .count()
 }
@@ -126,7 +127,8 @@ async fn per_request(api: &Api<Pod>, names: &[String], verb: Verb) -> Duration {
                     api.get(&name).await.expect("get");
                 }
                 Verb::Patch => {
-                    let patch = serde_json::json!({"metadata": {"labels": {"bench": i.to_string()}}});
+                    let patch =
+                        serde_json::json!({"metadata": {"labels": {"bench": i.to_string()}}});
                     api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
                         .await
                         .expect("patch");

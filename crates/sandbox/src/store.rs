@@ -518,13 +518,25 @@ mod tests {
             .collect();
         assert_eq!(
             seen,
-            [("2".to_owned(), EventType::Added), ("1".to_owned(), EventType::Deleted)]
+            [
+                ("2".to_owned(), EventType::Added),
+                ("1".to_owned(), EventType::Deleted)
+            ]
         );
-        assert_eq!(store.changes_since(store.resource_version()).unwrap().count(), 0);
+        assert_eq!(
+            store
+                .changes_since(store.resource_version())
+                .unwrap()
+                .count(),
+            0
+        );
         for name in ["3", "4", "5"] {
             store.create("pods", "pods", pod("a", name), false).unwrap();
         }
-        assert!(store.changes_since(at).is_none(), "trimmed history is not a feed");
+        assert!(
+            store.changes_since(at).is_none(),
+            "trimmed history is not a feed"
+        );
         store.compact();
         assert!(store.changes_since(at).is_none());
     }

@@ -110,7 +110,10 @@ impl PodCache {
             self.insert_pod((namespace_of(pod).to_owned(), name_of(pod).to_owned()), pod);
         }
         for event in store.iter("events", None, None) {
-            self.insert_event((namespace_of(event).to_owned(), name_of(event).to_owned()), event);
+            self.insert_event(
+                (namespace_of(event).to_owned(), name_of(event).to_owned()),
+                event,
+            );
         }
         self.kubelet.everything = true;
         self.kubelet.gone = kubelet_gone;
@@ -277,5 +280,147 @@ fn remove_from(index: &mut HashMap<String, BTreeSet<Key>>, at: &str, key: &Key) 
         if keys.is_empty() {
             index.remove(at);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn pod(name: &str, owner: &str, node: Option<&str>) -> Value {
+        let mut pod = json!({"metadata": {"name": name, "namespace": "shop",
+            "ownerReferences": [{"uid": owner, "controller": true}]}, "spec": {}});
+        if let Some(node) = node {
+            pod["spec"]["nodeName"] = json!(node);
+        }
+        pod
+    }
+
+    /// Everything the controllers read, in a comparable shape.
+    fn view(cache: &PodCache) -> Vec<String> {
+        let mut out: Vec<String> = cache
+            .owners()
+            .map(|o| {
+                let names: Vec<&str> = cache.owned(o).map(|p| p.name.as_str()).collect();
+                format!("owner {o}: {names:?}")
+            })
+            .collect();
+        let mut load: Vec<_> = cache.node_load().into_iter().collect();
+        load.sort();
+        let mut owner_load: Vec<_> = cache.owner_load().iter().collect();
+        owner_load.sort();
+        out.sort();
+        out.push(format!("load {load:?} owner load {owner_load:?}"));
+        out.push(format!("pending {:?}", cache.pending()));
+        out.push(format!("events {:?}", cache.events_before(i64::MAX)));
+        out
+    }
+
+    #[test]
+    fn an_incrementally_synced_cache_matches_a_rebuilt_one() {
+        let mut store = Store::new(1000);
+        for (name, owner, node) in [
+            ("a", "rs-1", Some("n1")),
+            ("b", "rs-1", None),
+            ("c", "rs-2", Some("n2")),
+        ] {
+            store
+                .create("pods", "pods", pod(name, owner, node), false)
+                .unwrap();
+        }
+        let mut cache = PodCache::default();
+        cache.sync(&store);
+        // Bind the pending pod, start terminating one, remove one, add a newcomer
+        // and an event.
+        store.update("pods", pod("b", "rs-1", Some("n2")));
+        let mut leaving = pod("a", "rs-1", Some("n1"));
+        leaving["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
+        store.update("pods", leaving);
+        store.remove("pods", "shop", "c");
+        store
+            .create("pods", "pods", pod("d", "rs-2", None), false)
+            .unwrap();
+        store
+            .create(
+                "events",
+                "events",
+                json!({"metadata": {"name": "e", "namespace": "shop"}}),
+                false,
+            )
+            .unwrap();
+        cache.sync(&store);
+        let mut rebuilt = PodCache::default();
+        rebuilt.sync(&store);
+        assert_eq!(view(&cache), view(&rebuilt));
+        assert_eq!(cache.pending().len(), 1, "only d waits for a node");
+        assert_eq!(cache.owner_load().get(&("n1".into(), "rs-1".into())), None);
+        assert_eq!(
+            cache.node_load().get("n1"),
+            Some(&1),
+            "a terminating pod still loads its node"
+        );
+        assert_eq!(cache.events_before(i64::MAX).len(), 1);
+    }
+
+    /// The bug this cache fixes: every controller pass looked at every pod, so one
+    /// DELETE among 1,000 pods cost five times what it cost among 200.
+    #[test]
+    fn a_pass_after_one_delete_gives_the_kubelet_that_pod_only() {
+        let mut store = Store::new(1000);
+        for i in 0..50 {
+            store
+                .create(
+                    "pods",
+                    "pods",
+                    pod(&format!("p{i}"), "rs", Some("n1")),
+                    false,
+                )
+                .unwrap();
+        }
+        store.forget_history_before_now();
+        let mut cache = PodCache::default();
+        cache.sync(&store);
+        assert!(
+            cache.take_kubelet_work().everything,
+            "the first sync is a full look"
+        );
+        let mut leaving = store.get("pods", "shop", "p7").cloned().unwrap();
+        leaving["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
+        store.update("pods", leaving);
+        cache.sync(&store);
+        let work = cache.take_kubelet_work();
+        assert!(!work.everything);
+        assert_eq!(
+            work.changed.into_iter().collect::<Vec<_>>(),
+            [("shop".to_owned(), "p7".to_owned())]
+        );
+        store.remove("pods", "shop", "p7");
+        cache.sync(&store);
+        let work = cache.take_kubelet_work();
+        assert_eq!(work.gone.len(), 1);
+        assert_eq!(cache.owned("rs").count(), 49);
+    }
+
+    #[test]
+    fn a_cache_behind_the_kept_history_is_rebuilt() {
+        let mut store = Store::new(2);
+        store
+            .create("pods", "pods", pod("a", "rs", None), false)
+            .unwrap();
+        let mut cache = PodCache::default();
+        cache.sync(&store);
+        cache.take_kubelet_work();
+        for name in ["b", "c", "d"] {
+            store
+                .create("pods", "pods", pod(name, "rs", None), false)
+                .unwrap();
+        }
+        store.remove("pods", "shop", "a");
+        cache.sync(&store);
+        assert!(cache.take_kubelet_work().everything);
+        let names: Vec<&str> = cache.owned("rs").map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["b", "c", "d"]);
     }
 }

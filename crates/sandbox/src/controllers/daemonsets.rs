@@ -8,7 +8,7 @@
 use serde_json::Value;
 
 use super::cache::{PodCache, PodSummary};
-use super::{ def, new_pod};
+use super::{def, new_pod};
 use crate::objects::{is_terminating, node_selector_matches};
 use crate::ops;
 use crate::store::{Store, labels_of, name_of, namespace_of, uid_of};

@@ -156,8 +156,7 @@ impl ControlPlane {
                 if now.duration_since(since) >= exit_after {
                     store.remove("pods", namespace_of(&pod), name_of(&pod));
                 } else {
-                    self.kubelet
-                        .set_timer(&pod_key(&pod), since + exit_after);
+                    self.kubelet.set_timer(&pod_key(&pod), since + exit_after);
                 }
                 continue;
             }

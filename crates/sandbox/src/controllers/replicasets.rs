@@ -8,7 +8,7 @@
 use serde_json::Value;
 
 use super::cache::{PodCache, PodSummary};
-use super::{ def, new_pod, record_event};
+use super::{def, new_pod, record_event};
 use crate::objects::is_terminating;
 use crate::ops;
 use crate::store::{Store, namespace_of, uid_of};
@@ -30,7 +30,8 @@ pub(super) fn reconcile_replicasets(store: &mut Store, cache: &PodCache) {
         .collect();
     for rs in sets {
         let ns = namespace_of(&rs).to_owned();
-        let mut pods: Vec<&PodSummary> = cache.owned(uid_of(&rs))
+        let mut pods: Vec<&PodSummary> = cache
+            .owned(uid_of(&rs))
             .filter(|p| !p.terminating)
             .collect();
         let want = rs["spec"]["replicas"].as_i64().unwrap_or(1).max(0) as usize;

@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::record_event;
 use super::cache::PodCache;
+use super::record_event;
 use crate::objects::{condition_is_true, controller_of, node_selector_matches, set_condition};
 use crate::store::{Store, labels_of, name_of, namespace_of};
 

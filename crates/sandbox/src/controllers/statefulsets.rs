@@ -11,9 +11,9 @@
 
 use serde_json::{Value, json};
 
-use super::deployments::template_hash;
 use super::cache::{PodCache, PodSummary};
-use super::{ def, new_named_pod, record_event};
+use super::deployments::template_hash;
+use super::{def, new_named_pod, record_event};
 use crate::objects::is_terminating;
 use crate::ops;
 use crate::store::{Store, name_of, namespace_of, uid_of};

@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
+use super::cache::PodCache;
 use super::deployments::template_hash;
 use super::statefulsets::{REVISION_LABEL, update_revision};
-use super::cache::PodCache;
 use super::{owned_by, scaled};
 use crate::objects::{node_selector_matches, set_condition};
 use crate::store::{Store, labels_of, namespace_of, uid_of};
@@ -118,7 +118,8 @@ fn stateful_set_status(store: &mut Store, cache: &PodCache) {
     for mut set in sets {
         let ns = namespace_of(&set).to_owned();
         let update = update_revision(&set);
-        let revisions: Vec<(String, bool)> = cache.owned(uid_of(&set))
+        let revisions: Vec<(String, bool)> = cache
+            .owned(uid_of(&set))
             .filter(|p| !p.terminating)
             .map(|p| {
                 let revision = store.get("pods", &ns, &p.name).map_or("", |pod| {
