@@ -34,8 +34,8 @@ pub(super) fn update_budgets(store: &mut Store) {
         for pod in &pods {
             // One look per owner, not per pod: the owner's scale is the same for
             // each of its pods.
-            if let Some(r) = controller_of(pod)
-                .filter(|r| !owners.contains_key(r["uid"].as_str().unwrap_or("")))
+            if let Some(r) =
+                controller_of(pod).filter(|r| !owners.contains_key(r["uid"].as_str().unwrap_or("")))
             {
                 let scale = store
                     .iter(
