@@ -6,7 +6,10 @@
 //! Everything here writes through the store, so watches see every step.
 //!
 //! A controller must not reach into another's state: they communicate only through
-//! the objects in the store, as real controllers do through the API server.
+//! the objects in the store, as real controllers do through the API server. The pod
+//! controllers find pods through the shared informer cache (`cache`), synced from the
+//! store's change history before each of them runs, so a pass costs what changed, not
+//! the number of stored pods.
 
 mod budgets;
 mod cache;
