@@ -64,7 +64,7 @@ pub(super) struct KubeletWork {
 
 #[derive(Default)]
 pub(super) struct PodCache {
-    /// The store's resourceVersion this cache reflects; 0 before the first sync.
+    /// The store's resourceVersion this cache reflects; `None` before the first sync.
     synced: Option<u64>,
     pods: HashMap<Key, PodSummary>,
     by_owner: HashMap<String, BTreeSet<Key>>,
