@@ -32,7 +32,11 @@ pub(super) fn update_budgets(store: &mut Store) {
         let healthy = pods.iter().filter(|p| pod_serving(p)).count() as i64;
         let mut owners: HashMap<String, i64> = HashMap::new();
         for pod in &pods {
-            if let Some(r) = controller_of(pod) {
+            // One look per owner, not per pod: the owner's scale is the same for
+            // each of its pods.
+            if let Some(r) =
+                controller_of(pod).filter(|r| !owners.contains_key(r["uid"].as_str().unwrap_or("")))
+            {
                 let scale = store
                     .iter(
                         match r["kind"].as_str() {

@@ -7,16 +7,16 @@
 
 use serde_json::Value;
 
-use super::{PodSummary, def, new_pod, pods_by_owner};
+use super::cache::{PodCache, PodSummary};
+use super::{def, new_pod};
 use crate::objects::{is_terminating, node_selector_matches};
 use crate::ops;
 use crate::store::{Store, labels_of, name_of, namespace_of, uid_of};
 
-pub(super) fn reconcile_daemonsets(store: &mut Store) {
+pub(super) fn reconcile_daemonsets(store: &mut Store, cache: &PodCache) {
     if store.iter("daemonsets", None, None).next().is_none() {
         return;
     }
-    let index = pods_by_owner(store);
     let nodes: Vec<Value> = store.iter("nodes", None, None).cloned().collect();
     let sets: Vec<Value> = store
         .iter("daemonsets", None, None)
@@ -25,7 +25,7 @@ pub(super) fn reconcile_daemonsets(store: &mut Store) {
         .collect();
     for ds in sets {
         let ns = namespace_of(&ds).to_owned();
-        let pods: Vec<&PodSummary> = index.get(uid_of(&ds)).into_iter().flatten().collect();
+        let pods: Vec<&PodSummary> = cache.owned(uid_of(&ds)).collect();
         let eligible: Vec<&Value> = nodes
             .iter()
             .filter(|n| node_selector_matches(&ds["spec"]["template"]["spec"], &labels_of(n)))

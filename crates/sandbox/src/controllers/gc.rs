@@ -8,6 +8,7 @@
 
 use std::collections::HashSet;
 
+use super::cache::{Key, PodCache};
 use super::def;
 use crate::objects::{controller_of, is_terminating};
 use crate::ops;
@@ -46,19 +47,12 @@ pub(super) fn finalize_namespaces(store: &mut Store) {
 const EVENT_TTL_SECONDS: i64 = 3600;
 
 /// Background cascading deletion: an object whose controller owner is gone goes too.
-pub(super) fn collect_garbage(store: &mut Store) {
+/// Pods are found through the cache's owner and node indexes, so a pass costs the
+/// number of owners and nodes, not of pods.
+pub(super) fn collect_garbage(store: &mut Store, cache: &mut PodCache) {
+    cache.sync(store);
     let cutoff = jiff::Timestamp::now().as_second() - EVENT_TTL_SECONDS;
-    let expired: Vec<(String, String)> = store
-        .iter("events", None, None)
-        .filter(|e| {
-            e["metadata"]["creationTimestamp"]
-                .as_str()
-                .and_then(|t| t.parse::<jiff::Timestamp>().ok())
-                .is_some_and(|t| t.as_second() < cutoff)
-        })
-        .map(|e| (namespace_of(e).to_owned(), name_of(e).to_owned()))
-        .collect();
-    for (ns, name) in expired {
+    for (ns, name) in cache.events_before(cutoff) {
         store.remove("events", &ns, &name);
     }
     // The pod garbage collector: pods bound to a node that no longer exists go.
@@ -66,18 +60,16 @@ pub(super) fn collect_garbage(store: &mut Store) {
         .iter("nodes", None, None)
         .map(|n| name_of(n).to_owned())
         .collect();
-    let stranded: Vec<(String, String)> = store
-        .iter("pods", None, None)
-        .filter(|p| {
-            p["spec"]["nodeName"]
-                .as_str()
-                .is_some_and(|n| !nodes.contains(n))
-        })
-        .map(|p| (namespace_of(p).to_owned(), name_of(p).to_owned()))
+    let mut stranded: Vec<Key> = cache
+        .by_node()
+        .filter(|(node, _)| !nodes.contains(*node))
+        .flat_map(|(_, keys)| keys.iter().cloned())
         .collect();
+    stranded.sort();
     for (ns, name) in stranded {
         store.remove("pods", &ns, &name);
     }
+    cache.sync(store);
     let mut uids = HashSet::new();
     for kind in [
         "deployments",
@@ -89,17 +81,26 @@ pub(super) fn collect_garbage(store: &mut Store) {
     ] {
         uids.extend(store.iter(kind, None, None).map(|o| uid_of(o).to_owned()));
     }
-    for kind in ["replicasets", "pods"] {
-        let orphans: Vec<(String, String)> = store
-            .iter(kind, None, None)
-            .filter(|o| {
-                controller_of(o).is_some_and(|r| !uids.contains(r["uid"].as_str().unwrap_or("")))
-            })
-            .filter(|o| !is_terminating(o))
-            .map(|o| (namespace_of(o).to_owned(), name_of(o).to_owned()))
-            .collect();
-        for (ns, name) in orphans {
-            let _ = ops::delete(store, def(kind), &ns, &name, None, false);
-        }
+    let orphan_sets: Vec<(String, String)> = store
+        .iter("replicasets", None, None)
+        .filter(|o| {
+            controller_of(o).is_some_and(|r| !uids.contains(r["uid"].as_str().unwrap_or("")))
+        })
+        .filter(|o| !is_terminating(o))
+        .map(|o| (namespace_of(o).to_owned(), name_of(o).to_owned()))
+        .collect();
+    for (ns, name) in orphan_sets {
+        let _ = ops::delete(store, def("replicasets"), &ns, &name, None, false);
+    }
+    let mut orphan_pods: Vec<Key> = cache
+        .owners()
+        .filter(|owner| !uids.contains(*owner))
+        .flat_map(|owner| cache.owned_keys(owner))
+        .filter(|key| cache.pod(key).is_some_and(|p| !p.terminating))
+        .cloned()
+        .collect();
+    orphan_pods.sort();
+    for (ns, name) in orphan_pods {
+        let _ = ops::delete(store, def("pods"), &ns, &name, None, false);
     }
 }

@@ -8,11 +8,12 @@
 
 use serde_json::{Value, json};
 
-use super::{new_named_pod, pods_by_owner};
+use super::cache::PodCache;
+use super::new_named_pod;
 use crate::objects::is_terminating;
 use crate::store::{Store, name_of, now_rfc3339, uid_of};
 
-pub(super) fn reconcile_jobs(store: &mut Store) {
+pub(super) fn reconcile_jobs(store: &mut Store, cache: &mut PodCache) {
     if store.iter("jobs", None, None).next().is_none() {
         return;
     }
@@ -22,10 +23,8 @@ pub(super) fn reconcile_jobs(store: &mut Store) {
         .cloned()
         .collect();
     for job in jobs {
-        let index = pods_by_owner(store);
-        let pods = index.get(uid_of(&job)).map(Vec::as_slice).unwrap_or(&[]);
         let started = !job["status"]["startTime"].is_null();
-        if !started && pods.is_empty() {
+        if !started && cache.owned(uid_of(&job)).next().is_none() {
             let uid = uid_of(&job).to_owned();
             let name = format!("{}-{}", name_of(&job), store.random_suffix());
             let labels = [
@@ -36,8 +35,9 @@ pub(super) fn reconcile_jobs(store: &mut Store) {
             ];
             new_named_pod(store, &job, &name, &labels, &json!({}));
         }
-        let index = pods_by_owner(store);
-        let pods = index.get(uid_of(&job)).map(Vec::as_slice).unwrap_or(&[]);
+        // The pod just created is in the shared cache from here on.
+        cache.sync(store);
+        let pods: Vec<_> = cache.owned(uid_of(&job)).collect();
         let active = pods.iter().filter(|p| !p.terminating).count();
         let ready = pods.iter().filter(|p| p.serving).count();
         let mut updated = job.clone();

@@ -7,11 +7,12 @@
 //! the status of pods already bound to a node, and removes a terminating pod once its
 //! grace period (capped by the shutdown delay) is over.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use super::cache::Key;
 use super::{ControlPlane, record_event};
 use crate::objects::{condition_is_true, is_terminating, set_condition};
 use crate::store::{Store, name_of, namespace_of, now_rfc3339, uid_of};
@@ -40,38 +41,90 @@ pub struct Kubelet {
     started: HashMap<String, Instant>,
     stopping: HashMap<String, Instant>,
     next_ip: HashMap<String, u32>,
+    /// When to look at a pod again although nothing wrote it: its start-up delay or
+    /// its grace period ends then. The earliest is the control plane's next deadline.
+    timers: BTreeSet<(Instant, Key)>,
+    timer_of: HashMap<Key, Instant>,
+}
+
+impl Kubelet {
+    /// Keeps the earlier of a pod's timers.
+    fn set_timer(&mut self, key: &Key, at: Instant) {
+        if let Some(&old) = self.timer_of.get(key) {
+            if old <= at {
+                return;
+            }
+            self.timers.remove(&(old, key.clone()));
+        }
+        self.timers.insert((at, key.clone()));
+        self.timer_of.insert(key.clone(), at);
+    }
+}
+
+fn pod_key(pod: &Value) -> Key {
+    (namespace_of(pod).to_owned(), name_of(pod).to_owned())
 }
 
 impl ControlPlane {
+    /// Looks only at the pods written since its last pass and at those whose timer
+    /// (start-up done, grace period over) is due; everything else is unchanged since
+    /// the kubelet last saw it. After a cache rebuild, and on the first pass, it looks
+    /// at every pod.
     pub(super) fn run_kubelet(&mut self, store: &mut Store, now: Instant) {
-        self.next_deadline = None;
-        let nodes: HashMap<String, Value> = store
-            .iter("nodes", None, None)
-            .map(|n| (name_of(n).to_owned(), n.clone()))
-            .collect();
-        let mut alive = HashSet::new();
-        let mut wake: Option<Instant> = None;
-        let pods: Vec<Value> = store
-            .iter("pods", None, None)
-            .filter(|p| p["spec"]["nodeName"].is_string())
-            .filter(|p| {
-                alive.insert(uid_of(p).to_owned());
-                let ready = match self.kubelet.started.get(uid_of(p)) {
-                    Some(started) => {
-                        let at = *started + startup_delay(p, self.timings.startup_delay);
-                        if at > now {
-                            wake = Some(wake.map_or(at, |w| w.min(at)));
-                        }
-                        at <= now
+        let work = self.cache.take_kubelet_work();
+        for uid in &work.gone {
+            self.kubelet.started.remove(uid);
+            self.kubelet.stopping.remove(uid);
+        }
+        let everything = work.everything || self.warm_start;
+        let mut candidates = if everything {
+            self.cache.all_pods()
+        } else {
+            work.changed
+        };
+        while let Some((at, key)) = self.kubelet.timers.first().cloned() {
+            if at > now {
+                break;
+            }
+            self.kubelet.timers.remove(&(at, key.clone()));
+            self.kubelet.timer_of.remove(&key);
+            candidates.insert(key);
+        }
+        let mut pods = Vec::new();
+        for key in candidates {
+            self.clear_timer(&key);
+            let Some(p) = store.get("pods", &key.0, &key.1) else {
+                continue;
+            };
+            if !p["spec"]["nodeName"].is_string() {
+                continue;
+            }
+            let ready = match self.kubelet.started.get(uid_of(p)) {
+                Some(started) => {
+                    let at = *started + startup_delay(p, self.timings.startup_delay);
+                    if at > now {
+                        self.kubelet.set_timer(&key, at);
                     }
-                    None => false,
-                };
-                !settled(p, ready)
-            })
-            .cloned()
-            .collect();
-        if let Some(at) = wake {
-            self.wake_at(at);
+                    at <= now
+                }
+                None => false,
+            };
+            if !settled(p, ready) {
+                pods.push(p.clone());
+            }
+        }
+        let nodes: HashMap<String, Value> = if pods.is_empty() {
+            HashMap::new()
+        } else {
+            store
+                .iter("nodes", None, None)
+                .map(|n| (name_of(n).to_owned(), n.clone()))
+                .collect()
+        };
+        if everything {
+            let alive: HashSet<String> = self.cache.uids().into_iter().map(str::to_owned).collect();
+            self.kubelet.started.retain(|uid, _| alive.contains(uid));
+            self.kubelet.stopping.retain(|uid, _| alive.contains(uid));
         }
         for pod in pods {
             let uid = uid_of(&pod).to_owned();
@@ -103,7 +156,7 @@ impl ControlPlane {
                 if now.duration_since(since) >= exit_after {
                     store.remove("pods", namespace_of(&pod), name_of(&pod));
                 } else {
-                    self.wake_at(since + exit_after);
+                    self.kubelet.set_timer(&pod_key(&pod), since + exit_after);
                 }
                 continue;
             }
@@ -121,7 +174,7 @@ impl ControlPlane {
             let started = *self.kubelet.started.entry(uid).or_insert(born);
             let ready = now.duration_since(started) >= delay;
             if !ready {
-                self.wake_at(started + delay);
+                self.kubelet.set_timer(&pod_key(&pod), started + delay);
             }
             let starting = pod["status"]["phase"] != "Running";
             let updated = self.pod_status(pod.clone(), node_obj, ready);
@@ -139,12 +192,13 @@ impl ControlPlane {
             }
             store.update("pods", updated);
         }
-        self.kubelet.started.retain(|uid, _| alive.contains(uid));
-        self.kubelet.stopping.retain(|uid, _| alive.contains(uid));
+        self.next_deadline = self.kubelet.timers.first().map(|(at, _)| *at);
     }
 
-    fn wake_at(&mut self, when: Instant) {
-        self.next_deadline = Some(self.next_deadline.map_or(when, |d| d.min(when)));
+    fn clear_timer(&mut self, key: &Key) {
+        if let Some(at) = self.kubelet.timer_of.remove(key) {
+            self.kubelet.timers.remove(&(at, key.clone()));
+        }
     }
 
     fn pod_status(&mut self, mut pod: Value, node: &Value, ready: bool) -> Value {

@@ -6,9 +6,13 @@
 //! Everything here writes through the store, so watches see every step.
 //!
 //! A controller must not reach into another's state: they communicate only through
-//! the objects in the store, as real controllers do through the API server.
+//! the objects in the store, as real controllers do through the API server. The pod
+//! controllers find pods through the shared informer cache (`cache`), synced from the
+//! store's change history before each of them runs, so a pass costs what changed, not
+//! the number of stored pods.
 
 mod budgets;
+mod cache;
 mod daemonsets;
 mod deployments;
 mod endpoints;
@@ -28,10 +32,11 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use super::config::Timings;
-use super::objects::{controller_of, is_terminating, pod_serving, prepare_create};
+use super::objects::{controller_of, prepare_create};
 use super::resources::{self, ResourceDef};
 use super::store::{Store, name_of, namespace_of, now_rfc3339};
 
+use cache::PodCache;
 use kubelet::Kubelet;
 pub use kubelet::STARTUP_DELAY_ANNOTATION;
 
@@ -50,6 +55,8 @@ pub struct ControlPlane {
     warm_start: bool,
     /// When each node's agent last renewed its Lease.
     lease_renewed: HashMap<String, Instant>,
+    /// The shared informer cache, synced before each controller that reads it.
+    cache: PodCache,
 }
 
 impl ControlPlane {
@@ -61,6 +68,7 @@ impl ControlPlane {
             next_deadline: None,
             warm_start: true,
             lease_renewed: HashMap::new(),
+            cache: PodCache::default(),
         }
     }
 
@@ -77,18 +85,25 @@ impl ControlPlane {
         }
         let before = store.resource_version();
         gc::finalize_namespaces(store);
-        gc::collect_garbage(store);
+        gc::collect_garbage(store, &mut self.cache);
         deployments::reconcile_deployments(store);
-        replicasets::reconcile_replicasets(store);
-        daemonsets::reconcile_daemonsets(store);
-        statefulsets::reconcile_statefulsets(store);
-        jobs::reconcile_jobs(store);
+        self.cache.sync(store);
+        replicasets::reconcile_replicasets(store, &self.cache);
+        self.cache.sync(store);
+        daemonsets::reconcile_daemonsets(store, &self.cache);
+        self.cache.sync(store);
+        statefulsets::reconcile_statefulsets(store, &self.cache);
+        self.cache.sync(store);
+        jobs::reconcile_jobs(store, &mut self.cache);
         jobs::bind_claims(store);
         nodes::reconcile_unschedulable_taints(store);
-        scheduler::schedule(store);
+        self.cache.sync(store);
+        scheduler::schedule(store, &self.cache);
+        self.cache.sync(store);
         self.run_kubelet(store, now);
         endpoints::reconcile_endpoints(store);
-        workload_status::update_workload_status(store);
+        self.cache.sync(store);
+        workload_status::update_workload_status(store, &self.cache);
         budgets::update_budgets(store);
         self.warm_start = false;
         // Settled only once a pass changes nothing: a later controller's write (a
@@ -118,36 +133,6 @@ fn owner_ref(owner: &Value) -> Value {
         "apiVersion": owner["apiVersion"], "kind": owner["kind"], "name": owner["metadata"]["name"],
         "uid": owner["metadata"]["uid"], "controller": true, "blockOwnerDeletion": true,
     })
-}
-
-/// What controllers need to know about a pod, gathered in one pass per tick so that
-/// no controller scans every pod once per owner.
-struct PodSummary {
-    name: String,
-    node: Option<String>,
-    serving: bool,
-    terminating: bool,
-    created: String,
-}
-
-fn pods_by_owner(store: &Store) -> HashMap<String, Vec<PodSummary>> {
-    let mut index: HashMap<String, Vec<PodSummary>> = HashMap::new();
-    for pod in store.iter("pods", None, None) {
-        let Some(owner) = controller_of(pod).and_then(|r| r["uid"].as_str()) else {
-            continue;
-        };
-        index.entry(owner.to_owned()).or_default().push(PodSummary {
-            name: name_of(pod).to_owned(),
-            node: pod["spec"]["nodeName"].as_str().map(str::to_owned),
-            serving: pod_serving(pod),
-            terminating: is_terminating(pod),
-            created: pod["metadata"]["creationTimestamp"]
-                .as_str()
-                .unwrap_or("")
-                .to_owned(),
-        });
-    }
-    index
 }
 
 fn owned_by<'a>(

@@ -7,7 +7,8 @@
 
 use serde_json::Value;
 
-use super::{PodSummary, def, new_pod, pods_by_owner, record_event};
+use super::cache::{PodCache, PodSummary};
+use super::{def, new_pod, record_event};
 use crate::objects::is_terminating;
 use crate::ops;
 use crate::store::{Store, namespace_of, uid_of};
@@ -21,8 +22,7 @@ fn deletion_rank(pod: &PodSummary) -> (bool, bool, std::cmp::Reverse<String>) {
     )
 }
 
-pub(super) fn reconcile_replicasets(store: &mut Store) {
-    let index = pods_by_owner(store);
+pub(super) fn reconcile_replicasets(store: &mut Store, cache: &PodCache) {
     let sets: Vec<Value> = store
         .iter("replicasets", None, None)
         .filter(|r| !is_terminating(r))
@@ -30,10 +30,8 @@ pub(super) fn reconcile_replicasets(store: &mut Store) {
         .collect();
     for rs in sets {
         let ns = namespace_of(&rs).to_owned();
-        let mut pods: Vec<&PodSummary> = index
-            .get(uid_of(&rs))
-            .into_iter()
-            .flatten()
+        let mut pods: Vec<&PodSummary> = cache
+            .owned(uid_of(&rs))
             .filter(|p| !p.terminating)
             .collect();
         let want = rs["spec"]["replicas"].as_i64().unwrap_or(1).max(0) as usize;

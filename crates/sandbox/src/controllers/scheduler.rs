@@ -6,14 +6,13 @@
 //! It must not start or stop pods: binding (`spec.nodeName`) is all it writes, and
 //! the kubelet takes over from there.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
+use super::cache::PodCache;
 use super::record_event;
-use crate::objects::{
-    condition_is_true, controller_of, is_terminating, node_selector_matches, set_condition,
-};
+use crate::objects::{condition_is_true, controller_of, node_selector_matches, set_condition};
 use crate::store::{Store, labels_of, name_of, namespace_of};
 
 fn tolerates_unschedulable(pod: &Value) -> bool {
@@ -26,31 +25,25 @@ fn tolerates_unschedulable(pod: &Value) -> bool {
     })
 }
 
-pub(super) fn schedule(store: &mut Store) {
+/// Only the pending pods are looked at; the load per node and per owner comes from
+/// the cache, which keeps it up to date as pods are bound and removed.
+pub(super) fn schedule(store: &mut Store, cache: &PodCache) {
+    let pending: Vec<Value> = cache
+        .pending()
+        .iter()
+        .filter_map(|(ns, name)| store.get("pods", ns, name).cloned())
+        .collect();
+    if pending.is_empty() {
+        return;
+    }
     let nodes: Vec<(Value, BTreeMap<String, String>)> = store
         .iter("nodes", None, None)
         .map(|n| (n.clone(), labels_of(n)))
         .collect();
-    let mut load: HashMap<String, usize> = HashMap::new();
-    let mut owner_load: HashMap<(String, String), usize> = HashMap::new();
-    let mut pending = Vec::new();
-    for pod in store.iter("pods", None, None) {
-        match pod["spec"]["nodeName"].as_str() {
-            Some(node) => {
-                *load.entry(node.to_owned()).or_default() += 1;
-                // Spreading ignores pods on their way out, like topology spreading.
-                if let Some(owner) = controller_of(pod).filter(|_| !is_terminating(pod)) {
-                    let key = (
-                        node.to_owned(),
-                        owner["uid"].as_str().unwrap_or("").to_owned(),
-                    );
-                    *owner_load.entry(key).or_default() += 1;
-                }
-            }
-            None if !is_terminating(pod) => pending.push(pod.clone()),
-            None => {}
-        }
-    }
+    // Spreading ignores pods on their way out, like topology spreading; the load
+    // counts every pod bound to a node.
+    let mut load = cache.node_load();
+    let mut owner_load = cache.owner_load().clone();
     for mut pod in pending {
         let owner = controller_of(&pod)
             .and_then(|r| r["uid"].as_str())

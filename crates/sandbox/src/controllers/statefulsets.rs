@@ -11,8 +11,9 @@
 
 use serde_json::{Value, json};
 
+use super::cache::{PodCache, PodSummary};
 use super::deployments::template_hash;
-use super::{PodSummary, def, new_named_pod, pods_by_owner, record_event};
+use super::{def, new_named_pod, record_event};
 use crate::objects::is_terminating;
 use crate::ops;
 use crate::store::{Store, name_of, namespace_of, uid_of};
@@ -39,18 +40,17 @@ fn ordinal(set: &str, pod: &str) -> Option<usize> {
     pod.strip_prefix(set)?.strip_prefix('-')?.parse().ok()
 }
 
-pub(super) fn reconcile_statefulsets(store: &mut Store) {
+pub(super) fn reconcile_statefulsets(store: &mut Store, cache: &PodCache) {
     if store.iter("statefulsets", None, None).next().is_none() {
         return;
     }
-    let index = pods_by_owner(store);
     let sets: Vec<Value> = store
         .iter("statefulsets", None, None)
         .filter(|s| !is_terminating(s))
         .cloned()
         .collect();
     for set in sets {
-        let pods: Vec<&PodSummary> = index.get(uid_of(&set)).into_iter().flatten().collect();
+        let pods: Vec<&PodSummary> = cache.owned(uid_of(&set)).collect();
         reconcile_one(store, &set, &pods);
     }
 }

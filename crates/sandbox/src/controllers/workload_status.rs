@@ -4,35 +4,30 @@
 //!
 //! It must not change any spec or create or delete anything: it only reports.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
+use super::cache::PodCache;
 use super::deployments::template_hash;
 use super::statefulsets::{REVISION_LABEL, update_revision};
-use super::{PodSummary, owned_by, pods_by_owner, scaled};
+use super::{owned_by, scaled};
 use crate::objects::{node_selector_matches, set_condition};
 use crate::store::{Store, labels_of, namespace_of, uid_of};
 
-fn count_pods(index: &HashMap<String, Vec<PodSummary>>, owner_uid: &str) -> (i64, i64) {
+fn count_pods(cache: &PodCache, owner_uid: &str) -> (i64, i64) {
     let (mut total, mut ready) = (0, 0);
-    for p in index
-        .get(owner_uid)
-        .into_iter()
-        .flatten()
-        .filter(|p| !p.terminating)
-    {
+    for p in cache.owned(owner_uid).filter(|p| !p.terminating) {
         total += 1;
         ready += i64::from(p.serving);
     }
     (total, ready)
 }
 
-pub(super) fn update_workload_status(store: &mut Store) {
-    let index = pods_by_owner(store);
+pub(super) fn update_workload_status(store: &mut Store, cache: &PodCache) {
     let sets: Vec<Value> = store.iter("replicasets", None, None).cloned().collect();
     for mut rs in sets {
-        let (total, ready) = count_pods(&index, uid_of(&rs));
+        let (total, ready) = count_pods(cache, uid_of(&rs));
         rs["status"] = json!({
             "replicas": total, "fullyLabeledReplicas": total, "readyReplicas": ready,
             "availableReplicas": ready, "observedGeneration": rs["metadata"]["generation"],
@@ -97,7 +92,7 @@ pub(super) fn update_workload_status(store: &mut Store) {
         d["status"] = status;
         store.update("deployments", d);
     }
-    stateful_set_status(store, &index);
+    stateful_set_status(store, cache);
     let sets: Vec<Value> = store.iter("daemonsets", None, None).cloned().collect();
     let nodes: Vec<BTreeMap<String, String>> =
         store.iter("nodes", None, None).map(labels_of).collect();
@@ -106,7 +101,7 @@ pub(super) fn update_workload_status(store: &mut Store) {
             .iter()
             .filter(|l| node_selector_matches(&ds["spec"]["template"]["spec"], l))
             .count() as i64;
-        let (total, ready) = count_pods(&index, uid_of(&ds));
+        let (total, ready) = count_pods(cache, uid_of(&ds));
         ds["status"] = json!({
             "desiredNumberScheduled": desired, "currentNumberScheduled": total, "numberMisscheduled": 0,
             "numberReady": ready, "numberAvailable": ready, "updatedNumberScheduled": total,
@@ -118,15 +113,13 @@ pub(super) fn update_workload_status(store: &mut Store) {
 
 /// A StatefulSet's counts, and its revisions: `currentRevision` stays the old one
 /// until every pod runs the update revision.
-fn stateful_set_status(store: &mut Store, index: &HashMap<String, Vec<PodSummary>>) {
+fn stateful_set_status(store: &mut Store, cache: &PodCache) {
     let sets: Vec<Value> = store.iter("statefulsets", None, None).cloned().collect();
     for mut set in sets {
         let ns = namespace_of(&set).to_owned();
         let update = update_revision(&set);
-        let revisions: Vec<(String, bool)> = index
-            .get(uid_of(&set))
-            .into_iter()
-            .flatten()
+        let revisions: Vec<(String, bool)> = cache
+            .owned(uid_of(&set))
             .filter(|p| !p.terminating)
             .map(|p| {
                 let revision = store.get("pods", &ns, &p.name).map_or("", |pod| {

@@ -1,0 +1,252 @@
+//! `cargo bench -p shakedown-sandbox --bench requests`: the sandbox's CPU per request
+//! by name (DELETE, GET, PATCH of a pod) with 200 and with 1,000 stored pods, and the
+//! ratio between the two (issue 17: DELETE at 1,000 pods within 1.5× that at 200).
+//!
+//! The sandbox runs on its own runtime whose threads are named `sandbox`; the client
+//! (kube-rs, 32 requests in flight) runs on another. CPU is read per thread from
+//! `/proc/self/task/*/schedstat` (nanoseconds on CPU), summed over the sandbox's
+//! threads only, so the client's own cost is not counted. It includes the controller
+//! passes the requests cause while they are answered (the kubelet finishing a graceful
+//! delete, the ReplicaSet replacing the pod, the scheduler binding it), because a
+//! request whose follow-up work grows with the store is what the figure is about.
+//!
+//! `SANDBOX_BENCH_SIZES=200,1000` (the default) picks the pod counts. Run it in the
+//! release profile for absolute figures; the ratios hold in the dev profile too.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use shakedown_sandbox::{self as sandbox, SandboxConfig, SandboxHandle};
+
+const IN_FLIGHT: usize = 32;
+const SANDBOX_THREAD: &str = "sandbox";
+
+fn config(replicas: usize) -> SandboxConfig {
+    let mut yaml = String::from("nodes:\n");
+    for i in 0..10 {
+        yaml.push_str(&format!("  - {{ name: node-{i}, zone: zone-{} }}\n", i % 2));
+    }
+    yaml.push_str(&format!(
+        "deployments:\n  - {{ namespace: bench, name: bulk, replicas: {replicas} }}\n"
+    ));
+    let mut config = SandboxConfig::from_yaml(&yaml).expect("bench topology");
+    config.timings.startup_delay = Duration::from_millis(20);
+    config.timings.shutdown_delay = Duration::ZERO;
+    config
+}
+
+/// Nanoseconds on CPU of every live thread named `sandbox`.
+fn sandbox_cpu() -> Duration {
+    let mut total = 0u64;
+    for task in std::fs::read_dir("/proc/self/task")
+        .expect("/proc/self/task")
+        .flatten()
+    {
+        let dir = task.path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if comm.trim() != SANDBOX_THREAD {
+            continue;
+        }
+        let schedstat = std::fs::read_to_string(dir.join("schedstat")).unwrap_or_default();
+        total += schedstat
+            .split_whitespace()
+            .next()
+            .and_then(|ns| ns.parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    Duration::from_nanos(total)
+}
+
+fn running(handle: &SandboxHandle) -> usize {
+    handle
+        .objects("pods", Some("bench"))
+        .iter()
+        .filter(|p| {
+            p["status"]["phase"] == "Running"
+                && p["metadata"]["deletionTimestamp"].is_null()
+                && p["status"]["conditions"].as_array().is_some_and(|cs| {
+                    cs.iter()
+                        .any(|c| c["type"] == "Ready" && c["status"] == "True")
+                })
+        })
+        .count()
+}
+
+/// Waits (polling: the bench's own reads are not measured) until `n` pods are ready
+/// and the workload reports it, then until the controllers have gone quiet.
+async fn wait_whole(handle: &SandboxHandle, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while running(handle) < n || !handle.is_settled() {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {n} pods ready",
+            running(handle)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut rv = handle.resource_version();
+    loop {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let now = handle.resource_version();
+        if now == rv {
+            return;
+        }
+        rv = now;
+    }
+}
+
+async fn client(handle: &SandboxHandle) -> kube::Client {
+    let kubeconfig =
+        kube::config::Kubeconfig::from_yaml(&handle.kubeconfig_yaml()).expect("kubeconfig");
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .expect("config");
+    kube::Client::try_from(config).expect("client")
+}
+
+#[derive(Clone, Copy)]
+enum Verb {
+    Get,
+    Patch,
+    Delete,
+}
+
+/// Sends `verb` for every name, `IN_FLIGHT` at a time; the sandbox's CPU per request.
+async fn per_request(api: &Api<Pod>, names: &[String], verb: Verb) -> Duration {
+    let before = sandbox_cpu();
+    let limit = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, name) in names.iter().cloned().enumerate() {
+        let (api, limit) = (api.clone(), limit.clone());
+        tasks.spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            match verb {
+                Verb::Get => {
+                    api.get(&name).await.expect("get");
+                }
+                Verb::Patch => {
+                    let patch =
+                        serde_json::json!({"metadata": {"labels": {"bench": i.to_string()}}});
+                    api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                        .await
+                        .expect("patch");
+                }
+                Verb::Delete => {
+                    api.delete(&name, &DeleteParams::default())
+                        .await
+                        .expect("delete");
+                }
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.expect("request task");
+    }
+    (sandbox_cpu() - before) / names.len() as u32
+}
+
+struct Figures {
+    pods: usize,
+    get: Duration,
+    patch: Duration,
+    delete: Duration,
+    /// DELETE plus the work until the owners are whole again, per deleted pod.
+    delete_and_recover: Duration,
+}
+
+async fn measure(sandbox_rt: &tokio::runtime::Runtime, pods: usize) -> Figures {
+    let _guard = sandbox_rt.enter();
+    let handle = sandbox_rt
+        .spawn(sandbox::start(config(pods), 0))
+        .await
+        .expect("sandbox task")
+        .expect("sandbox");
+    wait_whole(&handle, pods).await;
+    let client = client(&handle).await;
+    let api: Api<Pod> = Api::namespaced(client, "bench");
+    let names: Vec<String> = api
+        .list(&ListParams::default())
+        .await
+        .expect("list")
+        .items
+        .into_iter()
+        .filter_map(|p| p.metadata.name)
+        .collect();
+    assert_eq!(names.len(), pods);
+    // The same number of requests at every size, so only the store's size differs.
+    let sample: Vec<String> = names.iter().take(200).cloned().collect();
+    let get = per_request(&api, &sample, Verb::Get).await;
+    let patch = per_request(&api, &sample, Verb::Patch).await;
+    wait_whole(&handle, pods).await;
+    let before = sandbox_cpu();
+    let delete = per_request(&api, &sample, Verb::Delete).await;
+    wait_whole(&handle, pods).await;
+    let delete_and_recover = (sandbox_cpu() - before) / sample.len() as u32;
+    handle.shutdown().await;
+    Figures {
+        pods,
+        get,
+        patch,
+        delete,
+        delete_and_recover,
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3} ms", d.as_secs_f64() * 1e3)
+}
+
+fn main() {
+    let sizes: Vec<usize> = std::env::var("SANDBOX_BENCH_SIZES")
+        .unwrap_or_else(|_| "200,1000".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    let sandbox_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name(SANDBOX_THREAD)
+        .enable_all()
+        .build()
+        .expect("sandbox runtime");
+    let client_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("bench-client")
+        .enable_all()
+        .build()
+        .expect("client runtime");
+    let figures: Vec<Figures> = sizes
+        .iter()
+        .map(|&pods| client_rt.block_on(measure(&sandbox_rt, pods)))
+        .collect();
+    println!("sandbox CPU per request (200 requests, {IN_FLIGHT} in flight):");
+    println!(
+        "{:>6}  {:>10}  {:>10}  {:>10}  {:>18}",
+        "pods", "GET", "PATCH", "DELETE", "DELETE+recovery"
+    );
+    for f in &figures {
+        println!(
+            "{:>6}  {:>10}  {:>10}  {:>10}  {:>18}",
+            f.pods,
+            ms(f.get),
+            ms(f.patch),
+            ms(f.delete),
+            ms(f.delete_and_recover)
+        );
+    }
+    if let (Some(small), Some(large)) = (figures.first(), figures.last())
+        && figures.len() > 1
+    {
+        let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64().max(1e-9);
+        println!(
+            "ratio {} / {} pods: GET {:.2}×, PATCH {:.2}×, DELETE {:.2}× (target ≤ 1.5×), DELETE+recovery {:.2}×",
+            large.pods,
+            small.pods,
+            ratio(large.get, small.get),
+            ratio(large.patch, small.patch),
+            ratio(large.delete, small.delete),
+            ratio(large.delete_and_recover, small.delete_and_recover),
+        );
+    }
+}
