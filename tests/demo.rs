@@ -1,5 +1,5 @@
-//! `shakedown demo` end to end: a real Prometheus from PATH, the sandbox, the embedded
-//! demo experiment. Slow (about a minute each), so there are only two.
+//! `shakedown demo` end to end: a real Prometheus from PATH, a real Alertmanager, the
+//! sandbox, the embedded demo experiment. Slow (about 40 s each), so there are few.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -138,6 +138,46 @@ fn the_demo_passes_one_hypothesis_breaks_one_and_writes_every_report() {
         Some("passed"),
         "{journal}"
     );
+    // The alerting, through the Alertmanager the demo started: the latency alert fires
+    // in time (with a time to detect) and resolves after the revert, and one lost pod
+    // pages nobody.
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("shakedown: alertmanager at http://127.0.0.1:"), "{stderr}");
+    let experiment = std::fs::read_to_string(
+        dir.parent().expect("demo folder").join("spec/experiments/demo.yaml"),
+    )
+    .expect("the written experiment");
+    assert!(experiment.contains("alertmanager: {url: \"http://127.0.0.1:"), "{experiment}");
+    assert_eq!(
+        verdict("no error-ratio page for one lost pod", "during").as_deref(),
+        Some("passed"),
+        "{journal}"
+    );
+    assert_eq!(
+        verdict("latency alert fires in time", "during").as_deref(),
+        Some("passed"),
+        "{journal}"
+    );
+    assert_eq!(
+        verdict("latency alert resolves after the revert", "after").as_deref(),
+        Some("passed"),
+        "{journal}"
+    );
+    let fired = journal
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|r| r["event"] == "hypothesisVerdict" && r["hypothesis"] == "latency alert fires in time")
+        .expect("the firing verdict");
+    let detect_ms = fired["detectMs"].as_u64().expect("a time to detect");
+    assert!(detect_ms <= 7_000, "{fired}");
+    for line in [
+        "latency alert fires in time",
+        "time to detect; expected within 7s",
+        "latency alert resolves after the revert",
+        "no error-ratio page for one lost pod",
+    ] {
+        assert!(stdout.contains(line), "the demo's summary shows {line:?}: {stdout}");
+    }
     assert_nothing_left_running(&out);
 }
 
