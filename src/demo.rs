@@ -456,7 +456,29 @@ mod tests {
             Some("http://127.0.0.1:9093")
         );
         let without = write_demo_specs(&dir, None).unwrap();
-        assert!(!std::fs::read_to_string(without).unwrap().contains("alertmanager"));
+        assert!(
+            !std::fs::read_to_string(without)
+                .unwrap()
+                .contains("alertmanager")
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Without an Alertmanager, Prometheus still evaluates the rules (the alert probes
+    /// read its own alerts); with one, it also notifies it.
+    #[test]
+    fn the_demo_prometheus_loads_the_rules_and_notifies_alertmanager_only_when_there_is_one() {
+        let dir = std::env::temp_dir().join(format!("shakedown-demo-rules-{}", std::process::id()));
+        let alone = alerting_config(&dir, None).unwrap();
+        assert!(alone.starts_with("rule_files: ['"), "{alone}");
+        assert!(!alone.contains("alerting:"), "{alone}");
+        let rules = std::fs::read_to_string(dir.join("alert-rules.yml")).unwrap();
+        assert_eq!(rules, DEMO_RULES);
+        let notified = alerting_config(&dir, Some(9093)).unwrap();
+        assert!(
+            notified.contains("alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['127.0.0.1:9093']\n"),
+            "{notified}"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -464,7 +486,10 @@ mod tests {
     #[test]
     fn the_demo_rules_define_the_alerts_the_demo_experiment_names() {
         for alert in ["CheckoutHighLatency", "CheckoutHighErrorRatio"] {
-            assert!(DEMO_RULES.contains(&format!("- alert: {alert}\n")), "{alert}");
+            assert!(
+                DEMO_RULES.contains(&format!("- alert: {alert}\n")),
+                "{alert}"
+            );
             let named = DEMO_FILES
                 .iter()
                 .any(|(_, text)| text.contains(&format!("alert: {{name: {alert},")));
