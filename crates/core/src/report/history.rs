@@ -446,7 +446,7 @@ pub fn table(runs: &[&RunSummary], unreadable: &[(&str, &str)]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<16}  {:<20}  {:<9}  {:>5}  {:>7}  RECOVERY (owners; hypotheses)",
+        "{:<16}  {:<20}  {:<9}  {:>5}  {:>7}  RECOVERY (owners; alerts; hyp.)",
         "STARTED (UTC)", "EXPERIMENT", "VERDICT", "SCORE", "TOOK"
     );
     for r in runs {
@@ -482,12 +482,44 @@ fn recovery_cell(r: &RunSummary) -> String {
         .iter()
         .filter_map(|(name, ms)| ms.map(|ms| format!("{name} {}", text::duration(ms))))
         .collect();
-    match (owners.is_empty(), hypotheses.is_empty()) {
+    let mut cell = match (owners.is_empty(), hypotheses.is_empty()) {
         (true, true) => "-".into(),
         (false, true) => owners.join(", "),
         (true, false) => format!("; {}", hypotheses.join(", ")),
         (false, false) => format!("{}; {}", owners.join(", "), hypotheses.join(", ")),
+    };
+    // Alerts go before the hypotheses, whose long names the table's width cuts first.
+    let alerts = alert_cell(r);
+    if !alerts.is_empty() {
+        let (owners, hypotheses) = cell.split_once("; ").unwrap_or((cell.as_str(), ""));
+        let owners = if owners == "-" { "" } else { owners };
+        cell = format!("{owners}; {alerts}; {hypotheses}");
+        cell = cell.trim_end_matches("; ").to_owned();
     }
+    cell
+}
+
+/// `CheckoutHighLatency detect 3.0s resolve 4.2s`: each alert by its name alone.
+fn alert_cell(r: &RunSummary) -> String {
+    let shown: Vec<String> = r
+        .alerts
+        .iter()
+        .filter(|(_, t)| t.detect_ms.is_some() || t.resolve_ms.is_some())
+        .map(|(key, t)| {
+            let probe = key.split_once(" · ").map_or(key.as_str(), |(_, p)| p);
+            let name = probe.trim_start_matches("alert ");
+            let name = name.split('{').next().unwrap_or(name);
+            let mut out = name.to_owned();
+            if let Some(ms) = t.detect_ms {
+                out.push_str(&format!(" detect {}", text::duration(ms)));
+            }
+            if let Some(ms) = t.resolve_ms {
+                out.push_str(&format!(" resolve {}", text::duration(ms)));
+            }
+            out
+        })
+        .collect();
+    shown.join(", ")
 }
 
 /// `deployment/shop/checkout` → `checkout`: the table has no room for the kind and
@@ -874,6 +906,19 @@ mod tests {
         let section = md.split("### Alert times").nth(1).expect(&md);
         assert!(section.contains("| time to detect: 2 · alert CheckoutHighLatency{service=\"checkout\"} | 3.0s | 4.5s | +1.5s | +50% |"), "{md}");
         assert!(section.contains("| time to resolve: 2 · alert CheckoutHighLatency{service=\"checkout\"} | 4.0s | - |"), "{md}");
+        // `history` shows them before the hypotheses (the table's width cuts the end).
+        let listed = table(&[&a], &[]);
+        assert!(
+            listed
+                .lines()
+                .next()
+                .is_some_and(|l| l.ends_with("RECOVERY (owners; alerts; hyp.)")),
+            "{listed}"
+        );
+        assert_eq!(
+            recovery_cell(&a),
+            "checkout 1.5s; CheckoutHighLatency detect 3.0s resolve 4.0s; error ratio 900ms"
+        );
         // A run without alerts says nothing about them.
         let plain = run("r3", "2026-11-01T10:00:00Z", 1500, 1.0);
         assert!(plain.alerts.is_empty());
