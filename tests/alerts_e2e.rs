@@ -10,13 +10,13 @@ mod common;
 mod sandbox_bench;
 
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
 
 use prometheus_http_query::reqwest;
 use sandbox_bench::{Bench, bench};
 use serde_json::Value;
-use shakedown::demo::{LocalPrometheus, find_prometheus};
+use shakedown::demo::{LocalAlertmanager, LocalPrometheus, find_alertmanager, find_prometheus};
 
 /// Checkout's mean latency over 3 s above 200 ms: a 300 ms netem delay on every pod
 /// fires it within a few evaluations, the healthy shop never does.
@@ -50,59 +50,18 @@ fn free_port() -> u16 {
     listener.local_addr().expect("address").port()
 }
 
-/// A real Alertmanager on loopback, gossip off, its own storage; killed when dropped.
-struct Alertmanager {
-    child: tokio::process::Child,
-    port: u16,
-}
-
-impl Alertmanager {
-    async fn start(dir: &Path) -> Self {
-        std::fs::create_dir_all(dir.join("data")).expect("alertmanager dir");
-        let config = dir.join("alertmanager.yml");
-        std::fs::write(
-            &config,
-            "route: {receiver: blackhole, group_wait: 0s}\nreceivers: [{name: blackhole}]\n",
-        )
-        .expect("alertmanager config");
-        let port = free_port();
-        let log = std::fs::File::create(dir.join("alertmanager.log")).expect("log");
-        let child = tokio::process::Command::new(binary(
-            "prometheus-alertmanager",
-            "prometheus-alertmanager",
-        ))
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.path={}", dir.join("data").display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg("--cluster.listen-address=")
-        .arg("--log.level=warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
+/// The demo's Alertmanager (loopback, gossip off, its own storage; killed when
+/// dropped), ready before it is returned.
+async fn start_alertmanager(dir: &Path) -> LocalAlertmanager {
+    let binary = find_alertmanager()
+        .unwrap_or_else(|| binary("prometheus-alertmanager", "prometheus-alertmanager"));
+    let mut am = LocalAlertmanager::start(&binary, dir)
+        .await
         .expect("alertmanager starts");
-        let am = Self { child, port };
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while get(&format!("{}/-/ready", am.url())).await.is_none() {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "Alertmanager on port {port} never became ready"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        am
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Alertmanager {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-    }
+    am.wait_ready(Duration::from_secs(30))
+        .await
+        .expect("alertmanager becomes ready");
+    am
 }
 
 async fn get(url: &str) -> Option<Value> {
@@ -116,7 +75,7 @@ async fn get(url: &str) -> Option<Value> {
 
 /// Prometheus scraping the sandbox and evaluating `RULES` every second, notifying
 /// `alertmanager` if given; it has data once checkout's latency has a value.
-async fn prometheus(b: &Bench, alertmanager: Option<&Alertmanager>) -> LocalPrometheus {
+async fn prometheus(b: &Bench, alertmanager: Option<&LocalAlertmanager>) -> LocalPrometheus {
     let dir = b.dir.join("prometheus");
     std::fs::create_dir_all(&dir).expect("prometheus dir");
     let rules = dir.join("rules.yml");
@@ -297,9 +256,9 @@ async fn a_rule_that_cannot_fire_in_time_deviates_and_not_firing_deviates_when_i
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alerts_are_read_from_alertmanager_and_an_unreachable_one_is_exit_3() {
     let b = bench("alert-am", common::fast_shop()).await;
-    let am = Alertmanager::start(&b.dir.join("alertmanager")).await;
+    let am = start_alertmanager(&b.dir.join("alertmanager")).await;
     let server = prometheus(&b, Some(&am)).await;
-    let block = format!("  alertmanager: {{url: '{}'}}\n", am.url());
+    let block = format!("  alertmanager: {{url: '{}'}}\n", am.url);
     let scenario = latency_scenario(
         &b,
         "am",
