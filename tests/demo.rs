@@ -251,8 +251,8 @@ fn recovery_matches_the_kube_probe(journal: &str) {
         .expect("the probe saw checkout whole again");
     let last_short = samples
         .iter()
-        .filter(|s| s.0 < first_whole.0 && s.1 < desired)
-        .last()
+        .rev()
+        .find(|s| s.0 < first_whole.0 && s.1 < desired)
         .expect("the probe saw checkout short of its replicas after the eviction");
     assert!(
         first_whole.0 - last_short.0 <= INTERVAL_MS * 3 / 2,
