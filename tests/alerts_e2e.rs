@@ -16,7 +16,7 @@ use std::time::Duration;
 use prometheus_http_query::reqwest;
 use sandbox_bench::{Bench, bench};
 use serde_json::Value;
-use shakedown::demo::{LocalPrometheus, find_prometheus};
+use shakedown::demo::{LocalAlertmanager, LocalPrometheus, find_alertmanager, find_prometheus};
 
 /// Checkout's mean latency over 3 s above 200 ms: a 300 ms netem delay on every pod
 /// fires it within a few evaluations, the healthy shop never does.
@@ -50,64 +50,31 @@ fn free_port() -> u16 {
     listener.local_addr().expect("address").port()
 }
 
-/// A real Alertmanager on loopback, gossip off, its own storage; killed when dropped.
-struct Alertmanager {
-    child: tokio::process::Child,
-    port: u16,
-}
-
-impl Alertmanager {
-    async fn start(dir: &Path) -> Self {
-        Self::start_at(dir, free_port()).await
-    }
-
-    /// On `port`, keeping what `dir` holds (a restarted Alertmanager reads back the
-    /// silences it wrote there when it was stopped).
-    async fn start_at(dir: &Path, port: u16) -> Self {
-        std::fs::create_dir_all(dir.join("data")).expect("alertmanager dir");
-        let config = dir.join("alertmanager.yml");
-        std::fs::write(
-            &config,
-            "route: {receiver: blackhole, group_wait: 0s}\nreceivers: [{name: blackhole}]\n",
-        )
-        .expect("alertmanager config");
-        let log = std::fs::File::create(dir.join("alertmanager.log")).expect("log");
-        let child = tokio::process::Command::new(binary(
-            "prometheus-alertmanager",
-            "prometheus-alertmanager",
-        ))
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.path={}", dir.join("data").display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg("--cluster.listen-address=")
-        .arg("--log.level=warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
+/// The demo's Alertmanager (loopback, gossip off, its own storage; killed when
+/// dropped), ready before it is returned.
+async fn start_alertmanager(dir: &Path) -> LocalAlertmanager {
+    let binary = find_alertmanager()
+        .unwrap_or_else(|| binary("prometheus-alertmanager", "prometheus-alertmanager"));
+    let mut am = LocalAlertmanager::start(&binary, dir)
+        .await
         .expect("alertmanager starts");
-        let am = Self { child, port };
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while get(&format!("{}/-/ready", am.url())).await.is_none() {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "Alertmanager on port {port} never became ready"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        am
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
+    am.wait_ready(Duration::from_secs(30))
+        .await
+        .expect("alertmanager becomes ready");
+    am
 }
 
-impl Drop for Alertmanager {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-    }
+/// [`start_alertmanager`] on `port`, keeping what `dir` holds (a restart).
+async fn start_alertmanager_at(dir: &Path, port: u16) -> LocalAlertmanager {
+    let binary = find_alertmanager()
+        .unwrap_or_else(|| binary("prometheus-alertmanager", "prometheus-alertmanager"));
+    let mut am = LocalAlertmanager::start_on(&binary, dir, port)
+        .await
+        .expect("alertmanager starts");
+    am.wait_ready(Duration::from_secs(30))
+        .await
+        .expect("alertmanager becomes ready");
+    am
 }
 
 async fn get(url: &str) -> Option<Value> {
@@ -121,7 +88,7 @@ async fn get(url: &str) -> Option<Value> {
 
 /// Prometheus scraping the sandbox and evaluating `RULES` every second, notifying
 /// `alertmanager` if given; it has data once checkout's latency has a value.
-async fn prometheus(b: &Bench, alertmanager: Option<&Alertmanager>) -> LocalPrometheus {
+async fn prometheus(b: &Bench, alertmanager: Option<&LocalAlertmanager>) -> LocalPrometheus {
     let dir = b.dir.join("prometheus");
     std::fs::create_dir_all(&dir).expect("prometheus dir");
     let rules = dir.join("rules.yml");
@@ -302,9 +269,9 @@ async fn a_rule_that_cannot_fire_in_time_deviates_and_not_firing_deviates_when_i
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alerts_are_read_from_alertmanager_and_an_unreachable_one_is_exit_3() {
     let b = bench("alert-am", common::fast_shop()).await;
-    let am = Alertmanager::start(&b.dir.join("alertmanager")).await;
+    let am = start_alertmanager(&b.dir.join("alertmanager")).await;
     let server = prometheus(&b, Some(&am)).await;
-    let block = format!("  alertmanager: {{url: '{}'}}\n", am.url());
+    let block = format!("  alertmanager: {{url: '{}'}}\n", am.url);
     let scenario = latency_scenario(
         &b,
         "am",
@@ -403,14 +370,14 @@ fn time_of(value: &Value) -> jiff::Timestamp {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silence_is_active_during_the_fault_expired_after_success_and_bounded_by_its_window() {
     let b = bench("silence-ok", common::fast_shop()).await;
-    let am = Alertmanager::start(&b.dir.join("alertmanager")).await;
-    let scenario = silence_scenario(&b, "silenced", "4s", &am.url());
+    let am = start_alertmanager(&b.dir.join("alertmanager")).await;
+    let scenario = silence_scenario(&b, "silenced", "4s", &am.url.clone());
     let child = b
         .command(&["run", scenario.to_str().unwrap()])
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
-    let silence = active_silence(&am.url()).await;
+    let silence = active_silence(&am.url.clone()).await;
     let id = silence["id"].as_str().expect("id");
     // It is up before the fault lands, and still up while the fault holds (the netem
     // annotation is on the pods).
@@ -420,10 +387,10 @@ async fn a_silence_is_active_during_the_fault_expired_after_success_and_bounded_
             .any(|line| line.contains("shakedown.dev/fault"))
     })
     .await;
-    assert_eq!(silence_state(&am.url(), id).await, "active");
+    assert_eq!(silence_state(&am.url.clone(), id).await, "active");
     let out = child.wait_with_output().await.expect("run ends");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(silence_state(&am.url(), id).await, "expired");
+    assert_eq!(silence_state(&am.url.clone(), id).await, "expired");
 
     let journal = journal(&b);
     let run_id = journal[0]["runId"].as_str().expect("run id");
@@ -474,18 +441,18 @@ async fn a_silence_is_active_during_the_fault_expired_after_success_and_bounded_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigint_expires_the_silence() {
     let b = bench("silence-int", common::fast_shop()).await;
-    let am = Alertmanager::start(&b.dir.join("alertmanager")).await;
-    let scenario = silence_scenario(&b, "interrupted", "2m", &am.url());
+    let am = start_alertmanager(&b.dir.join("alertmanager")).await;
+    let scenario = silence_scenario(&b, "interrupted", "2m", &am.url.clone());
     let child = b
         .command(&["run", scenario.to_str().unwrap()])
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
-    let silence = active_silence(&am.url()).await;
+    let silence = active_silence(&am.url.clone()).await;
     let (out, _) = sandbox_bench::signal(child, "INT").await;
     assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
     let id = silence["id"].as_str().expect("id");
-    assert_eq!(silence_state(&am.url(), id).await, "expired");
+    assert_eq!(silence_state(&am.url.clone(), id).await, "expired");
 }
 
 /// Waits until the run's journal records the silence's id (`silenceCreated`).
@@ -503,19 +470,19 @@ async fn silence_journaled(b: &Bench) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_sigkill_recover_expires_the_silence_from_the_journal_or_alertmanagers_list() {
     let b = bench("silence-kill", common::fast_shop()).await;
-    let am = Alertmanager::start(&b.dir.join("alertmanager")).await;
+    let am = start_alertmanager(&b.dir.join("alertmanager")).await;
     for (round, lose_the_id) in [(1, false), (2, true)] {
-        let scenario = silence_scenario(&b, &format!("killed-{round}"), "2m", &am.url());
+        let scenario = silence_scenario(&b, &format!("killed-{round}"), "2m", &am.url.clone());
         let mut child = b
             .command(&["run", scenario.to_str().unwrap()])
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn");
-        let silence = active_silence(&am.url()).await;
+        let silence = active_silence(&am.url.clone()).await;
         silence_journaled(&b).await;
         child.kill().await.expect("SIGKILL");
         let id = silence["id"].as_str().expect("id");
-        assert_eq!(silence_state(&am.url(), id).await, "active");
+        assert_eq!(silence_state(&am.url.clone(), id).await, "active");
         let journal_path =
             std::fs::canonicalize(b.out().join("latest/journal.jsonl")).expect("journal");
         if lose_the_id {
@@ -540,7 +507,7 @@ async fn after_sigkill_recover_expires_the_silence_from_the_journal_or_alertmana
             listed.contains(&format!("silence/{id}: would expire it")),
             "{listed}"
         );
-        assert_eq!(silence_state(&am.url(), id).await, "active");
+        assert_eq!(silence_state(&am.url.clone(), id).await, "active");
         // --force: the SIGKILLed run's lock is still within its lease.
         let out = b
             .command(&["recover", "--force", "--journal", journal_arg])
@@ -549,7 +516,7 @@ async fn after_sigkill_recover_expires_the_silence_from_the_journal_or_alertmana
             .expect("recover");
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         assert_eq!(
-            silence_state(&am.url(), id).await,
+            silence_state(&am.url.clone(), id).await,
             "expired",
             "round {round}"
         );
@@ -560,8 +527,8 @@ async fn after_sigkill_recover_expires_the_silence_from_the_journal_or_alertmana
 async fn an_alertmanager_down_at_expiry_is_exit_4_and_recover_expires_the_silence_later() {
     let b = bench("silence-down", common::fast_shop()).await;
     let dir = b.dir.join("alertmanager");
-    let am = Alertmanager::start(&dir).await;
-    let (url, port) = (am.url(), am.port);
+    let am = start_alertmanager(&dir).await;
+    let (url, port) = (am.url.clone(), am.port);
     let scenario = silence_scenario(&b, "am-down", "6s", &url);
     let child = b
         .command(&["run", scenario.to_str().unwrap()])
@@ -571,13 +538,7 @@ async fn an_alertmanager_down_at_expiry_is_exit_4_and_recover_expires_the_silenc
     let silence = active_silence(&url).await;
     let id = silence["id"].as_str().expect("id").to_owned();
     // Stopped gracefully, it writes its silences to disk for the restart below.
-    let mut am = am;
-    let pid = am.child.id().expect("alertmanager runs").to_string();
-    std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill");
-    am.child.wait().await.expect("alertmanager stops");
+    am.terminate().await;
     let out = child.wait_with_output().await.expect("run ends");
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     assert!(
@@ -593,8 +554,8 @@ async fn an_alertmanager_down_at_expiry_is_exit_4_and_recover_expires_the_silenc
         "{journal:?}"
     );
 
-    let am = Alertmanager::start_at(&dir, port).await;
-    assert_eq!(silence_state(&am.url(), &id).await, "active");
+    let am = start_alertmanager_at(&dir, port).await;
+    assert_eq!(silence_state(&am.url.clone(), &id).await, "active");
     let journal_path = b.out().join("latest/journal.jsonl");
     let out = b
         .command(&["recover", "--journal", journal_path.to_str().unwrap()])
@@ -602,13 +563,13 @@ async fn an_alertmanager_down_at_expiry_is_exit_4_and_recover_expires_the_silenc
         .await
         .expect("recover");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(silence_state(&am.url(), &id).await, "expired");
+    assert_eq!(silence_state(&am.url.clone(), &id).await, "expired");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_experiments_silence_covers_the_whole_run_and_is_expired_at_its_end() {
     let b = bench("silence-run", common::fast_shop()).await;
-    let am = Alertmanager::start(&b.dir.join("alertmanager")).await;
+    let am = start_alertmanager(&b.dir.join("alertmanager")).await;
     b.scenario(
         "step",
         "  target: {pods: {namespace: shop, selector: app=checkout, mode: all}}\n  fault: {type: network-latency, delay: 300ms, duration: 2s}\n  recovery: {within: 3s}\n",
@@ -618,7 +579,7 @@ async fn an_experiments_silence_covers_the_whole_run_and_is_expired_at_its_end()
         &experiment,
         format!(
             "apiVersion: shakedown.dev/v1alpha1\nkind: Experiment\nmetadata: {{name: silenced-run}}\nspec:\n  alertmanager: {{url: '{}'}}\n  silence: {{matchers: ['severity=\"page\"'], margin: 10s}}\n  steps:\n    - scenario: step.yaml\n    - scenario: step.yaml\n",
-            am.url()
+            am.url.clone()
         ),
     )
     .expect("experiment");
@@ -631,7 +592,7 @@ async fn an_experiments_silence_covers_the_whole_run_and_is_expired_at_its_end()
         .expect("the run's silence");
     assert!(created.get("step").is_none_or(Value::is_null), "{created}");
     let id = created["id"].as_str().expect("id");
-    assert_eq!(silence_state(&am.url(), id).await, "expired");
+    assert_eq!(silence_state(&am.url.clone(), id).await, "expired");
     // Both steps ran under it: it was created before the first fault and expired after
     // the last revert.
     let seq = |kind: &str, first: bool| {
@@ -668,18 +629,18 @@ async fn a_silence_with_an_unreachable_alertmanager_is_exit_3_before_anything_is
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_kill_switch_expires_the_silence() {
     let b = bench("silence-halt", common::fast_shop()).await;
-    let am = Alertmanager::start(&b.dir.join("alertmanager")).await;
-    let scenario = silence_scenario(&b, "halted", "2m", &am.url());
+    let am = start_alertmanager(&b.dir.join("alertmanager")).await;
+    let scenario = silence_scenario(&b, "halted", "2m", &am.url.clone());
     let child = b
         .command(&["run", scenario.to_str().unwrap()])
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
-    let silence = active_silence(&am.url()).await;
+    let silence = active_silence(&am.url.clone()).await;
     let halt = b.shakedown(&["halt", "--reason", "silence drill"]).await;
     assert_eq!(halt.status.code(), Some(0), "{}", stderr(&halt));
     let out = child.wait_with_output().await.expect("run ends");
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
     let id = silence["id"].as_str().expect("id");
-    assert_eq!(silence_state(&am.url(), id).await, "expired");
+    assert_eq!(silence_state(&am.url.clone(), id).await, "expired");
 }

@@ -82,7 +82,13 @@ fn global_flags_parse_like_kubectl() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = shakedown(&["validate", "--dry-run", "scenarios/pod-delete.yaml"]);
+    let out = shakedown(&[
+        "--prometheus-url",
+        "http://127.0.0.1:9",
+        "validate",
+        "--dry-run",
+        "scenarios/pod-delete.yaml",
+    ]);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -294,6 +300,8 @@ fn works_as_a_kubectl_plugin() {
     );
     let out = Command::new("kubectl")
         .args(["shakedown", "validate", "scenarios/pod-delete.yaml"])
+        // The example relies on the flag for its Prometheus (issue 11 item 5).
+        .env("SHAKEDOWN_PROMETHEUS_URL", "http://127.0.0.1:9")
         .env("PATH", path)
         .output()
         .expect("kubectl is on PATH (scripts/test.sh installs it)");
@@ -323,7 +331,15 @@ fn works_as_a_kubectl_plugin() {
 #[test]
 fn a_closed_stdout_never_turns_a_verdict_into_a_panic() {
     let cases: [(&[&str], i32); 5] = [
-        (&["validate", "scenarios/pod-delete.yaml"], 0),
+        (
+            &[
+                "--prometheus-url",
+                "http://127.0.0.1:9",
+                "validate",
+                "scenarios/pod-delete.yaml",
+            ],
+            0,
+        ),
         (
             &[
                 "validate",
@@ -476,7 +492,15 @@ fn every_run_keeps_its_own_folder_and_latest_points_at_the_newest() {
 #[test]
 fn validate_prints_a_versioned_validation_result_as_json_or_yaml() {
     let bad = "tests/fixtures/invalid/unknown-key-mode-typo.yaml";
-    let out = shakedown(&["validate", "-o", "json", "scenarios/pod-delete.yaml", bad]);
+    // The example relies on the flag for its Prometheus (issue 11 item 5).
+    let flag = ["--prometheus-url", "http://127.0.0.1:9"];
+    let out = shakedown(
+        &[
+            &flag[..],
+            &["validate", "-o", "json", "scenarios/pod-delete.yaml", bad],
+        ]
+        .concat(),
+    );
     assert_eq!(out.status.code(), Some(2));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
     assert_eq!(json["apiVersion"], "shakedown.dev/v1");
@@ -500,12 +524,24 @@ fn validate_prints_a_versioned_validation_result_as_json_or_yaml() {
             .is_some_and(|m| m.contains("unknown key `modee`")),
         "{problem}"
     );
-    let yaml = shakedown(&["validate", "-o", "yaml", "scenarios/pod-delete.yaml", bad]);
+    let yaml = shakedown(
+        &[
+            &flag[..],
+            &["validate", "-o", "yaml", "scenarios/pod-delete.yaml", bad],
+        ]
+        .concat(),
+    );
     assert_eq!(yaml.status.code(), Some(2));
     let from_yaml: serde_json::Value =
         serde_saphyr::from_str(&String::from_utf8_lossy(&yaml.stdout)).expect("stdout is YAML");
     assert_eq!(from_yaml, json, "the same document either way");
-    let ok = shakedown(&["validate", "-o", "json", "scenarios/pod-delete.yaml"]);
+    let ok = shakedown(
+        &[
+            &flag[..],
+            &["validate", "-o", "json", "scenarios/pod-delete.yaml"],
+        ]
+        .concat(),
+    );
     assert_eq!(ok.status.code(), Some(0));
     let ok: serde_json::Value = serde_json::from_slice(&ok.stdout).expect("json");
     assert_eq!(ok["valid"], true);

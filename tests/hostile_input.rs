@@ -342,6 +342,8 @@ fn the_allow_path_flag_widens_where_references_may_resolve() {
     assert_refused(&validate(&file, |_| {}), "is outside");
     let allowed = validate(&file, |c| {
         c.arg("--allow-path").arg(&dir);
+        // The example relies on the flag for its Prometheus (issue 11 item 5).
+        c.env("SHAKEDOWN_PROMETHEUS_URL", "http://127.0.0.1:9");
     });
     assert_eq!(allowed.code, Some(0), "{}", allowed.stderr);
 }

@@ -127,7 +127,10 @@ fn one_file_reports_all_of_its_errors() {
 fn the_shipped_examples_validate() {
     let files = support::example_files();
     assert!(files.len() >= 7, "examples missing: {files:?}");
+    // The scenarios and the demo experiment name no Prometheus: they rely on the flag
+    // (issue 11 item 5: a query with no Prometheus anywhere is invalid input).
     let output = Command::new(env!("CARGO_BIN_EXE_shakedown"))
+        .args(["--prometheus-url", "http://127.0.0.1:9"])
         .arg("validate")
         .args(&files)
         .output()
@@ -152,4 +155,63 @@ fn the_shipped_examples_validate() {
             "{required} is missing"
         );
     }
+}
+
+/// Issue 11 item 5: a PromQL hypothesis with no Prometheus anywhere was accepted by
+/// `validate` and `plan` and refused only by `run`. All three now say so (exit 2) at the
+/// hypothesis's file:line:col, and the flag (or its environment variable) satisfies all
+/// three alike.
+#[test]
+fn a_promql_hypothesis_without_prometheus_is_invalid_for_validate_plan_and_run() {
+    let shakedown = |args: &[&str], url: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_shakedown"));
+        command
+            .args(["--kubeconfig", "/nonexistent/kubeconfig", "--yes"])
+            .args(args)
+            .env_remove("SHAKEDOWN_PROMETHEUS_URL");
+        if let Some(url) = url {
+            command.env("SHAKEDOWN_PROMETHEUS_URL", url);
+        }
+        command.output().expect("run shakedown")
+    };
+    for command in ["validate", "plan", "run"] {
+        let out = shakedown(&[command, "scenarios/pod-delete.yaml"], None);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{command}: {stderr}");
+        assert!(
+            stderr.contains(
+                "scenarios/pod-delete.yaml:26:7: hypothesis `checkout error ratio below 1%` queries Prometheus, but no Prometheus is configured (add a `prometheus: {url: http://…}` block"
+            ) && stderr.contains("--prometheus-url"),
+            "{command}: {stderr}"
+        );
+        assert!(
+            !stderr.contains("kubeconfig"),
+            "refused before connecting: {stderr}"
+        );
+    }
+    let out = shakedown(
+        &["validate", "scenarios/pod-delete.yaml"],
+        Some("http://127.0.0.1:9"),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = shakedown(
+        &[
+            "--prometheus-url",
+            "http://127.0.0.1:9",
+            "validate",
+            "scenarios/pod-delete.yaml",
+        ],
+        None,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

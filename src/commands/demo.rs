@@ -42,47 +42,137 @@ pub async fn demo(
     }
 }
 
+/// The demo's servers, stopped together on every exit path.
+struct Servers {
+    sandbox: shakedown_sandbox::SandboxHandle,
+    prometheus: crate::demo::LocalPrometheus,
+    alertmanager: Option<crate::demo::LocalAlertmanager>,
+}
+
+impl Servers {
+    async fn stop(self) {
+        self.prometheus.stop().await;
+        if let Some(am) = self.alertmanager {
+            am.stop().await;
+        }
+        self.sandbox.shutdown().await;
+    }
+
+    /// Waits for Prometheus's second scrape and Alertmanager's readiness, together.
+    async fn ready(&mut self) -> Result<(), DemoError> {
+        let patience = Duration::from_secs(60);
+        let alertmanager = async {
+            match self.alertmanager.as_mut() {
+                Some(am) => am.wait_ready(patience).await,
+                None => Ok(()),
+            }
+        };
+        let (scraped, am) = tokio::join!(
+            self.prometheus.wait_for(SCRAPED_TWICE, patience),
+            alertmanager
+        );
+        scraped.and(am)
+    }
+}
+
+/// Starts the sandbox, Alertmanager when it is installed, and Prometheus (scraping the
+/// sandbox, evaluating the demo's rules, notifying Alertmanager); writes the specs.
+async fn start_servers(
+    prometheus: &Path,
+    out: &Path,
+) -> Result<(Servers, std::path::PathBuf), DemoError> {
+    use crate::demo::{LocalAlertmanager, LocalPrometheus, alerting_config, start_sandbox};
+    let sandbox = start_sandbox().await?;
+    let alertmanager = match crate::demo::find_alertmanager() {
+        Some(binary) => match LocalAlertmanager::start(&binary, &out.join("alertmanager")).await {
+            Ok(am) => Some(am),
+            Err(e) => {
+                sandbox.shutdown().await;
+                return Err(e);
+            }
+        },
+        None => {
+            crate::say!(
+                "shakedown: Alertmanager is not installed, so alerts are read from Prometheus; {}",
+                crate::demo::ALERTMANAGER_HINT
+            );
+            None
+        }
+    };
+    let dir = out.join("prometheus");
+    let started = match alerting_config(&dir, alertmanager.as_ref().map(|am| am.port)) {
+        Ok(extra) => {
+            LocalPrometheus::start_configured(
+                prometheus,
+                &dir,
+                &sandbox.addr.to_string(),
+                &extra,
+                |_| Vec::new(),
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    let prometheus = match started {
+        Ok(prometheus) => prometheus,
+        Err(e) => {
+            if let Some(am) = alertmanager {
+                am.stop().await;
+            }
+            sandbox.shutdown().await;
+            return Err(e);
+        }
+    };
+    let servers = Servers {
+        sandbox,
+        prometheus,
+        alertmanager,
+    };
+    let am_url = servers.alertmanager.as_ref().map(|am| am.url.clone());
+    match crate::demo::write_demo_specs(&out.join("spec"), am_url.as_deref()) {
+        Ok(experiment) => Ok((servers, experiment)),
+        Err(e) => {
+            servers.stop().await;
+            Err(e)
+        }
+    }
+}
+
 async fn demo_async(
     prometheus: &Path,
     keep_running: bool,
     history: bool,
     global: &GlobalArgs,
 ) -> Result<Outcome, Failure> {
-    use crate::demo::{LocalPrometheus, start_sandbox, write_demo_specs};
     let stamp = jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S").to_string();
     let out = global.output_dir.join(format!("demo-{stamp}"));
     let spec_dir = out.join("spec");
-    let experiment = write_demo_specs(&spec_dir)?;
-    let sandbox = start_sandbox().await?;
+    let (mut servers, experiment) = start_servers(prometheus, &out).await?;
     let kubeconfig = out.join("kubeconfig");
-    sandbox
-        .write_kubeconfig(&kubeconfig)
-        .map_err(DemoError::Sandbox)?;
-    crate::say!("shakedown: sandbox cluster at {}", sandbox.url);
-    let mut prom = LocalPrometheus::start(
-        prometheus,
-        &out.join("prometheus"),
-        &sandbox.addr.to_string(),
-    )
-    .await?;
+    if let Err(e) = servers.sandbox.write_kubeconfig(&kubeconfig) {
+        servers.stop().await;
+        return Err(DemoError::Sandbox(e).into());
+    }
+    crate::say!("shakedown: sandbox cluster at {}", servers.sandbox.url);
+    if let Some(am) = &servers.alertmanager {
+        crate::say!("shakedown: alertmanager at {}", am.url);
+    }
     crate::say!(
         "shakedown: prometheus at {}, waiting for the first scrapes",
-        prom.url
+        servers.prometheus.url
     );
-    // The run starts once Prometheus has scraped the sandbox twice: the baseline's
-    // rates need two points, and nothing more is worth waiting for.
+    // The run starts once Prometheus has scraped the sandbox twice (the baseline's
+    // rates need two points) and Alertmanager answers: nothing more is worth waiting for.
     let warmed = tokio::select! {
-        ready = prom.wait_for(SCRAPED_TWICE, Duration::from_secs(60)) => Some(ready),
+        ready = servers.ready() => Some(ready),
         _ = tokio::signal::ctrl_c() => None,
     };
     let Some(warmed) = warmed else {
-        prom.stop().await;
-        sandbox.shutdown().await;
+        servers.stop().await;
         return Ok(Outcome::Interrupted(Signal::Int));
     };
     if let Err(e) = warmed {
-        prom.stop().await;
-        sandbox.shutdown().await;
+        servers.stop().await;
         return Err(e.into());
     }
     // The demo wrote this whole tree itself; `--output-dir` may put it outside the cwd.
@@ -92,8 +182,7 @@ async fn demo_async(
     let loaded = match spec::load_with(&experiment, &options) {
         Ok(loaded) => loaded,
         Err(diagnostics) => {
-            prom.stop().await;
-            sandbox.shutdown().await;
+            servers.stop().await;
             return Err(InvalidInput::Specs(vec![diagnostics]).into());
         }
     };
@@ -102,7 +191,7 @@ async fn demo_async(
         context: None,
         namespace: None,
         // The demo's own Prometheus needs no credentials: never send it the user's.
-        prometheus_url: Some(prom.url.clone()),
+        prometheus_url: Some(servers.prometheus.url.clone()),
         prometheus_token: None,
         prometheus_token_file: None,
         output_dir: out.clone(),
@@ -141,7 +230,7 @@ async fn demo_async(
     if options.dry_run != crate::plan::DryRun::Client {
         crate::demo::print_summary(&session::latest_run_dir(&out).unwrap_or(out));
     }
-    crate::demo::report_leftovers(&sandbox);
+    crate::demo::report_leftovers(&servers.sandbox);
     let interrupted = matches!(
         outcome,
         Ok(Outcome::Interrupted(_)) | Err(Failure::Interrupted(_))
@@ -152,10 +241,12 @@ async fn demo_async(
             "  kubectl --kubeconfig {} get pods -A",
             kubeconfig.display()
         );
-        crate::out!("  Prometheus: {}", prom.url);
+        crate::out!("  Prometheus: {}", servers.prometheus.url);
+        if let Some(am) = &servers.alertmanager {
+            crate::out!("  Alertmanager: {}", am.url);
+        }
         let _ = tokio::signal::ctrl_c().await;
     }
-    prom.stop().await;
-    sandbox.shutdown().await;
+    servers.stop().await;
     outcome
 }

@@ -18,6 +18,11 @@ pub async fn plan(
 ) -> Result<Outcome, Failure> {
     let loaded = super::load_spec(file, global)
         .map_err(|diagnostics| InvalidInput::Specs(vec![diagnostics]))?;
+    // The same refusal as `validate` and `run`: a query with no Prometheus to ask.
+    let missing = planner::unconfigured_prometheus(&loaded, global.prometheus_url.is_some());
+    if !missing.is_empty() {
+        return Err(InvalidInput::Specs(vec![missing]).into());
+    }
     let seed = global.seed.unwrap_or_else(planner::fresh_seed);
     let plan = match connect(global).await {
         Some(connection) => plan_against(&loaded, seed, &connection, global).await,

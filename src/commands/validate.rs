@@ -19,7 +19,17 @@ pub fn validate(
     let mut invalid = Vec::new();
     let mut results = Vec::new();
     for file in files {
-        match super::load_spec(file, global) {
+        // The spec alone, then what it needs from the flags: a Prometheus for its queries.
+        let checked = super::load_spec(file, global).and_then(|loaded| {
+            let missing =
+                crate::plan::unconfigured_prometheus(&loaded, global.prometheus_url.is_some());
+            if missing.is_empty() {
+                Ok(loaded)
+            } else {
+                Err(missing)
+            }
+        });
+        match checked {
             Ok(loaded) => {
                 let kind = match loaded.document {
                     spec::Document::Scenario(_) => "Scenario",

@@ -302,13 +302,9 @@ async fn denied(conn: &Connection, needed: &BTreeSet<Permission>) -> Vec<String>
 /// The hypotheses of a plan that query Prometheus: PromQL ones, and alert ones when no
 /// Alertmanager is configured; experiment-wide and every fault step's.
 pub fn promql_hypotheses(plan: &Plan) -> Vec<&Hypothesis> {
-    plan_hypotheses(plan)
+    plan.prometheus_hypotheses()
         .into_iter()
-        .filter(|h| match h.probe {
-            Probe::Promql(_) => true,
-            Probe::Alert(_) => plan.alertmanager.is_none(),
-            _ => false,
-        })
+        .map(|(_, h)| h)
         .collect()
 }
 

@@ -457,30 +457,18 @@ fn prometheus_settings(global: &SessionOptions) -> PrometheusSettings {
 
 /// A PromQL hypothesis with no Prometheus anywhere (no `spec.prometheus.url` in the
 /// file or what it includes, no `--prometheus-url`) is invalid input: refused before
-/// the cluster is even contacted, instead of every sample erroring at run time.
+/// the cluster is even contacted, by the check `validate` and `plan` make too.
 fn prometheus_configured(loaded: &[spec::Loaded], global: &SessionOptions) -> Result<(), Failure> {
-    if global.prometheus_url.is_some() {
-        return Ok(());
+    let invalid: Vec<spec::Diagnostics> = loaded
+        .iter()
+        .map(|file| planner::unconfigured_prometheus(file, global.prometheus_url.is_some()))
+        .filter(|found| !found.is_empty())
+        .collect();
+    if invalid.is_empty() {
+        Ok(())
+    } else {
+        Err(InvalidInput::Specs(invalid).into())
     }
-    let offline = PlanSettings {
-        seed: 0,
-        default_namespace: None,
-    };
-    for file in loaded {
-        let plan = planner::plan(file, &offline);
-        let has_url = plan.prometheus.as_ref().is_some_and(|p| p.url.is_some());
-        if let Some(h) = executor::promql_hypotheses(&plan).first()
-            && !has_url
-        {
-            let why = format!(
-                "{}: hypothesis `{}` queries Prometheus, but no Prometheus is configured: set spec.prometheus.url, or pass --prometheus-url (or SHAKEDOWN_PROMETHEUS_URL)",
-                file.path.display(),
-                h.name
-            );
-            return Err(InvalidInput::Flag(why.into()).into());
-        }
-    }
-    Ok(())
 }
 
 /// The kill switch, checked before anything is touched: a halted cluster refuses the

@@ -85,6 +85,9 @@ pub struct HypothesisState {
     /// is whichever is newer.
     pub verdict: Option<Verdict>,
     pub recent: VecDeque<f64>,
+    /// An alert hypothesis's measured time, once judged: `detected in 3.0s` (`firing
+    /// within`) or `resolved in 4.2s` (`resolved within`).
+    pub timing: Option<String>,
 }
 
 impl HypothesisState {
@@ -98,6 +101,7 @@ impl HypothesisState {
             outcome: None,
             verdict: None,
             recent: VecDeque::new(),
+            timing: None,
         }
     }
 
@@ -108,7 +112,11 @@ impl HypothesisState {
             (None, Some(o)) => words::sample_word(o).to_owned(),
             (None, None) => "no value yet".to_owned(),
         };
-        format!("{value} (limit {})", self.unit.threshold(&self.expectation))
+        let reading = format!("{value} (limit {})", self.unit.threshold(&self.expectation));
+        match &self.timing {
+            Some(timing) => format!("{reading} · {timing}"),
+            None => reading,
+        }
     }
 
     /// What the row is coloured by: a verdict once there is one, else the last sample.
@@ -266,6 +274,13 @@ impl Model {
                 }
                 if let Some(h) = self.hypothesis_mut(v.step.as_deref(), &v.hypothesis) {
                     h.verdict = Some(v.verdict);
+                    let resolves = h.expectation.trim_start().starts_with("resolved within");
+                    let shown = |ms: u64| crate::report::text::duration(ms);
+                    if let Some(ms) = v.detect_ms {
+                        h.timing = Some(format!("detected in {}", shown(ms)));
+                    } else if let Some(ms) = v.recovery_ms.filter(|_| resolves) {
+                        h.timing = Some(format!("resolved in {}", shown(ms)));
+                    }
                 }
             }
             RunEvent::StepFinished { step, .. } | RunEvent::StepSkipped { step, .. } => {
@@ -530,5 +545,62 @@ mod tests {
         assert_eq!(h.state(), Shade::Deviated);
         assert_eq!(h.sparkline(8).chars().count(), 1);
         assert_eq!(model.left(at(40)).map(|l| l.0), Some(Duration::ZERO));
+    }
+
+    /// Issue 16 item 3: the live view shows an alert's time to detect and to resolve.
+    #[test]
+    fn an_alert_row_shows_its_time_to_detect_then_to_resolve() {
+        let alert = r#"alert CheckoutHighLatency{service="checkout"}"#;
+        let verdict = |name: &str, phase, recovery_ms, detect_ms| {
+            RunEvent::HypothesisVerdict(crate::events::HypothesisVerdict {
+                step: Some("1".into()),
+                hypothesis: String::from(name),
+                phase,
+                verdict: Verdict::Passed,
+                expectation: String::new(),
+                message: String::new(),
+                samples: 3,
+                passed: 2,
+                recovery_ms,
+                detect_ms,
+            })
+        };
+        let records = [
+            RunEvent::RunStarted(RunStarted {
+                run_id: "r".into(),
+                experiment: "e".into(),
+                source: "e.yaml".into(),
+                seed: 1,
+                context: None,
+                api_server: None,
+                prometheus_url: None,
+                dry_run: "none".into(),
+                version: "0".into(),
+                steps: vec![step(
+                    "1",
+                    "slow net",
+                    vec![
+                        hypothesis("fires", alert, "firing within 7s"),
+                        hypothesis("resolves", alert, "resolved within 20s"),
+                    ],
+                )],
+                hypotheses: vec![],
+                labels: Default::default(),
+            }),
+            RunEvent::StepStarted { step: "1".into() },
+            verdict("fires", Phase::During, None, Some(3000)),
+            verdict("resolves", Phase::After, Some(4200), None),
+        ];
+        let mut model = Model::default();
+        for (i, event) in records.into_iter().enumerate() {
+            model.apply(&Record {
+                seq: i as u64,
+                at: at(0),
+                event,
+            });
+        }
+        let readings: Vec<String> = model.hypotheses.iter().map(|h| h.reading()).collect();
+        assert!(readings[0].ends_with(" · detected in 3.0s"), "{readings:?}");
+        assert!(readings[1].ends_with(" · resolved in 4.2s"), "{readings:?}");
     }
 }

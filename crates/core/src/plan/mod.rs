@@ -12,6 +12,7 @@
 
 mod blast_radius;
 mod display;
+mod prometheus;
 mod select;
 
 use std::path::Path;
@@ -21,6 +22,7 @@ use serde::Serialize;
 
 pub use blast_radius::{DrainScope, evicted_by_drain};
 pub use display::{PlanEntry, describe_fault, describe_target};
+pub use prometheus::unconfigured_prometheus;
 pub use select::{
     Inventory, NodeInfo, PodInfo, TargetError, candidates, derive_seed, select_targets,
 };

@@ -48,6 +48,17 @@ pub struct RunSummary {
     pub hypotheses: BTreeMap<String, Option<u64>>,
     /// Every check's verdict, keyed `step id · hypothesis · phase`.
     pub checks: BTreeMap<String, String>,
+    /// Per alert, keyed `step id · alert probe`: its time to detect and to resolve.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub alerts: BTreeMap<String, AlertTimes>,
+}
+
+/// One alert's times in one run (from summary.json's `alerts`).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlertTimes {
+    pub detect_ms: Option<u64>,
+    pub resolve_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -89,6 +100,18 @@ struct SummaryDoc {
     experiment_hypotheses: Vec<HypothesisDoc>,
     #[serde(default)]
     recovery_times: Vec<RecoveryDoc>,
+    #[serde(default)]
+    alerts: Vec<AlertDoc>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AlertDoc {
+    #[serde(default)]
+    step: Option<String>,
+    alert: String,
+    #[serde(flatten)]
+    times: AlertTimes,
 }
 
 #[derive(Deserialize, Default)]
@@ -175,7 +198,23 @@ pub fn parse(folder: &str, text: &str) -> Result<RunSummary, String> {
             checks.insert(key, text::clean_line(&c.verdict));
         }
     }
+    let alerts = doc
+        .alerts
+        .iter()
+        .map(|a| {
+            let step = a.step.as_deref().unwrap_or("run");
+            (
+                format!(
+                    "{} · {}",
+                    text::clean_line(step),
+                    text::clean_line(&a.alert)
+                ),
+                a.times,
+            )
+        })
+        .collect();
     Ok(RunSummary {
+        alerts,
         folder: folder.to_owned(),
         run_id: text::clean_line(&doc.run_id),
         experiment: text::clean_line(&doc.experiment),
@@ -407,7 +446,7 @@ pub fn table(runs: &[&RunSummary], unreadable: &[(&str, &str)]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<16}  {:<20}  {:<9}  {:>5}  {:>7}  RECOVERY (owners; hypotheses)",
+        "{:<16}  {:<20}  {:<9}  {:>5}  {:>7}  RECOVERY (owners; alerts; hyp.)",
         "STARTED (UTC)", "EXPERIMENT", "VERDICT", "SCORE", "TOOK"
     );
     for r in runs {
@@ -443,12 +482,44 @@ fn recovery_cell(r: &RunSummary) -> String {
         .iter()
         .filter_map(|(name, ms)| ms.map(|ms| format!("{name} {}", text::duration(ms))))
         .collect();
-    match (owners.is_empty(), hypotheses.is_empty()) {
+    let mut cell = match (owners.is_empty(), hypotheses.is_empty()) {
         (true, true) => "-".into(),
         (false, true) => owners.join(", "),
         (true, false) => format!("; {}", hypotheses.join(", ")),
         (false, false) => format!("{}; {}", owners.join(", "), hypotheses.join(", ")),
+    };
+    // Alerts go before the hypotheses, whose long names the table's width cuts first.
+    let alerts = alert_cell(r);
+    if !alerts.is_empty() {
+        let (owners, hypotheses) = cell.split_once("; ").unwrap_or((cell.as_str(), ""));
+        let owners = if owners == "-" { "" } else { owners };
+        cell = format!("{owners}; {alerts}; {hypotheses}");
+        cell = cell.trim_end_matches("; ").to_owned();
     }
+    cell
+}
+
+/// `CheckoutHighLatency detect 3.0s resolve 4.2s`: each alert by its name alone.
+fn alert_cell(r: &RunSummary) -> String {
+    let shown: Vec<String> = r
+        .alerts
+        .iter()
+        .filter(|(_, t)| t.detect_ms.is_some() || t.resolve_ms.is_some())
+        .map(|(key, t)| {
+            let probe = key.split_once(" · ").map_or(key.as_str(), |(_, p)| p);
+            let name = probe.trim_start_matches("alert ");
+            let name = name.split('{').next().unwrap_or(name);
+            let mut out = name.to_owned();
+            if let Some(ms) = t.detect_ms {
+                out.push_str(&format!(" detect {}", text::duration(ms)));
+            }
+            if let Some(ms) = t.resolve_ms {
+                out.push_str(&format!(" resolve {}", text::duration(ms)));
+            }
+            out
+        })
+        .collect();
+    shown.join(", ")
 }
 
 /// `deployment/shop/checkout` → `checkout`: the table has no room for the kind and
@@ -554,20 +625,12 @@ pub fn compare(a: &RunSummary, b: &RunSummary) -> String {
     if rows.is_empty() {
         out.push_str("Neither run measured a recovery.\n");
     } else {
-        out.push_str("| what | before | after | Δ | Δ% |\n|---|---|---|---|---|\n");
-        for (what, x, y) in rows {
-            let (delta, pct) = match (x, y) {
-                (Some(x), Some(y)) => (delta_seconds(x, y), delta_percent(x, y)),
-                _ => (String::new(), String::new()),
-            };
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {delta} | {pct} |",
-                text::md(&what),
-                x.map_or_else(|| "-".into(), text::duration),
-                y.map_or_else(|| "-".into(), text::duration),
-            );
-        }
+        times_table(&mut out, rows);
+    }
+    let rows = alert_rows(a, b);
+    if !rows.is_empty() {
+        out.push_str("\n### Alert times\n\n");
+        times_table(&mut out, rows);
     }
 
     let names_a: BTreeSet<&String> = a.hypotheses.keys().collect();
@@ -582,6 +645,47 @@ pub fn compare(a: &RunSummary, b: &RunSummary) -> String {
         }
     }
     out
+}
+
+/// `| what | before | after | Δ | Δ% |`, one row per measured time.
+fn times_table(out: &mut String, rows: Vec<(String, Option<u64>, Option<u64>)>) {
+    out.push_str("| what | before | after | Δ | Δ% |\n|---|---|---|---|---|\n");
+    for (what, x, y) in rows {
+        let (delta, pct) = match (x, y) {
+            (Some(x), Some(y)) => (delta_seconds(x, y), delta_percent(x, y)),
+            _ => (String::new(), String::new()),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {delta} | {pct} |",
+            text::md(&what),
+            x.map_or_else(|| "-".into(), text::duration),
+            y.map_or_else(|| "-".into(), text::duration),
+        );
+    }
+}
+
+/// `(what, before, after)` of every alert's time to detect and to resolve either run
+/// measured.
+fn alert_rows(a: &RunSummary, b: &RunSummary) -> Vec<(String, Option<u64>, Option<u64>)> {
+    let keys: BTreeSet<&String> = a.alerts.keys().chain(b.alerts.keys()).collect();
+    let mut rows = Vec::new();
+    for k in keys {
+        let (x, y) = (a.alerts.get(k), b.alerts.get(k));
+        for (what, pick) in [
+            (
+                "time to detect",
+                (|t: &AlertTimes| t.detect_ms) as fn(&AlertTimes) -> Option<u64>,
+            ),
+            ("time to resolve", |t: &AlertTimes| t.resolve_ms),
+        ] {
+            let (x, y) = (x.and_then(pick), y.and_then(pick));
+            if x.is_some() || y.is_some() {
+                rows.push((format!("{what}: {k}"), x, y));
+            }
+        }
+    }
+    rows
 }
 
 /// `(what, before, after)` of every owner and hypothesis recovery either run measured.
@@ -773,6 +877,52 @@ mod tests {
         assert_eq!(r.hypotheses["error ratio"], Some(900));
         assert_eq!(r.checks["1 · error ratio · after"], "passed");
         assert_eq!(r.score, Some(1.0));
+    }
+
+    /// Issue 16 item 3: compare shows each alert's time to detect and to resolve.
+    #[test]
+    fn compare_shows_each_alerts_time_to_detect_and_resolve() {
+        let with_alert = |id: &str, detect: u64, resolve: Option<u64>| {
+            let mut doc: serde_json::Value =
+                serde_json::from_str(&summary(id, "2026-11-01T10:00:00Z", 1500, 1.0)).unwrap();
+            doc["alerts"] = serde_json::json!([{"step": "2",
+                "alert": "alert CheckoutHighLatency{service=\"checkout\"}",
+                "detectMs": detect, "resolveMs": resolve, "hypotheses": ["fires"]}]);
+            parse(id, &doc.to_string()).expect("parses")
+        };
+        let (a, b) = (
+            with_alert("r1", 3000, Some(4000)),
+            with_alert("r2", 4500, None),
+        );
+        let key = "2 · alert CheckoutHighLatency{service=\"checkout\"}";
+        assert_eq!(
+            a.alerts[key],
+            AlertTimes {
+                detect_ms: Some(3000),
+                resolve_ms: Some(4000)
+            }
+        );
+        let md = compare(&a, &b);
+        let section = md.split("### Alert times").nth(1).expect(&md);
+        assert!(section.contains("| time to detect: 2 · alert CheckoutHighLatency{service=\"checkout\"} | 3.0s | 4.5s | +1.5s | +50% |"), "{md}");
+        assert!(section.contains("| time to resolve: 2 · alert CheckoutHighLatency{service=\"checkout\"} | 4.0s | - |"), "{md}");
+        // `history` shows them before the hypotheses (the table's width cuts the end).
+        let listed = table(&[&a], &[]);
+        assert!(
+            listed
+                .lines()
+                .next()
+                .is_some_and(|l| l.ends_with("RECOVERY (owners; alerts; hyp.)")),
+            "{listed}"
+        );
+        assert_eq!(
+            recovery_cell(&a),
+            "checkout 1.5s; CheckoutHighLatency detect 3.0s resolve 4.0s; error ratio 900ms"
+        );
+        // A run without alerts says nothing about them.
+        let plain = run("r3", "2026-11-01T10:00:00Z", 1500, 1.0);
+        assert!(plain.alerts.is_empty());
+        assert!(!compare(&plain, &plain).contains("Alert times"));
     }
 
     #[test]

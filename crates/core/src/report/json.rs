@@ -62,6 +62,24 @@ struct Summary<'a> {
     steps: Vec<StepJson>,
     experiment_hypotheses: Vec<HypothesisJson>,
     recovery_times: Vec<RecoveryJson>,
+    /// Per alert (one alert probe in one step): its time to detect and to resolve.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    alerts: Vec<AlertJson>,
+}
+
+/// One alert's times, from its `firing within` and `resolved within` hypotheses.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+struct AlertJson {
+    step: Option<String>,
+    /// The alert probe: `alert CheckoutHighLatency{service="checkout"}`.
+    alert: String,
+    /// From the injection to the first sample that saw it firing.
+    detect_ms: Option<u64>,
+    /// From the revert to the first of the samples in a row that saw it resolved.
+    resolve_ms: Option<u64>,
+    /// The hypotheses that judged it.
+    hypotheses: Vec<String>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -118,6 +136,10 @@ struct HypothesisJson {
     #[serde(skip_serializing_if = "Option::is_none")]
     detect_ms: Option<u64>,
     checks: Vec<CheckJson>,
+    /// `resolved within` (alert hypotheses): from the revert to the first of the samples
+    /// in a row that saw the alert resolved. Absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resolve_ms: Option<u64>,
 }
 
 /// An expectation as numbers, in the query's own unit.
@@ -252,6 +274,17 @@ fn summary(view: &RunView) -> Summary<'_> {
             .map(|h| hypothesis(h, planned(view, None, &h.name)))
             .collect(),
         recovery_times: recoveries(view),
+        alerts: view
+            .alerts()
+            .into_iter()
+            .map(|a| AlertJson {
+                step: a.step,
+                alert: text::clean_line(&a.alert),
+                detect_ms: a.detect_ms,
+                resolve_ms: a.resolve_ms,
+                hypotheses: a.hypotheses.iter().map(|h| text::clean_line(h)).collect(),
+            })
+            .collect(),
     }
 }
 
@@ -357,6 +390,7 @@ fn hypothesis(h: &HypothesisView, planned: Option<&PlannedHypothesis>) -> Hypoth
                 detect_ms: c.verdict.as_ref().and_then(|v| v.detect_ms),
             })
             .collect(),
+        resolve_ms: h.resolve_ms(),
     }
 }
 

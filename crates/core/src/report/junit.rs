@@ -142,6 +142,23 @@ fn properties(view: &RunView, step: Option<&StepView>) -> Vec<Property> {
             add("fault", fault);
         }
     }
+    // Per alert of this suite: its time to detect and to resolve, for dashboards that
+    // read properties rather than case bodies.
+    let scope = step.map(|s| s.id.clone());
+    for alert in view.alerts().into_iter().filter(|a| a.step == scope) {
+        if let Some(ms) = alert.detect_ms {
+            add(
+                &format!("time_to_detect {}", alert.alert),
+                &text::duration(ms),
+            );
+        }
+        if let Some(ms) = alert.resolve_ms {
+            add(
+                &format!("time_to_resolve {}", alert.alert),
+                &text::duration(ms),
+            );
+        }
+    }
     add("exit_code", &view.exit_code().to_string());
     add("partial", if view.partial { "true" } else { "false" });
     props
@@ -426,8 +443,14 @@ fn check_body(view: &RunView, h: &HypothesisView, check: &CheckView) -> String {
             v.samples
         );
         let _ = writeln!(body, "observed: {}", clean_line(&v.message));
+        let resolves = h.expectation.trim_start().starts_with("resolved within");
         if let Some(ms) = v.recovery_ms {
-            let _ = writeln!(body, "time to recover: {}", text::duration(ms));
+            let what = if resolves {
+                "time to resolve"
+            } else {
+                "time to recover"
+            };
+            let _ = writeln!(body, "{what}: {}", text::duration(ms));
         }
         if let Some(ms) = v.detect_ms {
             let _ = writeln!(body, "time to detect: {}", text::duration(ms));

@@ -84,6 +84,7 @@ pub fn chart(view: &RunView, step: Option<&StepView>, h: &HypothesisView) -> Opt
             f(HEIGHT - TOP - BOTTOM)
         );
     }
+    alert_bands(&mut svg, &firing_intervals(view, step), &sx);
     let origin = if step.is_some() { "step" } else { "run" };
     axes(&mut svg, (t0, t1), (y0, y1), (&sx, &sy), origin);
     for limit in &limits {
@@ -104,6 +105,44 @@ pub fn chart(view: &RunView, step: Option<&StepView>, h: &HypothesisView) -> Opt
     plot(&mut svg, &series, &sx, &sy);
     svg.push_str("</svg>\n");
     Some(svg)
+}
+
+/// When the alerts of a step (or the experiment-wide ones) were seen firing, as
+/// `(alert, from ms, to ms)`, from every alert hypothesis's samples.
+fn firing_intervals(view: &RunView, step: Option<&StepView>) -> Vec<(String, i64, i64)> {
+    let hypotheses: Vec<&HypothesisView> = match step {
+        Some(s) => s.hypotheses.iter().collect(),
+        None => view.experiment_hypotheses.iter().collect(),
+    };
+    let mut out: Vec<(String, i64, i64)> = hypotheses
+        .into_iter()
+        .flat_map(|h| {
+            h.firing_intervals()
+                .into_iter()
+                .map(|(a, b)| (h.probe.clone(), a.as_millisecond(), b.as_millisecond()))
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// A band along the top of the plot for each interval an alert was firing, so a
+/// reader sees the alert against the values and the fault window.
+fn alert_bands(svg: &mut String, intervals: &[(String, i64, i64)], sx: &dyn Fn(i64) -> f64) {
+    for (alert, a, b) in intervals {
+        let (xa, xb) = (sx(*a).max(LEFT), sx(*b).min(WIDTH - RIGHT));
+        if xb < xa {
+            continue;
+        }
+        let _ = writeln!(
+            svg,
+            "<rect class=\"alert-firing\" x=\"{}\" y=\"{TOP}\" width=\"{}\" height=\"6\" fill=\"#ff7f0e\" fill-opacity=\"0.8\"><title>{}</title></rect>",
+            f(xa),
+            f((xb - xa).max(2.0)),
+            xml(&text::clean_line(&format!("{alert} firing")))
+        );
+    }
 }
 
 fn collect_series(h: &HypothesisView) -> BTreeMap<String, Series> {

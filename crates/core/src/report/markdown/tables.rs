@@ -67,6 +67,7 @@ pub(super) fn verdicts(view: &RunView) -> String {
                 );
             }
         }
+        alert_rows(&mut s, view, Some(&step.id));
         if let Some(kind) = step.fault_kind() {
             let (inject, revert) = if view.is_dry_run() {
                 dry_run_fault_cells(step)
@@ -94,9 +95,30 @@ pub(super) fn verdicts(view: &RunView) -> String {
                 );
             }
         }
+        alert_rows(&mut s, view, None);
         s.push('\n');
     }
     s
+}
+
+/// One row per alert of a step (or experiment-wide): its time to detect and to resolve,
+/// from its `firing within` and `resolved within` hypotheses.
+fn alert_rows(s: &mut String, view: &RunView, step: Option<&str>) {
+    for alert in view.alerts() {
+        if alert.step.as_deref() != step
+            || (alert.detect_ms.is_none() && alert.resolve_ms.is_none())
+        {
+            continue;
+        }
+        let shown = |ms: Option<u64>| ms.map_or_else(|| "–".to_owned(), text::duration);
+        let _ = writeln!(
+            s,
+            "| {} | timing | ⏱️ measured | time to detect {} · time to resolve {} |",
+            cell(&alert.alert),
+            shown(alert.detect_ms),
+            shown(alert.resolve_ms)
+        );
+    }
 }
 
 fn observed(view: &RunView, step: Option<&StepView>, c: &CheckView) -> String {
@@ -214,6 +236,13 @@ pub(super) fn hypotheses(view: &RunView, charts: &[Chart]) -> String {
             let _ = writeln!(
                 s,
                 "Time to detect: {} (from the injection to the first firing sample).\n",
+                text::duration(ms)
+            );
+        }
+        if let Some(ms) = h.resolve_ms() {
+            let _ = writeln!(
+                s,
+                "Time to resolve: {} (from the revert to the first of the samples in a row that saw it resolved).\n",
                 text::duration(ms)
             );
         }

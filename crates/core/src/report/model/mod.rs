@@ -9,6 +9,7 @@
 //! exit code and score (`outcome.rs`). This file holds the run itself and folds the
 //! journal into it.
 
+mod alerts;
 mod hypotheses;
 mod outcome;
 mod steps;
@@ -17,6 +18,7 @@ use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 
+pub use self::alerts::{AlertTimes, is_alert};
 pub use self::hypotheses::{CheckOutcome, CheckView, HypothesisView, Stats, stats};
 pub use self::outcome::{Score, verdict_key};
 pub use self::steps::{
