@@ -171,6 +171,9 @@ fn lateness(journal: &Path) -> Vec<(f64, f64)> {
         .collect()
 }
 
+// Both children are reaped by `wait_cpu` (wait4, for their own rusage), which clippy
+// cannot see.
+#[allow(clippy::zombie_processes)]
 async fn bench() {
     let seconds: u64 = std::env::var("SHAKEDOWN_BENCH_SECONDS")
         .ok()
