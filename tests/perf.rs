@@ -378,6 +378,7 @@ async fn recover_reverts_in_parallel_under_one_deadline_and_reports_each_target(
     let live_runs = shakedown::executor::recover::LiveRuns {
         lock_namespace: "default".into(),
         force: false,
+        ..Default::default()
     };
     let bus = EventBus::new(None, Progress::Quiet, system_clock());
     let started = std::time::Instant::now();
