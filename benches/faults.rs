@@ -164,33 +164,29 @@ fn pods_on(handle: &SandboxHandle, node: &str) -> usize {
         .count()
 }
 
-/// `n` nodes cordoned by run `run_id`, as a drain leaves them.
+/// `n` nodes cordoned by run `run_id`, as a drain leaves them (32 PATCHes in flight).
 async fn cordon_all(client: &kube::Client, n: usize, run_id: &str) {
-    let nodes: Api<Node> = Api::all(client.clone());
     let patch = serde_json::json!({
         "metadata": {"annotations": {shakedown::faults::CORDONED_BY: run_id}},
         "spec": {"unschedulable": true},
     });
-    for i in 0..n {
-        nodes
-            .patch(
-                &format!("node-{i}"),
-                &PatchParams::default(),
-                &Patch::Merge(&patch),
-            )
-            .await
-            .expect("cordon");
-    }
+    patch_nodes(client, n, patch).await;
 }
 
 /// The API floor for a revert: an uncordon PATCH per node, 32 in flight.
 async fn plain_uncordons(client: &kube::Client, n: usize) -> Duration {
-    let nodes: Api<Node> = Api::all(client.clone());
     let patch = serde_json::json!({
         "metadata": {"annotations": {shakedown::faults::CORDONED_BY: null}},
         "spec": {"unschedulable": null},
     });
     let started = Instant::now();
+    patch_nodes(client, n, patch).await;
+    started.elapsed()
+}
+
+/// One merge PATCH on each of nodes `node-0..n`, 32 in flight.
+async fn patch_nodes(client: &kube::Client, n: usize, patch: serde_json::Value) {
+    let nodes: Api<Node> = Api::all(client.clone());
     let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(32));
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..n {
@@ -204,15 +200,19 @@ async fn plain_uncordons(client: &kube::Client, n: usize) -> Duration {
                     &Patch::Merge(&patch),
                 )
                 .await
-                .expect("uncordon");
+                .expect("node patch");
         });
     }
     while tasks.join_next().await.is_some() {}
-    started.elapsed()
 }
 
 /// shakedown's revert of `n` cordoned nodes (the executor's path: `faults::undo_all`).
-async fn shakedown_reverts(client: &kube::Client, n: usize, run_id: &str) -> (Duration, usize) {
+/// Returns (every target reverted, with the revert Events posted too, targets undone).
+async fn shakedown_reverts(
+    client: &kube::Client,
+    n: usize,
+    run_id: &str,
+) -> (Duration, Duration, usize) {
     let bus = bus::EventBus::new(None, bus::Progress::Quiet, bus::system_clock());
     let ctx = shakedown::faults::FaultContext {
         client: client.clone(),
@@ -233,11 +233,13 @@ async fn shakedown_reverts(client: &kube::Client, n: usize, run_id: &str) -> (Du
         .collect();
     let mut undone = 0;
     let started = Instant::now();
+    let mut reverted = Duration::ZERO;
     shakedown::faults::undo_all(&ctx, entries, Duration::from_secs(30), |_, _, r| {
         undone += usize::from(matches!(r, Ok(shakedown::faults::Reverted::Undone(_))));
+        reverted = started.elapsed();
     })
     .await;
-    (started.elapsed(), undone)
+    (reverted, started.elapsed(), undone)
 }
 
 fn ratio(a: Duration, b: Duration) -> f64 {
@@ -331,22 +333,70 @@ async fn drain_part(dir: &Path) {
     );
 }
 
-/// Reverts: 500 nodes cordoned by a run, undone by a plain loop, then by shakedown.
+/// What the sandbox answered in a phase of the bench: requests by kind, and the mean
+/// server-side time per request (received to answered), which tells the runner's cost
+/// from the sandbox's.
+fn request_profile(handle: &SandboxHandle) -> String {
+    let log = handle.request_log();
+    let mut kinds = std::collections::BTreeMap::<String, (usize, Duration)>::new();
+    for r in &log {
+        let resource = r
+            .path
+            .split('/')
+            .rev()
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned();
+        let kind = format!("{} {resource}", r.method);
+        let served = r.time.duration_since(r.received).unwrap_or_default();
+        let entry = kinds.entry(kind).or_default();
+        entry.0 += 1;
+        entry.1 += served;
+    }
+    kinds
+        .iter()
+        .map(|(kind, (n, served))| {
+            format!(
+                "{n} {kind} ({:.2?} each in the sandbox)",
+                *served / (*n).max(1) as u32
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Reverts: `SHAKEDOWN_BENCH_REVERTS` (default 500) nodes cordoned by a run, undone by a
+/// plain loop, then by shakedown; prints the requests and time per revert of each.
 async fn revert_part() {
-    const REVERTS: usize = 500;
-    let mut nodes_box = config(REVERTS, 0);
+    let reverts: usize = std::env::var("SHAKEDOWN_BENCH_REVERTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(500);
+    let mut nodes_box = config(reverts, 0);
     nodes_box.timings.startup_delay = Duration::ZERO;
     let nodes_box = sandbox::start(nodes_box, 0).await.expect("sandbox");
     let client = crate::client(&nodes_box).await;
-    cordon_all(&client, REVERTS, "bench-revert").await;
-    let floor = plain_uncordons(&client, REVERTS).await;
-    cordon_all(&client, REVERTS, "bench-revert").await;
+    cordon_all(&client, reverts, "bench-revert").await;
+    nodes_box.clear_request_log();
+    let floor = plain_uncordons(&client, reverts).await;
     println!(
-        "revert, {REVERTS} cordoned nodes, API floor (plain concurrent PATCHes): {floor:>10.2?}"
+        "revert, {reverts} cordoned nodes, API floor (plain concurrent PATCHes): {floor:>10.2?}  ({:.2?} per revert; {})",
+        floor / reverts as u32,
+        request_profile(&nodes_box)
     );
-    let (reverts, undone) = shakedown_reverts(&client, REVERTS, "bench-revert").await;
+    cordon_all(&client, reverts, "bench-revert").await;
+    nodes_box.clear_request_log();
+    let (took, with_events, undone) = shakedown_reverts(&client, reverts, "bench-revert").await;
+    let requests = nodes_box.request_log().len();
     println!(
-        "revert, {REVERTS} cordoned nodes, shakedown (bar: 2 s):            {reverts:>10.2?}  ({:.2}x floor), {undone}/{REVERTS} undone within the 30 s timeout",
-        ratio(reverts, floor)
+        "revert, {reverts} cordoned nodes, shakedown, all reverted (bar: 2 s for 500): {took:>10.2?}  ({:.2}x floor, {:.2?} per revert), {undone}/{reverts} undone within the 30 s timeout",
+        ratio(took, floor),
+        took / reverts as u32,
+    );
+    println!(
+        "revert, {reverts} cordoned nodes, shakedown, with the revert Events posted:    {with_events:>10.2?}  ({:.2}x floor, {:.2} requests per revert; {})",
+        ratio(with_events, floor),
+        requests as f64 / reverts as f64,
+        request_profile(&nodes_box)
     );
 }

@@ -334,3 +334,203 @@ async fn reverts_share_one_deadline_and_each_target_is_reported() {
         "every node uncordoned"
     );
 }
+
+/// Regression (issue 17): `shakedown recover` reverted one target after another, each
+/// with its own 30 s budget, so a few hundred marks outlasted any grace period. Each
+/// uncordon here takes 250 ms at the server: one after another, 64 take 16 s.
+#[tokio::test(flavor = "multi_thread")]
+async fn recover_reverts_in_parallel_under_one_deadline_and_reports_each_target() {
+    const NODES: usize = 64;
+    let mut config = SandboxConfig::from_yaml(&{
+        let mut yaml = String::from("nodes:\n");
+        for i in 0..NODES {
+            yaml.push_str(&format!("  - {{ name: node-{i}, zone: zone-0 }}\n"));
+        }
+        yaml
+    })
+    .expect("topology");
+    config.timings.startup_delay = Duration::ZERO;
+    let b = bench("perf-recover", config).await;
+    let client = common::client(&b.handle).await;
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client.clone());
+    let cordon = serde_json::json!({
+        "metadata": {"annotations": {shakedown::faults::CORDONED_BY: "an-earlier-run"}},
+        "spec": {"unschedulable": true},
+    });
+    for i in 0..NODES {
+        nodes
+            .patch(
+                &format!("node-{i}"),
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(&cordon),
+            )
+            .await
+            .expect("cordon");
+    }
+    b.handle.set_api_faults(sandbox::ApiFaults {
+        latency: Duration::from_millis(250),
+        matching: Some("PATCH /api/v1/nodes".into()),
+        ..Default::default()
+    });
+    let conn = shakedown::cluster::connect(Some(&b.kubeconfig), None)
+        .await
+        .expect("connect");
+    let live_runs = shakedown::executor::recover::LiveRuns {
+        lock_namespace: "default".into(),
+        force: false,
+        ..Default::default()
+    };
+    let bus = EventBus::new(None, Progress::Quiet, system_clock());
+    let started = std::time::Instant::now();
+    let recovery = shakedown::executor::recover::recover(
+        &conn,
+        None,
+        shakedown::plan::DryRun::None,
+        bus.clone(),
+        &live_runs,
+    )
+    .await
+    .expect("recover");
+    let took = started.elapsed();
+    b.handle.set_api_faults(sandbox::ApiFaults::default());
+    assert!(recovery.failed.is_empty(), "{:?}", recovery.failed);
+    assert_eq!(recovery.reverted.len(), NODES, "{:?}", recovery.reverted);
+    let mut expected: Vec<String> = (0..NODES)
+        .map(|i| format!("node/node-{i}: uncordoned (was cordoned by run an-earlier-run)"))
+        .collect();
+    expected.sort();
+    assert_eq!(
+        recovery.reverted, expected,
+        "one line per target, by target"
+    );
+    let reported = bus
+        .records()
+        .iter()
+        .filter(|r| matches!(r.event, RunEvent::FaultReverted { .. }))
+        .count();
+    assert_eq!(reported, NODES, "a FaultReverted event per target");
+    // One after another: at least 64 × 250 ms = 16 s. 32 at a time: two rounds.
+    assert!(
+        took < Duration::from_secs(8),
+        "{took:?}: the reverts did not run in parallel"
+    );
+    let still = nodes.list(&ListParams::default()).await.expect("nodes");
+    assert!(
+        still
+            .items
+            .iter()
+            .all(|n| n.spec.as_ref().and_then(|s| s.unschedulable) != Some(true)),
+        "every node uncordoned"
+    );
+}
+
+/// Regression (issue 17): a run's uncordon read the node before patching it, and posted
+/// its Event between reverts; 500 reverts were 1,500 requests in one queue. Now one
+/// PATCH per node (its `test` op checks the mark on the server), the Events after.
+/// A node whose mark names another run is still left alone.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_revert_is_one_patch_that_checks_the_mark_on_the_server() {
+    const NODES: usize = 8;
+    let mut config = SandboxConfig::from_yaml(&{
+        let mut yaml = String::from("nodes:\n");
+        for i in 0..NODES {
+            yaml.push_str(&format!("  - {{ name: node-{i}, zone: zone-0 }}\n"));
+        }
+        yaml
+    })
+    .expect("topology");
+    config.timings.startup_delay = Duration::ZERO;
+    let b = bench("perf-uncordon", config).await;
+    let client = common::client(&b.handle).await;
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client.clone());
+    for i in 0..NODES {
+        // node-0 was cordoned by another run since ours marked it.
+        let by = if i == 0 { "another-run" } else { "our-run" };
+        let cordon = serde_json::json!({
+            "metadata": {"annotations": {shakedown::faults::CORDONED_BY: by}},
+            "spec": {"unschedulable": true},
+        });
+        nodes
+            .patch(
+                &format!("node-{i}"),
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(&cordon),
+            )
+            .await
+            .expect("cordon");
+    }
+    let ctx = FaultContext {
+        client,
+        run_id: "our-run".into(),
+        step: "1".into(),
+        dry_run: false,
+        bus: EventBus::new(None, Progress::Quiet, system_clock()),
+        ledger: Ledger::default(),
+        stop: tokio::sync::watch::channel(shakedown::run::stop::Stop::Running).1,
+        evictable: None,
+        listed: Default::default(),
+    };
+    let entries = (0..NODES)
+        .map(|i| {
+            let node = format!("node-{i}");
+            ("1".to_owned(), shakedown::faults::Undo::Uncordon { node })
+        })
+        .collect();
+    b.handle.clear_request_log();
+    let mut outcomes = std::collections::BTreeMap::new();
+    shakedown::faults::undo_all(&ctx, entries, Duration::from_secs(60), |_, entry, r| {
+        outcomes.insert(entry.target(), format!("{r:?}"));
+    })
+    .await;
+    assert!(
+        outcomes["node/node-0"].starts_with("Ok(LeftAlone"),
+        "{outcomes:?}"
+    );
+    let undone = outcomes
+        .values()
+        .filter(|o| o.starts_with("Ok(Undone"))
+        .count();
+    assert_eq!(undone, NODES - 1, "{outcomes:?}");
+    let log = b.handle.request_log();
+    let count = |method: &str, path: &str| {
+        log.iter()
+            .filter(|r| r.method == method && r.path.starts_with(path))
+            .count()
+    };
+    // One PATCH each; node-0's failed test (422) is followed by the one read that
+    // says whose mark it carries.
+    assert_eq!(count("PATCH", "/api/v1/nodes/"), NODES, "{log:#?}");
+    assert_eq!(
+        count("GET", "/api/v1/nodes/"),
+        1,
+        "only the refused node is read"
+    );
+    assert_eq!(
+        count("POST", "/api/v1/namespaces/default/events"),
+        NODES - 1
+    );
+    let node = |i: usize| {
+        b.handle
+            .objects("nodes", None)
+            .into_iter()
+            .find(|n| n["metadata"]["name"] == format!("node-{i}"))
+            .expect("node")
+    };
+    assert_eq!(
+        node(0)["spec"]["unschedulable"],
+        true,
+        "not ours: still cordoned"
+    );
+    assert_eq!(
+        node(0)["metadata"]["annotations"][shakedown::faults::CORDONED_BY],
+        "another-run"
+    );
+    for i in 1..NODES {
+        assert!(node(i)["spec"]["unschedulable"].is_null(), "{}", node(i));
+        assert!(
+            node(i)["metadata"]["annotations"][shakedown::faults::CORDONED_BY].is_null(),
+            "{}",
+            node(i)
+        );
+    }
+}

@@ -23,6 +23,8 @@ use crate::faults::{self, CORDONED_BY, FAULT_ANNOTATION, FaultContext, Ledger, U
 use crate::plan::DryRun;
 use crate::run::bus::EventBus;
 
+/// One deadline for the whole recover: its reverts run in parallel through
+/// `faults::undo_all` (at most `faults::PARALLEL_REVERTS` at once), as a run's do.
 const BUDGET: Duration = Duration::from_secs(30);
 
 /// What recover found and did, for the summary and the exit code.
@@ -131,31 +133,39 @@ pub async fn recover(
         recovery.would_revert = work.iter().map(would_revert).collect();
         return Ok(recovery);
     }
-    for entry in &work {
-        match faults::undo(&ctx, entry, BUDGET).await {
+    let entries = work
+        .into_iter()
+        .map(|entry| ("recover".to_owned(), entry))
+        .collect();
+    let bus = ctx.bus.clone();
+    faults::undo_all(&ctx, entries, BUDGET, |step, entry, result| {
+        let target = entry.target();
+        match result {
             Ok(reverted) => {
                 let detail = reverted.detail();
-                ctx.bus.emit(RunEvent::FaultReverted {
-                    step: "recover".into(),
-                    target: entry.target(),
-                    detail: detail.clone(),
+                recovery.reverted.push(format!("{target}: {detail}"));
+                bus.emit(RunEvent::FaultReverted {
+                    step: step.into(),
+                    target,
+                    detail,
                     dry_run: ctx.dry_run,
                 });
-                recovery
-                    .reverted
-                    .push(format!("{}: {detail}", entry.target()));
             }
             Err(error) => {
                 let error = error.to_string();
-                ctx.bus.emit(RunEvent::RevertFailed {
-                    step: "recover".into(),
-                    target: entry.target(),
-                    error: error.clone(),
+                recovery.failed.push(format!("{target}: {error}"));
+                bus.emit(RunEvent::RevertFailed {
+                    step: step.into(),
+                    target,
+                    error,
                 });
-                recovery.failed.push(format!("{}: {error}", entry.target()));
             }
         }
-    }
+    })
+    .await;
+    // They finish in any order; the summary lists them by target, as before.
+    recovery.reverted.sort();
+    recovery.failed.sort();
     Ok(recovery)
 }
 

@@ -302,6 +302,19 @@ pub async fn undo(
     entry: &Undo,
     budget: Duration,
 ) -> Result<Reverted, RevertError> {
+    let reverted = revert(ctx, entry, budget).await?;
+    if let Reverted::Undone(detail) = &reverted {
+        revert_event(ctx, entry, detail).await;
+    }
+    Ok(reverted)
+}
+
+/// The revert itself, without its Event: retries transient API failures for `budget`.
+async fn revert(
+    ctx: &FaultContext,
+    entry: &Undo,
+    budget: Duration,
+) -> Result<Reverted, RevertError> {
     let deadline = tokio::time::Instant::now() + budget;
     let attempt = || async {
         match entry {
@@ -328,31 +341,32 @@ pub async fn undo(
             Undo::ExpireSilence { id, alertmanager } => silence::expire(alertmanager, id).await,
         }
     };
-    let reverted = crate::run::retry::retry(
+    crate::run::retry::retry(
         crate::cluster::API_BACKOFF,
         deadline,
         RevertError::is_transient,
         attempt,
     )
-    .await?;
-    if let Reverted::Undone(detail) = &reverted {
-        let object = match entry {
-            Undo::Uncordon { node } => object_ref("Node", "v1", None, node, None),
-            Undo::RemoveNetem { namespace, pod, .. } => {
-                object_ref("Pod", "v1", Some(namespace), pod, None)
-            }
-            // Not a cluster object: Alertmanager keeps the silence's own history.
-            Undo::ExpireSilence { .. } => return Ok(reverted),
-        };
-        record_event(
-            ctx,
-            object,
-            "ShakedownRevert",
-            &format!("chaos fault reverted: {detail}"),
-        )
-        .await;
-    }
-    Ok(reverted)
+    .await
+}
+
+/// The `ShakedownRevert` Event on the object a revert changed.
+async fn revert_event(ctx: &FaultContext, entry: &Undo, detail: &str) {
+    let object = match entry {
+        Undo::Uncordon { node } => object_ref("Node", "v1", None, node, None),
+        Undo::RemoveNetem { namespace, pod, .. } => {
+            object_ref("Pod", "v1", Some(namespace), pod, None)
+        }
+        // Not a cluster object: Alertmanager keeps the silence's own history.
+        Undo::ExpireSilence { .. } => return,
+    };
+    record_event(
+        ctx,
+        object,
+        "ShakedownRevert",
+        &format!("chaos fault reverted: {detail}"),
+    )
+    .await;
 }
 
 /// How many reverts run at once: hundreds of targets fit a pod's termination grace
@@ -363,6 +377,11 @@ pub const PARALLEL_REVERTS: usize = 32;
 /// overall `timeout` (`--revert-timeout`), not one budget each: an entry that is not
 /// undone by then fails with a timeout. `done` hears about each entry as it finishes
 /// (`(step, entry)` as given), so every target is reported on its own.
+///
+/// The `ShakedownRevert` Events are posted after every revert has ended, not between
+/// them: an Event costs the API server as much as the revert itself, and the cluster
+/// should be whole first. They share the same deadline; any not posted by then are
+/// named in one warning.
 pub async fn undo_all(
     ctx: &FaultContext,
     entries: Vec<(String, Undo)>,
@@ -378,7 +397,7 @@ pub async fn undo_all(
             // the overall deadline only catches a revert that overruns its budget.
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             let budget = left.saturating_sub((left / 10).min(Duration::from_millis(250)));
-            let result = tokio::time::timeout_at(deadline, undo(ctx, &entry, budget))
+            let result = tokio::time::timeout_at(deadline, revert(ctx, &entry, budget))
                 .await
                 .unwrap_or_else(|_| {
                     Err(RevertError::Unverified(format!(
@@ -389,8 +408,26 @@ pub async fn undo_all(
             (step, entry, result)
         })
         .buffer_unordered(PARALLEL_REVERTS);
+    let mut changed = Vec::new();
     while let Some((step, entry, result)) = reverts.next().await {
+        if let Ok(Reverted::Undone(detail)) = &result {
+            changed.push((entry.clone(), detail.clone()));
+        }
         done(&step, &entry, result);
+    }
+    drop(reverts);
+    let reverted = changed.len();
+    let posting = futures::stream::iter(changed)
+        .map(|(entry, detail)| async move { revert_event(ctx, &entry, &detail).await })
+        .buffer_unordered(PARALLEL_REVERTS)
+        .count();
+    if tokio::time::timeout_at(deadline, posting).await.is_err() {
+        ctx.bus.emit(crate::events::RunEvent::Note {
+            level: crate::events::NoteLevel::Warning,
+            message: format!(
+                "not every ShakedownRevert event of the {reverted} reverted targets was recorded within the revert timeout"
+            ),
+        });
     }
 }
 

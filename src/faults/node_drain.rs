@@ -355,6 +355,12 @@ async fn evict_with_backoff(
 }
 
 /// Uncordons `node` if, and only if, it carries our run's annotation.
+///
+/// A run's own revert is one request: a JSON patch whose `test` op makes the server
+/// check the mark and uncordon in one atomic step (no GET before it, and no window in
+/// which another run could re-mark the node between a read and the write). Only when
+/// the test fails (422: the mark is gone or names another run) is the node read, to
+/// say why. `recover` (an empty `run_id`, any shakedown run's mark) reads first.
 pub async fn uncordon(
     client: &Client,
     node: &str,
@@ -362,6 +368,70 @@ pub async fn uncordon(
     dry_run: bool,
 ) -> Result<Reverted, kube::Error> {
     let api: Api<Node> = Api::all(client.clone());
+    if !run_id.is_empty() {
+        match json_patch_node(client, node, &uncordon_if_marked_by(run_id), dry_run).await {
+            Ok(_) => return Ok(uncordoned(run_id, dry_run)),
+            Err(kube::Error::Api(s)) if s.code == 404 => {
+                return Ok(Reverted::Gone("node no longer exists".into()));
+            }
+            // The mark is not ours (or not there): find out what it is below.
+            Err(kube::Error::Api(s)) if s.code == 422 => {}
+            Err(e) => return Err(e),
+        }
+    }
+    uncordon_after_reading(&api, node, run_id, dry_run).await
+}
+
+/// The JSON patch that uncordons a node only while `CORDONED_BY` names `run_id`. The
+/// `add` before the `remove` makes the removal of `spec.unschedulable` valid whether or
+/// not the field is there (RFC 6902's `remove` needs it), leaving it unset as a merge
+/// patch's `null` and `kubectl uncordon` do.
+fn uncordon_if_marked_by(run_id: &str) -> serde_json::Value {
+    let mark = format!(
+        "/metadata/annotations/{}",
+        CORDONED_BY.replace('~', "~0").replace('/', "~1")
+    );
+    json!([
+        {"op": "test", "path": mark, "value": run_id},
+        {"op": "remove", "path": mark},
+        {"op": "add", "path": "/spec/unschedulable", "value": false},
+        {"op": "remove", "path": "/spec/unschedulable"},
+    ])
+}
+
+/// Sends a JSON patch (RFC 6902) to a node. By hand, because kube's typed `Patch::Json`
+/// needs a feature this crate does not build; the server answers 422 when a `test` op
+/// fails, as kube-apiserver does.
+async fn json_patch_node(
+    client: &Client,
+    node: &str,
+    patch: &serde_json::Value,
+    dry_run: bool,
+) -> Result<Node, kube::Error> {
+    let query = if dry_run { "?dryRun=All" } else { "" };
+    let request = http::Request::patch(format!("/api/v1/nodes/{node}{query}"))
+        .header(http::header::CONTENT_TYPE, "application/json-patch+json")
+        .body(patch.to_string().into_bytes())
+        .map_err(|e| kube::Error::BuildRequest(kube::core::request::Error::BuildRequest(e)))?;
+    client.request::<Node>(request).await
+}
+
+fn uncordoned(by: &str, dry_run: bool) -> Reverted {
+    Reverted::Undone(if dry_run {
+        format!("would uncordon (cordoned by run {by})")
+    } else {
+        format!("uncordoned (was cordoned by run {by})")
+    })
+}
+
+/// The revert that reads the node first: for `recover`, and to say why a run's mark
+/// was not found.
+async fn uncordon_after_reading(
+    api: &Api<Node>,
+    node: &str,
+    run_id: &str,
+    dry_run: bool,
+) -> Result<Reverted, kube::Error> {
     let current = match api.get(node).await {
         Ok(n) => n,
         Err(kube::Error::Api(s)) if s.code == 404 => {
@@ -381,11 +451,7 @@ pub async fn uncordon(
         Some(by) if by == run_id || run_id.is_empty() => {
             api.patch(node, &patch_params(dry_run), &Patch::Merge(&patch))
                 .await?;
-            Ok(Reverted::Undone(if dry_run {
-                format!("would uncordon (cordoned by run {by})")
-            } else {
-                format!("uncordoned (was cordoned by run {by})")
-            }))
+            Ok(uncordoned(&by, dry_run))
         }
         // A run's server dry run never really cordoned the node, so it carries no mark;
         // the uncordon is still sent (with dryRun=All) so RBAC and admission see the
