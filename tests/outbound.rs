@@ -115,16 +115,22 @@ async fn notifications_arrive_in_order_signed_with_their_fields_and_no_secret() 
         assert_eq!(ce["specversion"], "1.0");
         assert_eq!(ce["source"], "/shakedown/notify-order");
         assert_eq!(ce["datacontenttype"], "application/json");
-        assert!(ce["time"].as_str().is_some_and(|t| t.ends_with('Z')), "{ce}");
-        assert!(ids.insert(ce["id"].as_str().expect("id").to_owned()), "ids are unique");
+        assert!(
+            ce["time"].as_str().is_some_and(|t| t.ends_with('Z')),
+            "{ce}"
+        );
+        assert!(
+            ids.insert(ce["id"].as_str().expect("id").to_owned()),
+            "ids are unique"
+        );
         assert_eq!(ce["data"]["runId"], run_id.as_str());
         assert_eq!(ce["data"]["experiment"], "notify-order");
         // The signature is the HMAC-SHA256 of the exact body bytes.
-        let signature = event
-            .headers
-            .get("x-shakedown-signature")
-            .expect("signed");
-        assert_eq!(signature, &format!("sha256={}", hmac_hex(key.as_bytes(), &event.body)));
+        let signature = event.headers.get("x-shakedown-signature").expect("signed");
+        assert_eq!(
+            signature,
+            &format!("sha256={}", hmac_hex(key.as_bytes(), &event.body))
+        );
     }
     let injected = events[1].json();
     let target = injected["data"]["target"].as_str().expect("target");
@@ -151,7 +157,10 @@ async fn notifications_arrive_in_order_signed_with_their_fields_and_no_secret() 
         "{finished}"
     );
     let report = PathBuf::from(data["report"].as_str().expect("report path"));
-    assert!(report.ends_with("report.md") && report.is_file(), "{report:?}");
+    assert!(
+        report.ends_with("report.md") && report.is_file(),
+        "{report:?}"
+    );
 
     let messages = slack.received();
     assert_eq!(messages.len(), 4, "slack hears the same events");
@@ -166,7 +175,10 @@ async fn notifications_arrive_in_order_signed_with_their_fields_and_no_secret() 
     }
     let last = messages[3].json()["text"].as_str().unwrap_or("").to_owned();
     assert!(last.contains("run finished: completed (exit 0)"), "{last}");
-    assert!(last.contains("recovered: deployment/shop/checkout"), "{last}");
+    assert!(
+        last.contains("recovered: deployment/shop/checkout"),
+        "{last}"
+    );
 
     // No secret in any payload (the step name's token is masked), nor in the journal.
     let everything: Vec<String> = events
@@ -178,7 +190,10 @@ async fn notifications_arrive_in_order_signed_with_their_fields_and_no_secret() 
         everything.iter().any(|t| t.contains("checkout ***")),
         "the step's name is sent, scrubbed"
     );
-    for text in everything.iter().chain([&b.read("journal.jsonl"), &stderr(&out)]) {
+    for text in everything
+        .iter()
+        .chain([&b.read("journal.jsonl"), &stderr(&out)])
+    {
         assert!(!text.contains(&slack_url), "Slack URL leaked: {text}");
         assert!(!text.contains(key), "key leaked: {text}");
     }
@@ -207,7 +222,10 @@ async fn a_receiver_that_never_answers_delays_neither_the_revert_nor_the_exit_pa
             .iter()
             .find(|r| r["event"] == kind)
             .unwrap_or_else(|| panic!("no {kind}"));
-        record["at"].as_str().and_then(|t| t.parse().ok()).expect("at")
+        record["at"]
+            .as_str()
+            .and_then(|t| t.parse().ok())
+            .expect("at")
     };
     // The 1 s fault is reverted on time although every notification hangs for 5 s per
     // attempt: delivery is off the critical path (a slack of 1.5 s for a busy machine).
@@ -256,9 +274,18 @@ async fn a_receiver_answering_500_is_retried_and_finally_noted_in_the_journal() 
         ),
     );
     let out = b.shakedown(&["run", path.to_str().expect("utf8")]).await;
-    assert_eq!(out.status.code(), Some(0), "a missed notification never fails a run: {}", stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a missed notification never fails a run: {}",
+        stderr(&out)
+    );
     let received = failing.received();
-    assert_eq!(types(&received), ["dev.shakedown.run.started"; 3], "3 attempts, only the asked event");
+    assert_eq!(
+        types(&received),
+        ["dev.shakedown.run.started"; 3],
+        "3 attempts, only the asked event"
+    );
     let bodies: std::collections::BTreeSet<&[u8]> =
         received.iter().map(|r| r.body.as_slice()).collect();
     assert_eq!(bodies.len(), 1, "a retry sends the same event");
@@ -267,24 +294,51 @@ async fn a_receiver_answering_500_is_retried_and_finally_noted_in_the_journal() 
     assert_eq!(missed[0]["about"], "run started");
     assert_eq!(missed[0]["attempts"], 3);
     assert!(
-        missed[0]["error"].as_str().is_some_and(|e| e.contains("answered 500")),
+        missed[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("answered 500")),
         "{missed:?}"
     );
-    assert!(missed[0]["to"].as_str().is_some_and(|t| t.starts_with("webhook http://127.0.0.1:")));
+    assert!(
+        missed[0]["to"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("webhook http://127.0.0.1:"))
+    );
     // In the report's words, in the write-up too.
-    assert!(b.read("report.md").contains("not delivered to webhook"), "report lists it");
+    assert!(
+        b.read("report.md").contains("not delivered to webhook"),
+        "report lists it"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn invalid_notify_blocks_are_exit_2_with_their_place_and_nothing_is_touched() {
     let b = Bench::new("notify-invalid").await;
     let cases = [
-        ("  notify:\n    - {kind: teams, url: 'http://127.0.0.1:9/'}\n", "unknown notify kind `teams`"),
-        ("  notify:\n    - {kind: webhook}\n", "exactly one of `url` or `urlEnv`"),
-        ("  notify:\n    - {kind: webhook, url: 'http://127.0.0.1:9/', events: [fault-injectd]}\n", "did you mean `fault-injected`"),
-        ("  notify:\n    - {kind: slack, url: 'http://127.0.0.1:9/', secretEnv: KEY}\n", "not signed"),
-        ("  notify:\n    - {kind: webhook, url: 'http://127.0.0.1:9/', secretFile: /nonexistent/key}\n", "cannot read the signing key file"),
-        ("  notify:\n    - {kind: webhook, urlEnv: SHAKEDOWN_TEST_UNSET_URL}\n", "SHAKEDOWN_TEST_UNSET_URL (urlEnv) is not set"),
+        (
+            "  notify:\n    - {kind: teams, url: 'http://127.0.0.1:9/'}\n",
+            "unknown notify kind `teams`",
+        ),
+        (
+            "  notify:\n    - {kind: webhook}\n",
+            "exactly one of `url` or `urlEnv`",
+        ),
+        (
+            "  notify:\n    - {kind: webhook, url: 'http://127.0.0.1:9/', events: [fault-injectd]}\n",
+            "did you mean `fault-injected`",
+        ),
+        (
+            "  notify:\n    - {kind: slack, url: 'http://127.0.0.1:9/', secretEnv: KEY}\n",
+            "not signed",
+        ),
+        (
+            "  notify:\n    - {kind: webhook, url: 'http://127.0.0.1:9/', secretFile: /nonexistent/key}\n",
+            "cannot read the signing key file",
+        ),
+        (
+            "  notify:\n    - {kind: webhook, urlEnv: SHAKEDOWN_TEST_UNSET_URL}\n",
+            "SHAKEDOWN_TEST_UNSET_URL (urlEnv) is not set",
+        ),
     ];
     for (i, (block, message)) in cases.iter().enumerate() {
         let path = experiment(&b, &format!("bad-{i}"), "checkout", POD_DELETE, block);
@@ -294,7 +348,9 @@ async fn invalid_notify_blocks_are_exit_2_with_their_place_and_nothing_is_touche
     }
     // The spec errors point at their line.
     let path = b.dir.join("bad-0.yaml");
-    let out = b.shakedown(&["validate", path.to_str().expect("utf8")]).await;
+    let out = b
+        .shakedown(&["validate", path.to_str().expect("utf8")])
+        .await;
     assert!(
         stderr(&out).contains(&format!("{}:10:", path.display())),
         "{}",

@@ -62,7 +62,10 @@ impl Pushgateway {
         .expect("pushgateway starts");
         let gateway = Self { child, port };
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while get_text(&format!("{}/-/ready", gateway.url())).await.is_none() {
+        while get_text(&format!("{}/-/ready", gateway.url()))
+            .await
+            .is_none()
+        {
             assert!(
                 tokio::time::Instant::now() < deadline,
                 "the Pushgateway on port {port} never became ready"
@@ -186,7 +189,10 @@ async fn prometheus_answers_the_runs_results_and_the_fault_window_from_the_pushg
         ])
         .await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(b.records("deliveryFailed").is_empty(), "every push got through");
+    assert!(
+        b.records("deliveryFailed").is_empty(),
+        "every push got through"
+    );
     let summary: Value = serde_json::from_str(&b.read("summary.json")).expect("summary");
 
     // The results, as the run's summary says them.
@@ -197,13 +203,27 @@ async fn prometheus_answers_the_runs_results_and_the_fault_window_from_the_pushg
         r#"shakedown_recovery_seconds{job="shakedown",experiment="pg-day",owner="deployment/shop/checkout"}"#,
     )
     .await;
-    assert!((owner - owner_ms / 1000.0).abs() < 1e-6, "{owner} vs {owner_ms} ms");
-    let verdict = value(&server, r#"shakedown_run_verdict{experiment="pg-day",verdict="PASSED"}"#).await;
+    assert!(
+        (owner - owner_ms / 1000.0).abs() < 1e-6,
+        "{owner} vs {owner_ms} ms"
+    );
+    let verdict = value(
+        &server,
+        r#"shakedown_run_verdict{experiment="pg-day",verdict="PASSED"}"#,
+    )
+    .await;
     assert_eq!(verdict, 0.0, "the exit code");
     let score = value(&server, r#"shakedown_run_score{experiment="pg-day"}"#).await;
     assert_eq!(Some(score), summary["resilienceScore"]["score"].as_f64());
-    let duration = value(&server, r#"shakedown_run_duration_seconds{experiment="pg-day"}"#).await;
-    assert_eq!(Some(duration * 1000.0), summary["durationMs"].as_f64().map(|d| d.round()));
+    let duration = value(
+        &server,
+        r#"shakedown_run_duration_seconds{experiment="pg-day"}"#,
+    )
+    .await;
+    assert_eq!(
+        Some(duration * 1000.0),
+        summary["durationMs"].as_f64().map(|d| d.round())
+    );
     let hypothesis = value(
         &server,
         r#"shakedown_hypothesis_recovery_seconds{experiment="pg-day",hypothesis="checkout has 3 available replicas"}"#,
@@ -211,8 +231,15 @@ async fn prometheus_answers_the_runs_results_and_the_fault_window_from_the_pushg
     .await;
     assert!(hypothesis >= 0.0);
     let journal = b.journal();
-    let started: jiff::Timestamp = journal[0]["at"].as_str().and_then(|t| t.parse().ok()).expect("at");
-    let stamp = value(&server, r#"shakedown_run_timestamp_seconds{experiment="pg-day"}"#).await;
+    let started: jiff::Timestamp = journal[0]["at"]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .expect("at");
+    let stamp = value(
+        &server,
+        r#"shakedown_run_timestamp_seconds{experiment="pg-day"}"#,
+    )
+    .await;
     assert!((stamp - started.as_millisecond() as f64 / 1000.0).abs() < 1e-3);
 
     // Both fault windows are closed now ...
@@ -264,7 +291,12 @@ async fn an_unreachable_pushgateway_is_a_journal_note_never_a_failed_run() {
     );
     let closed = format!("http://127.0.0.1:{}", free_port());
     let out = b
-        .shakedown(&["run", scenario.to_str().expect("utf8"), "--pushgateway", &closed])
+        .shakedown(&[
+            "run",
+            scenario.to_str().expect("utf8"),
+            "--pushgateway",
+            &closed,
+        ])
         .await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let missed = b.records("deliveryFailed");
@@ -276,7 +308,9 @@ async fn an_unreachable_pushgateway_is_a_journal_note_never_a_failed_run() {
         "{missed:?}"
     );
     assert!(
-        missed.iter().any(|m| m["error"].as_str().is_some_and(|e| e.contains("unreachable"))),
+        missed.iter().any(|m| m["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("unreachable"))),
         "{missed:?}"
     );
     assert_eq!(b.records("faultReverted").len(), 1);

@@ -233,7 +233,9 @@ fn the_pushgateway_gets_the_fault_window_as_0_then_1_then_0_in_one_group() {
     assert_eq!(first[0].method, Method::Put);
     assert_eq!(first[0].path, "metrics/job/shakedown/experiment/shop-day");
     let line = |active: u8| {
-        format!("shakedown_fault_active{{step=\"1\",fault=\"pod-delete\",target_kind=\"pods\"}} {active}\n")
+        format!(
+            "shakedown_fault_active{{step=\"1\",fault=\"pod-delete\",target_kind=\"pods\"}} {active}\n"
+        )
     };
     assert!(body(&first[0]).contains(&line(0)), "{}", body(&first[0]));
     assert!(
@@ -273,8 +275,14 @@ fn the_pushgateway_gets_the_fault_window_as_0_then_1_then_0_in_one_group() {
     };
     let on = push.requests(&inject(3, "shop/a"));
     assert!(body(&on[0]).contains(&line(1)));
-    assert!(push.requests(&inject(4, "shop/b")).is_empty(), "already active");
-    assert!(push.requests(&revert(5, "shop/a")).is_empty(), "shop/b is still faulted");
+    assert!(
+        push.requests(&inject(4, "shop/b")).is_empty(),
+        "already active"
+    );
+    assert!(
+        push.requests(&revert(5, "shop/a")).is_empty(),
+        "shop/b is still faulted"
+    );
     let off = push.requests(&revert(6, "shop/b"));
     assert!(body(&off[0]).contains(&line(0)));
 }
