@@ -324,3 +324,92 @@ fn the_signature_is_hmac_sha256_hex_of_the_body() {
         "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
     );
 }
+
+fn json_of(request: &Request) -> serde_json::Value {
+    serde_json::from_slice(&request.body).unwrap_or_default()
+}
+
+#[test]
+fn an_abort_and_a_failed_revert_are_notified_with_what_is_left_faulted() {
+    use super::notify::Notifier;
+    use crate::spec::NotifyKind;
+    let mut webhook = Notifier::new(
+        NotifyKind::Webhook,
+        "webhook x".into(),
+        Vec::new(),
+        None,
+        "/out/r1".into(),
+    );
+    let mut slack = Notifier::new(
+        NotifyKind::Slack,
+        "slack".into(),
+        Vec::new(),
+        None,
+        "/out/r1".into(),
+    );
+    let failed = |seq, target: &str| {
+        record(
+            seq,
+            RunEvent::RevertFailed {
+                step: "2".into(),
+                target: target.into(),
+                error: "timed out".into(),
+            },
+        )
+    };
+    let aborted = record(
+        1,
+        RunEvent::StepFinished {
+            step: "2".into(),
+            status: crate::events::StepStatus::Aborted,
+        },
+    );
+    let sent = webhook.requests(&aborted);
+    assert_eq!(json_of(&sent[0])["type"], "dev.shakedown.run.aborted");
+    assert_eq!(json_of(&sent[0])["data"]["status"], "aborted");
+    assert!(webhook.requests(&note(2)).is_empty(), "a note is no notification");
+    webhook.requests(&failed(3, "node/a"));
+    let second = webhook.requests(&failed(4, "node/b"));
+    let event = json_of(&second[0]);
+    assert_eq!(event["type"], "dev.shakedown.fault.revert_failed");
+    assert_eq!(event["subject"], "node/b");
+    assert_eq!(
+        event["data"]["leftFaulted"],
+        serde_json::json!(["node/a", "node/b"])
+    );
+    assert!(second[0].headers.is_empty(), "no key, no signature");
+    slack.requests(&failed(3, "node/a"));
+    let text = json_of(&slack.requests(&failed(4, "node/b"))[0])["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        text.ends_with(
+            "step 2: revert of node/b FAILED: timed out; left faulted: node/a, node/b; run `shakedown recover`"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_receiver_gets_only_the_events_it_asked_for() {
+    use super::notify::Notifier;
+    use crate::spec::{NotifyEvent, NotifyKind};
+    let mut only_finish = Notifier::new(
+        NotifyKind::Slack,
+        "slack".into(),
+        vec![NotifyEvent::RunFinished],
+        None,
+        "/out".into(),
+    );
+    let reverted = record(
+        1,
+        RunEvent::FaultReverted {
+            step: "1".into(),
+            target: "shop/a".into(),
+            detail: String::new(),
+            dry_run: false,
+        },
+    );
+    assert!(only_finish.requests(&reverted).is_empty());
+}
