@@ -367,7 +367,10 @@ fn an_abort_and_a_failed_revert_are_notified_with_what_is_left_faulted() {
     let sent = webhook.requests(&aborted);
     assert_eq!(json_of(&sent[0])["type"], "dev.shakedown.run.aborted");
     assert_eq!(json_of(&sent[0])["data"]["status"], "aborted");
-    assert!(webhook.requests(&note(2)).is_empty(), "a note is no notification");
+    assert!(
+        webhook.requests(&note(2)).is_empty(),
+        "a note is no notification"
+    );
     webhook.requests(&failed(3, "node/a"));
     let second = webhook.requests(&failed(4, "node/b"));
     let event = json_of(&second[0]);

@@ -157,6 +157,7 @@ pub struct RegressionSpec {
 /// names the variable that holds it, and it is scrubbed from every output.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(transform = schema::notify_rules)]
 pub struct NotifySpec {
     pub kind: NotifyKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]

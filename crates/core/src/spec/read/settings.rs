@@ -215,7 +215,7 @@ fn notify_one(d: &mut Decoder, node: &Node) -> Option<NotifySpec> {
                 }
             }
         }
-        (events.len() == d_len(n)).then_some(events)
+        (events.len() == listed(n)).then_some(events)
     });
     m.finish(d);
     if url.is_some() == url_env.is_some() {
@@ -254,7 +254,7 @@ fn notify_one(d: &mut Decoder, node: &Node) -> Option<NotifySpec> {
 }
 
 /// How many names a `notify.events` node holds (one for a single string).
-fn d_len(node: &Node) -> usize {
+fn listed(node: &Node) -> usize {
     match &node.value {
         Value::Seq(items) => items.len(),
         _ => 1,
