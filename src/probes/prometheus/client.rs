@@ -203,7 +203,7 @@ impl PrometheusEndpoint {
     /// The answer's body, read no further than the size cap (`setting` names the cap in
     /// the error) and scrubbed whole, before any of it is cut into a snippet, a warning
     /// or a label.
-    pub(super) async fn read_body(
+    async fn read_body(
         &self,
         response: reqwest::Response,
         setting: &str,
@@ -237,7 +237,7 @@ impl PrometheusEndpoint {
 
     /// A transport error of a plain request, in words, without reqwest's own line (it
     /// repeats the whole URL).
-    pub(super) fn request_error(&self, e: &reqwest::Error) -> String {
+    fn request_error(&self, e: &reqwest::Error) -> String {
         let url = &self.display_url;
         if e.is_timeout() {
             return format!(
