@@ -488,6 +488,8 @@ fn the_upload_block_is_in_the_schema() {
     };
     assert_eq!(errors("full"), "", "{results:?}");
     assert!(!errors("misspelt").is_empty(), "{results:?}");
+}
+
 /// `notify:` and `pushgateway:` as the README writes them validate; a notify entry with
 /// both or neither URL source, or a signed Slack entry, is rejected by the schema as by
 /// `validate`.

@@ -11,9 +11,6 @@ use crate::plan::DryRun;
 use crate::report::history::{self, Baseline};
 
 /// Validates every file first: one invalid file means nothing is touched.
-// One argument per group of `run` flags, straight from clap; bundling them would only
-// rename the list.
-#[allow(clippy::too_many_arguments)]
 pub async fn run(
     files: &[PathBuf],
     revert_timeout: Duration,
