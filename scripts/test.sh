@@ -2,6 +2,7 @@
 # Runs the whole test suite. Installs what the tests need when it is missing:
 #   - Prometheus (Debian package `prometheus`) for the tests that scrape the sandbox,
 #   - Alertmanager (Debian package `prometheus-alertmanager`) for the alert tests,
+#   - the Pushgateway (Debian package `prometheus-pushgateway`) for the push tests,
 #   - kubectl (Debian package `kubernetes-client`) for the real-client tests,
 #   - Python's jsonschema, which checks `shakedown schema` independently,
 #   - Python's junitparser and xmlschema, which read and validate junit.xml,
@@ -13,6 +14,7 @@ cd "$(dirname "$0")/.."
 missing=()
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 command -v prometheus-alertmanager >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
+command -v prometheus-pushgateway >/dev/null 2>&1 || missing+=(prometheus-pushgateway)
 command -v kubectl >/dev/null 2>&1 || missing+=(kubernetes-client)
 command -v cmark-gfm >/dev/null 2>&1 || missing+=(cmark-gfm)
 if ((${#missing[@]})); then

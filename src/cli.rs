@@ -239,6 +239,17 @@ pub enum Command {
         /// A failed upload is a warning: the exit code stays the run's.
         #[arg(long, value_name = "URL")]
         upload: Option<String>,
+        /// Send the run's events (started, fault injected, hypothesis deviated, aborted,
+        /// fault reverted, revert failed, finished) to URL as CloudEvents 1.0 JSON, besides
+        /// the experiment's `notify:` receivers. Repeatable. Delivery never delays a revert,
+        /// and the exit by at most 2s; a failure is noted in the journal.
+        #[arg(long, value_name = "URL")]
+        notify: Vec<String>,
+        /// Push fault windows (`shakedown_fault_active`) and the run's results to this
+        /// Prometheus Pushgateway, grouped by experiment; overrides the URL of the
+        /// experiment's `pushgateway:` block (whose connection options still apply).
+        #[arg(long, value_name = "URL")]
+        pushgateway: Option<String>,
     },
     /// List the runs kept in --output-dir, newest first: date, experiment, verdict, score,
     /// duration and recovery times (per owner, then per hypothesis), from each run's

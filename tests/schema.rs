@@ -489,3 +489,60 @@ fn the_upload_block_is_in_the_schema() {
     assert_eq!(errors("full"), "", "{results:?}");
     assert!(!errors("misspelt").is_empty(), "{results:?}");
 }
+
+/// `notify:` and `pushgateway:` as the README writes them validate; a notify entry with
+/// both or neither URL source, or a signed Slack entry, is rejected by the schema as by
+/// `validate`.
+#[test]
+fn notify_and_pushgateway_blocks_follow_the_validators_rules() {
+    let experiment = |notify: &str| -> serde_json::Value {
+        serde_saphyr::from_str(&format!(
+            "apiVersion: shakedown.dev/v1alpha1\nkind: Experiment\nmetadata: {{name: notify-test}}\nspec:\n  steps: [{{scenario: a.yaml}}]\n  pushgateway: {{url: 'http://pushgateway:9091', bearerTokenEnv: PG_TOKEN}}\n  notify:\n{notify}"
+        ))
+        .expect("YAML")
+    };
+    let cases = [
+        (
+            "slack-url-env",
+            "    - {kind: slack, urlEnv: SLACK_URL, events: [run-started, run-finished]}\n",
+            true,
+        ),
+        (
+            "signed-webhook",
+            "    - {kind: webhook, url: 'https://h.example/x', secretFile: /k}\n",
+            true,
+        ),
+        (
+            "both-urls",
+            "    - {kind: webhook, url: 'https://h.example/x', urlEnv: U}\n",
+            false,
+        ),
+        ("no-url", "    - {kind: webhook}\n", false),
+        (
+            "signed-slack",
+            "    - {kind: slack, urlEnv: U, secretEnv: K}\n",
+            false,
+        ),
+        (
+            "two-keys",
+            "    - {kind: webhook, urlEnv: U, secretEnv: K, secretFile: /k}\n",
+            false,
+        ),
+        (
+            "unknown-event",
+            "    - {kind: webhook, urlEnv: U, events: [everything]}\n",
+            false,
+        ),
+    ];
+    let instances: Vec<_> = cases
+        .iter()
+        .map(|(name, notify, _)| ((*name).to_owned(), experiment(notify)))
+        .collect();
+    let results: std::collections::BTreeMap<String, String> =
+        validate(&instances).into_iter().collect();
+    assert_eq!(results.len(), cases.len());
+    for (name, _, valid) in cases {
+        let errors = &results[name];
+        assert_eq!(errors.is_empty(), valid, "{name}: {errors}");
+    }
+}

@@ -211,6 +211,8 @@ async fn demo_async(
         baselines: Default::default(),
         trend_runs: super::run::DEFAULT_TREND_RUNS,
         upload: None,
+        notify: Vec::new(),
+        pushgateway: None,
     };
     let mut outcome = session::run_files(std::slice::from_ref(&loaded), &options).await;
     // `--history`: a second run, so `history` and `compare` have two runs to show. Only

@@ -66,6 +66,8 @@ fn run_command(cli: Cli) -> Result<Outcome, Failure> {
                 max_regression,
                 trend_runs,
                 upload,
+                notify,
+                pushgateway,
             } => {
                 let wait = wait_for_lock;
                 let gate = run::GateFlags {
@@ -76,6 +78,8 @@ fn run_command(cli: Cli) -> Result<Outcome, Failure> {
                 let evidence = run::Evidence {
                     junit: junit.as_deref(),
                     upload,
+                    notify,
+                    pushgateway,
                 };
                 run::run(&files, revert_timeout, evidence, wait, output, gate, global).await
             }

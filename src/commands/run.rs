@@ -20,7 +20,12 @@ pub async fn run(
     gate: GateFlags,
     global: &GlobalArgs,
 ) -> Result<Outcome, Failure> {
-    let Evidence { junit, upload } = evidence;
+    let Evidence {
+        junit,
+        upload,
+        notify,
+        pushgateway,
+    } = evidence;
     if let Some(url) = upload.as_deref() {
         check_upload_flag(url)?;
     }
@@ -41,6 +46,8 @@ pub async fn run(
     options.lock.wait = wait_for_lock;
     options.output = output.machine();
     options.upload = upload;
+    options.notify = notify;
+    options.pushgateway = pushgateway;
     session::run_files(&loaded, &options).await
 }
 
@@ -48,6 +55,10 @@ pub async fn run(
 pub struct Evidence<'a> {
     pub junit: Option<&'a Path>,
     pub upload: Option<String>,
+    /// `--notify` and `--pushgateway`: who hears about the run as it happens
+    /// (`run::outbound`).
+    pub notify: Vec<String>,
+    pub pushgateway: Option<String>,
 }
 
 /// `--upload URL` must not carry credentials (they would be printed with every message
@@ -197,6 +208,8 @@ pub(super) fn session_options(
         baselines: BTreeMap::new(),
         trend_runs: DEFAULT_TREND_RUNS,
         upload: None,
+        notify: Vec::new(),
+        pushgateway: None,
     }
 }
 

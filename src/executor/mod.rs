@@ -6,6 +6,7 @@
 //! and the ledger is emptied (reverted) on every exit path: success, deviation, abort,
 //! SIGINT/SIGTERM, the kill switch (`shakedown halt`) and a panicking step task.
 
+pub mod deliveries;
 mod fault_step;
 mod locks;
 pub(crate) mod phases;

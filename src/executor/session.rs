@@ -58,6 +58,10 @@ pub struct SessionOptions {
     /// `run --upload URL`: where each run's folder is PUT once its reports are written
     /// (over an experiment's `upload.url`; `executor::upload`).
     pub upload: Option<String>,
+    /// `run --notify URL`: CloudEvents webhooks besides the experiment's `notify:`.
+    pub notify: Vec<String>,
+    /// `run --pushgateway URL`: overrides the URL of the experiment's `pushgateway:`.
+    pub pushgateway: Option<String>,
 }
 
 /// Runs every file and returns the worst outcome (the runs report their own verdicts);
@@ -74,6 +78,8 @@ pub async fn run_files(
     global: &SessionOptions,
 ) -> Result<Outcome, Failure> {
     prometheus_configured(loaded, global)?;
+    let deliveries =
+        super::deliveries::settle(loaded, &global.notify, global.pushgateway.as_deref())?;
     if global.dry_run != DryRun::Client {
         // Found out before anything is touched, not after the fault.
         reports_writable(global).map_err(|e| CouldNotRun::WriteReport(Box::new(e)))?;
@@ -83,7 +89,7 @@ pub async fn run_files(
     let uploads = upload_targets(loaded, global)?;
     let (stop, _) = watch::channel(Stop::Running);
     let signals = executor::signals::install(stop.clone());
-    let result = session(loaded, global, &stop, &uploads).await;
+    let result = session(loaded, global, &stop, &uploads, &deliveries).await;
     signals.abort();
     match (result, signal_of(&stop)) {
         // After the last run ended some other way, e.g. while its reports were
@@ -98,6 +104,7 @@ async fn session(
     global: &SessionOptions,
     stop: &watch::Sender<Stop>,
     uploads: &[Option<Arc<PrometheusEndpoint>>],
+    deliveries: &[super::deliveries::Deliveries],
 ) -> Result<Outcome, Failure> {
     let conn = cluster::connect_with(
         global.kubeconfig.as_deref(),
@@ -238,7 +245,12 @@ async fn session(
     let mut unwritten = Vec::new();
     // The console's `p` holds across the session's files, like its keys.
     let pause = crate::run::stop::PauseGate::default();
-    for (((file, plan), (run_id, conn)), upload) in loaded.iter().zip(&plans).zip(runs).zip(uploads)
+    for ((((file, plan), (run_id, conn)), upload), deliveries) in loaded
+        .iter()
+        .zip(&plans)
+        .zip(runs)
+        .zip(uploads)
+        .zip(deliveries)
     {
         // The channel is the session's: an earlier run's abort must not stop this one
         // (a signal does: this run then skips its steps and writes its reports).
@@ -271,8 +283,11 @@ async fn session(
         options.baseline = global.baselines.get(file.name()).cloned();
         options.earlier_runs =
             reports::history::earlier_runs(&global.output_dir, file.name(), global.trend_runs);
+        let outbound = deliveries.start(&bus, file.name(), &dir.display().to_string());
         let mut outcome =
             executor::run_with_stop(plan, conn, bus.clone(), options, stop.clone()).await;
+        // At most `run::outbound::DRAIN` (2 s), before the reports: missed deliveries are in them.
+        outbound.finish(&bus).await;
         let failed = write_reports(&dir, &bus.records(), global.quiet);
         if !failed.is_empty() {
             outcome = amend_finish(&bus, outcome, &failed);

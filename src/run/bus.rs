@@ -7,7 +7,8 @@
 //! event is scrubbed of secrets (`run::redact`) as it enters, so the journal, the live
 //! view and every report rendered from the records are scrubbed too. The progress sink
 //! words each event as the report's event log does (`report::words`), so the live view
-//! and the write-up never disagree.
+//! and the write-up never disagree. Notifications and Pushgateway pushes are offered
+//! each record without waiting (`run::outbound`): no receiver can slow an emit.
 
 use std::sync::{Arc, Mutex};
 
@@ -34,6 +35,9 @@ struct Sinks {
     journal: Option<GroupCommit>,
     progress: Progress,
     records: Vec<Record>,
+    /// Notification and Pushgateway queues (`run::outbound`), offered each record
+    /// without waiting.
+    outbound: Vec<super::outbound::Feed>,
 }
 
 impl EventBus {
@@ -42,6 +46,7 @@ impl EventBus {
             journal: journal.map(GroupCommit::start),
             progress,
             records: Vec::new(),
+            outbound: Vec::new(),
         };
         Self {
             inner: Arc::new(Mutex::new(sinks)),
@@ -75,6 +80,9 @@ impl EventBus {
             None => Record { seq, at, event },
         };
         sinks.progress.show(&record);
+        for feed in &sinks.outbound {
+            feed.offer(&record);
+        }
         sinks.records.push(record.clone());
         record
     }
@@ -121,6 +129,16 @@ impl EventBus {
     /// blocking wait for the last commit: asked at the end of a run).
     pub fn journal_error(&self) -> Option<String> {
         self.flush()
+    }
+
+    /// Offers every record from now on to an outbound subscriber's queue.
+    pub fn attach(&self, feed: super::outbound::Feed) {
+        self.lock().outbound.push(feed);
+    }
+
+    /// Stops offering records to outbound subscribers (their queues then drain).
+    pub fn detach_outbound(&self) {
+        self.lock().outbound.clear();
     }
 
     pub fn finish_progress(&self) {

@@ -141,6 +141,17 @@ pub enum RunEvent {
         id: String,
         error: String,
     },
+    /// A notification or a Pushgateway push that did not get through (`run::outbound`):
+    /// delivery is off the critical path, so the run went on; this says who missed what.
+    DeliveryFailed {
+        /// The receiver, without credentials (`webhook https://…`, `Pushgateway at …`).
+        to: String,
+        /// What was not delivered (`fault injected`, `3 events (queue full)`).
+        about: String,
+        error: String,
+        #[serde(default)]
+        attempts: u32,
+    },
 }
 
 /// A silence about to be created, as `recover` and the reports need it.

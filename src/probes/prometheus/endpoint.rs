@@ -44,6 +44,8 @@ pub enum SetupError {
     NoAlertmanagerUrl,
     #[error("no upload URL: set spec.upload.url or pass run --upload URL")]
     NoUploadUrl,
+    #[error("no {0} URL")]
+    NoUrlFor(&'static str),
     #[error("invalid Prometheus URL `{url}`: {reason}")]
     InvalidUrl { url: String, reason: String },
     #[error(

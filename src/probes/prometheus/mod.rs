@@ -17,6 +17,7 @@ mod auth;
 mod client;
 mod decode;
 mod endpoint;
+mod outbound;
 mod put;
 #[cfg(test)]
 mod tests;

@@ -301,6 +301,8 @@ impl Model {
             | RunEvent::SilenceCreated { .. }
             | RunEvent::SilenceExpired { .. }
             | RunEvent::SilenceNotExpired { .. } => {}
+            // A missed notification is a line in the log above the live area, no row.
+            RunEvent::DeliveryFailed { .. } => {}
         }
     }
 

@@ -182,6 +182,16 @@ pub fn line(event: &RunEvent) -> String {
             "{}silence {id} NOT EXPIRED: {error} (it still ends by itself at its endsAt; `shakedown recover` expires it now)",
             step_prefix(step.as_deref())
         ),
+        RunEvent::DeliveryFailed {
+            to,
+            about,
+            error,
+            attempts,
+        } => match attempts {
+            0 => format!("not delivered to {to}: {about}: {error}"),
+            1 => format!("not delivered to {to}: {about}: {error} (1 attempt)"),
+            n => format!("not delivered to {to}: {about}: {error} ({n} attempts)"),
+        },
     };
     clean_line(&text)
 }

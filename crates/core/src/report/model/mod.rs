@@ -304,6 +304,12 @@ fn fold(view: &mut RunView, index: &mut BTreeMap<String, usize>, record: &Record
         }),
         RunEvent::BaselineCompared(compared) => view.compared = Some(compared.clone()),
         RunEvent::EarlierRuns { runs } => view.earlier_runs.clone_from(runs),
+        // The write-up lists a missed notification with the run's warnings.
+        RunEvent::DeliveryFailed { .. } => view.notes.push(NoteView {
+            at,
+            level: NoteLevel::Warning,
+            message: words::line(&record.event),
+        }),
         RunEvent::RunFinished(finished) => {
             view.finished = Some(finished.clone());
             view.ended_at = Some(at);
@@ -389,6 +395,7 @@ fn event_step(event: &RunEvent) -> Option<&str> {
         | RunEvent::Note { .. }
         | RunEvent::BaselineCompared(_)
         | RunEvent::EarlierRuns { .. }
+        | RunEvent::DeliveryFailed { .. }
         | RunEvent::RunFinished(_) => None,
     }
 }

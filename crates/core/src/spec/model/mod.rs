@@ -170,6 +170,15 @@ pub struct ExperimentSpec {
     /// URL` overrides the URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upload: Option<PrometheusSpec>,
+    /// Who hears about the run as it happens: Slack channels and CloudEvents webhooks
+    /// (`run --notify URL` adds webhooks).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notify: Vec<NotifySpec>,
+    /// A Prometheus Pushgateway the run pushes its fault windows and results to
+    /// (`run --pushgateway URL` overrides the URL); the same connection options as
+    /// `prometheus`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pushgateway: Option<PrometheusSpec>,
 }
 
 /// One step of an experiment.

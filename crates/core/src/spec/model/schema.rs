@@ -443,6 +443,22 @@ pub fn basic_auth_rules(schema: &mut Schema) {
     );
 }
 
+/// notify: exactly one of `url` and `urlEnv`, one key source at most, and no key for
+/// Slack (its incoming webhooks take no signature).
+pub fn notify_rules(schema: &mut Schema) {
+    add_rules(
+        schema,
+        [
+            json!({ "oneOf": [present("url"), present("urlEnv")] }),
+            not_both("secretEnv", "secretFile"),
+            when(
+                is("kind", json!("slack")),
+                json!({ "not": { "anyOf": [present("secretEnv"), present("secretFile")] } }),
+            ),
+        ],
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

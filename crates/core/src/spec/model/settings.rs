@@ -151,3 +151,96 @@ pub struct RegressionSpec {
     #[schemars(schema_with = "schema::optional_duration_or_zero")]
     pub recovery_floor: Option<Span>,
 }
+
+/// `notify:` one receiver of the run's notifications (and `run --notify URL`, a
+/// `webhook`). The URL may itself be a secret (a Slack incoming webhook): then `urlEnv`
+/// names the variable that holds it, and it is scrubbed from every output.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(transform = schema::notify_rules)]
+pub struct NotifySpec {
+    pub kind: NotifyKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::optional_http_url")]
+    pub url: Option<String>,
+    /// The environment variable that holds the URL (a secret Slack URL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::env_var")]
+    pub url_env: Option<String>,
+    /// The environment variable that holds the HMAC-SHA256 key (`webhook` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::env_var")]
+    pub secret_env: Option<String>,
+    /// The file that holds the HMAC-SHA256 key (`webhook` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::optional_non_blank")]
+    pub secret_file: Option<String>,
+    /// The events sent; every one when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<NotifyEvent>,
+}
+
+/// How a notification is written: Slack's incoming-webhook JSON, or a CloudEvents 1.0
+/// structured JSON event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum NotifyKind {
+    Slack,
+    Webhook,
+}
+
+impl NotifyKind {
+    pub const NAMES: [&'static str; 2] = ["slack", "webhook"];
+}
+
+/// What a notification can be about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum NotifyEvent {
+    RunStarted,
+    FaultInjected,
+    HypothesisDeviated,
+    Aborted,
+    FaultReverted,
+    RevertFailed,
+    RunFinished,
+}
+
+impl NotifyEvent {
+    pub const ALL: [NotifyEvent; 7] = [
+        NotifyEvent::RunStarted,
+        NotifyEvent::FaultInjected,
+        NotifyEvent::HypothesisDeviated,
+        NotifyEvent::Aborted,
+        NotifyEvent::FaultReverted,
+        NotifyEvent::RevertFailed,
+        NotifyEvent::RunFinished,
+    ];
+    pub const NAMES: [&'static str; 7] = [
+        "run-started",
+        "fault-injected",
+        "hypothesis-deviated",
+        "aborted",
+        "fault-reverted",
+        "revert-failed",
+        "run-finished",
+    ];
+
+    /// Its name in `notify.events` (`fault-injected`).
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+
+    /// Its CloudEvents `type` (`dev.shakedown.fault.injected`).
+    pub fn cloud_event_type(self) -> &'static str {
+        match self {
+            NotifyEvent::RunStarted => "dev.shakedown.run.started",
+            NotifyEvent::FaultInjected => "dev.shakedown.fault.injected",
+            NotifyEvent::HypothesisDeviated => "dev.shakedown.hypothesis.deviated",
+            NotifyEvent::Aborted => "dev.shakedown.run.aborted",
+            NotifyEvent::FaultReverted => "dev.shakedown.fault.reverted",
+            NotifyEvent::RevertFailed => "dev.shakedown.fault.revert_failed",
+            NotifyEvent::RunFinished => "dev.shakedown.run.finished",
+        }
+    }
+}

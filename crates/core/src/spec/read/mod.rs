@@ -325,6 +325,10 @@ fn experiment_spec(
     let upload = m
         .opt("upload")
         .map(|n| settings::prometheus(d, n, "upload"));
+    let notify = m.opt("notify").map(|n| notify(d, n));
+    let pushgateway = m
+        .opt("pushgateway")
+        .map(|n| settings::prometheus(d, n, "pushgateway"));
     m.finish(d);
     Some(ExperimentSpec {
         safety: optional(safety)?,
@@ -335,6 +339,8 @@ fn experiment_spec(
         regression: optional(regression)?,
         silence: optional(silence)?,
         upload: optional(upload)?,
+        notify: notify.unwrap_or(Some(Vec::new()))?,
+        pushgateway: optional(pushgateway)?,
     })
 }
 

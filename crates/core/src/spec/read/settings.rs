@@ -176,3 +176,87 @@ pub(super) fn regression(d: &mut Decoder, node: &Node) -> Option<RegressionSpec>
         recovery_floor: optional(floor)?.map(Span),
     })
 }
+
+/// The `notify:` list: each receiver's kind, its URL (inline, or the variable that holds
+/// a secret one), the HMAC key's source and the events it wants.
+pub(super) fn notify(d: &mut Decoder, node: &Node) -> Option<Vec<NotifySpec>> {
+    let items = d.seq(node, "notify")?;
+    let decoded: Vec<_> = items.iter().map(|n| notify_one(d, n)).collect();
+    decoded.into_iter().collect()
+}
+
+fn notify_one(d: &mut Decoder, node: &Node) -> Option<NotifySpec> {
+    let mut m = d.map(node, "a notify entry")?;
+    let kind = m.required(d, "kind").and_then(|n| {
+        d.one_of(n, "notify kind", &NotifyKind::NAMES)
+            .map(|k| match k {
+                "slack" => NotifyKind::Slack,
+                _ => NotifyKind::Webhook,
+            })
+    });
+    let url = m.opt("url").map(|n| http_url(d, n, "notify.url"));
+    let url_env = m.opt("urlEnv").map(|n| env_var_name(d, n));
+    let secret_env = m.opt("secretEnv").map(|n| env_var_name(d, n));
+    let secret_file = m.opt("secretFile").map(|n| d.string(n, "secretFile"));
+    let secret_key = m.key_pos("secretEnv").or(m.key_pos("secretFile"));
+    let events = m.opt("events").map(|n| {
+        let names = d.string_list(n, "notify.events")?;
+        let mut events = Vec::new();
+        for (pos, name) in names {
+            let found = NotifyEvent::NAMES.iter().position(|v| *v == name);
+            match found {
+                Some(i) => events.push(NotifyEvent::ALL[i]),
+                None => {
+                    let item = Node {
+                        pos,
+                        value: Value::Str(name),
+                    };
+                    d.one_of(&item, "notify event", &NotifyEvent::NAMES);
+                }
+            }
+        }
+        (events.len() == listed(n)).then_some(events)
+    });
+    m.finish(d);
+    if url.is_some() == url_env.is_some() {
+        d.error(
+            node.pos,
+            "a notify entry needs exactly one of `url` or `urlEnv`",
+            Some("`urlEnv` names the variable holding a secret URL (a Slack webhook)".into()),
+        );
+        return None;
+    }
+    if secret_env.is_some() && secret_file.is_some() {
+        d.error(
+            secret_key.unwrap_or(node.pos),
+            "both `secretEnv` and `secretFile` are set",
+            Some("use one source for the signing key".into()),
+        );
+        return None;
+    }
+    let kind = kind?;
+    if kind == NotifyKind::Slack && (secret_env.is_some() || secret_file.is_some()) {
+        d.error(
+            secret_key.unwrap_or(node.pos),
+            "a `slack` notification is not signed",
+            Some("Slack's incoming webhooks take no signature; use `kind: webhook` to sign".into()),
+        );
+        return None;
+    }
+    Some(NotifySpec {
+        kind,
+        url: optional(url)?,
+        url_env: optional(url_env)?,
+        secret_env: optional(secret_env)?,
+        secret_file: optional(secret_file)?,
+        events: events.unwrap_or(Some(Vec::new()))?,
+    })
+}
+
+/// How many names a `notify.events` node holds (one for a single string).
+fn listed(node: &Node) -> usize {
+    match &node.value {
+        Value::Seq(items) => items.len(),
+        _ => 1,
+    }
+}
