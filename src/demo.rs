@@ -317,16 +317,6 @@ impl LocalPrometheus {
         let _ = self.child.start_kill();
     }
 
-    /// Stops the server as an operator would (SIGTERM), so it writes its state (the
-    /// silences) to disk first, and waits for it.
-    pub async fn terminate(mut self) {
-        if let Some(pid) = self.child.id().and_then(|pid| i32::try_from(pid).ok()) {
-            // SAFETY: kill(2) on our own child, not yet reaped (we hold its handle).
-            unsafe { libc::kill(pid, libc::SIGTERM) };
-        }
-        let _ = self.child.wait().await;
-    }
-
     /// Stops the server and waits for it, so no process is left behind.
     pub async fn stop(mut self) {
         let _ = self.child.start_kill();

@@ -423,10 +423,10 @@ async fn a_stop_ends_a_recovery_wait_within_a_second() {
         name: "checkout".into(),
     };
     let mut disrupted = Disrupted {
-        owners: [owner].into(),
+        owners: [owner.clone()].into(),
+        last_disrupted: [(owner, tokio::time::Instant::now())].into(),
         ..Disrupted::default()
-    }
-    .disrupted_now();
+    };
     for pod in b.handle.objects("pods", Some("shop")) {
         if pod["metadata"]["labels"]["app"] == "checkout" {
             let field = |k: &str| pod["metadata"][k].as_str().unwrap_or_default().to_owned();

@@ -20,7 +20,7 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use super::recovery::{Disrupted, owners_of};
+use super::recovery::{Disrupted, disrupted_at};
 use super::{
     FaultContext, FaultError, Hold, Injector, event_for, object_ref, post_event, split_pod,
     with_retries,
@@ -110,26 +110,28 @@ async fn delete_pods(
     // Owner lookups are reads: a signal does not wait for them (recovery is not measured
     // after one), an abort does (recovery still is). The Events go out meanwhile; once
     // a delete went through its Event is always posted, so no deletion goes unrecorded.
+    // Each owner's clock starts at its own last deletion.
     let mut stop = ctx.stop.clone();
-    let lookup = unless_signalled(&mut stop, owners_of(&ctx.client, &deleted));
-    let (owners, ()) = tokio::join!(lookup, post_events(ctx, &deleted, grace));
-    let mut disrupted = Disrupted {
-        owners: owners.unwrap_or_default(),
-        ..Disrupted::default()
-    };
-    for pod in &deleted {
-        disrupted.add_pod(pod);
-    }
-    let disrupted = disrupted.disrupted_now();
+    let pods: Vec<Pod> = deleted.iter().map(|(pod, _)| pod.clone()).collect();
+    let lookup = unless_signalled(&mut stop, disrupted_at(&ctx.client, &deleted));
+    let (disrupted, ()) = tokio::join!(lookup, post_events(ctx, &pods, grace));
+    let disrupted = disrupted.unwrap_or_else(|| {
+        let mut disrupted = Disrupted::default();
+        for pod in &pods {
+            disrupted.add_pod(pod);
+        }
+        disrupted
+    });
     first_error.map_or(Ok(disrupted), Err)
 }
 
-/// Deletes one pod; `None` when it was already gone (or is no longer the pod picked).
+/// Deletes one pod: the pod and when its deletion was sent; `None` when it was already
+/// gone (or is no longer the pod picked).
 async fn delete_one(
     ctx: &FaultContext,
     target: &str,
     grace: Option<u32>,
-) -> Result<Option<Pod>, FaultError> {
+) -> Result<Option<(Pod, tokio::time::Instant)>, FaultError> {
     let (namespace, name) = split_pod(target);
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -164,7 +166,14 @@ async fn delete_one(
         }),
         ..DeleteParams::default()
     };
-    let deleting = with_retries(deadline, || api.delete(name, &params));
+    // The disruption's instant is when the attempt that went through was sent: the
+    // server deleted the pod after it, so a recovery measured from here is never shorter
+    // than the truth (stamped once the calls returned, it was, by their latency).
+    let sent = std::sync::Mutex::new(tokio::time::Instant::now());
+    let deleting = with_retries(deadline, || {
+        *sent.lock().unwrap_or_else(|p| p.into_inner()) = tokio::time::Instant::now();
+        api.delete(name, &params)
+    });
     let Some(deleted) = unless_stopped_after(&mut stop, IN_FLIGHT_GRACE, deleting).await else {
         return Ok(None);
     };
@@ -198,7 +207,8 @@ async fn delete_one(
     };
     let detail = format!("{verb} {how}, uid {}", uid.unwrap_or_default());
     ctx.injected(target, detail);
-    Ok(Some(pod))
+    let sent = *sent.lock().unwrap_or_else(|p| p.into_inner());
+    Ok(Some((pod, sent)))
 }
 
 /// The pod as the listing saw it: what deleting it and finding its owner need.

@@ -668,15 +668,6 @@ pub struct Disrupted {
 }
 
 impl Disrupted {
-    /// Stamps every owner as disrupted now (the fault's calls have just returned).
-    pub fn disrupted_now(mut self) -> Self {
-        let now = tokio::time::Instant::now();
-        for owner in &self.owners {
-            self.last_disrupted.insert(owner.clone(), now);
-        }
-        self
-    }
-
     /// Adds a later disruption: an owner hit again is not recovered any more, and its
     /// recovery clock restarts.
     pub fn extend(&mut self, other: Disrupted) {
