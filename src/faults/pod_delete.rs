@@ -112,12 +112,11 @@ async fn delete_pods(
     // a delete went through its Event is always posted, so no deletion goes unrecorded.
     // Each owner's clock starts at its own last deletion.
     let mut stop = ctx.stop.clone();
-    let pods: Vec<Pod> = deleted.iter().map(|(pod, _)| pod.clone()).collect();
     let lookup = unless_signalled(&mut stop, disrupted_at(&ctx.client, &deleted));
-    let (disrupted, ()) = tokio::join!(lookup, post_events(ctx, &pods, grace));
+    let (disrupted, ()) = tokio::join!(lookup, post_events(ctx, &deleted, grace));
     let disrupted = disrupted.unwrap_or_else(|| {
         let mut disrupted = Disrupted::default();
-        for pod in &pods {
+        for (pod, _) in &deleted {
             disrupted.add_pod(pod);
         }
         disrupted
@@ -246,7 +245,11 @@ fn controller_api_version(kind: &str) -> &'static str {
 
 /// One Event per owner of the deleted pods (its count is how many, its message names
 /// them), or on the pod itself when it has no owner; a few posted at once.
-async fn post_events(ctx: &FaultContext, deleted: &[Pod], grace: Option<u32>) {
+async fn post_events(
+    ctx: &FaultContext,
+    deleted: &[(Pod, tokio::time::Instant)],
+    grace: Option<u32>,
+) {
     let how = match grace {
         Some(0) => " (force)",
         _ => "",
@@ -277,9 +280,11 @@ async fn post_events(ctx: &FaultContext, deleted: &[Pod], grace: Option<u32>) {
 
 /// The deleted pods' names grouped by the object their Event goes on: the controlling
 /// owner, or the pod itself.
-fn by_owner(deleted: &[Pod]) -> BTreeMap<[String; 3], (ObjectReference, Vec<String>)> {
+fn by_owner(
+    deleted: &[(Pod, tokio::time::Instant)],
+) -> BTreeMap<[String; 3], (ObjectReference, Vec<String>)> {
     let mut groups: BTreeMap<[String; 3], (ObjectReference, Vec<String>)> = BTreeMap::new();
-    for pod in deleted {
+    for (pod, _) in deleted {
         let meta = &pod.metadata;
         let namespace = meta.namespace.clone();
         let name = meta.name.clone().unwrap_or_default();
