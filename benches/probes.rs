@@ -2,11 +2,18 @@
 //! minute against a real Prometheus, with the journal on disk.
 //!
 //! shakedown runs as its own process (a `network-latency` fault on the shop's checkout
-//! pod, held for the window, with 100 `during` hypotheses at `every: 1s`); beside it,
-//! a floor process issues the same 100 queries at the same rate against the same
-//! Prometheus with the same HTTP client library, on absolute ticks, and does nothing
-//! else. The bench prints the CPU time of each (from `wait4`, so it is the process's
-//! own), and the lateness of shakedown's samples read from its journal: how far each
+//! pod, held for the window, with 100 `during` hypotheses at `every: 1s`). Beside it run
+//! two floors, each a process of its own that issues the same 100 queries at the same
+//! rate against the same Prometheus and does nothing else:
+//! - the issue's floor, **curl**: each second, one `curl --parallel` for the 100 queries
+//!   (what a shell script watching the same SLOs would cost), half a second off
+//!   shakedown's ticks so their bursts do not meet;
+//! - a stricter one: the same HTTP client library shakedown uses, in-process, on
+//!   absolute ticks, parsing each answer. There is no bar against it: it shows what
+//!   shakedown's journal, verdicts and start-up cost per sample.
+//!
+//! The bench prints the CPU time of each (from `wait4`, so it is the process's own and
+//! its reaped children's), and the lateness of shakedown's samples read from its journal: how far each
 //! sample's evaluation time is behind its place on the one-second grid that starts at
 //! the window's first sample (median, p99), and the drift (median lateness of the last
 //! tenth of the samples minus that of the first tenth).
@@ -25,6 +32,9 @@ const HYPOTHESES: usize = 100;
 /// Set in the child process that plays the floor: `URL SECONDS LATENESS_FILE`.
 const FLOOR_ENV: &str = "SHAKEDOWN_BENCH_PROBES_FLOOR";
 
+/// Set in the child process that plays the curl floor: `URL SECONDS`.
+const CURL_FLOOR_ENV: &str = "SHAKEDOWN_BENCH_PROBES_CURL_FLOOR";
+
 fn query(i: usize) -> String {
     format!("sum(up) * {}", i + 1)
 }
@@ -32,6 +42,10 @@ fn query(i: usize) -> String {
 fn main() {
     if let Ok(args) = std::env::var(FLOOR_ENV) {
         floor(&args);
+        return;
+    }
+    if let Ok(args) = std::env::var(CURL_FLOOR_ENV) {
+        curl_floor(&args);
         return;
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -89,6 +103,47 @@ fn floor(args: &str) {
             .collect();
         std::fs::write(out, serde_json::to_string(&late).expect("json")).expect("lateness file");
     });
+}
+
+/// The curl floor: each second, half a second off the grid, one `curl --parallel` asks
+/// the 100 queries (evaluated at that instant) and throws the answers away. Every curl
+/// is reaped here, so this process's rusage includes theirs.
+fn curl_floor(args: &str) {
+    let mut args = args.split(' ');
+    let (url, seconds) = (args.next().expect("URL"), args.next().expect("SECONDS"));
+    let seconds: u64 = seconds.parse().expect("seconds");
+    let start = Instant::now() + Duration::from_millis(500);
+    let mut curls = Vec::new();
+    for tick in 0..seconds {
+        let due = start + Duration::from_secs(tick);
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        let at = jiff::Timestamp::now().as_millisecond() as f64 / 1000.0;
+        let mut curl = std::process::Command::new("curl");
+        curl.args(["--silent", "--parallel", "--parallel-max", "100"]);
+        for i in 0..HYPOTHESES {
+            curl.args(["--output", "/dev/null", "--url"]).arg(format!(
+                "{url}/api/v1/query?query={}&time={at:.3}",
+                percent_encoded(&query(i))
+            ));
+        }
+        curls.push(curl.spawn().expect("curl"));
+    }
+    for mut curl in curls {
+        let status = curl.wait().expect("curl");
+        assert!(status.success(), "curl failed: {status}");
+    }
+}
+
+/// `text` as a URL query value: everything but the unreserved characters escaped.
+fn percent_encoded(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// Median, p99 and drift (median of the last tenth minus the first, by due time) of
@@ -229,13 +284,23 @@ async fn bench() {
         )
         .spawn()
         .expect("floor");
-    let (floor_pid, shakedown_pid) = (floor.id(), shakedown.id());
+    let curl_floor = std::process::Command::new(std::env::current_exe().expect("bench binary"))
+        .env(CURL_FLOOR_ENV, format!("{} {seconds}", server.url))
+        .spawn()
+        .expect("curl floor");
+    let (floor_pid, shakedown_pid, curl_pid) = (floor.id(), shakedown.id(), curl_floor.id());
     let floor = tokio::task::spawn_blocking(move || wait_cpu(floor_pid));
+    let curl_floor = tokio::task::spawn_blocking(move || wait_cpu(curl_pid));
     let (shakedown_cpu, status) = tokio::task::spawn_blocking(move || wait_cpu(shakedown_pid))
         .await
         .expect("wait");
     let wall = started.elapsed();
     let (floor_cpu, _) = floor.await.expect("wait");
+    let (curl_cpu, curl_status) = curl_floor.await.expect("wait");
+    assert!(
+        libc::WIFEXITED(curl_status) && libc::WEXITSTATUS(curl_status) == 0,
+        "the curl floor failed"
+    );
     server.stop().await;
     assert!(
         libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
@@ -249,11 +314,15 @@ async fn bench() {
             .expect("floor lateness");
     let (floor_median, floor_p99, floor_drift, _) = summary(floor_late);
     let ratio = shakedown_cpu.as_secs_f64() / floor_cpu.as_secs_f64().max(1e-9);
+    let curl_ratio = shakedown_cpu.as_secs_f64() / curl_cpu.as_secs_f64().max(1e-9);
     println!(
         "probes, {HYPOTHESES} PromQL hypotheses at 1s over {seconds}s, {samples} samples (journal on disk, run wall {wall:.1?})"
     );
     println!(
-        "probes, CPU: shakedown {shakedown_cpu:.2?}, floor (same queries, same client, nothing else) {floor_cpu:.2?}  ({ratio:.2}x floor; bar 1.0x)"
+        "probes, CPU: shakedown {shakedown_cpu:.2?}, curl floor (one curl --parallel a second) {curl_cpu:.2?}  ({curl_ratio:.2}x the curl floor; bar 1.0x)"
+    );
+    println!(
+        "probes, CPU: shakedown {shakedown_cpu:.2?}, in-process floor (same queries, same client, nothing else) {floor_cpu:.2?}  ({ratio:.2}x; no bar: the cost of the journal, verdicts and start-up)"
     );
     println!(
         "probes, sample lateness, shakedown: median {median:.1} ms (bar 5), p99 {p99:.1} ms (bar 50), drift (last tenth vs first) {drift:+.1} ms"

@@ -313,6 +313,9 @@ pub async fn during(checks: &[Check], bus: &EventBus, window: Window, stop: &wat
         Window::For(hold) => Some(tokio::time::Instant::now() + *hold),
         Window::Until(_) => None,
     };
+    // One grid for every loop: taken before the first loop starts, so the hundredth
+    // loop's ticks are not offset by the start-up of the ninety-nine before it.
+    let (window_start, started) = (bus.now(), tokio::time::Instant::now());
     let loops = checks
         .iter()
         .filter(|c| c.applies(Phase::During))
@@ -323,8 +326,6 @@ pub async fn during(checks: &[Check], bus: &EventBus, window: Window, stop: &wat
                 Window::For(_) => None,
             };
             async move {
-                let window_start = bus.now();
-                let started = tokio::time::Instant::now();
                 let h = &check.hypothesis;
                 let firing_within = check.firing_within();
                 // `firing within`: how long after the injection the first firing sample was taken.
@@ -335,7 +336,7 @@ pub async fn during(checks: &[Check], bus: &EventBus, window: Window, stop: &wat
                 // whether the system is fine: the two stop conditions of `abort`.
                 let (mut breaches, mut blind) = (0u32, 0u32);
                 let mut ended_by: Option<Abort> = None;
-                let (start, mut tick) = (tokio::time::Instant::now(), 0);
+                let (start, mut tick) = (started, 0);
                 loop {
                     let asked = started.elapsed();
                     // A slow probe never keeps the fault past its window plus one interval:
@@ -444,7 +445,10 @@ pub async fn during(checks: &[Check], bus: &EventBus, window: Window, stop: &wat
                 );
             }
         });
-    futures_join_all(loops).await;
+    // `join_all` polls only the loops whose sample or timer woke it (a hand-rolled join
+    // that polled every loop on each wake cost O(n²) polls a tick with 100 hypotheses
+    // and spread their samples over tens of milliseconds).
+    futures::future::join_all(loops).await;
 }
 
 /// After the revert: waits `settle`, then samples until the hypothesis holds in
@@ -467,6 +471,7 @@ pub async fn after(
     if wait_or_signal(&mut stopped, tokio::time::Instant::now() + settle).await {
         return skip_after(checks, bus);
     }
+    let start = tokio::time::Instant::now();
     let loops = checks
         .iter()
         .filter(|c| c.applies(Phase::After))
@@ -477,7 +482,7 @@ pub async fn after(
             let (mut samples, mut passed) = (0u32, 0u32);
             // When the current run of held samples began, and how long it is.
             let mut streak: Option<(tokio::time::Instant, u32)> = None;
-            let (start, mut tick) = (tokio::time::Instant::now(), 0);
+            let mut tick = 0;
             let last = loop {
                 let sampled_at = tokio::time::Instant::now();
                 let outcome = check.sample(bus, Phase::After).await;
@@ -542,7 +547,7 @@ pub async fn after(
             );
             check.verdict(bus, Phase::After, verdict, message, (samples, passed), None);
         });
-    futures_join_all(loops).await;
+    futures::future::join_all(loops).await;
 }
 
 /// The `during` samples of one hypothesis, by outcome.
@@ -724,20 +729,6 @@ async fn wait_or_end(
             },
         }
     }
-}
-
-async fn futures_join_all<F: std::future::Future<Output = ()>>(futures: impl Iterator<Item = F>) {
-    let mut pinned: Vec<_> = futures.map(Box::pin).collect();
-    // Poll all to completion concurrently without pulling in the futures crate.
-    std::future::poll_fn(|cx| {
-        pinned.retain_mut(|f| f.as_mut().poll(cx).is_pending());
-        if pinned.is_empty() {
-            std::task::Poll::Ready(())
-        } else {
-            std::task::Poll::Pending
-        }
-    })
-    .await;
 }
 
 /// Every `after` hypothesis, skipped: a signal or a halt arrived before the first sample.
@@ -1088,6 +1079,66 @@ mod tests {
             .map(|t| (*t - started).as_millis())
             .collect();
         assert_eq!(offsets, (0..10).map(|i| i * 100).collect::<Vec<u128>>());
+    }
+
+    /// A probe whose samples each take `delay` and that counts how often its sample
+    /// futures are polled.
+    struct Counted {
+        delay: Duration,
+        samples: std::sync::atomic::AtomicUsize,
+        polls: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl Probe for Counted {
+        fn describe(&self) -> String {
+            "counted".into()
+        }
+        fn sample(&self, _at: Timestamp) -> SampleFuture<'_> {
+            use std::sync::atomic::Ordering::Relaxed;
+            self.samples.fetch_add(1, Relaxed);
+            let mut sleep = Box::pin(tokio::time::sleep(self.delay));
+            Box::pin(async move {
+                std::future::poll_fn(|cx| {
+                    self.polls.fetch_add(1, Relaxed);
+                    sleep.as_mut().poll(cx)
+                })
+                .await;
+                value(0.0).unwrap()
+            })
+        }
+        fn sample_range(&self, _: Timestamp, _: Timestamp, _: Duration) -> Option<RangeFuture<'_>> {
+            None
+        }
+    }
+
+    /// Regression (issue 17): the loops of 100 hypotheses were joined by hand, polling
+    /// every loop whenever any one woke, so each answer cost 100 polls and the samples of
+    /// one tick spread over tens of milliseconds. A loop is now polled when it is woken.
+    #[tokio::test(start_paused = true)]
+    async fn a_hundred_loops_poll_only_the_loop_that_woke() {
+        use std::sync::atomic::Ordering::Relaxed;
+        let polls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut probes = Vec::new();
+        let checks: Vec<Check> = (0..100u64)
+            .map(|i| {
+                let mut c = check(vec![value(0.0)], None, |h| h.name = format!("h{i}")).remove(0);
+                // Each answer arrives at its own instant, as real ones do.
+                let probe = Arc::new(Counted {
+                    delay: Duration::from_micros(20_000 + 300 * i),
+                    samples: Default::default(),
+                    polls: polls.clone(),
+                });
+                probes.push(probe.clone());
+                c.probe = probe;
+                c
+            })
+            .collect();
+        during_verdict(&checks, Duration::from_secs(1)).await;
+        let samples: usize = probes.iter().map(|p| p.samples.load(Relaxed)).sum();
+        assert_eq!(samples, 1000, "10 samples per loop");
+        let polls = polls.load(Relaxed);
+        // Two polls a sample: the one that starts its wait and the one its answer wakes.
+        assert!(polls <= 3 * samples, "{polls} polls for {samples} samples");
     }
 
     #[test]
