@@ -10,6 +10,10 @@
 //! delete, the ReplicaSet replacing the pod, the scheduler binding it), because a
 //! request whose follow-up work grows with the store is what the figure is about.
 //!
+//! It runs twice: with the pods' Deployment alone, and with a Service and a
+//! PodDisruptionBudget selecting the same pods (the endpoints and disruption-budget
+//! controllers, and the workload model's traffic, then follow every pod change).
+//!
 //! `SANDBOX_BENCH_SIZES=200,1000` (the default) picks the pod counts. Run it in the
 //! release profile for absolute figures; the ratios hold in the dev profile too.
 
@@ -23,14 +27,42 @@ use shakedown_sandbox::{self as sandbox, SandboxConfig, SandboxHandle};
 const IN_FLIGHT: usize = 32;
 const SANDBOX_THREAD: &str = "sandbox";
 
-fn config(replicas: usize) -> SandboxConfig {
+/// What else selects the benched pods.
+#[derive(Clone, Copy, PartialEq)]
+enum Variant {
+    /// The Deployment alone.
+    Plain,
+    /// A Service (with traffic in the workload model) and a PodDisruptionBudget
+    /// (a percentage, so its expected pods come from the owner's scale) over the
+    /// same pods.
+    Guarded,
+}
+
+impl Variant {
+    fn title(self) -> &'static str {
+        match self {
+            Variant::Plain => "the Deployment alone",
+            Variant::Guarded => "with a Service and a PodDisruptionBudget over the same pods",
+        }
+    }
+}
+
+fn config(replicas: usize, variant: Variant) -> SandboxConfig {
     let mut yaml = String::from("nodes:\n");
     for i in 0..10 {
         yaml.push_str(&format!("  - {{ name: node-{i}, zone: zone-{} }}\n", i % 2));
     }
-    yaml.push_str(&format!(
-        "deployments:\n  - {{ namespace: bench, name: bulk, replicas: {replicas} }}\n"
-    ));
+    match variant {
+        Variant::Plain => yaml.push_str(&format!(
+            "deployments:\n  - {{ namespace: bench, name: bulk, replicas: {replicas} }}\n"
+        )),
+        Variant::Guarded => yaml.push_str(&format!(
+            "deployments:\n  - {{ namespace: bench, name: bulk, replicas: {replicas}, \
+             service: {{ requestsPerSecond: 100, capacityPerPod: 10, baseLatency: 10ms }} }}\n\
+             podDisruptionBudgets:\n  - {{ namespace: bench, name: bulk, \
+             matchLabels: {{ app: bulk }}, minAvailable: \"50%\" }}\n"
+        )),
+    }
     let mut config = SandboxConfig::from_yaml(&yaml).expect("bench topology");
     config.timings.startup_delay = Duration::from_millis(20);
     config.timings.shutdown_delay = Duration::ZERO;
@@ -156,10 +188,10 @@ struct Figures {
     delete_and_recover: Duration,
 }
 
-async fn measure(sandbox_rt: &tokio::runtime::Runtime, pods: usize) -> Figures {
+async fn measure(sandbox_rt: &tokio::runtime::Runtime, pods: usize, variant: Variant) -> Figures {
     let _guard = sandbox_rt.enter();
     let handle = sandbox_rt
-        .spawn(sandbox::start(config(pods), 0))
+        .spawn(sandbox::start(config(pods, variant), 0))
         .await
         .expect("sandbox task")
         .expect("sandbox");
@@ -216,16 +248,25 @@ fn main() {
         .enable_all()
         .build()
         .expect("client runtime");
-    let figures: Vec<Figures> = sizes
-        .iter()
-        .map(|&pods| client_rt.block_on(measure(&sandbox_rt, pods)))
-        .collect();
-    println!("sandbox CPU per request (200 requests, {IN_FLIGHT} in flight):");
+    for variant in [Variant::Plain, Variant::Guarded] {
+        let figures: Vec<Figures> = sizes
+            .iter()
+            .map(|&pods| client_rt.block_on(measure(&sandbox_rt, pods, variant)))
+            .collect();
+        print_figures(variant, &figures);
+    }
+}
+
+fn print_figures(variant: Variant, figures: &[Figures]) {
+    println!(
+        "sandbox CPU per request ({}; 200 requests, {IN_FLIGHT} in flight):",
+        variant.title()
+    );
     println!(
         "{:>6}  {:>10}  {:>10}  {:>10}  {:>18}",
         "pods", "GET", "PATCH", "DELETE", "DELETE+recovery"
     );
-    for f in &figures {
+    for f in figures {
         println!(
             "{:>6}  {:>10}  {:>10}  {:>10}  {:>18}",
             f.pods,
