@@ -7,47 +7,74 @@
 //!
 //! It must leave alone Services without a selector (their endpoints are the user's)
 //! and must not rewrite an object that has not changed, or the control plane would
-//! never settle.
+//! never settle. It redoes only the Services the pod cache marked dirty (one of their
+//! pods, the Service itself or its output changed), so a pass costs what changed.
 
 use serde_json::{Value, json};
 
+use super::cache::{PodCache, SelectionId, Selecting};
 use super::{def, owner_ref};
-use crate::objects::{is_terminating, pod_serving, selector_matches};
+use crate::objects::{is_terminating, pod_serving};
 use crate::store::{Store, name_of, namespace_of};
 
-const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
-const MANAGED_BY_LABEL: &str = "endpointslice.kubernetes.io/managed-by";
-const MANAGED_BY: &str = "endpointslice-controller.k8s.io";
+pub(super) const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+pub(super) const MANAGED_BY_LABEL: &str = "endpointslice.kubernetes.io/managed-by";
+pub(super) const MANAGED_BY: &str = "endpointslice-controller.k8s.io";
 
-/// One selected pod, as both objects list it.
+/// One selected pod with an IP, as both objects list it.
 struct Backend {
-    pod: Value,
+    ip: Value,
+    node: Option<String>,
+    target_ref: Value,
     ready: bool,
     terminating: bool,
 }
 
-pub(super) fn reconcile_endpoints(store: &mut Store) {
-    let services: Vec<Value> = store.iter("services", None, None).cloned().collect();
-    for service in &services {
-        let selector = &service["spec"]["selector"];
-        if selector.as_object().is_none_or(|s| s.is_empty()) {
+/// Writes the Endpoints and EndpointSlice of every dirty Service; returns how many
+/// Services it redid.
+pub(super) fn reconcile_endpoints(store: &mut Store, cache: &mut PodCache) -> usize {
+    let dirty = cache.take_dirty(Selecting::Service);
+    for id in &dirty {
+        let Some(service) = store.get("services", &id.0, &id.2).cloned() else {
             continue;
-        }
-        let ns = namespace_of(service);
-        let selector = json!({ "matchLabels": selector });
-        let backends: Vec<Backend> = store
-            .iter("pods", Some(ns), None)
-            .filter(|p| selector_matches(&selector, p) && p["status"]["podIP"].is_string())
-            .map(|p| Backend {
-                pod: p.clone(),
-                ready: pod_serving(p),
-                terminating: is_terminating(p),
-            })
-            .collect();
-        write_endpoints(store, service, &backends);
-        write_slice(store, service, &backends);
+        };
+        let (backends, ports) = backends(store, cache, id, &service);
+        let before = store.resource_version();
+        write_endpoints(store, &service, &backends, &ports);
+        cache.own_write(store, before);
+        let before = store.resource_version();
+        write_slice(store, &service, &backends, &ports);
+        cache.own_write(store, before);
     }
     remove_orphaned_endpoints(store);
+    dirty.len()
+}
+
+/// The selected pods that have an IP, in (namespace, name) order, and the Service's
+/// ports on them.
+fn backends(
+    store: &Store,
+    cache: &PodCache,
+    id: &SelectionId,
+    service: &Value,
+) -> (Vec<Backend>, Vec<Value>) {
+    let pods: Vec<&Value> = cache
+        .selected(id)
+        .filter_map(|((ns, name), _)| store.get("pods", ns, name))
+        .filter(|p| p["status"]["podIP"].is_string())
+        .collect();
+    let ports = ports(service, &pods);
+    let backends = pods
+        .iter()
+        .map(|p| Backend {
+            ip: p["status"]["podIP"].clone(),
+            node: p["spec"]["nodeName"].as_str().map(str::to_owned),
+            target_ref: target_ref(p),
+            ready: pod_serving(p),
+            terminating: is_terminating(p),
+        })
+        .collect();
+    (backends, ports)
 }
 
 fn target_ref(pod: &Value) -> Value {
@@ -56,11 +83,11 @@ fn target_ref(pod: &Value) -> Value {
 
 /// A Service port's target on the pods: a number as it is, a name through the
 /// pods' container ports; None when no pod names it (the port is left out).
-fn target_port(port: &Value, backends: &[Backend]) -> Option<Value> {
+fn target_port(port: &Value, pods: &[&Value]) -> Option<Value> {
     match &port["targetPort"] {
         Value::Number(n) => Some(json!(n)),
-        Value::String(name) => backends.iter().find_map(|b| {
-            b.pod["spec"]["containers"]
+        Value::String(name) => pods.iter().find_map(|pod| {
+            pod["spec"]["containers"]
                 .as_array()?
                 .iter()
                 .flat_map(|c| c["ports"].as_array().cloned().unwrap_or_default())
@@ -71,14 +98,14 @@ fn target_port(port: &Value, backends: &[Backend]) -> Option<Value> {
     }
 }
 
-fn ports(service: &Value, backends: &[Backend]) -> Vec<Value> {
+fn ports(service: &Value, pods: &[&Value]) -> Vec<Value> {
     service["spec"]["ports"]
         .as_array()
         .into_iter()
         .flatten()
         .filter_map(|p| {
             let mut out = json!({
-                "port": target_port(p, backends)?,
+                "port": target_port(p, pods)?,
                 "protocol": p["protocol"].as_str().unwrap_or("TCP"),
             });
             if let Some(name) = p["name"].as_str().filter(|n| !n.is_empty()) {
@@ -89,10 +116,10 @@ fn ports(service: &Value, backends: &[Backend]) -> Vec<Value> {
         .collect()
 }
 
-fn write_endpoints(store: &mut Store, service: &Value, backends: &[Backend]) {
+fn write_endpoints(store: &mut Store, service: &Value, backends: &[Backend], ports: &[Value]) {
     let address = |b: &Backend| {
-        let mut a = json!({"ip": b.pod["status"]["podIP"], "targetRef": target_ref(&b.pod)});
-        if let Some(node) = b.pod["spec"]["nodeName"].as_str() {
+        let mut a = json!({"ip": b.ip, "targetRef": b.target_ref});
+        if let Some(node) = &b.node {
             a["nodeName"] = json!(node);
         }
         a
@@ -107,7 +134,6 @@ fn write_endpoints(store: &mut Store, service: &Value, backends: &[Backend]) {
     if !not_ready.is_empty() {
         subset["notReadyAddresses"] = json!(not_ready);
     }
-    let ports = ports(service, backends);
     let (ns, name) = (namespace_of(service), name_of(service));
     let existing = store.get("endpoints", ns, name).cloned();
     let mut obj = existing.clone().unwrap_or_else(|| {
@@ -129,7 +155,7 @@ fn write_endpoints(store: &mut Store, service: &Value, backends: &[Backend]) {
     save(store, "endpoints", existing.is_some(), obj);
 }
 
-fn write_slice(store: &mut Store, service: &Value, backends: &[Backend]) {
+fn write_slice(store: &mut Store, service: &Value, backends: &[Backend], ports: &[Value]) {
     let (ns, service_name) = (namespace_of(service), name_of(service));
     let existing = store
         .iter("endpointslices", Some(ns), None)
@@ -157,18 +183,18 @@ fn write_slice(store: &mut Store, service: &Value, backends: &[Backend]) {
         .iter()
         .map(|b| {
             let mut e = json!({
-                "addresses": [b.pod["status"]["podIP"]],
+                "addresses": [b.ip],
                 "conditions": {"ready": b.ready && !b.terminating, "serving": b.ready, "terminating": b.terminating},
-                "targetRef": target_ref(&b.pod),
+                "targetRef": b.target_ref,
             });
-            if let Some(node) = b.pod["spec"]["nodeName"].as_str() {
+            if let Some(node) = &b.node {
                 e["nodeName"] = json!(node);
             }
             e
         })
         .collect();
     obj["endpoints"] = json!(endpoints);
-    obj["ports"] = json!(ports(service, backends));
+    obj["ports"] = json!(ports);
     save(store, "endpointslices", existing.is_some(), obj);
 }
 
@@ -204,5 +230,139 @@ fn remove_orphaned_endpoints(store: &mut Store) {
     }
     for (ns, name) in slices {
         store.remove("endpointslices", &ns, &name);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(name: &str, app: &str, ip: u8, ready: bool) -> Value {
+        json!({
+            "metadata": {"name": name, "namespace": "shop", "labels": {"app": app}},
+            "spec": {"nodeName": "n1", "containers": [{"name": "c", "ports": [{"name": "http", "containerPort": 8080}]}]},
+            "status": {"podIP": format!("10.0.0.{ip}"),
+                "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]},
+        })
+    }
+
+    fn service(name: &str, app: &str) -> Value {
+        json!({
+            "metadata": {"name": name, "namespace": "shop"},
+            "spec": {"selector": {"app": app}, "ports": [{"name": "web", "port": 80, "targetPort": "http"}]},
+        })
+    }
+
+    /// One pass from the cache kept across passes; how many Services it redid.
+    fn pass(store: &mut Store, cache: &mut PodCache) -> usize {
+        cache.sync(store);
+        let redone = reconcile_endpoints(store, cache);
+        cache.sync(store);
+        redone
+    }
+
+    /// What a controller starting from scratch (a fresh cache, every Service dirty)
+    /// would write is what is stored: it writes nothing.
+    fn assert_matches_scratch(store: &mut Store) {
+        let rv = store.resource_version();
+        let mut fresh = PodCache::default();
+        fresh.sync(store);
+        reconcile_endpoints(store, &mut fresh);
+        assert_eq!(store.resource_version(), rv, "a from-scratch pass rewrote endpoints");
+    }
+
+    fn addresses(store: &Store, service: &str) -> Vec<String> {
+        let subsets = &store.get("endpoints", "shop", service).unwrap()["subsets"];
+        let mut out: Vec<String> = ["addresses", "notReadyAddresses"]
+            .iter()
+            .flat_map(|k| subsets[0][k].as_array().cloned().unwrap_or_default())
+            .map(|a| a["targetRef"]["name"].as_str().unwrap().to_owned())
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn incrementally_kept_endpoints_match_ones_computed_from_scratch() {
+        let mut store = Store::new(1000);
+        for (i, (name, app)) in [("a", "web"), ("b", "web"), ("c", "api")].iter().enumerate() {
+            store
+                .create("pods", "pods", pod(name, app, i as u8, true), false)
+                .unwrap();
+        }
+        for (name, app) in [("web", "web"), ("api", "api")] {
+            store
+                .create("services", "services", service(name, app), false)
+                .unwrap();
+        }
+        let mut cache = PodCache::default();
+        assert_eq!(pass(&mut store, &mut cache), 2);
+        assert_matches_scratch(&mut store);
+        assert_eq!(addresses(&store, "web"), ["a", "b"]);
+        let steps: Vec<Box<dyn Fn(&mut Store)>> = vec![
+            Box::new(|s| {
+                s.remove("pods", "shop", "a");
+            }),
+            Box::new(|s| {
+                s.create("pods", "pods", pod("d", "web", 4, false), false)
+                    .unwrap();
+            }),
+            Box::new(|s| {
+                s.update("pods", pod("c", "web", 2, true));
+            }),
+            Box::new(|s| {
+                let mut leaving = pod("b", "web", 1, true);
+                leaving["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
+                s.update("pods", leaving);
+            }),
+            Box::new(|s| {
+                s.update("services", service("api", "web"));
+            }),
+            // Someone else's edit of the output is put right.
+            Box::new(|s| {
+                let mut edited = s.get("endpoints", "shop", "web").cloned().unwrap();
+                edited["subsets"] = json!([]);
+                s.update("endpoints", edited);
+            }),
+        ];
+        for step in steps {
+            step(&mut store);
+            pass(&mut store, &mut cache);
+            assert_matches_scratch(&mut store);
+        }
+        assert_eq!(addresses(&store, "web"), ["c", "d"], "b is terminating");
+        assert_eq!(addresses(&store, "api"), ["c", "d"]);
+        let slice = store
+            .iter("endpointslices", Some("shop"), None)
+            .find(|s| s["metadata"]["labels"][SERVICE_NAME_LABEL] == "web")
+            .unwrap();
+        assert_eq!(slice["endpoints"].as_array().unwrap().len(), 3);
+        assert_eq!(slice["ports"], json!([{"port": 8080, "protocol": "TCP", "name": "web"}]));
+    }
+
+    /// The bug this pins: every pass rebuilt every Service's endpoints from every pod
+    /// of its namespace, so one DELETE among 1,000 pods cost a scan of all of them.
+    #[test]
+    fn a_pass_after_one_pod_delete_redoes_only_its_service() {
+        let mut store = Store::new(1000);
+        for i in 0..20u8 {
+            let app = if i % 2 == 0 { "web" } else { "api" };
+            store
+                .create("pods", "pods", pod(&format!("p{i}"), app, i, true), false)
+                .unwrap();
+        }
+        for (name, app) in [("web", "web"), ("api", "api")] {
+            store
+                .create("services", "services", service(name, app), false)
+                .unwrap();
+        }
+        let mut cache = PodCache::default();
+        assert_eq!(pass(&mut store, &mut cache), 2);
+        assert_eq!(pass(&mut store, &mut cache), 0, "its own writes do not count");
+        store.remove("pods", "shop", "p4");
+        assert_eq!(pass(&mut store, &mut cache), 1);
+        assert_eq!(addresses(&store, "web").len(), 9);
+        assert_eq!(pass(&mut store, &mut cache), 0);
+        assert_matches_scratch(&mut store);
     }
 }
