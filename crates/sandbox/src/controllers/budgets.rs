@@ -147,7 +147,11 @@ mod tests {
         let mut fresh = PodCache::default();
         fresh.sync(store);
         update_budgets(store, &mut fresh);
-        assert_eq!(store.resource_version(), rv, "a from-scratch pass rewrote a budget");
+        assert_eq!(
+            store.resource_version(),
+            rv,
+            "a from-scratch pass rewrote a budget"
+        );
     }
 
     fn status(store: &Store, name: &str) -> Value {
@@ -158,20 +162,40 @@ mod tests {
     /// over each; returns the ReplicaSets' uids.
     fn bench(store: &mut Store) -> (String, String) {
         let web = store
-            .create("replicasets", "replicasets.apps", replica_set("web", 4), false)
+            .create(
+                "replicasets",
+                "replicasets.apps",
+                replica_set("web", 4),
+                false,
+            )
             .unwrap();
         let api = store
-            .create("replicasets", "replicasets.apps", replica_set("api", 2), false)
+            .create(
+                "replicasets",
+                "replicasets.apps",
+                replica_set("api", 2),
+                false,
+            )
             .unwrap();
         let (web, api) = (uid_of(&web), uid_of(&api));
         for i in 0..4 {
             store
-                .create("pods", "pods", pod(&format!("web-{i}"), "web", &web, true), false)
+                .create(
+                    "pods",
+                    "pods",
+                    pod(&format!("web-{i}"), "web", &web, true),
+                    false,
+                )
                 .unwrap();
         }
         for i in 0..2 {
             store
-                .create("pods", "pods", pod(&format!("api-{i}"), "api", &api, true), false)
+                .create(
+                    "pods",
+                    "pods",
+                    pod(&format!("api-{i}"), "api", &api, true),
+                    false,
+                )
                 .unwrap();
         }
         for pdb in [
@@ -179,7 +203,12 @@ mod tests {
             budget("api", "api", json!({"maxUnavailable": 1})),
         ] {
             store
-                .create("poddisruptionbudgets", "poddisruptionbudgets.policy", pdb, false)
+                .create(
+                    "poddisruptionbudgets",
+                    "poddisruptionbudgets.policy",
+                    pdb,
+                    false,
+                )
                 .unwrap();
         }
         (web, api)
@@ -205,7 +234,10 @@ mod tests {
             }),
             // An eviction's bookkeeping, then its pod going away.
             Box::new(|s| {
-                let mut pdb = s.get("poddisruptionbudgets", "shop", "web").cloned().unwrap();
+                let mut pdb = s
+                    .get("poddisruptionbudgets", "shop", "web")
+                    .cloned()
+                    .unwrap();
                 pdb["status"]["disruptedPods"] =
                     json!({"web-2": "2026-01-01T00:00:00Z", "web-3": "2026-01-01T00:00:00Z"});
                 s.update("poddisruptionbudgets", pdb);
@@ -227,7 +259,10 @@ mod tests {
             }),
             // A selector change, with a new generation.
             Box::new(|s| {
-                let mut pdb = s.get("poddisruptionbudgets", "shop", "api").cloned().unwrap();
+                let mut pdb = s
+                    .get("poddisruptionbudgets", "shop", "api")
+                    .cloned()
+                    .unwrap();
                 pdb["spec"]["selector"] = json!({"matchLabels": {"app": "web"}});
                 pdb["metadata"]["generation"] = json!(2);
                 s.update("poddisruptionbudgets", pdb);
@@ -245,7 +280,10 @@ mod tests {
         assert_eq!(web_status["expectedPods"], 12);
         assert_eq!(web_status["desiredHealthy"], 6);
         assert_eq!(web_status["disruptionsAllowed"], 0);
-        assert_eq!(web_status["disruptedPods"], json!({"web-3": "2026-01-01T00:00:00Z"}));
+        assert_eq!(
+            web_status["disruptedPods"],
+            json!({"web-3": "2026-01-01T00:00:00Z"})
+        );
         let api_status = status(&store, "api");
         assert_eq!(api_status["observedGeneration"], 2);
         assert_eq!(api_status["expectedPods"], 12);
@@ -260,7 +298,11 @@ mod tests {
         bench(&mut store);
         let mut cache = PodCache::default();
         assert_eq!(pass(&mut store, &mut cache), 2);
-        assert_eq!(pass(&mut store, &mut cache), 0, "its own writes do not count");
+        assert_eq!(
+            pass(&mut store, &mut cache),
+            0,
+            "its own writes do not count"
+        );
         store.remove("pods", "shop", "api-0");
         assert_eq!(pass(&mut store, &mut cache), 1);
         assert_eq!(status(&store, "api")["currentHealthy"], 1);

@@ -254,8 +254,7 @@ impl PodCache {
                 EventType::Deleted => self.forget(&(key.0, Selecting::Service, key.1)),
                 _ => self.set_service(&change.object),
             },
-            "poddisruptionbudgets" if !self.own_writes.contains(&change.rv) => match change.kind
-            {
+            "poddisruptionbudgets" if !self.own_writes.contains(&change.rv) => match change.kind {
                 EventType::Deleted => self.forget(&(key.0, Selecting::Budget, key.1)),
                 _ => self.set_budget(&change.object),
             },
@@ -313,7 +312,12 @@ impl PodCache {
 
     /// Keeps the pods of a workload-model service (every label in `labels` equal) up
     /// to date from here on; does nothing when it is already kept with those labels.
-    pub fn track_traffic(&mut self, namespace: &str, name: &str, labels: &BTreeMap<String, String>) {
+    pub fn track_traffic(
+        &mut self,
+        namespace: &str,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+    ) {
         let key = (namespace.to_owned(), name.to_owned());
         if self.traffic.get(&key) == Some(labels) {
             return;
@@ -377,7 +381,10 @@ impl PodCache {
         }
     }
 
-    fn pods_in<'a>(&'a self, namespace: &'a str) -> impl Iterator<Item = (&'a Key, &'a PodSummary)> + 'a {
+    fn pods_in<'a>(
+        &'a self,
+        namespace: &'a str,
+    ) -> impl Iterator<Item = (&'a Key, &'a PodSummary)> + 'a {
         self.pods
             .range((namespace.to_owned(), String::new())..)
             .take_while(move |((ns, _), _)| ns == namespace)
@@ -760,9 +767,7 @@ mod tests {
                 .create("pods", "pods", labelled(name, app), false)
                 .unwrap();
         }
-        let service = |name: &str, app: &str| {
-            json!({"metadata": {"name": name, "namespace": "shop"}, "spec": {"selector": {"app": app}}})
-        };
+        let service = |name: &str, app: &str| json!({"metadata": {"name": name, "namespace": "shop"}, "spec": {"selector": {"app": app}}});
         store
             .create("services", "services", service("web", "web"), false)
             .unwrap();
@@ -776,7 +781,11 @@ mod tests {
             .unwrap();
         let mut cache = PodCache::default();
         cache.sync(&store);
-        cache.track_traffic("shop", "api", &BTreeMap::from([("app".into(), "api".into())]));
+        cache.track_traffic(
+            "shop",
+            "api",
+            &BTreeMap::from([("app".into(), "api".into())]),
+        );
         assert_eq!(cache.take_dirty(Selecting::Service).len(), 1);
         assert_eq!(cache.take_dirty(Selecting::Budget).len(), 1);
         // A pod deleted, one relabelled, a newcomer, the Service's selector changed, a
@@ -806,16 +815,26 @@ mod tests {
         cache.sync(&store);
         let mut rebuilt = PodCache::default();
         rebuilt.sync(&store);
-        rebuilt.track_traffic("shop", "api", &BTreeMap::from([("app".into(), "api".into())]));
+        rebuilt.track_traffic(
+            "shop",
+            "api",
+            &BTreeMap::from([("app".into(), "api".into())]),
+        );
         assert_eq!(selections(&cache), selections(&rebuilt));
         let names = |id: SelectionId| -> Vec<String> {
             cache.selected(&id).map(|(_, p)| p.name.clone()).collect()
         };
         let shop = || "shop".to_owned();
         assert_eq!(names((shop(), Selecting::Service, "web".into())), ["d"]);
-        assert_eq!(names((shop(), Selecting::Budget, "all".into())), ["b", "c", "d"]);
+        assert_eq!(
+            names((shop(), Selecting::Budget, "all".into())),
+            ["b", "c", "d"]
+        );
         assert!(names((shop(), Selecting::Budget, "bad".into())).is_empty());
-        let traffic: Vec<&str> = cache.traffic("shop", "api").map(|p| p.name.as_str()).collect();
+        let traffic: Vec<&str> = cache
+            .traffic("shop", "api")
+            .map(|p| p.name.as_str())
+            .collect();
         assert_eq!(traffic, ["d"]);
         assert_eq!(
             cache.take_dirty(Selecting::Service),

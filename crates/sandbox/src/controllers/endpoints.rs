@@ -12,7 +12,7 @@
 
 use serde_json::{Value, json};
 
-use super::cache::{PodCache, SelectionId, Selecting};
+use super::cache::{PodCache, Selecting, SelectionId};
 use super::{def, owner_ref};
 use crate::objects::{is_terminating, pod_serving};
 use crate::store::{Store, name_of, namespace_of};
@@ -268,7 +268,11 @@ mod tests {
         let mut fresh = PodCache::default();
         fresh.sync(store);
         reconcile_endpoints(store, &mut fresh);
-        assert_eq!(store.resource_version(), rv, "a from-scratch pass rewrote endpoints");
+        assert_eq!(
+            store.resource_version(),
+            rv,
+            "a from-scratch pass rewrote endpoints"
+        );
     }
 
     fn addresses(store: &Store, service: &str) -> Vec<String> {
@@ -285,7 +289,10 @@ mod tests {
     #[test]
     fn incrementally_kept_endpoints_match_ones_computed_from_scratch() {
         let mut store = Store::new(1000);
-        for (i, (name, app)) in [("a", "web"), ("b", "web"), ("c", "api")].iter().enumerate() {
+        for (i, (name, app)) in [("a", "web"), ("b", "web"), ("c", "api")]
+            .iter()
+            .enumerate()
+        {
             store
                 .create("pods", "pods", pod(name, app, i as u8, true), false)
                 .unwrap();
@@ -337,7 +344,10 @@ mod tests {
             .find(|s| s["metadata"]["labels"][SERVICE_NAME_LABEL] == "web")
             .unwrap();
         assert_eq!(slice["endpoints"].as_array().unwrap().len(), 3);
-        assert_eq!(slice["ports"], json!([{"port": 8080, "protocol": "TCP", "name": "web"}]));
+        assert_eq!(
+            slice["ports"],
+            json!([{"port": 8080, "protocol": "TCP", "name": "web"}])
+        );
     }
 
     /// The bug this pins: every pass rebuilt every Service's endpoints from every pod
@@ -358,7 +368,11 @@ mod tests {
         }
         let mut cache = PodCache::default();
         assert_eq!(pass(&mut store, &mut cache), 2);
-        assert_eq!(pass(&mut store, &mut cache), 0, "its own writes do not count");
+        assert_eq!(
+            pass(&mut store, &mut cache),
+            0,
+            "its own writes do not count"
+        );
         store.remove("pods", "shop", "p4");
         assert_eq!(pass(&mut store, &mut cache), 1);
         assert_eq!(addresses(&store, "web").len(), 9);
