@@ -17,7 +17,7 @@ use crate::store::Store;
 /// an owner's scale or the budget itself changed); returns how many it redid.
 pub(super) fn update_budgets(store: &mut Store, cache: &mut PodCache) -> usize {
     let dirty = cache.take_dirty(Selecting::Budget);
-    for id in &dirty {
+    for (id, _) in &dirty {
         let Some(mut pdb) = store.get("poddisruptionbudgets", &id.0, &id.2).cloned() else {
             continue;
         };

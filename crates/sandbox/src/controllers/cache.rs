@@ -88,6 +88,15 @@ pub(crate) enum Selecting {
 /// A selection: (namespace, who selects, the selecting object's name).
 pub(crate) type SelectionId = (String, Selecting, String);
 
+/// What changed for a dirty selection since its controller last took it.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub(crate) struct Touched {
+    /// The selection was (re)computed: any pod may have joined or left it.
+    pub all: bool,
+    /// Pods that joined, left or changed while in it.
+    pub pods: BTreeSet<Key>,
+}
+
 /// How a selection picks pods.
 #[derive(Debug, Clone, PartialEq)]
 enum Matcher {
@@ -177,8 +186,8 @@ pub(crate) struct PodCache {
     owner_counts: HashMap<String, (i64, i64)>,
     /// In namespace order, so the selections a pod may be in are a range.
     selections: BTreeMap<SelectionId, Selection>,
-    /// Services and budgets to redo, taken by their controllers.
-    dirty: BTreeSet<SelectionId>,
+    /// Services and budgets to redo, with what changed, taken by their controllers.
+    dirty: BTreeMap<SelectionId, Touched>,
     /// The resourceVersions of the selecting controllers' own writes since the last
     /// sync: the object they wrote was computed from this cache, so it is not dirty.
     own_writes: HashSet<u64>,
@@ -337,7 +346,9 @@ impl PodCache {
             .collect();
         self.selections
             .insert(id.clone(), Selection { matcher, members });
-        self.touch(id);
+        if id.1 != Selecting::Traffic {
+            self.dirty.entry(id).or_default().all = true;
+        }
     }
 
     fn forget(&mut self, id: &SelectionId) {
@@ -348,7 +359,7 @@ impl PodCache {
     /// Marks a kept Service or budget selection dirty.
     fn touch(&mut self, id: SelectionId) {
         if id.1 != Selecting::Traffic && self.selections.contains_key(&id) {
-            self.dirty.insert(id);
+            self.dirty.entry(id).or_default();
         }
     }
 
@@ -357,7 +368,9 @@ impl PodCache {
             .filter(|(id, _)| id.1 == Selecting::Budget)
             .map(|(id, _)| id.clone())
             .collect();
-        self.dirty.extend(ids);
+        for id in ids {
+            self.dirty.entry(id).or_default();
+        }
     }
 
     /// After a pod changed: its place in each selection of its namespace, and every
@@ -376,7 +389,8 @@ impl PodCache {
                 selection.members.insert(key.clone());
             }
             if (was || is) && id.1 != Selecting::Traffic {
-                self.dirty.insert(id.clone());
+                let touched = self.dirty.entry(id.clone()).or_default();
+                touched.pods.insert(key.clone());
             }
         }
     }
@@ -539,17 +553,29 @@ impl PodCache {
         self.owner_counts.get(uid).copied().unwrap_or_default()
     }
 
-    /// The Services or budgets (`kind`) to redo, in (namespace, name) order; taking
-    /// them clears their marks.
-    pub fn take_dirty(&mut self, kind: Selecting) -> Vec<SelectionId> {
+    /// The Services or budgets (`kind`) to redo with what changed for each, in
+    /// (namespace, name) order; taking them clears their marks.
+    pub fn take_dirty(&mut self, kind: Selecting) -> Vec<(SelectionId, Touched)> {
         let mut taken = Vec::new();
-        self.dirty.retain(|id| {
+        self.dirty.retain(|id, touched| {
             if id.1 == kind {
-                taken.push(id.clone());
+                taken.push((id.clone(), std::mem::take(touched)));
             }
             id.1 != kind
         });
         taken
+    }
+
+    /// Whether a selection is kept (its Service or budget exists and selects).
+    pub fn has_selection(&self, id: &SelectionId) -> bool {
+        self.selections.contains_key(id)
+    }
+
+    /// Whether a selection picks the pod `key`.
+    pub fn is_selected(&self, id: &SelectionId, key: &Key) -> bool {
+        self.selections
+            .get(id)
+            .is_some_and(|s| s.members.contains(key))
     }
 
     /// The pods a selection picks, in (namespace, name) order.
@@ -786,7 +812,7 @@ mod tests {
             "api",
             &BTreeMap::from([("app".into(), "api".into())]),
         );
-        assert_eq!(cache.take_dirty(Selecting::Service).len(), 1);
+        assert!(cache.take_dirty(Selecting::Service)[0].1.all);
         assert_eq!(cache.take_dirty(Selecting::Budget).len(), 1);
         // A pod deleted, one relabelled, a newcomer, the Service's selector changed, a
         // budget with a selector that does not parse, and a Service losing its selector.
@@ -836,10 +862,26 @@ mod tests {
             .map(|p| p.name.as_str())
             .collect();
         assert_eq!(traffic, ["d"]);
+        let dirty: Vec<SelectionId> = cache
+            .take_dirty(Selecting::Service)
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
         assert_eq!(
-            cache.take_dirty(Selecting::Service),
+            dirty,
             [(shop(), Selecting::Service, "web".to_owned())],
             "a Service without a selector is not kept"
+        );
+        let mut annotated = labelled("d", "api");
+        annotated["metadata"]["annotations"] = json!({"note": "changed"});
+        store.update("pods", annotated);
+        cache.sync(&store);
+        let touched = cache.take_dirty(Selecting::Service);
+        assert_eq!(touched.len(), 1);
+        assert_eq!(
+            touched[0].1.pods.iter().collect::<Vec<_>>(),
+            [&(shop(), "d".to_owned())],
+            "only the pod that changed"
         );
         assert_eq!(cache.owner_counts("rs"), (3, 0));
     }

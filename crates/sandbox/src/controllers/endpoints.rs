@@ -8,11 +8,14 @@
 //! It must leave alone Services without a selector (their endpoints are the user's)
 //! and must not rewrite an object that has not changed, or the control plane would
 //! never settle. It redoes only the Services the pod cache marked dirty (one of their
-//! pods, the Service itself or its output changed), so a pass costs what changed.
+//! pods, the Service itself or its output changed), and re-renders only the pods that
+//! changed; assembling and writing the two objects still costs their size.
+
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Value, json};
 
-use super::cache::{PodCache, Selecting, SelectionId};
+use super::cache::{Key, PodCache, Selecting, SelectionId, Touched};
 use super::{def, owner_ref};
 use crate::objects::{is_terminating, pod_serving};
 use crate::store::{Store, name_of, namespace_of};
@@ -21,60 +24,119 @@ pub(super) const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 pub(super) const MANAGED_BY_LABEL: &str = "endpointslice.kubernetes.io/managed-by";
 pub(super) const MANAGED_BY: &str = "endpointslice-controller.k8s.io";
 
-/// One selected pod with an IP, as both objects list it.
+/// One selected pod with an IP, as both objects list it, rendered when it changed.
 struct Backend {
-    ip: Value,
-    node: Option<String>,
-    target_ref: Value,
+    /// Its entry in the Endpoints' addresses.
+    address: Value,
+    /// Its entry in the EndpointSlice.
+    endpoint: Value,
     ready: bool,
     terminating: bool,
 }
 
+impl Backend {
+    fn of(pod: &Value) -> Self {
+        let (ready, terminating) = (pod_serving(pod), is_terminating(pod));
+        let ip = &pod["status"]["podIP"];
+        let mut address = json!({"ip": ip, "targetRef": target_ref(pod)});
+        let mut endpoint = json!({
+            "addresses": [ip],
+            "conditions": {"ready": ready && !terminating, "serving": ready, "terminating": terminating},
+            "targetRef": target_ref(pod),
+        });
+        if let Some(node) = pod["spec"]["nodeName"].as_str() {
+            address["nodeName"] = json!(node);
+            endpoint["nodeName"] = json!(node);
+        }
+        Self {
+            address,
+            endpoint,
+            ready,
+            terminating,
+        }
+    }
+}
+
+/// The controller's memory between passes: per Service, its selected pods that have
+/// an IP, each as both objects list it, so a pass re-renders only the pods that
+/// changed (as the real controller keeps its EndpointSlice tracker). Assembling and
+/// writing the two objects still costs their size.
+#[derive(Default)]
+pub(super) struct Backends {
+    by_service: HashMap<SelectionId, BTreeMap<Key, Backend>>,
+}
+
 /// Writes the Endpoints and EndpointSlice of every dirty Service; returns how many
 /// Services it redid.
-pub(super) fn reconcile_endpoints(store: &mut Store, cache: &mut PodCache) -> usize {
+pub(super) fn reconcile_endpoints(
+    store: &mut Store,
+    cache: &mut PodCache,
+    backends: &mut Backends,
+) -> usize {
     let dirty = cache.take_dirty(Selecting::Service);
-    for id in &dirty {
+    backends.by_service.retain(|id, _| cache.has_selection(id));
+    for (id, touched) in &dirty {
         let Some(service) = store.get("services", &id.0, &id.2).cloned() else {
             continue;
         };
-        let (backends, ports) = backends(store, cache, id, &service);
+        let rendered = backends.by_service.entry(id.clone()).or_default();
+        rerender(store, cache, id, touched, rendered);
+        let pods: Vec<&Value> = if service_ports_need_pods(&service) {
+            rendered
+                .keys()
+                .filter_map(|(ns, name)| store.get("pods", ns, name))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let ports = ports(&service, &pods);
         let before = store.resource_version();
-        write_endpoints(store, &service, &backends, &ports);
+        write_endpoints(store, &service, rendered, &ports);
         cache.own_write(store, before);
         let before = store.resource_version();
-        write_slice(store, &service, &backends, &ports);
+        write_slice(store, &service, rendered, &ports);
         cache.own_write(store, before);
     }
     remove_orphaned_endpoints(store);
     dirty.len()
 }
 
-/// The selected pods that have an IP, in (namespace, name) order, and the Service's
-/// ports on them.
-fn backends(
+/// Brings a Service's rendered pods up to date: all of them when its selection was
+/// recomputed, else only the pods that changed.
+fn rerender(
     store: &Store,
     cache: &PodCache,
     id: &SelectionId,
-    service: &Value,
-) -> (Vec<Backend>, Vec<Value>) {
-    let pods: Vec<&Value> = cache
-        .selected(id)
-        .filter_map(|((ns, name), _)| store.get("pods", ns, name))
-        .filter(|p| p["status"]["podIP"].is_string())
-        .collect();
-    let ports = ports(service, &pods);
-    let backends = pods
-        .iter()
-        .map(|p| Backend {
-            ip: p["status"]["podIP"].clone(),
-            node: p["spec"]["nodeName"].as_str().map(str::to_owned),
-            target_ref: target_ref(p),
-            ready: pod_serving(p),
-            terminating: is_terminating(p),
-        })
-        .collect();
-    (backends, ports)
+    touched: &Touched,
+    rendered: &mut BTreeMap<Key, Backend>,
+) {
+    let keys: Vec<Key> = if touched.all {
+        rendered.clear();
+        cache.selected(id).map(|(key, _)| key.clone()).collect()
+    } else {
+        touched.pods.iter().cloned().collect()
+    };
+    for key in keys {
+        rendered.remove(&key);
+        if !cache.is_selected(id, &key) {
+            continue;
+        }
+        if let Some(pod) = store
+            .get("pods", &key.0, &key.1)
+            .filter(|p| p["status"]["podIP"].is_string())
+        {
+            rendered.insert(key, Backend::of(pod));
+        }
+    }
+}
+
+/// A named `targetPort` is looked up on the pods' containers.
+fn service_ports_need_pods(service: &Value) -> bool {
+    service["spec"]["ports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|p| p["targetPort"].is_string())
 }
 
 fn target_ref(pod: &Value) -> Value {
@@ -116,17 +178,21 @@ fn ports(service: &Value, pods: &[&Value]) -> Vec<Value> {
         .collect()
 }
 
-fn write_endpoints(store: &mut Store, service: &Value, backends: &[Backend], ports: &[Value]) {
-    let address = |b: &Backend| {
-        let mut a = json!({"ip": b.ip, "targetRef": b.target_ref});
-        if let Some(node) = &b.node {
-            a["nodeName"] = json!(node);
-        }
-        a
-    };
-    let live = || backends.iter().filter(|b| !b.terminating);
-    let ready: Vec<Value> = live().filter(|b| b.ready).map(address).collect();
-    let not_ready: Vec<Value> = live().filter(|b| !b.ready).map(address).collect();
+fn write_endpoints(
+    store: &mut Store,
+    service: &Value,
+    backends: &BTreeMap<Key, Backend>,
+    ports: &[Value],
+) {
+    let live = || backends.values().filter(|b| !b.terminating);
+    let ready: Vec<Value> = live()
+        .filter(|b| b.ready)
+        .map(|b| b.address.clone())
+        .collect();
+    let not_ready: Vec<Value> = live()
+        .filter(|b| !b.ready)
+        .map(|b| b.address.clone())
+        .collect();
     let mut subset = json!({});
     if !ready.is_empty() {
         subset["addresses"] = json!(ready);
@@ -135,7 +201,10 @@ fn write_endpoints(store: &mut Store, service: &Value, backends: &[Backend], por
         subset["notReadyAddresses"] = json!(not_ready);
     }
     let (ns, name) = (namespace_of(service), name_of(service));
-    let existing = store.get("endpoints", ns, name).cloned();
+    // The old addresses are replaced, so they are not copied.
+    let existing = store
+        .get("endpoints", ns, name)
+        .map(|e| without(e, &["subsets"]));
     let mut obj = existing.clone().unwrap_or_else(|| {
         json!({"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": name, "namespace": ns}})
     });
@@ -155,7 +224,12 @@ fn write_endpoints(store: &mut Store, service: &Value, backends: &[Backend], por
     save(store, "endpoints", existing.is_some(), obj);
 }
 
-fn write_slice(store: &mut Store, service: &Value, backends: &[Backend], ports: &[Value]) {
+fn write_slice(
+    store: &mut Store,
+    service: &Value,
+    backends: &BTreeMap<Key, Backend>,
+    ports: &[Value],
+) {
     let (ns, service_name) = (namespace_of(service), name_of(service));
     let existing = store
         .iter("endpointslices", Some(ns), None)
@@ -163,7 +237,7 @@ fn write_slice(store: &mut Store, service: &Value, backends: &[Backend], ports: 
             s["metadata"]["labels"][SERVICE_NAME_LABEL] == service_name
                 && s["metadata"]["labels"][MANAGED_BY_LABEL] == MANAGED_BY
         })
-        .cloned();
+        .map(|s| without(s, &["endpoints", "ports"]));
     let mut obj = match &existing {
         Some(slice) => slice.clone(),
         None => {
@@ -179,23 +253,23 @@ fn write_slice(store: &mut Store, service: &Value, backends: &[Backend], ports: 
             })
         }
     };
-    let endpoints: Vec<Value> = backends
-        .iter()
-        .map(|b| {
-            let mut e = json!({
-                "addresses": [b.ip],
-                "conditions": {"ready": b.ready && !b.terminating, "serving": b.ready, "terminating": b.terminating},
-                "targetRef": b.target_ref,
-            });
-            if let Some(node) = &b.node {
-                e["nodeName"] = json!(node);
-            }
-            e
-        })
-        .collect();
+    let endpoints: Vec<Value> = backends.values().map(|b| b.endpoint.clone()).collect();
     obj["endpoints"] = json!(endpoints);
     obj["ports"] = json!(ports);
     save(store, "endpointslices", existing.is_some(), obj);
+}
+
+/// A copy of an object without the fields about to be rewritten (the big ones).
+fn without(obj: &Value, fields: &[&str]) -> Value {
+    match obj.as_object() {
+        Some(map) => Value::Object(
+            map.iter()
+                .filter(|(k, _)| !fields.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+        None => obj.clone(),
+    }
 }
 
 fn save(store: &mut Store, bucket: &'static str, exists: bool, obj: Value) {
@@ -254,9 +328,9 @@ mod tests {
     }
 
     /// One pass from the cache kept across passes; how many Services it redid.
-    fn pass(store: &mut Store, cache: &mut PodCache) -> usize {
+    fn pass(store: &mut Store, cache: &mut PodCache, backends: &mut Backends) -> usize {
         cache.sync(store);
-        let redone = reconcile_endpoints(store, cache);
+        let redone = reconcile_endpoints(store, cache, backends);
         cache.sync(store);
         redone
     }
@@ -267,7 +341,7 @@ mod tests {
         let rv = store.resource_version();
         let mut fresh = PodCache::default();
         fresh.sync(store);
-        reconcile_endpoints(store, &mut fresh);
+        reconcile_endpoints(store, &mut fresh, &mut Backends::default());
         assert_eq!(
             store.resource_version(),
             rv,
@@ -302,8 +376,8 @@ mod tests {
                 .create("services", "services", service(name, app), false)
                 .unwrap();
         }
-        let mut cache = PodCache::default();
-        assert_eq!(pass(&mut store, &mut cache), 2);
+        let (mut cache, mut kept) = (PodCache::default(), Backends::default());
+        assert_eq!(pass(&mut store, &mut cache, &mut kept), 2);
         assert_matches_scratch(&mut store);
         assert_eq!(addresses(&store, "web"), ["a", "b"]);
         let steps: Vec<Box<dyn Fn(&mut Store)>> = vec![
@@ -334,7 +408,7 @@ mod tests {
         ];
         for step in steps {
             step(&mut store);
-            pass(&mut store, &mut cache);
+            pass(&mut store, &mut cache, &mut kept);
             assert_matches_scratch(&mut store);
         }
         assert_eq!(addresses(&store, "web"), ["c", "d"], "b is terminating");
@@ -366,17 +440,17 @@ mod tests {
                 .create("services", "services", service(name, app), false)
                 .unwrap();
         }
-        let mut cache = PodCache::default();
-        assert_eq!(pass(&mut store, &mut cache), 2);
+        let (mut cache, mut kept) = (PodCache::default(), Backends::default());
+        assert_eq!(pass(&mut store, &mut cache, &mut kept), 2);
         assert_eq!(
-            pass(&mut store, &mut cache),
+            pass(&mut store, &mut cache, &mut kept),
             0,
             "its own writes do not count"
         );
         store.remove("pods", "shop", "p4");
-        assert_eq!(pass(&mut store, &mut cache), 1);
+        assert_eq!(pass(&mut store, &mut cache, &mut kept), 1);
         assert_eq!(addresses(&store, "web").len(), 9);
-        assert_eq!(pass(&mut store, &mut cache), 0);
+        assert_eq!(pass(&mut store, &mut cache, &mut kept), 0);
         assert_matches_scratch(&mut store);
     }
 }

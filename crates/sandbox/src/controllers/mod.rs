@@ -58,6 +58,8 @@ pub struct ControlPlane {
     lease_renewed: HashMap<String, Instant>,
     /// The shared informer cache, synced before each controller that reads it.
     cache: PodCache,
+    /// The endpoints controller's rendered pods per Service.
+    endpoints: endpoints::Backends,
 }
 
 impl ControlPlane {
@@ -70,6 +72,7 @@ impl ControlPlane {
             warm_start: true,
             lease_renewed: HashMap::new(),
             cache: PodCache::default(),
+            endpoints: endpoints::Backends::default(),
         }
     }
 
@@ -103,7 +106,7 @@ impl ControlPlane {
         self.cache.sync(store);
         self.run_kubelet(store, now);
         self.cache.sync(store);
-        endpoints::reconcile_endpoints(store, &mut self.cache);
+        endpoints::reconcile_endpoints(store, &mut self.cache, &mut self.endpoints);
         self.cache.sync(store);
         workload_status::update_workload_status(store, &self.cache);
         budgets::update_budgets(store, &mut self.cache);
