@@ -112,6 +112,9 @@ pub(super) fn update_budgets(store: &mut Store, cache: &mut PodCache) -> usize {
 mod tests {
     use super::*;
 
+    /// One change to the store between two passes.
+    type Step<'a> = Box<dyn Fn(&mut Store) + 'a>;
+
     fn pod(name: &str, app: &str, owner: &str, ready: bool) -> Value {
         json!({
             "metadata": {"name": name, "namespace": "shop", "labels": {"app": app},
@@ -225,7 +228,7 @@ mod tests {
         let mut cache = PodCache::default();
         assert_eq!(pass(&mut store, &mut cache), 2);
         assert_matches_scratch(&mut store);
-        let steps: Vec<Box<dyn Fn(&mut Store)>> = vec![
+        let steps: Vec<Step> = vec![
             Box::new(|s| {
                 s.remove("pods", "shop", "web-0");
             }),

@@ -311,6 +311,9 @@ fn remove_orphaned_endpoints(store: &mut Store) {
 mod tests {
     use super::*;
 
+    /// One change to the store between two passes.
+    type Step<'a> = Box<dyn Fn(&mut Store) + 'a>;
+
     fn pod(name: &str, app: &str, ip: u8, ready: bool) -> Value {
         json!({
             "metadata": {"name": name, "namespace": "shop", "labels": {"app": app}},
@@ -380,7 +383,7 @@ mod tests {
         assert_eq!(pass(&mut store, &mut cache, &mut kept), 2);
         assert_matches_scratch(&mut store);
         assert_eq!(addresses(&store, "web"), ["a", "b"]);
-        let steps: Vec<Box<dyn Fn(&mut Store)>> = vec![
+        let steps: Vec<Step> = vec![
             Box::new(|s| {
                 s.remove("pods", "shop", "a");
             }),
