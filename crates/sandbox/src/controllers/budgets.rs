@@ -250,6 +250,11 @@ mod tests {
                 leaving["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
                 s.update("pods", leaving);
             }),
+            // A newcomer, ready.
+            Box::new(|s| {
+                s.create("pods", "pods", pod("web-4", "web", &web, true), false)
+                    .unwrap();
+            }),
             // A label change moves a pod between budgets.
             Box::new(|s| {
                 s.update("pods", pod("api-1", "web", &api, true));
@@ -277,9 +282,9 @@ mod tests {
             assert_matches_scratch(&mut store);
         }
         let web_status = status(&store, "web");
-        // web-1 (not ready), web-2 (terminating), web-3, api-1 (now app=web) selected;
-        // the owners' scales are 10 + 2.
-        assert_eq!(web_status["currentHealthy"], 2);
+        // web-1 (not ready), web-2 (terminating), web-3, web-4, api-1 (now app=web)
+        // selected; the owners' scales are 10 + 2.
+        assert_eq!(web_status["currentHealthy"], 3);
         assert_eq!(web_status["expectedPods"], 12);
         assert_eq!(web_status["desiredHealthy"], 6);
         assert_eq!(web_status["disruptionsAllowed"], 0);

@@ -661,6 +661,9 @@ mod tests {
         out.push(format!("load {load:?} owner load {owner_load:?}"));
         out.push(format!("pending {:?}", cache.pending()));
         out.push(format!("events {:?}", cache.events_before(i64::MAX)));
+        let mut counts: Vec<_> = cache.owner_counts.iter().collect();
+        counts.sort();
+        out.push(format!("owner counts {counts:?}"));
         out
     }
 
@@ -708,6 +711,11 @@ mod tests {
             "a terminating pod still loads its node"
         );
         assert_eq!(cache.events_before(i64::MAX).len(), 1);
+        assert_eq!(
+            (cache.owner_counts("rs-1"), cache.owner_counts("rs-2")),
+            ((1, 0), (1, 0)),
+            "a terminating pod is not counted for its owner"
+        );
     }
 
     /// The bug this cache fixes: every controller pass looked at every pod, so one
@@ -778,11 +786,15 @@ mod tests {
 
     /// Every selection's members and the dirty marks, in a comparable shape.
     fn selections(cache: &PodCache) -> Vec<String> {
-        cache
+        let mut out: Vec<String> = cache
             .selections
             .iter()
             .map(|(id, s)| format!("{id:?}: {:?}", s.members))
-            .collect()
+            .collect();
+        let mut counts: Vec<_> = cache.owner_counts.iter().collect();
+        counts.sort();
+        out.push(format!("owner counts {counts:?}"));
+        out
     }
 
     #[test]
