@@ -10,7 +10,12 @@
 //! delete, the ReplicaSet replacing the pod, the scheduler binding it), because a
 //! request whose follow-up work grows with the store is what the figure is about.
 //!
-//! `SANDBOX_BENCH_SIZES=200,1000` (the default) picks the pod counts. Run it in the
+//! It runs twice: with the pods' Deployment alone, and with a Service and a
+//! PodDisruptionBudget selecting the same pods (the endpoints and disruption-budget
+//! controllers, and the workload model's traffic, then follow every pod change).
+//!
+//! `SANDBOX_BENCH_SIZES=200,1000` (the default) picks the pod counts,
+//! `SANDBOX_BENCH_ROUNDS=5` (the default) the rounds per size whose median is printed. Run it in the
 //! release profile for absolute figures; the ratios hold in the dev profile too.
 
 use std::sync::Arc;
@@ -23,14 +28,42 @@ use shakedown_sandbox::{self as sandbox, SandboxConfig, SandboxHandle};
 const IN_FLIGHT: usize = 32;
 const SANDBOX_THREAD: &str = "sandbox";
 
-fn config(replicas: usize) -> SandboxConfig {
+/// What else selects the benched pods.
+#[derive(Clone, Copy, PartialEq)]
+enum Variant {
+    /// The Deployment alone.
+    Plain,
+    /// A Service (with traffic in the workload model) and a PodDisruptionBudget
+    /// (a percentage, so its expected pods come from the owner's scale) over the
+    /// same pods.
+    Guarded,
+}
+
+impl Variant {
+    fn title(self) -> &'static str {
+        match self {
+            Variant::Plain => "the Deployment alone",
+            Variant::Guarded => "with a Service and a PodDisruptionBudget over the same pods",
+        }
+    }
+}
+
+fn config(replicas: usize, variant: Variant) -> SandboxConfig {
     let mut yaml = String::from("nodes:\n");
     for i in 0..10 {
         yaml.push_str(&format!("  - {{ name: node-{i}, zone: zone-{} }}\n", i % 2));
     }
-    yaml.push_str(&format!(
-        "deployments:\n  - {{ namespace: bench, name: bulk, replicas: {replicas} }}\n"
-    ));
+    match variant {
+        Variant::Plain => yaml.push_str(&format!(
+            "deployments:\n  - {{ namespace: bench, name: bulk, replicas: {replicas} }}\n"
+        )),
+        Variant::Guarded => yaml.push_str(&format!(
+            "deployments:\n  - {{ namespace: bench, name: bulk, replicas: {replicas}, \
+             service: {{ requestsPerSecond: 100, capacityPerPod: 10, baseLatency: 10ms }} }}\n\
+             podDisruptionBudgets:\n  - {{ namespace: bench, name: bulk, \
+             matchLabels: {{ app: bulk }}, minAvailable: \"50%\" }}\n"
+        )),
+    }
     let mut config = SandboxConfig::from_yaml(&yaml).expect("bench topology");
     config.timings.startup_delay = Duration::from_millis(20);
     config.timings.shutdown_delay = Duration::ZERO;
@@ -114,7 +147,8 @@ enum Verb {
 }
 
 /// Sends `verb` for every name, `IN_FLIGHT` at a time; the sandbox's CPU per request.
-async fn per_request(api: &Api<Pod>, names: &[String], verb: Verb) -> Duration {
+/// A PATCH sets label `bench` to `{tag}-{index}`, so no round repeats another's value.
+async fn per_request(api: &Api<Pod>, names: &[String], verb: Verb, tag: usize) -> Duration {
     let before = sandbox_cpu();
     let limit = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
     let mut tasks = tokio::task::JoinSet::new();
@@ -128,7 +162,7 @@ async fn per_request(api: &Api<Pod>, names: &[String], verb: Verb) -> Duration {
                 }
                 Verb::Patch => {
                     let patch =
-                        serde_json::json!({"metadata": {"labels": {"bench": i.to_string()}}});
+                        serde_json::json!({"metadata": {"labels": {"bench": format!("{tag}-{i}")}}});
                     api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
                         .await
                         .expect("patch");
@@ -156,16 +190,38 @@ struct Figures {
     delete_and_recover: Duration,
 }
 
-async fn measure(sandbox_rt: &tokio::runtime::Runtime, pods: usize) -> Figures {
+async fn measure(sandbox_rt: &tokio::runtime::Runtime, pods: usize, variant: Variant) -> Figures {
     let _guard = sandbox_rt.enter();
     let handle = sandbox_rt
-        .spawn(sandbox::start(config(pods), 0))
+        .spawn(sandbox::start(config(pods, variant), 0))
         .await
         .expect("sandbox task")
         .expect("sandbox");
     wait_whole(&handle, pods).await;
     let client = client(&handle).await;
     let api: Api<Pod> = Api::namespaced(client, "bench");
+    let mut rounds: Vec<Figures> = Vec::new();
+    for tag in 0..rounds_wanted() {
+        rounds.push(round(&handle, &api, pods, tag).await);
+    }
+    handle.shutdown().await;
+    let median = |of: fn(&Figures) -> Duration| {
+        let mut values: Vec<Duration> = rounds.iter().map(of).collect();
+        values.sort();
+        values[values.len() / 2]
+    };
+    Figures {
+        pods,
+        get: median(|f| f.get),
+        patch: median(|f| f.patch),
+        delete: median(|f| f.delete),
+        delete_and_recover: median(|f| f.delete_and_recover),
+    }
+}
+
+/// One round of GET, PATCH and DELETE over 200 of the current pods, then until the
+/// owners are whole again.
+async fn round(handle: &SandboxHandle, api: &Api<Pod>, pods: usize, tag: usize) -> Figures {
     let names: Vec<String> = api
         .list(&ListParams::default())
         .await
@@ -177,14 +233,13 @@ async fn measure(sandbox_rt: &tokio::runtime::Runtime, pods: usize) -> Figures {
     assert_eq!(names.len(), pods);
     // The same number of requests at every size, so only the store's size differs.
     let sample: Vec<String> = names.iter().take(200).cloned().collect();
-    let get = per_request(&api, &sample, Verb::Get).await;
-    let patch = per_request(&api, &sample, Verb::Patch).await;
-    wait_whole(&handle, pods).await;
+    let get = per_request(api, &sample, Verb::Get, tag).await;
+    let patch = per_request(api, &sample, Verb::Patch, tag).await;
+    wait_whole(handle, pods).await;
     let before = sandbox_cpu();
-    let delete = per_request(&api, &sample, Verb::Delete).await;
-    wait_whole(&handle, pods).await;
+    let delete = per_request(api, &sample, Verb::Delete, tag).await;
+    wait_whole(handle, pods).await;
     let delete_and_recover = (sandbox_cpu() - before) / sample.len() as u32;
-    handle.shutdown().await;
     Figures {
         pods,
         get,
@@ -192,6 +247,17 @@ async fn measure(sandbox_rt: &tokio::runtime::Runtime, pods: usize) -> Figures {
         delete,
         delete_and_recover,
     }
+}
+
+/// `SANDBOX_BENCH_ROUNDS` (default 5): rounds per size, of which the median is
+/// printed. One round's DELETE figure depends on how many controller passes (one per
+/// 100 ms tick) fall inside its short window, so a single round is noisy.
+fn rounds_wanted() -> usize {
+    std::env::var("SANDBOX_BENCH_ROUNDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(5)
 }
 
 fn ms(d: Duration) -> String {
@@ -216,16 +282,26 @@ fn main() {
         .enable_all()
         .build()
         .expect("client runtime");
-    let figures: Vec<Figures> = sizes
-        .iter()
-        .map(|&pods| client_rt.block_on(measure(&sandbox_rt, pods)))
-        .collect();
-    println!("sandbox CPU per request (200 requests, {IN_FLIGHT} in flight):");
+    for variant in [Variant::Plain, Variant::Guarded] {
+        let figures: Vec<Figures> = sizes
+            .iter()
+            .map(|&pods| client_rt.block_on(measure(&sandbox_rt, pods, variant)))
+            .collect();
+        print_figures(variant, &figures);
+    }
+}
+
+fn print_figures(variant: Variant, figures: &[Figures]) {
+    println!(
+        "sandbox CPU per request ({}; 200 requests, {IN_FLIGHT} in flight, median of {} rounds):",
+        variant.title(),
+        rounds_wanted()
+    );
     println!(
         "{:>6}  {:>10}  {:>10}  {:>10}  {:>18}",
         "pods", "GET", "PATCH", "DELETE", "DELETE+recovery"
     );
-    for f in &figures {
+    for f in figures {
         println!(
             "{:>6}  {:>10}  {:>10}  {:>10}  {:>18}",
             f.pods,

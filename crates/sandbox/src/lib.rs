@@ -204,7 +204,7 @@ async fn run_control_plane(state: Arc<State>) {
         let now = tokio::time::Instant::now();
         let mut store = state.store();
         plane.tick(&mut store);
-        lock(&state.workload).advance(&store, now - last);
+        lock(&state.workload).advance(plane.pods(&store), now - last);
         drop(store);
         last = now;
     }

@@ -12,6 +12,7 @@ use serde_json::Value;
 use shakedown_vocab::duration::parse_duration;
 
 use super::config::{SandboxConfig, ServiceModel};
+use super::controllers::PodCache;
 use super::objects::{condition_is_true, is_terminating, pod_serving};
 use super::store::{Store, labels_of, name_of, namespace_of, uid_of};
 
@@ -72,35 +73,54 @@ impl ServiceModel {
     }
 }
 
+/// A pod's network-latency fault annotation, read once per pod change (the pod
+/// cache keeps it) and evaluated against the clock on every tick.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct LatencyFault {
+    delay: Duration,
+    /// `None` when absent or unreadable: such a fault does not expire.
+    expires: Option<jiff::Timestamp>,
+}
+
+impl LatencyFault {
+    /// The pod's network-latency fault, if it has one.
+    pub(crate) fn of(pod: &Value) -> Option<Self> {
+        let text = pod["metadata"]["annotations"][FAULT_ANNOTATION].as_str()?;
+        let fault = serde_json::from_str::<Value>(text).ok()?;
+        if fault["kind"].as_str().unwrap_or("") != "network-latency" {
+            return None;
+        }
+        let expires = fault["expires"]
+            .as_str()
+            .and_then(|e| e.parse::<jiff::Timestamp>().ok());
+        // `delayMs: 300` at the top or under `params`, or `params.delay: "300ms"`.
+        let millis = fault["delayMs"]
+            .as_f64()
+            .or_else(|| fault["params"]["delayMs"].as_f64())
+            .map(|ms| Duration::from_secs_f64(ms.max(0.0) / 1000.0));
+        let text = fault["params"]["delay"]
+            .as_str()
+            .or_else(|| fault["delay"].as_str())
+            .and_then(|d| parse_duration(d).ok());
+        Some(Self {
+            delay: millis.or(text).unwrap_or(Duration::ZERO),
+            expires,
+        })
+    }
+
+    /// The delay it adds at `now`: nothing once expired.
+    pub(crate) fn delay_at(&self, now: jiff::Timestamp) -> Duration {
+        if self.expires.is_some_and(|e| e <= now) {
+            Duration::ZERO
+        } else {
+            self.delay
+        }
+    }
+}
+
 /// The extra delay an active network-latency fault adds to a pod, if any.
 pub fn fault_delay(pod: &Value, now: jiff::Timestamp) -> Duration {
-    let Some(text) = pod["metadata"]["annotations"][FAULT_ANNOTATION].as_str() else {
-        return Duration::ZERO;
-    };
-    let Ok(fault) = serde_json::from_str::<Value>(text) else {
-        return Duration::ZERO;
-    };
-    let kind = fault["kind"].as_str().unwrap_or("");
-    if kind != "network-latency" {
-        return Duration::ZERO;
-    }
-    let expired = fault["expires"]
-        .as_str()
-        .and_then(|e| e.parse::<jiff::Timestamp>().ok())
-        .is_some_and(|e| e <= now);
-    if expired {
-        return Duration::ZERO;
-    }
-    // `delayMs: 300` at the top or under `params`, or `params.delay: "300ms"`.
-    let millis = fault["delayMs"]
-        .as_f64()
-        .or_else(|| fault["params"]["delayMs"].as_f64())
-        .map(|ms| Duration::from_secs_f64(ms.max(0.0) / 1000.0));
-    let text = fault["params"]["delay"]
-        .as_str()
-        .or_else(|| fault["delay"].as_str())
-        .and_then(|d| parse_duration(d).ok());
-    millis.or(text).unwrap_or(Duration::ZERO)
+    LatencyFault::of(pod).map_or(Duration::ZERO, |f| f.delay_at(now))
 }
 
 impl Workload {
@@ -138,12 +158,19 @@ impl Workload {
             .collect()
     }
 
-    /// Accounts `elapsed` worth of traffic against the pods as they are now.
-    pub fn advance(&mut self, store: &Store, elapsed: Duration) {
+    /// Accounts `elapsed` worth of traffic against the pods as they are now, read from
+    /// the controllers' pod cache (which keeps each service's pods as they change),
+    /// so a tick does not look at every pod of the store.
+    pub(crate) fn advance(&mut self, pods: &mut PodCache, elapsed: Duration) {
         let dt = elapsed.as_secs_f64();
         let now = jiff::Timestamp::now();
         for svc in &self.services {
-            let delays = Self::serving_delays(svc, store, now);
+            pods.track_traffic(&svc.namespace, &svc.name, &svc.selector);
+            let delays: Vec<Duration> = pods
+                .traffic(&svc.namespace, &svc.name)
+                .filter(|p| p.serving)
+                .map(|p| p.fault.as_ref().map_or(Duration::ZERO, |f| f.delay_at(now)))
+                .collect();
             let offered = svc.model.requests_per_second * dt;
             let capacity = svc.model.capacity_per_pod * delays.len() as f64 * dt;
             let served = offered.min(capacity);

@@ -9,7 +9,8 @@
 //! the objects in the store, as real controllers do through the API server. The pod
 //! controllers find pods through the shared informer cache (`cache`), synced from the
 //! store's change history before each of them runs, so a pass costs what changed, not
-//! the number of stored pods.
+//! the number of stored pods. The endpoints and disruption-budget controllers redo only
+//! the Services and budgets the cache marked dirty.
 
 mod budgets;
 mod cache;
@@ -36,7 +37,7 @@ use super::objects::{controller_of, prepare_create};
 use super::resources::{self, ResourceDef};
 use super::store::{Store, name_of, namespace_of, now_rfc3339};
 
-use cache::PodCache;
+pub(crate) use cache::PodCache;
 use kubelet::Kubelet;
 pub use kubelet::STARTUP_DELAY_ANNOTATION;
 
@@ -57,6 +58,8 @@ pub struct ControlPlane {
     lease_renewed: HashMap<String, Instant>,
     /// The shared informer cache, synced before each controller that reads it.
     cache: PodCache,
+    /// The endpoints controller's rendered pods per Service.
+    endpoints: endpoints::Backends,
 }
 
 impl ControlPlane {
@@ -69,6 +72,7 @@ impl ControlPlane {
             warm_start: true,
             lease_renewed: HashMap::new(),
             cache: PodCache::default(),
+            endpoints: endpoints::Backends::default(),
         }
     }
 
@@ -101,10 +105,11 @@ impl ControlPlane {
         scheduler::schedule(store, &self.cache);
         self.cache.sync(store);
         self.run_kubelet(store, now);
-        endpoints::reconcile_endpoints(store);
+        self.cache.sync(store);
+        endpoints::reconcile_endpoints(store, &mut self.cache, &mut self.endpoints);
         self.cache.sync(store);
         workload_status::update_workload_status(store, &self.cache);
-        budgets::update_budgets(store);
+        budgets::update_budgets(store, &mut self.cache);
         self.warm_start = false;
         // Settled only once a pass changes nothing: a later controller's write (a
         // status) may be what an earlier one (a rollout) waits for.
@@ -115,6 +120,13 @@ impl ControlPlane {
 }
 
 impl ControlPlane {
+    /// The shared pod cache, brought up to the store: the workload model counts the
+    /// serving pods of its services from it.
+    pub(crate) fn pods(&mut self, store: &Store) -> &mut PodCache {
+        self.cache.sync(store);
+        &mut self.cache
+    }
+
     /// The node agents' Lease renewals, on every tick (they cost one look at the
     /// nodes). They are the agents' own writes: on their own they must not wake the
     /// controllers, or a pass slower than the renew interval would never settle.

@@ -15,13 +15,10 @@ use super::{owned_by, scaled};
 use crate::objects::{node_selector_matches, set_condition};
 use crate::store::{Store, labels_of, namespace_of, uid_of};
 
+/// An owner's pods that are not terminating, and how many serve: counted by the
+/// cache as pods change, not by walking the owner's pods on every pass.
 fn count_pods(cache: &PodCache, owner_uid: &str) -> (i64, i64) {
-    let (mut total, mut ready) = (0, 0);
-    for p in cache.owned(owner_uid).filter(|p| !p.terminating) {
-        total += 1;
-        ready += i64::from(p.serving);
-    }
-    (total, ready)
+    cache.owner_counts(owner_uid)
 }
 
 pub(super) fn update_workload_status(store: &mut Store, cache: &PodCache) {
@@ -116,18 +113,13 @@ pub(super) fn update_workload_status(store: &mut Store, cache: &PodCache) {
 fn stateful_set_status(store: &mut Store, cache: &PodCache) {
     let sets: Vec<Value> = store.iter("statefulsets", None, None).cloned().collect();
     for mut set in sets {
-        let ns = namespace_of(&set).to_owned();
         let update = update_revision(&set);
-        let revisions: Vec<(String, bool)> = cache
+        let revisions: Vec<(&str, bool)> = cache
             .owned(uid_of(&set))
             .filter(|p| !p.terminating)
             .map(|p| {
-                let revision = store.get("pods", &ns, &p.name).map_or("", |pod| {
-                    pod["metadata"]["labels"][REVISION_LABEL]
-                        .as_str()
-                        .unwrap_or("")
-                });
-                (revision.to_owned(), p.serving)
+                let revision = p.labels.get(REVISION_LABEL).map_or("", String::as_str);
+                (revision, p.serving)
             })
             .collect();
         let total = revisions.len() as i64;
