@@ -44,6 +44,16 @@ fn main() {
             std::hint::black_box(std::fs::read_to_string(f).expect("read"));
         }
     });
+    let texts: Vec<(PathBuf, String)> = files
+        .iter()
+        .map(|f| (f.clone(), std::fs::read_to_string(f).expect("read")))
+        .collect();
+    let parse = time(30, || {
+        for (path, text) in &texts {
+            let file = shakedown::spec::diagnostic::SourceFile::new(path, text.clone());
+            std::hint::black_box(shakedown::spec::source::parse(&file).expect("yaml"));
+        }
+    });
     let validate = time(30, || {
         for f in &files {
             std::hint::black_box(shakedown::spec::load(f).expect("valid"));
@@ -54,6 +64,11 @@ fn main() {
         "validate 100 scenario files: {:>9.2?}  ({:.1}x baseline)",
         validate,
         ratio(validate, baseline)
+    );
+    println!(
+        "  of which the YAML parse:   {:>9.2?}  ({:.0}% of validate; the rest is decoding and checking)",
+        parse,
+        100.0 * parse.as_secs_f64() / validate.as_secs_f64().max(1e-9)
     );
 
     let bomb = dir.join("bomb.yaml");
