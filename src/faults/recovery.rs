@@ -264,6 +264,9 @@ struct Seen {
     pods: HashMap<String, PodTrack>,
     owners: BTreeMap<Owner, Wanted>,
     synced: BTreeSet<String>,
+    /// How many times an owner was judged: a test counts the sweeps a burst costs.
+    #[cfg(test)]
+    looks: std::sync::atomic::AtomicU32,
 }
 
 impl Seen {
@@ -327,6 +330,9 @@ impl Seen {
         since: Instant,
         excluded: &BTreeSet<String>,
     ) -> Option<(Instant, Instant)> {
+        #[cfg(test)]
+        self.looks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let wanted = self.owners.get(owner).filter(|w| w.observed)?;
         let selector = wanted.selector.as_ref()?;
         if !self.synced.contains(&owner.namespace) {
@@ -783,6 +789,79 @@ mod tests {
         seen.pods
             .insert("other".into(), track("db", &[(t0, true)], None));
         seen
+    }
+
+    /// Regression (issue 17): every watch change made the run sweep every followed pod
+    /// again, so replacing a thousand pods cost a thousand sweeps of a thousand pods. A
+    /// burst of changes now costs one look per 10 ms, and the recovery instant is still
+    /// the one the watch stamped.
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_of_watch_changes_costs_one_look_per_window_not_one_per_change() {
+        let config = kube::Config::new("http://127.0.0.1:9".parse().unwrap());
+        let watch = RecoveryWatch::new(Client::try_from(config).unwrap());
+        let t0 = Instant::now();
+        // Followed already, so nothing here talks to a server.
+        {
+            let mut followed = lock(&watch.followed);
+            followed.namespaces.insert("shop".into());
+            followed.owners.insert(owner());
+        }
+        {
+            let mut seen = lock(&watch.seen);
+            seen.synced.insert("shop".into());
+            let selector = Selector::parse("app=web").ok();
+            let wanted = Wanted {
+                desired: 1,
+                selector,
+                observed: true,
+            };
+            seen.owners.insert(owner(), wanted);
+            seen.pods
+                .insert("old".into(), track("web", &[(t0, false)], Some(t0)));
+            seen.pods
+                .insert("new".into(), track("web", &[(t0, false)], None));
+        }
+        let mut disrupted = Disrupted::default();
+        disrupted.owners.insert(owner());
+        disrupted
+            .pods
+            .push(("shop".into(), "old".into(), "old".into()));
+        disrupted.last_disrupted.insert(owner(), t0);
+        // 1,000 changes 1 ms apart (the timer's resolution) that do not make the owner
+        // whole, then the one that does.
+        let burst = async {
+            for _ in 0..1000 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                let now = Instant::now();
+                lock(&watch.seen)
+                    .pods
+                    .get_mut("new")
+                    .unwrap()
+                    .serving
+                    .push((now, false));
+                watch.changed.send_replace(());
+            }
+            let whole = Instant::now();
+            lock(&watch.seen)
+                .pods
+                .get_mut("new")
+                .unwrap()
+                .serving
+                .push((whole, true));
+            watch.changed.send_replace(());
+            whole
+        };
+        let deadline = t0 + Duration::from_secs(10);
+        let (whole, ()) = tokio::join!(burst, watch.until_recovered(&mut disrupted, deadline));
+        assert_eq!(disrupted.recovered.get(&owner()), Some(&whole));
+        let looks = lock(&watch.seen)
+            .looks
+            .load(std::sync::atomic::Ordering::Relaxed);
+        // A second of changes: one look per 10 ms (a look per change was 1,000).
+        assert!(
+            looks <= 120,
+            "{looks} looks for a 1 s burst of 1,001 changes"
+        );
     }
 
     #[test]
