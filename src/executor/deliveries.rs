@@ -79,7 +79,7 @@ fn settle_one(
     let pushgateway = match (pushgateway, pushgateway_flag) {
         (None, None) => None,
         (spec, flag) => {
-            let mut spec = spec.unwrap_or_else(empty_spec);
+            let mut spec = spec.unwrap_or_default();
             if let Some(url) = flag {
                 spec.url = Some(url.to_owned());
             }
@@ -130,7 +130,7 @@ fn receiver(spec: &NotifySpec) -> Result<Receiver, String> {
     }
     let connection = PrometheusSpec {
         url: Some(url),
-        ..empty_spec()
+        ..PrometheusSpec::default()
     };
     let server = match spec.kind {
         NotifyKind::Slack => "Slack",
@@ -181,18 +181,4 @@ impl Deliveries {
 /// The URL as people read it: without credentials.
 fn display(url: &str) -> String {
     crate::probes::prometheus::display_url(url)
-}
-
-fn empty_spec() -> PrometheusSpec {
-    PrometheusSpec {
-        url: None,
-        timeout: None,
-        max_response_mib: None,
-        bearer_token_env: None,
-        bearer_token_file: None,
-        basic_auth: None,
-        ca_file: None,
-        insecure_skip_verify: false,
-        headers: Default::default(),
-    }
 }

@@ -26,14 +26,7 @@ pub(super) struct Found {
 fn api(url: &str) -> Result<SilenceApi, String> {
     let spec = PrometheusSpec {
         url: Some(url.to_owned()),
-        timeout: None,
-        max_response_mib: None,
-        bearer_token_env: None,
-        bearer_token_file: None,
-        basic_auth: None,
-        ca_file: None,
-        insecure_skip_verify: false,
-        headers: Default::default(),
+        ..PrometheusSpec::default()
     };
     PrometheusEndpoint::alertmanager(&spec)
         .map(|e| SilenceApi(std::sync::Arc::new(e)))

@@ -37,7 +37,7 @@ pub fn target(
     if flag.is_none() && block.is_none() {
         return None;
     }
-    let mut spec: PrometheusSpec = block.cloned().unwrap_or_else(no_options);
+    let mut spec: PrometheusSpec = block.cloned().unwrap_or_default();
     if let Some(url) = flag {
         spec.url = Some(url.to_owned());
     }
@@ -158,20 +158,6 @@ fn content_type(relative: &str) -> &'static str {
         Some("svg") => "image/svg+xml",
         Some("txt" | "log") => "text/plain; charset=utf-8",
         _ => "application/octet-stream",
-    }
-}
-
-fn no_options() -> PrometheusSpec {
-    PrometheusSpec {
-        url: None,
-        timeout: None,
-        max_response_mib: None,
-        bearer_token_env: None,
-        bearer_token_file: None,
-        basic_auth: None,
-        ca_file: None,
-        insecure_skip_verify: false,
-        headers: Default::default(),
     }
 }
 

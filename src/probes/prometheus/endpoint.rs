@@ -132,7 +132,7 @@ const NOT_SECRET_HEADERS: [&str; 4] = [
 
 impl PrometheusEndpoint {
     pub fn new(settings: &PrometheusSettings) -> Result<Self, SetupError> {
-        let spec = settings.spec.clone().unwrap_or_else(empty_spec);
+        let spec = settings.spec.clone().unwrap_or_default();
         let raw_url = settings
             .url
             .clone()
@@ -224,19 +224,5 @@ impl PrometheusEndpoint {
 
     pub fn display_url(&self) -> &str {
         &self.display_url
-    }
-}
-
-pub(super) fn empty_spec() -> PrometheusSpec {
-    PrometheusSpec {
-        url: None,
-        timeout: None,
-        max_response_mib: None,
-        bearer_token_env: None,
-        bearer_token_file: None,
-        basic_auth: None,
-        ca_file: None,
-        insecure_skip_verify: false,
-        headers: Default::default(),
     }
 }

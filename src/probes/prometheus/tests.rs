@@ -6,7 +6,6 @@ use prometheus_http_query::reqwest::StatusCode;
 use super::auth::{base64, scrub};
 use super::client::{eval_time, parse_response};
 use super::decode::{instant_values, matrix_points};
-use super::endpoint::empty_spec;
 use super::*;
 use crate::spec::PrometheusSpec;
 
@@ -238,7 +237,7 @@ async fn canned(
 }
 
 fn spec_with(timeout: Duration) -> PrometheusSpec {
-    let mut spec = empty_spec();
+    let mut spec = PrometheusSpec::default();
     spec.timeout = Some(crate::spec::Span(timeout));
     spec.headers
         .insert("X-Scope-OrgID".into(), "tenant-1".into());

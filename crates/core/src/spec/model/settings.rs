@@ -78,7 +78,8 @@ impl Safety {
 }
 
 /// How to reach Prometheus. Secrets are referenced (env var, file), never inlined.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+/// `Default` is no block at all: no URL, no credentials, the built-in limits.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schemars(transform = schema::prometheus_rules)]
 pub struct PrometheusSpec {
