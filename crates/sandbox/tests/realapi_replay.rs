@@ -752,15 +752,21 @@ impl Replay {
                 "",
             )
             .await;
+            let core: Value = serde_json::from_str(&core.body).ok()?;
+            // The sandbox's controllers keep posting Events: the second view is read at
+            // the first one's resourceVersion, so both show the same moment.
+            let at = core["metadata"]["resourceVersion"].as_str()?;
             let v1 = raw(
                 &self.handle,
                 "GET",
-                "/apis/events.k8s.io/v1/namespaces/shop/events",
+                &format!(
+                    "/apis/events.k8s.io/v1/namespaces/shop/events?resourceVersion={at}&resourceVersionMatch=Exact"
+                ),
                 "",
                 "",
             )
             .await;
-            let core = names(serde_json::from_str(&core.body).ok()?);
+            let core = names(core);
             let v1 = names(serde_json::from_str(&v1.body).ok()?);
             let mut diffs = Vec::new();
             // Real: 9 core fid-* seen through events.k8s.io/v1, 1 fidv1-* through core/v1.
