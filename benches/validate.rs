@@ -54,21 +54,35 @@ fn main() {
             std::hint::black_box(shakedown::spec::source::parse(&file).expect("yaml"));
         }
     });
+    // What `shakedown validate` does with a batch: the files on every core.
+    let options = shakedown::spec::LoadOptions::with_working_dir();
     let validate = time(30, || {
+        for result in shakedown::spec::load_all(&files, &options) {
+            std::hint::black_box(result.expect("valid"));
+        }
+    });
+    // The same work on one core: what each file costs.
+    let one_by_one = time(30, || {
         for f in &files {
             std::hint::black_box(shakedown::spec::load(f).expect("valid"));
         }
     });
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("read 100 files (baseline):  {:>9.2?}", baseline);
     println!(
-        "validate 100 scenario files: {:>9.2?}  ({:.1}x baseline)",
+        "validate 100 scenario files: {:>9.2?}  ({:.1}x baseline; as `shakedown validate` does, on {cores} cores)",
         validate,
         ratio(validate, baseline)
     );
     println!(
-        "  of which the YAML parse:   {:>9.2?}  ({:.0}% of validate; the rest is decoding and checking)",
+        "  one file after another:    {:>9.2?}  ({:.1}x baseline; one core)",
+        one_by_one,
+        ratio(one_by_one, baseline)
+    );
+    println!(
+        "  of which the YAML parse:   {:>9.2?}  ({:.0}% of one after another; the rest is decoding and checking)",
         parse,
-        100.0 * parse.as_secs_f64() / validate.as_secs_f64().max(1e-9)
+        100.0 * parse.as_secs_f64() / one_by_one.as_secs_f64().max(1e-9)
     );
 
     let bomb = dir.join("bomb.yaml");

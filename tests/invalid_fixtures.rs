@@ -215,3 +215,56 @@ fn a_promql_hypothesis_without_prometheus_is_invalid_for_validate_plan_and_run()
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `validate` checks a batch of files in parallel (`spec::load_all`); what it reports must
+/// not depend on that: every invalid fixture and every shipped example in one call, the
+/// valid and the invalid interleaved, give each file's errors in the order the files
+/// were given, exactly as validating each file on its own does, and the `ok:` lines in
+/// order too.
+#[test]
+fn a_batch_reports_each_file_in_the_order_given_as_one_file_at_a_time_does() {
+    let invalid = fixtures();
+    let valid = support::example_files();
+    let mut batch = Vec::new();
+    for (i, file) in invalid.iter().enumerate() {
+        batch.push(file.clone());
+        if let Some(example) = valid.get(i) {
+            batch.push(example.clone());
+        }
+    }
+    let validate = |files: &[PathBuf]| {
+        Command::new(env!("CARGO_BIN_EXE_shakedown"))
+            .args(["--prometheus-url", "http://127.0.0.1:9", "validate"])
+            .args(files)
+            .output()
+            .expect("run shakedown")
+    };
+    let errors = |stderr: &[u8]| -> Vec<String> {
+        String::from_utf8_lossy(stderr)
+            .lines()
+            .filter(|l| l.starts_with("error: "))
+            .map(str::to_owned)
+            .collect()
+    };
+    let together = validate(&batch);
+    assert_eq!(together.status.code(), Some(2));
+    let mut one_by_one = Vec::new();
+    let mut ok_lines = Vec::new();
+    for file in &batch {
+        let alone = validate(std::slice::from_ref(file));
+        one_by_one.extend(errors(&alone.stderr));
+        ok_lines.extend(
+            String::from_utf8_lossy(&alone.stdout)
+                .lines()
+                .map(str::to_owned),
+        );
+    }
+    assert!(one_by_one.len() >= invalid.len(), "{one_by_one:?}");
+    assert_eq!(errors(&together.stderr), one_by_one);
+    let together_ok: Vec<String> = String::from_utf8_lossy(&together.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(together_ok.len(), valid.len().min(invalid.len()));
+    assert_eq!(together_ok, ok_lines);
+}

@@ -192,9 +192,21 @@ fn load_spec(
     file: &std::path::Path,
     global: &crate::cli::GlobalArgs,
 ) -> Result<spec::Loaded, spec::Diagnostics> {
+    spec::load_with(file, &load_options(global))
+}
+
+/// Loads several spec files as `load_spec` does, in parallel; results in the given order.
+fn load_specs(
+    files: &[std::path::PathBuf],
+    global: &crate::cli::GlobalArgs,
+) -> Vec<Result<spec::Loaded, spec::Diagnostics>> {
+    spec::load_all(files, &load_options(global))
+}
+
+fn load_options(global: &crate::cli::GlobalArgs) -> spec::LoadOptions {
     let mut options = spec::LoadOptions::with_working_dir();
     options
         .allow_paths
         .extend(global.allow_paths.iter().cloned());
-    spec::load_with(file, &options)
+    options
 }

@@ -31,8 +31,8 @@ pub async fn run(
     }
     let mut loaded = Vec::new();
     let mut invalid = Vec::new();
-    for file in files {
-        match super::load_spec(file, global) {
+    for loaded_file in super::load_specs(files, global) {
+        match loaded_file {
             Ok(l) => loaded.push(l),
             Err(diagnostics) => invalid.push(diagnostics),
         }

@@ -18,9 +18,9 @@ pub fn validate(
     let machine = format.machine();
     let mut invalid = Vec::new();
     let mut results = Vec::new();
-    for file in files {
+    for (file, loaded) in files.iter().zip(super::load_specs(files, global)) {
         // The spec alone, then what it needs from the flags: a Prometheus for its queries.
-        let checked = super::load_spec(file, global).and_then(|loaded| {
+        let checked = loaded.and_then(|loaded| {
             let missing =
                 crate::plan::unconfigured_prometheus(&loaded, global.prometheus_url.is_some());
             if missing.is_empty() {

@@ -116,6 +116,65 @@ pub fn load_with(path: &Path, options: &LoadOptions) -> Result<Loaded, Diagnosti
     }
 }
 
+/// Loads several files as `load_with` does, on up to as many threads as the machine has
+/// cores, and returns each file's result in the order given. `shakedown validate
+/// scenarios/*.yaml` in a release gate is a batch of independent files, and most of a
+/// file's cost is CPU (the YAML parse and each hypothesis's PromQL), so a batch scales
+/// with cores. Memory stays bounded: a worker holds one file at a time.
+pub fn load_all(paths: &[PathBuf], options: &LoadOptions) -> Vec<Result<Loaded, Diagnostics>> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let workers = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .min(paths.len());
+    if workers <= 1 {
+        return paths.iter().map(|p| load_with(p, options)).collect();
+    }
+    // Workers take the next file from a shared counter, so one slow file (an experiment
+    // with many references) does not leave the other cores idle behind a fixed split.
+    let next = AtomicUsize::new(0);
+    let mut results: Vec<(usize, Result<Loaded, Diagnostics>)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..workers)
+            .map(|_| {
+                // The main thread's stack size, not a spawned thread's default 2 MiB: a
+                // file is checked the same on either.
+                std::thread::Builder::new()
+                    .stack_size(8 << 20)
+                    .spawn_scoped(scope, || {
+                        let mut done = Vec::new();
+                        loop {
+                            let at = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(path) = paths.get(at) else {
+                                return done;
+                            };
+                            done.push((at, load_with(path, options)));
+                        }
+                    })
+            })
+            .collect();
+        let mut results = Vec::with_capacity(paths.len());
+        for worker in workers {
+            match worker.map(|w| w.join()) {
+                Ok(Ok(done)) => results.extend(done),
+                // A panic while loading is a bug; surface it as the panic it was.
+                Ok(Err(panic)) => std::panic::resume_unwind(panic),
+                // No thread to be had (a process at its limit): this file's slot is
+                // loaded below, on the calling thread.
+                Err(_) => {}
+            }
+        }
+        results
+    });
+    results.sort_unstable_by_key(|(at, _)| *at);
+    // Files no worker reached (every spawn failed) are loaded here, one after another.
+    let mut loaded = results.into_iter().peekable();
+    (0..paths.len())
+        .map(|at| match loaded.next_if(|(done, _)| *done == at) {
+            Some((_, result)) => result,
+            None => load_with(&paths[at], options),
+        })
+        .collect()
+}
+
 /// Removes `.` and `dir/..` lexically, so messages show `a/b.yaml`, not `a/x/../b.yaml`.
 fn normalize(path: &Path) -> PathBuf {
     use std::path::Component;
