@@ -57,6 +57,7 @@ impl Runner {
         fault: &F,
     ) -> Option<StepStatus> {
         let safety = step.safety.as_ref();
+        let recovery = self.watch_recovery_of(step, fault);
         let (targets, listed) = match self.select(id, &step.selection, safety).await {
             Ok(picked) => picked,
             Err(e) => {
@@ -126,7 +127,7 @@ impl Runner {
             self.tally().errors.push(why);
             return Some(StepStatus::Failed);
         }
-        let recovery = self.watch_recovery_of(&ctx, step, fault).await;
+        self.recovery_synced(&recovery).await;
         let injected_at = tokio::time::Instant::now();
         let recovery_budget = step.recovery.within.0;
         let (mut disrupted, mut inject_error) = match fault.inject(&ctx, &targets).await {
@@ -211,30 +212,32 @@ impl Runner {
             .any(|r| matches!(&r.event, RunEvent::FaultInjected { step, .. } if step == id))
     }
 
-    /// Starts watching what the step's recovery is judged from, before its first
-    /// disruption, so an owner whole again while the fault still holds (a drain a PDB
-    /// holds back) is timed when it happened: the pods of the namespaces the fault can
-    /// remove pods from (its targets', or those a drain may evict from), listed once
-    /// before this returns. Faults that remove no pod, and server dry runs, watch nothing.
-    async fn watch_recovery_of<F: Injector>(
-        &self,
-        ctx: &FaultContext,
-        step: &FaultStep,
-        fault: &F,
-    ) -> RecoveryWatch {
-        /// At worst a slow first list only delays the fault by this much; pods alive
-        /// before it is answered are then timed from when it was.
-        const FIRST_LIST: Duration = Duration::from_secs(5);
-        let recovery = RecoveryWatch::new(ctx.client.clone());
+    /// Starts watching what the step's recovery is judged from: the pods of the
+    /// namespaces the fault can remove pods from (its targets', or those a drain may
+    /// evict from). Started before the targets are picked, so the watch's first list is
+    /// answered while the pick's own list is; [`Self::recovery_synced`] then waits for
+    /// it before the first disruption, so an owner whole again while the fault still
+    /// holds (a drain a PDB holds back) is timed when it happened. Faults that remove no
+    /// pod, and server dry runs, watch nothing.
+    fn watch_recovery_of<F: Injector>(&self, step: &FaultStep, fault: &F) -> RecoveryWatch {
+        let recovery = RecoveryWatch::new(self.conn.client.clone());
         if self.options.server_dry_run || fault.removed_pod_revert().is_none() {
             return recovery;
         }
-        let evictable = ctx.evictable.iter().flat_map(|e| e.namespaces());
+        let scope = step.drain_scope();
+        let evictable = scope.iter().flat_map(|e| e.namespaces());
         let namespaces = step.selection.pod_namespaces().iter().chain(evictable);
         recovery.watch_namespaces(namespaces.map(String::as_str));
+        recovery
+    }
+
+    /// Waits until the recovery watch has listed every namespace it follows.
+    async fn recovery_synced(&self, recovery: &RecoveryWatch) {
+        /// At worst a slow first list only delays the fault by this much; pods alive
+        /// before it is answered are then timed from when it was.
+        const FIRST_LIST: Duration = Duration::from_secs(5);
         let listed = tokio::time::Instant::now() + FIRST_LIST;
         unless_stopped(&mut self.stop.subscribe(), recovery.synced(listed)).await;
-        recovery
     }
 
     /// Keeps the fault active as the fault says, while `during` hypotheses are sampled.

@@ -19,8 +19,9 @@ use super::Runner;
 use crate::cluster::lease::{self, LockError, LockKey, RunLock};
 use crate::cluster::{self, Connection, with_retries};
 use crate::events::NoteLevel;
+use crate::faults::listed_pod;
 use crate::faults::recovery::owners_of;
-use crate::plan::{Objects, Plan, candidates};
+use crate::plan::{Inventory, Objects, Plan, candidates};
 use crate::run::stop::Stop;
 
 impl Runner {
@@ -144,10 +145,10 @@ async fn lock_keys(conn: &Connection, plan: &Plan) -> Result<Vec<LockKey>, Strin
         let pool =
             candidates(selection, &inventory).map_err(|e| format!("step {}: {e}", step.id))?;
         match &selection.objects {
-            Objects::Pods { .. } => keys.extend(owner_keys(conn, &pool).await?),
+            Objects::Pods { .. } => keys.extend(owner_keys(conn, &pool, &inventory).await?),
             Objects::Nodes { .. } => {
                 keys.extend(pool.iter().map(|node| LockKey::new(format!("node/{node}"))));
-                keys.extend(owner_keys(conn, &fault.collateral).await?);
+                keys.extend(owner_keys(conn, &fault.collateral, &inventory).await?);
             }
         }
     }
@@ -155,8 +156,14 @@ async fn lock_keys(conn: &Connection, plan: &Plan) -> Result<Vec<LockKey>, Strin
 }
 
 /// The workload owners of these pods (`namespace/name`), or the pod itself when it has
-/// no controller.
-async fn owner_keys(conn: &Connection, pods: &[String]) -> Result<Vec<LockKey>, String> {
+/// no controller. A pod the inventory just listed is taken from it (its controller is
+/// there); only a namespace with pods it lacks (a drain's collateral outside the
+/// selection's namespaces) is listed again.
+async fn owner_keys(
+    conn: &Connection,
+    pods: &[String],
+    inventory: &Inventory,
+) -> Result<Vec<LockKey>, String> {
     let mut by_namespace: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for pod in pods {
         let (namespace, name) = crate::faults::split_pod(pod);
@@ -164,22 +171,31 @@ async fn owner_keys(conn: &Connection, pods: &[String]) -> Result<Vec<LockKey>, 
     }
     let mut keys = Vec::new();
     for (namespace, names) in by_namespace {
-        let api: Api<Pod> = Api::namespaced(conn.client.clone(), namespace);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        let all = ListParams::default();
-        let list = with_retries(deadline, || api.list(&all))
-            .await
-            .map_err(|e| format!("listing pods in {namespace}: {e}"))?;
-        let wanted: Vec<Pod> = list
-            .items
-            .into_iter()
-            .filter(|p| {
-                p.metadata
-                    .name
-                    .as_deref()
-                    .is_some_and(|n| names.contains(n))
-            })
+        let snapshot: Vec<Pod> = inventory
+            .pods
+            .iter()
+            .filter(|p| p.namespace == namespace && names.contains(p.name.as_str()))
+            .map(listed_pod)
             .collect();
+        let wanted = if snapshot.len() == names.len() {
+            snapshot
+        } else {
+            let api: Api<Pod> = Api::namespaced(conn.client.clone(), namespace);
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+            let all = ListParams::default();
+            let list = with_retries(deadline, || api.list(&all))
+                .await
+                .map_err(|e| format!("listing pods in {namespace}: {e}"))?;
+            list.items
+                .into_iter()
+                .filter(|p| {
+                    p.metadata
+                        .name
+                        .as_deref()
+                        .is_some_and(|n| names.contains(n))
+                })
+                .collect()
+        };
         for pod in &wanted {
             let controlled = pod
                 .metadata

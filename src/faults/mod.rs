@@ -16,13 +16,14 @@ pub mod node_drain;
 pub mod pod_delete;
 pub mod recovery;
 pub mod silence;
+mod watched_pod;
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Event, ObjectReference};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Time};
+use k8s_openapi::api::core::v1::{Event, ObjectReference, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, OwnerReference, Time};
 use kube::api::PostParams;
 use kube::{Api, Client};
 
@@ -538,6 +539,40 @@ pub fn object_ref(
 /// `namespace/name` into its parts.
 pub fn split_pod(target: &str) -> (&str, &str) {
     target.split_once('/').unwrap_or(("default", target))
+}
+
+/// The pod as a listing saw it: what deleting it and finding its owner need (its
+/// namespace, name, UID and controller), without reading it again.
+pub fn listed_pod(info: &crate::plan::PodInfo) -> Pod {
+    let owner = info
+        .controller_kind
+        .clone()
+        .zip(info.controller_name.clone())
+        .map(|(kind, name)| OwnerReference {
+            api_version: controller_api_version(&kind).into(),
+            kind,
+            name,
+            controller: Some(true),
+            ..Default::default()
+        });
+    Pod {
+        metadata: ObjectMeta {
+            namespace: Some(info.namespace.clone()),
+            name: Some(info.name.clone()),
+            uid: Some(info.uid.clone()),
+            owner_references: owner.map(|o| vec![o]),
+            ..Default::default()
+        },
+        ..Pod::default()
+    }
+}
+
+fn controller_api_version(kind: &str) -> &'static str {
+    match kind {
+        "ReplicaSet" | "StatefulSet" | "DaemonSet" | "Deployment" => "apps/v1",
+        "Job" => "batch/v1",
+        _ => "v1",
+    }
 }
 
 #[cfg(test)]

@@ -10,7 +10,6 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{ObjectReference, Pod};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::Api;
 use kube::api::{DeleteParams, Preconditions};
 
@@ -22,11 +21,10 @@ use tokio::task::JoinSet;
 
 use super::recovery::{Disrupted, disrupted_at};
 use super::{
-    FaultContext, FaultError, Hold, Injector, event_for, object_ref, post_event, split_pod,
-    with_retries,
+    FaultContext, FaultError, Hold, Injector, event_for, listed_pod, object_ref, post_event,
+    split_pod, with_retries,
 };
 use crate::events::{NoteLevel, RunEvent};
-use crate::plan::PodInfo;
 use crate::run::stop::{IN_FLIGHT_GRACE, unless_signalled, unless_stopped, unless_stopped_after};
 use crate::spec::PodDelete;
 
@@ -208,39 +206,6 @@ async fn delete_one(
     ctx.injected(target, detail);
     let sent = *sent.lock().unwrap_or_else(|p| p.into_inner());
     Ok(Some((pod, sent)))
-}
-
-/// The pod as the listing saw it: what deleting it and finding its owner need.
-fn listed_pod(info: &PodInfo) -> Pod {
-    let owner = info
-        .controller_kind
-        .clone()
-        .zip(info.controller_name.clone())
-        .map(|(kind, name)| OwnerReference {
-            api_version: controller_api_version(&kind).into(),
-            kind,
-            name,
-            controller: Some(true),
-            ..OwnerReference::default()
-        });
-    Pod {
-        metadata: ObjectMeta {
-            namespace: Some(info.namespace.clone()),
-            name: Some(info.name.clone()),
-            uid: Some(info.uid.clone()),
-            owner_references: owner.map(|o| vec![o]),
-            ..ObjectMeta::default()
-        },
-        ..Pod::default()
-    }
-}
-
-fn controller_api_version(kind: &str) -> &'static str {
-    match kind {
-        "ReplicaSet" | "StatefulSet" | "DaemonSet" | "Deployment" => "apps/v1",
-        "Job" => "batch/v1",
-        _ => "v1",
-    }
 }
 
 /// One Event per owner of the deleted pods (its count is how many, its message names

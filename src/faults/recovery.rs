@@ -21,6 +21,8 @@ use serde::de::DeserializeOwned;
 use shakedown_vocab::selector::LabelSelector as Selector;
 use tokio::time::Instant;
 
+use super::watched_pod::WatchedPod;
+
 /// A workload whose readiness we wait for.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Owner {
@@ -198,18 +200,6 @@ impl Wanted {
     }
 }
 
-/// Ready and not on its way out: a pod that serves. Read from the pod itself, never from
-/// the workload's status, which lags behind (right after a force delete it still counts
-/// the deleted pod as ready, which made every recovery look instant, "0.0s").
-fn serves(pod: &Pod) -> bool {
-    let ready = pod
-        .status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
-    ready && pod.metadata.deletion_timestamp.is_none()
-}
-
 /// A `LabelSelector` in the `labelSelector` query syntax.
 fn selector_string(selector: &LabelSelector) -> String {
     let mut terms: Vec<String> = selector
@@ -270,7 +260,7 @@ struct Seen {
 }
 
 impl Seen {
-    fn pod(&mut self, pod: &Pod, now: Instant) {
+    fn pod(&mut self, pod: &WatchedPod, now: Instant) {
         let Some(uid) = pod.metadata.uid.clone() else {
             return;
         };
@@ -281,13 +271,16 @@ impl Seen {
             going: None,
         });
         track.labels = pod.metadata.labels.clone().unwrap_or_default();
-        track.set(now, serves(pod));
+        // Read from the pod itself, never from the workload's status, which lags behind
+        // (right after a force delete it still counts the deleted pod as ready, which
+        // made every recovery look instant, "0.0s").
+        track.set(now, pod.serves());
         if pod.metadata.deletion_timestamp.is_some() {
             track.going.get_or_insert(now);
         }
     }
 
-    fn pod_gone(&mut self, pod: &Pod, now: Instant) {
+    fn pod_gone(&mut self, pod: &WatchedPod, now: Instant) {
         if let Some(track) = pod.metadata.uid.as_ref().and_then(|u| self.pods.get_mut(u)) {
             track.set(now, false);
             track.going.get_or_insert(now);
@@ -296,7 +289,7 @@ impl Seen {
 
     /// A fresh list of one namespace's pods: what it lacks went while the watch was
     /// not looking (a 410 Gone, a broken stream).
-    fn pods_listed(&mut self, namespace: &str, pods: &[Pod], now: Instant) {
+    fn pods_listed(&mut self, namespace: &str, pods: &[WatchedPod], now: Instant) {
         let listed: BTreeSet<&str> = pods
             .iter()
             .filter_map(|p| p.metadata.uid.as_deref())
@@ -447,7 +440,7 @@ impl RecoveryWatch {
             if !followed.namespaces.insert(namespace.to_owned()) {
                 continue;
             }
-            let api: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
+            let api: Api<WatchedPod> = Api::namespaced(self.client.clone(), namespace);
             let seen = Arc::clone(&self.seen);
             let changed = self.changed.clone();
             let namespace = namespace.to_owned();

@@ -25,6 +25,11 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use shakedown_sandbox::{self as sandbox, SandboxConfig, SandboxHandle};
 
+/// The allocator the `shakedown` binary serves the sandbox with (see the `shakedown`
+/// library's root), so these figures are the shipped sandbox's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const IN_FLIGHT: usize = 32;
 const SANDBOX_THREAD: &str = "sandbox";
 
