@@ -75,11 +75,18 @@ async fn pod_delete_costs_one_delete_per_pod_no_reads_and_one_event_per_owner() 
     let lists = log
         .iter()
         .filter(|r| r.method == "GET" && r.path == "/api/v1/namespaces/shop/pods")
-        .filter(|r| !r.query.split('&').any(|q| q == "watch=true" || q == "watch=1"))
+        .filter(|r| {
+            !r.query
+                .split('&')
+                .any(|q| q == "watch=true" || q == "watch=1")
+        })
         .count();
     assert_eq!(deletes, PODS, "one DELETE per pod");
     assert_eq!(reads, 0, "no pod is read before (or after) its DELETE");
-    assert!(lists <= 4, "{lists} lists of the namespace's pods, want at most 4");
+    assert!(
+        lists <= 4,
+        "{lists} lists of the namespace's pods, want at most 4"
+    );
     assert_eq!(events, 1, "one Event for the one owner of the {PODS} pods");
     let per_pod = (deletes + reads + events) as f64 / PODS as f64;
     assert!(per_pod <= 1.3, "{per_pod} requests per deleted pod");

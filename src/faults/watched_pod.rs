@@ -35,10 +35,13 @@ struct Status {
     conditions: Option<Vec<Condition>>,
 }
 
+/// Both fields default: a condition missing one (a server or webhook out of spec) is
+/// simply not `Ready`, instead of an undecodable event that restarts the watch.
 #[derive(Clone, Debug, Deserialize)]
 struct Condition {
-    #[serde(rename = "type")]
+    #[serde(rename = "type", default)]
     type_: String,
+    #[serde(default)]
     status: String,
 }
 
@@ -158,6 +161,11 @@ mod tests {
             serde_json::from_value(serde_json::json!({"metadata": {"uid": "u"}, "status": null}))
                 .expect("a pod without status decodes");
         assert!(!bare.serves());
+        let odd: WatchedPod = serde_json::from_value(serde_json::json!({
+            "metadata": {"uid": "u"}, "status": {"conditions": [{"type": "Ready"}]}
+        }))
+        .expect("a condition without a status decodes");
+        assert!(!odd.serves());
     }
 
     #[test]
