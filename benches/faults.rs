@@ -12,6 +12,8 @@
 //! same run, so they compare across machines. `SHAKEDOWN_BENCH=pod-delete|drain|revert`
 //! runs one part only.
 
+mod common;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -21,6 +23,8 @@ use shakedown::events::RunEvent;
 use shakedown::executor;
 use shakedown::run::bus;
 use shakedown_sandbox::{self as sandbox, SandboxConfig, SandboxHandle};
+
+use common::{median, ratio};
 
 fn config(nodes: usize, replicas: usize) -> SandboxConfig {
     let mut yaml = String::from("nodes:\n");
@@ -172,12 +176,9 @@ async fn shakedown_run(handle: &SandboxHandle, dir: &Path, scenario: &str) -> Ph
     let intent = at(&|e| matches!(e, RunEvent::FaultIntent(_)))[0];
     let injected = at(&|e| matches!(e, RunEvent::FaultInjected { .. }));
     let (first, last) = (injected[0], *injected.last().expect("injected"));
-    let since = |a: jiff::Timestamp, b: jiff::Timestamp| {
-        Duration::try_from(b.duration_since(a)).unwrap_or_default()
-    };
     Phases {
-        fault: since(intent, last),
-        before_first: since(intent, first),
+        fault: between(intent, last),
+        before_first: between(intent, first),
         whole,
         first_deletion: first,
         last_deletion: last,
@@ -188,8 +189,8 @@ async fn shakedown_run(handle: &SandboxHandle, dir: &Path, scenario: &str) -> Ph
 struct Phases {
     /// From the fault's intent record to its last target's `FaultInjected`.
     fault: Duration,
-    /// From the intent to the first `FaultInjected`: the recovery watch's first list
-    /// (pod-delete) and the first request.
+    /// From the intent to the first `FaultInjected`: what is left of the recovery
+    /// watch's first list (started with the pick), and the first request.
     before_first: Duration,
     whole: Duration,
     /// When the first and the last target were faulted (the journal's clock).
@@ -224,9 +225,13 @@ fn owners_whole(changes: &[(jiff::Timestamp, bool)], run: &Phases) -> Option<Dur
         .iter()
         .any(|(at, settled)| !settled && *at >= run.first_deletion);
     let (whole_at, settled) = changes.last()?;
-    (broke && *settled && *whole_at >= run.last_deletion).then(|| {
-        Duration::try_from(whole_at.duration_since(run.first_deletion)).unwrap_or_default()
-    })
+    (broke && *settled && *whole_at >= run.last_deletion)
+        .then(|| between(run.first_deletion, *whole_at))
+}
+
+/// From `a` to `b` on the journal's clock; zero if `b` is not after `a`.
+fn between(a: jiff::Timestamp, b: jiff::Timestamp) -> Duration {
+    Duration::try_from(b.duration_since(a)).unwrap_or_default()
 }
 
 fn pods_on(handle: &SandboxHandle, node: &str) -> usize {
@@ -315,10 +320,6 @@ async fn shakedown_reverts(
     (reverted, started.elapsed(), undone)
 }
 
-fn ratio(a: Duration, b: Duration) -> f64 {
-    a.as_secs_f64() / b.as_secs_f64().max(1e-9)
-}
-
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let dir = std::env::temp_dir().join(format!("shakedown-bench-faults-{}", std::process::id()));
@@ -346,11 +347,6 @@ async fn fresh_bulk() -> SandboxHandle {
     let handle = sandbox::start(config(10, 1000), 0).await.expect("sandbox");
     wait_running(&handle, 1000).await;
     handle
-}
-
-fn median_of(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
 }
 
 async fn pod_delete_part(dir: &Path) {
@@ -407,10 +403,10 @@ async fn pod_delete_part(dir: &Path) {
             whole_ratios.push(ratio(run.whole, owners));
         }
     }
-    let floor = median_of(floors);
-    let watched_floor = median_of(watched_floors);
-    let (fault, before_first) = (median_of(faults), median_of(befores));
-    let (deletes, whole) = (median_of(deletions), median_of(wholes));
+    let floor = median(floors);
+    let watched_floor = median(watched_floors);
+    let (fault, before_first) = (median(faults), median(befores));
+    let (deletes, whole) = (median(deletions), median(wholes));
     println!(
         "pod-delete, 1000 pods, medians of {rounds} rounds, each contender on a fresh sandbox:"
     );

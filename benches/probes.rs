@@ -22,10 +22,14 @@
 //! journal goes to `CARGO_TARGET_TMPDIR` (inside the target folder, on disk, never a
 //! tmpfs). Needs `prometheus` on PATH.
 
+mod common;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use shakedown_sandbox::{self as sandbox, SandboxConfig};
+
+use common::ratio;
 
 const HYPOTHESES: usize = 100;
 
@@ -313,8 +317,8 @@ async fn bench() {
         serde_json::from_str(&std::fs::read_to_string(&floor_file).expect("floor lateness"))
             .expect("floor lateness");
     let (floor_median, floor_p99, floor_drift, _) = summary(floor_late);
-    let ratio = shakedown_cpu.as_secs_f64() / floor_cpu.as_secs_f64().max(1e-9);
-    let curl_ratio = shakedown_cpu.as_secs_f64() / curl_cpu.as_secs_f64().max(1e-9);
+    let floor_ratio = ratio(shakedown_cpu, floor_cpu);
+    let curl_ratio = ratio(shakedown_cpu, curl_cpu);
     println!(
         "probes, {HYPOTHESES} PromQL hypotheses at 1s over {seconds}s, {samples} samples (journal on disk, run wall {wall:.1?})"
     );
@@ -322,7 +326,7 @@ async fn bench() {
         "probes, CPU: shakedown {shakedown_cpu:.2?}, curl floor (one curl --parallel a second) {curl_cpu:.2?}  ({curl_ratio:.2}x the curl floor; bar 1.0x)"
     );
     println!(
-        "probes, CPU: shakedown {shakedown_cpu:.2?}, in-process floor (same queries, same client, nothing else) {floor_cpu:.2?}  ({ratio:.2}x; no bar: the cost of the journal, verdicts and start-up)"
+        "probes, CPU: shakedown {shakedown_cpu:.2?}, in-process floor (same queries, same client, nothing else) {floor_cpu:.2?}  ({floor_ratio:.2}x; no bar: the cost of the journal, verdicts and start-up)"
     );
     println!(
         "probes, sample lateness, shakedown: median {median:.1} ms (bar 5), p99 {p99:.1} ms (bar 50), drift (last tenth vs first) {drift:+.1} ms"

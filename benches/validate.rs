@@ -3,16 +3,14 @@
 //! in the same run (reading the same files without parsing), so they compare across
 //! machines as ratios.
 
+mod common;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
-}
+use common::{median, ratio};
 
 fn time(rounds: usize, mut f: impl FnMut()) -> Duration {
     median(
@@ -96,8 +94,4 @@ fn main() {
         ratio(refuse, baseline)
     );
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-fn ratio(a: Duration, b: Duration) -> f64 {
-    a.as_secs_f64() / b.as_secs_f64().max(1e-9)
 }
