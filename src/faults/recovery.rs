@@ -822,27 +822,24 @@ mod tests {
         disrupted.last_disrupted.insert(owner(), t0);
         // 1,000 changes 1 ms apart (the timer's resolution) that do not make the owner
         // whole, then the one that does.
-        let burst = async {
-            for _ in 0..1000 {
-                tokio::time::sleep(Duration::from_millis(1)).await;
-                let now = Instant::now();
-                lock(&watch.seen)
-                    .pods
-                    .get_mut("new")
-                    .unwrap()
-                    .serving
-                    .push((now, false));
-                watch.changed.send_replace(());
-            }
-            let whole = Instant::now();
+        // One change as the watch applies it: the new pod's serving state, stamped now.
+        let change = |serving: bool| {
+            let now = Instant::now();
             lock(&watch.seen)
                 .pods
                 .get_mut("new")
                 .unwrap()
                 .serving
-                .push((whole, true));
+                .push((now, serving));
             watch.changed.send_replace(());
-            whole
+            now
+        };
+        let burst = async {
+            for _ in 0..1000 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                change(false);
+            }
+            change(true)
         };
         let deadline = t0 + Duration::from_secs(10);
         let (whole, ()) = tokio::join!(burst, watch.until_recovered(&mut disrupted, deadline));

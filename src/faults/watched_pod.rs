@@ -71,21 +71,14 @@ struct Identity {
 }
 
 fn identity<'de, D: Deserializer<'de>>(deserializer: D) -> Result<ObjectMeta, D::Error> {
-    let Identity {
-        name,
-        namespace,
-        uid,
-        resource_version,
-        labels,
-        deletion_timestamp,
-    } = Identity::deserialize(deserializer)?;
+    let read = Identity::deserialize(deserializer)?;
     Ok(ObjectMeta {
-        name,
-        namespace,
-        uid,
-        resource_version,
-        labels,
-        deletion_timestamp,
+        name: read.name,
+        namespace: read.namespace,
+        uid: read.uid,
+        resource_version: read.resource_version,
+        labels: read.labels,
+        deletion_timestamp: read.deletion_timestamp,
         ..ObjectMeta::default()
     })
 }
