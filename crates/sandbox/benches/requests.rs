@@ -5,10 +5,16 @@
 //! The sandbox runs on its own runtime whose threads are named `sandbox`; the client
 //! (kube-rs, 32 requests in flight) runs on another. CPU is read per thread from
 //! `/proc/self/task/*/schedstat` (nanoseconds on CPU), summed over the sandbox's
-//! threads only, so the client's own cost is not counted. It includes the controller
-//! passes the requests cause while they are answered (the kubelet finishing a graceful
-//! delete, the ReplicaSet replacing the pod, the scheduler binding it), because a
-//! request whose follow-up work grows with the store is what the figure is about.
+//! threads only, so the client's own cost is not counted.
+//!
+//! The GET, PATCH and DELETE columns are the API server's own cost: the controllers are
+//! held while the requests are answered. Otherwise whichever controller passes (one per
+//! 100 ms) happened to fall inside a window of a few dozen milliseconds were counted as
+//! the requests' cost, and one round's DELETE figure swung between 0.8× and 2.1× the
+//! other size's. The follow-up work a DELETE causes (the kubelet finishing the graceful
+//! delete, the ReplicaSet replacing the pod, the scheduler binding it) is the
+//! DELETE+recovery column: from the first DELETE, controllers released after the last,
+//! until the owners are whole again.
 //!
 //! It runs twice: with the pods' Deployment alone, and with a Service and a
 //! PodDisruptionBudget selecting the same pods (the endpoints and disruption-budget
@@ -238,11 +244,15 @@ async fn round(handle: &SandboxHandle, api: &Api<Pod>, pods: usize, tag: usize) 
     assert_eq!(names.len(), pods);
     // The same number of requests at every size, so only the store's size differs.
     let sample: Vec<String> = names.iter().take(200).cloned().collect();
+    let held = handle.hold_controllers();
     let get = per_request(api, &sample, Verb::Get, tag).await;
     let patch = per_request(api, &sample, Verb::Patch, tag).await;
+    drop(held);
     wait_whole(handle, pods).await;
     let before = sandbox_cpu();
+    let held = handle.hold_controllers();
     let delete = per_request(api, &sample, Verb::Delete, tag).await;
+    drop(held);
     wait_whole(handle, pods).await;
     let delete_and_recover = (sandbox_cpu() - before) / sample.len() as u32;
     Figures {
@@ -255,8 +265,7 @@ async fn round(handle: &SandboxHandle, api: &Api<Pod>, pods: usize, tag: usize) 
 }
 
 /// `SANDBOX_BENCH_ROUNDS` (default 5): rounds per size, of which the median is
-/// printed. One round's DELETE figure depends on how many controller passes (one per
-/// 100 ms tick) fall inside its short window, so a single round is noisy.
+/// printed.
 fn rounds_wanted() -> usize {
     std::env::var("SANDBOX_BENCH_ROUNDS")
         .ok()

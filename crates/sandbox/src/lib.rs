@@ -33,6 +33,7 @@ mod workload;
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
@@ -92,6 +93,9 @@ pub struct State {
     workload: Mutex<workload::Workload>,
     /// `--audit-log`: one audit event line per request, when asked for.
     audit: Option<audit::AuditLog>,
+    /// How many `ControllersHeld` guards are alive: while any is, the control plane
+    /// skips its passes (see `SandboxHandle::hold_controllers`).
+    controllers_held: AtomicUsize,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -179,6 +183,7 @@ pub async fn start(config: SandboxConfig, port: u16) -> Result<SandboxHandle, Sa
         log: Mutex::new(Vec::new()),
         exec_log: Mutex::new(Vec::new()),
         audit,
+        controllers_held: AtomicUsize::new(0),
     });
     let (tx, rx) = oneshot::channel();
     let tasks = vec![
@@ -203,10 +208,24 @@ async fn run_control_plane(state: Arc<State>) {
         ticker.tick().await;
         let now = tokio::time::Instant::now();
         let mut store = state.store();
+        // Read under the store lock: `hold_controllers` relies on it.
+        if state.controllers_held.load(Ordering::Acquire) > 0 {
+            continue;
+        }
         plane.tick(&mut store);
         lock(&state.workload).advance(plane.pods(&store), now - last);
         drop(store);
         last = now;
+    }
+}
+
+/// While alive, the sandbox's control plane makes no pass (`hold_controllers`).
+#[must_use = "the controllers run again as soon as this is dropped"]
+pub struct ControllersHeld(Arc<State>);
+
+impl Drop for ControllersHeld {
+    fn drop(&mut self) {
+        self.0.controllers_held.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -348,6 +367,21 @@ impl SandboxHandle {
     /// The `/metrics` text, as Prometheus would scrape it.
     pub fn metrics(&self) -> String {
         self.state.metrics_text()
+    }
+
+    /// Holds the control plane (every controller, the kubelet and the node agents'
+    /// Lease renewals) until the guard is dropped; the API keeps answering. A pass
+    /// under way finishes first: this returns once none is running. Benchmarks use it
+    /// to measure what requests cost the API server alone, apart from the controller
+    /// passes that happen to fall inside a short window; tests, to look at the store
+    /// between a request and the controllers' answer to it. Nodes whose Leases lapse
+    /// while held are renewed on the first pass after.
+    pub fn hold_controllers(&self) -> ControllersHeld {
+        self.state.controllers_held.fetch_add(1, Ordering::AcqRel);
+        // A pass takes the store lock for its whole length and checks the hold before
+        // taking it, so once the lock is ours no pass is running or will start.
+        drop(self.state.store());
+        ControllersHeld(self.state.clone())
     }
 
     /// Stops serving and stops the controllers.

@@ -103,6 +103,44 @@ async fn kube_rs_lists_gets_patches_and_deletes() {
     assert_eq!(mutations[0].status, 200);
 }
 
+/// While the controllers are held the API still answers, and nothing else writes: a
+/// deleted pod stays terminating past its grace period and no replacement appears.
+/// Released, the kubelet finishes it and the ReplicaSet replaces it.
+#[tokio::test]
+async fn held_controllers_leave_a_deleted_pod_terminating_until_released() {
+    let handle = sandbox::start(fast_shop(), 0)
+        .await
+        .expect("sandbox starts");
+    let pods: Api<Pod> = Api::namespaced(client(&handle).await, "shop");
+    let ready = wait_ready(&pods, "app=checkout", 3).await;
+    let victim = ready[0].name_any();
+    let held = handle.hold_controllers();
+    pods.delete(&victim, &DeleteParams::default())
+        .await
+        .expect("delete");
+    let after_delete = handle.resource_version();
+    // Ten controller intervals and five grace periods (200 ms) of the fast shop.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        handle.resource_version(),
+        after_delete,
+        "something wrote while the controllers were held"
+    );
+    let still = pods.get(&victim).await.expect("still stored");
+    assert!(still.metadata.deletion_timestamp.is_some(), "terminating");
+    drop(held);
+    let replaced = wait_ready(&pods, "app=checkout", 3).await;
+    assert!(replaced.iter().all(|p| p.name_any() != victim));
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while pods.get_opt(&victim).await.expect("get").is_some() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{victim} never went"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test]
 async fn missing_objects_are_404_and_duplicates_409() {
     let handle = sandbox::start(fast_shop(), 0)
