@@ -300,6 +300,14 @@ pub enum Command {
         /// silences are expired in the Alertmanager it names without this flag.
         #[arg(long, value_name = "URL")]
         alertmanager_url: Option<String>,
+        /// Reach Alertmanager as this experiment's (or scenario's) run did: with its
+        /// `alertmanager:` block's connection options (bearer token, basic auth, caFile,
+        /// headers), read from the same environment variables and files. They are used
+        /// for that block's URL only: for silences the journal names there, and to expire
+        /// every active silence shakedown created there, as --alertmanager-url does.
+        /// An invalid file, or one without an `alertmanager:` block, is exit 2.
+        #[arg(long, value_name = "FILE")]
+        alertmanager_from: Option<PathBuf>,
     },
     /// Pull the kill switch: every running shakedown watching this cluster reverts within
     /// 2 s and exits 5 (HALTED); new runs refuse to start (exit 3) until `halt --clear`.

@@ -316,10 +316,15 @@ async fn alerts_are_read_from_alertmanager_and_an_unreachable_one_is_exit_3() {
 /// A latency fault on every checkout pod for `hold`, with a silence in `am` and no
 /// hypothesis (a silence needs no Prometheus).
 fn silence_scenario(b: &Bench, name: &str, hold: &str, am: &str) -> PathBuf {
+    silence_scenario_reaching(b, name, hold, &format!("{{url: '{am}'}}"))
+}
+
+/// [`silence_scenario`] with `alertmanager` as its `alertmanager:` block (YAML flow).
+fn silence_scenario_reaching(b: &Bench, name: &str, hold: &str, alertmanager: &str) -> PathBuf {
     b.scenario(
         name,
         &format!(
-            "  target: {{pods: {{namespace: shop, selector: app=checkout, mode: all}}}}\n  fault: {{type: network-latency, delay: 300ms, duration: {hold}}}\n  recovery: {{within: 5s}}\n  alertmanager: {{url: '{am}'}}\n  silence:\n    matchers:\n      - alertname=\"CheckoutHighLatency\"\n      - {{name: service, value: 'checkout|cart', isRegex: true}}\n    comment: rehearsal of checkout latency\n    margin: 30s\n"
+            "  target: {{pods: {{namespace: shop, selector: app=checkout, mode: all}}}}\n  fault: {{type: network-latency, delay: 300ms, duration: {hold}}}\n  recovery: {{within: 5s}}\n  alertmanager: {alertmanager}\n  silence:\n    matchers:\n      - alertname=\"CheckoutHighLatency\"\n      - {{name: service, value: 'checkout|cart', isRegex: true}}\n    comment: rehearsal of checkout latency\n    margin: 30s\n"
         ),
     )
 }
@@ -520,6 +525,175 @@ async fn after_sigkill_recover_expires_the_silence_from_the_journal_or_alertmana
             "expired",
             "round {round}"
         );
+    }
+}
+
+const AM_USER: &str = "shakedown";
+const AM_PASSWORD: &str = "game-day-s3cret";
+/// bcrypt (cost 4) of `AM_PASSWORD`, for Alertmanager's `basic_auth_users`.
+const AM_PASSWORD_BCRYPT: &str = "$2b$04$B0DquyZHPYzuPVeENqOtPuSoOCn.nTzs2OofBrlq5Qp0vrsx6SH9q";
+
+/// An Alertmanager that answers only `AM_USER` with `AM_PASSWORD` (its own basic auth,
+/// `--web.config.file`), ready when returned, killed on drop; and its URL with the
+/// credentials in it, for this test's own reads (reqwest sends them as basic auth).
+async fn start_guarded_alertmanager(dir: &Path) -> (tokio::process::Child, String, String) {
+    std::fs::create_dir_all(dir.join("data")).expect("alertmanager dir");
+    let config = dir.join("alertmanager.yml");
+    std::fs::write(
+        &config,
+        "route: {receiver: nobody}\nreceivers: [{name: nobody}]\n",
+    )
+    .expect("config");
+    let web = dir.join("web.yml");
+    std::fs::write(
+        &web,
+        format!("basic_auth_users:\n  {AM_USER}: '{AM_PASSWORD_BCRYPT}'\n"),
+    )
+    .expect("web config");
+    let port = free_port();
+    let binary = find_alertmanager()
+        .unwrap_or_else(|| binary("prometheus-alertmanager", "prometheus-alertmanager"));
+    let child = tokio::process::Command::new(binary)
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--web.config.file={}", web.display()))
+        .arg(format!("--storage.path={}", dir.join("data").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--cluster.listen-address=")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("alertmanager starts");
+    let url = format!("http://127.0.0.1:{port}");
+    let with_credentials = format!("http://{AM_USER}:{AM_PASSWORD}@127.0.0.1:{port}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while get(&format!("{with_credentials}/api/v2/status"))
+        .await
+        .is_none()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "alertmanager never ready"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let anonymous = reqwest::get(format!("{url}/api/v2/silences"))
+        .await
+        .expect("answers");
+    assert_eq!(anonymous.status().as_u16(), 401, "basic auth is on");
+    (child, url, with_credentials)
+}
+
+/// An Alertmanager behind its own basic auth: a journal names it by URL only, so
+/// recover without credentials cannot expire the silence (exit 4, named); with
+/// `--alertmanager-from` the experiment's block reaches it, from the journal and, with
+/// no journal, from Alertmanager's own list. A file without the block is exit 2 before
+/// anything is touched. The password is never printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recover_reaches_an_alertmanager_behind_basic_auth_with_alertmanager_from() {
+    let b = bench("silence-auth", common::fast_shop()).await;
+    let (_am, url, readable) = start_guarded_alertmanager(&b.dir.join("alertmanager")).await;
+    let password_file = b.dir.join("am-password");
+    std::fs::write(&password_file, format!("{AM_PASSWORD}\n")).expect("password file");
+    let block = format!(
+        "{{url: '{url}', basicAuth: {{username: {AM_USER}, passwordFile: '{}'}}}}",
+        password_file.display()
+    );
+    let unguarded = silence_scenario(&b, "no-credentials", "2m", &url);
+    let printed = |out: &Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    for (round, with_journal) in [(1, true), (2, false)] {
+        let scenario = silence_scenario_reaching(&b, &format!("guarded-{round}"), "2m", &block);
+        let mut child = b
+            .command(&["run", scenario.to_str().unwrap()])
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        let silence = active_silence(&readable).await;
+        let id = silence["id"].as_str().expect("id");
+        silence_journaled(&b).await;
+        child.kill().await.expect("SIGKILL");
+        let journal_path =
+            std::fs::canonicalize(b.out().join("latest/journal.jsonl")).expect("journal");
+        let journal_arg = journal_path.to_str().unwrap();
+        let scenario_arg = scenario.to_str().unwrap();
+        if with_journal {
+            let out = b
+                .command(&["recover", "--force", "--journal", journal_arg])
+                .output()
+                .await
+                .expect("recover");
+            assert_eq!(out.status.code(), Some(4), "{}", printed(&out));
+            assert!(
+                stderr(&out).contains(&format!("NOT RECOVERED: silence/{id}")),
+                "{}",
+                printed(&out)
+            );
+            assert_eq!(silence_state(&readable, id).await, "active");
+            let out = b
+                .command(&[
+                    "recover",
+                    "--force",
+                    "--alertmanager-from",
+                    unguarded.to_str().unwrap(),
+                    "--alertmanager-from",
+                    scenario_arg,
+                ])
+                .output()
+                .await
+                .expect("recover");
+            assert_eq!(
+                out.status.code(),
+                Some(2),
+                "repeated flag: {}",
+                printed(&out)
+            );
+            let no_block = b.scenario(
+                "no-alertmanager",
+                "  target: {pods: {namespace: shop, selector: app=checkout, mode: all}}\n  fault: {type: pod-delete}\n",
+            );
+            let out = b
+                .command(&[
+                    "recover",
+                    "--force",
+                    "--journal",
+                    journal_arg,
+                    "--alertmanager-from",
+                    no_block.to_str().unwrap(),
+                ])
+                .output()
+                .await
+                .expect("recover");
+            assert_eq!(out.status.code(), Some(2), "{}", printed(&out));
+            assert!(
+                stderr(&out).contains("no-alertmanager.yaml: --alertmanager-from needs"),
+                "{}",
+                printed(&out)
+            );
+            assert_eq!(silence_state(&readable, id).await, "active");
+        }
+        let mut args = vec!["recover", "--force", "--alertmanager-from", scenario_arg];
+        if with_journal {
+            args.extend(["--journal", journal_arg]);
+        }
+        let out = b.command(&args).output().await.expect("recover");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "round {round}: {}",
+            printed(&out)
+        );
+        assert_eq!(
+            silence_state(&readable, id).await,
+            "expired",
+            "round {round}"
+        );
+        assert!(!printed(&out).contains(AM_PASSWORD), "{}", printed(&out));
     }
 }
 

@@ -94,8 +94,13 @@ fn run_command(cli: Cli) -> Result<Outcome, Failure> {
                 force,
                 output,
                 alertmanager_url,
+                alertmanager_from,
             } => {
-                recover::recover(journal.as_deref(), force, output, global, alertmanager_url).await
+                let alertmanager = recover::AlertmanagerFlags {
+                    url: alertmanager_url,
+                    from: alertmanager_from,
+                };
+                recover::recover(journal.as_deref(), force, output, global, alertmanager).await
             }
             Command::Halt { reason, clear } => halt::halt(reason.as_deref(), clear, global).await,
             Command::Report {

@@ -1,11 +1,46 @@
 //! `shakedown recover`: revert what shakedown left in the cluster, from its marks.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::cli::{GlobalArgs, OutputFormat};
-use crate::exit::{CouldNotRun, Failure, Outcome};
-use crate::plan::DryRun;
+use crate::exit::{CouldNotRun, Failure, InvalidInput, Outcome};
+use crate::faults::silence::SilenceApi;
+use crate::plan::{DryRun, PlanSettings};
+use crate::probes::prometheus::PrometheusEndpoint;
 use crate::{cluster, executor};
+
+/// `--alertmanager-url` and `--alertmanager-from`.
+#[derive(Debug, Default)]
+pub struct AlertmanagerFlags {
+    pub url: Option<String>,
+    pub from: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{}: --alertmanager-from needs an experiment or scenario with an `alertmanager:` block (its URL and connection options); this one has none",
+    .0.display()
+)]
+struct NoAlertmanagerBlock(PathBuf);
+
+/// The Alertmanager of `--alertmanager-from`'s spec, reached as its run reaches it (the
+/// plan's `alertmanager:` block, so an experiment's or else its first scenario's).
+fn alertmanager_from(file: &Path, global: &GlobalArgs) -> Result<SilenceApi, InvalidInput> {
+    let loaded = super::load_spec(file, global).map_err(|d| InvalidInput::Specs(vec![d]))?;
+    let settings = PlanSettings {
+        seed: 0,
+        default_namespace: None,
+    };
+    let Some(block) = crate::plan::plan(&loaded, &settings).alertmanager else {
+        return Err(InvalidInput::Flag(Box::new(NoAlertmanagerBlock(
+            file.to_owned(),
+        ))));
+    };
+    PrometheusEndpoint::alertmanager(&block)
+        .map(|endpoint| SilenceApi(Arc::new(endpoint)))
+        .map_err(|e| InvalidInput::Flag(Box::new(e)))
+}
 
 /// Reverts every fault shakedown left in the cluster; exit 4 if something stays faulted
 /// (each such fault is named on stderr before). `--dry-run=client` lists what it would
@@ -17,9 +52,15 @@ pub async fn recover(
     force: bool,
     format: OutputFormat,
     global: &GlobalArgs,
-    alertmanager_url: Option<String>,
+    alertmanager: AlertmanagerFlags,
 ) -> Result<Outcome, Failure> {
     let dry_run = super::run::dry_run(global.dry_run);
+    // Bad input is refused before the cluster is reached.
+    let alertmanager_from = alertmanager
+        .from
+        .as_deref()
+        .map(|file| alertmanager_from(file, global))
+        .transpose()?;
     let conn = cluster::connect_with(
         global.kubeconfig.as_deref(),
         global.context.as_deref(),
@@ -48,7 +89,8 @@ pub async fn recover(
     let live_runs = executor::recover::LiveRuns {
         lock_namespace: global.lock_namespace.clone(),
         force,
-        alertmanager_url,
+        alertmanager_url: alertmanager.url,
+        alertmanager: alertmanager_from,
     };
     let done = executor::recover::recover(&conn, journal, dry_run, bus, &live_runs)
         .await

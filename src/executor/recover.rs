@@ -70,6 +70,9 @@ pub struct LiveRuns {
     /// `--alertmanager-url`: also expire every active silence shakedown created there
     /// (a journal names its own Alertmanager).
     pub alertmanager_url: Option<String>,
+    /// `--alertmanager-from`: an Alertmanager reached with a spec's connection options,
+    /// used wherever its URL is (and its silences listed as `alertmanager_url`'s are).
+    pub alertmanager: Option<crate::faults::silence::SilenceApi>,
 }
 
 /// Finds every shakedown mark (and, with a journal, what it says is still faulted) and
@@ -114,15 +117,10 @@ pub async fn recover(
         .iter()
         .flatten()
         .any(|r| matches!(r.event, RunEvent::SilenceIntent(_)));
-    if journaled_silence || live_runs.alertmanager_url.is_some() {
+    if journaled_silence || live_runs.alertmanager_url.is_some() || live_runs.alertmanager.is_some()
+    {
         let live = live_run_words(conn, live_runs).await?;
-        let silences = super::recover_silences::find(
-            records.as_deref(),
-            live_runs.alertmanager_url.as_deref(),
-            &live,
-            live_runs.force,
-        )
-        .await;
+        let silences = super::recover_silences::find(records.as_deref(), live_runs, &live).await;
         work.extend(silences.work);
         recovery.failed.extend(silences.unreached);
         recovery.held.extend(silences.held);

@@ -1,12 +1,17 @@
 //! `recover` for Alertmanager silences: which ones shakedown left active, from a
 //! journal (silences created and never expired, by id; intents whose id never reached
 //! the journal, by listing Alertmanager's silences for the run's `createdBy` and
-//! comment) and, given `--alertmanager-url`, from Alertmanager's list alone (every
-//! active silence shakedown created). A live run's silences are left to it unless
-//! forced, like its faults.
+//! comment) and, given `--alertmanager-url` or `--alertmanager-from`, from
+//! Alertmanager's list alone (every active silence shakedown created). A live run's
+//! silences are left to it unless forced, like its faults.
+//!
+//! A journal names an Alertmanager by its URL only (never its credentials), so an
+//! Alertmanager that wants credentials is reached with `--alertmanager-from`'s
+//! connection options where its URL is that one's, and without any elsewhere.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::recover::LiveRuns;
 use crate::events::{Record, RunEvent};
 use crate::faults::Undo;
 use crate::faults::silence::{self, SilenceApi};
@@ -22,15 +27,24 @@ pub(super) struct Found {
     pub held: Vec<String>,
 }
 
-/// An Alertmanager at `url`, reached without credentials (recover has no spec).
-fn api(url: &str) -> Result<SilenceApi, String> {
+/// The Alertmanager at `url`: `known` (`--alertmanager-from`'s, with its connection
+/// options) when it is at that URL, else reached without credentials.
+fn api(url: &str, known: Option<&SilenceApi>) -> Result<SilenceApi, String> {
     let spec = PrometheusSpec {
         url: Some(url.to_owned()),
         ..PrometheusSpec::default()
     };
-    PrometheusEndpoint::alertmanager(&spec)
-        .map(|e| SilenceApi(std::sync::Arc::new(e)))
-        .map_err(|e| shakedown_vocab::error_chain(&e))
+    let plain =
+        PrometheusEndpoint::alertmanager(&spec).map_err(|e| shakedown_vocab::error_chain(&e))?;
+    Ok(match known {
+        Some(known) if same_place(known.0.display_url(), plain.display_url()) => known.clone(),
+        _ => SilenceApi(std::sync::Arc::new(plain)),
+    })
+}
+
+/// Two display URLs of one Alertmanager (a trailing slash aside).
+fn same_place(a: &str, b: &str) -> bool {
+    a.trim_end_matches('/') == b.trim_end_matches('/')
 }
 
 /// What the journal says about its silences: the run, the Alertmanagers named, the ids
@@ -70,13 +84,13 @@ fn read_journal(records: &[Record]) -> FromJournal {
 }
 
 /// The silences to expire. `live` maps a run with a live lock to its holder's words;
-/// `force` ignores it.
+/// `--force` ignores it.
 pub(super) async fn find(
     records: Option<&[Record]>,
-    alertmanager_url: Option<&str>,
+    flags: &LiveRuns,
     live: &BTreeMap<String, String>,
-    force: bool,
 ) -> Found {
+    let (force, known) = (flags.force, flags.alertmanager.as_ref());
     let mut found = Found::default();
     let journal = records.map(read_journal);
     let mut expire: BTreeMap<String, SilenceApi> = BTreeMap::new();
@@ -93,7 +107,7 @@ pub(super) async fn find(
                 found.held.push(held(id, run, live));
                 continue;
             }
-            match api(url) {
+            match api(url, known) {
                 Ok(api) => {
                     expire.insert(id.clone(), api);
                 }
@@ -106,11 +120,15 @@ pub(super) async fn find(
             }
         }
     }
-    if let Some(url) = alertmanager_url {
-        lists.push((url.to_owned(), None));
+    if let Some(url) = &flags.alertmanager_url {
+        lists.push((url.clone(), None));
     }
+    if let Some(known) = known {
+        lists.push((known.0.display_url().to_owned(), None));
+    }
+    lists.dedup_by(|a, b| same_place(&a.0, &b.0) && a.1 == b.1);
     for (url, run) in lists {
-        let listed = match api(&url) {
+        let listed = match api(&url, known) {
             Ok(api) => silence::ours(&api).await.map(|all| (api, all)),
             Err(e) => Err(e),
         };
