@@ -412,7 +412,8 @@ fn audited(path: &std::path::Path) -> Vec<(String, String, String)> {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stop_ends_a_recovery_wait_within_a_second() {
     use shakedown::exit::Signal;
-    use shakedown::faults::recovery::{Disrupted, Owner, RecoveryWatch, wait_until_recovered};
+    use shakedown::faults::disruption::{Disrupted, Owner};
+    use shakedown::faults::recovery::{RecoveryWatch, wait_until_recovered};
     use shakedown::run::stop::Stop;
 
     let b = slow_start_bench("rto-stop").await;

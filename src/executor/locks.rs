@@ -19,8 +19,8 @@ use super::Runner;
 use crate::cluster::lease::{self, LockError, LockKey, RunLock};
 use crate::cluster::{self, Connection, with_retries};
 use crate::events::NoteLevel;
+use crate::faults::disruption::owners_of;
 use crate::faults::listed_pod;
-use crate::faults::recovery::owners_of;
 use crate::plan::{Inventory, Objects, Plan, candidates};
 use crate::run::stop::Stop;
 

@@ -11,6 +11,7 @@
 //! task that injected has panicked) and in the cluster itself (annotations), so that
 //! `shakedown recover` can undo it even when the journal is lost.
 
+pub mod disruption;
 pub mod network;
 pub mod node_drain;
 pub mod pod_delete;
@@ -27,7 +28,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Owne
 use kube::api::PostParams;
 use kube::{Api, Client};
 
-use self::recovery::Disrupted;
+use self::disruption::Disrupted;
 use crate::cluster::ClusterError;
 use crate::events::RunEvent;
 use crate::plan::TargetError;

@@ -15,7 +15,7 @@ use kube::api::{AttachParams, Patch, PatchParams};
 use kube::{Api, Client};
 use serde_json::json;
 
-use super::recovery::Disrupted;
+use super::disruption::Disrupted;
 use super::{
     FAULT_ANNOTATION, FaultContext, FaultError, Hold, Injector, RevertError, Reverted, Undo,
     object_ref, record_event, split_pod, with_retries,

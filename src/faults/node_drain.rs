@@ -12,7 +12,7 @@ use kube::core::Status;
 use kube::{Api, Client};
 use serde_json::json;
 
-use super::recovery::{Disrupted, disrupted_at};
+use super::disruption::{Disrupted, disrupted_at};
 use super::{
     CORDONED_BY, FaultContext, FaultError, Hold, Injector, Reverted, Undo, object_ref,
     record_event, with_retries,

@@ -19,7 +19,7 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use super::recovery::{Disrupted, disrupted_at};
+use super::disruption::{Disrupted, disrupted_at};
 use super::{
     FaultContext, FaultError, Hold, Injector, event_for, listed_pod, object_ref, post_event,
     split_pod, with_retries,
