@@ -346,24 +346,11 @@ async fn main() {
 async fn fresh_bulk() -> SandboxHandle {
     let handle = sandbox::start(config(10, 1000), 0).await.expect("sandbox");
     wait_running(&handle, 1000).await;
-    wait_quiet(&handle).await;
+    // Quiet over three controller passes: the status and Event writes that follow 1,000
+    // pods starting would otherwise run during the first contender's requests, by a
+    // varying amount.
+    handle.wait_quiet(Duration::from_millis(300)).await;
     handle
-}
-
-/// Waits until the sandbox's controllers have stopped writing (the resourceVersion
-/// stands still over three controller passes): the status and Event writes that follow
-/// 1,000 pods starting would otherwise run during the first contender's requests, by a
-/// varying amount.
-async fn wait_quiet(handle: &SandboxHandle) {
-    let mut rv = handle.resource_version();
-    loop {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let now = handle.resource_version();
-        if now == rv {
-            return;
-        }
-        rv = now;
-    }
 }
 
 async fn pod_delete_part(dir: &Path) {

@@ -8,6 +8,8 @@
 mod common;
 #[path = "support/sandbox_bench.rs"]
 mod sandbox_bench;
+#[path = "support/servers.rs"]
+mod servers;
 
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
@@ -16,7 +18,7 @@ use std::time::Duration;
 use prometheus_http_query::reqwest;
 use sandbox_bench::{Bench, bench};
 use serde_json::Value;
-use shakedown::demo::{LocalAlertmanager, LocalPrometheus, find_alertmanager, find_prometheus};
+use shakedown::demo::{LocalAlertmanager, LocalPrometheus};
 
 /// Checkout's mean latency over 3 s above 200 ms: a 300 ms netem delay on every pod
 /// fires it within a few evaluations, the healthy shop never does.
@@ -34,27 +36,10 @@ const RULES: &str = r#"groups:
         labels: {service: checkout}
 "#;
 
-fn binary(name: &str, package: &str) -> PathBuf {
-    let found = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .map(|dir| dir.join(name))
-            .find(|p| p.is_file())
-    });
-    found.unwrap_or_else(|| {
-        panic!("{name} is not installed: run scripts/test.sh, which installs Debian's `{package}` package")
-    })
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-    listener.local_addr().expect("address").port()
-}
-
 /// The demo's Alertmanager (loopback, gossip off, its own storage; killed when
 /// dropped), ready before it is returned.
 async fn start_alertmanager(dir: &Path) -> LocalAlertmanager {
-    let binary = find_alertmanager()
-        .unwrap_or_else(|| binary("prometheus-alertmanager", "prometheus-alertmanager"));
+    let binary = servers::alertmanager();
     let mut am = LocalAlertmanager::start(&binary, dir)
         .await
         .expect("alertmanager starts");
@@ -66,8 +51,7 @@ async fn start_alertmanager(dir: &Path) -> LocalAlertmanager {
 
 /// [`start_alertmanager`] on `port`, keeping what `dir` holds (a restart).
 async fn start_alertmanager_at(dir: &Path, port: u16) -> LocalAlertmanager {
-    let binary = find_alertmanager()
-        .unwrap_or_else(|| binary("prometheus-alertmanager", "prometheus-alertmanager"));
+    let binary = servers::alertmanager();
     let mut am = LocalAlertmanager::start_on(&binary, dir, port)
         .await
         .expect("alertmanager starts");
@@ -100,7 +84,7 @@ async fn prometheus(b: &Bench, alertmanager: Option<&LocalAlertmanager>) -> Loca
             am.port
         ));
     }
-    let binary = find_prometheus().unwrap_or_else(|| binary("prometheus", "prometheus"));
+    let binary = servers::prometheus();
     let mut server = LocalPrometheus::start_configured(
         &binary,
         &dir,
@@ -291,7 +275,7 @@ async fn alerts_are_read_from_alertmanager_and_an_unreachable_one_is_exit_3() {
     // Nothing listens there: preflight refuses, nothing is touched, never a pass.
     let gone = format!(
         "  alertmanager: {{url: 'http://127.0.0.1:{}'}}\n",
-        free_port()
+        servers::free_port()
     );
     let scenario = latency_scenario(
         &b,
@@ -550,9 +534,8 @@ async fn start_guarded_alertmanager(dir: &Path) -> (tokio::process::Child, Strin
         format!("basic_auth_users:\n  {AM_USER}: '{AM_PASSWORD_BCRYPT}'\n"),
     )
     .expect("web config");
-    let port = free_port();
-    let binary = find_alertmanager()
-        .unwrap_or_else(|| binary("prometheus-alertmanager", "prometheus-alertmanager"));
+    let port = servers::free_port();
+    let binary = servers::alertmanager();
     let child = tokio::process::Command::new(binary)
         .arg(format!("--config.file={}", config.display()))
         .arg(format!("--web.config.file={}", web.display()))
@@ -788,7 +771,7 @@ async fn an_experiments_silence_covers_the_whole_run_and_is_expired_at_its_end()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silence_with_an_unreachable_alertmanager_is_exit_3_before_anything_is_touched() {
     let b = bench("silence-preflight", common::fast_shop()).await;
-    let nobody = format!("http://127.0.0.1:{}", free_port());
+    let nobody = format!("http://127.0.0.1:{}", servers::free_port());
     let scenario = silence_scenario(&b, "nobody", "5s", &nobody);
     let out = b.shakedown(&["run", scenario.to_str().unwrap()]).await;
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));

@@ -5,6 +5,8 @@
 
 #[path = "../crates/sandbox/tests/common/mod.rs"]
 mod common;
+#[path = "support/servers.rs"]
+mod servers;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -13,7 +15,7 @@ use std::time::Duration;
 
 use prometheus_http_query::reqwest;
 use serde_json::Value;
-use shakedown::demo::{LocalPrometheus, find_prometheus};
+use shakedown::demo::LocalPrometheus;
 use shakedown_sandbox::{self as sandbox, SandboxConfig, SandboxHandle};
 
 const ERROR_RATIO: &str = r#"sum(rate(http_requests_total{namespace="shop",service="checkout",code=~"5.."}[4s])) / sum(rate(http_requests_total{namespace="shop",service="checkout"}[4s]))"#;
@@ -22,17 +24,6 @@ const STARTUP: Duration = Duration::from_secs(3);
 /// `bcrypt("sh4ked0wn-pw", cost 4)`, for Prometheus' `--web.config.file`.
 const PASSWORD: &str = "sh4ked0wn-pw";
 const PASSWORD_HASH: &str = "$2b$04$Lfg3p/3uyOsS3PEnn/aV.eDuY6BpHAIxyVVWU2pB9sYJpq1nRNQSq";
-
-fn prometheus_binary() -> PathBuf {
-    find_prometheus().unwrap_or_else(|| {
-        panic!("prometheus is not installed: run scripts/test.sh, which installs Debian's `prometheus` package")
-    })
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-    listener.local_addr().expect("address").port()
-}
 
 /// How the test Prometheus is served.
 #[derive(Clone, Copy, Default)]
@@ -61,7 +52,7 @@ impl PrometheusServer {
             basic_auth,
             tls,
         } = served;
-        let binary = prometheus_binary();
+        let binary = servers::prometheus();
         let mut web = String::new();
         if let Some((user, _)) = basic_auth {
             web.push_str(&format!("basic_auth_users:\n  {user}: '{PASSWORD_HASH}'\n"));
@@ -537,7 +528,10 @@ async fn unreachable_prometheus_is_an_error_exit_3_and_nothing_is_touched() {
     );
     b.handle.clear_request_log();
     let out = b
-        .run(&scenario, &format!("http://127.0.0.1:{}", free_port()))
+        .run(
+            &scenario,
+            &format!("http://127.0.0.1:{}", servers::free_port()),
+        )
         .await;
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     // Preflight asked once and stopped the run: no baseline, no fault.

@@ -6,36 +6,22 @@
 //! `prometheus-pushgateway` installed these tests fail and say how to get them
 //! (scripts/test.sh installs both).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use prometheus_http_query::reqwest;
 use serde_json::Value;
-use shakedown::demo::{LocalPrometheus, find_prometheus};
+use shakedown::demo::LocalPrometheus;
 
 #[path = "../crates/sandbox/tests/common/mod.rs"]
 mod common;
 #[path = "support/sandbox_bench.rs"]
 mod sandbox_bench;
+#[path = "support/servers.rs"]
+mod servers;
 
 use sandbox_bench::Bench;
-
-fn binary(name: &str, package: &str) -> PathBuf {
-    let found = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .map(|dir| dir.join(name))
-            .find(|p| p.is_file())
-    });
-    found.unwrap_or_else(|| {
-        panic!("{name} is not installed: run scripts/test.sh, which installs Debian's `{package}` package")
-    })
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-    listener.local_addr().expect("address").port()
-}
 
 /// A real Pushgateway on loopback, in memory only; killed when dropped.
 struct Pushgateway {
@@ -46,20 +32,17 @@ struct Pushgateway {
 impl Pushgateway {
     async fn start(dir: &Path) -> Self {
         std::fs::create_dir_all(dir).expect("pushgateway dir");
-        let port = free_port();
+        let port = servers::free_port();
         let log = std::fs::File::create(dir.join("pushgateway.log")).expect("log");
-        let child = tokio::process::Command::new(binary(
-            "prometheus-pushgateway",
-            "prometheus-pushgateway",
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg("--log.level=warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .expect("pushgateway starts");
+        let child = tokio::process::Command::new(servers::pushgateway())
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--log.level=warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("pushgateway starts");
         let gateway = Self { child, port };
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         while get_text(&format!("{}/-/ready", gateway.url()))
@@ -114,7 +97,7 @@ async fn prometheus(b: &Bench, gateway: &Pushgateway) -> LocalPrometheus {
         "  - job_name: pushgateway\n    honor_labels: true\n    static_configs:\n      - targets: ['127.0.0.1:{}']\n",
         gateway.port
     );
-    let binary = find_prometheus().unwrap_or_else(|| binary("prometheus", "prometheus"));
+    let binary = servers::prometheus();
     let mut server = LocalPrometheus::start_configured(
         &binary,
         &dir,
@@ -289,7 +272,7 @@ async fn an_unreachable_pushgateway_is_a_journal_note_never_a_failed_run() {
         "pg-down",
         "  target: {pods: {namespace: shop, selector: app=checkout, mode: one}}\n  fault: {type: pod-delete}\n  recovery: {within: 30s}\n",
     );
-    let closed = format!("http://127.0.0.1:{}", free_port());
+    let closed = format!("http://127.0.0.1:{}", servers::free_port());
     let out = b
         .shakedown(&[
             "run",

@@ -130,15 +130,7 @@ async fn wait_whole(handle: &SandboxHandle, n: usize) {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let mut rv = handle.resource_version();
-    loop {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let now = handle.resource_version();
-        if now == rv {
-            return;
-        }
-        rv = now;
-    }
+    handle.wait_quiet(Duration::from_millis(300)).await;
 }
 
 async fn client(handle: &SandboxHandle) -> kube::Client {

@@ -364,6 +364,22 @@ impl SandboxHandle {
         }
     }
 
+    /// Waits until nothing has been written for `quiet` (the resourceVersion stood still
+    /// over it): the controllers have answered every change so far. It polls. The node
+    /// agents' Lease renewals are writes too, so `quiet` must be shorter than their
+    /// interval (10 s by default).
+    pub async fn wait_quiet(&self, quiet: Duration) {
+        let mut seen = self.resource_version();
+        loop {
+            tokio::time::sleep(quiet).await;
+            let now = self.resource_version();
+            if now == seen {
+                return;
+            }
+            seen = now;
+        }
+    }
+
     /// The `/metrics` text, as Prometheus would scrape it.
     pub fn metrics(&self) -> String {
         self.state.metrics_text()
