@@ -328,10 +328,12 @@ impl GroupCommit {
 
 impl Drop for GroupCommit {
     fn drop(&mut self) {
-        // Closing the channel makes the thread write what is queued and stop; woken, it
-        // does so now rather than at its window's end.
-        if let Some(queue) = self.queue.take() {
-            queue.thread.unpark();
+        // Closing the channel makes the thread write what is queued and stop; woken after
+        // it is closed (not before: it would find it open and sleep on), it does so now
+        // rather than at its window's end.
+        if let Some(Queue { tx, thread }) = self.queue.take() {
+            drop(tx);
+            thread.unpark();
         }
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
@@ -695,6 +697,37 @@ mod tests {
         assert_eq!(fsyncs, 1);
         drop(commit);
         assert_eq!(read(&dir.join("journal.jsonl")).unwrap().records.len(), 200);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Dropping the writer writes what is queued and stops its thread at once, even in
+    /// the middle of a long window (it sleeps there, and must be woken after the channel
+    /// is closed, or it sleeps the window out).
+    #[test]
+    fn dropping_the_journal_writes_the_queue_without_waiting_out_the_window() {
+        let dir = std::env::temp_dir().join(format!("shakedown-drop-{}", std::process::id()));
+        let writer = JournalWriter::create(&dir.join("journal.jsonl"))
+            .unwrap()
+            .with_commit_window(Duration::from_secs(600));
+        let mut commit = GroupCommit::start(writer);
+        for i in 0..3 {
+            commit.submit(
+                at(i),
+                RunEvent::Note {
+                    level: NoteLevel::Info,
+                    message: format!("sample {i}"),
+                },
+            );
+            // Asleep in its window by the time it is dropped.
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let started = Instant::now();
+        drop(commit);
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the drop waited out the window"
+        );
+        assert_eq!(read(&dir.join("journal.jsonl")).unwrap().records.len(), 3);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
