@@ -289,6 +289,15 @@ impl SandboxHandle {
         lock(&self.state.exec_log).clone()
     }
 
+    /// How many requests with `method` (`DELETE`, …) were answered so far: a cheap
+    /// look for a caller that polls (the log itself is not copied).
+    pub fn requests_answered(&self, method: &str) -> usize {
+        lock(&self.state.log)
+            .iter()
+            .filter(|r| r.method == method)
+            .count()
+    }
+
     pub fn clear_request_log(&self) {
         lock(&self.state.log).clear();
     }
