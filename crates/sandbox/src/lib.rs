@@ -289,8 +289,9 @@ impl SandboxHandle {
         lock(&self.state.exec_log).clone()
     }
 
-    /// How many requests with `method` (`DELETE`, …) were answered so far: a cheap
-    /// look for a caller that polls (the log itself is not copied).
+    /// How many requests with `method` (`DELETE`, …) the request log holds (every one
+    /// answered, up to its newest 100,000): a cheap look for a caller that polls, as
+    /// the log itself is not copied.
     pub fn requests_answered(&self, method: &str) -> usize {
         lock(&self.state.log)
             .iter()
