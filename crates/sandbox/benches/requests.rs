@@ -16,6 +16,12 @@
 //! DELETE+recovery column: from the first DELETE, controllers released after the last,
 //! until the owners are whole again.
 //!
+//! While the owners recover, one GET at a time asks for a pod that does not exist (a
+//! 404 needs the store like any read): the longest any of them waited is how long the
+//! API stalls behind the control plane. A pass hands the store to waiting requests
+//! between its controllers; before it did, a GET could wait out a whole pass (up to
+//! ~380 ms at 1,000 pods in the faults bench).
+//!
 //! It runs twice: with the pods' Deployment alone, and with a Service and a
 //! PodDisruptionBudget selecting the same pods (the endpoints and disruption-budget
 //! controllers, and the workload model's traffic, then follow every pod change).
@@ -191,6 +197,8 @@ struct Figures {
     delete: Duration,
     /// DELETE plus the work until the owners are whole again, per deleted pod.
     delete_and_recover: Duration,
+    /// The longest a GET waited for its answer while the owners recovered.
+    longest_get: Duration,
 }
 
 async fn measure(sandbox_rt: &tokio::runtime::Runtime, pods: usize, variant: Variant) -> Figures {
@@ -219,20 +227,39 @@ async fn measure(sandbox_rt: &tokio::runtime::Runtime, pods: usize, variant: Var
         patch: median(|f| f.patch),
         delete: median(|f| f.delete),
         delete_and_recover: median(|f| f.delete_and_recover),
+        longest_get: median(|f| f.longest_get),
+    }
+}
+
+async fn pod_names(api: &Api<Pod>) -> Vec<String> {
+    api.list(&ListParams::default())
+        .await
+        .expect("list")
+        .items
+        .into_iter()
+        .filter_map(|p| p.metadata.name)
+        .collect()
+}
+
+/// GETs of a pod that does not exist, one at a time until `stop`; the longest wait.
+async fn longest_get(api: Api<Pod>, stop: Arc<tokio::sync::Notify>) -> Duration {
+    let mut longest = Duration::ZERO;
+    loop {
+        let sent = Instant::now();
+        tokio::select! {
+            answer = api.get_opt("no-such-pod") => {
+                assert!(answer.expect("get").is_none());
+                longest = longest.max(sent.elapsed());
+            }
+            () = stop.notified() => return longest,
+        }
     }
 }
 
 /// One round of GET, PATCH and DELETE over 200 of the current pods, then until the
 /// owners are whole again.
 async fn round(handle: &SandboxHandle, api: &Api<Pod>, pods: usize, tag: usize) -> Figures {
-    let names: Vec<String> = api
-        .list(&ListParams::default())
-        .await
-        .expect("list")
-        .items
-        .into_iter()
-        .filter_map(|p| p.metadata.name)
-        .collect();
+    let names = pod_names(api).await;
     assert_eq!(names.len(), pods);
     // The same number of requests at every size, so only the store's size differs.
     let sample: Vec<String> = names.iter().take(200).cloned().collect();
@@ -247,12 +274,21 @@ async fn round(handle: &SandboxHandle, api: &Api<Pod>, pods: usize, tag: usize) 
     drop(held);
     wait_whole(handle, pods).await;
     let delete_and_recover = (sandbox_cpu() - before) / sample.len() as u32;
+    // Again with the probe, whose own requests the CPU figures above must not count.
+    let sample: Vec<String> = pod_names(api).await.into_iter().take(200).collect();
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let probe = tokio::spawn(longest_get(api.clone(), stop.clone()));
+    per_request(api, &sample, Verb::Delete, tag).await;
+    wait_whole(handle, pods).await;
+    stop.notify_one();
+    let longest_get = probe.await.expect("probe task");
     Figures {
         pods,
         get,
         patch,
         delete,
         delete_and_recover,
+        longest_get,
     }
 }
 
@@ -304,17 +340,18 @@ fn print_figures(variant: Variant, figures: &[Figures]) {
         rounds_wanted()
     );
     println!(
-        "{:>6}  {:>10}  {:>10}  {:>10}  {:>18}",
-        "pods", "GET", "PATCH", "DELETE", "DELETE+recovery"
+        "{:>6}  {:>10}  {:>10}  {:>10}  {:>18}  {:>24}",
+        "pods", "GET", "PATCH", "DELETE", "DELETE+recovery", "longest GET (recovery)"
     );
     for f in figures {
         println!(
-            "{:>6}  {:>10}  {:>10}  {:>10}  {:>18}",
+            "{:>6}  {:>10}  {:>10}  {:>10}  {:>18}  {:>24}",
             f.pods,
             ms(f.get),
             ms(f.patch),
             ms(f.delete),
-            ms(f.delete_and_recover)
+            ms(f.delete_and_recover),
+            ms(f.longest_get)
         );
     }
     if let (Some(small), Some(large)) = (figures.first(), figures.last())

@@ -83,7 +83,7 @@ const REQUEST_LOG_LIMIT: usize = 100_000;
 
 /// Everything the server and the controllers share.
 pub struct State {
-    store: Mutex<store::Store>,
+    store: parking_lot::Mutex<store::Store>,
     config: SandboxConfig,
     faults: Mutex<ApiFaults>,
     /// Deterministic fault spreading: an error whenever this accumulates past 1.
@@ -105,8 +105,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl State {
-    fn store(&self) -> MutexGuard<'_, store::Store> {
-        lock(&self.store)
+    fn store(&self) -> controllers::StoreGuard<'_> {
+        self.store.lock()
     }
 
     fn faults(&self) -> ApiFaults {
@@ -175,7 +175,7 @@ pub async fn start(config: SandboxConfig, port: u16) -> Result<SandboxHandle, Sa
     store.forget_history_before_now();
     let faults = config.api_faults.clone();
     let state = Arc::new(State {
-        store: Mutex::new(store),
+        store: parking_lot::Mutex::new(store),
         workload: Mutex::new(workload::Workload::new(&config)),
         config,
         faults: Mutex::new(faults),
@@ -185,10 +185,14 @@ pub async fn start(config: SandboxConfig, port: u16) -> Result<SandboxHandle, Sa
         audit,
         controllers_held: AtomicUsize::new(0),
     });
+    // The seeded cluster is in its steady state before the first request is answered
+    // (a pass lets requests in between its controllers).
+    let mut plane = controllers::ControlPlane::new(state.config.timings.clone());
+    plane.tick(&mut state.store(), &state.controllers_held);
     let (tx, rx) = oneshot::channel();
     let tasks = vec![
         tokio::spawn(server::serve(listener, state.clone(), tls, rx)),
-        tokio::spawn(run_control_plane(state.clone())),
+        tokio::spawn(run_control_plane(state.clone(), plane)),
     ];
     Ok(SandboxHandle {
         addr,
@@ -199,8 +203,7 @@ pub async fn start(config: SandboxConfig, port: u16) -> Result<SandboxHandle, Sa
     })
 }
 
-async fn run_control_plane(state: Arc<State>) {
-    let mut plane = controllers::ControlPlane::new(state.config.timings.clone());
+async fn run_control_plane(state: Arc<State>, mut plane: controllers::ControlPlane) {
     let mut ticker = tokio::time::interval(state.config.timings.controller_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last = tokio::time::Instant::now();
@@ -208,11 +211,12 @@ async fn run_control_plane(state: Arc<State>) {
         ticker.tick().await;
         let now = tokio::time::Instant::now();
         let mut store = state.store();
-        // Read under the store lock: `hold_controllers` relies on it.
+        // Read under the store lock (and again each time a pass takes the store back
+        // from a request): `hold_controllers` relies on it.
         if state.controllers_held.load(Ordering::Acquire) > 0 {
             continue;
         }
-        plane.tick(&mut store);
+        plane.tick(&mut store, &state.controllers_held);
         lock(&state.workload).advance(plane.pods(&store), now - last);
         drop(store);
         last = now;
@@ -397,15 +401,16 @@ impl SandboxHandle {
 
     /// Holds the control plane (every controller, the kubelet and the node agents'
     /// Lease renewals) until the guard is dropped; the API keeps answering. A pass
-    /// under way finishes first: this returns once none is running. Benchmarks use it
+    /// under way stops at its next hand-over of the store: once this returns, no
+    /// controller writes. Benchmarks use it
     /// to measure what requests cost the API server alone, apart from the controller
     /// passes that happen to fall inside a short window; tests, to look at the store
     /// between a request and the controllers' answer to it. Nodes whose Leases lapse
     /// while held are renewed on the first pass after.
     pub fn hold_controllers(&self) -> ControllersHeld {
         self.state.controllers_held.fetch_add(1, Ordering::AcqRel);
-        // A pass takes the store lock for its whole length and checks the hold before
-        // taking it, so once the lock is ours no pass is running or will start.
+        // A pass checks the hold each time it takes the store lock, before it writes,
+        // so once the lock is ours no controller writes until the guard is dropped.
         drop(self.state.store());
         ControllersHeld(self.state.clone())
     }

@@ -8,12 +8,13 @@
 //! grace period (capped by the shutdown delay) is over.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::atomic::AtomicUsize;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use super::cache::Key;
-use super::{ControlPlane, record_event};
+use super::{ControlPlane, StoreGuard, let_requests_in, record_event};
 use crate::objects::{condition_is_true, is_terminating, set_condition};
 use crate::store::{Store, name_of, namespace_of, now_rfc3339, uid_of};
 
@@ -34,6 +35,12 @@ fn never_pulls(image: &Value) -> bool {
                 .is_some_and(|h| h.ends_with(".invalid"))
         })
 }
+
+/// Pods the kubelet looks at before it lets waiting requests in: at ~0.1-0.2 ms a
+/// pod, the store is held a few ms at a time while a thousand pods start.
+const KUBELET_BATCH: usize = 50;
+#[cfg(test)]
+pub(super) const KUBELET_BATCH_FOR_TESTS: usize = KUBELET_BATCH;
 
 /// What the kubelet remembers between ticks (a real kubelet keeps this in memory too).
 #[derive(Default)]
@@ -61,16 +68,19 @@ impl Kubelet {
     }
 }
 
-fn pod_key(pod: &Value) -> Key {
-    (namespace_of(pod).to_owned(), name_of(pod).to_owned())
-}
-
 impl ControlPlane {
     /// Looks only at the pods written since its last pass and at those whose timer
     /// (start-up done, grace period over) is due; everything else is unchanged since
     /// the kubelet last saw it. After a cache rebuild, and on the first pass, it looks
-    /// at every pod.
-    pub(super) fn run_kubelet(&mut self, store: &mut Store, now: Instant) {
+    /// at every pod. It hands the store to waiting requests after every
+    /// `KUBELET_BATCH` pods, and returns false when the controllers were held
+    /// meanwhile; the pods it did not reach are due on the next pass.
+    pub(super) fn run_kubelet(
+        &mut self,
+        store: &mut StoreGuard<'_>,
+        held: &AtomicUsize,
+        now: Instant,
+    ) -> bool {
         let work = self.cache.take_kubelet_work();
         for uid in &work.gone {
             self.kubelet.started.remove(uid);
@@ -90,109 +100,132 @@ impl ControlPlane {
             self.kubelet.timer_of.remove(&key);
             candidates.insert(key);
         }
-        let mut pods = Vec::new();
-        for key in candidates {
-            self.clear_timer(&key);
-            let Some(p) = store.get("pods", &key.0, &key.1) else {
-                continue;
-            };
-            if !p["spec"]["nodeName"].is_string() {
-                continue;
-            }
-            let ready = match self.kubelet.started.get(uid_of(p)) {
-                Some(started) => {
-                    let at = *started + startup_delay(p, self.timings.startup_delay);
-                    if at > now {
-                        self.kubelet.set_timer(&key, at);
-                    }
-                    at <= now
-                }
-                None => false,
-            };
-            if !settled(p, ready) {
-                pods.push(p.clone());
-            }
-        }
-        let nodes: HashMap<String, Value> = if pods.is_empty() {
-            HashMap::new()
-        } else {
-            store
-                .iter("nodes", None, None)
-                .map(|n| (name_of(n).to_owned(), n.clone()))
-                .collect()
-        };
         if everything {
             let alive: HashSet<String> = self.cache.uids().into_iter().map(str::to_owned).collect();
             self.kubelet.started.retain(|uid, _| alive.contains(uid));
             self.kubelet.stopping.retain(|uid, _| alive.contains(uid));
         }
-        for pod in pods {
-            let uid = uid_of(&pod).to_owned();
-            let node = pod["spec"]["nodeName"].as_str().unwrap_or("");
-            if is_terminating(&pod) {
-                let since = match self.kubelet.stopping.entry(uid) {
-                    std::collections::hash_map::Entry::Occupied(e) => *e.get(),
-                    std::collections::hash_map::Entry::Vacant(e) => {
-                        for c in containers_of(&pod) {
-                            record_event(
-                                store,
-                                &pod,
-                                "Normal",
-                                "Killing",
-                                &format!("Stopping container {c}"),
-                                "kubelet",
-                            );
-                        }
-                        *e.insert(now)
-                    }
-                };
-                let grace = pod["metadata"]["deletionGracePeriodSeconds"]
-                    .as_i64()
-                    .unwrap_or(0);
-                let exit_after = self
-                    .timings
-                    .shutdown_delay
-                    .min(Duration::from_secs(grace.max(0) as u64));
-                if now.duration_since(since) >= exit_after {
-                    store.remove("pods", namespace_of(&pod), name_of(&pod));
-                } else {
-                    self.kubelet.set_timer(&pod_key(&pod), since + exit_after);
+        // The nodes as of the first pod that needs one: a pod is bound to a node that
+        // existed when it was scheduled, and a node's address and CIDR do not change.
+        let mut nodes: Option<HashMap<String, Value>> = None;
+        let candidates: Vec<Key> = candidates.into_iter().collect();
+        for (i, batch) in candidates.chunks(KUBELET_BATCH).enumerate() {
+            if i > 0 && !let_requests_in(store, held) {
+                // Due at once on the next pass, which the deadline below wakes.
+                for key in candidates.iter().skip(i * KUBELET_BATCH) {
+                    self.kubelet.set_timer(key, now);
                 }
-                continue;
+                self.next_deadline = self.kubelet.timers.first().map(|(at, _)| *at);
+                return false;
             }
-            let Some(node_obj) = nodes.get(node) else {
-                continue;
-            };
-            let delay = startup_delay(&pod, self.timings.startup_delay);
-            // The seeded topology starts warm: a cluster one points shakedown at is
-            // already in its steady state, not booting.
-            let born = if self.warm_start {
-                now.checked_sub(delay).unwrap_or(now)
-            } else {
-                now
-            };
-            let started = *self.kubelet.started.entry(uid).or_insert(born);
-            let ready = now.duration_since(started) >= delay;
-            if !ready {
-                self.kubelet.set_timer(&pod_key(&pod), started + delay);
+            for key in batch {
+                self.visit_pod(store, key, &mut nodes, now);
             }
-            let starting = pod["status"]["phase"] != "Running";
-            let updated = self.pod_status(pod.clone(), node_obj, ready);
-            if starting {
-                for c in containers_of(&pod) {
-                    record_event(
-                        store,
-                        &pod,
-                        "Normal",
-                        "Started",
-                        &format!("Started container {c}"),
-                        "kubelet",
-                    );
-                }
-            }
-            store.update("pods", updated);
         }
         self.next_deadline = self.kubelet.timers.first().map(|(at, _)| *at);
+        true
+    }
+
+    /// What a node's kubelet does for one pod it was told about: start it (an IP, its
+    /// containers, Ready after the start-up delay) or finish its termination.
+    fn visit_pod(
+        &mut self,
+        store: &mut Store,
+        key: &Key,
+        nodes: &mut Option<HashMap<String, Value>>,
+        now: Instant,
+    ) {
+        self.clear_timer(key);
+        let Some(p) = store.get("pods", &key.0, &key.1) else {
+            return;
+        };
+        if !p["spec"]["nodeName"].is_string() {
+            return;
+        }
+        let ready = match self.kubelet.started.get(uid_of(p)) {
+            Some(started) => {
+                let at = *started + startup_delay(p, self.timings.startup_delay);
+                if at > now {
+                    self.kubelet.set_timer(key, at);
+                }
+                at <= now
+            }
+            None => false,
+        };
+        if settled(p, ready) {
+            return;
+        }
+        let pod = p.clone();
+        let uid = uid_of(&pod).to_owned();
+        let node = pod["spec"]["nodeName"].as_str().unwrap_or("");
+        if is_terminating(&pod) {
+            let since = match self.kubelet.stopping.entry(uid) {
+                std::collections::hash_map::Entry::Occupied(e) => *e.get(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    for c in containers_of(&pod) {
+                        record_event(
+                            store,
+                            &pod,
+                            "Normal",
+                            "Killing",
+                            &format!("Stopping container {c}"),
+                            "kubelet",
+                        );
+                    }
+                    *e.insert(now)
+                }
+            };
+            let grace = pod["metadata"]["deletionGracePeriodSeconds"]
+                .as_i64()
+                .unwrap_or(0);
+            let exit_after = self
+                .timings
+                .shutdown_delay
+                .min(Duration::from_secs(grace.max(0) as u64));
+            if now.duration_since(since) >= exit_after {
+                store.remove("pods", namespace_of(&pod), name_of(&pod));
+            } else {
+                self.kubelet.set_timer(key, since + exit_after);
+            }
+            return;
+        }
+        let nodes = nodes.get_or_insert_with(|| {
+            store
+                .iter("nodes", None, None)
+                .map(|n| (name_of(n).to_owned(), n.clone()))
+                .collect()
+        });
+        let Some(node_obj) = nodes.get(node) else {
+            return;
+        };
+        let delay = startup_delay(&pod, self.timings.startup_delay);
+        // The seeded topology starts warm: a cluster one points shakedown at is
+        // already in its steady state, not booting.
+        let born = if self.warm_start {
+            now.checked_sub(delay).unwrap_or(now)
+        } else {
+            now
+        };
+        let started = *self.kubelet.started.entry(uid).or_insert(born);
+        let ready = now.duration_since(started) >= delay;
+        if !ready {
+            self.kubelet.set_timer(key, started + delay);
+        }
+        let starting = pod["status"]["phase"] != "Running";
+        let updated = self.pod_status(pod.clone(), node_obj, ready);
+        if starting {
+            for c in containers_of(&pod) {
+                record_event(
+                    store,
+                    &pod,
+                    "Normal",
+                    "Started",
+                    &format!("Started container {c}"),
+                    "kubelet",
+                );
+            }
+        }
+        store.update("pods", updated);
     }
 
     fn clear_timer(&mut self, key: &Key) {

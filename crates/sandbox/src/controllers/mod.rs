@@ -1,9 +1,16 @@
-//! The control plane: one pass of every controller, run on one interval under the
-//! store lock, in dependency order (cleanup, Deployment → ReplicaSet → Pod,
-//! DaemonSets, StatefulSets, the scheduler, the kubelet and its node Lease, Service
-//! endpoints, then status and disruption budgets), plus the pieces those controllers share (pod templates, owner references, events,
-//! int-or-percent scaling). Each controller lives in its own module.
-//! Everything here writes through the store, so watches see every step.
+//! The control plane: one pass of every controller, run on one interval, in
+//! dependency order (cleanup, Deployment → ReplicaSet → Pod, DaemonSets,
+//! StatefulSets, the scheduler, the kubelet and its node Lease, Service endpoints,
+//! then status and disruption budgets), plus the pieces those controllers share (pod
+//! templates, owner references, events, int-or-percent scaling). Each controller
+//! lives in its own module. Everything here writes through the store, so watches see
+//! every step.
+//!
+//! A pass holds the store lock only for one controller at a time (and the kubelet
+//! for one batch of pods): between them it hands the lock to any waiting request, as
+//! real controllers each write through the API server. During a 1,000-pod churn a
+//! whole pass takes a few hundred ms; an API server that stalled that long would not
+//! be the floor the benchmarks measure against.
 //!
 //! A controller must not reach into another's state: they communicate only through
 //! the objects in the store, as real controllers do through the API server. The pod
@@ -28,6 +35,7 @@ mod statefulsets;
 mod workload_status;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use serde_json::{Value, json};
@@ -40,6 +48,66 @@ use super::store::{Store, name_of, namespace_of, now_rfc3339};
 pub(crate) use cache::PodCache;
 use kubelet::Kubelet;
 pub use kubelet::STARTUP_DELAY_ANNOTATION;
+
+/// The store as a pass holds it.
+pub(crate) type StoreGuard<'a> = parking_lot::MutexGuard<'a, Store>;
+
+/// Hands the store to a request waiting for it, if any (fairly: std's mutex would
+/// let this thread take it straight back), and takes it back. False when the
+/// controllers were held meanwhile (`SandboxHandle::hold_controllers`): the pass
+/// must stop before it writes again.
+fn let_requests_in(store: &mut StoreGuard<'_>, held: &AtomicUsize) -> bool {
+    parking_lot::MutexGuard::bump(store);
+    held.load(Ordering::Acquire) == 0
+}
+
+/// A controller run as one step of a pass, with the store held for it alone.
+type Step = fn(&mut ControlPlane, &mut Store);
+
+/// The steps before the kubelet, in dependency order. Each controller that reads the
+/// pod cache syncs it first: requests may have written since the step before.
+const BEFORE_KUBELET: &[Step] = &[
+    |plane, store| {
+        gc::finalize_namespaces(store);
+        gc::collect_garbage(store, &mut plane.cache);
+        deployments::reconcile_deployments(store);
+    },
+    |plane, store| {
+        plane.cache.sync(store);
+        replicasets::reconcile_replicasets(store, &plane.cache);
+    },
+    |plane, store| {
+        plane.cache.sync(store);
+        daemonsets::reconcile_daemonsets(store, &plane.cache);
+    },
+    |plane, store| {
+        plane.cache.sync(store);
+        statefulsets::reconcile_statefulsets(store, &plane.cache);
+    },
+    |plane, store| {
+        plane.cache.sync(store);
+        jobs::reconcile_jobs(store, &mut plane.cache);
+        jobs::bind_claims(store);
+        nodes::reconcile_unschedulable_taints(store);
+    },
+    |plane, store| {
+        plane.cache.sync(store);
+        scheduler::schedule(store, &plane.cache);
+    },
+];
+
+/// The steps after the kubelet.
+const AFTER_KUBELET: &[Step] = &[
+    |plane, store| {
+        plane.cache.sync(store);
+        endpoints::reconcile_endpoints(store, &mut plane.cache, &mut plane.endpoints);
+    },
+    |plane, store| {
+        plane.cache.sync(store);
+        workload_status::update_workload_status(store, &plane.cache);
+        budgets::update_budgets(store, &mut plane.cache);
+    },
+];
 
 fn def(store: &str) -> &'static ResourceDef {
     resources::by_store(store).expect("every controller resource is in the table")
@@ -79,7 +147,11 @@ impl ControlPlane {
     /// One pass of every controller, in dependency order. Skipped when nothing has
     /// changed since the last pass and no kubelet deadline (start-up, shutdown) is
     /// due, so an idle sandbox with thousands of pods costs next to nothing.
-    pub fn tick(&mut self, store: &mut Store) {
+    ///
+    /// `held` is the count of `hold_controllers` guards: the pass looks at it each
+    /// time it takes the store back from a request, and stops there when it is set
+    /// (the next pass redoes what was left; nothing is marked settled).
+    pub fn tick(&mut self, store: &mut StoreGuard<'_>, held: &AtomicUsize) {
         let now = Instant::now();
         self.heartbeat(store, now);
         let changed = store.resource_version() != self.settled_at;
@@ -88,31 +160,26 @@ impl ControlPlane {
             return;
         }
         let before = store.resource_version();
-        gc::finalize_namespaces(store);
-        gc::collect_garbage(store, &mut self.cache);
-        deployments::reconcile_deployments(store);
-        self.cache.sync(store);
-        replicasets::reconcile_replicasets(store, &self.cache);
-        self.cache.sync(store);
-        daemonsets::reconcile_daemonsets(store, &self.cache);
-        self.cache.sync(store);
-        statefulsets::reconcile_statefulsets(store, &self.cache);
-        self.cache.sync(store);
-        jobs::reconcile_jobs(store, &mut self.cache);
-        jobs::bind_claims(store);
-        nodes::reconcile_unschedulable_taints(store);
-        self.cache.sync(store);
-        scheduler::schedule(store, &self.cache);
-        self.cache.sync(store);
-        self.run_kubelet(store, now);
-        self.cache.sync(store);
-        endpoints::reconcile_endpoints(store, &mut self.cache, &mut self.endpoints);
-        self.cache.sync(store);
-        workload_status::update_workload_status(store, &self.cache);
-        budgets::update_budgets(store, &mut self.cache);
+        for (i, step) in BEFORE_KUBELET.iter().enumerate() {
+            if i > 0 && !let_requests_in(store, held) {
+                return;
+            }
+            step(self, store);
+        }
+        if !let_requests_in(store, held) || !self.run_kubelet(store, held, now) {
+            return;
+        }
+        for step in AFTER_KUBELET {
+            if !let_requests_in(store, held) {
+                return;
+            }
+            step(self, store);
+        }
         self.warm_start = false;
-        // Settled only once a pass changes nothing: a later controller's write (a
-        // status) may be what an earlier one (a rollout) waits for.
+        // Settled only once a pass changes nothing, requests included: a later
+        // controller's write (a status) may be what an earlier one (a rollout) waits
+        // for, and a request answered between two steps may be what one of them
+        // already looked past.
         if store.resource_version() == before {
             self.settled_at = before;
         }
@@ -280,6 +347,79 @@ fn scaled(value: &Value, total: i64, round_up: bool) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::SandboxConfig;
+    use kubelet::KUBELET_BATCH_FOR_TESTS;
+
+    /// One node and a Deployment `shop/web` of `replicas` pods that start at once.
+    fn shop(replicas: u32) -> parking_lot::Mutex<Store> {
+        let config = SandboxConfig::from_yaml(&format!(
+            "nodes: [{{ name: node-1, zone: zone-a }}]\n\
+             deployments: [{{ namespace: shop, name: web, replicas: {replicas}, startupDelay: 0s }}]\n"
+        ))
+        .expect("the topology parses");
+        let mut store = Store::new(10_000);
+        crate::seed::seed(&mut store, &config);
+        parking_lot::Mutex::new(store)
+    }
+
+    fn pods(store: &Store) -> Vec<&Value> {
+        store.iter("pods", Some("shop"), None).collect()
+    }
+
+    fn running(store: &Store) -> usize {
+        pods(store)
+            .iter()
+            .filter(|p| p["status"]["phase"] == "Running")
+            .count()
+    }
+
+    #[test]
+    fn a_pass_held_meanwhile_stops_at_its_next_hand_over_and_the_next_one_finishes() {
+        let store = shop(120);
+        let mut plane = ControlPlane::new(Timings::default());
+        let held = AtomicUsize::new(1);
+        plane.tick(&mut store.lock(), &held);
+        {
+            let store = store.lock();
+            assert_eq!(store.iter("replicasets", Some("shop"), None).count(), 1);
+            assert!(
+                pods(&store).is_empty(),
+                "no controller ran after the hand-over"
+            );
+        }
+        held.store(0, Ordering::Release);
+        plane.tick(&mut store.lock(), &held);
+        assert_eq!(running(&store.lock()), 120);
+    }
+
+    #[test]
+    fn pods_the_kubelet_did_not_reach_before_a_hold_are_started_on_the_next_pass() {
+        let store = shop(0);
+        let mut plane = ControlPlane::new(Timings::default());
+        let held = AtomicUsize::new(0);
+        // A whole pass first: after it the kubelet no longer looks at every pod.
+        plane.tick(&mut store.lock(), &held);
+        {
+            let mut store = store.lock();
+            let mut web = store
+                .get("deployments", "shop", "web")
+                .expect("seeded")
+                .clone();
+            web["spec"]["replicas"] = json!(3 * KUBELET_BATCH_FOR_TESTS);
+            store.update("deployments", web);
+        }
+        let mut guard = store.lock();
+        for step in BEFORE_KUBELET {
+            step(&mut plane, &mut guard);
+        }
+        held.store(1, Ordering::Release);
+        assert!(!plane.run_kubelet(&mut guard, &held, Instant::now()));
+        assert_eq!(running(&guard), KUBELET_BATCH_FOR_TESTS);
+        assert!(plane.next_deadline.is_some_and(|d| d <= Instant::now()));
+        held.store(0, Ordering::Release);
+        plane.tick(&mut guard, &held);
+        assert_eq!(running(&guard), 3 * KUBELET_BATCH_FOR_TESTS);
+    }
 
     #[test]
     fn percentages_scale_like_intstr() {
