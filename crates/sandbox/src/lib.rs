@@ -402,11 +402,11 @@ impl SandboxHandle {
     /// Holds the control plane (every controller, the kubelet and the node agents'
     /// Lease renewals) until the guard is dropped; the API keeps answering. A pass
     /// under way stops at its next hand-over of the store: once this returns, no
-    /// controller writes. Benchmarks use it
-    /// to measure what requests cost the API server alone, apart from the controller
-    /// passes that happen to fall inside a short window; tests, to look at the store
-    /// between a request and the controllers' answer to it. Nodes whose Leases lapse
-    /// while held are renewed on the first pass after.
+    /// controller writes. Benchmarks use it to measure what requests cost the API
+    /// server alone, apart from the controller passes that happen to fall inside a
+    /// short window; tests, to look at the store between a request and the
+    /// controllers' answer to it. Nodes whose Leases lapse while held are renewed on
+    /// the first pass after.
     pub fn hold_controllers(&self) -> ControllersHeld {
         self.state.controllers_held.fetch_add(1, Ordering::AcqRel);
         // A pass checks the hold each time it takes the store lock, before it writes,

@@ -38,9 +38,7 @@ fn never_pulls(image: &Value) -> bool {
 
 /// Pods the kubelet looks at before it lets waiting requests in: at ~0.1-0.2 ms a
 /// pod, the store is held a few ms at a time while a thousand pods start.
-const KUBELET_BATCH: usize = 50;
-#[cfg(test)]
-pub(super) const KUBELET_BATCH_FOR_TESTS: usize = KUBELET_BATCH;
+pub(super) const KUBELET_BATCH: usize = 50;
 
 /// What the kubelet remembers between ticks (a real kubelet keeps this in memory too).
 #[derive(Default)]
@@ -109,21 +107,22 @@ impl ControlPlane {
         // existed when it was scheduled, and a node's address and CIDR do not change.
         let mut nodes: Option<HashMap<String, Value>> = None;
         let candidates: Vec<Key> = candidates.into_iter().collect();
+        let mut finished = true;
         for (i, batch) in candidates.chunks(KUBELET_BATCH).enumerate() {
             if i > 0 && !let_requests_in(store, held) {
                 // Due at once on the next pass, which the deadline below wakes.
                 for key in candidates.iter().skip(i * KUBELET_BATCH) {
                     self.kubelet.set_timer(key, now);
                 }
-                self.next_deadline = self.kubelet.timers.first().map(|(at, _)| *at);
-                return false;
+                finished = false;
+                break;
             }
             for key in batch {
                 self.visit_pod(store, key, &mut nodes, now);
             }
         }
         self.next_deadline = self.kubelet.timers.first().map(|(at, _)| *at);
-        true
+        finished
     }
 
     /// What a node's kubelet does for one pod it was told about: start it (an IP, its

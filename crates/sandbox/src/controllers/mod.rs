@@ -348,7 +348,7 @@ fn scaled(value: &Value, total: i64, round_up: bool) -> Option<i64> {
 mod tests {
     use super::*;
     use crate::config::SandboxConfig;
-    use kubelet::KUBELET_BATCH_FOR_TESTS;
+    use kubelet::KUBELET_BATCH;
 
     /// One node and a Deployment `shop/web` of `replicas` pods that start at once.
     fn shop(replicas: u32) -> parking_lot::Mutex<Store> {
@@ -405,7 +405,7 @@ mod tests {
                 .get("deployments", "shop", "web")
                 .expect("seeded")
                 .clone();
-            web["spec"]["replicas"] = json!(3 * KUBELET_BATCH_FOR_TESTS);
+            web["spec"]["replicas"] = json!(3 * KUBELET_BATCH);
             store.update("deployments", web);
         }
         let mut guard = store.lock();
@@ -414,11 +414,11 @@ mod tests {
         }
         held.store(1, Ordering::Release);
         assert!(!plane.run_kubelet(&mut guard, &held, Instant::now()));
-        assert_eq!(running(&guard), KUBELET_BATCH_FOR_TESTS);
+        assert_eq!(running(&guard), KUBELET_BATCH);
         assert!(plane.next_deadline.is_some_and(|d| d <= Instant::now()));
         held.store(0, Ordering::Release);
         plane.tick(&mut guard, &held);
-        assert_eq!(running(&guard), 3 * KUBELET_BATCH_FOR_TESTS);
+        assert_eq!(running(&guard), 3 * KUBELET_BATCH);
     }
 
     #[test]
